@@ -1,0 +1,1 @@
+//! ansible.cfg (being written)

@@ -1,0 +1,168 @@
+//! `ansible_connection=local`: commands run as child processes of kplay, files are written
+//! directly (no process at all) when no `become` is asked.
+
+use super::{sh_quote, Become, ExecOutput, ExecRequest, Transport, TransportError};
+use async_trait::async_trait;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, Default)]
+pub struct LocalTransport;
+
+impl LocalTransport {
+    pub fn new() -> Self {
+        LocalTransport
+    }
+}
+
+/// Wrap `cmd` for sudo/su. The password, if any, goes first on stdin, never on the command line.
+pub fn become_command(cmd: &str, b: &Become) -> String {
+    let exe = b.exe.clone().unwrap_or_else(|| b.method.clone());
+    match b.method.as_str() {
+        "su" => format!("{exe} {} {} -c {}", b.flags.as_deref().unwrap_or(""), sh_quote(&b.user), sh_quote(cmd)),
+        _ => {
+            let flags = b.flags.clone().unwrap_or_else(|| "-H -S -n".to_string());
+            let flags = if b.password.is_some() { flags.replace(" -n", "").replace("-n ", "") } else { flags };
+            format!("{exe} {flags} -p '' -u {} /bin/sh -c {}", sh_quote(&b.user), sh_quote(cmd))
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for LocalTransport {
+    fn describe(&self) -> String {
+        "local".to_string()
+    }
+
+    async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
+        let mut script = req.cmd.clone();
+        if let Some(dir) = &req.cwd {
+            script = format!("cd {} || exit 1\n{}", sh_quote(dir), script);
+        }
+        let mut stdin_data = req.stdin.clone();
+        if let Some(b) = &req.become_ {
+            script = become_command(&script, b);
+            if let Some(pw) = &b.password {
+                let mut data = format!("{pw}\n").into_bytes();
+                data.extend(stdin_data.unwrap_or_default());
+                stdin_data = Some(data);
+            }
+        }
+        let mut cmd = tokio::process::Command::new("/bin/sh");
+        cmd.arg("-c").arg(&script);
+        for (k, v) in &req.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(if stdin_data.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| TransportError::Failed(format!("cannot start /bin/sh: {e}")))?;
+        if let Some(data) = stdin_data {
+            if let Some(mut sin) = child.stdin.take() {
+                // A command that does not read its stdin closes the pipe early: not an error.
+                let _ = sin.write_all(&data).await;
+                drop(sin);
+            }
+        }
+        let out = child.wait_with_output().await.map_err(|e| TransportError::Failed(format!("waiting for command: {e}")))?;
+        let rc = match out.status.code() {
+            Some(c) => c,
+            None => {
+                use std::os::unix::process::ExitStatusExt;
+                -out.status.signal().unwrap_or(1)
+            }
+        };
+        Ok(ExecOutput { rc, stdout: out.stdout, stderr: out.stderr })
+    }
+
+    async fn put(&self, data: &[u8], dest: &str, mode: Option<u32>, become_: Option<&Become>) -> Result<(), TransportError> {
+        if become_.is_some() {
+            return put_via_exec(self, data, dest, mode, become_).await;
+        }
+        let data = data.to_vec();
+        let dest = dest.to_string();
+        tokio::task::spawn_blocking(move || write_atomic(Path::new(&dest), &data, mode))
+            .await
+            .map_err(|e| TransportError::Failed(e.to_string()))?
+            .map_err(|e| TransportError::Failed(format!("writing {}: {e}", e_path(&e))))
+    }
+
+    async fn fetch(&self, path: &str, become_: Option<&Become>) -> Result<Option<Vec<u8>>, TransportError> {
+        if become_.is_some() {
+            return fetch_via_exec(self, path, become_).await;
+        }
+        match tokio::fs::read(path).await {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(TransportError::Failed(format!("reading {path}: {e}"))),
+        }
+    }
+}
+
+fn e_path(e: &std::io::Error) -> String {
+    e.to_string()
+}
+
+async fn put_via_exec(t: &LocalTransport, data: &[u8], dest: &str, mode: Option<u32>, b: Option<&Become>) -> Result<(), TransportError> {
+    struct Plain<'a>(&'a LocalTransport);
+    #[async_trait]
+    impl Transport for Plain<'_> {
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+        async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
+            self.0.exec(req).await
+        }
+    }
+    Plain(t).put(data, dest, mode, b).await
+}
+
+async fn fetch_via_exec(t: &LocalTransport, path: &str, b: Option<&Become>) -> Result<Option<Vec<u8>>, TransportError> {
+    struct Plain<'a>(&'a LocalTransport);
+    #[async_trait]
+    impl Transport for Plain<'_> {
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+        async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
+            self.0.exec(req).await
+        }
+    }
+    Plain(t).fetch(path, b).await
+}
+
+/// Temp file in the destination's directory, fsync, chmod, rename: readers see old or new, never half.
+pub fn write_atomic(dest: &Path, data: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let existing_mode = std::fs::metadata(dest).ok().map(|m| m.permissions().mode() & 0o7777);
+    let mut tmp = tempfile::Builder::new().prefix(".kplay-tmp.").tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    let final_mode = match (mode, existing_mode) {
+        (Some(m), _) => Some(m),
+        (None, Some(m)) => Some(m),
+        (None, None) => {
+            // tempfile creates 0600; a new file should get 0666 & ~umask like any other tool.
+            let umask = current_umask();
+            Some(0o666 & !umask)
+        }
+    };
+    if let Some(m) = final_mode {
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(m))?;
+    }
+    tmp.persist(dest).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The process umask (read by setting and restoring it; kplay is the only writer of it).
+pub fn current_umask() -> u32 {
+    // SAFETY: umask is process-global and always succeeds; we restore the old value immediately.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
+    }
+}

@@ -1,0 +1,131 @@
+//! How the engine and modules reach a host. Local and SSH implement the same trait; modules only
+//! ever see `dyn Transport`, never a socket or a process.
+//!
+//! Every operation is expressed as "run a POSIX sh snippet with optional stdin", so a transport
+//! needs only `exec`; `put`/`fetch` have default implementations on top of it that a transport
+//! may override with something faster (the local transport uses the filesystem directly).
+
+pub mod local;
+
+use async_trait::async_trait;
+
+/// Privilege escalation for one command, as `become`/`become_user`/`become_method` ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Become {
+    /// `sudo` or `su`.
+    pub method: String,
+    pub user: String,
+    /// Never logged; sent on stdin to sudo/su.
+    pub password: Option<String>,
+    /// `become_exe`, when not the method's own name.
+    pub exe: Option<String>,
+    /// `become_flags`.
+    pub flags: Option<String>,
+}
+
+/// One command to run on the host: `cmd` is a shell snippet run by `/bin/sh -c`.
+#[derive(Clone, Debug, Default)]
+pub struct ExecRequest {
+    pub cmd: String,
+    pub stdin: Option<Vec<u8>>,
+    /// Extra environment (task/play `environment:`).
+    pub env: Vec<(String, String)>,
+    pub become_: Option<Become>,
+    /// Working directory (`chdir`), `None` for the login directory.
+    pub cwd: Option<String>,
+}
+
+impl ExecRequest {
+    pub fn sh(cmd: impl Into<String>) -> Self {
+        ExecRequest { cmd: cmd.into(), ..Default::default() }
+    }
+
+    pub fn with_stdin(mut self, data: Vec<u8>) -> Self {
+        self.stdin = Some(data);
+        self
+    }
+
+    pub fn with_become(mut self, b: Option<Become>) -> Self {
+        self.become_ = b;
+        self
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ExecOutput {
+    pub rc: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum TransportError {
+    /// The host cannot be reached at all (recap: unreachable, exit 4).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The connection works but the operation failed (task failure).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Quote a string for POSIX sh.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\"'\"'"))
+    }
+}
+
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// A short description for messages (`local`, `ssh root@10.0.0.2:22`).
+    fn describe(&self) -> String;
+
+    /// Run one command. A non-zero exit status is not an error: it is in `ExecOutput::rc`.
+    async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError>;
+
+    /// Write `data` to `dest` atomically: a temp file in the same directory, chmod, then rename.
+    /// `mode` is applied to the temp file before the rename; `None` keeps `0666 & ~umask` for a
+    /// new file and the existing mode for an existing one.
+    async fn put(&self, data: &[u8], dest: &str, mode: Option<u32>, become_: Option<&Become>) -> Result<(), TransportError> {
+        let q = sh_quote(dest);
+        let chmod = match mode {
+            Some(m) => format!("chmod {:o} \"$t\" || exit 1;", m),
+            None => format!("if [ -e {q} ]; then chmod \"$(stat -c %a {q})\" \"$t\"; fi;"),
+        };
+        let script = format!(
+            "d=$(dirname {q}); t=$(mktemp \"$d/.kplay-tmp.XXXXXX\") || exit 1; cat > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; {chmod} mv -f \"$t\" {q} || {{ rm -f \"$t\"; exit 1; }}"
+        );
+        let out = self.exec(ExecRequest::sh(script).with_stdin(data.to_vec()).with_become(become_.cloned())).await?;
+        if out.rc != 0 {
+            return Err(TransportError::Failed(format!("writing {dest} failed: {}", out.stderr_str().trim())));
+        }
+        Ok(())
+    }
+
+    /// Read a whole file; `Ok(None)` when it does not exist.
+    async fn fetch(&self, path: &str, become_: Option<&Become>) -> Result<Option<Vec<u8>>, TransportError> {
+        let q = sh_quote(path);
+        let out = self
+            .exec(ExecRequest::sh(format!("if [ -e {q} ]; then cat {q}; else exit 3; fi")).with_become(become_.cloned()))
+            .await?;
+        match out.rc {
+            0 => Ok(Some(out.stdout)),
+            3 => Ok(None),
+            _ => Err(TransportError::Failed(format!("reading {path} failed: {}", out.stderr_str().trim()))),
+        }
+    }
+
+    /// Close the connection at the end of the run.
+    async fn close(&self) {}
+}

@@ -1,0 +1,144 @@
+//! YAML behind one module: positions for every node and YAML 1.1 scalars as PyYAML reads them.
+//!
+//! TEMPORARY shim (no positions): replaced by the saphyr-parser event loader.
+
+use crate::span::Span;
+use crate::value::{Map, Value};
+use std::path::Path;
+
+/// One YAML node with the place it was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Keys keep document order; merge keys (`<<`) are already applied.
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{span}: {msg}")]
+pub struct YamlError {
+    pub span: Span,
+    pub msg: String,
+}
+
+impl Node {
+    pub fn to_value(&self) -> Value {
+        match &self.kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(b) => Value::Bool(*b),
+            NodeKind::Int(i) => Value::from(*i),
+            NodeKind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            NodeKind::Str(s) => Value::String(s.clone()),
+            NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            NodeKind::Map(pairs) => {
+                let mut m = Map::new();
+                for (k, v) in pairs {
+                    m.insert(k.key_string(), v.to_value());
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    /// A map key as Ansible sees it: scalars by their text (`1` → "1", `true` → "True").
+    pub fn key_string(&self) -> String {
+        match &self.kind {
+            NodeKind::Str(s) => s.clone(),
+            NodeKind::Int(i) => i.to_string(),
+            NodeKind::Float(f) => f.to_string(),
+            NodeKind::Bool(true) => "True".into(),
+            NodeKind::Bool(false) => "False".into(),
+            NodeKind::Null => "None".into(),
+            _ => crate::value::to_display_string(&self.to_value()),
+        }
+    }
+
+    /// Value of `key` when this node is a map.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?.iter().find(|(k, _)| k.key_string() == key).map(|(_, v)| v)
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            NodeKind::Map(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            NodeKind::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, NodeKind::Null)
+    }
+
+    /// A short name of the node's type for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Bool(_) => "bool",
+            NodeKind::Int(_) => "int",
+            NodeKind::Float(_) => "float",
+            NodeKind::Str(_) => "string",
+            NodeKind::Seq(_) => "list",
+            NodeKind::Map(_) => "mapping",
+        }
+    }
+}
+
+/// Load every document of a file.
+pub fn load_file(path: &Path) -> Result<Vec<Node>, YamlError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| YamlError { span: Span::file_only(name.as_str()), msg: format!("cannot read: {e}") })?;
+    let text = String::from_utf8(bytes).map_err(|_| YamlError { span: Span::file_only(name.as_str()), msg: "not UTF-8 text".into() })?;
+    load_str(&text, &name)
+}
+
+/// Load every document of a string; `file` names it in spans.
+pub fn load_str(src: &str, file: &str) -> Result<Vec<Node>, YamlError> {
+    let v: serde_json::Value = serde_norway::from_str(src).map_err(|e| YamlError { span: Span::file_only(file), msg: e.to_string() })?;
+    Ok(vec![from_value(&v, &Span::file_only(file))])
+}
+
+/// Build nodes from a plain value (all with one span): for values that did not come from YAML.
+pub fn from_value(v: &Value, span: &Span) -> Node {
+    let kind = match v {
+        Value::Null => NodeKind::Null,
+        Value::Bool(b) => NodeKind::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => NodeKind::Int(i),
+            None => NodeKind::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => NodeKind::Str(s.clone()),
+        Value::Array(a) => NodeKind::Seq(a.iter().map(|x| from_value(x, span)).collect()),
+        Value::Object(o) => NodeKind::Map(o.iter().map(|(k, x)| (Node { kind: NodeKind::Str(k.clone()), span: span.clone() }, from_value(x, span))).collect()),
+    };
+    Node { kind, span: span.clone() }
+}
+
+/// Serialize a value as YAML (the `to_yaml` filter and friends).
+pub fn to_yaml_string(v: &Value) -> Result<String, String> {
+    serde_norway::to_string(v).map_err(|e| e.to_string())
+}

@@ -1,0 +1,1 @@
+//! kplay lab (being written)
