@@ -1,1 +1,33 @@
-fn main() {}
+//! The `kplay` binary: parses the command line and wires the engine, the modules and the lab
+//! together. No behaviour lives here.
+
+mod cli;
+mod lab_cmd;
+mod run_cmd;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// ansible-playbook's exit code for bad options (clap's own code is 2, which means "a host failed" to Ansible users).
+const EXIT_BAD_OPTIONS: u8 = 5;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_BAD_OPTIONS),
+            };
+        }
+    };
+    let code = match cli.command {
+        cli::Command::Lab(args) => lab_cmd::run(args),
+        cli::Command::Run(args) => run_cmd::run(args),
+        cli::Command::Plan(args) => run_cmd::plan(args),
+        cli::Command::Inventory(args) => run_cmd::inventory(args),
+        cli::Command::Adhoc(args) => run_cmd::adhoc(args),
+    };
+    ExitCode::from(code)
+}

@@ -1,1 +1,171 @@
-//! (being written)
+//! The executor: runs plays over hosts following the plan's DAG, with at most `forks` hosts
+//! busy at once, and reports through an [`Output`].
+
+pub mod connection;
+pub mod hoststate;
+pub mod loops;
+pub mod play;
+mod task;
+pub mod taskenv;
+
+use crate::error::LoadError;
+use crate::inventory::Inventory;
+use crate::module::ModuleRegistry;
+use crate::output::{Event, HostStats, Output};
+use crate::plan::TagFilter;
+use crate::playbook::{load_playbook, LoadContext, Playbook};
+use crate::template::Templar;
+use crate::value::Map;
+use crate::vars::RunVars;
+use connection::{ConnectionDefaults, Connections};
+use indexmap::IndexMap;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Exit codes as ansible-playbook returns them.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const HOST_FAILED: i32 = 2;
+    pub const HOST_UNREACHABLE: i32 = 4;
+    pub const BAD_OPTIONS: i32 = 5;
+}
+
+/// Everything a run needs from the command line.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub extra_vars: Map,
+    pub limit: Option<String>,
+    pub forks: usize,
+    pub check: bool,
+    pub diff: bool,
+    pub tags: TagFilter,
+    pub start_at_task: Option<String>,
+    pub verbosity: u8,
+    pub force_handlers: bool,
+    pub roles_path: Vec<PathBuf>,
+    pub connection: ConnectionDefaults,
+    /// `-b`/`--become-user`/`--become-method`/`-K` from the command line.
+    pub become_: Option<bool>,
+    pub become_user: Option<String>,
+    pub become_method: Option<String>,
+    pub become_password: Option<String>,
+    /// `gathering` from ansible.cfg: `implicit` (default) or `explicit`.
+    pub gathering_explicit: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            extra_vars: Map::new(),
+            limit: None,
+            forks: 5,
+            check: false,
+            diff: false,
+            tags: TagFilter::default(),
+            start_at_task: None,
+            verbosity: 0,
+            force_handlers: false,
+            roles_path: vec![],
+            connection: ConnectionDefaults::default(),
+            become_: None,
+            become_user: None,
+            become_method: None,
+            become_password: None,
+            gathering_explicit: false,
+        }
+    }
+}
+
+/// State shared by every play of a run.
+pub struct Runner {
+    pub opts: RunOptions,
+    pub registry: Arc<ModuleRegistry>,
+    pub templar: Arc<Templar>,
+    pub vars: Arc<RunVars>,
+    pub out: Arc<dyn Output>,
+    pub conns: Connections,
+    pub stats: Mutex<IndexMap<String, HostStats>>,
+    /// Hosts that failed or were unreachable: they take no part in later plays.
+    pub failed_hosts: Mutex<HashSet<String>>,
+    pub unreachable_hosts: Mutex<HashSet<String>>,
+    pub forks: Arc<Semaphore>,
+    /// `any_errors_fatal` fired: the run stops at the next barrier.
+    pub abort: AtomicBool,
+}
+
+impl Runner {
+    pub fn new(opts: RunOptions, registry: Arc<ModuleRegistry>, inventory: Inventory, playbook_dir: &Path, out: Arc<dyn Output>) -> Arc<Runner> {
+        let templar = Arc::new(Templar::new());
+        let vars = RunVars::new(inventory, opts.extra_vars.clone(), templar.clone(), playbook_dir.to_path_buf());
+        let forks = Arc::new(Semaphore::new(opts.forks.max(1)));
+        let conns = Connections::new(opts.connection.clone());
+        Arc::new(Runner {
+            opts,
+            registry,
+            templar,
+            vars,
+            out,
+            conns,
+            stats: Mutex::new(IndexMap::new()),
+            failed_hosts: Mutex::new(HashSet::new()),
+            unreachable_hosts: Mutex::new(HashSet::new()),
+            forks,
+            abort: AtomicBool::new(false),
+        })
+    }
+
+    pub fn stat(&self, host: &str, f: impl FnOnce(&mut HostStats)) {
+        if let Ok(mut s) = self.stats.lock() {
+            f(s.entry(host.to_string()).or_default());
+        }
+    }
+
+    /// Run every play of a loaded playbook.
+    pub async fn run_playbook(self: &Arc<Self>, pb: &Playbook) -> Result<(), LoadError> {
+        self.out.emit(&Event::PlaybookStart { file: pb.path.display().to_string() });
+        for p in &pb.plays {
+            if self.abort.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            play::run_play(self, p.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Emit the recap and compute the exit code.
+    pub async fn finish(self: &Arc<Self>) -> i32 {
+        let (stats, code) = self.outcome().await;
+        self.out.emit(&Event::Recap { stats, exit_code: code });
+        code
+    }
+
+    /// The exit code without a recap (ad-hoc runs print none).
+    pub async fn finish_quiet(self: &Arc<Self>) -> i32 {
+        self.outcome().await.1
+    }
+
+    async fn outcome(self: &Arc<Self>) -> (IndexMap<String, HostStats>, i32) {
+        self.conns.close_all().await;
+        let mut stats = self.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        stats.sort_keys();
+        let code = if stats.values().any(|s| s.unreachable > 0) {
+            exit::HOST_UNREACHABLE
+        } else if stats.values().any(|s| s.failed > 0) || self.abort.load(std::sync::atomic::Ordering::SeqCst) {
+            exit::HOST_FAILED
+        } else {
+            exit::OK
+        };
+        (stats, code)
+    }
+}
+
+/// Load playbooks (all before running any, so a load error touches no host).
+pub fn load_playbooks(paths: &[PathBuf], registry: &ModuleRegistry, roles_path: &[PathBuf], extra_vars: &Map) -> Result<Vec<Playbook>, LoadError> {
+    let templar = Templar::new();
+    let lctx = LoadContext::new(registry, &templar, roles_path.to_vec(), extra_vars.clone());
+    paths.iter().map(|p| load_playbook(p, &lctx)).collect()
+}

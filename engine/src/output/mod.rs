@@ -2,6 +2,7 @@
 //! (Ansible's console lines, or one JSON object per line) and keeps no run state of its own
 //! beyond what it needs for formatting.
 
+pub mod adhoc;
 pub mod console;
 pub mod json;
 pub mod recap;
@@ -56,6 +57,22 @@ pub enum Event {
         verbose_always: bool,
         /// Where the task ran when delegated (`delegate_to`), else None.
         delegated_to: Option<String>,
+        /// The aggregate result of a loop (its items were shown one by one).
+        summary: bool,
+        /// The task is a handler.
+        handler: bool,
+    },
+    /// `FAILED - RETRYING: [host]: task (N retries left).`
+    Retrying {
+        host: String,
+        task: String,
+        retries_left: u64,
+        result: Map,
+    },
+    /// `included: file for host`
+    Included {
+        file: String,
+        host: String,
     },
     /// `[WARNING]: ...` on stderr.
     Warning(String),

@@ -18,18 +18,7 @@ impl LocalTransport {
     }
 }
 
-/// Wrap `cmd` for sudo/su. The password, if any, goes first on stdin, never on the command line.
-pub fn become_command(cmd: &str, b: &Become) -> String {
-    let exe = b.exe.clone().unwrap_or_else(|| b.method.clone());
-    match b.method.as_str() {
-        "su" => format!("{exe} {} {} -c {}", b.flags.as_deref().unwrap_or(""), sh_quote(&b.user), sh_quote(cmd)),
-        _ => {
-            let flags = b.flags.clone().unwrap_or_else(|| "-H -S -n".to_string());
-            let flags = if b.password.is_some() { flags.replace(" -n", "").replace("-n ", "") } else { flags };
-            format!("{exe} {flags} -p '' -u {} /bin/sh -c {}", sh_quote(&b.user), sh_quote(cmd))
-        }
-    }
-}
+pub use super::become_cmd::become_command;
 
 #[async_trait]
 impl Transport for LocalTransport {

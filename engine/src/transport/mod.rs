@@ -5,7 +5,9 @@
 //! needs only `exec`; `put`/`fetch` have default implementations on top of it that a transport
 //! may override with something faster (the local transport uses the filesystem directly).
 
+pub mod become_cmd;
 pub mod local;
+pub mod ssh;
 
 use async_trait::async_trait;
 
@@ -86,6 +88,22 @@ pub fn sh_quote(s: &str) -> String {
     }
 }
 
+/// The sh snippet behind [`Transport::put`]: stdin goes to a temp file beside `dest`, which gets
+/// its mode and is then renamed over `dest`, so readers see the old or the new file, never half.
+pub fn put_script(dest: &str, mode: Option<u32>) -> String {
+    let q = sh_quote(dest);
+    let chmod = match mode {
+        Some(m) => format!("chmod {:o} \"$t\" || exit 1;", m),
+        // mktemp creates 0600; a new file gets 0666 & ~umask like any other tool would make.
+        None => format!(
+            "if [ -e {q} ]; then chmod \"$(stat -c %a {q})\" \"$t\"; else chmod \"$(printf %o $((0666 & ~0$(umask))))\" \"$t\"; fi;"
+        ),
+    };
+    format!(
+        "d=$(dirname {q}); t=$(mktemp \"$d/.kplay-tmp.XXXXXX\") || exit 1; cat > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; {chmod} mv -f \"$t\" {q} || {{ rm -f \"$t\"; exit 1; }}"
+    )
+}
+
 #[async_trait]
 pub trait Transport: Send + Sync {
     /// A short description for messages (`local`, `ssh root@10.0.0.2:22`).
@@ -98,19 +116,20 @@ pub trait Transport: Send + Sync {
     /// `mode` is applied to the temp file before the rename; `None` keeps `0666 & ~umask` for a
     /// new file and the existing mode for an existing one.
     async fn put(&self, data: &[u8], dest: &str, mode: Option<u32>, become_: Option<&Become>) -> Result<(), TransportError> {
-        let q = sh_quote(dest);
-        let chmod = match mode {
-            Some(m) => format!("chmod {:o} \"$t\" || exit 1;", m),
-            None => format!("if [ -e {q} ]; then chmod \"$(stat -c %a {q})\" \"$t\"; fi;"),
-        };
-        let script = format!(
-            "d=$(dirname {q}); t=$(mktemp \"$d/.kplay-tmp.XXXXXX\") || exit 1; cat > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; {chmod} mv -f \"$t\" {q} || {{ rm -f \"$t\"; exit 1; }}"
-        );
+        let script = put_script(dest, mode);
         let out = self.exec(ExecRequest::sh(script).with_stdin(data.to_vec()).with_become(become_.cloned())).await?;
         if out.rc != 0 {
             return Err(TransportError::Failed(format!("writing {dest} failed: {}", out.stderr_str().trim())));
         }
         Ok(())
+    }
+
+    /// Copy the controller file `src` to `dest` like [`Transport::put`]. The default reads the
+    /// whole file into memory; transports that can stream (SSH) override it so files of any
+    /// size go through a fixed-size buffer.
+    async fn put_file(&self, src: &std::path::Path, dest: &str, mode: Option<u32>, become_: Option<&Become>) -> Result<(), TransportError> {
+        let data = tokio::fs::read(src).await.map_err(|e| TransportError::Failed(format!("reading {}: {e}", src.display())))?;
+        self.put(&data, dest, mode, become_).await
     }
 
     /// Read a whole file; `Ok(None)` when it does not exist.
@@ -128,4 +147,25 @@ pub trait Transport: Send + Sync {
 
     /// Close the connection at the end of the run.
     async fn close(&self) {}
+}
+
+/// Open an SSH connection for a host from its (rendered) connection variables.
+pub async fn connect_ssh(
+    host: &str,
+    vars: &crate::value::Map,
+    defaults: &crate::exec::connection::ConnectionDefaults,
+) -> Result<std::sync::Arc<dyn Transport>, TransportError> {
+    let fallback = ssh::SshDefaults::default();
+    let d = ssh::SshDefaults {
+        remote_user: defaults.remote_user.clone(),
+        private_key_file: defaults.private_key_file.clone(),
+        password: defaults.password.clone(),
+        strict_host_keys: defaults.strict_host_keys,
+        host_key_checking: defaults.host_key_checking,
+        // Unset (default-constructed) values fall back to SSH's own defaults.
+        kplay_known_hosts: if defaults.known_hosts.as_os_str().is_empty() { fallback.kplay_known_hosts } else { defaults.known_hosts.clone() },
+        timeout: if defaults.timeout.is_zero() { fallback.timeout } else { defaults.timeout },
+    };
+    let target = ssh::SshTarget::from_vars(host, vars, &d).map_err(|e| TransportError::Unreachable(format!("{host}: {e}")))?;
+    Ok(std::sync::Arc::new(ssh::SshTransport::connect(target).await?))
 }

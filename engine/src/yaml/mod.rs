@@ -1,6 +1,19 @@
 //! YAML behind one module: positions for every node and YAML 1.1 scalars as PyYAML reads them.
 //!
-//! TEMPORARY shim (no positions): replaced by the saphyr-parser event loader.
+//! Parsing is saphyr-parser's event API (`loader`), scalar typing is PyYAML's YAML 1.1 rules
+//! (`scalar`), and hostile input (binary data, extreme nesting, alias bombs) is refused with a
+//! [`YamlError`] instead of a crash. Writing YAML stays on serde_norway.
+
+mod emit;
+mod loader;
+mod scalar;
+#[cfg(test)]
+mod tests;
+
+pub use emit::to_nice_yaml;
+pub use loader::{Loaded, MAX_COPIED_NODES, MAX_DEPTH};
+
+use emit::python_float_repr;
 
 use crate::span::Span;
 use crate::value::{Map, Value};
@@ -38,7 +51,9 @@ impl Node {
             NodeKind::Null => Value::Null,
             NodeKind::Bool(b) => Value::Bool(*b),
             NodeKind::Int(i) => Value::from(*i),
-            NodeKind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            NodeKind::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             NodeKind::Str(s) => Value::String(s.clone()),
             NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_value).collect()),
             NodeKind::Map(pairs) => {
@@ -56,7 +71,7 @@ impl Node {
         match &self.kind {
             NodeKind::Str(s) => s.clone(),
             NodeKind::Int(i) => i.to_string(),
-            NodeKind::Float(f) => f.to_string(),
+            NodeKind::Float(f) => python_float_repr(*f),
             NodeKind::Bool(true) => "True".into(),
             NodeKind::Bool(false) => "False".into(),
             NodeKind::Null => "None".into(),
@@ -66,7 +81,10 @@ impl Node {
 
     /// Value of `key` when this node is a map.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|(k, _)| k.key_string() == key).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.key_string() == key)
+            .map(|(_, v)| v)
     }
 
     pub fn as_map(&self) -> Option<&[(Node, Node)]> {
@@ -110,16 +128,52 @@ impl Node {
 
 /// Load every document of a file.
 pub fn load_file(path: &Path) -> Result<Vec<Node>, YamlError> {
+    load_file_detailed(path).map(|l| l.docs)
+}
+
+/// Load every document of a file, keeping warnings (duplicate keys) for the caller to show.
+pub fn load_file_detailed(path: &Path) -> Result<Loaded, YamlError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| YamlError { span: Span::file_only(name.as_str()), msg: format!("cannot read: {e}") })?;
-    let text = String::from_utf8(bytes).map_err(|_| YamlError { span: Span::file_only(name.as_str()), msg: "not UTF-8 text".into() })?;
-    load_str(&text, &name)
+    let bytes = std::fs::read(path).map_err(|e| YamlError {
+        span: Span::file_only(name.as_str()),
+        msg: format!("cannot read: {e}"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // Point at the first bad byte so a binary file given by mistake is obvious.
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let prefix = String::from_utf8_lossy(good);
+        let line = prefix.matches('\n').count() + 1;
+        let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        YamlError {
+            span: Span::new(name.as_str(), line, col),
+            msg: "not UTF-8 text (is this a binary file?)".into(),
+        }
+    })?;
+    load_str_detailed(&text, &name)
 }
 
 /// Load every document of a string; `file` names it in spans.
 pub fn load_str(src: &str, file: &str) -> Result<Vec<Node>, YamlError> {
-    let v: serde_json::Value = serde_norway::from_str(src).map_err(|e| YamlError { span: Span::file_only(file), msg: e.to_string() })?;
-    Ok(vec![from_value(&v, &Span::file_only(file))])
+    load_str_detailed(src, file).map(|l| l.docs)
+}
+
+/// Load every document of a string, keeping warnings (duplicate keys) for the caller to show.
+pub fn load_str_detailed(src: &str, file: &str) -> Result<Loaded, YamlError> {
+    loader::load(src, file)
+}
+
+/// Load a file that must hold at most one document (vars files, inventories, playbooks).
+/// `None` for an empty file.
+pub fn load_one(src: &str, file: &str) -> Result<Option<Node>, YamlError> {
+    let mut docs = load_str(src, file)?;
+    if docs.len() > 1 {
+        let span = docs[1].span.clone();
+        return Err(YamlError {
+            span,
+            msg: "expected a single YAML document but found more than one".into(),
+        });
+    }
+    Ok(docs.pop())
 }
 
 /// Build nodes from a plain value (all with one span): for values that did not come from YAML.
@@ -133,9 +187,24 @@ pub fn from_value(v: &Value, span: &Span) -> Node {
         },
         Value::String(s) => NodeKind::Str(s.clone()),
         Value::Array(a) => NodeKind::Seq(a.iter().map(|x| from_value(x, span)).collect()),
-        Value::Object(o) => NodeKind::Map(o.iter().map(|(k, x)| (Node { kind: NodeKind::Str(k.clone()), span: span.clone() }, from_value(x, span))).collect()),
+        Value::Object(o) => NodeKind::Map(
+            o.iter()
+                .map(|(k, x)| {
+                    (
+                        Node {
+                            kind: NodeKind::Str(k.clone()),
+                            span: span.clone(),
+                        },
+                        from_value(x, span),
+                    )
+                })
+                .collect(),
+        ),
     };
-    Node { kind, span: span.clone() }
+    Node {
+        kind,
+        span: span.clone(),
+    }
 }
 
 /// Serialize a value as YAML (the `to_yaml` filter and friends).

@@ -1,0 +1,303 @@
+//! Loop items: `loop:` and the `with_<lookup>` forms, computed on the controller.
+
+use crate::value::{ansible_bool, to_display_string, Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Turn a rendered loop value into items, as the matching `with_*` lookup does.
+pub fn items(kind: &str, v: Value, search: &[PathBuf]) -> Result<Vec<Value>, String> {
+    match kind {
+        "loop" => match v {
+            Value::Array(a) => Ok(a),
+            Value::Null => Ok(vec![]),
+            other => Err(format!("Invalid data passed to 'loop', it requires a list, got this instead: {}. Hint: If you passed a list/dict of just one element, try adding wantlist=True to your lookup invocation or use q/query instead of lookup.", to_display_string(&other))),
+        },
+        "items" => Ok(flatten_one(v)),
+        "list" => Ok(match v {
+            Value::Array(a) => a,
+            Value::Null => vec![],
+            other => vec![other],
+        }),
+        "flattened" => {
+            let mut out = Vec::new();
+            flatten_all(v, &mut out);
+            Ok(out)
+        }
+        "indexed_items" => Ok(flatten_one(v).into_iter().enumerate().map(|(i, x)| Value::Array(vec![Value::from(i), x])).collect()),
+        "dict" => match v {
+            Value::Object(m) => Ok(m.into_iter().map(|(k, v)| serde_json::json!({"key": k, "value": v})).collect()),
+            Value::Null => Ok(vec![]),
+            other => Err(format!("with_dict expects a dict, got {}", to_display_string(&other))),
+        },
+        "together" => {
+            let lists: Vec<Vec<Value>> = as_list(v).into_iter().map(as_list).collect();
+            let n = lists.iter().map(Vec::len).max().unwrap_or(0);
+            Ok((0..n).map(|i| Value::Array(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Value::Null)).collect())).collect())
+        }
+        "nested" | "cartesian" => {
+            let lists: Vec<Vec<Value>> = as_list(v).into_iter().map(as_list).collect();
+            let mut acc: Vec<Vec<Value>> = vec![vec![]];
+            for l in lists {
+                let mut next = Vec::with_capacity(acc.len() * l.len());
+                for prefix in &acc {
+                    for x in &l {
+                        let mut p = prefix.clone();
+                        p.push(x.clone());
+                        next.push(p);
+                    }
+                }
+                acc = next;
+            }
+            Ok(acc.into_iter().map(Value::Array).collect())
+        }
+        "sequence" => sequence(&v),
+        "subelements" => subelements(v),
+        "fileglob" => {
+            let mut out = Vec::new();
+            for pat in as_list(v) {
+                let pat = to_display_string(&pat);
+                let full = if Path::new(&pat).is_absolute() { vec![pat.clone()] } else { search.iter().flat_map(|d| [d.join("files").join(&pat), d.join(&pat)]).map(|p| p.display().to_string()).collect() };
+                for f in full {
+                    let mut found: Vec<String> = glob::glob(&f).map_err(|e| e.to_string())?.filter_map(Result::ok).filter(|p| p.is_file()).map(|p| p.display().to_string()).collect();
+                    if !found.is_empty() {
+                        found.sort();
+                        out.extend(found.into_iter().map(Value::String));
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        }
+        "first_found" => {
+            let (files, paths, skip) = match &v {
+                Value::Object(m) => (as_list(m.get("files").cloned().unwrap_or(Value::Null)), as_list(m.get("paths").cloned().unwrap_or(Value::Null)), m.get("skip").and_then(ansible_bool).unwrap_or(false)),
+                _ => (flatten_one(v.clone()), vec![], false),
+            };
+            for f in &files {
+                let f = to_display_string(f);
+                let mut candidates: Vec<PathBuf> = Vec::new();
+                if Path::new(&f).is_absolute() {
+                    candidates.push(PathBuf::from(&f));
+                }
+                for p in &paths {
+                    candidates.push(PathBuf::from(to_display_string(p)).join(&f));
+                }
+                for d in search {
+                    candidates.push(d.join("files").join(&f));
+                    candidates.push(d.join(&f));
+                }
+                if let Some(c) = candidates.into_iter().find(|c| c.exists()) {
+                    return Ok(vec![Value::String(c.display().to_string())]);
+                }
+            }
+            if skip {
+                Ok(vec![])
+            } else {
+                Err("No file was found when using first_found.".into())
+            }
+        }
+        "lines" => {
+            let mut out = Vec::new();
+            for cmd in as_list(v) {
+                let o = std::process::Command::new("/bin/sh").arg("-c").arg(to_display_string(&cmd)).output().map_err(|e| e.to_string())?;
+                if !o.status.success() {
+                    return Err(format!("lookup_plugin.lines({}) returned {}", to_display_string(&cmd), o.status.code().unwrap_or(-1)));
+                }
+                out.extend(String::from_utf8_lossy(&o.stdout).lines().map(|l| Value::String(l.to_string())));
+            }
+            Ok(out)
+        }
+        other => Err(format!("unsupported loop lookup 'with_{other}'")),
+    }
+}
+
+fn as_list(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        Value::Null => vec![],
+        other => vec![other],
+    }
+}
+
+/// `with_items` flattens one level.
+fn flatten_one(v: Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for x in as_list(v) {
+        match x {
+            Value::Array(inner) => out.extend(inner),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn flatten_all(v: Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Array(a) => a.into_iter().for_each(|x| flatten_all(x, out)),
+        Value::Null => {}
+        other => out.push(other),
+    }
+}
+
+/// `with_sequence: start=1 end=5 stride=1 format=host%02d` or `count=3`, or the `1-5/2` short form.
+fn sequence(v: &Value) -> Result<Vec<Value>, String> {
+    let spec = to_display_string(v);
+    let mut start: i64 = 1;
+    let mut end: Option<i64> = None;
+    let mut stride: i64 = 1;
+    let mut count: Option<i64> = None;
+    let mut format = "%d".to_string();
+    let num = |s: &str| -> Result<i64, String> {
+        let s = s.trim();
+        if let Some(h) = s.strip_prefix("0x") {
+            i64::from_str_radix(h, 16).map_err(|e| e.to_string())
+        } else {
+            s.parse::<i64>().map_err(|_| format!("can't parse '{s}' as an integer in with_sequence"))
+        }
+    };
+    let mut map = Map::new();
+    if let Value::Object(m) = v {
+        map = m.clone();
+    } else {
+        for tok in spec.split_whitespace() {
+            if let Some((k, val)) = tok.split_once('=') {
+                map.insert(k.into(), Value::String(val.into()));
+            } else {
+                let (range, fmt) = tok.split_once(':').map(|(a, b)| (a, Some(b))).unwrap_or((tok, None));
+                let (range, st) = range.split_once('/').map(|(a, b)| (a, Some(b))).unwrap_or((range, None));
+                match range.split_once('-') {
+                    Some((a, b)) => {
+                        map.insert("start".into(), Value::String(a.into()));
+                        map.insert("end".into(), Value::String(b.into()));
+                    }
+                    None => {
+                        map.insert("end".into(), Value::String(range.into()));
+                    }
+                }
+                if let Some(s) = st {
+                    map.insert("stride".into(), Value::String(s.into()));
+                }
+                if let Some(f) = fmt {
+                    map.insert("format".into(), Value::String(f.into()));
+                }
+            }
+        }
+    }
+    for (k, val) in &map {
+        let s = to_display_string(val);
+        match k.as_str() {
+            "start" => start = num(&s)?,
+            "end" => end = Some(num(&s)?),
+            "stride" => stride = num(&s)?,
+            "count" => count = Some(num(&s)?),
+            "format" => format = s,
+            other => return Err(format!("unrecognized with_sequence argument '{other}'")),
+        }
+    }
+    if let Some(c) = count {
+        if end.is_some() {
+            return Err("can't specify both count and end in with_sequence".into());
+        }
+        end = Some(start + (c - 1) * stride);
+        if c == 0 {
+            return Ok(vec![]);
+        }
+    }
+    let end = end.ok_or("must specify count or end in with_sequence")?;
+    if stride == 0 {
+        return Err("stride must not be 0 in with_sequence".into());
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+        out.push(Value::String(printf_int(&format, i)));
+        i += stride;
+        if out.len() > 1_000_000 {
+            return Err("with_sequence produces too many items".into());
+        }
+    }
+    Ok(out)
+}
+
+/// Enough of printf for sequences: `%d`, `%02d`, `%x`, `%o`, with literal text around.
+fn printf_int(fmt: &str, n: i64) -> String {
+    let Some(pos) = fmt.find('%') else { return fmt.to_string() };
+    let rest = &fmt[pos + 1..];
+    let spec_end = rest.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(rest.len());
+    let (flags, conv) = (&rest[..spec_end], rest[spec_end..].chars().next().unwrap_or('d'));
+    let zero = flags.starts_with('0');
+    let width: usize = flags.trim_start_matches('0').parse().unwrap_or(0);
+    let body = match conv {
+        'x' => format!("{n:x}"),
+        'X' => format!("{n:X}"),
+        'o' => format!("{n:o}"),
+        _ => n.to_string(),
+    };
+    let padded = if zero { format!("{body:0>width$}") } else { format!("{body:>width$}") };
+    format!("{}{}{}", &fmt[..pos], padded, &rest[(spec_end + 1).min(rest.len())..])
+}
+
+/// `with_subelements: [list_of_dicts, 'key']` → pairs (dict, subitem).
+fn subelements(v: Value) -> Result<Vec<Value>, String> {
+    let parts = as_list(v);
+    let (list, key) = match parts.as_slice() {
+        [l, k] | [l, k, _] => (as_list(l.clone()), to_display_string(k)),
+        _ => return Err("subelements lookup expects a list of two or three items".into()),
+    };
+    let skip_missing = matches!(parts.get(2), Some(Value::Object(m)) if m.get("skip_missing").and_then(ansible_bool).unwrap_or(false));
+    let mut out = Vec::new();
+    for item in list {
+        let mut cur = Some(&item);
+        for k in key.split('.') {
+            cur = cur.and_then(|c| c.get(k));
+        }
+        match cur {
+            Some(Value::Array(subs)) => out.extend(subs.iter().map(|s| Value::Array(vec![item.clone(), s.clone()]))),
+            None if skip_missing => {}
+            _ => return Err(format!("could not find '{key}' key in iterated item")),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn with_items_flattens_one_level() {
+        assert_eq!(items("items", json!([1, [2, [3]]]), &[]).unwrap(), vec![json!(1), json!(2), json!([3])]);
+    }
+
+    #[test]
+    fn loop_refuses_a_string() {
+        assert!(items("loop", json!("abc"), &[]).is_err());
+    }
+
+    #[test]
+    fn with_dict_gives_key_value() {
+        assert_eq!(items("dict", json!({"a": 1}), &[]).unwrap(), vec![json!({"key": "a", "value": 1})]);
+    }
+
+    #[test]
+    fn with_together_pads_with_none() {
+        assert_eq!(items("together", json!([[1, 2], ["a"]]), &[]).unwrap(), vec![json!([1, "a"]), json!([2, null])]);
+    }
+
+    #[test]
+    fn with_nested_is_a_product() {
+        assert_eq!(items("nested", json!([[1, 2], ["a", "b"]]), &[]).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn with_sequence_formats() {
+        assert_eq!(items("sequence", json!("start=1 end=3 format=node%02d"), &[]).unwrap(), vec![json!("node01"), json!("node02"), json!("node03")]);
+        assert_eq!(items("sequence", json!("count=2"), &[]).unwrap(), vec![json!("1"), json!("2")]);
+    }
+
+    #[test]
+    fn with_subelements_pairs() {
+        let v = json!([[{"n": "a", "k": [1, 2]}], "k"]);
+        assert_eq!(items("subelements", v, &[]).unwrap().len(), 2);
+    }
+}

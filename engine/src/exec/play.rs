@@ -1,0 +1,316 @@
+//! One play: pick its hosts, set up its variables, plan it, and run the DAG.
+
+use super::hoststate::HostRun;
+use super::Runner;
+use crate::error::LoadError;
+use crate::output::Event;
+use crate::plan::{self, Leaf, PlanInput, PlanNode, PlayPlan, PlaySection};
+use crate::playbook::Play;
+use crate::value::{ansible_bool, to_display_string, Map, Value};
+use crate::vars::{PlayLayers, Scope};
+use petgraph::graph::NodeIndex;
+use petgraph::Direction;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A play in progress.
+pub struct PlayRun {
+    pub runner: Arc<Runner>,
+    pub play: Arc<Play>,
+    pub plan: PlayPlan,
+    pub hosts: Vec<Mutex<HostRun>>,
+    /// Whether `TASK [...]` was printed for a leaf.
+    pub started: Vec<AtomicBool>,
+    /// `meta: end_play`.
+    pub ended: AtomicBool,
+    pub force_handlers: bool,
+}
+
+fn select_hosts(runner: &Arc<Runner>, play: &Play) -> Result<Vec<String>, LoadError> {
+    let pattern = match &play.hosts {
+        Value::String(s) if crate::template::Templar::is_template(s) => {
+            let ctx = crate::template::from_json_value(&Value::Object((*runner.vars.extra).clone()));
+            match runner.templar.render_str(s, &ctx) {
+                Ok(v) => to_display_string(&v),
+                Err(e) => return Err(LoadError::at(&play.span, format!("cannot render hosts pattern '{s}': {e}"))),
+            }
+        }
+        v => to_display_string(v),
+    };
+    let inv = runner.vars.inventory.read().map_err(|_| LoadError::Other("inventory lock poisoned".into()))?;
+    let mut hosts = inv.select(&pattern).map_err(|e| LoadError::at(&play.span, e.to_string()))?;
+    if let Some(limit) = &runner.opts.limit {
+        let allowed: HashSet<String> = inv.select(limit).map_err(|e| LoadError::Other(format!("--limit: {e}")))?.into_iter().collect();
+        hosts.retain(|h| allowed.contains(h));
+    }
+    let failed = runner.failed_hosts.lock().map(|f| f.clone()).unwrap_or_default();
+    let unreachable = runner.unreachable_hosts.lock().map(|f| f.clone()).unwrap_or_default();
+    hosts.retain(|h| !failed.contains(h) && !unreachable.contains(h));
+    if play.order.as_deref() == Some("reverse_inventory") {
+        hosts.reverse();
+    } else if play.order.as_deref() == Some("sorted") {
+        hosts.sort();
+    } else if play.order.as_deref() == Some("reverse_sorted") {
+        hosts.sort();
+        hosts.reverse();
+    }
+    Ok(hosts)
+}
+
+/// Select hosts, set the play's variables and build its plan (no host is touched).
+pub fn prepare_play(runner: &Arc<Runner>, play: &Arc<Play>) -> Result<Option<PlayPlan>, LoadError> {
+    let hosts = select_hosts(runner, play)?;
+    if hosts.is_empty() {
+        return Ok(None);
+    }
+    // Layers of the play: later roles' defaults/vars take precedence over earlier ones.
+    let role_defaults: Vec<_> = play.role_instances.iter().rev().map(|r| r.defaults.clone()).collect();
+    let role_vars: Vec<_> = play.role_instances.iter().rev().map(|r| r.vars.clone()).collect();
+    let check = match play.keywords.check_mode.as_ref().and_then(ansible_bool) {
+        Some(c) => c,
+        None => runner.opts.check,
+    };
+    let diff = play.keywords.diff.as_ref().and_then(ansible_bool).unwrap_or(runner.opts.diff);
+    runner.vars.set_play(PlayLayers {
+        name: play.name.clone(),
+        role_defaults,
+        role_vars,
+        play_vars: play.vars.clone(),
+        play_hosts: hosts.clone(),
+        check_mode: check,
+        diff,
+    });
+    for h in &hosts {
+        runner.vars.inventory_vars(h)?;
+        runner.vars.update_host(h, |s| s.vars_files = Arc::new(Map::new()));
+    }
+    load_vars_files(runner, play, &hosts)?;
+
+    // Which variables read other hosts' variables (their users need a barrier).
+    let inv_maps: Vec<Arc<Map>> = hosts.iter().filter_map(|h| runner.vars.inventory_vars(h).ok()).collect();
+    let mut maps: Vec<&Map> = vec![&runner.vars.extra, &play.vars];
+    for r in &play.role_instances {
+        maps.push(&r.defaults);
+        maps.push(&r.vars);
+    }
+    maps.extend(inv_maps.iter().map(|m| m.as_ref()));
+    let tainted = plan::hostvars_tainted(maps.into_iter(), &runner.templar);
+
+    let gather = match play.gather_facts.as_ref() {
+        Some(v) => ansible_bool(v).unwrap_or(true),
+        None => !runner.opts.gathering_explicit,
+    };
+    Ok(Some(plan::build(PlanInput {
+        play,
+        hosts,
+        filter: &runner.opts.tags,
+        templar: &runner.templar,
+        hostvars_tainted: &tainted,
+        gather_facts: gather,
+        start_at_task: runner.opts.start_at_task.as_deref(),
+    })))
+}
+
+pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadError> {
+    let plan = prepare_play(runner, &play)?;
+    let hosts = plan.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
+    runner.out.emit(&Event::PlayStart { name: play.name.clone(), span: play.span.clone(), hosts: hosts.clone() });
+    let Some(plan) = plan else {
+        runner.out.emit(&Event::NoHostsMatched);
+        return Ok(());
+    };
+    let force_handlers = runner.opts.force_handlers || play.force_handlers.as_ref().and_then(ansible_bool).unwrap_or(false);
+    let pr = Arc::new(PlayRun {
+        runner: runner.clone(),
+        started: plan.leaves.iter().map(|_| AtomicBool::new(false)).collect(),
+        hosts: hosts.iter().map(|_| Mutex::new(HostRun::default())).collect(),
+        plan,
+        play: play.clone(),
+        ended: AtomicBool::new(false),
+        force_handlers,
+    });
+    pr.clone().execute_dag().await;
+    // Pending failures at the end of the play fail their hosts.
+    for (i, h) in pr.plan.hosts.iter().enumerate() {
+        if let Ok(mut hr) = pr.hosts[i].lock() {
+            hr.finish();
+            if hr.failed {
+                if let Ok(mut f) = runner.failed_hosts.lock() {
+                    f.insert(h.clone());
+                }
+            }
+            if hr.unreachable {
+                if let Ok(mut f) = runner.unreachable_hosts.lock() {
+                    f.insert(h.clone());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `vars_files`: each entry (names rendered per host; a list means "first that exists").
+fn load_vars_files(runner: &Arc<Runner>, play: &Play, hosts: &[String]) -> Result<(), LoadError> {
+    if play.vars_files.is_empty() {
+        return Ok(());
+    }
+    for h in hosts {
+        let mut acc = Map::new();
+        for (entry, span) in &play.vars_files {
+            let scope = Scope::for_host(&runner.vars, h);
+            let rendered = runner.templar.render_value(entry, &scope.ctx()).map_err(|e| LoadError::at(span, format!("vars_files: {e}")))?;
+            let candidates: Vec<String> = match rendered {
+                Value::Array(a) => a.iter().map(to_display_string).collect(),
+                other => vec![to_display_string(&other)],
+            };
+            let found = candidates.iter().map(|c| play.base_dir.join(c)).find(|p| p.is_file());
+            let Some(path) = found else {
+                return Err(LoadError::at(span, format!("vars file {} was not found", candidates.join(", "))));
+            };
+            let doc = crate::playbook::load::load_single_doc(&path)?;
+            match doc.to_value() {
+                Value::Object(m) => acc.extend(m),
+                Value::Null => {}
+                _ => return Err(LoadError::at(&doc.span, "a vars file must be a mapping")),
+            }
+            runner.vars.update_host(h, |s| s.vars_files = Arc::new(acc.clone()));
+        }
+    }
+    Ok(())
+}
+
+impl PlayRun {
+    /// Run the DAG: a node starts when all its predecessors are done.
+    async fn execute_dag(self: Arc<Self>) {
+        let g = &self.plan.graph;
+        let n = g.node_count();
+        let remaining: Arc<Vec<AtomicUsize>> = Arc::new(g.node_indices().map(|i| AtomicUsize::new(g.neighbors_directed(i, Direction::Incoming).count())).collect());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<NodeIndex>();
+        let mut done = 0usize;
+        let mut spawned = 0usize;
+        for i in g.node_indices() {
+            if remaining[i.index()].load(Ordering::SeqCst) == 0 {
+                self.spawn_node(i, tx.clone());
+                spawned += 1;
+            }
+        }
+        while done < spawned {
+            let Some(finished) = rx.recv().await else { break };
+            done += 1;
+            for succ in g.neighbors_directed(finished, Direction::Outgoing) {
+                if remaining[succ.index()].fetch_sub(1, Ordering::SeqCst) == 1 {
+                    self.spawn_node(succ, tx.clone());
+                    spawned += 1;
+                }
+            }
+        }
+        debug_assert!(done == n || spawned < n);
+    }
+
+    fn spawn_node(self: &Arc<Self>, idx: NodeIndex, tx: tokio::sync::mpsc::UnboundedSender<NodeIndex>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.run_node(idx).await;
+            let _ = tx.send(idx);
+        });
+    }
+
+    async fn run_node(self: &Arc<Self>, idx: NodeIndex) {
+        let node = self.plan.graph[idx].clone();
+        match node {
+            PlanNode::Task { host, leaf } => {
+                let leaf = self.plan.leaves[leaf].clone();
+                self.run_leaf_on_host(host, &leaf, None).await;
+            }
+            PlanNode::RunOnce { leaf } => {
+                let leaf = self.plan.leaves[leaf].clone();
+                self.run_once(&leaf).await;
+            }
+            PlanNode::FlushHandlers { host, after } => {
+                if after != PlaySection::Facts {
+                    self.flush_handlers(host).await;
+                }
+            }
+            PlanNode::Barrier { .. } | PlanNode::PlayEnd => {
+                if self.runner.abort.load(Ordering::SeqCst) {
+                    // any_errors_fatal: every host stops here.
+                    for h in &self.hosts {
+                        if let Ok(mut hr) = h.lock() {
+                            hr.ended = true;
+                        }
+                    }
+                }
+                self.check_all_failed();
+            }
+        }
+    }
+
+    /// `NO MORE HOSTS LEFT` when no host can go on.
+    fn check_all_failed(&self) {
+        let all_done = self.hosts.iter().all(|h| h.lock().map(|h| h.failed || h.unreachable).unwrap_or(true));
+        if all_done && !self.ended.swap(true, Ordering::SeqCst) {
+            self.runner.out.emit(&Event::NoMoreHosts);
+        }
+    }
+
+    /// `run_once`: the first host still in the play runs the task; every host gets the result.
+    async fn run_once(self: &Arc<Self>, leaf: &Arc<Leaf>) {
+        let first = (0..self.hosts.len()).find(|&h| self.hosts[h].lock().map(|hr| hr.eligible(&leaf.blocks)).unwrap_or(false));
+        let Some(h) = first else { return };
+        let shared = self.run_leaf_on_host(h, leaf, None).await;
+        if let (Some(result), Some(reg)) = (shared, leaf.task.register.as_ref()) {
+            for (i, host) in self.plan.hosts.iter().enumerate() {
+                if i != h {
+                    let r = result.clone();
+                    self.runner.vars.update_host(host, |s| {
+                        Arc::make_mut(&mut s.set_facts).insert(reg.clone(), Value::Object(r));
+                    });
+                }
+            }
+        }
+    }
+
+    /// Run the handlers notified on this host, in the order they are defined.
+    pub(crate) async fn flush_handlers(self: &Arc<Self>, h: usize) {
+        let (notified, failed) = match self.hosts[h].lock() {
+            Ok(mut hr) => (std::mem::take(&mut hr.notified), hr.failed || hr.unreachable),
+            Err(_) => return,
+        };
+        if notified.is_empty() || (failed && !self.force_handlers) {
+            return;
+        }
+        if failed {
+            if let Ok(mut hr) = self.hosts[h].lock() {
+                hr.failed = false;
+            }
+        }
+        let handlers = self.plan.handlers.clone();
+        for handler in handlers.iter() {
+            let name = handler.task.name.clone().unwrap_or_default();
+            let matches = notified.contains(&name)
+                || notified.contains(&handler.display_name)
+                || handler.task.listen.iter().any(|l| notified.contains(l));
+            if matches {
+                self.run_leaf_on_host(h, handler, None).await;
+            }
+        }
+        if failed {
+            if let Ok(mut hr) = self.hosts[h].lock() {
+                hr.failed = true;
+            }
+        }
+    }
+
+    /// Print `TASK [...]` once per leaf (the output layer re-prints it when results of
+    /// different tasks interleave).
+    pub(crate) fn announce(&self, leaf: &Leaf) {
+        let first = match self.plan.leaves.get(leaf.idx) {
+            Some(l) if Arc::ptr_eq(l, &self.plan.leaves[leaf.idx]) && std::ptr::eq(l.as_ref(), leaf) => !self.started[leaf.idx].swap(true, Ordering::SeqCst),
+            _ => true,
+        };
+        if first {
+            self.runner.out.emit(&Event::TaskStart { name: leaf.display_name.clone(), span: leaf.task.span.clone(), handler: leaf.is_handler() });
+        }
+    }
+}

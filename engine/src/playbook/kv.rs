@@ -1,0 +1,138 @@
+//! `key=value` argument strings (`copy: src=a dest=b`, `-a 'name=x'`), split as Ansible's
+//! `parse_kv` does: shell-like quoting, and for free-form modules only a few known keys are
+//! taken out of the text.
+
+use crate::value::{Map, Value};
+
+/// Keys a free-form module (command, shell …) accepts inside its free text.
+const FREE_FORM_KEYS: &[&str] = &[
+    "creates", "removes", "chdir", "executable", "warn", "stdin", "stdin_add_newline", "strip_empty_ends",
+    "argv", "cmd", "expand_argument_vars",
+];
+
+/// Split into tokens on unquoted whitespace, keeping quotes inside tokens (`a="b c"` is one
+/// token) and not splitting inside `{{ }}` / `{% %}`.
+fn tokens(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quote.is_some() => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            '"' | '\'' if depth == 0 => {
+                match quote {
+                    None => quote = Some(c),
+                    Some(q) if q == c => quote = None,
+                    _ => {}
+                }
+                cur.push(c);
+            }
+            '{' if matches!(chars.peek(), Some('{') | Some('%') | Some('#')) => {
+                depth += 1;
+                cur.push(c);
+            }
+            '}' | '%' | '#' if depth > 0 && chars.peek() == Some(&'}') => {
+                depth -= 1;
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() && quote.is_none() && depth == 0 => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if quote.is_some() {
+        return Err(format!("unbalanced quotes in arguments: {s}"));
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+fn unquote(v: &str) -> String {
+    let b = v.as_bytes();
+    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+        let inner = &v[1..v.len() - 1];
+        if b[0] == b'"' {
+            return inner.replace("\\\"", "\"").replace("\\\\", "\\");
+        }
+        return inner.to_string();
+    }
+    v.to_string()
+}
+
+fn is_key(k: &str) -> bool {
+    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Parse `k=v` text. With `free_form`, tokens that are not a known free-form key stay in
+/// `_raw_params` (joined back with single spaces, quotes kept as written).
+pub fn parse_kv(s: &str, free_form: bool) -> Result<Map, String> {
+    let mut out = Map::new();
+    let mut raw: Vec<String> = Vec::new();
+    for tok in tokens(s)? {
+        if let Some((k, v)) = tok.split_once('=') {
+            let keep_raw = free_form && !FREE_FORM_KEYS.contains(&k);
+            if is_key(k) && !keep_raw {
+                out.insert(k.to_string(), Value::String(unquote(v)));
+                continue;
+            }
+        }
+        raw.push(tok);
+    }
+    if !raw.is_empty() {
+        if !free_form {
+            return Err(format!("this module does not take free-form text, got: {}", raw.join(" ")));
+        }
+        out.insert("_raw_params".into(), Value::String(raw.join(" ")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_pairs_with_quotes() {
+        let m = parse_kv(r#"src=a dest="/tmp/x y" mode=0644"#, false).unwrap();
+        assert_eq!(m["dest"], "/tmp/x y");
+        assert_eq!(m["mode"], "0644");
+    }
+
+    #[test]
+    fn free_form_keeps_unknown_pairs_in_raw_params() {
+        let m = parse_kv("echo a=b chdir=/tmp", true).unwrap();
+        assert_eq!(m["_raw_params"], "echo a=b");
+        assert_eq!(m["chdir"], "/tmp");
+    }
+
+    #[test]
+    fn templates_with_spaces_stay_one_token() {
+        let m = parse_kv("msg={{ a | default('x y') }}", false).unwrap();
+        assert_eq!(m["msg"], "{{ a | default('x y') }}");
+    }
+
+    #[test]
+    fn non_free_form_rejects_bare_words() {
+        assert!(parse_kv("hello", false).is_err());
+    }
+
+    #[test]
+    fn unbalanced_quote_is_an_error() {
+        assert!(parse_kv("msg='abc", false).is_err());
+    }
+}

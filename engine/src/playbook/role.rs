@@ -1,0 +1,213 @@
+//! Roles: find them, load defaults/vars/meta/tasks/handlers, expand dependencies, deduplicate.
+
+use super::load::{load_single_doc, parse_inherited, parse_tags, parse_task_list, parse_when, static_render, LoadContext};
+use super::{Block, RoleInstance, Task, TaskContext, TaskItem};
+use crate::error::LoadError;
+use crate::span::Span;
+use crate::value::{Map, Value};
+use crate::yaml::{Node, NodeKind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct LoadedRole {
+    pub tasks: Vec<TaskItem>,
+    pub handlers: Vec<TaskItem>,
+}
+
+/// Which files of a role to use (`tasks_from` …).
+#[derive(Clone, Debug, Default)]
+pub struct RoleFiles {
+    pub tasks_from: Option<String>,
+    pub vars_from: Option<String>,
+    pub defaults_from: Option<String>,
+    pub handlers_from: Option<String>,
+}
+
+pub struct RoleLoader<'a, 'b> {
+    lctx: &'b LoadContext<'a>,
+    base_dir: PathBuf,
+    static_vars: Map,
+    seen: Vec<(PathBuf, String, String)>,
+    instances: Vec<Arc<RoleInstance>>,
+    depth: usize,
+}
+
+const ROLE_ENTRY_KEYS: &[&str] = super::keywords::ROLE_ENTRY_KEYWORDS;
+
+impl<'a, 'b> RoleLoader<'a, 'b> {
+    pub fn new(lctx: &'b LoadContext<'a>, base_dir: &Path, static_vars: &Map) -> Self {
+        RoleLoader { lctx, base_dir: base_dir.to_path_buf(), static_vars: static_vars.clone(), seen: vec![], instances: vec![], depth: 0 }
+    }
+
+    pub fn instances(&self) -> Vec<Arc<RoleInstance>> {
+        self.instances.clone()
+    }
+
+    /// Role directories in Ansible's search order: `roles/` beside the playbook, `roles_path`,
+    /// then the playbook directory itself.
+    pub fn find_role(&self, name: &str) -> Option<PathBuf> {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            return p.is_dir().then(|| p.to_path_buf());
+        }
+        let mut candidates = vec![self.base_dir.join("roles").join(name)];
+        candidates.extend(self.lctx.roles_path.iter().map(|d| d.join(name)));
+        candidates.push(self.base_dir.join(name));
+        // A role named with a collection prefix (ns.coll.role) falls back to its last part.
+        if let Some(short) = name.rsplit('.').next().filter(|s| *s != name) {
+            candidates.push(self.base_dir.join("roles").join(short));
+            candidates.extend(self.lctx.roles_path.iter().map(|d| d.join(short)));
+        }
+        candidates.into_iter().find(|c| c.join("tasks").is_dir() || c.join("meta").is_dir() || c.join("defaults").is_dir() || c.join("handlers").is_dir())
+    }
+
+    /// One entry of `roles:` (a name, or a mapping with `role:` plus keywords and params).
+    pub fn load_entry(&mut self, entry: &Node) -> Result<LoadedRole, LoadError> {
+        let (name, params, when, tags, vars, kw, span) = match &entry.kind {
+            NodeKind::Str(s) => (s.clone(), Map::new(), vec![], Default::default(), Arc::new(Map::new()), Default::default(), entry.span.clone()),
+            NodeKind::Map(pairs) => {
+                let name_node = entry.get("role").or_else(|| entry.get("name")).ok_or_else(|| LoadError::at(&entry.span, "a role entry needs 'role' (or 'name')"))?;
+                let mut params = Map::new();
+                for (k, v) in pairs {
+                    let key = k.key_string();
+                    if !ROLE_ENTRY_KEYS.contains(&key.as_str()) {
+                        params.insert(key, v.to_value());
+                    }
+                }
+                let vars = super::load::parse_vars(entry.get("vars"))?;
+                (name_node.key_string(), params, parse_when(entry.get("when")), parse_tags(entry.get("tags"))?, vars, parse_inherited(entry), name_node.span.clone())
+            }
+            _ => return Err(LoadError::at(&entry.span, "a role entry must be a name or a mapping")),
+        };
+        let name = static_render(&name, &span, self.lctx, &self.static_vars)?;
+        let mut all_params = (*vars).clone();
+        all_params.extend(params);
+        let loaded = self.load_role(&name, all_params, &span, &RoleFiles::default(), false)?;
+        let wrapper = Block {
+            id: self.lctx.block_id(),
+            name: None,
+            span: span.clone(),
+            block: loaded.tasks,
+            rescue: vec![],
+            always: vec![],
+            when,
+            tags,
+            vars: Arc::new(Map::new()),
+            keywords: kw,
+        };
+        Ok(LoadedRole { tasks: vec![TaskItem::Block(Arc::new(wrapper))], handlers: loaded.handlers })
+    }
+
+    /// `import_role` as a task: the role's tasks now, wrapped in a block carrying the task's
+    /// `when`/`tags`/keywords. Its handlers join the play's handlers.
+    pub fn import_role(&mut self, task: Task, span: &Span) -> Result<TaskItem, LoadError> {
+        let name = task.args.get("name").and_then(Value::as_str).ok_or_else(|| LoadError::at(span, "import_role needs 'name'"))?;
+        let name = static_render(name, span, self.lctx, &self.static_vars)?;
+        let files = role_files(&task.args);
+        let allow_dup = task.args.get("allow_duplicates").and_then(crate::value::ansible_bool).unwrap_or(true);
+        let loaded = self.load_role(&name, (*task.vars).clone(), span, &files, allow_dup)?;
+        self.lctx.pending_handlers.lock().map_err(|_| LoadError::Other("lock poisoned".into()))?.extend(loaded.handlers);
+        self.lctx.pending_roles.lock().map_err(|_| LoadError::Other("lock poisoned".into()))?.extend(self.instances.iter().cloned());
+        Ok(TaskItem::Block(Arc::new(Block {
+            id: self.lctx.block_id(),
+            name: task.name.clone(),
+            span: task.span.clone(),
+            block: loaded.tasks,
+            rescue: vec![],
+            always: vec![],
+            when: task.when,
+            tags: task.tags,
+            vars: Arc::new(Map::new()),
+            keywords: task.keywords,
+        })))
+    }
+
+    /// Load one role (dependencies first). `params` become role params.
+    pub fn load_role(&mut self, name: &str, params: Map, span: &Span, files: &RoleFiles, force_dup: bool) -> Result<LoadedRole, LoadError> {
+        self.depth += 1;
+        if self.depth > 32 {
+            return Err(LoadError::at(span, format!("role '{name}': dependencies nested too deeply (a cycle?)")));
+        }
+        let path = self.find_role(name).ok_or_else(|| {
+            LoadError::at(span, format!("the role '{name}' was not found in {}", self.search_list()))
+        })?;
+        let meta = load_optional(&path.join("meta"), "main")?;
+        let allow_dup = force_dup || meta.as_ref().and_then(|m| m.get("allow_duplicates")).map(|n| crate::value::ansible_bool(&n.to_value()).unwrap_or(false)).unwrap_or(false);
+        let key = (path.clone(), serde_json::to_string(&params).unwrap_or_default(), format!("{files:?}"));
+        if !allow_dup && self.seen.contains(&key) {
+            self.depth -= 1;
+            return Ok(LoadedRole { tasks: vec![], handlers: vec![] });
+        }
+        self.seen.push(key);
+        let mut tasks = Vec::new();
+        let mut handlers = Vec::new();
+        if let Some(deps) = meta.as_ref().and_then(|m| m.get("dependencies")).and_then(Node::as_seq) {
+            for dep in deps {
+                let loaded = self.load_entry(dep)?;
+                tasks.extend(loaded.tasks);
+                handlers.extend(loaded.handlers);
+            }
+        }
+        let defaults = load_vars_map(&path.join("defaults"), files.defaults_from.as_deref().unwrap_or("main"))?;
+        let vars = load_vars_map(&path.join("vars"), files.vars_from.as_deref().unwrap_or("main"))?;
+        let instance = Arc::new(RoleInstance { name: name.to_string(), path: path.clone(), defaults: Arc::new(defaults), vars: Arc::new(vars), params: Arc::new(params) });
+        self.instances.push(instance.clone());
+        let ctx = TaskContext { role: Some(instance), base_dir: path.clone() };
+        let tasks_file = files.tasks_from.as_deref().unwrap_or("main");
+        if let Some(doc) = load_optional(&path.join("tasks"), tasks_file)? {
+            tasks.extend(parse_task_list(Some(&doc), &ctx, self.lctx, &self.static_vars)?);
+        } else if files.tasks_from.is_some() {
+            return Err(LoadError::at(span, format!("role '{name}': tasks file '{tasks_file}' not found in {}", path.join("tasks").display())));
+        }
+        if let Some(doc) = load_optional(&path.join("handlers"), files.handlers_from.as_deref().unwrap_or("main"))? {
+            handlers.extend(parse_task_list(Some(&doc), &ctx, self.lctx, &self.static_vars)?);
+        }
+        self.depth -= 1;
+        Ok(LoadedRole { tasks, handlers })
+    }
+
+    fn search_list(&self) -> String {
+        let mut v = vec![self.base_dir.join("roles").display().to_string()];
+        v.extend(self.lctx.roles_path.iter().map(|p| p.display().to_string()));
+        v.push(self.base_dir.display().to_string());
+        v.join(", ")
+    }
+}
+
+pub fn role_files(args: &Map) -> RoleFiles {
+    let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+    RoleFiles { tasks_from: s("tasks_from"), vars_from: s("vars_from"), defaults_from: s("defaults_from"), handlers_from: s("handlers_from") }
+}
+
+/// `dir/name`, `dir/name.yml`, `dir/name.yaml`, `dir/name.json` (first that exists).
+pub fn find_in_dir(dir: &Path, name: &str) -> Option<PathBuf> {
+    let base = dir.join(name);
+    if base.is_file() {
+        return Some(base);
+    }
+    for ext in ["yml", "yaml", "json"] {
+        let p = dir.join(format!("{name}.{ext}"));
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn load_optional(dir: &Path, name: &str) -> Result<Option<Node>, LoadError> {
+    match find_in_dir(dir, name) {
+        Some(p) => Ok(Some(load_single_doc(&p)?)),
+        None => Ok(None),
+    }
+}
+
+fn load_vars_map(dir: &Path, name: &str) -> Result<Map, LoadError> {
+    match load_optional(dir, name)? {
+        None => Ok(Map::new()),
+        Some(n) => match n.to_value() {
+            Value::Object(m) => Ok(m),
+            Value::Null => Ok(Map::new()),
+            _ => Err(LoadError::at(&n.span, "a vars file must be a mapping")),
+        },
+    }
+}

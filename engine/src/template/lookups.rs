@@ -1,0 +1,178 @@
+//! Lookups: `lookup(name, *terms, **kw)`, `query(...)` / `q(...)`, run on the controller.
+//!
+//! Each lookup returns one value per term. `query` returns that list; `lookup` joins string
+//! results with `,` (or returns the single/plain list for other values, as Ansible does) unless
+//! `wantlist=True`. Plugins: `env`, `file`, `template`, `vars`.
+
+use super::native::python_str;
+use super::op_err;
+use super::undefined::CTX_KEY;
+use minijinja::value::{Kwargs, Rest, Value as MjValue, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, State};
+use std::path::{Path, PathBuf};
+
+pub fn register(env: &mut Environment<'static>) {
+    env.add_function("lookup", lookup);
+    env.add_function("query", query);
+    env.add_function("q", query);
+}
+
+fn lookup(
+    state: &State,
+    name: String,
+    terms: Rest<MjValue>,
+    kwargs: Kwargs,
+) -> Result<MjValue, Error> {
+    let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+    let results = run(state, &name, &terms, &kwargs)?;
+    if wantlist {
+        return Ok(MjValue::from(results));
+    }
+    if results.iter().all(|r| r.kind() == ValueKind::String) {
+        let parts: Vec<String> = results.iter().map(python_str).collect();
+        return Ok(MjValue::from(parts.join(",")));
+    }
+    if results.len() == 1 {
+        return Ok(results.into_iter().next().unwrap_or_default());
+    }
+    Ok(MjValue::from(results))
+}
+
+fn query(
+    state: &State,
+    name: String,
+    terms: Rest<MjValue>,
+    kwargs: Kwargs,
+) -> Result<MjValue, Error> {
+    Ok(MjValue::from(run(state, &name, &terms, &kwargs)?))
+}
+
+/// Runs one lookup plugin over its terms (a list term counts as several terms).
+fn run(
+    state: &State,
+    name: &str,
+    terms: &[MjValue],
+    kwargs: &Kwargs,
+) -> Result<Vec<MjValue>, Error> {
+    let _ = kwargs.get::<Option<MjValue>>("wantlist")?;
+    let _ = kwargs.get::<Option<MjValue>>("errors")?;
+    let mut flat = Vec::new();
+    for t in terms {
+        super::defined(t)?;
+        if t.kind() == ValueKind::Seq {
+            flat.extend(t.try_iter()?);
+        } else {
+            flat.push(t.clone());
+        }
+    }
+    let out = match name {
+        "env" | "ansible.builtin.env" => {
+            let default = kwargs
+                .get::<Option<MjValue>>("default")?
+                .unwrap_or(MjValue::from(""));
+            flat.iter()
+                .map(|t| {
+                    Ok(std::env::var(python_str(t))
+                        .map(MjValue::from)
+                        .unwrap_or_else(|_| default.clone()))
+                })
+                .collect::<Result<Vec<_>, Error>>()?
+        }
+        "file" | "ansible.builtin.file" => {
+            let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
+            let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
+            let mut out = Vec::new();
+            for t in &flat {
+                let path = find_file(state, "files", &python_str(t))?;
+                let mut s = read(&path)?;
+                if rstrip {
+                    s.truncate(s.trim_end().len());
+                }
+                if lstrip {
+                    s = s.trim_start().to_string();
+                }
+                out.push(MjValue::from(s));
+            }
+            out
+        }
+        "template" | "ansible.builtin.template" => {
+            let _ = kwargs.get::<Option<MjValue>>("convert_data")?;
+            let ctx = state.lookup(CTX_KEY).unwrap_or(MjValue::from(()));
+            let scope = super::undefined::Scope::wrap(&ctx);
+            let mut out = Vec::new();
+            for t in &flat {
+                let path = find_file(state, "templates", &python_str(t))?;
+                let text = read(&path)?;
+                let rendered = state.env().render_str(&text, &scope).map_err(|e| {
+                    let cause = super::undefined::explain(&e, &text, &scope);
+                    op_err(format!("{}: {}", path.display(), cause.error.msg))
+                })?;
+                out.push(MjValue::from(rendered));
+            }
+            out
+        }
+        "vars" | "ansible.builtin.vars" => {
+            let default = kwargs.get::<Option<MjValue>>("default")?;
+            let mut out = Vec::new();
+            for t in &flat {
+                let name = python_str(t);
+                match state.lookup(&name).filter(|v| !v.is_undefined()) {
+                    Some(v) => out.push(v),
+                    None => match &default {
+                        Some(d) => out.push(d.clone()),
+                        None => {
+                            return Err(Error::new(
+                                ErrorKind::UndefinedError,
+                                format!("No variable found with this name: {name}"),
+                            ))
+                        }
+                    },
+                }
+            }
+            out
+        }
+        other => return Err(op_err(format!("lookup plugin '{other}' not found"))),
+    };
+    kwargs.assert_all_used()?;
+    Ok(out)
+}
+
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path)
+        .map_err(|e| op_err(format!("could not read '{}': {e}", path.display())))
+}
+
+/// Ansible's search: absolute paths as they are; otherwise each directory of the variable
+/// `ansible_search_path` (or the current directory), trying `dir/<subdir>/name` then `dir/name`.
+fn find_file(state: &State, subdir: &str, name: &str) -> Result<PathBuf, Error> {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return if p.exists() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(not_found(name))
+        };
+    }
+    let dirs: Vec<PathBuf> = match state
+        .lookup("ansible_search_path")
+        .filter(|v| v.kind() == ValueKind::Seq)
+    {
+        Some(list) => list
+            .try_iter()?
+            .map(|d| PathBuf::from(python_str(&d)))
+            .collect(),
+        None => vec![std::env::current_dir().unwrap_or_default()],
+    };
+    for d in &dirs {
+        for candidate in [d.join(subdir).join(name), d.join(name)] {
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(not_found(name))
+}
+
+fn not_found(name: &str) -> Error {
+    op_err(format!("Unable to find '{name}' in expected paths"))
+}

@@ -1,0 +1,320 @@
+//! One command on one session channel: the shell snippet sent as the exec request, stdin
+//! streamed in (after sudo/su accepted us, when becoming another user), stdout and stderr
+//! collected apart, the exit status or signal turned into an rc.
+
+use super::handler::ClientHandler;
+use crate::transport::become_cmd::{become_script, nonce, BecomeEvent, BecomeWatch};
+use crate::transport::{sh_quote, ExecOutput, ExecRequest, TransportError};
+use russh::client::Handle;
+use russh::{ChannelMsg, Sig};
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+
+/// What goes to the command's stdin.
+pub enum Stdin<'a> {
+    None,
+    Bytes(&'a [u8]),
+    /// Streamed through a fixed buffer, never held whole in memory.
+    Reader(Box<dyn AsyncRead + Unpin + Send + 'a>),
+}
+
+/// Read-buffer size for streamed stdin: a few SSH packets per read.
+const STREAM_BUFFER: usize = 256 * 1024;
+
+/// The command line sent in the exec request. sshd runs it with the user's login shell, so the
+/// snippet itself is handed to `/bin/sh` to get POSIX sh whatever that shell is. Environment
+/// goes in as `export` lines: sshd refuses most `env` requests.
+pub fn command_line(
+    req: &ExecRequest,
+    become_nonce: &str,
+) -> Result<(String, Option<BecomeWatch>), TransportError> {
+    let mut script = String::new();
+    for (k, v) in &req.env {
+        if !is_env_name(k) {
+            return Err(TransportError::Failed(format!(
+                "invalid environment variable name {k:?}"
+            )));
+        }
+        script.push_str(&format!("export {k}={}\n", sh_quote(v)));
+    }
+    if let Some(dir) = &req.cwd {
+        script.push_str(&format!("cd {} || exit 1\n", sh_quote(dir)));
+    }
+    script.push_str(&req.cmd);
+    match &req.become_ {
+        Some(b) => {
+            let s = become_script(&script, b, become_nonce);
+            let line = s.command.clone();
+            Ok((line, Some(BecomeWatch::new(s, b))))
+        }
+        None => Ok((format!("/bin/sh -c {}", sh_quote(&script)), None)),
+    }
+}
+
+fn is_env_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// Conventional signal numbers (Linux), for `rc = 128 + n` as a shell reports it.
+fn signal_number(sig: &Sig) -> i32 {
+    match sig {
+        Sig::HUP => 1,
+        Sig::INT => 2,
+        Sig::QUIT => 3,
+        Sig::ILL => 4,
+        Sig::ABRT => 6,
+        Sig::FPE => 8,
+        Sig::KILL => 9,
+        Sig::USR1 => 10,
+        Sig::SEGV => 11,
+        Sig::PIPE => 13,
+        Sig::ALRM => 14,
+        Sig::TERM => 15,
+        Sig::Custom(name) => match name.as_str() {
+            "TRAP" => 5,
+            "BUS" => 7,
+            "USR2" => 12,
+            "STKFLT" => 16,
+            "CHLD" => 17,
+            "CONT" => 18,
+            "STOP" => 19,
+            "TSTP" => 20,
+            "XCPU" => 24,
+            "XFSZ" => 25,
+            "SYS" => 31,
+            _ => 127,
+        },
+    }
+}
+
+/// Messages from the reading side to the writing side of the channel.
+enum Ctl {
+    Password,
+    Start,
+    Abort,
+}
+
+/// Run `req` on a new session channel of `handle`.
+pub async fn run(
+    handle: &Handle<ClientHandler>,
+    label: &str,
+    req: &ExecRequest,
+    stdin: Stdin<'_>,
+) -> Result<ExecOutput, TransportError> {
+    let (line, mut watch) = command_line(req, &nonce())?;
+    let password = req.become_.as_ref().and_then(|b| b.password.clone());
+    let channel = handle.channel_open_session().await.map_err(|e| {
+        lost_or_failed(handle, label, format!("cannot open a session channel: {e}"))
+    })?;
+    channel
+        .exec(true, line.into_bytes())
+        .await
+        .map_err(|e| lost_or_failed(handle, label, format!("cannot start the command: {e}")))?;
+    let (mut rd, wr) = channel.split();
+
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Ctl>();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    if watch.is_none() {
+        let _ = ctl_tx.send(Ctl::Start);
+    }
+
+    let reader = async move {
+        let mut out = ExecOutput {
+            rc: -1,
+            ..Default::default()
+        };
+        let mut status: Option<i32> = None;
+        let mut refused: Option<String> = None;
+        let mut exec_refused = false;
+        while let Some(msg) = rd.wait().await {
+            let (is_err, data) = match msg {
+                ChannelMsg::Data { data } => (false, data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => (true, data),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    status = Some(i32::try_from(exit_status).unwrap_or(255));
+                    continue;
+                }
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    status = Some(128 + signal_number(&signal_name));
+                    continue;
+                }
+                ChannelMsg::Failure => {
+                    exec_refused = true;
+                    continue;
+                }
+                ChannelMsg::Close => break,
+                _ => continue,
+            };
+            let Some(w) = watch.as_mut() else {
+                if is_err {
+                    out.stderr.extend_from_slice(&data)
+                } else {
+                    out.stdout.extend_from_slice(&data)
+                }
+                continue;
+            };
+            let (own, event) = w.feed(is_err, &data);
+            if is_err {
+                out.stderr.extend_from_slice(&own)
+            } else {
+                out.stdout.extend_from_slice(&own)
+            }
+            match event {
+                Some(BecomeEvent::SendPassword) => {
+                    let _ = ctl_tx.send(Ctl::Password);
+                }
+                Some(BecomeEvent::Ready) => {
+                    let mut pending = w.take_pending_stdout();
+                    pending.extend_from_slice(&out.stdout);
+                    out.stdout = pending;
+                    let _ = ctl_tx.send(Ctl::Start);
+                }
+                Some(BecomeEvent::Refused(m)) => {
+                    if refused.is_none() {
+                        refused = Some(m);
+                    }
+                    let _ = ctl_tx.send(Ctl::Abort);
+                }
+                None => {}
+            }
+        }
+        let _ = done_tx.send(());
+        if let Some(w) = &watch {
+            if !w.is_ready() && refused.is_none() {
+                refused = Some(w.failure_message());
+            }
+        }
+        (out, status, refused, exec_refused)
+    };
+
+    let writer = async move {
+        let work = async {
+            while let Some(ctl) = ctl_rx.recv().await {
+                match ctl {
+                    Ctl::Password => {
+                        let line = format!("{}\n", password.as_deref().unwrap_or(""));
+                        if wr.data(line.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ctl::Start => {
+                        // A command that does not read its stdin may exit before we finish
+                        // writing: that is not an error, its exit status tells.
+                        match stdin {
+                            Stdin::None => {}
+                            Stdin::Bytes(b) => {
+                                let _ = wr.data(b).await;
+                            }
+                            Stdin::Reader(r) => {
+                                let mut w = wr.make_writer();
+                                let mut r = BufReader::with_capacity(STREAM_BUFFER, r);
+                                let _ = tokio::io::copy_buf(&mut r, &mut w).await;
+                                let _ = w.flush().await;
+                            }
+                        }
+                        let _ = wr.eof().await;
+                        return;
+                    }
+                    Ctl::Abort => {
+                        let _ = wr.eof().await;
+                        return;
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            _ = work => {}
+            _ = done_rx => {}
+        }
+    };
+
+    let ((out, status, refused, exec_refused), ()) = tokio::join!(reader, writer);
+    if exec_refused && status.is_none() {
+        return Err(TransportError::Failed(format!(
+            "{label}: sshd refused to run the command"
+        )));
+    }
+    if let Some(m) = refused {
+        return Err(TransportError::Failed(m));
+    }
+    match status {
+        Some(rc) => Ok(ExecOutput { rc, ..out }),
+        None => Err(lost_or_failed(
+            handle,
+            label,
+            "the command ended without an exit status".to_string(),
+        )),
+    }
+}
+
+/// A dead connection makes the host unreachable; anything else is this command's failure.
+fn lost_or_failed(handle: &Handle<ClientHandler>, label: &str, msg: String) -> TransportError {
+    if handle.is_closed() {
+        TransportError::Unreachable(format!("connection to {label} lost: {msg}"))
+    } else {
+        TransportError::Failed(format!("{label}: {msg}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Become;
+
+    #[test]
+    fn plain_command_runs_under_posix_sh() {
+        let (line, watch) =
+            command_line(&ExecRequest::sh("echo hi"), "n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(line, "/bin/sh -c 'echo hi'");
+        assert!(watch.is_none());
+    }
+
+    #[test]
+    fn env_is_exported_quoted_and_cwd_changed() {
+        let req = ExecRequest {
+            cmd: "env".into(),
+            env: vec![("A_B".into(), "x y'z".into())],
+            cwd: Some("/tmp/d ir".into()),
+            ..Default::default()
+        };
+        let (line, _) = command_line(&req, "n").unwrap_or_else(|e| panic!("{e}"));
+        let inner = shell_words::split(&line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            inner[2],
+            "export A_B='x y'\"'\"'z'\ncd '/tmp/d ir' || exit 1\nenv"
+        );
+    }
+
+    #[test]
+    fn invalid_env_name_is_refused() {
+        let req = ExecRequest {
+            cmd: "true".into(),
+            env: vec![("A;rm".into(), "x".into())],
+            ..Default::default()
+        };
+        assert!(command_line(&req, "n").is_err());
+    }
+
+    #[test]
+    fn become_wraps_with_sudo_and_watches() {
+        let b = Become {
+            method: "sudo".into(),
+            user: "app".into(),
+            password: None,
+            exe: None,
+            flags: None,
+        };
+        let (line, watch) = command_line(&ExecRequest::sh("id").with_become(Some(b)), "n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(line.starts_with("sudo "));
+        assert!(watch.is_some());
+    }
+
+    #[test]
+    fn signals_map_to_128_plus_number() {
+        assert_eq!(128 + signal_number(&Sig::KILL), 137);
+        assert_eq!(128 + signal_number(&Sig::Custom("USR2".into())), 140);
+    }
+}

@@ -1,0 +1,250 @@
+//! `blockinfile`: keep a block of lines between two marker lines, Ansible's placement rules
+//! (`insertafter`/`insertbefore` regex, EOF, BOF, `(?m)` patterns matched against the whole
+//! file) and its `prepend_newline`/`append_newline` options.
+
+use crate::edit::args::{p, pa, Args, Param};
+use crate::edit::commit::{attrs_message, check_validate, commit, Commit};
+use crate::edit::probe::{probe, PathKind};
+use crate::edit::pyre::PyRegex;
+use crate::edit::{attr_spec, fail_rc, split_lines_universal, with_diff};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::value::Map;
+
+const SPEC: &[Param] = &[
+    pa("path", &["dest", "destfile", "name"]),
+    p("state"),
+    p("marker"),
+    pa("block", &["content"]),
+    p("insertafter"),
+    p("insertbefore"),
+    p("create"),
+    p("backup"),
+    p("validate"),
+    p("marker_begin"),
+    p("marker_end"),
+    p("append_newline"),
+    p("prepend_newline"),
+];
+
+pub struct BlockinfileModule;
+
+/// Where a block without markers in the file goes.
+enum Placement {
+    Eof,
+    Bof,
+    After(PyRegex, bool),
+    Before(PyRegex, bool),
+}
+
+/// Checked arguments that shape the new content.
+struct BlockEdit {
+    present: bool,
+    marker_begin_line: String,
+    marker_end_line: String,
+    block: String,
+    placement: Placement,
+    prepend_newline: bool,
+    append_newline: bool,
+}
+
+impl BlockEdit {
+    fn from_args(a: &Args) -> Result<BlockEdit, ModuleError> {
+        let e = ModuleError::new;
+        let present = a
+            .choice("state", &["absent", "present"], "present")
+            .map_err(e)?
+            == "present";
+        let marker = a
+            .str("marker")
+            .map_err(e)?
+            .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".to_string());
+        let begin = a
+            .str("marker_begin")
+            .map_err(e)?
+            .unwrap_or_else(|| "BEGIN".to_string());
+        let end = a
+            .str("marker_end")
+            .map_err(e)?
+            .unwrap_or_else(|| "END".to_string());
+        let compile = |r: &str| -> Result<(PyRegex, bool), ModuleError> {
+            let re =
+                PyRegex::compile(r, false, false).map_err(|x| ModuleError::new(x.to_string()))?;
+            Ok((re, PyRegex::pattern_sets_multiline(r)))
+        };
+        // As Ansible: only `insertafter: EOF` and `insertbefore: BOF` are keywords.
+        let placement = match (
+            a.str("insertafter").map_err(e)?,
+            a.str("insertbefore").map_err(e)?,
+        ) {
+            (None, None) => Placement::Eof,
+            (Some(s), _) if s == "EOF" => Placement::Eof,
+            (Some(s), _) => {
+                let (re, m) = compile(&s)?;
+                Placement::After(re, m)
+            }
+            (None, Some(s)) if s == "BOF" => Placement::Bof,
+            (None, Some(s)) => {
+                let (re, m) = compile(&s)?;
+                Placement::Before(re, m)
+            }
+        };
+        Ok(BlockEdit {
+            present,
+            marker_begin_line: format!("{}\n", marker.replace("{mark}", &begin)),
+            marker_end_line: format!("{}\n", marker.replace("{mark}", &end)),
+            block: a.str("block").map_err(e)?.unwrap_or_default(),
+            placement,
+            prepend_newline: a.bool("prepend_newline", false).map_err(e)?,
+            append_newline: a.bool("append_newline", false).map_err(e)?,
+        })
+    }
+
+    /// The lines the block occupies with its markers; none for state=absent or an empty block.
+    fn block_lines(&self) -> Vec<String> {
+        if !self.present || self.block.is_empty() {
+            return Vec::new();
+        }
+        let mut block = self.block.clone();
+        if !block.ends_with('\n') {
+            block.push('\n');
+        }
+        let mut v = vec![self.marker_begin_line.clone()];
+        v.extend(split_lines_universal(&block));
+        v.push(self.marker_end_line.clone());
+        v
+    }
+
+    /// Where a block goes when the file has no complete marker pair.
+    fn insertion_point(&self, original: &str, lines: &[String]) -> Result<usize, ModuleError> {
+        let err = |x: crate::edit::pyre::PyReError| ModuleError::new(x.to_string());
+        let (re, multiline, after) = match &self.placement {
+            Placement::Eof => return Ok(lines.len()),
+            Placement::Bof => return Ok(0),
+            Placement::After(re, m) => (re, *m, true),
+            Placement::Before(re, m) => (re, *m, false),
+        };
+        let mut at: Option<usize> = None;
+        if multiline {
+            if let Some(caps) = re.search(original).map_err(err)? {
+                if let Some(m) = caps.get(0) {
+                    let upto = if after { m.end() } else { m.start() };
+                    at = Some(original[..upto].matches('\n').count());
+                }
+            }
+        } else {
+            for (i, line) in lines.iter().enumerate() {
+                if re.is_match(line).map_err(err)? {
+                    at = Some(i);
+                }
+            }
+        }
+        Ok(match at {
+            None => lines.len(),
+            Some(n) if after => n + 1,
+            Some(n) => n,
+        })
+    }
+
+    /// Ansible's edit: replace the old marked block (or place a new one), then the optional
+    /// blank lines around it.
+    fn apply(&self, original: &str) -> Result<(String, bool), ModuleError> {
+        let mut lines = split_lines_universal(original);
+        let blocklines = self.block_lines();
+        let n0 = lines.iter().rposition(|l| *l == self.marker_begin_line);
+        let n1 = lines.iter().rposition(|l| *l == self.marker_end_line);
+        let mut at = match (n0, n1) {
+            (Some(a), Some(b)) => {
+                let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                lines.drain(lo..=hi);
+                lo
+            }
+            _ => self.insertion_point(original, &lines)?,
+        };
+        at = at.min(lines.len());
+        if at > 0 && !lines[at - 1].ends_with('\n') {
+            lines[at - 1].push('\n');
+        }
+        if self.prepend_newline && self.present && at != 0 && lines[at - 1] != "\n" {
+            lines.insert(at, "\n".to_string());
+            at += 1;
+        }
+        let n_block = blocklines.len();
+        let had_block = !blocklines.is_empty();
+        lines.splice(at..at, blocklines);
+        if self.append_newline && self.present {
+            let after = at + n_block;
+            if after < lines.len() && lines[after] != "\n" {
+                lines.insert(after, "\n".to_string());
+            }
+        }
+        Ok((lines.concat(), had_block))
+    }
+}
+
+#[async_trait]
+impl Module for BlockinfileModule {
+    fn name(&self) -> &'static str {
+        "blockinfile"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = Args::parse("blockinfile", SPEC, args).map_err(ModuleError::new)?;
+        let path = a.required_str("path").map_err(ModuleError::new)?;
+        a.mutually_exclusive(&["insertbefore", "insertafter"])
+            .map_err(ModuleError::new)?;
+        let edit = BlockEdit::from_args(&a)?;
+        let validate = a.str("validate").map_err(ModuleError::new)?;
+        check_validate(validate.as_deref()).map_err(ModuleError::new)?;
+        let attrs = attr_spec(&a).map_err(ModuleError::new)?;
+        let backup = a.bool("backup", false).map_err(ModuleError::new)?;
+        let create = a.bool("create", false).map_err(ModuleError::new)?;
+
+        let probed = probe(ctx, &path).await?;
+        let original = match &probed.kind {
+            PathKind::Directory => {
+                return Err(fail_rc(format!("Path {path} is a directory !"), 256))
+            }
+            PathKind::Missing if !create => {
+                return Err(fail_rc(format!("Path {path} does not exist !"), 257))
+            }
+            PathKind::Missing if !edit.present => {
+                return Ok(ModuleResult::new(false)
+                    .set("msg", format!("File {path} not present"))
+                    .into_map());
+            }
+            PathKind::Missing => None,
+            PathKind::File { content, .. } => Some(content.clone()),
+        };
+        let before = original.clone().unwrap_or_default();
+        let (after, has_block) = edit.apply(&before)?;
+        let (msg, changed) = match &original {
+            Some(o) if *o == after => ("", false),
+            None => ("File created", true),
+            Some(_) if !has_block => ("Block removed", true),
+            Some(_) => ("Block inserted", true),
+        };
+        let done = commit(
+            ctx,
+            Commit {
+                path: &path,
+                probe: &probed,
+                new_content: changed.then_some(after.as_str()),
+                backup,
+                validate: validate.as_deref(),
+                attrs: &attrs,
+            },
+        )
+        .await?;
+        let mut r = ModuleResult::new(changed || done.attrs_changed)
+            .set("msg", attrs_message(msg, done.attrs_changed));
+        if let Some(b) = done.backup_file {
+            r.insert("backup_file", b);
+        }
+        Ok(with_diff(ctx, r, &format!("{path} (content)"), &before, &after).into_map())
+    }
+}
+
+#[cfg(test)]
+#[path = "edit/tests/blockinfile.rs"]
+mod tests;

@@ -1,0 +1,71 @@
+//! Helpers shared by modules: argument checking, `mode` parsing, the one-round-trip remote
+//! probe, owner/group/mode enforcement, atomic writes with backup and `validate`, and diffs.
+
+pub mod args;
+pub mod attrs;
+pub mod diff;
+pub mod install;
+pub mod mode;
+pub mod probe;
+#[cfg(test)]
+pub(crate) mod snapshot;
+pub mod validate;
+pub mod write;
+
+use kplay_engine::module::{ModuleContext, ModuleError};
+use kplay_engine::transport::{ExecOutput, ExecRequest};
+
+/// Run a sh snippet on the host with the task's `become` and `environment`.
+pub async fn run_sh(
+    ctx: &ModuleContext<'_>,
+    script: String,
+    stdin: Option<Vec<u8>>,
+) -> Result<ExecOutput, ModuleError> {
+    let mut req = ExecRequest::sh(script).with_become(ctx.become_.clone());
+    req.stdin = stdin;
+    req.env = ctx.environment.clone();
+    Ok(ctx.transport.exec(req).await?)
+}
+
+/// The directory part of a remote path (`/a/b` → `/a`, `b` → `.`, `/a` → `/`).
+pub fn remote_dirname(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) => "/".to_string(),
+        Some(i) => trimmed[..i].to_string(),
+        None => ".".to_string(),
+    }
+}
+
+/// The last component of a path (`/a/b/` → `b`).
+pub fn basename(path: &str) -> String {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Join a remote directory and a name without doubling slashes.
+pub fn join_remote(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirname_and_basename_follow_posix() {
+        assert_eq!(remote_dirname("/a/b"), "/a");
+        assert_eq!(remote_dirname("/a"), "/");
+        assert_eq!(remote_dirname("b"), ".");
+        assert_eq!(basename("/a/b/"), "b");
+        assert_eq!(join_remote("/a/", "b"), "/a/b");
+        assert_eq!(join_remote("/a", "b"), "/a/b");
+    }
+}

@@ -1,0 +1,357 @@
+//! Writing a file on the host in one round trip: temp file beside the destination, content from
+//! stdin, mode/owner/group on the temp file, `validate`, backup of the old file, rename, and a
+//! final stat of the result. Readers see the old or the new file, never a half-written one, and a
+//! failed validation leaves the destination untouched and no temp file behind.
+//!
+//! This is an `exec` with stdin rather than `Transport::put` because `put` cannot chown,
+//! validate or back up before the rename, and each of those would cost another round trip.
+
+use super::attrs::{attr_failure, AttrChanges};
+use super::probe::{parse_reply, PathStat, PROBE_FN};
+use super::run_sh;
+use super::validate;
+use super::{basename, join_remote, remote_dirname};
+use kplay_engine::module::{ModuleContext, ModuleError};
+use kplay_engine::transport::sh_quote;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Exit codes of the write script's own steps.
+const RC_TEMP: i32 = 75;
+const RC_WRITE: i32 = 76;
+const RC_BACKUP: i32 = 77;
+const RC_RENAME: i32 = 78;
+
+/// Prefix of temp files, shared with the local transport's `put` so leftovers are recognisable.
+pub const TEMP_PREFIX: &str = ".kplay-tmp.";
+
+/// One file to write.
+#[derive(Debug, Clone, Default)]
+pub struct WriteRequest<'a> {
+    pub dest: &'a str,
+    pub data: &'a [u8],
+    /// Permission bits of the new file; `None` keeps the existing file's mode, or `0666 & ~umask`.
+    pub mode: Option<u32>,
+    pub owner: Option<&'a str>,
+    pub group: Option<&'a str>,
+    /// Command run on the temp file (`%s`) before it replaces `dest`.
+    pub validate: Option<&'a str>,
+    /// Copy the old file to Ansible's backup name first.
+    pub backup: bool,
+    /// Read the content from this file on the host instead of `data` (`remote_src`).
+    pub from_remote: Option<&'a str>,
+    /// Create missing parent directories first (`mkdir -p`), with this mode when given.
+    pub create_parent: Option<Option<u32>>,
+}
+
+/// What the write left behind.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    /// The backup's path, when one was made (the old file existed and `backup` was asked).
+    pub backup_file: Option<String>,
+    /// The destination after the write.
+    pub stat: PathStat,
+}
+
+/// Ansible's backup name: `path.PID.YYYY-MM-DD@HH:MM:SS~` in the host's local time.
+/// The write script builds the same name with `$$` and `date`; this is the reference form.
+pub fn backup_name(path: &str, pid: u32, time: &chrono::NaiveDateTime) -> String {
+    format!("{path}.{pid}.{}", time.format("%Y-%m-%d@%H:%M:%S~"))
+}
+
+/// sh lines that copy `$path_var`'s file to its backup name and print `B <name>`.
+pub fn backup_shell(path_var: &str) -> String {
+    format!(
+        "if [ -e \"{v}\" ]; then kb=\"{v}.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"{v}\" \"$kb\" || exit {RC_BACKUP}; printf 'B %s\\n' \"$kb\"; fi\n",
+        v = path_var
+    )
+}
+
+/// A temp file name in `dest`'s directory that no other run will pick.
+fn temp_path(dest: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = format!(
+        "{TEMP_PREFIX}{}.{nanos}.{n}.{}",
+        std::process::id(),
+        basename(dest)
+    );
+    join_remote(&remote_dirname(dest), &name)
+}
+
+/// The whole write script for `req`, using temp file `tmp`.
+fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
+    let mut s = String::from(PROBE_FN);
+    s.push_str(&format!("f={}; t={}\n", sh_quote(req.dest), sh_quote(tmp)));
+    if let Some(dir_mode) = req.create_parent {
+        let d = sh_quote(&remote_dirname(req.dest));
+        match dir_mode {
+            Some(m) => s.push_str(&format!(
+                "[ -d {d} ] || {{ mkdir -p {d} && chmod {m:o} {d}; }} || exit {RC_TEMP}\n"
+            )),
+            None => s.push_str(&format!("mkdir -p {d} || exit {RC_TEMP}\n")),
+        }
+    }
+    s.push_str(&format!(
+        "( set -C; : > \"$t\" ) || exit {RC_TEMP}\ntrap 'rm -f \"$t\"' EXIT\n"
+    ));
+    match req.from_remote {
+        Some(src) => s.push_str(&format!(
+            "cat -- {} > \"$t\" || exit {RC_WRITE}\n",
+            sh_quote(src)
+        )),
+        None => s.push_str(&format!("cat > \"$t\" || exit {RC_WRITE}\n")),
+    }
+    // Like Ansible's atomic_move: a replaced file keeps its mode and (if we may) its owner.
+    s.push_str("if [ -e \"$f\" ]; then\n");
+    if req.mode.is_none() {
+        s.push_str("  chmod \"$(stat -L -c %a -- \"$f\")\" \"$t\"\n");
+    }
+    s.push_str("  chown \"$(stat -L -c %u:%g -- \"$f\")\" \"$t\" 2>/dev/null\nfi\n");
+    let changes = AttrChanges {
+        owner: req.owner.map(|o| (String::new(), o.to_string())),
+        group: req.group.map(|g| (String::new(), g.to_string())),
+        mode: req.mode.map(|m| (0, m)),
+    };
+    s.push_str(&changes.shell(tmp, false));
+    if let Some(v) = req.validate {
+        s.push_str(&validate::shell(v, tmp));
+    }
+    if req.backup {
+        s.push_str(&backup_shell("$f"));
+    }
+    s.push_str(&format!(
+        "mv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\nkp \"$f\" 0 - -1 0\n"
+    ));
+    s
+}
+
+/// Write `req.data` to `req.dest` atomically (one round trip) and report the result.
+pub async fn write_file(
+    ctx: &ModuleContext<'_>,
+    req: &WriteRequest<'_>,
+) -> Result<WriteOutcome, ModuleError> {
+    if let Some(v) = req.validate {
+        validate::check(v)?;
+    }
+    let tmp = temp_path(req.dest);
+    let stdin = if req.from_remote.is_some() {
+        None
+    } else {
+        Some(req.data.to_vec())
+    };
+    let out = run_sh(ctx, write_script(req, &tmp), stdin).await?;
+    let stderr = out.stderr_str();
+    if out.rc != 0 {
+        return Err(match out.rc {
+            validate::RC_VALIDATE => validate::failure(&out.stdout, &stderr),
+            RC_TEMP => ModuleError::new(format!(
+                "could not create a temporary file beside {}: {}",
+                req.dest,
+                stderr.trim()
+            )),
+            RC_BACKUP => ModuleError::new(format!(
+                "Could not make backup of {}: {}",
+                req.dest,
+                stderr.trim()
+            )),
+            RC_WRITE | RC_RENAME => {
+                ModuleError::new(format!("failed to write {}: {}", req.dest, stderr.trim()))
+            }
+            rc => ModuleError::new(attr_failure(rc, &stderr).unwrap_or_else(|| {
+                format!("writing {} failed (rc={rc}): {}", req.dest, stderr.trim())
+            })),
+        });
+    }
+    let (backup_file, rest) = split_backup_line(&out.stdout);
+    let (_, mut stats) =
+        parse_reply(rest, &[req.dest]).map_err(|e| ModuleError::new(e.to_string()))?;
+    let stat = stats
+        .pop()
+        .ok_or_else(|| ModuleError::new(format!("no stat of {} after writing it", req.dest)))?;
+    Ok(WriteOutcome { backup_file, stat })
+}
+
+/// Split a leading `B <backup path>` record off a script's stdout.
+fn split_backup_line(out: &[u8]) -> (Option<String>, &[u8]) {
+    if let Some(rest) = out.strip_prefix(b"B ") {
+        if let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            return (
+                Some(String::from_utf8_lossy(&rest[..i]).into_owned()),
+                &rest[i + 1..],
+            );
+        }
+    }
+    (None, out)
+}
+
+/// Apply attribute changes to an existing path (one round trip) and return its new stat.
+pub async fn set_attrs(
+    ctx: &ModuleContext<'_>,
+    path: &str,
+    changes: &AttrChanges,
+    no_deref: bool,
+) -> Result<PathStat, ModuleError> {
+    let script = format!(
+        "{PROBE_FN}{}kp {} 0 - -1 0\n",
+        changes.shell(path, no_deref),
+        sh_quote(path)
+    );
+    let out = run_sh(ctx, script, None).await?;
+    if out.rc != 0 {
+        let stderr = out.stderr_str();
+        return Err(ModuleError::new(
+            attr_failure(out.rc, &stderr).unwrap_or_else(|| {
+                format!("changing attributes of {path} failed: {}", stderr.trim())
+            }),
+        ));
+    }
+    let (_, mut stats) =
+        parse_reply(&out.stdout, &[path]).map_err(|e| ModuleError::new(e.to_string()))?;
+    stats
+        .pop()
+        .ok_or_else(|| ModuleError::new(format!("no stat of {path}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::probe::PathKind;
+    use crate::testutil::{ctx, TestEnv};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn leftovers(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(TEMP_PREFIX))
+            .collect()
+    }
+
+    #[test]
+    fn backup_name_matches_ansible_format() {
+        let t = chrono::NaiveDate::from_ymd_opt(2024, 3, 5)
+            .and_then(|d| d.and_hms_opt(7, 8, 9))
+            .unwrap();
+        assert_eq!(
+            backup_name("/etc/motd", 4242, &t),
+            "/etc/motd.4242.2024-03-05@07:08:09~"
+        );
+    }
+
+    #[tokio::test]
+    async fn write_creates_file_with_mode_and_reports_stat() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("f").to_string_lossy().into_owned();
+        let env = TestEnv::new(d.path());
+        let c = ctx(&env, false, false);
+        let o = write_file(
+            &c,
+            &WriteRequest {
+                dest: &dest,
+                data: b"a\0b",
+                mode: Some(0o600),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"a\0b");
+        assert_eq!(
+            (o.stat.kind, o.stat.mode, o.stat.size),
+            (PathKind::File, 0o600, 3)
+        );
+        assert!(leftovers(d.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn write_keeps_existing_mode_and_makes_backup() {
+        let d = tempfile::tempdir().unwrap();
+        let destp = d.path().join("f");
+        std::fs::write(&destp, b"old").unwrap();
+        std::fs::set_permissions(&destp, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let dest = destp.to_string_lossy().into_owned();
+        let env = TestEnv::new(d.path());
+        let c = ctx(&env, false, false);
+        let o = write_file(
+            &c,
+            &WriteRequest {
+                dest: &dest,
+                data: b"new",
+                backup: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(o.stat.mode, 0o640);
+        let b = o.backup_file.unwrap();
+        let re = regex::Regex::new(r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$").unwrap();
+        assert!(re.is_match(&b), "{b}");
+        assert_eq!(std::fs::read(&b).unwrap(), b"old");
+        assert_eq!(std::fs::read(&destp).unwrap(), b"new");
+    }
+
+    #[tokio::test]
+    async fn failed_validation_leaves_destination_and_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        let destp = d.path().join("f");
+        std::fs::write(&destp, b"old").unwrap();
+        let dest = destp.to_string_lossy().into_owned();
+        let env = TestEnv::new(d.path());
+        let c = ctx(&env, false, false);
+        let req = WriteRequest {
+            dest: &dest,
+            data: b"bad",
+            validate: Some("grep -q good %s"),
+            ..Default::default()
+        };
+        let e = write_file(&c, &req).await.unwrap_err();
+        assert_eq!(e.msg, "failed to validate");
+        assert_eq!(e.result["exit_status"], 1);
+        assert_eq!(std::fs::read(&destp).unwrap(), b"old");
+        assert!(leftovers(d.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn passing_validation_sees_the_new_content() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("f").to_string_lossy().into_owned();
+        let env = TestEnv::new(d.path());
+        let c = ctx(&env, false, false);
+        let req = WriteRequest {
+            dest: &dest,
+            data: b"good",
+            validate: Some("grep -q good %s"),
+            ..Default::default()
+        };
+        write_file(&c, &req).await.unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"good");
+    }
+
+    #[tokio::test]
+    async fn set_attrs_changes_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let destp = d.path().join("f");
+        std::fs::write(&destp, b"x").unwrap();
+        let dest = destp.to_string_lossy().into_owned();
+        let env = TestEnv::new(d.path());
+        let c = ctx(&env, false, false);
+        let st = set_attrs(
+            &c,
+            &dest,
+            &AttrChanges {
+                mode: Some((0o644, 0o751)),
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(st.mode, 0o751);
+    }
+}

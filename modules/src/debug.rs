@@ -1,0 +1,141 @@
+//! `debug`: show a message or a variable. Runs on the controller only.
+//!
+//! `verbosity` is for the engine to act on (it hides the result below that `-v` level, as
+//! Ansible reports "Verbosity threshold not met."): the module passes it through as
+//! `_kplay_verbosity` and the engine removes that key before showing the result.
+
+use crate::common::args::{p, Args, Param};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::value::{Map, Value};
+
+const PARAMS: &[Param] = &[p("msg", &[]), p("var", &[]), p("verbosity", &[])];
+
+/// What Ansible shows for a `var` that does not evaluate.
+pub const UNDEFINED_TEXT: &str = "VARIABLE IS NOT DEFINED!";
+
+/// `ansible.builtin.debug`.
+pub struct DebugModule;
+
+#[async_trait]
+impl Module for DebugModule {
+    fn name(&self) -> &'static str {
+        "debug"
+    }
+
+    fn controller_only(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = Args::parse("debug", args, &[PARAMS])?;
+        if a.has("msg") && a.has("var") {
+            return Err(ModuleError::new("'msg' and 'var' are incompatible options"));
+        }
+        let mut m = Map::new();
+        if let Some(var) = a.str("var")? {
+            let value = ctx
+                .env
+                .eval_expr(&var)
+                .unwrap_or_else(|_| Value::String(UNDEFINED_TEXT.into()));
+            m.insert(var, value);
+        } else {
+            let msg = a
+                .raw("msg")
+                .cloned()
+                .unwrap_or_else(|| Value::String("Hello world!".into()));
+            m.insert("msg".into(), msg);
+        }
+        m.insert("changed".into(), Value::Bool(false));
+        if let Some(v) = a.raw("verbosity") {
+            let level = match v {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| ModuleError::new("argument 'verbosity' is not a valid integer"))?;
+            m.insert("_kplay_verbosity".into(), Value::from(level));
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{args, ctx, TestEnv};
+    use serde_json::json;
+
+    fn env() -> TestEnv {
+        let mut e = TestEnv::new(std::path::Path::new("/nonexistent"));
+        e.vars.insert("foo".into(), json!([1, 2]));
+        e
+    }
+
+    #[tokio::test]
+    async fn var_is_shown_under_its_own_name() {
+        let e = env();
+        let r = DebugModule
+            .run(&ctx(&e, false, false), args(json!({"var": "foo"})))
+            .await
+            .unwrap();
+        assert_eq!(r["foo"], json!([1, 2]));
+        assert_eq!(r["changed"], json!(false));
+    }
+
+    #[tokio::test]
+    async fn undefined_var_says_so() {
+        let e = env();
+        let r = DebugModule
+            .run(&ctx(&e, false, false), args(json!({"var": "nope"})))
+            .await
+            .unwrap();
+        assert_eq!(r["nope"], json!(UNDEFINED_TEXT));
+    }
+
+    #[tokio::test]
+    async fn msg_defaults_to_hello_world() {
+        let e = env();
+        let r = DebugModule
+            .run(&ctx(&e, false, false), Map::new())
+            .await
+            .unwrap();
+        assert_eq!(r["msg"], json!("Hello world!"));
+    }
+
+    #[tokio::test]
+    async fn msg_keeps_its_type() {
+        let e = env();
+        let r = DebugModule
+            .run(&ctx(&e, false, false), args(json!({"msg": [1, {"a": 2}]})))
+            .await
+            .unwrap();
+        assert_eq!(r["msg"], json!([1, {"a": 2}]));
+    }
+
+    #[tokio::test]
+    async fn msg_and_var_together_are_rejected() {
+        let e = env();
+        let err = DebugModule
+            .run(
+                &ctx(&e, false, false),
+                args(json!({"msg": "x", "var": "foo"})),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.msg, "'msg' and 'var' are incompatible options");
+    }
+
+    #[tokio::test]
+    async fn verbosity_is_passed_to_the_engine() {
+        let e = env();
+        let r = DebugModule
+            .run(
+                &ctx(&e, false, false),
+                args(json!({"msg": "x", "verbosity": "2"})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["_kplay_verbosity"], json!(2));
+    }
+}

@@ -1,0 +1,412 @@
+//! Writing an edited file back the way Ansible's `write_changes` + `check_file_attrs` do:
+//! optional backup, optional `validate` on a temp copy, one atomic put, then `mode`/`owner`/
+//! `group` — and in check mode, only the verdict.
+
+use super::attrs::AttrSpec;
+use super::probe::Probe;
+use kplay_engine::module::{ModuleContext, ModuleError};
+use kplay_engine::transport::{sh_quote, ExecRequest};
+
+/// What to write and how.
+pub struct Commit<'a> {
+    /// The path as the task gave it (messages, backup name).
+    pub path: &'a str,
+    pub probe: &'a Probe,
+    /// The new content, when it differs from the current one.
+    pub new_content: Option<&'a str>,
+    pub backup: bool,
+    /// A command containing `%s`, run on the temp copy before it replaces the file.
+    pub validate: Option<&'a str>,
+    pub attrs: &'a AttrSpec,
+}
+
+/// What [`commit`] did (or, in check mode, would do).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub backup_file: Option<String>,
+    pub attrs_changed: bool,
+}
+
+/// Ansible's check for a `validate` argument, done before the host is touched.
+pub fn check_validate(validate: Option<&str>) -> Result<(), String> {
+    match validate {
+        Some(v) if !v.contains("%s") => Err(format!("validate must contain %s: {v}")),
+        _ => Ok(()),
+    }
+}
+
+/// The message suffix Ansible adds when attributes changed.
+pub fn attrs_message(msg: &str, changed: bool) -> String {
+    if changed {
+        if msg.is_empty() {
+            "ownership, perms or SE linux context changed".to_string()
+        } else {
+            format!("{msg} and ownership, perms or SE linux context changed")
+        }
+    } else {
+        msg.to_string()
+    }
+}
+
+/// The attribute state before the edit: the file's own, or what a new file would get.
+struct Before {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    owner: Option<String>,
+    group: Option<String>,
+}
+
+fn before(probe: &Probe) -> Before {
+    match probe.stat() {
+        Some(s) => Before {
+            mode: s.mode,
+            uid: s.uid,
+            gid: s.gid,
+            owner: Some(s.owner.clone()),
+            group: Some(s.group.clone()),
+        },
+        None => Before {
+            mode: 0o666 & !probe.umask,
+            uid: probe.writer_uid,
+            gid: probe.writer_gid,
+            owner: None,
+            group: None,
+        },
+    }
+}
+
+/// Whether a desired owner/group (name or number) differs from the current one.
+fn differs(want: &str, id: u32, name: Option<&str>) -> bool {
+    match want.parse::<u32>() {
+        Ok(n) => n != id,
+        Err(_) => name != Some(want),
+    }
+}
+
+/// Back up, write (validated), and enforce attributes; in check mode only compute the verdict.
+pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed, ModuleError> {
+    let exists = c.probe.exists();
+    let b = before(c.probe);
+    let desired_mode = match &c.attrs.mode {
+        Some(m) => Some(m.resolve(b.mode, false).map_err(ModuleError::new)?),
+        None => None,
+    };
+    let mode_changed = desired_mode.is_some_and(|m| m != b.mode);
+    let owner_changed = c
+        .attrs
+        .owner
+        .as_deref()
+        .is_some_and(|o| differs(o, b.uid, b.owner.as_deref()));
+    let group_changed = c
+        .attrs
+        .group
+        .as_deref()
+        .is_some_and(|g| differs(g, b.gid, b.group.as_deref()));
+    let attrs_changed = mode_changed || owner_changed || group_changed;
+
+    if ctx.check_mode {
+        // Ansible leaves attributes alone for a file that check mode did not create.
+        return Ok(Committed {
+            backup_file: None,
+            attrs_changed: attrs_changed && exists,
+        });
+    }
+
+    let mut out = Committed {
+        backup_file: None,
+        attrs_changed,
+    };
+    if let Some(content) = c.new_content {
+        out.backup_file = prepare(ctx, c.path, c.probe, c.backup && exists).await?;
+        let put_mode = desired_mode.or(c.probe.stat().map(|s| s.mode));
+        match c.validate {
+            Some(v) => write_validated(ctx, c.probe, content, put_mode, v).await?,
+            None => {
+                ctx.transport
+                    .put(
+                        content.as_bytes(),
+                        &c.probe.real_path,
+                        put_mode,
+                        ctx.become_.as_ref(),
+                    )
+                    .await?
+            }
+        }
+    }
+
+    let mut script = Vec::new();
+    let real = sh_quote(&c.probe.real_path);
+    if c.new_content.is_some()
+        && exists
+        && (b.uid != c.probe.writer_uid || b.gid != c.probe.writer_gid)
+    {
+        // The put replaced the file with one owned by the writer; give it back to its owner
+        // (a non-root writer cannot, which Ansible tolerates too).
+        script.push(format!(
+            "chown {}:{} {real} 2>/dev/null || true",
+            b.uid, b.gid
+        ));
+    }
+    if owner_changed {
+        if let Some(o) = &c.attrs.owner {
+            script.push(format!("chown {} {real} || exit 1", sh_quote(o)));
+        }
+    }
+    if group_changed {
+        if let Some(g) = &c.attrs.group {
+            script.push(format!("chgrp {} {real} || exit 1", sh_quote(g)));
+        }
+    }
+    if let Some(m) = desired_mode {
+        // chown may clear set-id bits, and an unchanged file was not put: apply the mode last.
+        if mode_changed || !script.is_empty() {
+            script.push(format!("chmod {m:o} {real} || exit 1"));
+        }
+    }
+    if !script.is_empty() {
+        let res = ctx
+            .transport
+            .exec(ExecRequest::sh(script.join("\n")).with_become(ctx.become_.clone()))
+            .await?;
+        if res.rc != 0 {
+            return Err(ModuleError::new(format!(
+                "setting attributes of {} failed: {}",
+                c.path,
+                res.stderr_str().trim()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Create missing parent directories and take the backup, in one command; returns the backup
+/// path (`<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~`, Ansible's naming).
+async fn prepare(
+    ctx: &ModuleContext<'_>,
+    path: &str,
+    probe: &Probe,
+    backup: bool,
+) -> Result<Option<String>, ModuleError> {
+    let mut script = Vec::new();
+    if !probe.exists() {
+        if let Some((dir, _)) = probe.real_path.rsplit_once('/') {
+            if !dir.is_empty() {
+                script.push(format!("mkdir -p {} || exit 1", sh_quote(dir)));
+            }
+        }
+    }
+    if backup {
+        script.push(format!(
+            "b={q}.$$.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- {q} \"$b\" || exit 1; printf %s \"$b\"",
+            q = sh_quote(path)
+        ));
+    }
+    if script.is_empty() {
+        return Ok(None);
+    }
+    let res = ctx
+        .transport
+        .exec(ExecRequest::sh(script.join("\n")).with_become(ctx.become_.clone()))
+        .await?;
+    if res.rc != 0 {
+        return Err(ModuleError::new(format!(
+            "preparing {path} failed: {}",
+            res.stderr_str().trim()
+        )));
+    }
+    Ok(backup.then(|| res.stdout_str()))
+}
+
+/// Put the content beside the file, run `validate` on it, and move it into place only if the
+/// command succeeds (Ansible: `failed to validate: rc:N error:…`).
+async fn write_validated(
+    ctx: &ModuleContext<'_>,
+    probe: &Probe,
+    content: &str,
+    mode: Option<u32>,
+    validate: &str,
+) -> Result<(), ModuleError> {
+    let (dir, base) = match probe.real_path.rsplit_once('/') {
+        Some((d, b)) => (if d.is_empty() { "/" } else { d }, b),
+        None => (".", probe.real_path.as_str()),
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let tmp = format!(
+        "{}/.{base}.kplay-validate.{}.{stamp}",
+        dir.trim_end_matches('/'),
+        std::process::id()
+    );
+    ctx.transport
+        .put(content.as_bytes(), &tmp, mode, ctx.become_.as_ref())
+        .await?;
+    let cmd = validate.replace("%s", &sh_quote(&tmp));
+    let script = format!(
+        "( {cmd} ); rc=$?\nif [ $rc -ne 0 ]; then rm -f {t}; exit $rc; fi\nmv -f {t} {real} || {{ rm -f {t}; echo 'moving the validated file into place failed' >&2; exit 255; }}",
+        t = sh_quote(&tmp),
+        real = sh_quote(&probe.real_path)
+    );
+    let mut req = ExecRequest::sh(script).with_become(ctx.become_.clone());
+    req.env = ctx.environment.clone();
+    let res = ctx.transport.exec(req).await?;
+    if res.rc != 0 {
+        return Err(ModuleError::new(format!(
+            "failed to validate: rc:{} error:{}",
+            res.rc,
+            res.stderr_str()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edit::attrs::ModeSpec;
+    use crate::edit::probe::probe;
+    use crate::testutil::{ctx, TestEnv};
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn validate_without_placeholder_is_rejected() {
+        assert_eq!(
+            check_validate(Some("visudo -c")),
+            Err("validate must contain %s: visudo -c".into())
+        );
+        assert!(check_validate(Some("visudo -cf %s")).is_ok());
+    }
+
+    #[test]
+    fn attrs_message_joins_with_and() {
+        assert_eq!(
+            attrs_message("line added", true),
+            "line added and ownership, perms or SE linux context changed"
+        );
+        assert_eq!(
+            attrs_message("", true),
+            "ownership, perms or SE linux context changed"
+        );
+        assert_eq!(attrs_message("line added", false), "line added");
+    }
+
+    #[tokio::test]
+    async fn failed_validation_leaves_file_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        std::fs::write(&f, "old\n").expect("write");
+        let env = TestEnv::new(dir.path());
+        let c = ctx(&env, false, false);
+        let p = probe(&c, &f.to_string_lossy()).await.expect("probe");
+        let attrs = AttrSpec::default();
+        let commit_req = Commit {
+            path: &f.to_string_lossy(),
+            probe: &p,
+            new_content: Some("new\n"),
+            backup: false,
+            validate: Some("grep -q nothing %s"),
+            attrs: &attrs,
+        };
+        let err = commit(&c, commit_req)
+            .await
+            .expect_err("validation must fail");
+        assert!(
+            err.msg.starts_with("failed to validate: rc:1"),
+            "{}",
+            err.msg
+        );
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), "old\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("ls").count(),
+            1,
+            "temp file removed"
+        );
+    }
+
+    #[tokio::test]
+    async fn successful_validation_writes_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        std::fs::write(&f, "old\n").expect("write");
+        let env = TestEnv::new(dir.path());
+        let c = ctx(&env, false, false);
+        let p = probe(&c, &f.to_string_lossy()).await.expect("probe");
+        let attrs = AttrSpec::default();
+        let commit_req = Commit {
+            path: &f.to_string_lossy(),
+            probe: &p,
+            new_content: Some("new\n"),
+            backup: false,
+            validate: Some("grep -q new %s"),
+            attrs: &attrs,
+        };
+        commit(&c, commit_req).await.expect("commit");
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), "new\n");
+    }
+
+    #[tokio::test]
+    async fn mode_is_enforced_on_unchanged_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        std::fs::write(&f, "x\n").expect("write");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let env = TestEnv::new(dir.path());
+        let c = ctx(&env, false, false);
+        let p = probe(&c, &f.to_string_lossy()).await.expect("probe");
+        let attrs = AttrSpec {
+            mode: Some(ModeSpec::Octal(0o600)),
+            ..Default::default()
+        };
+        let done = commit(
+            &c,
+            Commit {
+                path: &f.to_string_lossy(),
+                probe: &p,
+                new_content: None,
+                backup: false,
+                validate: None,
+                attrs: &attrs,
+            },
+        )
+        .await
+        .expect("commit");
+        assert!(done.attrs_changed);
+        assert_eq!(
+            std::fs::metadata(&f).expect("stat").permissions().mode() & 0o7777,
+            0o600
+        );
+    }
+
+    #[tokio::test]
+    async fn backup_copies_the_old_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        std::fs::write(&f, "old\n").expect("write");
+        let env = TestEnv::new(dir.path());
+        let c = ctx(&env, false, false);
+        let p = probe(&c, &f.to_string_lossy()).await.expect("probe");
+        let attrs = AttrSpec::default();
+        let done = commit(
+            &c,
+            Commit {
+                path: &f.to_string_lossy(),
+                probe: &p,
+                new_content: Some("new\n"),
+                backup: true,
+                validate: None,
+                attrs: &attrs,
+            },
+        )
+        .await
+        .expect("commit");
+        let b = done.backup_file.expect("backup path");
+        assert!(
+            b.starts_with(&*f.to_string_lossy()) && b.ends_with('~'),
+            "{b}"
+        );
+        assert_eq!(std::fs::read_to_string(&b).expect("read backup"), "old\n");
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), "new\n");
+    }
+}

@@ -1,0 +1,880 @@
+//! `file`: make a path be a file (attributes only), directory, symlink, hard link, touched file,
+//! or absent. One probe, then (unless nothing changes or in check mode) one script that does the
+//! work and reports the final stat.
+
+use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::attrs::{attr_failure, path_info, state_name, AttrChanges, AttrSpec};
+use crate::common::diff::state_diff;
+use crate::common::mode::ModeSpec;
+use crate::common::probe::{parse_reply, probe, PathKind, PathStat, ProbeRequest, PROBE_FN};
+use crate::common::{join_remote, remote_dirname, run_sh};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::transport::sh_quote;
+use kplay_engine::value::{Map, Value};
+
+const PARAMS: &[Param] = &[
+    p("path", &["dest", "name"]),
+    p("state", &[]),
+    p("src", &[]),
+    p("recurse", &[]),
+    p("force", &[]),
+    p("follow", &[]),
+    p("modification_time", &[]),
+    p("modification_time_format", &[]),
+    p("access_time", &[]),
+    p("access_time_format", &[]),
+    p("_original_basename", &[]),
+    p("_diff_peek", &[]),
+];
+
+const STATES: &[&str] = &["absent", "directory", "file", "hard", "link", "touch"];
+
+/// A `modification_time`/`access_time` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stamp {
+    Now,
+    Preserve,
+    /// `touch -t` format `CCYYMMDDhhmm.SS`.
+    At(String),
+}
+
+/// Checked `file` arguments.
+#[derive(Debug, Clone)]
+struct FileArgs {
+    path: String,
+    state: Option<String>,
+    src: Option<String>,
+    recurse: bool,
+    force: bool,
+    follow: bool,
+    attrs: AttrSpec,
+    mtime: Stamp,
+    atime: Stamp,
+}
+
+impl FileArgs {
+    fn parse(args: Map) -> Result<FileArgs, ModuleError> {
+        let a = Args::parse("file", args, &[PARAMS, FILE_COMMON])?;
+        a.require(&["path"])?;
+        let state = a.choice("state", STATES)?;
+        let src = a.str("src")?;
+        let recurse = a.bool("recurse", false)?;
+        let st = state.as_deref();
+        if src.is_some() && !matches!(st, Some("link") | Some("hard")) {
+            return Err(ModuleError::new(
+                "src option requires state to be 'link' or 'hard'",
+            ));
+        }
+        if recurse && !matches!(st, Some("directory") | None) {
+            return Err(ModuleError::new(
+                "recurse option requires state to be 'directory'",
+            ));
+        }
+        if st == Some("hard") && src.is_none() {
+            return Err(ModuleError::new("src is required for creating a hard link"));
+        }
+        let default_stamp = if st == Some("touch") {
+            Stamp::Now
+        } else {
+            Stamp::Preserve
+        };
+        let mfmt = a
+            .str("modification_time_format")?
+            .unwrap_or_else(|| "%Y%m%d%H%M.%S".into());
+        let afmt = a
+            .str("access_time_format")?
+            .unwrap_or_else(|| "%Y%m%d%H%M.%S".into());
+        Ok(FileArgs {
+            path: a.str("path")?.unwrap_or_default(),
+            state,
+            src,
+            recurse,
+            force: a.bool("force", false)?,
+            follow: a.bool("follow", true)?,
+            attrs: AttrSpec::from_args(&a, false)?,
+            mtime: stamp(a.str("modification_time")?, &mfmt, default_stamp.clone())?,
+            atime: stamp(a.str("access_time")?, &afmt, default_stamp)?,
+        })
+    }
+}
+
+fn stamp(v: Option<String>, fmt: &str, default: Stamp) -> Result<Stamp, ModuleError> {
+    match v.as_deref() {
+        None => Ok(default),
+        Some("now") => Ok(Stamp::Now),
+        Some("preserve") => Ok(Stamp::Preserve),
+        Some(s) => chrono::NaiveDateTime::parse_from_str(s, fmt)
+            .map(|t| Stamp::At(t.format("%Y%m%d%H%M.%S").to_string()))
+            .map_err(|_| {
+                ModuleError::new(format!(
+                    "Error while obtaining timestamp for time {s} using format {fmt}"
+                ))
+            }),
+    }
+}
+
+pub struct FileModule;
+
+#[async_trait]
+impl Module for FileModule {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = FileArgs::parse(args)?;
+        let link_src = a.src.as_ref().map(|s| {
+            if s.starts_with('/') {
+                s.clone()
+            } else {
+                join_remote(&remote_dirname(&a.path), s)
+            }
+        });
+        let mut reqs = vec![
+            ProbeRequest::new(&a.path).checksum(None),
+            ProbeRequest::new(&a.path).follow(a.follow).checksum(None),
+        ];
+        if let Some(s) = &link_src {
+            reqs.push(ProbeRequest::new(s).follow(true).checksum(None));
+        }
+        let pr = probe(ctx, &reqs).await?;
+        let mut it = pr.paths.into_iter();
+        let own = it.next().unwrap_or_else(|| PathStat::absent(&a.path));
+        let followed = it.next().unwrap_or_else(|| PathStat::absent(&a.path));
+        let src_st = it.next();
+        // Links, hard links and removal act on the path itself; the rest through a symlink.
+        let acts_on_link = matches!(a.state.as_deref(), Some("link" | "hard" | "absent"));
+        let prev = if !acts_on_link && own.kind == PathKind::Link && a.follow && followed.exists() {
+            followed
+        } else {
+            own
+        };
+        let prev_state = if prev.kind == PathKind::File && prev.nlink > 1 {
+            "hard"
+        } else {
+            state_name(prev.kind)
+        };
+        let state = match a.state.clone() {
+            Some(s) => s,
+            None if prev.exists() => prev_state.to_string(),
+            None if a.recurse => "directory".into(),
+            None => "file".into(),
+        };
+        let plan = plan(
+            &a,
+            &state,
+            &prev,
+            prev_state,
+            src_st.as_ref(),
+            link_src.as_deref(),
+            pr.host.umask,
+        )?;
+        // The tree below an existing directory is checked (and fixed) by its own script.
+        let tree_changed =
+            a.recurse && prev.kind == PathKind::Directory && recurse(ctx, &a).await?;
+        let changed = plan.changed || tree_changed;
+        let mut result = ModuleResult::new(changed).set("path", a.path.as_str());
+        if let Some(s) = &a.src {
+            result.insert("src", s.as_str());
+        }
+        if ctx.diff {
+            result.insert(
+                "diff",
+                Value::Object(state_diff(
+                    &a.path,
+                    Some(prev_state),
+                    Some(&state),
+                    &plan.attrs,
+                )),
+            );
+        }
+        if !changed || ctx.check_mode {
+            if prev.exists() && state != "absent" {
+                path_info(&prev, &mut result.0);
+            }
+            result.insert(
+                "state",
+                if changed {
+                    state.clone()
+                } else {
+                    prev_state.to_string()
+                },
+            );
+            return Ok(result.into_map());
+        }
+        let script = format!(
+            "{PROBE_FN}set -e\n{}set +e\nkp {} 0 - -1 0\n",
+            plan.script,
+            sh_quote(&a.path)
+        );
+        let out = run_sh(ctx, script, None).await?;
+        if out.rc != 0 {
+            let stderr = out.stderr_str();
+            return Err(ModuleError::new(
+                attr_failure(out.rc, &stderr).unwrap_or_else(|| stderr.trim().to_string()),
+            ));
+        }
+        let (_, stats) =
+            parse_reply(&out.stdout, &[&a.path]).map_err(|e| ModuleError::new(e.to_string()))?;
+        if let Some(st) = stats.first() {
+            path_info(st, &mut result.0);
+        }
+        Ok(result.into_map())
+    }
+}
+
+/// What to do: whether anything changes, the attribute part (for the diff), the sh to run.
+struct Plan {
+    changed: bool,
+    attrs: AttrChanges,
+    script: String,
+}
+
+fn fail(msg: String, path: &str) -> ModuleError {
+    let mut m = Map::new();
+    m.insert("path".into(), Value::String(path.to_string()));
+    ModuleError::with_result(msg, m)
+}
+
+fn plan(
+    a: &FileArgs,
+    state: &str,
+    prev: &PathStat,
+    prev_state: &str,
+    src: Option<&PathStat>,
+    link_src: Option<&str>,
+    umask: u32,
+) -> Result<Plan, ModuleError> {
+    let q = sh_quote(&a.path);
+    let path = a.path.as_str();
+    let attrs_on = |st: &PathStat| a.attrs.changes(st, umask);
+    match state {
+        "absent" => Ok(Plan {
+            changed: prev.exists(),
+            attrs: AttrChanges::default(),
+            script: format!("rm -rf -- {q}\n"),
+        }),
+        "file" => {
+            if !prev.exists() {
+                let mut m = Map::new();
+                m.insert("path".into(), path.into());
+                m.insert("state".into(), "absent".into());
+                return Err(ModuleError::with_result(
+                    format!("file ({path}) is absent, cannot continue"),
+                    m,
+                ));
+            }
+            if !matches!(prev.kind, PathKind::File) {
+                return Err(fail(
+                    format!("file ({path}) is {prev_state}, cannot continue"),
+                    path,
+                ));
+            }
+            let ch = attrs_on(prev);
+            Ok(Plan {
+                changed: !ch.is_empty(),
+                script: ch.shell(path, false),
+                attrs: ch,
+            })
+        }
+        "directory" => plan_directory(a, prev, prev_state, umask),
+        "touch" => {
+            if prev.exists() && !matches!(prev.kind, PathKind::File | PathKind::Directory) {
+                return Err(fail(
+                    format!("Cannot touch other than files, directories, and hardlinks ({path} is {prev_state})"),
+                    path,
+                ));
+            }
+            let base = if prev.exists() {
+                prev.clone()
+            } else {
+                PathStat {
+                    kind: PathKind::File,
+                    mode: 0o666 & !umask,
+                    ..prev.clone()
+                }
+            };
+            let ch = attrs_on(&base);
+            let mut s = if prev.exists() {
+                String::new()
+            } else {
+                format!(": >> {q}\n")
+            };
+            for (flag, st) in [("-m", &a.mtime), ("-a", &a.atime)] {
+                match st {
+                    Stamp::Now => s.push_str(&format!("touch {flag} -c -- {q}\n")),
+                    Stamp::At(t) => s.push_str(&format!("touch {flag} -c -t {t} -- {q}\n")),
+                    Stamp::Preserve => {}
+                }
+            }
+            s.push_str(&ch.shell(path, false));
+            let changed = !prev.exists()
+                || !ch.is_empty()
+                || a.mtime != Stamp::Preserve
+                || a.atime != Stamp::Preserve;
+            Ok(Plan {
+                changed,
+                script: s,
+                attrs: ch,
+            })
+        }
+        "link" => plan_link(a, prev, prev_state, src, link_src, umask),
+        _ => plan_hard(a, prev, prev_state, src, link_src, umask),
+    }
+}
+
+fn plan_directory(
+    a: &FileArgs,
+    prev: &PathStat,
+    prev_state: &str,
+    umask: u32,
+) -> Result<Plan, ModuleError> {
+    let path = a.path.as_str();
+    match prev.kind {
+        PathKind::Directory => {
+            let ch = a.attrs.changes(prev, umask);
+            Ok(Plan {
+                changed: !ch.is_empty(),
+                script: ch.shell(path, false),
+                attrs: ch,
+            })
+        }
+        PathKind::Absent => {
+            // Every created component gets the requested attributes, as Ansible does.
+            let base = PathStat {
+                kind: PathKind::Directory,
+                mode: 0o777 & !umask,
+                ..prev.clone()
+            };
+            let ch = a.attrs.changes(&base, umask);
+            let mut s = String::new();
+            for c in components(path) {
+                let cq = sh_quote(&c);
+                let fix = ch.shell(&c, false).replace('\n', "; ");
+                s.push_str(&format!("if [ ! -d {cq} ]; then mkdir -- {cq}; {fix}fi\n"));
+            }
+            if a.recurse {
+                s.push_str(&recurse_shell(a, path, true));
+            }
+            Ok(Plan {
+                changed: true,
+                script: s,
+                attrs: ch,
+            })
+        }
+        _ => Err(fail(
+            format!("{path} already exists as a {prev_state}"),
+            path,
+        )),
+    }
+}
+
+/// `recurse=yes`: sh that applies owner/group/mode below `path` (unless `apply` is false) and
+/// prints `CHG` when something was (or would be) different, found with `find` predicates so an
+/// already-correct tree is not reported as changed.
+fn recurse_shell(a: &FileArgs, path: &str, apply: bool) -> String {
+    let q = sh_quote(path);
+    let mut s = String::new();
+    let mut check = |pred: String, fix: String| {
+        let fix = if apply {
+            format!(" {fix};")
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "if [ -n \"$(find {q} {pred} -print | head -n 1)\" ]; then echo CHG;{fix} fi\n"
+        ));
+    };
+    if let Some(o) = &a.attrs.owner {
+        check(
+            format!("! -user {}", sh_quote(o)),
+            format!("chown -R {} {q}", sh_quote(o)),
+        );
+    }
+    if let Some(g) = &a.attrs.group {
+        check(
+            format!("! -group {}", sh_quote(g)),
+            format!("chgrp -R {} {q}", sh_quote(g)),
+        );
+    }
+    match &a.attrs.mode {
+        Some(ModeSpec::Octal(m)) => check(
+            format!("! -type l ! -perm {m:04o}"),
+            format!("find {q} ! -type l -exec chmod {m:o} {{}} +"),
+        ),
+        Some(spec @ ModeSpec::Symbolic(_)) if apply => {
+            // chmod's symbolic syntax is the same; compare the tree's modes before and after.
+            let sym = symbolic_text(spec);
+            s.push_str(&format!(
+                "kb=$(find {q} ! -type l -exec stat -c %a {{}} + | cksum); find {q} ! -type l -exec chmod {} {{}} +; [ \"$kb\" = \"$(find {q} ! -type l -exec stat -c %a {{}} + | cksum)\" ] || echo CHG\n",
+                sh_quote(&sym)
+            ));
+        }
+        _ => {}
+    }
+    s
+}
+
+/// The original text of a symbolic mode (kept by the args for `chmod`).
+fn symbolic_text(spec: &ModeSpec) -> String {
+    match spec {
+        ModeSpec::Symbolic(c) => c
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        ModeSpec::Octal(m) => format!("{m:o}"),
+        ModeSpec::Preserve => String::new(),
+    }
+}
+
+/// Run the recursive part of `state=directory recurse=yes`; true when the tree changed (or
+/// would change, in check mode).
+async fn recurse(ctx: &ModuleContext<'_>, a: &FileArgs) -> Result<bool, ModuleError> {
+    let script = recurse_shell(a, &a.path, !ctx.check_mode);
+    if script.is_empty() {
+        return Ok(false);
+    }
+    let out = run_sh(ctx, script, None).await?;
+    if out.rc != 0 {
+        return Err(ModuleError::new(out.stderr_str().trim().to_string()));
+    }
+    Ok(out.stdout_str().contains("CHG"))
+}
+
+/// `/a/b/c` → `/a`, `/a/b`, `/a/b/c`.
+fn components(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    if path.starts_with('/') {
+        cur.push('/');
+    }
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        if !cur.is_empty() && !cur.ends_with('/') {
+            cur.push('/');
+        }
+        cur.push_str(part);
+        out.push(cur.clone());
+    }
+    out
+}
+
+fn plan_link(
+    a: &FileArgs,
+    prev: &PathStat,
+    prev_state: &str,
+    src: Option<&PathStat>,
+    link_src: Option<&str>,
+    umask: u32,
+) -> Result<Plan, ModuleError> {
+    let path = a.path.as_str();
+    let q = sh_quote(path);
+    let Some(target) = a.src.as_deref() else {
+        return Err(fail("src is required for creating a link".into(), path));
+    };
+    if !a.force && !src.map(PathStat::exists).unwrap_or(false) {
+        return Err(fail(
+            format!(
+                "src file does not exist, use \"force=yes\" if you really want to create the link: {}",
+                link_src.unwrap_or(target)
+            ),
+            path,
+        ));
+    }
+    let same = prev.kind == PathKind::Link && prev.link_target.as_deref() == Some(target);
+    let mut s = String::new();
+    match prev.kind {
+        _ if same => {}
+        PathKind::Absent | PathKind::Link => {
+            s.push_str(&format!("ln -sfn -- {} {q}\n", sh_quote(target)))
+        }
+        PathKind::Directory if a.force => s.push_str(&format!(
+            "rmdir -- {q}\nln -s -- {} {q}\n",
+            sh_quote(target)
+        )),
+        _ if a.force => s.push_str(&format!(
+            "rm -f -- {q}\nln -s -- {} {q}\n",
+            sh_quote(target)
+        )),
+        _ => {
+            return Err(fail(
+                format!("refusing to convert from {prev_state} to symlink for {path}"),
+                path,
+            ))
+        }
+    }
+    let base = if same {
+        prev.clone()
+    } else {
+        PathStat {
+            kind: PathKind::Link,
+            ..PathStat::new_by(path, PathKind::Link, &Default::default())
+        }
+    };
+    let ch = if same {
+        a.attrs.changes(&base, umask)
+    } else {
+        owner_group_only(&a.attrs)
+    };
+    s.push_str(&ch.shell(path, true));
+    Ok(Plan {
+        changed: !same || !ch.is_empty(),
+        script: s,
+        attrs: ch,
+    })
+}
+
+fn plan_hard(
+    a: &FileArgs,
+    prev: &PathStat,
+    prev_state: &str,
+    src: Option<&PathStat>,
+    link_src: Option<&str>,
+    umask: u32,
+) -> Result<Plan, ModuleError> {
+    let path = a.path.as_str();
+    let q = sh_quote(path);
+    let src_st = src
+        .filter(|s| s.exists())
+        .ok_or_else(|| fail("src does not exist".into(), path))?;
+    let same = prev.exists() && prev.inode == src_st.inode && prev.dev == src_st.dev;
+    let from = sh_quote(link_src.unwrap_or_default());
+    let mut s = String::new();
+    match prev.kind {
+        _ if same => {}
+        PathKind::Absent => s.push_str(&format!("ln -- {from} {q}\n")),
+        PathKind::Directory => {
+            return Err(fail(
+                format!("refusing to convert from {prev_state} to hard link for {path}"),
+                path,
+            ))
+        }
+        _ if a.force => s.push_str(&format!("ln -f -- {from} {q}\n")),
+        _ => {
+            return Err(fail(
+                format!("Cannot link, {prev_state} exists at destination: {path}"),
+                path,
+            ))
+        }
+    }
+    let ch = a.attrs.changes(src_st, umask);
+    s.push_str(&ch.shell(path, false));
+    Ok(Plan {
+        changed: !same || !ch.is_empty(),
+        script: s,
+        attrs: ch,
+    })
+}
+
+/// A new symlink gets the requested owner/group (mode does not apply to links).
+fn owner_group_only(spec: &AttrSpec) -> AttrChanges {
+    AttrChanges {
+        owner: spec.owner.as_ref().map(|o| (String::new(), o.clone())),
+        group: spec.group.as_ref().map(|g| (String::new(), g.clone())),
+        mode: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::snapshot::snapshot;
+    use crate::testutil::{args, ctx, TestEnv};
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    struct Fx {
+        dir: tempfile::TempDir,
+        env: TestEnv,
+    }
+
+    impl Fx {
+        fn new() -> Fx {
+            let dir = tempfile::tempdir().unwrap();
+            let env = TestEnv::new(dir.path());
+            Fx { dir, env }
+        }
+        fn p(&self, rel: &str) -> String {
+            self.dir.path().join(rel).to_string_lossy().into_owned()
+        }
+        async fn run(&self, check: bool, diff: bool, a: Value) -> Result<Map, ModuleError> {
+            FileModule.run(&ctx(&self.env, check, diff), args(a)).await
+        }
+        fn mode(&self, rel: &str) -> u32 {
+            std::fs::metadata(self.p(rel)).unwrap().permissions().mode() & 0o7777
+        }
+    }
+
+    #[tokio::test]
+    async fn directory_is_created_with_mode_then_idempotent() {
+        let fx = Fx::new();
+        let a = json!({"path": fx.p("a/b"), "state": "directory", "mode": "0750"});
+        let r = fx.run(false, true, a.clone()).await.unwrap();
+        assert_eq!(r["changed"], true);
+        assert_eq!(r["state"], "directory");
+        assert_eq!(r["mode"], "0750");
+        assert_eq!(r["diff"]["before"]["state"], "absent");
+        assert_eq!(r["diff"]["after"]["state"], "directory");
+        assert_eq!((fx.mode("a"), fx.mode("a/b")), (0o750, 0o750));
+        assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
+    }
+
+    #[tokio::test]
+    async fn check_mode_changes_nothing_but_reports_change() {
+        let fx = Fx::new();
+        std::fs::write(fx.p("f"), "x").unwrap();
+        let before = snapshot(fx.dir.path());
+        for a in [
+            json!({"path": fx.p("d"), "state": "directory"}),
+            json!({"path": fx.p("f"), "mode": "0600"}),
+            json!({"path": fx.p("f"), "state": "absent"}),
+            json!({"path": fx.p("l"), "state": "link", "src": "f"}),
+            json!({"path": fx.p("t"), "state": "touch"}),
+        ] {
+            let r = fx.run(true, false, a.clone()).await.unwrap();
+            assert_eq!(r["changed"], true, "{a}");
+        }
+        assert_eq!(snapshot(fx.dir.path()), before);
+    }
+
+    #[tokio::test]
+    async fn file_state_on_missing_path_fails_like_ansible() {
+        let fx = Fx::new();
+        let e = fx
+            .run(false, false, json!({"path": fx.p("nope")}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.msg,
+            format!("file ({}) is absent, cannot continue", fx.p("nope"))
+        );
+        assert_eq!(e.result["state"], "absent");
+    }
+
+    #[tokio::test]
+    async fn mode_on_existing_file_changes_once() {
+        let fx = Fx::new();
+        std::fs::write(fx.p("f"), "x").unwrap();
+        let a = json!({"path": fx.p("f"), "mode": "u=rw,go="});
+        assert_eq!(
+            fx.run(false, false, a.clone()).await.unwrap()["changed"],
+            true
+        );
+        assert_eq!(fx.mode("f"), 0o600);
+        assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
+    }
+
+    #[tokio::test]
+    async fn absent_removes_trees_and_is_idempotent() {
+        let fx = Fx::new();
+        std::fs::create_dir_all(fx.p("d/e")).unwrap();
+        let a = json!({"path": fx.p("d"), "state": "absent"});
+        let r = fx.run(false, false, a.clone()).await.unwrap();
+        assert_eq!(
+            (r["changed"].clone(), r["state"].clone()),
+            (json!(true), json!("absent"))
+        );
+        assert!(!fx.dir.path().join("d").exists());
+        assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
+    }
+
+    #[tokio::test]
+    async fn symlink_is_created_retargeted_and_idempotent() {
+        let fx = Fx::new();
+        std::fs::write(fx.p("a"), "A").unwrap();
+        std::fs::write(fx.p("b"), "B").unwrap();
+        let r = fx
+            .run(
+                false,
+                false,
+                json!({"path": fx.p("l"), "state": "link", "src": "a"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (r["changed"].clone(), r["state"].clone()),
+            (json!(true), json!("link"))
+        );
+        assert_eq!(
+            std::fs::read_link(fx.p("l")).unwrap().to_string_lossy(),
+            "a"
+        );
+        assert_eq!(
+            fx.run(
+                false,
+                false,
+                json!({"path": fx.p("l"), "state": "link", "src": "a"})
+            )
+            .await
+            .unwrap()["changed"],
+            false
+        );
+        fx.run(
+            false,
+            false,
+            json!({"path": fx.p("l"), "state": "link", "src": "b"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            std::fs::read_link(fx.p("l")).unwrap().to_string_lossy(),
+            "b"
+        );
+    }
+
+    #[tokio::test]
+    async fn symlink_to_missing_src_needs_force() {
+        let fx = Fx::new();
+        let e = fx
+            .run(
+                false,
+                false,
+                json!({"path": fx.p("l"), "state": "link", "src": "nope"}),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.msg.starts_with("src file does not exist"));
+        fx.run(
+            false,
+            false,
+            json!({"path": fx.p("l"), "state": "link", "src": "nope", "force": true}),
+        )
+        .await
+        .unwrap();
+        assert!(std::fs::symlink_metadata(fx.p("l")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn symlink_over_a_file_is_refused_without_force() {
+        let fx = Fx::new();
+        std::fs::write(fx.p("a"), "A").unwrap();
+        std::fs::write(fx.p("f"), "F").unwrap();
+        let e = fx
+            .run(
+                false,
+                false,
+                json!({"path": fx.p("f"), "state": "link", "src": "a"}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.msg,
+            format!("refusing to convert from file to symlink for {}", fx.p("f"))
+        );
+    }
+
+    #[tokio::test]
+    async fn hard_link_shares_the_inode_and_is_idempotent() {
+        let fx = Fx::new();
+        std::fs::write(fx.p("a"), "A").unwrap();
+        let a = json!({"path": fx.p("h"), "state": "hard", "src": fx.p("a")});
+        assert_eq!(
+            fx.run(false, false, a.clone()).await.unwrap()["changed"],
+            true
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            std::fs::metadata(fx.p("h")).unwrap().ino(),
+            std::fs::metadata(fx.p("a")).unwrap().ino()
+        );
+        assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
+    }
+
+    #[tokio::test]
+    async fn touch_creates_then_always_reports_changed() {
+        let fx = Fx::new();
+        let a = json!({"path": fx.p("t"), "state": "touch", "mode": "0640"});
+        assert_eq!(
+            fx.run(false, false, a.clone()).await.unwrap()["changed"],
+            true
+        );
+        assert_eq!(fx.mode("t"), 0o640);
+        assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], true);
+        let keep = json!({"path": fx.p("t"), "state": "touch", "modification_time": "preserve", "access_time": "preserve"});
+        assert_eq!(fx.run(false, false, keep).await.unwrap()["changed"], false);
+    }
+
+    #[tokio::test]
+    async fn touch_with_explicit_timestamp_sets_mtime() {
+        let fx = Fx::new();
+        fx.run(
+            false,
+            false,
+            json!({"path": fx.p("t"), "state": "touch", "modification_time": "202001020304.05"}),
+        )
+        .await
+        .unwrap();
+        let m = std::fs::metadata(fx.p("t")).unwrap().modified().unwrap();
+        let secs = m.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let want = chrono::NaiveDate::from_ymd_opt(2020, 1, 2)
+            .unwrap()
+            .and_hms_opt(3, 4, 5)
+            .unwrap();
+        // Local time on the host: allow any timezone offset.
+        assert!((secs - want.and_utc().timestamp()).abs() <= 14 * 3600);
+    }
+
+    #[tokio::test]
+    async fn recurse_applies_octal_mode_to_the_tree() {
+        let fx = Fx::new();
+        std::fs::create_dir_all(fx.p("d/e")).unwrap();
+        std::fs::write(fx.p("d/e/f"), "x").unwrap();
+        let a = json!({"path": fx.p("d"), "state": "directory", "mode": "0700", "recurse": true});
+        let before = snapshot(fx.dir.path());
+        assert_eq!(
+            fx.run(true, false, a.clone()).await.unwrap()["changed"],
+            true
+        );
+        assert_eq!(snapshot(fx.dir.path()), before);
+        assert_eq!(
+            fx.run(false, false, a.clone()).await.unwrap()["changed"],
+            true
+        );
+        assert_eq!((fx.mode("d/e"), fx.mode("d/e/f")), (0o700, 0o700));
+        assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
+    }
+
+    #[tokio::test]
+    async fn bad_arguments_are_rejected_before_touching_the_host() {
+        let fx = Fx::new();
+        let before = snapshot(fx.dir.path());
+        let cases = [
+            (
+                json!({"path": fx.p("x"), "bogus": 1}),
+                "Unsupported parameters for (file) module: bogus.",
+            ),
+            (
+                json!({"state": "directory"}),
+                "missing required arguments: path",
+            ),
+            (
+                json!({"path": fx.p("x"), "state": "weird"}),
+                "value of state must be one of",
+            ),
+            (
+                json!({"path": fx.p("x"), "state": "file", "src": "y"}),
+                "src option requires state to be 'link' or 'hard'",
+            ),
+            (
+                json!({"path": fx.p("x"), "state": "directory", "mode": "zz"}),
+                "bad symbolic permission",
+            ),
+            (
+                json!({"path": fx.p("x"), "state": "touch", "modification_time": "yesterday"}),
+                "Error while obtaining timestamp",
+            ),
+        ];
+        for (a, want) in cases {
+            let e = fx.run(false, false, a).await.unwrap_err();
+            assert!(e.msg.starts_with(want), "{} vs {want}", e.msg);
+        }
+        assert_eq!(snapshot(fx.dir.path()), before);
+    }
+
+    #[test]
+    fn components_lists_each_prefix() {
+        assert_eq!(components("/a/b"), vec!["/a", "/a/b"]);
+        assert_eq!(components("a/b/"), vec!["a", "a/b"]);
+    }
+}

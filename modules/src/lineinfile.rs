@@ -1,0 +1,380 @@
+//! `lineinfile`: make sure one line is present in (or absent from) a text file, Ansible's rules
+//! for `regexp`/`search_string`, `insertafter`/`insertbefore`, `firstmatch` and `backrefs`.
+//! The file is read once, edited in memory and written back atomically once.
+
+use crate::edit::args::{p, pa, Args, Param};
+use crate::edit::commit::{attrs_message, check_validate, commit, Commit};
+use crate::edit::probe::{probe, PathKind};
+use crate::edit::pyre::{PyRegex, Template};
+use crate::edit::{attr_spec, fail_rc, split_lines_lf, strip_eol, with_diff};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::value::{Map, Value};
+
+const SPEC: &[Param] = &[
+    pa("path", &["dest", "destfile", "name"]),
+    p("state"),
+    pa("regexp", &["regex"]),
+    p("search_string"),
+    pa("line", &["value"]),
+    p("insertafter"),
+    p("insertbefore"),
+    p("backrefs"),
+    p("create"),
+    p("backup"),
+    p("firstmatch"),
+    p("validate"),
+];
+
+pub struct LineinfileModule;
+
+/// How the line is looked for.
+enum Finder {
+    Regexp(PyRegex),
+    Search(String),
+    None,
+}
+
+/// Where a missing line goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Anchor {
+    Eof,
+    Bof,
+    After,
+    Before,
+}
+
+/// Checked arguments for state=present.
+struct Present {
+    finder: Finder,
+    line: String,
+    anchor: Anchor,
+    anchor_re: Option<PyRegex>,
+    backrefs: Option<Template>,
+    firstmatch: bool,
+}
+
+/// The edit's outcome: new lines, message, changed.
+#[derive(Debug, PartialEq, Eq)]
+struct Edit {
+    lines: Vec<String>,
+    msg: String,
+    changed: bool,
+}
+
+fn compile(pattern: &str) -> Result<PyRegex, ModuleError> {
+    PyRegex::compile(pattern, false, false).map_err(|e| ModuleError::new(e.to_string()))
+}
+
+impl Present {
+    fn from_args(a: &Args) -> Result<Present, ModuleError> {
+        let regexp = a.str("regexp").map_err(ModuleError::new)?;
+        let search = a.str("search_string").map_err(ModuleError::new)?;
+        let backrefs = a.bool("backrefs", false).map_err(ModuleError::new)?;
+        if backrefs && regexp.is_none() {
+            return Err(ModuleError::new("regexp is required with backrefs=true"));
+        }
+        let line = a
+            .str("line")
+            .map_err(ModuleError::new)?
+            .ok_or_else(|| ModuleError::new("line is required with state=present"))?;
+        let finder = match (regexp, search) {
+            (Some(r), _) => Finder::Regexp(compile(&r)?),
+            (None, Some(s)) => Finder::Search(s),
+            (None, None) => Finder::None,
+        };
+        let backrefs = match (&finder, backrefs) {
+            (Finder::Regexp(re), true) => Some(
+                re.template(&line)
+                    .map_err(|e| ModuleError::new(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let after = a.str("insertafter").map_err(ModuleError::new)?;
+        let before = a.str("insertbefore").map_err(ModuleError::new)?;
+        let (anchor, anchor_re) = match (after.as_deref(), before.as_deref()) {
+            (Some("EOF"), _) | (None, None) => (Anchor::Eof, None),
+            (Some("BOF"), _) | (None, Some("BOF")) => (Anchor::Bof, None),
+            (Some(r), _) => (Anchor::After, Some(compile(r)?)),
+            (None, Some(r)) => (Anchor::Before, Some(compile(r)?)),
+        };
+        Ok(Present {
+            finder,
+            line,
+            anchor,
+            anchor_re,
+            backrefs,
+            firstmatch: a.bool("firstmatch", false).map_err(ModuleError::new)?,
+        })
+    }
+
+    /// Ansible's `present()`: the line (or regexp/search_string match) is replaced in place;
+    /// otherwise the line goes after/before the anchor, at BOF, or at EOF.
+    fn apply(&self, mut lines: Vec<String>) -> Result<Edit, ModuleError> {
+        let err = |e: crate::edit::pyre::PyReError| ModuleError::new(e.to_string());
+        let mut found: Option<usize> = None;
+        let mut matched = false;
+        for (i, cur) in lines.iter().enumerate() {
+            let hit = match &self.finder {
+                Finder::Regexp(re) => re.is_match(cur).map_err(err)?,
+                Finder::Search(s) => cur.contains(s.as_str()),
+                Finder::None => false,
+            };
+            if hit {
+                found = Some(i);
+                matched = true;
+                if self.firstmatch {
+                    break;
+                }
+            }
+        }
+        let mut insert_at: Option<usize> = None;
+        if !matched {
+            for (i, cur) in lines.iter().enumerate() {
+                if self.line == strip_eol(cur) {
+                    found = Some(i);
+                } else if let Some(re) = &self.anchor_re {
+                    if re.is_match(cur).map_err(err)? {
+                        insert_at = Some(if self.anchor == Anchor::After {
+                            i + 1
+                        } else {
+                            i
+                        });
+                        if self.firstmatch {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let new_line = format!("{}\n", self.line);
+        let done = |lines: Vec<String>, msg: &str, changed: bool| {
+            Ok(Edit {
+                lines,
+                msg: msg.to_string(),
+                changed,
+            })
+        };
+
+        if let Some(i) = found {
+            let mut replacement = match (&self.backrefs, &self.finder, matched) {
+                (Some(t), Finder::Regexp(re), true) => match re.search(&lines[i]).map_err(err)? {
+                    Some(caps) => t.expand(&caps),
+                    None => self.line.clone(),
+                },
+                _ => self.line.clone(),
+            };
+            if !replacement.ends_with('\n') {
+                replacement.push('\n');
+            }
+            if lines[i] != replacement {
+                lines[i] = replacement;
+                return done(lines, "line replaced", true);
+            }
+            return done(lines, "", false);
+        }
+        if self.backrefs.is_some() {
+            // Without a match there is nothing to fill the backreferences with: do nothing.
+            return done(lines, "", false);
+        }
+        match (&self.anchor, insert_at) {
+            (Anchor::Bof, _) => {
+                lines.insert(0, new_line);
+                done(lines, "line added", true)
+            }
+            (Anchor::Eof, _) | (_, None) => {
+                ensure_last_line_ends(&mut lines);
+                lines.push(new_line);
+                done(lines, "line added", true)
+            }
+            (Anchor::After, Some(at)) => {
+                let already = if at == lines.len() {
+                    strip_eol(&lines[at - 1]) == self.line
+                } else {
+                    strip_eol(&lines[at]) == self.line
+                };
+                if already {
+                    return done(lines, "", false);
+                }
+                if at == lines.len() {
+                    // Deviation from ansible-core: it would glue the new line onto an
+                    // unterminated last line; kplay terminates that line first.
+                    ensure_last_line_ends(&mut lines);
+                }
+                lines.insert(at, new_line);
+                done(lines, "line added", true)
+            }
+            (Anchor::Before, Some(at)) => {
+                lines.insert(at, new_line);
+                done(lines, "line added", true)
+            }
+        }
+    }
+}
+
+/// A file whose last line lacks a newline gets one before anything is appended.
+fn ensure_last_line_ends(lines: &mut [String]) {
+    if let Some(last) = lines.last_mut() {
+        if !last.ends_with('\n') && !last.ends_with('\r') {
+            last.push('\n');
+        }
+    }
+}
+
+/// Ansible's `absent()`: drop every line matching regexp, search_string, or equal to `line`.
+fn remove_lines(
+    lines: Vec<String>,
+    finder: &Finder,
+    line: Option<&str>,
+) -> Result<(Vec<String>, usize), ModuleError> {
+    let mut kept = Vec::with_capacity(lines.len());
+    let mut found = 0usize;
+    for cur in lines {
+        let hit = match finder {
+            Finder::Regexp(re) => re
+                .is_match(&cur)
+                .map_err(|e| ModuleError::new(e.to_string()))?,
+            Finder::Search(s) => cur.contains(s.as_str()),
+            Finder::None => line.is_some_and(|l| l == strip_eol(&cur)),
+        };
+        if hit {
+            found += 1;
+        } else {
+            kept.push(cur);
+        }
+    }
+    Ok((kept, found))
+}
+
+/// The warning Ansible gives for an empty regexp or search_string.
+fn empty_pattern_warning(a: &Args) -> Result<Option<String>, ModuleError> {
+    let base = "is an empty string, which will match every line in the file. This may have unintended consequences, such as replacing the last line in the file rather than appending.";
+    if a.str("regexp").map_err(ModuleError::new)?.as_deref() == Some("") {
+        return Ok(Some(format!(
+            "The regular expression {base} If this is desired, use '^' to match every line in the file and avoid this warning."
+        )));
+    }
+    if a.str("search_string").map_err(ModuleError::new)?.as_deref() == Some("") {
+        return Ok(Some(format!("The search string {base}")));
+    }
+    Ok(None)
+}
+
+#[async_trait]
+impl Module for LineinfileModule {
+    fn name(&self) -> &'static str {
+        "lineinfile"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = Args::parse("lineinfile", SPEC, args).map_err(ModuleError::new)?;
+        let path = a.required_str("path").map_err(ModuleError::new)?;
+        for pair in [
+            ["insertbefore", "insertafter"],
+            ["regexp", "search_string"],
+            ["backrefs", "search_string"],
+        ] {
+            a.mutually_exclusive(&pair).map_err(ModuleError::new)?;
+        }
+        let state = a
+            .choice("state", &["absent", "present"], "present")
+            .map_err(ModuleError::new)?;
+        let validate = a.str("validate").map_err(ModuleError::new)?;
+        check_validate(validate.as_deref()).map_err(ModuleError::new)?;
+        let attrs = attr_spec(&a).map_err(ModuleError::new)?;
+        let backup = a.bool("backup", false).map_err(ModuleError::new)?;
+        let create = a.bool("create", false).map_err(ModuleError::new)?;
+        let warning = empty_pattern_warning(&a)?;
+        let present = if state == "present" {
+            Some(Present::from_args(&a)?)
+        } else {
+            None
+        };
+        let absent_finder = if present.is_none() {
+            let line = a.str("line").map_err(ModuleError::new)?;
+            let finder = match (
+                a.str("regexp").map_err(ModuleError::new)?,
+                a.str("search_string").map_err(ModuleError::new)?,
+            ) {
+                (Some(r), _) => Finder::Regexp(compile(&r)?),
+                (None, Some(s)) => Finder::Search(s),
+                (None, None) if line.is_some() => Finder::None,
+                (None, None) => {
+                    return Err(ModuleError::new(
+                        "one of line, search_string, or regexp is required with state=absent",
+                    ))
+                }
+            };
+            Some((finder, line))
+        } else {
+            None
+        };
+
+        let probed = probe(ctx, &path).await?;
+        let original = match &probed.kind {
+            PathKind::Directory => {
+                return Err(fail_rc(format!("Path {path} is a directory !"), 256))
+            }
+            PathKind::Missing if present.is_some() && !create => {
+                return Err(fail_rc(format!("Destination {path} does not exist !"), 257))
+            }
+            PathKind::Missing if present.is_none() => {
+                return Ok(ModuleResult::new(false)
+                    .set("msg", "file not present")
+                    .into_map());
+            }
+            PathKind::Missing => String::new(),
+            PathKind::File { content, .. } => content.clone(),
+        };
+        let lines = split_lines_lf(&original);
+
+        let (new_lines, msg, changed, found) = match (&present, &absent_finder) {
+            (Some(p), _) => {
+                let e = p.apply(lines)?;
+                (e.lines, e.msg, e.changed, None)
+            }
+            (None, Some((finder, line))) => {
+                let (kept, n) = remove_lines(lines, finder, line.as_deref())?;
+                let msg = if n > 0 {
+                    format!("{n} line(s) removed")
+                } else {
+                    String::new()
+                };
+                (kept, msg, n > 0, Some(n))
+            }
+            (None, None) => {
+                return Err(ModuleError::new(
+                    "one of line, search_string, or regexp is required with state=absent",
+                ))
+            }
+        };
+        let after = new_lines.concat();
+        let done = commit(
+            ctx,
+            Commit {
+                path: &path,
+                probe: &probed,
+                new_content: changed.then_some(after.as_str()),
+                backup,
+                validate: validate.as_deref(),
+                attrs: &attrs,
+            },
+        )
+        .await?;
+
+        let mut r = ModuleResult::new(changed || done.attrs_changed)
+            .set("msg", attrs_message(&msg, done.attrs_changed))
+            .set("backup", done.backup_file.unwrap_or_default());
+        if let Some(n) = found {
+            r.insert("found", Value::from(n));
+        }
+        if let Some(w) = warning {
+            r.insert("warnings", Value::Array(vec![Value::String(w)]));
+        }
+        Ok(with_diff(ctx, r, &format!("{path} (content)"), &original, &after).into_map())
+    }
+}
+
+#[cfg(test)]
+#[path = "edit/tests/lineinfile.rs"]
+mod tests;

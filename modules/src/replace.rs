@@ -1,0 +1,177 @@
+//! `replace`: Python `re.subn` with `re.MULTILINE` over a whole file, optionally limited to the
+//! section between `after` and `before` (matched with `re.DOTALL`).
+
+use crate::edit::args::{p, pa, Args, Param};
+use crate::edit::commit::{attrs_message, check_validate, commit, Commit};
+use crate::edit::probe::{probe, PathKind};
+use crate::edit::pyre::{PyRegex, Template};
+use crate::edit::{attr_spec, fail_rc};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::value::{Map, Value};
+
+const SPEC: &[Param] = &[
+    pa("path", &["dest", "destfile", "name"]),
+    p("regexp"),
+    p("replace"),
+    p("after"),
+    p("before"),
+    p("backup"),
+    p("validate"),
+    p("encoding"),
+];
+
+pub struct ReplaceModule;
+
+/// The section `after`/`before` select, as a Python pattern (Ansible builds the same one).
+fn section_pattern(after: Option<&str>, before: Option<&str>) -> Option<String> {
+    match (
+        after.filter(|s| !s.is_empty()),
+        before.filter(|s| !s.is_empty()),
+    ) {
+        (Some(a), Some(b)) => Some(format!("{a}(?P<subsection>.*?){b}")),
+        (Some(a), None) => Some(format!("{a}(?P<subsection>.*)")),
+        (None, Some(b)) => Some(format!("(?P<subsection>.*){b}")),
+        (None, None) => None,
+    }
+}
+
+/// The outcome of the substitution on a file's text.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// `after`/`before` did not match: Ansible stops right there.
+    NoSection(String),
+    Unchanged,
+    Replaced {
+        text: String,
+        count: usize,
+    },
+}
+
+/// Checked arguments.
+struct Replace {
+    re: PyRegex,
+    template: Template,
+    section: Option<(PyRegex, String)>,
+}
+
+impl Replace {
+    fn from_args(a: &Args) -> Result<Replace, ModuleError> {
+        let e = ModuleError::new;
+        let regexp = a.required_str("regexp").map_err(e)?;
+        let re =
+            PyRegex::compile(&regexp, true, false).map_err(|x| ModuleError::new(x.to_string()))?;
+        let repl = a.str("replace").map_err(e)?.unwrap_or_default();
+        let template = re.template(&repl).map_err(|x| {
+            ModuleError::new(format!("Unable to process replace due to error: {x}"))
+        })?;
+        let section = match section_pattern(
+            a.str("after").map_err(e)?.as_deref(),
+            a.str("before").map_err(e)?.as_deref(),
+        ) {
+            Some(pat) => Some((
+                PyRegex::compile(&pat, false, true).map_err(|x| ModuleError::new(x.to_string()))?,
+                pat,
+            )),
+            None => None,
+        };
+        Ok(Replace {
+            re,
+            template,
+            section,
+        })
+    }
+
+    fn apply(&self, contents: &str) -> Result<Outcome, ModuleError> {
+        let err = |x: crate::edit::pyre::PyReError| {
+            ModuleError::new(format!("Unable to process replace due to error: {x}"))
+        };
+        let (start, end) = match &self.section {
+            None => (0, contents.len()),
+            Some((sre, pat)) => {
+                let caps = sre.search(contents).map_err(err)?;
+                match caps.as_ref().and_then(|c| c.name("subsection")) {
+                    Some(m) => (m.start(), m.end()),
+                    None => {
+                        return Ok(Outcome::NoSection(format!(
+                            "Pattern for before/after params did not match the given file: {pat}"
+                        )))
+                    }
+                }
+            }
+        };
+        let section = &contents[start..end];
+        let (replaced, count) = self.re.subn(section, &self.template).map_err(err)?;
+        if count == 0 || replaced == section {
+            return Ok(Outcome::Unchanged);
+        }
+        Ok(Outcome::Replaced {
+            text: format!("{}{replaced}{}", &contents[..start], &contents[end..]),
+            count,
+        })
+    }
+}
+
+#[async_trait]
+impl Module for ReplaceModule {
+    fn name(&self) -> &'static str {
+        "replace"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = Args::parse("replace", SPEC, args).map_err(ModuleError::new)?;
+        let path = a.required_str("path").map_err(ModuleError::new)?;
+        let edit = Replace::from_args(&a)?;
+        let validate = a.str("validate").map_err(ModuleError::new)?;
+        check_validate(validate.as_deref()).map_err(ModuleError::new)?;
+        let attrs = attr_spec(&a).map_err(ModuleError::new)?;
+        let backup = a.bool("backup", false).map_err(ModuleError::new)?;
+
+        let probed = probe(ctx, &path).await?;
+        let contents = match &probed.kind {
+            PathKind::Directory => {
+                return Err(fail_rc(format!("Path {path} is a directory !"), 256))
+            }
+            PathKind::Missing => return Err(fail_rc(format!("Path {path} does not exist !"), 257)),
+            PathKind::File { content, .. } => content.clone(),
+        };
+        let (new_text, msg) = match edit.apply(&contents)? {
+            Outcome::NoSection(m) => {
+                return Ok(ModuleResult::new(false)
+                    .set("rc", Value::from(0))
+                    .set("msg", m)
+                    .into_map());
+            }
+            Outcome::Unchanged => (None, String::new()),
+            Outcome::Replaced { text, count } => (Some(text), format!("{count} replacements made")),
+        };
+        let changed = new_text.is_some();
+        let done = commit(
+            ctx,
+            Commit {
+                path: &path,
+                probe: &probed,
+                new_content: new_text.as_deref(),
+                backup,
+                validate: validate.as_deref(),
+                attrs: &attrs,
+            },
+        )
+        .await?;
+        let mut r = ModuleResult::new(changed || done.attrs_changed)
+            .set("rc", Value::from(0))
+            .set("msg", attrs_message(&msg, done.attrs_changed));
+        if let Some(b) = done.backup_file {
+            r.insert("backup_file", b);
+        }
+        if let (true, Some(after)) = (ctx.diff, &new_text) {
+            // Ansible's replace uses the bare path as both headers.
+            r = r.with_diff(&path, &path, &contents, after);
+        }
+        Ok(r.into_map())
+    }
+}
+
+#[cfg(test)]
+#[path = "edit/tests/replace.rs"]
+mod tests;

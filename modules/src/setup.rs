@@ -1,0 +1,191 @@
+//! `setup`: gather facts about the host (see [`crate::facts`]). Facts come back prefixed
+//! (`ansible_hostname`) inside `ansible_facts`, as Ansible's module returns them; the engine
+//! makes them visible both as `ansible_facts.hostname` and as top-level variables.
+
+use crate::common::args::{p, Args, Param};
+use crate::facts::{self, subset};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::value::{Map, Value};
+
+const PARAMS: &[Param] = &[
+    p("gather_subset", &["subset"]),
+    p("filter", &[]),
+    p("gather_timeout", &[]),
+    p("fact_path", &[]),
+];
+
+/// A list argument that may also be written as a comma-separated string.
+fn list_arg(a: &Args, name: &str) -> Result<Vec<String>, ModuleError> {
+    match a.raw(name) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items
+            .iter()
+            .map(kplay_engine::value::to_display_string)
+            .collect()),
+        Some(Value::String(s)) => Ok(s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()),
+        Some(_) => Err(ModuleError::new(format!(
+            "argument '{name}' is of type <class 'dict'> and we were unable to convert to list"
+        ))),
+    }
+}
+
+/// `ansible.builtin.setup`.
+pub struct SetupModule;
+
+#[async_trait]
+impl Module for SetupModule {
+    fn name(&self) -> &'static str {
+        "setup"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = Args::parse("setup", args, &[PARAMS])?;
+        let mut tokens = list_arg(&a, "gather_subset")?;
+        if tokens.is_empty() {
+            tokens.push("all".into());
+        }
+        let filters: Vec<String> = list_arg(&a, "filter")?
+            .into_iter()
+            .filter(|f| f != "*")
+            .collect();
+        let subsets = subset::resolve(&tokens).map_err(ModuleError::new)?;
+        let gathered = facts::gather(ctx, &subsets).await?;
+        let mut out: Map = gathered
+            .into_iter()
+            .filter(|(k, _)| subset::keep(&filters, k))
+            .collect();
+        out.insert(
+            "gather_subset".into(),
+            Value::Array(tokens.into_iter().map(Value::String).collect()),
+        );
+        out.insert("module_setup".into(), Value::Bool(true));
+        let mut m = Map::new();
+        m.insert("ansible_facts".into(), Value::Object(out));
+        m.insert("changed".into(), Value::Bool(false));
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{args, ctx, TestEnv};
+    use serde_json::json;
+
+    async fn run(a: serde_json::Value) -> Map {
+        let e = TestEnv::new(std::path::Path::new("/nonexistent"));
+        let r = SetupModule
+            .run(&ctx(&e, false, false), args(a))
+            .await
+            .unwrap();
+        match r.get("ansible_facts") {
+            Some(Value::Object(f)) => f.clone(),
+            _ => panic!("no ansible_facts in {r:?}"),
+        }
+    }
+
+    fn sh(cmd: &str) -> String {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    #[tokio::test]
+    async fn hostname_matches_the_hostname_command() {
+        let f = run(json!({})).await;
+        let expected = sh("hostname").split('.').next().unwrap_or("").to_string();
+        assert_eq!(f["ansible_hostname"], json!(expected));
+        assert_eq!(f["module_setup"], json!(true));
+        assert_eq!(f["gather_subset"], json!(["all"]));
+    }
+
+    #[tokio::test]
+    async fn memory_and_cpus_are_positive() {
+        let f = run(json!({})).await;
+        assert!(f["ansible_memtotal_mb"].as_u64().unwrap() > 0);
+        assert!(f["ansible_processor_vcpus"].as_u64().unwrap() > 0);
+    }
+
+    #[tokio::test]
+    async fn user_and_kernel_match_the_machine() {
+        let f = run(json!({"gather_subset": "min"})).await;
+        assert_eq!(f["ansible_user_id"], json!(sh("id -un")));
+        assert_eq!(f["ansible_kernel"], json!(sh("uname -r")));
+        assert_eq!(f["ansible_system"], json!("Linux"));
+        assert!(f["ansible_env"].get("PATH").is_some());
+        assert!(
+            f["ansible_date_time"]["epoch"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > 1_600_000_000
+        );
+    }
+
+    #[tokio::test]
+    async fn default_ipv4_has_ansible_shape_when_a_route_exists() {
+        let f = run(json!({"gather_subset": ["!all", "network"]})).await;
+        if sh("ip -4 route get 8.8.8.8 2>/dev/null").is_empty() {
+            assert_eq!(f["ansible_default_ipv4"], json!({}));
+            return;
+        }
+        let d = &f["ansible_default_ipv4"];
+        for k in [
+            "address",
+            "interface",
+            "netmask",
+            "network",
+            "prefix",
+            "mtu",
+            "type",
+        ] {
+            assert!(d.get(k).is_some(), "default_ipv4 lacks {k}: {d}");
+        }
+        let iface = d["interface"].as_str().unwrap();
+        assert!(f["ansible_interfaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(iface)));
+        assert!(f.contains_key(&crate::facts::network::iface_fact_name(iface)));
+    }
+
+    #[tokio::test]
+    async fn min_subset_skips_hardware_and_network() {
+        let f = run(json!({"gather_subset": ["min"]})).await;
+        assert!(f.contains_key("ansible_distribution"));
+        assert!(!f.contains_key("ansible_memtotal_mb"));
+        assert!(!f.contains_key("ansible_default_ipv4"));
+        assert_eq!(f["gather_subset"], json!(["min"]));
+    }
+
+    #[tokio::test]
+    async fn filter_keeps_matching_facts_only() {
+        let f =
+            run(json!({"filter": ["ansible_*_mb"], "gather_subset": ["!all", "hardware"]})).await;
+        assert!(f.contains_key("ansible_memtotal_mb"));
+        assert!(!f.contains_key("ansible_hostname"));
+        assert!(!f.contains_key("ansible_mounts"));
+    }
+
+    #[tokio::test]
+    async fn bad_subset_is_rejected() {
+        let e = TestEnv::new(std::path::Path::new("/nonexistent"));
+        let err = SetupModule
+            .run(
+                &ctx(&e, false, false),
+                args(json!({"gather_subset": "nonsense"})),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.msg.starts_with("Bad subset 'nonsense'"));
+    }
+}

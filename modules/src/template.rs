@@ -1,0 +1,267 @@
+//! `template`: render a controller-side Jinja file with the host's variables and install the
+//! result at `dest` exactly as `copy` would (same probe, comparison, write, diff).
+
+use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::attrs::AttrSpec;
+use crate::common::install::{install_file, Install, Source};
+use crate::common::mode::ModeSpec;
+use crate::common::{basename, validate};
+use async_trait::async_trait;
+use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError};
+use kplay_engine::value::Map;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+const PARAMS: &[Param] = &[
+    p("src", &[]),
+    p("dest", &[]),
+    p("backup", &[]),
+    p("force", &[]),
+    p("validate", &[]),
+    p("follow", &[]),
+    p("newline_sequence", &[]),
+    p("output_encoding", &[]),
+    p("trim_blocks", &[]),
+    p("lstrip_blocks", &[]),
+    p("variable_start_string", &[]),
+    p("variable_end_string", &[]),
+    p("block_start_string", &[]),
+    p("block_end_string", &[]),
+    p("comment_start_string", &[]),
+    p("comment_end_string", &[]),
+];
+
+/// Checked `template` arguments.
+#[derive(Debug, Clone)]
+struct TemplateArgs {
+    src: PathBuf,
+    src_name: String,
+    dest: String,
+    attrs: AttrSpec,
+    backup: bool,
+    force: bool,
+    follow: bool,
+    validate: Option<String>,
+    newline: String,
+}
+
+impl TemplateArgs {
+    fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<TemplateArgs, ModuleError> {
+        let a = Args::parse("template", args, &[PARAMS, FILE_COMMON])?;
+        a.require(&["src", "dest"])?;
+        let src_name = a.str("src")?.unwrap_or_default();
+        let newline = a
+            .choice(
+                "newline_sequence",
+                &["\\n", "\\r", "\\r\\n", "\n", "\r", "\r\n"],
+            )?
+            .unwrap_or_else(|| "\n".into());
+        let newline = newline.replace("\\n", "\n").replace("\\r", "\r");
+        let validate = a.str("validate")?;
+        if let Some(v) = &validate {
+            validate::check(v)?;
+        }
+        let src = ctx
+            .env
+            .find_file(FileKind::Templates, &src_name)
+            .ok_or_else(|| ModuleError::new(format!("Could not find or access '{src_name}'")))?;
+        let mut attrs = AttrSpec::from_args(&a, true)?;
+        if attrs.mode == Some(ModeSpec::Preserve) {
+            let m = std::fs::metadata(&src)
+                .map_err(|e| ModuleError::new(format!("could not stat {}: {e}", src.display())))?;
+            attrs.mode = Some(ModeSpec::Octal(m.permissions().mode() & 0o7777));
+        }
+        Ok(TemplateArgs {
+            src,
+            src_name,
+            dest: a.str("dest")?.unwrap_or_default(),
+            attrs,
+            backup: a.bool("backup", false)?,
+            force: a.bool("force", true)?,
+            follow: a.bool("follow", false)?,
+            validate,
+            newline,
+        })
+    }
+}
+
+pub struct TemplateModule;
+
+#[async_trait]
+impl Module for TemplateModule {
+    fn name(&self) -> &'static str {
+        "template"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = TemplateArgs::parse(args, ctx)?;
+        let bytes = std::fs::read(&a.src).map_err(|e| {
+            ModuleError::new(format!("Could not find or access '{}': {e}", a.src_name))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            ModuleError::new(format!("template {} is not valid UTF-8", a.src.display()))
+        })?;
+        let mut rendered = ctx
+            .env
+            .render_template_text(&text, &a.src)
+            .map_err(ModuleError::new)?;
+        if a.newline != "\n" {
+            rendered = rendered.replace('\n', &a.newline);
+        }
+        let inst = Install {
+            dest: &a.dest,
+            source: Source::Data(rendered.as_bytes()),
+            basename: Some(basename(&a.src_name)),
+            attrs: a.attrs.clone(),
+            force: a.force,
+            backup: a.backup,
+            validate: a.validate.as_deref(),
+            follow: a.follow,
+            after_header: a.src.display().to_string(),
+            directory_mode: None,
+        };
+        let r = install_file(ctx, &inst).await?;
+        Ok(r.set("src", a.src.display().to_string()).into_map())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::snapshot::{snapshot, temp_leftovers};
+    use crate::testutil::{args, ctx, TestEnv};
+    use kplay_engine::value::Value;
+    use serde_json::json;
+
+    struct Fx {
+        dir: tempfile::TempDir,
+        env: TestEnv,
+    }
+
+    impl Fx {
+        fn new(tpl: &str) -> Fx {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("tpl")).unwrap();
+            std::fs::create_dir(dir.path().join("host")).unwrap();
+            std::fs::write(dir.path().join("tpl/app.conf.j2"), tpl).unwrap();
+            let mut env = TestEnv::new(&dir.path().join("tpl"));
+            env.vars.insert("port".into(), json!(8080));
+            Fx { dir, env }
+        }
+        fn host(&self, rel: &str) -> String {
+            self.dir
+                .path()
+                .join("host")
+                .join(rel)
+                .to_string_lossy()
+                .into_owned()
+        }
+        async fn run(&self, check: bool, diff: bool, a: Value) -> Result<Map, ModuleError> {
+            TemplateModule
+                .run(&ctx(&self.env, check, diff), args(a))
+                .await
+        }
+    }
+
+    #[tokio::test]
+    async fn renders_then_is_idempotent() {
+        let fx = Fx::new("port={{ port }}\n");
+        let a = json!({"src": "app.conf.j2", "dest": fx.host("app.conf")});
+        let r = fx.run(false, false, a.clone()).await.unwrap();
+        assert_eq!(r["changed"], true);
+        assert_eq!(
+            std::fs::read_to_string(fx.host("app.conf")).unwrap(),
+            "port=8080\n"
+        );
+        assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
+        assert!(temp_leftovers(&fx.dir.path().join("host")).is_empty());
+    }
+
+    #[tokio::test]
+    async fn check_mode_with_diff_changes_nothing_and_shows_rendered_text() {
+        let fx = Fx::new("port={{ port }}\n");
+        std::fs::write(fx.host("app.conf"), "port=1\n").unwrap();
+        let before = snapshot(&fx.dir.path().join("host"));
+        let r = fx
+            .run(
+                true,
+                true,
+                json!({"src": "app.conf.j2", "dest": fx.host("app.conf")}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["changed"], true);
+        let d = &r["diff"][0];
+        assert_eq!(d["before"], "port=1\n");
+        assert_eq!(d["after"], "port=8080\n");
+        assert_eq!(
+            d["after_header"],
+            fx.dir
+                .path()
+                .join("tpl/app.conf.j2")
+                .to_string_lossy()
+                .as_ref()
+        );
+        assert_eq!(snapshot(&fx.dir.path().join("host")), before);
+    }
+
+    #[tokio::test]
+    async fn mode_and_newline_sequence_are_applied() {
+        let fx = Fx::new("a\nb\n");
+        let r = fx
+            .run(
+                false,
+                false,
+                json!({"src": "app.conf.j2", "dest": fx.host("x"), "mode": "0600", "newline_sequence": "\\r\\n"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["mode"], "0600");
+        assert_eq!(std::fs::read(fx.host("x")).unwrap(), b"a\r\nb\r\n");
+    }
+
+    #[tokio::test]
+    async fn directory_dest_uses_template_basename() {
+        let fx = Fx::new("x");
+        let r = fx
+            .run(
+                false,
+                false,
+                json!({"src": "app.conf.j2", "dest": fx.host("")}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["dest"], fx.host("app.conf.j2"));
+    }
+
+    #[tokio::test]
+    async fn bad_arguments_are_rejected() {
+        let fx = Fx::new("x");
+        let e = fx
+            .run(
+                false,
+                false,
+                json!({"src": "app.conf.j2", "dest": fx.host("x"), "bogus": 1}),
+            )
+            .await
+            .unwrap_err();
+        assert!(e
+            .msg
+            .starts_with("Unsupported parameters for (template) module: bogus."));
+        let e = fx
+            .run(
+                false,
+                false,
+                json!({"src": "missing.j2", "dest": fx.host("x")}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.msg, "Could not find or access 'missing.j2'");
+        let e = fx
+            .run(false, false, json!({"src": "app.conf.j2"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.msg, "missing required arguments: dest");
+        assert!(snapshot(&fx.dir.path().join("host")).is_empty());
+    }
+}

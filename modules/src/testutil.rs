@@ -1,0 +1,66 @@
+//! Test helpers: a `TaskEnv` that needs no engine, and a context on the local transport.
+
+use kplay_engine::module::{FileKind, ModuleContext, TaskEnv};
+use kplay_engine::transport::local::LocalTransport;
+use kplay_engine::value::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Renders `{{ name }}` placeholders from a fixed map (enough to test modules without the
+/// engine's templar) and finds files under `files_dir`.
+pub struct TestEnv {
+    pub vars: Map,
+    pub files_dir: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new(files_dir: &Path) -> Self {
+        TestEnv { vars: Map::new(), files_dir: files_dir.to_path_buf() }
+    }
+}
+
+impl TaskEnv for TestEnv {
+    fn render_template_text(&self, text: &str, _src: &Path) -> Result<String, String> {
+        let mut out = text.to_string();
+        for (k, v) in &self.vars {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out = out.replace(&format!("{{{{ {k} }}}}"), &s);
+        }
+        Ok(out)
+    }
+    fn eval_expr(&self, expr: &str) -> Result<Value, String> {
+        self.vars.get(expr.trim()).cloned().ok_or_else(|| format!("'{}' is undefined", expr.trim()))
+    }
+    fn eval_condition(&self, expr: &str) -> Result<bool, String> {
+        match expr.trim() {
+            "true" | "True" => Ok(true),
+            "false" | "False" => Ok(false),
+            e => Ok(kplay_engine::value::truthy(&self.eval_expr(e)?)),
+        }
+    }
+    fn find_file(&self, _kind: FileKind, name: &str) -> Option<PathBuf> {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            return p.exists().then(|| p.to_path_buf());
+        }
+        let c = self.files_dir.join(name);
+        c.exists().then_some(c)
+    }
+}
+
+pub static LOCAL: LocalTransport = LocalTransport;
+
+/// A context on the local machine; `check`/`diff` as given.
+pub fn ctx<'a>(env: &'a TestEnv, check: bool, diff: bool) -> ModuleContext<'a> {
+    ModuleContext { host: "localhost", transport: &LOCAL, check_mode: check, diff, become_: None, environment: vec![], env }
+}
+
+/// Build an args map from JSON.
+pub fn args(v: serde_json::Value) -> Map {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,208 @@
+//! The command line, as an Ansible user expects it: `ansible-playbook`'s flags on `kplay run`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "kplay", version, about = "Ansible-compatible deployment engine for offline Kubernetes installs", propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run playbooks (like ansible-playbook).
+    Run(RunArgs),
+    /// Write the execution plan (host×task DAG) of a playbook.
+    Plan(PlanArgs),
+    /// Show the inventory (like ansible-inventory).
+    Inventory(InventoryArgs),
+    /// Run one module on hosts matching a pattern (like ansible).
+    Adhoc(AdhocArgs),
+    /// Manage lab hosts: air-gapped Debian hosts with systemd on this machine.
+    Lab(LabArgs),
+}
+
+/// Options shared by everything that reads an inventory and runs tasks.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CommonArgs {
+    /// Inventory file, directory or comma-separated host list (repeatable).
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    pub inventory: Vec<String>,
+    /// Extra variables: k=v pairs, YAML/JSON, or @file (repeatable).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Further limit selected hosts to a pattern.
+    #[arg(short = 'l', long = "limit", value_name = "SUBSET")]
+    pub limit: Option<String>,
+    /// Number of hosts worked on at once.
+    #[arg(short = 'f', long = "forks")]
+    pub forks: Option<usize>,
+    /// Connection type (local, ssh).
+    #[arg(short = 'c', long = "connection")]
+    pub connection: Option<String>,
+    /// Remote user.
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// SSH private key file.
+    #[arg(long = "private-key", visible_alias = "key-file")]
+    pub private_key: Option<String>,
+    /// Refuse hosts whose SSH key is not yet known (no trust on first use).
+    #[arg(long = "strict-host-keys")]
+    pub strict_host_keys: bool,
+    /// Ask for the SSH password.
+    #[arg(short = 'k', long = "ask-pass")]
+    pub ask_pass: bool,
+    /// Run operations with become.
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    /// Privilege escalation method.
+    #[arg(long = "become-method")]
+    pub become_method: Option<String>,
+    /// Run operations as this user.
+    #[arg(long = "become-user")]
+    pub become_user: Option<String>,
+    /// Ask for the privilege escalation password.
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub ask_become_pass: bool,
+    /// Don't make changes; report what would change.
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+    /// Show differences in changed files.
+    #[arg(short = 'D', long = "diff")]
+    pub diff: bool,
+    /// Verbose mode (-vvv for more).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Output format.
+    #[arg(long = "output", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Playbook files.
+    #[arg(required = true, value_name = "PLAYBOOK")]
+    pub playbooks: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Only run plays and tasks tagged with these values.
+    #[arg(short = 't', long = "tags", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Only run plays and tasks whose tags do not match these values.
+    #[arg(long = "skip-tags", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// Outline the hosts each play would run on.
+    #[arg(long = "list-hosts")]
+    pub list_hosts: bool,
+    /// List all tasks that would be executed.
+    #[arg(long = "list-tasks")]
+    pub list_tasks: bool,
+    /// List all available tags.
+    #[arg(long = "list-tags")]
+    pub list_tags: bool,
+    /// Check the playbook syntax only.
+    #[arg(long = "syntax-check")]
+    pub syntax_check: bool,
+    /// Start the playbook at the task matching this name.
+    #[arg(long = "start-at-task")]
+    pub start_at_task: Option<String>,
+    /// Run handlers even on hosts that failed.
+    #[arg(long = "force-handlers")]
+    pub force_handlers: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[arg(required = true, value_name = "PLAYBOOK")]
+    pub playbooks: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[arg(short = 't', long = "tags", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    #[arg(long = "skip-tags", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// Write the DAG as Graphviz DOT.
+    #[arg(long = "dot")]
+    pub dot: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InventoryArgs {
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<String>,
+    /// Output all hosts info as JSON (like ansible-inventory --list).
+    #[arg(long = "list")]
+    pub list: bool,
+    /// Output the group graph.
+    #[arg(long = "graph")]
+    pub graph: bool,
+    /// Output one host's variables.
+    #[arg(long = "host")]
+    pub host: Option<String>,
+    /// With --graph: include variables.
+    #[arg(long = "vars")]
+    pub vars: bool,
+    /// Restrict to a pattern.
+    #[arg(short = 'l', long = "limit")]
+    pub limit: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AdhocArgs {
+    /// Host pattern.
+    pub pattern: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Module name.
+    #[arg(short = 'm', long = "module-name", default_value = "command")]
+    pub module: String,
+    /// Module arguments (k=v or free form, or YAML/JSON).
+    #[arg(short = 'a', long = "args")]
+    pub args: Option<String>,
+    /// Skip fact gathering is the default for ad-hoc; this flag gathers facts first.
+    #[arg(long = "gather-facts")]
+    pub gather_facts: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabInit {
+    Systemd,
+    None,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Bring lab hosts up; prints the inventory path as the last line.
+    Up {
+        #[arg(long = "hosts", default_value_t = 3)]
+        hosts: usize,
+        #[arg(long = "name", default_value = "lab")]
+        name: String,
+        #[arg(long = "init", value_enum, default_value_t = LabInit::Systemd)]
+        init: LabInit,
+    },
+    /// Show the lab's hosts and their state.
+    Status {
+        #[arg(long = "name", default_value = "lab")]
+        name: String,
+    },
+    /// Tear the lab down, leaving nothing behind.
+    Down {
+        #[arg(long = "name", default_value = "lab")]
+        name: String,
+    },
+}
