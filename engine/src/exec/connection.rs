@@ -29,7 +29,8 @@ pub const CONNECTION_VARS: &[&str] = &[
     "ansible_ssh_user", "ansible_ssh_private_key_file", "ansible_private_key_file", "ansible_password",
     "ansible_ssh_pass", "ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_ssh_args",
     "ansible_ssh_host_key_checking", "ansible_host_key_checking", "ansible_ssh_timeout", "ansible_timeout",
-    "ansible_ssh_private_key_passphrase",
+    "ansible_ssh_private_key_passphrase", "ansible_private_key_passphrase", "ansible_ssh_password",
+    "ansible_ssh_retries", "ansible_ssh_executable",
 ];
 
 type Slot = Arc<OnceCell<Result<Arc<dyn Transport>, TransportError>>>;

@@ -171,7 +171,7 @@ impl SshTarget {
 
         let identity_agent = match opts.get("identityagent") {
             Some(a) if a.eq_ignore_ascii_case("none") => None,
-            Some(a) if a == "SSH_AUTH_SOCK" => std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from),
+            Some("SSH_AUTH_SOCK") => std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from),
             Some(a) => {
                 // `$NAME` reads the socket path from that environment variable.
                 let path = match a.strip_prefix('$') {

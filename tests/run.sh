@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command (README): installs what the tests need on a fresh Debian machine, then runs
+# every test of the workspace: unit tests, the binary against local temp dirs, SSH against a
+# real sshd, and the lab (real air-gapped Debian hosts with systemd in network namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -eq 0 ]; then
+    sh tests/install-deps.sh
+else
+    echo "tests/run.sh: not root: skipping system package installation (lab and SSH tests need root)" >&2
+fi
+
+export CARGO_TERM_COLOR=never
+cargo build --workspace --all-targets
+cargo test --workspace --no-fail-fast 2>&1 | tee /tmp/kplay-test.log
+status=${PIPESTATUS[0]}
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' /tmp/kplay-test.log | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' /tmp/kplay-test.log | awk '{s+=$1} END {print s+0}')
+echo "${passed} passed, ${failed} failed"
+exit "$status"
