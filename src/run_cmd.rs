@@ -220,6 +220,9 @@ pub fn run(args: RunArgs) -> u8 {
     let playbook_dir = paths[0].parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
     let playbook_dir = std::fs::canonicalize(&playbook_dir).unwrap_or(playbook_dir);
     let out = output_for(&args.common);
+    // The runtime must outlive the runner: connections close inside it when dropped.
+    let rt = runtime();
+    let _rt_guard = rt.enter();
     let runner = Runner::new(opts, registry, inventory, &playbook_dir, out);
     if args.list_hosts || args.list_tasks || args.list_tags {
         for pb in &playbooks {
@@ -229,7 +232,6 @@ pub fn run(args: RunArgs) -> u8 {
         }
         return 0;
     }
-    let rt = runtime();
     rt.block_on(async {
         for pb in &playbooks {
             if let Err(e) = runner.run_playbook(pb).await {
@@ -360,8 +362,9 @@ pub fn adhoc(args: AdhocArgs) -> u8 {
         OutputFormat::Json => Arc::new(JsonOutput::new()),
         OutputFormat::Text => Arc::new(AdhocOutput::new(OutputOptions { verbosity: args.common.verbose, diff: args.common.diff, color: color_wanted() })),
     };
-    let runner = Runner::new(opts, registry, inventory, &cwd, out);
     let rt = runtime();
+    let _rt_guard = rt.enter();
+    let runner = Runner::new(opts, registry, inventory, &cwd, out);
     rt.block_on(async {
         for pb in &playbooks {
             if let Err(e) = runner.run_playbook(pb).await {

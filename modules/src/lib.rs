@@ -38,6 +38,35 @@ pub mod setup;
 pub mod shell;
 // (end command and controller modules)
 
+// --- system modules B ---
+pub mod apt;
+pub mod dnf;
+pub mod fetch;
+pub mod get_url;
+pub mod package;
+pub mod script;
+pub mod slurp;
+pub(crate) mod target_http;
+pub mod unarchive;
+pub mod uri;
+pub mod wait_for;
+pub mod wait_for_connection;
+pub mod yum;
+// (end system modules B)
+
+// --- system modules A ---
+pub(crate) mod sysprobe;
+pub mod sysctl;
+pub mod authorized_key;
+pub mod mount;
+pub mod group;
+pub mod user;
+pub mod systemd;
+pub mod service;
+pub mod modprobe;
+pub mod hostname;
+// (end system modules A)
+
 /// Register every module this crate provides.
 pub fn register_all(reg: &mut ModuleRegistry) {
     let _ = Arc::new(());
@@ -65,4 +94,29 @@ pub fn register_all(reg: &mut ModuleRegistry) {
     reg.register(Arc::new(ping::PingModule));
     reg.register(Arc::new(setup::SetupModule));
     // (end register command and controller modules)
+    // --- system modules B ---
+    reg.register(Arc::new(slurp::SlurpModule));
+    reg.register(Arc::new(fetch::FetchModule));
+    reg.register(Arc::new(script::ScriptModule));
+    reg.register(Arc::new(wait_for_connection::WaitForConnectionModule));
+    reg.register(Arc::new(apt::AptModule));
+    reg.register(Arc::new(dnf::DnfModule));
+    reg.register(Arc::new(yum::YumModule));
+    reg.register(Arc::new(package::PackageModule));
+    reg.register(Arc::new(get_url::GetUrlModule));
+    reg.register(Arc::new(uri::UriModule));
+    reg.register(Arc::new(wait_for::WaitForModule));
+    reg.register(Arc::new(unarchive::UnarchiveModule));
+    // (end system modules B)
+    // --- system modules A ---
+    reg.register(Arc::new(sysctl::SysctlModule));
+    reg.register(Arc::new(authorized_key::AuthorizedKeyModule));
+    reg.register(Arc::new(mount::MountModule));
+    reg.register(Arc::new(group::GroupModule));
+    reg.register(Arc::new(user::UserModule));
+    reg.register(Arc::new(systemd::SystemdModule));
+    reg.register(Arc::new(service::ServiceModule));
+    reg.register(Arc::new(modprobe::ModprobeModule));
+    reg.register(Arc::new(hostname::HostnameModule));
+    // (end system modules A)
 }

@@ -78,6 +78,46 @@ fn is_key(k: &str) -> bool {
     !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Python's `unicode_escape` decoding of `\n`, `\t`, `\\`, `\'`, `\"`, `\uXXXX`, `\xXX`,
+/// which Ansible applies to every `k=v` token.
+fn decode_escapes(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek().copied() {
+            Some('n') => { chars.next(); out.push('\n'); }
+            Some('t') => { chars.next(); out.push('\t'); }
+            Some('r') => { chars.next(); out.push('\r'); }
+            Some('\\') => { chars.next(); out.push('\\'); }
+            Some('\'') => { chars.next(); out.push('\''); }
+            Some('"') => { chars.next(); out.push('"'); }
+            Some('a') => { chars.next(); out.push('\u{7}'); }
+            Some('b') => { chars.next(); out.push('\u{8}'); }
+            Some('f') => { chars.next(); out.push('\u{c}'); }
+            Some('v') => { chars.next(); out.push('\u{b}'); }
+            Some(k @ ('x' | 'u' | 'U')) => {
+                let n = match k { 'x' => 2, 'u' => 4, _ => 8 };
+                let mut look = chars.clone();
+                look.next();
+                let hex: String = look.by_ref().take(n).collect();
+                match (hex.len() == n).then(|| u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)).flatten() {
+                    Some(ch) => { out.push(ch); chars = look; }
+                    None => out.push('\\'),
+                }
+            }
+            _ => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// Parse `k=v` text. With `free_form`, tokens that are not a known free-form key stay in
 /// `_raw_params` (joined back with single spaces, quotes kept as written).
 pub fn parse_kv(s: &str, free_form: bool) -> Result<Map, String> {
@@ -85,6 +125,7 @@ pub fn parse_kv(s: &str, free_form: bool) -> Result<Map, String> {
     let mut raw: Vec<String> = Vec::new();
     for tok in tokens(s)? {
         if let Some((k, v)) = tok.split_once('=') {
+            let v = &decode_escapes(v);
             let keep_raw = free_form && !FREE_FORM_KEYS.contains(&k);
             if is_key(k) && !keep_raw {
                 out.insert(k.to_string(), Value::String(unquote(v)));
@@ -124,6 +165,13 @@ mod tests {
     fn templates_with_spaces_stay_one_token() {
         let m = parse_kv("msg={{ a | default('x y') }}", false).unwrap();
         assert_eq!(m["msg"], "{{ a | default('x y') }}");
+    }
+
+    #[test]
+    fn escapes_are_decoded_like_python() {
+        let m = parse_kv(r#"content="a\nb" x=c\td"#, false).unwrap();
+        assert_eq!(m["content"], "a\nb");
+        assert_eq!(m["x"], "c\td");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `ansible_connection=local`: commands run as child processes of kplay, files are written
 //! directly (no process at all) when no `become` is asked.
 
-use super::{sh_quote, Become, ExecOutput, ExecRequest, Transport, TransportError};
+use super::{sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Transport, TransportError};
 use async_trait::async_trait;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -77,6 +77,13 @@ impl Transport for LocalTransport {
             .await
             .map_err(|e| TransportError::Failed(e.to_string()))?
             .map_err(|e| TransportError::Failed(format!("writing {}: {e}", e_path(&e))))
+    }
+
+    async fn open_tcp(&self, host: &str, port: u16) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
+        let stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| TransportError::Failed(format!("connecting to {host}:{port}: {e}")))?;
+        Ok(Box::new(stream))
     }
 
     async fn fetch(&self, path: &str, become_: Option<&Become>) -> Result<Option<Vec<u8>>, TransportError> {

@@ -7,6 +7,7 @@
 
 pub mod become_cmd;
 pub mod local;
+pub mod persistent;
 pub mod ssh;
 
 use async_trait::async_trait;
@@ -104,6 +105,11 @@ pub fn put_script(dest: &str, mode: Option<u32>) -> String {
     )
 }
 
+/// A byte stream to a TCP endpoint as seen from the host (see [`Transport::open_tcp`]).
+pub trait AsyncReadWrite: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> AsyncReadWrite for T {}
+
 #[async_trait]
 pub trait Transport: Send + Sync {
     /// A short description for messages (`local`, `ssh root@10.0.0.2:22`).
@@ -143,6 +149,17 @@ pub trait Transport: Send + Sync {
             3 => Ok(None),
             _ => Err(TransportError::Failed(format!("reading {path} failed: {}", out.stderr_str().trim()))),
         }
+    }
+
+    /// Connect to `host:port` from the host's point of view (SSH: a `direct-tcpip` channel
+    /// through the host's sshd), so modules such as `get_url`, `uri` and `wait_for` can reach
+    /// what the host reaches even when it has no curl, wget or nc. Transports that cannot do
+    /// this keep the default, which says so.
+    async fn open_tcp(&self, host: &str, port: u16) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
+        Err(TransportError::Failed(format!(
+            "connecting to {host}:{port} through {} is not supported",
+            self.describe()
+        )))
     }
 
     /// Close the connection at the end of the run.

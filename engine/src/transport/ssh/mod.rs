@@ -13,7 +13,9 @@ mod target;
 
 pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 
-use super::{put_script, Become, ExecOutput, ExecRequest, Transport, TransportError};
+use super::become_cmd::become_command;
+use super::persistent::{new_marker, PersistentShell, BOOTSTRAP, MAX_STDIN};
+use super::{put_script, sh_quote, Become, ExecOutput, ExecRequest, Transport, TransportError};
 use async_trait::async_trait;
 use connect::{connect_with_retries, ConnectError};
 use handler::ClientHandler;
@@ -37,6 +39,9 @@ pub struct SshTransport {
     /// Kept running: its stdio is the connection.
     proxy: std::sync::Mutex<Option<ProxyProcess>>,
     channels: Arc<Semaphore>,
+    /// The host's long-lived command shell, started on first use (None: it could not start,
+    /// every command gets its own channel).
+    shell: tokio::sync::OnceCell<Option<PersistentShell>>,
 }
 
 impl SshTransport {
@@ -52,7 +57,52 @@ impl SshTransport {
             jumps: conn.jumps,
             proxy: std::sync::Mutex::new(conn.proxy),
             channels: Arc::new(Semaphore::new(MAX_CHANNELS)),
+            shell: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Start the persistent shell on its own channel (held for the whole run).
+    async fn start_shell(&self) -> Option<PersistentShell> {
+        if std::env::var_os("KPLAY_NO_PERSISTENT_SHELL").is_some() {
+            return None;
+        }
+        let permit = self.channels.clone().acquire_owned().await.ok()?;
+        let channel = self.handle.channel_open_session().await.ok()?;
+        let marker = new_marker();
+        channel.exec(true, format!("/bin/sh -c {} kplay {}", sh_quote(BOOTSTRAP), marker).into_bytes()).await.ok()?;
+        let (r, w) = tokio::io::split(channel.into_stream());
+        let shell = PersistentShell::start(Box::new(r), Box::new(w), &marker).await.ok()?;
+        // The channel stays open for the run: its slot is taken for good.
+        permit.forget();
+        Some(shell)
+    }
+
+    /// Run through the persistent shell when the request allows it: no password prompt to
+    /// answer, and stdin small enough to send whole. `None`: use a channel of its own.
+    async fn via_shell(&self, req: &ExecRequest) -> Result<Option<ExecOutput>, TransportError> {
+        if req.become_.as_ref().is_some_and(|b| b.password.is_some()) {
+            return Ok(None);
+        }
+        let stdin = req.stdin.as_deref().unwrap_or(&[]);
+        if stdin.len() > MAX_STDIN {
+            return Ok(None);
+        }
+        let Some(shell) = self.shell.get_or_init(|| self.start_shell()).await else { return Ok(None) };
+        let mut script = String::new();
+        for (k, v) in &req.env {
+            if !session::is_env_name(k) {
+                return Err(TransportError::Failed(format!("invalid environment variable name {k:?}")));
+            }
+            script.push_str(&format!("export {k}={}\n", sh_quote(v)));
+        }
+        if let Some(dir) = &req.cwd {
+            script.push_str(&format!("cd {} || exit 1\n", sh_quote(dir)));
+        }
+        script.push_str(&req.cmd);
+        if let Some(b) = &req.become_ {
+            script = become_command(&script, b);
+        }
+        shell.try_run(&script, stdin).await
     }
 
     async fn run(&self, req: &ExecRequest, stdin: Stdin<'_>) -> Result<ExecOutput, TransportError> {
@@ -88,6 +138,9 @@ impl Transport for SshTransport {
     }
 
     async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
+        if let Some(out) = self.via_shell(&req).await? {
+            return Ok(out);
+        }
         let stdin = match &req.stdin {
             Some(d) => Stdin::Bytes(d.as_slice()),
             None => Stdin::None,
@@ -102,6 +155,15 @@ impl Transport for SshTransport {
         mode: Option<u32>,
         become_: Option<&Become>,
     ) -> Result<(), TransportError> {
+        if data.len() <= MAX_STDIN && become_.is_none_or(|b| b.password.is_none()) {
+            let req = ExecRequest::sh(put_script(dest, mode)).with_stdin(data.to_vec()).with_become(become_.cloned());
+            if let Some(out) = self.via_shell(&req).await? {
+                if out.rc != 0 {
+                    return Err(TransportError::Failed(format!("writing {dest} failed: {}", out.stderr_str().trim())));
+                }
+                return Ok(());
+            }
+        }
         self.put_stream(Stdin::Bytes(data), dest, mode, become_)
             .await
     }

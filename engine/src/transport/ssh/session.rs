@@ -51,7 +51,7 @@ pub fn command_line(
     }
 }
 
-fn is_env_name(k: &str) -> bool {
+pub(super) fn is_env_name(k: &str) -> bool {
     let mut chars = k.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())

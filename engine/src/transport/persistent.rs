@@ -1,0 +1,220 @@
+//! One long-lived POSIX shell per host that runs many commands, one after another, without a
+//! new SSH session (sshd fork, PAM, login shell start) for each.
+//!
+//! Protocol, both directions on the shell's stdin/stdout:
+//!   request:  `<script bytes> <stdin bytes>\n` then the script, then the stdin data;
+//!   response: stdout, `\n<MARK> <rc>\n`, stderr, `\n<MARK>\n`.
+//! MARK is a random token chosen per shell, so command output cannot forge it. The loop runs
+//! each script in a subshell (`( . script )`: a fork, no exec; no state leaks between
+//! commands) with stdout going straight back; stderr goes through a file. A command costs one
+//! `head` plus the subshell, plus one `head` for stdin and one `cat` for stderr only when there
+//! are any. Only `sh`, `head -c` and `cat` are needed on the target.
+
+use super::{ExecOutput, TransportError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+
+/// The loop the target runs, with the marker as `$1`. `umask` is kept as the login gave it (new
+/// files get `0666 & ~umask` as with any other command); only the private directory is 0700.
+pub const BOOTSTRAP: &str = r#"__k_m=$1; __k_u=$(umask); umask 077
+__k_d=$(mktemp -d "${TMPDIR:-/tmp}/.kplay-sh.XXXXXX") || exit 97
+umask "$__k_u"
+trap 'rm -rf "$__k_d"' EXIT
+trap 'exit 1' HUP INT TERM
+cd || :
+printf 'KPLAY-READY\n'
+while IFS=' ' read -r __k_sl __k_il; do
+  head -c "$__k_sl" > "$__k_d/s"
+  if [ "$__k_il" -gt 0 ]; then head -c "$__k_il" > "$__k_d/i"; __k_in="$__k_d/i"; else __k_in=/dev/null; fi
+  ( . "$__k_d/s" ) < "$__k_in" 2> "$__k_d/e"
+  printf '\n%s %s\n' "$__k_m" "$?"
+  if [ -s "$__k_d/e" ]; then cat "$__k_d/e"; fi
+  printf '\n%s\n' "$__k_m"
+done
+"#;
+
+/// A fresh random marker for one shell.
+pub fn new_marker() -> String {
+    let mut buf = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut buf);
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("KPLAY-{}-{nanos:x}", hex::encode(buf))
+}
+
+/// Largest stdin sent through the shell; bigger data goes over its own channel, streamed.
+pub const MAX_STDIN: usize = 4 * 1024 * 1024;
+
+type Reader = BufReader<Box<dyn AsyncRead + Unpin + Send>>;
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
+struct Io {
+    reader: Reader,
+    writer: Writer,
+    /// `\n<MARK> ` and `\n<MARK>\n`: the ends of stdout and of stderr.
+    end_out: Vec<u8>,
+    end_err: Vec<u8>,
+}
+
+/// A started shell. Commands are serialised; a caller that finds it busy uses another path.
+pub struct PersistentShell {
+    io: tokio::sync::Mutex<Io>,
+    broken: AtomicBool,
+}
+
+impl PersistentShell {
+    /// Wrap the shell's stdout/stdin (started as `sh -c BOOTSTRAP kplay MARKER`) and wait for
+    /// its ready line.
+    pub async fn start(reader: Box<dyn AsyncRead + Unpin + Send>, writer: Writer, marker: &str) -> Result<PersistentShell, TransportError> {
+        let mut reader = BufReader::new(reader);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.map_err(|e| TransportError::Failed(format!("persistent shell did not start: {e}")))?;
+        if line.trim_end() != "KPLAY-READY" {
+            return Err(TransportError::Failed(format!("persistent shell did not start: got {:?}", line.trim_end())));
+        }
+        let end_out = format!("\n{marker} ").into_bytes();
+        let end_err = format!("\n{marker}\n").into_bytes();
+        Ok(PersistentShell { io: tokio::sync::Mutex::new(Io { reader, writer, end_out, end_err }), broken: AtomicBool::new(false) })
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::SeqCst)
+    }
+
+    /// Run `script` with `stdin`. `Ok(None)` when the shell is busy with another command.
+    pub async fn try_run(&self, script: &str, stdin: &[u8]) -> Result<Option<ExecOutput>, TransportError> {
+        if self.is_broken() {
+            return Ok(None);
+        }
+        let Ok(mut io) = self.io.try_lock() else { return Ok(None) };
+        match Self::exchange(&mut io, script, stdin).await {
+            Ok(out) => Ok(Some(out)),
+            Err(e) => {
+                self.broken.store(true, Ordering::SeqCst);
+                Err(TransportError::Failed(format!("the host's command shell was lost: {e}")))
+            }
+        }
+    }
+
+    async fn exchange(io: &mut Io, script: &str, stdin: &[u8]) -> std::io::Result<ExecOutput> {
+        let mut msg = Vec::with_capacity(32 + script.len() + stdin.len());
+        msg.extend_from_slice(format!("{} {}\n", script.len(), stdin.len()).as_bytes());
+        msg.extend_from_slice(script.as_bytes());
+        msg.extend_from_slice(stdin);
+        io.writer.write_all(&msg).await?;
+        io.writer.flush().await?;
+        let end_out = io.end_out.clone();
+        let stdout = read_until_marker(&mut io.reader, &end_out).await?;
+        let mut line = String::new();
+        io.reader.read_line(&mut line).await?;
+        let rc: i32 = line.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad exit status {line:?}")))?;
+        let end_err = io.end_err.clone();
+        let stderr = read_until_marker(&mut io.reader, &end_err).await?;
+        Ok(ExecOutput { rc, stdout, stderr })
+    }
+}
+
+/// Read bytes until `marker` (which starts with the newline the loop prints before it) and
+/// return those before it. Nothing past the marker is consumed.
+async fn read_until_marker(r: &mut Reader, marker: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "shell exited"));
+        }
+        // The marker may straddle what was read before and this chunk.
+        let tail = out.len().min(marker.len() - 1);
+        let mut window = out[out.len() - tail..].to_vec();
+        window.extend_from_slice(buf);
+        if let Some(pos) = find(&window, marker) {
+            let take = pos + marker.len() - tail;
+            let start = out.len() - tail + pos;
+            out.extend_from_slice(&buf[..take]);
+            r.consume(take);
+            out.truncate(start);
+            return Ok(out);
+        }
+        let n = buf.len();
+        out.extend_from_slice(buf);
+        r.consume(n);
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Stdio;
+
+    async fn local_shell() -> (PersistentShell, tokio::process::Child) {
+        let marker = new_marker();
+        let mut child = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(BOOTSTRAP)
+            .arg("kplay")
+            .arg(&marker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let r: Box<dyn AsyncRead + Unpin + Send> = Box::new(child.stdout.take().unwrap());
+        let w: Writer = Box::new(child.stdin.take().unwrap());
+        (PersistentShell::start(r, w, &marker).await.unwrap(), child)
+    }
+
+    #[tokio::test]
+    async fn runs_many_commands_with_separate_streams_and_rc() {
+        let (sh, _child) = local_shell().await;
+        for i in 0..20 {
+            let out = sh.try_run(&format!("echo out{i}; echo err{i} >&2; exit {}", i % 3), b"").await.unwrap().unwrap();
+            assert_eq!(out.stdout, format!("out{i}\n").as_bytes());
+            assert_eq!(out.stderr, format!("err{i}\n").as_bytes());
+            assert_eq!(out.rc, i % 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn stdin_is_passed_binary_safe() {
+        let (sh, _child) = local_shell().await;
+        let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let out = sh.try_run("cat", &data).await.unwrap().unwrap();
+        assert_eq!(out.stdout, data);
+    }
+
+    #[tokio::test]
+    async fn output_without_trailing_newline_and_empty_output() {
+        let (sh, _child) = local_shell().await;
+        let out = sh.try_run("printf abc; printf def >&2", b"").await.unwrap().unwrap();
+        assert_eq!(out.stdout, b"abc");
+        assert_eq!(out.stderr, b"def");
+        let out = sh.try_run("true", b"").await.unwrap().unwrap();
+        assert!(out.stdout.is_empty() && out.stderr.is_empty());
+        let out = sh.try_run("printf 'x\\n\\n'; printf 'y\\n' >&2", b"").await.unwrap().unwrap();
+        assert_eq!(out.stdout, b"x\n\n");
+        assert_eq!(out.stderr, b"y\n");
+    }
+
+    #[tokio::test]
+    async fn commands_do_not_share_state() {
+        let (sh, _child) = local_shell().await;
+        sh.try_run("export KPLAY_X=1; cd /", b"").await.unwrap().unwrap();
+        let out = sh.try_run("echo \"${KPLAY_X:-unset}\"", b"").await.unwrap().unwrap();
+        assert_eq!(out.stdout, b"unset\n");
+    }
+
+    #[tokio::test]
+    async fn a_dead_shell_is_reported_and_not_reused() {
+        let (sh, _child) = local_shell().await;
+        let r = sh.try_run("kill -9 $$", b"").await;
+        assert!(r.is_err());
+        assert!(sh.is_broken());
+        assert!(sh.try_run("true", b"").await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,313 @@
+//! `group` (ansible.builtin.group): a local group exists with a given GID, or does not exist.
+//! One round trip reads the group (`getent group`, or `/etc/group` with `local`); one more runs
+//! `groupadd`/`groupmod`/`groupdel` when something differs.
+
+use crate::common::args::{p, Args, Param};
+use crate::common::run_sh;
+use crate::sysprobe::{failure, read_all, Read};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::transport::sh_quote;
+use kplay_engine::value::{Map, Value};
+
+const PARAMS: &[Param] = &[
+    p("name", &[]),
+    p("state", &[]),
+    p("force", &[]),
+    p("gid", &[]),
+    p("system", &[]),
+    p("local", &[]),
+    p("non_unique", &[]),
+    p("gid_min", &[]),
+    p("gid_max", &[]),
+];
+
+/// `ansible.builtin.group`.
+pub struct GroupModule;
+
+/// Checked arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupArgs {
+    pub name: String,
+    pub present: bool,
+    pub force: bool,
+    pub gid: Option<u32>,
+    pub system: bool,
+    pub local: bool,
+    pub non_unique: bool,
+    pub gid_min: Option<u32>,
+    pub gid_max: Option<u32>,
+}
+
+/// An integer parameter with Ansible's conversion message.
+pub fn int_arg(a: &Args, name: &str) -> Result<Option<u32>, ModuleError> {
+    match a.str(name)? {
+        None => Ok(None),
+        Some(s) => s.trim().parse::<u32>().map(Some).map_err(|_| {
+            ModuleError::new(format!("argument '{name}' is of type <class 'str'> and we were unable to convert to int: invalid literal for int() with base 10: '{s}'"))
+        }),
+    }
+}
+
+impl GroupArgs {
+    pub fn parse(args: Map) -> Result<GroupArgs, ModuleError> {
+        let a = Args::parse("group", args, &[PARAMS])?;
+        a.require(&["name"])?;
+        let g = GroupArgs {
+            name: a.str("name")?.unwrap_or_default(),
+            present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),
+            force: a.bool("force", false)?,
+            gid: int_arg(&a, "gid")?,
+            system: a.bool("system", false)?,
+            local: a.bool("local", false)?,
+            non_unique: a.bool("non_unique", false)?,
+            gid_min: int_arg(&a, "gid_min")?,
+            gid_max: int_arg(&a, "gid_max")?,
+        };
+        if g.non_unique && g.gid.is_none() {
+            return Err(ModuleError::new(
+                "missing parameter(s) required by 'non_unique': gid",
+            ));
+        }
+        Ok(g)
+    }
+}
+
+/// The group's entry: `(name, gid, members)`.
+pub fn parse_group_line(line: &str) -> Option<(String, u32, Vec<String>)> {
+    let f: Vec<&str> = line.trim_end().split(':').collect();
+    if f.len() < 4 {
+        return None;
+    }
+    let members = f[3]
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect();
+    Some((f[0].to_string(), f[2].parse().ok()?, members))
+}
+
+/// The sh reading one group (`local` reads /etc/group only, as Ansible does).
+pub fn read_script(name: &str, local: bool) -> String {
+    if local {
+        format!(
+            "grep -E '^{}:' /etc/group",
+            regex::escape(name).replace('\'', "'\\''")
+        )
+    } else {
+        format!("getent group {}", sh_quote(name))
+    }
+}
+
+/// `groupadd` for a missing group.
+pub fn add_command(g: &GroupArgs) -> String {
+    let mut c = vec![if g.local { "lgroupadd" } else { "groupadd" }.to_string()];
+    if let Some(gid) = g.gid {
+        c.push(format!("-g {gid}"));
+        if g.non_unique && !g.local {
+            c.push("-o".into());
+        }
+    }
+    if g.system {
+        c.push("-r".into());
+    }
+    if !g.local {
+        if let Some(m) = g.gid_min {
+            c.push(format!("-K GID_MIN={m}"));
+        }
+        if let Some(m) = g.gid_max {
+            c.push(format!("-K GID_MAX={m}"));
+        }
+    }
+    c.push(sh_quote(&g.name));
+    c.join(" ")
+}
+
+/// `groupmod` when the GID differs, `None` when nothing does.
+pub fn modify_command(g: &GroupArgs, current_gid: u32) -> Option<String> {
+    let gid = g.gid.filter(|&w| w != current_gid)?;
+    let cmd = if g.local { "lgroupmod" } else { "groupmod" };
+    let o = if g.non_unique && !g.local { " -o" } else { "" };
+    Some(format!("{cmd} -g {gid}{o} {}", sh_quote(&g.name)))
+}
+
+/// `groupdel` (with `-f` when `force`).
+pub fn delete_command(g: &GroupArgs) -> String {
+    let cmd = if g.local { "lgroupdel" } else { "groupdel" };
+    let f = if g.force && !g.local { " -f" } else { "" };
+    format!("{cmd}{f} {}", sh_quote(&g.name))
+}
+
+#[async_trait]
+impl Module for GroupModule {
+    fn name(&self) -> &'static str {
+        "group"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let g = GroupArgs::parse(args)?;
+        let replies = read_all(ctx, &[Read::new("group", read_script(&g.name, g.local))]).await?;
+        let r = replies.get("group");
+        let current = if r.ok() {
+            parse_group_line(r.out.lines().next().unwrap_or(""))
+        } else {
+            None
+        };
+        let cmd = match (&current, g.present) {
+            (None, true) => Some(add_command(&g)),
+            (Some((_, gid, _)), true) => modify_command(&g, *gid),
+            (Some(_), false) => Some(delete_command(&g)),
+            (None, false) => None,
+        };
+        let mut result = ModuleResult::new(cmd.is_some());
+        result.insert("name", g.name.as_str());
+        result.insert("state", if g.present { "present" } else { "absent" });
+        if g.present {
+            result.insert("system", g.system);
+            let gid = g.gid.or(current.as_ref().map(|c| c.1));
+            if let Some(gid) = gid {
+                result.insert("gid", gid);
+            }
+        }
+        let Some(cmd) = cmd.filter(|_| !ctx.check_mode) else {
+            return Ok(result.into_map());
+        };
+        // The group is read again afterwards for the GID the system picked.
+        let after = format!(
+            "{cmd} >&2 || exit $?\n{} || true\n",
+            read_script(&g.name, g.local)
+        );
+        let out = run_sh(ctx, after, None).await?;
+        if out.rc != 0 {
+            let (o, e) = (out.stdout_str(), out.stderr_str());
+            let mut err = failure(e.trim().to_string(), out.rc, &o, &e);
+            err.result
+                .insert("name".into(), Value::String(g.name.clone()));
+            return Err(err);
+        }
+        if g.present {
+            if let Some((_, gid, _)) =
+                parse_group_line(out.stdout_str().lines().next().unwrap_or(""))
+            {
+                result.insert("gid", gid);
+            }
+        }
+        Ok(result.into_map())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{args, ctx, TestEnv};
+    use serde_json::json;
+
+    fn ga(v: serde_json::Value) -> GroupArgs {
+        GroupArgs::parse(args(v)).unwrap()
+    }
+
+    #[test]
+    fn name_is_required_and_unknown_rejected() {
+        assert_eq!(
+            GroupArgs::parse(args(json!({}))).unwrap_err().msg,
+            "missing required arguments: name"
+        );
+        assert!(GroupArgs::parse(args(json!({"name": "g", "members": []})))
+            .unwrap_err()
+            .msg
+            .starts_with("Unsupported parameters for (group) module: members."));
+    }
+
+    #[test]
+    fn gid_must_be_an_integer() {
+        assert!(GroupArgs::parse(args(json!({"name": "g", "gid": "abc"})))
+            .unwrap_err()
+            .msg
+            .contains("unable to convert to int"));
+        assert_eq!(ga(json!({"name": "g", "gid": "1500"})).gid, Some(1500));
+    }
+
+    #[test]
+    fn groupadd_carries_gid_system_and_non_unique() {
+        assert_eq!(
+            add_command(&ga(
+                json!({"name": "web", "gid": 900, "system": true, "non_unique": true})
+            )),
+            "groupadd -g 900 -o -r web"
+        );
+        assert_eq!(add_command(&ga(json!({"name": "a b"}))), "groupadd 'a b'");
+    }
+
+    #[test]
+    fn groupmod_only_when_gid_differs() {
+        let g = ga(json!({"name": "web", "gid": 900}));
+        assert_eq!(modify_command(&g, 900), None);
+        assert_eq!(
+            modify_command(&g, 901).as_deref(),
+            Some("groupmod -g 900 web")
+        );
+        assert_eq!(modify_command(&ga(json!({"name": "web"})), 5), None);
+    }
+
+    #[test]
+    fn group_line_parses_members() {
+        assert_eq!(
+            parse_group_line("wheel:x:10:a,b\n"),
+            Some(("wheel".into(), 10, vec!["a".into(), "b".into()]))
+        );
+    }
+
+    fn have_groupadd() -> bool {
+        std::path::Path::new("/usr/sbin/groupadd").exists() && nix_is_root()
+    }
+
+    fn nix_is_root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false)
+    }
+
+    #[tokio::test]
+    async fn throwaway_group_is_created_changed_and_removed_idempotently() {
+        if !have_groupadd() {
+            return;
+        }
+        let name = format!("kpg{}", std::process::id());
+        let d = tempfile::tempdir().unwrap();
+        let env = TestEnv::new(d.path());
+        let run = |check: bool, v: serde_json::Value| {
+            let env = &env;
+            async move {
+                GroupModule
+                    .run(&ctx(env, check, false), args(v))
+                    .await
+                    .unwrap()
+            }
+        };
+        let present = json!({"name": name, "gid": 64901});
+        assert_eq!(run(true, present.clone()).await["changed"], json!(true));
+        assert!(std::process::Command::new("getent")
+            .args(["group", &name])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty());
+        let r = run(false, present.clone()).await;
+        assert_eq!(
+            (r["changed"].clone(), r["gid"].clone()),
+            (json!(true), json!(64901))
+        );
+        assert_eq!(run(false, present).await["changed"], json!(false));
+        let r = run(false, json!({"name": name, "gid": 64902})).await;
+        assert_eq!(
+            (r["changed"].clone(), r["gid"].clone()),
+            (json!(true), json!(64902))
+        );
+        let absent = json!({"name": name, "state": "absent"});
+        assert_eq!(run(true, absent.clone()).await["changed"], json!(true));
+        assert_eq!(run(false, absent.clone()).await["changed"], json!(true));
+        assert_eq!(run(false, absent).await["changed"], json!(false));
+    }
+}

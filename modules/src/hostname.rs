@@ -1,0 +1,458 @@
+//! `hostname` (ansible.builtin.hostname) for Linux: the running (transient) and the permanent
+//! host name. Strategies as Ansible picks them: `systemd` (hostnamectl) when systemd runs the
+//! host, else the distribution's file (`/etc/hostname` for debian/generic/alpine,
+//! `/etc/conf.d/hostname` for openrc, `/etc/sysconfig/network` for redhat, `/etc/HOSTNAME` for
+//! sles) plus the `hostname` command. One round trip reads every candidate; one more changes
+//! what differs. Returns `ansible_facts` and Ansible's `hostname = …` diff.
+
+use crate::common::args::{p, Args, Param};
+use crate::common::run_sh;
+use crate::sysprobe::{failure, read_all, Read, Replies};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::transport::sh_quote;
+use kplay_engine::value::{Map, Value};
+
+const PARAMS: &[Param] = &[p("name", &[]), p("use", &[])];
+
+const USES: &[&str] = &[
+    "alpine", "debian", "freebsd", "generic", "macos", "macosx", "darwin", "openbsd", "openrc",
+    "redhat", "sles", "solaris", "systemd",
+];
+
+/// `ansible.builtin.hostname`.
+pub struct HostnameModule;
+
+/// How the permanent name is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Systemd,
+    /// `/etc/hostname` (debian, generic); `hostname NAME` for the running name.
+    File,
+    /// `/etc/hostname` and `hostname -F /etc/hostname`.
+    Alpine,
+    /// `/etc/conf.d/hostname` with `hostname="NAME"`.
+    Openrc,
+    /// `/etc/sysconfig/network` with `HOSTNAME=NAME`.
+    Redhat,
+    /// `/etc/HOSTNAME`.
+    Sles,
+}
+
+impl Strategy {
+    fn from_word(w: &str) -> Option<Strategy> {
+        Some(match w {
+            "systemd" => Strategy::Systemd,
+            "debian" | "generic" => Strategy::File,
+            "alpine" => Strategy::Alpine,
+            "openrc" => Strategy::Openrc,
+            "redhat" => Strategy::Redhat,
+            "sles" => Strategy::Sles,
+            _ => return None,
+        })
+    }
+
+    /// The file holding the permanent name (systemd's hostnamectl writes /etc/hostname).
+    pub fn file(self) -> &'static str {
+        match self {
+            Strategy::Systemd | Strategy::File | Strategy::Alpine => "/etc/hostname",
+            Strategy::Openrc => "/etc/conf.d/hostname",
+            Strategy::Redhat => "/etc/sysconfig/network",
+            Strategy::Sles => "/etc/HOSTNAME",
+        }
+    }
+}
+
+/// The sh that names the strategy when `use` is not given (systemd when it runs the host).
+pub const DETECT: &str = "if command -v hostnamectl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then echo systemd; elif [ -e /etc/alpine-release ]; then echo alpine; elif [ -e /etc/conf.d/hostname ] && command -v rc-service >/dev/null 2>&1; then echo openrc; elif [ ! -e /etc/hostname ] && grep -qs '^HOSTNAME=' /etc/sysconfig/network; then echo redhat; else echo debian; fi";
+
+/// Checked arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostnameArgs {
+    pub name: String,
+    pub strategy: Option<Strategy>,
+}
+
+impl HostnameArgs {
+    pub fn parse(args: Map) -> Result<HostnameArgs, ModuleError> {
+        let a = Args::parse("hostname", args, &[PARAMS])?;
+        a.require(&["name"])?;
+        let name = a.str("name")?.unwrap_or_default().trim().to_string();
+        let strategy = match a.choice("use", USES)? {
+            None => None,
+            Some(u) => Some(Strategy::from_word(&u).ok_or_else(|| {
+                ModuleError::new(format!(
+                    "hostname use={u} is not supported on Linux targets"
+                ))
+            })?),
+        };
+        if name.is_empty() {
+            return Err(ModuleError::new("name cannot be blank"));
+        }
+        Ok(HostnameArgs { name, strategy })
+    }
+}
+
+/// The permanent name as a strategy's file states it.
+pub fn permanent_from_file(s: Strategy, content: &str) -> String {
+    let lines = content
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    match s {
+        Strategy::Openrc => lines
+            .filter_map(|l| l.strip_prefix("hostname="))
+            .map(|v| v.trim_matches(|c| c == '"' || c == '\'').to_string())
+            .next_back()
+            .unwrap_or_default(),
+        Strategy::Redhat => lines
+            .filter_map(|l| l.strip_prefix("HOSTNAME="))
+            .map(|v| v.trim_matches(|c| c == '"' || c == '\'').to_string())
+            .next_back()
+            .unwrap_or_default(),
+        _ => lines.map(str::to_string).next().unwrap_or_default(),
+    }
+}
+
+/// The strategy's file with the permanent name set to `name` (other lines kept).
+pub fn file_with_name(s: Strategy, content: &str, name: &str) -> String {
+    let (key, value) = match s {
+        Strategy::Openrc => ("hostname=", format!("hostname=\"{name}\"")),
+        Strategy::Redhat => ("HOSTNAME=", format!("HOSTNAME={name}")),
+        _ => return format!("{name}\n"),
+    };
+    let mut out = String::new();
+    let mut done = false;
+    for line in content.lines() {
+        if line.trim_start().starts_with(key) {
+            if !done {
+                out.push_str(&value);
+                out.push('\n');
+                done = true;
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !done {
+        out.push_str(&value);
+        out.push('\n');
+    }
+    out
+}
+
+fn reads() -> Vec<Read> {
+    vec![
+        Read::new("strategy", DETECT),
+        Read::new(
+            "current",
+            "hostname 2>/dev/null || cat /proc/sys/kernel/hostname",
+        ),
+        Read::new("static", "hostnamectl --static"),
+        Read::new("etc_hostname", "cat /etc/hostname"),
+        Read::new("conf_d", "cat /etc/conf.d/hostname"),
+        Read::new("sysconfig", "cat /etc/sysconfig/network"),
+        Read::new("sles", "cat /etc/HOSTNAME"),
+        Read::new("fqdn", "hostname -f"),
+    ]
+}
+
+/// What the host has now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub strategy: Strategy,
+    pub current: String,
+    pub permanent: String,
+    pub file_content: String,
+    pub fqdn: String,
+}
+
+pub fn seen(a: &HostnameArgs, r: &Replies) -> Seen {
+    let strategy = a
+        .strategy
+        .or_else(|| Strategy::from_word(r.get("strategy").out.trim()))
+        .unwrap_or(Strategy::File);
+    let file_content = match strategy {
+        Strategy::Systemd | Strategy::File | Strategy::Alpine => r.get("etc_hostname").out,
+        Strategy::Openrc => r.get("conf_d").out,
+        Strategy::Redhat => r.get("sysconfig").out,
+        Strategy::Sles => r.get("sles").out,
+    };
+    let st = r.get("static");
+    let permanent = if strategy == Strategy::Systemd && st.ok() {
+        st.out.trim().to_string()
+    } else {
+        permanent_from_file(strategy, &file_content)
+    };
+    let current = r.get("current").out.trim().to_string();
+    let f = r.get("fqdn");
+    let fqdn = if f.ok() && !f.out.trim().is_empty() {
+        f.out.trim().to_string()
+    } else {
+        current.clone()
+    };
+    Seen {
+        strategy,
+        current,
+        permanent,
+        file_content,
+        fqdn,
+    }
+}
+
+/// The change script, `None` when both names already match.
+pub fn change_script(name: &str, s: &Seen) -> Option<String> {
+    let q = sh_quote(name);
+    let mut sh = Vec::new();
+    let set_current = s.current != name;
+    let set_permanent = s.permanent != name;
+    match s.strategy {
+        Strategy::Systemd => {
+            if set_current {
+                sh.push(format!("hostnamectl --transient set-hostname {q}"));
+            }
+            if set_permanent {
+                sh.push(format!("hostnamectl --pretty --static set-hostname {q}"));
+            }
+        }
+        other => {
+            if set_permanent {
+                let content = file_with_name(other, &s.file_content, name);
+                let f = sh_quote(other.file());
+                // Written beside the file, then renamed over it: never a half-written name.
+                sh.push(format!("t=$(mktemp {f}.kplay-tmp.XXXXXX) && printf '%s' {} > \"$t\" && chmod 644 \"$t\" && mv -f \"$t\" {f}", sh_quote(&content)));
+            }
+            if set_current {
+                sh.push(if other == Strategy::Alpine {
+                    "hostname -F /etc/hostname".to_string()
+                } else {
+                    format!("hostname {q}")
+                });
+            }
+        }
+    }
+    if sh.is_empty() {
+        None
+    } else {
+        sh.push("hostname -f 2>/dev/null || hostname".into());
+        Some(sh.join(" &&\n"))
+    }
+}
+
+/// `ansible_facts` for the new name.
+pub fn facts(name: &str, fqdn: &str) -> Value {
+    let mut f = Map::new();
+    f.insert(
+        "ansible_hostname".into(),
+        Value::String(name.split('.').next().unwrap_or(name).to_string()),
+    );
+    f.insert("ansible_nodename".into(), Value::String(name.to_string()));
+    f.insert("ansible_fqdn".into(), Value::String(fqdn.to_string()));
+    f.insert(
+        "ansible_domain".into(),
+        Value::String(
+            fqdn.split_once('.')
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_default(),
+        ),
+    );
+    Value::Object(f)
+}
+
+#[async_trait]
+impl Module for HostnameModule {
+    fn name(&self) -> &'static str {
+        "hostname"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = HostnameArgs::parse(args)?;
+        let s = seen(&a, &read_all(ctx, &reads()).await?);
+        if s.strategy == Strategy::Systemd && a.name.len() > 64 {
+            return Err(ModuleError::new(
+                "name cannot be longer than 64 characters on systemd servers, try a shorter name",
+            ));
+        }
+        let script = change_script(&a.name, &s);
+        let before = if a.name != s.current {
+            &s.current
+        } else {
+            &s.permanent
+        };
+        let mut result = ModuleResult::new(script.is_some()).set("name", a.name.as_str());
+        if script.is_some() {
+            let mut d = Map::new();
+            d.insert(
+                "before".into(),
+                Value::String(format!("hostname = {before}\n")),
+            );
+            d.insert(
+                "after".into(),
+                Value::String(format!("hostname = {}\n", a.name)),
+            );
+            result.insert("diff", Value::Object(d));
+        }
+        let mut fqdn = s.fqdn.clone();
+        if let Some(script) = script.filter(|_| !ctx.check_mode) {
+            let out = run_sh(ctx, script, None).await?;
+            let (o, e) = (out.stdout_str(), out.stderr_str());
+            if out.rc != 0 {
+                return Err(failure(
+                    format!(
+                        "Failed to set hostname (rc={}): {}",
+                        out.rc,
+                        format!("{o}{e}").trim()
+                    ),
+                    out.rc,
+                    &o,
+                    &e,
+                ));
+            }
+            fqdn = o.trim().to_string();
+        }
+        result.insert("ansible_facts", facts(&a.name, &fqdn));
+        Ok(result.into_map())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::args;
+    use serde_json::json;
+
+    fn seen_with(strategy: Strategy, current: &str, permanent: &str, file: &str) -> Seen {
+        Seen {
+            strategy,
+            current: current.into(),
+            permanent: permanent.into(),
+            file_content: file.into(),
+            fqdn: current.into(),
+        }
+    }
+
+    #[test]
+    fn name_is_required_and_non_linux_use_refused() {
+        assert_eq!(
+            HostnameArgs::parse(args(json!({}))).unwrap_err().msg,
+            "missing required arguments: name"
+        );
+        assert!(
+            HostnameArgs::parse(args(json!({"name": "a", "use": "freebsd"})))
+                .unwrap_err()
+                .msg
+                .contains("not supported")
+        );
+        assert!(
+            HostnameArgs::parse(args(json!({"name": "a", "use": "nope"})))
+                .unwrap_err()
+                .msg
+                .starts_with("value of use must be one of")
+        );
+    }
+
+    #[test]
+    fn systemd_sets_only_what_differs() {
+        let s = seen_with(Strategy::Systemd, "web1", "old", "old\n");
+        let sh = change_script("web1", &s).unwrap();
+        assert!(!sh.contains("--transient"));
+        assert!(sh.contains("hostnamectl --pretty --static set-hostname web1"));
+        assert_eq!(
+            change_script("web1", &seen_with(Strategy::Systemd, "web1", "web1", "")),
+            None
+        );
+    }
+
+    #[test]
+    fn file_strategy_writes_etc_hostname_atomically_and_sets_running_name() {
+        let sh = change_script(
+            "db.example.com",
+            &seen_with(Strategy::File, "old", "old", "old\n"),
+        )
+        .unwrap();
+        assert!(sh.contains("printf '%s' 'db.example.com\n' > \"$t\""));
+        assert!(sh.contains("mv -f \"$t\" /etc/hostname"));
+        assert!(sh.contains("hostname db.example.com"));
+    }
+
+    #[test]
+    fn openrc_and_redhat_files_keep_other_lines() {
+        assert_eq!(
+            file_with_name(Strategy::Openrc, "# c\nhostname=\"old\"\n", "new"),
+            "# c\nhostname=\"new\"\n"
+        );
+        assert_eq!(
+            file_with_name(Strategy::Redhat, "NETWORKING=yes\n", "new"),
+            "NETWORKING=yes\nHOSTNAME=new\n"
+        );
+        assert_eq!(
+            permanent_from_file(Strategy::Openrc, "hostname=\"h1\"\n"),
+            "h1"
+        );
+        assert_eq!(permanent_from_file(Strategy::File, "# x\n\nh2\n"), "h2");
+    }
+
+    #[test]
+    fn facts_split_short_name_and_domain() {
+        let f = facts("web1.example.com", "web1.example.com");
+        assert_eq!(f["ansible_hostname"], "web1");
+        assert_eq!(f["ansible_domain"], "example.com");
+        assert_eq!(facts("web1", "web1")["ansible_domain"], "");
+    }
+
+    #[test]
+    fn seen_prefers_hostnamectl_for_systemd() {
+        let mut r = Replies::default();
+        r.insert("strategy", "systemd\n", 0);
+        r.insert("current", "a\n", 0);
+        r.insert("static", "b\n", 0);
+        r.insert("etc_hostname", "c\n", 0);
+        let a = HostnameArgs::parse(args(json!({"name": "a"}))).unwrap();
+        let s = seen(&a, &r);
+        assert_eq!(
+            (s.strategy, s.current.as_str(), s.permanent.as_str()),
+            (Strategy::Systemd, "a", "b")
+        );
+    }
+
+    #[tokio::test]
+    async fn check_mode_reports_facts_and_changes_nothing() {
+        // Asking for the machine's current name in check mode is safe and must be a no-op
+        // unless the permanent name differs.
+        let d = tempfile::tempdir().unwrap();
+        let env = crate::testutil::TestEnv::new(d.path());
+        let cur = std::process::Command::new("hostname")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        if cur.is_empty() {
+            return;
+        }
+        let r = HostnameModule
+            .run(
+                &crate::testutil::ctx(&env, true, true),
+                args(json!({"name": cur})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["ansible_facts"]["ansible_nodename"], json!(cur));
+        let r2 = HostnameModule
+            .run(
+                &crate::testutil::ctx(&env, true, true),
+                args(json!({"name": "kplay-never-applied"})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r2["changed"], json!(true));
+        assert_eq!(
+            r2["diff"]["after"],
+            json!("hostname = kplay-never-applied\n")
+        );
+        let now = std::process::Command::new("hostname")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        assert_eq!(now, cur);
+    }
+}

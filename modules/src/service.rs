@@ -1,0 +1,342 @@
+//! `service` (ansible.builtin.service): on a systemd host it behaves as `systemd` does (as
+//! Ansible's action plugin hands it to `systemd_service`, dropping `pattern`, `runlevel`,
+//! `sleep` and `arguments`); elsewhere it drives `/etc/init.d` scripts, with enablement through
+//! `rc-update` (OpenRC), `chkconfig` or `update-rc.d`. One round trip detects the service
+//! manager and reads everything either path needs; one more makes the changes.
+
+use crate::common::args::{p, Args, Param};
+use crate::common::run_sh;
+use crate::sysprobe::{failure, read_all, Read, Replies};
+use crate::systemd::{self, SystemdArgs};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::transport::sh_quote;
+use kplay_engine::value::{Map, Value};
+
+const PARAMS: &[Param] = &[
+    p("name", &[]),
+    p("state", &[]),
+    p("sleep", &[]),
+    p("pattern", &[]),
+    p("enabled", &[]),
+    p("runlevel", &[]),
+    p("arguments", &["args"]),
+    p("use", &[]),
+];
+
+/// `ansible.builtin.service`.
+pub struct ServiceModule;
+
+/// Checked arguments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceArgs {
+    pub name: String,
+    pub state: Option<String>,
+    pub enabled: Option<bool>,
+    pub sleep: Option<u32>,
+    pub pattern: Option<String>,
+    pub runlevel: String,
+    pub arguments: String,
+    /// `auto`, `systemd`, or anything else meaning "not systemd" (sysvinit, openrc, service).
+    pub use_: String,
+}
+
+impl ServiceArgs {
+    pub fn parse(args: Map) -> Result<ServiceArgs, ModuleError> {
+        let a = Args::parse("service", args, &[PARAMS])?;
+        a.require(&["name"])?;
+        let s = ServiceArgs {
+            name: a.str("name")?.unwrap_or_default(),
+            state: a.choice("state", systemd::STATES)?,
+            enabled: if a.has("enabled") {
+                Some(a.bool("enabled", false)?)
+            } else {
+                None
+            },
+            sleep: crate::group::int_arg(&a, "sleep")?,
+            pattern: a.str("pattern")?,
+            runlevel: a.str("runlevel")?.unwrap_or_else(|| "default".into()),
+            arguments: a.str("arguments")?.unwrap_or_default(),
+            use_: a.str("use")?.unwrap_or_else(|| "auto".into()),
+        };
+        if s.state.is_none() && s.enabled.is_none() {
+            return Err(ModuleError::new(
+                "one of the following is required: state, enabled",
+            ));
+        }
+        Ok(s)
+    }
+
+    /// The systemd arguments for a systemd host.
+    pub fn as_systemd(&self) -> SystemdArgs {
+        SystemdArgs {
+            name: Some(self.name.clone()),
+            state: self.state.clone(),
+            enabled: self.enabled,
+            scope: "system".into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The sh that prints `systemd` when PID 1 is systemd (Ansible's `service_mgr` rule: the
+/// `/run/systemd/system` directory, or `/proc/1/comm`), else `openrc` or `sysv`.
+pub const DETECT: &str = "if command -v systemctl >/dev/null 2>&1 && { [ -d /run/systemd/system ] || [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ]; }; then echo systemd; elif command -v rc-service >/dev/null 2>&1; then echo openrc; else echo sysv; fi";
+
+/// Every read for both paths; systemd's reads are skipped on other hosts.
+pub fn reads(a: &ServiceArgs, check_mode: bool) -> Vec<Read> {
+    let mut v = vec![Read::new("mgr", DETECT)];
+    let guard = "[ -d /run/systemd/system ] || [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ] || exit 99\n";
+    if a.use_ == "auto" || a.use_ == "systemd" {
+        for r in systemd::reads(&a.as_systemd(), check_mode) {
+            let g = if a.use_ == "systemd" { "" } else { guard };
+            v.push(Read {
+                script: format!("{g}{}", r.script),
+                ..r
+            });
+        }
+    }
+    let n = sh_quote(&a.name);
+    let status = match &a.pattern {
+        Some(pat) => format!("ps -eo args | grep -v grep | grep -q -- {}", sh_quote(pat)),
+        None => format!("if command -v rc-service >/dev/null 2>&1; then rc-service {n} status; elif [ -x /etc/init.d/{n} ]; then /etc/init.d/{n} status; else service {n} status; fi"),
+    };
+    v.push(Read::new("sysv_status", status));
+    v.push(Read::new(
+        "sysv_enabled",
+        format!(
+            "if command -v rc-update >/dev/null 2>&1; then rc-update show {rl} | grep -qw -- {n}; elif command -v chkconfig >/dev/null 2>&1; then chkconfig {n}; else ls /etc/rc[2345].d/S??{n} >/dev/null 2>&1; fi",
+            rl = sh_quote(&a.runlevel)
+        ),
+    ));
+    v.push(Read::new("sysv_exists", format!("[ -e /etc/init.d/{n} ] || {{ command -v rc-service >/dev/null 2>&1 && rc-service -e {n}; }}")));
+    v
+}
+
+/// The SysV plan: commands in order and the result.
+pub fn sysv_plan(a: &ServiceArgs, r: &Replies) -> Result<(Vec<String>, Map), ModuleError> {
+    if !r.get("sysv_exists").ok() {
+        return Err(ModuleError::new(format!(
+            "Could not find the requested service {}: host",
+            a.name
+        )));
+    }
+    let running = r.get("sysv_status").ok();
+    let enabled = r.get("sysv_enabled").ok();
+    let n = sh_quote(&a.name);
+    let args = if a.arguments.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", a.arguments)
+    };
+    let script = |verb: &str| {
+        format!("if command -v rc-service >/dev/null 2>&1; then rc-service {n} {verb}{args}; elif [ -x /etc/init.d/{n} ]; then /etc/init.d/{n} {verb}{args}; else service {n} {verb}{args}; fi")
+    };
+    let mut cmds = Vec::new();
+    let mut result = Map::new();
+    result.insert("name".into(), Value::String(a.name.clone()));
+    if let Some(e) = a.enabled {
+        result.insert("enabled".into(), Value::Bool(e));
+        if e != enabled {
+            let rl = sh_quote(&a.runlevel);
+            let (rc, chk, upd) = if e {
+                ("add", "on", "defaults")
+            } else {
+                ("del", "off", "disable")
+            };
+            cmds.push(format!(
+                "if command -v rc-update >/dev/null 2>&1; then rc-update {rc} {n} {rl}; elif command -v chkconfig >/dev/null 2>&1; then chkconfig {n} {chk}; else update-rc.d {n} {upd}{}; fi",
+                if e { format!(" && update-rc.d {n} enable") } else { String::new() }
+            ));
+        }
+    }
+    if let Some(state) = &a.state {
+        result.insert("state".into(), Value::String(state.clone()));
+        match state.as_str() {
+            "started" if !running => cmds.push(script("start")),
+            "stopped" if running => cmds.push(script("stop")),
+            "restarted" => match (running, a.sleep) {
+                (true, Some(s)) => cmds.push(format!(
+                    "{{ {}; }} ; sleep {s}; {}",
+                    script("stop"),
+                    script("start")
+                )),
+                (true, None) => cmds.push(script("restart")),
+                (false, _) => cmds.push(script("start")),
+            },
+            "reloaded" => cmds.push(if running {
+                script("reload")
+            } else {
+                script("start")
+            }),
+            _ => {}
+        }
+    }
+    result.insert("changed".into(), Value::Bool(!cmds.is_empty()));
+    Ok((cmds, result))
+}
+
+#[async_trait]
+impl Module for ServiceModule {
+    fn name(&self) -> &'static str {
+        "service"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = ServiceArgs::parse(args)?;
+        let r = read_all(ctx, &reads(&a, ctx.check_mode)).await?;
+        let mgr = r.get("mgr").out.trim().to_string();
+        if a.use_ == "systemd" || (a.use_ == "auto" && mgr == "systemd") {
+            let sa = a.as_systemd();
+            let seen = systemd::seen(&sa, &r)?;
+            return systemd::apply(ctx, &sa, &seen).await;
+        }
+        let (cmds, result) = sysv_plan(&a, &r)?;
+        if cmds.is_empty() || ctx.check_mode {
+            return Ok(result);
+        }
+        let script: String = cmds
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} || exit {}\n", 100 + i))
+            .collect();
+        let out = run_sh(ctx, script, None).await?;
+        if out.rc != 0 {
+            let (o, e) = (out.stdout_str(), out.stderr_str());
+            return Err(failure(
+                format!(
+                    "Unable to change the state of service {}: {}",
+                    a.name,
+                    format!("{o}{e}").trim()
+                ),
+                out.rc,
+                &o,
+                &e,
+            ));
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::args;
+    use serde_json::json;
+
+    fn sa(v: serde_json::Value) -> ServiceArgs {
+        ServiceArgs::parse(args(v)).unwrap()
+    }
+
+    fn sysv(status: i32, enabled: i32) -> Replies {
+        let mut r = Replies::default();
+        r.insert("mgr", "sysv\n", 0);
+        r.insert("sysv_exists", "", 0);
+        r.insert("sysv_status", "", status);
+        r.insert("sysv_enabled", "", enabled);
+        r
+    }
+
+    #[test]
+    fn state_or_enabled_is_required() {
+        assert_eq!(
+            ServiceArgs::parse(args(json!({"name": "x"})))
+                .unwrap_err()
+                .msg,
+            "one of the following is required: state, enabled"
+        );
+        assert_eq!(
+            ServiceArgs::parse(args(json!({"state": "started"})))
+                .unwrap_err()
+                .msg,
+            "missing required arguments: name"
+        );
+    }
+
+    #[test]
+    fn args_alias_and_systemd_translation() {
+        let a = sa(json!({"name": "ssh", "state": "restarted", "args": "-v", "enabled": "yes"}));
+        assert_eq!(a.arguments, "-v");
+        let s = a.as_systemd();
+        assert_eq!(
+            (s.name.as_deref(), s.state.as_deref(), s.enabled),
+            (Some("ssh"), Some("restarted"), Some(true))
+        );
+    }
+
+    #[test]
+    fn systemd_reads_are_guarded_by_detection() {
+        let r = reads(&sa(json!({"name": "ssh", "state": "started"})), false);
+        assert_eq!(r[0].name, "mgr");
+        assert!(r
+            .iter()
+            .find(|x| x.name == "show")
+            .unwrap()
+            .script
+            .contains("|| exit 99\nsystemctl show ssh"));
+    }
+
+    #[test]
+    fn sysv_running_service_started_is_unchanged() {
+        let (cmds, res) = sysv_plan(
+            &sa(json!({"name": "cron", "state": "started", "enabled": true})),
+            &sysv(0, 0),
+        )
+        .unwrap();
+        assert!(cmds.is_empty());
+        assert_eq!(res["changed"], false);
+    }
+
+    #[test]
+    fn sysv_stopped_service_is_enabled_and_started() {
+        let (cmds, res) = sysv_plan(
+            &sa(json!({"name": "cron", "state": "started", "enabled": true})),
+            &sysv(3, 1),
+        )
+        .unwrap();
+        assert_eq!(cmds.len(), 2);
+        assert!(cmds[0].contains("update-rc.d cron defaults && update-rc.d cron enable"));
+        assert!(cmds[1].contains("/etc/init.d/cron start"));
+        assert_eq!(res["changed"], true);
+    }
+
+    #[test]
+    fn sysv_restart_always_changes_and_honours_sleep() {
+        let (cmds, _) = sysv_plan(
+            &sa(json!({"name": "cron", "state": "restarted", "sleep": 2})),
+            &sysv(0, 0),
+        )
+        .unwrap();
+        assert!(cmds[0].contains("; sleep 2; "));
+    }
+
+    #[tokio::test]
+    async fn unknown_service_fails_on_this_host_and_changes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let env = crate::testutil::TestEnv::new(d.path());
+        let c = crate::testutil::ctx(&env, false, false);
+        let e = ServiceModule
+            .run(
+                &c,
+                args(json!({"name": "kplay-no-such-service", "state": "started"})),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.msg,
+            "Could not find the requested service kplay-no-such-service: host"
+        );
+    }
+
+    #[test]
+    fn missing_sysv_service_fails() {
+        let mut r = sysv(3, 1);
+        r.insert("sysv_exists", "", 1);
+        assert_eq!(
+            sysv_plan(&sa(json!({"name": "nope", "state": "started"})), &r)
+                .unwrap_err()
+                .msg,
+            "Could not find the requested service nope: host"
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! `sysctl` (ansible.posix.sysctl): keep a kernel parameter in a sysctl file and, with
+//! `sysctl_set`, in the running kernel. One round trip reads the running value and the file;
+//! one more (only when something differs) sets the value, writes the file atomically and
+//! reloads it.
+
+use crate::common::args::{p, Args, Param};
+use crate::common::write::{write_file, WriteRequest};
+use crate::sysprobe::{failure, read_all, text_diff, Read};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::transport::sh_quote;
+use kplay_engine::value::Map;
+
+const PARAMS: &[Param] = &[
+    p("name", &["key"]),
+    p("value", &["val"]),
+    p("state", &[]),
+    p("ignoreerrors", &[]),
+    p("reload", &[]),
+    p("sysctl_file", &[]),
+    p("sysctl_set", &[]),
+];
+
+/// `ansible.posix.sysctl`.
+pub struct SysctlModule;
+
+/// Checked arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SysctlArgs {
+    pub name: String,
+    /// Normalised as Ansible does: booleans become `1`/`0`, surrounding blanks go.
+    pub value: Option<String>,
+    pub present: bool,
+    pub ignoreerrors: bool,
+    pub reload: bool,
+    pub sysctl_file: String,
+    pub sysctl_set: bool,
+}
+
+impl SysctlArgs {
+    pub fn parse(args: Map) -> Result<SysctlArgs, ModuleError> {
+        let a = Args::parse("sysctl", args, &[PARAMS])?;
+        a.require(&["name"])?;
+        let name = a.str("name")?.unwrap_or_default();
+        let present = a.choice("state", &["present", "absent"])?.as_deref() != Some("absent");
+        let value = a.str("value")?.map(|v| normalise_value(&v));
+        if name.trim().is_empty() {
+            return Err(ModuleError::new("name cannot be blank"));
+        }
+        if present {
+            match &value {
+                None => return Err(ModuleError::new("value cannot be None")),
+                Some(v) if v.is_empty() => return Err(ModuleError::new("value cannot be blank")),
+                _ => {}
+            }
+        }
+        Ok(SysctlArgs {
+            name: name.trim().to_string(),
+            value,
+            present,
+            ignoreerrors: a.bool("ignoreerrors", false)?,
+            reload: a.bool("reload", true)?,
+            sysctl_file: a
+                .str("sysctl_file")?
+                .unwrap_or_else(|| "/etc/sysctl.conf".into()),
+            sysctl_set: a.bool("sysctl_set", false)?,
+        })
+    }
+}
+
+/// Ansible's `_parse_value`: boolean words become `1`/`0`, other strings are stripped.
+pub fn normalise_value(v: &str) -> String {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "yes" | "on" | "true" | "y" | "t" => "1".into(),
+        "no" | "off" | "false" | "n" | "f" => "0".into(),
+        _ => v.trim().to_string(),
+    }
+}
+
+/// Ansible's `_values_is_equal`: equal when the blank-separated words are equal
+/// (`32768\t60999` from the kernel equals `32768 60999` in a playbook).
+pub fn values_equal(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
+fn is_comment_or_blank(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#') || t.starts_with(';')
+}
+
+/// The `key = value` pairs of a sysctl file; a later line wins, as the kernel sees it.
+pub fn file_value(content: &str, name: &str) -> Option<String> {
+    let mut found = None;
+    for line in content.lines() {
+        if is_comment_or_blank(line) {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            if k.trim() == name {
+                found = Some(v.trim().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Ansible's `fix_lines`: comments and blank lines stay, each key keeps its first line
+/// (rewritten `key=value`, later duplicates dropped), `name` is set or removed, and a missing
+/// `name` is appended.
+pub fn fix_lines(content: &str, name: &str, value: Option<&str>) -> String {
+    let mut out = String::new();
+    let mut seen: Vec<String> = Vec::new();
+    for line in content.lines() {
+        let Some((k, v)) = line.split_once('=').filter(|_| !is_comment_or_blank(line)) else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let (k, v) = (k.trim().to_string(), v.trim());
+        if seen.contains(&k) {
+            continue;
+        }
+        if k == name {
+            if let Some(val) = value {
+                out.push_str(&format!("{k}={val}\n"));
+            }
+        } else {
+            out.push_str(&format!("{k}={v}\n"));
+        }
+        seen.push(k);
+    }
+    if let Some(val) = value {
+        if !seen.iter().any(|k| k == name) {
+            out.push_str(&format!("{name}={val}\n"));
+        }
+    }
+    out
+}
+
+/// What to do on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    pub changed: bool,
+    pub write_file: bool,
+    pub set_proc: bool,
+    pub reload: bool,
+}
+
+/// Ansible's decision table (file first, then the running value when reloading or setting).
+pub fn plan(a: &SysctlArgs, file_val: Option<&str>, proc_val: Option<&str>) -> Plan {
+    let mut p = Plan::default();
+    let want = a.value.as_deref().unwrap_or("");
+    match (file_val, a.present) {
+        (None, true) | (Some(_), false) => {
+            p.changed = true;
+            p.write_file = true;
+        }
+        (None, false) => {}
+        (Some(f), true) if !values_equal(f, want) => {
+            p.changed = true;
+            p.write_file = true;
+        }
+        (Some(_), true) => {
+            if a.reload && !proc_val.is_some_and(|v| values_equal(v, want)) {
+                p.changed = true;
+            }
+        }
+    }
+    if a.sysctl_set && a.present {
+        match proc_val {
+            None => p.changed = true,
+            Some(v) if !values_equal(v, want) => {
+                p.changed = true;
+                p.set_proc = true;
+            }
+            _ => {}
+        }
+    }
+    p.reload = p.changed && a.reload;
+    p
+}
+
+/// `sysctl -w name=value` for `sysctl_set`.
+pub fn set_command(name: &str, value: &str) -> String {
+    format!("sysctl -w {}", sh_quote(&format!("{name}={value}")))
+}
+
+/// `sysctl -p FILE` (`-e` with `ignoreerrors`) for `reload`.
+pub fn reload_command(file: &str, ignoreerrors: bool) -> String {
+    let e = if ignoreerrors { "-e " } else { "" };
+    format!("sysctl {e}-p {}", sh_quote(file))
+}
+
+#[async_trait]
+impl Module for SysctlModule {
+    fn name(&self) -> &'static str {
+        "sysctl"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = SysctlArgs::parse(args)?;
+        let file_q = sh_quote(&a.sysctl_file);
+        let replies = read_all(
+            ctx,
+            &[
+                Read::new("proc", format!("sysctl -n {}", sh_quote(&a.name))),
+                Read::new(
+                    "file",
+                    format!("[ -e {file_q} ] || exit 3; cat -- {file_q}"),
+                )
+                .merged(),
+            ],
+        )
+        .await?;
+        let proc = replies.get("proc");
+        let proc_val = proc.ok().then(|| proc.out.trim().to_string());
+        let file = replies.get("file");
+        let content = match file.rc {
+            0 => file.out,
+            3 => String::new(),
+            _ => {
+                return Err(ModuleError::new(format!(
+                    "Failed to open {}: {}",
+                    a.sysctl_file,
+                    file.out.trim()
+                )))
+            }
+        };
+        let file_val = file_value(&content, &a.name);
+        let plan = plan(&a, file_val.as_deref(), proc_val.as_deref());
+        let new_content = fix_lines(
+            &content,
+            &a.name,
+            if a.present { a.value.as_deref() } else { None },
+        );
+        let mut result = ModuleResult::new(plan.changed);
+        if ctx.diff && plan.write_file {
+            result.insert(
+                "diff",
+                text_diff(&a.sysctl_file, &a.sysctl_file, &content, &new_content),
+            );
+        }
+        if ctx.check_mode {
+            return Ok(result.into_map());
+        }
+        if plan.set_proc {
+            let value = a.value.as_deref().unwrap_or("");
+            let out = crate::common::run_sh(ctx, set_command(&a.name, value), None).await?;
+            if out.rc != 0 {
+                let (o, e) = (out.stdout_str(), out.stderr_str());
+                return Err(failure(
+                    format!("setting {} failed: {}", a.name, format!("{o}{e}").trim()),
+                    out.rc,
+                    &o,
+                    &e,
+                ));
+            }
+        }
+        if plan.write_file {
+            write_file(
+                ctx,
+                &WriteRequest {
+                    dest: &a.sysctl_file,
+                    data: new_content.as_bytes(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        if plan.reload {
+            let out =
+                crate::common::run_sh(ctx, reload_command(&a.sysctl_file, a.ignoreerrors), None)
+                    .await?;
+            if out.rc != 0 && !a.ignoreerrors {
+                let (o, e) = (out.stdout_str(), out.stderr_str());
+                return Err(failure(
+                    format!("Failed to reload sysctl: {}", format!("{o}{e}").trim()),
+                    out.rc,
+                    &o,
+                    &e,
+                ));
+            }
+        }
+        Ok(result.into_map())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{args, ctx, TestEnv};
+    use serde_json::json;
+
+    fn sa(v: serde_json::Value) -> SysctlArgs {
+        SysctlArgs::parse(args(v)).unwrap()
+    }
+
+    #[test]
+    fn unknown_parameter_is_rejected() {
+        let e = SysctlArgs::parse(args(json!({"name": "a", "value": 1, "foo": 1}))).unwrap_err();
+        assert!(
+            e.msg
+                .starts_with("Unsupported parameters for (sysctl) module: foo."),
+            "{}",
+            e.msg
+        );
+    }
+
+    #[test]
+    fn free_form_is_not_accepted() {
+        let e = SysctlArgs::parse(args(json!({"_raw_params": "a=1"}))).unwrap_err();
+        assert!(e.msg.contains("_raw_params"));
+    }
+
+    #[test]
+    fn present_needs_a_value() {
+        assert_eq!(
+            SysctlArgs::parse(args(json!({"name": "a"})))
+                .unwrap_err()
+                .msg,
+            "value cannot be None"
+        );
+        assert_eq!(
+            SysctlArgs::parse(args(json!({"name": "a", "value": " "})))
+                .unwrap_err()
+                .msg,
+            "value cannot be blank"
+        );
+        assert!(SysctlArgs::parse(args(json!({"name": "a", "state": "absent"}))).is_ok());
+    }
+
+    #[test]
+    fn boolean_values_become_digits() {
+        assert_eq!(
+            sa(json!({"key": "a", "val": "yes"})).value.as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            sa(json!({"name": "a", "value": false})).value.as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            sa(json!({"name": "a", "value": " 4096  87380 "}))
+                .value
+                .as_deref(),
+            Some("4096  87380")
+        );
+    }
+
+    #[test]
+    fn values_compare_by_words() {
+        assert!(values_equal("32768\t60999", "32768 60999"));
+        assert!(!values_equal("1", "0"));
+    }
+
+    #[test]
+    fn fix_lines_replaces_first_drops_duplicates_keeps_comments() {
+        let c = "# c\n a = 1\nb=2\n\na=3\n";
+        assert_eq!(fix_lines(c, "a", Some("5")), "# c\na=5\nb=2\n\n");
+        assert_eq!(fix_lines(c, "a", None), "# c\nb=2\n\n");
+        assert_eq!(fix_lines("", "x.y", Some("1")), "x.y=1\n");
+    }
+
+    #[test]
+    fn file_value_takes_the_last_line() {
+        assert_eq!(file_value("a=1\n;a=2\na = 3 \n", "a").as_deref(), Some("3"));
+        assert_eq!(file_value("# a=1\n", "a"), None);
+    }
+
+    #[test]
+    fn plan_reloads_when_file_matches_but_kernel_differs() {
+        let a = sa(json!({"name": "a", "value": 1}));
+        assert_eq!(plan(&a, Some("1"), Some("1")), Plan::default());
+        let p = plan(&a, Some("1"), Some("0"));
+        assert!(p.changed && p.reload && !p.write_file);
+        let no_reload = sa(json!({"name": "a", "value": 1, "reload": false}));
+        assert!(!plan(&no_reload, Some("1"), Some("0")).changed);
+    }
+
+    #[test]
+    fn plan_sets_the_kernel_with_sysctl_set() {
+        let a = sa(json!({"name": "a", "value": 1, "sysctl_set": true, "reload": false}));
+        let p = plan(&a, Some("1"), Some("0"));
+        assert!(p.changed && p.set_proc && !p.reload);
+    }
+
+    #[test]
+    fn commands_quote_their_arguments() {
+        assert_eq!(set_command("net.x", "1 2"), "sysctl -w 'net.x=1 2'");
+        assert_eq!(
+            reload_command("/etc/s c.conf", true),
+            "sysctl -e -p '/etc/s c.conf'"
+        );
+    }
+
+    async fn run(dir: &std::path::Path, check: bool, v: serde_json::Value) -> Map {
+        let env = TestEnv::new(dir);
+        SysctlModule
+            .run(&ctx(&env, check, true), args(v))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_temp_file_idempotently_and_check_mode_touches_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("99-test.conf");
+        std::fs::write(&f, "# keep\nvm.swappiness = 10\n").unwrap();
+        let spec = json!({"name": "kernel.kplay_test", "value": "1  2", "sysctl_file": f.to_string_lossy(), "reload": false});
+        let r = run(d.path(), true, spec.clone()).await;
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(
+            r["diff"]["after"],
+            json!("# keep\nvm.swappiness=10\nkernel.kplay_test=1  2\n")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "# keep\nvm.swappiness = 10\n"
+        );
+        let r = run(d.path(), false, spec.clone()).await;
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "# keep\nvm.swappiness=10\nkernel.kplay_test=1  2\n"
+        );
+        let spec2 = json!({"name": "kernel.kplay_test", "value": "1 2", "sysctl_file": f.to_string_lossy(), "reload": false});
+        assert_eq!(run(d.path(), false, spec2).await["changed"], json!(false));
+        let absent = json!({"name": "kernel.kplay_test", "state": "absent", "sysctl_file": f.to_string_lossy(), "reload": false});
+        assert_eq!(
+            run(d.path(), false, absent.clone()).await["changed"],
+            json!(true)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "# keep\nvm.swappiness=10\n"
+        );
+        assert_eq!(run(d.path(), false, absent).await["changed"], json!(false));
+    }
+}

@@ -1,0 +1,767 @@
+//! `unarchive`: unpack a tar (plain, gz, bz2, xz, zstd) or zip archive into an existing
+//! directory on the host. The archive comes from the controller (uploaded to a temp file), is
+//! already on the host (`remote_src`), or is a URL the host downloads (`remote_src` + URL).
+//!
+//! Idempotence follows Ansible's handlers: tar archives are compared with `tar --diff` (with its
+//! owner/mode noise filtered as Ansible filters it), zip archives by member existence, type and
+//! size; `mode`/`owner`/`group` are compared on every member. One inspect round trip decides;
+//! one extract round trip (not in check mode) unpacks and fixes attributes.
+
+use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::attrs::{path_info, AttrSpec};
+use crate::common::mode::ModeSpec;
+use crate::common::probe::{parse_reply, PathStat, PROBE_FN};
+use crate::common::{basename, run_sh};
+use crate::target_http::{request, HttpRequest, Redirects, Sink, Via};
+use async_trait::async_trait;
+use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::transport::sh_quote;
+use kplay_engine::value::{Map, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const PARAMS: &[Param] = &[
+    p("src", &[]),
+    p("dest", &[]),
+    p("remote_src", &[]),
+    p("copy", &[]),
+    p("creates", &[]),
+    p("list_files", &[]),
+    p("keep_newer", &[]),
+    p("exclude", &[]),
+    p("include", &[]),
+    p("extra_opts", &[]),
+    p("validate_certs", &[]),
+    p("io_buffer_size", &[]),
+    p("decrypt", &[]),
+];
+
+/// Exit codes of the inspect snippet.
+const RC_NOT_DIR: i32 = 84;
+const RC_NO_SRC: i32 = 85;
+const RC_NO_UNZIP: i32 = 86;
+const RC_CREATES: i32 = 87;
+const RC_LIST: i32 = 88;
+
+/// Archive formats, named as Ansible's handlers are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Tar,
+    TarGz,
+    TarBz2,
+    TarXz,
+    TarZst,
+    Zip,
+}
+
+impl Format {
+    /// From the first bytes of the file as `od -An -tx1` prints them (hex, no spaces).
+    pub fn from_magic(hex: &str) -> Format {
+        match hex {
+            h if h.starts_with("504b0304") || h.starts_with("504b0506") => Format::Zip,
+            h if h.starts_with("1f8b") => Format::TarGz,
+            h if h.starts_with("425a68") => Format::TarBz2,
+            h if h.starts_with("fd377a585a00") => Format::TarXz,
+            h if h.starts_with("28b52ffd") => Format::TarZst,
+            _ => Format::Tar,
+        }
+    }
+
+    pub fn handler(self) -> &'static str {
+        match self {
+            Format::Tar => "TarArchive",
+            Format::TarGz => "TgzArchive",
+            Format::TarBz2 => "TarBzipArchive",
+            Format::TarXz => "TarXzArchive",
+            Format::TarZst => "TarZstdArchive",
+            Format::Zip => "ZipArchive",
+        }
+    }
+
+    fn tar_flag(self) -> &'static str {
+        match self {
+            Format::TarGz => " -z",
+            Format::TarBz2 => " -j",
+            Format::TarXz => " -J",
+            Format::TarZst => " --zstd",
+            _ => "",
+        }
+    }
+}
+
+/// Where the archive is.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    Controller(PathBuf),
+    Host(String),
+    Url(String),
+}
+
+/// Checked `unarchive` arguments.
+#[derive(Debug, Clone)]
+struct UnarchiveArgs {
+    src_name: String,
+    source: Source,
+    dest: String,
+    creates: Option<String>,
+    list_files: bool,
+    keep_newer: bool,
+    exclude: Vec<String>,
+    include: Vec<String>,
+    extra_opts: Vec<String>,
+    validate_certs: bool,
+    attrs: AttrSpec,
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        None => vec![],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(kplay_engine::value::to_display_string)
+            .collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        Some(other) => vec![kplay_engine::value::to_display_string(other)],
+    }
+}
+
+impl UnarchiveArgs {
+    fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<UnarchiveArgs, ModuleError> {
+        let a = Args::parse("unarchive", args, &[PARAMS, FILE_COMMON])?;
+        a.require(&["src", "dest"])?;
+        a.mutually_exclusive(&["copy", "remote_src"])?;
+        a.mutually_exclusive(&["include", "exclude"])?;
+        let remote_src = a.bool("remote_src", false)? || !a.bool("copy", true)?;
+        let src = a.str("src")?.unwrap_or_default();
+        let source = if src.contains("://") {
+            if !remote_src {
+                return Err(ModuleError::new(format!(
+                    "src must be a file on the controller unless remote_src is set: {src}"
+                )));
+            }
+            Source::Url(src.clone())
+        } else if remote_src {
+            Source::Host(src.clone())
+        } else {
+            let local = ctx.env.find_file(FileKind::Files, &src).ok_or_else(|| {
+                ModuleError::new(format!(
+                    "Could not find or access '{src}' on the Ansible Controller."
+                ))
+            })?;
+            Source::Controller(local)
+        };
+        let mut attrs = AttrSpec::from_args(&a, false)?;
+        if let Some(ModeSpec::Preserve) = attrs.mode {
+            attrs.mode = None;
+        }
+        Ok(UnarchiveArgs {
+            src_name: src,
+            source,
+            dest: a.str("dest")?.unwrap_or_default(),
+            creates: a.str("creates")?,
+            list_files: a.bool("list_files", false)?,
+            keep_newer: a.bool("keep_newer", false)?,
+            exclude: str_list(a.raw("exclude")),
+            include: str_list(a.raw("include")),
+            extra_opts: str_list(a.raw("extra_opts")),
+            validate_certs: a.bool("validate_certs", true)?,
+            attrs,
+        })
+    }
+
+    fn quoted(list: &[String]) -> String {
+        list.iter().map(|x| format!(" {}", sh_quote(x))).collect()
+    }
+
+    /// Options shared by list, diff and extract for tar.
+    fn tar_opts(&self, fmt: Format) -> String {
+        let mut o = fmt.tar_flag().to_string();
+        for e in &self.exclude {
+            o.push_str(&format!(" --exclude={}", sh_quote(e)));
+        }
+        o
+    }
+
+    /// The extract command for `fmt` (archive in `$a`, destination in `$d`).
+    pub fn extract_cmd(&self, fmt: Format) -> String {
+        match fmt {
+            Format::Zip => {
+                let mut c = format!(
+                    "unzip -o{} \"$a\"{}",
+                    Self::quoted(&self.extra_opts),
+                    Self::quoted(&self.include)
+                );
+                if !self.exclude.is_empty() {
+                    c.push_str(&format!(" -x{}", Self::quoted(&self.exclude)));
+                }
+                c.push_str(" -d \"$d\"");
+                c
+            }
+            _ => {
+                let keep = if self.keep_newer {
+                    " --keep-newer-files"
+                } else {
+                    ""
+                };
+                let owner = self
+                    .attrs
+                    .owner
+                    .as_ref()
+                    .map(|o| format!(" --owner={}", sh_quote(o)))
+                    .unwrap_or_default();
+                let group = self
+                    .attrs
+                    .group
+                    .as_ref()
+                    .map(|g| format!(" --group={}", sh_quote(g)))
+                    .unwrap_or_default();
+                format!(
+                    "tar --extract -C \"$d\"{owner}{group}{keep}{}{} -f \"$a\"{}",
+                    self.tar_opts(fmt),
+                    Self::quoted(&self.extra_opts),
+                    Self::quoted(&self.include)
+                )
+            }
+        }
+    }
+}
+
+/// The inspect snippet: checks, format, member list (`L`), differences (`X`), member attributes
+/// (`A`), all in one round trip.
+fn inspect_script(a: &UnarchiveArgs, archive: &str) -> String {
+    let mut s = format!(
+        "LC_ALL=C; export LC_ALL\na={}; d={}\n",
+        sh_quote(archive),
+        sh_quote(&a.dest)
+    );
+    if let Some(c) = &a.creates {
+        s.push_str(&format!("[ -e {} ] && exit {RC_CREATES}\n", sh_quote(c)));
+    }
+    s.push_str(&format!(
+        "[ -d \"$d\" ] || exit {RC_NOT_DIR}\n[ -r \"$a\" ] || exit {RC_NO_SRC}\n"
+    ));
+    s.push_str("l=$(mktemp \"${TMPDIR:-/tmp}/.kplay-ua-list.XXXXXX\") || exit 1\ntrap 'rm -f \"$l\"' EXIT\n");
+    s.push_str("printf 'U %s\\n' \"$(id -u)\"\nm=$(od -An -tx1 -N6 \"$a\" | tr -d ' \\n'); printf 'F %s\\n' \"$m\"\n");
+    s.push_str(&format!(
+        "case $m in 504b0304*|504b0506*) command -v unzip >/dev/null 2>&1 || exit {RC_NO_UNZIP}\n\
+         unzip -Z1 \"$a\"{inc} > \"$l\" || exit {RC_LIST}\n\
+         unzip -l \"$a\"{inc} | awk 'NR > 3 && NF >= 4 && $1 ~ /^[0-9]+$/ {{ s = $1; $1 = \"\"; $2 = \"\"; $3 = \"\"; sub(/^ +/, \"\"); print s \"\\t\" $0 }}' |\n\
+         while IFS='\t' read -r sz n; do case $n in */) [ -d \"$d/$n\" ] || printf 'X %s: missing directory\\n' \"$n\";; *) if [ ! -f \"$d/$n\" ]; then printf 'X %s: missing\\n' \"$n\"; elif [ \"$(stat -c %s \"$d/$n\")\" != \"$sz\" ]; then printf 'X %s: Size differs\\n' \"$n\"; fi;; esac; done ;;\n",
+        inc = UnarchiveArgs::quoted(&a.include)
+    ));
+    let tar = |fmt: Format| {
+        format!(
+            "tar -t{o} -f \"$a\"{inc} > \"$l\" || exit {RC_LIST}\n\
+             tar -d{o} -C \"$d\" -f \"$a\"{inc} 2>&1 | sed 's/^/X /' ;;\n",
+            o = a.tar_opts(fmt),
+            inc = UnarchiveArgs::quoted(&a.include)
+        )
+    };
+    s.push_str(&format!("  1f8b*) {}", tar(Format::TarGz)));
+    s.push_str(&format!("  425a68*) {}", tar(Format::TarBz2)));
+    s.push_str(&format!("  fd377a585a00*) {}", tar(Format::TarXz)));
+    s.push_str(&format!("  28b52ffd*) {}", tar(Format::TarZst)));
+    s.push_str(&format!("  *) {}esac\n", tar(Format::Tar)));
+    s.push_str("sed 's/^/L /' \"$l\"\n");
+    if a.attrs.mode.is_some() || a.attrs.owner.is_some() || a.attrs.group.is_some() {
+        s.push_str("while IFS= read -r n; do [ -e \"$d/$n\" ] && printf 'A %s\\t%s\\n' \"$(stat -c '%f %u %g %U %G' -- \"$d/$n\")\" \"$n\"; done < \"$l\"\n");
+    }
+    s.push_str("exit 0\n");
+    s
+}
+
+/// The parsed inspect reply.
+#[derive(Debug, Default, PartialEq)]
+struct Inspect {
+    uid: u32,
+    magic: String,
+    files: Vec<String>,
+    diffs: Vec<String>,
+    /// (raw mode, uid, gid, user, group, member)
+    attrs: Vec<(u32, u32, u32, String, String, String)>,
+}
+
+fn parse_inspect(out: &str) -> Inspect {
+    let mut r = Inspect::default();
+    for line in out.lines() {
+        let (tag, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match tag {
+            "U" => r.uid = rest.trim().parse().unwrap_or(0),
+            "F" => r.magic = rest.trim().to_string(),
+            "L" => r.files.push(rest.to_string()),
+            "X" => r.diffs.push(rest.to_string()),
+            "A" => {
+                if let Some((st, name)) = rest.split_once('\t') {
+                    let f: Vec<&str> = st.split(' ').collect();
+                    if f.len() == 5 {
+                        let raw = u32::from_str_radix(f[0], 16).unwrap_or(0);
+                        r.attrs.push((
+                            raw,
+                            f[1].parse().unwrap_or(0),
+                            f[2].parse().unwrap_or(0),
+                            f[3].into(),
+                            f[4].into(),
+                            name.into(),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    r
+}
+
+/// Whether `tar --diff`/zip comparison lines mean the archive is not fully unpacked, with
+/// Ansible's filtering: owner noise only counts for root without `owner`/`group`, mode noise
+/// only without `mode`.
+fn relevant_diffs<'a>(diffs: &'a [String], a: &UnarchiveArgs, uid: u32) -> Vec<&'a String> {
+    diffs
+        .iter()
+        .filter(|l| {
+            if l.contains("Uid differs") {
+                return uid == 0 && a.attrs.owner.is_none();
+            }
+            if l.contains("Gid differs") {
+                return uid == 0 && a.attrs.group.is_none();
+            }
+            if l.contains("Mode differs") {
+                return a.attrs.mode.is_none();
+            }
+            !l.trim().is_empty() && !l.contains("Removing leading")
+        })
+        .collect()
+}
+
+/// Members whose mode/owner/group differ from the request, and the fixing sh.
+fn attr_fixes(a: &UnarchiveArgs, ins: &Inspect, dest: &str) -> (bool, String) {
+    let mut differ = false;
+    let mut sh = String::new();
+    for (raw, uid, gid, user, group, name) in &ins.attrs {
+        let st = PathStat {
+            kind: crate::common::probe::PathKind::File,
+            mode: raw & 0o7777,
+            uid: *uid,
+            gid: *gid,
+            owner: user.clone(),
+            group: group.clone(),
+            ..PathStat::absent(name)
+        };
+        let is_dir = raw & 0o170000 == 0o040000;
+        let mut st = st;
+        if is_dir {
+            st.kind = crate::common::probe::PathKind::Directory;
+        }
+        if raw & 0o170000 == 0o120000 {
+            continue;
+        }
+        let ch = a.attrs.changes(&st, 0o022);
+        if !ch.is_empty() {
+            differ = true;
+            sh.push_str(&ch.shell(&format!("{}/{}", dest.trim_end_matches('/'), name), false));
+        }
+    }
+    (differ, sh)
+}
+
+/// A temp path on the host for an uploaded or downloaded archive.
+fn host_temp(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "/tmp/.kplay-unarchive.{}.{nanos}.{}",
+        std::process::id(),
+        basename(name)
+    )
+}
+
+pub struct UnarchiveModule;
+
+impl UnarchiveModule {
+    async fn unpack(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &UnarchiveArgs,
+        archive: &str,
+    ) -> Result<Map, ModuleError> {
+        let out = run_sh(ctx, inspect_script(a, archive), None).await?;
+        match out.rc {
+            0 => {}
+            RC_CREATES => {
+                return Ok(ModuleResult::new(false)
+                    .set("skipped", true)
+                    .set("msg", format!("skipped, since {} exists", a.creates.as_deref().unwrap_or_default()))
+                    .into_map())
+            }
+            RC_NOT_DIR => return Err(ModuleError::new(format!("Destination '{}' is not a directory", a.dest))),
+            RC_NO_SRC => return Err(ModuleError::new(format!("Source '{}' does not exist", a.src_name))),
+            RC_NO_UNZIP => {
+                return Err(ModuleError::new(format!(
+                    "Failed to find handler for \"{}\". Make sure the required command to extract the file is installed.\nUnable to find required 'unzip' binary in the path.",
+                    a.src_name
+                )))
+            }
+            RC_LIST => {
+                return Err(ModuleError::new(format!(
+                    "Failed to find handler for \"{}\". Make sure the required command to extract the file is installed.\n{}",
+                    a.src_name,
+                    out.stderr_str().trim()
+                )))
+            }
+            rc => return Err(ModuleError::new(format!("could not inspect {} (rc {rc}): {}", a.src_name, out.stderr_str().trim()))),
+        }
+        let ins = parse_inspect(&out.stdout_str());
+        let fmt = Format::from_magic(&ins.magic);
+        let diffs = relevant_diffs(&ins.diffs, a, ins.uid);
+        let (attrs_differ, attrs_sh) = attr_fixes(a, &ins, &a.dest);
+        let unpacked = diffs.is_empty();
+        let changed = !unpacked || attrs_differ;
+        let mut r = ModuleResult::new(changed)
+            .set("dest", a.dest.as_str())
+            .set("src", archive)
+            .set("handler", fmt.handler());
+        if a.list_files {
+            r.insert(
+                "files",
+                Value::Array(ins.files.iter().map(|f| Value::String(f.clone())).collect()),
+            );
+        }
+        if ctx.check_mode || !changed {
+            return Ok(r.into_map());
+        }
+        let extract = a.extract_cmd(fmt);
+        let mut script = format!(
+            "{PROBE_FN}a={}; d={}\n",
+            sh_quote(archive),
+            sh_quote(&a.dest)
+        );
+        if !unpacked {
+            script.push_str(&format!(
+                "{extract} >/dev/null; rc=$?\nprintf 'R %s\\n' $rc\n[ $rc = 0 ] || exit $rc\n"
+            ));
+        }
+        // Attributes of members already in place are fixed here; after an extraction the new
+        // members are inspected again and fixed in a follow-up call.
+        if unpacked {
+            script.push_str(&attrs_sh);
+        }
+        script.push_str("kp \"$d\" 1 - -1 0\n");
+        let out = run_sh(ctx, script, None).await?;
+        let stderr = out.stderr_str();
+        let mut er = Map::new();
+        er.insert(
+            "cmd".into(),
+            Value::String(
+                extract
+                    .replace("\"$a\"", &sh_quote(archive))
+                    .replace("\"$d\"", &sh_quote(&a.dest)),
+            ),
+        );
+        er.insert("rc".into(), Value::from(out.rc));
+        er.insert("out".into(), Value::String(String::new()));
+        er.insert("err".into(), Value::String(stderr.clone()));
+        r.insert("extract_results", Value::Object(er));
+        if out.rc != 0 {
+            let msg = match crate::common::attrs::attr_failure(out.rc, &stderr) {
+                Some(m) => m,
+                None => format!("failed to unpack {} to {}", a.src_name, a.dest),
+            };
+            return Err(ModuleError::with_result(msg, r.into_map()));
+        }
+        let has_attrs =
+            a.attrs.mode.is_some() || a.attrs.owner.is_some() || a.attrs.group.is_some();
+        if !unpacked && has_attrs {
+            let again = run_sh(ctx, inspect_script(a, archive), None).await?;
+            let (_, fix) = attr_fixes(a, &parse_inspect(&again.stdout_str()), &a.dest);
+            if !fix.is_empty() {
+                let fixed = run_sh(ctx, fix, None).await?;
+                if let Some(m) = crate::common::attrs::attr_failure(fixed.rc, &fixed.stderr_str()) {
+                    return Err(ModuleError::with_result(m, r.into_map()));
+                }
+            }
+        }
+        let stdout = out.stdout;
+        let from = stdout
+            .windows(2)
+            .position(|w| w == b"P\n")
+            .unwrap_or(stdout.len());
+        if let Ok((_, stats)) = parse_reply(&stdout[from..], &[a.dest.as_str()]) {
+            if let Some(st) = stats.first() {
+                path_info(st, &mut r.0);
+            }
+        }
+        Ok(r.into_map())
+    }
+}
+
+#[async_trait]
+impl Module for UnarchiveModule {
+    fn name(&self) -> &'static str {
+        "unarchive"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = UnarchiveArgs::parse(args, ctx)?;
+        if let (Some(c), false) = (&a.creates, matches!(a.source, Source::Host(_))) {
+            let out = run_sh(ctx, format!("[ -e {} ]", sh_quote(c)), None).await?;
+            if out.rc == 0 {
+                return Ok(ModuleResult::new(false)
+                    .set("skipped", true)
+                    .set("msg", format!("skipped, since {c} exists"))
+                    .into_map());
+            }
+        }
+        let (archive, temp) = match &a.source {
+            Source::Host(p) => (p.clone(), false),
+            Source::Controller(local) => {
+                let t = host_temp(&a.src_name);
+                ctx.transport
+                    .put_file(local, &t, Some(0o600), ctx.become_.as_ref())
+                    .await?;
+                (t, true)
+            }
+            Source::Url(url) => {
+                let t = host_temp(&a.src_name);
+                let req = HttpRequest {
+                    url: url.clone(),
+                    method: "GET".into(),
+                    headers: vec![],
+                    body: None,
+                    timeout: Duration::from_secs(10),
+                    validate_certs: a.validate_certs,
+                    auth: None,
+                    redirects: Redirects::Safe,
+                };
+                let resp = request(ctx, &req, &Sink::HostFile(t.clone()), Via::Auto).await?;
+                if resp.status != 200 {
+                    let _ = run_sh(ctx, format!("rm -f {}", sh_quote(&t)), None).await;
+                    return Err(ModuleError::new(format!(
+                        "Failure downloading {url}, HTTP Error {}",
+                        resp.status
+                    )));
+                }
+                (t, true)
+            }
+        };
+        let r = self.unpack(ctx, &a, &archive).await;
+        if temp {
+            let _ = run_sh(ctx, format!("rm -f {}", sh_quote(&archive)), None).await;
+        }
+        let mut m = r?;
+        if temp {
+            m.insert("src".into(), Value::String(a.src_name.clone()));
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{args, ctx, TestEnv};
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A controller dir with `files/app.tar.gz` holding `app/` and `app/conf.txt`, and an empty
+    /// destination.
+    fn fixture() -> (tempfile::TempDir, TestEnv, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let files = t.path().join("files");
+        let build = t.path().join("build/app");
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::create_dir_all(&build).unwrap();
+        std::fs::write(build.join("conf.txt"), "v=1\n").unwrap();
+        let st = std::process::Command::new("tar")
+            .args([
+                "czf",
+                files.join("app.tar.gz").to_str().unwrap(),
+                "-C",
+                t.path().join("build").to_str().unwrap(),
+                "app",
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let dest = t.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let env = TestEnv::new(&files);
+        (t, env, dest)
+    }
+
+    #[tokio::test]
+    async fn controller_tar_gz_is_unpacked_then_unchanged() {
+        let (_t, env, dest) = fixture();
+        let a = json!({"src": "app.tar.gz", "dest": dest.to_str().unwrap(), "list_files": true});
+        let r = UnarchiveModule
+            .run(&ctx(&env, false, false), args(a.clone()))
+            .await
+            .unwrap();
+        assert_eq!(r["changed"], true, "{r:?}");
+        assert_eq!(r["handler"], "TgzArchive");
+        assert_eq!(r["files"], json!(["app/", "app/conf.txt"]));
+        assert_eq!(r["extract_results"]["rc"], 0);
+        assert_eq!(
+            std::fs::read_to_string(dest.join("app/conf.txt")).unwrap(),
+            "v=1\n"
+        );
+        let r = UnarchiveModule
+            .run(&ctx(&env, false, false), args(a))
+            .await
+            .unwrap();
+        assert_eq!(r["changed"], false, "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn modified_member_is_restored() {
+        let (_t, env, dest) = fixture();
+        let a = json!({"src": "app.tar.gz", "dest": dest.to_str().unwrap()});
+        UnarchiveModule
+            .run(&ctx(&env, false, false), args(a.clone()))
+            .await
+            .unwrap();
+        std::fs::write(dest.join("app/conf.txt"), "edited, longer\n").unwrap();
+        let r = UnarchiveModule
+            .run(&ctx(&env, false, false), args(a))
+            .await
+            .unwrap();
+        assert_eq!(r["changed"], true);
+        assert_eq!(
+            std::fs::read_to_string(dest.join("app/conf.txt")).unwrap(),
+            "v=1\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn check_mode_reports_change_and_extracts_nothing() {
+        let (_t, env, dest) = fixture();
+        let a = json!({"src": "app.tar.gz", "dest": dest.to_str().unwrap()});
+        let r = UnarchiveModule
+            .run(&ctx(&env, true, false), args(a))
+            .await
+            .unwrap();
+        assert_eq!(r["changed"], true);
+        assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+        let leftovers = std::fs::read_dir("/tmp")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!(".kplay-unarchive.{}.", std::process::id()))
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+
+    #[tokio::test]
+    async fn mode_applies_to_members_and_is_idempotent() {
+        let (_t, env, dest) = fixture();
+        let a = json!({"src": "app.tar.gz", "dest": dest.to_str().unwrap(), "mode": "0750"});
+        UnarchiveModule
+            .run(&ctx(&env, false, false), args(a.clone()))
+            .await
+            .unwrap();
+        let m = std::fs::metadata(dest.join("app/conf.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(m, 0o750);
+        let r = UnarchiveModule
+            .run(&ctx(&env, false, false), args(a))
+            .await
+            .unwrap();
+        assert_eq!(r["changed"], false, "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn remote_src_with_creates_is_skipped() {
+        let (t, env, dest) = fixture();
+        let a = json!({"src": t.path().join("files/app.tar.gz").to_str().unwrap(), "remote_src": true, "dest": dest.to_str().unwrap(), "creates": dest.to_str().unwrap()});
+        let r = UnarchiveModule
+            .run(&ctx(&env, false, false), args(a))
+            .await
+            .unwrap();
+        assert_eq!(r["changed"], false);
+        assert_eq!(
+            r["msg"],
+            format!("skipped, since {} exists", dest.display())
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_dest_directory_fails() {
+        let (t, env, _) = fixture();
+        let a = json!({"src": "app.tar.gz", "dest": t.path().join("nope").to_str().unwrap()});
+        let e = UnarchiveModule
+            .run(&ctx(&env, false, false), args(a))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.msg,
+            format!(
+                "Destination '{}' is not a directory",
+                t.path().join("nope").display()
+            )
+        );
+    }
+
+    #[test]
+    fn magic_bytes_pick_the_handler() {
+        assert_eq!(Format::from_magic("504b03041400").handler(), "ZipArchive");
+        assert_eq!(Format::from_magic("1f8b08000000").handler(), "TgzArchive");
+        assert_eq!(Format::from_magic("fd377a585a00").handler(), "TarXzArchive");
+        assert_eq!(
+            Format::from_magic("425a68393141").handler(),
+            "TarBzipArchive"
+        );
+        assert_eq!(Format::from_magic("2e2f00000000").handler(), "TarArchive");
+    }
+
+    #[test]
+    fn tar_diff_noise_is_filtered_like_ansible() {
+        let env = TestEnv::new(std::path::Path::new("/"));
+        let mut a = UnarchiveArgs::parse(
+            args(json!({"src": "/etc/hostname", "dest": "/d", "remote_src": true})),
+            &ctx(&env, false, false),
+        )
+        .unwrap();
+        let diffs = vec![
+            "app/x: Uid differs".to_string(),
+            "app/x: Mode differs".to_string(),
+        ];
+        assert!(relevant_diffs(&diffs, &a, 1000).len() == 1);
+        a.attrs.mode = Some(ModeSpec::Octal(0o644));
+        assert!(relevant_diffs(&diffs, &a, 1000).is_empty());
+        assert_eq!(relevant_diffs(&diffs, &a, 0).len(), 1);
+    }
+
+    #[test]
+    fn extract_commands_carry_options() {
+        let env = TestEnv::new(std::path::Path::new("/"));
+        let a = UnarchiveArgs::parse(args(json!({"src": "/a.zip", "dest": "/d", "remote_src": true, "exclude": ["*.md"], "extra_opts": ["-q"]})), &ctx(&env, false, false)).unwrap();
+        assert_eq!(
+            a.extract_cmd(Format::Zip),
+            "unzip -o -q \"$a\" -x '*.md' -d \"$d\""
+        );
+        assert_eq!(
+            a.extract_cmd(Format::TarXz),
+            "tar --extract -C \"$d\" -J --exclude='*.md' -q -f \"$a\""
+        );
+    }
+
+    #[test]
+    fn inspect_reply_is_parsed() {
+        let ins = parse_inspect("U 0\nF 1f8b08\nX a: Size differs\nL a\nA 81a4 0 0 root root\ta\n");
+        assert_eq!(ins.uid, 0);
+        assert_eq!(ins.files, vec!["a"]);
+        assert_eq!(ins.diffs, vec!["a: Size differs"]);
+        assert_eq!(ins.attrs[0].0 & 0o777, 0o644);
+    }
+}

@@ -1,0 +1,969 @@
+//! The playbook language through the real binary: handlers, blocks, loops, includes, tags,
+//! --start-at-task, roles, variable precedence, task control and no_log. Each playbook records what
+//! ran in `{{ dir }}/log` (one line per step) and/or asserts inside, and the tests check the log, the
+//! files and the recap from outside. Expected values were checked against ansible-core 2.18.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// The lines of `dir/log` (empty when the file does not exist).
+fn log(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------- handlers
+
+#[test]
+fn handler_notified_twice_runs_once_at_the_end() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: echo task1 >> {{ dir }}/log
+      notify: restart
+    - shell: echo task2 >> {{ dir }}/log
+      notify: [restart]
+    - shell: echo task3 >> {{ dir }}/log
+  handlers:
+    - name: restart
+      shell: echo handler >> {{ dir }}/log
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["task1", "task2", "task3", "handler"]);
+    assert_eq!(r.host("localhost").ok, 4, "{}", r.dump());
+    assert!(
+        r.stdout.contains("RUNNING HANDLER [restart]"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn handler_is_not_notified_by_an_unchanged_task() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - debug: msg=unchanged
+      notify: restart
+  handlers:
+    - name: restart
+      shell: echo handler >> {{ dir }}/log
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert!(log(t.path()).is_empty());
+    assert_eq!(r.host("localhost").ok, 1);
+}
+
+const HANDLER_ON_FAILING_HOST: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: echo notify >> {{ dir }}/{{ inventory_hostname }}.log
+      notify: restart
+    - fail: msg="late failure"
+      when: inventory_hostname == 'a'
+  handlers:
+    - name: restart
+      shell: echo handler >> {{ dir }}/{{ inventory_hostname }}.log
+"#;
+
+#[test]
+fn handlers_skip_a_failed_host() {
+    let t = tempdir();
+    let r = run_hosts(t.path(), &["a", "b"], HANDLER_ON_FAILING_HOST, &[]);
+    r.assert_exit(2);
+    assert_eq!(read(&t.path().join("a.log")), "notify\n");
+    assert_eq!(read(&t.path().join("b.log")), "notify\nhandler\n");
+    assert_eq!(r.host("a").failed, 1);
+    assert_eq!(r.host("b").ok, 2, "{}", r.dump());
+}
+
+#[test]
+fn force_handlers_runs_handlers_on_a_failed_host() {
+    let t = tempdir();
+    let r = run_hosts(
+        t.path(),
+        &["a", "b"],
+        HANDLER_ON_FAILING_HOST,
+        &["--force-handlers"],
+    );
+    r.assert_exit(2);
+    assert_eq!(read(&t.path().join("a.log")), "notify\nhandler\n");
+    assert_eq!(read(&t.path().join("b.log")), "notify\nhandler\n");
+}
+
+#[test]
+fn meta_flush_handlers_runs_them_mid_play() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: echo first >> {{ dir }}/log
+      notify: h
+    - meta: flush_handlers
+    - shell: echo second >> {{ dir }}/log
+      notify: h
+  handlers:
+    - name: h
+      shell: echo handler >> {{ dir }}/log
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["first", "handler", "second", "handler"]);
+}
+
+#[test]
+fn listen_topic_triggers_every_listening_handler_in_order() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: echo task >> {{ dir }}/log
+      notify: restart stack
+  handlers:
+    - name: restart db
+      shell: echo db >> {{ dir }}/log
+      listen: restart stack
+    - name: unrelated
+      shell: echo unrelated >> {{ dir }}/log
+    - name: restart web
+      shell: echo web >> {{ dir }}/log
+      listen: restart stack
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["task", "db", "web"]);
+}
+
+#[test]
+fn handlers_run_after_pre_tasks_tasks_and_post_tasks() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  pre_tasks:
+    - shell: echo pre >> {{ dir }}/log
+      notify: h
+  tasks:
+    - shell: echo main >> {{ dir }}/log
+      notify: h
+  post_tasks:
+    - shell: echo post >> {{ dir }}/log
+      notify: h
+  handlers:
+    - name: h
+      shell: echo handler >> {{ dir }}/log
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(
+        log(t.path()),
+        ["pre", "handler", "main", "handler", "post", "handler"]
+    );
+}
+
+// ---------------------------------------------------------------- blocks
+
+#[test]
+fn rescue_sees_failed_result_and_always_runs() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - block:
+        - shell: echo block >> {{ dir }}/log
+        - name: doomed command
+          command: /bin/false
+        - shell: echo not-reached >> {{ dir }}/log
+      rescue:
+        - shell: echo "rescue rc={{ ansible_failed_result.rc }} task={{ ansible_failed_task.name }}" >> {{ dir }}/log
+      always:
+        - shell: echo always >> {{ dir }}/log
+    - shell: echo after >> {{ dir }}/log
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(
+        log(t.path()),
+        [
+            "block",
+            "rescue rc=1 task=doomed command",
+            "always",
+            "after"
+        ]
+    );
+    let c = r.host("localhost");
+    assert_eq!((c.rescued, c.failed), (1, 0), "{}", r.dump());
+}
+
+#[test]
+fn always_runs_when_there_is_no_rescue_and_the_host_still_fails() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - block:
+        - fail: msg=boom
+      always:
+        - shell: echo always >> {{ dir }}/log
+    - shell: echo after >> {{ dir }}/log
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(2);
+    assert_eq!(log(t.path()), ["always"]);
+    assert_eq!(r.host("localhost").failed, 1);
+}
+
+#[test]
+fn nested_blocks_inherit_when_and_vars_and_rescue_outward() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - block:
+        - block:
+            - shell: echo "inner {{ outer_var }} {{ inner_var }}" >> {{ dir }}/log
+            - fail: msg="inner boom"
+          vars:
+            inner_var: iv
+          always:
+            - shell: echo inner-always >> {{ dir }}/log
+      rescue:
+        - shell: echo "outer-rescue {{ ansible_failed_result.msg }}" >> {{ dir }}/log
+      vars:
+        outer_var: ov
+    - block:
+        - shell: echo skipped-by-when >> {{ dir }}/log
+        - block:
+            - shell: echo nested-skipped >> {{ dir }}/log
+      when: false
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(
+        log(t.path()),
+        ["inner ov iv", "inner-always", "outer-rescue inner boom"]
+    );
+    let c = r.host("localhost");
+    assert_eq!((c.rescued, c.skipped, c.failed), (1, 2, 0), "{}", r.dump());
+}
+
+// ---------------------------------------------------------------- loops
+
+#[test]
+fn loop_results_are_registered_per_item() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: echo {{ item }}
+      loop: [alpha, beta, gamma]
+      register: r
+    - assert:
+        that:
+          - r.results | length == 3
+          - r.results[1].stdout == 'beta'
+          - r.results[2].item == 'gamma'
+          - r.results[0].rc == 0
+          - r.changed
+    - copy:
+        content: "{{ r.results | map(attribute='stdout') | join(',') }}"
+        dest: "{{ dir }}/out"
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(read(&t.path().join("out")), "alpha,beta,gamma");
+}
+
+#[test]
+fn loop_when_is_evaluated_per_item() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: echo {{ item }} >> {{ dir }}/log
+      loop: [1, 2, 3, 4]
+      when: item is even
+      register: r
+    - assert:
+        that:
+          - r.results[0].skipped
+          - r.results[1].changed
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["2", "4"]);
+}
+
+#[test]
+fn loop_control_loop_var_index_var_label_extended() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: >-
+        echo "{{ pkg.name }} idx={{ i }} first={{ ansible_loop.first }} last={{ ansible_loop.last }}
+        len={{ ansible_loop.length }} index={{ ansible_loop.index }}" >> {{ dir }}/log
+      loop:
+        - {name: one, secret: s1}
+        - {name: two, secret: s2}
+      loop_control:
+        loop_var: pkg
+        index_var: i
+        label: "{{ pkg.name }}"
+        extended: true
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(
+        log(t.path()),
+        [
+            "one idx=0 first=True last=False len=2 index=1",
+            "two idx=1 first=False last=True len=2 index=2"
+        ]
+    );
+    assert!(
+        r.stdout.contains("(item=one)"),
+        "label not used\n{}",
+        r.dump()
+    );
+    assert!(
+        !r.stdout.contains("s1"),
+        "label should hide the rest of the item\n{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn with_items_dict_sequence_nested_subelements() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    users:
+      - name: ann
+        keys: [k1, k2]
+      - name: bob
+        keys: [k3]
+  tasks:
+    - shell: echo "items {{ item }}" >> {{ dir }}/log
+      with_items: [[a, b], c]
+    - shell: echo "dict {{ item.key }}={{ item.value }}" >> {{ dir }}/log
+      with_dict: {x: 1, y: 2}
+    - shell: echo "seq {{ item }}" >> {{ dir }}/log
+      with_sequence: start=1 end=5 stride=2 format=n%02d
+    - shell: echo "nested {{ item[0] }}{{ item[1] }}" >> {{ dir }}/log
+      with_nested:
+        - [a, b]
+        - [1, 2]
+    - shell: echo "sub {{ item.0.name }} {{ item.1 }}" >> {{ dir }}/log
+      with_subelements:
+        - "{{ users }}"
+        - keys
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(
+        log(t.path()),
+        [
+            "items a",
+            "items b",
+            "items c",
+            "dict x=1",
+            "dict y=2",
+            "seq n01",
+            "seq n03",
+            "seq n05",
+            "nested a1",
+            "nested a2",
+            "nested b1",
+            "nested b2",
+            "sub ann k1",
+            "sub ann k2",
+            "sub bob k3",
+        ]
+    );
+    assert_eq!(r.host("localhost").changed, 5, "{}", r.dump());
+}
+
+#[test]
+fn dynamic_include_tasks_inside_a_loop() {
+    let t = tempdir();
+    write(
+        t.path(),
+        "per_item.yml",
+        "- shell: echo \"inc {{ outer }} a\" >> {{ dir }}/log\n- shell: echo \"inc {{ outer }} b\" >> {{ dir }}/log\n",
+    );
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - include_tasks: per_item.yml
+      loop: [x, y]
+      loop_control:
+        loop_var: outer
+    - include_tasks: "{{ 'per_item' }}.yml"
+      vars:
+        outer: z
+      when: true
+    - shell: echo done >> {{ dir }}/log
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(
+        log(t.path()),
+        ["inc x a", "inc x b", "inc y a", "inc y b", "inc z a", "inc z b", "done"]
+    );
+    assert_eq!(r.host("localhost").changed, 7, "{}", r.dump());
+}
+
+// ---------------------------------------------------------------- tags
+
+const TAGGED: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: echo untagged >> {{ dir }}/log
+    - shell: echo web >> {{ dir }}/log
+      tags: web
+    - shell: echo db >> {{ dir }}/log
+      tags: [db]
+    - shell: echo always >> {{ dir }}/log
+      tags: always
+    - shell: echo never >> {{ dir }}/log
+      tags: [never, debugonly]
+    - import_tasks: imported.yml
+      tags: imp
+"#;
+
+fn run_tagged(dir: &Path, extra: &[&str]) -> Vec<String> {
+    write(
+        dir,
+        "imported.yml",
+        "- shell: echo imported1 >> {{ dir }}/log\n- shell: echo imported2 >> {{ dir }}/log\n",
+    );
+    let _ = std::fs::remove_file(dir.join("log"));
+    let r = run_local(dir, TAGGED, extra);
+    r.assert_exit(0);
+    log(dir)
+}
+
+#[test]
+fn no_tag_options_run_everything_but_never() {
+    let t = tempdir();
+    assert_eq!(
+        run_tagged(t.path(), &[]),
+        ["untagged", "web", "db", "always", "imported1", "imported2"]
+    );
+}
+
+#[test]
+fn tags_select_tasks_and_always_still_runs() {
+    let t = tempdir();
+    assert_eq!(run_tagged(t.path(), &["--tags", "web"]), ["web", "always"]);
+}
+
+#[test]
+fn import_tasks_tags_are_inherited_by_imported_tasks() {
+    let t = tempdir();
+    assert_eq!(
+        run_tagged(t.path(), &["--tags", "imp"]),
+        ["always", "imported1", "imported2"]
+    );
+}
+
+#[test]
+fn never_tag_runs_only_when_asked_for() {
+    let t = tempdir();
+    assert_eq!(
+        run_tagged(t.path(), &["--tags", "debugonly"]),
+        ["always", "never"]
+    );
+    assert_eq!(
+        run_tagged(t.path(), &["--tags", "never"]),
+        ["always", "never"]
+    );
+    assert!(!run_tagged(t.path(), &["--tags", "all"]).contains(&"never".to_string()));
+}
+
+#[test]
+fn skip_tags_skip_tagged_tasks_including_always_when_named() {
+    let t = tempdir();
+    assert_eq!(
+        run_tagged(t.path(), &["--skip-tags", "web,imp"]),
+        ["untagged", "db", "always"]
+    );
+    assert_eq!(
+        run_tagged(t.path(), &["--skip-tags", "always"]),
+        ["untagged", "web", "db", "imported1", "imported2"]
+    );
+}
+
+#[test]
+fn tagged_and_untagged_special_tags() {
+    let t = tempdir();
+    assert_eq!(
+        run_tagged(t.path(), &["--tags", "untagged"]),
+        ["untagged", "always"]
+    );
+    assert_eq!(
+        run_tagged(t.path(), &["--tags", "tagged"]),
+        ["web", "db", "always", "imported1", "imported2"]
+    );
+}
+
+// ---------------------------------------------------------------- start-at-task
+
+#[test]
+fn start_at_task_skips_earlier_tasks() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: one
+      shell: echo one >> {{ dir }}/log
+    - name: two
+      shell: echo two >> {{ dir }}/log
+    - name: three
+      shell: echo three >> {{ dir }}/log
+"#;
+    let r = run_local(t.path(), pb, &["--start-at-task", "two"]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["two", "three"]);
+    assert_eq!(r.host("localhost").ok, 2);
+}
+
+fn roles_demo(dir: &Path, extra: &[&str]) -> Run {
+    local_inventory(dir, &["localhost"]);
+    let pb = fixture("playbooks/roles_demo/site.yml");
+    let dir_var = format!("dir={}", dir.display());
+    let mut args = vec![
+        "run",
+        pb.to_str().expect("utf-8"),
+        "-i",
+        "hosts",
+        "-e",
+        dir_var.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    kplay(dir, &args)
+}
+
+fn order_log(dir: &Path) -> Vec<String> {
+    read(&dir.join("order.log"))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn start_at_task_inside_a_role() {
+    let t = tempdir();
+    let r = roles_demo(t.path(), &["--start-at-task", "web : web template"]);
+    r.assert_exit(0);
+    // Starts at the role's second task: common and "web main" are skipped, so no handler is notified.
+    // As in ansible-core 2.18, the dependency did not run, so include_role runs it.
+    assert_eq!(
+        order_log(t.path()),
+        ["play task", "common", "extra web"],
+        "{}",
+        r.dump()
+    );
+    assert_eq!(read(&t.path().join("site.conf")), "port=8080\n");
+}
+
+// ---------------------------------------------------------------- roles
+
+#[test]
+fn roles_defaults_vars_params_dependencies_handlers_and_tasks_from() {
+    let t = tempdir();
+    let r = roles_demo(t.path(), &[]);
+    r.assert_exit(0);
+    // Same order and values as ansible-core 2.18: the meta dependency first; role params beat role
+    // vars, role vars beat defaults; the role handler runs after the play's tasks; include_role with
+    // tasks_from does not re-run the already-run dependency.
+    assert_eq!(
+        order_log(t.path()),
+        [
+            "common",
+            "web 8080 from_role_vars from_param",
+            "play task",
+            "extra web",
+            "handler restart web"
+        ]
+    );
+    assert_eq!(read(&t.path().join("site.conf")), "port=8080\n");
+    assert!(
+        r.stdout.contains("TASK [common : common main]"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout.contains("RUNNING HANDLER [web : restart web]"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        r.host("localhost"),
+        Counts {
+            ok: 7,
+            changed: 6,
+            ..Default::default()
+        },
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn role_defaults_used_when_nothing_overrides_them() {
+    let t = tempdir();
+    write(
+        t.path(),
+        "roles/r1/defaults/main.yml",
+        "greeting: hello-default\nport: 1\n",
+    );
+    write(
+        t.path(),
+        "roles/r1/tasks/main.yml",
+        "- copy: content=\"{{ greeting }} {{ port }} {{ role_path | basename }}\" dest={{ dir }}/r1\n",
+    );
+    let pb = "- hosts: all\n  gather_facts: false\n  vars:\n    port: 2\n  roles: [r1]\n";
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    // Play vars beat role defaults.
+    assert_eq!(read(&t.path().join("r1")), "hello-default 2 r1");
+}
+
+#[test]
+fn role_dependency_runs_once_unless_params_differ() {
+    let t = tempdir();
+    write(
+        t.path(),
+        "roles/base/tasks/main.yml",
+        "- shell: echo \"base {{ flavour | default('plain') }}\" >> {{ dir }}/log\n",
+    );
+    write(t.path(), "roles/x/meta/main.yml", "dependencies: [base]\n");
+    write(
+        t.path(),
+        "roles/x/tasks/main.yml",
+        "- shell: echo x >> {{ dir }}/log\n",
+    );
+    write(
+        t.path(),
+        "roles/y/meta/main.yml",
+        "dependencies:\n  - role: base\n  - role: base\n    flavour: spicy\n",
+    );
+    write(
+        t.path(),
+        "roles/y/tasks/main.yml",
+        "- shell: echo y >> {{ dir }}/log\n",
+    );
+    let pb = "- hosts: all\n  gather_facts: false\n  roles: [x, y]\n";
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["base plain", "x", "base spicy", "y"]);
+}
+
+// ---------------------------------------------------------------- precedence
+
+#[test]
+fn variable_precedence_across_inventory_playbook_role_fact_and_extra_vars() {
+    let t = tempdir();
+    let pb = fixture("playbooks/precedence/site.yml");
+    let inv = fixture("inventories/precedence/hosts");
+    let dir_var = format!("dir={}", t.path().display());
+    let r = kplay(
+        t.path(),
+        &[
+            "run",
+            pb.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+            "-e",
+            &dir_var,
+            "-e",
+            "e_extra=from_extra",
+        ],
+    );
+    r.assert_exit(0);
+    // a: group_vars/child beats group_vars/all      b: host_vars beat group_vars
+    // c: play vars beat group_vars                  d: set_fact beats play vars
+    // e: extra vars beat set_fact/play/inventory    g: playbook group_vars/all beat inventory's
+    // h: playbook host_vars beat inventory host_vars i: parent group beats all
+    // j: child group beats parent group
+    assert_eq!(
+        read(&t.path().join("h1.vars")),
+        "a=from_inv_child\nb=from_inv_host\nc=from_play\nd=from_set_fact\ne=from_extra\ng=from_pb_all\nh=from_pb_host\ni=from_inv_parent\nj=from_inv_child\n"
+    );
+    assert_eq!(
+        read(&t.path().join("h2.vars")),
+        "a=from_inv_child\nb=from_inv_child\nc=from_play\nd=from_set_fact\ne=from_extra\ng=from_pb_all\nh=undefined\ni=from_inv_parent\nj=from_inv_child\n"
+    );
+    // Role params beat role vars.
+    assert_eq!(read(&t.path().join("h1.role")), "f=from_param\n");
+}
+
+#[test]
+fn extra_vars_beat_role_vars_and_task_vars() {
+    let t = tempdir();
+    write(t.path(), "roles/rv/vars/main.yml", "v: from_role_vars\n");
+    write(
+        t.path(),
+        "roles/rv/tasks/main.yml",
+        "- copy: content=\"{{ v }}\" dest={{ dir }}/rv\n  vars:\n    v: from_task_vars\n",
+    );
+    let pb = "- hosts: all\n  gather_facts: false\n  roles: [rv]\n";
+    let r = run_local(t.path(), pb, &["-e", "v=from_extra"]);
+    r.assert_exit(0);
+    assert_eq!(read(&t.path().join("rv")), "from_extra");
+}
+
+#[test]
+fn dicts_replace_rather_than_merge() {
+    let t = tempdir();
+    write(t.path(), "group_vars/all.yml", "cfg: {a: 1, b: 2}\n");
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    cfg: {c: 3}
+  tasks:
+    - copy: content="{{ cfg.keys() | list | join(',') }}" dest="{{ dir }}/cfg"
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(read(&t.path().join("cfg")), "c");
+}
+
+#[test]
+fn to_json_renders_with_python_separators() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    cfg: {c: 3, d: [1, "x"]}
+  tasks:
+    - copy: content="{{ cfg | to_json }}" dest="{{ dir }}/cfg"
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    // Ansible's to_json is Python's json.dumps: ", " and ": " separators.
+    assert_eq!(read(&t.path().join("cfg")), "{\"c\": 3, \"d\": [1, \"x\"]}");
+}
+
+// ---------------------------------------------------------------- task control
+
+#[test]
+fn omit_drops_the_parameter() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy:
+        content: "x"
+        dest: "{{ dir }}/omitted"
+        mode: "{{ wanted_mode | default(omit) }}"
+    - copy:
+        content: "y"
+        dest: "{{ dir }}/given"
+        mode: "{{ '0600' if true else omit }}"
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(mode_of(&t.path().join("omitted")), 0o666 & !current_umask());
+    assert_eq!(mode_of(&t.path().join("given")), 0o600);
+}
+
+#[test]
+fn until_retries_records_attempts() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: echo x >> {{ dir }}/log; wc -l < {{ dir }}/log
+      register: r
+      until: r.stdout | int >= 3
+      retries: 5
+      delay: 0
+    - copy: content="{{ r.attempts }} {{ r.stdout }}" dest="{{ dir }}/attempts"
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(read(&t.path().join("attempts")), "3 3");
+    assert_eq!(log(t.path()).len(), 3);
+}
+
+#[test]
+fn until_exhausting_retries_fails_the_host() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: echo x >> {{ dir }}/log
+      register: r
+      until: false
+      retries: 2
+      delay: 0
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(2);
+    // One first attempt plus two retries.
+    assert_eq!(log(t.path()).len(), 3, "{}", r.dump());
+    assert!(r.stdout.contains("\"attempts\": 3"), "{}", r.dump());
+}
+
+#[test]
+fn changed_when_and_failed_when_override_the_result() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: echo quiet
+      changed_when: false
+    - command: echo CHANGED
+      register: out
+      changed_when: "'CHANGED' in out.stdout"
+    - shell: exit 3
+      register: three
+      failed_when: three.rc not in [0, 3]
+    - command: echo ERROR here
+      register: e
+      failed_when: "'ERROR' in e.stdout"
+      ignore_errors: true
+    - assert:
+        that:
+          - three is not failed
+          - e is failed
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(
+        r.host("localhost"),
+        Counts {
+            ok: 5,
+            changed: 3,
+            ignored: 1,
+            ..Default::default()
+        },
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn no_log_hides_results_in_text_output() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: echo TOPSECRET-VALUE
+      no_log: true
+    - debug: msg="TOPSECRET-DEBUG"
+      no_log: true
+    - command: /bin/sh -c "echo TOPSECRET-FAIL; exit 1"
+      no_log: true
+      ignore_errors: true
+"#;
+    let r = run_local(t.path(), pb, &["-v"]);
+    r.assert_exit(0);
+    assert!(
+        !r.stdout.contains("TOPSECRET") && !r.stderr.contains("TOPSECRET"),
+        "{}",
+        r.dump()
+    );
+    assert!(r.stdout.contains("censored"), "{}", r.dump());
+}
+
+#[test]
+fn no_log_hides_results_in_json_output() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: echo TOPSECRET-VALUE
+      no_log: true
+      register: hidden
+    - copy: content="{{ hidden.stdout }}" dest="{{ dir }}/still_usable"
+      no_log: true
+"#;
+    let r = run_local(t.path(), pb, &["--output", "json"]);
+    r.assert_exit(0);
+    assert!(!r.stdout.contains("TOPSECRET"), "{}", r.dump());
+    // The registered value is still there for later tasks; only the output hides it.
+    assert_eq!(read(&t.path().join("still_usable")), "TOPSECRET-VALUE");
+    let events = r.events();
+    let results: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "host_result")
+        .collect();
+    assert_eq!(results.len(), 2);
+}
+
+#[test]
+fn when_conditions_with_registered_results_and_facts() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: echo hello
+      register: greet
+    - set_fact:
+        flag: "yes"
+    - shell: echo ran-when-true >> {{ dir }}/log
+      when:
+        - greet.stdout == 'hello'
+        - flag | bool
+    - shell: echo must-not-run >> {{ dir }}/log
+      when: greet is failed or undefined_thing is defined
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["ran-when-true"]);
+    assert_eq!(r.host("localhost").skipped, 1);
+}
+
+#[test]
+fn meta_end_host_stops_only_that_host() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - meta: end_host
+      when: inventory_hostname == 'a'
+    - shell: echo {{ inventory_hostname }} >> {{ dir }}/log
+"#;
+    let r = run_hosts(t.path(), &["a", "b"], pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["b"]);
+}
