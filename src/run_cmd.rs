@@ -166,8 +166,7 @@ fn list(pb: &Playbook, runner: &Arc<Runner>, args: &RunArgs) -> Result<(), Strin
                     if leaf.section == kplay_engine::plan::PlaySection::Facts {
                         continue;
                     }
-                    let own: BTreeSet<String> = leaf.tags.iter().filter(|t| !play.tags.contains(*t)).cloned().collect();
-                    println!("      {}\tTAGS: {}", leaf.display_name, fmt_tags(&own));
+                    println!("      {}\tTAGS: {}", leaf.display_name, fmt_tags(&leaf.tags));
                 }
             }
         }

@@ -18,6 +18,8 @@ mod facts;
 mod harness;
 #[path = "lab_e2e/modules.rs"]
 mod modules;
+#[path = "lab_e2e/server.rs"]
+mod server;
 #[path = "lab_e2e/system.rs"]
 mod system;
 
@@ -45,7 +47,9 @@ fn lab_e2e() {
     );
 
     let mut s = Scenarios::default();
-    s.run("harness: HTTP server on host 1", || start_http_server(&lab));
+    s.run("harness: HTTP server on host 1", || {
+        server::start_http_server(&lab)
+    });
     s.run("6 facts match ansible-core's setup", || {
         facts::facts_match_ansible(&lab)
     });

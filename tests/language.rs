@@ -835,7 +835,8 @@ fn until_exhausting_retries_fails_the_host() {
     r.assert_exit(2);
     // One first attempt plus two retries.
     assert_eq!(log(t.path()).len(), 3, "{}", r.dump());
-    assert!(r.stdout.contains("\"attempts\": 3"), "{}", r.dump());
+    // ansible-core 2.18 reports the configured retries (2), not the number of runs, when it gives up.
+    assert!(r.stdout.contains("\"attempts\": 2"), "{}", r.dump());
 }
 
 #[test]

@@ -169,7 +169,7 @@ pub fn sysctl_per_netns(lab: &Lab) {
 }
 
 pub fn http_from_targets(lab: &Lab) {
-    let sha = sha256_hex(payload().as_bytes());
+    let sha = sha256_hex(crate::server::payload().as_bytes());
     lab.twice(
         "http.yml",
         json!({"payload_sha256": sha}),

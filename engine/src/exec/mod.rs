@@ -100,7 +100,13 @@ pub struct Runner {
 impl Runner {
     pub fn new(opts: RunOptions, registry: Arc<ModuleRegistry>, inventory: Inventory, playbook_dir: &Path, out: Arc<dyn Output>) -> Arc<Runner> {
         let templar = Arc::new(Templar::new());
-        let vars = RunVars::new(inventory, opts.extra_vars.clone(), templar.clone(), playbook_dir.to_path_buf());
+        let info = crate::vars::RunInfo {
+            verbosity: opts.verbosity,
+            run_tags: opts.tags.only.iter().cloned().collect(),
+            skip_tags: opts.tags.skip.iter().cloned().collect(),
+            default_connection: opts.connection.connection.clone(),
+        };
+        let vars = RunVars::new(inventory, opts.extra_vars.clone(), templar.clone(), playbook_dir.to_path_buf(), info);
         let forks = Arc::new(Semaphore::new(opts.forks.max(1)));
         let conns = Connections::new(opts.connection.clone());
         Arc::new(Runner {

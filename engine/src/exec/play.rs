@@ -25,6 +25,9 @@ pub struct PlayRun {
     /// `meta: end_play`.
     pub ended: AtomicBool,
     pub force_handlers: bool,
+    /// Roles (path, params) whose tasks ran in this play: `include_role` does not run their
+    /// dependencies again.
+    pub ran_roles: Mutex<std::collections::HashSet<(std::path::PathBuf, String)>>,
 }
 
 fn select_hosts(runner: &Arc<Runner>, play: &Play) -> Result<Vec<String>, LoadError> {
@@ -58,12 +61,46 @@ fn select_hosts(runner: &Arc<Runner>, play: &Play) -> Result<Vec<String>, LoadEr
     Ok(hosts)
 }
 
-/// Select hosts, set the play's variables and build its plan (no host is touched).
+/// Select hosts, set the play's variables and build its plan as one batch (no host is
+/// touched): what `--list-tasks` and `kplay plan` show.
 pub fn prepare_play(runner: &Arc<Runner>, play: &Arc<Play>) -> Result<Option<PlayPlan>, LoadError> {
     let hosts = select_hosts(runner, play)?;
     if hosts.is_empty() {
         return Ok(None);
     }
+    prepare_batch(runner, play, &hosts, hosts.clone()).map(Some)
+}
+
+/// `serial`: batch sizes (a number, a percentage, or a list of them whose last one repeats).
+pub fn serial_batches(serial: Option<&Value>, hosts: &[String]) -> Vec<Vec<String>> {
+    let n = hosts.len();
+    let size_of = |v: &Value| -> usize {
+        let s = to_display_string(v);
+        let size = match s.trim().strip_suffix('%') {
+            Some(p) => p.trim().parse::<f64>().map(|p| ((p / 100.0) * n as f64) as usize).unwrap_or(n),
+            None => s.trim().parse::<usize>().unwrap_or(n),
+        };
+        if size == 0 { if n == 0 { 0 } else { 1 } } else { size }
+    };
+    let sizes: Vec<usize> = match serial {
+        None | Some(Value::Null) => return vec![hosts.to_vec()],
+        Some(Value::Array(a)) if !a.is_empty() => a.iter().map(size_of).collect(),
+        Some(v) => vec![size_of(v)],
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut k = 0;
+    while i < n {
+        let size = sizes[k.min(sizes.len() - 1)].max(1);
+        out.push(hosts[i..(i + size).min(n)].to_vec());
+        i += size;
+        k += 1;
+    }
+    out
+}
+
+/// Set the play's variables for one batch of its hosts and build the batch's plan.
+fn prepare_batch(runner: &Arc<Runner>, play: &Arc<Play>, all_hosts: &[String], hosts: Vec<String>) -> Result<PlayPlan, LoadError> {
     // Layers of the play: later roles' defaults/vars take precedence over earlier ones.
     let role_defaults: Vec<_> = play.role_instances.iter().rev().map(|r| r.defaults.clone()).collect();
     let role_vars: Vec<_> = play.role_instances.iter().rev().map(|r| r.vars.clone()).collect();
@@ -77,7 +114,8 @@ pub fn prepare_play(runner: &Arc<Runner>, play: &Arc<Play>) -> Result<Option<Pla
         role_defaults,
         role_vars,
         play_vars: play.vars.clone(),
-        play_hosts: hosts.clone(),
+        play_hosts: all_hosts.to_vec(),
+        batch_hosts: hosts.clone(),
         check_mode: check,
         diff,
     });
@@ -101,7 +139,7 @@ pub fn prepare_play(runner: &Arc<Runner>, play: &Arc<Play>) -> Result<Option<Pla
         Some(v) => ansible_bool(v).unwrap_or(true),
         None => !runner.opts.gathering_explicit,
     };
-    Ok(Some(plan::build(PlanInput {
+    Ok(plan::build(PlanInput {
         play,
         hosts,
         filter: &runner.opts.tags,
@@ -109,17 +147,36 @@ pub fn prepare_play(runner: &Arc<Runner>, play: &Arc<Play>) -> Result<Option<Pla
         hostvars_tainted: &tainted,
         gather_facts: gather,
         start_at_task: runner.opts.start_at_task.as_deref(),
-    })))
+    }))
 }
 
 pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadError> {
-    let plan = prepare_play(runner, &play)?;
-    let hosts = plan.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
-    runner.out.emit(&Event::PlayStart { name: play.name.clone(), span: play.span.clone(), hosts: hosts.clone() });
-    let Some(plan) = plan else {
+    let all_hosts = select_hosts(runner, &play)?;
+    runner.out.emit(&Event::PlayStart { name: play.name.clone(), span: play.span.clone(), hosts: all_hosts.clone() });
+    if all_hosts.is_empty() {
         runner.out.emit(&Event::NoHostsMatched);
         return Ok(());
-    };
+    }
+    if let Ok(mut f) = runner.vars.failed_in_play.write() {
+        f.clear();
+    }
+    for batch in serial_batches(play.serial.as_ref(), &all_hosts) {
+        let plan = prepare_batch(runner, &play, &all_hosts, batch)?;
+        run_batch(runner, &play, plan).await;
+        if runner.abort.load(Ordering::SeqCst) {
+            break;
+        }
+        // A batch in which every host failed ends the play, as Ansible does.
+        let failed = runner.vars.failed_in_play.read().map(|f| f.len()).unwrap_or(0);
+        if failed >= all_hosts.len() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
+    let hosts = plan.hosts.clone();
     let force_handlers = runner.opts.force_handlers || play.force_handlers.as_ref().and_then(ansible_bool).unwrap_or(false);
     let pr = Arc::new(PlayRun {
         runner: runner.clone(),
@@ -129,12 +186,18 @@ pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadE
         play: play.clone(),
         ended: AtomicBool::new(false),
         force_handlers,
+        ran_roles: Mutex::new(Default::default()),
     });
     pr.clone().execute_dag().await;
     // Pending failures at the end of the play fail their hosts.
     for (i, h) in pr.plan.hosts.iter().enumerate() {
         if let Ok(mut hr) = pr.hosts[i].lock() {
             hr.finish();
+            if hr.failed || hr.unreachable {
+                if let Ok(mut f) = runner.vars.failed_in_play.write() {
+                    f.insert(h.clone());
+                }
+            }
             if hr.failed {
                 if let Ok(mut f) = runner.failed_hosts.lock() {
                     f.insert(h.clone());
@@ -147,7 +210,6 @@ pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadE
             }
         }
     }
-    Ok(())
 }
 
 /// `vars_files`: each entry (names rendered per host; a list means "first that exists").
@@ -286,13 +348,24 @@ impl PlayRun {
             }
         }
         let handlers = self.plan.handlers.clone();
-        for handler in handlers.iter() {
-            let name = handler.task.name.clone().unwrap_or_default();
-            let matches = notified.contains(&name)
-                || notified.contains(&handler.display_name)
-                || handler.task.listen.iter().any(|l| notified.contains(l));
-            if matches {
-                self.run_leaf_on_host(h, handler, None).await;
+        let mut notified = notified;
+        // A handler may notify further handlers: they run in the same flush.
+        for _round in 0..16 {
+            for handler in handlers.iter() {
+                let name = handler.task.name.clone().unwrap_or_default();
+                let matches = notified.contains(&name)
+                    || notified.contains(&handler.display_name)
+                    || handler.task.listen.iter().any(|l| notified.contains(l));
+                if matches {
+                    self.run_leaf_on_host(h, handler, None).await;
+                }
+            }
+            notified = match self.hosts[h].lock() {
+                Ok(mut hr) => std::mem::take(&mut hr.notified),
+                Err(_) => break,
+            };
+            if notified.is_empty() {
+                break;
             }
         }
         if failed {

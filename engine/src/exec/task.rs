@@ -138,11 +138,19 @@ impl PlayRun {
                     return None;
                 }
             }
-            if runner.abort.load(Ordering::SeqCst) || self.ended.load(Ordering::SeqCst) {
+            if self.ended.load(Ordering::SeqCst) {
                 return None;
             }
             let _permit = if inc.is_none() { runner.forks.clone().acquire_owned().await.ok() } else { None };
-            self.announce(leaf);
+            // meta tasks run silently unless skipped (the output layer prints the banner then).
+            if short_action(&leaf.task.action) != "meta" {
+                self.announce(leaf);
+            }
+            if let Some(r) = &leaf.task.ctx.role {
+                if let Ok(mut ran) = self.ran_roles.lock() {
+                    ran.insert((r.path.clone(), serde_json::to_string(&*r.params).unwrap_or_default()));
+                }
+            }
             let host = self.plan.hosts[h].clone();
             let outcome = self.execute(h, &host, leaf, inc).await;
             self.record(h, &host, leaf, outcome)
@@ -185,6 +193,7 @@ impl PlayRun {
         let label_tpl = lc.get("label").cloned();
         let mut results = Vec::with_capacity(items.len());
         let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
+        let mut all_uncounted = true;
         let n = items.len();
         for (i, item) in items.iter().enumerate() {
             let mut lv = Map::new();
@@ -220,6 +229,9 @@ impl PlayRun {
             if !o.uncounted {
                 self.emit(host, leaf, &o, Some(label), false);
             }
+            // Each item sees the facts the previous items set (set_fact accumulating in a loop).
+            self.apply_facts(host, leaf, &o.result);
+            all_uncounted &= o.uncounted;
             any_changed |= o.changed;
             any_failed |= o.failed;
             all_skipped &= o.skipped;
@@ -239,7 +251,9 @@ impl PlayRun {
             agg.insert("skipped".into(), Value::Bool(true));
         }
         agg.insert("results".into(), Value::Array(results));
-        Outcome { result: agg, failed: any_failed, changed: any_changed, skipped: all_skipped, unreachable, uncounted: false }
+        // A looped include counts once per included file (done by `include`), not once more here.
+        let uncounted = all_uncounted && n > 0;
+        Outcome { result: agg, failed: any_failed, changed: any_changed, skipped: all_skipped, unreachable, uncounted }
     }
 
     fn template_error(&self, leaf: &Leaf, scope: &Arc<Scope>, e: &str) -> String {
@@ -403,6 +417,8 @@ impl PlayRun {
                 return o;
             }
             if attempt > retries {
+                // Ansible reports the configured retries, not the number of runs, when it gives up.
+                o.result.insert("attempts".into(), Value::from(retries));
                 o.failed = true;
                 o.result.insert("failed".into(), Value::Bool(true));
                 return o;
@@ -449,11 +465,9 @@ impl PlayRun {
             }
         }
         if !leaf.task.failed_when.is_empty() {
-            // failed_when items are OR-ed as Ansible does for a list.
-            let any = leaf.task.failed_when.iter().map(|c| self.eval_on_result(leaf, layers, host, &o.result, std::slice::from_ref(c))).collect::<Result<Vec<bool>, String>>();
-            match any {
-                Ok(v) => {
-                    let f = v.iter().any(|x| *x);
+            // A list of conditions holds when all of them hold, as for `when`.
+            match self.eval_on_result(leaf, layers, host, &o.result, &leaf.task.failed_when) {
+                Ok(f) => {
                     o.failed = f;
                     o.result.insert("failed_when_result".into(), Value::Bool(f));
                     if f {
@@ -546,24 +560,16 @@ impl PlayRun {
                 }
             }
         }
-        // Facts a module returned.
-        if let Some(Value::Object(facts)) = o.result.get("ansible_facts").cloned() {
-            let action = short_action(&leaf.task.action);
-            let target = match (&o.result.get("_kplay_delegated_to"), kw_bool(&leaf.keywords.delegate_facts, &host_scope, &runner.templar)) {
-                (Some(Value::String(d)), Some(true)) => d.clone(),
-                _ => host.to_string(),
-            };
-            runner.vars.update_host(&target, |s| {
-                let layer = match action {
-                    "set_fact" => &mut s.set_facts,
-                    "include_vars" => &mut s.include_vars,
-                    _ => &mut s.facts,
-                };
-                Arc::make_mut(layer).extend(facts);
-            });
+        self.apply_facts(host, leaf, &o.result);
+        let is_meta = short_action(&leaf.task.action) == "meta";
+        let meta_skipped = is_meta && o.skipped;
+        if meta_skipped {
+            // meta tasks never enter the recap, even when skipped (but the skip is shown).
+            o.uncounted = true;
         }
-        if !o.uncounted {
-            if !is_loop || o.skipped && o.result.get("results").and_then(Value::as_array).map(|r| r.is_empty()).unwrap_or(true) {
+        if !o.uncounted || meta_skipped {
+            let no_items = o.result.get("results").and_then(Value::as_array).map(|r| r.is_empty()).unwrap_or(true);
+            if !is_loop || no_items {
                 self.emit(host, leaf, &o, None, false);
             } else if o.failed && ignore_errors {
                 self.emit(host, leaf, &o, None, true);
@@ -593,6 +599,9 @@ impl PlayRun {
                 runner.stat(host, |s| s.unreachable += 1);
                 if let Ok(mut hr) = self.hosts[h].lock() {
                     hr.unreachable = true;
+                }
+                if let Ok(mut f) = runner.vars.failed_in_play.write() {
+                    f.insert(host.to_string());
                 }
             }
         } else if o.failed {
@@ -624,6 +633,11 @@ impl PlayRun {
                 }
                 if let Ok(mut hr) = self.hosts[h].lock() {
                     hr.fail_at(&leaf.blocks);
+                    if hr.failed {
+                        if let Ok(mut f) = runner.vars.failed_in_play.write() {
+                            f.insert(host.to_string());
+                        }
+                    }
                 }
             }
         } else if o.skipped {
@@ -639,6 +653,28 @@ impl PlayRun {
         Some(registered)
     }
 
+    /// Merge the facts a module returned into the right layer of the host (or of the delegate
+    /// with `delegate_facts`).
+    fn apply_facts(&self, host: &str, leaf: &Leaf, result: &Map) {
+        let Some(Value::Object(facts)) = result.get("ansible_facts") else { return };
+        let runner = &self.runner;
+        let action = short_action(&leaf.task.action);
+        let delegate_facts = kw_bool(&leaf.keywords.delegate_facts, &Scope::for_host(&runner.vars, host), &runner.templar);
+        let target = match (result.get("_kplay_delegated_to"), delegate_facts) {
+            (Some(Value::String(d)), Some(true)) => d.clone(),
+            _ => host.to_string(),
+        };
+        let facts = facts.clone();
+        runner.vars.update_host(&target, |s| {
+            let layer = match action {
+                "set_fact" => &mut s.set_facts,
+                "include_vars" => &mut s.include_vars,
+                _ => &mut s.facts,
+            };
+            Arc::make_mut(layer).extend(facts);
+        });
+    }
+
     /// `include_tasks` / `include_role`: load now, run the included tasks for this host.
     #[allow(clippy::too_many_arguments)]
     async fn include(self: &Arc<Self>, h: usize, host: &str, leaf: &Arc<Leaf>, inc: Option<&IncludeCtx>, action: &str, args: Map, scope: &Arc<Scope>) -> Outcome {
@@ -649,6 +685,8 @@ impl PlayRun {
         let (items, handlers, label, role) = if action == "include_role" {
             let Some(name) = args.get("name").and_then(Value::as_str) else { return Outcome::failed("include_role needs 'name'") };
             let mut loader = crate::playbook::role::RoleLoader::new(&lctx, &self.play.base_dir, &Map::new());
+            let ran = self.ran_roles.lock().map(|r| r.clone()).unwrap_or_default();
+            loader.set_seen(self.play.role_seen.iter().filter(|(p, params, _)| ran.contains(&(p.clone(), params.clone()))).cloned().collect());
             let files = crate::playbook::role::role_files(&args);
             match loader.load_role(name, Map::new(), &leaf.task.span, &files, true) {
                 Ok(l) => (l.tasks, l.handlers, name.to_string(), loader.instances().last().cloned()),
@@ -701,6 +739,8 @@ impl PlayRun {
         }
         let leaves = plan::flatten_items(&items, &kw, &tags, leaf.vars.clone(), vec![], leaf.blocks.clone(), &runner.opts.tags, leaf.section);
         runner.out.emit(&Event::Included { file: label, host: host.to_string() });
+        // ansible-core counts each included file as one `ok` for the host.
+        runner.stat(host, |s| s.ok += 1);
         for l in leaves {
             let l = Arc::new(l);
             self.run_leaf_on_host(h, &l, Some(&new_inc)).await;

@@ -275,12 +275,12 @@ impl Inventory {
     }
 
     /// The `group_names` magic variable: the host's groups and their ancestors, sorted, without
-    /// `all` and `ungrouped`.
+    /// `all` (`ungrouped` is listed for a host in no other group, as ansible-core does).
     pub fn group_names(&self, host: &str) -> Vec<String> {
         let mut names: Vec<String> = self
             .host_groups(host)
             .into_iter()
-            .filter(|g| g != "all" && g != "ungrouped")
+            .filter(|g| g != "all")
             .collect();
         names.sort();
         names

@@ -98,7 +98,14 @@ pub struct PlanInput<'a> {
 pub fn task_display_name(task: &Task) -> String {
     let base = match &task.name {
         Some(n) => n.clone(),
-        None => task.action.clone(),
+        None => {
+            // Ansible names an unnamed include_role/import_role after the role.
+            let short = crate::playbook::keywords::short_action(&task.action);
+            match (short, task.args.get("name").and_then(Value::as_str)) {
+                ("include_role" | "import_role", Some(role)) => return format!("{short} : {role}"),
+                _ => task.action.clone(),
+            }
+        }
     };
     match &task.ctx.role {
         Some(r) => format!("{} : {}", r.name, base),

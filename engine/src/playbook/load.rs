@@ -72,7 +72,18 @@ fn load_plays_into(path: &Path, lctx: &LoadContext, plays: &mut Vec<Arc<Play>>) 
             if !target.is_file() {
                 return Err(LoadError::at(&imp.span, format!("import_playbook: file not found: {}", target.display())));
             }
+            let before = plays.len();
             load_plays_into(&target, lctx, plays)?;
+            // `vars:` on import_playbook reach every imported play (below the play's own vars).
+            if let Some(Value::Object(ivars)) = entry.get("vars").map(Node::to_value) {
+                for p in plays.iter_mut().skip(before) {
+                    if let Some(play) = Arc::get_mut(p) {
+                        let mut merged = ivars.clone();
+                        merged.extend(play.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        play.vars = Arc::new(merged);
+                    }
+                }
+            }
             continue;
         }
         plays.push(Arc::new(parse_play(entry, &base_dir, lctx)?));
@@ -251,6 +262,7 @@ fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, 
             _ => vars_files.push((vf.to_value(), vf.span.clone())),
         }
     }
+    check_static_vars_files(&vars_files, base_dir)?;
     let ctx = TaskContext { role: None, base_dir: base_dir.to_path_buf() };
     let mut static_vars = (*vars).clone();
     for (k, v) in &lctx.extra_vars {
@@ -261,6 +273,7 @@ fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, 
     let post_tasks = parse_task_list(node.get("post_tasks"), &ctx, lctx, &static_vars)?;
     let mut handlers = parse_task_list(node.get("handlers"), &ctx, lctx, &static_vars)?;
     let mut role_instances = Vec::new();
+    let mut role_seen = Vec::new();
     let mut roles = Vec::new();
     if let Some(rn) = node.get("roles") {
         let entries = match &rn.kind {
@@ -275,6 +288,7 @@ fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, 
             handlers.extend(loaded.handlers);
         }
         role_instances = loader.instances();
+        role_seen = loader.seen();
     }
     if let Ok(mut pending) = lctx.pending_handlers.lock() {
         handlers.append(&mut pending);
@@ -297,6 +311,7 @@ fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, 
         post_tasks,
         handlers,
         role_instances,
+        role_seen,
         tags: parse_tags(node.get("tags"))?,
         keywords: parse_inherited(node),
         strategy,
@@ -306,6 +321,25 @@ fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, 
         order: node.get("order").map(Node::key_string),
         base_dir: base_dir.to_path_buf(),
     })
+}
+
+/// A `vars_files` entry whose name holds no template must exist now: refusing it at load time
+/// means no host is touched by earlier plays of a run that cannot finish.
+fn check_static_vars_files(entries: &[(Value, Span)], base_dir: &Path) -> Result<(), LoadError> {
+    for (entry, span) in entries {
+        let names: Vec<&str> = match entry {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        if names.iter().any(|n| crate::template::Templar::is_template(n)) {
+            continue;
+        }
+        if !names.iter().any(|n| base_dir.join(n).is_file()) {
+            return Err(LoadError::at(span, format!("vars_files: vars file {} was not found", names.join(", "))));
+        }
+    }
+    Ok(())
 }
 
 /// Parse a list of tasks/blocks (`tasks:`, `block:`, a task file).

@@ -174,6 +174,9 @@ pub struct Play {
     pub post_tasks: Vec<TaskItem>,
     pub handlers: Vec<TaskItem>,
     pub role_instances: Vec<Arc<RoleInstance>>,
+    /// Roles the play already loaded (path, params, files): `include_role` dependencies that
+    /// match one are not run again.
+    pub role_seen: Vec<(PathBuf, String, String)>,
     pub tags: BTreeSet<String>,
     pub keywords: Inherited,
     pub strategy: Option<String>,

@@ -43,6 +43,16 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
         self.instances.clone()
     }
 
+    /// Roles already loaded (path, params, files), for deduplicating dependencies of roles
+    /// included later in the same play.
+    pub fn seen(&self) -> Vec<(PathBuf, String, String)> {
+        self.seen.clone()
+    }
+
+    pub fn set_seen(&mut self, seen: Vec<(PathBuf, String, String)>) {
+        self.seen = seen;
+    }
+
     /// Role directories in Ansible's search order: `roles/` beside the playbook, `roles_path`,
     /// then the playbook directory itself.
     pub fn find_role(&self, name: &str) -> Option<PathBuf> {

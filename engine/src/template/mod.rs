@@ -24,7 +24,7 @@ pub use convert::{from_json_value, to_json_value};
 pub use literal::literal_eval;
 
 use crate::value::{truthy, Value};
-use minijinja::value::Value as MjValue;
+use minijinja::value::{Value as MjValue, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use std::collections::BTreeSet;
 use undefined::Scope;
@@ -72,22 +72,39 @@ impl Templar {
         s.contains("{{") || s.contains("{%") || s.contains("{#")
     }
 
-    /// Ansible semantics for a string value: no template → returned as is (no minijinja call);
-    /// exactly one `{{ expr }}` (whitespace around allowed) → the expression's native value;
-    /// otherwise the rendered string. String results that read as Python literals are
-    /// converted, as Ansible 2.18 does (see [`native`]).
+    /// Ansible 2.18 semantics for a string value (details in [`native`]): no template → returned
+    /// as is (no minijinja call); exactly `{{ name }}` of a bool/number/null variable → that
+    /// value; one `{{ expr }}` node giving a list/dict → that value; anything else → the
+    /// rendered text, literal-evaluated when it reads as a Python list/dict/bool, with the
+    /// source's trailing newlines restored on a string result.
     pub fn render_str(&self, s: &str, ctx: &MjValue) -> Result<Value, TemplateError> {
         if !Self::is_template(s) {
             return Ok(Value::String(s.to_string()));
         }
         let scope = Scope::wrap(ctx);
-        if let Some((lead, expr, trail)) = native::single_expression(s) {
-            if self.env.compile_expression(expr).is_ok() {
-                let v = self.eval_scoped(expr, &scope)?;
-                return Ok(native::native_result(lead, &v, trail));
+        if let Some(name) = native::single_var(s) {
+            if let Ok(v) = scope.get_attr(name) {
+                if matches!(v.kind(), ValueKind::Bool | ValueKind::Number | ValueKind::None) {
+                    return Ok(to_json_value(&v));
+                }
             }
         }
-        Ok(native::string_result(self.render_scoped(s, &scope)?))
+        let src = native::strip_one_newline(s);
+        let result = match native::single_expression(src) {
+            Some(expr) if self.env.compile_expression(expr).is_ok() => {
+                native::single_node_result(expr, &self.eval_scoped(expr, &scope)?)
+            }
+            _ => native::string_result(self.render_scoped(src, &scope)?),
+        };
+        Ok(match result {
+            Value::String(mut text) => {
+                let missing = native::trailing_newlines(s)
+                    .saturating_sub(native::trailing_newlines(&text));
+                text.push_str(&"\n".repeat(missing));
+                Value::String(text)
+            }
+            other => other,
+        })
     }
 
     /// Recursive [`render_str`](Self::render_str) over lists and maps (keys too).
@@ -239,7 +256,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
             }
             return Err(Error::from(ErrorKind::UndefinedError));
         }
-        out.write_str(&native::python_str(value))
+        out.write_str(&native::finalized_str(value))
             .map_err(|_| Error::new(ErrorKind::WriteFailure, "write failed"))
     });
     env.set_unknown_method_callback(filters_strings::unknown_method);

@@ -39,12 +39,27 @@ pub struct PlayLayers {
     pub role_vars: Vec<Arc<Map>>,
     pub play_vars: Arc<Map>,
     pub play_hosts: Vec<String>,
+    /// The hosts of the current `serial` batch (all play hosts without `serial`).
+    pub batch_hosts: Vec<String>,
     pub check_mode: bool,
     pub diff: bool,
 }
 
+/// Facts about the run itself that templates can read (`ansible_verbosity`, `ansible_run_tags` …).
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    pub verbosity: u8,
+    pub run_tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    /// `-c`: the connection when no variable or keyword names one.
+    pub default_connection: Option<String>,
+}
+
 /// Variables shared by the whole run.
 pub struct RunVars {
+    pub info: RunInfo,
+    /// Hosts that failed or became unreachable in the current play (they leave `ansible_play_hosts`).
+    pub failed_in_play: RwLock<std::collections::HashSet<String>>,
     pub inventory: RwLock<Inventory>,
     pub extra: Arc<Map>,
     pub templar: Arc<Templar>,
@@ -61,9 +76,11 @@ pub struct RunVars {
 pub const OMIT: &str = "__omit_place_holder__kplay";
 
 impl RunVars {
-    pub fn new(inventory: Inventory, extra: Map, templar: Arc<Templar>, playbook_dir: PathBuf) -> Arc<RunVars> {
+    pub fn new(inventory: Inventory, extra: Map, templar: Arc<Templar>, playbook_dir: PathBuf, info: RunInfo) -> Arc<RunVars> {
         let groups = crate::template::from_json_value(&serde_json::to_value(inventory.groups_map()).unwrap_or_default());
         Arc::new(RunVars {
+            info,
+            failed_in_play: RwLock::new(Default::default()),
             inventory: RwLock::new(inventory),
             extra: Arc::new(extra),
             templar,

@@ -30,6 +30,8 @@ pub struct Scope {
     /// Highest precedence first.
     layers: Vec<Arc<Map>>,
     magic: Map,
+    /// Looked up after every layer: defaults that any variable overrides (`ansible_connection`).
+    fallback: Map,
     role_path: Option<String>,
     cache: Mutex<HashMap<String, MjValue>>,
     /// Variables being rendered right now (cycle detection).
@@ -91,11 +93,32 @@ impl Scope {
         magic.insert("group_names".into(), Value::from(group_names));
         magic.insert("omit".into(), Value::String(OMIT.to_string()));
         magic.insert("playbook_dir".into(), Value::String(run.playbook_dir.display().to_string()));
-        let hosts = Value::from(play.play_hosts.clone());
-        magic.insert("ansible_play_hosts".into(), hosts.clone());
-        magic.insert("ansible_play_hosts_all".into(), hosts.clone());
-        magic.insert("ansible_play_batch".into(), hosts.clone());
-        magic.insert("play_hosts".into(), hosts);
+        let all_hosts = Value::from(play.play_hosts.clone());
+        let failed = run.failed_in_play.read().map(|f| f.clone()).unwrap_or_default();
+        let active: Vec<String> = play.play_hosts.iter().filter(|h| !failed.contains(*h)).cloned().collect();
+        let active = Value::from(active);
+        magic.insert("ansible_play_hosts".into(), active.clone());
+        magic.insert("ansible_play_hosts_all".into(), all_hosts);
+        magic.insert("ansible_play_batch".into(), Value::from(play.batch_hosts.iter().filter(|h| !failed.contains(*h)).cloned().collect::<Vec<_>>()));
+        magic.insert("play_hosts".into(), active);
+        magic.insert("ansible_verbosity".into(), Value::from(run.info.verbosity));
+        let run_tags = if run.info.run_tags.is_empty() { vec!["all".to_string()] } else { run.info.run_tags.clone() };
+        magic.insert("ansible_run_tags".into(), Value::from(run_tags));
+        magic.insert("ansible_skip_tags".into(), Value::from(run.info.skip_tags.clone()));
+        let source = run.inventory.read().ok().and_then(|i| i.host_source(host).map(|p| p.to_path_buf()));
+        match source {
+            Some(p) => {
+                magic.insert("inventory_file".into(), Value::String(p.display().to_string()));
+                magic.insert("inventory_dir".into(), Value::String(p.parent().map(|d| d.display().to_string()).unwrap_or_default()));
+            }
+            None => {
+                magic.insert("inventory_file".into(), Value::Null);
+                magic.insert("inventory_dir".into(), Value::Null);
+            }
+        }
+        let mut fallback = Map::new();
+        let conn = run.info.default_connection.clone().unwrap_or_else(|| if host == "localhost" || host == "127.0.0.1" { "local".into() } else { "ssh".into() });
+        fallback.insert("ansible_connection".into(), Value::String(conn));
         magic.insert("ansible_play_name".into(), Value::String(play.name.clone()));
         magic.insert("ansible_check_mode".into(), Value::Bool(play.check_mode));
         magic.insert("ansible_diff_mode".into(), Value::Bool(play.diff));
@@ -116,6 +139,7 @@ impl Scope {
             host: host.to_string(),
             layers,
             magic,
+            fallback,
             role_path,
             cache: Mutex::new(HashMap::new()),
             stack: Mutex::new(Vec::new()),
@@ -168,7 +192,7 @@ impl Scope {
             "groups" => self.run.groups.read().ok().map(|g| g.clone()),
             "vars" => Some(self.ctx()),
             _ => {
-                let raw = self.magic.get(name).or_else(|| self.layers.iter().find_map(|l| l.get(name)))?;
+                let raw = self.magic.get(name).or_else(|| self.layers.iter().find_map(|l| l.get(name))).or_else(|| self.fallback.get(name))?;
                 self.render_raw(name, raw)
             }
         }?;
@@ -208,6 +232,7 @@ impl Scope {
     /// Every variable name visible (for `vars` iteration and debugging).
     fn names(&self) -> Vec<String> {
         let mut set: BTreeSet<String> = self.magic.keys().cloned().collect();
+        set.extend(self.fallback.keys().cloned());
         for l in &self.layers {
             set.extend(l.keys().cloned());
         }
