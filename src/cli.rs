@@ -21,6 +21,25 @@ pub enum Command {
     Adhoc(AdhocArgs),
     /// Manage lab hosts: air-gapped Debian hosts with systemd on this machine.
     Lab(LabArgs),
+    /// The deployment content compiled into this binary (playbooks, roles, group_vars, inventory).
+    Content(ContentArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ContentArgs {
+    #[command(subcommand)]
+    pub command: ContentCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContentCommand {
+    /// List the embedded files.
+    List,
+    /// Write the embedded content into DIR (new or empty) to edit and run from disk.
+    Extract {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
 }
 
 /// Options shared by everything that reads an inventory and runs tasks.

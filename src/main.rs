@@ -2,6 +2,7 @@
 //! together. No behaviour lives here.
 
 mod cli;
+mod embedded;
 mod lab_cmd;
 mod run_cmd;
 
@@ -28,6 +29,10 @@ fn main() -> ExitCode {
         cli::Command::Plan(args) => run_cmd::plan(args),
         cli::Command::Inventory(args) => run_cmd::inventory(args),
         cli::Command::Adhoc(args) => run_cmd::adhoc(args),
+        cli::Command::Content(args) => match args.command {
+            cli::ContentCommand::List => embedded::list(),
+            cli::ContentCommand::Extract { dir } => embedded::extract(&dir),
+        },
     };
     ExitCode::from(code)
 }

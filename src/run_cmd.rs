@@ -193,7 +193,10 @@ pub fn run(args: RunArgs) -> u8 {
     opts.start_at_task = args.start_at_task.clone();
     opts.force_handlers = args.force_handlers;
     let registry = registry();
-    let paths: Vec<PathBuf> = args.playbooks.iter().map(PathBuf::from).collect();
+    let paths = match crate::embedded::resolve_run(&args.playbooks, &mut opts.roles_path) {
+        Ok(p) => p,
+        Err(e) => return load_error(e),
+    };
     for p in &paths {
         if !p.is_file() {
             return load_error(format!("the playbook: {} could not be found", p.display()));
@@ -246,12 +249,15 @@ pub fn plan(args: PlanArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let opts = match options(&args.common, &cfg, &args.tags, &args.skip_tags) {
+    let mut opts = match options(&args.common, &cfg, &args.tags, &args.skip_tags) {
         Ok(o) => o,
         Err(e) => return load_error(e),
     };
     let registry = registry();
-    let paths: Vec<PathBuf> = args.playbooks.iter().map(PathBuf::from).collect();
+    let paths = match crate::embedded::resolve_run(&args.playbooks, &mut opts.roles_path) {
+        Ok(p) => p,
+        Err(e) => return load_error(e),
+    };
     let playbooks = match load_playbooks(&paths, &registry, &opts.roles_path, &opts.extra_vars) {
         Ok(p) => p,
         Err(e) => return load_error(e),

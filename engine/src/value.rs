@@ -11,11 +11,16 @@ pub type Map = serde_json::Map<String, Value>;
 pub fn ansible_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f == 1.0 => Some(true),
-            Some(f) if f == 0.0 => Some(false),
-            _ => None,
-        },
+        Value::Number(n) => {
+            let f = n.as_f64()?;
+            if f == 1.0 {
+                Some(true)
+            } else if f == 0.0 {
+                Some(false)
+            } else {
+                None
+            }
+        }
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "yes" | "on" | "true" | "y" | "1" | "t" => Some(true),
             "no" | "off" | "false" | "n" | "0" | "f" | "" => Some(false),

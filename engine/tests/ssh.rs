@@ -869,3 +869,100 @@ async fn become_su_runs_as_other_user() {
         out.stderr_str()
     );
 }
+
+/// A listener on 127.0.0.1 that answers each connection with `got:<what it read>` and closes.
+async fn echo_listener() -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = l
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                if let Ok(n) = s.read(&mut buf).await {
+                    let mut reply = b"got:".to_vec();
+                    reply.extend_from_slice(&buf[..n]);
+                    let _ = s.write_all(&reply).await;
+                }
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn open_tcp_exchanges_bytes_through_the_targets_sshd() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(sshd) = Sshd::start() else { return };
+    let (port, server) = echo_listener().await;
+    let t = sshd.connect_root().await;
+    let mut s = t
+        .open_tcp("127.0.0.1", port)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.write_all(b"ping").await.unwrap_or_else(|e| panic!("{e}"));
+    let mut got = Vec::new();
+    s.read_to_end(&mut got)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(String::from_utf8_lossy(&got), "got:ping");
+    drop(s);
+    server.abort();
+    t.close().await;
+}
+
+#[tokio::test]
+async fn open_tcp_to_a_closed_port_fails_naming_the_endpoint() {
+    let Some(sshd) = Sshd::start() else { return };
+    let t = sshd.connect_root().await;
+    let port = free_port();
+    let err = match t.open_tcp("127.0.0.1", port).await {
+        Ok(_) => panic!("nothing listens on {port}, yet the channel opened"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, TransportError::Failed(m) if m.contains(&format!("127.0.0.1:{port}"))),
+        "{err:?}"
+    );
+    // The connection itself is still usable.
+    let out = t
+        .exec(ExecRequest::sh("echo ok"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.stdout_str(), "ok\n");
+}
+
+#[tokio::test]
+async fn open_tcp_streams_hold_a_channel_slot_until_dropped() {
+    let Some(sshd) = Sshd::start() else { return };
+    let (port, server) = echo_listener().await;
+    let t = sshd.connect_root().await;
+    // The transport allows 8 channels at once; each open stream holds one.
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        open.push(
+            t.open_tcp("127.0.0.1", port)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    let waited =
+        tokio::time::timeout(Duration::from_millis(500), t.open_tcp("127.0.0.1", port)).await;
+    assert!(
+        waited.is_err(),
+        "a ninth channel opened while eight were held"
+    );
+    open.pop();
+    let ninth = tokio::time::timeout(Duration::from_secs(10), t.open_tcp("127.0.0.1", port)).await;
+    assert!(
+        matches!(ninth, Ok(Ok(_))),
+        "the released slot was not reused"
+    );
+    drop(open);
+    server.abort();
+}

@@ -173,7 +173,8 @@ fn skip_marker(stdout: &str) -> Option<&'static str> {
 }
 
 /// Run a `command`/`shell` task: Ansible's result shape, `failed` on a non-zero rc, and in check
-/// mode only the `creates`/`removes` tests (ansible-core 2.18 skips the command itself).
+/// mode only the `creates`/`removes` tests: without them ansible-core 2.18 skips the task; with
+/// them it reports `changed` when the tests would let the command run.
 pub(crate) async fn run_spec(
     ctx: &ModuleContext<'_>,
     spec: CommandSpec,
@@ -218,12 +219,12 @@ pub(crate) async fn run_spec(
         }
     }
     if ctx.check_mode {
-        // Tests passed: the command would run, which check mode reports as a skip.
-        let mut m = base_result(false, "", "", 0, &spec.cmd_value);
+        // Tests passed: ansible-core 2.18 supports check mode once creates/removes is given and
+        // reports the command as a change it would have made (not a skip); nothing ran.
+        let mut m = base_result(true, "", "", 0, &spec.cmd_value);
         for k in ["start", "end", "delta"] {
             m.insert(k.into(), Value::Null);
         }
-        m.insert("skipped".into(), Value::Bool(true));
         return Ok(finish(m, "Command would have run if not in check mode"));
     }
     if out.rc == 1 && stderr.contains(CHDIR_FAILED) {
@@ -538,6 +539,43 @@ mod tests {
             r["msg"],
             json!(format!("Would not run command since '{c}' exists"))
         );
+        assert!(r.get("skipped").is_none());
+    }
+
+    #[tokio::test]
+    async fn check_mode_reports_change_when_creates_would_let_it_run() {
+        let (d, e) = env();
+        let target = d.path().join("x");
+        let t = target.display().to_string();
+        let r = CommandModule
+            .run(
+                &ctx(&e, true, false),
+                args(json!({"argv": ["touch", t.clone()], "creates": t.clone()})),
+            )
+            .await
+            .unwrap();
+        assert!(!target.exists());
+        // ansible-core 2.18's exact result (register'd, minus the engine's `failed`).
+        assert_eq!(
+            Value::Object(r),
+            json!({"changed": true, "stdout": "", "stderr": "", "rc": 0, "cmd": ["touch", t],
+                   "start": null, "end": null, "delta": null,
+                   "msg": "Command would have run if not in check mode",
+                   "stdout_lines": [], "stderr_lines": []})
+        );
+    }
+
+    #[tokio::test]
+    async fn check_mode_reports_change_when_removes_exists() {
+        let (d, e) = env();
+        let r = CommandModule
+            .run(
+                &ctx(&e, true, false),
+                args(json!({"_raw_params": "false", "removes": d.path().display().to_string()})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["changed"], json!(true));
         assert!(r.get("skipped").is_none());
     }
 

@@ -3,9 +3,9 @@
 //! work and reports the final stat.
 
 use crate::common::args::{p, Args, Param, FILE_COMMON};
-use crate::common::attrs::{attr_failure, path_info, state_name, AttrChanges, AttrSpec};
+use crate::common::attrs::{attr_failure, state_name, AttrChanges, AttrSpec};
 use crate::common::diff::state_diff;
-use crate::common::mode::ModeSpec;
+use crate::common::mode::{format_mode, ModeSpec};
 use crate::common::probe::{parse_reply, probe, PathKind, PathStat, ProbeRequest, PROBE_FN};
 use crate::common::{join_remote, remote_dirname, run_sh};
 use async_trait::async_trait;
@@ -51,6 +51,8 @@ struct FileArgs {
     attrs: AttrSpec,
     mtime: Stamp,
     atime: Stamp,
+    /// `_original_basename` (set by copy/template when they hand a directory `dest` over).
+    original_basename: Option<String>,
 }
 
 impl FileArgs {
@@ -61,18 +63,10 @@ impl FileArgs {
         let src = a.str("src")?;
         let recurse = a.bool("recurse", false)?;
         let st = state.as_deref();
-        if src.is_some() && !matches!(st, Some("link") | Some("hard")) {
-            return Err(ModuleError::new(
-                "src option requires state to be 'link' or 'hard'",
-            ));
-        }
-        if recurse && !matches!(st, Some("directory") | None) {
-            return Err(ModuleError::new(
-                "recurse option requires state to be 'directory'",
-            ));
-        }
-        if st == Some("hard") && src.is_none() {
-            return Err(ModuleError::new("src is required for creating a hard link"));
+        let path = a.str("path")?.unwrap_or_default();
+        // With no `state` the checks wait until the state is inferred from the host.
+        if let Some(st) = st {
+            check_state_options(st, src.is_some(), recurse, &path)?;
         }
         let default_stamp = if st == Some("touch") {
             Stamp::Now
@@ -86,7 +80,7 @@ impl FileArgs {
             .str("access_time_format")?
             .unwrap_or_else(|| "%Y%m%d%H%M.%S".into());
         Ok(FileArgs {
-            path: a.str("path")?.unwrap_or_default(),
+            path,
             state,
             src,
             recurse,
@@ -95,8 +89,62 @@ impl FileArgs {
             attrs: AttrSpec::from_args(&a, false)?,
             mtime: stamp(a.str("modification_time")?, &mfmt, default_stamp.clone())?,
             atime: stamp(a.str("access_time")?, &afmt, default_stamp)?,
+            original_basename: a.str("_original_basename")?,
         })
     }
+}
+
+/// Ansible's option checks that depend on the (given or inferred) state, in its order.
+fn check_state_options(
+    state: &str,
+    has_src: bool,
+    recurse: bool,
+    path: &str,
+) -> Result<(), ModuleError> {
+    if recurse && state != "directory" {
+        return Err(fail(
+            "recurse option requires state to be 'directory'".into(),
+            path,
+        ));
+    }
+    if has_src && !matches!(state, "link" | "hard") {
+        return Err(fail(
+            "src option requires state to be 'link' or 'hard'".into(),
+            path,
+        ));
+    }
+    Ok(())
+}
+
+/// Ansible's `get_state`: the kind of `path` itself (a symlink is `link`, a regular file with
+/// a second name is `hard`).
+fn current_state(own: &PathStat) -> &'static str {
+    if own.kind == PathKind::File && own.nlink > 1 {
+        "hard"
+    } else {
+        state_name(own.kind)
+    }
+}
+
+/// Ansible's `add_path_info`: nothing when the path (followed) does not exist; otherwise owner,
+/// mode and size of the path itself and its current state.
+fn add_path_info(own: &PathStat, followed: &PathStat, result: &mut Map) {
+    if !followed.exists() {
+        return;
+    }
+    result.insert("uid".into(), own.uid.into());
+    result.insert("gid".into(), own.gid.into());
+    result.insert("owner".into(), Value::String(own.owner.clone()));
+    result.insert("group".into(), Value::String(own.group.clone()));
+    result.insert("mode".into(), Value::String(format_mode(own.mode)));
+    let state = match (own.kind, followed.kind) {
+        (PathKind::Link, _) => "link",
+        (_, PathKind::Directory) => "directory",
+        _ if followed.nlink > 1 => "hard",
+        _ => "file",
+    };
+    result.insert("state".into(), Value::String(state.into()));
+    result.insert("size".into(), own.size.into());
 }
 
 fn stamp(v: Option<String>, fmt: &str, default: Stamp) -> Result<Stamp, ModuleError> {
@@ -123,60 +171,74 @@ impl Module for FileModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = FileArgs::parse(args)?;
-        let link_src = a.src.as_ref().map(|s| {
-            if s.starts_with('/') {
-                s.clone()
-            } else {
-                join_remote(&remote_dirname(&a.path), s)
+        let mut a = FileArgs::parse(args)?;
+        let mut seen = Probed::take(ctx, &a).await?;
+        // Ansible puts a file/hard link given a directory `path` inside that directory.
+        if !matches!(a.state.as_deref(), Some("link" | "absent"))
+            && seen.followed.kind == PathKind::Directory
+        {
+            let base = a
+                .original_basename
+                .clone()
+                .or_else(|| a.src.as_deref().map(basename).filter(|b| !b.is_empty()));
+            if let Some(base) = base {
+                a.path = join_remote(&a.path, &base);
+                seen = Probed::take(ctx, &a).await?;
             }
-        });
-        let mut reqs = vec![
-            ProbeRequest::new(&a.path).checksum(None),
-            ProbeRequest::new(&a.path).follow(a.follow).checksum(None),
-        ];
-        if let Some(s) = &link_src {
-            reqs.push(ProbeRequest::new(s).follow(true).checksum(None));
         }
-        let pr = probe(ctx, &reqs).await?;
-        let mut it = pr.paths.into_iter();
-        let own = it.next().unwrap_or_else(|| PathStat::absent(&a.path));
-        let followed = it.next().unwrap_or_else(|| PathStat::absent(&a.path));
-        let src_st = it.next();
-        // Links, hard links and removal act on the path itself; the rest through a symlink.
-        let acts_on_link = matches!(a.state.as_deref(), Some("link" | "hard" | "absent"));
-        let prev = if !acts_on_link && own.kind == PathKind::Link && a.follow && followed.exists() {
-            followed
-        } else {
-            own
-        };
-        let prev_state = if prev.kind == PathKind::File && prev.nlink > 1 {
-            "hard"
-        } else {
-            state_name(prev.kind)
-        };
+        let Probed {
+            umask,
+            own,
+            followed,
+            src: src_st,
+            link_src,
+        } = seen;
+        let prev_state = current_state(&own);
         let state = match a.state.clone() {
             Some(s) => s,
-            None if prev.exists() => prev_state.to_string(),
+            None if own.exists() => prev_state.to_string(),
             None if a.recurse => "directory".into(),
             None => "file".into(),
+        };
+        check_state_options(&state, a.src.is_some(), a.recurse, &a.path)?;
+        // Links, hard links and removal act on the path itself; the rest through a symlink.
+        let acts_on_link = matches!(state.as_str(), "link" | "hard" | "absent");
+        let prev = if !acts_on_link && own.kind == PathKind::Link && a.follow && followed.exists() {
+            followed.clone()
+        } else {
+            own.clone()
+        };
+        let prev_state = if acts_on_link {
+            prev_state
+        } else {
+            current_state(&prev)
         };
         let plan = plan(
             &a,
             &state,
             &prev,
             prev_state,
-            src_st.as_ref(),
-            link_src.as_deref(),
-            pr.host.umask,
+            &Targets {
+                followed: &followed,
+                src: src_st.as_ref(),
+                link_src: link_src.as_deref(),
+            },
+            umask,
         )?;
         // The tree below an existing directory is checked (and fixed) by its own script.
         let tree_changed =
             a.recurse && prev.kind == PathKind::Directory && recurse(ctx, &a).await?;
         let changed = plan.changed || tree_changed;
-        let mut result = ModuleResult::new(changed).set("path", a.path.as_str());
-        if let Some(s) = &a.src {
-            result.insert("src", s.as_str());
+        let mut result = ModuleResult::new(changed);
+        if matches!(state.as_str(), "link" | "hard") {
+            // ensure_symlink/ensure_hardlink answer with `dest` and `src` (null when not given).
+            result.insert("dest", a.path.as_str());
+            result.insert(
+                "src",
+                plan.src.clone().map(Value::String).unwrap_or(Value::Null),
+            );
+        } else {
+            result.insert("path", a.path.as_str());
         }
         if ctx.diff {
             result.insert(
@@ -189,24 +251,24 @@ impl Module for FileModule {
                 )),
             );
         }
-        if !changed || ctx.check_mode {
-            if prev.exists() && state != "absent" {
-                path_info(&prev, &mut result.0);
+        if state == "absent" {
+            if changed && !ctx.check_mode {
+                let out = run_sh(ctx, plan.script.clone(), None).await?;
+                if out.rc != 0 {
+                    return Err(ModuleError::new(out.stderr_str().trim().to_string()));
+                }
             }
-            result.insert(
-                "state",
-                if changed {
-                    state.clone()
-                } else {
-                    prev_state.to_string()
-                },
-            );
+            result.insert("state", "absent");
             return Ok(result.into_map());
         }
+        if !changed || ctx.check_mode {
+            add_path_info(&own, &followed, &mut result.0);
+            return Ok(result.into_map());
+        }
+        let q = sh_quote(&a.path);
         let script = format!(
-            "{PROBE_FN}set -e\n{}set +e\nkp {} 0 - -1 0\n",
+            "{PROBE_FN}set -e\n{}set +e\nkp {q} 0 - -1 0\nkp {q} 1 - -1 0\n",
             plan.script,
-            sh_quote(&a.path)
         );
         let out = run_sh(ctx, script, None).await?;
         if out.rc != 0 {
@@ -215,13 +277,63 @@ impl Module for FileModule {
                 attr_failure(out.rc, &stderr).unwrap_or_else(|| stderr.trim().to_string()),
             ));
         }
-        let (_, stats) =
-            parse_reply(&out.stdout, &[&a.path]).map_err(|e| ModuleError::new(e.to_string()))?;
-        if let Some(st) = stats.first() {
-            path_info(st, &mut result.0);
+        let (_, stats) = parse_reply(&out.stdout, &[&a.path, &a.path])
+            .map_err(|e| ModuleError::new(e.to_string()))?;
+        if let [own, followed] = stats.as_slice() {
+            add_path_info(own, followed, &mut result.0);
         }
         Ok(result.into_map())
     }
+}
+
+/// The last path component (Python's `os.path.basename`: empty for a trailing slash).
+fn basename(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// What one probe says about the path (itself and followed) and a link's `src`.
+struct Probed {
+    umask: u32,
+    own: PathStat,
+    followed: PathStat,
+    src: Option<PathStat>,
+    /// `src` made absolute against the path's directory.
+    link_src: Option<String>,
+}
+
+impl Probed {
+    async fn take(ctx: &ModuleContext<'_>, a: &FileArgs) -> Result<Probed, ModuleError> {
+        let link_src = a.src.as_ref().map(|s| {
+            if s.starts_with('/') {
+                s.clone()
+            } else {
+                join_remote(&remote_dirname(&a.path), s)
+            }
+        });
+        let mut reqs = vec![
+            ProbeRequest::new(&a.path).checksum(None),
+            ProbeRequest::new(&a.path).follow(true).checksum(None),
+        ];
+        if let Some(s) = &link_src {
+            reqs.push(ProbeRequest::new(s).follow(true).checksum(None));
+        }
+        let pr = probe(ctx, &reqs).await?;
+        let mut it = pr.paths.into_iter();
+        Ok(Probed {
+            umask: pr.host.umask,
+            own: it.next().unwrap_or_else(|| PathStat::absent(&a.path)),
+            followed: it.next().unwrap_or_else(|| PathStat::absent(&a.path)),
+            src: it.next(),
+            link_src,
+        })
+    }
+}
+
+/// What a link or hard link points at: the path followed, and `src` (followed) when given.
+struct Targets<'a> {
+    followed: &'a PathStat,
+    src: Option<&'a PathStat>,
+    link_src: Option<&'a str>,
 }
 
 /// What to do: whether anything changes, the attribute part (for the diff), the sh to run.
@@ -229,6 +341,19 @@ struct Plan {
     changed: bool,
     attrs: AttrChanges,
     script: String,
+    /// The `src` a link result reports (a link's current target when none was given).
+    src: Option<String>,
+}
+
+impl Plan {
+    fn new(changed: bool, attrs: AttrChanges, script: String) -> Plan {
+        Plan {
+            changed,
+            attrs,
+            script,
+            src: None,
+        }
+    }
 }
 
 fn fail(msg: String, path: &str) -> ModuleError {
@@ -242,19 +367,18 @@ fn plan(
     state: &str,
     prev: &PathStat,
     prev_state: &str,
-    src: Option<&PathStat>,
-    link_src: Option<&str>,
+    targets: &Targets<'_>,
     umask: u32,
 ) -> Result<Plan, ModuleError> {
     let q = sh_quote(&a.path);
     let path = a.path.as_str();
     let attrs_on = |st: &PathStat| a.attrs.changes(st, umask);
     match state {
-        "absent" => Ok(Plan {
-            changed: prev.exists(),
-            attrs: AttrChanges::default(),
-            script: format!("rm -rf -- {q}\n"),
-        }),
+        "absent" => Ok(Plan::new(
+            prev.exists(),
+            AttrChanges::default(),
+            format!("rm -rf -- {q}\n"),
+        )),
         "file" => {
             if !prev.exists() {
                 let mut m = Map::new();
@@ -272,11 +396,10 @@ fn plan(
                 ));
             }
             let ch = attrs_on(prev);
-            Ok(Plan {
-                changed: !ch.is_empty(),
-                script: ch.shell(path, false),
-                attrs: ch,
-            })
+            {
+                let script = ch.shell(path, false);
+                Ok(Plan::new(!ch.is_empty(), ch, script))
+            }
         }
         "directory" => plan_directory(a, prev, prev_state, umask),
         "touch" => {
@@ -313,14 +436,10 @@ fn plan(
                 || !ch.is_empty()
                 || a.mtime != Stamp::Preserve
                 || a.atime != Stamp::Preserve;
-            Ok(Plan {
-                changed,
-                script: s,
-                attrs: ch,
-            })
+            Ok(Plan::new(changed, ch, s))
         }
-        "link" => plan_link(a, prev, prev_state, src, link_src, umask),
-        _ => plan_hard(a, prev, prev_state, src, link_src, umask),
+        "link" => plan_link(a, prev, prev_state, targets, umask),
+        _ => plan_hard(a, prev, prev_state, targets, umask),
     }
 }
 
@@ -334,11 +453,10 @@ fn plan_directory(
     match prev.kind {
         PathKind::Directory => {
             let ch = a.attrs.changes(prev, umask);
-            Ok(Plan {
-                changed: !ch.is_empty(),
-                script: ch.shell(path, false),
-                attrs: ch,
-            })
+            {
+                let script = ch.shell(path, false);
+                Ok(Plan::new(!ch.is_empty(), ch, script))
+            }
         }
         PathKind::Absent => {
             // Every created component gets the requested attributes, as Ansible does.
@@ -357,11 +475,7 @@ fn plan_directory(
             if a.recurse {
                 s.push_str(&recurse_shell(a, path, true));
             }
-            Ok(Plan {
-                changed: true,
-                script: s,
-                attrs: ch,
-            })
+            Ok(Plan::new(true, ch, s))
         }
         _ => Err(fail(
             format!("{path} already exists as a {prev_state}"),
@@ -460,43 +574,52 @@ fn components(path: &str) -> Vec<String> {
     out
 }
 
+/// `state=link` as Ansible's `ensure_symlink`: with no `src`, an existing link keeps its
+/// target; with `follow` the attributes go to what the link points at.
 fn plan_link(
     a: &FileArgs,
     prev: &PathStat,
     prev_state: &str,
-    src: Option<&PathStat>,
-    link_src: Option<&str>,
+    t: &Targets<'_>,
     umask: u32,
 ) -> Result<Plan, ModuleError> {
     let path = a.path.as_str();
     let q = sh_quote(path);
-    let Some(target) = a.src.as_deref() else {
-        return Err(fail("src is required for creating a link".into(), path));
+    let target = match a.src.clone() {
+        Some(s) => Some(s),
+        None if a.follow && t.followed.exists() => prev.link_target.clone(),
+        None => None,
     };
-    if !a.force && !src.map(PathStat::exists).unwrap_or(false) {
-        return Err(fail(
-            format!(
-                "src file does not exist, use \"force=yes\" if you really want to create the link: {}",
-                link_src.unwrap_or(target)
-            ),
-            path,
-        ));
-    }
-    let same = prev.kind == PathKind::Link && prev.link_target.as_deref() == Some(target);
-    let mut s = String::new();
-    match prev.kind {
-        _ if same => {}
-        PathKind::Absent | PathKind::Link => {
-            s.push_str(&format!("ln -sfn -- {} {q}\n", sh_quote(target)))
+    if let Some(src) = a.src.as_deref() {
+        if !a.force && !t.src.map(PathStat::exists).unwrap_or(false) {
+            return Err(fail(
+                format!(
+                    "src file does not exist, use \"force=yes\" if you really want to create the link: {}",
+                    t.link_src.unwrap_or(src)
+                ),
+                path,
+            ));
         }
-        PathKind::Directory if a.force => s.push_str(&format!(
-            "rmdir -- {q}\nln -s -- {} {q}\n",
-            sh_quote(target)
-        )),
-        _ if a.force => s.push_str(&format!(
-            "rm -f -- {q}\nln -s -- {} {q}\n",
-            sh_quote(target)
-        )),
+    }
+    let same = prev.kind == PathKind::Link
+        && (target.is_none() || prev.link_target.as_deref() == target.as_deref());
+    let mut s = String::new();
+    match (prev.kind, target.as_deref()) {
+        _ if same => {}
+        (_, None) => {
+            return Err(ModuleError::new(
+                "src is required for creating new symlinks",
+            ));
+        }
+        (PathKind::Absent | PathKind::Link, Some(to)) => {
+            s.push_str(&format!("ln -sfn -- {} {q}\n", sh_quote(to)))
+        }
+        (PathKind::Directory, Some(to)) if a.force => {
+            s.push_str(&format!("rmdir -- {q}\nln -s -- {} {q}\n", sh_quote(to)))
+        }
+        (_, Some(to)) if a.force => {
+            s.push_str(&format!("rm -f -- {q}\nln -s -- {} {q}\n", sh_quote(to)))
+        }
         _ => {
             return Err(fail(
                 format!("refusing to convert from {prev_state} to symlink for {path}"),
@@ -504,67 +627,108 @@ fn plan_link(
             ))
         }
     }
-    let base = if same {
-        prev.clone()
-    } else {
-        PathStat {
-            kind: PathKind::Link,
-            ..PathStat::new_by(path, PathKind::Link, &Default::default())
-        }
+    // What the link will point at once it is in place (Ansible then sets attributes through it).
+    let pointee = if same { Some(t.followed) } else { t.src };
+    let ch = match pointee.filter(|p| a.follow && p.exists()) {
+        Some(p) => a.attrs.changes(p, umask),
+        None if same => a.attrs.changes(prev, umask),
+        None => owner_group_only(&a.attrs),
     };
-    let ch = if same {
-        a.attrs.changes(&base, umask)
-    } else {
-        owner_group_only(&a.attrs)
-    };
-    s.push_str(&ch.shell(path, true));
-    Ok(Plan {
-        changed: !same || !ch.is_empty(),
-        script: s,
-        attrs: ch,
-    })
+    let deref = a.follow && pointee.map(PathStat::exists).unwrap_or(false);
+    s.push_str(&ch.shell(path, !deref));
+    let mut plan = Plan::new(!same || !ch.is_empty(), ch, s);
+    plan.src = target;
+    Ok(plan)
 }
 
+/// `state=hard` as Ansible's `ensure_hardlink`: `src` is only needed to create a new hard link;
+/// without it an existing hard link just gets its attributes.
 fn plan_hard(
     a: &FileArgs,
     prev: &PathStat,
     prev_state: &str,
-    src: Option<&PathStat>,
-    link_src: Option<&str>,
+    t: &Targets<'_>,
     umask: u32,
 ) -> Result<Plan, ModuleError> {
     let path = a.path.as_str();
     let q = sh_quote(path);
-    let src_st = src
-        .filter(|s| s.exists())
-        .ok_or_else(|| fail("src does not exist".into(), path))?;
-    let same = prev.exists() && prev.inode == src_st.inode && prev.dev == src_st.dev;
-    let from = sh_quote(link_src.unwrap_or_default());
+    if prev_state != "hard" && a.src.is_none() {
+        return Err(ModuleError::new(
+            "src is required for creating new hardlinks",
+        ));
+    }
+    let src_st = match &a.src {
+        Some(src) => Some(t.src.filter(|s| s.exists()).ok_or_else(|| {
+            let mut m = Map::new();
+            m.insert("dest".into(), path.into());
+            m.insert("src".into(), src.as_str().into());
+            ModuleError::with_result("src does not exist", m)
+        })?),
+        None => None,
+    };
+    let same_inode = |st: &PathStat| st.inode == prev.inode && st.dev == prev.dev;
+    let link_error = |msg: &str| {
+        let mut m = Map::new();
+        m.insert("dest".into(), path.into());
+        m.insert(
+            "src".into(),
+            a.src.clone().map(Value::String).unwrap_or(Value::Null),
+        );
+        ModuleError::with_result(msg.to_string(), m)
+    };
+    let from = sh_quote(t.link_src.unwrap_or_default());
+    // `ln -f -n` swaps the name for the new link (a symlink to a directory is replaced, not
+    // entered), as Ansible's link-to-temp-and-rename does.
+    let replace = format!("ln -f -n -- {from} {q}\n");
     let mut s = String::new();
-    match prev.kind {
-        _ if same => {}
-        PathKind::Absent => s.push_str(&format!("ln -- {from} {q}\n")),
-        PathKind::Directory => {
-            return Err(fail(
-                format!("refusing to convert from {prev_state} to hard link for {path}"),
-                path,
-            ))
+    match prev_state {
+        "absent" => s.push_str(&format!("ln -- {from} {q}\n")),
+        "link" => {
+            if prev.link_target.as_deref() != a.src.as_deref() {
+                s.push_str(&replace);
+            }
         }
-        _ if a.force => s.push_str(&format!("ln -f -- {from} {q}\n")),
-        _ => {
+        "hard" => {
+            if src_st.is_some_and(|st| !same_inode(st)) {
+                if !a.force {
+                    return Err(link_error(
+                        "Cannot link, different hard link exists at destination",
+                    ));
+                }
+                s.push_str(&replace);
+            }
+        }
+        "directory" => {
+            if src_st.is_some_and(same_inode) {
+                return Ok(Plan::new(false, AttrChanges::default(), String::new()));
+            }
+            if !a.force {
+                return Err(link_error(
+                    "Cannot link: different hard link exists at destination",
+                ));
+            }
             return Err(fail(
-                format!("Cannot link, {prev_state} exists at destination: {path}"),
+                format!("Error while replacing: [Errno 21] Is a directory: '{path}'"),
                 path,
-            ))
+            ));
+        }
+        _ => {
+            if !a.force {
+                return Err(link_error(&format!(
+                    "Cannot link, {prev_state} exists at destination"
+                )));
+            }
+            s.push_str(&replace);
         }
     }
-    let ch = a.attrs.changes(src_st, umask);
+    let linked = !s.is_empty();
+    // After linking, the path is src's inode; otherwise it is what is there now.
+    let base = if linked { src_st.unwrap_or(prev) } else { prev };
+    let ch = a.attrs.changes(base, umask);
     s.push_str(&ch.shell(path, false));
-    Ok(Plan {
-        changed: !same || !ch.is_empty(),
-        script: s,
-        attrs: ch,
-    })
+    let mut plan = Plan::new(linked || !ch.is_empty(), ch, s);
+    plan.src = a.src.clone();
+    Ok(plan)
 }
 
 /// A new symlink gets the requested owner/group (mode does not apply to links).

@@ -737,7 +737,8 @@ impl PlayRun {
                 kw.become_ = Some(b.clone());
             }
         }
-        let leaves = plan::flatten_items(&items, &kw, &tags, leaf.vars.clone(), vec![], leaf.blocks.clone(), &runner.opts.tags, leaf.section);
+        let inherit = plan::IncludeInheritance { keywords: kw, tags, vars: leaf.vars.clone(), when: vec![], blocks: leaf.blocks.clone() };
+        let leaves = plan::flatten_items(&items, inherit, &runner.opts.tags, leaf.section);
         runner.out.emit(&Event::Included { file: label, host: host.to_string() });
         // ansible-core counts each included file as one `ok` for the host.
         runner.stat(host, |s| s.ok += 1);
@@ -812,7 +813,7 @@ impl PlayRun {
         };
         let key = key.trim().replace(['-', ' ', '.'], "_");
         if let Ok(mut inv) = self.runner.vars.inventory.write() {
-            inv.add_host(host, &[key.clone()], Map::new());
+            inv.add_host(host, std::slice::from_ref(&key), Map::new());
         }
         self.runner.vars.refresh_groups();
         let mut m = Map::new();

@@ -183,10 +183,19 @@ impl Flattener<'_> {
     }
 }
 
-/// Flatten a list of task items (used for the play's sections and for dynamic includes).
-pub fn flatten_items(items: &[TaskItem], base: &Inherited, tags: &BTreeSet<String>, vars: Vec<Arc<Map>>, when: Vec<(Value, Span)>, blocks: Vec<BlockRef>, filter: &TagFilter, section: PlaySection) -> Vec<Leaf> {
+/// What included tasks inherit from the include that brought them in.
+pub struct IncludeInheritance {
+    pub keywords: Inherited,
+    pub tags: BTreeSet<String>,
+    pub vars: Vec<Arc<Map>>,
+    pub when: Vec<(Value, Span)>,
+    pub blocks: Vec<BlockRef>,
+}
+
+/// Flatten a list of task items (used for dynamic includes).
+pub fn flatten_items(items: &[TaskItem], inherit: IncludeInheritance, filter: &TagFilter, section: PlaySection) -> Vec<Leaf> {
     let mut f = Flattener { leaves: vec![], filter, apply_tags: true };
-    let inh = Inh { blocks, when, tags: tags.clone(), vars, keywords: base.clone() };
+    let inh = Inh { blocks: inherit.blocks, when: inherit.when, tags: inherit.tags, vars: inherit.vars, keywords: inherit.keywords };
     f.items(items, &inh, section);
     f.leaves
 }

@@ -192,3 +192,6 @@ pub struct Playbook {
     pub path: PathBuf,
     pub plays: Vec<Arc<Play>>,
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -166,12 +166,18 @@ fn from_json(v: &MjValue) -> Result<MjValue, Error> {
     Ok(from_json_value(&parsed))
 }
 
-/// `to_yaml`: block-style YAML. (PyYAML's flow style for leaf collections and its exact
-/// quoting are not reproduced; the text parses back to the same data.)
+/// Ansible's `to_yaml`: PyYAML's `yaml.dump` with its default flow style (collections of
+/// scalars in flow style), `indent=2`; `default_flow_style=False` gives the block layout.
 fn to_yaml(v: &MjValue, kwargs: Kwargs) -> Result<String, Error> {
     defined(v)?;
+    let indent = kwargs.get::<Option<usize>>("indent")?.unwrap_or(2);
+    let flow = kwargs.get::<Option<MjValue>>("default_flow_style")?;
     accept_yaml_kwargs(&kwargs)?;
-    crate::yaml::to_yaml_string(&to_json_value(v)).map_err(|e| op_err(format!("to_yaml: {e}")))
+    let value = to_json_value(v);
+    Ok(match flow {
+        Some(f) if !f.is_none() && !f.is_true() => crate::yaml::to_nice_yaml(&value, indent),
+        _ => crate::yaml::to_yaml(&value, indent),
+    })
 }
 
 /// Ansible's `to_nice_yaml(indent=4)`: PyYAML's block layout (see `crate::yaml::to_nice_yaml`).

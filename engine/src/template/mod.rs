@@ -5,6 +5,7 @@
 //! [`undefined`] for why). The filter/test/lookup library is split by family into the
 //! `filters_*`, `tests` and `lookups` files, each with unit tests showing Ansible's behaviour.
 
+mod bare_undefined;
 mod convert;
 mod filters_collections;
 mod filters_data;
@@ -215,7 +216,12 @@ impl Templar {
             Ok(v) => Ok(v),
             Err(e) => {
                 let cause = undefined::explain(&e, src, scope);
-                if !cause.chained {
+                let bare = cause
+                    .error
+                    .undefined
+                    .as_deref()
+                    .is_some_and(|path| bare_undefined::used_bare(src, path));
+                if !cause.chained || bare {
                     return Err(cause.error);
                 }
                 run(&self.chain_env).map_err(|e2| undefined::explain(&e2, src, scope).error)

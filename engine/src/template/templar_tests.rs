@@ -670,3 +670,18 @@ fn syntax_error_is_reported_not_panicked() {
     assert!(Templar::new().render_str("{{ foo( }}", &vars()).is_err());
     assert!(Templar::new().eval_condition("foo ==", &vars()).is_err());
 }
+
+#[test]
+fn negating_or_branching_on_undefined_is_an_error_naming_the_root() {
+    assert_eq!(err("{{ not missing }}").msg, "'missing' is undefined");
+    assert_eq!(
+        err("{% if missing.b %}y{% endif %}").msg,
+        "'missing' is undefined"
+    );
+    assert_eq!(
+        err("{% for x in missing.b %}{{ x }}{% endfor %}").msg,
+        "'missing' is undefined"
+    );
+    assert!(cond("missing is not defined and not missing2 is defined"));
+    assert_eq!(r("{{ missing.b | default(5) }}"), json!("5"));
+}

@@ -153,3 +153,6 @@ impl WithGroups for Arc<RunVars> {
         self
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,86 +1,259 @@
-//! `to_nice_yaml`: block-style YAML laid out the way PyYAML's `yaml.dump(..., indent=N,
-//! default_flow_style=False)` lays it out (what Ansible's filter calls), so templated config files
-//! look familiar: keys sorted, sequences inside mappings not indented, `-` padded to the indent.
+//! `to_nice_yaml` / `to_yaml`: YAML laid out the way PyYAML's `yaml.dump` lays it out (what
+//! Ansible's filters call), so templated config files look the same as with Ansible: keys
+//! sorted, sequences inside mappings not indented, `-` padded to the indent.
+//!
+//! `to_nice_yaml` is `default_flow_style=False` (block style everywhere); `to_yaml` is PyYAML's
+//! default, where a collection holding only scalars (or nothing) is written in flow style
+//! (`b: [1, 2]`, `{k: v}`).
 //!
 //! Strings are quoted exactly when a YAML 1.1 reader would otherwise read them as something else
-//! (`'yes'`, `'0644'`, `''`) or when plain style cannot hold them. Known difference: PyYAML folds
-//! long plain strings at 80 columns and writes multi-line strings single-quoted; here they stay on
-//! one line, multi-line ones double-quoted with `\n`. Both read back to the same value.
+//! (`'yes'`, `'0644'`, `''`) or when plain style cannot hold them (in flow collections also when
+//! they hold `,?[]{}`). Multi-line strings are single-quoted with each line break written as an
+//! empty line; strings with other control characters, or a space next to a line break, are
+//! double-quoted. Plain and single-quoted text is folded at a space once the line passes 80
+//! columns, continuing at the enclosing indent, as PyYAML does. Known difference: double-quoted
+//! strings are never folded.
 
 use super::scalar::resolve_plain;
 use super::NodeKind;
 use crate::value::{Map, Value};
 use std::fmt::Write;
 
+/// PyYAML's default `width`: past this column a space in a scalar becomes a line break.
+const BEST_WIDTH: usize = 80;
+
 /// Render `v` as block YAML with `indent` spaces per level (PyYAML accepts 2..=9, else uses 2).
 pub fn to_nice_yaml(v: &Value, indent: usize) -> String {
-    let ind = if (2..=9).contains(&indent) { indent } else { 2 };
-    let mut out = String::new();
-    match v {
-        Value::Object(m) if !m.is_empty() => block_map(&mut out, m, 0, ind, false),
-        Value::Array(s) if !s.is_empty() => block_seq(&mut out, s, 0, ind, false),
-        other => {
-            let text = scalar_text(other);
-            out.push_str(&text);
-            out.push('\n');
-            // PyYAML closes a document whose root is a plain scalar with an explicit end marker.
-            if !text.starts_with(['\'', '"', '{', '[']) {
-                out.push_str("...\n");
+    Emitter::new(indent, false).document(v)
+}
+
+/// Render `v` as `yaml.dump` does by default (`default_flow_style=None`): block collections,
+/// with collections of scalars in flow style. `indent` as for [`to_nice_yaml`] (PyYAML's
+/// default is 2).
+pub fn to_yaml(v: &Value, indent: usize) -> String {
+    Emitter::new(indent, true).document(v)
+}
+
+/// Writes one YAML document, tracking the column for folding.
+struct Emitter {
+    out: String,
+    ind: usize,
+    /// Collections holding only scalars are written in flow style.
+    flow_leaves: bool,
+}
+
+impl Emitter {
+    fn new(indent: usize, flow_leaves: bool) -> Emitter {
+        let ind = if (2..=9).contains(&indent) { indent } else { 2 };
+        Emitter {
+            out: String::new(),
+            ind,
+            flow_leaves,
+        }
+    }
+
+    fn document(mut self, v: &Value) -> String {
+        if self.is_flow(v) {
+            self.flow(v, self.ind);
+            self.out.push('\n');
+        } else {
+            match v {
+                Value::Object(m) => self.block_map(m, 0, false),
+                Value::Array(s) => self.block_seq(s, 0, false),
+                // A root scalar sits at PyYAML's flow indent (one step in).
+                scalar => {
+                    self.scalar(scalar, self.ind, false);
+                    self.out.push('\n');
+                }
+            }
+        }
+        self.out
+    }
+
+    fn column(&self) -> usize {
+        let line = self.out.rsplit('\n').next().unwrap_or_default();
+        line.chars().count()
+    }
+
+    fn pad(&mut self, col: usize) {
+        self.out.push_str(&" ".repeat(col));
+    }
+
+    /// PyYAML's `write_indent`: a line break (unless already at `col` on a fresh line), then
+    /// spaces up to `col`.
+    fn newline_to(&mut self, col: usize) {
+        self.out.push('\n');
+        self.pad(col);
+    }
+
+    fn is_scalar(v: &Value) -> bool {
+        !matches!(v, Value::Object(_) | Value::Array(_))
+    }
+
+    /// Whether a collection is written in flow style: always when empty; in `to_yaml` mode when
+    /// every item is a scalar.
+    fn is_flow(&self, v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.is_empty() || (self.flow_leaves && m.values().all(Self::is_scalar)),
+            Value::Array(s) => s.is_empty() || (self.flow_leaves && s.iter().all(Self::is_scalar)),
+            _ => false,
+        }
+    }
+
+    fn block_map(&mut self, m: &Map, col: usize, first_inline: bool) {
+        let mut keys: Vec<&String> = m.keys().collect();
+        keys.sort();
+        for (i, key) in keys.into_iter().enumerate() {
+            if i > 0 || !first_inline {
+                self.pad(col);
+            }
+            self.string(key, col + self.ind, false);
+            self.out.push(':');
+            let value = &m[key.as_str()];
+            match value {
+                v if self.is_flow(v) => {
+                    self.out.push(' ');
+                    self.flow(v, col + self.ind);
+                    self.out.push('\n');
+                }
+                Value::Object(inner) => {
+                    self.out.push('\n');
+                    self.block_map(inner, col + self.ind, false);
+                }
+                // A sequence under a key is written at the key's own column, as PyYAML does.
+                Value::Array(items) => {
+                    self.out.push('\n');
+                    self.block_seq(items, col, false);
+                }
+                scalar => {
+                    self.out.push(' ');
+                    self.scalar(scalar, col + self.ind, false);
+                    self.out.push('\n');
+                }
             }
         }
     }
-    out
-}
 
-fn is_block(v: &Value) -> bool {
-    matches!(v, Value::Object(m) if !m.is_empty()) || matches!(v, Value::Array(s) if !s.is_empty())
-}
-
-fn pad(out: &mut String, col: usize) {
-    out.push_str(&" ".repeat(col));
-}
-
-fn block_map(out: &mut String, m: &Map, col: usize, ind: usize, first_inline: bool) {
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort();
-    for (i, key) in keys.into_iter().enumerate() {
-        if i > 0 || !first_inline {
-            pad(out, col);
-        }
-        out.push_str(&string_text(key));
-        out.push(':');
-        match &m[key.as_str()] {
-            Value::Object(inner) if !inner.is_empty() => {
-                out.push('\n');
-                block_map(out, inner, col + ind, ind, false);
+    fn block_seq(&mut self, items: &[Value], col: usize, first_inline: bool) {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 || !first_inline {
+                self.pad(col);
             }
-            // A sequence under a key is written at the key's own column, as PyYAML does.
-            Value::Array(items) if !items.is_empty() => {
-                out.push('\n');
-                block_seq(out, items, col, ind, false);
+            // PyYAML pads `-` to the indent only before a block collection.
+            self.out.push('-');
+            if Self::is_scalar(item) || self.is_flow(item) {
+                self.out.push(' ');
+            } else {
+                self.pad(self.ind - 1);
             }
-            scalar => {
-                out.push(' ');
-                out.push_str(&scalar_text(scalar));
-                out.push('\n');
+            match item {
+                v if self.is_flow(v) => {
+                    self.flow(v, col + self.ind);
+                    self.out.push('\n');
+                }
+                Value::Object(m) => self.block_map(m, col + self.ind, true),
+                Value::Array(s) => self.block_seq(s, col + self.ind, true),
+                scalar => {
+                    self.scalar(scalar, col + self.ind, false);
+                    self.out.push('\n');
+                }
             }
         }
     }
-}
 
-fn block_seq(out: &mut String, items: &[Value], col: usize, ind: usize, first_inline: bool) {
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 || !first_inline {
-            pad(out, col);
+    /// A flow collection of scalars whose own indent is `col`; its scalars continue at
+    /// `col + ind`, and a new item starts a new line once the line passes 80 columns.
+    fn flow(&mut self, v: &Value, col: usize) {
+        let inner = col + self.ind;
+        match v {
+            Value::Array(items) => {
+                self.out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    self.flow_separator(i, col);
+                    self.scalar(item, inner, true);
+                }
+                self.out.push(']');
+            }
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                self.out.push('{');
+                for (i, key) in keys.into_iter().enumerate() {
+                    self.flow_separator(i, col);
+                    self.string(key, inner, true);
+                    self.out.push_str(": ");
+                    self.scalar(&m[key.as_str()], inner, true);
+                }
+                self.out.push('}');
+            }
+            scalar => self.scalar(scalar, inner, true),
         }
-        out.push('-');
-        pad(out, ind - 1);
-        match item {
-            Value::Object(m) if is_block(item) => block_map(out, m, col + ind, ind, true),
-            Value::Array(s) if is_block(item) => block_seq(out, s, col + ind, ind, true),
-            scalar => {
-                out.push_str(&scalar_text(scalar));
-                out.push('\n');
+    }
+
+    fn flow_separator(&mut self, i: usize, col: usize) {
+        if i == 0 {
+            return;
+        }
+        self.out.push(',');
+        if self.column() > BEST_WIDTH {
+            self.newline_to(col);
+        } else {
+            self.out.push(' ');
+        }
+    }
+
+    fn scalar(&mut self, v: &Value, col: usize, in_flow: bool) {
+        match v {
+            Value::String(s) => self.string(s, col, in_flow),
+            other => self.out.push_str(&scalar_text(other)),
+        }
+    }
+
+    /// A string in the style PyYAML's analysis picks; `col` is where folded lines continue.
+    fn string(&mut self, s: &str, col: usize, in_flow: bool) {
+        let special = s.chars().any(|c| c.is_control() && c != '\n');
+        if special || s.contains(" \n") || s.contains("\n ") {
+            self.out.push_str(&double_quoted(s));
+        } else if !s.contains('\n')
+            && plain_is_safe(s)
+            && !(in_flow && s.contains([',', '?', '[', ']', '{', '}']))
+        {
+            self.folded(s, col, false);
+        } else {
+            self.out.push('\'');
+            self.folded(s, col, true);
+            self.out.push('\'');
+        }
+    }
+
+    /// PyYAML's `write_plain` / `write_single_quoted`: a lone space past column 80 becomes a
+    /// line break; in quoted text each line break is written as an empty line and `'` doubled.
+    fn folded(&mut self, s: &str, col: usize, quoted: bool) {
+        let chars: Vec<char> = s.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == ' ' {
+                let run = chars[i..].iter().take_while(|&&c| c == ' ').count();
+                let inner = !quoted || (i != 0 && i + run != chars.len());
+                if run == 1 && inner && self.column() > BEST_WIDTH {
+                    self.newline_to(col);
+                } else {
+                    self.pad(run);
+                }
+                i += run;
+            } else if c == '\n' {
+                let run = chars[i..].iter().take_while(|&&c| c == '\n').count();
+                self.out.push('\n');
+                self.out.push_str(&"\n".repeat(run));
+                self.pad(col);
+                i += run;
+            } else {
+                if c == '\'' && quoted {
+                    self.out.push('\'');
+                }
+                self.out.push(c);
+                i += 1;
             }
         }
     }
@@ -216,7 +389,7 @@ mod tests {
     #[test]
     fn nested_layout_matches_pyyaml_with_indent_4() {
         let v = json!({"b": {"c": 1, "a": [1, {"x": 1, "y": "z"}, [2, 3]]}, "a": []});
-        let want = "a: []\nb:\n    a:\n    -   1\n    -   x: 1\n        y: z\n    -   -   2\n        -   3\n    c: 1\n";
+        let want = "a: []\nb:\n    a:\n    - 1\n    -   x: 1\n        y: z\n    -   - 2\n        - 3\n    c: 1\n";
         assert_eq!(to_nice_yaml(&v, 4), want);
     }
 
@@ -243,8 +416,49 @@ mod tests {
     }
 
     #[test]
-    fn multiline_strings_are_double_quoted() {
-        assert_eq!(to_nice_yaml(&json!({"k": "a\nb"}), 2), "k: \"a\\nb\"\n");
+    fn multiline_strings_are_single_quoted_with_empty_lines() {
+        assert_eq!(to_nice_yaml(&json!({"k": "a\nb"}), 2), "k: 'a\n\n  b'\n");
+        let v = json!({"m": "line1\nline2\n"});
+        assert_eq!(to_nice_yaml(&v, 4), "m: 'line1\n\n    line2\n\n    '\n");
+        assert_eq!(to_yaml(&v, 2), "{m: 'line1\n\n    line2\n\n    '}\n");
+    }
+
+    #[test]
+    fn space_next_to_line_break_is_double_quoted() {
+        assert_eq!(to_nice_yaml(&json!("a \nb"), 4), "\"a \\nb\"\n");
+    }
+
+    #[test]
+    fn long_text_folds_after_column_80() {
+        let long = format!("{}end", "word ".repeat(20));
+        let want = format!("{}\n  word word word end\n", ["word"; 17].join(" "));
+        assert_eq!(to_yaml(&json!(long), 2), want);
+        let quoted = json!({"long": "word ".repeat(25)});
+        let want = format!("long: '{}\n    {} '\n", ["word"; 15].join(" "), ["word"; 10].join(" "));
+        assert_eq!(to_nice_yaml(&quoted, 4), want);
+    }
+
+    #[test]
+    fn to_yaml_writes_scalar_collections_in_flow_style() {
+        let v = json!({"users": [{"name": "bob", "groups": ["wheel", "dev"]}, {"name": "al", "groups": []}], "n": {"x": {"y": 1}}});
+        let want = "n:\n  x: {y: 1}\nusers:\n- groups: [wheel, dev]\n  name: bob\n- groups: []\n  name: al\n";
+        assert_eq!(to_yaml(&v, 2), want);
+        assert_eq!(to_yaml(&json!({"a": 1, "b": [1, 2]}), 2), "a: 1\nb: [1, 2]\n");
+        assert_eq!(to_yaml(&json!([[1, 2], {"a": [3]}, "x"]), 2), "- [1, 2]\n- a: [3]\n- x\n");
+    }
+
+    #[test]
+    fn flow_indicators_force_quotes_only_in_flow_style() {
+        let v = json!(["x,y", "a b", "[z", "q?"]);
+        assert_eq!(to_yaml(&v, 2), "['x,y', a b, '[z', 'q?']\n");
+        assert_eq!(to_nice_yaml(&v, 4), "- x,y\n- a b\n- '[z'\n- q?\n");
+    }
+
+    #[test]
+    fn to_nice_yaml_does_not_indent_sequences_in_mappings() {
+        let v = json!({"users": [{"name": "bob", "groups": ["wheel", "dev"]}]});
+        assert_eq!(to_nice_yaml(&v, 4), "users:\n-   groups:\n    - wheel\n    - dev\n    name: bob\n");
+        assert_eq!(to_nice_yaml(&v, 2), "users:\n- groups:\n  - wheel\n  - dev\n  name: bob\n");
     }
 
     #[test]
@@ -254,8 +468,8 @@ mod tests {
     }
 
     #[test]
-    fn root_scalar_gets_document_end() {
-        assert_eq!(to_nice_yaml(&json!("hi"), 4), "hi\n...\n");
+    fn root_scalar_is_one_line() {
+        assert_eq!(to_nice_yaml(&json!("hi"), 4), "hi\n");
         assert_eq!(to_nice_yaml(&json!("yes"), 4), "'yes'\n");
     }
 
@@ -268,5 +482,16 @@ mod tests {
             .flatten()
             .map(|n| n.to_value());
         assert_eq!(back, Some(v), "{text}");
+    }
+
+    /// Output measured from ansible-core 2.18's `to_nice_yaml` / `to_yaml`.
+    #[test]
+    fn quoting_matches_pyyaml_for_awkward_strings() {
+        let v = json!({"s": "yes", "t": "0644", "e": "", "colon": "a: b", "hash": "a #b",
+            "lead": " x", "star": "*x", "q": "it's", "u": "é", "nul": null, "f": 1.5, "t2": true});
+        let nice = "colon: 'a: b'\ne: ''\nf: 1.5\nhash: 'a #b'\nlead: ' x'\nnul: null\nq: it's\ns: 'yes'\nstar: '*x'\nt: '0644'\nt2: true\nu: é\n";
+        assert_eq!(to_nice_yaml(&v, 4), nice);
+        let flow = "{colon: 'a: b', e: '', f: 1.5, hash: 'a #b', lead: ' x', nul: null, q: it's, s: 'yes',\n  star: '*x', t: '0644', t2: true, u: é}\n";
+        assert_eq!(to_yaml(&v, 2), flow);
     }
 }

@@ -10,7 +10,7 @@ mod scalar;
 #[cfg(test)]
 mod tests;
 
-pub use emit::to_nice_yaml;
+pub use emit::{to_nice_yaml, to_yaml};
 pub use loader::{Loaded, MAX_COPIED_NODES, MAX_DEPTH};
 
 use emit::python_float_repr;

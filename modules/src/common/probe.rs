@@ -31,6 +31,16 @@ kp() {
 }
 "#;
 
+/// The connecting user (uid, gid, names) and umask from ONE `id` call, parsed with shell
+/// expansions: four `id -x` calls cost four process starts on every probe.
+const HOST_INFO: &str = r#"kpid=$(id)
+kpu=${kpid#uid=}; kpu=${kpu%% *}; kpun=$kpu
+case $kpu in *'('*) kpun=${kpu#*'('}; kpun=${kpun%')'}; kpu=${kpu%%'('*};; esac
+kpg=${kpid#* gid=}; kpg=${kpg%% *}; kpgn=$kpg
+case $kpg in *'('*) kpgn=${kpg#*'('}; kpgn=${kpgn%')'}; kpg=${kpg%%'('*};; esac
+printf 'H %s %s %s %s %s\n' "$kpu" "$kpg" "$(umask)" "$kpun" "$kpgn"
+"#;
+
 /// What to learn about one path.
 #[derive(Debug, Clone)]
 pub struct ProbeRequest {
@@ -226,7 +236,7 @@ pub enum ProbeError {
 /// Run one probe for `reqs` (one round trip). Paths come back in request order.
 pub async fn probe(ctx: &ModuleContext<'_>, reqs: &[ProbeRequest]) -> Result<Probe, ModuleError> {
     let mut script = String::from(PROBE_FN);
-    script.push_str("printf 'H %s %s %s %s %s\\n' \"$(id -u)\" \"$(id -g)\" \"$(umask)\" \"$(id -un)\" \"$(id -gn)\"\n");
+    script.push_str(HOST_INFO);
     for r in reqs {
         script.push_str(&r.shell_call());
         script.push('\n');

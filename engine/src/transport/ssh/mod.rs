@@ -15,7 +15,9 @@ pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 
 use super::become_cmd::become_command;
 use super::persistent::{new_marker, PersistentShell, BOOTSTRAP, MAX_STDIN};
-use super::{put_script, sh_quote, Become, ExecOutput, ExecRequest, Transport, TransportError};
+use super::{
+    put_script, sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Transport, TransportError,
+};
 use async_trait::async_trait;
 use connect::{connect_with_retries, ConnectError};
 use handler::ClientHandler;
@@ -23,8 +25,11 @@ use jump::ProxyProcess;
 use russh::client::Handle;
 use session::Stdin;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Channels open at once on one connection. sshd's `MaxSessions` defaults to 10; staying
 /// below it leaves room for whatever else shares the connection.
@@ -182,6 +187,23 @@ impl Transport for SshTransport {
             .await
     }
 
+    /// A `direct-tcpip` channel: the host's sshd makes the connection, so the peer sees the
+    /// host's address and names resolve as the host resolves them. The channel counts against
+    /// [`MAX_CHANNELS`] until the stream is dropped.
+    async fn open_tcp(&self, host: &str, port: u16) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
+        let permit = self.channels.clone().acquire_owned().await.map_err(|_| {
+            TransportError::Unreachable(format!("{}: connection closed", self.label))
+        })?;
+        let channel = self
+            .handle
+            .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+            .await
+            .map_err(|e| {
+                TransportError::Failed(format!("connecting to {host}:{port} through {}: {e}", self.label))
+            })?;
+        Ok(Box::new(TcpChannel { stream: channel.into_stream(), _permit: permit }))
+    }
+
     async fn close(&self) {
         let _ = self
             .handle
@@ -196,5 +218,31 @@ impl Transport for SshTransport {
         if let Some(mut p) = proxy {
             let _ = p.child.start_kill();
         }
+    }
+}
+
+/// A TCP connection made by the host's sshd; holds its channel slot until dropped.
+struct TcpChannel {
+    stream: russh::ChannelStream<russh::client::Msg>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for TcpChannel {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpChannel {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
