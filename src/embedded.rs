@@ -18,14 +18,21 @@ static GROUP_VARS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/group_vars")
 static INVENTORY: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/inventory");
 
 /// The embedded top-level directories, by name.
-const TREES: [(&str, &Dir<'static>); 4] =
-    [("playbooks", &PLAYBOOKS), ("roles", &ROLES), ("group_vars", &GROUP_VARS), ("inventory", &INVENTORY)];
+const TREES: [(&str, &Dir<'static>); 4] = [
+    ("playbooks", &PLAYBOOKS),
+    ("roles", &ROLES),
+    ("group_vars", &GROUP_VARS),
+    ("inventory", &INVENTORY),
+];
 
 /// Symlinks in the source tree (`playbooks/roles -> ../roles`, …). They make the top-level `roles/`
 /// and `group_vars/` the playbooks' own, as Ansible looks for them beside the playbook. include_dir
 /// follows symlinks, so their targets are embedded twice; extraction skips the copies and recreates
 /// the links, so an edit to `roles/` takes effect. A unit test keeps this list equal to the tree.
-const LINKS: [(&str, &str); 2] = [("playbooks/roles", "../roles"), ("playbooks/group_vars", "../group_vars")];
+const LINKS: [(&str, &str); 2] = [
+    ("playbooks/roles", "../roles"),
+    ("playbooks/group_vars", "../group_vars"),
+];
 
 /// Why embedded content could not be found or written.
 #[derive(Debug, thiserror::Error)]
@@ -33,13 +40,19 @@ pub enum ContentError {
     #[error("cannot find a home directory for the content cache (set HOME)")]
     NoHome,
     #[error("cannot write the embedded content to {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} already exists and is not empty; extract into a new or empty directory")]
     NotEmpty(PathBuf),
 }
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> ContentError + '_ {
-    move |source| ContentError::Write { path: path.to_path_buf(), source }
+    move |source| ContentError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Where a playbook argument is read from.
@@ -54,10 +67,16 @@ pub enum PlaybookSource {
 /// Decides where a playbook argument comes from. A file on disk wins; a missing relative path is
 /// looked up in the embedded `playbooks/` with any leading `./` and `playbooks/` removed.
 pub fn resolve_playbook(arg: &str, exists_on_disk: impl Fn(&Path) -> bool) -> PlaybookSource {
-    resolve_in(arg, &exists_on_disk, &|key| PLAYBOOKS.get_file(key).is_some())
+    resolve_in(arg, &exists_on_disk, &|key| {
+        PLAYBOOKS.get_file(key).is_some()
+    })
 }
 
-fn resolve_in(arg: &str, on_disk: &dyn Fn(&Path) -> bool, embedded: &dyn Fn(&str) -> bool) -> PlaybookSource {
+fn resolve_in(
+    arg: &str,
+    on_disk: &dyn Fn(&Path) -> bool,
+    embedded: &dyn Fn(&str) -> bool,
+) -> PlaybookSource {
     let path = Path::new(arg);
     if on_disk(path) || path.is_absolute() {
         return PlaybookSource::Disk(path.to_path_buf());
@@ -81,7 +100,11 @@ pub fn files() -> Vec<(String, &'static [u8])> {
     for (name, dir) in TREES {
         collect(name, dir, &mut out);
     }
-    out.retain(|(p, _)| !LINKS.iter().any(|(link, _)| p.starts_with(&format!("{link}/"))));
+    out.retain(|(p, _)| {
+        !LINKS
+            .iter()
+            .any(|(link, _)| p.starts_with(&format!("{link}/")))
+    });
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
@@ -133,7 +156,9 @@ pub fn cache_dir(cache_root: &Path) -> PathBuf {
 
 /// `~/.kplay/content`, where embedded content is extracted to run.
 pub fn default_cache_root() -> Result<PathBuf, ContentError> {
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(ContentError::NoHome)?;
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or(ContentError::NoHome)?;
     Ok(PathBuf::from(home).join(".kplay").join("content"))
 }
 
@@ -146,7 +171,10 @@ pub fn ensure_extracted(cache_root: &Path) -> Result<PathBuf, ContentError> {
         return Ok(dest);
     }
     std::fs::create_dir_all(cache_root).map_err(write_err(cache_root))?;
-    let tmp = tempfile::Builder::new().prefix(".extract-").tempdir_in(cache_root).map_err(write_err(cache_root))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".extract-")
+        .tempdir_in(cache_root)
+        .map_err(write_err(cache_root))?;
     write_tree(tmp.path())?;
     match std::fs::rename(tmp.path(), &dest) {
         Ok(()) => {
@@ -156,7 +184,10 @@ pub fn ensure_extracted(cache_root: &Path) -> Result<PathBuf, ContentError> {
         }
         // Another run won the race; its tree is identical (same version and hash).
         Err(_) if dest.is_dir() => Ok(dest),
-        Err(e) => Err(ContentError::Write { path: dest, source: e }),
+        Err(e) => Err(ContentError::Write {
+            path: dest,
+            source: e,
+        }),
     }
 }
 
@@ -177,13 +208,25 @@ pub fn extract_to(dir: &Path) -> Result<(), ContentError> {
 /// playbooks are replaced by their path in the extracted cache, and the extracted `roles/` is
 /// appended last to `roles_path` (the playbook's own `roles/` and `roles_path` come first). When no
 /// playbook is embedded, a cache that cannot be written only loses the embedded roles fallback.
-pub fn resolve_run(args: &[String], roles_path: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>, ContentError> {
+pub fn resolve_run(
+    args: &[String],
+    roles_path: &mut Vec<PathBuf>,
+) -> Result<Vec<PathBuf>, ContentError> {
     resolve_run_in(args, roles_path, default_cache_root())
 }
 
-fn resolve_run_in(args: &[String], roles_path: &mut Vec<PathBuf>, cache_root: Result<PathBuf, ContentError>) -> Result<Vec<PathBuf>, ContentError> {
-    let sources: Vec<PlaybookSource> = args.iter().map(|a| resolve_playbook(a, Path::is_file)).collect();
-    let needed = sources.iter().any(|s| matches!(s, PlaybookSource::Embedded(_)));
+fn resolve_run_in(
+    args: &[String],
+    roles_path: &mut Vec<PathBuf>,
+    cache_root: Result<PathBuf, ContentError>,
+) -> Result<Vec<PathBuf>, ContentError> {
+    let sources: Vec<PlaybookSource> = args
+        .iter()
+        .map(|a| resolve_playbook(a, Path::is_file))
+        .collect();
+    let needed = sources
+        .iter()
+        .any(|s| matches!(s, PlaybookSource::Embedded(_)));
     let root = match cache_root.and_then(|r| ensure_extracted(&r)) {
         Ok(root) => Some(root),
         Err(e) if needed => return Err(e),
@@ -238,12 +281,17 @@ mod tests {
     #[test]
     fn a_playbook_on_disk_wins_over_the_embedded_one() {
         let r = resolve_in("playbooks/00-preflight.yml", &|_| true, &|_| true);
-        assert_eq!(r, PlaybookSource::Disk(PathBuf::from("playbooks/00-preflight.yml")));
+        assert_eq!(
+            r,
+            PlaybookSource::Disk(PathBuf::from("playbooks/00-preflight.yml"))
+        );
     }
 
     #[test]
     fn a_missing_playbook_is_taken_from_the_embedded_playbooks() {
-        let r = resolve_in("playbooks/00-preflight.yml", &never, &|k| k == "00-preflight.yml");
+        let r = resolve_in("playbooks/00-preflight.yml", &never, &|k| {
+            k == "00-preflight.yml"
+        });
         assert_eq!(r, PlaybookSource::Embedded("00-preflight.yml".into()));
     }
 
@@ -262,13 +310,21 @@ mod tests {
     #[test]
     fn an_absolute_path_is_never_taken_from_the_embedded_content() {
         let r = resolve_in("/x/playbooks/00-preflight.yml", &never, &|_| true);
-        assert_eq!(r, PlaybookSource::Disk(PathBuf::from("/x/playbooks/00-preflight.yml")));
+        assert_eq!(
+            r,
+            PlaybookSource::Disk(PathBuf::from("/x/playbooks/00-preflight.yml"))
+        );
     }
 
     #[test]
     fn the_real_preflight_playbook_is_embedded() {
-        assert_eq!(resolve_playbook("00-preflight.yml", never), PlaybookSource::Embedded("00-preflight.yml".into()));
-        assert!(files().iter().any(|(p, _)| p == "roles/preflight/tasks/main.yml"));
+        assert_eq!(
+            resolve_playbook("00-preflight.yml", never),
+            PlaybookSource::Embedded("00-preflight.yml".into())
+        );
+        assert!(files()
+            .iter()
+            .any(|(p, _)| p == "roles/preflight/tasks/main.yml"));
     }
 
     #[test]
@@ -281,7 +337,10 @@ mod tests {
                 for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                     let p = entry.path();
                     if let Ok(target) = std::fs::read_link(&p) {
-                        let rel = p.strip_prefix(root).map(|r| r.display().to_string()).unwrap_or_default();
+                        let rel = p
+                            .strip_prefix(root)
+                            .map(|r| r.display().to_string())
+                            .unwrap_or_default();
                         found.push((rel, target.display().to_string()));
                     } else if p.is_dir() {
                         stack.push(p);
@@ -290,7 +349,10 @@ mod tests {
             }
         }
         found.sort();
-        let want: Vec<(String, String)> = LINKS.iter().map(|(l, t)| (l.to_string(), t.to_string())).collect();
+        let want: Vec<(String, String)> = LINKS
+            .iter()
+            .map(|(l, t)| (l.to_string(), t.to_string()))
+            .collect();
         assert_eq!(found, want);
     }
 
@@ -302,9 +364,20 @@ mod tests {
         std::fs::write(&marker, "kept").unwrap();
         let second = ensure_extracted(cache.path()).unwrap();
         assert_eq!(first, second);
-        assert!(marker.is_file(), "an existing cache dir must be reused, not rewritten");
-        assert!(first.file_name().unwrap().to_string_lossy().starts_with(env!("CARGO_PKG_VERSION")));
-        let leftovers: Vec<_> = std::fs::read_dir(cache.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".extract-")).collect();
+        assert!(
+            marker.is_file(),
+            "an existing cache dir must be reused, not rewritten"
+        );
+        assert!(first
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(env!("CARGO_PKG_VERSION")));
+        let leftovers: Vec<_> = std::fs::read_dir(cache.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".extract-"))
+            .collect();
         assert!(leftovers.is_empty(), "no temporary dir may be left behind");
     }
 
@@ -313,21 +386,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         extract_to(dir.path()).unwrap();
         assert!(dir.path().join("playbooks/00-preflight.yml").is_file());
-        assert_eq!(std::fs::read_link(dir.path().join("playbooks/roles")).unwrap(), PathBuf::from("../roles"));
-        assert!(dir.path().join("playbooks/roles/preflight/tasks/main.yml").is_file());
+        assert_eq!(
+            std::fs::read_link(dir.path().join("playbooks/roles")).unwrap(),
+            PathBuf::from("../roles")
+        );
+        assert!(dir
+            .path()
+            .join("playbooks/roles/preflight/tasks/main.yml")
+            .is_file());
     }
 
     #[test]
     fn extracting_into_a_non_empty_dir_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mine"), "x").unwrap();
-        assert!(matches!(extract_to(dir.path()), Err(ContentError::NotEmpty(_))));
+        assert!(matches!(
+            extract_to(dir.path()),
+            Err(ContentError::NotEmpty(_))
+        ));
     }
 
     #[test]
     fn a_disk_playbook_runs_even_when_the_cache_cannot_be_written() {
         let mut roles_path = vec![];
-        let paths = resolve_run_in(&["site.yml".into()], &mut roles_path, Err(ContentError::NoHome)).unwrap();
+        let paths = resolve_run_in(
+            &["site.yml".into()],
+            &mut roles_path,
+            Err(ContentError::NoHome),
+        )
+        .unwrap();
         assert_eq!(paths, [PathBuf::from("site.yml")]);
         assert!(roles_path.is_empty());
     }
@@ -335,14 +422,26 @@ mod tests {
     #[test]
     fn an_embedded_playbook_needs_the_cache() {
         let mut roles_path = vec![];
-        assert!(matches!(resolve_run_in(&["00-preflight.yml".into()], &mut roles_path, Err(ContentError::NoHome)), Err(ContentError::NoHome)));
+        assert!(matches!(
+            resolve_run_in(
+                &["00-preflight.yml".into()],
+                &mut roles_path,
+                Err(ContentError::NoHome)
+            ),
+            Err(ContentError::NoHome)
+        ));
     }
 
     #[test]
     fn embedded_roles_come_last_in_the_role_search_path() {
         let home = tempfile::tempdir().unwrap();
         let mut roles_path = vec![PathBuf::from("/site/roles")];
-        let paths = resolve_run_in(&["00-preflight.yml".into()], &mut roles_path, Ok(home.path().to_path_buf())).unwrap();
+        let paths = resolve_run_in(
+            &["00-preflight.yml".into()],
+            &mut roles_path,
+            Ok(home.path().to_path_buf()),
+        )
+        .unwrap();
         assert_eq!(roles_path.len(), 2);
         assert_eq!(roles_path[0], PathBuf::from("/site/roles"));
         assert!(roles_path[1].starts_with(home.path()) && roles_path[1].ends_with("roles"));

@@ -42,6 +42,15 @@ use std::time::{Duration, Instant};
 /// Cases run this many at a time: ansible-playbook is CPU-bound and the machine is small.
 const WORKERS: usize = 3;
 
+/// Prints to stderr past libtest's output capture, so the per-case lines and the deliberate
+/// differences show even when the test passes (`eprintln!` is captured).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -51,7 +60,7 @@ fn skip_or_fail(why: &str) {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("differential test: {why}; CI=true forbids skipping it");
     }
-    eprintln!("SKIPPED differential test: {why}");
+    say!("SKIPPED differential test: {why}");
 }
 
 /// Runs kplay on the case `expect.runs` times into one fresh out dir under `work`.
@@ -195,28 +204,28 @@ fn kplay_matches_ansible_core_2_18() {
     for case in &cases {
         let name = case_name(case);
         for why in expect::read(case).map(|e| e.deliberate).unwrap_or_default() {
-            eprintln!("DELIBERATE {name}: {why}");
+            say!("DELIBERATE {name}: {why}");
         }
         match results.get(&name) {
             Some((Ok(o), took)) => {
                 for d in &o.deliberate {
-                    eprintln!("DELIBERATE {name}: declared in expect.yml: {d}");
+                    say!("DELIBERATE {name}: declared in expect.yml: {d}");
                 }
                 if o.diffs.is_empty() {
-                    eprintln!("ok       {name} ({took:.1?})");
+                    say!("ok       {name} ({took:.1?})");
                 } else {
-                    eprintln!("MISMATCH {name} ({took:.1?})");
+                    say!("MISMATCH {name} ({took:.1?})");
                     failed.push(format!("{name}:\n    {}", o.diffs.join("\n    ")));
                 }
             }
             Some((Err(e), _)) => {
-                eprintln!("ERROR    {name}");
+                say!("ERROR    {name}");
                 failed.push(format!("{name}: could not run: {e}"));
             }
             None => failed.push(format!("{name}: not run")),
         }
     }
-    eprintln!("{} cases in {:.1?}", cases.len(), started.elapsed());
+    say!("{} cases in {:.1?}", cases.len(), started.elapsed());
     assert!(
         failed.is_empty(),
         "{} of {} cases differ from ansible-core 2.18:\n{}",

@@ -200,7 +200,14 @@ impl Module for FileModule {
             None if a.recurse => "directory".into(),
             None => "file".into(),
         };
-        check_state_options(&state, a.src.is_some(), a.recurse, &a.path)?;
+        // Ansible's fail_json adds the path's current info to a failure that names it.
+        let with_info = |mut e: ModuleError| {
+            if e.result.contains_key("path") || e.result.contains_key("dest") {
+                add_path_info(&own, &followed, &mut e.result);
+            }
+            e
+        };
+        check_state_options(&state, a.src.is_some(), a.recurse, &a.path).map_err(with_info)?;
         // Links, hard links and removal act on the path itself; the rest through a symlink.
         let acts_on_link = matches!(state.as_str(), "link" | "hard" | "absent");
         let prev = if !acts_on_link && own.kind == PathKind::Link && a.follow && followed.exists() {
@@ -224,7 +231,8 @@ impl Module for FileModule {
                 link_src: link_src.as_deref(),
             },
             umask,
-        )?;
+        )
+        .map_err(with_info)?;
         // The tree below an existing directory is checked (and fixed) by its own script.
         let tree_changed =
             a.recurse && prev.kind == PathKind::Directory && recurse(ctx, &a).await?;
@@ -1034,6 +1042,148 @@ mod tests {
             assert!(e.msg.starts_with(want), "{} vs {want}", e.msg);
         }
         assert_eq!(snapshot(fx.dir.path()), before);
+    }
+
+    /// `a` with a second name `h`.
+    fn hard_linked(fx: &Fx) {
+        std::fs::write(fx.p("a"), "A").unwrap();
+        std::fs::hard_link(fx.p("a"), fx.p("h")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_state_on_a_hard_linked_file_only_applies_attributes() {
+        let fx = Fx::new();
+        hard_linked(&fx);
+        let a = json!({"path": fx.p("a"), "mode": "0600"});
+        let r = fx.run(false, false, a.clone()).await.unwrap();
+        assert_eq!(
+            (
+                &r["changed"],
+                &r["state"],
+                &r["dest"],
+                &r["src"],
+                &r["mode"]
+            ),
+            (
+                &json!(true),
+                &json!("hard"),
+                &json!(fx.p("a")),
+                &Value::Null,
+                &json!("0600")
+            )
+        );
+        assert!(r.get("path").is_none());
+        assert_eq!(fx.mode("h"), 0o600);
+        assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
+    }
+
+    #[tokio::test]
+    async fn src_without_state_is_accepted_when_the_path_is_a_hard_link() {
+        let fx = Fx::new();
+        hard_linked(&fx);
+        let r = fx
+            .run(false, false, json!({"path": fx.p("h"), "src": fx.p("a")}))
+            .await
+            .unwrap();
+        assert_eq!(
+            (&r["changed"], &r["state"]),
+            (&json!(false), &json!("hard"))
+        );
+    }
+
+    #[tokio::test]
+    async fn hard_without_src_on_a_plain_file_requires_src() {
+        let fx = Fx::new();
+        std::fs::write(fx.p("f"), "F").unwrap();
+        let e = fx
+            .run(false, false, json!({"path": fx.p("f"), "state": "hard"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.msg, "src is required for creating new hardlinks");
+    }
+
+    #[tokio::test]
+    async fn hard_link_to_another_inode_needs_force() {
+        let fx = Fx::new();
+        hard_linked(&fx);
+        std::fs::write(fx.p("other"), "O").unwrap();
+        let a = json!({"path": fx.p("h"), "state": "hard", "src": fx.p("other")});
+        let e = fx.run(false, false, a).await.unwrap_err();
+        assert_eq!(
+            e.msg,
+            "Cannot link, different hard link exists at destination"
+        );
+        assert_eq!(e.result["src"], json!(fx.p("other")));
+        let forced =
+            json!({"path": fx.p("h"), "state": "hard", "src": fx.p("other"), "force": true});
+        assert_eq!(fx.run(false, false, forced).await.unwrap()["changed"], true);
+        assert_eq!(std::fs::read_to_string(fx.p("h")).unwrap(), "O");
+    }
+
+    #[tokio::test]
+    async fn hard_link_with_missing_src_fails_naming_dest_and_src() {
+        let fx = Fx::new();
+        hard_linked(&fx);
+        let a = json!({"path": fx.p("h"), "state": "hard", "src": fx.p("nope")});
+        let e = fx.run(false, false, a).await.unwrap_err();
+        assert_eq!(e.msg, "src does not exist");
+        assert_eq!(
+            (&e.result["dest"], &e.result["src"]),
+            (&json!(fx.p("h")), &json!(fx.p("nope")))
+        );
+    }
+
+    #[tokio::test]
+    async fn hard_link_given_a_directory_path_is_made_inside_it() {
+        let fx = Fx::new();
+        std::fs::write(fx.p("a"), "A").unwrap();
+        std::fs::create_dir(fx.p("d")).unwrap();
+        let r = fx
+            .run(
+                false,
+                false,
+                json!({"path": fx.p("d"), "state": "hard", "src": fx.p("a")}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["dest"], json!(fx.p("d/a")));
+        assert_eq!(std::fs::read_to_string(fx.p("d/a")).unwrap(), "A");
+    }
+
+    #[tokio::test]
+    async fn no_state_on_a_symlink_keeps_the_link_and_sets_the_target_mode() {
+        let fx = Fx::new();
+        std::fs::write(fx.p("t"), "T").unwrap();
+        std::os::unix::fs::symlink("t", fx.p("l")).unwrap();
+        let a = json!({"path": fx.p("l"), "mode": "0600"});
+        let r = fx.run(false, false, a.clone()).await.unwrap();
+        assert_eq!(
+            (&r["changed"], &r["state"], &r["src"], &r["mode"]),
+            (&json!(true), &json!("link"), &json!("t"), &json!("0777"))
+        );
+        assert_eq!(fx.mode("t"), 0o600);
+        assert_eq!(
+            std::fs::read_link(fx.p("l")).unwrap().to_string_lossy(),
+            "t"
+        );
+        assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
+    }
+
+    #[tokio::test]
+    async fn check_mode_on_a_missing_path_reports_no_path_info() {
+        let fx = Fx::new();
+        let r = fx
+            .run(
+                true,
+                false,
+                json!({"path": fx.p("d"), "state": "directory"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            Value::Object(r),
+            json!({"changed": true, "path": fx.p("d")})
+        );
     }
 
     #[test]

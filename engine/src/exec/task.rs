@@ -518,8 +518,10 @@ impl PlayRun {
 
     /// Print a result line (or JSON event).
     fn emit(&self, host: &str, leaf: &Leaf, o: &Outcome, item: Option<Value>, summary: bool) {
-        let no_log = kw_bool(&leaf.keywords.no_log, &Scope::for_host(&self.runner.vars, host), &self.runner.templar).unwrap_or(false);
-        let ignored = o.failed && kw_bool(&leaf.keywords.ignore_errors, &Scope::for_host(&self.runner.vars, host), &self.runner.templar).unwrap_or(false);
+        // Keywords are rarely set: build a scope only when one needs rendering.
+        let flag = |v: &Option<Value>| v.is_some() && kw_bool(v, &Scope::for_host(&self.runner.vars, host), &self.runner.templar).unwrap_or(false);
+        let no_log = flag(&leaf.keywords.no_log);
+        let ignored = o.failed && flag(&leaf.keywords.ignore_errors);
         let delegated_to = o.result.get("_kplay_delegated_to").and_then(Value::as_str).map(str::to_string);
         let mut result = o.result.clone();
         result.remove("_kplay_delegated_to");
@@ -717,9 +719,9 @@ impl PlayRun {
             }
         }
         let mut new_inc = inc.cloned().unwrap_or_default();
-        if let Some(lv) = scope.raw("ansible_loop_var").and_then(Value::as_str) {
-            if let Some(item) = scope.get_json(lv) {
-                params.insert(lv.to_string(), item);
+        if let Some(Value::String(lv)) = scope.raw("ansible_loop_var") {
+            if let Some(item) = scope.get_json(&lv) {
+                params.insert(lv, item);
             }
         }
         new_inc.params.push(Arc::new(params));

@@ -400,3 +400,6 @@ fn flush(graph: &mut DiGraph<PlanNode, ()>, last: &mut [Option<NodeIndex>], afte
         *l = Some(node);
     }
 }
+
+#[cfg(test)]
+mod tests;

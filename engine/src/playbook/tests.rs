@@ -37,7 +37,13 @@ impl Module for Stand {
 /// debug, command (free-form), copy, set_fact, shell (free-form).
 pub(crate) fn registry() -> ModuleRegistry {
     let mut r = ModuleRegistry::new();
-    for (name, free) in [("debug", false), ("command", true), ("copy", false), ("set_fact", false), ("shell", true)] {
+    for (name, free) in [
+        ("debug", false),
+        ("command", true),
+        ("copy", false),
+        ("set_fact", false),
+        ("shell", true),
+    ] {
         r.register(Arc::new(Stand { name, free }));
     }
     r
@@ -52,11 +58,16 @@ pub(crate) fn write_tree(dir: &Path, files: &[(&str, &str)]) {
 }
 
 /// Write `files` to a temp dir and load `site.yml` from it.
-pub(crate) fn load_tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Result<Playbook, LoadError>) {
+pub(crate) fn load_tree(
+    files: &[(&str, &str)],
+) -> (tempfile::TempDir, Result<Playbook, LoadError>) {
     load_tree_with(files, Map::new())
 }
 
-pub(crate) fn load_tree_with(files: &[(&str, &str)], extra: Map) -> (tempfile::TempDir, Result<Playbook, LoadError>) {
+pub(crate) fn load_tree_with(
+    files: &[(&str, &str)],
+    extra: Map,
+) -> (tempfile::TempDir, Result<Playbook, LoadError>) {
     let dir = tempfile::tempdir().unwrap();
     write_tree(dir.path(), files);
     let reg = registry();
@@ -98,7 +109,10 @@ pub(crate) fn all_tasks(items: &[TaskItem]) -> Vec<Arc<Task>> {
 }
 
 fn names(items: &[TaskItem]) -> Vec<String> {
-    all_tasks(items).iter().map(|t| t.name.clone().unwrap_or_else(|| t.action.clone())).collect()
+    all_tasks(items)
+        .iter()
+        .map(|t| t.name.clone().unwrap_or_else(|| t.action.clone()))
+        .collect()
 }
 
 fn first_play(pb: &Playbook) -> &Play {
@@ -133,26 +147,38 @@ fn unknown_play_keyword_names_file_line_col_and_key() {
 
 #[test]
 fn unknown_block_keyword_names_file_line_col_and_key() {
-    let e = load_err(&[("site.yml", "- hosts: all\n  tasks:\n    - block:\n        - debug: msg=a\n      retries: 3\n")]);
+    let e = load_err(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - block:\n        - debug: msg=a\n      retries: 3\n",
+    )]);
     assert_names_place(&e, "site.yml:5:7", "retries");
 }
 
 #[test]
 fn unknown_module_names_file_line_col_and_module() {
-    let e = load_err(&[("site.yml", "- hosts: all\n  tasks:\n    - name: t\n      nosuch_module: {}\n")]);
+    let e = load_err(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - name: t\n      nosuch_module: {}\n",
+    )]);
     assert_names_place(&e, "site.yml:4:7", "nosuch_module");
 }
 
 #[test]
 fn two_actions_in_one_task_conflict() {
-    let e = load_err(&[("site.yml", "- hosts: all\n  tasks:\n    - debug: msg=a\n      command: ls\n")]);
+    let e = load_err(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - debug: msg=a\n      command: ls\n",
+    )]);
     assert_names_place(&e, "site.yml:4:7", "conflicting action");
     assert!(e.contains("debug") && e.contains("command"), "{e}");
 }
 
 #[test]
 fn missing_import_tasks_file_names_the_file() {
-    let e = load_err(&[("site.yml", "- hosts: all\n  tasks:\n    - import_tasks: nope.yml\n")]);
+    let e = load_err(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - import_tasks: nope.yml\n",
+    )]);
     assert_names_place(&e, "site.yml:3:7", "nope.yml");
 }
 
@@ -166,18 +192,27 @@ fn missing_role_names_the_role() {
 fn loop_and_with_items_together_are_refused_naming_both() {
     let e = load_err(&[("site.yml", "- hosts: all\n  tasks:\n    - debug: msg={{ item }}\n      loop: [1]\n      with_items: [2]\n")]);
     assert!(e.contains("site.yml:5:7"), "{e}");
-    assert!(e.contains("loop") && e.contains("with_items"), "the error should name both keys: {e}");
+    assert!(
+        e.contains("loop") && e.contains("with_items"),
+        "the error should name both keys: {e}"
+    );
 }
 
 #[test]
 fn missing_static_vars_file_names_the_file() {
-    let e = load_err(&[("site.yml", "- hosts: all\n  vars_files:\n    - missing.yml\n  tasks: []\n")]);
+    let e = load_err(&[(
+        "site.yml",
+        "- hosts: all\n  vars_files:\n    - missing.yml\n  tasks: []\n",
+    )]);
     assert_names_place(&e, "site.yml:3:7", "missing.yml");
 }
 
 #[test]
 fn templated_vars_file_name_is_left_for_run_time() {
-    let (_d, pb) = load_ok(&[("site.yml", "- hosts: all\n  vars_files:\n    - \"{{ os }}.yml\"\n  tasks: []\n")]);
+    let (_d, pb) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  vars_files:\n    - \"{{ os }}.yml\"\n  tasks: []\n",
+    )]);
     assert_eq!(first_play(&pb).vars_files.len(), 1);
 }
 
@@ -199,7 +234,10 @@ fn import_tasks_becomes_a_block_carrying_when_tags_and_vars() {
         ("inc.yml", "- name: one\n  debug: msg=1\n- name: two\n  debug: msg=2\n"),
     ]);
     let b = block(&first_play(&pb).tasks[0]);
-    assert_eq!(b.when.iter().map(|(w, _)| w.clone()).collect::<Vec<_>>(), vec![json!("flag")]);
+    assert_eq!(
+        b.when.iter().map(|(w, _)| w.clone()).collect::<Vec<_>>(),
+        vec![json!("flag")]
+    );
     assert!(b.tags.contains("t1"));
     assert_eq!(b.vars.get("v"), Some(&json!(1)));
     assert_eq!(names(&b.block), ["one", "two"]);
@@ -210,7 +248,13 @@ fn import_tasks_file_name_may_use_extra_vars() {
     let mut extra = Map::new();
     extra.insert("which".into(), json!("inc"));
     let (_d, pb) = load_tree_with(
-        &[("site.yml", "- hosts: all\n  tasks:\n    - import_tasks: \"{{ which }}.yml\"\n"), ("inc.yml", "- name: one\n  debug: msg=1\n")],
+        &[
+            (
+                "site.yml",
+                "- hosts: all\n  tasks:\n    - import_tasks: \"{{ which }}.yml\"\n",
+            ),
+            ("inc.yml", "- name: one\n  debug: msg=1\n"),
+        ],
         extra,
     );
     assert_eq!(names(&pb.unwrap().plays[0].tasks), ["one"]);
@@ -219,20 +263,30 @@ fn import_tasks_file_name_may_use_extra_vars() {
 #[test]
 fn import_playbook_vars_reach_the_imported_plays() {
     let (_d, pb) = load_ok(&[
-        ("site.yml", "- import_playbook: other.yml\n  vars: {a: from_import}\n- hosts: all\n  tasks: []\n"),
+        (
+            "site.yml",
+            "- import_playbook: other.yml\n  vars: {a: from_import}\n- hosts: all\n  tasks: []\n",
+        ),
         ("other.yml", "- hosts: all\n  vars: {own: 1}\n  tasks: []\n"),
     ]);
     assert_eq!(pb.plays.len(), 2);
     assert_eq!(pb.plays[0].vars.get("a"), Some(&json!("from_import")));
     assert_eq!(pb.plays[0].vars.get("own"), Some(&json!(1)));
-    assert_eq!(pb.plays[1].vars.get("a"), None, "plays after the import do not get its vars");
+    assert_eq!(
+        pb.plays[1].vars.get("a"),
+        None,
+        "plays after the import do not get its vars"
+    );
 }
 
 #[test]
 fn import_playbook_vars_override_the_imported_plays_own_vars() {
     // ansible-core's PlaybookInclude: `temp_vars = entry.vars.copy(); temp_vars.update(new_obj.vars)`.
     let (_d, pb) = load_ok(&[
-        ("site.yml", "- import_playbook: other.yml\n  vars: {b: from_import}\n"),
+        (
+            "site.yml",
+            "- import_playbook: other.yml\n  vars: {b: from_import}\n",
+        ),
         ("other.yml", "- hosts: all\n  vars: {b: own}\n  tasks: []\n"),
     ]);
     assert_eq!(pb.plays[0].vars.get("b"), Some(&json!("from_import")));
@@ -241,10 +295,17 @@ fn import_playbook_vars_override_the_imported_plays_own_vars() {
 #[test]
 fn import_playbook_tags_reach_the_imported_plays() {
     let (_d, pb) = load_ok(&[
-        ("site.yml", "- import_playbook: other.yml\n  tags: [imported]\n"),
+        (
+            "site.yml",
+            "- import_playbook: other.yml\n  tags: [imported]\n",
+        ),
         ("other.yml", "- hosts: all\n  tasks: []\n"),
     ]);
-    assert!(pb.plays[0].tags.contains("imported"), "tags: {:?}", pb.plays[0].tags);
+    assert!(
+        pb.plays[0].tags.contains("imported"),
+        "tags: {:?}",
+        pb.plays[0].tags
+    );
 }
 
 // ---- roles ----------------------------------------------------------------------------------
@@ -252,8 +313,14 @@ fn import_playbook_tags_reach_the_imported_plays() {
 const WEB_ROLE: [(&str, &str); 4] = [
     ("roles/web/defaults/main.yml", "port: 80\nd: default\n"),
     ("roles/web/vars/main.yml", "v: role_var\n"),
-    ("roles/web/tasks/main.yml", "- name: web task\n  debug: msg={{ port }}\n"),
-    ("roles/web/handlers/main.yml", "- name: restart web\n  debug: msg=restart\n"),
+    (
+        "roles/web/tasks/main.yml",
+        "- name: web task\n  debug: msg={{ port }}\n",
+    ),
+    (
+        "roles/web/handlers/main.yml",
+        "- name: restart web\n  debug: msg=restart\n",
+    ),
 ];
 
 fn with_web(site: &'static str) -> Vec<(&'static str, &'static str)> {
@@ -286,7 +353,9 @@ fn role_tasks_know_their_role_and_handlers_join_the_play() {
 
 #[test]
 fn role_entry_when_and_tags_wrap_the_role_tasks() {
-    let (_d, pb) = load_ok(&with_web("- hosts: all\n  roles:\n    - role: web\n      when: enabled\n      tags: webtag\n"));
+    let (_d, pb) = load_ok(&with_web(
+        "- hosts: all\n  roles:\n    - role: web\n      when: enabled\n      tags: webtag\n",
+    ));
     let b = block(&first_play(&pb).roles[0]);
     assert_eq!(b.when.len(), 1);
     assert!(b.tags.contains("webtag"));
@@ -295,12 +364,24 @@ fn role_entry_when_and_tags_wrap_the_role_tasks() {
 
 fn dep_roles(common_meta: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
-        ("roles/common/tasks/main.yml", "- name: common task\n  debug: msg=c\n"),
+        (
+            "roles/common/tasks/main.yml",
+            "- name: common task\n  debug: msg=c\n",
+        ),
         ("roles/common/meta/main.yml", common_meta),
-        ("roles/app/tasks/main.yml", "- name: app task\n  debug: msg=a\n"),
+        (
+            "roles/app/tasks/main.yml",
+            "- name: app task\n  debug: msg=a\n",
+        ),
         ("roles/app/meta/main.yml", "dependencies:\n  - common\n"),
-        ("roles/api/tasks/main.yml", "- name: api task\n  debug: msg=b\n"),
-        ("roles/api/meta/main.yml", "dependencies:\n  - role: common\n"),
+        (
+            "roles/api/tasks/main.yml",
+            "- name: api task\n  debug: msg=b\n",
+        ),
+        (
+            "roles/api/meta/main.yml",
+            "dependencies:\n  - role: common\n",
+        ),
     ]
 }
 
@@ -309,7 +390,10 @@ fn meta_dependencies_run_first_and_only_once() {
     let mut files = vec![("site.yml", "- hosts: all\n  roles: [app, api]\n")];
     files.extend(dep_roles("{}\n"));
     let (_d, pb) = load_ok(&files);
-    assert_eq!(names(&first_play(&pb).roles), ["common task", "app task", "api task"]);
+    assert_eq!(
+        names(&first_play(&pb).roles),
+        ["common task", "app task", "api task"]
+    );
 }
 
 #[test]
@@ -317,7 +401,10 @@ fn allow_duplicates_lets_a_dependency_run_again() {
     let mut files = vec![("site.yml", "- hosts: all\n  roles: [app, api]\n")];
     files.extend(dep_roles("allow_duplicates: true\n"));
     let (_d, pb) = load_ok(&files);
-    assert_eq!(names(&first_play(&pb).roles), ["common task", "app task", "common task", "api task"]);
+    assert_eq!(
+        names(&first_play(&pb).roles),
+        ["common task", "app task", "common task", "api task"]
+    );
 }
 
 #[test]
@@ -331,18 +418,28 @@ fn same_role_twice_runs_once_but_with_other_params_runs_again() {
 #[test]
 fn import_role_tasks_from_loads_that_file() {
     let mut files = with_web("- hosts: all\n  tasks:\n    - import_role:\n        name: web\n        tasks_from: extra\n");
-    files.push(("roles/web/tasks/extra.yml", "- name: extra task\n  debug: msg=x\n"));
+    files.push((
+        "roles/web/tasks/extra.yml",
+        "- name: extra task\n  debug: msg=x\n",
+    ));
     let (_d, pb) = load_ok(&files);
     let play = first_play(&pb);
     assert_eq!(names(&play.tasks), ["extra task"]);
-    assert_eq!(names(&play.handlers), ["restart web"], "import_role brings the role's handlers");
+    assert_eq!(
+        names(&play.handlers),
+        ["restart web"],
+        "import_role brings the role's handlers"
+    );
 }
 
 // ---- task argument forms --------------------------------------------------------------------
 
 #[test]
 fn key_value_string_args_become_a_map() {
-    let (_d, pb) = load_ok(&[("site.yml", "- hosts: all\n  tasks:\n    - copy: src=a.txt dest=\"/tmp/b c\"\n")]);
+    let (_d, pb) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - copy: src=a.txt dest=\"/tmp/b c\"\n",
+    )]);
     let t = only_task(&first_play(&pb).tasks);
     assert_eq!(t.action, "copy");
     assert_eq!(t.args.get("src"), Some(&json!("a.txt")));
@@ -351,7 +448,10 @@ fn key_value_string_args_become_a_map() {
 
 #[test]
 fn free_form_command_keeps_text_in_raw_params_and_takes_known_keys() {
-    let (_d, pb) = load_ok(&[("site.yml", "- hosts: all\n  tasks:\n    - command: ls -l a=b chdir=/tmp\n")]);
+    let (_d, pb) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - command: ls -l a=b chdir=/tmp\n",
+    )]);
     let t = only_task(&first_play(&pb).tasks);
     assert_eq!(t.args.get("_raw_params"), Some(&json!("ls -l a=b")));
     assert_eq!(t.args.get("chdir"), Some(&json!("/tmp")));
@@ -359,7 +459,10 @@ fn free_form_command_keeps_text_in_raw_params_and_takes_known_keys() {
 
 #[test]
 fn free_form_text_plus_args_mapping_merge() {
-    let (_d, pb) = load_ok(&[("site.yml", "- hosts: all\n  tasks:\n    - shell: echo hi\n      args:\n        chdir: /srv\n")]);
+    let (_d, pb) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - shell: echo hi\n      args:\n        chdir: /srv\n",
+    )]);
     let t = only_task(&first_play(&pb).tasks);
     assert_eq!(t.args.get("_raw_params"), Some(&json!("echo hi")));
     assert_eq!(t.args.get("chdir"), Some(&json!("/srv")));
@@ -373,7 +476,10 @@ fn bare_words_for_a_module_without_free_form_are_an_error() {
 
 #[test]
 fn fully_qualified_module_names_resolve() {
-    let (_d, pb) = load_ok(&[("site.yml", "- hosts: all\n  tasks:\n    - ansible.builtin.command: uptime\n")]);
+    let (_d, pb) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - ansible.builtin.command: uptime\n",
+    )]);
     let t = only_task(&first_play(&pb).tasks);
     assert_eq!(t.action, "ansible.builtin.command");
     assert_eq!(t.args.get("_raw_params"), Some(&json!("uptime")));
@@ -381,7 +487,10 @@ fn fully_qualified_module_names_resolve() {
 
 #[test]
 fn action_string_form_names_module_and_args() {
-    let (_d, pb) = load_ok(&[("site.yml", "- hosts: all\n  tasks:\n    - action: copy src=a dest=b\n")]);
+    let (_d, pb) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - action: copy src=a dest=b\n",
+    )]);
     let t = only_task(&first_play(&pb).tasks);
     assert_eq!(t.action, "copy");
     assert_eq!(t.args.get("dest"), Some(&json!("b")));
@@ -399,7 +508,10 @@ fn action_mapping_form_drops_the_module_key() {
 
 #[test]
 fn local_action_delegates_to_localhost_with_free_form() {
-    let (_d, pb) = load_ok(&[("site.yml", "- hosts: all\n  tasks:\n    - local_action: command echo hi\n")]);
+    let (_d, pb) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - local_action: command echo hi\n",
+    )]);
     let t = only_task(&first_play(&pb).tasks);
     assert_eq!(t.action, "command");
     assert_eq!(t.args.get("_raw_params"), Some(&json!("echo hi")));
@@ -408,13 +520,19 @@ fn local_action_delegates_to_localhost_with_free_form() {
 
 #[test]
 fn action_with_unknown_module_is_an_error() {
-    let e = load_err(&[("site.yml", "- hosts: all\n  tasks:\n    - action: nosuch a=b\n")]);
+    let e = load_err(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - action: nosuch a=b\n",
+    )]);
     assert!(e.contains("site.yml:3") && e.contains("nosuch"), "{e}");
 }
 
 #[test]
 fn with_items_is_a_loop_of_kind_items() {
-    let (_d, pb) = load_ok(&[("site.yml", "- hosts: all\n  tasks:\n    - debug: msg={{ item }}\n      with_items: [1, 2]\n")]);
+    let (_d, pb) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - debug: msg={{ item }}\n      with_items: [1, 2]\n",
+    )]);
     let t = only_task(&first_play(&pb).tasks);
     let l = t.loop_.as_ref().expect("a loop");
     assert_eq!(l.kind, "items");

@@ -13,10 +13,7 @@ use regex::Regex;
 /// (`path.x`, `path['x']`) with nothing else in the expression: `{% if path.x %}`,
 /// `{% elif not path.x %}`, `{% for i in path.x %}`, `{{ not path.x }}`.
 pub fn used_bare(src: &str, path: &str) -> bool {
-    let chain = format!(
-        r#"{}(?:\.\w+|\[[^\]]*\])+\s*"#,
-        regex::escape(path)
-    );
+    let chain = format!(r#"{}(?:\.\w+|\[[^\]]*\])+\s*"#, regex::escape(path));
     let patterns = [
         format!(r"\{{%[-+]?\s*(?:if|elif)\s+(?:not\s+)?{chain}[-+]?%\}}"),
         format!(r"\{{%[-+]?\s*for\s+[\w\s,]+?\s+in\s+{chain}(?:recursive\s*)?[-+]?%\}}"),
@@ -43,7 +40,10 @@ mod tests {
 
     #[test]
     fn guarded_or_other_names_are_not_bare() {
-        assert!(!used_bare("{% if a.b is defined and a.b %}{% endif %}", "a"));
+        assert!(!used_bare(
+            "{% if a.b is defined and a.b %}{% endif %}",
+            "a"
+        ));
         assert!(!used_bare("{% if a.b | default(false) %}{% endif %}", "a"));
         assert!(!used_bare("{% if xa.b %}{% endif %}", "a"));
         assert!(!used_bare("{% if a %}{% endif %}", "a"));

@@ -225,6 +225,7 @@ fn hash(v: &MjValue, algo: Option<String>) -> Result<String, Error> {
     let data = text(v)?;
     let bytes = data.as_bytes();
     Ok(match algo.as_deref().unwrap_or("sha1") {
+        "md5" => super::filters_text::md5_hex(bytes),
         "sha1" => hex::encode(sha1::Sha1::digest(bytes)),
         "sha224" => hex::encode(sha2::Sha224::digest(bytes)),
         "sha256" => hex::encode(sha2::Sha256::digest(bytes)),

@@ -2,11 +2,16 @@
 //!
 //! Each lookup returns one value per term. `query` returns that list; `lookup` joins string
 //! results with `,` (or returns the single/plain list for other values, as Ansible does) unless
-//! `wantlist=True`. Plugins: `env`, `file`, `template`, `vars`.
+//! `wantlist=True`. Plugins: `env`, `file`, `template`, `vars`, `pipe`, and the list-shaping
+//! ones shared with `with_<name>` loops (`items`, `list`, `dict`, `indexed_items`, `nested`,
+//! `together`, `subelements`, `sequence`, `fileglob`, `first_found`, `lines`), which run the
+//! executor's loop logic on the terms.
 
 use super::native::python_str;
 use super::op_err;
 use super::undefined::CTX_KEY;
+use super::{from_json_value, to_json_value};
+use crate::value::Value;
 use minijinja::value::{Kwargs, Rest, Value as MjValue, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 use std::path::{Path, PathBuf};
@@ -56,6 +61,11 @@ fn run(
 ) -> Result<Vec<MjValue>, Error> {
     let _ = kwargs.get::<Option<MjValue>>("wantlist")?;
     let _ = kwargs.get::<Option<MjValue>>("errors")?;
+    let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+    if let Some(out) = loop_lookup(state, short, terms)? {
+        kwargs.assert_all_used()?;
+        return Ok(out);
+    }
     let mut flat = Vec::new();
     for t in terms {
         super::defined(t)?;
@@ -131,10 +141,96 @@ fn run(
             }
             out
         }
+        "pipe" | "ansible.builtin.pipe" => {
+            let mut out = Vec::new();
+            for t in &flat {
+                out.push(MjValue::from(pipe(&python_str(t))?));
+            }
+            out
+        }
         other => return Err(op_err(format!("lookup plugin '{other}' not found"))),
     };
     kwargs.assert_all_used()?;
     Ok(out)
+}
+
+/// Lookups that are the `with_<name>` loop shapes: the terms go to the executor's loop logic
+/// (`crate::exec::loops::items`) as `with_<name>` would receive them. `None` for other names.
+fn loop_lookup(
+    state: &State,
+    name: &str,
+    terms: &[MjValue],
+) -> Result<Option<Vec<MjValue>>, Error> {
+    const KINDS: &[&str] = &[
+        "items",
+        "list",
+        "flattened",
+        "indexed_items",
+        "dict",
+        "together",
+        "nested",
+        "cartesian",
+        "sequence",
+        "subelements",
+        "fileglob",
+        "first_found",
+        "lines",
+    ];
+    if !KINDS.contains(&name) {
+        return Ok(None);
+    }
+    for t in terms {
+        super::defined(t)?;
+    }
+    let values: Vec<Value> = terms.iter().map(to_json_value).collect();
+    // One term that is the whole input for these; the others take the terms as a list.
+    let single = matches!(name, "dict" | "sequence" | "first_found" | "subelements");
+    let input = match values.as_slice() {
+        [one]
+            if single
+                || matches!(one, Value::Array(_))
+                    && !matches!(name, "nested" | "together" | "list") =>
+        {
+            one.clone()
+        }
+        _ => Value::Array(values),
+    };
+    let items = crate::exec::loops::items(name, input, &search_dirs(state)?).map_err(op_err)?;
+    Ok(Some(items.iter().map(from_json_value).collect()))
+}
+
+/// `lookup('pipe', cmd)`: the command's standard output on the controller, trailing
+/// whitespace removed; a failing command is an error.
+fn pipe(cmd: &str) -> Result<String, Error> {
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map_err(|e| op_err(format!("lookup_plugin.pipe({cmd}): {e}")))?;
+    if !out.status.success() {
+        return Err(op_err(format!(
+            "lookup_plugin.pipe({cmd}) returned {}",
+            out.status.code().unwrap_or(-1)
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.trim_end().to_string())
+}
+
+/// The directories of `ansible_search_path`, or the current directory.
+fn search_dirs(state: &State) -> Result<Vec<PathBuf>, Error> {
+    Ok(
+        match state
+            .lookup("ansible_search_path")
+            .filter(|v| v.kind() == ValueKind::Seq)
+        {
+            Some(list) => list
+                .try_iter()?
+                .map(|d| PathBuf::from(python_str(&d)))
+                .collect(),
+            None => vec![std::env::current_dir().unwrap_or_default()],
+        },
+    )
 }
 
 fn read(path: &Path) -> Result<String, Error> {
@@ -153,17 +249,7 @@ fn find_file(state: &State, subdir: &str, name: &str) -> Result<PathBuf, Error> 
             Err(not_found(name))
         };
     }
-    let dirs: Vec<PathBuf> = match state
-        .lookup("ansible_search_path")
-        .filter(|v| v.kind() == ValueKind::Seq)
-    {
-        Some(list) => list
-            .try_iter()?
-            .map(|d| PathBuf::from(python_str(&d)))
-            .collect(),
-        None => vec![std::env::current_dir().unwrap_or_default()],
-    };
-    for d in &dirs {
+    for d in &search_dirs(state)? {
         for candidate in [d.join(subdir).join(name), d.join(name)] {
             if candidate.is_file() {
                 return Ok(candidate);

@@ -12,6 +12,7 @@ mod filters_data;
 mod filters_path;
 mod filters_regex;
 mod filters_strings;
+mod filters_text;
 mod literal;
 mod lookups;
 mod native;
@@ -85,7 +86,10 @@ impl Templar {
         let scope = Scope::wrap(ctx);
         if let Some(name) = native::single_var(s) {
             if let Ok(v) = scope.get_attr(name) {
-                if matches!(v.kind(), ValueKind::Bool | ValueKind::Number | ValueKind::None) {
+                if matches!(
+                    v.kind(),
+                    ValueKind::Bool | ValueKind::Number | ValueKind::None
+                ) {
                     return Ok(to_json_value(&v));
                 }
             }
@@ -99,8 +103,8 @@ impl Templar {
         };
         Ok(match result {
             Value::String(mut text) => {
-                let missing = native::trailing_newlines(s)
-                    .saturating_sub(native::trailing_newlines(&text));
+                let missing =
+                    native::trailing_newlines(s).saturating_sub(native::trailing_newlines(&text));
                 text.push_str(&"\n".repeat(missing));
                 Value::String(text)
             }
@@ -271,6 +275,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     filters_data::register(&mut env);
     filters_path::register(&mut env);
     filters_regex::register(&mut env);
+    filters_text::register(&mut env);
     tests::register(&mut env);
     lookups::register(&mut env);
     env

@@ -352,8 +352,14 @@ mod tests {
     #[test]
     fn single_node_string_filter_output_is_not_literal_evaluated() {
         let text = MjValue::from("{\"c\": 3}");
-        assert_eq!(single_node_result("cfg | to_json", &text), json!("{\"c\": 3}"));
-        assert_eq!(single_node_result("cfg | to_json | trim", &text), json!({"c": 3}));
+        assert_eq!(
+            single_node_result("cfg | to_json", &text),
+            json!("{\"c\": 3}")
+        );
+        assert_eq!(
+            single_node_result("cfg | to_json | trim", &text),
+            json!({"c": 3})
+        );
     }
 
     #[test]

@@ -102,15 +102,24 @@ fn mixed_template_is_a_string_with_python_spelling() {
 fn string_result_that_reads_as_python_literal_is_converted_like_ansible_2_18() {
     assert_eq!(r("[{{ n }}, '{{ name }}']"), json!([5, "web"]));
     assert_eq!(r("{{ '[1, 2]' }}"), json!([1, 2]));
-    assert_eq!(r("{{ d | to_json | trim }}"), json!({"a": 1, "b": {"c": "x"}}));
+    assert_eq!(
+        r("{{ d | to_json | trim }}"),
+        json!({"a": 1, "b": {"c": "x"}})
+    );
     assert_eq!(r("{{ 'True' }}"), json!(true));
     assert_eq!(r("{{ '5' }}"), json!("5"));
 }
 
 #[test]
 fn string_type_filter_output_stays_text_like_ansible_2_18() {
-    assert_eq!(r("{{ d | to_json }}"), json!("{\"a\": 1, \"b\": {\"c\": \"x\"}}"));
-    assert_eq!(r("{{ (d | to_json) }}\n"), json!("{\"a\": 1, \"b\": {\"c\": \"x\"}}\n"));
+    assert_eq!(
+        r("{{ d | to_json }}"),
+        json!("{\"a\": 1, \"b\": {\"c\": \"x\"}}")
+    );
+    assert_eq!(
+        r("{{ (d | to_json) }}\n"),
+        json!("{\"a\": 1, \"b\": {\"c\": \"x\"}}\n")
+    );
     assert_eq!(r("x{{ d.b | to_json }}"), json!("x{\"c\": \"x\"}"));
     assert_eq!(r("{{ '[1]' | string }}"), json!("[1]"));
 }
@@ -684,4 +693,72 @@ fn negating_or_branching_on_undefined_is_an_error_naming_the_root() {
     );
     assert!(cond("missing is not defined and not missing2 is defined"));
     assert_eq!(r("{{ missing.b | default(5) }}"), json!("5"));
+}
+
+/// Results measured with ansible-core 2.18 (`debug: msg=...`).
+#[test]
+fn list_shaping_lookups_match_ansible() {
+    let c = ctx(json!({"d": {"x": 1, "y": 2}}));
+    let t = Templar::new();
+    let r = |s: &str| t.render_str(s, &c).map_err(|e| e.msg);
+    let pairs = json!([{"key": "x", "value": 1}, {"key": "y", "value": 2}]);
+    assert_eq!(r("{{ lookup('dict', d) }}"), Ok(pairs.clone()));
+    assert_eq!(r("{{ query('dict', d) }}"), Ok(pairs));
+    assert_eq!(r("{{ lookup('items', [1, 2], 3) }}"), Ok(json!([1, 2, 3])));
+    assert_eq!(r("{{ lookup('list', ['a', 'b']) }}"), Ok(json!(["a", "b"])));
+    assert_eq!(
+        r("x{{ lookup('sequence', 'start=1 end=3') }}"),
+        Ok(json!("x1,2,3"))
+    );
+    assert_eq!(
+        r("{{ query('sequence', 'start=1 end=3') }}"),
+        Ok(json!(["1", "2", "3"]))
+    );
+    assert_eq!(
+        r("{{ lookup('indexed_items', ['a', 'b']) }}"),
+        Ok(json!([[0, "a"], [1, "b"]]))
+    );
+    assert_eq!(
+        r("{{ query('nested', ['a', 'b'], [1, 2]) }}"),
+        Ok(json!([["a", 1], ["a", 2], ["b", 1], ["b", 2]]))
+    );
+    assert_eq!(
+        r("{{ query('together', ['a', 'b'], [1]) }}"),
+        Ok(json!([["a", 1], ["b", null]]))
+    );
+}
+
+#[test]
+fn pipe_and_lines_lookups_run_on_the_controller() {
+    let t = Templar::new();
+    let c = vars();
+    let pipe = t.render_str("{{ lookup('pipe', 'printf \"a b\\\\n\\\\n\"') }}", &c);
+    assert_eq!(pipe.map_err(|e| e.msg), Ok(json!("a b")));
+    let lines = t.render_str("{{ lookup('lines', 'printf \"a\\\\nb\\\\n\"') }}", &c);
+    assert_eq!(lines.map_err(|e| e.msg), Ok(json!("a,b")));
+    assert!(t.render_str("{{ lookup('pipe', 'exit 3') }}", &c).is_err());
+}
+
+#[test]
+fn first_found_and_fileglob_search_files_then_the_directory(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir_all(dir.path().join("files"))?;
+    std::fs::write(dir.path().join("files/b.txt"), "b")?;
+    std::fs::write(dir.path().join("c.txt"), "c")?;
+    let c = ctx(json!({"ansible_search_path": [dir.path().display().to_string()]}));
+    let t = Templar::new();
+    let found = t.render_str(
+        "{{ lookup('first_found', ['nope.txt', 'b.txt', 'c.txt']) | basename }}",
+        &c,
+    )?;
+    assert_eq!(found, json!("b.txt"));
+    let found = t.render_str(
+        "{{ query('first_found', {'files': ['c.txt'], 'paths': [ansible_search_path[0]]}) | map('basename') | list }}",
+        &c,
+    )?;
+    assert_eq!(found, json!(["c.txt"]));
+    let globbed = t.render_str("{{ lookup('fileglob', '*.txt') | basename }}", &c)?;
+    assert_eq!(globbed, json!("b.txt"));
+    Ok(())
 }

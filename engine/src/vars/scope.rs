@@ -8,6 +8,14 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value as MjValue};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+/// Names [`Scope::magic`] answers (for `vars` listing).
+const MAGIC_NAMES: &[&str] = &[
+    "inventory_hostname", "inventory_hostname_short", "group_names", "omit", "playbook_dir", "ansible_play_hosts",
+    "play_hosts", "ansible_play_hosts_all", "ansible_play_batch", "ansible_verbosity", "ansible_run_tags",
+    "ansible_skip_tags", "inventory_file", "inventory_dir", "ansible_play_name", "ansible_check_mode",
+    "ansible_diff_mode", "ansible_version", "ansible_search_path", "ansible_facts",
+];
+
 /// Task-level layers, on top of what the play and host provide.
 #[derive(Clone, Debug, Default)]
 pub struct TaskLayers {
@@ -29,9 +37,10 @@ pub struct Scope {
     host: String,
     /// Highest precedence first.
     layers: Vec<Arc<Map>>,
-    magic: Map,
-    /// Looked up after every layer: defaults that any variable overrides (`ansible_connection`).
-    fallback: Map,
+    play: Arc<super::PlayLayers>,
+    facts: Arc<Map>,
+    search_path: Vec<String>,
+    role: Option<Arc<RoleInstance>>,
     role_path: Option<String>,
     cache: Mutex<HashMap<String, MjValue>>,
     /// Variables being rendered right now (cycle detection).
@@ -86,65 +95,75 @@ impl Scope {
         }
         layers.extend(play.role_defaults.iter().cloned());
 
-        let mut magic = Map::new();
-        magic.insert("inventory_hostname".into(), Value::String(host.to_string()));
-        magic.insert("inventory_hostname_short".into(), Value::String(host.split('.').next().unwrap_or(host).to_string()));
-        let group_names = run.inventory.read().map(|i| i.group_names(host)).unwrap_or_default();
-        magic.insert("group_names".into(), Value::from(group_names));
-        magic.insert("omit".into(), Value::String(OMIT.to_string()));
-        magic.insert("playbook_dir".into(), Value::String(run.playbook_dir.display().to_string()));
-        let all_hosts = Value::from(play.play_hosts.clone());
-        let failed = run.failed_in_play.read().map(|f| f.clone()).unwrap_or_default();
-        let active: Vec<String> = play.play_hosts.iter().filter(|h| !failed.contains(*h)).cloned().collect();
-        let active = Value::from(active);
-        magic.insert("ansible_play_hosts".into(), active.clone());
-        magic.insert("ansible_play_hosts_all".into(), all_hosts);
-        magic.insert("ansible_play_batch".into(), Value::from(play.batch_hosts.iter().filter(|h| !failed.contains(*h)).cloned().collect::<Vec<_>>()));
-        magic.insert("play_hosts".into(), active);
-        magic.insert("ansible_verbosity".into(), Value::from(run.info.verbosity));
-        let run_tags = if run.info.run_tags.is_empty() { vec!["all".to_string()] } else { run.info.run_tags.clone() };
-        magic.insert("ansible_run_tags".into(), Value::from(run_tags));
-        magic.insert("ansible_skip_tags".into(), Value::from(run.info.skip_tags.clone()));
-        let source = run.inventory.read().ok().and_then(|i| i.host_source(host).map(|p| p.to_path_buf()));
-        match source {
-            Some(p) => {
-                magic.insert("inventory_file".into(), Value::String(p.display().to_string()));
-                magic.insert("inventory_dir".into(), Value::String(p.parent().map(|d| d.display().to_string()).unwrap_or_default()));
-            }
-            None => {
-                magic.insert("inventory_file".into(), Value::Null);
-                magic.insert("inventory_dir".into(), Value::Null);
-            }
-        }
-        let mut fallback = Map::new();
-        let conn = run.info.default_connection.clone().unwrap_or_else(|| if host == "localhost" || host == "127.0.0.1" { "local".into() } else { "ssh".into() });
-        fallback.insert("ansible_connection".into(), Value::String(conn));
-        magic.insert("ansible_play_name".into(), Value::String(play.name.clone()));
-        magic.insert("ansible_check_mode".into(), Value::Bool(play.check_mode));
-        magic.insert("ansible_diff_mode".into(), Value::Bool(play.diff));
-        magic.insert("ansible_version".into(), serde_json::json!({"full": "2.18.0", "major": 2, "minor": 18, "revision": 0, "string": "2.18.0"}));
-        magic.insert("ansible_search_path".into(), Value::from(tl.search_path.clone()));
-        let role_path = tl.role.as_ref().map(|r| r.path.display().to_string());
-        if let Some(r) = &tl.role {
-            magic.insert("role_name".into(), Value::String(r.name.clone()));
-            magic.insert("role_path".into(), Value::String(r.path.display().to_string()));
-        }
-        let mut facts = Map::new();
-        for (k, v) in state.facts.iter() {
-            facts.insert(k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone());
-        }
-        magic.insert("ansible_facts".into(), Value::Object(facts));
         Arc::new(Scope {
             run: run.clone(),
             host: host.to_string(),
             layers,
-            magic,
-            fallback,
-            role_path,
+            play,
+            facts: state.facts.clone(),
+            search_path: tl.search_path.clone(),
+            role: tl.role.clone(),
+            role_path: tl.role.as_ref().map(|r| r.path.display().to_string()),
             cache: Mutex::new(HashMap::new()),
             stack: Mutex::new(Vec::new()),
             error: Mutex::new(None),
         })
+    }
+
+    /// Magic variables, computed only when a template asks for one: a skipped task must not
+    /// pay for building `ansible_facts` or `group_names`.
+    fn magic(&self, name: &str) -> Option<Value> {
+        let run = &self.run;
+        let play = &self.play;
+        let host = self.host.as_str();
+        let active = || {
+            let failed = run.failed_in_play.read().map(|f| f.clone()).unwrap_or_default();
+            Value::from(play.play_hosts.iter().filter(|h| !failed.contains(*h)).cloned().collect::<Vec<_>>())
+        };
+        let inv_source = || run.inventory.read().ok().and_then(|i| i.host_source(host).map(|p| p.to_path_buf()));
+        Some(match name {
+            "inventory_hostname" => Value::String(host.to_string()),
+            "inventory_hostname_short" => Value::String(host.split('.').next().unwrap_or(host).to_string()),
+            "group_names" => Value::from(run.inventory.read().map(|i| i.group_names(host)).unwrap_or_default()),
+            "omit" => Value::String(OMIT.to_string()),
+            "playbook_dir" => Value::String(run.playbook_dir.display().to_string()),
+            "ansible_play_hosts" | "play_hosts" => active(),
+            "ansible_play_hosts_all" => Value::from(play.play_hosts.clone()),
+            "ansible_play_batch" => {
+                let failed = run.failed_in_play.read().map(|f| f.clone()).unwrap_or_default();
+                Value::from(play.batch_hosts.iter().filter(|h| !failed.contains(*h)).cloned().collect::<Vec<_>>())
+            }
+            "ansible_verbosity" => Value::from(run.info.verbosity),
+            "ansible_run_tags" => Value::from(if run.info.run_tags.is_empty() { vec!["all".to_string()] } else { run.info.run_tags.clone() }),
+            "ansible_skip_tags" => Value::from(run.info.skip_tags.clone()),
+            "inventory_file" => inv_source().map(|p| Value::String(p.display().to_string())).unwrap_or(Value::Null),
+            "inventory_dir" => inv_source().and_then(|p| p.parent().map(|d| Value::String(d.display().to_string()))).unwrap_or(Value::Null),
+            "ansible_play_name" => Value::String(play.name.clone()),
+            "ansible_check_mode" => Value::Bool(play.check_mode),
+            "ansible_diff_mode" => Value::Bool(play.diff),
+            "ansible_version" => serde_json::json!({"full": "2.18.0", "major": 2, "minor": 18, "revision": 0, "string": "2.18.0"}),
+            "ansible_search_path" => Value::from(self.search_path.clone()),
+            "role_name" => Value::String(self.role.as_ref()?.name.clone()),
+            "role_path" => Value::String(self.role.as_ref()?.path.display().to_string()),
+            "ansible_facts" => {
+                let mut facts = Map::new();
+                for (k, v) in self.facts.iter() {
+                    facts.insert(k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone());
+                }
+                Value::Object(facts)
+            }
+            _ => return None,
+        })
+    }
+
+    /// Defaults that any variable overrides.
+    fn fallback(&self, name: &str) -> Option<Value> {
+        match name {
+            "ansible_connection" => Some(Value::String(
+                self.run.info.default_connection.clone().unwrap_or_else(|| if self.host == "localhost" || self.host == "127.0.0.1" { "local".into() } else { "ssh".into() }),
+            )),
+            _ => None,
+        }
     }
 
     pub fn host(&self) -> &str {
@@ -161,8 +180,8 @@ impl Scope {
     }
 
     /// The raw (unrendered) value of a variable, highest layer first.
-    pub fn raw(&self, name: &str) -> Option<&Value> {
-        self.magic.get(name).or_else(|| self.layers.iter().find_map(|l| l.get(name)))
+    pub fn raw(&self, name: &str) -> Option<Value> {
+        self.magic(name).or_else(|| self.layers.iter().find_map(|l| l.get(name)).cloned()).or_else(|| self.fallback(name))
     }
 
     /// A rendered variable as JSON (used by the executor, e.g. connection variables).
@@ -192,8 +211,8 @@ impl Scope {
             "groups" => self.run.groups.read().ok().map(|g| g.clone()),
             "vars" => Some(self.ctx()),
             _ => {
-                let raw = self.magic.get(name).or_else(|| self.layers.iter().find_map(|l| l.get(name))).or_else(|| self.fallback.get(name))?;
-                self.render_raw(name, raw)
+                let raw = self.raw(name)?;
+                self.render_raw(name, &raw)
             }
         }?;
         if let Ok(mut c) = self.cache.lock() {
@@ -231,8 +250,8 @@ impl Scope {
 
     /// Every variable name visible (for `vars` iteration and debugging).
     fn names(&self) -> Vec<String> {
-        let mut set: BTreeSet<String> = self.magic.keys().cloned().collect();
-        set.extend(self.fallback.keys().cloned());
+        let mut set: BTreeSet<String> = MAGIC_NAMES.iter().map(|s| s.to_string()).collect();
+        set.insert("ansible_connection".into());
         for l in &self.layers {
             set.extend(l.keys().cloned());
         }

@@ -94,7 +94,9 @@ impl Emitter {
     /// every item is a scalar.
     fn is_flow(&self, v: &Value) -> bool {
         match v {
-            Value::Object(m) => m.is_empty() || (self.flow_leaves && m.values().all(Self::is_scalar)),
+            Value::Object(m) => {
+                m.is_empty() || (self.flow_leaves && m.values().all(Self::is_scalar))
+            }
             Value::Array(s) => s.is_empty() || (self.flow_leaves && s.iter().all(Self::is_scalar)),
             _ => false,
         }
@@ -434,7 +436,11 @@ mod tests {
         let want = format!("{}\n  word word word end\n", ["word"; 17].join(" "));
         assert_eq!(to_yaml(&json!(long), 2), want);
         let quoted = json!({"long": "word ".repeat(25)});
-        let want = format!("long: '{}\n    {} '\n", ["word"; 15].join(" "), ["word"; 10].join(" "));
+        let want = format!(
+            "long: '{}\n    {} '\n",
+            ["word"; 15].join(" "),
+            ["word"; 10].join(" ")
+        );
         assert_eq!(to_nice_yaml(&quoted, 4), want);
     }
 
@@ -443,8 +449,14 @@ mod tests {
         let v = json!({"users": [{"name": "bob", "groups": ["wheel", "dev"]}, {"name": "al", "groups": []}], "n": {"x": {"y": 1}}});
         let want = "n:\n  x: {y: 1}\nusers:\n- groups: [wheel, dev]\n  name: bob\n- groups: []\n  name: al\n";
         assert_eq!(to_yaml(&v, 2), want);
-        assert_eq!(to_yaml(&json!({"a": 1, "b": [1, 2]}), 2), "a: 1\nb: [1, 2]\n");
-        assert_eq!(to_yaml(&json!([[1, 2], {"a": [3]}, "x"]), 2), "- [1, 2]\n- a: [3]\n- x\n");
+        assert_eq!(
+            to_yaml(&json!({"a": 1, "b": [1, 2]}), 2),
+            "a: 1\nb: [1, 2]\n"
+        );
+        assert_eq!(
+            to_yaml(&json!([[1, 2], {"a": [3]}, "x"]), 2),
+            "- [1, 2]\n- a: [3]\n- x\n"
+        );
     }
 
     #[test]
@@ -457,8 +469,14 @@ mod tests {
     #[test]
     fn to_nice_yaml_does_not_indent_sequences_in_mappings() {
         let v = json!({"users": [{"name": "bob", "groups": ["wheel", "dev"]}]});
-        assert_eq!(to_nice_yaml(&v, 4), "users:\n-   groups:\n    - wheel\n    - dev\n    name: bob\n");
-        assert_eq!(to_nice_yaml(&v, 2), "users:\n- groups:\n  - wheel\n  - dev\n  name: bob\n");
+        assert_eq!(
+            to_nice_yaml(&v, 4),
+            "users:\n-   groups:\n    - wheel\n    - dev\n    name: bob\n"
+        );
+        assert_eq!(
+            to_nice_yaml(&v, 2),
+            "users:\n- groups:\n  - wheel\n  - dev\n  name: bob\n"
+        );
     }
 
     #[test]

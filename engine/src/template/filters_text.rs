@@ -1,0 +1,168 @@
+//! Text filters Jinja2 and Ansible add on top of the basics: `center`, `wordcount`,
+//! `truncate` (Jinja2 semantics, with its default leeway of 5), and the digest shorthands
+//! `md5` / `sha1`. Each follows the Python original so output matches Ansible byte for byte.
+
+use super::filters_strings::text;
+use super::op_err;
+use minijinja::value::{Kwargs, Value as MjValue};
+use minijinja::{Environment, Error};
+use sha1::Digest;
+
+pub fn register(env: &mut Environment<'static>) {
+    env.add_filter("center", center);
+    env.add_filter("wordcount", wordcount);
+    env.add_filter("truncate", truncate);
+    env.add_filter("md5", |v: &MjValue| -> Result<String, Error> {
+        Ok(md5_hex(text(v)?.as_bytes()))
+    });
+    env.add_filter("sha1", |v: &MjValue| -> Result<String, Error> {
+        Ok(hex::encode(sha1::Sha1::digest(text(v)?.as_bytes())))
+    });
+}
+
+/// Hex MD5 digest (also used by `hash('md5')`).
+pub fn md5_hex(bytes: &[u8]) -> String {
+    format!("{:x}", md5::compute(bytes))
+}
+
+/// Python's `str.center(width)`: CPython puts the odd pad on the left only when both the
+/// margin and the width are odd.
+fn center(v: &MjValue, width: Option<usize>) -> Result<String, Error> {
+    let s = text(v)?;
+    let width = width.unwrap_or(80);
+    let len = s.chars().count();
+    if width <= len {
+        return Ok(s);
+    }
+    let marg = width - len;
+    let left = marg / 2 + (marg & width & 1);
+    Ok(format!(
+        "{}{s}{}",
+        " ".repeat(left),
+        " ".repeat(marg - left)
+    ))
+}
+
+/// Jinja2's `wordcount`: the number of `\w+` runs.
+fn wordcount(v: &MjValue) -> Result<usize, Error> {
+    let s = text(v)?;
+    let mut count = 0;
+    let mut in_word = false;
+    for c in s.chars() {
+        let word = c.is_alphanumeric() || c == '_';
+        if word && !in_word {
+            count += 1;
+        }
+        in_word = word;
+    }
+    Ok(count)
+}
+
+/// Jinja2's `truncate(length=255, killwords=False, end='...', leeway=5)`: text no longer than
+/// `length + leeway` is kept; otherwise cut to `length - len(end)` (at the last space unless
+/// `killwords`) and `end` appended.
+fn truncate(
+    v: &MjValue,
+    length: Option<usize>,
+    killwords: Option<bool>,
+    end: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
+    let s = text(v)?;
+    let length = kwargs
+        .get::<Option<usize>>("length")?
+        .or(length)
+        .unwrap_or(255);
+    let killwords = kwargs
+        .get::<Option<bool>>("killwords")?
+        .or(killwords)
+        .unwrap_or(false);
+    let end = kwargs
+        .get::<Option<String>>("end")?
+        .or(end)
+        .unwrap_or_else(|| "...".into());
+    let leeway = kwargs.get::<Option<usize>>("leeway")?.unwrap_or(5);
+    kwargs.assert_all_used()?;
+    let end_len = end.chars().count();
+    if length < end_len {
+        return Err(op_err(format!(
+            "truncate: expected length >= {end_len}, got {length}"
+        )));
+    }
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= length + leeway {
+        return Ok(s);
+    }
+    let head: String = chars[..length - end_len].iter().collect();
+    if killwords {
+        return Ok(head + &end);
+    }
+    let cut = match head.rfind(' ') {
+        Some(i) => head[..i].to_string(),
+        None => head,
+    };
+    Ok(cut + &end)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::template::Templar;
+    use minijinja::value::Value as MjValue;
+    use serde_json::{json, Value};
+
+    fn e(expr: &str) -> Value {
+        match Templar::new().eval_expr(expr, &MjValue::from(())) {
+            Ok(v) => v,
+            Err(e) => panic!("{expr}: {e}"),
+        }
+    }
+
+    #[test]
+    fn center_pads_like_python() {
+        assert_eq!(e("'ab' | center(7)"), json!("   ab  "));
+        assert_eq!(e("'abc' | center(6)"), json!(" abc  "));
+        assert_eq!(e("'abc' | center(2)"), json!("abc"));
+    }
+
+    #[test]
+    fn digests_match_ansible() {
+        assert_eq!(
+            e("'hello' | md5"),
+            json!("5d41402abc4b2a76b9719d911017c592")
+        );
+        assert_eq!(
+            e("'hello' | hash('md5')"),
+            json!("5d41402abc4b2a76b9719d911017c592")
+        );
+        assert_eq!(
+            e("'hello' | sha1"),
+            json!("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d")
+        );
+    }
+
+    #[test]
+    fn wordcount_counts_word_runs() {
+        assert_eq!(e("'foo bar-baz  q' | wordcount"), json!(4));
+    }
+
+    #[test]
+    fn truncate_follows_jinja2_with_leeway() {
+        assert_eq!(e("'foo bar baz qux' | truncate(9)"), json!("foo..."));
+        assert_eq!(
+            e("'foo bar baz qux' | truncate(13)"),
+            json!("foo bar baz qux")
+        );
+        assert_eq!(
+            e("'foo bar baz qux' | truncate(11, True)"),
+            json!("foo bar baz qux")
+        );
+        assert_eq!(
+            e("'foo bar baz qux' | truncate(9, end='!', leeway=0)"),
+            json!("foo ...")
+        );
+        assert_eq!(
+            e("'foo bar baz qux' | truncate(7, true, leeway=0)"),
+            json!("foo ...")
+        );
+    }
+}
