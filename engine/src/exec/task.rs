@@ -710,7 +710,14 @@ impl PlayRun {
                 Err(e) => return Outcome::failed(e.to_string()),
             }
         };
-        let _ = (handlers, role);
+        let _ = handlers;
+        // `public: true`: the role's defaults and vars stay visible to the rest of the play.
+        if let (Some(r), true) = (&role, args.get("public").and_then(ansible_bool).unwrap_or(false)) {
+            let mut layers = (*runner.vars.current_play()).clone();
+            layers.role_defaults.insert(0, r.defaults.clone());
+            layers.role_vars.insert(0, r.vars.clone());
+            runner.vars.set_play(layers);
+        }
         // Include params: the include's args (other than the file) and its vars, plus the loop variables.
         let mut params = Map::new();
         for (k, v) in &args {

@@ -11,18 +11,23 @@ const FREE_FORM_KEYS: &[&str] = &[
 ];
 
 /// Split into tokens on unquoted whitespace, keeping quotes inside tokens (`a="b c"` is one
-/// token) and not splitting inside `{{ }}` / `{% %}`.
-fn tokens(s: &str) -> Result<Vec<String>, String> {
+/// token) and not splitting inside `{{ }}` / `{% %}`. Each token comes with its byte range in
+/// `s`, so free text can be cut out of the original with its own spacing and newlines.
+fn tokens(s: &str) -> Result<Vec<(String, std::ops::Range<usize>)>, String> {
     let mut out = Vec::new();
     let mut cur = String::new();
+    let mut start = 0usize;
     let mut quote: Option<char> = None;
     let mut depth = 0usize;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if cur.is_empty() {
+            start = i;
+        }
         match c {
             '\\' if quote.is_some() => {
                 cur.push(c);
-                if let Some(n) = chars.next() {
+                if let Some((_, n)) = chars.next() {
                     cur.push(n);
                 }
             }
@@ -34,20 +39,20 @@ fn tokens(s: &str) -> Result<Vec<String>, String> {
                 }
                 cur.push(c);
             }
-            '{' if matches!(chars.peek(), Some('{') | Some('%') | Some('#')) => {
+            '{' if matches!(chars.peek(), Some((_, '{')) | Some((_, '%')) | Some((_, '#'))) => {
                 depth += 1;
                 cur.push(c);
             }
-            '}' | '%' | '#' if depth > 0 && chars.peek() == Some(&'}') => {
+            '}' | '%' | '#' if depth > 0 && matches!(chars.peek(), Some((_, '}'))) => {
                 depth -= 1;
                 cur.push(c);
-                if let Some(n) = chars.next() {
+                if let Some((_, n)) = chars.next() {
                     cur.push(n);
                 }
             }
             c if c.is_whitespace() && quote.is_none() && depth == 0 => {
                 if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
+                    out.push((std::mem::take(&mut cur), start..i));
                 }
             }
             c => cur.push(c),
@@ -57,7 +62,7 @@ fn tokens(s: &str) -> Result<Vec<String>, String> {
         return Err(format!("unbalanced quotes in arguments: {s}"));
     }
     if !cur.is_empty() {
-        out.push(cur);
+        out.push((cur, start..s.len()));
     }
     Ok(out)
 }
@@ -122,23 +127,35 @@ fn decode_escapes(s: &str) -> String {
 /// `_raw_params` (joined back with single spaces, quotes kept as written).
 pub fn parse_kv(s: &str, free_form: bool) -> Result<Map, String> {
     let mut out = Map::new();
-    let mut raw: Vec<String> = Vec::new();
-    for tok in tokens(s)? {
+    let mut raw: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
+    for (tok, span) in tokens(s)? {
         if let Some((k, v)) = tok.split_once('=') {
             let v = &decode_escapes(v);
             let keep_raw = free_form && !FREE_FORM_KEYS.contains(&k);
             if is_key(k) && !keep_raw {
                 out.insert(k.to_string(), Value::String(unquote(v)));
+                taken.push(span);
                 continue;
             }
         }
-        raw.push(tok);
+        raw.push(span);
     }
-    if !raw.is_empty() {
+    if let (Some(first), Some(last)) = (raw.first(), raw.last()) {
         if !free_form {
-            return Err(format!("this module does not take free-form text, got: {}", raw.join(" ")));
+            let words: Vec<&str> = raw.iter().map(|r| &s[r.clone()]).collect();
+            return Err(format!("this module does not take free-form text, got: {}", words.join(" ")));
         }
-        out.insert("_raw_params".into(), Value::String(raw.join(" ")));
+        // The free text as written (newlines and spacing kept, as Ansible's split_args does),
+        // minus the `k=v` options taken out of it.
+        let mut text = String::new();
+        let mut pos = first.start;
+        for t in taken.iter().filter(|t| t.start > first.start && t.end < last.end) {
+            text.push_str(&s[pos..t.start]);
+            pos = t.end;
+        }
+        text.push_str(&s[pos..last.end]);
+        out.insert("_raw_params".into(), Value::String(text));
     }
     Ok(out)
 }
@@ -172,6 +189,12 @@ mod tests {
         let m = parse_kv(r#"content="a\nb" x=c\td"#, false).unwrap();
         assert_eq!(m["content"], "a\nb");
         assert_eq!(m["x"], "c\td");
+    }
+
+    #[test]
+    fn free_form_keeps_newlines_of_a_multi_line_script() {
+        let m = parse_kv("for c in a b; do\n  echo \"$c\"\ndone\n", true).unwrap();
+        assert_eq!(m["_raw_params"], "for c in a b; do\n  echo \"$c\"\ndone");
     }
 
     #[test]

@@ -158,7 +158,7 @@ mod tests {
         );
         assert_eq!(
             e("'foo bar baz qux' | truncate(9, end='!', leeway=0)"),
-            json!("foo ...")
+            json!("foo bar!")
         );
         assert_eq!(
             e("'foo bar baz qux' | truncate(7, true, leeway=0)"),
