@@ -349,10 +349,11 @@ mod tests {
             }
         }
         found.sort();
-        let want: Vec<(String, String)> = LINKS
+        let mut want: Vec<(String, String)> = LINKS
             .iter()
             .map(|(l, t)| (l.to_string(), t.to_string()))
             .collect();
+        want.sort();
         assert_eq!(found, want);
     }
 

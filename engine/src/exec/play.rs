@@ -28,6 +28,8 @@ pub struct PlayRun {
     /// Roles (path, params) whose tasks ran in this play: `include_role` does not run their
     /// dependencies again.
     pub ran_roles: Mutex<std::collections::HashSet<(std::path::PathBuf, String)>>,
+    /// Handlers of roles brought in by `include_role` while the play runs.
+    pub extra_handlers: Mutex<Vec<Arc<Leaf>>>,
 }
 
 fn select_hosts(runner: &Arc<Runner>, play: &Play) -> Result<Vec<String>, LoadError> {
@@ -187,6 +189,7 @@ async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
         ended: AtomicBool::new(false),
         force_handlers,
         ran_roles: Mutex::new(Default::default()),
+        extra_handlers: Mutex::new(Vec::new()),
     });
     pr.clone().execute_dag().await;
     // Pending failures at the end of the play fail their hosts.
@@ -347,7 +350,7 @@ impl PlayRun {
                 hr.failed = false;
             }
         }
-        let handlers = self.plan.handlers.clone();
+        let handlers = self.all_handlers();
         let mut notified = notified;
         // A handler may notify further handlers: they run in the same flush.
         for _round in 0..16 {
@@ -373,6 +376,15 @@ impl PlayRun {
                 hr.failed = true;
             }
         }
+    }
+
+    /// The play's handlers plus those of roles included at run time, in definition order.
+    pub(crate) fn all_handlers(&self) -> Vec<Arc<Leaf>> {
+        let mut v = self.plan.handlers.clone();
+        if let Ok(extra) = self.extra_handlers.lock() {
+            v.extend(extra.iter().cloned());
+        }
+        v
     }
 
     /// Print `TASK [...]` once per leaf (the output layer re-prints it when results of

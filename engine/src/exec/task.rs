@@ -552,7 +552,7 @@ impl PlayRun {
         if o.changed && !o.failed && !leaf.task.notify.is_empty() {
             for name in &leaf.task.notify {
                 let name = runner.templar.render_str(name, &host_scope.ctx()).map(|v| to_display_string(&v)).unwrap_or_else(|_| name.clone());
-                let exists = self.plan.handlers.iter().any(|hl| hl.task.name.as_deref() == Some(name.as_str()) || hl.display_name == name || hl.task.listen.contains(&name));
+                let exists = self.all_handlers().iter().any(|hl| hl.task.name.as_deref() == Some(name.as_str()) || hl.display_name == name || hl.task.listen.contains(&name));
                 if !exists {
                     o = Outcome::failed(format!("The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list"));
                     break;
@@ -710,7 +710,13 @@ impl PlayRun {
                 Err(e) => return Outcome::failed(e.to_string()),
             }
         };
-        let _ = handlers;
+        if !handlers.is_empty() {
+            let flat = plan::flatten_items(&handlers, plan::IncludeInheritance { keywords: Default::default(), tags: Default::default(), vars: vec![], when: vec![], blocks: vec![] }, &plan::TagFilter::default(), plan::PlaySection::Handlers);
+            if let Ok(mut extra) = self.extra_handlers.lock() {
+                let known: std::collections::HashSet<String> = extra.iter().map(|l| format!("{}", l.task.span)).collect();
+                extra.extend(flat.into_iter().filter(|l| !known.contains(&format!("{}", l.task.span))).map(Arc::new));
+            }
+        }
         // `public: true`: the role's defaults and vars stay visible to the rest of the play.
         if let (Some(r), true) = (&role, args.get("public").and_then(ansible_bool).unwrap_or(false)) {
             let mut layers = (*runner.vars.current_play()).clone();

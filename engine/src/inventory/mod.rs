@@ -626,9 +626,9 @@ mod tests {
     }
 
     #[test]
-    fn ungrouped_host_has_no_group_names() {
+    fn ungrouped_host_has_only_ungrouped_in_group_names() {
         let inv = ini("u1\n");
-        assert!(inv.group_names("u1").is_empty());
+        assert_eq!(inv.group_names("u1"), vec!["ungrouped".to_string()]);
     }
 
     #[test]

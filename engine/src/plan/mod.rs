@@ -311,10 +311,19 @@ pub fn build(input: PlanInput) -> PlayPlan {
     f.items(&play.post_tasks, &root(&play.tags), PlaySection::PostTasks);
     let mut leaves = f.leaves;
     if let Some(start) = input.start_at_task {
-        if let Some(pos) = leaves.iter().position(|l| l.task.name.as_deref() == Some(start) || l.display_name == start) {
-            leaves.drain(..pos);
-        } else {
-            leaves.clear();
+        // Exact name first, then a shell-style pattern, as ansible-playbook matches it. Fact
+        // gathering still happens before the first task.
+        let pattern = glob::Pattern::new(start).ok();
+        let matches = |l: &Leaf| {
+            l.section != PlaySection::Facts
+                && (l.task.name.as_deref() == Some(start) || l.display_name == start || pattern.as_ref().is_some_and(|p| l.task.name.as_deref().is_some_and(|n| p.matches(n)) || p.matches(&l.display_name)))
+        };
+        let facts = leaves.first().is_some_and(|l| l.section == PlaySection::Facts) as usize;
+        match leaves.iter().position(matches) {
+            Some(pos) => {
+                leaves.drain(facts..pos);
+            }
+            None => leaves.truncate(facts),
         }
     }
     for (i, l) in leaves.iter_mut().enumerate() {

@@ -74,13 +74,34 @@ fn load_plays_into(path: &Path, lctx: &LoadContext, plays: &mut Vec<Arc<Play>>) 
             }
             let before = plays.len();
             load_plays_into(&target, lctx, plays)?;
-            // `vars:` on import_playbook reach every imported play (below the play's own vars).
-            if let Some(Value::Object(ivars)) = entry.get("vars").map(Node::to_value) {
-                for p in plays.iter_mut().skip(before) {
-                    if let Some(play) = Arc::get_mut(p) {
-                        let mut merged = ivars.clone();
-                        merged.extend(play.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-                        play.vars = Arc::new(merged);
+            // `vars:`, `tags:` and `when:` on import_playbook reach every imported play; the
+            // import's vars win over the play's own, as in ansible-core.
+            let ivars = entry.get("vars").map(Node::to_value);
+            let itags = parse_tags(entry.get("tags"))?;
+            let iwhen = parse_when(entry.get("when"));
+            for p in plays.iter_mut().skip(before) {
+                let Some(play) = Arc::get_mut(p) else { continue };
+                if let Some(Value::Object(iv)) = &ivars {
+                    let mut merged = (*play.vars).clone();
+                    merged.extend(iv.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    play.vars = Arc::new(merged);
+                }
+                play.tags.extend(itags.iter().cloned());
+                if !iwhen.is_empty() {
+                    for section in [&mut play.pre_tasks, &mut play.roles, &mut play.tasks, &mut play.post_tasks] {
+                        let inner = std::mem::take(section);
+                        section.push(TaskItem::Block(Arc::new(Block {
+                            id: lctx.block_id(),
+                            name: None,
+                            span: imp.span.clone(),
+                            block: inner,
+                            rescue: vec![],
+                            always: vec![],
+                            when: iwhen.clone(),
+                            tags: Default::default(),
+                            vars: Arc::new(Map::new()),
+                            keywords: Inherited::default(),
+                        })));
                     }
                 }
             }
@@ -423,7 +444,7 @@ fn find_action(node: &Node, lctx: &LoadContext) -> Result<(String, Map, Span, bo
     };
     check_action(&action, &action_span, lctx)?;
     let free = lctx.registry.get(&action).map(|m| m.free_form()).unwrap_or(false)
-        || matches!(keywords::short_action(&action), "include_tasks" | "import_tasks" | "include" | "include_role" | "import_role" | "meta" | "group_by" | "set_fact" | "include_vars");
+        || matches!(keywords::short_action(&action), "include_tasks" | "import_tasks" | "include" | "meta" | "include_vars");
     let mut args = Map::new();
     if let Some(a) = node.get("args") {
         match a.to_value() {
@@ -481,8 +502,9 @@ fn parse_task(node: &Node, ctx: &TaskContext, lctx: &LoadContext, static_vars: &
         } else {
             continue;
         };
-        if loop_.is_some() {
-            return Err(LoadError::at(&k.span, "a task can have only one loop (loop or with_*)"));
+        if let Some(prev) = &loop_ {
+            let prev_key = if prev.kind == "loop" { "loop".to_string() } else { format!("with_{}", prev.kind) };
+            return Err(LoadError::at(&k.span, format!("'{key}' conflicts with '{prev_key}': a task can have only one loop (loop or with_*)")));
         }
         loop_ = Some(LoopSpec { kind, value: v.to_value() });
     }
