@@ -1,6 +1,6 @@
 //! Text filters Jinja2 and Ansible add on top of the basics: `center`, `wordcount`,
 //! `truncate` (Jinja2 semantics, with its default leeway of 5), and the digest shorthands
-//! `md5` / `sha1`. Each follows the Python original so output matches Ansible byte for byte.
+//! `md5` / `sha1`, and Ansible's `comment`. Each follows the Python original so output matches Ansible byte for byte.
 
 use super::filters_strings::text;
 use super::op_err;
@@ -12,6 +12,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("center", center);
     env.add_filter("wordcount", wordcount);
     env.add_filter("truncate", truncate);
+    env.add_filter("comment", comment);
     env.add_filter("md5", |v: &MjValue| -> Result<String, Error> {
         Ok(md5_hex(text(v)?.as_bytes()))
     });
@@ -104,6 +105,79 @@ fn truncate(
     Ok(cut + &end)
 }
 
+/// Ansible's `comment(style='plain', **kw)`: `beginning`, `prefix` lines, every text line
+/// behind `decoration` (trailing spaces dropped on empty lines), `postfix` lines, `end`. The
+/// style sets defaults (`plain` `# `, `erlang` `% `, `c` `// `, `cblock` `/* * */`,
+/// `xml` `<!-- - -->`); prefix and postfix default to the decoration without trailing spaces.
+fn comment(v: &MjValue, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    let text = text(v)?;
+    let style = style.unwrap_or_else(|| "plain".into());
+    let (beginning, decoration, end) = match style.as_str() {
+        "plain" => ("", "# ", ""),
+        "erlang" => ("", "% ", ""),
+        "c" => ("", "// ", ""),
+        "cblock" => ("/*", " * ", " */"),
+        "xml" => ("<!--", " - ", "-->"),
+        other => return Err(op_err(format!("comment: unknown style '{other}'"))),
+    };
+    let get = |k: &str, default: &str| -> Result<String, Error> {
+        Ok(kwargs
+            .get::<Option<MjValue>>(k)?
+            .map(|v| super::native::python_str(&v))
+            .unwrap_or_else(|| default.to_string()))
+    };
+    let count = |k: &str| -> Result<usize, Error> {
+        match kwargs.get::<Option<MjValue>>(k)? {
+            None => Ok(1),
+            Some(v) => super::native::python_str(&v)
+                .trim()
+                .parse()
+                .map_err(|_| op_err(format!("comment: {k} must be an integer"))),
+        }
+    };
+    let decoration = get("decoration", decoration)?;
+    let edge = decoration.trim_end().to_string();
+    let newline = get("newline", "\n")?;
+    let beginning = get("beginning", beginning)?;
+    let prefix = get("prefix", &edge)?;
+    let postfix = get("postfix", &edge)?;
+    let end = get("end", end)?;
+    let prefix_count = count("prefix_count")?;
+    let postfix_count = count("postfix_count")?;
+    kwargs.assert_all_used()?;
+
+    let mut out = String::new();
+    if !beginning.is_empty() {
+        out.push_str(&beginning);
+        out.push_str(&newline);
+    }
+    if !prefix.is_empty() {
+        let line = if prefix == newline {
+            newline.clone()
+        } else {
+            format!("{prefix}{newline}")
+        };
+        out.push_str(&line.repeat(prefix_count));
+    }
+    let body = format!(
+        "{decoration}{}",
+        text.replace(&newline, &format!("{newline}{decoration}"))
+    );
+    out.push_str(&body.replace(
+        &format!("{decoration}{newline}"),
+        &format!("{}{newline}", decoration.trim_end()),
+    ));
+    for _ in 0..postfix_count {
+        out.push_str(&newline);
+        out.push_str(&postfix);
+    }
+    if !end.is_empty() {
+        out.push_str(&newline);
+        out.push_str(&end);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::template::Templar;
@@ -163,6 +237,21 @@ mod tests {
         assert_eq!(
             e("'foo bar baz qux' | truncate(7, true, leeway=0)"),
             json!("foo ...")
+        );
+    }
+
+    #[test]
+    fn comment_styles_match_ansible() {
+        assert_eq!(e("'managed' | comment"), json!("#\n# managed\n#"));
+        assert_eq!(
+            e("'a\\n\\nb' | comment('c')"),
+            json!("//\n// a\n//\n// b\n//")
+        );
+        assert_eq!(e("'x' | comment('cblock')"), json!("/*\n *\n * x\n *\n */"));
+        assert_eq!(e("'x' | comment('xml')"), json!("<!--\n -\n - x\n -\n-->"));
+        assert_eq!(
+            e("'x' | comment(decoration='; ', prefix_count=2, postfix='')"),
+            json!(";\n;\n; x\n")
         );
     }
 }

@@ -13,6 +13,7 @@ mod filters_path;
 mod filters_regex;
 mod filters_strings;
 mod filters_text;
+mod filters_url;
 mod literal;
 mod lookups;
 mod native;
@@ -276,6 +277,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     filters_path::register(&mut env);
     filters_regex::register(&mut env);
     filters_text::register(&mut env);
+    filters_url::register(&mut env);
     tests::register(&mut env);
     lookups::register(&mut env);
     env

@@ -5,10 +5,10 @@
 //!   request:  `<script bytes> <stdin bytes>\n` then the script, then the stdin data;
 //!   response: stdout, `\n<MARK> <rc>\n`, stderr, `\n<MARK>\n`.
 //! MARK is a random token chosen per shell, so command output cannot forge it. The loop runs
-//! each script in a subshell (`( . script )`: a fork, no exec; no state leaks between
-//! commands) with stdout going straight back; stderr goes through a file. A command costs one
-//! `head` plus the subshell, plus one `head` for stdin and one `cat` for stderr only when there
-//! are any. Only `sh`, `head -c` and `cat` are needed on the target.
+//! each script with a fresh `/bin/sh` (its own `$$`, nothing leaks between commands) with stdout
+//! going straight back; stderr goes through a file. A command costs one `head` plus the sh,
+//! plus one `head` for stdin and one `cat` for stderr only when there are any. Only `sh`,
+//! `head -c` and `cat` are needed on the target.
 
 use super::{ExecOutput, TransportError};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +26,7 @@ printf 'KPLAY-READY\n'
 while IFS=' ' read -r __k_sl __k_il; do
   head -c "$__k_sl" > "$__k_d/s"
   if [ "$__k_il" -gt 0 ]; then head -c "$__k_il" > "$__k_d/i"; __k_in="$__k_d/i"; else __k_in=/dev/null; fi
-  ( . "$__k_d/s" ) < "$__k_in" 2> "$__k_d/e"
+  /bin/sh "$__k_d/s" < "$__k_in" 2> "$__k_d/e"
   printf '\n%s %s\n' "$__k_m" "$?"
   if [ -s "$__k_d/e" ]; then cat "$__k_d/e"; fi
   printf '\n%s\n' "$__k_m"
@@ -212,7 +212,7 @@ mod tests {
     #[tokio::test]
     async fn a_dead_shell_is_reported_and_not_reused() {
         let (sh, _child) = local_shell().await;
-        let r = sh.try_run("kill -9 $$", b"").await;
+        let r = sh.try_run("kill -9 $PPID", b"").await;
         assert!(r.is_err());
         assert!(sh.is_broken());
         assert!(sh.try_run("true", b"").await.unwrap().is_none());

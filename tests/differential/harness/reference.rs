@@ -75,13 +75,14 @@ impl Ansible {
         expect: &Expect,
         work: &Path,
     ) -> Result<Reference, String> {
-        let cache = self.venv.join("differential-cache").join(format!(
-            "{}-{:016x}.json",
-            case.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default(),
-            self.cache_key(case, expect)
-        ));
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cache = self
+            .venv
+            .join("differential-cache")
+            .join(format!("{name}-{:016x}.json", self.cache_key(case, expect)));
         let fresh = std::env::var_os("DIFFERENTIAL_FRESH").is_some();
         if !fresh {
             if let Some(r) = fs::read_to_string(&cache)
@@ -94,6 +95,7 @@ impl Ansible {
         }
         let r = self.run(case, expect, work)?;
         if let Some(dir) = cache.parent() {
+            forget_older(dir, &name);
             let tmp = cache.with_extension("tmp");
             let stored = fs::create_dir_all(dir)
                 .and_then(|()| fs::write(&tmp, to_json(&r).to_string()))
@@ -166,6 +168,21 @@ impl Ansible {
         expect.runs.hash(&mut h);
         hash_dir(case, case, &mut h);
         h.finish()
+    }
+}
+
+/// Removes the case's results cached under earlier keys (the case or ansible changed since).
+fn forget_older(dir: &Path, case: &str) {
+    let prefix = format!("{case}-");
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let is_key = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".json"))
+            .is_some_and(|k| k.len() == 16 && k.chars().all(|c| c.is_ascii_hexdigit()));
+        if is_key {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -85,7 +85,8 @@ impl SshTransport {
     /// Run through the persistent shell when the request allows it: no password prompt to
     /// answer, and stdin small enough to send whole. `None`: use a channel of its own.
     async fn via_shell(&self, req: &ExecRequest) -> Result<Option<ExecOutput>, TransportError> {
-        if req.become_.as_ref().is_some_and(|b| b.password.is_some()) {
+        // Password prompts and su need the interactive channel path.
+        if req.become_.as_ref().is_some_and(|b| b.password.is_some() || b.method != "sudo") {
             return Ok(None);
         }
         let stdin = req.stdin.as_deref().unwrap_or(&[]);
@@ -107,7 +108,14 @@ impl SshTransport {
         if let Some(b) = &req.become_ {
             script = become_command(&script, b);
         }
-        shell.try_run(&script, stdin).await
+        let out = shell.try_run(&script, stdin).await?;
+        // sudo refusing before the command ran reads as the channel path reports it.
+        if let (Some(o), Some(_)) = (&out, &req.become_) {
+            if o.rc != 0 && o.stdout.is_empty() && String::from_utf8_lossy(&o.stderr).contains("sudo: a password is required") {
+                return Err(TransportError::Failed("Missing sudo password".into()));
+            }
+        }
+        Ok(out)
     }
 
     async fn run(&self, req: &ExecRequest, stdin: Stdin<'_>) -> Result<ExecOutput, TransportError> {
