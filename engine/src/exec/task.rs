@@ -582,7 +582,8 @@ impl PlayRun {
         if let Some(reg) = &leaf.task.register {
             if o.failed {
                 registered.insert("failed".into(), Value::Bool(true));
-            } else {
+            } else if !o.skipped {
+                // ansible-core adds `failed: false` to results of tasks that ran, not skipped ones.
                 registered.entry("failed").or_insert(Value::Bool(false));
             }
             let r = registered.clone();
