@@ -65,6 +65,7 @@ fn skip_or_fail(why: &str) {
 
 /// Runs kplay on the case `expect.runs` times into one fresh out dir under `work`.
 fn run_kplay(
+    kplay: &Path,
     case: &Path,
     expect: &Expect,
     work: &Path,
@@ -73,7 +74,7 @@ fn run_kplay(
     fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let mut runs = Vec::new();
     for run in 1..=expect.runs {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kplay"));
+        let mut cmd = Command::new(kplay);
         cmd.current_dir(case)
             .args(["run", "play.yml", "-i", "localhost,", "-c", "local", "-e"])
             .arg(format!("out={}", out.display()))
@@ -89,11 +90,11 @@ fn run_kplay(
 }
 
 /// Runs one case with both tools and returns what differs (no `diffs`: they agree).
-fn run_case(ansible: &Ansible, case: &Path) -> Result<Outcome, String> {
+fn run_case(ansible: &Ansible, kplay: &Path, case: &Path) -> Result<Outcome, String> {
     let expect = expect::read(case)?;
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let reference = ansible.reference(case, &expect, work.path())?;
-    let (kplay_runs, kplay_tree) = run_kplay(case, &expect, work.path())?;
+    let (kplay_runs, kplay_tree) = run_kplay(kplay, case, &expect, work.path())?;
     let mut outcome = Outcome::default();
     let verbose = std::env::var_os("DIFFERENTIAL_VERBOSE").is_some();
     for (i, (a, k)) in reference.runs.iter().zip(&kplay_runs).enumerate() {
@@ -164,6 +165,22 @@ fn case_name(case: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Copies the kplay binary under test to `dir`: others building in the same target directory
+/// relink `target/debug/kplay` meanwhile, and every case must run the same binary that exists.
+fn private_kplay(dir: &Path) -> PathBuf {
+    let built = Path::new(env!("CARGO_BIN_EXE_kplay"));
+    let copy = dir.join("kplay");
+    let mut last = None;
+    for _ in 0..50 {
+        match fs::copy(built, &copy) {
+            Ok(_) => return copy,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("cannot copy {}: {last:?}", built.display());
+}
+
 /// Takes the next case off the shared queue (the lock is released before the case runs).
 fn next_case(queue: &Mutex<Vec<PathBuf>>) -> Option<PathBuf> {
     queue.lock().ok().and_then(|mut q| q.pop())
@@ -178,6 +195,8 @@ fn kplay_matches_ansible_core_2_18() {
         Ok(a) => a,
         Err(why) => return skip_or_fail(&why),
     };
+    let bin_dir = tempfile::tempdir().expect("temp dir");
+    let kplay = private_kplay(bin_dir.path());
     let filter = std::env::var("DIFFERENTIAL_CASE").ok();
     let cases = cases(filter.as_deref());
     assert!(!cases.is_empty(), "no cases under tests/differential/");
@@ -190,7 +209,7 @@ fn kplay_matches_ansible_core_2_18() {
             s.spawn(|| {
                 while let Some(case) = next_case(&queue) {
                     let t0 = Instant::now();
-                    let res = run_case(&ansible, &case);
+                    let res = run_case(&ansible, &kplay, &case);
                     if let Ok(mut r) = results.lock() {
                         r.insert(case_name(&case), (res, t0.elapsed()));
                     }

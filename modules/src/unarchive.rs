@@ -570,6 +570,10 @@ mod tests {
 
     /// A controller dir with `files/app.tar.gz` holding `app/` and `app/conf.txt`, and an empty
     /// destination.
+    /// Tests that upload an archive share /tmp names of this process: they run one at a time so
+    /// the check-mode test can prove it left no upload behind.
+    static UPLOADS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     fn fixture() -> (tempfile::TempDir, TestEnv, PathBuf) {
         let t = tempfile::tempdir().unwrap();
         let files = t.path().join("files");
@@ -596,6 +600,7 @@ mod tests {
 
     #[tokio::test]
     async fn controller_tar_gz_is_unpacked_then_unchanged() {
+        let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
         let a = json!({"src": "app.tar.gz", "dest": dest.to_str().unwrap(), "list_files": true});
         let r = UnarchiveModule
@@ -619,6 +624,7 @@ mod tests {
 
     #[tokio::test]
     async fn modified_member_is_restored() {
+        let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
         let a = json!({"src": "app.tar.gz", "dest": dest.to_str().unwrap()});
         UnarchiveModule
@@ -639,6 +645,7 @@ mod tests {
 
     #[tokio::test]
     async fn check_mode_reports_change_and_extracts_nothing() {
+        let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
         let a = json!({"src": "app.tar.gz", "dest": dest.to_str().unwrap()});
         let r = UnarchiveModule
@@ -661,6 +668,7 @@ mod tests {
 
     #[tokio::test]
     async fn mode_applies_to_members_and_is_idempotent() {
+        let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
         let a = json!({"src": "app.tar.gz", "dest": dest.to_str().unwrap(), "mode": "0750"});
         UnarchiveModule

@@ -714,7 +714,8 @@ impl PlayRun {
         if !handlers.is_empty() {
             let flat = plan::flatten_items(&handlers, plan::IncludeInheritance { keywords: Default::default(), tags: Default::default(), vars: vec![], when: vec![], blocks: vec![] }, &plan::TagFilter::default(), plan::PlaySection::Handlers);
             if let Ok(mut extra) = self.extra_handlers.lock() {
-                let known: std::collections::HashSet<String> = extra.iter().map(|l| format!("{}", l.task.span)).collect();
+                // A role's handlers may already be in the play (it was also in `roles:`).
+                let known: std::collections::HashSet<String> = extra.iter().chain(self.plan.handlers.iter()).map(|l| format!("{}", l.task.span)).collect();
                 extra.extend(flat.into_iter().filter(|l| !known.contains(&format!("{}", l.task.span))).map(Arc::new));
             }
         }
