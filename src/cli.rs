@@ -3,7 +3,12 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "kplay", version, about = "Ansible-compatible deployment engine for offline Kubernetes installs", propagate_version = true)]
+#[command(
+    name = "kplay",
+    version,
+    about = "Ansible-compatible deployment engine for offline Kubernetes installs",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

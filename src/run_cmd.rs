@@ -6,7 +6,9 @@ use kplay_engine::exec::connection::ConnectionDefaults;
 use kplay_engine::exec::{exit, load_playbooks, RunOptions, Runner};
 use kplay_engine::inventory::Inventory;
 use kplay_engine::module::ModuleRegistry;
-use kplay_engine::output::{adhoc::AdhocOutput, console::ConsoleOutput, json::JsonOutput, Output, OutputOptions};
+use kplay_engine::output::{
+    adhoc::AdhocOutput, console::ConsoleOutput, json::JsonOutput, Output, OutputOptions,
+};
 use kplay_engine::plan::TagFilter;
 use kplay_engine::playbook::{Playbook, TaskItem};
 use kplay_engine::value::{Map, Value};
@@ -29,10 +31,17 @@ fn load_error(e: impl std::fmt::Display) -> u8 {
 }
 
 fn color_wanted() -> bool {
-    if std::env::var_os("NO_COLOR").is_some() || std::env::var("ANSIBLE_NOCOLOR").map(|v| v == "1" || v == "true").unwrap_or(false) {
+    if std::env::var_os("NO_COLOR").is_some()
+        || std::env::var("ANSIBLE_NOCOLOR")
+            .map(|v| v == "1" || v == "true")
+            .unwrap_or(false)
+    {
         return false;
     }
-    std::env::var("ANSIBLE_FORCE_COLOR").map(|v| v == "1" || v == "true").unwrap_or(false) || std::io::stdout().is_terminal()
+    std::env::var("ANSIBLE_FORCE_COLOR")
+        .map(|v| v == "1" || v == "true")
+        .unwrap_or(false)
+        || std::io::stdout().is_terminal()
 }
 
 fn read_secret(prompt: &str) -> Option<String> {
@@ -43,14 +52,27 @@ fn read_secret(prompt: &str) -> Option<String> {
 }
 
 /// Options common to run/adhoc/plan, with ansible.cfg and ANSIBLE_* applied under the flags.
-fn options(common: &CommonArgs, cfg: &Config, tags: &[String], skip_tags: &[String]) -> Result<RunOptions, String> {
+fn options(
+    common: &CommonArgs,
+    cfg: &Config,
+    tags: &[String],
+    skip_tags: &[String],
+) -> Result<RunOptions, String> {
     let mut extra = Map::new();
     for e in &common.extra_vars {
         extra.extend(kplay_engine::vars::extra::parse_extra_vars(e).map_err(|e| e.to_string())?);
     }
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    let password = if common.ask_pass { read_secret("SSH password: ") } else { None };
-    let become_password = if common.ask_become_pass { read_secret("BECOME password: ") } else { None };
+    let password = if common.ask_pass {
+        read_secret("SSH password: ")
+    } else {
+        None
+    };
+    let become_password = if common.ask_become_pass {
+        read_secret("BECOME password: ")
+    } else {
+        None
+    };
     Ok(RunOptions {
         extra_vars: extra,
         limit: common.limit.clone(),
@@ -65,16 +87,29 @@ fn options(common: &CommonArgs, cfg: &Config, tags: &[String], skip_tags: &[Stri
         connection: ConnectionDefaults {
             connection: common.connection.clone(),
             remote_user: common.user.clone().or_else(|| cfg.remote_user.clone()),
-            private_key_file: common.private_key.clone().or_else(|| cfg.private_key_file.clone()),
+            private_key_file: common
+                .private_key
+                .clone()
+                .or_else(|| cfg.private_key_file.clone()),
             password,
             strict_host_keys: common.strict_host_keys,
             host_key_checking: cfg.host_key_checking.unwrap_or(true),
             known_hosts: PathBuf::from(home).join(".kplay").join("known_hosts"),
             timeout: Duration::from_secs(cfg.timeout.unwrap_or(10)),
         },
-        become_: if common.become_ { Some(true) } else { cfg.become_ },
-        become_user: common.become_user.clone().or_else(|| cfg.become_user.clone()),
-        become_method: common.become_method.clone().or_else(|| cfg.become_method.clone()),
+        become_: if common.become_ {
+            Some(true)
+        } else {
+            cfg.become_
+        },
+        become_user: common
+            .become_user
+            .clone()
+            .or_else(|| cfg.become_user.clone()),
+        become_method: common
+            .become_method
+            .clone()
+            .or_else(|| cfg.become_method.clone()),
         become_password,
         gathering_explicit: cfg.gathering.as_deref() == Some("explicit"),
     })
@@ -109,12 +144,19 @@ fn load_config() -> Result<Config, u8> {
 fn output_for(common: &CommonArgs) -> Arc<dyn Output> {
     match common.output {
         OutputFormat::Json => Arc::new(JsonOutput::new()),
-        OutputFormat::Text => Arc::new(ConsoleOutput::new(OutputOptions { verbosity: common.verbose, diff: common.diff, color: color_wanted() })),
+        OutputFormat::Text => Arc::new(ConsoleOutput::new(OutputOptions {
+            verbosity: common.verbose,
+            diff: common.diff,
+            color: color_wanted(),
+        })),
     }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ERROR! cannot start the async runtime: {e}");
@@ -149,11 +191,21 @@ fn fmt_tags(t: &BTreeSet<String>) -> String {
 fn list(pb: &Playbook, runner: &Arc<Runner>, args: &RunArgs) -> Result<(), String> {
     println!("\nplaybook: {}", pb.path.display());
     for (i, play) in pb.plays.iter().enumerate() {
-        println!("\n  play #{} ({}): {}\tTAGS: {}", i + 1, kplay_engine::value::to_display_string(&play.hosts), play.name, fmt_tags(&play.tags));
-        let plan = kplay_engine::exec::play::prepare_play(runner, play).map_err(|e| e.to_string())?;
+        println!(
+            "\n  play #{} ({}): {}\tTAGS: {}",
+            i + 1,
+            kplay_engine::value::to_display_string(&play.hosts),
+            play.name,
+            fmt_tags(&play.tags)
+        );
+        let plan =
+            kplay_engine::exec::play::prepare_play(runner, play).map_err(|e| e.to_string())?;
         if args.list_hosts {
             let hosts = plan.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
-            println!("    pattern: ['{}']", kplay_engine::value::to_display_string(&play.hosts));
+            println!(
+                "    pattern: ['{}']",
+                kplay_engine::value::to_display_string(&play.hosts)
+            );
             println!("    hosts ({}):", hosts.len());
             for h in hosts {
                 println!("      {h}");
@@ -166,7 +218,11 @@ fn list(pb: &Playbook, runner: &Arc<Runner>, args: &RunArgs) -> Result<(), Strin
                     if leaf.section == kplay_engine::plan::PlaySection::Facts {
                         continue;
                     }
-                    println!("      {}\tTAGS: {}", leaf.display_name, fmt_tags(&leaf.tags));
+                    println!(
+                        "      {}\tTAGS: {}",
+                        leaf.display_name,
+                        fmt_tags(&leaf.tags)
+                    );
                 }
             }
         }
@@ -219,7 +275,11 @@ pub fn run(args: RunArgs) -> u8 {
     for w in inventory.warnings() {
         eprintln!("[WARNING]: {w}");
     }
-    let playbook_dir = paths[0].parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+    let playbook_dir = paths[0]
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
     let playbook_dir = std::fs::canonicalize(&playbook_dir).unwrap_or(playbook_dir);
     let out = output_for(&args.common);
     // The runtime must outlive the runner: connections close inside it when dropped.
@@ -266,8 +326,19 @@ pub fn plan(args: PlanArgs) -> u8 {
         Ok(i) => i,
         Err(e) => return load_error(e),
     };
-    let playbook_dir = paths.first().and_then(|p| p.parent()).map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
-    let runner = Runner::new(opts, registry, inventory, &playbook_dir, output_for(&args.common));
+    let playbook_dir = paths
+        .first()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let runner = Runner::new(
+        opts,
+        registry,
+        inventory,
+        &playbook_dir,
+        output_for(&args.common),
+    );
     let mut plans = Vec::new();
     for pb in &playbooks {
         for play in &pb.plays {
@@ -279,12 +350,23 @@ pub fn plan(args: PlanArgs) -> u8 {
         }
     }
     if args.dot {
-        let refs: Vec<(String, &kplay_engine::plan::PlayPlan)> = plans.iter().map(|(n, p)| (n.clone(), p)).collect();
+        let refs: Vec<(String, &kplay_engine::plan::PlayPlan)> =
+            plans.iter().map(|(n, p)| (n.clone(), p)).collect();
         print!("{}", kplay_engine::plan::dot::to_dot(&refs));
     } else {
         for (name, p) in &plans {
-            let barriers = p.graph.node_weights().filter(|n| matches!(n, kplay_engine::plan::PlanNode::Barrier { .. })).count();
-            println!("PLAY [{name}]: {} hosts, {} tasks, {} nodes, {} barriers", p.hosts.len(), p.leaves.len(), p.graph.node_count(), barriers);
+            let barriers = p
+                .graph
+                .node_weights()
+                .filter(|n| matches!(n, kplay_engine::plan::PlanNode::Barrier { .. }))
+                .count();
+            println!(
+                "PLAY [{name}]: {} hosts, {} tasks, {} nodes, {} barriers",
+                p.hosts.len(),
+                p.leaves.len(),
+                p.graph.node_count(),
+                barriers
+            );
         }
     }
     0
@@ -302,7 +384,10 @@ pub fn inventory(args: InventoryArgs) -> u8 {
     if let Some(h) = &args.host {
         return match inv.host_vars(h, None) {
             Ok(v) => {
-                println!("{}", serde_json::to_string_pretty(&Value::Object(v)).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&Value::Object(v)).unwrap_or_default()
+                );
                 0
             }
             Err(e) => load_error(e),
@@ -358,14 +443,28 @@ pub fn adhoc(args: AdhocArgs) -> u8 {
     if let Err(e) = std::fs::write(&path, play.to_string()) {
         return load_error(e);
     }
-    let playbooks = match load_playbooks(std::slice::from_ref(&path), &registry, &opts.roles_path, &opts.extra_vars) {
+    let playbooks = match load_playbooks(
+        std::slice::from_ref(&path),
+        &registry,
+        &opts.roles_path,
+        &opts.extra_vars,
+    ) {
         Ok(p) => p,
-        Err(e) => return load_error(e.to_string().replace(&path.display().to_string(), "<adhoc>")),
+        Err(e) => {
+            return load_error(
+                e.to_string()
+                    .replace(&path.display().to_string(), "<adhoc>"),
+            )
+        }
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let out: Arc<dyn Output> = match args.common.output {
         OutputFormat::Json => Arc::new(JsonOutput::new()),
-        OutputFormat::Text => Arc::new(AdhocOutput::new(OutputOptions { verbosity: args.common.verbose, diff: args.common.diff, color: color_wanted() })),
+        OutputFormat::Text => Arc::new(AdhocOutput::new(OutputOptions {
+            verbosity: args.common.verbose,
+            diff: args.common.diff,
+            color: color_wanted(),
+        })),
     };
     let rt = runtime();
     let _rt_guard = rt.enter();

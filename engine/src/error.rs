@@ -14,6 +14,9 @@ pub enum LoadError {
 
 impl LoadError {
     pub fn at(span: &Span, msg: impl Into<String>) -> Self {
-        LoadError::At { span: span.clone(), msg: msg.into() }
+        LoadError::At {
+            span: span.clone(),
+            msg: msg.into(),
+        }
     }
 }

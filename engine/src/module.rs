@@ -57,17 +57,29 @@ pub struct ModuleError {
 
 impl ModuleError {
     pub fn new(msg: impl Into<String>) -> Self {
-        ModuleError { msg: msg.into(), result: Map::new(), unreachable: false }
+        ModuleError {
+            msg: msg.into(),
+            result: Map::new(),
+            unreachable: false,
+        }
     }
     pub fn with_result(msg: impl Into<String>, result: Map) -> Self {
-        ModuleError { msg: msg.into(), result, unreachable: false }
+        ModuleError {
+            msg: msg.into(),
+            result,
+            unreachable: false,
+        }
     }
 }
 
 impl From<crate::transport::TransportError> for ModuleError {
     fn from(e: crate::transport::TransportError) -> Self {
         match e {
-            crate::transport::TransportError::Unreachable(m) => ModuleError { msg: m, result: Map::new(), unreachable: true },
+            crate::transport::TransportError::Unreachable(m) => ModuleError {
+                msg: m,
+                result: Map::new(),
+                unreachable: true,
+            },
             crate::transport::TransportError::Failed(m) => ModuleError::new(m),
         }
     }
@@ -91,13 +103,20 @@ impl ModuleResult {
         self.0.insert(k.to_string(), v.into());
     }
     /// A unified diff as Ansible's `diff` key: before/after with their headers.
-    pub fn with_diff(mut self, before_header: &str, after_header: &str, before: &str, after: &str) -> Self {
+    pub fn with_diff(
+        mut self,
+        before_header: &str,
+        after_header: &str,
+        before: &str,
+        after: &str,
+    ) -> Self {
         let mut d = Map::new();
         d.insert("before_header".into(), Value::String(before_header.into()));
         d.insert("after_header".into(), Value::String(after_header.into()));
         d.insert("before".into(), Value::String(before.into()));
         d.insert("after".into(), Value::String(after.into()));
-        self.0.insert("diff".into(), Value::Array(vec![Value::Object(d)]));
+        self.0
+            .insert("diff".into(), Value::Array(vec![Value::Object(d)]));
         self
     }
     pub fn into_map(self) -> Map {
@@ -153,11 +172,14 @@ impl ModuleRegistry {
         names.extend(m.aliases().iter().copied());
         for n in names {
             self.by_name.insert(n.to_string(), m.clone());
-            self.by_name.insert(format!("ansible.builtin.{n}"), m.clone());
-            self.by_name.insert(format!("ansible.legacy.{n}"), m.clone());
+            self.by_name
+                .insert(format!("ansible.builtin.{n}"), m.clone());
+            self.by_name
+                .insert(format!("ansible.legacy.{n}"), m.clone());
             if n == "sysctl" || n == "modprobe" || n == "mount" || n == "authorized_key" {
                 self.by_name.insert(format!("ansible.posix.{n}"), m.clone());
-                self.by_name.insert(format!("community.general.{n}"), m.clone());
+                self.by_name
+                    .insert(format!("community.general.{n}"), m.clone());
             }
         }
     }
@@ -172,7 +194,12 @@ impl ModuleRegistry {
 
     /// Short names, sorted (for `--help` and the README table).
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.by_name.keys().filter(|k| !k.contains('.')).cloned().collect();
+        let mut v: Vec<String> = self
+            .by_name
+            .keys()
+            .filter(|k| !k.contains('.'))
+            .cloned()
+            .collect();
         v.sort();
         v
     }

@@ -15,11 +15,19 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: impl Into<Arc<str>>, line: usize, col: usize) -> Self {
-        Span { file: file.into(), line, col }
+        Span {
+            file: file.into(),
+            line,
+            col,
+        }
     }
 
     pub fn file_only(file: impl Into<Arc<str>>) -> Self {
-        Span { file: file.into(), line: 0, col: 0 }
+        Span {
+            file: file.into(),
+            line: 0,
+            col: 0,
+        }
     }
 }
 

@@ -17,9 +17,9 @@ pub mod template;
 // (end file modules)
 
 // --- editing modules (lineinfile, blockinfile, replace) ---
+pub mod blockinfile;
 pub mod edit;
 pub mod lineinfile;
-pub mod blockinfile;
 pub mod replace;
 // (end editing modules)
 
@@ -55,16 +55,16 @@ pub mod yum;
 // (end system modules B)
 
 // --- system modules A ---
-pub(crate) mod sysprobe;
-pub mod sysctl;
 pub mod authorized_key;
-pub mod mount;
 pub mod group;
-pub mod user;
-pub mod systemd;
-pub mod service;
-pub mod modprobe;
 pub mod hostname;
+pub mod modprobe;
+pub mod mount;
+pub mod service;
+pub mod sysctl;
+pub(crate) mod sysprobe;
+pub mod systemd;
+pub mod user;
 // (end system modules A)
 
 /// Register every module this crate provides.

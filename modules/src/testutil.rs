@@ -14,7 +14,10 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new(files_dir: &Path) -> Self {
-        TestEnv { vars: Map::new(), files_dir: files_dir.to_path_buf() }
+        TestEnv {
+            vars: Map::new(),
+            files_dir: files_dir.to_path_buf(),
+        }
     }
 }
 
@@ -31,7 +34,10 @@ impl TaskEnv for TestEnv {
         Ok(out)
     }
     fn eval_expr(&self, expr: &str) -> Result<Value, String> {
-        self.vars.get(expr.trim()).cloned().ok_or_else(|| format!("'{}' is undefined", expr.trim()))
+        self.vars
+            .get(expr.trim())
+            .cloned()
+            .ok_or_else(|| format!("'{}' is undefined", expr.trim()))
     }
     fn eval_condition(&self, expr: &str) -> Result<bool, String> {
         match expr.trim() {
@@ -54,7 +60,15 @@ pub static LOCAL: LocalTransport = LocalTransport;
 
 /// A context on the local machine; `check`/`diff` as given.
 pub fn ctx<'a>(env: &'a TestEnv, check: bool, diff: bool) -> ModuleContext<'a> {
-    ModuleContext { host: "localhost", transport: &LOCAL, check_mode: check, diff, become_: None, environment: vec![], env }
+    ModuleContext {
+        host: "localhost",
+        transport: &LOCAL,
+        check_mode: check,
+        diff,
+        become_: None,
+        environment: vec![],
+        env,
+    }
 }
 
 /// Build an args map from JSON.

@@ -25,12 +25,29 @@ pub struct ConnectionDefaults {
 
 /// The connection variables of a host, rendered (the transport needs plain values).
 pub const CONNECTION_VARS: &[&str] = &[
-    "ansible_connection", "ansible_host", "ansible_ssh_host", "ansible_port", "ansible_ssh_port", "ansible_user",
-    "ansible_ssh_user", "ansible_ssh_private_key_file", "ansible_private_key_file", "ansible_password",
-    "ansible_ssh_pass", "ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_ssh_args",
-    "ansible_ssh_host_key_checking", "ansible_host_key_checking", "ansible_ssh_timeout", "ansible_timeout",
-    "ansible_ssh_private_key_passphrase", "ansible_private_key_passphrase", "ansible_ssh_password",
-    "ansible_ssh_retries", "ansible_ssh_executable",
+    "ansible_connection",
+    "ansible_host",
+    "ansible_ssh_host",
+    "ansible_port",
+    "ansible_ssh_port",
+    "ansible_user",
+    "ansible_ssh_user",
+    "ansible_ssh_private_key_file",
+    "ansible_private_key_file",
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_common_args",
+    "ansible_ssh_extra_args",
+    "ansible_ssh_args",
+    "ansible_ssh_host_key_checking",
+    "ansible_host_key_checking",
+    "ansible_ssh_timeout",
+    "ansible_timeout",
+    "ansible_ssh_private_key_passphrase",
+    "ansible_private_key_passphrase",
+    "ansible_ssh_password",
+    "ansible_ssh_retries",
+    "ansible_ssh_executable",
 ];
 
 type Slot = Arc<OnceCell<Result<Arc<dyn Transport>, TransportError>>>;
@@ -43,7 +60,10 @@ pub struct Connections {
 
 impl Connections {
     pub fn new(defaults: ConnectionDefaults) -> Self {
-        Connections { slots: Mutex::new(HashMap::new()), defaults }
+        Connections {
+            slots: Mutex::new(HashMap::new()),
+            defaults,
+        }
     }
 
     /// The connection type for a host: its `ansible_connection` var wins over the play/task
@@ -65,20 +85,37 @@ impl Connections {
     }
 
     /// The host's transport, connecting on first use. Concurrent callers share one attempt.
-    pub async fn get(&self, host: &str, kind: &str, vars: &Map) -> Result<Arc<dyn Transport>, TransportError> {
+    pub async fn get(
+        &self,
+        host: &str,
+        kind: &str,
+        vars: &Map,
+    ) -> Result<Arc<dyn Transport>, TransportError> {
         let key = format!("{kind}://{host}");
         let slot = {
-            let mut slots = self.slots.lock().map_err(|_| TransportError::Failed("connection table poisoned".into()))?;
+            let mut slots = self
+                .slots
+                .lock()
+                .map_err(|_| TransportError::Failed("connection table poisoned".into()))?;
             slots.entry(key).or_default().clone()
         };
-        slot.get_or_init(|| self.open(host, kind, vars)).await.clone()
+        slot.get_or_init(|| self.open(host, kind, vars))
+            .await
+            .clone()
     }
 
-    async fn open(&self, host: &str, kind: &str, vars: &Map) -> Result<Arc<dyn Transport>, TransportError> {
+    async fn open(
+        &self,
+        host: &str,
+        kind: &str,
+        vars: &Map,
+    ) -> Result<Arc<dyn Transport>, TransportError> {
         match kind {
             "local" => Ok(Arc::new(LocalTransport::new())),
             "ssh" | "paramiko" | "smart" => self.open_ssh(host, vars).await,
-            other => Err(TransportError::Unreachable(format!("the connection plugin '{other}' is not supported (use local or ssh)"))),
+            other => Err(TransportError::Unreachable(format!(
+                "the connection plugin '{other}' is not supported (use local or ssh)"
+            ))),
         }
     }
 
@@ -88,7 +125,11 @@ impl Connections {
 
     /// Close every open connection (end of run).
     pub async fn close_all(&self) {
-        let slots: Vec<Slot> = self.slots.lock().map(|s| s.values().cloned().collect()).unwrap_or_default();
+        let slots: Vec<Slot> = self
+            .slots
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
         for s in slots {
             if let Some(Ok(t)) = s.get() {
                 t.close().await;

@@ -39,7 +39,13 @@ impl HostRun {
     /// Propagate failures of blocks the host has now left (call before each task).
     pub fn settle(&mut self, leaf_blocks: &[BlockRef]) {
         loop {
-            let Some(pos) = self.pending.iter().position(|(id, _)| !leaf_blocks.iter().any(|b| b.id == *id)) else { return };
+            let Some(pos) = self
+                .pending
+                .iter()
+                .position(|(id, _)| !leaf_blocks.iter().any(|b| b.id == *id))
+            else {
+                return;
+            };
             // Only unhandled failures are pending (a rescued one never is): pass it up.
             let (_, parents) = self.pending.remove(pos);
             self.fail_at(&parents);
@@ -68,7 +74,10 @@ impl HostRun {
     /// Whether a failure of a task inside these blocks will be rescued by some enclosing block
     /// (Ansible counts it as `rescued`, not `failed`).
     pub fn will_rescue(leaf_blocks: &[BlockRef]) -> bool {
-        leaf_blocks.iter().rev().any(|b| b.section == Section::Block && b.has_rescue)
+        leaf_blocks
+            .iter()
+            .rev()
+            .any(|b| b.section == Section::Block && b.has_rescue)
     }
 
     /// Record a (non-ignored) task failure inside these blocks.
@@ -104,7 +113,12 @@ mod tests {
     use super::*;
 
     fn b(id: usize, section: Section, has_rescue: bool) -> BlockRef {
-        BlockRef { id, section, has_rescue, has_always: true }
+        BlockRef {
+            id,
+            section,
+            has_rescue,
+            has_always: true,
+        }
     }
 
     #[test]

@@ -151,7 +151,8 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
         if let Some(h) = s.strip_prefix("0x") {
             i64::from_str_radix(h, 16).map_err(|e| e.to_string())
         } else {
-            s.parse::<i64>().map_err(|_| format!("can't parse '{s}' as an integer in with_sequence"))
+            s.parse::<i64>()
+                .map_err(|_| format!("can't parse '{s}' as an integer in with_sequence"))
         }
     };
     let mut map = Map::new();
@@ -162,8 +163,14 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
             if let Some((k, val)) = tok.split_once('=') {
                 map.insert(k.into(), Value::String(val.into()));
             } else {
-                let (range, fmt) = tok.split_once(':').map(|(a, b)| (a, Some(b))).unwrap_or((tok, None));
-                let (range, st) = range.split_once('/').map(|(a, b)| (a, Some(b))).unwrap_or((range, None));
+                let (range, fmt) = tok
+                    .split_once(':')
+                    .map(|(a, b)| (a, Some(b)))
+                    .unwrap_or((tok, None));
+                let (range, st) = range
+                    .split_once('/')
+                    .map(|(a, b)| (a, Some(b)))
+                    .unwrap_or((range, None));
                 match range.split_once('-') {
                     Some((a, b)) => {
                         map.insert("start".into(), Value::String(a.into()));
@@ -220,10 +227,17 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
 
 /// Enough of printf for sequences: `%d`, `%02d`, `%x`, `%o`, with literal text around.
 fn printf_int(fmt: &str, n: i64) -> String {
-    let Some(pos) = fmt.find('%') else { return fmt.to_string() };
+    let Some(pos) = fmt.find('%') else {
+        return fmt.to_string();
+    };
     let rest = &fmt[pos + 1..];
-    let spec_end = rest.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(rest.len());
-    let (flags, conv) = (&rest[..spec_end], rest[spec_end..].chars().next().unwrap_or('d'));
+    let spec_end = rest
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    let (flags, conv) = (
+        &rest[..spec_end],
+        rest[spec_end..].chars().next().unwrap_or('d'),
+    );
     let zero = flags.starts_with('0');
     let width: usize = flags.trim_start_matches('0').parse().unwrap_or(0);
     let body = match conv {
@@ -232,8 +246,17 @@ fn printf_int(fmt: &str, n: i64) -> String {
         'o' => format!("{n:o}"),
         _ => n.to_string(),
     };
-    let padded = if zero { format!("{body:0>width$}") } else { format!("{body:>width$}") };
-    format!("{}{}{}", &fmt[..pos], padded, &rest[(spec_end + 1).min(rest.len())..])
+    let padded = if zero {
+        format!("{body:0>width$}")
+    } else {
+        format!("{body:>width$}")
+    };
+    format!(
+        "{}{}{}",
+        &fmt[..pos],
+        padded,
+        &rest[(spec_end + 1).min(rest.len())..]
+    )
 }
 
 /// `with_subelements: [list_of_dicts, 'key']` → pairs (dict, subitem).
@@ -251,7 +274,10 @@ fn subelements(v: Value) -> Result<Vec<Value>, String> {
             cur = cur.and_then(|c| c.get(k));
         }
         match cur {
-            Some(Value::Array(subs)) => out.extend(subs.iter().map(|s| Value::Array(vec![item.clone(), s.clone()]))),
+            Some(Value::Array(subs)) => out.extend(
+                subs.iter()
+                    .map(|s| Value::Array(vec![item.clone(), s.clone()])),
+            ),
             None if skip_missing => {}
             _ => return Err(format!("could not find '{key}' key in iterated item")),
         }
@@ -266,7 +292,10 @@ mod tests {
 
     #[test]
     fn with_items_flattens_one_level() {
-        assert_eq!(items("items", json!([1, [2, [3]]]), &[]).unwrap(), vec![json!(1), json!(2), json!([3])]);
+        assert_eq!(
+            items("items", json!([1, [2, [3]]]), &[]).unwrap(),
+            vec![json!(1), json!(2), json!([3])]
+        );
     }
 
     #[test]
@@ -276,23 +305,40 @@ mod tests {
 
     #[test]
     fn with_dict_gives_key_value() {
-        assert_eq!(items("dict", json!({"a": 1}), &[]).unwrap(), vec![json!({"key": "a", "value": 1})]);
+        assert_eq!(
+            items("dict", json!({"a": 1}), &[]).unwrap(),
+            vec![json!({"key": "a", "value": 1})]
+        );
     }
 
     #[test]
     fn with_together_pads_with_none() {
-        assert_eq!(items("together", json!([[1, 2], ["a"]]), &[]).unwrap(), vec![json!([1, "a"]), json!([2, null])]);
+        assert_eq!(
+            items("together", json!([[1, 2], ["a"]]), &[]).unwrap(),
+            vec![json!([1, "a"]), json!([2, null])]
+        );
     }
 
     #[test]
     fn with_nested_is_a_product() {
-        assert_eq!(items("nested", json!([[1, 2], ["a", "b"]]), &[]).unwrap().len(), 4);
+        assert_eq!(
+            items("nested", json!([[1, 2], ["a", "b"]]), &[])
+                .unwrap()
+                .len(),
+            4
+        );
     }
 
     #[test]
     fn with_sequence_formats() {
-        assert_eq!(items("sequence", json!("start=1 end=3 format=node%02d"), &[]).unwrap(), vec![json!("node01"), json!("node02"), json!("node03")]);
-        assert_eq!(items("sequence", json!("count=2"), &[]).unwrap(), vec![json!("1"), json!("2")]);
+        assert_eq!(
+            items("sequence", json!("start=1 end=3 format=node%02d"), &[]).unwrap(),
+            vec![json!("node01"), json!("node02"), json!("node03")]
+        );
+        assert_eq!(
+            items("sequence", json!("count=2"), &[]).unwrap(),
+            vec![json!("1"), json!("2")]
+        );
     }
 
     #[test]

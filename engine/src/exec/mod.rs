@@ -98,7 +98,13 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn new(opts: RunOptions, registry: Arc<ModuleRegistry>, inventory: Inventory, playbook_dir: &Path, out: Arc<dyn Output>) -> Arc<Runner> {
+    pub fn new(
+        opts: RunOptions,
+        registry: Arc<ModuleRegistry>,
+        inventory: Inventory,
+        playbook_dir: &Path,
+        out: Arc<dyn Output>,
+    ) -> Arc<Runner> {
         let templar = Arc::new(Templar::new());
         let info = crate::vars::RunInfo {
             verbosity: opts.verbosity,
@@ -106,7 +112,13 @@ impl Runner {
             skip_tags: opts.tags.skip.iter().cloned().collect(),
             default_connection: opts.connection.connection.clone(),
         };
-        let vars = RunVars::new(inventory, opts.extra_vars.clone(), templar.clone(), playbook_dir.to_path_buf(), info);
+        let vars = RunVars::new(
+            inventory,
+            opts.extra_vars.clone(),
+            templar.clone(),
+            playbook_dir.to_path_buf(),
+            info,
+        );
         let forks = Arc::new(Semaphore::new(opts.forks.max(1)));
         let conns = Connections::new(opts.connection.clone());
         Arc::new(Runner {
@@ -132,7 +144,9 @@ impl Runner {
 
     /// Run every play of a loaded playbook.
     pub async fn run_playbook(self: &Arc<Self>, pb: &Playbook) -> Result<(), LoadError> {
-        self.out.emit(&Event::PlaybookStart { file: pb.path.display().to_string() });
+        self.out.emit(&Event::PlaybookStart {
+            file: pb.path.display().to_string(),
+        });
         for p in &pb.plays {
             if self.abort.load(std::sync::atomic::Ordering::SeqCst) {
                 break;
@@ -145,7 +159,10 @@ impl Runner {
     /// Emit the recap and compute the exit code.
     pub async fn finish(self: &Arc<Self>) -> i32 {
         let (stats, code) = self.outcome().await;
-        self.out.emit(&Event::Recap { stats, exit_code: code });
+        self.out.emit(&Event::Recap {
+            stats,
+            exit_code: code,
+        });
         code
     }
 
@@ -160,7 +177,9 @@ impl Runner {
         stats.sort_keys();
         let code = if stats.values().any(|s| s.unreachable > 0) {
             exit::HOST_UNREACHABLE
-        } else if stats.values().any(|s| s.failed > 0) || self.abort.load(std::sync::atomic::Ordering::SeqCst) {
+        } else if stats.values().any(|s| s.failed > 0)
+            || self.abort.load(std::sync::atomic::Ordering::SeqCst)
+        {
             exit::HOST_FAILED
         } else {
             exit::OK
@@ -170,7 +189,12 @@ impl Runner {
 }
 
 /// Load playbooks (all before running any, so a load error touches no host).
-pub fn load_playbooks(paths: &[PathBuf], registry: &ModuleRegistry, roles_path: &[PathBuf], extra_vars: &Map) -> Result<Vec<Playbook>, LoadError> {
+pub fn load_playbooks(
+    paths: &[PathBuf],
+    registry: &ModuleRegistry,
+    roles_path: &[PathBuf],
+    extra_vars: &Map,
+) -> Result<Vec<Playbook>, LoadError> {
     let templar = Templar::new();
     let lctx = LoadContext::new(registry, &templar, roles_path.to_vec(), extra_vars.clone());
     paths.iter().map(|p| load_playbook(p, &lctx)).collect()

@@ -35,22 +35,46 @@ pub struct PlayRun {
 fn select_hosts(runner: &Arc<Runner>, play: &Play) -> Result<Vec<String>, LoadError> {
     let pattern = match &play.hosts {
         Value::String(s) if crate::template::Templar::is_template(s) => {
-            let ctx = crate::template::from_json_value(&Value::Object((*runner.vars.extra).clone()));
+            let ctx =
+                crate::template::from_json_value(&Value::Object((*runner.vars.extra).clone()));
             match runner.templar.render_str(s, &ctx) {
                 Ok(v) => to_display_string(&v),
-                Err(e) => return Err(LoadError::at(&play.span, format!("cannot render hosts pattern '{s}': {e}"))),
+                Err(e) => {
+                    return Err(LoadError::at(
+                        &play.span,
+                        format!("cannot render hosts pattern '{s}': {e}"),
+                    ))
+                }
             }
         }
         v => to_display_string(v),
     };
-    let inv = runner.vars.inventory.read().map_err(|_| LoadError::Other("inventory lock poisoned".into()))?;
-    let mut hosts = inv.select(&pattern).map_err(|e| LoadError::at(&play.span, e.to_string()))?;
+    let inv = runner
+        .vars
+        .inventory
+        .read()
+        .map_err(|_| LoadError::Other("inventory lock poisoned".into()))?;
+    let mut hosts = inv
+        .select(&pattern)
+        .map_err(|e| LoadError::at(&play.span, e.to_string()))?;
     if let Some(limit) = &runner.opts.limit {
-        let allowed: HashSet<String> = inv.select(limit).map_err(|e| LoadError::Other(format!("--limit: {e}")))?.into_iter().collect();
+        let allowed: HashSet<String> = inv
+            .select(limit)
+            .map_err(|e| LoadError::Other(format!("--limit: {e}")))?
+            .into_iter()
+            .collect();
         hosts.retain(|h| allowed.contains(h));
     }
-    let failed = runner.failed_hosts.lock().map(|f| f.clone()).unwrap_or_default();
-    let unreachable = runner.unreachable_hosts.lock().map(|f| f.clone()).unwrap_or_default();
+    let failed = runner
+        .failed_hosts
+        .lock()
+        .map(|f| f.clone())
+        .unwrap_or_default();
+    let unreachable = runner
+        .unreachable_hosts
+        .lock()
+        .map(|f| f.clone())
+        .unwrap_or_default();
     hosts.retain(|h| !failed.contains(h) && !unreachable.contains(h));
     if play.order.as_deref() == Some("reverse_inventory") {
         hosts.reverse();
@@ -79,10 +103,22 @@ pub fn serial_batches(serial: Option<&Value>, hosts: &[String]) -> Vec<Vec<Strin
     let size_of = |v: &Value| -> usize {
         let s = to_display_string(v);
         let size = match s.trim().strip_suffix('%') {
-            Some(p) => p.trim().parse::<f64>().map(|p| ((p / 100.0) * n as f64) as usize).unwrap_or(n),
+            Some(p) => p
+                .trim()
+                .parse::<f64>()
+                .map(|p| ((p / 100.0) * n as f64) as usize)
+                .unwrap_or(n),
             None => s.trim().parse::<usize>().unwrap_or(n),
         };
-        if size == 0 { if n == 0 { 0 } else { 1 } } else { size }
+        if size == 0 {
+            if n == 0 {
+                0
+            } else {
+                1
+            }
+        } else {
+            size
+        }
     };
     let sizes: Vec<usize> = match serial {
         None | Some(Value::Null) => return vec![hosts.to_vec()],
@@ -102,15 +138,35 @@ pub fn serial_batches(serial: Option<&Value>, hosts: &[String]) -> Vec<Vec<Strin
 }
 
 /// Set the play's variables for one batch of its hosts and build the batch's plan.
-fn prepare_batch(runner: &Arc<Runner>, play: &Arc<Play>, all_hosts: &[String], hosts: Vec<String>) -> Result<PlayPlan, LoadError> {
+fn prepare_batch(
+    runner: &Arc<Runner>,
+    play: &Arc<Play>,
+    all_hosts: &[String],
+    hosts: Vec<String>,
+) -> Result<PlayPlan, LoadError> {
     // Layers of the play: later roles' defaults/vars take precedence over earlier ones.
-    let role_defaults: Vec<_> = play.role_instances.iter().rev().map(|r| r.defaults.clone()).collect();
-    let role_vars: Vec<_> = play.role_instances.iter().rev().map(|r| r.vars.clone()).collect();
+    let role_defaults: Vec<_> = play
+        .role_instances
+        .iter()
+        .rev()
+        .map(|r| r.defaults.clone())
+        .collect();
+    let role_vars: Vec<_> = play
+        .role_instances
+        .iter()
+        .rev()
+        .map(|r| r.vars.clone())
+        .collect();
     let check = match play.keywords.check_mode.as_ref().and_then(ansible_bool) {
         Some(c) => c,
         None => runner.opts.check,
     };
-    let diff = play.keywords.diff.as_ref().and_then(ansible_bool).unwrap_or(runner.opts.diff);
+    let diff = play
+        .keywords
+        .diff
+        .as_ref()
+        .and_then(ansible_bool)
+        .unwrap_or(runner.opts.diff);
     runner.vars.set_play(PlayLayers {
         name: play.name.clone(),
         role_defaults,
@@ -123,12 +179,17 @@ fn prepare_batch(runner: &Arc<Runner>, play: &Arc<Play>, all_hosts: &[String], h
     });
     for h in &hosts {
         runner.vars.inventory_vars(h)?;
-        runner.vars.update_host(h, |s| s.vars_files = Arc::new(Map::new()));
+        runner
+            .vars
+            .update_host(h, |s| s.vars_files = Arc::new(Map::new()));
     }
     load_vars_files(runner, play, &hosts)?;
 
     // Which variables read other hosts' variables (their users need a barrier).
-    let inv_maps: Vec<Arc<Map>> = hosts.iter().filter_map(|h| runner.vars.inventory_vars(h).ok()).collect();
+    let inv_maps: Vec<Arc<Map>> = hosts
+        .iter()
+        .filter_map(|h| runner.vars.inventory_vars(h).ok())
+        .collect();
     let mut maps: Vec<&Map> = vec![&runner.vars.extra, &play.vars];
     for r in &play.role_instances {
         maps.push(&r.defaults);
@@ -154,7 +215,11 @@ fn prepare_batch(runner: &Arc<Runner>, play: &Arc<Play>, all_hosts: &[String], h
 
 pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadError> {
     let all_hosts = select_hosts(runner, &play)?;
-    runner.out.emit(&Event::PlayStart { name: play.name.clone(), span: play.span.clone(), hosts: all_hosts.clone() });
+    runner.out.emit(&Event::PlayStart {
+        name: play.name.clone(),
+        span: play.span.clone(),
+        hosts: all_hosts.clone(),
+    });
     if all_hosts.is_empty() {
         runner.out.emit(&Event::NoHostsMatched);
         return Ok(());
@@ -169,7 +234,12 @@ pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadE
             break;
         }
         // A batch in which every host failed ends the play, as Ansible does.
-        let failed = runner.vars.failed_in_play.read().map(|f| f.len()).unwrap_or(0);
+        let failed = runner
+            .vars
+            .failed_in_play
+            .read()
+            .map(|f| f.len())
+            .unwrap_or(0);
         if failed >= all_hosts.len() {
             break;
         }
@@ -179,11 +249,19 @@ pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadE
 
 async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
     let hosts = plan.hosts.clone();
-    let force_handlers = runner.opts.force_handlers || play.force_handlers.as_ref().and_then(ansible_bool).unwrap_or(false);
+    let force_handlers = runner.opts.force_handlers
+        || play
+            .force_handlers
+            .as_ref()
+            .and_then(ansible_bool)
+            .unwrap_or(false);
     let pr = Arc::new(PlayRun {
         runner: runner.clone(),
         started: plan.leaves.iter().map(|_| AtomicBool::new(false)).collect(),
-        hosts: hosts.iter().map(|_| Mutex::new(HostRun::default())).collect(),
+        hosts: hosts
+            .iter()
+            .map(|_| Mutex::new(HostRun::default()))
+            .collect(),
         plan,
         play: play.clone(),
         ended: AtomicBool::new(false),
@@ -224,14 +302,23 @@ fn load_vars_files(runner: &Arc<Runner>, play: &Play, hosts: &[String]) -> Resul
         let mut acc = Map::new();
         for (entry, span) in &play.vars_files {
             let scope = Scope::for_host(&runner.vars, h);
-            let rendered = runner.templar.render_value(entry, &scope.ctx()).map_err(|e| LoadError::at(span, format!("vars_files: {e}")))?;
+            let rendered = runner
+                .templar
+                .render_value(entry, &scope.ctx())
+                .map_err(|e| LoadError::at(span, format!("vars_files: {e}")))?;
             let candidates: Vec<String> = match rendered {
                 Value::Array(a) => a.iter().map(to_display_string).collect(),
                 other => vec![to_display_string(&other)],
             };
-            let found = candidates.iter().map(|c| play.base_dir.join(c)).find(|p| p.is_file());
+            let found = candidates
+                .iter()
+                .map(|c| play.base_dir.join(c))
+                .find(|p| p.is_file());
             let Some(path) = found else {
-                return Err(LoadError::at(span, format!("vars file {} was not found", candidates.join(", "))));
+                return Err(LoadError::at(
+                    span,
+                    format!("vars file {} was not found", candidates.join(", ")),
+                ));
             };
             let doc = crate::playbook::load::load_single_doc(&path)?;
             match doc.to_value() {
@@ -239,7 +326,9 @@ fn load_vars_files(runner: &Arc<Runner>, play: &Play, hosts: &[String]) -> Resul
                 Value::Null => {}
                 _ => return Err(LoadError::at(&doc.span, "a vars file must be a mapping")),
             }
-            runner.vars.update_host(h, |s| s.vars_files = Arc::new(acc.clone()));
+            runner
+                .vars
+                .update_host(h, |s| s.vars_files = Arc::new(acc.clone()));
         }
     }
     Ok(())
@@ -250,7 +339,11 @@ impl PlayRun {
     async fn execute_dag(self: Arc<Self>) {
         let g = &self.plan.graph;
         let n = g.node_count();
-        let remaining: Arc<Vec<AtomicUsize>> = Arc::new(g.node_indices().map(|i| AtomicUsize::new(g.neighbors_directed(i, Direction::Incoming).count())).collect());
+        let remaining: Arc<Vec<AtomicUsize>> = Arc::new(
+            g.node_indices()
+                .map(|i| AtomicUsize::new(g.neighbors_directed(i, Direction::Incoming).count()))
+                .collect(),
+        );
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<NodeIndex>();
         let mut done = 0usize;
         let mut spawned = 0usize;
@@ -261,7 +354,9 @@ impl PlayRun {
             }
         }
         while done < spawned {
-            let Some(finished) = rx.recv().await else { break };
+            let Some(finished) = rx.recv().await else {
+                break;
+            };
             done += 1;
             for succ in g.neighbors_directed(finished, Direction::Outgoing) {
                 if remaining[succ.index()].fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -273,7 +368,11 @@ impl PlayRun {
         debug_assert!(done == n || spawned < n);
     }
 
-    fn spawn_node(self: &Arc<Self>, idx: NodeIndex, tx: tokio::sync::mpsc::UnboundedSender<NodeIndex>) {
+    fn spawn_node(
+        self: &Arc<Self>,
+        idx: NodeIndex,
+        tx: tokio::sync::mpsc::UnboundedSender<NodeIndex>,
+    ) {
         let me = self.clone();
         tokio::spawn(async move {
             me.run_node(idx).await;
@@ -313,7 +412,10 @@ impl PlayRun {
 
     /// `NO MORE HOSTS LEFT` when no host can go on.
     fn check_all_failed(&self) {
-        let all_done = self.hosts.iter().all(|h| h.lock().map(|h| h.failed || h.unreachable).unwrap_or(true));
+        let all_done = self
+            .hosts
+            .iter()
+            .all(|h| h.lock().map(|h| h.failed || h.unreachable).unwrap_or(true));
         if all_done && !self.ended.swap(true, Ordering::SeqCst) {
             self.runner.out.emit(&Event::NoMoreHosts);
         }
@@ -321,7 +423,12 @@ impl PlayRun {
 
     /// `run_once`: the first host still in the play runs the task; every host gets the result.
     async fn run_once(self: &Arc<Self>, leaf: &Arc<Leaf>) {
-        let first = (0..self.hosts.len()).find(|&h| self.hosts[h].lock().map(|hr| hr.eligible(&leaf.blocks)).unwrap_or(false));
+        let first = (0..self.hosts.len()).find(|&h| {
+            self.hosts[h]
+                .lock()
+                .map(|hr| hr.eligible(&leaf.blocks))
+                .unwrap_or(false)
+        });
         let Some(h) = first else { return };
         let shared = self.run_leaf_on_host(h, leaf, None).await;
         if let (Some(result), Some(reg)) = (shared, leaf.task.register.as_ref()) {
@@ -339,7 +446,10 @@ impl PlayRun {
     /// Run the handlers notified on this host, in the order they are defined.
     pub(crate) async fn flush_handlers(self: &Arc<Self>, h: usize) {
         let (notified, failed) = match self.hosts[h].lock() {
-            Ok(mut hr) => (std::mem::take(&mut hr.notified), hr.failed || hr.unreachable),
+            Ok(mut hr) => (
+                std::mem::take(&mut hr.notified),
+                hr.failed || hr.unreachable,
+            ),
             Err(_) => return,
         };
         if notified.is_empty() || (failed && !self.force_handlers) {
@@ -391,11 +501,20 @@ impl PlayRun {
     /// different tasks interleave).
     pub(crate) fn announce(&self, leaf: &Leaf) {
         let first = match self.plan.leaves.get(leaf.idx) {
-            Some(l) if Arc::ptr_eq(l, &self.plan.leaves[leaf.idx]) && std::ptr::eq(l.as_ref(), leaf) => !self.started[leaf.idx].swap(true, Ordering::SeqCst),
+            Some(l)
+                if Arc::ptr_eq(l, &self.plan.leaves[leaf.idx])
+                    && std::ptr::eq(l.as_ref(), leaf) =>
+            {
+                !self.started[leaf.idx].swap(true, Ordering::SeqCst)
+            }
             _ => true,
         };
         if first {
-            self.runner.out.emit(&Event::TaskStart { name: leaf.display_name.clone(), span: leaf.task.span.clone(), handler: leaf.is_handler() });
+            self.runner.out.emit(&Event::TaskStart {
+                name: leaf.display_name.clone(),
+                span: leaf.task.span.clone(),
+                handler: leaf.is_handler(),
+            });
         }
     }
 }

@@ -42,22 +42,46 @@ struct Outcome {
 impl Outcome {
     fn ok(result: Map) -> Self {
         let changed = result.get("changed").map(truthy).unwrap_or(false);
-        Outcome { result, failed: false, changed, skipped: false, unreachable: false, uncounted: false }
+        Outcome {
+            result,
+            failed: false,
+            changed,
+            skipped: false,
+            unreachable: false,
+            uncounted: false,
+        }
     }
     fn failed(msg: impl Into<String>) -> Self {
         let mut m = Map::new();
         m.insert("failed".into(), Value::Bool(true));
         m.insert("msg".into(), Value::String(msg.into()));
         m.insert("changed".into(), Value::Bool(false));
-        Outcome { result: m, failed: true, changed: false, skipped: false, unreachable: false, uncounted: false }
+        Outcome {
+            result: m,
+            failed: true,
+            changed: false,
+            skipped: false,
+            unreachable: false,
+            uncounted: false,
+        }
     }
     fn skipped(cond: &Value) -> Self {
         let mut m = Map::new();
         m.insert("changed".into(), Value::Bool(false));
         m.insert("skipped".into(), Value::Bool(true));
-        m.insert("skip_reason".into(), Value::String("Conditional result was False".into()));
+        m.insert(
+            "skip_reason".into(),
+            Value::String("Conditional result was False".into()),
+        );
         m.insert("false_condition".into(), cond.clone());
-        Outcome { result: m, failed: false, changed: false, skipped: true, unreachable: false, uncounted: false }
+        Outcome {
+            result: m,
+            failed: false,
+            changed: false,
+            skipped: true,
+            unreachable: false,
+            uncounted: false,
+        }
     }
     fn status(&self) -> Status {
         if self.unreachable {
@@ -76,22 +100,44 @@ impl Outcome {
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-fn kw_bool(v: &Option<Value>, scope: &Arc<Scope>, templar: &crate::template::Templar) -> Option<bool> {
+fn kw_bool(
+    v: &Option<Value>,
+    scope: &Arc<Scope>,
+    templar: &crate::template::Templar,
+) -> Option<bool> {
     let v = v.as_ref()?;
     let rendered = templar.render_value(v, &scope.ctx()).ok()?;
     ansible_bool(&rendered)
 }
 
-fn kw_string(v: &Option<Value>, scope: &Arc<Scope>, templar: &crate::template::Templar) -> Option<String> {
+fn kw_string(
+    v: &Option<Value>,
+    scope: &Arc<Scope>,
+    templar: &crate::template::Templar,
+) -> Option<String> {
     let v = v.as_ref()?;
-    templar.render_value(v, &scope.ctx()).ok().map(|x| to_display_string(&x)).filter(|s| !s.is_empty())
+    templar
+        .render_value(v, &scope.ctx())
+        .ok()
+        .map(|x| to_display_string(&x))
+        .filter(|s| !s.is_empty())
 }
 
 /// Drop arguments rendered to `omit`, at any depth of dict options.
 fn strip_omit(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| v.as_str() != Some(OMIT)).map(|(k, v)| (k, strip_omit(v))).collect()),
-        Value::Array(a) => Value::Array(a.into_iter().filter(|v| v.as_str() != Some(OMIT)).map(strip_omit).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| v.as_str() != Some(OMIT))
+                .map(|(k, v)| (k, strip_omit(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.into_iter()
+                .filter(|v| v.as_str() != Some(OMIT))
+                .map(strip_omit)
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -116,22 +162,40 @@ impl PlayRun {
         v
     }
 
-    fn layers(&self, leaf: &Leaf, inc: Option<&IncludeCtx>, loop_vars: Option<Arc<Map>>) -> TaskLayers {
+    fn layers(
+        &self,
+        leaf: &Leaf,
+        inc: Option<&IncludeCtx>,
+        loop_vars: Option<Arc<Map>>,
+    ) -> TaskLayers {
         TaskLayers {
             task_vars: leaf.vars.clone(),
             role: leaf.task.ctx.role.clone(),
-            include_params: inc.map(|i| i.params.iter().rev().cloned().collect()).unwrap_or_default(),
+            include_params: inc
+                .map(|i| i.params.iter().rev().cloned().collect())
+                .unwrap_or_default(),
             loop_vars,
-            search_path: self.search_path(leaf).iter().map(|p| p.display().to_string()).collect(),
+            search_path: self
+                .search_path(leaf)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
         }
     }
 
     /// Run a leaf on one host. Returns the (registered) result when the task ran.
-    pub(crate) fn run_leaf_on_host<'a>(self: &'a Arc<Self>, h: usize, leaf: &'a Arc<Leaf>, inc: Option<&'a IncludeCtx>) -> BoxFut<'a, Option<Map>> {
+    pub(crate) fn run_leaf_on_host<'a>(
+        self: &'a Arc<Self>,
+        h: usize,
+        leaf: &'a Arc<Leaf>,
+        inc: Option<&'a IncludeCtx>,
+    ) -> BoxFut<'a, Option<Map>> {
         Box::pin(async move {
             let runner = &self.runner;
             {
-                let Ok(mut hr) = self.hosts[h].lock() else { return None };
+                let Ok(mut hr) = self.hosts[h].lock() else {
+                    return None;
+                };
                 hr.settle(&leaf.blocks);
                 let handler_forced = leaf.is_handler() && self.force_handlers;
                 if !(hr.eligible(&leaf.blocks) || handler_forced && !hr.unreachable) {
@@ -141,14 +205,21 @@ impl PlayRun {
             if self.ended.load(Ordering::SeqCst) {
                 return None;
             }
-            let _permit = if inc.is_none() { runner.forks.clone().acquire_owned().await.ok() } else { None };
+            let _permit = if inc.is_none() {
+                runner.forks.clone().acquire_owned().await.ok()
+            } else {
+                None
+            };
             // meta tasks run silently unless skipped (the output layer prints the banner then).
             if short_action(&leaf.task.action) != "meta" {
                 self.announce(leaf);
             }
             if let Some(r) = &leaf.task.ctx.role {
                 if let Ok(mut ran) = self.ran_roles.lock() {
-                    ran.insert((r.path.clone(), serde_json::to_string(&*r.params).unwrap_or_default()));
+                    ran.insert((
+                        r.path.clone(),
+                        serde_json::to_string(&*r.params).unwrap_or_default(),
+                    ));
                 }
             }
             let host = self.plan.hosts[h].clone();
@@ -158,7 +229,13 @@ impl PlayRun {
     }
 
     /// Conditions, loop and action for one host.
-    async fn execute(self: &Arc<Self>, h: usize, host: &str, leaf: &Arc<Leaf>, inc: Option<&IncludeCtx>) -> Outcome {
+    async fn execute(
+        self: &Arc<Self>,
+        h: usize,
+        host: &str,
+        leaf: &Arc<Leaf>,
+        inc: Option<&IncludeCtx>,
+    ) -> Outcome {
         let runner = &self.runner;
         let templar = &runner.templar;
         let base_layers = self.layers(leaf, inc, None);
@@ -167,7 +244,9 @@ impl PlayRun {
             if let Err(o) = self.check_when(leaf, &scope) {
                 return o;
             }
-            return self.perform(h, host, leaf, inc, &base_layers, &scope, None).await;
+            return self
+                .perform(h, host, leaf, inc, &base_layers, &scope, None)
+                .await;
         };
         // Loop: items rendered once, `when` evaluated per item.
         let rendered = match templar.render_value(&spec.value, &scope.ctx()) {
@@ -185,14 +264,31 @@ impl PlayRun {
             Ok(i) => i,
             Err(e) => return Outcome::failed(e),
         };
-        let lc = leaf.task.loop_control.as_ref().and_then(|v| v.as_object()).cloned().unwrap_or_default();
-        let loop_var = lc.get("loop_var").and_then(Value::as_str).unwrap_or("item").to_string();
-        let index_var = lc.get("index_var").and_then(Value::as_str).map(str::to_string);
+        let lc = leaf
+            .task
+            .loop_control
+            .as_ref()
+            .and_then(|v| v.as_object())
+            .cloned()
+            .unwrap_or_default();
+        let loop_var = lc
+            .get("loop_var")
+            .and_then(Value::as_str)
+            .unwrap_or("item")
+            .to_string();
+        let index_var = lc
+            .get("index_var")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let extended = lc.get("extended").and_then(ansible_bool).unwrap_or(false);
-        let pause = lc.get("pause").and_then(|v| v.as_f64().or_else(|| to_display_string(v).parse().ok())).unwrap_or(0.0);
+        let pause = lc
+            .get("pause")
+            .and_then(|v| v.as_f64().or_else(|| to_display_string(v).parse().ok()))
+            .unwrap_or(0.0);
         let label_tpl = lc.get("label").cloned();
         let mut results = Vec::with_capacity(items.len());
-        let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
+        let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) =
+            (false, false, true, false);
         let mut all_uncounted = true;
         let n = items.len();
         for (i, item) in items.iter().enumerate() {
@@ -204,25 +300,34 @@ impl PlayRun {
                 lv.insert("ansible_index_var".into(), Value::String(iv.clone()));
             }
             if extended {
-                lv.insert("ansible_loop".into(), serde_json::json!({
-                    "index": i + 1, "index0": i, "revindex": n - i, "revindex0": n - i - 1,
-                    "first": i == 0, "last": i + 1 == n, "length": n, "allitems": items,
-                    "previtem": if i > 0 { items[i - 1].clone() } else { Value::Null },
-                    "nextitem": items.get(i + 1).cloned().unwrap_or(Value::Null),
-                }));
+                lv.insert(
+                    "ansible_loop".into(),
+                    serde_json::json!({
+                        "index": i + 1, "index0": i, "revindex": n - i, "revindex0": n - i - 1,
+                        "first": i == 0, "last": i + 1 == n, "length": n, "allitems": items,
+                        "previtem": if i > 0 { items[i - 1].clone() } else { Value::Null },
+                        "nextitem": items.get(i + 1).cloned().unwrap_or(Value::Null),
+                    }),
+                );
             }
             let layers = self.layers(leaf, inc, Some(Arc::new(lv)));
             let iscope = Scope::for_task(&runner.vars, host, &layers);
             let label = match &label_tpl {
-                Some(t) => templar.render_value(t, &iscope.ctx()).unwrap_or_else(|_| item.clone()),
+                Some(t) => templar
+                    .render_value(t, &iscope.ctx())
+                    .unwrap_or_else(|_| item.clone()),
                 None => item.clone(),
             };
             let mut o = match self.check_when(leaf, &iscope) {
                 Err(o) => o,
-                Ok(()) => self.perform(h, host, leaf, inc, &layers, &iscope, Some(label.clone())).await,
+                Ok(()) => {
+                    self.perform(h, host, leaf, inc, &layers, &iscope, Some(label.clone()))
+                        .await
+                }
             };
             o.result.insert(loop_var.clone(), item.clone());
-            o.result.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
+            o.result
+                .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
             if let Some(iv) = &index_var {
                 o.result.insert(iv.clone(), Value::from(i));
             }
@@ -243,7 +348,17 @@ impl PlayRun {
         }
         let mut agg = Map::new();
         agg.insert("changed".into(), Value::Bool(any_changed));
-        agg.insert("msg".into(), Value::String(if any_failed { "One or more items failed" } else { "All items completed" }.into()));
+        agg.insert(
+            "msg".into(),
+            Value::String(
+                if any_failed {
+                    "One or more items failed"
+                } else {
+                    "All items completed"
+                }
+                .into(),
+            ),
+        );
         if any_failed {
             agg.insert("failed".into(), Value::Bool(true));
         }
@@ -253,11 +368,21 @@ impl PlayRun {
         agg.insert("results".into(), Value::Array(results));
         // A looped include counts once per included file (done by `include`), not once more here.
         let uncounted = all_uncounted && n > 0;
-        Outcome { result: agg, failed: any_failed, changed: any_changed, skipped: all_skipped, unreachable, uncounted }
+        Outcome {
+            result: agg,
+            failed: any_failed,
+            changed: any_changed,
+            skipped: all_skipped,
+            unreachable,
+            uncounted,
+        }
     }
 
     fn template_error(&self, leaf: &Leaf, scope: &Arc<Scope>, e: &str) -> String {
-        let detail = scope.take_error().map(|d| format!(" ({d})")).unwrap_or_default();
+        let detail = scope
+            .take_error()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
         format!("The task includes an option with an undefined variable or a template error: {e}{detail}. The error appears to be in '{}' (task '{}')", leaf.task.span, leaf.display_name)
     }
 
@@ -285,11 +410,21 @@ impl PlayRun {
 
     /// The action itself (engine action or module), with retries/until and result conditions.
     #[allow(clippy::too_many_arguments)]
-    async fn perform(self: &Arc<Self>, h: usize, host: &str, leaf: &Arc<Leaf>, inc: Option<&IncludeCtx>, layers: &TaskLayers, scope: &Arc<Scope>, _label: Option<Value>) -> Outcome {
+    async fn perform(
+        self: &Arc<Self>,
+        h: usize,
+        host: &str,
+        leaf: &Arc<Leaf>,
+        inc: Option<&IncludeCtx>,
+        layers: &TaskLayers,
+        scope: &Arc<Scope>,
+        _label: Option<Value>,
+    ) -> Outcome {
         let runner = &self.runner;
         let templar = &runner.templar;
         let action = short_action(&leaf.task.action).to_string();
-        let args = match templar.render_value(&Value::Object(leaf.task.args.clone()), &scope.ctx()) {
+        let args = match templar.render_value(&Value::Object(leaf.task.args.clone()), &scope.ctx())
+        {
             Ok(v) => match strip_omit(v) {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -297,21 +432,41 @@ impl PlayRun {
             Err(e) => return Outcome::failed(self.template_error(leaf, scope, &e.to_string())),
         };
         match action.as_str() {
-            "include_tasks" | "include" | "include_role" => return self.include(h, host, leaf, inc, &action, args, scope).await,
+            "include_tasks" | "include" | "include_role" => {
+                return self.include(h, host, leaf, inc, &action, args, scope).await
+            }
             "meta" => return self.meta(h, leaf, &args).await,
             "add_host" => return self.add_host(&args),
             "group_by" => return self.group_by(host, &args),
-            "set_stats" => return Outcome::ok(Map::from_iter([("changed".to_string(), Value::Bool(false))])),
+            "set_stats" => {
+                return Outcome::ok(Map::from_iter([(
+                    "changed".to_string(),
+                    Value::Bool(false),
+                )]))
+            }
             "pause" => {
-                let secs = args.get("seconds").and_then(|v| to_display_string(v).parse::<f64>().ok()).unwrap_or(0.0)
-                    + 60.0 * args.get("minutes").and_then(|v| to_display_string(v).parse::<f64>().ok()).unwrap_or(0.0);
+                let secs = args
+                    .get("seconds")
+                    .and_then(|v| to_display_string(v).parse::<f64>().ok())
+                    .unwrap_or(0.0)
+                    + 60.0
+                        * args
+                            .get("minutes")
+                            .and_then(|v| to_display_string(v).parse::<f64>().ok())
+                            .unwrap_or(0.0);
                 tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
-                return Outcome::ok(Map::from_iter([("changed".to_string(), Value::Bool(false))]));
+                return Outcome::ok(Map::from_iter([(
+                    "changed".to_string(),
+                    Value::Bool(false),
+                )]));
             }
             _ => {}
         }
         let Some(module) = runner.registry.get(&leaf.task.action) else {
-            return Outcome::failed(format!("couldn't resolve module/action '{}'", leaf.task.action));
+            return Outcome::failed(format!(
+                "couldn't resolve module/action '{}'",
+                leaf.task.action
+            ));
         };
         let check = kw_bool(&leaf.keywords.check_mode, scope, templar).unwrap_or(runner.opts.check);
         let diff = kw_bool(&leaf.keywords.diff, scope, templar).unwrap_or(runner.opts.diff);
@@ -319,8 +474,18 @@ impl PlayRun {
             let mut m = Map::new();
             m.insert("changed".into(), Value::Bool(false));
             m.insert("skipped".into(), Value::Bool(true));
-            m.insert("msg".into(), Value::String("Check mode is not supported for this task.".into()));
-            return Outcome { result: m, failed: false, changed: false, skipped: true, unreachable: false, uncounted: false };
+            m.insert(
+                "msg".into(),
+                Value::String("Check mode is not supported for this task.".into()),
+            );
+            return Outcome {
+                result: m,
+                failed: false,
+                changed: false,
+                skipped: true,
+                unreachable: false,
+                uncounted: false,
+            };
         }
         // Where the module runs: the host, or the delegate.
         let delegate = kw_string(&leaf.keywords.delegate_to, scope, templar).filter(|d| d != host);
@@ -329,7 +494,11 @@ impl PlayRun {
         let transport: Arc<dyn Transport> = if module.controller_only() {
             Arc::new(local)
         } else {
-            let conn_scope = if delegate.is_some() { Scope::for_host(&runner.vars, &conn_host) } else { scope.clone() };
+            let conn_scope = if delegate.is_some() {
+                Scope::for_host(&runner.vars, &conn_host)
+            } else {
+                scope.clone()
+            };
             let mut cvars = Map::new();
             for name in CONNECTION_VARS {
                 if let Some(v) = conn_scope.get_json(name) {
@@ -337,14 +506,17 @@ impl PlayRun {
                 }
             }
             let kw_conn = kw_string(&leaf.keywords.connection, scope, templar);
-            let kind = runner.conns.kind_for(&conn_host, &cvars, kw_conn.as_deref());
+            let kind = runner
+                .conns
+                .kind_for(&conn_host, &cvars, kw_conn.as_deref());
             if let Some(u) = kw_string(&leaf.keywords.remote_user, scope, templar) {
                 cvars.entry("ansible_user").or_insert(Value::String(u));
             }
             match runner.conns.get(&conn_host, &kind, &cvars).await {
                 Ok(t) => t,
                 Err(e) => {
-                    let mut o = Outcome::failed(format!("Failed to connect to the host via {kind}: {e}"));
+                    let mut o =
+                        Outcome::failed(format!("Failed to connect to the host via {kind}: {e}"));
                     o.unreachable = true;
                     o.failed = false;
                     o.result.remove("failed");
@@ -363,10 +535,30 @@ impl PlayRun {
             templar: templar.clone(),
             search: self.search_path(leaf),
         };
-        let ctx = ModuleContext { host, transport: transport.as_ref(), check_mode: check, diff, become_, environment, env: &env };
+        let ctx = ModuleContext {
+            host,
+            transport: transport.as_ref(),
+            check_mode: check,
+            diff,
+            become_,
+            environment,
+            env: &env,
+        };
         let until = &leaf.task.until;
-        let retries: u64 = leaf.task.retries.as_ref().and_then(|v| templar.render_value(v, &scope.ctx()).ok()).and_then(|v| to_display_string(&v).parse().ok()).unwrap_or(if until.is_empty() { 0 } else { 3 });
-        let delay: f64 = leaf.task.delay.as_ref().and_then(|v| templar.render_value(v, &scope.ctx()).ok()).and_then(|v| to_display_string(&v).parse().ok()).unwrap_or(5.0);
+        let retries: u64 = leaf
+            .task
+            .retries
+            .as_ref()
+            .and_then(|v| templar.render_value(v, &scope.ctx()).ok())
+            .and_then(|v| to_display_string(&v).parse().ok())
+            .unwrap_or(if until.is_empty() { 0 } else { 3 });
+        let delay: f64 = leaf
+            .task
+            .delay
+            .as_ref()
+            .and_then(|v| templar.render_value(v, &scope.ctx()).ok())
+            .and_then(|v| to_display_string(&v).parse().ok())
+            .unwrap_or(5.0);
         let mut attempt = 0u64;
         loop {
             attempt += 1;
@@ -378,7 +570,11 @@ impl PlayRun {
                     o.skipped = o.result.get("skipped").map(truthy).unwrap_or(false);
                     o
                 }
-                Err(ModuleError { msg, mut result, unreachable }) => {
+                Err(ModuleError {
+                    msg,
+                    mut result,
+                    unreachable,
+                }) => {
                     result.insert("msg".into(), Value::String(msg));
                     if unreachable {
                         result.insert("unreachable".into(), Value::Bool(true));
@@ -387,11 +583,19 @@ impl PlayRun {
                     }
                     result.entry("changed").or_insert(Value::Bool(false));
                     let changed = result.get("changed").map(truthy).unwrap_or(false);
-                    Outcome { result, failed: !unreachable, changed, skipped: false, unreachable, uncounted: false }
+                    Outcome {
+                        result,
+                        failed: !unreachable,
+                        changed,
+                        skipped: false,
+                        unreachable,
+                        uncounted: false,
+                    }
                 }
             };
             if let Some(d) = &delegate {
-                o.result.insert("_kplay_delegated_to".into(), Value::String(d.clone()));
+                o.result
+                    .insert("_kplay_delegated_to".into(), Value::String(d.clone()));
             }
             // `debug: verbosity: N` shows only with at least N `-v`.
             if let Some(v) = o.result.remove("_kplay_verbosity") {
@@ -400,8 +604,18 @@ impl PlayRun {
                     let mut m = Map::new();
                     m.insert("changed".into(), Value::Bool(false));
                     m.insert("skipped".into(), Value::Bool(true));
-                    m.insert("skipped_reason".into(), Value::String("Verbosity threshold not met.".into()));
-                    return Outcome { result: m, failed: false, changed: false, skipped: true, unreachable: false, uncounted: false };
+                    m.insert(
+                        "skipped_reason".into(),
+                        Value::String("Verbosity threshold not met.".into()),
+                    );
+                    return Outcome {
+                        result: m,
+                        failed: false,
+                        changed: false,
+                        skipped: true,
+                        unreachable: false,
+                        uncounted: false,
+                    };
                 }
             }
             if o.unreachable {
@@ -412,7 +626,9 @@ impl PlayRun {
                 return o;
             }
             o.result.insert("attempts".into(), Value::from(attempt));
-            let done = self.eval_on_result(leaf, layers, host, &o.result, until).unwrap_or(false);
+            let done = self
+                .eval_on_result(leaf, layers, host, &o.result, until)
+                .unwrap_or(false);
             if done {
                 return o;
             }
@@ -423,13 +639,25 @@ impl PlayRun {
                 o.result.insert("failed".into(), Value::Bool(true));
                 return o;
             }
-            runner.out.emit(&Event::Retrying { host: host.to_string(), task: leaf.display_name.clone(), retries_left: retries + 1 - attempt, result: o.result.clone() });
+            runner.out.emit(&Event::Retrying {
+                host: host.to_string(),
+                task: leaf.display_name.clone(),
+                retries_left: retries + 1 - attempt,
+                result: o.result.clone(),
+            });
             tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
         }
     }
 
     /// Evaluate conditions that see the result under the registered name (all must hold).
-    fn eval_on_result(&self, leaf: &Leaf, layers: &TaskLayers, host: &str, result: &Map, conds: &[Value]) -> Result<bool, String> {
+    fn eval_on_result(
+        &self,
+        leaf: &Leaf,
+        layers: &TaskLayers,
+        host: &str,
+        result: &Map,
+        conds: &[Value],
+    ) -> Result<bool, String> {
         let mut lv = layers.loop_vars.as_deref().cloned().unwrap_or_default();
         if let Some(reg) = &leaf.task.register {
             lv.insert(reg.clone(), Value::Object(result.clone()));
@@ -439,7 +667,11 @@ impl PlayRun {
         let scope = Scope::for_task(&self.runner.vars, host, &l2);
         for c in conds {
             let ok = match c {
-                Value::String(s) => self.runner.templar.eval_condition(s, &scope.ctx()).map_err(|e| e.to_string())?,
+                Value::String(s) => self
+                    .runner
+                    .templar
+                    .eval_condition(s, &scope.ctx())
+                    .map_err(|e| e.to_string())?,
                 other => truthy(other),
             };
             if !ok {
@@ -450,7 +682,13 @@ impl PlayRun {
     }
 
     /// `changed_when` / `failed_when`.
-    fn apply_result_conditions(&self, leaf: &Leaf, layers: &TaskLayers, host: &str, o: &mut Outcome) {
+    fn apply_result_conditions(
+        &self,
+        leaf: &Leaf,
+        layers: &TaskLayers,
+        host: &str,
+        o: &mut Outcome,
+    ) {
         if !leaf.task.changed_when.is_empty() {
             match self.eval_on_result(leaf, layers, host, &o.result, &leaf.task.changed_when) {
                 Ok(c) => {
@@ -460,7 +698,10 @@ impl PlayRun {
                 Err(e) => {
                     o.failed = true;
                     o.result.insert("failed".into(), Value::Bool(true));
-                    o.result.insert("msg".into(), Value::String(format!("The conditional check on changed_when failed: {e}")));
+                    o.result.insert(
+                        "msg".into(),
+                        Value::String(format!("The conditional check on changed_when failed: {e}")),
+                    );
                 }
             }
         }
@@ -479,7 +720,10 @@ impl PlayRun {
                 Err(e) => {
                     o.failed = true;
                     o.result.insert("failed".into(), Value::Bool(true));
-                    o.result.insert("msg".into(), Value::String(format!("The conditional check on failed_when failed: {e}")));
+                    o.result.insert(
+                        "msg".into(),
+                        Value::String(format!("The conditional check on failed_when failed: {e}")),
+                    );
                 }
             }
         }
@@ -489,17 +733,35 @@ impl PlayRun {
         let t = &self.runner.templar;
         let o = &self.runner.opts;
         let var_bool = |n: &str| scope.get_json(n).and_then(|v| ansible_bool(&v));
-        let var_str = |n: &str| scope.get_json(n).map(|v| to_display_string(&v)).filter(|s| !s.is_empty());
-        let on = var_bool("ansible_become").or_else(|| kw_bool(&leaf.keywords.become_, scope, t)).or(o.become_).unwrap_or(false);
+        let var_str = |n: &str| {
+            scope
+                .get_json(n)
+                .map(|v| to_display_string(&v))
+                .filter(|s| !s.is_empty())
+        };
+        let on = var_bool("ansible_become")
+            .or_else(|| kw_bool(&leaf.keywords.become_, scope, t))
+            .or(o.become_)
+            .unwrap_or(false);
         if !on {
             return None;
         }
         Some(Become {
-            method: var_str("ansible_become_method").or_else(|| kw_string(&leaf.keywords.become_method, scope, t)).or_else(|| o.become_method.clone()).unwrap_or_else(|| "sudo".into()),
-            user: var_str("ansible_become_user").or_else(|| kw_string(&leaf.keywords.become_user, scope, t)).or_else(|| o.become_user.clone()).unwrap_or_else(|| "root".into()),
-            password: var_str("ansible_become_password").or_else(|| var_str("ansible_become_pass")).or_else(|| o.become_password.clone()),
-            exe: var_str("ansible_become_exe").or_else(|| kw_string(&leaf.keywords.become_exe, scope, t)),
-            flags: var_str("ansible_become_flags").or_else(|| kw_string(&leaf.keywords.become_flags, scope, t)),
+            method: var_str("ansible_become_method")
+                .or_else(|| kw_string(&leaf.keywords.become_method, scope, t))
+                .or_else(|| o.become_method.clone())
+                .unwrap_or_else(|| "sudo".into()),
+            user: var_str("ansible_become_user")
+                .or_else(|| kw_string(&leaf.keywords.become_user, scope, t))
+                .or_else(|| o.become_user.clone())
+                .unwrap_or_else(|| "root".into()),
+            password: var_str("ansible_become_password")
+                .or_else(|| var_str("ansible_become_pass"))
+                .or_else(|| o.become_password.clone()),
+            exe: var_str("ansible_become_exe")
+                .or_else(|| kw_string(&leaf.keywords.become_exe, scope, t)),
+            flags: var_str("ansible_become_flags")
+                .or_else(|| kw_string(&leaf.keywords.become_flags, scope, t)),
         })
     }
 
@@ -519,10 +781,22 @@ impl PlayRun {
     /// Print a result line (or JSON event).
     fn emit(&self, host: &str, leaf: &Leaf, o: &Outcome, item: Option<Value>, summary: bool) {
         // Keywords are rarely set: build a scope only when one needs rendering.
-        let flag = |v: &Option<Value>| v.is_some() && kw_bool(v, &Scope::for_host(&self.runner.vars, host), &self.runner.templar).unwrap_or(false);
+        let flag = |v: &Option<Value>| {
+            v.is_some()
+                && kw_bool(
+                    v,
+                    &Scope::for_host(&self.runner.vars, host),
+                    &self.runner.templar,
+                )
+                .unwrap_or(false)
+        };
         let no_log = flag(&leaf.keywords.no_log);
         let ignored = o.failed && flag(&leaf.keywords.ignore_errors);
-        let delegated_to = o.result.get("_kplay_delegated_to").and_then(Value::as_str).map(str::to_string);
+        let delegated_to = o
+            .result
+            .get("_kplay_delegated_to")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let mut result = o.result.clone();
         result.remove("_kplay_delegated_to");
         self.runner.out.emit(&Event::HostResult {
@@ -542,17 +816,37 @@ impl PlayRun {
     }
 
     /// Count, register, notify, merge facts, and print the task's final result.
-    fn record(self: &Arc<Self>, h: usize, host: &str, leaf: &Arc<Leaf>, mut o: Outcome) -> Option<Map> {
+    fn record(
+        self: &Arc<Self>,
+        h: usize,
+        host: &str,
+        leaf: &Arc<Leaf>,
+        mut o: Outcome,
+    ) -> Option<Map> {
         let runner = &self.runner;
         let host_scope = Scope::for_host(&runner.vars, host);
-        let ignore_errors = kw_bool(&leaf.keywords.ignore_errors, &host_scope, &runner.templar).unwrap_or(false);
-        let ignore_unreachable = kw_bool(&leaf.keywords.ignore_unreachable, &host_scope, &runner.templar).unwrap_or(false);
+        let ignore_errors =
+            kw_bool(&leaf.keywords.ignore_errors, &host_scope, &runner.templar).unwrap_or(false);
+        let ignore_unreachable = kw_bool(
+            &leaf.keywords.ignore_unreachable,
+            &host_scope,
+            &runner.templar,
+        )
+        .unwrap_or(false);
         let is_loop = leaf.task.loop_.is_some();
         // Handler notification (only when changed), checked against the play's handlers.
         if o.changed && !o.failed && !leaf.task.notify.is_empty() {
             for name in &leaf.task.notify {
-                let name = runner.templar.render_str(name, &host_scope.ctx()).map(|v| to_display_string(&v)).unwrap_or_else(|_| name.clone());
-                let exists = self.all_handlers().iter().any(|hl| hl.task.name.as_deref() == Some(name.as_str()) || hl.display_name == name || hl.task.listen.contains(&name));
+                let name = runner
+                    .templar
+                    .render_str(name, &host_scope.ctx())
+                    .map(|v| to_display_string(&v))
+                    .unwrap_or_else(|_| name.clone());
+                let exists = self.all_handlers().iter().any(|hl| {
+                    hl.task.name.as_deref() == Some(name.as_str())
+                        || hl.display_name == name
+                        || hl.task.listen.contains(&name)
+                });
                 if !exists {
                     o = Outcome::failed(format!("The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list"));
                     break;
@@ -570,7 +864,12 @@ impl PlayRun {
             o.uncounted = true;
         }
         if !o.uncounted || meta_skipped {
-            let no_items = o.result.get("results").and_then(Value::as_array).map(|r| r.is_empty()).unwrap_or(true);
+            let no_items = o
+                .result
+                .get("results")
+                .and_then(Value::as_array)
+                .map(|r| r.is_empty())
+                .unwrap_or(true);
             if !is_loop || no_items {
                 self.emit(host, leaf, &o, None, false);
             } else if o.failed && ignore_errors {
@@ -629,7 +928,12 @@ impl PlayRun {
                     });
                 } else {
                     runner.stat(host, |s| s.failed += 1);
-                    let fatal = kw_bool(&leaf.keywords.any_errors_fatal, &host_scope, &runner.templar).unwrap_or(false);
+                    let fatal = kw_bool(
+                        &leaf.keywords.any_errors_fatal,
+                        &host_scope,
+                        &runner.templar,
+                    )
+                    .unwrap_or(false);
                     if fatal {
                         runner.abort.store(true, Ordering::SeqCst);
                     }
@@ -659,10 +963,16 @@ impl PlayRun {
     /// Merge the facts a module returned into the right layer of the host (or of the delegate
     /// with `delegate_facts`).
     fn apply_facts(&self, host: &str, leaf: &Leaf, result: &Map) {
-        let Some(Value::Object(facts)) = result.get("ansible_facts") else { return };
+        let Some(Value::Object(facts)) = result.get("ansible_facts") else {
+            return;
+        };
         let runner = &self.runner;
         let action = short_action(&leaf.task.action);
-        let delegate_facts = kw_bool(&leaf.keywords.delegate_facts, &Scope::for_host(&runner.vars, host), &runner.templar);
+        let delegate_facts = kw_bool(
+            &leaf.keywords.delegate_facts,
+            &Scope::for_host(&runner.vars, host),
+            &runner.templar,
+        );
         let target = match (result.get("_kplay_delegated_to"), delegate_facts) {
             (Some(Value::String(d)), Some(true)) => d.clone(),
             _ => host.to_string(),
@@ -680,47 +990,111 @@ impl PlayRun {
 
     /// `include_tasks` / `include_role`: load now, run the included tasks for this host.
     #[allow(clippy::too_many_arguments)]
-    async fn include(self: &Arc<Self>, h: usize, host: &str, leaf: &Arc<Leaf>, inc: Option<&IncludeCtx>, action: &str, args: Map, scope: &Arc<Scope>) -> Outcome {
+    async fn include(
+        self: &Arc<Self>,
+        h: usize,
+        host: &str,
+        leaf: &Arc<Leaf>,
+        inc: Option<&IncludeCtx>,
+        action: &str,
+        args: Map,
+        scope: &Arc<Scope>,
+    ) -> Outcome {
         let runner = &self.runner;
         let registry = runner.registry.clone();
         let templar = runner.templar.clone();
-        let lctx = crate::playbook::LoadContext::new(&registry, &templar, runner.opts.roles_path.clone(), (*runner.vars.extra).clone());
+        let lctx = crate::playbook::LoadContext::new(
+            &registry,
+            &templar,
+            runner.opts.roles_path.clone(),
+            (*runner.vars.extra).clone(),
+        );
         let (items, handlers, label, role) = if action == "include_role" {
-            let Some(name) = args.get("name").and_then(Value::as_str) else { return Outcome::failed("include_role needs 'name'") };
-            let mut loader = crate::playbook::role::RoleLoader::new(&lctx, &self.play.base_dir, &Map::new());
+            let Some(name) = args.get("name").and_then(Value::as_str) else {
+                return Outcome::failed("include_role needs 'name'");
+            };
+            let mut loader =
+                crate::playbook::role::RoleLoader::new(&lctx, &self.play.base_dir, &Map::new());
             let ran = self.ran_roles.lock().map(|r| r.clone()).unwrap_or_default();
-            loader.set_seen(self.play.role_seen.iter().filter(|(p, params, _)| ran.contains(&(p.clone(), params.clone()))).cloned().collect());
+            loader.set_seen(
+                self.play
+                    .role_seen
+                    .iter()
+                    .filter(|(p, params, _)| ran.contains(&(p.clone(), params.clone())))
+                    .cloned()
+                    .collect(),
+            );
             let files = crate::playbook::role::role_files(&args);
             match loader.load_role(name, Map::new(), &leaf.task.span, &files, true) {
-                Ok(l) => (l.tasks, l.handlers, name.to_string(), loader.instances().last().cloned()),
+                Ok(l) => (
+                    l.tasks,
+                    l.handlers,
+                    name.to_string(),
+                    loader.instances().last().cloned(),
+                ),
                 Err(e) => return Outcome::failed(e.to_string()),
             }
         } else {
-            let Some(file) = args.get("_raw_params").or_else(|| args.get("file")).map(to_display_string) else {
+            let Some(file) = args
+                .get("_raw_params")
+                .or_else(|| args.get("file"))
+                .map(to_display_string)
+            else {
                 return Outcome::failed("include_tasks needs a file name");
             };
-            let Some(path) = crate::playbook::load::resolve_task_file(&file, &leaf.task.ctx, &leaf.task.span) else {
-                return Outcome::failed(format!("Could not find or access '{file}' on the Ansible Controller."));
+            let Some(path) =
+                crate::playbook::load::resolve_task_file(&file, &leaf.task.ctx, &leaf.task.span)
+            else {
+                return Outcome::failed(format!(
+                    "Could not find or access '{file}' on the Ansible Controller."
+                ));
             };
             let doc = match crate::playbook::load::load_single_doc(&path) {
                 Ok(d) => d,
                 Err(e) => return Outcome::failed(e.to_string()),
             };
-            match crate::playbook::load::parse_task_list(Some(&doc), &leaf.task.ctx, &lctx, &runner.vars.extra) {
+            match crate::playbook::load::parse_task_list(
+                Some(&doc),
+                &leaf.task.ctx,
+                &lctx,
+                &runner.vars.extra,
+            ) {
                 Ok(items) => (items, vec![], path.display().to_string(), None),
                 Err(e) => return Outcome::failed(e.to_string()),
             }
         };
         if !handlers.is_empty() {
-            let flat = plan::flatten_items(&handlers, plan::IncludeInheritance { keywords: Default::default(), tags: Default::default(), vars: vec![], when: vec![], blocks: vec![] }, &plan::TagFilter::default(), plan::PlaySection::Handlers);
+            let flat = plan::flatten_items(
+                &handlers,
+                plan::IncludeInheritance {
+                    keywords: Default::default(),
+                    tags: Default::default(),
+                    vars: vec![],
+                    when: vec![],
+                    blocks: vec![],
+                },
+                &plan::TagFilter::default(),
+                plan::PlaySection::Handlers,
+            );
             if let Ok(mut extra) = self.extra_handlers.lock() {
                 // A role's handlers may already be in the play (it was also in `roles:`).
-                let known: std::collections::HashSet<String> = extra.iter().chain(self.plan.handlers.iter()).map(|l| format!("{}", l.task.span)).collect();
-                extra.extend(flat.into_iter().filter(|l| !known.contains(&format!("{}", l.task.span))).map(Arc::new));
+                let known: std::collections::HashSet<String> = extra
+                    .iter()
+                    .chain(self.plan.handlers.iter())
+                    .map(|l| format!("{}", l.task.span))
+                    .collect();
+                extra.extend(
+                    flat.into_iter()
+                        .filter(|l| !known.contains(&format!("{}", l.task.span)))
+                        .map(Arc::new),
+                );
             }
         }
         // `public: true`: the role's defaults and vars stay visible to the rest of the play.
-        if let (Some(r), true) = (&role, args.get("public").and_then(ansible_bool).unwrap_or(false)) {
+        if let (Some(r), true) = (
+            &role,
+            args.get("public").and_then(ansible_bool).unwrap_or(false),
+        ) {
             let mut layers = (*runner.vars.current_play()).clone();
             layers.role_defaults.insert(0, r.defaults.clone());
             layers.role_vars.insert(0, r.vars.clone());
@@ -729,7 +1103,20 @@ impl PlayRun {
         // Include params: the include's args (other than the file) and its vars, plus the loop variables.
         let mut params = Map::new();
         for (k, v) in &args {
-            if !matches!(k.as_str(), "_raw_params" | "file" | "name" | "apply" | "tasks_from" | "vars_from" | "defaults_from" | "handlers_from" | "public" | "allow_duplicates" | "rolespec_validate") {
+            if !matches!(
+                k.as_str(),
+                "_raw_params"
+                    | "file"
+                    | "name"
+                    | "apply"
+                    | "tasks_from"
+                    | "vars_from"
+                    | "defaults_from"
+                    | "handlers_from"
+                    | "public"
+                    | "allow_duplicates"
+                    | "rolespec_validate"
+            ) {
                 params.insert(k.clone(), v.clone());
             }
         }
@@ -742,21 +1129,38 @@ impl PlayRun {
         new_inc.params.push(Arc::new(params));
         // Included tasks inherit the include's blocks, vars, keywords; `apply` adds keywords/tags.
         let mut kw = leaf.keywords.clone();
-        let mut tags = if leaf.tags.contains("always") { leaf.tags.clone() } else { Default::default() };
+        let mut tags = if leaf.tags.contains("always") {
+            leaf.tags.clone()
+        } else {
+            Default::default()
+        };
         if let Some(Value::Object(apply)) = args.get("apply") {
             if let Some(t) = apply.get("tags") {
                 match t {
                     Value::Array(a) => tags.extend(a.iter().map(to_display_string)),
-                    other => tags.extend(to_display_string(other).split(',').map(|s| s.trim().to_string())),
+                    other => tags.extend(
+                        to_display_string(other)
+                            .split(',')
+                            .map(|s| s.trim().to_string()),
+                    ),
                 }
             }
             if let Some(b) = apply.get("become") {
                 kw.become_ = Some(b.clone());
             }
         }
-        let inherit = plan::IncludeInheritance { keywords: kw, tags, vars: leaf.vars.clone(), when: vec![], blocks: leaf.blocks.clone() };
+        let inherit = plan::IncludeInheritance {
+            keywords: kw,
+            tags,
+            vars: leaf.vars.clone(),
+            when: vec![],
+            blocks: leaf.blocks.clone(),
+        };
         let leaves = plan::flatten_items(&items, inherit, &runner.opts.tags, leaf.section);
-        runner.out.emit(&Event::Included { file: label, host: host.to_string() });
+        runner.out.emit(&Event::Included {
+            file: label,
+            host: host.to_string(),
+        });
         // ansible-core counts each included file as one `ok` for the host.
         runner.stat(host, |s| s.ok += 1);
         for l in leaves {
@@ -766,14 +1170,23 @@ impl PlayRun {
                 break;
             }
         }
-        let mut o = Outcome::ok(Map::from_iter([("changed".to_string(), Value::Bool(false))]));
+        let mut o = Outcome::ok(Map::from_iter([(
+            "changed".to_string(),
+            Value::Bool(false),
+        )]));
         o.uncounted = true;
         o
     }
 
     async fn meta(self: &Arc<Self>, h: usize, leaf: &Leaf, args: &Map) -> Outcome {
-        let what = args.get("_raw_params").map(to_display_string).unwrap_or_default();
-        let mut o = Outcome::ok(Map::from_iter([("changed".to_string(), Value::Bool(false))]));
+        let what = args
+            .get("_raw_params")
+            .map(to_display_string)
+            .unwrap_or_default();
+        let mut o = Outcome::ok(Map::from_iter([(
+            "changed".to_string(),
+            Value::Bool(false),
+        )]));
         o.uncounted = true;
         match what.trim() {
             "flush_handlers" => self.flush_handlers(h).await,
@@ -795,22 +1208,50 @@ impl PlayRun {
                     hr.failed = false;
                 }
             }
-            "noop" | "refresh_inventory" | "reset_connection" | "clear_facts" | "end_batch" | "" => {}
-            other => return Outcome::failed(format!("invalid meta action requested: {other} (task '{}')", leaf.display_name)),
+            "noop" | "refresh_inventory" | "reset_connection" | "clear_facts" | "end_batch"
+            | "" => {}
+            other => {
+                return Outcome::failed(format!(
+                    "invalid meta action requested: {other} (task '{}')",
+                    leaf.display_name
+                ))
+            }
         }
         o
     }
 
     fn add_host(&self, args: &Map) -> Outcome {
-        let Some(name) = args.get("name").or_else(|| args.get("hostname")).or_else(|| args.get("host")).map(to_display_string) else {
+        let Some(name) = args
+            .get("name")
+            .or_else(|| args.get("hostname"))
+            .or_else(|| args.get("host"))
+            .map(to_display_string)
+        else {
             return Outcome::failed("add_host needs 'name'");
         };
-        let groups: Vec<String> = match args.get("groups").or_else(|| args.get("group")).or_else(|| args.get("groupname")) {
+        let groups: Vec<String> = match args
+            .get("groups")
+            .or_else(|| args.get("group"))
+            .or_else(|| args.get("groupname"))
+        {
             Some(Value::Array(a)) => a.iter().map(to_display_string).collect(),
-            Some(v) => to_display_string(v).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            Some(v) => to_display_string(v)
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             None => vec![],
         };
-        let vars: Map = args.iter().filter(|(k, _)| !matches!(k.as_str(), "name" | "hostname" | "host" | "groups" | "group" | "groupname")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let vars: Map = args
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "name" | "hostname" | "host" | "groups" | "group" | "groupname"
+                )
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if let Ok(mut inv) = self.runner.vars.inventory.write() {
             inv.add_host(&name, &groups, vars);
         }
@@ -820,12 +1261,19 @@ impl PlayRun {
         self.runner.vars.refresh_groups();
         let mut m = Map::new();
         m.insert("changed".into(), Value::Bool(false));
-        m.insert("add_host".into(), serde_json::json!({"host_name": name, "groups": groups}));
+        m.insert(
+            "add_host".into(),
+            serde_json::json!({"host_name": name, "groups": groups}),
+        );
         Outcome::ok(m)
     }
 
     fn group_by(&self, host: &str, args: &Map) -> Outcome {
-        let Some(key) = args.get("key").or_else(|| args.get("_raw_params")).map(to_display_string) else {
+        let Some(key) = args
+            .get("key")
+            .or_else(|| args.get("_raw_params"))
+            .map(to_display_string)
+        else {
             return Outcome::failed("group_by needs 'key'");
         };
         let key = key.trim().replace(['-', ' ', '.'], "_");

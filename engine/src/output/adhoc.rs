@@ -27,7 +27,14 @@ impl AdhocOutput {
 impl Output for AdhocOutput {
     fn emit(&self, event: &Event) {
         match event {
-            Event::HostResult { host, status, result, no_log, summary: false, .. } => {
+            Event::HostResult {
+                host,
+                status,
+                result,
+                no_log,
+                summary: false,
+                ..
+            } => {
                 let word = match status {
                     Status::Ok => "SUCCESS",
                     Status::Changed => "CHANGED",
@@ -44,8 +51,15 @@ impl Output for AdhocOutput {
                 let is_cmd = result.contains_key("rc") && result.contains_key("stdout") && !no_log;
                 let line = if is_cmd && *status != Status::Unreachable {
                     let rc = result.get("rc").map(|v| v.to_string()).unwrap_or_default();
-                    let mut s = format!("{host} | {word} | rc={rc} >>\n{}", result.get("stdout").and_then(Value::as_str).unwrap_or(""));
-                    if let Some(e) = result.get("stderr").and_then(Value::as_str).filter(|e| !e.is_empty()) {
+                    let mut s = format!(
+                        "{host} | {word} | rc={rc} >>\n{}",
+                        result.get("stdout").and_then(Value::as_str).unwrap_or("")
+                    );
+                    if let Some(e) = result
+                        .get("stderr")
+                        .and_then(Value::as_str)
+                        .filter(|e| !e.is_empty())
+                    {
                         s.push('\n');
                         s.push_str(e);
                     }
@@ -53,7 +67,10 @@ impl Output for AdhocOutput {
                 } else {
                     let mut r = result.clone();
                     r.retain(|k, _| !k.starts_with("_kplay"));
-                    format!("{host} | {word} => {}", python_json(&Value::Object(r), true))
+                    format!(
+                        "{host} | {word} => {}",
+                        python_json(&Value::Object(r), true)
+                    )
                 };
                 println!("{}", self.style(style, &line));
             }

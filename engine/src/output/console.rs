@@ -8,7 +8,8 @@ use std::io::Write;
 use std::sync::Mutex;
 
 /// The text Ansible shows instead of a result when `no_log` is set.
-pub const CENSORED: &str = "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+pub const CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
 
 pub struct ConsoleOutput {
     opts: OutputOptions,
@@ -18,7 +19,10 @@ pub struct ConsoleOutput {
 
 impl ConsoleOutput {
     pub fn new(opts: OutputOptions) -> Self {
-        ConsoleOutput { opts, last_task: Mutex::new(None) }
+        ConsoleOutput {
+            opts,
+            last_task: Mutex::new(None),
+        }
     }
 
     fn style(&self, s: Style, text: &str) -> String {
@@ -57,9 +61,22 @@ impl ConsoleOutput {
     }
 
     fn clean(result: &Map, debug: bool) -> Map {
-        let mut r: Map = result.iter().filter(|(k, _)| !k.starts_with("_ansible") && !k.starts_with("_kplay") && k.as_str() != "invocation").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut r: Map = result
+            .iter()
+            .filter(|(k, _)| {
+                !k.starts_with("_ansible") && !k.starts_with("_kplay") && k.as_str() != "invocation"
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if debug {
-            for k in ["changed", "failed", "skipped", "item", "ansible_loop_var", "ansible_index_var"] {
+            for k in [
+                "changed",
+                "failed",
+                "skipped",
+                "item",
+                "ansible_loop_var",
+                "ansible_index_var",
+            ] {
                 r.remove(k);
             }
         }
@@ -86,7 +103,9 @@ impl ConsoleOutput {
     fn print_one_diff(&self, d: &Map) {
         let text = |k: &str| match d.get(k) {
             Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Object(_)) | Some(Value::Array(_)) => d.get(k).map(|v| python_json(v, true) + "\n"),
+            Some(Value::Object(_)) | Some(Value::Array(_)) => {
+                d.get(k).map(|v| python_json(v, true) + "\n")
+            }
             Some(Value::Null) | None => None,
             Some(other) => Some(other.to_string()),
         };
@@ -99,8 +118,16 @@ impl ConsoleOutput {
         if before == after {
             return;
         }
-        let bh = d.get("before_header").and_then(Value::as_str).map(|h| format!("before: {h}")).unwrap_or_else(|| "before".into());
-        let ah = d.get("after_header").and_then(Value::as_str).map(|h| format!("after: {h}")).unwrap_or_else(|| "after".into());
+        let bh = d
+            .get("before_header")
+            .and_then(Value::as_str)
+            .map(|h| format!("before: {h}"))
+            .unwrap_or_else(|| "before".into());
+        let ah = d
+            .get("after_header")
+            .and_then(Value::as_str)
+            .map(|h| format!("after: {h}"))
+            .unwrap_or_else(|| "after".into());
         let diff = similar::TextDiff::from_lines(&before, &after);
         let mut out = String::new();
         out.push_str(&self.style(Style::new().red(), &format!("--- {bh}")));
@@ -146,8 +173,25 @@ impl Output for ConsoleOutput {
                 }
                 self.out(&self.banner(&format!("PLAY [{name}]")));
             }
-            Event::TaskStart { name, handler, span } => self.ensure_banner(name, span, *handler),
-            Event::HostResult { host, task, span, status, result, item, ignored, no_log, verbose_always, delegated_to, summary, handler } => {
+            Event::TaskStart {
+                name,
+                handler,
+                span,
+            } => self.ensure_banner(name, span, *handler),
+            Event::HostResult {
+                host,
+                task,
+                span,
+                status,
+                result,
+                item,
+                ignored,
+                no_log,
+                verbose_always,
+                delegated_to,
+                summary,
+                handler,
+            } => {
                 self.ensure_banner(task, span, *handler);
                 if *summary {
                     if *ignored {
@@ -165,14 +209,23 @@ impl Output for ConsoleOutput {
                 let shown: Value = if *no_log {
                     let mut m = Map::new();
                     m.insert("censored".into(), Value::String(CENSORED.into()));
-                    m.insert("changed".into(), result.get("changed").cloned().unwrap_or(Value::Bool(false)));
+                    m.insert(
+                        "changed".into(),
+                        result.get("changed").cloned().unwrap_or(Value::Bool(false)),
+                    );
                     Value::Object(m)
                 } else {
                     Value::Object(Self::clean(result, *verbose_always))
                 };
                 let indent = *verbose_always || self.opts.verbosity > 2;
                 let details = || python_json(&shown, indent);
-                let item_part = item.as_ref().map(|i| if *no_log { "(item=None)".to_string() } else { format!("(item={})", item_label(i)) });
+                let item_part = item.as_ref().map(|i| {
+                    if *no_log {
+                        "(item=None)".to_string()
+                    } else {
+                        format!("(item={})", item_label(i))
+                    }
+                });
                 let line = match status {
                     Status::Failed => {
                         let prefix = match &item_part {
@@ -207,7 +260,11 @@ impl Output for ConsoleOutput {
                         self.style(Style::new().cyan(), &s)
                     }
                     Status::Ok | Status::Changed => {
-                        let word = if *status == Status::Changed { "changed" } else { "ok" };
+                        let word = if *status == Status::Changed {
+                            "changed"
+                        } else {
+                            "ok"
+                        };
                         let mut s = format!("{word}: {who}");
                         if let Some(ip) = &item_part {
                             s.push_str(&format!(" => {ip}"));
@@ -215,7 +272,11 @@ impl Output for ConsoleOutput {
                         if self.opts.verbosity > 0 || *verbose_always {
                             s.push_str(&format!(" => {}", details()));
                         }
-                        let st = if *status == Status::Changed { Style::new().yellow() } else { Style::new().green() };
+                        let st = if *status == Status::Changed {
+                            Style::new().yellow()
+                        } else {
+                            Style::new().green()
+                        };
                         self.style(st, &s)
                     }
                 };
@@ -224,18 +285,35 @@ impl Output for ConsoleOutput {
                     self.out(&self.style(Style::new().cyan(), "...ignoring"));
                 }
             }
-            Event::Retrying { host, task, retries_left, result } => {
-                let mut s = format!("FAILED - RETRYING: [{host}]: {task} ({retries_left} retries left).");
+            Event::Retrying {
+                host,
+                task,
+                retries_left,
+                result,
+            } => {
+                let mut s =
+                    format!("FAILED - RETRYING: [{host}]: {task} ({retries_left} retries left).");
                 if self.opts.verbosity > 0 {
-                    s.push_str(&format!("Result was: {}", python_json(&Value::Object(result.clone()), false)));
+                    s.push_str(&format!(
+                        "Result was: {}",
+                        python_json(&Value::Object(result.clone()), false)
+                    ));
                 }
                 self.out(&self.style(Style::new().red(), &s));
             }
-            Event::Included { file, host } => self.out(&self.style(Style::new().cyan(), &format!("included: {file} for {host}"))),
-            Event::Warning(msg) => {
-                let _ = writeln!(std::io::stderr(), "{}", self.style(Style::new().magenta(), &format!("[WARNING]: {msg}")));
+            Event::Included { file, host } => {
+                self.out(&self.style(Style::new().cyan(), &format!("included: {file} for {host}")))
             }
-            Event::NoHostsMatched => self.out(&self.style(Style::new().cyan(), "skipping: no hosts matched")),
+            Event::Warning(msg) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{}",
+                    self.style(Style::new().magenta(), &format!("[WARNING]: {msg}"))
+                );
+            }
+            Event::NoHostsMatched => {
+                self.out(&self.style(Style::new().cyan(), "skipping: no hosts matched"))
+            }
             Event::NoMoreHosts => self.out(&self.banner("NO MORE HOSTS LEFT")),
             Event::Recap { stats, .. } => {
                 self.out(&self.banner("PLAY RECAP"));

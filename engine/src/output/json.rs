@@ -32,19 +32,43 @@ impl Output for JsonOutput {
     fn emit(&self, event: &Event) {
         let play = self.play.lock().map(|p| p.clone()).unwrap_or_default();
         let v = match event {
-            Event::PlaybookStart { file } => json!({"event": "playbook_start", "file": file, "time": now()}),
+            Event::PlaybookStart { file } => {
+                json!({"event": "playbook_start", "file": file, "time": now()})
+            }
             Event::PlayStart { name, span, hosts } => {
                 if let Ok(mut p) = self.play.lock() {
                     *p = name.clone();
                 }
                 json!({"event": "play_start", "play": name, "file": span.to_string(), "hosts": hosts, "time": now()})
             }
-            Event::TaskStart { name, span, handler } => json!({"event": if *handler { "handler_start" } else { "task_start" }, "play": play, "task": name, "file": span.to_string(), "time": now()}),
-            Event::HostResult { host, task, span, status, result, item, ignored, no_log, delegated_to, summary, handler, .. } => {
+            Event::TaskStart {
+                name,
+                span,
+                handler,
+            } => {
+                json!({"event": if *handler { "handler_start" } else { "task_start" }, "play": play, "task": name, "file": span.to_string(), "time": now()})
+            }
+            Event::HostResult {
+                host,
+                task,
+                span,
+                status,
+                result,
+                item,
+                ignored,
+                no_log,
+                delegated_to,
+                summary,
+                handler,
+                ..
+            } => {
                 let shown = if *no_log {
                     let mut m = Map::new();
                     m.insert("censored".into(), Value::String(CENSORED.into()));
-                    m.insert("changed".into(), result.get("changed").cloned().unwrap_or(Value::Bool(false)));
+                    m.insert(
+                        "changed".into(),
+                        result.get("changed").cloned().unwrap_or(Value::Bool(false)),
+                    );
                     Value::Object(m)
                 } else {
                     Value::Object(result.clone())
@@ -53,15 +77,28 @@ impl Output for JsonOutput {
                        "item": if *no_log { Value::Null } else { item.clone().unwrap_or(Value::Null) }, "ignored": ignored, "delegated_to": delegated_to,
                        "loop_summary": summary, "handler": handler, "result": shown, "time": now()})
             }
-            Event::Retrying { host, task, retries_left, .. } => json!({"event": "retrying", "play": play, "task": task, "host": host, "retries_left": retries_left, "time": now()}),
-            Event::Included { file, host } => json!({"event": "included", "play": play, "file": file, "host": host, "time": now()}),
+            Event::Retrying {
+                host,
+                task,
+                retries_left,
+                ..
+            } => {
+                json!({"event": "retrying", "play": play, "task": task, "host": host, "retries_left": retries_left, "time": now()})
+            }
+            Event::Included { file, host } => {
+                json!({"event": "included", "play": play, "file": file, "host": host, "time": now()})
+            }
             Event::Warning(msg) => {
                 let _ = writeln!(std::io::stderr(), "[WARNING]: {msg}");
                 return;
             }
-            Event::NoHostsMatched => json!({"event": "no_hosts_matched", "play": play, "time": now()}),
+            Event::NoHostsMatched => {
+                json!({"event": "no_hosts_matched", "play": play, "time": now()})
+            }
             Event::NoMoreHosts => json!({"event": "no_more_hosts", "play": play, "time": now()}),
-            Event::Recap { stats, exit_code } => json!({"event": "recap", "stats": stats, "exit_code": exit_code, "time": now()}),
+            Event::Recap { stats, exit_code } => {
+                json!({"event": "recap", "stats": stats, "exit_code": exit_code, "time": now()})
+            }
         };
         self.write(v);
     }

@@ -39,10 +39,15 @@ fn sort_keys(v: &serde_json::Value) -> serde_json::Value {
 fn compact(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Object(m) => {
-            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{}: {}", serde_json::Value::String(k.clone()), compact(v))).collect();
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", serde_json::Value::String(k.clone()), compact(v)))
+                .collect();
             format!("{{{}}}", parts.join(", "))
         }
-        serde_json::Value::Array(a) => format!("[{}]", a.iter().map(compact).collect::<Vec<_>>().join(", ")),
+        serde_json::Value::Array(a) => {
+            format!("[{}]", a.iter().map(compact).collect::<Vec<_>>().join(", "))
+        }
         other => other.to_string(),
     }
 }
@@ -67,7 +72,10 @@ pub fn recap_line(host: &str, s: &HostStats, color: bool) -> String {
         };
         let colored = style.force_styling(true).apply_to(host).to_string();
         // Ansible pads the coloured string to 37, i.e. 26 visible plus 11 of escape codes.
-        format!("{colored}{}", " ".repeat(26usize.saturating_sub(host.chars().count())))
+        format!(
+            "{colored}{}",
+            " ".repeat(26usize.saturating_sub(host.chars().count()))
+        )
     } else {
         format!("{host:<26}")
     };
@@ -90,7 +98,11 @@ mod tests {
 
     #[test]
     fn recap_line_matches_ansible_layout() {
-        let s = HostStats { ok: 2, changed: 1, ..Default::default() };
+        let s = HostStats {
+            ok: 2,
+            changed: 1,
+            ..Default::default()
+        };
         assert_eq!(
             recap_line("node1", &s, false),
             "node1                      : ok=2    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   "
@@ -106,6 +118,9 @@ mod tests {
     #[test]
     fn python_json_indented_sorts_keys() {
         let v = serde_json::json!({"b": 1, "a": [1]});
-        assert_eq!(python_json(&v, true), "{\n    \"a\": [\n        1\n    ],\n    \"b\": 1\n}");
+        assert_eq!(
+            python_json(&v, true),
+            "{\n    \"a\": [\n        1\n    ],\n    \"b\": 1\n}"
+        );
     }
 }

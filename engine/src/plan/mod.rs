@@ -66,12 +66,22 @@ impl Leaf {
 
 #[derive(Clone, Debug)]
 pub enum PlanNode {
-    Task { host: usize, leaf: usize },
+    Task {
+        host: usize,
+        leaf: usize,
+    },
     /// `run_once`: one node runs the task once and gives every host the result.
-    RunOnce { leaf: usize },
-    Barrier { label: &'static str },
+    RunOnce {
+        leaf: usize,
+    },
+    Barrier {
+        label: &'static str,
+    },
     /// Run the handlers notified so far on this host.
-    FlushHandlers { host: usize, after: PlaySection },
+    FlushHandlers {
+        host: usize,
+        after: PlaySection,
+    },
     PlayEnd,
 }
 
@@ -140,10 +150,25 @@ impl Flattener<'_> {
                     let mut vars = vec![b.vars.clone()];
                     vars.extend(inh.vars.iter().cloned());
                     let keywords = inh.keywords.overlay(&b.keywords);
-                    for (sec, list) in [(Section::Block, &b.block), (Section::Rescue, &b.rescue), (Section::Always, &b.always)] {
+                    for (sec, list) in [
+                        (Section::Block, &b.block),
+                        (Section::Rescue, &b.rescue),
+                        (Section::Always, &b.always),
+                    ] {
                         let mut blocks = inh.blocks.clone();
-                        blocks.push(BlockRef { id: b.id, section: sec, has_rescue: !b.rescue.is_empty(), has_always: !b.always.is_empty() });
-                        let child = Inh { blocks, when: when.clone(), tags: tags.clone(), vars: vars.clone(), keywords: keywords.clone() };
+                        blocks.push(BlockRef {
+                            id: b.id,
+                            section: sec,
+                            has_rescue: !b.rescue.is_empty(),
+                            has_always: !b.always.is_empty(),
+                        });
+                        let child = Inh {
+                            blocks,
+                            when: when.clone(),
+                            tags: tags.clone(),
+                            vars: vars.clone(),
+                            keywords: keywords.clone(),
+                        };
                         self.items(list, &child, section);
                     }
                 }
@@ -164,8 +189,17 @@ impl Flattener<'_> {
         let mut vars = vec![t.vars.clone()];
         vars.extend(inh.vars.iter().cloned());
         let keywords = inh.keywords.overlay(&t.keywords);
-        let run_once = keywords.run_once.as_ref().and_then(ansible_bool).unwrap_or(false);
-        let barrier_after = keywords.any_errors_fatal.as_ref().and_then(ansible_bool).unwrap_or(false).then_some("any_errors_fatal");
+        let run_once = keywords
+            .run_once
+            .as_ref()
+            .and_then(ansible_bool)
+            .unwrap_or(false);
+        let barrier_after = keywords
+            .any_errors_fatal
+            .as_ref()
+            .and_then(ansible_bool)
+            .unwrap_or(false)
+            .then_some("any_errors_fatal");
         self.leaves.push(Leaf {
             idx: self.leaves.len(),
             task: t.clone(),
@@ -193,9 +227,24 @@ pub struct IncludeInheritance {
 }
 
 /// Flatten a list of task items (used for dynamic includes).
-pub fn flatten_items(items: &[TaskItem], inherit: IncludeInheritance, filter: &TagFilter, section: PlaySection) -> Vec<Leaf> {
-    let mut f = Flattener { leaves: vec![], filter, apply_tags: true };
-    let inh = Inh { blocks: inherit.blocks, when: inherit.when, tags: inherit.tags, vars: inherit.vars, keywords: inherit.keywords };
+pub fn flatten_items(
+    items: &[TaskItem],
+    inherit: IncludeInheritance,
+    filter: &TagFilter,
+    section: PlaySection,
+) -> Vec<Leaf> {
+    let mut f = Flattener {
+        leaves: vec![],
+        filter,
+        apply_tags: true,
+    };
+    let inh = Inh {
+        blocks: inherit.blocks,
+        when: inherit.when,
+        tags: inherit.tags,
+        vars: inherit.vars,
+        keywords: inherit.keywords,
+    };
     f.items(items, &inh, section);
     f.leaves
 }
@@ -237,7 +286,10 @@ fn reads_hostvars(leaf: &Leaf, templar: &Templar, tainted: &HashSet<String>) -> 
 }
 
 /// Names (in the given maps) whose values read `hostvars`, directly or through other names.
-pub fn hostvars_tainted<'m>(maps: impl Iterator<Item = &'m Map>, templar: &Templar) -> HashSet<String> {
+pub fn hostvars_tainted<'m>(
+    maps: impl Iterator<Item = &'m Map>,
+    templar: &Templar,
+) -> HashSet<String> {
     let mut refs: Vec<(String, BTreeSet<String>)> = Vec::new();
     for m in maps {
         for (k, v) in m {
@@ -291,7 +343,10 @@ fn facts_task(play: &Play) -> Task {
         retries: None,
         delay: None,
         keywords: Inherited::default(),
-        ctx: crate::playbook::TaskContext { role: None, base_dir: play.base_dir.clone() },
+        ctx: crate::playbook::TaskContext {
+            role: None,
+            base_dir: play.base_dir.clone(),
+        },
     }
 }
 
@@ -300,10 +355,24 @@ pub fn build(input: PlanInput) -> PlayPlan {
     let play = input.play;
     let linear = play.strategy.as_deref() == Some("linear");
     let play_kw = play.keywords.clone();
-    let mut f = Flattener { leaves: vec![], filter: input.filter, apply_tags: true };
-    let root = |section_tags: &BTreeSet<String>| Inh { blocks: vec![], when: vec![], tags: section_tags.clone(), vars: vec![], keywords: play_kw.clone() };
+    let mut f = Flattener {
+        leaves: vec![],
+        filter: input.filter,
+        apply_tags: true,
+    };
+    let root = |section_tags: &BTreeSet<String>| Inh {
+        blocks: vec![],
+        when: vec![],
+        tags: section_tags.clone(),
+        vars: vec![],
+        keywords: play_kw.clone(),
+    };
     if input.gather_facts {
-        f.task(&Arc::new(facts_task(play)), &root(&BTreeSet::new()), PlaySection::Facts);
+        f.task(
+            &Arc::new(facts_task(play)),
+            &root(&BTreeSet::new()),
+            PlaySection::Facts,
+        );
     }
     f.items(&play.pre_tasks, &root(&play.tags), PlaySection::PreTasks);
     f.items(&play.roles, &root(&play.tags), PlaySection::Tasks);
@@ -316,9 +385,16 @@ pub fn build(input: PlanInput) -> PlayPlan {
         let pattern = glob::Pattern::new(start).ok();
         let matches = |l: &Leaf| {
             l.section != PlaySection::Facts
-                && (l.task.name.as_deref() == Some(start) || l.display_name == start || pattern.as_ref().is_some_and(|p| l.task.name.as_deref().is_some_and(|n| p.matches(n)) || p.matches(&l.display_name)))
+                && (l.task.name.as_deref() == Some(start)
+                    || l.display_name == start
+                    || pattern.as_ref().is_some_and(|p| {
+                        l.task.name.as_deref().is_some_and(|n| p.matches(n))
+                            || p.matches(&l.display_name)
+                    }))
         };
-        let facts = leaves.first().is_some_and(|l| l.section == PlaySection::Facts) as usize;
+        let facts = leaves
+            .first()
+            .is_some_and(|l| l.section == PlaySection::Facts) as usize;
         match leaves.iter().position(matches) {
             Some(pos) => {
                 leaves.drain(facts..pos);
@@ -335,14 +411,20 @@ pub fn build(input: PlanInput) -> PlayPlan {
             l.barrier_after = Some("linear");
         }
     }
-    let mut hf = Flattener { leaves: vec![], filter: input.filter, apply_tags: false };
+    let mut hf = Flattener {
+        leaves: vec![],
+        filter: input.filter,
+        apply_tags: false,
+    };
     hf.items(&play.handlers, &root(&play.tags), PlaySection::Handlers);
     let handlers: Vec<Arc<Leaf>> = hf.leaves.into_iter().map(Arc::new).collect();
 
     let mut graph = DiGraph::new();
     let n = input.hosts.len();
     let mut last: Vec<Option<NodeIndex>> = vec![None; n];
-    let barrier = |graph: &mut DiGraph<PlanNode, ()>, last: &mut Vec<Option<NodeIndex>>, label: &'static str| {
+    let barrier = |graph: &mut DiGraph<PlanNode, ()>,
+                   last: &mut Vec<Option<NodeIndex>>,
+                   label: &'static str| {
         let b = graph.add_node(PlanNode::Barrier { label });
         for l in last.iter_mut() {
             if let Some(prev) = *l {
@@ -376,7 +458,10 @@ pub fn build(input: PlanInput) -> PlayPlan {
             }
         } else {
             for (h, l) in last.iter_mut().enumerate() {
-                let node = graph.add_node(PlanNode::Task { host: h, leaf: leaf.idx });
+                let node = graph.add_node(PlanNode::Task {
+                    host: h,
+                    leaf: leaf.idx,
+                });
                 if let Some(prev) = *l {
                     graph.add_edge(prev, node, ());
                 }
@@ -397,7 +482,12 @@ pub fn build(input: PlanInput) -> PlayPlan {
     if let Some(Some(b)) = last.first() {
         graph.add_edge(*b, end, ());
     }
-    PlayPlan { hosts: input.hosts, leaves: leaves.into_iter().map(Arc::new).collect(), handlers, graph }
+    PlayPlan {
+        hosts: input.hosts,
+        leaves: leaves.into_iter().map(Arc::new).collect(),
+        handlers,
+        graph,
+    }
 }
 
 fn flush(graph: &mut DiGraph<PlanNode, ()>, last: &mut [Option<NodeIndex>], after: PlaySection) {

@@ -11,8 +11,17 @@ pub struct TagFilter {
 
 impl TagFilter {
     pub fn new(only: &[String], skip: &[String]) -> Self {
-        let clean = |v: &[String]| v.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-        TagFilter { only: clean(only), skip: clean(skip) }
+        let clean = |v: &[String]| {
+            v.iter()
+                .flat_map(|s| s.split(','))
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        TagFilter {
+            only: clean(only),
+            skip: clean(skip),
+        }
     }
 
     /// Whether a task with these effective tags runs, as Ansible's `evaluate_tags` decides.
@@ -24,8 +33,10 @@ impl TagFilter {
         } else {
             let explicit = tags.iter().any(|t| self.only.contains(t) && t != "never")
                 || (tags.contains("never") && self.only.contains("never"));
-            let tagged = self.only.contains("tagged") && !tags.is_empty() && !tags.contains("never");
-            let untagged = self.only.contains("untagged") && (tags.is_empty() || tags.iter().all(|t| t == "always"));
+            let tagged =
+                self.only.contains("tagged") && !tags.is_empty() && !tags.contains("never");
+            let untagged = self.only.contains("untagged")
+                && (tags.is_empty() || tags.iter().all(|t| t == "always"));
             let always = tags.contains("always") && !tags.contains("never");
             explicit || tagged || untagged || always
         };
@@ -52,7 +63,10 @@ mod tests {
     }
 
     fn f(only: &[&str], skip: &[&str]) -> TagFilter {
-        TagFilter::new(&only.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &skip.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        TagFilter::new(
+            &only.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &skip.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
     }
 
     #[test]

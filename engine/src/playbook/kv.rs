@@ -6,8 +6,17 @@ use crate::value::{Map, Value};
 
 /// Keys a free-form module (command, shell …) accepts inside its free text.
 const FREE_FORM_KEYS: &[&str] = &[
-    "creates", "removes", "chdir", "executable", "warn", "stdin", "stdin_add_newline", "strip_empty_ends",
-    "argv", "cmd", "expand_argument_vars",
+    "creates",
+    "removes",
+    "chdir",
+    "executable",
+    "warn",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+    "argv",
+    "cmd",
+    "expand_argument_vars",
 ];
 
 /// Split into tokens on unquoted whitespace, keeping quotes inside tokens (`a="b c"` is one
@@ -39,7 +48,11 @@ fn tokens(s: &str) -> Result<Vec<(String, std::ops::Range<usize>)>, String> {
                 }
                 cur.push(c);
             }
-            '{' if matches!(chars.peek(), Some((_, '{')) | Some((_, '%')) | Some((_, '#'))) => {
+            '{' if matches!(
+                chars.peek(),
+                Some((_, '{')) | Some((_, '%')) | Some((_, '#'))
+            ) =>
+            {
                 depth += 1;
                 cur.push(c);
             }
@@ -97,23 +110,63 @@ fn decode_escapes(s: &str) -> String {
             continue;
         }
         match chars.peek().copied() {
-            Some('n') => { chars.next(); out.push('\n'); }
-            Some('t') => { chars.next(); out.push('\t'); }
-            Some('r') => { chars.next(); out.push('\r'); }
-            Some('\\') => { chars.next(); out.push('\\'); }
-            Some('\'') => { chars.next(); out.push('\''); }
-            Some('"') => { chars.next(); out.push('"'); }
-            Some('a') => { chars.next(); out.push('\u{7}'); }
-            Some('b') => { chars.next(); out.push('\u{8}'); }
-            Some('f') => { chars.next(); out.push('\u{c}'); }
-            Some('v') => { chars.next(); out.push('\u{b}'); }
+            Some('n') => {
+                chars.next();
+                out.push('\n');
+            }
+            Some('t') => {
+                chars.next();
+                out.push('\t');
+            }
+            Some('r') => {
+                chars.next();
+                out.push('\r');
+            }
+            Some('\\') => {
+                chars.next();
+                out.push('\\');
+            }
+            Some('\'') => {
+                chars.next();
+                out.push('\'');
+            }
+            Some('"') => {
+                chars.next();
+                out.push('"');
+            }
+            Some('a') => {
+                chars.next();
+                out.push('\u{7}');
+            }
+            Some('b') => {
+                chars.next();
+                out.push('\u{8}');
+            }
+            Some('f') => {
+                chars.next();
+                out.push('\u{c}');
+            }
+            Some('v') => {
+                chars.next();
+                out.push('\u{b}');
+            }
             Some(k @ ('x' | 'u' | 'U')) => {
-                let n = match k { 'x' => 2, 'u' => 4, _ => 8 };
+                let n = match k {
+                    'x' => 2,
+                    'u' => 4,
+                    _ => 8,
+                };
                 let mut look = chars.clone();
                 look.next();
                 let hex: String = look.by_ref().take(n).collect();
-                match (hex.len() == n).then(|| u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)).flatten() {
-                    Some(ch) => { out.push(ch); chars = look; }
+                match (hex.len() == n)
+                    .then(|| u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32))
+                    .flatten()
+                {
+                    Some(ch) => {
+                        out.push(ch);
+                        chars = look;
+                    }
                     None => out.push('\\'),
                 }
             }
@@ -144,13 +197,19 @@ pub fn parse_kv(s: &str, free_form: bool) -> Result<Map, String> {
     if let (Some(first), Some(last)) = (raw.first(), raw.last()) {
         if !free_form {
             let words: Vec<&str> = raw.iter().map(|r| &s[r.clone()]).collect();
-            return Err(format!("this module does not take free-form text, got: {}", words.join(" ")));
+            return Err(format!(
+                "this module does not take free-form text, got: {}",
+                words.join(" ")
+            ));
         }
         // The free text as written (newlines and spacing kept, as Ansible's split_args does),
         // minus the `k=v` options taken out of it.
         let mut text = String::new();
         let mut pos = first.start;
-        for t in taken.iter().filter(|t| t.start > first.start && t.end < last.end) {
+        for t in taken
+            .iter()
+            .filter(|t| t.start > first.start && t.end < last.end)
+        {
             text.push_str(&s[pos..t.start]);
             pos = t.end;
         }

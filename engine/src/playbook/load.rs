@@ -30,8 +30,22 @@ pub struct LoadContext<'a> {
 }
 
 impl<'a> LoadContext<'a> {
-    pub fn new(registry: &'a ModuleRegistry, templar: &'a crate::template::Templar, roles_path: Vec<PathBuf>, extra_vars: Map) -> Self {
-        LoadContext { registry, roles_path, extra_vars, templar, next_block_id: AtomicUsize::new(1), import_depth: AtomicUsize::new(0), pending_handlers: Default::default(), pending_roles: Default::default() }
+    pub fn new(
+        registry: &'a ModuleRegistry,
+        templar: &'a crate::template::Templar,
+        roles_path: Vec<PathBuf>,
+        extra_vars: Map,
+    ) -> Self {
+        LoadContext {
+            registry,
+            roles_path,
+            extra_vars,
+            templar,
+            next_block_id: AtomicUsize::new(1),
+            import_depth: AtomicUsize::new(0),
+            pending_handlers: Default::default(),
+            pending_roles: Default::default(),
+        }
     }
 
     pub(crate) fn block_id(&self) -> usize {
@@ -45,32 +59,60 @@ const MAX_IMPORT_DEPTH: usize = 64;
 pub fn load_playbook(path: &Path, lctx: &LoadContext) -> Result<Playbook, LoadError> {
     let mut plays = Vec::new();
     load_plays_into(path, lctx, &mut plays)?;
-    Ok(Playbook { path: path.to_path_buf(), plays })
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        plays,
+    })
 }
 
-fn load_plays_into(path: &Path, lctx: &LoadContext, plays: &mut Vec<Arc<Play>>) -> Result<(), LoadError> {
+fn load_plays_into(
+    path: &Path,
+    lctx: &LoadContext,
+    plays: &mut Vec<Arc<Play>>,
+) -> Result<(), LoadError> {
     if lctx.import_depth.fetch_add(1, Ordering::Relaxed) > MAX_IMPORT_DEPTH {
-        return Err(LoadError::Other(format!("{}: import_playbook nested too deeply (a cycle?)", path.display())));
+        return Err(LoadError::Other(format!(
+            "{}: import_playbook nested too deeply (a cycle?)",
+            path.display()
+        )));
     }
     let doc = load_single_doc(path)?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
+    let base_dir = if base_dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base_dir
+    };
     let Some(entries) = doc.as_seq() else {
         if doc.is_null() {
             return Ok(());
         }
-        return Err(LoadError::at(&doc.span, "a playbook must be a list of plays"));
+        return Err(LoadError::at(
+            &doc.span,
+            "a playbook must be a list of plays",
+        ));
     };
     for entry in entries {
         if entry.as_map().is_none() {
-            return Err(LoadError::at(&entry.span, format!("a play must be a mapping, got a {}", entry.type_name())));
+            return Err(LoadError::at(
+                &entry.span,
+                format!("a play must be a mapping, got a {}", entry.type_name()),
+            ));
         }
-        if let Some(imp) = entry.get("import_playbook").or_else(|| entry.get("ansible.builtin.import_playbook")) {
-            let name = imp.as_str().ok_or_else(|| LoadError::at(&imp.span, "import_playbook needs a file name"))?;
+        if let Some(imp) = entry
+            .get("import_playbook")
+            .or_else(|| entry.get("ansible.builtin.import_playbook"))
+        {
+            let name = imp
+                .as_str()
+                .ok_or_else(|| LoadError::at(&imp.span, "import_playbook needs a file name"))?;
             let name = static_render(name, &imp.span, lctx, &Map::new())?;
             let target = base_dir.join(&name);
             if !target.is_file() {
-                return Err(LoadError::at(&imp.span, format!("import_playbook: file not found: {}", target.display())));
+                return Err(LoadError::at(
+                    &imp.span,
+                    format!("import_playbook: file not found: {}", target.display()),
+                ));
             }
             let before = plays.len();
             load_plays_into(&target, lctx, plays)?;
@@ -80,7 +122,9 @@ fn load_plays_into(path: &Path, lctx: &LoadContext, plays: &mut Vec<Arc<Play>>) 
             let itags = parse_tags(entry.get("tags"))?;
             let iwhen = parse_when(entry.get("when"));
             for p in plays.iter_mut().skip(before) {
-                let Some(play) = Arc::get_mut(p) else { continue };
+                let Some(play) = Arc::get_mut(p) else {
+                    continue;
+                };
                 if let Some(Value::Object(iv)) = &ivars {
                     let mut merged = (*play.vars).clone();
                     merged.extend(iv.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -88,7 +132,12 @@ fn load_plays_into(path: &Path, lctx: &LoadContext, plays: &mut Vec<Arc<Play>>) 
                 }
                 play.tags.extend(itags.iter().cloned());
                 if !iwhen.is_empty() {
-                    for section in [&mut play.pre_tasks, &mut play.roles, &mut play.tasks, &mut play.post_tasks] {
+                    for section in [
+                        &mut play.pre_tasks,
+                        &mut play.roles,
+                        &mut play.tasks,
+                        &mut play.post_tasks,
+                    ] {
                         let inner = std::mem::take(section);
                         section.push(TaskItem::Block(Arc::new(Block {
                             id: lctx.block_id(),
@@ -116,19 +165,33 @@ fn load_plays_into(path: &Path, lctx: &LoadContext, plays: &mut Vec<Arc<Play>>) 
 /// Load a file that must hold exactly one YAML document.
 pub fn load_single_doc(path: &Path) -> Result<Node, LoadError> {
     if !path.is_file() {
-        return Err(LoadError::Other(format!("{}: file not found", path.display())));
+        return Err(LoadError::Other(format!(
+            "{}: file not found",
+            path.display()
+        )));
     }
     let mut docs = yaml::load_file(path)?;
     match docs.len() {
-        0 => Ok(Node { kind: NodeKind::Null, span: Span::new(path.display().to_string(), 1, 1) }),
+        0 => Ok(Node {
+            kind: NodeKind::Null,
+            span: Span::new(path.display().to_string(), 1, 1),
+        }),
         1 => Ok(docs.remove(0)),
-        _ => Err(LoadError::at(&docs[1].span, "expected a single YAML document")),
+        _ => Err(LoadError::at(
+            &docs[1].span,
+            "expected a single YAML document",
+        )),
     }
 }
 
 /// Render a name that must be known at load time (import file names) with extra vars and the
 /// given static vars only.
-pub(crate) fn static_render(s: &str, span: &Span, lctx: &LoadContext, vars: &Map) -> Result<String, LoadError> {
+pub(crate) fn static_render(
+    s: &str,
+    span: &Span,
+    lctx: &LoadContext,
+    vars: &Map,
+) -> Result<String, LoadError> {
     if !crate::template::Templar::is_template(s) {
         return Ok(s.to_string());
     }
@@ -148,7 +211,10 @@ fn check_keys(node: &Node, allowed: &[&str], what: &str) -> Result<(), LoadError
     for (k, _) in node.as_map().unwrap_or(&[]) {
         let key = k.key_string();
         if !allowed.contains(&key.as_str()) {
-            return Err(LoadError::at(&k.span, format!("'{key}' is not a valid attribute for a {what}")));
+            return Err(LoadError::at(
+                &k.span,
+                format!("'{key}' is not a valid attribute for a {what}"),
+            ));
         }
     }
     Ok(())
@@ -185,7 +251,10 @@ pub(crate) fn parse_when(node: Option<&Node>) -> Vec<(Value, Span)> {
         None => vec![],
         Some(n) => match &n.kind {
             NodeKind::Null => vec![],
-            NodeKind::Seq(items) => items.iter().map(|i| (i.to_value(), i.span.clone())).collect(),
+            NodeKind::Seq(items) => items
+                .iter()
+                .map(|i| (i.to_value(), i.span.clone()))
+                .collect(),
             _ => vec![(n.to_value(), n.span.clone())],
         },
     }
@@ -208,7 +277,10 @@ fn string_list(node: Option<&Node>) -> Result<Vec<String>, LoadError> {
         Some(n) => match &n.kind {
             NodeKind::Null => Ok(vec![]),
             NodeKind::Seq(items) => Ok(items.iter().map(Node::key_string).collect()),
-            NodeKind::Map(_) => Err(LoadError::at(&n.span, "expected a string or a list of strings")),
+            NodeKind::Map(_) => Err(LoadError::at(
+                &n.span,
+                "expected a string or a list of strings",
+            )),
             _ => Ok(vec![n.key_string()]),
         },
     }
@@ -258,8 +330,14 @@ pub(crate) fn parse_inherited(node: &Node) -> Inherited {
         run_once: g("run_once"),
         delegate_to: g("delegate_to"),
         delegate_facts: g("delegate_facts"),
-        environment: g("environment").into_iter().filter(|v| !v.is_null()).collect(),
-        module_defaults: g("module_defaults").into_iter().filter(|v| !v.is_null()).collect(),
+        environment: g("environment")
+            .into_iter()
+            .filter(|v| !v.is_null())
+            .collect(),
+        module_defaults: g("module_defaults")
+            .into_iter()
+            .filter(|v| !v.is_null())
+            .collect(),
     }
 }
 
@@ -267,24 +345,48 @@ fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, 
     check_keys(node, PLAY_KEYWORDS, "play")?;
     let hosts = match node.get("hosts") {
         Some(h) => match &h.kind {
-            NodeKind::Seq(items) => Value::String(items.iter().map(Node::key_string).collect::<Vec<_>>().join(",")),
-            NodeKind::Null => return Err(LoadError::at(&h.span, "the field 'hosts' is required but was not set")),
+            NodeKind::Seq(items) => Value::String(
+                items
+                    .iter()
+                    .map(Node::key_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            NodeKind::Null => {
+                return Err(LoadError::at(
+                    &h.span,
+                    "the field 'hosts' is required but was not set",
+                ))
+            }
             _ => Value::String(h.key_string()),
         },
-        None => return Err(LoadError::at(&node.span, "the field 'hosts' is required but was not set")),
+        None => {
+            return Err(LoadError::at(
+                &node.span,
+                "the field 'hosts' is required but was not set",
+            ))
+        }
     };
-    let name = node.get("name").map(Node::key_string).unwrap_or_else(|| crate::value::to_display_string(&hosts));
+    let name = node
+        .get("name")
+        .map(Node::key_string)
+        .unwrap_or_else(|| crate::value::to_display_string(&hosts));
     let vars = parse_vars(node.get("vars"))?;
     let mut vars_files = Vec::new();
     if let Some(vf) = node.get("vars_files") {
         match &vf.kind {
-            NodeKind::Seq(items) => vars_files.extend(items.iter().map(|i| (i.to_value(), i.span.clone()))),
+            NodeKind::Seq(items) => {
+                vars_files.extend(items.iter().map(|i| (i.to_value(), i.span.clone())))
+            }
             NodeKind::Null => {}
             _ => vars_files.push((vf.to_value(), vf.span.clone())),
         }
     }
     check_static_vars_files(&vars_files, base_dir)?;
-    let ctx = TaskContext { role: None, base_dir: base_dir.to_path_buf() };
+    let ctx = TaskContext {
+        role: None,
+        base_dir: base_dir.to_path_buf(),
+    };
     let mut static_vars = (*vars).clone();
     for (k, v) in &lctx.extra_vars {
         static_vars.insert(k.clone(), v.clone());
@@ -353,31 +455,55 @@ fn check_static_vars_files(entries: &[(Value, Span)], base_dir: &Path) -> Result
             Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
             _ => continue,
         };
-        if names.iter().any(|n| crate::template::Templar::is_template(n)) {
+        if names
+            .iter()
+            .any(|n| crate::template::Templar::is_template(n))
+        {
             continue;
         }
         if !names.iter().any(|n| base_dir.join(n).is_file()) {
-            return Err(LoadError::at(span, format!("vars_files: vars file {} was not found", names.join(", "))));
+            return Err(LoadError::at(
+                span,
+                format!("vars_files: vars file {} was not found", names.join(", ")),
+            ));
         }
     }
     Ok(())
 }
 
 /// Parse a list of tasks/blocks (`tasks:`, `block:`, a task file).
-pub(crate) fn parse_task_list(node: Option<&Node>, ctx: &TaskContext, lctx: &LoadContext, static_vars: &Map) -> Result<Vec<TaskItem>, LoadError> {
+pub(crate) fn parse_task_list(
+    node: Option<&Node>,
+    ctx: &TaskContext,
+    lctx: &LoadContext,
+    static_vars: &Map,
+) -> Result<Vec<TaskItem>, LoadError> {
     let Some(node) = node else { return Ok(vec![]) };
     let items = match &node.kind {
         NodeKind::Null => return Ok(vec![]),
         NodeKind::Seq(items) => items,
-        _ => return Err(LoadError::at(&node.span, format!("expected a list of tasks, got a {}", node.type_name()))),
+        _ => {
+            return Err(LoadError::at(
+                &node.span,
+                format!("expected a list of tasks, got a {}", node.type_name()),
+            ))
+        }
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         if item.as_map().is_none() {
-            return Err(LoadError::at(&item.span, format!("a task must be a mapping, got a {}", item.type_name())));
+            return Err(LoadError::at(
+                &item.span,
+                format!("a task must be a mapping, got a {}", item.type_name()),
+            ));
         }
         if item.get("block").is_some() {
-            out.push(TaskItem::Block(Arc::new(parse_block(item, ctx, lctx, static_vars)?)));
+            out.push(TaskItem::Block(Arc::new(parse_block(
+                item,
+                ctx,
+                lctx,
+                static_vars,
+            )?)));
         } else {
             out.push(parse_task(item, ctx, lctx, static_vars)?);
         }
@@ -385,7 +511,12 @@ pub(crate) fn parse_task_list(node: Option<&Node>, ctx: &TaskContext, lctx: &Loa
     Ok(out)
 }
 
-fn parse_block(node: &Node, ctx: &TaskContext, lctx: &LoadContext, static_vars: &Map) -> Result<Block, LoadError> {
+fn parse_block(
+    node: &Node,
+    ctx: &TaskContext,
+    lctx: &LoadContext,
+    static_vars: &Map,
+) -> Result<Block, LoadError> {
     check_keys(node, BLOCK_KEYWORDS, "block")?;
     Ok(Block {
         id: lctx.block_id(),
@@ -416,35 +547,60 @@ fn find_action(node: &Node, lctx: &LoadContext) -> Result<(String, Map, Span, bo
     }
     if found.len() > 1 {
         let names: Vec<String> = found.iter().map(|(k, _)| k.key_string()).collect();
-        return Err(LoadError::at(&found[1].0.span, format!("conflicting action statements: {}", names.join(", "))));
+        return Err(LoadError::at(
+            &found[1].0.span,
+            format!("conflicting action statements: {}", names.join(", ")),
+        ));
     }
     let Some((k, v)) = found.first().copied() else {
-        return Err(LoadError::at(&node.span, "no module/action detected in task"));
+        return Err(LoadError::at(
+            &node.span,
+            "no module/action detected in task",
+        ));
     };
     let key = k.key_string();
     let local = key == "local_action";
     // `action: copy src=a` / `action: {module: copy, src: a}`
-    let (action, argnode, action_span): (String, Option<&Node>, Span) = if key == "action" || local {
-        match &v.kind {
-            NodeKind::Str(s) => {
-                let (m, rest) = s.trim().split_once(char::is_whitespace).unwrap_or((s.trim(), ""));
-                let free = lctx.registry.get(m).map(|x| x.free_form()).unwrap_or(false);
-                let args = super::kv::parse_kv(rest, free).map_err(|e| LoadError::at(&v.span, e))?;
-                check_action(m, &v.span, lctx)?;
-                return Ok((m.to_string(), args, v.span.clone(), local));
+    let (action, argnode, action_span): (String, Option<&Node>, Span) =
+        if key == "action" || local {
+            match &v.kind {
+                NodeKind::Str(s) => {
+                    let (m, rest) = s
+                        .trim()
+                        .split_once(char::is_whitespace)
+                        .unwrap_or((s.trim(), ""));
+                    let free = lctx.registry.get(m).map(|x| x.free_form()).unwrap_or(false);
+                    let args =
+                        super::kv::parse_kv(rest, free).map_err(|e| LoadError::at(&v.span, e))?;
+                    check_action(m, &v.span, lctx)?;
+                    return Ok((m.to_string(), args, v.span.clone(), local));
+                }
+                NodeKind::Map(_) => {
+                    let m = v.get("module").and_then(Node::as_str).ok_or_else(|| {
+                        LoadError::at(&v.span, "action mapping needs a 'module' key")
+                    })?;
+                    (m.to_string(), Some(v), v.span.clone())
+                }
+                _ => {
+                    return Err(LoadError::at(
+                        &v.span,
+                        "action must be a string or a mapping",
+                    ))
+                }
             }
-            NodeKind::Map(_) => {
-                let m = v.get("module").and_then(Node::as_str).ok_or_else(|| LoadError::at(&v.span, "action mapping needs a 'module' key"))?;
-                (m.to_string(), Some(v), v.span.clone())
-            }
-            _ => return Err(LoadError::at(&v.span, "action must be a string or a mapping")),
-        }
-    } else {
-        (key.clone(), Some(v), k.span.clone())
-    };
+        } else {
+            (key.clone(), Some(v), k.span.clone())
+        };
     check_action(&action, &action_span, lctx)?;
-    let free = lctx.registry.get(&action).map(|m| m.free_form()).unwrap_or(false)
-        || matches!(keywords::short_action(&action), "include_tasks" | "import_tasks" | "include" | "meta" | "include_vars");
+    let free = lctx
+        .registry
+        .get(&action)
+        .map(|m| m.free_form())
+        .unwrap_or(false)
+        || matches!(
+            keywords::short_action(&action),
+            "include_tasks" | "import_tasks" | "include" | "meta" | "include_vars"
+        );
     let mut args = Map::new();
     if let Some(a) = node.get("args") {
         match a.to_value() {
@@ -457,7 +613,8 @@ fn find_action(node: &Node, lctx: &LoadContext) -> Result<(String, Map, Span, bo
         match &argnode.kind {
             NodeKind::Null => {}
             NodeKind::Str(s) => {
-                let parsed = super::kv::parse_kv(s, free).map_err(|e| LoadError::at(&argnode.span, format!("{action}: {e}")))?;
+                let parsed = super::kv::parse_kv(s, free)
+                    .map_err(|e| LoadError::at(&argnode.span, format!("{action}: {e}")))?;
                 args.extend(parsed);
             }
             NodeKind::Map(_) => {
@@ -473,7 +630,12 @@ fn find_action(node: &Node, lctx: &LoadContext) -> Result<(String, Map, Span, bo
             NodeKind::Int(_) | NodeKind::Float(_) | NodeKind::Bool(_) if free => {
                 args.insert("_raw_params".into(), Value::String(argnode.key_string()));
             }
-            _ => return Err(LoadError::at(&argnode.span, format!("{action}: arguments must be a mapping or a k=v string"))),
+            _ => {
+                return Err(LoadError::at(
+                    &argnode.span,
+                    format!("{action}: arguments must be a mapping or a k=v string"),
+                ))
+            }
         }
     }
     Ok((action, args, action_span, local))
@@ -486,7 +648,12 @@ fn check_action(action: &str, span: &Span, lctx: &LoadContext) -> Result<(), Loa
     Err(LoadError::at(span, format!("couldn't resolve module/action '{action}'. This often indicates a misspelling, missing collection, or incorrect module path.")))
 }
 
-fn parse_task(node: &Node, ctx: &TaskContext, lctx: &LoadContext, static_vars: &Map) -> Result<TaskItem, LoadError> {
+fn parse_task(
+    node: &Node,
+    ctx: &TaskContext,
+    lctx: &LoadContext,
+    static_vars: &Map,
+) -> Result<TaskItem, LoadError> {
     let (action, args, action_span, local) = find_action(node, lctx)?;
     let mut kw = parse_inherited(node);
     if local {
@@ -503,10 +670,17 @@ fn parse_task(node: &Node, ctx: &TaskContext, lctx: &LoadContext, static_vars: &
             continue;
         };
         if let Some(prev) = &loop_ {
-            let prev_key = if prev.kind == "loop" { "loop".to_string() } else { format!("with_{}", prev.kind) };
+            let prev_key = if prev.kind == "loop" {
+                "loop".to_string()
+            } else {
+                format!("with_{}", prev.kind)
+            };
             return Err(LoadError::at(&k.span, format!("'{key}' conflicts with '{prev_key}': a task can have only one loop (loop or with_*)")));
         }
-        loop_ = Some(LoopSpec { kind, value: v.to_value() });
+        loop_ = Some(LoopSpec {
+            kind,
+            value: v.to_value(),
+        });
     }
     let short = keywords::short_action(&action).to_string();
     let name = node.get("name").map(Node::key_string);
@@ -543,12 +717,31 @@ fn parse_task(node: &Node, ctx: &TaskContext, lctx: &LoadContext, static_vars: &
 
 /// `import_tasks`: load the file now; the import's `when`, `tags`, `vars` and keywords apply to
 /// every imported task, which is exactly a block around them.
-fn import_tasks(task: Task, span: &Span, ctx: &TaskContext, lctx: &LoadContext, static_vars: &Map) -> Result<TaskItem, LoadError> {
-    let file = task.args.get("_raw_params").or_else(|| task.args.get("file")).and_then(Value::as_str).ok_or_else(|| LoadError::at(span, "import_tasks needs a file name"))?;
+fn import_tasks(
+    task: Task,
+    span: &Span,
+    ctx: &TaskContext,
+    lctx: &LoadContext,
+    static_vars: &Map,
+) -> Result<TaskItem, LoadError> {
+    let file = task
+        .args
+        .get("_raw_params")
+        .or_else(|| task.args.get("file"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| LoadError::at(span, "import_tasks needs a file name"))?;
     let file = static_render(file, span, lctx, static_vars)?;
-    let path = resolve_task_file(&file, ctx, &task.span).ok_or_else(|| LoadError::at(span, format!("import_tasks: could not find or access '{file}'")))?;
+    let path = resolve_task_file(&file, ctx, &task.span).ok_or_else(|| {
+        LoadError::at(
+            span,
+            format!("import_tasks: could not find or access '{file}'"),
+        )
+    })?;
     if lctx.import_depth.fetch_add(1, Ordering::Relaxed) > MAX_IMPORT_DEPTH {
-        return Err(LoadError::at(span, "import_tasks nested too deeply (a cycle?)"));
+        return Err(LoadError::at(
+            span,
+            "import_tasks nested too deeply (a cycle?)",
+        ));
     }
     let doc = load_single_doc(&path)?;
     let inner = parse_task_list(Some(&doc), ctx, lctx, static_vars)?;

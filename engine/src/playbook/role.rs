@@ -1,6 +1,9 @@
 //! Roles: find them, load defaults/vars/meta/tasks/handlers, expand dependencies, deduplicate.
 
-use super::load::{load_single_doc, parse_inherited, parse_tags, parse_task_list, parse_when, static_render, LoadContext};
+use super::load::{
+    load_single_doc, parse_inherited, parse_tags, parse_task_list, parse_when, static_render,
+    LoadContext,
+};
 use super::{Block, RoleInstance, Task, TaskContext, TaskItem};
 use crate::error::LoadError;
 use crate::span::Span;
@@ -36,7 +39,14 @@ const ROLE_ENTRY_KEYS: &[&str] = super::keywords::ROLE_ENTRY_KEYWORDS;
 
 impl<'a, 'b> RoleLoader<'a, 'b> {
     pub fn new(lctx: &'b LoadContext<'a>, base_dir: &Path, static_vars: &Map) -> Self {
-        RoleLoader { lctx, base_dir: base_dir.to_path_buf(), static_vars: static_vars.clone(), seen: vec![], instances: vec![], depth: 0 }
+        RoleLoader {
+            lctx,
+            base_dir: base_dir.to_path_buf(),
+            static_vars: static_vars.clone(),
+            seen: vec![],
+            instances: vec![],
+            depth: 0,
+        }
     }
 
     pub fn instances(&self) -> Vec<Arc<RoleInstance>> {
@@ -68,15 +78,34 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
             candidates.push(self.base_dir.join("roles").join(short));
             candidates.extend(self.lctx.roles_path.iter().map(|d| d.join(short)));
         }
-        candidates.into_iter().find(|c| c.join("tasks").is_dir() || c.join("meta").is_dir() || c.join("defaults").is_dir() || c.join("handlers").is_dir())
+        candidates.into_iter().find(|c| {
+            c.join("tasks").is_dir()
+                || c.join("meta").is_dir()
+                || c.join("defaults").is_dir()
+                || c.join("handlers").is_dir()
+        })
     }
 
     /// One entry of `roles:` (a name, or a mapping with `role:` plus keywords and params).
     pub fn load_entry(&mut self, entry: &Node) -> Result<LoadedRole, LoadError> {
         let (name, params, when, tags, vars, kw, span) = match &entry.kind {
-            NodeKind::Str(s) => (s.clone(), Map::new(), vec![], Default::default(), Arc::new(Map::new()), Default::default(), entry.span.clone()),
+            NodeKind::Str(s) => (
+                s.clone(),
+                Map::new(),
+                vec![],
+                Default::default(),
+                Arc::new(Map::new()),
+                Default::default(),
+                entry.span.clone(),
+            ),
             NodeKind::Map(pairs) => {
-                let name_node = entry.get("role").or_else(|| entry.get("name")).ok_or_else(|| LoadError::at(&entry.span, "a role entry needs 'role' (or 'name')"))?;
+                let name_node =
+                    entry
+                        .get("role")
+                        .or_else(|| entry.get("name"))
+                        .ok_or_else(|| {
+                            LoadError::at(&entry.span, "a role entry needs 'role' (or 'name')")
+                        })?;
                 let mut params = Map::new();
                 for (k, v) in pairs {
                     let key = k.key_string();
@@ -85,9 +114,22 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
                     }
                 }
                 let vars = super::load::parse_vars(entry.get("vars"))?;
-                (name_node.key_string(), params, parse_when(entry.get("when")), parse_tags(entry.get("tags"))?, vars, parse_inherited(entry), name_node.span.clone())
+                (
+                    name_node.key_string(),
+                    params,
+                    parse_when(entry.get("when")),
+                    parse_tags(entry.get("tags"))?,
+                    vars,
+                    parse_inherited(entry),
+                    name_node.span.clone(),
+                )
             }
-            _ => return Err(LoadError::at(&entry.span, "a role entry must be a name or a mapping")),
+            _ => {
+                return Err(LoadError::at(
+                    &entry.span,
+                    "a role entry must be a name or a mapping",
+                ))
+            }
         };
         let name = static_render(&name, &span, self.lctx, &self.static_vars)?;
         let mut all_params = (*vars).clone();
@@ -105,19 +147,38 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
             vars: Arc::new(Map::new()),
             keywords: kw,
         };
-        Ok(LoadedRole { tasks: vec![TaskItem::Block(Arc::new(wrapper))], handlers: loaded.handlers })
+        Ok(LoadedRole {
+            tasks: vec![TaskItem::Block(Arc::new(wrapper))],
+            handlers: loaded.handlers,
+        })
     }
 
     /// `import_role` as a task: the role's tasks now, wrapped in a block carrying the task's
     /// `when`/`tags`/keywords. Its handlers join the play's handlers.
     pub fn import_role(&mut self, task: Task, span: &Span) -> Result<TaskItem, LoadError> {
-        let name = task.args.get("name").and_then(Value::as_str).ok_or_else(|| LoadError::at(span, "import_role needs 'name'"))?;
+        let name = task
+            .args
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| LoadError::at(span, "import_role needs 'name'"))?;
         let name = static_render(name, span, self.lctx, &self.static_vars)?;
         let files = role_files(&task.args);
-        let allow_dup = task.args.get("allow_duplicates").and_then(crate::value::ansible_bool).unwrap_or(true);
+        let allow_dup = task
+            .args
+            .get("allow_duplicates")
+            .and_then(crate::value::ansible_bool)
+            .unwrap_or(true);
         let loaded = self.load_role(&name, (*task.vars).clone(), span, &files, allow_dup)?;
-        self.lctx.pending_handlers.lock().map_err(|_| LoadError::Other("lock poisoned".into()))?.extend(loaded.handlers);
-        self.lctx.pending_roles.lock().map_err(|_| LoadError::Other("lock poisoned".into()))?.extend(self.instances.iter().cloned());
+        self.lctx
+            .pending_handlers
+            .lock()
+            .map_err(|_| LoadError::Other("lock poisoned".into()))?
+            .extend(loaded.handlers);
+        self.lctx
+            .pending_roles
+            .lock()
+            .map_err(|_| LoadError::Other("lock poisoned".into()))?
+            .extend(self.instances.iter().cloned());
         Ok(TaskItem::Block(Arc::new(Block {
             id: self.lctx.block_id(),
             name: task.name.clone(),
@@ -133,44 +194,107 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
     }
 
     /// Load one role (dependencies first). `params` become role params.
-    pub fn load_role(&mut self, name: &str, params: Map, span: &Span, files: &RoleFiles, force_dup: bool) -> Result<LoadedRole, LoadError> {
+    pub fn load_role(
+        &mut self,
+        name: &str,
+        params: Map,
+        span: &Span,
+        files: &RoleFiles,
+        force_dup: bool,
+    ) -> Result<LoadedRole, LoadError> {
         self.depth += 1;
         if self.depth > 32 {
-            return Err(LoadError::at(span, format!("role '{name}': dependencies nested too deeply (a cycle?)")));
+            return Err(LoadError::at(
+                span,
+                format!("role '{name}': dependencies nested too deeply (a cycle?)"),
+            ));
         }
         let path = self.find_role(name).ok_or_else(|| {
-            LoadError::at(span, format!("the role '{name}' was not found in {}", self.search_list()))
+            LoadError::at(
+                span,
+                format!("the role '{name}' was not found in {}", self.search_list()),
+            )
         })?;
         let meta = load_optional(&path.join("meta"), "main")?;
-        let allow_dup = force_dup || meta.as_ref().and_then(|m| m.get("allow_duplicates")).map(|n| crate::value::ansible_bool(&n.to_value()).unwrap_or(false)).unwrap_or(false);
-        let key = (path.clone(), serde_json::to_string(&params).unwrap_or_default(), format!("{files:?}"));
+        let allow_dup = force_dup
+            || meta
+                .as_ref()
+                .and_then(|m| m.get("allow_duplicates"))
+                .map(|n| crate::value::ansible_bool(&n.to_value()).unwrap_or(false))
+                .unwrap_or(false);
+        let key = (
+            path.clone(),
+            serde_json::to_string(&params).unwrap_or_default(),
+            format!("{files:?}"),
+        );
         if !allow_dup && self.seen.contains(&key) {
             self.depth -= 1;
-            return Ok(LoadedRole { tasks: vec![], handlers: vec![] });
+            return Ok(LoadedRole {
+                tasks: vec![],
+                handlers: vec![],
+            });
         }
         self.seen.push(key);
         let mut tasks = Vec::new();
         let mut handlers = Vec::new();
-        if let Some(deps) = meta.as_ref().and_then(|m| m.get("dependencies")).and_then(Node::as_seq) {
+        if let Some(deps) = meta
+            .as_ref()
+            .and_then(|m| m.get("dependencies"))
+            .and_then(Node::as_seq)
+        {
             for dep in deps {
                 let loaded = self.load_entry(dep)?;
                 tasks.extend(loaded.tasks);
                 handlers.extend(loaded.handlers);
             }
         }
-        let defaults = load_vars_map(&path.join("defaults"), files.defaults_from.as_deref().unwrap_or("main"))?;
-        let vars = load_vars_map(&path.join("vars"), files.vars_from.as_deref().unwrap_or("main"))?;
-        let instance = Arc::new(RoleInstance { name: name.to_string(), path: path.clone(), defaults: Arc::new(defaults), vars: Arc::new(vars), params: Arc::new(params) });
+        let defaults = load_vars_map(
+            &path.join("defaults"),
+            files.defaults_from.as_deref().unwrap_or("main"),
+        )?;
+        let vars = load_vars_map(
+            &path.join("vars"),
+            files.vars_from.as_deref().unwrap_or("main"),
+        )?;
+        let instance = Arc::new(RoleInstance {
+            name: name.to_string(),
+            path: path.clone(),
+            defaults: Arc::new(defaults),
+            vars: Arc::new(vars),
+            params: Arc::new(params),
+        });
         self.instances.push(instance.clone());
-        let ctx = TaskContext { role: Some(instance), base_dir: path.clone() };
+        let ctx = TaskContext {
+            role: Some(instance),
+            base_dir: path.clone(),
+        };
         let tasks_file = files.tasks_from.as_deref().unwrap_or("main");
         if let Some(doc) = load_optional(&path.join("tasks"), tasks_file)? {
-            tasks.extend(parse_task_list(Some(&doc), &ctx, self.lctx, &self.static_vars)?);
+            tasks.extend(parse_task_list(
+                Some(&doc),
+                &ctx,
+                self.lctx,
+                &self.static_vars,
+            )?);
         } else if files.tasks_from.is_some() {
-            return Err(LoadError::at(span, format!("role '{name}': tasks file '{tasks_file}' not found in {}", path.join("tasks").display())));
+            return Err(LoadError::at(
+                span,
+                format!(
+                    "role '{name}': tasks file '{tasks_file}' not found in {}",
+                    path.join("tasks").display()
+                ),
+            ));
         }
-        if let Some(doc) = load_optional(&path.join("handlers"), files.handlers_from.as_deref().unwrap_or("main"))? {
-            handlers.extend(parse_task_list(Some(&doc), &ctx, self.lctx, &self.static_vars)?);
+        if let Some(doc) = load_optional(
+            &path.join("handlers"),
+            files.handlers_from.as_deref().unwrap_or("main"),
+        )? {
+            handlers.extend(parse_task_list(
+                Some(&doc),
+                &ctx,
+                self.lctx,
+                &self.static_vars,
+            )?);
         }
         self.depth -= 1;
         Ok(LoadedRole { tasks, handlers })
@@ -186,7 +310,12 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
 
 pub fn role_files(args: &Map) -> RoleFiles {
     let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
-    RoleFiles { tasks_from: s("tasks_from"), vars_from: s("vars_from"), defaults_from: s("defaults_from"), handlers_from: s("handlers_from") }
+    RoleFiles {
+        tasks_from: s("tasks_from"),
+        vars_from: s("vars_from"),
+        defaults_from: s("defaults_from"),
+        handlers_from: s("handlers_from"),
+    }
 }
 
 /// `dir/name`, `dir/name.yml`, `dir/name.yaml`, `dir/name.json` (first that exists).

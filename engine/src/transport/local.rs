@@ -45,10 +45,16 @@ impl Transport for LocalTransport {
         for (k, v) in &req.env {
             cmd.env(k, v);
         }
-        cmd.stdin(if stdin_data.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if stdin_data.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| TransportError::Failed(format!("cannot start /bin/sh: {e}")))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| TransportError::Failed(format!("cannot start /bin/sh: {e}")))?;
         if let Some(data) = stdin_data {
             if let Some(mut sin) = child.stdin.take() {
                 // A command that does not read its stdin closes the pipe early: not an error.
@@ -56,7 +62,10 @@ impl Transport for LocalTransport {
                 drop(sin);
             }
         }
-        let out = child.wait_with_output().await.map_err(|e| TransportError::Failed(format!("waiting for command: {e}")))?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| TransportError::Failed(format!("waiting for command: {e}")))?;
         let rc = match out.status.code() {
             Some(c) => c,
             None => {
@@ -64,10 +73,20 @@ impl Transport for LocalTransport {
                 -out.status.signal().unwrap_or(1)
             }
         };
-        Ok(ExecOutput { rc, stdout: out.stdout, stderr: out.stderr })
+        Ok(ExecOutput {
+            rc,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
     }
 
-    async fn put(&self, data: &[u8], dest: &str, mode: Option<u32>, become_: Option<&Become>) -> Result<(), TransportError> {
+    async fn put(
+        &self,
+        data: &[u8],
+        dest: &str,
+        mode: Option<u32>,
+        become_: Option<&Become>,
+    ) -> Result<(), TransportError> {
         if become_.is_some() {
             return put_via_exec(self, data, dest, mode, become_).await;
         }
@@ -79,14 +98,22 @@ impl Transport for LocalTransport {
             .map_err(|e| TransportError::Failed(format!("writing {}: {e}", e_path(&e))))
     }
 
-    async fn open_tcp(&self, host: &str, port: u16) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
+    async fn open_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
         let stream = tokio::net::TcpStream::connect((host, port))
             .await
             .map_err(|e| TransportError::Failed(format!("connecting to {host}:{port}: {e}")))?;
         Ok(Box::new(stream))
     }
 
-    async fn fetch(&self, path: &str, become_: Option<&Become>) -> Result<Option<Vec<u8>>, TransportError> {
+    async fn fetch(
+        &self,
+        path: &str,
+        become_: Option<&Become>,
+    ) -> Result<Option<Vec<u8>>, TransportError> {
         if become_.is_some() {
             return fetch_via_exec(self, path, become_).await;
         }
@@ -102,7 +129,13 @@ fn e_path(e: &std::io::Error) -> String {
     e.to_string()
 }
 
-async fn put_via_exec(t: &LocalTransport, data: &[u8], dest: &str, mode: Option<u32>, b: Option<&Become>) -> Result<(), TransportError> {
+async fn put_via_exec(
+    t: &LocalTransport,
+    data: &[u8],
+    dest: &str,
+    mode: Option<u32>,
+    b: Option<&Become>,
+) -> Result<(), TransportError> {
     struct Plain<'a>(&'a LocalTransport);
     #[async_trait]
     impl Transport for Plain<'_> {
@@ -116,7 +149,11 @@ async fn put_via_exec(t: &LocalTransport, data: &[u8], dest: &str, mode: Option<
     Plain(t).put(data, dest, mode, b).await
 }
 
-async fn fetch_via_exec(t: &LocalTransport, path: &str, b: Option<&Become>) -> Result<Option<Vec<u8>>, TransportError> {
+async fn fetch_via_exec(
+    t: &LocalTransport,
+    path: &str,
+    b: Option<&Become>,
+) -> Result<Option<Vec<u8>>, TransportError> {
     struct Plain<'a>(&'a LocalTransport);
     #[async_trait]
     impl Transport for Plain<'_> {
@@ -132,9 +169,16 @@ async fn fetch_via_exec(t: &LocalTransport, path: &str, b: Option<&Become>) -> R
 
 /// Temp file in the destination's directory, fsync, chmod, rename: readers see old or new, never half.
 pub fn write_atomic(dest: &Path, data: &[u8], mode: Option<u32>) -> std::io::Result<()> {
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let existing_mode = std::fs::metadata(dest).ok().map(|m| m.permissions().mode() & 0o7777);
-    let mut tmp = tempfile::Builder::new().prefix(".kplay-tmp.").tempfile_in(dir)?;
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let existing_mode = std::fs::metadata(dest)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kplay-tmp.")
+        .tempfile_in(dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
     let final_mode = match (mode, existing_mode) {

@@ -40,7 +40,10 @@ pub struct ExecRequest {
 
 impl ExecRequest {
     pub fn sh(cmd: impl Into<String>) -> Self {
-        ExecRequest { cmd: cmd.into(), ..Default::default() }
+        ExecRequest {
+            cmd: cmd.into(),
+            ..Default::default()
+        }
     }
 
     pub fn with_stdin(mut self, data: Vec<u8>) -> Self {
@@ -82,7 +85,10 @@ pub enum TransportError {
 
 /// Quote a string for POSIX sh.
 pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\"'\"'"))
@@ -121,11 +127,26 @@ pub trait Transport: Send + Sync {
     /// Write `data` to `dest` atomically: a temp file in the same directory, chmod, then rename.
     /// `mode` is applied to the temp file before the rename; `None` keeps `0666 & ~umask` for a
     /// new file and the existing mode for an existing one.
-    async fn put(&self, data: &[u8], dest: &str, mode: Option<u32>, become_: Option<&Become>) -> Result<(), TransportError> {
+    async fn put(
+        &self,
+        data: &[u8],
+        dest: &str,
+        mode: Option<u32>,
+        become_: Option<&Become>,
+    ) -> Result<(), TransportError> {
         let script = put_script(dest, mode);
-        let out = self.exec(ExecRequest::sh(script).with_stdin(data.to_vec()).with_become(become_.cloned())).await?;
+        let out = self
+            .exec(
+                ExecRequest::sh(script)
+                    .with_stdin(data.to_vec())
+                    .with_become(become_.cloned()),
+            )
+            .await?;
         if out.rc != 0 {
-            return Err(TransportError::Failed(format!("writing {dest} failed: {}", out.stderr_str().trim())));
+            return Err(TransportError::Failed(format!(
+                "writing {dest} failed: {}",
+                out.stderr_str().trim()
+            )));
         }
         Ok(())
     }
@@ -133,21 +154,39 @@ pub trait Transport: Send + Sync {
     /// Copy the controller file `src` to `dest` like [`Transport::put`]. The default reads the
     /// whole file into memory; transports that can stream (SSH) override it so files of any
     /// size go through a fixed-size buffer.
-    async fn put_file(&self, src: &std::path::Path, dest: &str, mode: Option<u32>, become_: Option<&Become>) -> Result<(), TransportError> {
-        let data = tokio::fs::read(src).await.map_err(|e| TransportError::Failed(format!("reading {}: {e}", src.display())))?;
+    async fn put_file(
+        &self,
+        src: &std::path::Path,
+        dest: &str,
+        mode: Option<u32>,
+        become_: Option<&Become>,
+    ) -> Result<(), TransportError> {
+        let data = tokio::fs::read(src)
+            .await
+            .map_err(|e| TransportError::Failed(format!("reading {}: {e}", src.display())))?;
         self.put(&data, dest, mode, become_).await
     }
 
     /// Read a whole file; `Ok(None)` when it does not exist.
-    async fn fetch(&self, path: &str, become_: Option<&Become>) -> Result<Option<Vec<u8>>, TransportError> {
+    async fn fetch(
+        &self,
+        path: &str,
+        become_: Option<&Become>,
+    ) -> Result<Option<Vec<u8>>, TransportError> {
         let q = sh_quote(path);
         let out = self
-            .exec(ExecRequest::sh(format!("if [ -e {q} ]; then cat {q}; else exit 3; fi")).with_become(become_.cloned()))
+            .exec(
+                ExecRequest::sh(format!("if [ -e {q} ]; then cat {q}; else exit 3; fi"))
+                    .with_become(become_.cloned()),
+            )
             .await?;
         match out.rc {
             0 => Ok(Some(out.stdout)),
             3 => Ok(None),
-            _ => Err(TransportError::Failed(format!("reading {path} failed: {}", out.stderr_str().trim()))),
+            _ => Err(TransportError::Failed(format!(
+                "reading {path} failed: {}",
+                out.stderr_str().trim()
+            ))),
         }
     }
 
@@ -155,7 +194,11 @@ pub trait Transport: Send + Sync {
     /// through the host's sshd), so modules such as `get_url`, `uri` and `wait_for` can reach
     /// what the host reaches even when it has no curl, wget or nc. Transports that cannot do
     /// this keep the default, which says so.
-    async fn open_tcp(&self, host: &str, port: u16) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
+    async fn open_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
         Err(TransportError::Failed(format!(
             "connecting to {host}:{port} through {} is not supported",
             self.describe()
@@ -180,9 +223,20 @@ pub async fn connect_ssh(
         strict_host_keys: defaults.strict_host_keys,
         host_key_checking: defaults.host_key_checking,
         // Unset (default-constructed) values fall back to SSH's own defaults.
-        kplay_known_hosts: if defaults.known_hosts.as_os_str().is_empty() { fallback.kplay_known_hosts } else { defaults.known_hosts.clone() },
-        timeout: if defaults.timeout.is_zero() { fallback.timeout } else { defaults.timeout },
+        kplay_known_hosts: if defaults.known_hosts.as_os_str().is_empty() {
+            fallback.kplay_known_hosts
+        } else {
+            defaults.known_hosts.clone()
+        },
+        timeout: if defaults.timeout.is_zero() {
+            fallback.timeout
+        } else {
+            defaults.timeout
+        },
     };
-    let target = ssh::SshTarget::from_vars(host, vars, &d).map_err(|e| TransportError::Unreachable(format!("{host}: {e}")))?;
-    Ok(std::sync::Arc::new(ssh::SshTransport::connect(target).await?))
+    let target = ssh::SshTarget::from_vars(host, vars, &d)
+        .map_err(|e| TransportError::Unreachable(format!("{host}: {e}")))?;
+    Ok(std::sync::Arc::new(
+        ssh::SshTransport::connect(target).await?,
+    ))
 }

@@ -40,7 +40,10 @@ pub fn new_marker() -> String {
         use std::io::Read;
         let _ = f.read_exact(&mut buf);
     }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("KPLAY-{}-{nanos:x}", hex::encode(buf))
 }
 
@@ -67,16 +70,34 @@ pub struct PersistentShell {
 impl PersistentShell {
     /// Wrap the shell's stdout/stdin (started as `sh -c BOOTSTRAP kplay MARKER`) and wait for
     /// its ready line.
-    pub async fn start(reader: Box<dyn AsyncRead + Unpin + Send>, writer: Writer, marker: &str) -> Result<PersistentShell, TransportError> {
+    pub async fn start(
+        reader: Box<dyn AsyncRead + Unpin + Send>,
+        writer: Writer,
+        marker: &str,
+    ) -> Result<PersistentShell, TransportError> {
         let mut reader = BufReader::new(reader);
         let mut line = String::new();
-        reader.read_line(&mut line).await.map_err(|e| TransportError::Failed(format!("persistent shell did not start: {e}")))?;
+        reader
+            .read_line(&mut line)
+            .await
+            .map_err(|e| TransportError::Failed(format!("persistent shell did not start: {e}")))?;
         if line.trim_end() != "KPLAY-READY" {
-            return Err(TransportError::Failed(format!("persistent shell did not start: got {:?}", line.trim_end())));
+            return Err(TransportError::Failed(format!(
+                "persistent shell did not start: got {:?}",
+                line.trim_end()
+            )));
         }
         let end_out = format!("\n{marker} ").into_bytes();
         let end_err = format!("\n{marker}\n").into_bytes();
-        Ok(PersistentShell { io: tokio::sync::Mutex::new(Io { reader, writer, end_out, end_err }), broken: AtomicBool::new(false) })
+        Ok(PersistentShell {
+            io: tokio::sync::Mutex::new(Io {
+                reader,
+                writer,
+                end_out,
+                end_err,
+            }),
+            broken: AtomicBool::new(false),
+        })
     }
 
     pub fn is_broken(&self) -> bool {
@@ -84,16 +105,24 @@ impl PersistentShell {
     }
 
     /// Run `script` with `stdin`. `Ok(None)` when the shell is busy with another command.
-    pub async fn try_run(&self, script: &str, stdin: &[u8]) -> Result<Option<ExecOutput>, TransportError> {
+    pub async fn try_run(
+        &self,
+        script: &str,
+        stdin: &[u8],
+    ) -> Result<Option<ExecOutput>, TransportError> {
         if self.is_broken() {
             return Ok(None);
         }
-        let Ok(mut io) = self.io.try_lock() else { return Ok(None) };
+        let Ok(mut io) = self.io.try_lock() else {
+            return Ok(None);
+        };
         match Self::exchange(&mut io, script, stdin).await {
             Ok(out) => Ok(Some(out)),
             Err(e) => {
                 self.broken.store(true, Ordering::SeqCst);
-                Err(TransportError::Failed(format!("the host's command shell was lost: {e}")))
+                Err(TransportError::Failed(format!(
+                    "the host's command shell was lost: {e}"
+                )))
             }
         }
     }
@@ -109,7 +138,12 @@ impl PersistentShell {
         let stdout = read_until_marker(&mut io.reader, &end_out).await?;
         let mut line = String::new();
         io.reader.read_line(&mut line).await?;
-        let rc: i32 = line.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad exit status {line:?}")))?;
+        let rc: i32 = line.trim().parse().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("bad exit status {line:?}"),
+            )
+        })?;
         let end_err = io.end_err.clone();
         let stderr = read_until_marker(&mut io.reader, &end_err).await?;
         Ok(ExecOutput { rc, stdout, stderr })
@@ -123,7 +157,10 @@ async fn read_until_marker(r: &mut Reader, marker: &[u8]) -> std::io::Result<Vec
     loop {
         let buf = r.fill_buf().await?;
         if buf.is_empty() {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "shell exited"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "shell exited",
+            ));
         }
         // The marker may straddle what was read before and this chunk.
         let tail = out.len().min(marker.len() - 1);
@@ -173,7 +210,14 @@ mod tests {
     async fn runs_many_commands_with_separate_streams_and_rc() {
         let (sh, _child) = local_shell().await;
         for i in 0..20 {
-            let out = sh.try_run(&format!("echo out{i}; echo err{i} >&2; exit {}", i % 3), b"").await.unwrap().unwrap();
+            let out = sh
+                .try_run(
+                    &format!("echo out{i}; echo err{i} >&2; exit {}", i % 3),
+                    b"",
+                )
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(out.stdout, format!("out{i}\n").as_bytes());
             assert_eq!(out.stderr, format!("err{i}\n").as_bytes());
             assert_eq!(out.rc, i % 3);
@@ -191,12 +235,20 @@ mod tests {
     #[tokio::test]
     async fn output_without_trailing_newline_and_empty_output() {
         let (sh, _child) = local_shell().await;
-        let out = sh.try_run("printf abc; printf def >&2", b"").await.unwrap().unwrap();
+        let out = sh
+            .try_run("printf abc; printf def >&2", b"")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(out.stdout, b"abc");
         assert_eq!(out.stderr, b"def");
         let out = sh.try_run("true", b"").await.unwrap().unwrap();
         assert!(out.stdout.is_empty() && out.stderr.is_empty());
-        let out = sh.try_run("printf 'x\\n\\n'; printf 'y\\n' >&2", b"").await.unwrap().unwrap();
+        let out = sh
+            .try_run("printf 'x\\n\\n'; printf 'y\\n' >&2", b"")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(out.stdout, b"x\n\n");
         assert_eq!(out.stderr, b"y\n");
     }
@@ -204,8 +256,15 @@ mod tests {
     #[tokio::test]
     async fn commands_do_not_share_state() {
         let (sh, _child) = local_shell().await;
-        sh.try_run("export KPLAY_X=1; cd /", b"").await.unwrap().unwrap();
-        let out = sh.try_run("echo \"${KPLAY_X:-unset}\"", b"").await.unwrap().unwrap();
+        sh.try_run("export KPLAY_X=1; cd /", b"")
+            .await
+            .unwrap()
+            .unwrap();
+        let out = sh
+            .try_run("echo \"${KPLAY_X:-unset}\"", b"")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(out.stdout, b"unset\n");
     }
 

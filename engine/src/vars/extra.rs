@@ -13,17 +13,22 @@ pub fn parse_extra_vars(arg: &str) -> Result<Map, LoadError> {
         return match docs.first().map(|d| d.to_value()) {
             Some(Value::Object(m)) => Ok(m),
             None | Some(Value::Null) => Ok(Map::new()),
-            Some(_) => Err(LoadError::Other(format!("{file}: extra vars file must hold a mapping"))),
+            Some(_) => Err(LoadError::Other(format!(
+                "{file}: extra vars file must hold a mapping"
+            ))),
         };
     }
     if arg.starts_with('{') || arg.starts_with('[') || arg.starts_with("---") {
         let docs = crate::yaml::load_str(arg, "<extra-vars>")?;
         return match docs.first().map(|d| d.to_value()) {
             Some(Value::Object(m)) => Ok(m),
-            _ => Err(LoadError::Other(format!("extra vars must be a mapping: {arg}"))),
+            _ => Err(LoadError::Other(format!(
+                "extra vars must be a mapping: {arg}"
+            ))),
         };
     }
-    crate::playbook::kv::parse_kv(arg, false).map_err(|e| LoadError::Other(format!("invalid extra vars '{arg}': {e}")))
+    crate::playbook::kv::parse_kv(arg, false)
+        .map_err(|e| LoadError::Other(format!("invalid extra vars '{arg}': {e}")))
 }
 
 #[cfg(test)]

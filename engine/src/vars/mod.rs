@@ -76,8 +76,16 @@ pub struct RunVars {
 pub const OMIT: &str = "__omit_place_holder__kplay";
 
 impl RunVars {
-    pub fn new(inventory: Inventory, extra: Map, templar: Arc<Templar>, playbook_dir: PathBuf, info: RunInfo) -> Arc<RunVars> {
-        let groups = crate::template::from_json_value(&serde_json::to_value(inventory.groups_map()).unwrap_or_default());
+    pub fn new(
+        inventory: Inventory,
+        extra: Map,
+        templar: Arc<Templar>,
+        playbook_dir: PathBuf,
+        info: RunInfo,
+    ) -> Arc<RunVars> {
+        let groups = crate::template::from_json_value(
+            &serde_json::to_value(inventory.groups_map()).unwrap_or_default(),
+        );
         Arc::new(RunVars {
             info,
             failed_in_play: RwLock::new(Default::default()),
@@ -96,7 +104,9 @@ impl RunVars {
     /// Recompute `groups` after the inventory changed (`add_host`, `group_by`).
     pub fn refresh_groups(&self) {
         let g = match self.inventory.read() {
-            Ok(inv) => crate::template::from_json_value(&serde_json::to_value(inv.groups_map()).unwrap_or_default()),
+            Ok(inv) => crate::template::from_json_value(
+                &serde_json::to_value(inv.groups_map()).unwrap_or_default(),
+            ),
             Err(_) => return,
         };
         if let Ok(mut w) = self.groups.write() {
@@ -106,11 +116,19 @@ impl RunVars {
 
     /// Inventory variables of `host`, loaded once and cached.
     pub fn inventory_vars(&self, host: &str) -> Result<Arc<Map>, crate::error::LoadError> {
-        if let Some(v) = self.inventory_vars.read().ok().and_then(|m| m.get(host).cloned()) {
+        if let Some(v) = self
+            .inventory_vars
+            .read()
+            .ok()
+            .and_then(|m| m.get(host).cloned())
+        {
             return Ok(v);
         }
         let vars = {
-            let inv = self.inventory.read().map_err(|_| crate::error::LoadError::Other("inventory lock poisoned".into()))?;
+            let inv = self
+                .inventory
+                .read()
+                .map_err(|_| crate::error::LoadError::Other("inventory lock poisoned".into()))?;
             Arc::new(inv.host_vars(host, Some(&self.playbook_dir))?)
         };
         if let Ok(mut w) = self.inventory_vars.write() {
@@ -120,7 +138,11 @@ impl RunVars {
     }
 
     pub fn host_state(&self, host: &str) -> HostVarsState {
-        self.hosts.read().ok().and_then(|m| m.get(host).cloned()).unwrap_or_default()
+        self.hosts
+            .read()
+            .ok()
+            .and_then(|m| m.get(host).cloned())
+            .unwrap_or_default()
     }
 
     /// Change one host's accumulated state.

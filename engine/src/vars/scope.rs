@@ -10,10 +10,26 @@ use std::sync::{Arc, Mutex};
 
 /// Names [`Scope::magic`] answers (for `vars` listing).
 const MAGIC_NAMES: &[&str] = &[
-    "inventory_hostname", "inventory_hostname_short", "group_names", "omit", "playbook_dir", "ansible_play_hosts",
-    "play_hosts", "ansible_play_hosts_all", "ansible_play_batch", "ansible_verbosity", "ansible_run_tags",
-    "ansible_skip_tags", "inventory_file", "inventory_dir", "ansible_play_name", "ansible_check_mode",
-    "ansible_diff_mode", "ansible_version", "ansible_search_path", "ansible_facts",
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "group_names",
+    "omit",
+    "playbook_dir",
+    "ansible_play_hosts",
+    "play_hosts",
+    "ansible_play_hosts_all",
+    "ansible_play_batch",
+    "ansible_verbosity",
+    "ansible_run_tags",
+    "ansible_skip_tags",
+    "inventory_file",
+    "inventory_dir",
+    "ansible_play_name",
+    "ansible_check_mode",
+    "ansible_diff_mode",
+    "ansible_version",
+    "ansible_search_path",
+    "ansible_facts",
 ];
 
 /// Task-level layers, on top of what the play and host provide.
@@ -117,38 +133,83 @@ impl Scope {
         let play = &self.play;
         let host = self.host.as_str();
         let active = || {
-            let failed = run.failed_in_play.read().map(|f| f.clone()).unwrap_or_default();
-            Value::from(play.play_hosts.iter().filter(|h| !failed.contains(*h)).cloned().collect::<Vec<_>>())
+            let failed = run
+                .failed_in_play
+                .read()
+                .map(|f| f.clone())
+                .unwrap_or_default();
+            Value::from(
+                play.play_hosts
+                    .iter()
+                    .filter(|h| !failed.contains(*h))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
         };
-        let inv_source = || run.inventory.read().ok().and_then(|i| i.host_source(host).map(|p| p.to_path_buf()));
+        let inv_source = || {
+            run.inventory
+                .read()
+                .ok()
+                .and_then(|i| i.host_source(host).map(|p| p.to_path_buf()))
+        };
         Some(match name {
             "inventory_hostname" => Value::String(host.to_string()),
-            "inventory_hostname_short" => Value::String(host.split('.').next().unwrap_or(host).to_string()),
-            "group_names" => Value::from(run.inventory.read().map(|i| i.group_names(host)).unwrap_or_default()),
+            "inventory_hostname_short" => {
+                Value::String(host.split('.').next().unwrap_or(host).to_string())
+            }
+            "group_names" => Value::from(
+                run.inventory
+                    .read()
+                    .map(|i| i.group_names(host))
+                    .unwrap_or_default(),
+            ),
             "omit" => Value::String(OMIT.to_string()),
             "playbook_dir" => Value::String(run.playbook_dir.display().to_string()),
             "ansible_play_hosts" | "play_hosts" => active(),
             "ansible_play_hosts_all" => Value::from(play.play_hosts.clone()),
             "ansible_play_batch" => {
-                let failed = run.failed_in_play.read().map(|f| f.clone()).unwrap_or_default();
-                Value::from(play.batch_hosts.iter().filter(|h| !failed.contains(*h)).cloned().collect::<Vec<_>>())
+                let failed = run
+                    .failed_in_play
+                    .read()
+                    .map(|f| f.clone())
+                    .unwrap_or_default();
+                Value::from(
+                    play.batch_hosts
+                        .iter()
+                        .filter(|h| !failed.contains(*h))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
             }
             "ansible_verbosity" => Value::from(run.info.verbosity),
-            "ansible_run_tags" => Value::from(if run.info.run_tags.is_empty() { vec!["all".to_string()] } else { run.info.run_tags.clone() }),
+            "ansible_run_tags" => Value::from(if run.info.run_tags.is_empty() {
+                vec!["all".to_string()]
+            } else {
+                run.info.run_tags.clone()
+            }),
             "ansible_skip_tags" => Value::from(run.info.skip_tags.clone()),
-            "inventory_file" => inv_source().map(|p| Value::String(p.display().to_string())).unwrap_or(Value::Null),
-            "inventory_dir" => inv_source().and_then(|p| p.parent().map(|d| Value::String(d.display().to_string()))).unwrap_or(Value::Null),
+            "inventory_file" => inv_source()
+                .map(|p| Value::String(p.display().to_string()))
+                .unwrap_or(Value::Null),
+            "inventory_dir" => inv_source()
+                .and_then(|p| p.parent().map(|d| Value::String(d.display().to_string())))
+                .unwrap_or(Value::Null),
             "ansible_play_name" => Value::String(play.name.clone()),
             "ansible_check_mode" => Value::Bool(play.check_mode),
             "ansible_diff_mode" => Value::Bool(play.diff),
-            "ansible_version" => serde_json::json!({"full": "2.18.0", "major": 2, "minor": 18, "revision": 0, "string": "2.18.0"}),
+            "ansible_version" => {
+                serde_json::json!({"full": "2.18.0", "major": 2, "minor": 18, "revision": 0, "string": "2.18.0"})
+            }
             "ansible_search_path" => Value::from(self.search_path.clone()),
             "role_name" => Value::String(self.role.as_ref()?.name.clone()),
             "role_path" => Value::String(self.role.as_ref()?.path.display().to_string()),
             "ansible_facts" => {
                 let mut facts = Map::new();
                 for (k, v) in self.facts.iter() {
-                    facts.insert(k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone());
+                    facts.insert(
+                        k.strip_prefix("ansible_").unwrap_or(k).to_string(),
+                        v.clone(),
+                    );
                 }
                 Value::Object(facts)
             }
@@ -160,7 +221,13 @@ impl Scope {
     fn fallback(&self, name: &str) -> Option<Value> {
         match name {
             "ansible_connection" => Some(Value::String(
-                self.run.info.default_connection.clone().unwrap_or_else(|| if self.host == "localhost" || self.host == "127.0.0.1" { "local".into() } else { "ssh".into() }),
+                self.run.info.default_connection.clone().unwrap_or_else(|| {
+                    if self.host == "localhost" || self.host == "127.0.0.1" {
+                        "local".into()
+                    } else {
+                        "ssh".into()
+                    }
+                }),
             )),
             _ => None,
         }
@@ -181,12 +248,15 @@ impl Scope {
 
     /// The raw (unrendered) value of a variable, highest layer first.
     pub fn raw(&self, name: &str) -> Option<Value> {
-        self.magic(name).or_else(|| self.layers.iter().find_map(|l| l.get(name)).cloned()).or_else(|| self.fallback(name))
+        self.magic(name)
+            .or_else(|| self.layers.iter().find_map(|l| l.get(name)).cloned())
+            .or_else(|| self.fallback(name))
     }
 
     /// A rendered variable as JSON (used by the executor, e.g. connection variables).
     pub fn get_json(self: &Arc<Self>, name: &str) -> Option<Value> {
-        self.lookup(name).map(|v| crate::template::to_json_value(&v))
+        self.lookup(name)
+            .map(|v| crate::template::to_json_value(&v))
     }
 
     /// Take the error met while rendering a variable, if any (it explains an "undefined").
@@ -207,7 +277,9 @@ impl Scope {
             return Some(v);
         }
         let v = match name {
-            "hostvars" => Some(MjValue::from_object(HostVarsObject { run: self.run.clone() })),
+            "hostvars" => Some(MjValue::from_object(HostVarsObject {
+                run: self.run.clone(),
+            })),
             "groups" => self.run.groups.read().ok().map(|g| g.clone()),
             "vars" => Some(self.ctx()),
             _ => {
@@ -265,7 +337,9 @@ fn needs_render(v: &Value) -> bool {
     match v {
         Value::String(s) => crate::template::Templar::is_template(s),
         Value::Array(a) => a.iter().any(needs_render),
-        Value::Object(o) => o.iter().any(|(k, v)| crate::template::Templar::is_template(k) || needs_render(v)),
+        Value::Object(o) => o
+            .iter()
+            .any(|(k, v)| crate::template::Templar::is_template(k) || needs_render(v)),
         _ => false,
     }
 }
@@ -311,7 +385,12 @@ impl Object for HostVarsObject {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let names: Vec<MjValue> = self.run.inventory.read().map(|i| i.hosts().map(|h| MjValue::from(h.name.clone())).collect()).unwrap_or_default();
+        let names: Vec<MjValue> = self
+            .run
+            .inventory
+            .read()
+            .map(|i| i.hosts().map(|h| MjValue::from(h.name.clone())).collect())
+            .unwrap_or_default();
         Enumerator::Values(names)
     }
 }

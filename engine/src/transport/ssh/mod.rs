@@ -16,7 +16,8 @@ pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 use super::become_cmd::become_command;
 use super::persistent::{new_marker, PersistentShell, BOOTSTRAP, MAX_STDIN};
 use super::{
-    put_script, sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Transport, TransportError,
+    put_script, sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Transport,
+    TransportError,
 };
 use async_trait::async_trait;
 use connect::{connect_with_retries, ConnectError};
@@ -74,9 +75,17 @@ impl SshTransport {
         let permit = self.channels.clone().acquire_owned().await.ok()?;
         let channel = self.handle.channel_open_session().await.ok()?;
         let marker = new_marker();
-        channel.exec(true, format!("/bin/sh -c {} kplay {}", sh_quote(BOOTSTRAP), marker).into_bytes()).await.ok()?;
+        channel
+            .exec(
+                true,
+                format!("/bin/sh -c {} kplay {}", sh_quote(BOOTSTRAP), marker).into_bytes(),
+            )
+            .await
+            .ok()?;
         let (r, w) = tokio::io::split(channel.into_stream());
-        let shell = PersistentShell::start(Box::new(r), Box::new(w), &marker).await.ok()?;
+        let shell = PersistentShell::start(Box::new(r), Box::new(w), &marker)
+            .await
+            .ok()?;
         // The channel stays open for the run: its slot is taken for good.
         permit.forget();
         Some(shell)
@@ -86,18 +95,26 @@ impl SshTransport {
     /// answer, and stdin small enough to send whole. `None`: use a channel of its own.
     async fn via_shell(&self, req: &ExecRequest) -> Result<Option<ExecOutput>, TransportError> {
         // Password prompts and su need the interactive channel path.
-        if req.become_.as_ref().is_some_and(|b| b.password.is_some() || b.method != "sudo") {
+        if req
+            .become_
+            .as_ref()
+            .is_some_and(|b| b.password.is_some() || b.method != "sudo")
+        {
             return Ok(None);
         }
         let stdin = req.stdin.as_deref().unwrap_or(&[]);
         if stdin.len() > MAX_STDIN {
             return Ok(None);
         }
-        let Some(shell) = self.shell.get_or_init(|| self.start_shell()).await else { return Ok(None) };
+        let Some(shell) = self.shell.get_or_init(|| self.start_shell()).await else {
+            return Ok(None);
+        };
         let mut script = String::new();
         for (k, v) in &req.env {
             if !session::is_env_name(k) {
-                return Err(TransportError::Failed(format!("invalid environment variable name {k:?}")));
+                return Err(TransportError::Failed(format!(
+                    "invalid environment variable name {k:?}"
+                )));
             }
             script.push_str(&format!("export {k}={}\n", sh_quote(v)));
         }
@@ -111,7 +128,10 @@ impl SshTransport {
         let out = shell.try_run(&script, stdin).await?;
         // sudo refusing before the command ran reads as the channel path reports it.
         if let (Some(o), Some(_)) = (&out, &req.become_) {
-            if o.rc != 0 && o.stdout.is_empty() && String::from_utf8_lossy(&o.stderr).contains("sudo: a password is required") {
+            if o.rc != 0
+                && o.stdout.is_empty()
+                && String::from_utf8_lossy(&o.stderr).contains("sudo: a password is required")
+            {
                 return Err(TransportError::Failed("Missing sudo password".into()));
             }
         }
@@ -169,10 +189,15 @@ impl Transport for SshTransport {
         become_: Option<&Become>,
     ) -> Result<(), TransportError> {
         if data.len() <= MAX_STDIN && become_.is_none_or(|b| b.password.is_none()) {
-            let req = ExecRequest::sh(put_script(dest, mode)).with_stdin(data.to_vec()).with_become(become_.cloned());
+            let req = ExecRequest::sh(put_script(dest, mode))
+                .with_stdin(data.to_vec())
+                .with_become(become_.cloned());
             if let Some(out) = self.via_shell(&req).await? {
                 if out.rc != 0 {
-                    return Err(TransportError::Failed(format!("writing {dest} failed: {}", out.stderr_str().trim())));
+                    return Err(TransportError::Failed(format!(
+                        "writing {dest} failed: {}",
+                        out.stderr_str().trim()
+                    )));
                 }
                 return Ok(());
             }
@@ -198,7 +223,11 @@ impl Transport for SshTransport {
     /// A `direct-tcpip` channel: the host's sshd makes the connection, so the peer sees the
     /// host's address and names resolve as the host resolves them. The channel counts against
     /// [`MAX_CHANNELS`] until the stream is dropped.
-    async fn open_tcp(&self, host: &str, port: u16) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
+    async fn open_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
         let permit = self.channels.clone().acquire_owned().await.map_err(|_| {
             TransportError::Unreachable(format!("{}: connection closed", self.label))
         })?;
@@ -207,9 +236,15 @@ impl Transport for SshTransport {
             .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
             .await
             .map_err(|e| {
-                TransportError::Failed(format!("connecting to {host}:{port} through {}: {e}", self.label))
+                TransportError::Failed(format!(
+                    "connecting to {host}:{port} through {}: {e}",
+                    self.label
+                ))
             })?;
-        Ok(Box::new(TcpChannel { stream: channel.into_stream(), _permit: permit }))
+        Ok(Box::new(TcpChannel {
+            stream: channel.into_stream(),
+            _permit: permit,
+        }))
     }
 
     async fn close(&self) {
@@ -236,13 +271,21 @@ struct TcpChannel {
 }
 
 impl AsyncRead for TcpChannel {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TcpChannel {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
