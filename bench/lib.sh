@@ -106,8 +106,10 @@ bench_cleanup() {
     BENCH_LABS=()
 }
 
-# bench_lab_up NAME HOSTS [INIT] : prints the inventory path. A leftover lab of the same name (an
-# earlier run killed before its trap) is torn down first, so the hosts always start fresh.
+# bench_lab_up NAME HOSTS [INIT] : brings the lab up and sets BENCH_INV to its inventory path. Not
+# meant for $(...): the lab must be registered in this shell for bench_cleanup to tear it down.
+# A leftover lab of the same name (an earlier run killed before its trap) is torn down first, so
+# the hosts always start fresh.
 bench_lab_up() {
     local name="$1" hosts="$2" init="${3:-systemd}" out
     case "$name" in lab) die "lab name 'lab' belongs to others";; esac
@@ -116,7 +118,8 @@ bench_lab_up() {
     log "lab up $name: $hosts hosts, init $init"
     out="$("$KPLAY" lab up --hosts "$hosts" --name "$name" --init "$init" 2>"$BENCH_OUT/lab-$name.log")" \
         || { cat "$BENCH_OUT/lab-$name.log" >&2; die "lab up $name failed"; }
-    printf '%s\n' "$out" | tail -n1
+    BENCH_INV="$(printf '%s\n' "$out" | tail -n1)"
+    [ -f "$BENCH_INV" ] || die "lab up $name printed no inventory path"
 }
 
 # bench_inventory_hosts INV : "name ip" per lab host.

@@ -24,7 +24,8 @@ python3 "$BENCH_DIR/ssh/gen.py" "$WORK"
 
 trap bench_cleanup EXIT
 t0=$(date +%s)
-INV="$(bench_lab_up "$LAB" "$HOSTS" none)"
+bench_lab_up "$LAB" "$HOSTS" none
+INV="$BENCH_INV"
 log "lab up: $(( $(date +%s) - t0 )) s; inventory $INV"
 [ "$(bench_inventory_hosts "$INV" | wc -l)" -eq "$HOSTS" ] || die "inventory does not list $HOSTS hosts"
 LOAD_START="$(bench_load)"

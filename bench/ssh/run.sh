@@ -28,11 +28,12 @@ HOSTS="${BENCH_HOSTS:-3}"
 RUNS="${BENCH_RUNS:-3}"
 LAB="${BENCH_LAB:-bench}"
 WORK="$BENCH_OUT/ssh"
-rm -rf "$WORK"
+mkdir -p "$WORK"
 python3 "$BENCH_DIR/ssh/gen.py" "$WORK"
 
 trap bench_cleanup EXIT
-INV="$(bench_lab_up "$LAB" "$HOSTS")"
+bench_lab_up "$LAB" "$HOSTS"
+INV="$BENCH_INV"
 log "inventory $INV"
 
 LOAD_START="$(bench_load)"
@@ -65,23 +66,34 @@ declare -A CMD=(
     [kplay]="$KPLAY run -f $FORKS -i $INV $WORK/playbook.yml"
 )
 ENGINES=(ansible219 mitogen kplay)
+# BENCH_ENGINES="kplay" re-measures a subset; the summary then takes the others' results of the
+# last run from $WORK and $BENCH_OUT (same playbook, regenerated identically).
+read -r -a MEASURE <<<"${BENCH_ENGINES:-${ENGINES[*]}}"
 
 # host_state : content and mode of every file the playbook wrote, on every host.
 host_state() {
     bench_ssh_all "$INV" 'cd /opt/kbench && find . -printf "%p %m %s\n" | sort && find . -type f | sort | xargs md5sum' | sort
 }
 
+# run_logged ENGINE RUN : the engine's command with its output kept and its exit code recorded
+# (hyperfine -i: a non-zero exit is reported in the table instead of discarding the timing).
+run_logged() { echo "${CMD[$1]} >$WORK/$1-$2.log 2>&1; echo \$? >$WORK/$1-$2.rc"; }
+
+for e in "${MEASURE[@]}"; do
+    [ -n "${CMD[$e]:-}" ] || die "unknown engine $e (one of ${ENGINES[*]})"
+    log "== $e: first run x$RUNS"
+    bench_hyperfine "ssh-$e-first" --runs "$RUNS" --prepare "$WORK/reset.sh" "$(run_logged "$e" first)"
+    host_state >"$WORK/$e-state.txt"
+    log "== $e: no-change rerun x$RUNS"
+    bench_hyperfine "ssh-$e-rerun" --runs "$RUNS" "$(run_logged "$e" rerun)"
+done
+
 declare -A FIRST_CHECK RERUN_CHECK STATE_SUM
 for e in "${ENGINES[@]}"; do
-    log "== $e: first run x$RUNS"
-    bench_hyperfine "ssh-$e-first" --runs "$RUNS" --prepare "$WORK/reset.sh" \
-        "${CMD[$e]} >$WORK/$e-first.log 2>&1"
-    FIRST_CHECK[$e]="$(recap_check "$WORK/$e-first.log" 0)"
-    host_state >"$WORK/$e-state.txt"
+    [ -f "$WORK/$e-first.log" ] && [ -f "$BENCH_OUT/ssh-$e-first.json" ] || die "no results for $e: run with BENCH_ENGINES including $e"
+    FIRST_CHECK[$e]="$(recap_check "$WORK/$e-first.log" 0), exit $(cat "$WORK/$e-first.rc" 2>/dev/null || echo 0)"
+    RERUN_CHECK[$e]="$(recap_check "$WORK/$e-rerun.log" 1), exit $(cat "$WORK/$e-rerun.rc" 2>/dev/null || echo 0)"
     STATE_SUM[$e]="$(md5sum <"$WORK/$e-state.txt" | cut -c1-12)"
-    log "== $e: no-change rerun x$RUNS"
-    bench_hyperfine "ssh-$e-rerun" --runs "$RUNS" "${CMD[$e]} >$WORK/$e-rerun.log 2>&1"
-    RERUN_CHECK[$e]="$(recap_check "$WORK/$e-rerun.log" 1)"
 done
 
 # One more kplay first run with JSON events, for the where-does-the-time-go breakdown.
@@ -106,9 +118,9 @@ table() {
     for e in "${ENGINES[@]}"; do F[$e]=$(bench_"$stat" "ssh-$e-first"); R[$e]=$(bench_"$stat" "ssh-$e-rerun"); done
     echo
     echo "bench/ssh ($(date -u +%F), $(nproc) cores, load avg $LOAD_START -> $LOAD_END, $HOSTS lab hosts, 100 tasks/host, $stat of $RUNS runs)"
-    printf '%-32s %13s %11s   %-18s %-18s %s\n' engine "first run (s)" "rerun (s)" "first-run recap" "rerun recap" "host files"
+    printf '%-32s %13s %11s   %-30s %-30s %s\n' engine "first run (s)" "rerun (s)" "first-run recap" "rerun recap" "host files"
     for e in "${ENGINES[@]}"; do
-        printf '%-32s %13s %11s   %-18s %-18s %s\n' "$(name "$e")" "${F[$e]}" "${R[$e]}" "${FIRST_CHECK[$e]}" "${RERUN_CHECK[$e]}" "${STATE_SUM[$e]}"
+        printf '%-32s %13s %11s   %-30s %-30s %s\n' "$(name "$e")" "${F[$e]}" "${R[$e]}" "${FIRST_CHECK[$e]}" "${RERUN_CHECK[$e]}" "${STATE_SUM[$e]}"
     done
     for e in ansible219 mitogen; do
         target=20; [ "$e" = mitogen ] && target=5

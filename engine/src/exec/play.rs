@@ -391,10 +391,15 @@ impl PlayRun {
                 let leaf = self.plan.leaves[leaf].clone();
                 self.run_once(&leaf).await;
             }
-            PlanNode::FlushHandlers { host, after } => {
+            PlanNode::FlushHandlers { after } => {
                 if after != PlaySection::Facts {
-                    self.flush_handlers(host).await;
+                    self.flush_all().await;
                 }
+            }
+            PlanNode::Throttled { leaf, limit } => {
+                let leaf = self.plan.leaves[leaf].clone();
+                let hosts: Vec<usize> = (0..self.hosts.len()).collect();
+                self.run_ordered(&leaf, &hosts, limit).await;
             }
             PlanNode::Barrier { .. } | PlanNode::PlayEnd => {
                 if self.runner.abort.load(Ordering::SeqCst) {
@@ -439,6 +444,68 @@ impl PlayRun {
                         Arc::make_mut(&mut s.set_facts).insert(reg.clone(), Value::Object(r));
                     });
                 }
+            }
+        }
+    }
+
+    /// Run `leaf` on `hosts` in that order, at most `limit` at once (each start waits for a
+    /// slot, so with `limit` 1 they run one after another in inventory order).
+    async fn run_ordered(self: &Arc<Self>, leaf: &Arc<Leaf>, hosts: &[usize], limit: usize) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+        let mut set = tokio::task::JoinSet::new();
+        for &h in hosts {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let me = self.clone();
+            let leaf = leaf.clone();
+            set.spawn(async move {
+                me.run_leaf_on_host(h, &leaf, None).await;
+                drop(permit);
+            });
+        }
+        while set.join_next().await.is_some() {}
+    }
+
+    /// Handler flush at the end of a section: each handler, in definition order, on every host
+    /// that notified it (handlers notified by handlers run in the same flush).
+    async fn flush_all(self: &Arc<Self>) {
+        for _round in 0..16 {
+            let mut notified: Vec<indexmap::IndexSet<String>> =
+                Vec::with_capacity(self.hosts.len());
+            for hr in &self.hosts {
+                let set = match hr.lock() {
+                    Ok(mut hr) => {
+                        let n = std::mem::take(&mut hr.notified);
+                        // A failed host runs no handlers unless forced.
+                        if (hr.failed && !self.force_handlers) || hr.unreachable {
+                            Default::default()
+                        } else {
+                            n
+                        }
+                    }
+                    Err(_) => Default::default(),
+                };
+                notified.push(set);
+            }
+            if notified.iter().all(|n| n.is_empty()) {
+                return;
+            }
+            for handler in self.all_handlers() {
+                let name = handler.task.name.clone().unwrap_or_default();
+                let hosts: Vec<usize> = (0..self.hosts.len())
+                    .filter(|&h| {
+                        let n = &notified[h];
+                        n.contains(&name)
+                            || n.contains(&handler.display_name)
+                            || handler.task.listen.iter().any(|l| n.contains(l))
+                    })
+                    .collect();
+                if hosts.is_empty() {
+                    continue;
+                }
+                let limit = handler.throttle.unwrap_or(hosts.len());
+                self.run_ordered(&handler, &hosts, limit).await;
             }
         }
     }

@@ -34,9 +34,13 @@ pub fn to_dot(plays: &[(String, &PlayPlan)]) -> String {
                     "box3d",
                 ),
                 PlanNode::Barrier { label } => (format!("barrier: {label}"), "diamond"),
-                PlanNode::FlushHandlers { host, .. } => (
-                    format!("{}\\nflush handlers", escape(&plan.hosts[*host])),
-                    "ellipse",
+                PlanNode::FlushHandlers { .. } => ("flush handlers".to_string(), "ellipse"),
+                PlanNode::Throttled { leaf, limit } => (
+                    format!(
+                        "throttle {limit}\\n{}",
+                        escape(&plan.leaves[*leaf].display_name)
+                    ),
+                    "box3d",
                 ),
                 PlanNode::PlayEnd => ("play end".to_string(), "doublecircle"),
             };

@@ -56,6 +56,8 @@ pub struct Leaf {
     pub barrier_before: Option<&'static str>,
     pub barrier_after: Option<&'static str>,
     pub run_once: bool,
+    /// `throttle: N` (a static number), when set.
+    pub throttle: Option<usize>,
 }
 
 impl Leaf {
@@ -77,10 +79,14 @@ pub enum PlanNode {
     Barrier {
         label: &'static str,
     },
-    /// Run the handlers notified so far on this host.
+    /// Run the handlers notified so far, handler by handler across the hosts (a barrier).
     FlushHandlers {
-        host: usize,
         after: PlaySection,
+    },
+    /// `throttle: N`: the task runs on the hosts in inventory order, at most N at once.
+    Throttled {
+        leaf: usize,
+        limit: usize,
     },
     PlayEnd,
 }
@@ -189,6 +195,11 @@ impl Flattener<'_> {
         let mut vars = vec![t.vars.clone()];
         vars.extend(inh.vars.iter().cloned());
         let keywords = inh.keywords.overlay(&t.keywords);
+        let throttle = keywords
+            .throttle
+            .as_ref()
+            .and_then(|v| crate::value::to_display_string(v).parse::<usize>().ok())
+            .filter(|t| *t > 0);
         let run_once = keywords
             .run_once
             .as_ref()
@@ -213,6 +224,7 @@ impl Flattener<'_> {
             barrier_before: run_once.then_some("run_once"),
             barrier_after,
             run_once,
+            throttle,
         });
     }
 }
@@ -447,15 +459,16 @@ pub fn build(input: PlanInput) -> PlayPlan {
             barrier(&mut graph, &mut last, label);
         }
         if leaf.run_once {
-            let node = graph.add_node(PlanNode::RunOnce { leaf: leaf.idx });
-            for l in last.iter_mut() {
-                if let Some(prev) = *l {
-                    if graph.find_edge(prev, node).is_none() {
-                        graph.add_edge(prev, node, ());
-                    }
-                }
-                *l = Some(node);
-            }
+            shared(&mut graph, &mut last, PlanNode::RunOnce { leaf: leaf.idx });
+        } else if let Some(limit) = leaf.throttle.filter(|t| *t < n) {
+            shared(
+                &mut graph,
+                &mut last,
+                PlanNode::Throttled {
+                    leaf: leaf.idx,
+                    limit,
+                },
+            );
         } else {
             for (h, l) in last.iter_mut().enumerate() {
                 let node = graph.add_node(PlanNode::Task {
@@ -490,14 +503,21 @@ pub fn build(input: PlanInput) -> PlayPlan {
     }
 }
 
-fn flush(graph: &mut DiGraph<PlanNode, ()>, last: &mut [Option<NodeIndex>], after: PlaySection) {
-    for (h, l) in last.iter_mut().enumerate() {
-        let node = graph.add_node(PlanNode::FlushHandlers { host: h, after });
+/// One node every host goes through (flushes, `run_once`, throttled tasks).
+fn shared(graph: &mut DiGraph<PlanNode, ()>, last: &mut [Option<NodeIndex>], kind: PlanNode) {
+    let node = graph.add_node(kind);
+    for l in last.iter_mut() {
         if let Some(prev) = *l {
-            graph.add_edge(prev, node, ());
+            if graph.find_edge(prev, node).is_none() {
+                graph.add_edge(prev, node, ());
+            }
         }
         *l = Some(node);
     }
+}
+
+fn flush(graph: &mut DiGraph<PlanNode, ()>, last: &mut [Option<NodeIndex>], after: PlaySection) {
+    shared(graph, last, PlanNode::FlushHandlers { after });
 }
 
 #[cfg(test)]

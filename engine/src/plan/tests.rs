@@ -97,8 +97,12 @@ fn host_chain(plan: &PlayPlan, h: usize) -> Vec<NodeIndex> {
     order
         .into_iter()
         .filter(|&i| match &plan.graph[i] {
-            PlanNode::Task { host, .. } | PlanNode::FlushHandlers { host, .. } => *host == h,
-            PlanNode::RunOnce { .. } | PlanNode::Barrier { .. } | PlanNode::PlayEnd => true,
+            PlanNode::Task { host, .. } => *host == h,
+            PlanNode::FlushHandlers { .. }
+            | PlanNode::Throttled { .. }
+            | PlanNode::RunOnce { .. }
+            | PlanNode::Barrier { .. }
+            | PlanNode::PlayEnd => true,
         })
         .collect()
 }

@@ -48,8 +48,13 @@ impl<'a> LoadContext<'a> {
         }
     }
 
+    /// Block ids are unique for the whole process: blocks of files included at run time (also
+    /// the same file included again by a loop) must never share an id with another block,
+    /// since each host's rescue/always state is kept per id.
     pub(crate) fn block_id(&self) -> usize {
-        self.next_block_id.fetch_add(1, Ordering::Relaxed)
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        let _ = &self.next_block_id;
+        NEXT.fetch_add(1, Ordering::Relaxed)
     }
 }
 
@@ -330,6 +335,7 @@ pub(crate) fn parse_inherited(node: &Node) -> Inherited {
         run_once: g("run_once"),
         delegate_to: g("delegate_to"),
         delegate_facts: g("delegate_facts"),
+        throttle: g("throttle"),
         environment: g("environment")
             .into_iter()
             .filter(|v| !v.is_null())

@@ -36,6 +36,7 @@ pub struct Inherited {
     pub run_once: Option<Value>,
     pub delegate_to: Option<Value>,
     pub delegate_facts: Option<Value>,
+    pub throttle: Option<Value>,
     /// Environment layers, outermost first (play, block, task).
     pub environment: Vec<Value>,
     pub module_defaults: Vec<Value>,
@@ -68,6 +69,7 @@ impl Inherited {
             run_once: pick(&self.run_once, &child.run_once),
             delegate_to: pick(&self.delegate_to, &child.delegate_to),
             delegate_facts: pick(&self.delegate_facts, &child.delegate_facts),
+            throttle: pick(&self.throttle, &child.throttle),
             environment,
             module_defaults,
         }

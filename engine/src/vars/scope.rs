@@ -191,9 +191,11 @@ impl Scope {
             "inventory_file" => inv_source()
                 .map(|p| Value::String(p.display().to_string()))
                 .unwrap_or(Value::Null),
+            // A host with no inventory file (a `h1,h2,` list): ansible-core 2.18 gives the
+            // string "None" here, not a null.
             "inventory_dir" => inv_source()
                 .and_then(|p| p.parent().map(|d| Value::String(d.display().to_string())))
-                .unwrap_or(Value::Null),
+                .unwrap_or_else(|| Value::String("None".into())),
             "ansible_play_name" => Value::String(play.name.clone()),
             "ansible_check_mode" => Value::Bool(play.check_mode),
             "ansible_diff_mode" => Value::Bool(play.diff),
