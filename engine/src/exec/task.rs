@@ -83,6 +83,15 @@ impl Outcome {
             uncounted: false,
         }
     }
+    /// Skipped for a reason other than `when` (the reason under `key`).
+    fn skipped_because(key: &str, reason: &str) -> Self {
+        let mut m = Map::new();
+        m.insert("changed".into(), Value::Bool(false));
+        m.insert("skipped".into(), Value::Bool(true));
+        m.insert(key.into(), Value::String(reason.into()));
+        Outcome { result: m, failed: false, changed: false, skipped: true, unreachable: false, uncounted: false }
+    }
+
     fn status(&self) -> Status {
         if self.unreachable {
             Status::Unreachable
@@ -471,21 +480,7 @@ impl PlayRun {
         let check = kw_bool(&leaf.keywords.check_mode, scope, templar).unwrap_or(runner.opts.check);
         let diff = kw_bool(&leaf.keywords.diff, scope, templar).unwrap_or(runner.opts.diff);
         if check && !module.supports_check_mode() {
-            let mut m = Map::new();
-            m.insert("changed".into(), Value::Bool(false));
-            m.insert("skipped".into(), Value::Bool(true));
-            m.insert(
-                "msg".into(),
-                Value::String("Check mode is not supported for this task.".into()),
-            );
-            return Outcome {
-                result: m,
-                failed: false,
-                changed: false,
-                skipped: true,
-                unreachable: false,
-                uncounted: false,
-            };
+            return Outcome::skipped_because("msg", "Check mode is not supported for this task.");
         }
         // Where the module runs: the host, or the delegate.
         let delegate = kw_string(&leaf.keywords.delegate_to, scope, templar).filter(|d| d != host);
@@ -601,21 +596,7 @@ impl PlayRun {
             if let Some(v) = o.result.remove("_kplay_verbosity") {
                 let need = v.as_u64().unwrap_or(0);
                 if need > u64::from(runner.opts.verbosity) {
-                    let mut m = Map::new();
-                    m.insert("changed".into(), Value::Bool(false));
-                    m.insert("skipped".into(), Value::Bool(true));
-                    m.insert(
-                        "skipped_reason".into(),
-                        Value::String("Verbosity threshold not met.".into()),
-                    );
-                    return Outcome {
-                        result: m,
-                        failed: false,
-                        changed: false,
-                        skipped: true,
-                        unreachable: false,
-                        uncounted: false,
-                    };
+                    return Outcome::skipped_because("skipped_reason", "Verbosity threshold not met.");
                 }
             }
             if o.unreachable {
