@@ -97,13 +97,14 @@ bench_mitogen_strategy_dir() {
 BENCH_LABS=()
 
 bench_cleanup() {
-    rm -f "$BENCH_OUT/kplay.$$"
     local name
     for name in "${BENCH_LABS[@]}"; do
         log "lab down $name"
-        "$KPLAY" lab down --name "$name" >/dev/null 2>&1 || log "lab down $name failed: run '$KPLAY lab down --name $name'"
+        "$KPLAY" lab down --name "$name" >/dev/null 2>&1 || log "lab down $name failed: run 'kplay lab down --name $name'"
     done
     BENCH_LABS=()
+    # Last: the labs above are torn down with this very binary.
+    rm -f "$BENCH_OUT/kplay.$$"
 }
 
 # bench_lab_up NAME HOSTS [INIT] : brings the lab up and sets BENCH_INV to its inventory path. Not

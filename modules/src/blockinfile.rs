@@ -2,11 +2,12 @@
 //! (`insertafter`/`insertbefore` regex, EOF, BOF, `(?m)` patterns matched against the whole
 //! file) and its `prepend_newline`/`append_newline` options.
 
+use crate::common::fail_rc;
 use crate::edit::args::{p, pa, Args, Param};
-use crate::edit::commit::{attrs_message, check_validate, commit, Commit};
+use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
 use crate::edit::probe::{probe, PathKind};
 use crate::edit::pyre::PyRegex;
-use crate::edit::{attr_spec, fail_rc, split_lines_universal, with_diff};
+use crate::edit::{split_lines_universal, with_diff};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
@@ -194,10 +195,7 @@ impl Module for BlockinfileModule {
         a.mutually_exclusive(&["insertbefore", "insertafter"])
             .map_err(ModuleError::new)?;
         let edit = BlockEdit::from_args(&a)?;
-        let validate = a.str("validate").map_err(ModuleError::new)?;
-        check_validate(validate.as_deref()).map_err(ModuleError::new)?;
-        let attrs = attr_spec(&a).map_err(ModuleError::new)?;
-        let backup = a.bool("backup", false).map_err(ModuleError::new)?;
+        let opts = WriteOpts::from_args(&a)?;
         let create = a.bool("create", false).map_err(ModuleError::new)?;
 
         let probed = probe(ctx, &path).await?;
@@ -230,9 +228,7 @@ impl Module for BlockinfileModule {
                 path: &path,
                 probe: &probed,
                 new_content: changed.then_some(after.as_str()),
-                backup,
-                validate: validate.as_deref(),
-                attrs: &attrs,
+                opts: &opts,
             },
         )
         .await?;

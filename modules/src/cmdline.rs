@@ -8,6 +8,7 @@
 //! sh constructs that expand exactly those and nothing else (no `$(...)`, no globbing).
 
 use kplay_engine::transport::sh_quote;
+use kplay_engine::value::Value;
 
 /// Quote one argument so sh expands `$NAME`, `${NAME}` and a leading `~`/`~user` the way
 /// Python's `os.path.expanduser(os.path.expandvars(arg))` does, and nothing else. An unset
@@ -153,6 +154,85 @@ pub fn split_lines(s: &str) -> Vec<String> {
     lines
 }
 
+/// `stdout_lines`/`stderr_lines`: [`split_lines`] as a JSON list.
+pub fn lines_value(s: &str) -> Value {
+    Value::Array(split_lines(s).into_iter().map(Value::String).collect())
+}
+
+/// Printed alone on stdout by a snippet whose `creates`/`removes` test stops the command, so
+/// the module can tell "did not run" from a command that printed nothing.
+const SKIP_CREATES: &str = "__KPLAY_SKIP_CREATES_7f3a__";
+const SKIP_REMOVES: &str = "__KPLAY_SKIP_REMOVES_7f3a__";
+
+/// The `creates`/`removes` arguments of `command`, `shell` and `script`: run only when `creates`
+/// matches nothing and `removes` matches something (globs, checked on the host).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTests {
+    pub creates: Option<String>,
+    pub removes: Option<String>,
+}
+
+/// Which test stopped the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    Creates,
+    Removes,
+}
+
+impl RunTests {
+    /// Whether either test is given (check mode can only answer with one).
+    pub fn any(&self) -> bool {
+        self.creates.is_some() || self.removes.is_some()
+    }
+
+    /// sh lines that print the skip marker and `exit 0` when a test says not to run; empty when
+    /// neither test is given.
+    pub fn shell(&self) -> String {
+        let mut s = String::new();
+        if !self.any() {
+            return s;
+        }
+        s.push_str(EXISTS_FN);
+        s.push('\n');
+        if let Some(c) = &self.creates {
+            s.push_str(&format!(
+                "if {}; then echo {SKIP_CREATES}; exit 0; fi\n",
+                exists_test(c)
+            ));
+        }
+        if let Some(r) = &self.removes {
+            s.push_str(&format!(
+                "if ! {}; then echo {SKIP_REMOVES}; exit 0; fi\n",
+                exists_test(r)
+            ));
+        }
+        s
+    }
+
+    /// The test that stopped the snippet, from its stdout (or first line of it).
+    pub fn skipped(&self, stdout: &str) -> Option<Skip> {
+        match stdout.trim_end() {
+            SKIP_CREATES => Some(Skip::Creates),
+            SKIP_REMOVES => Some(Skip::Removes),
+            _ => None,
+        }
+    }
+
+    /// The path a test named and Ansible's `skipped, since …` text for it.
+    pub fn reason(&self, skip: Skip) -> (&str, String) {
+        match skip {
+            Skip::Creates => {
+                let c = self.creates.as_deref().unwrap_or_default();
+                (c, format!("skipped, since {c} exists"))
+            }
+            Skip::Removes => {
+                let r = self.removes.as_deref().unwrap_or_default();
+                (r, format!("skipped, since {r} does not exist"))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +287,45 @@ mod tests {
         assert_eq!(
             format_delta(chrono::TimeDelta::microseconds(3_723_012_345)),
             "1:02:03.012345"
+        );
+    }
+
+    #[test]
+    fn run_tests_print_nothing_without_creates_or_removes() {
+        assert_eq!(RunTests::default().shell(), "");
+    }
+
+    #[test]
+    fn skip_marker_names_the_test_that_stopped_the_command() {
+        let t = RunTests {
+            creates: Some("/a".into()),
+            removes: Some("/b".into()),
+        };
+        assert_eq!(t.skipped(&format!("{SKIP_CREATES}\n")), Some(Skip::Creates));
+        assert_eq!(t.skipped(SKIP_REMOVES), Some(Skip::Removes));
+        assert_eq!(t.skipped("hello\n"), None);
+        assert_eq!(
+            t.reason(Skip::Removes).1,
+            "skipped, since /b does not exist"
+        );
+    }
+
+    #[test]
+    fn creates_test_stops_the_snippet_when_the_path_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = RunTests {
+            creates: Some(format!("{}/*", dir.path().display())),
+            removes: None,
+        };
+        let script = format!("{}echo ran\n", t.shell());
+        let run = |s: String| std::process::Command::new("sh").arg("-c").arg(s).output();
+        let before = run(script.clone()).unwrap();
+        assert_eq!(String::from_utf8_lossy(&before.stdout), "ran\n");
+        std::fs::write(dir.path().join("x"), "").unwrap();
+        let after = run(script).unwrap();
+        assert_eq!(
+            t.skipped(&String::from_utf8_lossy(&after.stdout)),
+            Some(Skip::Creates)
         );
     }
 

@@ -5,9 +5,10 @@
 //! run, the snippet prints a marker instead, so the module knows why nothing ran.
 
 use crate::cmdline::{
-    exists_test, format_delta, format_timestamp, quote_arg_expanding, split_lines, EXISTS_FN,
+    format_delta, format_timestamp, lines_value, quote_arg_expanding, RunTests, Skip,
 };
 use crate::common::args::{p, Args, Param};
+use crate::common::fail_rc;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};
@@ -29,9 +30,6 @@ pub(crate) const COMMAND_PARAMS: &[Param] = &[
     p("_uses_shell", &[]),
 ];
 
-/// Printed (alone) on stdout by the snippet when a `creates`/`removes` test stops the command.
-const SKIP_CREATES: &str = "__KPLAY_CMD_SKIP_CREATES_7f3a__";
-const SKIP_REMOVES: &str = "__KPLAY_CMD_SKIP_REMOVES_7f3a__";
 /// Printed on stderr when `chdir` fails.
 const CHDIR_FAILED: &str = "__KPLAY_CMD_CHDIR_FAILED_7f3a__";
 
@@ -42,8 +40,7 @@ pub(crate) struct CommandSpec {
     /// The `cmd` key of the result: a list of arguments for `command`, the string for `shell`.
     pub cmd_value: Value,
     pub chdir: Option<String>,
-    pub creates: Option<String>,
-    pub removes: Option<String>,
+    pub tests: RunTests,
     pub stdin: Option<String>,
     pub stdin_add_newline: bool,
     pub strip_empty_ends: bool,
@@ -60,8 +57,10 @@ impl CommandSpec {
             exec_words,
             cmd_value,
             chdir: a.str("chdir")?,
-            creates: a.str("creates")?,
-            removes: a.str("removes")?,
+            tests: RunTests {
+                creates: a.str("creates")?,
+                removes: a.str("removes")?,
+            },
             stdin: a.str("stdin")?,
             stdin_add_newline: a.bool("stdin_add_newline", true)?,
             strip_empty_ends: a.bool("strip_empty_ends", true)?,
@@ -71,28 +70,13 @@ impl CommandSpec {
     /// The snippet: chdir, then the tests, then the command unless `test_only`.
     fn script(&self, test_only: bool) -> String {
         let mut s = String::new();
-        if self.creates.is_some() || self.removes.is_some() {
-            s.push_str(EXISTS_FN);
-            s.push('\n');
-        }
         if let Some(dir) = &self.chdir {
             s.push_str(&format!(
                 "cd {} || {{ echo {CHDIR_FAILED} >&2; exit 1; }}\n",
                 sh_quote(dir)
             ));
         }
-        if let Some(c) = &self.creates {
-            s.push_str(&format!(
-                "if {}; then echo {SKIP_CREATES}; exit 0; fi\n",
-                exists_test(c)
-            ));
-        }
-        if let Some(r) = &self.removes {
-            s.push_str(&format!(
-                "if ! {}; then echo {SKIP_REMOVES}; exit 0; fi\n",
-                exists_test(r)
-            ));
-        }
+        s.push_str(&self.tests.shell());
         if test_only {
             s.push_str("exit 0\n");
         } else {
@@ -115,6 +99,16 @@ fn base_result(changed: bool, stdout: &str, stderr: &str, rc: i32, cmd: &Value) 
     m
 }
 
+/// [`base_result`] for a command that did not run: `rc: 0`, no output, `start`/`end`/`delta`
+/// null.
+fn not_run_result(changed: bool, stdout: &str, cmd: &Value) -> Map {
+    let mut m = base_result(changed, stdout, "", 0, cmd);
+    for k in ["start", "end", "delta"] {
+        m.insert(k.into(), Value::Null);
+    }
+    m
+}
+
 fn finish(mut m: Map, msg: &str) -> Map {
     let stdout = m
         .get("stdout")
@@ -132,44 +126,19 @@ fn finish(mut m: Map, msg: &str) -> Map {
     m
 }
 
-fn lines_value(s: &str) -> Value {
-    Value::Array(split_lines(s).into_iter().map(Value::String).collect())
-}
-
 /// The result when `creates`/`removes` decided not to run: `changed: false`, `rc: 0`, no timing.
-fn skipped_by_test(spec: &CommandSpec, marker: &str, check_mode: bool) -> Map {
+fn skipped_by_test(spec: &CommandSpec, skip: Skip, check_mode: bool) -> Map {
     let verb = if check_mode {
         "Would not run"
     } else {
         "Did not run"
     };
-    let (stdout, msg) = if marker == SKIP_CREATES {
-        let c = spec.creates.as_deref().unwrap_or_default();
-        (
-            format!("skipped, since {c} exists"),
-            format!("{verb} command since '{c}' exists"),
-        )
-    } else {
-        let r = spec.removes.as_deref().unwrap_or_default();
-        (
-            format!("skipped, since {r} does not exist"),
-            format!("{verb} command since '{r}' does not exist"),
-        )
+    let (path, stdout) = spec.tests.reason(skip);
+    let msg = match skip {
+        Skip::Creates => format!("{verb} command since '{path}' exists"),
+        Skip::Removes => format!("{verb} command since '{path}' does not exist"),
     };
-    let mut m = base_result(false, &stdout, "", 0, &spec.cmd_value);
-    for k in ["start", "end", "delta"] {
-        m.insert(k.into(), Value::Null);
-    }
-    finish(m, &msg)
-}
-
-/// The marker a test printed, if the snippet stopped before the command.
-fn skip_marker(stdout: &str) -> Option<&'static str> {
-    match stdout.trim_end() {
-        SKIP_CREATES => Some(SKIP_CREATES),
-        SKIP_REMOVES => Some(SKIP_REMOVES),
-        _ => None,
-    }
+    finish(not_run_result(false, &stdout, &spec.cmd_value), &msg)
 }
 
 /// Run a `command`/`shell` task: Ansible's result shape, `failed` on a non-zero rc, and in check
@@ -179,12 +148,8 @@ pub(crate) async fn run_spec(
     ctx: &ModuleContext<'_>,
     spec: CommandSpec,
 ) -> Result<Map, ModuleError> {
-    let has_tests = spec.creates.is_some() || spec.removes.is_some();
-    if ctx.check_mode && !has_tests {
-        let mut m = base_result(false, "", "", 0, &spec.cmd_value);
-        for k in ["start", "end", "delta"] {
-            m.insert(k.into(), Value::Null);
-        }
+    if ctx.check_mode && !spec.tests.any() {
+        let mut m = not_run_result(false, "", &spec.cmd_value);
         m.insert(
             "msg".into(),
             Value::String("Command would have run if not in check mode".into()),
@@ -214,17 +179,14 @@ pub(crate) async fn run_spec(
     let mut stdout = out.stdout_str();
     let mut stderr = out.stderr_str();
     if out.rc == 0 {
-        if let Some(marker) = skip_marker(&stdout) {
-            return Ok(skipped_by_test(&spec, marker, ctx.check_mode));
+        if let Some(skip) = spec.tests.skipped(&stdout) {
+            return Ok(skipped_by_test(&spec, skip, ctx.check_mode));
         }
     }
     if ctx.check_mode {
         // Tests passed: ansible-core 2.18 supports check mode once creates/removes is given and
         // reports the command as a change it would have made (not a skip); nothing ran.
-        let mut m = base_result(true, "", "", 0, &spec.cmd_value);
-        for k in ["start", "end", "delta"] {
-            m.insert(k.into(), Value::Null);
-        }
+        let m = not_run_result(true, "", &spec.cmd_value);
         return Ok(finish(m, "Command would have run if not in check mode"));
     }
     if out.rc == 1 && stderr.contains(CHDIR_FAILED) {
@@ -278,9 +240,7 @@ fn command_argv(a: &Args) -> Result<Vec<String>, ModuleError> {
             (None, None) => Vec::new(),
         };
     if argv.iter().all(|s| s.trim().is_empty()) {
-        let mut r = Map::new();
-        r.insert("rc".into(), Value::from(256));
-        return Err(ModuleError::with_result("no command given", r));
+        return Err(fail_rc("no command given", 256));
     }
     Ok(argv)
 }

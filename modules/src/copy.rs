@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 const PARAMS: &[Param] = &[
@@ -81,10 +80,7 @@ impl CopyArgs {
         } else {
             return Err(ModuleError::new("src (or content) is required"));
         };
-        let validate = a.str("validate")?;
-        if let Some(v) = &validate {
-            validate::check(v)?;
-        }
+        let validate = validate::from_args(&a)?;
         let directory_mode = match a.raw("directory_mode") {
             Some(v) => {
                 Some(ModeSpec::parse(v, false).map_err(|e| ModuleError::new(e.to_string()))?)
@@ -135,9 +131,7 @@ impl Module for CopyModule {
                     ModuleError::new(format!("could not read {}: {e}", path.display()))
                 })?;
                 let mut attrs = a.attrs.clone();
-                if attrs.mode == Some(ModeSpec::Preserve) {
-                    attrs.mode = Some(ModeSpec::Octal(local_mode(path)?));
-                }
+                attrs.resolve_preserve(path)?;
                 let r = copy_one(
                     ctx,
                     &a,
@@ -178,13 +172,6 @@ impl Module for CopyModule {
             }
         }
     }
-}
-
-/// Permission bits of a controller file (for `mode: preserve`).
-fn local_mode(path: &Path) -> Result<u32, ModuleError> {
-    std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .map_err(|e| ModuleError::new(format!("could not stat {}: {e}", path.display())))
 }
 
 async fn copy_one(
@@ -245,9 +232,7 @@ async fn copy_tree(
         let data = std::fs::read(local)
             .map_err(|e| ModuleError::new(format!("could not read {}: {e}", local.display())))?;
         let mut attrs = a.attrs.clone();
-        if attrs.mode == Some(ModeSpec::Preserve) {
-            attrs.mode = Some(ModeSpec::Octal(local_mode(local)?));
-        }
+        attrs.resolve_preserve(local)?;
         let r = copy_one(
             ctx,
             a,
@@ -335,41 +320,17 @@ async fn ensure_dirs(
 mod tests {
     use super::*;
     use crate::common::snapshot::{snapshot, temp_leftovers};
-    use crate::testutil::{args, ctx, TestEnv};
+    use crate::testutil::HostFx;
     use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
 
-    struct Fx {
-        dir: tempfile::TempDir,
-        env: TestEnv,
-    }
-
-    impl Fx {
-        fn new() -> Fx {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::create_dir(dir.path().join("files")).unwrap();
-            std::fs::create_dir(dir.path().join("host")).unwrap();
-            let env = TestEnv::new(&dir.path().join("files"));
-            Fx { dir, env }
-        }
-        fn host(&self, rel: &str) -> String {
-            self.dir
-                .path()
-                .join("host")
-                .join(rel)
-                .to_string_lossy()
-                .into_owned()
-        }
-        fn host_root(&self) -> PathBuf {
-            self.dir.path().join("host")
-        }
-        async fn run(&self, check: bool, diff: bool, a: Value) -> Result<Map, ModuleError> {
-            CopyModule.run(&ctx(&self.env, check, diff), args(a)).await
-        }
+    fn fx() -> HostFx {
+        HostFx::new(&CopyModule, "files")
     }
 
     #[tokio::test]
     async fn content_is_written_then_idempotent() {
-        let fx = Fx::new();
+        let fx = fx();
         let dest = fx.host("f");
         let r = fx
             .run(false, false, json!({"content": "hi\n", "dest": dest}))
@@ -390,7 +351,7 @@ mod tests {
 
     #[tokio::test]
     async fn check_mode_reports_change_and_touches_nothing() {
-        let fx = Fx::new();
+        let fx = fx();
         std::fs::write(fx.host("f"), "old\n").unwrap();
         let before = snapshot(&fx.host_root());
         let r = fx
@@ -413,7 +374,7 @@ mod tests {
 
     #[tokio::test]
     async fn diff_has_before_and_after_with_headers() {
-        let fx = Fx::new();
+        let fx = fx();
         std::fs::write(fx.host("f"), "old\n").unwrap();
         let r = fx
             .run(
@@ -432,7 +393,7 @@ mod tests {
 
     #[tokio::test]
     async fn mode_is_applied_and_changing_only_mode_is_a_change() {
-        let fx = Fx::new();
+        let fx = fx();
         let dest = fx.host("f");
         let r = fx
             .run(
@@ -466,7 +427,7 @@ mod tests {
 
     #[tokio::test]
     async fn owner_and_group_by_current_name_are_unchanged() {
-        let fx = Fx::new();
+        let fx = fx();
         let dest = fx.host("f");
         let r = fx
             .run(false, false, json!({"content": "x", "dest": dest}))
@@ -486,7 +447,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_owner_fails_with_chown_message() {
-        let fx = Fx::new();
+        let fx = fx();
         let e = fx
             .run(
                 false,
@@ -501,7 +462,7 @@ mod tests {
 
     #[tokio::test]
     async fn src_file_into_directory_dest_uses_basename() {
-        let fx = Fx::new();
+        let fx = fx();
         std::fs::write(fx.dir.path().join("files/app.conf"), "a=1\n").unwrap();
         let r = fx
             .run(
@@ -517,7 +478,7 @@ mod tests {
 
     #[tokio::test]
     async fn binary_src_round_trips_exactly() {
-        let fx = Fx::new();
+        let fx = fx();
         let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
         std::fs::write(fx.dir.path().join("files/blob"), &data).unwrap();
         fx.run(false, true, json!({"src": "blob", "dest": fx.host("blob")}))
@@ -528,7 +489,7 @@ mod tests {
 
     #[tokio::test]
     async fn force_false_keeps_existing_file() {
-        let fx = Fx::new();
+        let fx = fx();
         std::fs::write(fx.host("f"), "mine").unwrap();
         let r = fx
             .run(
@@ -544,7 +505,7 @@ mod tests {
 
     #[tokio::test]
     async fn backup_keeps_old_content() {
-        let fx = Fx::new();
+        let fx = fx();
         std::fs::write(fx.host("f"), "old").unwrap();
         let r = fx
             .run(
@@ -561,7 +522,7 @@ mod tests {
 
     #[tokio::test]
     async fn failing_validate_keeps_destination() {
-        let fx = Fx::new();
+        let fx = fx();
         std::fs::write(fx.host("f"), "old").unwrap();
         let e = fx
             .run(
@@ -578,7 +539,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_parent_directory_is_an_error() {
-        let fx = Fx::new();
+        let fx = fx();
         let e = fx
             .run(
                 false,
@@ -595,7 +556,7 @@ mod tests {
 
     #[tokio::test]
     async fn directory_src_copies_recursively_and_trailing_slash_copies_contents() {
-        let fx = Fx::new();
+        let fx = fx();
         std::fs::create_dir_all(fx.dir.path().join("files/tree/sub")).unwrap();
         std::fs::write(fx.dir.path().join("files/tree/a"), "A").unwrap();
         std::fs::write(fx.dir.path().join("files/tree/sub/b"), "B").unwrap();
@@ -629,7 +590,7 @@ mod tests {
 
     #[tokio::test]
     async fn remote_src_copies_on_the_host() {
-        let fx = Fx::new();
+        let fx = fx();
         std::fs::write(fx.host("orig"), "R").unwrap();
         let r = fx
             .run(
@@ -654,7 +615,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_arguments_are_rejected_before_touching_the_host() {
-        let fx = Fx::new();
+        let fx = fx();
         let before = snapshot(&fx.host_root());
         let dest = fx.host("f");
         let cases = [

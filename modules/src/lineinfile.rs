@@ -2,11 +2,12 @@
 //! for `regexp`/`search_string`, `insertafter`/`insertbefore`, `firstmatch` and `backrefs`.
 //! The file is read once, edited in memory and written back atomically once.
 
+use crate::common::fail_rc;
 use crate::edit::args::{p, pa, Args, Param};
-use crate::edit::commit::{attrs_message, check_validate, commit, Commit};
+use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
 use crate::edit::probe::{probe, PathKind};
 use crate::edit::pyre::{PyRegex, Template};
-use crate::edit::{attr_spec, fail_rc, split_lines_lf, strip_eol, with_diff};
+use crate::edit::{split_lines_lf, strip_eol, with_diff};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -279,10 +280,7 @@ impl Module for LineinfileModule {
         let state = a
             .choice("state", &["absent", "present"], "present")
             .map_err(ModuleError::new)?;
-        let validate = a.str("validate").map_err(ModuleError::new)?;
-        check_validate(validate.as_deref()).map_err(ModuleError::new)?;
-        let attrs = attr_spec(&a).map_err(ModuleError::new)?;
-        let backup = a.bool("backup", false).map_err(ModuleError::new)?;
+        let opts = WriteOpts::from_args(&a)?;
         let create = a.bool("create", false).map_err(ModuleError::new)?;
         let warning = empty_pattern_warning(&a)?;
         let present = if state == "present" {
@@ -355,9 +353,7 @@ impl Module for LineinfileModule {
                 path: &path,
                 probe: &probed,
                 new_content: changed.then_some(after.as_str()),
-                backup,
-                validate: validate.as_deref(),
-                attrs: &attrs,
+                opts: &opts,
             },
         )
         .await?;

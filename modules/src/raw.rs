@@ -1,7 +1,7 @@
 //! `raw`: send the string to the host as is — no chdir, no tests, no output trimming. It is what
 //! bootstraps hosts that have nothing installed, so it must not depend on anything.
 
-use crate::cmdline::split_lines;
+use crate::cmdline::lines_value;
 use crate::common::args::{p, Args, Param};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
@@ -50,9 +50,9 @@ impl Module for RawModule {
         let mut m = Map::new();
         m.insert("rc".into(), Value::from(out.rc));
         m.insert("stdout".into(), Value::String(stdout.clone()));
-        m.insert("stdout_lines".into(), lines(&stdout));
+        m.insert("stdout_lines".into(), lines_value(&stdout));
         m.insert("stderr".into(), Value::String(stderr.clone()));
-        m.insert("stderr_lines".into(), lines(&stderr));
+        m.insert("stderr_lines".into(), lines_value(&stderr));
         m.insert("changed".into(), Value::Bool(true));
         if out.rc != 0 {
             m.insert("msg".into(), Value::String("non-zero return code".into()));
@@ -60,10 +60,6 @@ impl Module for RawModule {
         }
         Ok(m)
     }
-}
-
-fn lines(s: &str) -> Value {
-    Value::Array(split_lines(s).into_iter().map(Value::String).collect())
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! `replace`: Python `re.subn` with `re.MULTILINE` over a whole file, optionally limited to the
 //! section between `after` and `before` (matched with `re.DOTALL`).
 
+use crate::common::fail_rc;
 use crate::edit::args::{p, pa, Args, Param};
-use crate::edit::commit::{attrs_message, check_validate, commit, Commit};
+use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
 use crate::edit::probe::{probe, PathKind};
 use crate::edit::pyre::{PyRegex, Template};
-use crate::edit::{attr_spec, fail_rc};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -122,10 +122,7 @@ impl Module for ReplaceModule {
         let a = Args::parse("replace", SPEC, args).map_err(ModuleError::new)?;
         let path = a.required_str("path").map_err(ModuleError::new)?;
         let edit = Replace::from_args(&a)?;
-        let validate = a.str("validate").map_err(ModuleError::new)?;
-        check_validate(validate.as_deref()).map_err(ModuleError::new)?;
-        let attrs = attr_spec(&a).map_err(ModuleError::new)?;
-        let backup = a.bool("backup", false).map_err(ModuleError::new)?;
+        let opts = WriteOpts::from_args(&a)?;
 
         let probed = probe(ctx, &path).await?;
         let contents = match &probed.kind {
@@ -152,9 +149,7 @@ impl Module for ReplaceModule {
                 path: &path,
                 probe: &probed,
                 new_content: new_text.as_deref(),
-                backup,
-                validate: validate.as_deref(),
-                attrs: &attrs,
+                opts: &opts,
             },
         )
         .await?;

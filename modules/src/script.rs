@@ -2,13 +2,13 @@
 //! snippet checks `creates`/`removes`, writes the script (from stdin) to a private temp file,
 //! runs it in `chdir` with `executable` if given, and deletes it whatever happened.
 
-use crate::cmdline::{exists_test, split_lines, EXISTS_FN};
+use crate::cmdline::{lines_value, RunTests};
 use crate::common::args::{p, Args, Param};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
-use kplay_engine::value::{Map, Value};
+use kplay_engine::value::Map;
 use std::path::PathBuf;
 
 const PARAMS: &[Param] = &[
@@ -21,9 +21,6 @@ const PARAMS: &[Param] = &[
     p("decrypt", &[]),
 ];
 
-/// Printed alone by the snippet when `creates`/`removes` says the script must not run.
-const SKIP_CREATES: &str = "__KPLAY_SCRIPT_SKIP_CREATES_51c2__";
-const SKIP_REMOVES: &str = "__KPLAY_SCRIPT_SKIP_REMOVES_51c2__";
 /// Printed (before running) when the tests pass; check mode stops there.
 const WOULD_RUN: &str = "__KPLAY_SCRIPT_WOULD_RUN_51c2__";
 const RC_CHDIR: i32 = 90;
@@ -36,8 +33,7 @@ struct ScriptArgs {
     path: PathBuf,
     /// Arguments for the script, already quoted for sh.
     args: String,
-    creates: Option<String>,
-    removes: Option<String>,
+    tests: RunTests,
     chdir: Option<String>,
     executable: Option<String>,
 }
@@ -76,8 +72,10 @@ impl ScriptArgs {
         Ok(ScriptArgs {
             path,
             args,
-            creates: a.str("creates")?,
-            removes: a.str("removes")?,
+            tests: RunTests {
+                creates: a.str("creates")?,
+                removes: a.str("removes")?,
+            },
             chdir: a.str("chdir")?,
             executable: a.str("executable")?,
         })
@@ -85,20 +83,7 @@ impl ScriptArgs {
 
     /// The snippet; with `test_only` it stops after the `creates`/`removes` tests.
     fn script(&self, test_only: bool) -> String {
-        let mut s = String::from(EXISTS_FN);
-        s.push('\n');
-        if let Some(c) = &self.creates {
-            s.push_str(&format!(
-                "if {}; then echo {SKIP_CREATES}; exit 0; fi\n",
-                exists_test(c)
-            ));
-        }
-        if let Some(r) = &self.removes {
-            s.push_str(&format!(
-                "if ! {}; then echo {SKIP_REMOVES}; exit 0; fi\n",
-                exists_test(r)
-            ));
-        }
+        let mut s = self.tests.shell();
         if test_only {
             s.push_str(&format!("echo {WOULD_RUN}; exit 0\n"));
             return s;
@@ -120,23 +105,8 @@ impl ScriptArgs {
     }
 }
 
-fn lines(s: &str) -> Value {
-    Value::Array(split_lines(s).into_iter().map(Value::String).collect())
-}
-
 /// The result when a `creates`/`removes` test stops the script (Ansible: skipped).
-fn skipped(a: &ScriptArgs, marker: &str) -> Map {
-    let msg = if marker == SKIP_CREATES {
-        format!(
-            "skipped, since {} exists",
-            a.creates.as_deref().unwrap_or_default()
-        )
-    } else {
-        format!(
-            "skipped, since {} does not exist",
-            a.removes.as_deref().unwrap_or_default()
-        )
-    };
+fn skipped(msg: String) -> Map {
     ModuleResult::new(false)
         .set("skipped", true)
         .set("msg", msg)
@@ -157,8 +127,7 @@ impl Module for ScriptModule {
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
         let a = ScriptArgs::parse(args, ctx)?;
-        let has_tests = a.creates.is_some() || a.removes.is_some();
-        if ctx.check_mode && !has_tests {
+        if ctx.check_mode && !a.tests.any() {
             return Ok(ModuleResult::new(false)
                 .set("skipped", true)
                 .set("msg", "This module does not support check mode.")
@@ -174,8 +143,8 @@ impl Module for ScriptModule {
         let out = run_sh(ctx, a.script(ctx.check_mode), body).await?;
         let stdout = out.stdout_str();
         let first = stdout.lines().next().unwrap_or("");
-        if out.rc == 0 && (first == SKIP_CREATES || first == SKIP_REMOVES) {
-            return Ok(skipped(&a, first));
+        if let Some(skip) = a.tests.skipped(first).filter(|_| out.rc == 0) {
+            return Ok(skipped(a.tests.reason(skip).1));
         }
         if ctx.check_mode {
             return Ok(ModuleResult::new(true).into_map());
@@ -200,9 +169,9 @@ impl Module for ScriptModule {
         let r = ModuleResult::new(true)
             .set("rc", out.rc)
             .set("stdout", stdout.as_str())
-            .set("stdout_lines", lines(&stdout))
+            .set("stdout_lines", lines_value(&stdout))
             .set("stderr", stderr.as_str())
-            .set("stderr_lines", lines(&stderr));
+            .set("stderr_lines", lines_value(&stderr));
         if out.rc != 0 {
             return Err(ModuleError::with_result(
                 "non-zero return code",

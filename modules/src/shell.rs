@@ -3,6 +3,7 @@
 
 use crate::command::{run_spec, CommandSpec, COMMAND_PARAMS};
 use crate::common::args::Args;
+use crate::common::fail_rc;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::sh_quote;
@@ -21,9 +22,7 @@ pub(crate) async fn run_shell(ctx: &ModuleContext<'_>, a: &Args) -> Result<Map, 
         (None, None) => String::new(),
     };
     if text.trim().is_empty() {
-        let mut r = Map::new();
-        r.insert("rc".into(), Value::from(256));
-        return Err(ModuleError::with_result("no command given", r));
+        return Err(fail_rc("no command given", 256));
     }
     let executable = a
         .str("executable")?

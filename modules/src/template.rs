@@ -4,12 +4,10 @@
 use crate::common::args::{p, Args, Param, FILE_COMMON};
 use crate::common::attrs::AttrSpec;
 use crate::common::install::{install_file, Install, Source};
-use crate::common::mode::ModeSpec;
 use crate::common::{basename, validate};
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError};
 use kplay_engine::value::Map;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 const PARAMS: &[Param] = &[
@@ -57,20 +55,13 @@ impl TemplateArgs {
             )?
             .unwrap_or_else(|| "\n".into());
         let newline = newline.replace("\\n", "\n").replace("\\r", "\r");
-        let validate = a.str("validate")?;
-        if let Some(v) = &validate {
-            validate::check(v)?;
-        }
+        let validate = validate::from_args(&a)?;
         let src = ctx
             .env
             .find_file(FileKind::Templates, &src_name)
             .ok_or_else(|| ModuleError::new(format!("Could not find or access '{src_name}'")))?;
         let mut attrs = AttrSpec::from_args(&a, true)?;
-        if attrs.mode == Some(ModeSpec::Preserve) {
-            let m = std::fs::metadata(&src)
-                .map_err(|e| ModuleError::new(format!("could not stat {}: {e}", src.display())))?;
-            attrs.mode = Some(ModeSpec::Octal(m.permissions().mode() & 0o7777));
-        }
+        attrs.resolve_preserve(&src)?;
         Ok(TemplateArgs {
             src,
             src_name,
@@ -129,43 +120,20 @@ impl Module for TemplateModule {
 mod tests {
     use super::*;
     use crate::common::snapshot::{snapshot, temp_leftovers};
-    use crate::testutil::{args, ctx, TestEnv};
-    use kplay_engine::value::Value;
+    use crate::testutil::HostFx;
     use serde_json::json;
 
-    struct Fx {
-        dir: tempfile::TempDir,
-        env: TestEnv,
-    }
-
-    impl Fx {
-        fn new(tpl: &str) -> Fx {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::create_dir(dir.path().join("tpl")).unwrap();
-            std::fs::create_dir(dir.path().join("host")).unwrap();
-            std::fs::write(dir.path().join("tpl/app.conf.j2"), tpl).unwrap();
-            let mut env = TestEnv::new(&dir.path().join("tpl"));
-            env.vars.insert("port".into(), json!(8080));
-            Fx { dir, env }
-        }
-        fn host(&self, rel: &str) -> String {
-            self.dir
-                .path()
-                .join("host")
-                .join(rel)
-                .to_string_lossy()
-                .into_owned()
-        }
-        async fn run(&self, check: bool, diff: bool, a: Value) -> Result<Map, ModuleError> {
-            TemplateModule
-                .run(&ctx(&self.env, check, diff), args(a))
-                .await
-        }
+    /// `tpl/app.conf.j2` with `tpl` as its text, rendered with `port: 8080`.
+    fn fx(tpl: &str) -> HostFx {
+        let mut fx = HostFx::new(&TemplateModule, "tpl");
+        std::fs::write(fx.dir.path().join("tpl/app.conf.j2"), tpl).unwrap();
+        fx.env.vars.insert("port".into(), json!(8080));
+        fx
     }
 
     #[tokio::test]
     async fn renders_then_is_idempotent() {
-        let fx = Fx::new("port={{ port }}\n");
+        let fx = fx("port={{ port }}\n");
         let a = json!({"src": "app.conf.j2", "dest": fx.host("app.conf")});
         let r = fx.run(false, false, a.clone()).await.unwrap();
         assert_eq!(r["changed"], true);
@@ -174,14 +142,14 @@ mod tests {
             "port=8080\n"
         );
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
-        assert!(temp_leftovers(&fx.dir.path().join("host")).is_empty());
+        assert!(temp_leftovers(&fx.host_root()).is_empty());
     }
 
     #[tokio::test]
     async fn check_mode_with_diff_changes_nothing_and_shows_rendered_text() {
-        let fx = Fx::new("port={{ port }}\n");
+        let fx = fx("port={{ port }}\n");
         std::fs::write(fx.host("app.conf"), "port=1\n").unwrap();
-        let before = snapshot(&fx.dir.path().join("host"));
+        let before = snapshot(&fx.host_root());
         let r = fx
             .run(
                 true,
@@ -202,12 +170,12 @@ mod tests {
                 .to_string_lossy()
                 .as_ref()
         );
-        assert_eq!(snapshot(&fx.dir.path().join("host")), before);
+        assert_eq!(snapshot(&fx.host_root()), before);
     }
 
     #[tokio::test]
     async fn mode_and_newline_sequence_are_applied() {
-        let fx = Fx::new("a\nb\n");
+        let fx = fx("a\nb\n");
         let r = fx
             .run(
                 false,
@@ -222,7 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn directory_dest_uses_template_basename() {
-        let fx = Fx::new("x");
+        let fx = fx("x");
         let r = fx
             .run(
                 false,
@@ -236,7 +204,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_arguments_are_rejected() {
-        let fx = Fx::new("x");
+        let fx = fx("x");
         let e = fx
             .run(
                 false,
@@ -262,6 +230,6 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.msg, "missing required arguments: dest");
-        assert!(snapshot(&fx.dir.path().join("host")).is_empty());
+        assert!(snapshot(&fx.host_root()).is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! Test helpers: a `TaskEnv` that needs no engine, and a context on the local transport.
 
-use kplay_engine::module::{FileKind, ModuleContext, TaskEnv};
+use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, TaskEnv};
 use kplay_engine::transport::local::LocalTransport;
 use kplay_engine::value::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -76,5 +76,39 @@ pub fn args(v: serde_json::Value) -> Map {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
+    }
+}
+
+/// A temp dir with a controller side (`<files>/`, where `src` is looked up) and a host side
+/// (`host/`, where modules write), and one module to run against them: the fixture of the
+/// file-installing modules' tests.
+pub struct HostFx {
+    pub dir: tempfile::TempDir,
+    pub env: TestEnv,
+    module: &'static dyn Module,
+}
+
+impl HostFx {
+    /// Empty `<files>/` and `host/` directories for `module`.
+    pub fn new(module: &'static dyn Module, files: &str) -> HostFx {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(files)).unwrap();
+        std::fs::create_dir(dir.path().join("host")).unwrap();
+        let env = TestEnv::new(&dir.path().join(files));
+        HostFx { dir, env, module }
+    }
+
+    /// A path on the host side.
+    pub fn host(&self, rel: &str) -> String {
+        self.host_root().join(rel).to_string_lossy().into_owned()
+    }
+
+    pub fn host_root(&self) -> PathBuf {
+        self.dir.path().join("host")
+    }
+
+    /// Run the module with `check`/`diff` as given.
+    pub async fn run(&self, check: bool, diff: bool, a: Value) -> Result<Map, ModuleError> {
+        self.module.run(&ctx(&self.env, check, diff), args(a)).await
     }
 }

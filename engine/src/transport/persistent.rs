@@ -14,7 +14,9 @@ use super::{ExecOutput, TransportError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-/// The loop the target runs, with the marker as `$1`. `umask` is kept as the login gave it (new
+/// The loop the target runs, with the marker as `$1`. It exports `KPLAY_ID` (the output of
+/// `id` for the connecting user) so scripts can skip an `id` process per command; a script
+/// run as another user (become) must not trust it (the SSH transport unsets it there). `umask` is kept as the login gave it (new
 /// files get `0666 & ~umask` as with any other command); only the private directory is 0700.
 pub const BOOTSTRAP: &str = r#"__k_m=$1; __k_u=$(umask); umask 077
 __k_d=$(mktemp -d "${TMPDIR:-/tmp}/.kplay-sh.XXXXXX") || exit 97
@@ -22,6 +24,7 @@ umask "$__k_u"
 trap 'rm -rf "$__k_d"' EXIT
 trap 'exit 1' HUP INT TERM
 cd || :
+KPLAY_ID=$(id); export KPLAY_ID
 printf 'KPLAY-READY\n'
 while IFS=' ' read -r __k_sl __k_il; do
   head -c "$__k_sl" > "$__k_d/s"

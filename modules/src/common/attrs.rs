@@ -8,6 +8,8 @@ use super::probe::{PathKind, PathStat};
 use kplay_engine::module::ModuleError;
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 /// Exit codes of the attribute commands, so a failure can be named in the message.
 pub const RC_CHOWN: i32 = 71;
@@ -36,6 +38,17 @@ impl AttrSpec {
             owner: args.str("owner")?,
             group: args.str("group")?,
         })
+    }
+
+    /// Replace `mode: preserve` with the permission bits of the controller file `src`
+    /// (copy/template: the destination gets the source's mode).
+    pub fn resolve_preserve(&mut self, src: &Path) -> Result<(), ModuleError> {
+        if self.mode == Some(ModeSpec::Preserve) {
+            let m = std::fs::metadata(src)
+                .map_err(|e| ModuleError::new(format!("could not stat {}: {e}", src.display())))?;
+            self.mode = Some(ModeSpec::Octal(m.permissions().mode() & 0o7777));
+        }
+        Ok(())
     }
 
     /// What would change on `st`; `umask` resolves symbolic modes without a class.
@@ -220,6 +233,41 @@ mod tests {
             ..Default::default()
         };
         assert!(spec.changes(&st, 0o022).is_empty());
+    }
+
+    #[test]
+    fn preserve_takes_the_mode_of_the_source_file() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("s");
+        std::fs::write(&src, "x").unwrap();
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o4751)).unwrap();
+        let mut spec = AttrSpec {
+            mode: Some(ModeSpec::Preserve),
+            ..Default::default()
+        };
+        spec.resolve_preserve(&src).unwrap();
+        assert_eq!(spec.mode, Some(ModeSpec::Octal(0o4751)));
+    }
+
+    #[test]
+    fn preserve_of_a_missing_source_is_an_error_and_other_modes_are_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("nope");
+        let mut preserve = AttrSpec {
+            mode: Some(ModeSpec::Preserve),
+            ..Default::default()
+        };
+        assert!(preserve
+            .resolve_preserve(&missing)
+            .unwrap_err()
+            .msg
+            .starts_with("could not stat "));
+        let mut octal = AttrSpec {
+            mode: Some(ModeSpec::Octal(0o600)),
+            ..Default::default()
+        };
+        octal.resolve_preserve(&missing).unwrap();
+        assert_eq!(octal.mode, Some(ModeSpec::Octal(0o600)));
     }
 
     #[test]

@@ -14,6 +14,15 @@ pub mod write;
 
 use kplay_engine::module::{ModuleContext, ModuleError};
 use kplay_engine::transport::{ExecOutput, ExecRequest};
+use kplay_engine::value::{Map, Value};
+
+/// A module failure carrying Ansible's `rc` key (256 "no command given" or "is a directory",
+/// 257 "does not exist").
+pub fn fail_rc(msg: impl Into<String>, rc: i64) -> ModuleError {
+    let mut m = Map::new();
+    m.insert("rc".into(), Value::from(rc));
+    ModuleError::with_result(msg, m)
+}
 
 /// Run a sh snippet on the host with the task's `become` and `environment`.
 pub async fn run_sh(

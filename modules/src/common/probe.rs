@@ -32,8 +32,9 @@ kp() {
 "#;
 
 /// The connecting user (uid, gid, names) and umask from ONE `id` call, parsed with shell
-/// expansions: four `id -x` calls cost four process starts on every probe.
-const HOST_INFO: &str = r#"kpid=$(id)
+/// expansions: four `id -x` calls cost four process starts on every probe. A persistent
+/// remote shell exports `KPLAY_ID` once per connection, saving even that one.
+const HOST_INFO: &str = r#"kpid=${KPLAY_ID:-$(id)}
 kpu=${kpid#uid=}; kpu=${kpu%% *}; kpun=$kpu
 case $kpu in *'('*) kpun=${kpu#*'('}; kpun=${kpun%')'}; kpu=${kpu%%'('*};; esac
 kpg=${kpid#* gid=}; kpg=${kpg%% *}; kpgn=$kpg

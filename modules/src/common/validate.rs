@@ -2,12 +2,22 @@
 //! file before it replaces the destination. `%s` is the temp file's path (Python `%`
 //! formatting, so `%%` is a literal `%`).
 
+use super::args::Args;
 use kplay_engine::module::ModuleError;
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 /// Exit code of a write script whose validation failed; stdout is `V <rc>\n` + the command's stdout.
 pub const RC_VALIDATE: i32 = 74;
+
+/// The `validate` argument, checked by [`check`].
+pub fn from_args(a: &Args) -> Result<Option<String>, ModuleError> {
+    let validate = a.str("validate")?;
+    if let Some(v) = &validate {
+        check(v)?;
+    }
+    Ok(validate)
+}
 
 /// Check `validate` has a `%s` (Ansible refuses it otherwise), before touching the host.
 pub fn check(validate: &str) -> Result<(), ModuleError> {

@@ -175,8 +175,8 @@ pub async fn write_file(
     Ok(WriteOutcome { backup_file, stat })
 }
 
-/// Split a leading `B <backup path>` record off a script's stdout.
-fn split_backup_line(out: &[u8]) -> (Option<String>, &[u8]) {
+/// Split a leading `B <backup path>` record (printed by [`backup_shell`]) off a script's stdout.
+pub fn split_backup_line(out: &[u8]) -> (Option<String>, &[u8]) {
     if let Some(rest) = out.strip_prefix(b"B ") {
         if let Some(i) = rest.iter().position(|&b| b == b'\n') {
             return (

@@ -2,10 +2,44 @@
 //! optional backup, optional `validate` on a temp copy, one atomic put, then `mode`/`owner`/
 //! `group` — and in check mode, only the verdict.
 
-use super::attrs::AttrSpec;
+use super::args::Args;
+use super::attrs::{AttrSpec, ModeSpec};
 use super::probe::Probe;
+use crate::common::validate;
+use crate::common::write::{backup_shell, split_backup_line};
 use kplay_engine::module::{ModuleContext, ModuleError};
-use kplay_engine::transport::{sh_quote, ExecRequest};
+use kplay_engine::transport::{sh_quote, ExecOutput, ExecRequest};
+
+/// How every editing module writes: its `backup`, `validate` and `mode`/`owner`/`group`
+/// arguments, checked before the host is touched.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOpts {
+    pub backup: bool,
+    /// A command containing `%s`, run on the temp copy before it replaces the file.
+    pub validate: Option<String>,
+    pub attrs: AttrSpec,
+}
+
+impl WriteOpts {
+    /// Read and check `validate`, `mode`/`owner`/`group` and `backup`, in that order.
+    pub fn from_args(a: &Args) -> Result<WriteOpts, ModuleError> {
+        let validate = a.str("validate").map_err(ModuleError::new)?;
+        validate.as_deref().map_or(Ok(()), validate::check)?;
+        let attrs = AttrSpec {
+            mode: match a.raw("mode") {
+                Some(v) => Some(ModeSpec::parse(v).map_err(ModuleError::new)?),
+                None => None,
+            },
+            owner: a.str("owner").map_err(ModuleError::new)?,
+            group: a.str("group").map_err(ModuleError::new)?,
+        };
+        Ok(WriteOpts {
+            backup: a.bool("backup", false).map_err(ModuleError::new)?,
+            validate,
+            attrs,
+        })
+    }
+}
 
 /// What to write and how.
 pub struct Commit<'a> {
@@ -14,10 +48,7 @@ pub struct Commit<'a> {
     pub probe: &'a Probe,
     /// The new content, when it differs from the current one.
     pub new_content: Option<&'a str>,
-    pub backup: bool,
-    /// A command containing `%s`, run on the temp copy before it replaces the file.
-    pub validate: Option<&'a str>,
-    pub attrs: &'a AttrSpec,
+    pub opts: &'a WriteOpts,
 }
 
 /// What [`commit`] did (or, in check mode, would do).
@@ -25,14 +56,6 @@ pub struct Commit<'a> {
 pub struct Committed {
     pub backup_file: Option<String>,
     pub attrs_changed: bool,
-}
-
-/// Ansible's check for a `validate` argument, done before the host is touched.
-pub fn check_validate(validate: Option<&str>) -> Result<(), String> {
-    match validate {
-        Some(v) if !v.contains("%s") => Err(format!("validate must contain %s: {v}")),
-        _ => Ok(()),
-    }
 }
 
 /// The message suffix Ansible adds when attributes changed.
@@ -88,17 +111,19 @@ fn differs(want: &str, id: u32, name: Option<&str>) -> bool {
 pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed, ModuleError> {
     let exists = c.probe.exists();
     let b = before(c.probe);
-    let desired_mode = match &c.attrs.mode {
+    let desired_mode = match &c.opts.attrs.mode {
         Some(m) => Some(m.resolve(b.mode, false).map_err(ModuleError::new)?),
         None => None,
     };
     let mode_changed = desired_mode.is_some_and(|m| m != b.mode);
     let owner_changed = c
+        .opts
         .attrs
         .owner
         .as_deref()
         .is_some_and(|o| differs(o, b.uid, b.owner.as_deref()));
     let group_changed = c
+        .opts
         .attrs
         .group
         .as_deref()
@@ -118,9 +143,9 @@ pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed,
         attrs_changed,
     };
     if let Some(content) = c.new_content {
-        out.backup_file = prepare(ctx, c.path, c.probe, c.backup && exists).await?;
+        out.backup_file = prepare(ctx, c.path, c.probe, c.opts.backup && exists).await?;
         let put_mode = desired_mode.or(c.probe.stat().map(|s| s.mode));
-        match c.validate {
+        match c.opts.validate.as_deref() {
             Some(v) => write_validated(ctx, c.probe, content, put_mode, v).await?,
             None => {
                 ctx.transport
@@ -149,12 +174,12 @@ pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed,
         ));
     }
     if owner_changed {
-        if let Some(o) = &c.attrs.owner {
+        if let Some(o) = &c.opts.attrs.owner {
             script.push(format!("chown {} {real} || exit 1", sh_quote(o)));
         }
     }
     if group_changed {
-        if let Some(g) = &c.attrs.group {
+        if let Some(g) = &c.opts.attrs.group {
             script.push(format!("chgrp {} {real} || exit 1", sh_quote(g)));
         }
     }
@@ -165,23 +190,33 @@ pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed,
         }
     }
     if !script.is_empty() {
-        let res = ctx
-            .transport
-            .exec(ExecRequest::sh(script.join("\n")).with_become(ctx.become_.clone()))
-            .await?;
-        if res.rc != 0 {
-            return Err(ModuleError::new(format!(
-                "setting attributes of {} failed: {}",
-                c.path,
-                res.stderr_str().trim()
-            )));
-        }
+        run_steps(ctx, &script, &format!("setting attributes of {}", c.path)).await?;
     }
     Ok(out)
 }
 
-/// Create missing parent directories and take the backup, in one command; returns the backup
-/// path (`<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~`, Ansible's naming).
+/// Run sh `steps` (each `|| exit 1`) as the task's become user, without the task environment;
+/// a failure is `<what> failed: <stderr>`.
+async fn run_steps(
+    ctx: &ModuleContext<'_>,
+    steps: &[String],
+    what: &str,
+) -> Result<ExecOutput, ModuleError> {
+    let res = ctx
+        .transport
+        .exec(ExecRequest::sh(steps.join("\n")).with_become(ctx.become_.clone()))
+        .await?;
+    if res.rc != 0 {
+        return Err(ModuleError::new(format!(
+            "{what} failed: {}",
+            res.stderr_str().trim()
+        )));
+    }
+    Ok(res)
+}
+
+/// Create missing parent directories and take the backup (common's [`backup_shell`]: Ansible's
+/// `<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~` naming), in one command; returns the backup path.
 async fn prepare(
     ctx: &ModuleContext<'_>,
     path: &str,
@@ -197,25 +232,13 @@ async fn prepare(
         }
     }
     if backup {
-        script.push(format!(
-            "b={q}.$$.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- {q} \"$b\" || exit 1; printf %s \"$b\"",
-            q = sh_quote(path)
-        ));
+        script.push(format!("f={}\n{}", sh_quote(path), backup_shell("$f")));
     }
     if script.is_empty() {
         return Ok(None);
     }
-    let res = ctx
-        .transport
-        .exec(ExecRequest::sh(script.join("\n")).with_become(ctx.become_.clone()))
-        .await?;
-    if res.rc != 0 {
-        return Err(ModuleError::new(format!(
-            "preparing {path} failed: {}",
-            res.stderr_str().trim()
-        )));
-    }
-    Ok(backup.then(|| res.stdout_str()))
+    let res = run_steps(ctx, &script, &format!("preparing {path}")).await?;
+    Ok(split_backup_line(&res.stdout).0)
 }
 
 /// Put the content beside the file, run `validate` on it, and move it into place only if the
@@ -265,18 +288,41 @@ async fn write_validated(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edit::attrs::ModeSpec;
     use crate::edit::probe::probe;
     use crate::testutil::{ctx, TestEnv};
     use std::os::unix::fs::PermissionsExt;
 
-    #[test]
-    fn validate_without_placeholder_is_rejected() {
-        assert_eq!(
-            check_validate(Some("visudo -c")),
-            Err("validate must contain %s: visudo -c".into())
-        );
-        assert!(check_validate(Some("visudo -cf %s")).is_ok());
+    /// A file `f` holding `old` (mode `mode`) in a temp dir, committed with `new_content` and
+    /// `opts`; the dir stays alive for inspection.
+    async fn commit_file(
+        old: &str,
+        mode: u32,
+        new_content: Option<&str>,
+        opts: WriteOpts,
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        Result<Committed, ModuleError>,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        std::fs::write(&f, old).expect("write");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let env = TestEnv::new(dir.path());
+        let c = ctx(&env, false, false);
+        let path = f.to_string_lossy().into_owned();
+        let p = probe(&c, &path).await.expect("probe");
+        let done = commit(
+            &c,
+            Commit {
+                path: &path,
+                probe: &p,
+                new_content,
+                opts: &opts,
+            },
+        )
+        .await;
+        (dir, f, done)
     }
 
     #[test]
@@ -294,24 +340,12 @@ mod tests {
 
     #[tokio::test]
     async fn failed_validation_leaves_file_untouched() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = dir.path().join("f");
-        std::fs::write(&f, "old\n").expect("write");
-        let env = TestEnv::new(dir.path());
-        let c = ctx(&env, false, false);
-        let p = probe(&c, &f.to_string_lossy()).await.expect("probe");
-        let attrs = AttrSpec::default();
-        let commit_req = Commit {
-            path: &f.to_string_lossy(),
-            probe: &p,
-            new_content: Some("new\n"),
-            backup: false,
-            validate: Some("grep -q nothing %s"),
-            attrs: &attrs,
+        let opts = WriteOpts {
+            validate: Some("grep -q nothing %s".into()),
+            ..Default::default()
         };
-        let err = commit(&c, commit_req)
-            .await
-            .expect_err("validation must fail");
+        let (dir, f, done) = commit_file("old\n", 0o644, Some("new\n"), opts).await;
+        let err = done.expect_err("validation must fail");
         assert!(
             err.msg.starts_with("failed to validate: rc:1"),
             "{}",
@@ -327,52 +361,26 @@ mod tests {
 
     #[tokio::test]
     async fn successful_validation_writes_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = dir.path().join("f");
-        std::fs::write(&f, "old\n").expect("write");
-        let env = TestEnv::new(dir.path());
-        let c = ctx(&env, false, false);
-        let p = probe(&c, &f.to_string_lossy()).await.expect("probe");
-        let attrs = AttrSpec::default();
-        let commit_req = Commit {
-            path: &f.to_string_lossy(),
-            probe: &p,
-            new_content: Some("new\n"),
-            backup: false,
-            validate: Some("grep -q new %s"),
-            attrs: &attrs,
+        let opts = WriteOpts {
+            validate: Some("grep -q new %s".into()),
+            ..Default::default()
         };
-        commit(&c, commit_req).await.expect("commit");
+        let (_dir, f, done) = commit_file("old\n", 0o644, Some("new\n"), opts).await;
+        done.expect("commit");
         assert_eq!(std::fs::read_to_string(&f).expect("read"), "new\n");
     }
 
     #[tokio::test]
     async fn mode_is_enforced_on_unchanged_content() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = dir.path().join("f");
-        std::fs::write(&f, "x\n").expect("write");
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let env = TestEnv::new(dir.path());
-        let c = ctx(&env, false, false);
-        let p = probe(&c, &f.to_string_lossy()).await.expect("probe");
-        let attrs = AttrSpec {
-            mode: Some(ModeSpec::Octal(0o600)),
+        let opts = WriteOpts {
+            attrs: AttrSpec {
+                mode: Some(ModeSpec::Octal(0o600)),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let done = commit(
-            &c,
-            Commit {
-                path: &f.to_string_lossy(),
-                probe: &p,
-                new_content: None,
-                backup: false,
-                validate: None,
-                attrs: &attrs,
-            },
-        )
-        .await
-        .expect("commit");
-        assert!(done.attrs_changed);
+        let (_dir, f, done) = commit_file("x\n", 0o644, None, opts).await;
+        assert!(done.expect("commit").attrs_changed);
         assert_eq!(
             std::fs::metadata(&f).expect("stat").permissions().mode() & 0o7777,
             0o600
@@ -381,27 +389,12 @@ mod tests {
 
     #[tokio::test]
     async fn backup_copies_the_old_content() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = dir.path().join("f");
-        std::fs::write(&f, "old\n").expect("write");
-        let env = TestEnv::new(dir.path());
-        let c = ctx(&env, false, false);
-        let p = probe(&c, &f.to_string_lossy()).await.expect("probe");
-        let attrs = AttrSpec::default();
-        let done = commit(
-            &c,
-            Commit {
-                path: &f.to_string_lossy(),
-                probe: &p,
-                new_content: Some("new\n"),
-                backup: true,
-                validate: None,
-                attrs: &attrs,
-            },
-        )
-        .await
-        .expect("commit");
-        let b = done.backup_file.expect("backup path");
+        let opts = WriteOpts {
+            backup: true,
+            ..Default::default()
+        };
+        let (_dir, f, done) = commit_file("old\n", 0o644, Some("new\n"), opts).await;
+        let b = done.expect("commit").backup_file.expect("backup path");
         assert!(
             b.starts_with(&*f.to_string_lossy()) && b.ends_with('~'),
             "{b}"

@@ -9,27 +9,7 @@ pub mod pyre;
 #[cfg(test)]
 pub(crate) mod testkit;
 
-use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
-use kplay_engine::value::{Map, Value};
-
-/// A module failure with Ansible's `rc` key (257 "does not exist", 256 "is a directory").
-pub fn fail_rc(msg: impl Into<String>, rc: i64) -> ModuleError {
-    let mut m = Map::new();
-    m.insert("rc".into(), Value::from(rc));
-    ModuleError::with_result(msg, m)
-}
-
-/// The `mode`/`owner`/`group` arguments, checked.
-pub fn attr_spec(a: &args::Args) -> Result<attrs::AttrSpec, String> {
-    Ok(attrs::AttrSpec {
-        mode: match a.raw("mode") {
-            Some(v) => Some(attrs::ModeSpec::parse(v)?),
-            None => None,
-        },
-        owner: a.str("owner")?,
-        group: a.str("group")?,
-    })
-}
+use kplay_engine::module::{ModuleContext, ModuleResult};
 
 /// Python's `bytes.readlines()`: split after each `\n`, keeping it.
 pub fn split_lines_lf(s: &str) -> Vec<String> {

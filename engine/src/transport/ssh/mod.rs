@@ -123,7 +123,8 @@ impl SshTransport {
         }
         script.push_str(&req.cmd);
         if let Some(b) = &req.become_ {
-            script = become_command(&script, b);
+            // The cached identity is the connecting user's, not the become user's.
+            script = become_command(&format!("unset KPLAY_ID\n{script}"), b);
         }
         let out = shell.try_run(&script, stdin).await?;
         // sudo refusing before the command ran reads as the channel path reports it.

@@ -414,6 +414,22 @@ async fn backup_returns_backup_path() {
 }
 
 #[tokio::test]
+async fn validate_without_placeholder_is_rejected_before_touching_file() {
+    let f = Fixture::new(Some("a\n"));
+    let e = f
+        .run(
+            &M,
+            json!({"line": "b", "validate": "visudo -c"}),
+            false,
+            false,
+        )
+        .await
+        .expect_err("must fail");
+    assert_eq!(e.msg, "validate must contain %s: visudo -c");
+    assert_eq!(f.content().as_deref(), Some("a\n"));
+}
+
+#[tokio::test]
 async fn validate_failure_fails_task_and_keeps_file() {
     let f = Fixture::new(Some("a\n"));
     let e = f
