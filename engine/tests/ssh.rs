@@ -287,7 +287,9 @@ async fn killed_command_reports_128_plus_signal() {
     let Some(sshd) = Sshd::start() else { return };
     let t = sshd.connect_root().await;
     let out = t
-        .exec(ExecRequest::sh("kill -KILL $$"))
+        // `$$` inside a command of the persistent shell is the loop's pid (a subshell): the
+        // command kills a shell of its own, as a killed program would die.
+        .exec(ExecRequest::sh("sh -c 'kill -KILL $$'"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.rc, 137);

@@ -89,7 +89,14 @@ impl Outcome {
         m.insert("changed".into(), Value::Bool(false));
         m.insert("skipped".into(), Value::Bool(true));
         m.insert(key.into(), Value::String(reason.into()));
-        Outcome { result: m, failed: false, changed: false, skipped: true, unreachable: false, uncounted: false }
+        Outcome {
+            result: m,
+            failed: false,
+            changed: false,
+            skipped: true,
+            unreachable: false,
+            uncounted: false,
+        }
     }
 
     fn status(&self) -> Status {
@@ -596,7 +603,10 @@ impl PlayRun {
             if let Some(v) = o.result.remove("_kplay_verbosity") {
                 let need = v.as_u64().unwrap_or(0);
                 if need > u64::from(runner.opts.verbosity) {
-                    return Outcome::skipped_because("skipped_reason", "Verbosity threshold not met.");
+                    return Outcome::skipped_because(
+                        "skipped_reason",
+                        "Verbosity threshold not met.",
+                    );
                 }
             }
             if o.unreachable {

@@ -2,13 +2,17 @@
 //! new SSH session (sshd fork, PAM, login shell start) for each.
 //!
 //! Protocol, both directions on the shell's stdin/stdout:
-//!   request:  `<script bytes> <stdin bytes>\n` then the script, then the stdin data;
+//!   request:  `<script lines> <stdin bytes>\n` then the script's lines, then the stdin data;
 //!   response: stdout, `\n<MARK> <rc>\n`, stderr, `\n<MARK>\n`.
-//! MARK is a random token chosen per shell, so command output cannot forge it. The loop runs
-//! each script with a fresh `/bin/sh` (its own `$$`, nothing leaks between commands) with stdout
-//! going straight back; stderr goes through a file. A command costs one `head` plus the sh,
-//! plus one `head` for stdin and one `cat` for stderr only when there are any. Only `sh`,
-//! `head -c` and `cat` are needed on the target.
+//! MARK is a random token chosen per shell, so command output cannot forge it. The loop reads
+//! the script with the `read` builtin and runs it with `eval` in a subshell: a fork, no new
+//! program, and nothing leaks between commands (variables, `cd`, `set`, traps stay in the
+//! subshell). Measured here that is ~0.2 ms per command against ~4 ms for a `head` plus a fresh
+//! `sh`, and it is what makes many small steps per host cheap. stdout goes straight back;
+//! stderr goes through a file. Only a `head` for stdin and a `cat` for stderr are started, and
+//! only when there are any. Inside a command `$$` is the loop shell's pid (as in any subshell);
+//! a command that needs its own pid runs `sh -c`. Only `sh`, `head -c` and `cat` are needed on
+//! the target.
 
 use super::{ExecOutput, TransportError};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,10 +30,12 @@ trap 'exit 1' HUP INT TERM
 cd || :
 KPLAY_ID=$(id); export KPLAY_ID
 printf 'KPLAY-READY\n'
-while IFS=' ' read -r __k_sl __k_il; do
-  head -c "$__k_sl" > "$__k_d/s"
+while IFS=' ' read -r __k_n __k_il; do
+  __k_s=
+  while [ "$__k_n" -gt 0 ]; do IFS= read -r __k_l; __k_s="$__k_s$__k_l
+"; __k_n=$((__k_n - 1)); done
   if [ "$__k_il" -gt 0 ]; then head -c "$__k_il" > "$__k_d/i"; __k_in="$__k_d/i"; else __k_in=/dev/null; fi
-  /bin/sh "$__k_d/s" < "$__k_in" 2> "$__k_d/e"
+  ( set --; eval "$__k_s" ) < "$__k_in" 2> "$__k_d/e"
   printf '\n%s %s\n' "$__k_m" "$?"
   if [ -s "$__k_d/e" ]; then cat "$__k_d/e"; fi
   printf '\n%s\n' "$__k_m"
@@ -49,6 +55,9 @@ pub fn new_marker() -> String {
         .unwrap_or(0);
     format!("KPLAY-{}-{nanos:x}", hex::encode(buf))
 }
+
+/// Largest script sent through the shell.
+pub const MAX_SCRIPT: usize = 64 * 1024;
 
 /// Largest stdin sent through the shell; bigger data goes over its own channel, streamed.
 pub const MAX_STDIN: usize = 4 * 1024 * 1024;
@@ -113,7 +122,9 @@ impl PersistentShell {
         script: &str,
         stdin: &[u8],
     ) -> Result<Option<ExecOutput>, TransportError> {
-        if self.is_broken() {
+        // The loop reads scripts a byte at a time (the `read` builtin on a pipe): big ones, or
+        // ones holding NUL bytes, go over a channel of their own.
+        if self.is_broken() || script.len() > MAX_SCRIPT || script.contains('\0') {
             return Ok(None);
         }
         let Ok(mut io) = self.io.try_lock() else {
@@ -131,9 +142,12 @@ impl PersistentShell {
     }
 
     async fn exchange(io: &mut Io, script: &str, stdin: &[u8]) -> std::io::Result<ExecOutput> {
+        let body = script.strip_suffix('\n').unwrap_or(script);
+        let lines = body.split('\n').count();
         let mut msg = Vec::with_capacity(32 + script.len() + stdin.len());
-        msg.extend_from_slice(format!("{} {}\n", script.len(), stdin.len()).as_bytes());
-        msg.extend_from_slice(script.as_bytes());
+        msg.extend_from_slice(format!("{lines} {}\n", stdin.len()).as_bytes());
+        msg.extend_from_slice(body.as_bytes());
+        msg.push(b'\n');
         msg.extend_from_slice(stdin);
         io.writer.write_all(&msg).await?;
         io.writer.flush().await?;
@@ -257,6 +271,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn scripts_keep_their_text_exactly() {
+        let (sh, _child) = local_shell().await;
+        let script = "  x='a\\\\b'\nprintf '%s|%s|' \"$x\" \"${1:-none}\"\ncat <<'EOF'\n  indented $HOME\nEOF\nexit 3\n";
+        let out = sh.try_run(script, b"").await.unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "a\\\\b|none|  indented $HOME\n"
+        );
+        assert_eq!(out.rc, 3);
+    }
+
+    #[tokio::test]
     async fn commands_do_not_share_state() {
         let (sh, _child) = local_shell().await;
         sh.try_run("export KPLAY_X=1; cd /", b"")
@@ -274,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn a_dead_shell_is_reported_and_not_reused() {
         let (sh, _child) = local_shell().await;
-        let r = sh.try_run("kill -9 $PPID", b"").await;
+        let r = sh.try_run("kill -9 $$", b"").await;
         assert!(r.is_err());
         assert!(sh.is_broken());
         assert!(sh.try_run("true", b"").await.unwrap().is_none());
