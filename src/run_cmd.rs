@@ -153,7 +153,7 @@ fn output_for(common: &CommonArgs) -> Arc<dyn Output> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread()
+    match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
