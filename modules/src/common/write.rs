@@ -106,11 +106,12 @@ fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
         None => s.push_str(&format!("cat > \"$t\" || exit {RC_WRITE}\n")),
     }
     // Like Ansible's atomic_move: a replaced file keeps its mode and (if we may) its owner.
-    s.push_str("if [ -e \"$f\" ]; then\n");
+    // One `stat` reads both (every program started on the host costs, see bench/RESULTS.md).
+    s.push_str("if [ -e \"$f\" ]; then\n  set -- $(stat -L -c '%a %u:%g' -- \"$f\")\n");
     if req.mode.is_none() {
-        s.push_str("  chmod \"$(stat -L -c %a -- \"$f\")\" \"$t\"\n");
+        s.push_str("  chmod \"$1\" \"$t\"\n");
     }
-    s.push_str("  chown \"$(stat -L -c %u:%g -- \"$f\")\" \"$t\" 2>/dev/null\nfi\n");
+    s.push_str("  chown \"$2\" \"$t\" 2>/dev/null\nfi\n");
     let changes = AttrChanges {
         owner: req.owner.map(|o| (String::new(), o.to_string())),
         group: req.group.map(|g| (String::new(), g.to_string())),
@@ -123,8 +124,10 @@ fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
     if req.backup {
         s.push_str(&backup_shell("$f"));
     }
+    // After the rename there is no temp file left to remove: drop the trap (it would start
+    // an `rm` for nothing).
     s.push_str(&format!(
-        "mv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\nkp \"$f\" 0 - -1 0\n"
+        "mv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\ntrap - EXIT\nkp \"$f\" 0 - -1 0\n"
     ));
     s
 }
