@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn registry() -> Arc<ModuleRegistry> {
+    kplay_engine::transport::persistent::set_preludes(kplay_modules::shell_preludes());
     let mut reg = ModuleRegistry::new();
     kplay_modules::register_all(&mut reg);
     Arc::new(reg)

@@ -67,6 +67,12 @@ pub mod systemd;
 pub mod user;
 // (end system modules A)
 
+/// Shell function definitions that module scripts start with and that a persistent remote
+/// shell may define once per connection (see `kplay_engine::transport::persistent`).
+pub fn shell_preludes() -> Vec<&'static str> {
+    vec![common::probe::PROBE_KP]
+}
+
 /// Register every module this crate provides.
 pub fn register_all(reg: &mut ModuleRegistry) {
     let _ = Arc::new(());

@@ -42,6 +42,42 @@ while IFS=' ' read -r __k_n __k_il; do
 done
 "#;
 
+/// Shell function definitions that many scripts start with (the modules' path probe): the
+/// loop defines them once, and scripts sent to it go without them. Every byte of a script is
+/// read by the `read` builtin one at a time, so a 1 KB prelude per command is worth saving.
+static PRELUDES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+
+/// Register the preludes (once, at start-up, before any shell is started).
+pub fn set_preludes(p: Vec<&'static str>) {
+    let _ = PRELUDES.set(p);
+}
+
+fn preludes() -> &'static [&'static str] {
+    PRELUDES.get().map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// The loop with the registered preludes defined before it starts.
+pub fn bootstrap() -> String {
+    let mut s = String::new();
+    for p in preludes() {
+        s.push_str(p);
+        s.push('\n');
+    }
+    BOOTSTRAP.replacen("printf 'KPLAY-READY\\n'", &format!("{s}printf 'KPLAY-READY\\n'"), 1)
+}
+
+/// `script` without the preludes the loop already defined. Only for scripts the loop shell
+/// itself evaluates (not ones handed to `sudo sh -c`, which starts a new shell).
+pub fn strip_preludes(script: &str) -> std::borrow::Cow<'_, str> {
+    let mut out = std::borrow::Cow::Borrowed(script);
+    for p in preludes() {
+        if out.contains(p) {
+            out = std::borrow::Cow::Owned(out.replacen(p, "", 1));
+        }
+    }
+    out
+}
+
 /// A fresh random marker for one shell.
 pub fn new_marker() -> String {
     let mut buf = [0u8; 16];
@@ -280,6 +316,14 @@ mod tests {
             "a\\\\b|none|  indented $HOME\n"
         );
         assert_eq!(out.rc, 3);
+    }
+
+    #[test]
+    fn preludes_are_stripped_and_defined_in_the_bootstrap() {
+        set_preludes(vec!["kpt() { echo \"kpt:$1\"; }"]);
+        assert!(bootstrap().contains("kpt() {"));
+        assert_eq!(strip_preludes("kpt() { echo \"kpt:$1\"; }\nkpt a\n"), "\nkpt a\n");
+        assert_eq!(strip_preludes("echo b\n"), "echo b\n");
     }
 
     #[tokio::test]

@@ -10,10 +10,12 @@ use super::run_sh;
 use kplay_engine::module::{ModuleContext, ModuleError};
 use kplay_engine::transport::sh_quote;
 
-/// The sh function that reports one path; also used after writes to report the result.
-/// Args: path, follow (1/0), checksum command or `-`, content byte limit or `-1`, mime (1/0).
-pub const PROBE_FN: &str = r#"LC_ALL=C; export LC_ALL
-kp() {
+/// Args of `kp`: path, follow (1/0), checksum command or `-`, content byte limit or `-1`, mime (1/0).
+/// The `kp` function itself (see [`PROBE_FN`]); a persistent remote shell defines it once per
+/// connection, so scripts sent there need not carry it.
+macro_rules! kp_fn {
+    () => {
+        r#"kp() {
   printf 'P\n'
   if [ "$2" = 1 ]; then kpo=-L; else kpo=; fi
   if kps=$(stat $kpo -c '%f %u %g %s %X %Y %Z %i %d %h %U %G' -- "$1" 2>/dev/null); then
@@ -29,7 +31,16 @@ kp() {
   fi
   printf 'E\n'
 }
-"#;
+"#
+    };
+}
+
+/// `kp` without the locale line, for [`crate::shell_preludes`].
+pub const PROBE_KP: &str = kp_fn!();
+
+/// The sh function that reports one path, preceded by `LC_ALL=C` (stat's output is parsed);
+/// also used after writes to report the result.
+pub const PROBE_FN: &str = concat!("LC_ALL=C; export LC_ALL\n", kp_fn!());
 
 /// The connecting user (uid, gid, names) and umask from ONE `id` call, parsed with shell
 /// expansions: four `id -x` calls cost four process starts on every probe. A persistent

@@ -14,7 +14,7 @@ mod target;
 pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 
 use super::become_cmd::become_command;
-use super::persistent::{new_marker, PersistentShell, BOOTSTRAP, MAX_STDIN};
+use super::persistent::{bootstrap, new_marker, strip_preludes, PersistentShell, MAX_STDIN};
 use super::{
     put_script, sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Transport,
     TransportError,
@@ -78,7 +78,7 @@ impl SshTransport {
         channel
             .exec(
                 true,
-                format!("/bin/sh -c {} kplay {}", sh_quote(BOOTSTRAP), marker).into_bytes(),
+                format!("/bin/sh -c {} kplay {}", sh_quote(&bootstrap()), marker).into_bytes(),
             )
             .await
             .ok()?;
@@ -121,7 +121,11 @@ impl SshTransport {
         if let Some(dir) = &req.cwd {
             script.push_str(&format!("cd {} || exit 1\n", sh_quote(dir)));
         }
-        script.push_str(&req.cmd);
+        match &req.become_ {
+            // The loop shell evaluates the script itself: the functions it defined are there.
+            None => script.push_str(&strip_preludes(&req.cmd)),
+            Some(_) => script.push_str(&req.cmd),
+        }
         if let Some(b) = &req.become_ {
             // The cached identity is the connecting user's, not the become user's.
             script = become_command(&format!("unset KPLAY_ID\n{script}"), b);
