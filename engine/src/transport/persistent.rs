@@ -63,7 +63,11 @@ pub fn bootstrap() -> String {
         s.push_str(p);
         s.push('\n');
     }
-    BOOTSTRAP.replacen("printf 'KPLAY-READY\\n'", &format!("{s}printf 'KPLAY-READY\\n'"), 1)
+    BOOTSTRAP.replacen(
+        "printf 'KPLAY-READY\\n'",
+        &format!("{s}printf 'KPLAY-READY\\n'"),
+        1,
+    )
 }
 
 /// `script` without the preludes the loop already defined. Only for scripts the loop shell
@@ -322,7 +326,10 @@ mod tests {
     fn preludes_are_stripped_and_defined_in_the_bootstrap() {
         set_preludes(vec!["kpt() { echo \"kpt:$1\"; }"]);
         assert!(bootstrap().contains("kpt() {"));
-        assert_eq!(strip_preludes("kpt() { echo \"kpt:$1\"; }\nkpt a\n"), "\nkpt a\n");
+        assert_eq!(
+            strip_preludes("kpt() { echo \"kpt:$1\"; }\nkpt a\n"),
+            "\nkpt a\n"
+        );
         assert_eq!(strip_preludes("echo b\n"), "echo b\n");
     }
 
