@@ -12,6 +12,9 @@ else
 fi
 
 export CARGO_TERM_COLOR=never
+# Style gates first (cheap, and a failure here needs no test run to explain it).
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --all-targets
 cargo test --workspace --no-fail-fast 2>&1 | tee /tmp/kplay-test.log
 status=${PIPESTATUS[0]}
