@@ -13,6 +13,13 @@ use std::process::ExitCode;
 const EXIT_BAD_OPTIONS: u8 = 5;
 
 fn main() -> ExitCode {
+    // On a host, serving the controller: nothing else of kplay runs.
+    if std::env::args_os().nth(1).as_deref() == Some(kplay_engine::agent::AGENT_ARG.as_ref()) {
+        return ExitCode::from(kplay_engine::agent::serve::serve_stdio() as u8);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        kplay_engine::agent::register_binary(exe);
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

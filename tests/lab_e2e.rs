@@ -9,6 +9,8 @@
 //!
 //! Without root this prints why and skips; under `CI=true` a non-root run fails instead.
 
+#[path = "lab_e2e/agent.rs"]
+mod agent;
 mod common;
 #[path = "lab_e2e/connections.rs"]
 mod connections;
@@ -82,6 +84,9 @@ fn lab_e2e() {
     s.run("10 wait_for", || modules::wait_for(&lab));
     s.run("10 wait_for_connection", || {
         modules::wait_for_connection(&lab)
+    });
+    s.run("11 agent serves file tasks as the sh path would", || {
+        agent::agent_matches_sh_path(&lab)
     });
     s.run("7 jump host", || connections::jump_host(&lab));
     s.run("8 unreachable host", || connections::unreachable_host(&lab));

@@ -4,7 +4,9 @@
 # (start-up cancelled by subtracting base.yml; see gen.py), and diffs the files both engines wrote.
 #
 # Env: BENCH_RUNS (kplay runs, default 10), BENCH_ANSIBLE_RUNS (ansible runs, default 1 for
-# exec.yml — it takes minutes — and 3 for the others), KPLAY (binary), BENCH_BUILD=1 (rebuild).
+# exec.yml — it takes minutes — and 3 for the others), KPLAY (binary), BENCH_BUILD=1 (rebuild),
+# BENCH_ENGINES="kplay" to re-measure kplay only (ansible's figures and files are then those of
+# the last full run, kept in $BENCH_OUT; the table says so).
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -40,22 +42,38 @@ for pb in base exec skip; do
     fi
 done
 
+ENGINES="${BENCH_ENGINES:-kplay ansible}"
+measuring() { case " $ENGINES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 for pb in base skip; do
     bench_hyperfine "local-kplay-$pb" --warmup 2 --runs "$KRUNS" "$(kplay_cmd "$pb" "$WORK/dest-k")"
-    bench_hyperfine "local-ansible-$pb" --warmup 1 --runs "$AOTHER_RUNS" "$(ansible_cmd "$pb" "$WORK/dest-a")"
+    if measuring ansible; then
+        bench_hyperfine "local-ansible-$pb" --warmup 1 --runs "$AOTHER_RUNS" "$(ansible_cmd "$pb" "$WORK/dest-a")"
+    fi
 done
 # exec.yml from an empty destination every time: every task makes its change.
 bench_hyperfine "local-kplay-exec" --warmup 1 --runs "$KRUNS" --prepare "rm -rf $WORK/dest-k" "$(kplay_cmd exec "$WORK/dest-k")"
-bench_hyperfine "local-ansible-exec" --runs "$AEXEC_RUNS" --prepare "rm -rf $WORK/dest-a" "$(ansible_cmd exec "$WORK/dest-a")"
+if measuring ansible; then
+    bench_hyperfine "local-ansible-exec" --runs "$AEXEC_RUNS" --prepare "rm -rf $WORK/dest-a" "$(ansible_cmd exec "$WORK/dest-a")"
+    rm -rf "$BENCH_OUT/local-dest-a"
+    cp -a "$WORK/dest-a" "$BENCH_OUT/local-dest-a"
+else
+    for pb in base skip exec; do
+        [ -f "$BENCH_OUT/local-ansible-$pb.json" ] || die "no ansible results: run once without BENCH_ENGINES"
+    done
+    log "ansible-core: figures of $(date -u -r "$BENCH_OUT/local-ansible-exec.json" '+%F %H:%M UTC') reused"
+    if [ -d "$BENCH_OUT/local-dest-a" ]; then cp -a "$BENCH_OUT/local-dest-a" "$WORK/dest-a"; fi
+fi
 
 # Both destinations now hold one fresh exec.yml run each: they must match file for file.
-if diff -r "$WORK/dest-k" "$WORK/dest-a" >"$WORK/dest.diff" 2>&1; then
+if [ ! -d "$WORK/dest-a" ]; then
+    same="not compared (no ansible-core run kept: run once without BENCH_ENGINES)"
+elif diff -r "$WORK/dest-k" "$WORK/dest-a" >"$WORK/dest.diff" 2>&1; then
     same="identical"
 else
     same="DIFFERENT ($(wc -l <"$WORK/dest.diff") diff lines: $WORK/dest.diff)"
 fi
 # Modes too (diff -r ignores them).
-if [ "$(cd "$WORK/dest-k" && find . -printf '%p %m\n' | sort)" != "$(cd "$WORK/dest-a" && find . -printf '%p %m\n' | sort)" ]; then
+if [ -d "$WORK/dest-a" ] && [ "$(cd "$WORK/dest-k" && find . -printf '%p %m\n' | sort)" != "$(cd "$WORK/dest-a" && find . -printf '%p %m\n' | sort)" ]; then
     same="$same; modes DIFFER"
 fi
 

@@ -3,6 +3,7 @@
 //! Data flows one way (see `DESIGN.md`): load → plan → execute → output. Each stage owns its
 //! types; errors carry the [`span::Span`] of the YAML node they came from.
 
+pub mod agent;
 pub mod config;
 pub mod error;
 pub mod exec;

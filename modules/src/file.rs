@@ -3,12 +3,13 @@
 //! work and reports the final stat.
 
 use crate::common::args::{p, Args, Param, FILE_COMMON};
-use crate::common::attrs::{attr_failure, state_name, AttrChanges, AttrSpec};
+use crate::common::attrs::{agent_attr_failure, attr_failure, state_name, AttrChanges, AttrSpec};
 use crate::common::diff::state_diff;
 use crate::common::mode::{format_mode, ModeSpec};
 use crate::common::probe::{parse_reply, probe, PathKind, PathStat, ProbeRequest, PROBE_FN};
-use crate::common::{join_remote, remote_dirname, run_sh};
+use crate::common::{agent_call, join_remote, remote_dirname, run_sh};
 use async_trait::async_trait;
+use kplay_engine::agent::{Reply, Request};
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
@@ -273,6 +274,26 @@ impl Module for FileModule {
             add_path_info(&own, &followed, &mut result.0);
             return Ok(result.into_map());
         }
+        if let Some(req) = &plan.agent {
+            match agent_call(ctx, req).await? {
+                None => {}
+                Some(Reply::Failed { step, message }) => {
+                    return Err(ModuleError::new(
+                        agent_attr_failure(step, &message).unwrap_or(message),
+                    ))
+                }
+                Some(_) => {
+                    let reqs = [
+                        ProbeRequest::new(&a.path).checksum(None),
+                        ProbeRequest::new(&a.path).follow(true).checksum(None),
+                    ];
+                    if let [own, followed] = probe(ctx, &reqs).await?.paths.as_slice() {
+                        add_path_info(own, followed, &mut result.0);
+                    }
+                    return Ok(result.into_map());
+                }
+            }
+        }
         let q = sh_quote(&a.path);
         let script = format!(
             "{PROBE_FN}set -e\n{}set +e\nkp {q} 0 - -1 0\nkp {q} 1 - -1 0\n",
@@ -351,6 +372,8 @@ struct Plan {
     script: String,
     /// The `src` a link result reports (a link's current target when none was given).
     src: Option<String>,
+    /// The same change as one agent request, where the agent can make it.
+    agent: Option<Request>,
 }
 
 impl Plan {
@@ -360,6 +383,7 @@ impl Plan {
             attrs,
             script,
             src: None,
+            agent: None,
         }
     }
 }
@@ -461,10 +485,14 @@ fn plan_directory(
     match prev.kind {
         PathKind::Directory => {
             let ch = a.attrs.changes(prev, umask);
-            {
-                let script = ch.shell(path, false);
-                Ok(Plan::new(!ch.is_empty(), ch, script))
-            }
+            let script = ch.shell(path, false);
+            let mut plan = Plan::new(!ch.is_empty(), ch, script);
+            plan.agent = Some(Request::SetAttrs {
+                path: path.to_string(),
+                attrs: plan.attrs.to_agent(),
+                no_deref: false,
+            });
+            Ok(plan)
         }
         PathKind::Absent => {
             // Every created component gets the requested attributes, as Ansible does.
@@ -482,8 +510,14 @@ fn plan_directory(
             }
             if a.recurse {
                 s.push_str(&recurse_shell(a, path, true));
+                return Ok(Plan::new(true, ch, s));
             }
-            Ok(Plan::new(true, ch, s))
+            let mut plan = Plan::new(true, ch, s);
+            plan.agent = Some(Request::Mkdir {
+                path: path.to_string(),
+                attrs: plan.attrs.to_agent(),
+            });
+            Ok(plan)
         }
         _ => Err(fail(
             format!("{path} already exists as a {prev_state}"),

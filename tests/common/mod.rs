@@ -112,7 +112,18 @@ pub fn kplay(cwd: &Path, args: &[&str]) -> Run {
 /// Runs `kplay args…` in `cwd`, killing it after `timeout`. Colour and any ambient Ansible
 /// configuration are switched off so the output is the plain text the tests parse.
 pub fn kplay_timeout(cwd: &Path, args: &[&str], timeout: Duration) -> Run {
+    kplay_timeout_env(cwd, args, timeout, &[])
+}
+
+/// [`kplay_timeout`] with extra environment variables.
+pub fn kplay_timeout_env(
+    cwd: &Path,
+    args: &[&str],
+    timeout: Duration,
+    env: &[(&str, &str)],
+) -> Run {
     let mut cmd = Command::new(kplay_bin());
+    cmd.envs(env.iter().copied());
     cmd.args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())

@@ -1,7 +1,7 @@
 //! The lab_e2e harness: the lab (up once, down on drop), kplay runs and their recap checks, plain
 //! OpenSSH to the hosts, and the scenario runner.
 
-pub use crate::common::{kplay_timeout, Run};
+pub use crate::common::{kplay_timeout, kplay_timeout_env, Run};
 pub use serde_json::{json, Map, Value};
 pub use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -203,14 +203,26 @@ impl Lab {
 
     /// `kplay run tests/lab_e2e/fixtures/<playbook> -i <inventory> -e <vars>`.
     pub fn play_with(&self, inventory: &Path, playbook: &str, vars: Value) -> Run {
+        self.play_env(inventory, playbook, vars, &[])
+    }
+
+    /// [`Lab::play_with`] with extra environment variables for kplay.
+    pub fn play_env(
+        &self,
+        inventory: &Path,
+        playbook: &str,
+        vars: Value,
+        env: &[(&str, &str)],
+    ) -> Run {
         let pb = fixtures().join(playbook);
         let vars = self.vars(vars).to_string();
         let inv = inventory.to_string_lossy().into_owned();
         let pb = pb.to_string_lossy().into_owned();
-        let run = kplay_timeout(
+        let run = kplay_timeout_env(
             &self.work,
             &["run", &pb, "-i", &inv, "-e", &vars],
             RUN_TIMEOUT,
+            env,
         );
         run.assert_no_panic();
         run

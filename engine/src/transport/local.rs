@@ -98,6 +98,23 @@ impl Transport for LocalTransport {
             .map_err(|e| TransportError::Failed(format!("writing {}: {e}", e_path(&e))))
     }
 
+    /// In-process, on a blocking thread: the engine does what the agent does on a remote host.
+    /// With `become` the operation must run as another user, which only a process can.
+    async fn agent(
+        &self,
+        req: &crate::agent::Request,
+        become_: Option<&Become>,
+    ) -> Result<Option<crate::agent::Reply>, TransportError> {
+        if become_.is_some() || std::env::var_os("KPLAY_NO_AGENT").is_some() {
+            return Ok(None);
+        }
+        let req = req.clone();
+        tokio::task::spawn_blocking(move || crate::agent::fsops::handle(req))
+            .await
+            .map(Some)
+            .map_err(|e| TransportError::Failed(e.to_string()))
+    }
+
     async fn open_tcp(
         &self,
         host: &str,

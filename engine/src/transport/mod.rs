@@ -173,6 +173,21 @@ pub trait Transport: Send + Sync {
         path: &str,
         become_: Option<&Become>,
     ) -> Result<Option<Vec<u8>>, TransportError> {
+        let req = crate::agent::Request::Read {
+            path: path.to_string(),
+        };
+        match self.agent(&req, become_).await? {
+            None => {}
+            Some(crate::agent::Reply::Content(c)) => return Ok(c),
+            Some(crate::agent::Reply::Failed { message, .. }) => {
+                return Err(TransportError::Failed(message))
+            }
+            Some(other) => {
+                return Err(TransportError::Failed(format!(
+                    "unexpected answer from the host's agent to a read: {other:?}"
+                )))
+            }
+        }
         let q = sh_quote(path);
         let out = self
             .exec(
@@ -203,6 +218,17 @@ pub trait Transport: Send + Sync {
             "connecting to {host}:{port} through {} is not supported",
             self.describe()
         )))
+    }
+
+    /// Carry out a file operation with kplay's own code on the host (see [`crate::agent`]):
+    /// no process is started there. `Ok(None)`: this transport has no agent for `become_`
+    /// (callers then use their sh script, which gives the same result).
+    async fn agent(
+        &self,
+        _req: &crate::agent::Request,
+        _become: Option<&Become>,
+    ) -> Result<Option<crate::agent::Reply>, TransportError> {
+        Ok(None)
     }
 
     /// Close the connection at the end of the run.

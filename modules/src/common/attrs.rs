@@ -123,6 +123,15 @@ impl AttrChanges {
         s
     }
 
+    /// The changes as the agent applies them (the "after" values).
+    pub fn to_agent(&self) -> kplay_engine::agent::Attrs {
+        kplay_engine::agent::Attrs {
+            owner: self.owner.as_ref().map(|(_, o)| o.clone()),
+            group: self.group.as_ref().map(|(_, g)| g.clone()),
+            mode: self.mode.map(|(_, m)| m),
+        }
+    }
+
     /// Add `owner`/`group`/`mode` entries to a diff's `before`/`after` dicts.
     pub fn add_to_diff(&self, before: &mut Map, after: &mut Map) {
         if let Some((b, a)) = &self.owner {
@@ -149,6 +158,18 @@ pub fn attr_failure(rc: i32, stderr: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("{what}: {}", stderr.trim()))
+}
+
+/// Ansible's message for a failed agent step that is an attribute change, if it is one.
+pub fn agent_attr_failure(step: kplay_engine::agent::FailedStep, message: &str) -> Option<String> {
+    use kplay_engine::agent::FailedStep;
+    let what = match step {
+        FailedStep::Chown => "chown failed",
+        FailedStep::Chgrp => "chgrp failed",
+        FailedStep::Chmod => "chmod failed",
+        _ => return None,
+    };
+    Some(format!("{what}: {message}"))
 }
 
 /// The `state` word Ansible uses for a path kind.

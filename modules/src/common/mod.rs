@@ -36,6 +36,23 @@ pub async fn run_sh(
     Ok(ctx.transport.exec(req).await?)
 }
 
+/// Ask kplay's agent on the host (or, for `local`, the engine in-process) to do a file
+/// operation with the task's `become`. `Ok(None)`: no agent serves this task; the caller runs
+/// its sh script instead, which gives the same result.
+pub async fn agent_call(
+    ctx: &ModuleContext<'_>,
+    req: &kplay_engine::agent::Request,
+) -> Result<Option<kplay_engine::agent::Reply>, ModuleError> {
+    Ok(ctx.transport.agent(req, ctx.become_.as_ref()).await?)
+}
+
+/// An agent reply that is not the kind a request expects (a bug, or a mismatched agent).
+pub fn unexpected_reply(what: &str, reply: &kplay_engine::agent::Reply) -> ModuleError {
+    ModuleError::new(format!(
+        "unexpected answer from the host's agent to {what}: {reply:?}"
+    ))
+}
+
 /// The directory part of a remote path (`/a/b` → `/a`, `b` → `.`, `/a` → `/`).
 pub fn remote_dirname(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');

@@ -6,7 +6,8 @@
 //! The reply is line records (`S …`, `L …`, `C …`), with a file's raw bytes after a `D <len>`
 //! record, so content is binary-safe without base64.
 
-use super::run_sh;
+use super::{agent_call, run_sh, unexpected_reply};
+use kplay_engine::agent::{Checksum, ProbeSpec, Reply, Request};
 use kplay_engine::module::{ModuleContext, ModuleError};
 use kplay_engine::transport::sh_quote;
 
@@ -108,128 +109,7 @@ impl ProbeRequest {
     }
 }
 
-/// The connecting (or become) user and the umask new files are created with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostInfo {
-    pub uid: u32,
-    pub gid: u32,
-    pub user: String,
-    pub group: String,
-    pub umask: u32,
-}
-
-/// What kind of object a path is, in the words Ansible's results use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathKind {
-    Absent,
-    File,
-    Directory,
-    Link,
-    Block,
-    Char,
-    Fifo,
-    Socket,
-}
-
-impl PathKind {
-    fn from_raw(raw: u32) -> PathKind {
-        match raw & 0o170000 {
-            0o140000 => PathKind::Socket,
-            0o120000 => PathKind::Link,
-            0o100000 => PathKind::File,
-            0o060000 => PathKind::Block,
-            0o040000 => PathKind::Directory,
-            0o020000 => PathKind::Char,
-            0o010000 => PathKind::Fifo,
-            _ => PathKind::File,
-        }
-    }
-}
-
-/// Everything known about one path.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PathStat {
-    pub path: String,
-    pub kind: PathKind,
-    /// Permission bits (`& 0o7777`).
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub owner: String,
-    pub group: String,
-    pub size: u64,
-    pub atime: f64,
-    pub mtime: f64,
-    pub ctime: f64,
-    pub inode: u64,
-    pub dev: u64,
-    pub nlink: u64,
-    /// `readlink` of a symlink (as written in the link).
-    pub link_target: Option<String>,
-    /// Fully resolved path of a symlink's target.
-    pub link_source: Option<String>,
-    pub readable: bool,
-    pub writeable: bool,
-    pub executable: bool,
-    pub checksum: Option<String>,
-    /// The file's bytes when asked and not larger than the limit.
-    pub content: Option<Vec<u8>>,
-    /// `file --mime` output, e.g. `text/plain; charset=us-ascii`.
-    pub mime: Option<String>,
-}
-
-impl PathStat {
-    /// A path that does not exist.
-    pub fn absent(path: &str) -> Self {
-        PathStat {
-            path: path.to_string(),
-            kind: PathKind::Absent,
-            mode: 0,
-            uid: 0,
-            gid: 0,
-            owner: String::new(),
-            group: String::new(),
-            size: 0,
-            atime: 0.0,
-            mtime: 0.0,
-            ctime: 0.0,
-            inode: 0,
-            dev: 0,
-            nlink: 0,
-            link_target: None,
-            link_source: None,
-            readable: false,
-            writeable: false,
-            executable: false,
-            checksum: None,
-            content: None,
-            mime: None,
-        }
-    }
-
-    /// What a path about to be created by the connecting user will look like, before any
-    /// requested attributes are applied (used to predict changes in check mode).
-    pub fn new_by(path: &str, kind: PathKind, host: &HostInfo) -> Self {
-        let base = if kind == PathKind::Directory {
-            0o777
-        } else {
-            0o666
-        };
-        PathStat {
-            kind,
-            mode: base & !host.umask,
-            uid: host.uid,
-            gid: host.gid,
-            owner: host.user.clone(),
-            group: host.group.clone(),
-            ..PathStat::absent(path)
-        }
-    }
-
-    pub fn exists(&self) -> bool {
-        self.kind != PathKind::Absent
-    }
-}
+pub use kplay_engine::agent::{HostInfo, PathKind, PathStat};
 
 /// The result of one probe.
 #[derive(Debug, Clone)]
@@ -247,6 +127,9 @@ pub enum ProbeError {
 
 /// Run one probe for `reqs` (one round trip). Paths come back in request order.
 pub async fn probe(ctx: &ModuleContext<'_>, reqs: &[ProbeRequest]) -> Result<Probe, ModuleError> {
+    if let Some(p) = probe_by_agent(ctx, reqs).await? {
+        return Ok(p);
+    }
     let mut script = String::from(PROBE_FN);
     script.push_str(HOST_INFO);
     for r in reqs {
@@ -264,6 +147,42 @@ pub async fn probe(ctx: &ModuleContext<'_>, reqs: &[ProbeRequest]) -> Result<Pro
         ))
     })?;
     Ok(Probe { host, paths: stats })
+}
+
+/// The probe through the agent; `None` when there is none or a request needs `file --mime`.
+async fn probe_by_agent(
+    ctx: &ModuleContext<'_>,
+    reqs: &[ProbeRequest],
+) -> Result<Option<Probe>, ModuleError> {
+    let mut paths = Vec::with_capacity(reqs.len());
+    for r in reqs {
+        let checksum = match r.checksum {
+            Some(cmd) => match Checksum::from_command(cmd) {
+                Some(c) => Some(c),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        if r.mime {
+            return Ok(None);
+        }
+        paths.push(ProbeSpec {
+            path: r.path.clone(),
+            follow: r.follow,
+            checksum,
+            content_limit: r.content_limit,
+            real_path: false,
+        });
+    }
+    let req = Request::Probe { paths, host: true };
+    match agent_call(ctx, &req).await? {
+        None => Ok(None),
+        Some(Reply::Probe {
+            host: Some(host),
+            paths,
+        }) if paths.len() == reqs.len() => Ok(Some(Probe { host, paths })),
+        Some(other) => Err(unexpected_reply("a probe", &other)),
+    }
 }
 
 /// Parse the records printed by [`PROBE_FN`] (`H` line optional). `paths` names the `P`…`E`

@@ -6,11 +6,12 @@
 //! This is an `exec` with stdin rather than `Transport::put` because `put` cannot chown,
 //! validate or back up before the rename, and each of those would cost another round trip.
 
-use super::attrs::{attr_failure, AttrChanges};
+use super::attrs::{agent_attr_failure, attr_failure, AttrChanges};
 use super::probe::{parse_reply, PathStat, PROBE_FN};
-use super::run_sh;
 use super::validate;
+use super::{agent_call, run_sh, unexpected_reply};
 use super::{basename, join_remote, remote_dirname};
+use kplay_engine::agent::{Attrs, FailedStep, Reply, Request, WriteSpec};
 use kplay_engine::module::{ModuleContext, ModuleError};
 use kplay_engine::transport::sh_quote;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -140,6 +141,9 @@ pub async fn write_file(
     if let Some(v) = req.validate {
         validate::check(v)?;
     }
+    if let Some(out) = write_by_agent(ctx, req).await? {
+        return Ok(out);
+    }
     let tmp = temp_path(req.dest);
     let stdin = if req.from_remote.is_some() {
         None
@@ -178,6 +182,51 @@ pub async fn write_file(
     Ok(WriteOutcome { backup_file, stat })
 }
 
+/// The write through the agent; `None` when there is none, or for `validate` and `backup`
+/// (their commands run in the sh script).
+async fn write_by_agent(
+    ctx: &ModuleContext<'_>,
+    req: &WriteRequest<'_>,
+) -> Result<Option<WriteOutcome>, ModuleError> {
+    if req.validate.is_some() || req.backup {
+        return Ok(None);
+    }
+    let spec = WriteSpec {
+        dest: req.dest.to_string(),
+        data: if req.from_remote.is_some() {
+            Vec::new()
+        } else {
+            req.data.to_vec()
+        },
+        from_remote: req.from_remote.map(str::to_string),
+        keep_owner: true,
+        attrs: Attrs {
+            owner: req.owner.map(str::to_string),
+            group: req.group.map(str::to_string),
+            mode: req.mode,
+        },
+        create_parent: req.create_parent.is_some(),
+        parent_mode: req.create_parent.flatten(),
+    };
+    match agent_call(ctx, &Request::Write(spec)).await? {
+        None => Ok(None),
+        Some(Reply::Stat(stat)) => Ok(Some(WriteOutcome {
+            backup_file: None,
+            stat,
+        })),
+        Some(Reply::Failed { step, message }) => Err(ModuleError::new(
+            agent_attr_failure(step, &message).unwrap_or_else(|| match step {
+                FailedStep::Temp => format!(
+                    "could not create a temporary file beside {}: {message}",
+                    req.dest
+                ),
+                _ => format!("failed to write {}: {message}", req.dest),
+            }),
+        )),
+        Some(other) => Err(unexpected_reply("a write", &other)),
+    }
+}
+
 /// Split a leading `B <backup path>` record (printed by [`backup_shell`]) off a script's stdout.
 pub fn split_backup_line(out: &[u8]) -> (Option<String>, &[u8]) {
     if let Some(rest) = out.strip_prefix(b"B ") {
@@ -198,6 +247,22 @@ pub async fn set_attrs(
     changes: &AttrChanges,
     no_deref: bool,
 ) -> Result<PathStat, ModuleError> {
+    let req = Request::SetAttrs {
+        path: path.to_string(),
+        attrs: changes.to_agent(),
+        no_deref,
+    };
+    match agent_call(ctx, &req).await? {
+        None => {}
+        Some(Reply::Stat(st)) => return Ok(st),
+        Some(Reply::Failed { step, message }) => {
+            return Err(ModuleError::new(
+                agent_attr_failure(step, &message)
+                    .unwrap_or_else(|| format!("changing attributes of {path} failed: {message}")),
+            ))
+        }
+        Some(other) => return Err(unexpected_reply("an attribute change", &other)),
+    }
     let script = format!(
         "{PROBE_FN}{}kp {} 0 - -1 0\n",
         changes.shell(path, no_deref),

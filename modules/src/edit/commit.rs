@@ -142,6 +142,17 @@ pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed,
         backup_file: None,
         attrs_changed,
     };
+    if !(c.opts.backup && exists) && c.opts.validate.is_none() {
+        let attrs = kplay_engine::agent::Attrs {
+            owner: c.opts.attrs.owner.clone().filter(|_| owner_changed),
+            group: c.opts.attrs.group.clone().filter(|_| group_changed),
+            // chown may clear set-id bits: the mode is applied after it, as below.
+            mode: desired_mode.filter(|_| mode_changed || owner_changed || group_changed),
+        };
+        if commit_by_agent(ctx, &c, attrs, desired_mode).await? {
+            return Ok(out);
+        }
+    }
     if let Some(content) = c.new_content {
         out.backup_file = prepare(ctx, c.path, c.probe, c.opts.backup && exists).await?;
         let put_mode = desired_mode.or(c.probe.stat().map(|s| s.mode));
@@ -193,6 +204,49 @@ pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed,
         run_steps(ctx, &script, &format!("setting attributes of {}", c.path)).await?;
     }
     Ok(out)
+}
+
+/// Write and set attributes through the agent in one request (the replaced file's owner
+/// given back, missing parents made); `false` when there is no agent for this task.
+async fn commit_by_agent(
+    ctx: &ModuleContext<'_>,
+    c: &Commit<'_>,
+    attrs: kplay_engine::agent::Attrs,
+    desired_mode: Option<u32>,
+) -> Result<bool, ModuleError> {
+    use kplay_engine::agent::{Reply, Request, WriteSpec};
+    let real = &c.probe.real_path;
+    let req = match c.new_content {
+        Some(content) => Request::Write(WriteSpec {
+            dest: real.clone(),
+            data: content.as_bytes().to_vec(),
+            from_remote: None,
+            keep_owner: true,
+            attrs: kplay_engine::agent::Attrs {
+                mode: desired_mode.or(c.probe.stat().map(|s| s.mode)),
+                ..attrs
+            },
+            create_parent: !c.probe.exists(),
+            parent_mode: None,
+        }),
+        None if attrs == kplay_engine::agent::Attrs::default() => return Ok(true),
+        None => Request::SetAttrs {
+            path: real.clone(),
+            attrs,
+            no_deref: false,
+        },
+    };
+    match crate::common::agent_call(ctx, &req).await? {
+        None => Ok(false),
+        Some(Reply::Stat(_)) => Ok(true),
+        Some(Reply::Failed { step, message }) => Err(ModuleError::new(
+            match crate::common::attrs::agent_attr_failure(step, &message) {
+                Some(_) => format!("setting attributes of {} failed: {message}", c.path),
+                None => format!("writing {real} failed: {message}"),
+            },
+        )),
+        Some(other) => Err(crate::common::unexpected_reply("a write", &other)),
+    }
 }
 
 /// Run sh `steps` (each `|| exit 1`) as the task's become user, without the task environment;

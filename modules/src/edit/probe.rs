@@ -76,6 +76,9 @@ fn probe_script(path: &str) -> String {
 
 /// Read everything about `path` in one command on the host.
 pub async fn probe(ctx: &ModuleContext<'_>, path: &str) -> Result<Probe, ModuleError> {
+    if let Some(p) = probe_by_agent(ctx, path).await? {
+        return Ok(p);
+    }
     let req = ExecRequest::sh(probe_script(path)).with_become(ctx.become_.clone());
     let out = ctx.transport.exec(req).await?;
     if out.rc != 0 {
@@ -85,6 +88,64 @@ pub async fn probe(ctx: &ModuleContext<'_>, path: &str) -> Result<Probe, ModuleE
         )));
     }
     parse_probe(path, &out.stdout)
+}
+
+/// The same answer from the agent; `None` when there is none, or when the path exists but its
+/// content cannot be read as a regular file (the sh path reports that error).
+async fn probe_by_agent(ctx: &ModuleContext<'_>, path: &str) -> Result<Option<Probe>, ModuleError> {
+    use kplay_engine::agent::{PathKind as Kind, ProbeSpec, Reply, Request};
+    let req = Request::Probe {
+        paths: vec![ProbeSpec {
+            path: path.to_string(),
+            follow: true,
+            checksum: None,
+            content_limit: Some(u64::MAX),
+            real_path: true,
+        }],
+        host: true,
+    };
+    let (host, st) = match crate::common::agent_call(ctx, &req).await? {
+        None => return Ok(None),
+        Some(Reply::Probe {
+            host: Some(host),
+            mut paths,
+        }) if paths.len() == 1 => (host, paths.remove(0)),
+        Some(other) => return Err(crate::common::unexpected_reply("a probe", &other)),
+    };
+    let real_path = st
+        .real_path
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| path.to_string());
+    let kind = match (st.kind, st.content) {
+        (Kind::Directory, _) => PathKind::Directory,
+        (Kind::Absent, _) => PathKind::Missing,
+        (_, Some(bytes)) => {
+            let content = String::from_utf8(bytes).map_err(|_| {
+                ModuleError::new(format!(
+                    "{path} is not valid UTF-8 text; kplay edits text files only"
+                ))
+            })?;
+            PathKind::File {
+                stat: FileStat {
+                    mode: st.mode,
+                    uid: st.uid,
+                    gid: st.gid,
+                    owner: st.owner,
+                    group: st.group,
+                },
+                content,
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Probe {
+        kind,
+        real_path,
+        writer_uid: host.uid,
+        writer_gid: host.gid,
+        umask: host.umask,
+    }))
 }
 
 /// Parse [`probe_script`]'s output.

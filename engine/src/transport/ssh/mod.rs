@@ -2,6 +2,7 @@
 //! every command on its own session channel multiplexed over it, files streamed over exec
 //! channels (no sftp, nothing installed on the target).
 
+mod agent;
 mod auth;
 mod connect;
 mod handler;
@@ -48,6 +49,11 @@ pub struct SshTransport {
     /// The host's long-lived command shell, started on first use (None: it could not start,
     /// every command gets its own channel).
     shell: tokio::sync::OnceCell<Option<PersistentShell>>,
+    /// kplay's agent on the host: its path there, and the processes serving the connecting
+    /// user and root (started on first use; None: the host stays on the sh path).
+    agent_file: tokio::sync::OnceCell<Option<String>>,
+    agent_plain: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
+    agent_root: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
 }
 
 impl SshTransport {
@@ -64,6 +70,9 @@ impl SshTransport {
             proxy: std::sync::Mutex::new(conn.proxy),
             channels: Arc::new(Semaphore::new(MAX_CHANNELS)),
             shell: tokio::sync::OnceCell::new(),
+            agent_file: tokio::sync::OnceCell::new(),
+            agent_plain: tokio::sync::OnceCell::new(),
+            agent_root: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -193,6 +202,9 @@ impl Transport for SshTransport {
         mode: Option<u32>,
         become_: Option<&Become>,
     ) -> Result<(), TransportError> {
+        if data.len() <= MAX_STDIN && agent::put(self, data, dest, mode, become_).await? {
+            return Ok(());
+        }
         if data.len() <= MAX_STDIN && become_.is_none_or(|b| b.password.is_none()) {
             let req = ExecRequest::sh(put_script(dest, mode))
                 .with_stdin(data.to_vec())
@@ -223,6 +235,22 @@ impl Transport for SshTransport {
             .map_err(|e| TransportError::Failed(format!("reading {}: {e}", src.display())))?;
         self.put_stream(Stdin::Reader(Box::new(file)), dest, mode, become_)
             .await
+    }
+
+    async fn agent(
+        &self,
+        req: &crate::agent::Request,
+        become_: Option<&Become>,
+    ) -> Result<Option<crate::agent::Reply>, TransportError> {
+        let cell = match become_ {
+            None => &self.agent_plain,
+            Some(b) if agent::agent_can_become(b) => &self.agent_root,
+            Some(_) => return Ok(None),
+        };
+        match cell.get_or_init(|| self.start_agent(become_)).await {
+            Some(client) if !client.is_broken() => client.call(req).await.map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// A `direct-tcpip` channel: the host's sshd makes the connection, so the peer sees the

@@ -1,0 +1,474 @@
+//! The agent's file operations, done with system calls instead of `stat`/`sha1sum`/`cat`/`mv`/
+//! `chmod` processes. They do what the modules' sh scripts do, step for step, so a host gives
+//! the same results whichever path served a request.
+
+use super::ids;
+use super::proto::{
+    Attrs, Checksum, FailedStep, HostInfo, PathKind, PathStat, ProbeSpec, Reply, Request,
+    WriteSpec, PROTOCOL,
+};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Carry out one request.
+pub fn handle(req: Request) -> Reply {
+    match req {
+        Request::Hello => Reply::Hello { protocol: PROTOCOL },
+        Request::Probe { paths, host } => Reply::Probe {
+            host: host.then(host_info),
+            paths: paths.iter().map(probe).collect(),
+        },
+        Request::Write(w) => match write(&w) {
+            Ok(st) => Reply::Stat(st),
+            Err(f) => f.into(),
+        },
+        Request::SetAttrs {
+            path,
+            attrs,
+            no_deref,
+        } => match set_attrs(Path::new(&path), &attrs, no_deref) {
+            Ok(()) => Reply::Stat(stat_of(&path)),
+            Err(f) => f.into(),
+        },
+        Request::Mkdir { path, attrs } => match mkdir(&path, &attrs) {
+            Ok(made) => Reply::Made {
+                stat: stat_of(&path),
+                made,
+            },
+            Err(f) => f.into(),
+        },
+        Request::Read { path } => match fs::read(&path) {
+            Ok(d) => Reply::Content(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Reply::Content(None),
+            Err(e) => Failure::new(FailedStep::Read, format!("reading {path}: {e}")).into(),
+        },
+    }
+}
+
+/// A failed step and its message (what the sh path prints on stderr).
+struct Failure {
+    step: FailedStep,
+    message: String,
+}
+
+impl Failure {
+    fn new(step: FailedStep, message: impl Into<String>) -> Self {
+        Failure {
+            step,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Failure> for Reply {
+    fn from(f: Failure) -> Reply {
+        Reply::Failed {
+            step: f.step,
+            message: f.message,
+        }
+    }
+}
+
+/// The process's user, group and umask.
+pub fn host_info() -> HostInfo {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    HostInfo {
+        uid,
+        gid,
+        user: ids::user_name(uid).unwrap_or_else(|| uid.to_string()),
+        group: ids::group_name(gid).unwrap_or_else(|| gid.to_string()),
+        umask: current_umask(),
+    }
+}
+
+/// The process umask (read by setting and restoring it).
+pub fn current_umask() -> u32 {
+    crate::transport::local::current_umask()
+}
+
+fn secs(s: i64) -> f64 {
+    s as f64
+}
+
+/// A plain stat (no follow, no checksum, no content), as reported after a change.
+fn stat_of(path: &str) -> PathStat {
+    probe(&ProbeSpec {
+        path: path.to_string(),
+        follow: false,
+        checksum: None,
+        content_limit: None,
+        real_path: false,
+    })
+}
+
+/// One path, as the sh probe (`kp`) reports it.
+pub fn probe(spec: &ProbeSpec) -> PathStat {
+    let path = Path::new(&spec.path);
+    let mut st = PathStat::absent(&spec.path);
+    if spec.real_path {
+        st.real_path = Some(real_path(path));
+    }
+    // `stat` of an empty path fails; the sh probe's `stat -- ""` does too.
+    let md = if spec.path.is_empty() {
+        None
+    } else if spec.follow {
+        fs::metadata(path).ok()
+    } else {
+        fs::symlink_metadata(path).ok()
+    };
+    let Some(md) = md else {
+        return st;
+    };
+    st.kind = PathKind::from_raw(md.mode());
+    st.mode = md.mode() & 0o7777;
+    st.uid = md.uid();
+    st.gid = md.gid();
+    st.owner = ids::user_name(md.uid()).unwrap_or_else(|| "UNKNOWN".into());
+    st.group = ids::group_name(md.gid()).unwrap_or_else(|| "UNKNOWN".into());
+    st.size = md.size();
+    st.atime = secs(md.atime());
+    st.mtime = secs(md.mtime());
+    st.ctime = secs(md.ctime());
+    st.inode = md.ino();
+    st.dev = md.dev();
+    st.nlink = md.nlink();
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link {
+        st.link_target = fs::read_link(path)
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned());
+        st.link_source = Some(real_path(path));
+    }
+    st.readable = access(path, nix::unistd::AccessFlags::R_OK);
+    st.writeable = access(path, nix::unistd::AccessFlags::W_OK);
+    st.executable = access(path, nix::unistd::AccessFlags::X_OK);
+    // Content and checksum of regular files only, through a final link only when following.
+    let regular = (spec.follow || !is_link) && fs::metadata(path).is_ok_and(|m| m.is_file());
+    if regular && st.readable {
+        if let Some(alg) = spec.checksum {
+            st.checksum = checksum_file(path, alg).ok();
+        }
+        if let Some(limit) = spec.content_limit {
+            if let Ok(data) = fs::read(path) {
+                if data.len() as u64 <= limit {
+                    st.content = Some(data);
+                }
+            }
+        }
+    }
+    st
+}
+
+/// `test -r/-w/-x` for the process's effective ids.
+fn access(path: &Path, how: nix::unistd::AccessFlags) -> bool {
+    nix::unistd::faccessat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        how,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    )
+    .is_ok()
+}
+
+/// `readlink -f`: every link resolved; a missing last component is kept as named.
+pub fn real_path(path: &Path) -> String {
+    if let Ok(p) = fs::canonicalize(path) {
+        return p.to_string_lossy().into_owned();
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match (fs::canonicalize(&parent), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name).to_string_lossy().into_owned(),
+        _ => path.to_string_lossy().into_owned(),
+    }
+}
+
+/// Hex digest of a file, streamed.
+fn checksum_file(path: &Path, alg: Checksum) -> std::io::Result<String> {
+    use sha1::Digest;
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    macro_rules! digest {
+        ($h:expr) => {{
+            let mut h = $h;
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            hex::encode(h.finalize())
+        }};
+    }
+    Ok(match alg {
+        Checksum::Md5 => {
+            let mut c = md5::Context::new();
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                c.consume(&buf[..n]);
+            }
+            format!("{:x}", c.finalize())
+        }
+        Checksum::Sha1 => digest!(sha1::Sha1::new()),
+        Checksum::Sha224 => digest!(sha2::Sha224::new()),
+        Checksum::Sha256 => digest!(sha2::Sha256::new()),
+        Checksum::Sha384 => digest!(sha2::Sha384::new()),
+        Checksum::Sha512 => digest!(sha2::Sha512::new()),
+    })
+}
+
+/// `chown`/`chgrp`/`chmod` in that order (chown may clear set-id bits, so the mode comes last).
+fn set_attrs(path: &Path, attrs: &Attrs, no_deref: bool) -> Result<(), Failure> {
+    let shown = path.display();
+    let chown = |uid: Option<u32>, gid: Option<u32>| {
+        if no_deref {
+            std::os::unix::fs::lchown(path, uid, gid)
+        } else {
+            std::os::unix::fs::chown(path, uid, gid)
+        }
+    };
+    if let Some(o) = &attrs.owner {
+        let uid = ids::user_id(o).ok_or_else(|| {
+            Failure::new(FailedStep::Chown, format!("failed to look up user {o}"))
+        })?;
+        chown(Some(uid), None)
+            .map_err(|e| Failure::new(FailedStep::Chown, format!("{shown}: {e}")))?;
+    }
+    if let Some(g) = &attrs.group {
+        let gid = ids::group_id(g).ok_or_else(|| {
+            Failure::new(FailedStep::Chgrp, format!("failed to look up group {g}"))
+        })?;
+        chown(None, Some(gid))
+            .map_err(|e| Failure::new(FailedStep::Chgrp, format!("{shown}: {e}")))?;
+    }
+    if let Some(m) = attrs.mode {
+        // Linux has no lchmod: a link's own mode cannot change (callers skip links).
+        fs::set_permissions(path, fs::Permissions::from_mode(m))
+            .map_err(|e| Failure::new(FailedStep::Chmod, format!("{shown}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// A temp file name beside `dest` that no other writer picks.
+fn temp_path(dest: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let base = dest
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = format!(".kplay-tmp.{}.{nanos}.{n}.{base}", std::process::id());
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join(name),
+        _ => PathBuf::from(name),
+    }
+}
+
+/// Removes the temp file unless the rename consumed it.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// The modules' write script without a shell: parents, temp file, content, the replaced file's
+/// mode and owner, requested attributes, rename, and the stat of the result.
+fn write(w: &WriteSpec) -> Result<PathStat, Failure> {
+    let dest = Path::new(&w.dest);
+    if w.create_parent {
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                fs::create_dir_all(parent).map_err(|e| {
+                    Failure::new(FailedStep::Temp, format!("{}: {e}", parent.display()))
+                })?;
+                if let Some(m) = w.parent_mode {
+                    fs::set_permissions(parent, fs::Permissions::from_mode(m)).map_err(|e| {
+                        Failure::new(FailedStep::Temp, format!("{}: {e}", parent.display()))
+                    })?;
+                }
+            }
+        }
+    }
+    let tmp = temp_path(dest);
+    // 0666 before the umask, as `: > file` makes it.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o666)
+        .open(&tmp)
+        .map_err(|e| Failure::new(FailedStep::Temp, format!("{}: {e}", tmp.display())))?;
+    let guard = TempGuard(Some(tmp.clone()));
+    let written = match &w.from_remote {
+        Some(src) => File::open(src).and_then(|mut s| std::io::copy(&mut s, &mut file).map(|_| ())),
+        None => file.write_all(&w.data),
+    };
+    written.map_err(|e| Failure::new(FailedStep::Write, format!("{}: {e}", tmp.display())))?;
+    drop(file);
+    // Like Ansible's atomic_move: a replaced file keeps its mode and (if we may) its owner.
+    if let Ok(old) = fs::metadata(dest) {
+        if w.attrs.mode.is_none() {
+            let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(old.mode() & 0o7777));
+        }
+        if w.keep_owner {
+            let _ = std::os::unix::fs::chown(&tmp, Some(old.uid()), Some(old.gid()));
+        }
+    }
+    set_attrs(&tmp, &w.attrs, false)?;
+    fs::rename(&tmp, dest)
+        .map_err(|e| Failure::new(FailedStep::Rename, format!("{}: {e}", dest.display())))?;
+    std::mem::forget(guard);
+    Ok(stat_of(&w.dest))
+}
+
+/// `mkdir -p` that applies `attrs` to each directory it makes (Ansible's file module does so).
+fn mkdir(path: &str, attrs: &Attrs) -> Result<Vec<String>, Failure> {
+    let mut missing = Vec::new();
+    let mut p = Some(Path::new(path));
+    while let Some(dir) = p.filter(|d| !d.as_os_str().is_empty()) {
+        if fs::symlink_metadata(dir).is_ok() {
+            break;
+        }
+        missing.push(dir.to_path_buf());
+        p = dir.parent();
+    }
+    let mut made = Vec::new();
+    for dir in missing.iter().rev() {
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => continue,
+            Err(e) => {
+                return Err(Failure::new(
+                    FailedStep::Mkdir,
+                    format!("{}: {e}", dir.display()),
+                ))
+            }
+        }
+        set_attrs(dir, attrs, false)?;
+        made.push(dir.to_string_lossy().into_owned());
+    }
+    Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(path: &Path) -> ProbeSpec {
+        ProbeSpec {
+            path: path.to_string_lossy().into_owned(),
+            follow: false,
+            checksum: Some(Checksum::Sha1),
+            content_limit: Some(100),
+            real_path: true,
+        }
+    }
+
+    #[test]
+    fn probe_reports_file_link_and_absent() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        fs::write(&f, b"hello\n").unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("f", d.path().join("l")).unwrap();
+        let st = probe(&spec(&f));
+        assert_eq!((st.kind, st.mode, st.size), (PathKind::File, 0o640, 6));
+        assert_eq!(
+            st.checksum.as_deref(),
+            Some("f572d396fae9206628714fb2ce00f72e94f2258f")
+        );
+        assert_eq!(st.content.as_deref(), Some(&b"hello\n"[..]));
+        let l = probe(&spec(&d.path().join("l")));
+        assert_eq!(l.kind, PathKind::Link);
+        assert_eq!(l.link_target.as_deref(), Some("f"));
+        assert!(l.checksum.is_none() && l.content.is_none());
+        let mut follow = spec(&d.path().join("l"));
+        follow.follow = true;
+        assert_eq!(probe(&follow).kind, PathKind::File);
+        let missing = probe(&spec(&d.path().join("nope")));
+        assert_eq!(missing.kind, PathKind::Absent);
+        let real = fs::canonicalize(d.path()).unwrap().join("nope");
+        assert_eq!(missing.real_path.as_deref(), Some(&*real.to_string_lossy()));
+    }
+
+    #[test]
+    fn write_is_atomic_keeps_mode_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("sub/f");
+        let mut w = WriteSpec {
+            dest: dest.to_string_lossy().into_owned(),
+            data: b"one".to_vec(),
+            create_parent: true,
+            attrs: Attrs {
+                mode: Some(0o600),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let st = write(&w).map_err(|f| f.message).unwrap();
+        assert_eq!((st.kind, st.mode, st.size), (PathKind::File, 0o600, 3));
+        w.attrs.mode = None;
+        w.data = b"two!".to_vec();
+        let st = write(&w).map_err(|f| f.message).unwrap();
+        assert_eq!((st.mode, st.size), (0o600, 4));
+        assert_eq!(fs::read(&dest).unwrap(), b"two!");
+        let names: Vec<_> = fs::read_dir(d.path().join("sub")).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn failed_attribute_leaves_destination_and_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("f");
+        fs::write(&dest, b"old").unwrap();
+        let w = WriteSpec {
+            dest: dest.to_string_lossy().into_owned(),
+            data: b"new".to_vec(),
+            attrs: Attrs {
+                owner: Some("no-such-user-kplay".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let f = write(&w).err().unwrap();
+        assert_eq!(f.step, FailedStep::Chown);
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn mkdir_makes_parents_with_mode_and_reports_them() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a/b");
+        let attrs = Attrs {
+            mode: Some(0o700),
+            ..Default::default()
+        };
+        let made = mkdir(&p.to_string_lossy(), &attrs)
+            .map_err(|f| f.message)
+            .unwrap();
+        assert_eq!(made.len(), 2);
+        let m = fs::metadata(d.path().join("a")).unwrap().mode() & 0o7777;
+        assert_eq!(m, 0o700);
+        assert!(mkdir(&p.to_string_lossy(), &attrs)
+            .unwrap_or_default()
+            .is_empty());
+    }
+}

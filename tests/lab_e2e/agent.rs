@@ -1,0 +1,76 @@
+//! Scenario 11: kplay's agent. File tasks over SSH are served by the agent kplay copies to the
+//! host; the files, modes, owners and stat reports must be exactly those of the sh path
+//! (`KPLAY_NO_AGENT=1`), the agent must be cached in `~/.cache/kplay/`, and a host where it cannot
+//! be installed must still converge through the sh path.
+
+use crate::harness::*;
+use crate::modules::all_hosts;
+
+/// Everything observable about a variant's tree on one host: type, mode, owner, size, content hash.
+fn tree(lab: &Lab, ip: &str, variant: &str) -> String {
+    lab.ssh_ok(
+        ip,
+        &format!(
+            "cd /opt/kagent/{variant} && find . -printf '%P %y %m %u %g %s %l\\n' | sort && \
+             find . -type f -exec md5sum {{}} + | sort -k2"
+        ),
+    )
+}
+
+pub fn agent_matches_sh_path(lab: &Lab) {
+    let hosts = all_hosts(lab);
+    lab.each_host(|_, _, ip| {
+        lab.ssh_ok(ip, "rm -rf /opt/kagent ~/.cache/kplay");
+    });
+    lab.twice("agent.yml", json!({"variant": "agent"}), &hosts, true);
+    lab.each_host(|_, name, ip| {
+        let cached = lab.ssh_ok(ip, "stat -c '%a %n' ~/.cache/kplay ~/.cache/kplay/agent-*");
+        let lines: Vec<&str> = cached.lines().collect();
+        assert!(
+            lines.len() == 2 && lines[0].starts_with("700 ") && lines[1].starts_with("700 "),
+            "{name}: the agent must be cached, private, in ~/.cache/kplay: {cached}"
+        );
+    });
+
+    // The same playbook through the sh path.
+    let env = [("KPLAY_NO_AGENT", "1")];
+    let vars = json!({"variant": "sh"});
+    let run = lab.play_env(&lab.inventory, "agent.yml", vars.clone(), &env);
+    assert_succeeded(&run, &hosts, "sh path");
+    let again = lab.play_env(&lab.inventory, "agent.yml", vars, &env);
+    assert_succeeded(&again, &hosts, "sh path rerun");
+    for (host, c) in again.recap() {
+        assert_eq!(
+            c.changed,
+            0,
+            "sh path rerun changed {host}\n{}",
+            again.dump()
+        );
+    }
+
+    // A host where the agent cannot be installed (its cache directory is a file) falls back.
+    lab.ssh_ok(lab.ip(3), "rm -rf ~/.cache/kplay && touch ~/.cache/kplay");
+    let fallback = lab.play("agent.yml", json!({"variant": "fallback"}));
+    assert_succeeded(&fallback, &hosts, "host 3 without an agent");
+    lab.ssh_ok(lab.ip(3), "test -f ~/.cache/kplay && rm -f ~/.cache/kplay");
+
+    lab.each_host(|n, name, ip| {
+        let agent = tree(lab, ip, "agent");
+        assert!(
+            agent.contains("sub/new/li.conf f 600")
+                && agent.contains("copy.txt f 640 nobody nogroup")
+                && agent.contains("sub/t.conf f 744"),
+            "{name}: unexpected tree\n{agent}"
+        );
+        assert_eq!(
+            agent,
+            tree(lab, ip, "sh"),
+            "{name}: agent and sh path differ"
+        );
+        if n == 3 {
+            assert_eq!(agent, tree(lab, ip, "fallback"), "{name}: fallback differs");
+        }
+        let leftovers = lab.ssh_ok(ip, "find /opt/kagent -name '.kplay-tmp*' | wc -l");
+        assert_eq!(leftovers, "0", "{name}: temp files left behind");
+    });
+}
