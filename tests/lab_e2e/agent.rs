@@ -20,7 +20,11 @@ fn tree(lab: &Lab, ip: &str, variant: &str) -> String {
 pub fn agent_matches_sh_path(lab: &Lab) {
     let hosts = all_hosts(lab);
     lab.each_host(|_, _, ip| {
-        lab.ssh_ok(ip, "rm -rf /opt/kagent ~/.cache/kplay");
+        // An agent of another kplay build, which the copy of this one must replace.
+        lab.ssh_ok(
+            ip,
+            "rm -rf /opt/kagent ~/.cache/kplay && mkdir -p ~/.cache/kplay && touch ~/.cache/kplay/agent-stale",
+        );
     });
     lab.twice("agent.yml", json!({"variant": "agent"}), &hosts, true);
     lab.each_host(|_, name, ip| {
@@ -28,7 +32,7 @@ pub fn agent_matches_sh_path(lab: &Lab) {
         let lines: Vec<&str> = cached.lines().collect();
         assert!(
             lines.len() == 2 && lines[0].starts_with("700 ") && lines[1].starts_with("700 "),
-            "{name}: the agent must be cached, private, in ~/.cache/kplay: {cached}"
+            "{name}: the agent must be cached, private and alone in ~/.cache/kplay: {cached}"
         );
     });
 

@@ -3,15 +3,19 @@
 //! no locking and no threads.
 
 use super::fsops::handle;
-use super::proto::{decode, read_frame, write_frame, FailedStep, Reply, Request};
-use std::io::{BufReader, BufWriter};
+use super::proto::{decode, read_frame, write_frame, FailedStep, FrameError, Reply, Request};
+use std::io::{BufReader, BufWriter, Read, Write};
 
 /// Serve requests on stdin/stdout. Returns the process exit code.
 pub fn serve_stdio() -> i32 {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let mut r = BufReader::new(stdin.lock());
-    let mut w = BufWriter::new(stdout.lock());
+    serve(std::io::stdin().lock(), std::io::stdout().lock())
+}
+
+/// Serve requests from `input`, answering on `output`, until `input` ends (exit code 0) or
+/// breaks (1).
+pub fn serve(input: impl Read, output: impl Write) -> i32 {
+    let mut r = BufReader::new(input);
+    let mut w = BufWriter::new(output);
     loop {
         let body = match read_frame(&mut r) {
             Ok(Some(b)) => b,
@@ -29,7 +33,18 @@ pub fn serve_stdio() -> i32 {
                 message: format!("the agent does not understand the request: {e}"),
             },
         };
-        if let Err(e) = write_frame(&mut w, &reply) {
+        let sent = match write_frame(&mut w, &reply) {
+            // Nothing was written: say so in a small answer, and the controller takes its sh path.
+            Err(FrameError::TooBig(n)) => write_frame(
+                &mut w,
+                &Reply::Failed {
+                    step: FailedStep::Protocol,
+                    message: format!("the answer of {n} bytes is larger than a message may be"),
+                },
+            ),
+            other => other,
+        };
+        if let Err(e) = sent {
             eprintln!("kplay agent: {e}");
             return 1;
         }

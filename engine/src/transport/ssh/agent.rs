@@ -1,5 +1,6 @@
 //! Starting kplay's agent on a host: copy the binary once into `~/.cache/kplay/` (named by its
-//! content hash, so a host keeps it across runs and a new kplay brings its own), then run it
+//! content hash, so a host keeps it across runs and a new kplay brings its own, replacing the
+//! old one), then run it
 //! on a channel of its own for the rest of the run. Any step that fails leaves the host on the
 //! sh path; nothing is reported as an error because nothing is lost.
 
@@ -16,6 +17,18 @@ pub fn agent_can_become(b: &Become) -> bool {
     b.method == "sudo" && b.password.is_none() && (b.user == "root" || b.user.is_empty())
 }
 
+/// Prints the agent's path on the host, then exits 0 when it is there, 4 when its directory is
+/// ready for a copy, 3 on another system or CPU, 5 when the directory cannot be made.
+const LOCATE: &str = r#"[ "$(uname -sm)" = {arch} ] || exit 3
+d="$HOME/.cache/kplay"; a="$d/agent-{id}"
+printf '%s\n' "$a"
+[ -x "$a" ] && exit 0
+mkdir -p "$d" && chmod 700 "$d" || exit 5
+# Agents of other kplay builds, and copies a killed run left, would pile up.
+rm -f "$d"/agent-* "$d"/.kplay-tmp.*
+exit 4
+"#;
+
 impl SshTransport {
     /// The agent's path on the host, copying it there when missing (once per connection,
     /// shared by the plain and the become agent). `None`: no agent for this host.
@@ -24,10 +37,9 @@ impl SshTransport {
             .get_or_init(|| async {
                 let (exe, id) = crate::agent::binary()?;
                 let arch = format!("Linux {}", std::env::consts::ARCH);
-                let script = format!(
-                    "[ \"$(uname -sm)\" = {arch} ] || exit 3\nd=\"$HOME/.cache/kplay\"; a=\"$d/agent-{id}\"\nprintf '%s\\n' \"$a\"\n[ -x \"$a\" ] && exit 0\nmkdir -p \"$d\" && chmod 700 \"$d\" && exit 4\nexit 5\n",
-                    arch = sh_quote(&arch)
-                );
+                let script = LOCATE
+                    .replace("{arch}", &sh_quote(&arch))
+                    .replace("{id}", id);
                 let out = self.exec(ExecRequest::sh(script)).await.ok()?;
                 let path = out.stdout_str().lines().next()?.to_string();
                 match out.rc {
@@ -36,7 +48,8 @@ impl SshTransport {
                         // A few copies at a time: each holds SSH window buffers, and 100 hosts
                         // copying at once cost memory without finishing sooner (the hosts' CPUs
                         // are the limit).
-                        static UPLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+                        static UPLOADS: tokio::sync::Semaphore =
+                            tokio::sync::Semaphore::const_new(8);
                         let _slot = UPLOADS.acquire().await.ok()?;
                         self.put_file(exe, &path, Some(0o700), None).await.ok()?;
                         Some(path)

@@ -248,7 +248,7 @@ impl Transport for SshTransport {
             Some(_) => return Ok(None),
         };
         match cell.get_or_init(|| self.start_agent(become_)).await {
-            Some(client) if !client.is_broken() => client.call(req).await.map(Some),
+            Some(client) if !client.is_broken() => client.call(req).await,
             _ => Ok(None),
         }
     }
