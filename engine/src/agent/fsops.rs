@@ -259,19 +259,27 @@ fn set_attrs(path: &Path, attrs: &Attrs, no_deref: bool) -> Result<(), Failure> 
     Ok(())
 }
 
-/// A temp file name beside `dest` that no other writer picks.
-fn temp_path(dest: &Path) -> PathBuf {
+/// Prefix of kplay's temp files, so leftovers of a killed run are recognisable.
+pub const TEMP_PREFIX: &str = ".kplay-tmp.";
+
+/// A temp file name for a file called `base` that no other writer picks (pid, time, counter).
+pub fn temp_file_name(base: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{TEMP_PREFIX}{}.{nanos}.{n}.{base}", std::process::id())
+}
+
+/// A temp file path beside `dest`.
+fn temp_path(dest: &Path) -> PathBuf {
     let base = dest
         .file_name()
         .map(|b| b.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name = format!(".kplay-tmp.{}.{nanos}.{n}.{base}", std::process::id());
+    let name = temp_file_name(&base);
     match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.join(name),
         _ => PathBuf::from(name),

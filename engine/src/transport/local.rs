@@ -194,7 +194,7 @@ pub fn write_atomic(dest: &Path, data: &[u8], mode: Option<u32>) -> std::io::Res
         .ok()
         .map(|m| m.permissions().mode() & 0o7777);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".kplay-tmp.")
+        .prefix(crate::agent::fsops::TEMP_PREFIX)
         .tempfile_in(dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;

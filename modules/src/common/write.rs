@@ -14,7 +14,6 @@ use super::{basename, join_remote, remote_dirname};
 use kplay_engine::agent::{Attrs, FailedStep, Reply, Request, WriteSpec};
 use kplay_engine::module::{ModuleContext, ModuleError};
 use kplay_engine::transport::sh_quote;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Exit codes of the write script's own steps.
 const RC_TEMP: i32 = 75;
@@ -22,8 +21,8 @@ const RC_WRITE: i32 = 76;
 const RC_BACKUP: i32 = 77;
 const RC_RENAME: i32 = 78;
 
-/// Prefix of temp files, shared with the local transport's `put` so leftovers are recognisable.
-pub const TEMP_PREFIX: &str = ".kplay-tmp.";
+use kplay_engine::agent::fsops::temp_file_name;
+pub use kplay_engine::agent::fsops::TEMP_PREFIX;
 
 /// One file to write.
 #[derive(Debug, Clone, Default)]
@@ -69,18 +68,7 @@ pub fn backup_shell(path_var: &str) -> String {
 
 /// A temp file name in `dest`'s directory that no other run will pick.
 fn temp_path(dest: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = format!(
-        "{TEMP_PREFIX}{}.{nanos}.{n}.{}",
-        std::process::id(),
-        basename(dest)
-    );
-    join_remote(&remote_dirname(dest), &name)
+    join_remote(&remote_dirname(dest), &temp_file_name(&basename(dest)))
 }
 
 /// The whole write script for `req`, using temp file `tmp`.
