@@ -340,3 +340,92 @@ fn gather_facts_counts_as_one_ok_task() {
     r.assert_exit(0);
     assert_eq!(r.host("localhost").ok, 2, "{}", r.dump());
 }
+
+/// File tasks on `-c local` run the agent's code in-process: no `stat`, `sha1sum`, `mv` … is
+/// started. `kplay_agent=false` on the host turns that off (the sh path starts them), with the
+/// same files as the result. Observed through logging wrappers placed first in PATH.
+#[test]
+fn file_tasks_start_no_programs_unless_kplay_agent_is_false() {
+    let t = tempdir();
+    let log = t.path().join("spawned.log");
+    let bin = t.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    for tool in ["stat", "sha1sum", "mv", "chmod", "cat"] {
+        let real = path
+            .split(':')
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{tool} not on PATH"));
+        let wrapper = bin.join(tool);
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho {tool} >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                real.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - file: path="{{ dir }}/{{ v }}/d" state=directory mode=0750
+    - copy: content="x\n" dest="{{ dir }}/{{ v }}/d/c.txt" mode=0600
+    - lineinfile: path="{{ dir }}/{{ v }}/l.conf" line="a=1" create=true
+    - stat: path="{{ dir }}/{{ v }}/d/c.txt"
+      register: st
+    - assert:
+        that: st.stat.size == 2 and st.stat.mode == "0600"
+"#;
+    write(t.path(), "pb.yml", pb);
+    let run = |inventory: &str, v: &str| {
+        write(t.path(), "hosts", inventory);
+        let dir = t.path().to_string_lossy().into_owned();
+        let env_path = format!("{}:{path}", bin.display());
+        let r = kplay_timeout_env(
+            t.path(),
+            &[
+                "run",
+                "pb.yml",
+                "-i",
+                "hosts",
+                "-e",
+                &format!("dir={dir} v={v}"),
+            ],
+            DEFAULT_TIMEOUT,
+            &[("PATH", env_path.as_str())],
+        );
+        r.assert_exit(0);
+        assert_eq!(r.host("localhost").changed, 3, "{}", r.dump());
+    };
+    run("localhost ansible_connection=local\n", "agent");
+    assert!(
+        !log.exists(),
+        "the in-process path started programs: {}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    run(
+        "localhost ansible_connection=local kplay_agent=false\n",
+        "sh",
+    );
+    let spawned = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        spawned.contains("stat"),
+        "the sh path must start stat: {spawned:?}"
+    );
+    for f in ["d", "d/c.txt", "l.conf"] {
+        let (a, s) = (t.path().join("agent").join(f), t.path().join("sh").join(f));
+        assert_eq!(mode_of(&a), mode_of(&s), "{f}");
+        if a.is_file() {
+            assert_eq!(read(&a), read(&s), "{f}");
+        }
+    }
+}

@@ -56,7 +56,7 @@ impl TaskEnv for TestEnv {
     }
 }
 
-pub static LOCAL: LocalTransport = LocalTransport;
+pub static LOCAL: LocalTransport = LocalTransport::with_agent(true);
 
 /// A context on the local machine; `check`/`diff` as given.
 pub fn ctx<'a>(env: &'a TestEnv, check: bool, diff: bool) -> ModuleContext<'a> {

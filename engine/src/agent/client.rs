@@ -117,6 +117,7 @@ mod tests {
                 checksum: None,
                 content_limit: Some(10),
                 real_path: false,
+                mime: false,
             }],
             host: true,
         };

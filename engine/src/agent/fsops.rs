@@ -102,6 +102,7 @@ fn stat_of(path: &str) -> PathStat {
         checksum: None,
         content_limit: None,
         real_path: false,
+        mime: false,
     })
 }
 
@@ -146,6 +147,9 @@ pub fn probe(spec: &ProbeSpec) -> PathStat {
     st.readable = access(path, nix::unistd::AccessFlags::R_OK);
     st.writeable = access(path, nix::unistd::AccessFlags::W_OK);
     st.executable = access(path, nix::unistd::AccessFlags::X_OK);
+    if spec.mime {
+        st.mime = mime(path);
+    }
     // Content and checksum of regular files only, through a final link only when following.
     let regular = (spec.follow || !is_link) && fs::metadata(path).is_ok_and(|m| m.is_file());
     if regular && st.readable {
@@ -161,6 +165,24 @@ pub fn probe(spec: &ProbeSpec) -> PathStat {
         }
     }
     st
+}
+
+/// `file -b --mime`, the one program a probe may start (there is no MIME database in kplay):
+/// `None` when the host has no `file`, as the sh probe reports it.
+fn mime(path: &Path) -> Option<String> {
+    let found = std::env::var_os("PATH")?;
+    let file = std::env::split_paths(&found)
+        .map(|d| d.join("file"))
+        .find(|p| p.is_file())?;
+    let out = std::process::Command::new(file)
+        .args(["-b", "--mime", "--"])
+        .arg(path)
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// `test -r/-w/-x` for the process's effective ids.
@@ -386,6 +408,7 @@ mod tests {
             checksum: Some(Checksum::Sha1),
             content_limit: Some(100),
             real_path: true,
+            mime: false,
         }
     }
 

@@ -49,6 +49,9 @@ pub struct ProbeSpec {
     pub content_limit: Option<u64>,
     /// Also resolve every symlink in the path (`readlink -f`), even when it does not exist.
     pub real_path: bool,
+    /// Ask `file --mime` (stat's `get_mime`), when the host has `file`.
+    #[serde(default)]
+    pub mime: bool,
 }
 
 /// Owner, group and permission bits to set (names or numeric ids).
@@ -210,7 +213,7 @@ pub struct PathStat {
     /// The file's bytes when asked and not larger than the limit.
     #[serde(with = "b64_opt")]
     pub content: Option<Vec<u8>>,
-    /// `file --mime` output, e.g. `text/plain; charset=us-ascii` (sh probe only).
+    /// `file --mime` output, e.g. `text/plain; charset=us-ascii`.
     pub mime: Option<String>,
     /// The path with every symlink resolved, when asked.
     pub real_path: Option<String>,

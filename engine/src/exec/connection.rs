@@ -48,6 +48,7 @@ pub const CONNECTION_VARS: &[&str] = &[
     "ansible_ssh_password",
     "ansible_ssh_retries",
     "ansible_ssh_executable",
+    "kplay_agent",
 ];
 
 type Slot = Arc<OnceCell<Result<Arc<dyn Transport>, TransportError>>>;
@@ -111,7 +112,10 @@ impl Connections {
         vars: &Map,
     ) -> Result<Arc<dyn Transport>, TransportError> {
         match kind {
-            "local" => Ok(Arc::new(LocalTransport::new())),
+            "local" => Ok(Arc::new(LocalTransport::with_agent(
+                crate::transport::agent_wanted(vars)
+                    .map_err(|e| TransportError::Unreachable(format!("{host}: {e}")))?,
+            ))),
             "ssh" | "paramiko" | "smart" => self.open_ssh(host, vars).await,
             other => Err(TransportError::Unreachable(format!(
                 "the connection plugin '{other}' is not supported (use local or ssh)"

@@ -9,12 +9,26 @@ use std::path::Path;
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
-#[derive(Debug, Default)]
-pub struct LocalTransport;
+#[derive(Debug)]
+pub struct LocalTransport {
+    /// Whether file operations run in-process (the agent's code); `kplay_agent: false` turns
+    /// that off for the host.
+    agent: bool,
+}
+
+impl Default for LocalTransport {
+    fn default() -> Self {
+        LocalTransport { agent: true }
+    }
+}
 
 impl LocalTransport {
     pub fn new() -> Self {
-        LocalTransport
+        LocalTransport::default()
+    }
+
+    pub const fn with_agent(agent: bool) -> Self {
+        LocalTransport { agent }
     }
 }
 
@@ -105,7 +119,7 @@ impl Transport for LocalTransport {
         req: &crate::agent::Request,
         become_: Option<&Become>,
     ) -> Result<Option<crate::agent::Reply>, TransportError> {
-        if become_.is_some() || std::env::var_os("KPLAY_NO_AGENT").is_some() {
+        if !self.agent || become_.is_some() || std::env::var_os("KPLAY_NO_AGENT").is_some() {
             return Ok(None);
         }
         let req = req.clone();

@@ -235,6 +235,14 @@ pub trait Transport: Send + Sync {
     async fn close(&self) {}
 }
 
+/// The host variable `kplay_agent` (default true): whether kplay's agent may serve the host.
+pub fn agent_wanted(vars: &crate::value::Map) -> Result<bool, String> {
+    match vars.get("kplay_agent") {
+        Some(v) => ssh::as_bool(v).ok_or_else(|| format!("kplay_agent: not a boolean: {v}")),
+        None => Ok(true),
+    }
+}
+
 /// Open an SSH connection for a host from its (rendered) connection variables.
 pub async fn connect_ssh(
     host: &str,

@@ -149,7 +149,7 @@ pub async fn probe(ctx: &ModuleContext<'_>, reqs: &[ProbeRequest]) -> Result<Pro
     Ok(Probe { host, paths: stats })
 }
 
-/// The probe through the agent; `None` when there is none or a request needs `file --mime`.
+/// The probe through the agent; `None` when there is none (or an unknown checksum command).
 async fn probe_by_agent(
     ctx: &ModuleContext<'_>,
     reqs: &[ProbeRequest],
@@ -163,15 +163,13 @@ async fn probe_by_agent(
             },
             None => None,
         };
-        if r.mime {
-            return Ok(None);
-        }
         paths.push(ProbeSpec {
             path: r.path.clone(),
             follow: r.follow,
             checksum,
             content_limit: r.content_limit,
             real_path: false,
+            mime: r.mime,
         });
     }
     let req = Request::Probe { paths, host: true };

@@ -101,6 +101,7 @@ async fn probe_by_agent(ctx: &ModuleContext<'_>, path: &str) -> Result<Option<Pr
             checksum: None,
             content_limit: Some(u64::MAX),
             real_path: true,
+            mime: false,
         }],
         host: true,
     };

@@ -63,7 +63,7 @@ impl SshTransport {
 
     /// Start the agent (as `become_` when given) on a channel held for the run.
     pub(super) async fn start_agent(&self, become_: Option<&Become>) -> Option<AgentClient> {
-        if std::env::var_os("KPLAY_NO_AGENT").is_some() {
+        if !self.agent_enabled || std::env::var_os("KPLAY_NO_AGENT").is_some() {
             return None;
         }
         let path = self.agent_path().await?;

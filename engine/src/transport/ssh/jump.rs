@@ -141,6 +141,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             keepalive: None,
             retries: 0,
+            agent: true,
         }
     }
 

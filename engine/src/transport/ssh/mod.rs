@@ -12,6 +12,7 @@ pub mod options;
 mod session;
 mod target;
 
+pub(crate) use target::as_bool;
 pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 
 use super::become_cmd::become_command;
@@ -52,6 +53,8 @@ pub struct SshTransport {
     /// kplay's agent on the host: its path there, and the processes serving the connecting
     /// user and root (started on first use; None: the host stays on the sh path).
     agent_file: tokio::sync::OnceCell<Option<String>>,
+    /// `kplay_agent` for this host.
+    agent_enabled: bool,
     agent_plain: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
     agent_root: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
 }
@@ -71,6 +74,7 @@ impl SshTransport {
             channels: Arc::new(Semaphore::new(MAX_CHANNELS)),
             shell: tokio::sync::OnceCell::new(),
             agent_file: tokio::sync::OnceCell::new(),
+            agent_enabled: target.agent,
             agent_plain: tokio::sync::OnceCell::new(),
             agent_root: tokio::sync::OnceCell::new(),
         })

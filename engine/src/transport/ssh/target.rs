@@ -83,6 +83,8 @@ pub struct SshTarget {
     pub keepalive: Option<Duration>,
     /// Extra connection attempts (with backoff) when connecting fails; never for auth failures.
     pub retries: u32,
+    /// Serve file tasks with kplay's agent on the host (`kplay_agent`, default true).
+    pub agent: bool,
 }
 
 /// Keepalive when nothing asks otherwise: often enough to notice a dead host within a couple
@@ -212,6 +214,7 @@ impl SshTarget {
             .filter(|c| !c.eq_ignore_ascii_case("none"))
             .map(str::to_string);
 
+        let agent = super::super::agent_wanted(vars)?;
         let mut target = SshTarget {
             name: inventory_hostname.to_string(),
             host,
@@ -229,6 +232,7 @@ impl SshTarget {
             connect_timeout,
             keepalive,
             retries,
+            agent,
         };
         if let Some(spec) = opts
             .get("proxyjump")
@@ -325,6 +329,7 @@ fn parse_jumps(
             connect_timeout: target.connect_timeout,
             keepalive: target.keepalive,
             retries: 0,
+            agent: false,
         });
     }
     Ok(jumps)
@@ -370,7 +375,7 @@ fn var_str(vars: &Map, names: &[&str]) -> Option<String> {
 }
 
 /// Ansible's boolean coercion (`yes/no/on/off/true/false/1/0`).
-fn as_bool(v: &Value) -> Option<bool> {
+pub(crate) fn as_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::Number(n) => n.as_i64().map(|i| i != 0),
