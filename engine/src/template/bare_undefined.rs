@@ -25,9 +25,33 @@ pub fn used_bare(src: &str, path: &str) -> bool {
         .any(|re| re.is_match(src))
 }
 
+/// Whether `src` holds anything that can make an undefined access chain harmless under
+/// Ansible: a test (`is defined`, `is none` …, which never touch the value), `default`/`d`, or
+/// `mandatory` (which names the variable itself). Without any of them, every use of an
+/// undefined chain fails in Ansible (`a.b == 1`, `a.b | length`, `a.b + 1` …), so the chainable
+/// retry must not turn it into a quiet `false`.
+pub fn may_guard(src: &str) -> bool {
+    static GUARD: std::sync::OnceLock<Option<Regex>> = std::sync::OnceLock::new();
+    GUARD
+        .get_or_init(|| Regex::new(r"\bis\b|\bdefault\b|\|\s*d\b|\bmandatory\b").ok())
+        .as_ref()
+        .is_none_or(|re| re.is_match(src))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::used_bare;
+    use super::{may_guard, used_bare};
+
+    #[test]
+    fn guards_are_recognised() {
+        assert!(may_guard("a.b is defined and a.b.c == 1"));
+        assert!(may_guard("a.b | default(1) == 1"));
+        assert!(may_guard("a.b|d(1)"));
+        assert!(may_guard("a.b.c if a.b is not none else 0"));
+        assert!(!may_guard("a.b == 1"));
+        assert!(!may_guard("{% if a.b | length > 0 %}{% endif %}"));
+        assert!(!may_guard("this.b == 1"));
+    }
 
     #[test]
     fn if_and_for_over_a_chain_are_bare() {

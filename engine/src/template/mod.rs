@@ -226,7 +226,7 @@ impl Templar {
                     .undefined
                     .as_deref()
                     .is_some_and(|path| bare_undefined::used_bare(src, path));
-                if !cause.chained || bare {
+                if !cause.chained || bare || !bare_undefined::may_guard(src) {
                     return Err(cause.error);
                 }
                 run(&self.chain_env).map_err(|e2| undefined::explain(&e2, src, scope).error)

@@ -762,3 +762,28 @@ fn first_found_and_fileglob_search_files_then_the_directory(
     assert_eq!(globbed, json!("b.txt"));
     Ok(())
 }
+
+#[test]
+fn comparing_an_undefined_chain_fails_unless_guarded_like_ansible() {
+    // ansible-core 2.18: "The conditional check 'missing.bar == 1' failed ... 'missing' is undefined".
+    for expr in [
+        "missing.bar == 1",
+        "missing.bar | length > 0",
+        "missing['x'] != 'y'",
+    ] {
+        let e = Templar::new()
+            .eval_condition(expr, &vars())
+            .expect_err(expr);
+        assert_eq!(e.undefined.as_deref(), Some("missing"), "{expr}: {e}");
+    }
+    assert!(err("{% if missing.bar == 1 %}y{% endif %}")
+        .msg
+        .contains("'missing' is undefined"));
+    // The guarded idioms keep working.
+    assert!(!cond("missing.bar is defined and missing.bar.baz == 1"));
+    assert!(cond("missing.bar | default(1) == 1"));
+    assert_eq!(
+        r("{{ missing.bar.baz if missing.bar is defined else 'n' }}"),
+        json!("n")
+    );
+}
