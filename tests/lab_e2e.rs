@@ -88,6 +88,9 @@ fn lab_e2e() {
     s.run("11 agent serves file tasks as the sh path would", || {
         agent::agent_matches_sh_path(&lab)
     });
+    s.run("11 agents for a sudo user, with and without become", || {
+        agent::agent_for_sudo_user(&lab)
+    });
     s.run("7 jump host", || connections::jump_host(&lab));
     s.run("8 unreachable host", || connections::unreachable_host(&lab));
     s.run("9 changed host key refused", || {

@@ -78,3 +78,58 @@ pub fn agent_matches_sh_path(lab: &Lab) {
         assert_eq!(leftovers, "0", "{name}: temp files left behind");
     });
 }
+
+/// The usual production shape: a non-root login with password-less sudo, `become: true` on some
+/// tasks. The connecting user's agent serves the plain tasks, a second agent started through sudo
+/// serves the become ones; the result matches the sh path exactly.
+pub fn agent_for_sudo_user(lab: &Lab) {
+    let hosts = all_hosts(lab);
+    lab.each_host(|_, _, ip| {
+        lab.ssh_ok(
+            ip,
+            "id kpsudo >/dev/null 2>&1 || useradd -m -s /bin/sh kpsudo; \
+             echo 'kpsudo ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/kpsudo && chmod 440 /etc/sudoers.d/kpsudo; \
+             install -d -o kpsudo -m 700 ~kpsudo/.ssh && install -o kpsudo -m 600 ~/.ssh/authorized_keys ~kpsudo/.ssh/; \
+             rm -rf ~kpsudo/.cache /opt/kagent/user-agent /opt/kagent/user-sh; \
+             install -d -m 755 /opt/kagent && install -d -o kpsudo /opt/kagent/user-agent /opt/kagent/user-sh",
+        );
+    });
+    let lines: Vec<String> = (1..=3)
+        .map(|n| {
+            format!(
+                "{} ansible_host={} ansible_user=kpsudo",
+                lab.name(n),
+                lab.ip(n)
+            )
+        })
+        .collect();
+    let inv = lab.inventory_variant("sudo-user.ini", &lines, &lab.common_args.join(" "));
+    lab.twice_with(
+        &inv,
+        "agent.yml",
+        json!({"variant": "user-agent"}),
+        &hosts,
+        true,
+    );
+    let env = [("KPLAY_NO_AGENT", "1")];
+    let run = lab.play_env(&inv, "agent.yml", json!({"variant": "user-sh"}), &env);
+    assert_succeeded(&run, &hosts, "sudo user, sh path");
+    lab.each_host(|_, name, ip| {
+        let agent = tree(lab, ip, "user-agent");
+        assert!(
+            agent.contains("copy.txt f 640 nobody nogroup")
+                && agent.contains("sub/t.conf f 744 kpsudo"),
+            "{name}: unexpected tree\n{agent}"
+        );
+        assert_eq!(
+            agent,
+            tree(lab, ip, "user-sh"),
+            "{name}: agent and sh path differ"
+        );
+        let cached = lab.ssh_ok(ip, "ls ~kpsudo/.cache/kplay/ | grep -c '^agent-'");
+        assert_eq!(
+            cached, "1",
+            "{name}: the agent must be in the login user's cache"
+        );
+    });
+}

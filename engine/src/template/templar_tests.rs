@@ -787,3 +787,23 @@ fn comparing_an_undefined_chain_fails_unless_guarded_like_ansible() {
         json!("n")
     );
 }
+
+#[test]
+fn names_the_template_binds_itself_are_never_blamed() {
+    for src in [
+        "{% for k in ['nope'] %}{{ d[k] }}{% endfor %}",
+        "{% set k = 'nope' %}{{ d[k] }}",
+        "{% for i, k in [[1, 'nope']] %}{{ d[k] }}{% endfor %}",
+    ] {
+        let e = err(src);
+        assert_ne!(e.undefined.as_deref(), Some("k"), "{src}: {}", e.msg);
+        assert!(!e.msg.contains("'k' is undefined"), "{src}: {}", e.msg);
+    }
+    // A real undefined variable next to a loop variable is still named.
+    assert_eq!(
+        err("{% for k in [1] %}{{ k }}{{ nope }}{% endfor %}")
+            .undefined
+            .as_deref(),
+        Some("nope")
+    );
+}

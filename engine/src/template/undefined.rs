@@ -83,7 +83,9 @@ pub fn explain(err: &Error, source: &str, scope: &MjValue) -> Cause {
     let src = err.template_source().unwrap_or(source);
     let span = err.range().and_then(|r| focus(src, r)).unwrap_or(src);
     let mandatory = err.detail().is_some_and(|d| d.starts_with(MANDATORY));
-    for chain in chains(span).into_iter().chain(chains(src)) {
+    let local = local_names(src);
+    let candidates = chains(span).into_iter().chain(chains(src));
+    for chain in candidates.filter(|(root, _)| !local.contains(root)) {
         if let Some(mut cause) = blame(&chain, scope) {
             if mandatory {
                 let name = cause.error.undefined.clone().unwrap_or_default();
@@ -316,6 +318,35 @@ fn chains(src: &str) -> Vec<(String, Vec<Seg>)> {
         i += 1;
     }
     out
+}
+
+/// Names the template binds itself (`for` targets, `set`, macro arguments, `loop`): not in
+/// the variables a render starts with, so never the undefined variable to blame.
+fn local_names(src: &str) -> Vec<String> {
+    static BINDERS: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(re) = BINDERS
+        .get_or_init(|| {
+            regex::Regex::new(
+                r"\{%[-+]?\s*(?:for\s+([\w\s,()]+?)\s+in\b|set\s+([\w\s,]+?)\s*=|macro\s+\w+\s*\(([^)]*)\))",
+            )
+            .ok()
+        })
+        .as_ref()
+    else {
+        return Vec::new();
+    };
+    let mut names = vec!["loop".to_string()];
+    for caps in re.captures_iter(src) {
+        let bound = caps.iter().skip(1).flatten().map(|m| m.as_str());
+        for list in bound {
+            names.extend(
+                list.split([',', '(', ')'])
+                    .map(|n| n.split('=').next().unwrap_or("").trim().to_string())
+                    .filter(|n| !n.is_empty()),
+            );
+        }
+    }
+    names
 }
 
 /// `x is not defined`: the word after `is not` is a test name.
