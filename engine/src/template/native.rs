@@ -214,7 +214,44 @@ pub fn python_repr(v: &MjValue) -> String {
     out
 }
 
+/// A Python tuple (what `product`, `zip_longest` … yield): a sequence to templates, printed
+/// `(a, b)` as Python prints it; JSON/YAML output makes it a list, as Ansible does.
+#[derive(Debug)]
+pub struct Tuple(pub Vec<MjValue>);
+
+impl minijinja::value::Object for Tuple {
+    fn repr(self: &std::sync::Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Seq
+    }
+
+    fn get_value(self: &std::sync::Arc<Self>, key: &MjValue) -> Option<MjValue> {
+        let i = usize::try_from(key.clone()).ok()?;
+        self.0.get(i).cloned()
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Seq(self.0.len())
+    }
+}
+
+impl Tuple {
+    pub fn value(items: Vec<MjValue>) -> MjValue {
+        MjValue::from_object(Tuple(items))
+    }
+}
+
 fn write_repr(out: &mut String, v: &MjValue) {
+    if let Some(t) = v.downcast_object_ref::<Tuple>() {
+        out.push('(');
+        for (i, item) in t.0.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            write_repr(out, item);
+        }
+        out.push_str(if t.0.len() == 1 { ",)" } else { ")" });
+        return;
+    }
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("None"),
         ValueKind::Bool => out.push_str(if v.is_true() { "True" } else { "False" }),
