@@ -11,6 +11,7 @@ mod filters_collections;
 mod filters_data;
 mod filters_itertools;
 mod filters_path;
+mod filters_random;
 mod filters_regex;
 mod filters_strings;
 mod filters_text;
@@ -277,6 +278,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     filters_collections::register(&mut env);
     filters_itertools::register(&mut env);
     filters_units::register(&mut env);
+    filters_random::register(&mut env);
     filters_data::register(&mut env);
     filters_path::register(&mut env);
     filters_regex::register(&mut env);
