@@ -262,9 +262,18 @@ impl Module for FileModule {
         }
         if state == "absent" {
             if changed && !ctx.check_mode {
-                let out = run_sh(ctx, plan.script.clone(), None).await?;
-                if out.rc != 0 {
-                    return Err(ModuleError::new(out.stderr_str().trim().to_string()));
+                let req = Request::Remove {
+                    path: a.path.clone(),
+                };
+                match agent_call(ctx, &req).await? {
+                    Some(Reply::Failed { message, .. }) => return Err(ModuleError::new(message)),
+                    Some(_) => {}
+                    None => {
+                        let out = run_sh(ctx, plan.script.clone(), None).await?;
+                        if out.rc != 0 {
+                            return Err(ModuleError::new(out.stderr_str().trim().to_string()));
+                        }
+                    }
                 }
             }
             result.insert("state", "absent");

@@ -25,6 +25,7 @@ pub fn agent_matches_sh_path(lab: &Lab) {
             ip,
             "rm -rf /opt/kagent ~/.cache/kplay && mkdir -p ~/.cache/kplay && touch ~/.cache/kplay/agent-stale",
         );
+        make_trees_to_remove(lab, ip, &["agent", "sh", "fallback"]);
     });
     lab.twice("agent.yml", json!({"variant": "agent"}), &hosts, true);
     lab.each_host(|_, name, ip| {
@@ -76,7 +77,33 @@ pub fn agent_matches_sh_path(lab: &Lab) {
         }
         let leftovers = lab.ssh_ok(ip, "find /opt/kagent -name '.kplay-tmp*' | wc -l");
         assert_eq!(leftovers, "0", "{name}: temp files left behind");
+        assert_trees_removed(lab, name, ip);
     });
+}
+
+/// `/opt/kagent/<variant>-gone`: a small tree with a symlink to /etc/hostname, which the
+/// playbook's `state: absent` task removes (the link, never its target).
+fn make_trees_to_remove(lab: &Lab, ip: &str, variants: &[&str]) {
+    for v in variants {
+        lab.ssh_ok(
+            ip,
+            &format!(
+                "mkdir -p /opt/kagent/{v}-gone/a/b && touch /opt/kagent/{v}-gone/a/b/f && \
+                 ln -s /etc/hostname /opt/kagent/{v}-gone/a/link"
+            ),
+        );
+    }
+}
+
+fn assert_trees_removed(lab: &Lab, name: &str, ip: &str) {
+    let left = lab.ssh_ok(
+        ip,
+        "ls -d /opt/kagent/*-gone 2>/dev/null | wc -l; test -s /etc/hostname && echo target-kept",
+    );
+    assert_eq!(
+        left, "0\ntarget-kept",
+        "{name}: trees to remove left, or a link target removed"
+    );
 }
 
 /// The usual production shape: a non-root login with password-less sudo, `become: true` on some
@@ -94,6 +121,7 @@ pub fn agent_for_sudo_user(lab: &Lab) {
              install -d -m 755 /opt/kagent && install -d -o kpsudo /opt/kagent/user-agent /opt/kagent/user-sh",
         );
     });
+    lab.each_host(|_, _, ip| make_trees_to_remove(lab, ip, &["user-agent", "user-sh"]));
     let lines: Vec<String> = (1..=3)
         .map(|n| {
             format!(
@@ -131,5 +159,6 @@ pub fn agent_for_sudo_user(lab: &Lab) {
             cached, "1",
             "{name}: the agent must be in the login user's cache"
         );
+        assert_trees_removed(lab, name, ip);
     });
 }

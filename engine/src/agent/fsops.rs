@@ -40,6 +40,10 @@ pub fn handle(req: Request) -> Reply {
             },
             Err(f) => f.into(),
         },
+        Request::Remove { path } => match remove(Path::new(&path)) {
+            Ok(()) => Reply::Stat(stat_of(&path)),
+            Err(f) => f.into(),
+        },
         Request::Read { path } => match fs::read(&path) {
             Ok(d) => Reply::Content(Some(d)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Reply::Content(None),
@@ -368,6 +372,17 @@ fn write(w: &WriteSpec) -> Result<PathStat, Failure> {
     Ok(stat_of(&w.dest))
 }
 
+/// `rm -rf` of one path: never follows a link, removes a directory's whole tree.
+fn remove(path: &Path) -> Result<(), Failure> {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    removed.map_err(|e| Failure::new(FailedStep::Remove, format!("{}: {e}", path.display())))
+}
+
 /// `mkdir -p` that applies `attrs` to each directory it makes (Ansible's file module does so).
 fn mkdir(path: &str, attrs: &Attrs) -> Result<Vec<String>, Failure> {
     let mut missing = Vec::new();
@@ -482,6 +497,28 @@ mod tests {
         assert_eq!(f.step, FailedStep::Chown);
         assert_eq!(fs::read(&dest).unwrap(), b"old");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn remove_takes_trees_and_links_but_not_link_targets() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("t");
+        fs::create_dir_all(tree.join("a/b")).unwrap();
+        fs::write(tree.join("a/b/f"), b"x").unwrap();
+        let kept = d.path().join("kept");
+        fs::create_dir(&kept).unwrap();
+        let link = d.path().join("l");
+        std::os::unix::fs::symlink(&kept, &link).unwrap();
+        for p in [&tree, &link, &d.path().join("missing")] {
+            let reply = handle(Request::Remove {
+                path: p.to_string_lossy().into_owned(),
+            });
+            assert!(
+                matches!(reply, Reply::Stat(ref st) if st.kind == PathKind::Absent),
+                "{reply:?}"
+            );
+        }
+        assert!(kept.is_dir() && !tree.exists());
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub enum Request {
     Mkdir { path: String, attrs: Attrs },
     /// A whole file's bytes, `None` when it does not exist.
     Read { path: String },
+    /// `rm -rf`: a directory with everything below it, a file or a link itself; nothing to do
+    /// when absent. Answers the path's (absent) stat.
+    Remove { path: String },
 }
 
 /// Which step of a request failed: modules turn it into Ansible's wording.
@@ -118,6 +121,7 @@ pub enum FailedStep {
     Chmod,
     Mkdir,
     Read,
+    Remove,
     /// A request this agent does not understand.
     Protocol,
 }
