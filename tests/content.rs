@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{parse_recap, Run};
+use common::{parse_recap, root_or_skip, Run};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -225,21 +225,6 @@ fn extracted_content_runs_from_disk_and_its_edits_take_effect() {
 
 // ---------------------------------------------------------------------------------------------
 // Lab: step 00 against three air-gapped Debian 12 hosts.
-
-fn root_or_skip(test: &str) -> bool {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if uid.is_ok_and(|u| u == "0") {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: the lab needs root and CI=true forbids skipping; run the suite as root");
-    }
-    eprintln!("SKIPPED {test}: the lab needs root (run the tests as root to exercise it)");
-    false
-}
 
 /// Takes the lab down when the test ends, passed or not.
 struct LabGuard;

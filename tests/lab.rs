@@ -5,6 +5,9 @@
 //! Without root these tests print why and skip; under `CI=true` a non-root run fails instead, so CI can
 //! never pass without having exercised the lab.
 
+mod common;
+
+use common::root_or_skip;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,22 +19,6 @@ static LAB_LOCK: Mutex<()> = Mutex::new(());
 
 fn kplay() -> &'static str {
     env!("CARGO_BIN_EXE_kplay")
-}
-
-/// True when the tests can run; skips (or, under CI, fails) otherwise.
-fn root_or_skip(test: &str) -> bool {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if uid.is_ok_and(|u| u == "0") {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: the lab tests need root and CI=true forbids skipping them; run the suite as root");
-    }
-    eprintln!("SKIPPED {test}: the lab needs root (run the tests as root to exercise it)");
-    false
 }
 
 /// Runs `kplay args…` with stderr merged into stdout (so "last line of output" can be checked).

@@ -29,7 +29,7 @@ use harness::*;
 
 #[test]
 fn lab_e2e() {
-    if !root_or_skip() {
+    if !root_or_skip("lab_e2e") {
         return;
     }
     let work = tempfile::Builder::new()

@@ -379,3 +379,20 @@ pub fn current_umask() -> u32 {
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
+
+/// True when a lab test can run (root); otherwise it prints why and skips, except under
+/// `CI=true`, where skipping would let CI pass without exercising the lab: then it panics.
+pub fn root_or_skip(test: &str) -> bool {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if uid.is_ok_and(|u| u == "0") {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: the lab needs root and CI=true forbids skipping; run the suite as root");
+    }
+    eprintln!("SKIPPED {test}: the lab needs root (run the tests as root to exercise it)");
+    false
+}

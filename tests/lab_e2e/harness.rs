@@ -1,7 +1,7 @@
 //! The lab_e2e harness: the lab (up once, down on drop), kplay runs and their recap checks, plain
 //! OpenSSH to the hosts, and the scenario runner.
 
-pub use crate::common::{kplay_timeout, kplay_timeout_env, Run};
+pub use crate::common::{kplay_timeout, kplay_timeout_env, root_or_skip, Run};
 pub use serde_json::{json, Map, Value};
 pub use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,22 +28,6 @@ pub fn root_dir() -> PathBuf {
 
 pub fn fixtures() -> PathBuf {
     root_dir().join("tests").join("lab_e2e").join("fixtures")
-}
-
-/// True when the test can run; skips (or, under CI, fails) otherwise.
-pub fn root_or_skip() -> bool {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if uid.is_ok_and(|u| u == "0") {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("lab_e2e needs root and CI=true forbids skipping it; run the suite as root");
-    }
-    eprintln!("SKIPPED lab_e2e: the lab needs root (run the tests as root to exercise it)");
-    false
 }
 
 /// Runs a command to completion, panicking (with its output) when it cannot start or fails.

@@ -125,44 +125,13 @@ pub fn ends_with_string_filter(expr: &str) -> bool {
         || (rest.starts_with('(') && rest.ends_with(')') && balanced(&rest[1..rest.len() - 1]))
 }
 
-/// Whether brackets in `s` (outside string literals) never close more than they opened and
-/// end balanced.
-fn balanced(s: &str) -> bool {
+/// Calls `f(byte offset, char, depth)` for each character of `s` outside string literals, the
+/// depth counted after an opening bracket and before a closing one; `f` returns false to stop.
+/// Returns whether the end was reached outside any string literal.
+fn walk_code(s: &str, mut f: impl FnMut(usize, char, i32) -> bool) -> bool {
     let mut depth = 0i32;
     let mut quote: Option<char> = None;
     let mut escaped = false;
-    for c in s.chars() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '\'' | '"' => quote = Some(c),
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-    }
-    depth == 0 && quote.is_none()
-}
-
-/// Byte offset of the last `|` outside brackets and string literals.
-fn last_top_level_pipe(s: &str) -> Option<usize> {
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    let mut last = None;
     for (i, c) in s.char_indices() {
         if let Some(q) = quote {
             if escaped {
@@ -178,10 +147,34 @@ fn last_top_level_pipe(s: &str) -> Option<usize> {
             '\'' | '"' => quote = Some(c),
             '(' | '[' | '{' => depth += 1,
             ')' | ']' | '}' => depth -= 1,
-            '|' if depth == 0 => last = Some(i),
             _ => {}
         }
+        if !f(i, c, depth) {
+            return false;
+        }
     }
+    quote.is_none()
+}
+
+/// Whether brackets in `s` (outside string literals) never close more than they opened and
+/// end balanced.
+fn balanced(s: &str) -> bool {
+    let mut depth = 0;
+    walk_code(s, |_, _, d| {
+        depth = d;
+        d >= 0
+    }) && depth == 0
+}
+
+/// Byte offset of the last `|` outside brackets and string literals.
+fn last_top_level_pipe(s: &str) -> Option<usize> {
+    let mut last = None;
+    walk_code(s, |i, c, d| {
+        if c == '|' && d == 0 {
+            last = Some(i);
+        }
+        true
+    });
     last
 }
 
