@@ -289,6 +289,7 @@ fn preflight_passes_on_the_lab_and_a_second_run_changes_nothing() {
         return;
     }
     let (cwd, home) = (common::tempdir(), common::tempdir());
+    let _machine = common::lab_lock();
     let _guard = LabGuard;
     let up = Command::new(common::kplay_bin())
         .args(["lab", "up", "--hosts", "3", "--name", LAB])

@@ -279,6 +279,7 @@ fn three_systemd_hosts_are_isolated_reachable_and_leave_nothing_behind() {
         return;
     }
     let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _machine = common::lab_lock();
     let name = "kpt3";
     lab_down(name);
     let before = snapshot();
@@ -427,6 +428,7 @@ fn a_hundred_sshd_only_hosts_come_up_and_down() {
         return;
     }
     let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _machine = common::lab_lock();
     let name = "kpt100";
     lab_down(name);
     let before = snapshot();
@@ -454,6 +456,7 @@ fn a_second_lab_gets_its_own_subnet_and_down_of_a_missing_lab_succeeds() {
         return;
     }
     let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _machine = common::lab_lock();
     let (a, b) = ("kpta", "kptb");
     let inv_a = read_inventory(&lab_up(&["--hosts", "1", "--name", a, "--init", "none"]));
     let inv_b = read_inventory(&lab_up(&["--hosts", "1", "--name", b, "--init", "none"]));

@@ -36,6 +36,7 @@ fn lab_e2e() {
         .prefix("kplay-lab-e2e-")
         .tempdir()
         .expect("work dir");
+    let _machine = common::lab_lock();
     let started = Instant::now();
     let _ = Command::new(kplay_bin())
         .args(["lab", "down", "--name", LAB])

@@ -396,3 +396,41 @@ pub fn root_or_skip(test: &str) -> bool {
     eprintln!("SKIPPED {test}: the lab needs root (run the tests as root to exercise it)");
     false
 }
+
+/// Held while a test uses a lab: labs are machine-wide (namespaces, bridges, cgroups), and the
+/// lab tests compare machine-wide snapshots, so two test processes (two checkouts, or a test run
+/// beside a benchmark) must not use labs at the same time. Released when dropped.
+pub struct LabLock(fs::File);
+
+/// Waits for the machine-wide lab test lock (`/run/lock/kplay-lab-tests.lock`).
+pub fn lab_lock() -> LabLock {
+    use std::os::unix::io::AsRawFd;
+    let dir = Path::new("/run/lock");
+    let path = if dir.is_dir() {
+        dir.join("kplay-lab-tests.lock")
+    } else {
+        std::env::temp_dir().join("kplay-lab-tests.lock")
+    };
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let started = Instant::now();
+    // SAFETY: flock on a descriptor this function owns; the lock lives as long as the file.
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        let err = std::io::Error::last_os_error();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::Interrupted,
+            "flock {}: {err}",
+            path.display()
+        );
+    }
+    let waited = started.elapsed();
+    if waited > Duration::from_secs(1) {
+        eprintln!("waited {:.1} s for the lab test lock", waited.as_secs_f64());
+    }
+    LabLock(file)
+}
