@@ -230,11 +230,13 @@ fn drained_fn(port: u16, states: &[&str]) -> String {
 }
 
 /// The host loop: sleep `delay`, then test until `kc` succeeds (or fails, with `until_gone`)
-/// or the deadline passes (exit [`RC_TIMEOUT`]).
+/// or the deadline passes (exit [`RC_TIMEOUT`]). `date +%s` counts whole seconds, so the loop
+/// gives up only once more than `timeout` seconds have passed: with `-ge` a start late in a second
+/// ended a 2 s wait after about 1 s.
 fn loop_script(setup: &str, until_gone: bool, w: &WaitArgs) -> String {
     let test = if until_gone { "! kc" } else { "kc" };
     format!(
-        "{setup}ks=$(date +%s); sleep {delay}\nwhile :; do\n  if {test}; then exit 0; fi\n  [ $(($(date +%s) - ks)) -ge {timeout} ] && exit {RC_TIMEOUT}\n  sleep {sleep}\ndone\n",
+        "{setup}ks=$(date +%s); sleep {delay}\nwhile :; do\n  if {test}; then exit 0; fi\n  [ $(($(date +%s) - ks)) -gt {timeout} ] && exit {RC_TIMEOUT}\n  sleep {sleep}\ndone\n",
         delay = w.delay,
         timeout = w.timeout.ceil() as u64,
         sleep = w.sleep,
@@ -590,6 +592,6 @@ mod tests {
         let s = loop_script(&connect_fn(&w.host, 22, w.connect_timeout), false, &w);
         assert!(s.contains("/dev/tcp/$0/$1"));
         assert!(s.contains("nc -z -w 5"));
-        assert!(s.contains("-ge 7 ] && exit 124"));
+        assert!(s.contains("-gt 7 ] && exit 124"));
     }
 }
