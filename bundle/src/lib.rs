@@ -3,3 +3,4 @@
 //! and the roles never disagree about what is in it.
 
 pub mod oci;
+pub mod sign;
