@@ -354,7 +354,9 @@ impl Apt {
             let Some((version, _)) = rest.split_once(' ') else {
                 continue;
             };
-            let arch = rest
+            // `(VERSION RELEASES [ARCH])`, sometimes followed by ` [BROKEN-DEPS]`.
+            let inner = rest.split_once(')').map_or(rest, |(i, _)| i);
+            let arch = inner
                 .rsplit_once('[')
                 .and_then(|(_, a)| a.split_once(']'))
                 .map(|(a, _)| a.to_string())
@@ -406,7 +408,7 @@ mod tests {
             arch: "amd64".into(),
         };
         let plan = "NOTE: simulation\nInst libc6 (2.36-9+deb12u10 Debian:12.11/stable, Debian-Security:12/stable-security [amd64])\n\
-Inst tzdata (2025b-0+deb12u1 Debian:12.11/stable [all])\nInst busybox-static (1:1.35.0-4+b3 Debian:12.11/stable [amd64])\nConf libc6 (2.36)\n";
+Inst tzdata (2025b-0+deb12u1 Debian:12.11/stable [all])\nInst libgcc-s1 (12.2.0-14+deb12u1 Debian:12.11/stable [amd64]) []\nInst busybox-static (1:1.35.0-4+b3 Debian:12.11/stable [amd64])\nConf libc6 (2.36)\n";
         let debs = apt.parse_plan(plan);
         let files: Vec<String> = debs.iter().map(Deb::file_name).collect();
         assert_eq!(
@@ -414,6 +416,7 @@ Inst tzdata (2025b-0+deb12u1 Debian:12.11/stable [all])\nInst busybox-static (1:
             vec![
                 "busybox-static_1%3a1.35.0-4+b3_amd64.deb",
                 "libc6_2.36-9+deb12u10_amd64.deb",
+                "libgcc-s1_12.2.0-14+deb12u1_amd64.deb",
                 "tzdata_2025b-0+deb12u1_all.deb"
             ]
         );
