@@ -298,6 +298,12 @@ fn a_small_bundle_installs_air_gapped_on_a_lab_host_with_the_signature_checked()
         smoke["digest"]
     );
 
+    smoke_image_serves_http(
+        &images,
+        "registry.kplay.local:5000/kplay/smoke:1.35.0",
+        tmp.path(),
+    );
+
     let list = common::kplay(tmp.path(), &["bundle", "list", out.to_str().unwrap()]);
     list.assert_exit(0);
     for text in [
@@ -407,6 +413,49 @@ fn a_small_bundle_installs_air_gapped_on_a_lab_host_with_the_signature_checked()
             || run.stdout.contains("not signed"),
         "{}",
         run.dump()
+    );
+}
+
+/// Unpacks the image's layers and runs its own entrypoint + cmd (chrooted, in a private network
+/// namespace), then fetches /index.html with the image's busybox: the smoke image really serves.
+fn smoke_image_serves_http(images: &OciDir, reference: &str, tmp: &Path) {
+    let desc = images.find(reference).unwrap();
+    let m = images.manifest(&desc.digest).unwrap();
+    let c = images.config(&m.config.digest).unwrap();
+    let root = tmp.join("smoke-root");
+    fs::create_dir_all(&root).unwrap();
+    for l in &m.layers {
+        let st = Command::new("tar")
+            .arg("xzf")
+            .arg(images.blob_path(&l.digest))
+            .arg("-C")
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let mut argv: Vec<String> = c.config.entrypoint.clone();
+    argv.extend(c.config.cmd.iter().cloned());
+    assert!(argv.contains(&"8080".to_string()), "{argv:?}");
+    let server: Vec<String> = argv
+        .iter()
+        .filter(|a| *a != "-f")
+        .map(|a| format!("'{a}'"))
+        .collect();
+    let script = format!(
+        "ip link set lo up && chroot {root} {server} && sleep 0.5 && chroot {root} /bin/busybox wget -q -O- http://127.0.0.1:8080/index.html",
+        root = root.display(),
+        server = server.join(" ")
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("kplay smoke image"),
+        "smoke image did not serve: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -578,6 +627,37 @@ fn images_round_trip_through_a_real_docker_registry_over_tls() {
         pulled.read_blob(&wa.layers[0].digest).unwrap().len() as u64
             > kplay_bundle::registry::CHUNK
     );
+
+    // The registry_push module, run on the controller from a playbook: nothing to change now;
+    // a new image makes it changed, and check mode only reports.
+    let mut c = Image::new();
+    c.cmd = vec!["/bin/c".into()];
+    let mut l = Layer::new();
+    l.bytes("/etc/c", "c", 0o644).unwrap();
+    c.layers.push(l);
+    dir.write_image(&c, "registry.kplay.local:5000/kplay/c:3")
+        .unwrap();
+    let pb = format!(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - registry_push:\n        bundle: {}\n        registry: \"{registry}\"\n        ca_cert: {}\n      register: pushed\n    - debug: var=pushed.images\n",
+        bundle.display(),
+        ca.display()
+    );
+    let check = common::run_local(tmp.path(), &pb, &["--check"]);
+    check.assert_exit(0);
+    assert_eq!(check.host("localhost").changed, 1, "{}", check.dump());
+    let client_c = Registry::new(&registry, Some(&ca), false).unwrap();
+    assert_eq!(
+        client_c.manifest_digest("kplay/c", "3").unwrap(),
+        None,
+        "check mode pushed"
+    );
+    let real = common::run_local(tmp.path(), &pb, &[]);
+    real.assert_exit(0);
+    assert_eq!(real.host("localhost").changed, 1, "{}", real.dump());
+    assert!(client_c.manifest_digest("kplay/c", "3").unwrap().is_some());
+    let again = common::run_local(tmp.path(), &pb, &[]);
+    again.assert_exit(0);
+    assert_eq!(again.host("localhost").changed, 0, "{}", again.dump());
 
     // Another CA: the registry's certificate is refused, nothing is pushed.
     let other = tmp.path().join("other");
