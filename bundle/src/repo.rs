@@ -139,8 +139,8 @@ Architectures: {arch}\nComponents: {component}\nDescription: kplay offline bundl
     release.push_str("MD5Sum:\n");
     for (name, data) in &indexes {
         release.push_str(&format!(
-            " {} {} {name}\n",
-            format!("{:x}", md5::compute(data)),
+            " {:x} {} {name}\n",
+            md5::compute(data),
             data.len()
         ));
     }
