@@ -667,3 +667,127 @@ fn images_round_trip_through_a_real_docker_registry_over_tls() {
     assert_eq!(run.code, Some(1), "{}", run.dump());
     assert!(run.stderr.contains(&registry), "{}", run.dump());
 }
+
+/// Waits for a Unix socket to appear.
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `oci-archive` export is what containerd and skopeo read: `ctr images import` (into a
+/// containerd of the test's own, unpacked with the native snapshotter) names the image by its
+/// reference with the digest kplay computed, and `skopeo` reads the same manifest.
+#[test]
+fn oci_archives_import_into_containerd_and_read_in_skopeo() {
+    for tool in ["/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/skopeo"] {
+        if !Path::new(tool).exists() {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{tool} is missing (tests/install-deps.sh installs it)");
+            }
+            eprintln!("SKIPPED: {tool} not installed");
+            return;
+        }
+    }
+    if !common::root_or_skip("oci_archives_import_into_containerd_and_read_in_skopeo") {
+        return;
+    }
+    let tmp = common::tempdir();
+    let dir = OciDir::create(&tmp.path().join("images")).unwrap();
+    let mut layer = Layer::new();
+    layer.bytes("/etc/kplay-test", "hello\n", 0o644).unwrap();
+    layer.symlink("/etc/kplay-link", "kplay-test").unwrap();
+    let mut image = Image::new();
+    image.cmd = vec!["/bin/true".into()];
+    image.layers.push(layer);
+    let reference = "registry.kplay.local:5000/kplay/archive-test:1";
+    let w = dir.write_image(&image, reference).unwrap();
+    let mut other = Image::new();
+    let mut l2 = Layer::new();
+    l2.bytes("/x", "x", 0o644).unwrap();
+    other.layers.push(l2);
+    dir.write_image(&other, "registry.kplay.local:5000/kplay/not-exported:1")
+        .unwrap();
+    let archive = tmp.path().join("archive.tar");
+    dir.export_archive(&[reference], &archive).unwrap();
+
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&out.stdout)),
+        w.manifest.digest.as_str()
+    );
+
+    let sock = tmp.path().join("containerd.sock");
+    let config = tmp.path().join("containerd.toml");
+    fs::write(
+        &config,
+        format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{sock}\"\n",
+            root = tmp.path().join("root").display(),
+            state = tmp.path().join("state").display(),
+            sock = sock.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("/usr/bin/containerd")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _containerd = Guard(child);
+    wait_for(&sock);
+    let ctr = |args: &[&str]| {
+        Command::new("/usr/bin/ctr")
+            .arg("--address")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let imported = ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "native",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(
+        imported.status.success(),
+        "ctr import: {}{}",
+        String::from_utf8_lossy(&imported.stdout),
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let ls = ctr(&["images", "ls"]);
+    let listing = String::from_utf8_lossy(&ls.stdout).into_owned();
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(reference))
+        .unwrap_or_else(|| panic!("{reference} not imported:\n{listing}"));
+    assert!(line.contains(w.manifest.digest.as_str()), "{line}");
+    assert!(!listing.contains("not-exported"), "{listing}");
+    let check = ctr(&["images", "check"]);
+    let check = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        check
+            .lines()
+            .any(|l| l.starts_with(reference) && l.contains("complete")),
+        "{check}"
+    );
+}
