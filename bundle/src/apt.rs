@@ -165,20 +165,33 @@ impl Apt {
         ] {
             fs::create_dir_all(&d).map_err(io("creating", &d))?;
         }
-        // The sources are fixed by the key; rewrite them anyway so a damaged copy heals.
+        // Files are rewritten only when they differ: apt keeps its binary cache (pkgcache.bin)
+        // only while their mtimes stay, which makes a cached build seconds faster.
         let listd = etc.join("sources.list.d");
+        let wanted: Vec<PathBuf> = files.iter().map(|(n, _)| etc.join(n)).collect();
         for e in fs::read_dir(&listd)
             .map_err(io("reading", &listd))?
             .flatten()
         {
-            let _ = fs::remove_file(e.path());
+            if !wanted.contains(&e.path()) {
+                let _ = fs::remove_file(e.path());
+            }
         }
         for (name, data) in &files {
             let p = etc.join(name);
-            fs::write(&p, data).map_err(io("writing", &p))?;
+            if fs::read(&p).ok().as_ref() != Some(data) {
+                fs::write(&p, data).map_err(io("writing", &p))?;
+            }
         }
         let status = root.join("var/lib/dpkg/status");
-        fs::write(&status, b"").map_err(io("writing", &status))?;
+        if fs::metadata(&status).map(|m| m.len() != 0).unwrap_or(true) {
+            fs::write(&status, b"").map_err(io("writing", &status))?;
+        }
+        let conf = root.join("kplay-apt.conf");
+        let conf_text = format!("Dir \"{}/\";\n", root.display());
+        if fs::read_to_string(&conf).ok().as_deref() != Some(conf_text.as_str()) {
+            fs::write(&conf, &conf_text).map_err(io("writing", &conf))?;
+        }
         let archives = cache.join("debs").join(format!("{release}-{arch}"));
         let partial = archives.join("partial");
         fs::create_dir_all(&partial).map_err(io("creating", &partial))?;
@@ -202,6 +215,9 @@ impl Apt {
             format!("Dir={r}"),
             format!("Dir::State::status={r}/var/lib/dpkg/status"),
             format!("Dir::Cache={r}/var/cache/apt"),
+            // Docker-style images blank these; without them apt rebuilds its cache every run.
+            "Dir::Cache::pkgcache=pkgcache.bin".to_string(),
+            "Dir::Cache::srcpkgcache=srcpkgcache.bin".to_string(),
             format!("Dir::Cache::archives={}", self.archives.display()),
             format!("Dir::Log={r}/var/log/apt"),
             // Keys the machine trusts (sources usually name theirs with signed-by anyway).
@@ -216,7 +232,11 @@ impl Apt {
         ] {
             c.arg("-o").arg(o);
         }
-        c.env("DEBIAN_FRONTEND", "noninteractive")
+        // apt reads APT_CONFIG before any apt.conf.d: pointing Dir at the private root there
+        // keeps the machine's apt.conf.d out (its hooks, e.g. Docker images' docker-clean, would
+        // otherwise run on the machine's own cache during our update).
+        c.env("APT_CONFIG", self.root.join("kplay-apt.conf"))
+            .env("DEBIAN_FRONTEND", "noninteractive")
             .env("LC_ALL", "C");
         c
     }
