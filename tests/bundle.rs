@@ -194,6 +194,23 @@ fn bad_bundle_input_is_refused_with_the_variable_named() {
         "{}",
         run.dump()
     );
+    // An image only the Kubernetes build makes, without its flag; an unknown build type.
+    let run = build("offline_images: {kube-apiserver: {repo: r/kube-apiserver, tag: v1.20.2, build: {type: kubernetes}}}\n");
+    assert_eq!(run.code, Some(1), "{}", run.dump());
+    assert!(
+        run.stderr.contains("offline_images.kube-apiserver")
+            && run.stderr.contains("--kubernetes-from debian-source"),
+        "{}",
+        run.dump()
+    );
+    let run = build("offline_images: {x: {repo: r/x, tag: \"1\", build: {type: docker}}}\n");
+    assert_eq!(run.code, Some(1), "{}", run.dump());
+    assert!(
+        run.stderr.contains("offline_images.x") && run.stderr.contains("\"docker\""),
+        "{}",
+        run.dump()
+    );
+
     // The listing of a directory that is no bundle.
     let run = common::kplay(
         tmp.path(),
