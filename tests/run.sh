@@ -12,20 +12,23 @@ else
 fi
 
 export CARGO_TERM_COLOR=never
+# This checkout's own log: two checkouts testing at once must not count each other's results.
+mkdir -p target
+log="$PWD/target/kplay-test.log"
 # Style gates first (cheap, and a failure here needs no test run to explain it).
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --all-targets
 # A failing test run must not end the script here (set -e): the second run and the summary follow.
 set +e
-cargo test --workspace --no-fail-fast 2>&1 | tee /tmp/kplay-test.log
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The modules' tests run on the local transport, where kplay's agent serves file operations
 # in-process; run them again on the sh path (what hosts without an agent get).
-KPLAY_NO_AGENT=1 cargo test -p kplay-modules --no-fail-fast 2>&1 | tee -a /tmp/kplay-test.log
+KPLAY_NO_AGENT=1 cargo test -p kplay-modules --no-fail-fast 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
-passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' /tmp/kplay-test.log | awk '{s+=$4} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' /tmp/kplay-test.log | awk '{s+=$1} END {print s+0}')
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 echo "${passed} passed, ${failed} failed"
 exit "$status"
