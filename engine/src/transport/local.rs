@@ -41,19 +41,14 @@ impl Transport for LocalTransport {
     }
 
     async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
+        if let Some(b) = &req.become_ {
+            return super::local_become::exec(&req, b).await;
+        }
         let mut script = req.cmd.clone();
         if let Some(dir) = &req.cwd {
             script = format!("cd {} || exit 1\n{}", sh_quote(dir), script);
         }
-        let mut stdin_data = req.stdin.clone();
-        if let Some(b) = &req.become_ {
-            script = become_command(&script, b);
-            if let Some(pw) = &b.password {
-                let mut data = format!("{pw}\n").into_bytes();
-                data.extend(stdin_data.unwrap_or_default());
-                stdin_data = Some(data);
-            }
-        }
+        let stdin_data = req.stdin.clone();
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c").arg(&script);
         for (k, v) in &req.env {

@@ -7,6 +7,7 @@
 
 pub mod become_cmd;
 pub mod local;
+mod local_become;
 pub mod persistent;
 pub mod ssh;
 
@@ -81,6 +82,33 @@ pub enum TransportError {
     /// The connection works but the operation failed (task failure).
     #[error("{0}")]
     Failed(String),
+}
+
+/// Whether `k` may be exported as an environment variable name from sh.
+pub fn is_env_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// `req.cmd` preceded by `export` lines for `req.env` and a `cd` for `req.cwd`. The
+/// environment goes inside the script (not into the process environment) so that it survives
+/// `sudo`/`su`, which reset the environment of the command they start.
+pub fn script_with_env(req: &ExecRequest, cmd: &str) -> Result<String, TransportError> {
+    let mut script = String::new();
+    for (k, v) in &req.env {
+        if !is_env_name(k) {
+            return Err(TransportError::Failed(format!(
+                "invalid environment variable name {k:?}"
+            )));
+        }
+        script.push_str(&format!("export {k}={}\n", sh_quote(v)));
+    }
+    if let Some(dir) = &req.cwd {
+        script.push_str(&format!("cd {} || exit 1\n", sh_quote(dir)));
+    }
+    script.push_str(cmd);
+    Ok(script)
 }
 
 /// Quote a string for POSIX sh.

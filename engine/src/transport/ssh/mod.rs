@@ -122,23 +122,12 @@ impl SshTransport {
         let Some(shell) = self.shell.get_or_init(|| self.start_shell()).await else {
             return Ok(None);
         };
-        let mut script = String::new();
-        for (k, v) in &req.env {
-            if !session::is_env_name(k) {
-                return Err(TransportError::Failed(format!(
-                    "invalid environment variable name {k:?}"
-                )));
-            }
-            script.push_str(&format!("export {k}={}\n", sh_quote(v)));
-        }
-        if let Some(dir) = &req.cwd {
-            script.push_str(&format!("cd {} || exit 1\n", sh_quote(dir)));
-        }
-        match &req.become_ {
+        let cmd = match &req.become_ {
             // The loop shell evaluates the script itself: the functions it defined are there.
-            None => script.push_str(&strip_preludes(&req.cmd)),
-            Some(_) => script.push_str(&req.cmd),
-        }
+            None => strip_preludes(&req.cmd),
+            Some(_) => std::borrow::Cow::Borrowed(req.cmd.as_str()),
+        };
+        let mut script = super::script_with_env(req, &cmd)?;
         if let Some(b) = &req.become_ {
             // The cached identity is the connecting user's, not the become user's.
             script = become_command(&format!("unset KPLAY_ID\n{script}"), b);

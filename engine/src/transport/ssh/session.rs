@@ -4,7 +4,7 @@
 
 use super::handler::ClientHandler;
 use crate::transport::become_cmd::{become_script, nonce, BecomeEvent, BecomeWatch};
-use crate::transport::{sh_quote, ExecOutput, ExecRequest, TransportError};
+use crate::transport::{script_with_env, sh_quote, ExecOutput, ExecRequest, TransportError};
 use russh::client::Handle;
 use russh::{ChannelMsg, Sig};
 use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
@@ -28,19 +28,7 @@ pub fn command_line(
     req: &ExecRequest,
     become_nonce: &str,
 ) -> Result<(String, Option<BecomeWatch>), TransportError> {
-    let mut script = String::new();
-    for (k, v) in &req.env {
-        if !is_env_name(k) {
-            return Err(TransportError::Failed(format!(
-                "invalid environment variable name {k:?}"
-            )));
-        }
-        script.push_str(&format!("export {k}={}\n", sh_quote(v)));
-    }
-    if let Some(dir) = &req.cwd {
-        script.push_str(&format!("cd {} || exit 1\n", sh_quote(dir)));
-    }
-    script.push_str(&req.cmd);
+    let script = script_with_env(req, &req.cmd)?;
     match &req.become_ {
         Some(b) => {
             let s = become_script(&script, b, become_nonce);
@@ -49,12 +37,6 @@ pub fn command_line(
         }
         None => Ok((format!("/bin/sh -c {}", sh_quote(&script)), None)),
     }
-}
-
-pub(super) fn is_env_name(k: &str) -> bool {
-    let mut chars = k.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 /// Conventional signal numbers (Linux), for `rc = 128 + n` as a shell reports it.
