@@ -78,3 +78,115 @@ fn local_become_password_is_sent_only_when_prompted_and_env_is_kept() {
         assert!(!r.stdout.contains("Sekr3t") && !r.stderr.contains("Sekr3t"));
     }
 }
+
+/// Writes a file owner-only (mode 0600) many times, on the agent path and the sh path, while
+/// the second user opens every file that appears in the directory. Before the fix the temp file
+/// was created 0644 and only chmod'ed after the content was in: the watcher kept it open.
+#[test]
+fn files_being_written_are_never_open_to_another_user() {
+    if !second_user::root_or_skip("temp_files_owner_only") {
+        return;
+    }
+    let t = tempdir();
+    second_user::open_to_others(t.path(), 0o755);
+    let out = t.path().join("out");
+    fs::create_dir(&out).unwrap();
+    second_user::open_to_others(&out, 0o755);
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy:
+        content: "{{ 'secret-' * 200000 }}"
+        dest: "{{ dir }}/out/secret{{ item }}"
+        mode: "0600"
+      loop: "{{ range(8) | list }}"
+"#;
+    for no_agent in [false, true] {
+        let watcher = second_user::Watcher::start(&out, |dir, c| {
+            let p = dir.join(&c.name);
+            // Opening is enough: an open descriptor reads whatever is written later.
+            let f = fs::File::open(&p).ok()?;
+            let mut head = [0u8; 6];
+            let _ = std::io::Read::read(&mut &f, &mut head);
+            Some(format!("{} ({:?})", c.name, String::from_utf8_lossy(&head)))
+        });
+        write(t.path(), "pb.yml", pb);
+        local_inventory(t.path(), &["localhost"]);
+        let dir_var = format!("dir={}", t.path().display());
+        let env: &[(&str, &str)] = if no_agent {
+            &[("KPLAY_NO_AGENT", "1")]
+        } else {
+            &[]
+        };
+        let r = kplay_timeout_env(
+            t.path(),
+            &["run", "pb.yml", "-i", "hosts", "-e", &dir_var],
+            DEFAULT_TIMEOUT,
+            env,
+        );
+        let opened = watcher.finish();
+        r.assert_exit(0);
+        assert!(
+            opened.is_empty(),
+            "another user opened files while kplay wrote them (no_agent={no_agent}): {opened:?}"
+        );
+        for i in 0..8 {
+            let p = out.join(format!("secret{i}"));
+            assert_eq!(mode_of(&p), 0o600);
+            fs::remove_file(p).unwrap();
+        }
+    }
+}
+
+/// The agent makes a directory in one the second user owns, who swaps each new directory
+/// for a symlink to a root-only file as soon as it appears. Before the fix the agent set the
+/// mode by name after making it, through the link, on the victim.
+#[test]
+fn new_directories_are_never_swapped_for_links() {
+    if !second_user::root_or_skip("mkdir_no_follow") {
+        return;
+    }
+    let (uid, gid) = second_user::ids();
+    let t = tempdir();
+    second_user::open_to_others(t.path(), 0o755);
+    let theirs = t.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(uid), Some(gid)).unwrap();
+    let victim = t.path().join("victim");
+    fs::write(&victim, "root only\n").unwrap();
+    second_user::open_to_others(&victim, 0o600);
+    let target = victim.clone();
+    let watcher = second_user::Watcher::start(&theirs, move |dir, c| {
+        if !c.is_dir || !c.name.starts_with('d') {
+            return None;
+        }
+        let p = dir.join(&c.name);
+        fs::rename(&p, dir.join(format!("moved-{}", c.name))).ok()?;
+        std::os::unix::fs::symlink(&target, &p).ok()?;
+        Some(c.name.clone())
+    });
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - file:
+        path: "{{ dir }}/theirs/d{{ item }}"
+        state: directory
+        owner: root
+        group: root
+        mode: "0777"
+      loop: "{{ range(40) | list }}"
+      ignore_errors: true
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    let swapped = watcher.finish();
+    r.assert_exit(0);
+    eprintln!("the second user swapped {} directories", swapped.len());
+    assert_eq!(
+        mode_of(&victim),
+        0o600,
+        "kplay changed the mode of a file it was never asked to touch\n{}",
+        r.dump()
+    );
+}

@@ -7,6 +7,7 @@
 //! resets the environment it was started with.
 
 use super::become_cmd::{become_script, nonce, BecomeEvent, BecomeWatch};
+use super::local::Input;
 use super::{script_with_env, Become, ExecOutput, ExecRequest, TransportError};
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,7 +21,11 @@ enum Ctl {
 }
 
 /// Run `req` through `b` as a child process of kplay.
-pub(super) async fn exec(req: &ExecRequest, b: &Become) -> Result<ExecOutput, TransportError> {
+pub(super) async fn exec(
+    req: &ExecRequest,
+    b: &Become,
+    input: Input,
+) -> Result<ExecOutput, TransportError> {
     let script = script_with_env(req, &req.cmd)?;
     let wrapped = become_script(&script, b, &nonce());
     let mut watch = BecomeWatch::new(wrapped.clone(), b);
@@ -41,7 +46,6 @@ pub(super) async fn exec(req: &ExecRequest, b: &Become) -> Result<ExecOutput, Tr
         ));
     };
     let password = b.password.clone();
-    let stdin = req.stdin.clone();
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Ctl>();
     let (done_tx, done_rx) = oneshot::channel::<()>();
 
@@ -108,8 +112,16 @@ pub(super) async fn exec(req: &ExecRequest, b: &Become) -> Result<ExecOutput, Tr
                     // A command that does not read its stdin closes the pipe early: not an
                     // error, its exit status tells.
                     Ctl::Start => {
-                        if let Some(data) = &stdin {
-                            let _ = sin.write_all(data).await;
+                        match &input {
+                            Input::Bytes(Some(data)) => {
+                                let _ = sin.write_all(data).await;
+                            }
+                            Input::Bytes(None) => {}
+                            Input::File(p) => {
+                                if let Ok(mut f) = tokio::fs::File::open(p).await {
+                                    let _ = tokio::io::copy(&mut f, &mut sin).await;
+                                }
+                            }
                         }
                         return;
                     }

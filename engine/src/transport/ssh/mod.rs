@@ -18,8 +18,8 @@ pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 use super::become_cmd::become_command;
 use super::persistent::{bootstrap, new_marker, strip_preludes, PersistentShell, MAX_STDIN};
 use super::{
-    put_script, sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Transport,
-    TransportError,
+    put_result, put_script, sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Expect,
+    Transport, TransportError,
 };
 use async_trait::async_trait;
 use connect::{connect_with_retries, ConnectError};
@@ -158,16 +158,11 @@ impl SshTransport {
         dest: &str,
         mode: Option<u32>,
         become_: Option<&Become>,
+        expect: &Expect,
     ) -> Result<(), TransportError> {
-        let req = ExecRequest::sh(put_script(dest, mode)).with_become(become_.cloned());
+        let req = ExecRequest::sh(put_script(dest, mode, expect)).with_become(become_.cloned());
         let out = self.run(&req, stdin).await?;
-        if out.rc != 0 {
-            return Err(TransportError::Failed(format!(
-                "writing {dest} failed: {}",
-                out.stderr_str().trim()
-            )));
-        }
-        Ok(())
+        put_result(dest, &out)
     }
 }
 
@@ -198,36 +193,29 @@ impl Transport for SshTransport {
         if data.len() <= MAX_STDIN && agent::put(self, data, dest, mode, become_).await? {
             return Ok(());
         }
+        let expect = Expect::of(data);
         if data.len() <= MAX_STDIN && become_.is_none_or(|b| b.password.is_none()) {
-            let req = ExecRequest::sh(put_script(dest, mode))
+            let req = ExecRequest::sh(put_script(dest, mode, &expect))
                 .with_stdin(data.to_vec())
                 .with_become(become_.cloned());
             if let Some(out) = self.via_shell(&req).await? {
-                if out.rc != 0 {
-                    return Err(TransportError::Failed(format!(
-                        "writing {dest} failed: {}",
-                        out.stderr_str().trim()
-                    )));
-                }
-                return Ok(());
+                return put_result(dest, &out);
             }
         }
-        self.put_stream(Stdin::Bytes(data), dest, mode, become_)
+        self.put_stream(Stdin::Bytes(data), dest, mode, become_, &expect)
             .await
     }
 
-    async fn put_file(
+    /// Streams the file on a channel of its own, through a fixed-size buffer.
+    async fn exec_stdin_file(
         &self,
-        src: &Path,
-        dest: &str,
-        mode: Option<u32>,
-        become_: Option<&Become>,
-    ) -> Result<(), TransportError> {
-        let file = tokio::fs::File::open(src)
+        req: ExecRequest,
+        stdin: &Path,
+    ) -> Result<ExecOutput, TransportError> {
+        let file = tokio::fs::File::open(stdin)
             .await
-            .map_err(|e| TransportError::Failed(format!("reading {}: {e}", src.display())))?;
-        self.put_stream(Stdin::Reader(Box::new(file)), dest, mode, become_)
-            .await
+            .map_err(|e| TransportError::Failed(format!("reading {}: {e}", stdin.display())))?;
+        self.run(&req, Stdin::Reader(Box::new(file))).await
     }
 
     async fn agent(
