@@ -286,3 +286,59 @@ fn large_copies_and_diffs_run_in_bounded_memory() {
         assert!(mb < 100, "kplay's memory grew with the file: {seen:?}");
     }
 }
+
+/// `no_log` hides a result everywhere it could appear: the retry line at `-v`, a flag rendered
+/// from the loop item or from task vars, and (fail safe) a flag that cannot be rendered; on the
+/// console and in `--output json`.
+#[test]
+fn no_log_hides_results_in_every_scope_and_fails_safe() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: retried
+      shell: echo SECRET-RETRY
+      register: r
+      until: r.rc == 42
+      retries: 1
+      delay: 0
+      no_log: true
+      ignore_errors: true
+    - name: per item
+      debug:
+        msg: "{{ item.secret }}"
+      no_log: "{{ item.hide }}"
+      loop:
+        - {hide: true, secret: SECRET-ITEM}
+    - name: task vars
+      vars:
+        hide_it: true
+      debug:
+        msg: SECRET-TASKVAR
+      no_log: "{{ hide_it }}"
+    - name: undefined flag
+      debug:
+        msg: SECRET-UNDEFINED
+      no_log: "{{ no_such_variable }}"
+    - name: shown
+      debug:
+        msg: VISIBLE-MARKER
+      no_log: "{{ item }}"
+      loop: [false]
+"#;
+    for extra in [&["-v"][..], &["--output", "json"][..]] {
+        let r = run_local(t.path(), pb, extra);
+        r.assert_exit(0);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        for s in [
+            "SECRET-RETRY",
+            "SECRET-ITEM",
+            "SECRET-TASKVAR",
+            "SECRET-UNDEFINED",
+        ] {
+            assert!(!all.contains(s), "{s} leaked with {extra:?}\n{}", r.dump());
+        }
+        assert!(all.contains("VISIBLE-MARKER"), "{}", r.dump());
+    }
+}
