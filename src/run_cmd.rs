@@ -46,10 +46,7 @@ fn color_wanted() -> bool {
 }
 
 fn read_secret(prompt: &str) -> Option<String> {
-    eprint!("{prompt}");
-    let mut s = String::new();
-    std::io::stdin().read_line(&mut s).ok()?;
-    Some(s.trim_end_matches(['\n', '\r']).to_string())
+    crate::secret::read_password(prompt)
 }
 
 /// Options common to run/adhoc/plan, with ansible.cfg and ANSIBLE_* applied under the flags.

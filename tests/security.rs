@@ -342,3 +342,140 @@ fn no_log_hides_results_in_every_scope_and_fails_safe() {
         assert!(all.contains("VISIBLE-MARKER"), "{}", r.dump());
     }
 }
+
+/// `-K` on a terminal: the password is read with echo off, so it never appears in what the
+/// terminal shows (before, it was read with a plain `read_line`, echo on).
+#[test]
+fn ask_become_pass_does_not_echo_the_password() {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let t = tempdir();
+    write(
+        t.path(),
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: msg=done-here\n",
+    );
+    local_inventory(t.path(), &["localhost"]);
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors this test then owns.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    let master = unsafe { OwnedFd::from_raw_fd(master) };
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    let mut cmd = Command::new(kplay_bin());
+    cmd.args(["run", "pb.yml", "-i", "hosts", "-K"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .env("ANSIBLE_CONFIG", t.path().join("no-such-ansible.cfg"))
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY as _, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawning kplay on a pty");
+    // Every copy of the terminal's other end must go, or reading ours never ends.
+    drop(cmd);
+    drop(slave);
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let mut reader = std::fs::File::from(master.try_clone().unwrap());
+    let sink = screen.clone();
+    let pump = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let shown = |s: &str| String::from_utf8_lossy(&screen.lock().unwrap()).contains(s);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !shown("BECOME password:") {
+        assert!(Instant::now() < deadline, "no prompt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Give kplay the time to turn echo off (it prints the prompt first).
+    let echo_off = || {
+        // SAFETY: termios of our own pty.
+        let mut tio: libc::termios = unsafe { std::mem::zeroed() };
+        unsafe { libc::tcgetattr(std::os::fd::AsRawFd::as_raw_fd(&master), &mut tio) };
+        tio.c_lflag & libc::ECHO == 0
+    };
+    let wait_echo = Instant::now() + Duration::from_secs(3);
+    while !echo_off() && Instant::now() < wait_echo {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut w = std::fs::File::from(master.try_clone().unwrap());
+    w.write_all(b"Hunter2-typed-pw\n").unwrap();
+    let status = child.wait().unwrap();
+    drop(master);
+    drop(w);
+    let _ = pump.join();
+    let text = String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+    assert!(status.success(), "{text}");
+    assert!(text.contains("done-here"), "{text}");
+    assert!(
+        !text.contains("Hunter2"),
+        "the password was echoed:\n{text}"
+    );
+}
+
+/// `-K` without a terminal reads standard input, and says so.
+#[test]
+fn ask_become_pass_without_a_terminal_says_where_it_reads() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let t = tempdir();
+    write(
+        t.path(),
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: msg=done-here\n",
+    );
+    local_inventory(t.path(), &["localhost"]);
+    let mut cmd = Command::new(kplay_bin());
+    cmd.args(["run", "pb.yml", "-i", "hosts", "-K"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .env("ANSIBLE_CONFIG", t.path().join("no-such-ansible.cfg"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // No controlling terminal, whatever the test runner has.
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped-pw\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("standard input"), "{err}");
+    assert!(!err.contains("piped-pw"));
+}
