@@ -479,3 +479,37 @@ fn ask_become_pass_without_a_terminal_says_where_it_reads() {
     assert!(err.contains("standard input"), "{err}");
     assert!(!err.contains("piped-pw"));
 }
+
+/// A module name is data: backticks in it were executed by the read step's grep (as root,
+/// even under `--check`).
+#[test]
+fn modprobe_name_never_runs_as_code() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - modprobe:
+        name: "x`id>PWNED`$(id>PWNED2)"
+        state: present
+      ignore_errors: true
+"#;
+    let r = run_local(t.path(), pb, &["--check"]);
+    r.assert_no_panic();
+    assert!(
+        !t.path().join("PWNED").exists() && !t.path().join("PWNED2").exists(),
+        "the module name ran as a command\n{}",
+        r.dump()
+    );
+}
+
+/// `[web` alone in an INI inventory is refused with exit 4 naming file and line (it was read as
+/// a host called `[web`).
+#[test]
+fn ini_section_header_without_its_bracket_is_a_load_error() {
+    let t = tempdir();
+    write(t.path(), "hosts", "[web\nw1 ansible_connection=local\n");
+    let r = kplay(t.path(), &["inventory", "-i", "hosts", "--list"]);
+    r.assert_exit(4);
+    assert!(r.stderr.contains("hosts:1"), "{}", r.dump());
+}
