@@ -16,7 +16,7 @@ pub(crate) use target::as_bool;
 pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 
 use super::become_cmd::become_command;
-use super::persistent::{bootstrap, new_marker, strip_preludes, PersistentShell, MAX_STDIN};
+use super::persistent::{bootstrap, strip_preludes, PersistentShell, MAX_STDIN};
 use super::{
     put_result, put_script, sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Expect,
     Transport, TransportError,
@@ -87,16 +87,15 @@ impl SshTransport {
         }
         let permit = self.channels.clone().acquire_owned().await.ok()?;
         let channel = self.handle.channel_open_session().await.ok()?;
-        let marker = new_marker();
         channel
             .exec(
                 true,
-                format!("/bin/sh -c {} kplay {}", sh_quote(&bootstrap()), marker).into_bytes(),
+                format!("/bin/sh -c {} kplay", sh_quote(&bootstrap())).into_bytes(),
             )
             .await
             .ok()?;
         let (r, w) = tokio::io::split(channel.into_stream());
-        let shell = PersistentShell::start(Box::new(r), Box::new(w), &marker)
+        let shell = PersistentShell::start(Box::new(r), Box::new(w))
             .await
             .ok()?;
         // The channel stays open for the run: its slot is taken for good.
