@@ -513,3 +513,79 @@ fn ini_section_header_without_its_bracket_is_a_load_error() {
     r.assert_exit(4);
     assert!(r.stderr.contains("hosts:1"), "{}", r.dump());
 }
+
+/// `apt: deb:` uploads the package for root to install (here through sudo, whose upload
+/// renames with `mv`). The second user watches the shared temp
+/// directory and, for every name kplay creates there, makes a directory of that name plus
+/// `.deb` (the upload's old destination, which root then moved its file into). The upload must
+/// land only in a private directory of kplay's own.
+#[test]
+fn apt_deb_upload_never_lands_where_another_user_can_reach() {
+    if !second_user::root_or_skip("apt_deb_private_upload") {
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/dpkg-deb").exists()
+        || !std::path::Path::new("/usr/bin/sudo").exists()
+    {
+        eprintln!("SKIP: dpkg-deb or sudo is not installed");
+        return;
+    }
+    let (uid, _) = second_user::ids();
+    let t = tempdir();
+    second_user::open_to_others(t.path(), 0o755);
+    // sudo resets TMPDIR: the upload goes to the machine's shared /tmp, watched there (only
+    // kplay's own names are claimed, and every claim is removed afterwards).
+    let shared = std::path::PathBuf::from("/tmp");
+    let pkg = t.path().join("pkg");
+    write(
+        &pkg,
+        "DEBIAN/control",
+        "Package: kplay-sec-dummy\nVersion: 1.0\nArchitecture: all\nMaintainer: kplay <kplay@localhost>\nDescription: test\n",
+    );
+    fs::create_dir_all(t.path().join("files")).unwrap();
+    let built = std::process::Command::new("dpkg-deb")
+        .args(["--build", "--root-owner-group"])
+        .arg(&pkg)
+        .arg(t.path().join("files/dummy.deb"))
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{built:?}");
+    let watcher = second_user::Watcher::start(&shared, |dir, c| {
+        if !c.name.starts_with(".kplay-") || c.name.ends_with(".deb") {
+            return None;
+        }
+        let claim = dir.join(format!("{}.deb", c.name));
+        fs::create_dir(&claim).ok()?;
+        second_user::open_to_others(&claim, 0o777);
+        Some(claim.to_string_lossy().into_owned())
+    });
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - apt:
+        deb: dummy.deb
+      become: true
+      ignore_errors: true
+"#;
+    let r = run_local(t.path(), pb, &["--check"]);
+    let claimed = watcher.finish();
+    let mut landed = Vec::new();
+    for c in &claimed {
+        let p = std::path::Path::new(c);
+        if let Ok(md) = fs::symlink_metadata(p) {
+            if md.is_dir() && std::os::unix::fs::MetadataExt::uid(&md) == uid {
+                for e in fs::read_dir(p).unwrap().flatten() {
+                    landed.push(e.path());
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(p);
+    }
+    r.assert_exit(0);
+    assert!(
+        landed.is_empty(),
+        "root's upload landed in directories the second user owns: {landed:?}\n{}",
+        r.dump()
+    );
+}

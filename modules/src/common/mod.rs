@@ -9,6 +9,7 @@ pub mod mode;
 pub mod probe;
 #[cfg(test)]
 pub(crate) mod snapshot;
+pub mod upload;
 pub mod validate;
 pub mod write;
 
