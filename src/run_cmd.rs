@@ -91,7 +91,7 @@ fn options(
                 .or_else(|| cfg.private_key_file.clone()),
             password,
             strict_host_keys: common.strict_host_keys,
-            host_key_checking: cfg.host_key_checking.unwrap_or(true),
+            host_key_checking: cfg.host_key_checking,
             known_hosts: PathBuf::from(home).join(".kplay").join("known_hosts"),
             timeout: Duration::from_secs(cfg.timeout.unwrap_or(10)),
         },

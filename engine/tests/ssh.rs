@@ -579,6 +579,38 @@ async fn strict_checking_refuses_unknown_host_key() {
     );
 }
 
+/// `host_key_checking = True` said explicitly (ansible.cfg) refuses an unknown host, as in
+/// Ansible (it used to mean trust on first use); a key in the global known_hosts file
+/// (`GlobalKnownHostsFile`, default /etc/ssh/ssh_known_hosts) is known (it was never read).
+#[tokio::test]
+async fn explicit_host_key_checking_refuses_unknown_and_reads_global_known_hosts() {
+    let Some(sshd) = Sshd::start() else { return };
+    let d = SshDefaults {
+        host_key_checking: Some(true),
+        ..sshd.defaults()
+    };
+    let t = SshTarget::from_vars("testhost", &sshd.vars("root", Some("id_ed25519")), &d)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let msg = unreachable_message(SshTransport::connect(t).await);
+    assert!(msg.contains("not in any known_hosts file"), "{msg}");
+    assert!(!sshd.path("kplay_known_hosts").exists());
+    let global = sshd.path("global_known_hosts");
+    std::fs::write(&global, sshd.host_key_line()).unwrap_or_else(|e| panic!("{e}"));
+    let mut vars = sshd.vars("root", Some("id_ed25519"));
+    vars.insert(
+        "ansible_ssh_common_args".into(),
+        json!(format!(
+            "-o UserKnownHostsFile={} -o GlobalKnownHostsFile={}",
+            sshd.path("user_known_hosts").display(),
+            global.display()
+        )),
+    );
+    let t = SshTarget::from_vars("testhost", &vars, &d).unwrap_or_else(|e| panic!("{e}"));
+    SshTransport::connect(t)
+        .await
+        .unwrap_or_else(|e| panic!("the global known_hosts entry was not used: {e}"));
+}
+
 #[tokio::test]
 async fn changed_host_key_is_refused_naming_file_and_line() {
     let Some(sshd) = Sshd::start() else { return };

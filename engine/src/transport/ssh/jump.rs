@@ -136,6 +136,7 @@ mod tests {
             key_passphrase: None,
             identity_agent: None,
             known_hosts: vec![],
+            global_known_hosts: vec![],
             kplay_known_hosts: "/k".into(),
             host_key_policy: super::super::HostKeyPolicy::Off,
             jump: vec![],
