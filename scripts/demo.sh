@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
-    echo "demo.sh: the lab needs root (network namespaces, mounts); re-run with sudo" >&2
+    echo "demo.sh: the lab needs root (network namespaces, mounts); re-run as root" >&2
     exit 1
 fi
 sh tests/install-deps.sh

@@ -6,6 +6,7 @@ mod cli;
 mod embedded;
 mod lab_cmd;
 mod run_cmd;
+mod secret;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -47,10 +47,7 @@ fn color_wanted() -> bool {
 }
 
 fn read_secret(prompt: &str) -> Option<String> {
-    eprint!("{prompt}");
-    let mut s = String::new();
-    std::io::stdin().read_line(&mut s).ok()?;
-    Some(s.trim_end_matches(['\n', '\r']).to_string())
+    crate::secret::read_password(prompt)
 }
 
 /// Options common to run/adhoc/plan, with ansible.cfg and ANSIBLE_* applied under the flags.
@@ -95,7 +92,7 @@ fn options(
                 .or_else(|| cfg.private_key_file.clone()),
             password,
             strict_host_keys: common.strict_host_keys,
-            host_key_checking: cfg.host_key_checking.unwrap_or(true),
+            host_key_checking: cfg.host_key_checking,
             known_hosts: PathBuf::from(home).join(".kplay").join("known_hosts"),
             timeout: Duration::from_secs(cfg.timeout.unwrap_or(10)),
         },

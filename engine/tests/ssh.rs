@@ -348,6 +348,57 @@ async fn put_then_fetch_round_trips_with_mode() {
     );
 }
 
+/// A source that cannot be read to its end (here: a directory) must not become an empty or
+/// partial file under `dest`; before, the read error was ignored, end-of-input sent anyway and
+/// whatever arrived renamed into place.
+#[tokio::test]
+async fn put_file_of_an_unreadable_source_leaves_nothing_behind() {
+    let Some(sshd) = Sshd::start() else { return };
+    let t = sshd.connect_root().await;
+    let dest = sshd.path("never.txt");
+    let r = t
+        .put_file(sshd.dir.path(), &dest.to_string_lossy(), Some(0o600), None)
+        .await;
+    assert!(
+        r.is_err(),
+        "a failed read was reported as a successful copy"
+    );
+    assert!(!dest.exists(), "a partial copy took the destination's name");
+}
+
+/// What arrives is checked against the length and SHA-256 the controller announced before it
+/// takes its name: a mismatch (a copy cut short, a source that changed on the way) fails and
+/// leaves neither the destination nor a temp file.
+#[tokio::test]
+async fn upload_that_does_not_match_its_hash_is_refused_on_the_host() {
+    let Some(sshd) = Sshd::start() else { return };
+    let t = sshd.connect_root().await;
+    let src = sshd.path("src.bin");
+    std::fs::write(&src, vec![7u8; 3_000_000]).unwrap_or_else(|e| panic!("{e}"));
+    let dest = sshd.path("checked.bin");
+    let wrong = kplay_engine::transport::Expect::of(&vec![7u8; 5_000_000]);
+    let r = t
+        .put_file_expecting(&src, &dest.to_string_lossy(), Some(0o700), None, &wrong)
+        .await;
+    let msg = format!("{:?}", r.err());
+    assert!(msg.contains("arrived incomplete"), "{msg}");
+    assert!(!dest.exists());
+    let left = std::fs::read_dir(sshd.dir.path())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".kplay-tmp"))
+        .count();
+    assert_eq!(left, 0, "temp files left behind");
+    // The right expectation goes through.
+    t.put_file(&src, &dest.to_string_lossy(), Some(0o700), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0),
+        3_000_000
+    );
+}
+
 fn peak_rss_kb() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -526,6 +577,38 @@ async fn strict_checking_refuses_unknown_host_key() {
         !sshd.path("kplay_known_hosts").exists(),
         "strict mode must not record the key"
     );
+}
+
+/// `host_key_checking = True` said explicitly (ansible.cfg) refuses an unknown host, as in
+/// Ansible (it used to mean trust on first use); a key in the global known_hosts file
+/// (`GlobalKnownHostsFile`, default /etc/ssh/ssh_known_hosts) is known (it was never read).
+#[tokio::test]
+async fn explicit_host_key_checking_refuses_unknown_and_reads_global_known_hosts() {
+    let Some(sshd) = Sshd::start() else { return };
+    let d = SshDefaults {
+        host_key_checking: Some(true),
+        ..sshd.defaults()
+    };
+    let t = SshTarget::from_vars("testhost", &sshd.vars("root", Some("id_ed25519")), &d)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let msg = unreachable_message(SshTransport::connect(t).await);
+    assert!(msg.contains("not in any known_hosts file"), "{msg}");
+    assert!(!sshd.path("kplay_known_hosts").exists());
+    let global = sshd.path("global_known_hosts");
+    std::fs::write(&global, sshd.host_key_line()).unwrap_or_else(|e| panic!("{e}"));
+    let mut vars = sshd.vars("root", Some("id_ed25519"));
+    vars.insert(
+        "ansible_ssh_common_args".into(),
+        json!(format!(
+            "-o UserKnownHostsFile={} -o GlobalKnownHostsFile={}",
+            sshd.path("user_known_hosts").display(),
+            global.display()
+        )),
+    );
+    let t = SshTarget::from_vars("testhost", &vars, &d).unwrap_or_else(|e| panic!("{e}"));
+    SshTransport::connect(t)
+        .await
+        .unwrap_or_else(|e| panic!("the global known_hosts entry was not used: {e}"));
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 
 use crate::common::args::{p, Args, Param};
 use crate::common::run_sh;
+use crate::common::upload;
 use crate::wait_for_connection::seconds;
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
@@ -575,34 +576,19 @@ pub fn summary_changed(stdout: &str) -> bool {
 
 pub struct AptModule;
 
-/// Upload a controller `.deb` to a temp path on the host; returns that path.
-async fn upload_deb(ctx: &ModuleContext<'_>, deb: &str) -> Result<Option<String>, ModuleError> {
+/// Upload a controller `.deb` into a private directory on the host (see [`upload`]).
+async fn upload_deb(
+    ctx: &ModuleContext<'_>,
+    deb: &str,
+) -> Result<Option<upload::Upload>, ModuleError> {
     let Some(local) = ctx.env.find_file(FileKind::Files, deb) else {
         return Ok(None);
     };
-    let out = run_sh(
-        ctx,
-        "mktemp \"${TMPDIR:-/tmp}/.kplay-deb.XXXXXX\"".into(),
-        None,
-    )
-    .await?;
-    let tmp = format!("{}.deb", out.stdout_str().trim());
-    if out.rc != 0 || tmp == ".deb" {
-        return Err(ModuleError::new(format!(
-            "could not create a temp file: {}",
-            out.stderr_str().trim()
-        )));
+    let mut name = crate::common::basename(deb);
+    if !name.ends_with(".deb") {
+        name.push_str(".deb");
     }
-    run_sh(
-        ctx,
-        format!("rm -f {}", sh_quote(out.stdout_str().trim())),
-        None,
-    )
-    .await?;
-    ctx.transport
-        .put_file(&local, &tmp, Some(0o644), ctx.become_.as_ref())
-        .await?;
-    Ok(Some(tmp))
+    upload::upload(ctx, &local, &name).await.map(Some)
 }
 
 impl AptModule {
@@ -625,7 +611,7 @@ impl AptModule {
                     "Unable to install package: {d} does not exist"
                 )));
             };
-            deb_path = Some(up.clone());
+            deb_path = Some(up.path.clone());
             out = run_sh(ctx, read_script(&a, false, deb_path.as_deref()), None).await?;
             let again = parse_state(&out.stdout_str());
             st.deb = again.deb;
@@ -633,7 +619,7 @@ impl AptModule {
         }
         let result = self.act(ctx, &a, &st, deb_path.as_deref()).await;
         if let Some(up) = uploaded {
-            let _ = run_sh(ctx, format!("rm -f {}", sh_quote(&up)), None).await;
+            upload::remove(ctx, &up).await;
         }
         result
     }

@@ -3,7 +3,7 @@
 
 use crate::common::args::{p, Args, Param, FILE_COMMON};
 use crate::common::attrs::AttrSpec;
-use crate::common::install::{install_file, sha1_hex, Install, Source};
+use crate::common::install::{install_file, sha1_file, sha1_hex, Install, Source};
 use crate::common::mode::ModeSpec;
 use crate::common::{basename, join_remote, run_sh, validate};
 use async_trait::async_trait;
@@ -127,16 +127,13 @@ impl Module for CopyModule {
         match &a.source {
             CopySource::Local(path, name) if path.is_dir() => copy_tree(ctx, &a, path, name).await,
             CopySource::Local(path, name) => {
-                let data = std::fs::read(path).map_err(|e| {
-                    ModuleError::new(format!("could not read {}: {e}", path.display()))
-                })?;
                 let mut attrs = a.attrs.clone();
                 attrs.resolve_preserve(path)?;
                 let r = copy_one(
                     ctx,
                     &a,
                     &a.dest,
-                    Source::Data(&data),
+                    Source::File(path),
                     Some(basename(name)),
                     attrs,
                     path.display().to_string(),
@@ -183,8 +180,13 @@ async fn copy_one(
     attrs: AttrSpec,
     after_header: String,
 ) -> Result<ModuleResult, ModuleError> {
-    if let (Some(want), Source::Data(d)) = (&a.checksum, source) {
-        if &sha1_hex(d) != want {
+    let have = match source {
+        Source::Data(d) if a.checksum.is_some() => Some(sha1_hex(d)),
+        Source::File(p) if a.checksum.is_some() => Some(sha1_file(p).await?),
+        _ => None,
+    };
+    if let (Some(want), Some(have)) = (&a.checksum, have) {
+        if &have != want {
             return Err(ModuleError::new(
                 "Copied file does not match the expected checksum. Transfer failed.",
             ));
@@ -229,15 +231,13 @@ async fn copy_tree(
             changed = true;
             continue;
         }
-        let data = std::fs::read(local)
-            .map_err(|e| ModuleError::new(format!("could not read {}: {e}", local.display())))?;
         let mut attrs = a.attrs.clone();
         attrs.resolve_preserve(local)?;
         let r = copy_one(
             ctx,
             a,
             remote,
-            Source::Data(&data),
+            Source::File(local),
             None,
             attrs,
             local.display().to_string(),

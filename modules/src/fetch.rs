@@ -84,10 +84,17 @@ fn local_dest(a: &FetchArgs, host: &str) -> Result<PathBuf, ModuleError> {
         };
         Ok(normpath(&full))
     } else {
-        Ok(normpath(&PathBuf::from(format!(
-            "{}/{}/{}",
-            a.dest, host, a.src
-        ))))
+        // CVE-2019-3828: a `src` (or host name) with `..` must not lead outside `dest`.
+        let base = normpath(Path::new(&a.dest));
+        let full = normpath(&PathBuf::from(format!("{}/{}/{}", a.dest, host, a.src)));
+        if full == base || !full.starts_with(&base) {
+            return Err(ModuleError::new(format!(
+                "Detected directory traversal, expected to be contained in '{}' but got '{}'",
+                base.display(),
+                full.display()
+            )));
+        }
+        Ok(full)
     }
 }
 
@@ -225,6 +232,43 @@ mod tests {
     fn default_dest_nests_host_and_full_source_path() {
         let d = local_dest(&fa("/etc/hosts", "/backup", false), "web1").unwrap();
         assert_eq!(d, PathBuf::from("/backup/web1/etc/hosts"));
+    }
+
+    /// CVE-2019-3828: a `src` (or host name) that climbs out of `dest` is refused.
+    #[test]
+    fn source_paths_never_lead_outside_dest() {
+        for (src, host) in [
+            ("/../../../x", "web1"),
+            ("../../etc/cron.d/x", "web1"),
+            ("/etc/hosts", ".."),
+            ("../web1", "."),
+        ] {
+            let e = local_dest(&fa(src, "/backup", false), host)
+                .err()
+                .unwrap_or_else(|| panic!("{src} on {host} was accepted"));
+            assert!(e.msg.contains("Detected directory traversal"), "{}", e.msg);
+        }
+        let d = local_dest(&fa("/a/../etc/hosts", "backup/", false), "web1").unwrap();
+        assert_eq!(d, PathBuf::from("backup/web1/etc/hosts"));
+    }
+
+    #[tokio::test]
+    async fn traversal_writes_nothing_outside_dest() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("host-file");
+        std::fs::write(&src, "data\n").unwrap();
+        let dest = d.path().join("fetched");
+        let env = TestEnv::new(d.path());
+        let rel = format!("/../../..{}", src.display());
+        let r = FetchModule
+            .run(
+                &ctx(&env, false, false),
+                args(json!({"src": rel, "dest": dest.to_string_lossy()})),
+            )
+            .await;
+        assert!(r.is_err(), "{r:?}");
+        assert_eq!(std::fs::read_to_string(&src).unwrap(), "data\n");
+        assert!(!dest.exists());
     }
 
     #[test]

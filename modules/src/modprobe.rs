@@ -37,7 +37,10 @@ impl ModprobeArgs {
         let a = Args::parse("modprobe", args, &[PARAMS])?;
         a.require(&["name"])?;
         let name = a.str("name")?.unwrap_or_default();
-        if name.is_empty() || name.contains('/') || name.chars().any(char::is_whitespace) {
+        if name.is_empty()
+            || name.contains('/')
+            || name.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(ModuleError::new(format!("invalid module name: {name:?}")));
         }
         let m = ModprobeArgs {
@@ -76,6 +79,19 @@ impl ModprobeArgs {
     }
 }
 
+/// `s` as a POSIX extended regular expression matching itself (for `grep -E` and `sed -E`; the
+/// result is still sh-quoted where it is used).
+fn ere_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if ".[]()*+?{}|^$\\".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The reads: /proc/modules, /sys/module, modules.builtin, and the persistence files.
 pub fn reads(m: &ModprobeArgs) -> Vec<Read> {
     let k = sh_quote(&m.kernel_name());
@@ -84,13 +100,29 @@ pub fn reads(m: &ModprobeArgs) -> Vec<Read> {
         Read::new("proc", format!("grep -q \"^\"{k}\" \" /proc/modules")),
         Read::new("sys", format!("[ -d /sys/module/{k} ]")),
         // Only loadable modules have an initstate; built-ins do not and cannot be removed.
-        Read::new("loadable_loaded", format!("[ -e /sys/module/{k}/initstate ]")),
+        Read::new(
+            "loadable_loaded",
+            format!("[ -e /sys/module/{k}/initstate ]"),
+        ),
         Read::new(
             "builtin",
-            format!("r=$(uname -r); grep -qE \"/({}|{})\\.ko(\\.[a-z]+)?$\" \"/lib/modules/$r/modules.builtin\"", regex::escape(&m.name), regex::escape(&m.kernel_name())),
+            format!(
+                "r=$(uname -r); grep -qE {} \"/lib/modules/$r/modules.builtin\"",
+                sh_quote(&format!(
+                    "/({}|{})\\.ko(\\.[a-z]+)?$",
+                    ere_escape(&m.name),
+                    ere_escape(&m.kernel_name())
+                ))
+            ),
         ),
-        Read::new("load_conf", format!("grep -hsxF -- {n} /etc/modules-load.d/*.conf /etc/modules")),
-        Read::new("options_conf", format!("grep -hs -- \"^options \"{n}\" \" /etc/modprobe.d/*.conf")),
+        Read::new(
+            "load_conf",
+            format!("grep -hsxF -- {n} /etc/modules-load.d/*.conf /etc/modules"),
+        ),
+        Read::new(
+            "options_conf",
+            format!("grep -hs -- \"^options \"{n}\" \" /etc/modprobe.d/*.conf"),
+        ),
     ]
 }
 
@@ -154,10 +186,10 @@ pub fn change_script(m: &ModprobeArgs, s: &Seen) -> Option<String> {
         }
         "absent" => {
             if s.persistent_load {
-                sh.push(format!("for f in /etc/modules-load.d/*.conf /etc/modules; do [ -f \"$f\" ] && grep -qxF -- {n} \"$f\" && sed -i \"/^{}$/d\" \"$f\"; done; true", regex::escape(&m.name)));
+                sh.push(format!("for f in /etc/modules-load.d/*.conf /etc/modules; do [ -f \"$f\" ] && grep -qxF -- {n} \"$f\" && sed -i -E {} \"$f\"; done; true", sh_quote(&format!("/^{}$/d", ere_escape(&m.name)))));
             }
             if !s.options.is_empty() {
-                sh.push(format!("for f in /etc/modprobe.d/*.conf; do [ -f \"$f\" ] && sed -i \"/^options {} /d\" \"$f\"; done; true", regex::escape(&m.name)));
+                sh.push(format!("for f in /etc/modprobe.d/*.conf; do [ -f \"$f\" ] && sed -i -E {} \"$f\"; done; true", sh_quote(&format!("/^options {} /d", ere_escape(&m.name)))));
             }
         }
         _ => {}

@@ -47,6 +47,20 @@ impl SysctlArgs {
         if name.trim().is_empty() {
             return Err(ModuleError::new("name cannot be blank"));
         }
+        // A newline would add lines of its own to the sysctl file.
+        if name.trim().chars().any(char::is_control) {
+            return Err(ModuleError::new(format!(
+                "name {name:?} contains control characters"
+            )));
+        }
+        if let Some(v) = value
+            .as_deref()
+            .filter(|v| v.chars().any(|c| c.is_control() && c != '\t'))
+        {
+            return Err(ModuleError::new(format!(
+                "value {v:?} contains control characters (only tabs may separate its words)"
+            )));
+        }
         if present {
             match &value {
                 None => return Err(ModuleError::new("value cannot be None")),
@@ -288,6 +302,30 @@ impl Module for SysctlModule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A newline in a name or value would add lines of its own to the sysctl file.
+    #[test]
+    fn control_characters_are_refused() {
+        let bad = [
+            json!({"name": "net.ipv4.ip_forward\nkernel.x", "value": "1"}),
+            json!({"name": "net.ipv4.ip_forward", "value": "1\nkernel.core_pattern = |/tmp/x"}),
+            json!({"name": "net.ipv4.ip_forward", "value": "1\r2"}),
+        ];
+        for a in bad {
+            let m = match a {
+                serde_json::Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            let e = SysctlArgs::parse(m)
+                .err()
+                .unwrap_or_else(|| panic!("accepted"));
+            assert!(e.msg.contains("control characters"), "{}", e.msg);
+        }
+        let ok = json!({"name": "net.ipv4.ip_local_port_range", "value": "32768\t60999"});
+        if let serde_json::Value::Object(m) = ok {
+            assert!(SysctlArgs::parse(m).is_ok());
+        }
+    }
     use crate::testutil::{args, ctx, TestEnv};
     use serde_json::json;
 

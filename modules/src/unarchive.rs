@@ -11,7 +11,7 @@ use crate::common::args::{p, Args, Param, FILE_COMMON};
 use crate::common::attrs::{path_info, AttrSpec};
 use crate::common::mode::ModeSpec;
 use crate::common::probe::{parse_reply, PathStat, PROBE_FN};
-use crate::common::{basename, run_sh};
+use crate::common::{run_sh, upload};
 use crate::target_http::{request, HttpRequest, Redirects, Sink, Via};
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
@@ -267,6 +267,14 @@ fn inspect_script(a: &UnarchiveArgs, archive: &str) -> String {
     s.push_str(&format!("  28b52ffd*) {}", tar(Format::TarZst)));
     s.push_str(&format!("  *) {}esac\n", tar(Format::Tar)));
     s.push_str("sed 's/^/L /' \"$l\"\n");
+    // Links and their targets, to refuse any that point outside `dest`.
+    s.push_str(&format!(
+        "case $m in 504b0304*|504b0506*) unzip -Z \"$a\"{inc} 2>/dev/null | awk '/^l/ {{ for (i = 1; i <= 8; i++) $i = \"\"; sub(/^ +/, \"\"); print }}' |\n\
+         while IFS= read -r n; do printf 'Z %s\\t%s\\n' \"$n\" \"$(unzip -p \"$a\" \"$n\" 2>/dev/null | head -c 4096)\"; done ;;\n\
+         *) tar -tv{o} -f \"$a\"{inc} 2>/dev/null | grep '^[lh]' | sed 's/^/K /' ;;\nesac\n",
+        inc = UnarchiveArgs::quoted(&a.include),
+        o = a.tar_opts(Format::from_magic(""))
+    ));
     if a.attrs.mode.is_some() || a.attrs.owner.is_some() || a.attrs.group.is_some() {
         s.push_str("while IFS= read -r n; do [ -e \"$d/$n\" ] && printf 'A %s\\t%s\\n' \"$(stat -c '%f %u %g %U %G' -- \"$d/$n\")\" \"$n\"; done < \"$l\"\n");
     }
@@ -283,6 +291,51 @@ struct Inspect {
     diffs: Vec<String>,
     /// (raw mode, uid, gid, user, group, member)
     attrs: Vec<(u32, u32, u32, String, String, String)>,
+    /// (member, target, hard link) of the archive's links.
+    links: Vec<(String, String, bool)>,
+}
+
+/// Whether `path`, taken from `start` levels below `dest`, climbs out of `dest` (lexically).
+fn climbs_out(path: &str, start: usize) -> bool {
+    if path.starts_with('/') {
+        return true;
+    }
+    let mut depth = start as i64;
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
+}
+
+/// The first member that would be written, or point, outside `dest`: an absolute name, one
+/// with `..`, a symlink whose target leaves `dest`, a hard link to a file outside it.
+fn escaping_member(ins: &Inspect) -> Option<String> {
+    if let Some(n) = ins.files.iter().find(|n| climbs_out(n, 0)) {
+        return Some(format!("'{n}' is outside the destination"));
+    }
+    for (name, target, hard) in &ins.links {
+        // A symlink's target is relative to the link's directory; a hard link's to the root.
+        let dir_depth = if *hard {
+            0
+        } else {
+            name.trim_end_matches('/').matches('/').count()
+        };
+        if climbs_out(name, 0) || climbs_out(target, dir_depth) {
+            return Some(format!(
+                "'{name}' links to '{target}', outside the destination"
+            ));
+        }
+    }
+    None
 }
 
 fn parse_inspect(out: &str) -> Inspect {
@@ -293,6 +346,26 @@ fn parse_inspect(out: &str) -> Inspect {
             "U" => r.uid = rest.trim().parse().unwrap_or(0),
             "F" => r.magic = rest.trim().to_string(),
             "L" => r.files.push(rest.to_string()),
+            "K" => {
+                // `tar -tv`: perms owner size date time name (-> target | link to target)
+                let f: Vec<&str> = rest.splitn(6, char::is_whitespace).collect();
+                let mut rest = rest;
+                for _ in 0..5 {
+                    rest = rest.trim_start();
+                    rest = rest.split_once(char::is_whitespace).map_or("", |x| x.1);
+                }
+                let rest = rest.trim_start();
+                let hard = f.first().is_some_and(|p| p.starts_with('h'));
+                let sep = if hard { " link to " } else { " -> " };
+                if let Some((name, target)) = rest.split_once(sep) {
+                    r.links.push((name.to_string(), target.to_string(), hard));
+                }
+            }
+            "Z" => {
+                if let Some((name, target)) = rest.split_once('\t') {
+                    r.links.push((name.to_string(), target.to_string(), false));
+                }
+            }
             "X" => r.diffs.push(rest.to_string()),
             "A" => {
                 if let Some((st, name)) = rest.split_once('\t') {
@@ -368,19 +441,6 @@ fn attr_fixes(a: &UnarchiveArgs, ins: &Inspect, dest: &str) -> (bool, String) {
     (differ, sh)
 }
 
-/// A temp path on the host for an uploaded or downloaded archive.
-fn host_temp(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "/tmp/.kplay-unarchive.{}.{nanos}.{}",
-        std::process::id(),
-        basename(name)
-    )
-}
-
 pub struct UnarchiveModule;
 
 impl UnarchiveModule {
@@ -417,6 +477,13 @@ impl UnarchiveModule {
             rc => return Err(ModuleError::new(format!("could not inspect {} (rc {rc}): {}", a.src_name, out.stderr_str().trim()))),
         }
         let ins = parse_inspect(&out.stdout_str());
+        // On every run, before anything is written or any attribute fixed.
+        if let Some(why) = escaping_member(&ins) {
+            return Err(ModuleError::new(format!(
+                "refusing to unpack {}: member {why} '{}'",
+                a.src_name, a.dest
+            )));
+        }
         let fmt = Format::from_magic(&ins.magic);
         let diffs = relevant_diffs(&ins.diffs, a, ins.uid);
         let (attrs_differ, attrs_sh) = attr_fixes(a, &ins, &a.dest);
@@ -517,17 +584,16 @@ impl Module for UnarchiveModule {
                     .into_map());
             }
         }
+        // Uploads and downloads go into a private directory (see `upload`).
         let (archive, temp) = match &a.source {
-            Source::Host(p) => (p.clone(), false),
+            Source::Host(p) => (p.clone(), None),
             Source::Controller(local) => {
-                let t = host_temp(&a.src_name);
-                ctx.transport
-                    .put_file(local, &t, Some(0o600), ctx.become_.as_ref())
-                    .await?;
-                (t, true)
+                let up = upload::upload(ctx, local, &a.src_name).await?;
+                (up.path.clone(), Some(up))
             }
             Source::Url(url) => {
-                let t = host_temp(&a.src_name);
+                let up = upload::private_dir(ctx, &a.src_name).await?;
+                let t = up.path.clone();
                 let req = HttpRequest {
                     url: url.clone(),
                     method: "GET".into(),
@@ -538,23 +604,29 @@ impl Module for UnarchiveModule {
                     auth: None,
                     redirects: Redirects::Safe,
                 };
-                let resp = request(ctx, &req, &Sink::HostFile(t.clone()), Via::Auto).await?;
+                let resp = match request(ctx, &req, &Sink::HostFile(t.clone()), Via::Auto).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        upload::remove(ctx, &up).await;
+                        return Err(e.into());
+                    }
+                };
                 if resp.status != 200 {
-                    let _ = run_sh(ctx, format!("rm -f {}", sh_quote(&t)), None).await;
+                    upload::remove(ctx, &up).await;
                     return Err(ModuleError::new(format!(
                         "Failure downloading {url}, HTTP Error {}",
                         resp.status
                     )));
                 }
-                (t, true)
+                (t, Some(up))
             }
         };
         let r = self.unpack(ctx, &a, &archive).await;
-        if temp {
-            let _ = run_sh(ctx, format!("rm -f {}", sh_quote(&archive)), None).await;
+        if let Some(up) = &temp {
+            upload::remove(ctx, up).await;
         }
         let mut m = r?;
-        if temp {
+        if temp.is_some() {
             m.insert("src".into(), Value::String(a.src_name.clone()));
         }
         Ok(m)
@@ -646,6 +718,7 @@ mod tests {
     #[tokio::test]
     async fn check_mode_reports_change_and_extracts_nothing() {
         let _serial = UPLOADS.lock().await;
+        let before = uploads();
         let (_t, env, dest) = fixture();
         let a = json!({"src": "app.tar.gz", "dest": dest.to_str().unwrap()});
         let r = UnarchiveModule
@@ -654,16 +727,157 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], true);
         assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
-        let leftovers = std::fs::read_dir("/tmp")
+        assert!(
+            uploads().is_subset(&before),
+            "upload directories left behind"
+        );
+    }
+
+    /// The private upload directories in /tmp.
+    fn uploads() -> std::collections::BTreeSet<String> {
+        std::fs::read_dir("/tmp")
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!(".kplay-unarchive.{}.", std::process::id()))
-            })
-            .count();
-        assert_eq!(leftovers, 0);
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".kplay-up."))
+            .collect()
+    }
+
+    /// A stored (uncompressed) zip of `(name, data, symlink)` entries, made here so the test
+    /// needs no `zip` program.
+    fn zip(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
+        fn crc32(d: &[u8]) -> u32 {
+            let mut c = !0u32;
+            for &b in d {
+                c ^= u32::from(b);
+                for _ in 0..8 {
+                    c = if c & 1 != 0 {
+                        (c >> 1) ^ 0xEDB8_8320
+                    } else {
+                        c >> 1
+                    };
+                }
+            }
+            !c
+        }
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        for (name, data, link) in entries {
+            let off = out.len() as u32;
+            let crc = crc32(data);
+            let mode: u32 = if *link { 0o120777 } else { 0o100644 };
+            let mut common = Vec::new();
+            common.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            common.extend_from_slice(&0u16.to_le_bytes()); // flags
+            common.extend_from_slice(&0u16.to_le_bytes()); // stored
+            common.extend_from_slice(&0u32.to_le_bytes()); // time, date
+            common.extend_from_slice(&crc.to_le_bytes());
+            common.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            common.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            common.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            common.extend_from_slice(&0u16.to_le_bytes()); // extra
+            out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+            out.extend_from_slice(&common);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(data);
+            central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+            central.extend_from_slice(&0x031eu16.to_le_bytes()); // made by unix
+            central.extend_from_slice(&common);
+            central.extend_from_slice(&0u16.to_le_bytes()); // comment
+            central.extend_from_slice(&0u16.to_le_bytes()); // disk
+            central.extend_from_slice(&0u16.to_le_bytes()); // internal attrs
+            central.extend_from_slice(&(mode << 16).to_le_bytes());
+            central.extend_from_slice(&off.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+        }
+        let (coff, clen, n) = (out.len() as u32, central.len() as u32, entries.len() as u16);
+        out.extend_from_slice(&central);
+        out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&clen.to_le_bytes());
+        out.extend_from_slice(&coff.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out
+    }
+
+    /// Archives whose members leave `dest` (`..`, absolute, a link pointing out) are refused on
+    /// every run, before anything is written: before, the second run's "already unpacked"
+    /// check and attribute fixes followed `dest/../victim` and changed the victim's mode.
+    #[tokio::test]
+    async fn archives_with_members_outside_dest_are_refused_on_every_run() {
+        let _serial = UPLOADS.lock().await;
+        if std::process::Command::new("unzip")
+            .arg("-v")
+            .output()
+            .is_err()
+        {
+            eprintln!("SKIP: unzip is not installed");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, b"pwn").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let files = t.path().join("files");
+        std::fs::create_dir(&files).unwrap();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "parent.zip",
+                zip(&[("ok.txt", b"fine", false), ("../victim", b"pwn", false)]),
+            ),
+            (
+                "abs.zip",
+                zip(&[(&victim.to_string_lossy(), b"pwn", false)]),
+            ),
+            (
+                "link.zip",
+                zip(&[("l", b"../victim", true), ("ok.txt", b"fine", false)]),
+            ),
+            ("abslink.zip", zip(&[("l", b"/etc", true)])),
+        ];
+        // And a tar whose symlink points out.
+        let src = t.path().join("tsrc");
+        std::fs::create_dir(&src).unwrap();
+        std::os::unix::fs::symlink("/etc", src.join("etc-link")).unwrap();
+        let tarred = std::process::Command::new("tar")
+            .arg("-cf")
+            .arg(files.join("link.tar"))
+            .arg("-C")
+            .arg(&src)
+            .arg("etc-link")
+            .status()
+            .unwrap();
+        assert!(tarred.success());
+        let mut names: Vec<&str> = vec!["link.tar"];
+        for (name, data) in &cases {
+            std::fs::write(files.join(name), data).unwrap();
+            names.push(name);
+        }
+        let env = TestEnv::new(&files);
+        for name in names {
+            for run in 0..2 {
+                let a = json!({"src": name, "dest": dest.to_str().unwrap(), "mode": "0600"});
+                let r = UnarchiveModule.run(&ctx(&env, false, false), args(a)).await;
+                let msg = r.err().map(|e| e.msg).unwrap_or_default();
+                assert!(
+                    msg.contains("refusing to unpack"),
+                    "{name} run {run}: {msg}"
+                );
+            }
+        }
+        assert_eq!(std::fs::read(&victim).unwrap(), b"pwn");
+        assert_eq!(
+            std::fs::metadata(&victim).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
+        assert_eq!(
+            std::fs::read_dir(&dest).unwrap().count(),
+            0,
+            "something was unpacked"
+        );
     }
 
     #[tokio::test]

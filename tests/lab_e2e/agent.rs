@@ -17,13 +17,30 @@ fn tree(lab: &Lab, ip: &str, variant: &str) -> String {
     )
 }
 
+/// The agent's name on hosts (`agent-<first 16 hex of its SHA-256>`) and its full SHA-256:
+/// the kplay binary under test is the agent.
+fn agent_name_and_hash() -> (String, String) {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(kplay_bin()).expect("the kplay binary");
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).expect("reading the kplay binary");
+    let sum = hex::encode(h.finalize());
+    (format!("agent-{}", &sum[..16]), sum)
+}
+
 pub fn agent_matches_sh_path(lab: &Lab) {
     let hosts = all_hosts(lab);
+    let (agent, sum) = agent_name_and_hash();
     lab.each_host(|_, _, ip| {
-        // An agent of another kplay build, which the copy of this one must replace.
+        // An agent of another kplay build, which the copy of this one must replace, and a copy
+        // of this one cut short (3 MB, executable, under the right name), as a lost connection
+        // used to leave it: it must be found out by its hash and replaced, never run.
         lab.ssh_ok(
             ip,
-            "rm -rf /opt/kagent ~/.cache/kplay && mkdir -p ~/.cache/kplay && touch ~/.cache/kplay/agent-stale",
+            &format!(
+                "rm -rf /opt/kagent ~/.cache/kplay && mkdir -p ~/.cache/kplay && touch ~/.cache/kplay/agent-stale && \
+                 head -c 3000000 /dev/urandom > ~/.cache/kplay/{agent} && chmod 700 ~/.cache/kplay/{agent}"
+            ),
         );
         make_trees_to_remove(lab, ip, &["agent", "sh", "fallback"]);
     });
@@ -34,6 +51,12 @@ pub fn agent_matches_sh_path(lab: &Lab) {
         assert!(
             lines.len() == 2 && lines[0].starts_with("700 ") && lines[1].starts_with("700 "),
             "{name}: the agent must be cached, private and alone in ~/.cache/kplay: {cached}"
+        );
+        let on_host = lab.ssh_ok(ip, &format!("sha256sum < ~/.cache/kplay/{agent}"));
+        assert_eq!(
+            on_host.split_whitespace().next(),
+            Some(sum.as_str()),
+            "{name}: the truncated agent was kept instead of being replaced"
         );
     });
 

@@ -41,6 +41,9 @@ impl AgentClient {
         if self.is_broken() {
             return Err(TransportError::Failed("the host's agent was lost".into()));
         }
+        if req.exceeds_frame() {
+            return Ok(None);
+        }
         let Ok(msg) = encode(req) else {
             return Ok(None);
         };

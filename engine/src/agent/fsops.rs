@@ -161,8 +161,12 @@ pub fn probe(spec: &ProbeSpec) -> PathStat {
             st.checksum = checksum_file(path, alg).ok();
         }
         if let Some(limit) = spec.content_limit {
-            if let Ok(data) = fs::read(path) {
-                if data.len() as u64 <= limit {
+            // Never more than the limit (plus one byte, to see a file that grew) in memory.
+            if md.size() <= limit {
+                let mut data = Vec::new();
+                let read = File::open(path)
+                    .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut data));
+                if read.is_ok() && data.len() as u64 <= limit {
                     st.content = Some(data);
                 }
             }
@@ -285,6 +289,39 @@ fn set_attrs(path: &Path, attrs: &Attrs, no_deref: bool) -> Result<(), Failure> 
     Ok(())
 }
 
+/// [`set_attrs`] on an open file or directory: the object kplay created itself, never
+/// whatever a name points to by the time the call is made (another user may swap a name for a
+/// symlink in a directory they can write to). `shown` is the name used in messages.
+fn set_attrs_fd(file: &File, shown: &Path, attrs: &Attrs) -> Result<(), Failure> {
+    let shown = shown.display();
+    if let Some(o) = &attrs.owner {
+        let uid = ids::user_id(o).ok_or_else(|| {
+            Failure::new(FailedStep::Chown, format!("failed to look up user {o}"))
+        })?;
+        std::os::unix::fs::fchown(file, Some(uid), None)
+            .map_err(|e| Failure::new(FailedStep::Chown, format!("{shown}: {e}")))?;
+    }
+    if let Some(g) = &attrs.group {
+        let gid = ids::group_id(g).ok_or_else(|| {
+            Failure::new(FailedStep::Chgrp, format!("failed to look up group {g}"))
+        })?;
+        std::os::unix::fs::fchown(file, None, Some(gid))
+            .map_err(|e| Failure::new(FailedStep::Chgrp, format!("{shown}: {e}")))?;
+    }
+    if let Some(m) = attrs.mode {
+        file.set_permissions(fs::Permissions::from_mode(m))
+            .map_err(|e| Failure::new(FailedStep::Chmod, format!("{shown}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Make a rename in `dir` durable (the new name survives a crash); best effort.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
 /// Prefix of kplay's temp files, so leftovers of a killed run are recognisable.
 pub const TEMP_PREFIX: &str = ".kplay-tmp.";
 
@@ -325,28 +362,30 @@ impl Drop for TempGuard {
 
 /// The modules' write script without a shell: parents, temp file, content, the replaced file's
 /// mode and owner, requested attributes, rename, and the stat of the result.
+///
+/// The temp file is created owner-only (0600, `O_EXCL`, never through a link) and every
+/// attribute is set on the open file, so no other user can open it while it holds the new
+/// content, whatever mode the result gets; then fsync, rename, fsync of the directory.
 fn write(w: &WriteSpec) -> Result<PathStat, Failure> {
     let dest = Path::new(&w.dest);
-    if w.create_parent {
-        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                fs::create_dir_all(parent).map_err(|e| {
-                    Failure::new(FailedStep::Temp, format!("{}: {e}", parent.display()))
-                })?;
-                if let Some(m) = w.parent_mode {
-                    fs::set_permissions(parent, fs::Permissions::from_mode(m)).map_err(|e| {
-                        Failure::new(FailedStep::Temp, format!("{}: {e}", parent.display()))
-                    })?;
-                }
-            }
-        }
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if w.create_parent && !dir.is_dir() {
+        let last = Attrs {
+            mode: w.parent_mode,
+            ..Default::default()
+        };
+        make_dirs(dir, &Attrs::default(), &last)
+            .map_err(|f| Failure::new(FailedStep::Temp, f.message))?;
     }
     let tmp = temp_path(dest);
-    // 0666 before the umask, as `: > file` makes it.
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o666)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)
         .map_err(|e| Failure::new(FailedStep::Temp, format!("{}: {e}", tmp.display())))?;
     let guard = TempGuard(Some(tmp.clone()));
@@ -355,20 +394,29 @@ fn write(w: &WriteSpec) -> Result<PathStat, Failure> {
         None => file.write_all(&w.data),
     };
     written.map_err(|e| Failure::new(FailedStep::Write, format!("{}: {e}", tmp.display())))?;
-    drop(file);
-    // Like Ansible's atomic_move: a replaced file keeps its mode and (if we may) its owner.
-    if let Ok(old) = fs::metadata(dest) {
-        if w.attrs.mode.is_none() {
-            let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(old.mode() & 0o7777));
-        }
-        if w.keep_owner {
-            let _ = std::os::unix::fs::chown(&tmp, Some(old.uid()), Some(old.gid()));
-        }
+    // Like Ansible's atomic_move: a replaced file keeps its mode and (if we may) its owner; a
+    // new one gets `0666 & ~umask`, as `: > file` would have made it.
+    let old = fs::metadata(dest).ok();
+    if let (Some(old), true) = (&old, w.keep_owner) {
+        let _ = std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()));
     }
-    set_attrs(&tmp, &w.attrs, false)?;
+    let mode = w
+        .attrs
+        .mode
+        .or(old.as_ref().map(|m| m.mode() & 0o7777))
+        .unwrap_or(0o666 & !current_umask());
+    let attrs = Attrs {
+        mode: Some(mode),
+        ..w.attrs.clone()
+    };
+    set_attrs_fd(&file, &tmp, &attrs)?;
+    file.sync_all()
+        .map_err(|e| Failure::new(FailedStep::Write, format!("{}: {e}", tmp.display())))?;
+    drop(file);
     fs::rename(&tmp, dest)
         .map_err(|e| Failure::new(FailedStep::Rename, format!("{}: {e}", dest.display())))?;
     std::mem::forget(guard);
+    sync_dir(dir);
     Ok(stat_of(&w.dest))
 }
 
@@ -385,8 +433,18 @@ fn remove(path: &Path) -> Result<(), Failure> {
 
 /// `mkdir -p` that applies `attrs` to each directory it makes (Ansible's file module does so).
 fn mkdir(path: &str, attrs: &Attrs) -> Result<Vec<String>, Failure> {
+    make_dirs(Path::new(path), attrs, attrs)
+}
+
+/// `mkdir -p` without following a name another user may have swapped: each missing directory
+/// is made inside the open parent (`mkdirat`), opened again without following links, checked
+/// to be the one this process made, and its attributes set on that descriptor: `each` on every
+/// directory made, `last` on the deepest. Returns the directories made, outermost first.
+fn make_dirs(path: &Path, each: &Attrs, last: &Attrs) -> Result<Vec<String>, Failure> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{fstat, mkdirat, Mode};
     let mut missing = Vec::new();
-    let mut p = Some(Path::new(path));
+    let mut p = Some(path);
     while let Some(dir) = p.filter(|d| !d.as_os_str().is_empty()) {
         if fs::symlink_metadata(dir).is_ok() {
             break;
@@ -394,20 +452,52 @@ fn mkdir(path: &str, attrs: &Attrs) -> Result<Vec<String>, Failure> {
         missing.push(dir.to_path_buf());
         p = dir.parent();
     }
+    let Some(outer) = missing.last() else {
+        return Ok(Vec::new());
+    };
+    let fail = |dir: &Path, e: &dyn std::fmt::Display| {
+        Failure::new(FailedStep::Mkdir, format!("{}: {e}", dir.display()))
+    };
+    let top = match outer.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir_flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    // The deepest existing ancestor is the caller's to name: links there are followed.
+    let mut parent: File =
+        File::from(nix::fcntl::open(&top, dir_flags, Mode::empty()).map_err(|e| fail(&top, &e))?);
+    let me = nix::unistd::geteuid().as_raw();
     let mut made = Vec::new();
-    for dir in missing.iter().rev() {
-        match fs::create_dir(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => continue,
-            Err(e) => {
-                return Err(Failure::new(
-                    FailedStep::Mkdir,
-                    format!("{}: {e}", dir.display()),
-                ))
+    for (i, dir) in missing.iter().rev().enumerate() {
+        let is_last = i + 1 == missing.len();
+        let Some(name) = dir.file_name() else {
+            // `..` or `/` as the last component: nothing kplay can create by name.
+            return Err(fail(dir, &"cannot create a directory with this name"));
+        };
+        let wanted = if is_last { last } else { each };
+        // Private until its attributes are set, when it gets any.
+        let mode = if wanted.mode.is_some() || wanted.owner.is_some() || wanted.group.is_some() {
+            Mode::from_bits_truncate(0o700)
+        } else {
+            Mode::from_bits_truncate(0o777)
+        };
+        let created = match mkdirat(&parent, name, mode) {
+            Ok(()) => true,
+            Err(nix::errno::Errno::EEXIST) => false,
+            Err(e) => return Err(fail(dir, &e)),
+        };
+        let fd = openat(&parent, name, dir_flags | OFlag::O_NOFOLLOW, Mode::empty())
+            .map_err(|e| fail(dir, &format!("{e} (was it replaced while being created?)")))?;
+        let fd = File::from(fd);
+        if created {
+            let st = fstat(&fd).map_err(|e| fail(dir, &e))?;
+            if st.st_uid != me {
+                return Err(fail(dir, &"replaced by another user while being created"));
             }
+            set_attrs_fd(&fd, dir, wanted)?;
+            made.push(dir.to_string_lossy().into_owned());
         }
-        set_attrs(dir, attrs, false)?;
-        made.push(dir.to_string_lossy().into_owned());
+        parent = fd;
     }
     Ok(made)
 }

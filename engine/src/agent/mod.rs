@@ -28,18 +28,34 @@ pub fn register_binary(exe: PathBuf) {
     let _ = BINARY.set(exe);
 }
 
-/// The registered agent binary and a short hash of its content (its name on hosts, so a
-/// changed kplay never talks to an old agent). `None`: none registered or unreadable.
-pub fn binary() -> Option<&'static (PathBuf, String)> {
-    static HASHED: OnceLock<Option<(PathBuf, String)>> = OnceLock::new();
+/// The agent binary as the controller knows it: where it is, what it must be on a host (length
+/// and SHA-256, checked after every upload and before every reuse), and its name there.
+#[derive(Debug)]
+pub struct AgentBinary {
+    pub path: PathBuf,
+    /// A short prefix of the SHA-256: the file name on hosts, so a changed kplay never talks
+    /// to an old agent.
+    pub id: String,
+    pub expect: crate::transport::Expect,
+}
+
+/// The registered agent binary, hashed once per run. `None`: none registered or unreadable.
+/// Nothing here assumes the agent is kplay's own binary: whatever file is registered is the
+/// one uploaded and verified.
+pub fn binary() -> Option<&'static AgentBinary> {
+    static HASHED: OnceLock<Option<AgentBinary>> = OnceLock::new();
     HASHED
         .get_or_init(|| {
             let exe = BINARY.get()?;
             let mut f = std::fs::File::open(exe).ok()?;
-            let mut h = <sha1::Sha1 as sha1::Digest>::new();
-            std::io::copy(&mut f, &mut h).ok()?;
-            let digest = hex::encode(sha1::Digest::finalize(h));
-            Some((exe.clone(), digest[..16].to_string()))
+            let mut h = <sha2::Sha256 as sha2::Digest>::new();
+            let len = std::io::copy(&mut f, &mut h).ok()?;
+            let sha256 = hex::encode(sha2::Digest::finalize(h));
+            Some(AgentBinary {
+                path: exe.clone(),
+                id: sha256[..16].to_string(),
+                expect: crate::transport::Expect { len, sha256 },
+            })
         })
         .as_ref()
 }

@@ -288,6 +288,18 @@ pub enum FrameError {
     Json(#[from] serde_json::Error),
 }
 
+impl Request {
+    /// Whether the request certainly cannot fit in one message: known before encoding it, so
+    /// a large write is never turned into a larger base64 copy only to be refused.
+    pub fn exceeds_frame(&self) -> bool {
+        match self {
+            // base64 makes 4 bytes of 3; the rest of the message is small.
+            Request::Write(w) => w.data.len().div_ceil(3) * 4 + 64 * 1024 > MAX_FRAME,
+            _ => false,
+        }
+    }
+}
+
 /// Encode one message with its length prefix.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
     let body = serde_json::to_vec(msg)?;

@@ -18,7 +18,8 @@ pub struct ConnectionDefaults {
     pub private_key_file: Option<String>,
     pub password: Option<String>,
     pub strict_host_keys: bool,
-    pub host_key_checking: bool,
+    /// ansible.cfg `host_key_checking`: `None` when not set (trust on first use).
+    pub host_key_checking: Option<bool>,
     pub known_hosts: PathBuf,
     pub timeout: Duration,
 }

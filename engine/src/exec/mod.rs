@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod hoststate;
 pub mod loops;
+mod nolog;
 pub mod play;
 mod task;
 pub mod taskenv;

@@ -257,12 +257,17 @@ impl PlayRun {
         let base_layers = self.layers(leaf, inc, None);
         let scope = Scope::for_task(&runner.vars, host, &base_layers);
         let Some(spec) = &leaf.task.loop_ else {
-            if let Err(o) = self.check_when(leaf, &scope) {
-                return o;
+            let mut o = match self.check_when(leaf, &scope) {
+                Err(o) => o,
+                Ok(()) => {
+                    self.perform(h, host, leaf, inc, &base_layers, &scope, None)
+                        .await
+                }
+            };
+            if super::nolog::hidden(&leaf.keywords.no_log, &scope, templar) {
+                o.result.insert(super::nolog::KEY.into(), Value::Bool(true));
             }
-            return self
-                .perform(h, host, leaf, inc, &base_layers, &scope, None)
-                .await;
+            return o;
         };
         // Loop: items rendered once, `when` evaluated per item.
         let rendered = match templar.render_value(&spec.value, &scope.ctx()) {
@@ -306,6 +311,7 @@ impl PlayRun {
         let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) =
             (false, false, true, false);
         let mut all_uncounted = true;
+        let mut any_hidden = false;
         let n = items.len();
         for (i, item) in items.iter().enumerate() {
             let mut lv = Map::new();
@@ -347,9 +353,15 @@ impl PlayRun {
             if let Some(iv) = &index_var {
                 o.result.insert(iv.clone(), Value::from(i));
             }
+            let item_hidden = super::nolog::hidden(&leaf.keywords.no_log, &iscope, templar);
+            any_hidden |= item_hidden;
+            if item_hidden {
+                o.result.insert(super::nolog::KEY.into(), Value::Bool(true));
+            }
             if !o.uncounted {
                 self.emit(host, leaf, &o, Some(label), false);
             }
+            o.result.remove(super::nolog::KEY);
             // Each item sees the facts the previous items set (set_fact accumulating in a loop).
             self.apply_facts(host, leaf, &o.result);
             all_uncounted &= o.uncounted;
@@ -382,6 +394,11 @@ impl PlayRun {
             agg.insert("skipped".into(), Value::Bool(true));
         }
         agg.insert("results".into(), Value::Array(results));
+        if any_hidden
+            || items.is_empty() && super::nolog::hidden(&leaf.keywords.no_log, &scope, templar)
+        {
+            agg.insert(super::nolog::KEY.into(), Value::Bool(true));
+        }
         // A looped include counts once per included file (done by `include`), not once more here.
         let uncounted = all_uncounted && n > 0;
         Outcome {
@@ -630,11 +647,16 @@ impl PlayRun {
                 o.result.insert("failed".into(), Value::Bool(true));
                 return o;
             }
+            let result = if super::nolog::hidden(&leaf.keywords.no_log, scope, templar) {
+                super::nolog::censored(&o.result)
+            } else {
+                o.result.clone()
+            };
             runner.out.emit(&Event::Retrying {
                 host: host.to_string(),
                 task: leaf.display_name.clone(),
                 retries_left: retries + 1 - attempt,
-                result: o.result.clone(),
+                result,
             });
             tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
         }
@@ -781,7 +803,8 @@ impl PlayRun {
                 )
                 .unwrap_or(false)
         };
-        let no_log = flag(&leaf.keywords.no_log);
+        // Decided where the task's scope was at hand (see `nolog`).
+        let no_log = o.result.contains_key(super::nolog::KEY);
         let ignored = o.failed && flag(&leaf.keywords.ignore_errors);
         let delegated_to = o
             .result
@@ -790,6 +813,7 @@ impl PlayRun {
             .map(str::to_string);
         let mut result = o.result.clone();
         result.remove("_kplay_delegated_to");
+        result.remove(super::nolog::KEY);
         self.runner.out.emit(&Event::HostResult {
             host: host.to_string(),
             task: leaf.display_name.clone(),
@@ -869,6 +893,7 @@ impl PlayRun {
         }
         let mut registered = o.result.clone();
         registered.remove("_kplay_delegated_to");
+        registered.remove(super::nolog::KEY);
         if let Some(reg) = &leaf.task.register {
             if o.failed {
                 registered.insert("failed".into(), Value::Bool(true));
@@ -911,7 +936,7 @@ impl PlayRun {
                 if rescued {
                     runner.stat(host, |s| s.rescued += 1);
                     let failed_task = serde_json::json!({"name": leaf.task.name.clone().unwrap_or_default(), "action": leaf.task.action.clone(), "path": leaf.task.span.to_string()});
-                    let res = Value::Object(o.result.clone());
+                    let res = Value::Object(registered.clone());
                     runner.vars.update_host(host, |s| {
                         let m = Arc::make_mut(&mut s.set_facts);
                         m.insert("ansible_failed_task".into(), failed_task);

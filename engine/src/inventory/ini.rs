@@ -39,6 +39,14 @@ pub(crate) fn parse(inv: &mut Inventory, text: &str, file: &str) -> Result<(), L
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
+        // `[web` alone is a section header missing its `]`, not a host named `[web` (a host in
+        // brackets, `[2001:db8::1]:2222`, has its `]`).
+        if line.starts_with('[') && !line.contains(']') {
+            return Err(err(
+                lineno,
+                format!("Invalid section entry: '{line}'. The section header has no closing ']'"),
+            ));
+        }
         if line.starts_with('[') && (line.ends_with(']') || section_with_comment(line)) {
             let (name, kind) = parse_section(line).ok_or_else(|| {
                 err(lineno, format!("Invalid section entry: '{line}'. Please make sure that there are no spaces in the section entry, and that there are no other invalid characters"))
@@ -200,6 +208,21 @@ fn parse_host_line(inv: &mut Inventory, line: &str, group: &str) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `[web` alone is a section header missing its `]`: refused naming the line, never read
+    /// as a host called `[web`.
+    #[test]
+    fn unterminated_section_header_is_refused_with_its_line() {
+        let mut inv = Inventory::empty();
+        let e = parse(&mut inv, "a1\n[web\nw1\n", "inv.ini")
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        let msg = e.to_string();
+        assert!(msg.contains("inv.ini") && msg.contains(":2"), "{msg}");
+        assert!(msg.contains("[web"), "{msg}");
+        let mut inv = Inventory::empty();
+        assert!(parse(&mut inv, "[2001:db8::1]:2222 ansible_user=x\n", "inv.ini").is_ok());
+    }
     use serde_json::json;
 
     fn load(text: &str) -> Inventory {

@@ -256,7 +256,12 @@ fn indent(
     kwargs.assert_all_used()?;
     let pad = match &width {
         Some(w) if w.as_str().is_some() => w.as_str().unwrap_or_default().to_string(),
-        Some(w) => " ".repeat(w.as_usize().unwrap_or(4)),
+        Some(w) => {
+            let n = w.as_usize().unwrap_or(4);
+            let lines = s.lines().count().max(1) as u128;
+            super::limits::string("indent", (n as u128).saturating_mul(lines))?;
+            " ".repeat(n)
+        }
         None => "    ".to_string(),
     };
     let with_nl = format!("{s}\n");

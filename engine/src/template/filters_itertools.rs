@@ -39,6 +39,12 @@ fn product(
     for o in others.iter() {
         pools.push(items(state, o)?);
     }
+    let tuples_n = pools
+        .iter()
+        .fold(1u128, |acc, p| acc.saturating_mul(p.len() as u128))
+        .saturating_pow(u32::try_from(repeat).unwrap_or(u32::MAX));
+    let width = (pools.len() as u128).saturating_mul(repeat as u128);
+    super::limits::items("product", tuples_n.saturating_mul(width.max(1)))?;
     let pools: Vec<Vec<MjValue>> = (0..repeat).flat_map(|_| pools.clone()).collect();
     let mut out: Vec<Vec<MjValue>> = vec![Vec::new()];
     for pool in &pools {
@@ -76,6 +82,8 @@ fn permutations(
         Some(r) => r as usize,
         None => pool.len(),
     };
+    let n = super::limits::permutations(pool.len() as u128, r as u128);
+    super::limits::items("permutations", n.saturating_mul((r as u128).max(1)))?;
     let mut out = Vec::new();
     if r <= pool.len() {
         let mut used = vec![false; pool.len()];
@@ -125,8 +133,10 @@ fn combinations(
     if r < 0 {
         return Err(op_err("combinations: r must be non-negative"));
     }
+    let n = super::limits::combinations(pool.len() as u128, r as u128);
+    super::limits::items("combinations", n.saturating_mul((r as u128).max(1)))?;
     let mut out = Vec::new();
-    let mut cur = Vec::with_capacity(r as usize);
+    let mut cur = Vec::with_capacity((r as usize).min(pool.len()));
     combine(&pool, r as usize, 0, &mut cur, &mut out);
     Ok(tuples(out))
 }

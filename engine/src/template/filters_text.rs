@@ -35,6 +35,7 @@ fn center(v: &MjValue, width: Option<usize>) -> Result<String, Error> {
     if width <= len {
         return Ok(s);
     }
+    super::limits::string("center", width as u128)?;
     let marg = width - len;
     let left = marg / 2 + (marg & width & 1);
     Ok(format!(
@@ -157,6 +158,10 @@ fn comment(v: &MjValue, style: Option<String>, kwargs: Kwargs) -> Result<String,
         } else {
             format!("{prefix}{newline}")
         };
+        super::limits::string(
+            "comment",
+            (line.len() as u128).saturating_mul(prefix_count as u128),
+        )?;
         out.push_str(&line.repeat(prefix_count));
     }
     let body = format!(

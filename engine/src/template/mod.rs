@@ -17,6 +17,7 @@ mod filters_strings;
 mod filters_text;
 mod filters_units;
 mod filters_url;
+mod limits;
 mod literal;
 mod lookups;
 mod native;

@@ -807,3 +807,25 @@ fn names_the_template_binds_itself_are_never_blamed() {
         Some("nope")
     );
 }
+
+/// kplay's own filters cap what they build, like minijinja's own limits: these used to take
+/// gigabytes (the first aborted the process at 2.8 GB).
+#[test]
+fn filter_results_are_capped_with_a_template_error() {
+    for expr in [
+        "range(12) | permutations | list | length",
+        "range(40) | combinations(20) | list | length",
+        "range(10) | product(range(10), repeat=4) | list | length",
+        "'x' | center(10000000000)",
+        "'a\nb' | indent(100000000)",
+        "'x' | comment(prefix_count=100000000)",
+    ] {
+        let err = match Templar::new().eval_expr(expr, &vars()) {
+            Ok(v) => panic!("{expr} gave {v}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("limit"), "{expr}: {err}");
+    }
+    assert_eq!(e("range(5) | permutations(2) | list | length"), json!(20));
+    assert_eq!(e("'ab' | center(6)"), json!("  ab  "));
+}

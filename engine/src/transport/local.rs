@@ -3,7 +3,6 @@
 
 use super::{sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Transport, TransportError};
 use async_trait::async_trait;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
@@ -41,57 +40,17 @@ impl Transport for LocalTransport {
     }
 
     async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
-        let mut script = req.cmd.clone();
-        if let Some(dir) = &req.cwd {
-            script = format!("cd {} || exit 1\n{}", sh_quote(dir), script);
-        }
-        let mut stdin_data = req.stdin.clone();
-        if let Some(b) = &req.become_ {
-            script = become_command(&script, b);
-            if let Some(pw) = &b.password {
-                let mut data = format!("{pw}\n").into_bytes();
-                data.extend(stdin_data.unwrap_or_default());
-                stdin_data = Some(data);
-            }
-        }
-        let mut cmd = tokio::process::Command::new("/bin/sh");
-        cmd.arg("-c").arg(&script);
-        for (k, v) in &req.env {
-            cmd.env(k, v);
-        }
-        cmd.stdin(if stdin_data.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| TransportError::Failed(format!("cannot start /bin/sh: {e}")))?;
-        if let Some(data) = stdin_data {
-            if let Some(mut sin) = child.stdin.take() {
-                // A command that does not read its stdin closes the pipe early: not an error.
-                let _ = sin.write_all(&data).await;
-                drop(sin);
-            }
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| TransportError::Failed(format!("waiting for command: {e}")))?;
-        let rc = match out.status.code() {
-            Some(c) => c,
-            None => {
-                use std::os::unix::process::ExitStatusExt;
-                -out.status.signal().unwrap_or(1)
-            }
-        };
-        Ok(ExecOutput {
-            rc,
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+        let input = Input::Bytes(req.stdin.clone());
+        run(&req, input).await
+    }
+
+    /// The file becomes the command's stdin as it is (no copy through kplay's memory).
+    async fn exec_stdin_file(
+        &self,
+        req: ExecRequest,
+        stdin: &Path,
+    ) -> Result<ExecOutput, TransportError> {
+        run(&req, Input::File(stdin.to_path_buf())).await
     }
 
     async fn put(
@@ -110,6 +69,29 @@ impl Transport for LocalTransport {
             .await
             .map_err(|e| TransportError::Failed(e.to_string()))?
             .map_err(|e| TransportError::Failed(format!("writing {}: {e}", e_path(&e))))
+    }
+
+    async fn put_file(
+        &self,
+        src: &Path,
+        dest: &str,
+        mode: Option<u32>,
+        become_: Option<&Become>,
+    ) -> Result<(), TransportError> {
+        if become_.is_some() {
+            let expect = super::Expect::of_file(src).await?;
+            return self
+                .put_file_expecting(src, dest, mode, become_, &expect)
+                .await;
+        }
+        let (src, dest) = (src.to_path_buf(), dest.to_string());
+        tokio::task::spawn_blocking(move || {
+            let mut f = std::fs::File::open(&src)?;
+            write_atomic_from(Path::new(&dest), &mut f, mode)
+        })
+        .await
+        .map_err(|e| TransportError::Failed(e.to_string()))?
+        .map_err(|e| TransportError::Failed(format!("writing {}: {e}", e_path(&e))))
     }
 
     /// In-process, on a blocking thread: the engine does what the agent does on a remote host.
@@ -156,6 +138,72 @@ impl Transport for LocalTransport {
     }
 }
 
+/// What a local command reads on its stdin.
+pub(super) enum Input {
+    Bytes(Option<Vec<u8>>),
+    /// A file, handed to the child as its stdin descriptor.
+    File(std::path::PathBuf),
+}
+
+/// Run `req` as a child of kplay (through sudo/su when it asks for `become`).
+async fn run(req: &ExecRequest, input: Input) -> Result<ExecOutput, TransportError> {
+    if let Some(b) = &req.become_ {
+        return super::local_become::exec(req, b, input).await;
+    }
+    let mut script = req.cmd.clone();
+    if let Some(dir) = &req.cwd {
+        script = format!("cd {} || exit 1\n{}", sh_quote(dir), script);
+    }
+    let mut cmd = tokio::process::Command::new("/bin/sh");
+    cmd.arg("-c").arg(&script);
+    for (k, v) in &req.env {
+        cmd.env(k, v);
+    }
+    let mut stdin_data = None;
+    match input {
+        Input::Bytes(None) => {
+            cmd.stdin(Stdio::null());
+        }
+        Input::Bytes(Some(d)) => {
+            stdin_data = Some(d);
+            cmd.stdin(Stdio::piped());
+        }
+        Input::File(p) => {
+            let f = std::fs::File::open(&p)
+                .map_err(|e| TransportError::Failed(format!("reading {}: {e}", p.display())))?;
+            cmd.stdin(Stdio::from(f));
+        }
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| TransportError::Failed(format!("cannot start /bin/sh: {e}")))?;
+    if let Some(data) = stdin_data {
+        if let Some(mut sin) = child.stdin.take() {
+            // A command that does not read its stdin closes the pipe early: not an error.
+            let _ = sin.write_all(&data).await;
+            drop(sin);
+        }
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| TransportError::Failed(format!("waiting for command: {e}")))?;
+    let rc = match out.status.code() {
+        Some(c) => c,
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            -out.status.signal().unwrap_or(1)
+        }
+    };
+    Ok(ExecOutput {
+        rc,
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
+}
+
 fn e_path(e: &std::io::Error) -> String {
     e.to_string()
 }
@@ -198,8 +246,19 @@ async fn fetch_via_exec(
     Plain(t).fetch(path, b).await
 }
 
-/// Temp file in the destination's directory, fsync, chmod, rename: readers see old or new, never half.
+/// Temp file in the destination's directory (owner-only from creation), content, mode set on
+/// the open file, fsync, rename, fsync of the directory: readers see old or new, never half,
+/// and no other user can open the file while it is being written.
 pub fn write_atomic(dest: &Path, data: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    write_atomic_from(dest, &mut &data[..], mode)
+}
+
+/// [`write_atomic`] with the content read from `src` through a fixed-size buffer.
+pub fn write_atomic_from(
+    dest: &Path,
+    src: &mut dyn std::io::Read,
+    mode: Option<u32>,
+) -> std::io::Result<()> {
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -210,26 +269,32 @@ pub fn write_atomic(dest: &Path, data: &[u8], mode: Option<u32>) -> std::io::Res
     let mut tmp = tempfile::Builder::new()
         .prefix(crate::agent::fsops::TEMP_PREFIX)
         .tempfile_in(dir)?;
-    tmp.write_all(data)?;
+    std::io::copy(src, &mut tmp)?;
+    // tempfile creates 0600; a new file should get 0666 & ~umask like any other tool.
+    let final_mode = mode.or(existing_mode).unwrap_or(0o666 & !current_umask());
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(final_mode))?;
     tmp.as_file().sync_all()?;
-    let final_mode = match (mode, existing_mode) {
-        (Some(m), _) => Some(m),
-        (None, Some(m)) => Some(m),
-        (None, None) => {
-            // tempfile creates 0600; a new file should get 0666 & ~umask like any other tool.
-            let umask = current_umask();
-            Some(0o666 & !umask)
-        }
-    };
-    if let Some(m) = final_mode {
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(m))?;
-    }
     tmp.persist(dest).map_err(|e| e.error)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
-/// The process umask (read by setting and restoring it; kplay is the only writer of it).
+/// The process umask: from `/proc/self/status` (Linux 4.7+), which reads it without changing
+/// it (other threads may be creating files meanwhile); else by setting and restoring it.
 pub fn current_umask() -> u32 {
+    let from_proc = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        });
+    if let Some(m) = from_proc {
+        return m;
+    }
     // SAFETY: umask is process-global and always succeeds; we restore the old value immediately.
     unsafe {
         let old = libc::umask(0o022);

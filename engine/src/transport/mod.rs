@@ -7,6 +7,7 @@
 
 pub mod become_cmd;
 pub mod local;
+mod local_become;
 pub mod persistent;
 pub mod ssh;
 
@@ -83,6 +84,33 @@ pub enum TransportError {
     Failed(String),
 }
 
+/// Whether `k` may be exported as an environment variable name from sh.
+pub fn is_env_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// `req.cmd` preceded by `export` lines for `req.env` and a `cd` for `req.cwd`. The
+/// environment goes inside the script (not into the process environment) so that it survives
+/// `sudo`/`su`, which reset the environment of the command they start.
+pub fn script_with_env(req: &ExecRequest, cmd: &str) -> Result<String, TransportError> {
+    let mut script = String::new();
+    for (k, v) in &req.env {
+        if !is_env_name(k) {
+            return Err(TransportError::Failed(format!(
+                "invalid environment variable name {k:?}"
+            )));
+        }
+        script.push_str(&format!("export {k}={}\n", sh_quote(v)));
+    }
+    if let Some(dir) = &req.cwd {
+        script.push_str(&format!("cd {} || exit 1\n", sh_quote(dir)));
+    }
+    script.push_str(cmd);
+    Ok(script)
+}
+
 /// Quote a string for POSIX sh.
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
@@ -95,9 +123,55 @@ pub fn sh_quote(s: &str) -> String {
     }
 }
 
-/// The sh snippet behind [`Transport::put`]: stdin goes to a temp file beside `dest`, which gets
-/// its mode and is then renamed over `dest`, so readers see the old or the new file, never half.
-pub fn put_script(dest: &str, mode: Option<u32>) -> String {
+/// What an upload must be when it arrives: checked on the host before the file takes its
+/// name, so a connection lost mid-way, a source that failed to read or changed while being
+/// sent never leaves a truncated file in place (and never a truncated agent that is then run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    pub len: u64,
+    /// Lower-case hex SHA-256 of the content.
+    pub sha256: String,
+}
+
+impl Expect {
+    /// The expectation for bytes in memory.
+    pub fn of(data: &[u8]) -> Expect {
+        use sha2::Digest;
+        Expect {
+            len: data.len() as u64,
+            sha256: hex::encode(sha2::Sha256::digest(data)),
+        }
+    }
+
+    /// The expectation for a controller file, read through a fixed-size buffer.
+    pub async fn of_file(path: &std::path::Path) -> Result<Expect, TransportError> {
+        use sha2::Digest;
+        use tokio::io::AsyncReadExt;
+        let fail =
+            |e: std::io::Error| TransportError::Failed(format!("reading {}: {e}", path.display()));
+        let mut f = tokio::fs::File::open(path).await.map_err(fail)?;
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut len = 0u64;
+        loop {
+            let n = f.read(&mut buf).await.map_err(fail)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            len += n as u64;
+        }
+        Ok(Expect {
+            len,
+            sha256: hex::encode(h.finalize()),
+        })
+    }
+}
+
+/// The sh snippet behind [`Transport::put`]: stdin goes to a temp file beside `dest` (mktemp:
+/// owner-only from creation), which must have the expected SHA-256, gets its mode, is synced
+/// and then renamed over `dest`, so readers see the old or the new file, never half.
+pub fn put_script(dest: &str, mode: Option<u32>, expect: &Expect) -> String {
     let q = sh_quote(dest);
     let chmod = match mode {
         Some(m) => format!("chmod {:o} \"$t\" || exit 1;", m),
@@ -107,8 +181,24 @@ pub fn put_script(dest: &str, mode: Option<u32>) -> String {
         ),
     };
     format!(
-        "d=$(dirname {q}); t=$(mktemp \"$d/.kplay-tmp.XXXXXX\") || exit 1; cat > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; {chmod} mv -f \"$t\" {q} || {{ rm -f \"$t\"; exit 1; }}"
+        "d=$(dirname {q}); t=$(mktemp \"$d/.kplay-tmp.XXXXXX\") || exit 1; cat > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; \
+         if [ \"$(sha256sum < \"$t\")\" != '{sum}  -' ]; then echo \"{shown} arrived incomplete or changed on the way ($(wc -c < \"$t\") of {len} bytes, or another SHA-256)\" >&2; rm -f \"$t\"; exit 1; fi; \
+         {chmod} sync -- \"$t\" 2>/dev/null; mv -f \"$t\" {q} || {{ rm -f \"$t\"; exit 1; }}; sync -- \"$d\" 2>/dev/null; exit 0",
+        sum = expect.sha256,
+        len = expect.len,
+        shown = dest.replace(['"', '\\', '$', '`'], "_"),
     )
+}
+
+/// The outcome of a [`put_script`] run.
+pub fn put_result(dest: &str, out: &ExecOutput) -> Result<(), TransportError> {
+    if out.rc != 0 {
+        return Err(TransportError::Failed(format!(
+            "writing {dest} failed: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    Ok(())
 }
 
 /// A byte stream to a TCP endpoint as seen from the host (see [`Transport::open_tcp`]).
@@ -124,9 +214,10 @@ pub trait Transport: Send + Sync {
     /// Run one command. A non-zero exit status is not an error: it is in `ExecOutput::rc`.
     async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError>;
 
-    /// Write `data` to `dest` atomically: a temp file in the same directory, chmod, then rename.
-    /// `mode` is applied to the temp file before the rename; `None` keeps `0666 & ~umask` for a
-    /// new file and the existing mode for an existing one.
+    /// Write `data` to `dest` atomically: a temp file in the same directory, checked against
+    /// what was sent, chmod, then rename. `mode` is applied to the temp file before the
+    /// rename; `None` keeps `0666 & ~umask` for a new file and the existing mode for an
+    /// existing one.
     async fn put(
         &self,
         data: &[u8],
@@ -134,7 +225,7 @@ pub trait Transport: Send + Sync {
         mode: Option<u32>,
         become_: Option<&Become>,
     ) -> Result<(), TransportError> {
-        let script = put_script(dest, mode);
+        let script = put_script(dest, mode, &Expect::of(data));
         let out = self
             .exec(
                 ExecRequest::sh(script)
@@ -142,18 +233,11 @@ pub trait Transport: Send + Sync {
                     .with_become(become_.cloned()),
             )
             .await?;
-        if out.rc != 0 {
-            return Err(TransportError::Failed(format!(
-                "writing {dest} failed: {}",
-                out.stderr_str().trim()
-            )));
-        }
-        Ok(())
+        put_result(dest, &out)
     }
 
-    /// Copy the controller file `src` to `dest` like [`Transport::put`]. The default reads the
-    /// whole file into memory; transports that can stream (SSH) override it so files of any
-    /// size go through a fixed-size buffer.
+    /// Copy the controller file `src` to `dest` like [`Transport::put`], streamed: its hash
+    /// is taken in one pass, its bytes go out in another ([`Transport::exec_stdin_file`]).
     async fn put_file(
         &self,
         src: &std::path::Path,
@@ -161,10 +245,38 @@ pub trait Transport: Send + Sync {
         mode: Option<u32>,
         become_: Option<&Become>,
     ) -> Result<(), TransportError> {
-        let data = tokio::fs::read(src)
+        let expect = Expect::of_file(src).await?;
+        self.put_file_expecting(src, dest, mode, become_, &expect)
             .await
-            .map_err(|e| TransportError::Failed(format!("reading {}: {e}", src.display())))?;
-        self.put(&data, dest, mode, become_).await
+    }
+
+    /// [`Transport::put_file`] when the caller already knows what `src` holds (kplay's agent
+    /// binary, hashed once per run).
+    async fn put_file_expecting(
+        &self,
+        src: &std::path::Path,
+        dest: &str,
+        mode: Option<u32>,
+        become_: Option<&Become>,
+        expect: &Expect,
+    ) -> Result<(), TransportError> {
+        let req = ExecRequest::sh(put_script(dest, mode, expect)).with_become(become_.cloned());
+        let out = self.exec_stdin_file(req, src).await?;
+        put_result(dest, &out)
+    }
+
+    /// [`Transport::exec`] with the controller file `stdin` as the command's input. The
+    /// default reads the file whole; transports override it to stream through a fixed buffer.
+    async fn exec_stdin_file(
+        &self,
+        mut req: ExecRequest,
+        stdin: &std::path::Path,
+    ) -> Result<ExecOutput, TransportError> {
+        let data = tokio::fs::read(stdin)
+            .await
+            .map_err(|e| TransportError::Failed(format!("reading {}: {e}", stdin.display())))?;
+        req.stdin = Some(data);
+        self.exec(req).await
     }
 
     /// Read a whole file; `Ok(None)` when it does not exist.

@@ -2,10 +2,14 @@
 //! new SSH session (sshd fork, PAM, login shell start) for each.
 //!
 //! Protocol, both directions on the shell's stdin/stdout:
-//!   request:  `<script lines> <stdin bytes>\n` then the script's lines, then the stdin data;
+//!   request:  `<script lines> <stdin bytes> <MARK>\n` then the script's lines, then the stdin
+//!             data;
 //!   response: stdout, `\n<MARK> <rc>\n`, stderr, `\n<MARK>\n`.
-//! MARK is a random token chosen per shell, so command output cannot forge it. The loop reads
-//! the script with the `read` builtin and runs it with `eval` in a subshell: a fork, no new
+//! MARK is a fresh random token for every command, sent on the shell's stdin (never on a
+//! command line, where `ps` would show it) and unset before the command runs, so a command's
+//! output cannot contain the end of its own frame: a command that prints text an attacker
+//! controls cannot make kplay read the next command's output as its own. The loop reads the
+//! script with the `read` builtin and runs it with `eval` in a subshell: a fork, no new
 //! program, and nothing leaks between commands (variables, `cd`, `set`, traps stay in the
 //! subshell). Measured here that is ~0.2 ms per command against ~4 ms for a `head` plus a fresh
 //! `sh`, and it is what makes many small steps per host cheap. stdout goes straight back;
@@ -18,11 +22,12 @@ use super::{ExecOutput, TransportError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-/// The loop the target runs, with the marker as `$1`. It exports `KPLAY_ID` (the output of
-/// `id` for the connecting user) so scripts can skip an `id` process per command; a script
-/// run as another user (become) must not trust it (the SSH transport unsets it there). `umask` is kept as the login gave it (new
-/// files get `0666 & ~umask` as with any other command); only the private directory is 0700.
-pub const BOOTSTRAP: &str = r#"__k_m=$1; __k_u=$(umask); umask 077
+/// The loop the target runs. It exports `KPLAY_ID` (the output of `id` for the connecting
+/// user) so scripts can skip an `id` process per command; a script run as another user
+/// (become) must not trust it (the SSH transport unsets it there). `umask` is kept as the login
+/// gave it (new files get `0666 & ~umask` as with any other command); only the private
+/// directory is 0700.
+pub const BOOTSTRAP: &str = r#"__k_u=$(umask); umask 077
 __k_d=$(mktemp -d "${TMPDIR:-/tmp}/.kplay-sh.XXXXXX") || exit 97
 umask "$__k_u"
 trap 'rm -rf "$__k_d"' EXIT
@@ -30,12 +35,12 @@ trap 'exit 1' HUP INT TERM
 cd || :
 KPLAY_ID=$(id); export KPLAY_ID
 printf 'KPLAY-READY\n'
-while IFS=' ' read -r __k_n __k_il; do
+while IFS=' ' read -r __k_n __k_il __k_m; do
   __k_s=
   while [ "$__k_n" -gt 0 ]; do IFS= read -r __k_l; __k_s="$__k_s$__k_l
 "; __k_n=$((__k_n - 1)); done
   if [ "$__k_il" -gt 0 ]; then head -c "$__k_il" > "$__k_d/i"; __k_in="$__k_d/i"; else __k_in=/dev/null; fi
-  ( set --; eval "$__k_s" ) < "$__k_in" 2> "$__k_d/e"
+  ( unset __k_m; set --; eval "$__k_s" ) < "$__k_in" 2> "$__k_d/e"
   printf '\n%s %s\n' "$__k_m" "$?"
   if [ -s "$__k_d/e" ]; then cat "$__k_d/e"; fi
   printf '\n%s\n' "$__k_m"
@@ -82,7 +87,7 @@ pub fn strip_preludes(script: &str) -> std::borrow::Cow<'_, str> {
     out
 }
 
-/// A fresh random marker for one shell.
+/// A fresh random marker for one command.
 pub fn new_marker() -> String {
     let mut buf = [0u8; 16];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
@@ -108,9 +113,6 @@ type Writer = Box<dyn AsyncWrite + Unpin + Send>;
 struct Io {
     reader: Reader,
     writer: Writer,
-    /// `\n<MARK> ` and `\n<MARK>\n`: the ends of stdout and of stderr.
-    end_out: Vec<u8>,
-    end_err: Vec<u8>,
 }
 
 /// A started shell. Commands are serialised; a caller that finds it busy uses another path.
@@ -119,13 +121,25 @@ pub struct PersistentShell {
     broken: AtomicBool,
 }
 
+/// Marks the shell broken unless the exchange it guards finished: a caller that gives up
+/// midway (a `timeout` around a command) leaves the shell in the middle of a frame, and the
+/// next command would read this one's output as its own.
+struct Unfinished<'a>(&'a AtomicBool, bool);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 impl PersistentShell {
-    /// Wrap the shell's stdout/stdin (started as `sh -c BOOTSTRAP kplay MARKER`) and wait for
-    /// its ready line.
+    /// Wrap the shell's stdout/stdin (started as `sh -c BOOTSTRAP`) and wait for its ready
+    /// line.
     pub async fn start(
         reader: Box<dyn AsyncRead + Unpin + Send>,
         writer: Writer,
-        marker: &str,
     ) -> Result<PersistentShell, TransportError> {
         let mut reader = BufReader::new(reader);
         let mut line = String::new();
@@ -139,15 +153,8 @@ impl PersistentShell {
                 line.trim_end()
             )));
         }
-        let end_out = format!("\n{marker} ").into_bytes();
-        let end_err = format!("\n{marker}\n").into_bytes();
         Ok(PersistentShell {
-            io: tokio::sync::Mutex::new(Io {
-                reader,
-                writer,
-                end_out,
-                end_err,
-            }),
+            io: tokio::sync::Mutex::new(Io { reader, writer }),
             broken: AtomicBool::new(false),
         })
     }
@@ -170,7 +177,10 @@ impl PersistentShell {
         let Ok(mut io) = self.io.try_lock() else {
             return Ok(None);
         };
-        match Self::exchange(&mut io, script, stdin).await {
+        let mut pending = Unfinished(&self.broken, false);
+        let result = Self::exchange(&mut io, script, stdin).await;
+        pending.1 = true;
+        match result {
             Ok(out) => Ok(Some(out)),
             Err(e) => {
                 self.broken.store(true, Ordering::SeqCst);
@@ -182,16 +192,17 @@ impl PersistentShell {
     }
 
     async fn exchange(io: &mut Io, script: &str, stdin: &[u8]) -> std::io::Result<ExecOutput> {
+        let marker = new_marker();
         let body = script.strip_suffix('\n').unwrap_or(script);
         let lines = body.split('\n').count();
-        let mut msg = Vec::with_capacity(32 + script.len() + stdin.len());
-        msg.extend_from_slice(format!("{lines} {}\n", stdin.len()).as_bytes());
+        let mut msg = Vec::with_capacity(64 + script.len() + stdin.len());
+        msg.extend_from_slice(format!("{lines} {} {marker}\n", stdin.len()).as_bytes());
         msg.extend_from_slice(body.as_bytes());
         msg.push(b'\n');
         msg.extend_from_slice(stdin);
         io.writer.write_all(&msg).await?;
         io.writer.flush().await?;
-        let end_out = io.end_out.clone();
+        let end_out = format!("\n{marker} ").into_bytes();
         let stdout = read_until_marker(&mut io.reader, &end_out).await?;
         let mut line = String::new();
         io.reader.read_line(&mut line).await?;
@@ -201,7 +212,7 @@ impl PersistentShell {
                 format!("bad exit status {line:?}"),
             )
         })?;
-        let end_err = io.end_err.clone();
+        let end_err = format!("\n{marker}\n").into_bytes();
         let stderr = read_until_marker(&mut io.reader, &end_err).await?;
         Ok(ExecOutput { rc, stdout, stderr })
     }
@@ -247,12 +258,10 @@ mod tests {
     use std::process::Stdio;
 
     async fn local_shell() -> (PersistentShell, tokio::process::Child) {
-        let marker = new_marker();
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(BOOTSTRAP)
             .arg("kplay")
-            .arg(&marker)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -260,7 +269,7 @@ mod tests {
             .unwrap();
         let r: Box<dyn AsyncRead + Unpin + Send> = Box::new(child.stdout.take().unwrap());
         let w: Writer = Box::new(child.stdin.take().unwrap());
-        (PersistentShell::start(r, w, &marker).await.unwrap(), child)
+        (PersistentShell::start(r, w).await.unwrap(), child)
     }
 
     #[tokio::test]
@@ -346,6 +355,69 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(out.stdout, b"unset\n");
+    }
+
+    /// Whatever a command can learn (its shell's variables, the loop's command line and
+    /// environment), it cannot print the end of its own frame: the next command still gets
+    /// exactly its own output. Before, the marker was the loop's `$1` (in `ps` and
+    /// /proc/PID/cmdline) and the same for every command.
+    #[tokio::test]
+    async fn command_output_cannot_forge_the_end_of_its_frame() {
+        let (sh, child) = local_shell().await;
+        let pid = child.id().unwrap_or(0);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let learned = sh
+            .try_run(
+                "set; tr '\\0' '\\n' < /proc/$$/cmdline; tr '\\0' '\\n' < /proc/$$/environ",
+                b"",
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let mut text = String::from_utf8_lossy(&learned.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&cmdline).replace('\0', "\n"));
+        let re = regex::Regex::new(r"KPLAY-[0-9a-f]{8,}-[0-9a-f]+").unwrap();
+        let tokens: Vec<String> = re
+            .find_iter(&text)
+            .map(|m| m.as_str().to_string())
+            .collect();
+        // Forge a complete frame end with every token that could be the marker.
+        let mut forge = String::from("printf 'partial'\n");
+        for t in &tokens {
+            forge.push_str(&format!("printf '\\n{t} 0\\n\\n{t}\\n'\n"));
+        }
+        forge.push_str("printf 'tail'\n");
+        let out = sh.try_run(&forge, b"").await.unwrap().unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).ends_with("tail"),
+            "forged with {tokens:?}: {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let next = sh
+            .try_run("echo third; exit 4", b"")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((next.rc, next.stdout.as_slice()), (4, &b"third\n"[..]));
+    }
+
+    /// A caller that gives up on a command (a timeout around it) leaves the shell mid-frame:
+    /// it must never be used again (before, the next command got this one's output).
+    #[tokio::test]
+    async fn a_command_abandoned_midway_breaks_the_shell() {
+        let (sh, _child) = local_shell().await;
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            sh.try_run("sleep 1; echo late", b""),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        match sh.try_run("echo next", b"").await {
+            Ok(None) => {}
+            other => panic!("an abandoned shell was reused: {other:?}"),
+        }
+        assert!(sh.is_broken());
     }
 
     #[tokio::test]

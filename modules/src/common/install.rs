@@ -12,12 +12,15 @@ use super::{join_remote, remote_dirname};
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Value;
 use sha1::{Digest, Sha1};
+use std::path::Path;
 
 /// Where the new content comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum Source<'a> {
     /// Bytes from the controller (rendered template, `content`, a controller file).
     Data(&'a [u8]),
+    /// A controller file, hashed and sent in fixed-size chunks (never whole in memory).
+    File(&'a Path),
     /// A file already on the host (`remote_src`).
     Remote(&'a str),
 }
@@ -45,6 +48,30 @@ pub struct Install<'a> {
 /// SHA-1 of bytes as hex, what `sha1sum` prints and Ansible's `checksum` is.
 pub fn sha1_hex(data: &[u8]) -> String {
     hex::encode(Sha1::digest(data))
+}
+
+/// [`sha1_hex`] of a controller file, read in fixed-size chunks on a blocking thread.
+pub async fn sha1_file(path: &Path) -> Result<String, ModuleError> {
+    let p = path.to_path_buf();
+    let hashed = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut f = std::fs::File::open(&p)?;
+        let mut h = Sha1::new();
+        std::io::copy(&mut f, &mut h)?;
+        Ok(hex::encode(h.finalize()))
+    })
+    .await
+    .map_err(|e| ModuleError::new(e.to_string()))?;
+    hashed.map_err(|e| ModuleError::new(format!("could not read {}: {e}", path.display())))
+}
+
+/// At most the first `limit` bytes of a controller file (enough to tell a diff it is too large).
+fn file_head(path: &Path, limit: u64) -> Result<Vec<u8>, ModuleError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut out))
+        .map_err(|e| ModuleError::new(format!("could not read {}: {e}", path.display())))?;
+    Ok(out)
 }
 
 /// Install `inst.source` at `inst.dest`; the result has Ansible's copy keys (without `src`).
@@ -80,6 +107,7 @@ pub async fn install_file(
 
     let new_checksum = match inst.source {
         Source::Data(d) => sha1_hex(d),
+        Source::File(p) => sha1_file(p).await?,
         Source::Remote(src) => {
             let st = stats.next().unwrap_or_else(|| PathStat::absent(src));
             match (st.kind, st.checksum) {
@@ -151,7 +179,13 @@ pub async fn install_file(
 
     let mut diffs = Vec::new();
     if ctx.diff {
-        if let (true, Source::Data(data)) = (content_changed, inst.source) {
+        let after = match inst.source {
+            Source::Data(d) => Some(std::borrow::Cow::Borrowed(d)),
+            // Enough of the file to show it, or to say it is too large to.
+            Source::File(p) => Some(std::borrow::Cow::Owned(file_head(p, MAX_DIFF_SIZE + 1)?)),
+            Source::Remote(_) => None,
+        };
+        if let (true, Some(after)) = (content_changed, after) {
             let before = match (&st.content, st.exists()) {
                 (_, false) => Before::Absent,
                 (Some(c), true) => Before::Content(c),
@@ -160,7 +194,7 @@ pub async fn install_file(
             diffs.push(Value::Object(content_diff(
                 &target,
                 before,
-                data,
+                &after,
                 &inst.after_header,
             )));
         }
@@ -186,8 +220,13 @@ pub async fn install_file(
             dest: &target,
             data: match inst.source {
                 Source::Data(d) => d,
-                Source::Remote(_) => &[],
+                Source::File(_) | Source::Remote(_) => &[],
             },
+            data_file: match inst.source {
+                Source::File(p) => Some(p),
+                _ => None,
+            },
+            checksum: Some(&new_checksum),
             mode: attr_changes.mode.map(|(_, m)| m),
             owner,
             group,
@@ -195,7 +234,7 @@ pub async fn install_file(
             backup: inst.backup,
             from_remote: match inst.source {
                 Source::Remote(s) => Some(s),
-                Source::Data(_) => None,
+                Source::Data(_) | Source::File(_) => None,
             },
             create_parent,
         };
@@ -218,8 +257,10 @@ pub async fn install_file(
 fn predicted(base: &PathStat, ch: &AttrChanges, source: Source<'_>) -> PathStat {
     let mut st = base.clone();
     st.kind = PathKind::File;
-    if let Source::Data(d) = source {
-        st.size = d.len() as u64;
+    match source {
+        Source::Data(d) => st.size = d.len() as u64,
+        Source::File(p) => st.size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(st.size),
+        Source::Remote(_) => {}
     }
     if let Some((_, m)) = ch.mode {
         st.mode = m;

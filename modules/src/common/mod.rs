@@ -9,6 +9,7 @@ pub mod mode;
 pub mod probe;
 #[cfg(test)]
 pub(crate) mod snapshot;
+pub mod upload;
 pub mod validate;
 pub mod write;
 
@@ -34,6 +35,17 @@ pub async fn run_sh(
     req.stdin = stdin;
     req.env = ctx.environment.clone();
     Ok(ctx.transport.exec(req).await?)
+}
+
+/// [`run_sh`] with the controller file `stdin` streamed to the snippet's stdin.
+pub async fn run_sh_file(
+    ctx: &ModuleContext<'_>,
+    script: String,
+    stdin: &std::path::Path,
+) -> Result<ExecOutput, ModuleError> {
+    let mut req = ExecRequest::sh(script).with_become(ctx.become_.clone());
+    req.env = ctx.environment.clone();
+    Ok(ctx.transport.exec_stdin_file(req, stdin).await?)
 }
 
 /// Ask kplay's agent on the host (or, for `local`, the engine in-process) to do a file

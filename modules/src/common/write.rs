@@ -6,14 +6,20 @@
 //! This is an `exec` with stdin rather than `Transport::put` because `put` cannot chown,
 //! validate or back up before the rename, and each of those would cost another round trip.
 
-use super::attrs::{agent_attr_failure, attr_failure, AttrChanges};
+use super::attrs::{agent_attr_failure, attr_failure, AttrChanges, RC_CHMOD};
+use super::install::{sha1_file, sha1_hex};
 use super::probe::{parse_reply, PathStat, PROBE_FN};
 use super::validate;
-use super::{agent_call, run_sh, unexpected_reply};
+use super::{agent_call, run_sh, run_sh_file, unexpected_reply};
 use super::{basename, join_remote, remote_dirname};
 use kplay_engine::agent::{Attrs, FailedStep, Reply, Request, WriteSpec};
 use kplay_engine::module::{ModuleContext, ModuleError};
 use kplay_engine::transport::sh_quote;
+use std::path::Path;
+
+/// Controller files up to this size travel whole (one agent message, or stdin of the persistent
+/// shell); bigger ones are streamed.
+const INLINE_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// Exit codes of the write script's own steps.
 const RC_TEMP: i32 = 75;
@@ -39,6 +45,11 @@ pub struct WriteRequest<'a> {
     pub backup: bool,
     /// Read the content from this file on the host instead of `data` (`remote_src`).
     pub from_remote: Option<&'a str>,
+    /// The content is this controller file instead of `data`: read whole when small, else
+    /// streamed to the host through a fixed-size buffer (never held in memory).
+    pub data_file: Option<&'a Path>,
+    /// SHA-1 of the new content when the caller has it (saves hashing it again).
+    pub checksum: Option<&'a str>,
     /// Create missing parent directories first (`mkdir -p`), with this mode when given.
     pub create_parent: Option<Option<u32>>,
 }
@@ -72,11 +83,17 @@ fn temp_path(dest: &str) -> String {
 }
 
 /// The whole write script for `req`, using temp file `tmp`.
+///
+/// The temp file is created owner-only (`umask 077`, `set -C`: never an existing name or a
+/// link), so another user cannot open it while it holds the new content; content arriving on
+/// stdin is checked against its SHA-1 before anything else happens; owner and group come
+/// before the final mode (chown clears set-id bits); fsync, rename, fsync of the directory.
 fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
     let mut s = String::from(PROBE_FN);
     s.push_str(&format!("f={}; t={}\n", sh_quote(req.dest), sh_quote(tmp)));
+    let dir = sh_quote(&remote_dirname(req.dest));
     if let Some(dir_mode) = req.create_parent {
-        let d = sh_quote(&remote_dirname(req.dest));
+        let d = &dir;
         match dir_mode {
             Some(m) => s.push_str(&format!(
                 "[ -d {d} ] || {{ mkdir -p {d} && chmod {m:o} {d}; }} || exit {RC_TEMP}\n"
@@ -85,28 +102,42 @@ fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
         }
     }
     s.push_str(&format!(
-        "( set -C; : > \"$t\" ) || exit {RC_TEMP}\ntrap 'rm -f \"$t\"' EXIT\n"
+        "( umask 077; set -C; : > \"$t\" ) || exit {RC_TEMP}\ntrap 'rm -f \"$t\"' EXIT\n"
     ));
     match req.from_remote {
         Some(src) => s.push_str(&format!(
             "cat -- {} > \"$t\" || exit {RC_WRITE}\n",
             sh_quote(src)
         )),
-        None => s.push_str(&format!("cat > \"$t\" || exit {RC_WRITE}\n")),
+        None => {
+            let sum = match req.checksum {
+                Some(c) => c.to_string(),
+                None => sha1_hex(req.data),
+            };
+            s.push_str(&format!("cat > \"$t\" || exit {RC_WRITE}\n"));
+            s.push_str(&format!(
+                "[ \"$(sha1sum < \"$t\")\" = '{sum}  -' ] || {{ echo 'the new content arrived incomplete' >&2; exit {RC_WRITE}; }}\n"
+            ));
+        }
     }
-    // Like Ansible's atomic_move: a replaced file keeps its mode and (if we may) its owner.
-    // One `stat` reads both (every program started on the host costs, see bench/RESULTS.md).
-    s.push_str("if [ -e \"$f\" ]; then\n  set -- $(stat -L -c '%a %u:%g' -- \"$f\")\n");
-    if req.mode.is_none() {
-        s.push_str("  chmod \"$1\" \"$t\"\n");
-    }
-    s.push_str("  chown \"$2\" \"$t\" 2>/dev/null\nfi\n");
+    // Like Ansible's atomic_move: a replaced file keeps its mode and (if we may) its owner; a
+    // new one gets `0666 & ~umask`. One `stat` reads both (every program started on the host
+    // costs, see bench/RESULTS.md).
+    let mode = match req.mode {
+        Some(m) => format!("{m:o}"),
+        None => "$m".to_string(),
+    };
+    s.push_str("if [ -e \"$f\" ]; then\n  set -- $(stat -L -c '%a %u:%g' -- \"$f\")\n  m=$1\n");
+    s.push_str(
+        "  chown \"$2\" \"$t\" 2>/dev/null\nelse\n  m=$(printf %o $((0666 & ~0$(umask))))\nfi\n",
+    );
     let changes = AttrChanges {
         owner: req.owner.map(|o| (String::new(), o.to_string())),
         group: req.group.map(|g| (String::new(), g.to_string())),
-        mode: req.mode.map(|m| (0, m)),
+        mode: None,
     };
     s.push_str(&changes.shell(tmp, false));
+    s.push_str(&format!("chmod {mode} \"$t\" || exit {RC_CHMOD}\n"));
     if let Some(v) = req.validate {
         s.push_str(&validate::shell(v, tmp));
     }
@@ -116,7 +147,7 @@ fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
     // After the rename there is no temp file left to remove: drop the trap (it would start
     // an `rm` for nothing).
     s.push_str(&format!(
-        "mv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\ntrap - EXIT\nkp \"$f\" 0 - -1 0\n"
+        "sync -- \"$t\" 2>/dev/null\nmv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\ntrap - EXIT\nsync -- {dir} 2>/dev/null\nkp \"$f\" 0 - -1 0\n"
     ));
     s
 }
@@ -129,16 +160,38 @@ pub async fn write_file(
     if let Some(v) = req.validate {
         validate::check(v)?;
     }
+    // A small controller file is read and sent like any other content.
+    let inline;
+    let mut small = req.clone();
+    let req = match req.data_file {
+        Some(p) if file_len(p)? <= INLINE_LIMIT => {
+            inline = std::fs::read(p)
+                .map_err(|e| ModuleError::new(format!("could not read {}: {e}", p.display())))?;
+            small.data = &inline;
+            small.data_file = None;
+            &small
+        }
+        _ => req,
+    };
     if let Some(out) = write_by_agent(ctx, req).await? {
         return Ok(out);
     }
     let tmp = temp_path(req.dest);
-    let stdin = if req.from_remote.is_some() {
-        None
-    } else {
-        Some(req.data.to_vec())
+    let out = match (req.data_file, req.from_remote) {
+        (Some(p), _) => {
+            let sum = match req.checksum {
+                Some(c) => c.to_string(),
+                None => sha1_file(p).await?,
+            };
+            let streamed = WriteRequest {
+                checksum: Some(&sum),
+                ..req.clone()
+            };
+            run_sh_file(ctx, write_script(&streamed, &tmp), p).await?
+        }
+        (None, Some(_)) => run_sh(ctx, write_script(req, &tmp), None).await?,
+        (None, None) => run_sh(ctx, write_script(req, &tmp), Some(req.data.to_vec())).await?,
     };
-    let out = run_sh(ctx, write_script(req, &tmp), stdin).await?;
     let stderr = out.stderr_str();
     if out.rc != 0 {
         return Err(match out.rc {
@@ -176,7 +229,8 @@ async fn write_by_agent(
     ctx: &ModuleContext<'_>,
     req: &WriteRequest<'_>,
 ) -> Result<Option<WriteOutcome>, ModuleError> {
-    if req.validate.is_some() || req.backup {
+    // A large controller file is more than one message may carry.
+    if req.validate.is_some() || req.backup || req.data_file.is_some() {
         return Ok(None);
     }
     let spec = WriteSpec {
@@ -213,6 +267,12 @@ async fn write_by_agent(
         )),
         Some(other) => Err(unexpected_reply("a write", &other)),
     }
+}
+
+fn file_len(p: &Path) -> Result<u64, ModuleError> {
+    std::fs::metadata(p)
+        .map(|m| m.len())
+        .map_err(|e| ModuleError::new(format!("could not read {}: {e}", p.display())))
 }
 
 /// Split a leading `B <backup path>` record (printed by [`backup_shell`]) off a script's stdout.

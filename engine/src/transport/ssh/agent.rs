@@ -17,14 +17,17 @@ pub fn agent_can_become(b: &Become) -> bool {
     b.method == "sudo" && b.password.is_none() && (b.user == "root" || b.user.is_empty())
 }
 
-/// Prints the agent's path on the host, then exits 0 when it is there, 4 when its directory is
-/// ready for a copy, 3 on another system or CPU, 5 when the directory cannot be made.
+/// Prints the agent's path on the host, then exits 0 when it is there and has the expected
+/// SHA-256 (checked before every reuse: a copy cut short, or changed since, is never run), 4
+/// when its directory is ready for a copy, 3 on another system or CPU (or without
+/// `sha256sum`), 5 when the directory cannot be made or is not ours.
 const LOCATE: &str = r#"[ "$(uname -sm)" = {arch} ] || exit 3
+command -v sha256sum >/dev/null 2>&1 || exit 3
 d="$HOME/.cache/kplay"; a="$d/agent-{id}"
 printf '%s\n' "$a"
-[ -x "$a" ] && exit 0
-mkdir -p "$d" && chmod 700 "$d" || exit 5
-# Agents of other kplay builds, and copies a killed run left, would pile up.
+if [ -f "$a" ] && [ ! -h "$a" ] && [ -x "$a" ] && [ "$(sha256sum < "$a")" = '{sum}  -' ]; then exit 0; fi
+mkdir -p "$d" && [ ! -h "$d" ] && [ -O "$d" ] && chmod 700 "$d" || exit 5
+# Agents of other kplay builds, a copy that fails its check, and copies a killed run left.
 rm -f "$d"/agent-* "$d"/.kplay-tmp.*
 exit 4
 "#;
@@ -35,11 +38,12 @@ impl SshTransport {
     pub(super) async fn agent_path(&self) -> Option<String> {
         self.agent_file
             .get_or_init(|| async {
-                let (exe, id) = crate::agent::binary()?;
+                let bin = crate::agent::binary()?;
                 let arch = format!("Linux {}", std::env::consts::ARCH);
                 let script = LOCATE
                     .replace("{arch}", &sh_quote(&arch))
-                    .replace("{id}", id);
+                    .replace("{id}", &bin.id)
+                    .replace("{sum}", &bin.expect.sha256);
                 let out = self.exec(ExecRequest::sh(script)).await.ok()?;
                 let path = out.stdout_str().lines().next()?.to_string();
                 match out.rc {
@@ -51,7 +55,10 @@ impl SshTransport {
                         static UPLOADS: tokio::sync::Semaphore =
                             tokio::sync::Semaphore::const_new(8);
                         let _slot = UPLOADS.acquire().await.ok()?;
-                        self.put_file(exe, &path, Some(0o700), None).await.ok()?;
+                        // Checked on the host before it takes its name (see put_script).
+                        self.put_file_expecting(&bin.path, &path, Some(0o700), None, &bin.expect)
+                            .await
+                            .ok()?;
                         Some(path)
                     }
                     _ => None,

@@ -21,7 +21,7 @@ pub enum HandlerError {
 pub struct HostKeyVerifier {
     host: String,
     port: u16,
-    /// The files looked in: the target's known_hosts, then kplay's own.
+    /// The files looked in: the target's known_hosts, the global ones, then kplay's own.
     files: Vec<PathBuf>,
     own_file: PathBuf,
     policy: HostKeyPolicy,
@@ -30,6 +30,7 @@ pub struct HostKeyVerifier {
 impl HostKeyVerifier {
     pub fn for_target(t: &SshTarget) -> Self {
         let mut files = t.known_hosts.clone();
+        files.extend(t.global_known_hosts.iter().cloned());
         files.retain(|f| f.as_os_str() != "/dev/null");
         if !files.contains(&t.kplay_known_hosts) {
             files.push(t.kplay_known_hosts.clone());
@@ -73,7 +74,8 @@ impl HostKeyVerifier {
             }
             HostKeyStatus::Unknown if self.policy == HostKeyPolicy::Strict => Err(format!(
                 "host key verification failed for {name}: its {kind} key {fp} is not in any known_hosts file ({}) and strict host key \
-                 checking refuses unknown keys; add the key (e.g. with ssh-keyscan) or connect once without --strict-host-keys",
+                 checking refuses unknown keys; add the key (e.g. with ssh-keyscan, to ~/.ssh/known_hosts or /etc/ssh/ssh_known_hosts), \
+                 or trust it on first use (no --strict-host-keys, host_key_checking not set to True)",
                 self.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
             )),
             HostKeyStatus::Unknown => known_hosts::learn(&self.own_file, &self.host, self.port, key)

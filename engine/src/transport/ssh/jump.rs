@@ -52,7 +52,9 @@ impl ProxyProcess {
 }
 
 /// OpenSSH's tokens: `%h` host, `%p` port, `%r` remote user, `%n` the name as given, `%%`.
+/// Values are quoted for sh: an inventory name or user is data, never shell code.
 pub fn expand_tokens(cmd: &str, t: &SshTarget) -> String {
+    use crate::transport::sh_quote;
     let mut out = String::with_capacity(cmd.len());
     let mut chars = cmd.chars();
     while let Some(c) = chars.next() {
@@ -61,10 +63,10 @@ pub fn expand_tokens(cmd: &str, t: &SshTarget) -> String {
             continue;
         }
         match chars.next() {
-            Some('h') => out.push_str(&t.host),
+            Some('h') => out.push_str(&sh_quote(&t.host)),
             Some('p') => out.push_str(&t.port.to_string()),
-            Some('r') => out.push_str(&t.user),
-            Some('n') => out.push_str(&t.name),
+            Some('r') => out.push_str(&sh_quote(&t.user)),
+            Some('n') => out.push_str(&sh_quote(&t.name)),
             Some('%') => out.push('%'),
             Some(other) => {
                 out.push('%');
@@ -134,6 +136,7 @@ mod tests {
             key_passphrase: None,
             identity_agent: None,
             known_hosts: vec![],
+            global_known_hosts: vec![],
             kplay_known_hosts: "/k".into(),
             host_key_policy: super::super::HostKeyPolicy::Off,
             jump: vec![],
@@ -150,6 +153,30 @@ mod tests {
         assert_eq!(
             expand_tokens("ssh -W %h:%p %r@bastion # %n 100%%", &target()),
             "ssh -W 10.0.0.7:2222 deploy@bastion # web1 100%"
+        );
+    }
+
+    /// `%h`/`%r`/`%n` come from the inventory: quoted, they can never run code (before, a
+    /// host or user with `$(...)` ran it on the controller).
+    #[tokio::test]
+    async fn token_values_are_data_not_shell_code() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mark = d.path().join("ran");
+        let mut t = target();
+        t.host = format!("h$(touch {})", mark.display());
+        t.user = format!("u`touch {}`", mark.display());
+        t.name = "n;touch x".into();
+        let line = expand_tokens("printf '%s|' %h %r %n", &t);
+        let out = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&line)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!mark.exists(), "a token value ran as code: {line}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{}|{}|n;touch x|", t.host, t.user)
         );
     }
 

@@ -16,10 +16,10 @@ pub(crate) use target::as_bool;
 pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 
 use super::become_cmd::become_command;
-use super::persistent::{bootstrap, new_marker, strip_preludes, PersistentShell, MAX_STDIN};
+use super::persistent::{bootstrap, strip_preludes, PersistentShell, MAX_STDIN};
 use super::{
-    put_script, sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Transport,
-    TransportError,
+    put_result, put_script, sh_quote, AsyncReadWrite, Become, ExecOutput, ExecRequest, Expect,
+    Transport, TransportError,
 };
 use async_trait::async_trait;
 use connect::{connect_with_retries, ConnectError};
@@ -87,16 +87,15 @@ impl SshTransport {
         }
         let permit = self.channels.clone().acquire_owned().await.ok()?;
         let channel = self.handle.channel_open_session().await.ok()?;
-        let marker = new_marker();
         channel
             .exec(
                 true,
-                format!("/bin/sh -c {} kplay {}", sh_quote(&bootstrap()), marker).into_bytes(),
+                format!("/bin/sh -c {} kplay", sh_quote(&bootstrap())).into_bytes(),
             )
             .await
             .ok()?;
         let (r, w) = tokio::io::split(channel.into_stream());
-        let shell = PersistentShell::start(Box::new(r), Box::new(w), &marker)
+        let shell = PersistentShell::start(Box::new(r), Box::new(w))
             .await
             .ok()?;
         // The channel stays open for the run: its slot is taken for good.
@@ -122,23 +121,12 @@ impl SshTransport {
         let Some(shell) = self.shell.get_or_init(|| self.start_shell()).await else {
             return Ok(None);
         };
-        let mut script = String::new();
-        for (k, v) in &req.env {
-            if !session::is_env_name(k) {
-                return Err(TransportError::Failed(format!(
-                    "invalid environment variable name {k:?}"
-                )));
-            }
-            script.push_str(&format!("export {k}={}\n", sh_quote(v)));
-        }
-        if let Some(dir) = &req.cwd {
-            script.push_str(&format!("cd {} || exit 1\n", sh_quote(dir)));
-        }
-        match &req.become_ {
+        let cmd = match &req.become_ {
             // The loop shell evaluates the script itself: the functions it defined are there.
-            None => script.push_str(&strip_preludes(&req.cmd)),
-            Some(_) => script.push_str(&req.cmd),
-        }
+            None => strip_preludes(&req.cmd),
+            Some(_) => std::borrow::Cow::Borrowed(req.cmd.as_str()),
+        };
+        let mut script = super::script_with_env(req, &cmd)?;
         if let Some(b) = &req.become_ {
             // The cached identity is the connecting user's, not the become user's.
             script = become_command(&format!("unset KPLAY_ID\n{script}"), b);
@@ -169,16 +157,11 @@ impl SshTransport {
         dest: &str,
         mode: Option<u32>,
         become_: Option<&Become>,
+        expect: &Expect,
     ) -> Result<(), TransportError> {
-        let req = ExecRequest::sh(put_script(dest, mode)).with_become(become_.cloned());
+        let req = ExecRequest::sh(put_script(dest, mode, expect)).with_become(become_.cloned());
         let out = self.run(&req, stdin).await?;
-        if out.rc != 0 {
-            return Err(TransportError::Failed(format!(
-                "writing {dest} failed: {}",
-                out.stderr_str().trim()
-            )));
-        }
-        Ok(())
+        put_result(dest, &out)
     }
 }
 
@@ -209,36 +192,29 @@ impl Transport for SshTransport {
         if data.len() <= MAX_STDIN && agent::put(self, data, dest, mode, become_).await? {
             return Ok(());
         }
+        let expect = Expect::of(data);
         if data.len() <= MAX_STDIN && become_.is_none_or(|b| b.password.is_none()) {
-            let req = ExecRequest::sh(put_script(dest, mode))
+            let req = ExecRequest::sh(put_script(dest, mode, &expect))
                 .with_stdin(data.to_vec())
                 .with_become(become_.cloned());
             if let Some(out) = self.via_shell(&req).await? {
-                if out.rc != 0 {
-                    return Err(TransportError::Failed(format!(
-                        "writing {dest} failed: {}",
-                        out.stderr_str().trim()
-                    )));
-                }
-                return Ok(());
+                return put_result(dest, &out);
             }
         }
-        self.put_stream(Stdin::Bytes(data), dest, mode, become_)
+        self.put_stream(Stdin::Bytes(data), dest, mode, become_, &expect)
             .await
     }
 
-    async fn put_file(
+    /// Streams the file on a channel of its own, through a fixed-size buffer.
+    async fn exec_stdin_file(
         &self,
-        src: &Path,
-        dest: &str,
-        mode: Option<u32>,
-        become_: Option<&Become>,
-    ) -> Result<(), TransportError> {
-        let file = tokio::fs::File::open(src)
+        req: ExecRequest,
+        stdin: &Path,
+    ) -> Result<ExecOutput, TransportError> {
+        let file = tokio::fs::File::open(stdin)
             .await
-            .map_err(|e| TransportError::Failed(format!("reading {}: {e}", src.display())))?;
-        self.put_stream(Stdin::Reader(Box::new(file)), dest, mode, become_)
-            .await
+            .map_err(|e| TransportError::Failed(format!("reading {}: {e}", stdin.display())))?;
+        self.run(&req, Stdin::Reader(Box::new(file))).await
     }
 
     async fn agent(

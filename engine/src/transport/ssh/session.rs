@@ -4,10 +4,10 @@
 
 use super::handler::ClientHandler;
 use crate::transport::become_cmd::{become_script, nonce, BecomeEvent, BecomeWatch};
-use crate::transport::{sh_quote, ExecOutput, ExecRequest, TransportError};
+use crate::transport::{script_with_env, sh_quote, ExecOutput, ExecRequest, TransportError};
 use russh::client::Handle;
 use russh::{ChannelMsg, Sig};
-use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 /// What goes to the command's stdin.
@@ -28,19 +28,7 @@ pub fn command_line(
     req: &ExecRequest,
     become_nonce: &str,
 ) -> Result<(String, Option<BecomeWatch>), TransportError> {
-    let mut script = String::new();
-    for (k, v) in &req.env {
-        if !is_env_name(k) {
-            return Err(TransportError::Failed(format!(
-                "invalid environment variable name {k:?}"
-            )));
-        }
-        script.push_str(&format!("export {k}={}\n", sh_quote(v)));
-    }
-    if let Some(dir) = &req.cwd {
-        script.push_str(&format!("cd {} || exit 1\n", sh_quote(dir)));
-    }
-    script.push_str(&req.cmd);
+    let script = script_with_env(req, &req.cmd)?;
     match &req.become_ {
         Some(b) => {
             let s = become_script(&script, b, become_nonce);
@@ -49,12 +37,6 @@ pub fn command_line(
         }
         None => Ok((format!("/bin/sh -c {}", sh_quote(&script)), None)),
     }
-}
-
-pub(super) fn is_env_name(k: &str) -> bool {
-    let mut chars = k.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 /// Conventional signal numbers (Linux), for `rc = 128 + n` as a shell reports it.
@@ -196,7 +178,7 @@ pub async fn run(
                     Ctl::Password => {
                         let line = format!("{}\n", password.as_deref().unwrap_or(""));
                         if wr.data(line.as_bytes()).await.is_err() {
-                            return;
+                            return None;
                         }
                     }
                     Ctl::Start => {
@@ -208,29 +190,38 @@ pub async fn run(
                                 let _ = wr.data(b).await;
                             }
                             Stdin::Reader(r) => {
-                                let mut w = wr.make_writer();
-                                let mut r = BufReader::with_capacity(STREAM_BUFFER, r);
-                                let _ = tokio::io::copy_buf(&mut r, &mut w).await;
-                                let _ = w.flush().await;
+                                if let Err(e) = stream(r, &wr).await {
+                                    // Never an end-of-input after a failed read: the command
+                                    // would take the part that arrived for the whole. Close
+                                    // the channel instead; the caller reports the error.
+                                    let _ = wr.close().await;
+                                    return Some(e);
+                                }
                             }
                         }
                         let _ = wr.eof().await;
-                        return;
+                        return None;
                     }
                     Ctl::Abort => {
                         let _ = wr.eof().await;
-                        return;
+                        return None;
                     }
                 }
             }
+            None
         };
         tokio::select! {
-            _ = work => {}
-            _ = done_rx => {}
+            e = work => e,
+            _ = done_rx => None,
         }
     };
 
-    let ((out, status, refused, exec_refused), ()) = tokio::join!(reader, writer);
+    let ((out, status, refused, exec_refused), read_error) = tokio::join!(reader, writer);
+    if let Some(e) = read_error {
+        return Err(TransportError::Failed(format!(
+            "{label}: reading the data to send failed: {e}"
+        )));
+    }
     if exec_refused && status.is_none() {
         return Err(TransportError::Failed(format!(
             "{label}: sshd refused to run the command"
@@ -247,6 +238,32 @@ pub async fn run(
             "the command ended without an exit status".to_string(),
         )),
     }
+}
+
+/// Copy `r` to the channel through a fixed buffer. `Err`: reading `r` failed (the text of the
+/// error); a command that stops reading its stdin early is not an error.
+async fn stream<S>(
+    r: Box<dyn AsyncRead + Unpin + Send + '_>,
+    wr: &russh::ChannelWriteHalf<S>,
+) -> Result<(), String>
+where
+    S: From<(russh::ChannelId, ChannelMsg)> + Send + Sync + 'static,
+{
+    let mut w = wr.make_writer();
+    let mut r = BufReader::with_capacity(STREAM_BUFFER, r);
+    loop {
+        let buf = r.fill_buf().await.map_err(|e| e.to_string())?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        if w.write_all(buf).await.is_err() {
+            break;
+        }
+        r.consume(n);
+    }
+    let _ = w.flush().await;
+    Ok(())
 }
 
 /// A dead connection makes the host unreachable; anything else is this command's failure.

@@ -34,8 +34,10 @@ pub struct SshDefaults {
     pub password: Option<String>,
     /// `--strict-host-keys`: refuse unknown host keys.
     pub strict_host_keys: bool,
-    /// ansible.cfg `host_key_checking` (default true).
-    pub host_key_checking: bool,
+    /// ansible.cfg `host_key_checking` / `ANSIBLE_HOST_KEY_CHECKING`: `Some(true)` (asked for
+    /// in so many words) refuses unknown keys as Ansible does, `Some(false)` checks nothing,
+    /// `None` is kplay's default, trust on first use.
+    pub host_key_checking: Option<bool>,
     /// kplay's own trust-on-first-use file, e.g. `~/.kplay/known_hosts`.
     pub kplay_known_hosts: PathBuf,
     /// ansible.cfg `timeout` / `--timeout`: the connect timeout.
@@ -49,7 +51,7 @@ impl Default for SshDefaults {
             private_key_file: None,
             password: None,
             strict_host_keys: false,
-            host_key_checking: true,
+            host_key_checking: None,
             kplay_known_hosts: home_dir().join(".kplay").join("known_hosts"),
             timeout: Duration::from_secs(10),
         }
@@ -73,6 +75,9 @@ pub struct SshTarget {
     pub identity_agent: Option<PathBuf>,
     /// `UserKnownHostsFile`(s) to check the host key against (default `~/.ssh/known_hosts`).
     pub known_hosts: Vec<PathBuf>,
+    /// `GlobalKnownHostsFile`(s), consulted after the user's (default
+    /// `/etc/ssh/ssh_known_hosts` and `/etc/ssh/ssh_known_hosts2`, as OpenSSH).
+    pub global_known_hosts: Vec<PathBuf>,
     /// kplay's own file: also checked, and where trust-on-first-use writes.
     pub kplay_known_hosts: PathBuf,
     pub host_key_policy: HostKeyPolicy,
@@ -190,6 +195,13 @@ impl SshTarget {
             Some(files) => files.split_whitespace().map(expand_tilde).collect(),
             None => vec![home_dir().join(".ssh").join("known_hosts")],
         };
+        let global_known_hosts: Vec<PathBuf> = match opts.get("globalknownhostsfile") {
+            Some(files) => files.split_whitespace().map(expand_tilde).collect(),
+            None => vec![
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+            ],
+        };
         let host_key_policy = host_key_policy(vars, &opts, d)?;
 
         let connect_timeout = match var_str(vars, &["ansible_ssh_timeout", "ansible_timeout"])
@@ -225,6 +237,7 @@ impl SshTarget {
             key_passphrase,
             identity_agent,
             known_hosts,
+            global_known_hosts,
             kplay_known_hosts: d.kplay_known_hosts.clone(),
             host_key_policy,
             jump: Vec::new(),
@@ -271,15 +284,17 @@ fn host_key_policy(
         .get("ansible_ssh_host_key_checking")
         .or_else(|| vars.get("ansible_host_key_checking"))
     {
-        Some(v) => {
-            as_bool(v).ok_or_else(|| format!("ansible_host_key_checking: not a boolean: {v}"))?
-        }
+        Some(v) => Some(
+            as_bool(v).ok_or_else(|| format!("ansible_host_key_checking: not a boolean: {v}"))?,
+        ),
         None => d.host_key_checking,
     };
-    Ok(if checking {
-        HostKeyPolicy::AcceptNew
-    } else {
-        HostKeyPolicy::Off
+    // `host_key_checking = True`, said explicitly, means what it means in Ansible: unknown
+    // hosts are refused. Unset, kplay trusts a new host on first use (documented).
+    Ok(match checking {
+        Some(true) => HostKeyPolicy::Strict,
+        Some(false) => HostKeyPolicy::Off,
+        None => HostKeyPolicy::AcceptNew,
     })
 }
 
@@ -322,6 +337,7 @@ fn parse_jumps(
             key_passphrase: target.key_passphrase.clone(),
             identity_agent: target.identity_agent.clone(),
             known_hosts: target.known_hosts.clone(),
+            global_known_hosts: target.global_known_hosts.clone(),
             kplay_known_hosts: target.kplay_known_hosts.clone(),
             host_key_policy: target.host_key_policy,
             jump: Vec::new(),
@@ -517,6 +533,30 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(t.host_key_policy, HostKeyPolicy::Strict);
+    }
+
+    /// Explicitly asked-for host key checking refuses unknown hosts (as Ansible's True does);
+    /// only the unset default is trust on first use. The global known_hosts is consulted.
+    #[test]
+    fn explicit_host_key_checking_is_strict_and_global_file_is_consulted() {
+        let strict = SshDefaults {
+            host_key_checking: Some(true),
+            ..defaults()
+        };
+        let t =
+            SshTarget::from_vars("n", &vars(json!({})), &strict).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.host_key_policy, HostKeyPolicy::Strict);
+        assert_eq!(
+            target(json!({"ansible_host_key_checking": true})).host_key_policy,
+            HostKeyPolicy::Strict
+        );
+        assert_eq!(target(json!({})).host_key_policy, HostKeyPolicy::AcceptNew);
+        assert_eq!(
+            target(json!({})).global_known_hosts[0],
+            PathBuf::from("/etc/ssh/ssh_known_hosts")
+        );
+        let t = target(json!({"ansible_ssh_common_args": "-o GlobalKnownHostsFile=/g"}));
+        assert_eq!(t.global_known_hosts, vec![PathBuf::from("/g")]);
     }
 
     #[test]
