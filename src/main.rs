@@ -3,6 +3,7 @@
 
 mod cli;
 mod embedded;
+mod excerpt;
 mod lab_cmd;
 mod run_cmd;
 
