@@ -312,3 +312,200 @@ fn item4_start_at_task_that_matches_nothing_is_refused() {
         r.dump()
     );
 }
+
+/// Item 5: what kplay does not support is refused at load time, naming file:line, before any
+/// host is touched.
+#[test]
+fn item5_unsupported_features_are_refused_at_load_time() {
+    let dir = tempdir();
+    local_inventory(dir.path(), &["h1"]);
+    let marker = dir.path().join("touched");
+    let touch = format!("    - file: path={} state=touch\n", marker.display());
+    let cases: Vec<(String, usize, &str)> = vec![
+        (format!("- hosts: all\n  debugger: on_failed\n  tasks:\n{touch}"), 2, "'debugger' is not supported"),
+        (format!("- hosts: all\n  strategy: host_pinned\n  tasks:\n{touch}"), 2, "strategy 'host_pinned' is not supported"),
+        (format!("- hosts: all\n  order: random\n  tasks:\n{touch}"), 2, "invalid order 'random'"),
+        (format!("- hosts: all\n  vars_prompt:\n    - name: pw\n      encrypt: sha512_crypt\n  tasks:\n{touch}"), 4, "vars_prompt 'encrypt' is not supported"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - meta: refresh_inventory\n"), 4, "refresh_inventory is not supported"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      poll: 5\n"), 5, "'poll' without 'async'"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      throttle: \"{{{{ n }}}}\"\n"), 5, "'throttle' must be a whole number"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      run_once: \"{{{{ x }}}}\"\n"), 5, "'run_once' must be a literal boolean"),
+        (format!("- hosts: all\n  module_defaults:\n    group/aws: {{}}\n  tasks:\n{touch}"), 3, "action groups are not supported"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - pause: seconds=1 minutes=1\n"), 4, "mutually exclusive"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - pause: delay=1\n"), 4, "Unsupported parameters for (pause) module: delay"),
+    ];
+    for (pb, line, msg) in cases {
+        write(dir.path(), "pb.yml", &pb);
+        let r = kplay(dir.path(), &["run", "pb.yml", "-i", "hosts"]);
+        assert_eq!(r.code, Some(4), "{pb}\n{}", r.dump());
+        assert!(
+            r.stderr.contains(&format!("pb.yml:{line}:")) && r.stderr.contains(msg),
+            "expected pb.yml:{line}: {msg}\n{}",
+            r.dump()
+        );
+        assert!(!marker.exists(), "a host was touched: {pb}");
+    }
+}
+
+/// Item 5: `async` + `poll: 0` returns a job id at once and the job keeps running;
+/// `async_status` with `until` waits for it and returns the module's result.
+#[test]
+fn item5_async_poll_zero_and_async_status() {
+    let dir = tempdir();
+    let r = run_hosts(
+        dir.path(),
+        &["h1", "h2"],
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: sleep 1; echo done > {{ dir }}/{{ inventory_hostname }}.job
+      async: 30
+      poll: 0
+      register: job
+    - stat: path={{ dir }}/{{ inventory_hostname }}.job
+      register: before
+    - async_status: jid={{ job.ansible_job_id }}
+      register: st
+      until: st.finished
+      retries: 30
+      delay: 0.2
+    - stat: path={{ dir }}/{{ inventory_hostname }}.job
+      register: after
+    - assert:
+        that:
+          - job.ansible_job_id is match('^j[0-9]+[.][0-9]+$')
+          - job.started == 1 and job.finished == 0 and job is changed
+          - not before.stat.exists
+          - st.finished == 1 and st.rc == 0 and st.cmd is defined
+          - after.stat.exists
+"#,
+        &[],
+    );
+    r.assert_exit(0);
+    assert_eq!(r.host("h1").failed, 0, "{}", r.dump());
+}
+
+/// Item 5: an `async` job past its time is stopped (its command too) and fails with
+/// Ansible's `Timeout exceeded`; `ASYNC POLL` lines show while it runs. `timeout:` alike.
+#[test]
+fn item5_async_and_timeout_stop_their_commands() {
+    let dir = tempdir();
+    let r = run_hosts(
+        dir.path(),
+        &["h1"],
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: sleep 41.5
+      async: 2
+      poll: 1
+      ignore_errors: true
+      register: a
+    - command: sleep 42.5
+      timeout: 1
+      ignore_errors: true
+      register: t
+    - assert:
+        that:
+          - a is failed and a.msg == 'Timeout exceeded' and a.finished == 1
+          - t is failed
+          - "t.msg == 'The command action failed to execute in the expected time frame (1) and was terminated'"
+"#,
+        &[],
+    );
+    r.assert_exit(0);
+    assert!(r.stdout.contains("ASYNC POLL on h1: jid="), "{}", r.dump());
+    assert!(
+        r.stdout.contains("ASYNC FAILED on h1: jid="),
+        "{}",
+        r.dump()
+    );
+    assert!(r.elapsed < Duration::from_secs(30), "{}", r.dump());
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        pids_running(&["sleep", "41.5"]).is_empty(),
+        "the async command still runs"
+    );
+    assert!(
+        pids_running(&["sleep", "42.5"]).is_empty(),
+        "the timed-out command still runs"
+    );
+}
+
+/// Item 5: `pause: seconds=N` waits once for the whole play and says so; the result is
+/// registered for every host.
+#[test]
+fn item5_pause_seconds_waits_once_and_says_so() {
+    let dir = tempdir();
+    let r = run_hosts(
+        dir.path(),
+        &["h1", "h2", "h3"],
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - pause: seconds=1\n      register: p\n    - assert:\n        that: p.stdout is match('Paused for 1')\n",
+        &[],
+    );
+    r.assert_exit(0);
+    assert_eq!(
+        r.stdout.matches("Pausing for 1 seconds").count(),
+        1,
+        "{}",
+        r.dump()
+    );
+    let pause_block = r.stdout.split("TASK [assert]").next().unwrap_or_default();
+    assert_eq!(pause_block.matches("ok: [").count(), 1, "{}", r.dump());
+    assert!(r.elapsed >= Duration::from_secs(1));
+}
+
+/// Item 5: `pause: prompt=…` on a terminal waits for the user's answer (`user_input`); without
+/// a terminal it says it does not wait, as Ansible does.
+#[test]
+fn item5_pause_prompt_waits_for_the_answer_on_a_terminal() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - pause: prompt='Deploy to production?'\n      register: approval\n    - debug: msg='answer={{ approval.user_input }}'\n",
+    );
+    local_inventory(dir.path(), &["h1"]);
+    let cmd = format!("{} run pb.yml -i hosts", kplay_bin());
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("KPLAY_LIVE", "0")
+        .env("ANSIBLE_CONFIG", dir.path().join("none.cfg"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1)");
+    std::thread::sleep(Duration::from_millis(1500));
+    // Still waiting for the answer.
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "pause did not wait"
+    );
+    use std::io::{Read, Write};
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"approved\r").expect("answering");
+    let status = wait_at_most(&mut child, Duration::from_secs(30)).expect("kplay ended");
+    drop(stdin);
+    let mut out = String::new();
+    child.stdout.take().map(|mut o| o.read_to_string(&mut out));
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("[pause]") && out.contains("Deploy to production?:"),
+        "{out}"
+    );
+    assert!(out.contains("answer=approved"), "{out}");
+
+    let r = kplay(dir.path(), &["run", "pb.yml", "-i", "hosts"]);
+    r.assert_exit(0);
+    assert!(
+        r.stderr
+            .contains("Not waiting for response to prompt as stdin is not interactive"),
+        "{}",
+        r.dump()
+    );
+}

@@ -1,15 +1,20 @@
 //! The executor: runs plays over hosts following the plan's DAG, with at most `forks` hosts
 //! busy at once, and reports through an [`Output`].
 
+mod call;
 pub mod connection;
 pub mod hoststate;
 pub mod interrupt;
 mod inventory_actions;
 pub mod loops;
+mod pause;
 pub mod play;
+pub mod prompt;
 pub mod slot;
+mod step;
 mod task;
 pub mod taskenv;
+pub mod trace;
 
 use crate::error::LoadError;
 use crate::inventory::Inventory;
@@ -110,6 +115,10 @@ pub struct Runner {
     next_task_id: std::sync::atomic::AtomicU64,
     /// `--start-at-task` found its task: later plays run whole.
     pub start_at_done: AtomicBool,
+    /// `async` jobs started with `poll: 0`.
+    pub jobs: call::Jobs,
+    /// `--step`: the user answered "continue".
+    pub step_continue: AtomicBool,
 }
 
 impl Runner {
@@ -138,6 +147,7 @@ impl Runner {
         let conns = Connections::new(opts.connection.clone());
         let gate = Arc::new(crate::output::gate::Gate::new(out));
         let out: Arc<dyn Output> = gate.clone();
+        conns.set_trace(out.clone(), opts.verbosity);
         Arc::new(Runner {
             opts,
             registry,
@@ -147,6 +157,8 @@ impl Runner {
             gate,
             next_task_id: std::sync::atomic::AtomicU64::new(1),
             start_at_done: AtomicBool::new(false),
+            jobs: call::Jobs::default(),
+            step_continue: AtomicBool::new(false),
             conns,
             stats: Mutex::new(IndexMap::new()),
             failed_hosts: Mutex::new(HashSet::new()),
@@ -229,6 +241,13 @@ impl Runner {
     }
 
     async fn outcome(self: &Arc<Self>) -> (IndexMap<String, HostStats>, i32) {
+        let running = self.jobs.unfinished();
+        if running > 0 {
+            self.out.emit(&Event::Warning(format!(
+                "waiting for {running} async job(s) started with poll: 0 to finish (kplay runs them itself, so they end with the run)"
+            )));
+            self.jobs.wait_all().await;
+        }
         self.conns.close_all().await;
         let mut stats = self.stats.lock().map(|s| s.clone()).unwrap_or_default();
         stats.sort_keys();
