@@ -509,3 +509,332 @@ fn item5_pause_prompt_waits_for_the_answer_on_a_terminal() {
         r.dump()
     );
 }
+
+/// Item 6: `-v` shows results but not the facts dictionary (as ansible-core's setup asks);
+/// `-vvv` shows each connection and command with secrets masked and `no_log` commands hidden;
+/// `-vvvv` adds each command's outcome; none of it without `-v`.
+#[test]
+fn item6_verbosity_levels() {
+    let dir = tempdir();
+    let pb = r#"
+- hosts: all
+  tasks:
+    - command: echo visible
+      environment:
+        DB_PASSWORD: hunter2
+    - command: echo s3cr3t
+      no_log: true
+"#;
+    let r = run_hosts(dir.path(), &["h1"], pb, &["-v"]);
+    r.assert_exit(0);
+    let facts_line = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("TASK [Gathering Facts]"))
+        .nth(1)
+        .unwrap_or_default();
+    assert_eq!(facts_line, "ok: [h1]", "{}", r.dump());
+    assert!(
+        r.stdout
+            .contains("changed: [h1] => {\"changed\": true, \"cmd\": [\"echo\", \"visible\"]"),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("ansible_facts"), "{}", r.dump());
+    assert!(!r.stdout.contains("EXEC"), "{}", r.dump());
+
+    let r = run_hosts(dir.path(), &["h1"], pb, &["-vvv"]);
+    r.assert_exit(0);
+    assert!(
+        r.stdout.contains("<h1> ESTABLISH LOCAL CONNECTION"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout
+            .contains("<h1> EXEC DB_PASSWORD='********' /bin/sh -c")
+            && r.stdout.contains("echo visible"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout.contains("<h1> EXEC /bin/sh -c '<hidden: no_log>'"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        !r.stdout.contains("hunter2") && !r.stdout.contains("s3cr3t"),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("<h1> rc="), "{}", r.dump());
+
+    let r = run_hosts(dir.path(), &["h1"], pb, &["-vvvv"]);
+    assert!(r.stdout.contains("<h1> rc=0 stdout="), "{}", r.dump());
+    assert!(
+        !r.stdout.contains("hunter2") && !r.stdout.contains("s3cr3t"),
+        "{}",
+        r.dump()
+    );
+}
+
+/// Item 7: ad-hoc `copy src=FILE` finds FILE in the current directory, and `-o` prints one
+/// line per host as `ansible -o` does.
+#[test]
+fn item7_adhoc_paths_from_the_current_directory_and_one_line_output() {
+    let dir = tempdir();
+    write(dir.path(), "hello.txt", "hello from cwd\n");
+    local_inventory(dir.path(), &["h1", "h2"]);
+    let dest = dir.path().join("copied.txt");
+    let a = format!("src=hello.txt dest={}", dest.display());
+    let r = kplay(
+        dir.path(),
+        &["adhoc", "h1", "-i", "hosts", "-m", "copy", "-a", &a],
+    );
+    r.assert_exit(0);
+    assert_eq!(read(&dest), "hello from cwd\n", "{}", r.dump());
+
+    let r = kplay(
+        dir.path(),
+        &[
+            "adhoc",
+            "all",
+            "-i",
+            "hosts",
+            "-m",
+            "shell",
+            "-a",
+            "echo a; echo b",
+            "-o",
+        ],
+    );
+    r.assert_exit(0);
+    let mut lines: Vec<&str> = r.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "h1 | CHANGED | rc=0 | (stdout) a\\nb",
+            "h2 | CHANGED | rc=0 | (stdout) a\\nb"
+        ],
+        "{}",
+        r.dump()
+    );
+    let r = kplay(
+        dir.path(),
+        &["adhoc", "h1", "-i", "hosts", "-m", "ping", "-o"],
+    );
+    assert_eq!(
+        r.stdout.trim(),
+        r#"h1 | SUCCESS => {"changed": false,"ping": "pong"}"#
+    );
+}
+
+/// Item 8: `--step` asks before each task (y runs, n skips, c runs the rest).
+#[test]
+fn item8_step_asks_before_each_task() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: first\n      command: echo 1\n    - name: second\n      command: echo 2\n    - name: third\n      command: echo 3\n    - name: fourth\n      command: echo 4\n",
+    );
+    local_inventory(dir.path(), &["h1"]);
+    let mut child = Command::new(kplay_bin())
+        .args(["run", "pb.yml", "-i", "hosts", "--step"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("ANSIBLE_CONFIG", dir.path().join("none.cfg"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kplay");
+    use std::io::{Read, Write};
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"y\nn\nc\n")
+        .expect("answers");
+    let status = wait_at_most(&mut child, Duration::from_secs(30)).expect("ended");
+    let (mut out, mut err) = (String::new(), String::new());
+    child.stdout.take().map(|mut o| o.read_to_string(&mut out));
+    child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+    assert!(status.success(), "{out}{err}");
+    assert_eq!(
+        err.matches("Perform task: TASK: ").count(),
+        3,
+        "asked for first, second, third only\n{err}"
+    );
+    let b = banners(&out);
+    assert!(
+        b.len() == 3
+            && b[0].starts_with("TASK [first]")
+            && b[1].starts_with("TASK [third]")
+            && b[2].starts_with("TASK [fourth]"),
+        "{out}"
+    );
+}
+
+/// Item 8: `inventory --graph --vars` shows variables as ansible-inventory does.
+#[test]
+fn item8_inventory_graph_with_vars() {
+    let dir = tempdir();
+    write(dir.path(), "hosts", "[web]\nh1 a=1\nh2\n[web:vars]\ngv=x\n");
+    let r = kplay(
+        dir.path(),
+        &["inventory", "-i", "hosts", "--graph", "--vars"],
+    );
+    r.assert_exit(0);
+    assert_eq!(
+        r.stdout,
+        "@all:\n  |--@ungrouped:\n  |--@web:\n  |  |--h1\n  |  |  |--{a = 1}\n  |  |  |--{gv = x}\n  |  |--h2\n  |  |  |--{gv = x}\n  |  |--{gv = x}\n"
+    );
+}
+
+/// Item 8: every option of `plan` and `inventory` has a help text.
+#[test]
+fn item8_help_texts_are_not_empty() {
+    let dir = tempdir();
+    for (cmd, opts) in [
+        (
+            "plan",
+            &["PLAYBOOK", "--tags", "--skip-tags", "--dot", "--inventory"][..],
+        ),
+        (
+            "inventory",
+            &["--inventory", "--list", "--graph", "--host", "--vars"][..],
+        ),
+        ("adhoc", &["--one-line", "--module-name"][..]),
+        ("run", &["--step"][..]),
+    ] {
+        let r = kplay(dir.path(), &[cmd, "--help"]);
+        r.assert_exit(0);
+        for o in opts {
+            let line = r
+                .stdout
+                .lines()
+                .find(|l| {
+                    l.trim_start().starts_with('-') && l.contains(o)
+                        || l.trim_start().starts_with(&format!("<{o}>"))
+                        || l.trim_start().starts_with(o)
+                })
+                .unwrap_or_else(|| panic!("{cmd} --help has no {o}\n{}", r.stdout));
+            let words = line
+                .split_whitespace()
+                .filter(|w| !w.starts_with('-') && !w.starts_with('<') && !w.ends_with(','))
+                .count();
+            assert!(
+                words >= 2,
+                "{cmd} {o} has no help text: {line:?}\n{}",
+                r.stdout
+            );
+        }
+    }
+}
+
+/// Item 8: the stdout callback and enabled callbacks from ansible.cfg / the environment:
+/// `yaml` prints results as YAML, `timer` prints the run time, what kplay lacks is refused.
+#[test]
+fn item8_stdout_callback_and_callbacks_enabled() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: msg=\"line1\\nline2\"\n",
+    );
+    local_inventory(dir.path(), &["h1"]);
+    let run = |env: &[(&str, &str)]| {
+        kplay_timeout_env(
+            dir.path(),
+            &["run", "pb.yml", "-i", "hosts"],
+            DEFAULT_TIMEOUT,
+            env,
+        )
+    };
+    let r = run(&[("ANSIBLE_STDOUT_CALLBACK", "yaml")]);
+    r.assert_exit(0);
+    assert!(
+        r.stdout
+            .contains("ok: [h1] => \n    msg: |-\n        line1\n        line2\n"),
+        "{}",
+        r.dump()
+    );
+    let r = run(&[("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.timer")]);
+    r.assert_exit(0);
+    assert!(
+        r.stdout
+            .contains("Playbook run took 0 days, 0 hours, 0 minutes, "),
+        "{}",
+        r.dump()
+    );
+    for (k, v) in [
+        ("ANSIBLE_STDOUT_CALLBACK", "debug"),
+        ("ANSIBLE_CALLBACKS_ENABLED", "profile_tasks"),
+    ] {
+        let r = run(&[(k, v)]);
+        r.assert_exit(4);
+        assert!(
+            r.stderr.contains(&format!("${k}")) && r.stderr.contains(v),
+            "{}",
+            r.dump()
+        );
+    }
+}
+
+/// Item 10: a YAML error shows the offending line with a caret; an undefined variable fails
+/// on one line; `kplay plan` says where each barrier is and why.
+#[test]
+fn item10_errors_and_plan_explain_themselves() {
+    let dir = tempdir();
+    local_inventory(dir.path(), &["h1", "h2"]);
+    write(
+        dir.path(),
+        "bad.yml",
+        "- hosts: all\n  tasks:\n    - name: x\n      debug: msg=hi\n     bad: 1\n",
+    );
+    let r = kplay(dir.path(), &["run", "bad.yml", "-i", "hosts"]);
+    r.assert_exit(4);
+    assert!(
+        r.stderr.contains("bad.yml:5:6:")
+            && r.stderr
+                .contains("The offending line appears to be:\n\n      debug: msg=hi\n     bad: 1\n     ^ here"),
+        "{}",
+        r.dump()
+    );
+    write(
+        dir.path(),
+        "undef.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: \"{{ nosuch_var }}\"\n",
+    );
+    let r = kplay(dir.path(), &["run", "undef.yml", "-i", "hosts"]);
+    r.assert_exit(2);
+    let fatal: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("fatal: ["))
+        .collect();
+    assert!(
+        fatal.len() == 2
+            && fatal
+                .iter()
+                .all(|l| l.ends_with("}") && l.contains("'nosuch_var' is undefined")),
+        "{}",
+        r.dump()
+    );
+    write(
+        dir.path(),
+        "plan.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo a\n    - name: peers\n      debug: msg=\"{{ hostvars['h1'].inventory_hostname }}\"\n    - name: once\n      command: echo b\n      run_once: true\n",
+    );
+    let r = kplay(dir.path(), &["plan", "plan.yml", "-i", "hosts"]);
+    r.assert_exit(0);
+    assert!(
+        r.stdout.contains("barrier before task 2 [peers] (plan.yml:5:7): its templates read other hosts' variables (hostvars)")
+            && r.stdout.contains("barrier before task 3 [once] (plan.yml:7:7): run_once")
+            && r.stdout.contains("barrier end of play"),
+        "{}",
+        r.dump()
+    );
+}

@@ -855,6 +855,8 @@ impl PlayRun {
         }
         let mut registered = o.result.clone();
         registered.remove("_kplay_delegated_to");
+        // As ansible-core registers results: without its internal `_ansible_*` keys.
+        registered.retain(|k, _| !k.starts_with("_ansible_"));
         if let Some(reg) = &leaf.task.register {
             if o.failed {
                 registered.insert("failed".into(), Value::Bool(true));
