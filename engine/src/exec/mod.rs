@@ -119,6 +119,9 @@ pub struct Runner {
     pub jobs: call::Jobs,
     /// `--step`: the user answered "continue".
     pub step_continue: AtomicBool,
+    /// The recap's counts when the run was interrupted (what finished before; the tasks being
+    /// stopped fail after that and must not count).
+    frozen_stats: Mutex<Option<IndexMap<String, HostStats>>>,
 }
 
 impl Runner {
@@ -159,6 +162,7 @@ impl Runner {
             start_at_done: AtomicBool::new(false),
             jobs: call::Jobs::default(),
             step_continue: AtomicBool::new(false),
+            frozen_stats: Mutex::new(None),
             conns,
             stats: Mutex::new(IndexMap::new()),
             failed_hosts: Mutex::new(HashSet::new()),
@@ -188,6 +192,9 @@ impl Runner {
     /// Stop the run now (Ctrl-C, closed stdout): nothing more is shown but the recap, no new
     /// task starts, and the commands running on hosts are stopped.
     pub async fn interrupt(self: &Arc<Self>) {
+        if let (Ok(mut f), Ok(s)) = (self.frozen_stats.lock(), self.stats.lock()) {
+            *f = Some(s.clone());
+        }
         self.gate.shut();
         self.abort.store(true, std::sync::atomic::Ordering::SeqCst);
         self.conns.interrupt_all().await;
@@ -226,7 +233,10 @@ impl Runner {
     /// The recap of an interrupted run (what finished before the interruption), and `code`.
     pub async fn finish_interrupted(self: &Arc<Self>, code: i32) -> i32 {
         self.conns.close_all().await;
-        let mut stats = self.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        let frozen = self.frozen_stats.lock().ok().and_then(|f| f.clone());
+        let mut stats = frozen
+            .or_else(|| self.stats.lock().ok().map(|s| s.clone()))
+            .unwrap_or_default();
         stats.sort_keys();
         self.out.emit(&Event::Recap {
             stats,
