@@ -838,3 +838,102 @@ fn item10_errors_and_plan_explain_themselves() {
         r.dump()
     );
 }
+
+/// Item 10 and README: every `--output json` event kplay emits, with every field, is in
+/// README's schema table (the run below emits each kind of event).
+#[test]
+fn item10_json_events_are_documented_in_readme() {
+    let dir = tempdir();
+    local_inventory(dir.path(), &["h1", "h2"]);
+    write(dir.path(), "inc.yml", "- debug: msg=included\n");
+    write(
+        dir.path(),
+        "pb.yml",
+        r#"
+- hosts: nomatch
+  tasks:
+    - debug: msg=never
+- hosts: all
+  gather_facts: false
+  handlers:
+    - name: bye
+      debug: msg=bye
+  tasks:
+    - command: echo hi
+      notify: bye
+    - meta: flush_handlers
+    - shell: test -e {{ dir }}/flag || { touch {{ dir }}/flag; exit 1; }
+      register: r
+      until: r.rc == 0
+      retries: 2
+      delay: 0
+      run_once: true
+    - command: sleep 1.2
+      async: 10
+      poll: 1
+    - include_tasks: inc.yml
+    - pause: seconds=1
+    - fail: msg=stop
+"#,
+    );
+    let dir_var = format!("dir={}", dir.path().display());
+    let r = kplay(
+        dir.path(),
+        &[
+            "run", "pb.yml", "-i", "hosts", "--output", "json", "-vvv", "-e", &dir_var,
+        ],
+    );
+    let readme = std::fs::read_to_string(fixture("../README.md")).expect("README");
+    let table: Vec<&str> = readme
+        .split("### `--output json`")
+        .nth(1)
+        .expect("README has the --output json section")
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for ev in r.events() {
+        let name = ev["event"].as_str().unwrap_or_default().to_string();
+        let row = table
+            .iter()
+            .find(|row| {
+                row.split('|')
+                    .nth(1)
+                    .is_some_and(|c| c.contains(&format!("`{name}`")))
+            })
+            .unwrap_or_else(|| panic!("event {name} is not documented in README"));
+        for field in ev.as_object().into_iter().flat_map(|o| o.keys()) {
+            if field == "event" || field == "time" {
+                continue;
+            }
+            assert!(
+                row.contains(&format!("`{field}`")),
+                "field {field} of event {name} is not documented in README"
+            );
+        }
+        seen.insert(name);
+    }
+    for want in [
+        "run_start",
+        "playbook_start",
+        "play_start",
+        "task_start",
+        "handler_start",
+        "host_result",
+        "retrying",
+        "async_poll",
+        "included",
+        "message",
+        "trace",
+        "task_end",
+        "no_hosts_matched",
+        "no_more_hosts",
+        "recap",
+    ] {
+        assert!(
+            seen.contains(want),
+            "the run emitted no {want} event\n{}",
+            r.dump()
+        );
+    }
+}
