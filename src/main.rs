@@ -4,6 +4,7 @@
 mod bundle_cmd;
 mod cli;
 mod embedded;
+mod excerpt;
 mod lab_cmd;
 mod run_cmd;
 mod secret;

@@ -4,13 +4,11 @@
 use super::hoststate::HostRun;
 use super::play::PlayRun;
 use super::taskenv::ExecTaskEnv;
-use crate::exec::connection::CONNECTION_VARS;
 use crate::module::{ModuleContext, ModuleError};
 use crate::output::{Event, Status};
 use crate::plan::{self, Leaf};
 use crate::playbook::keywords::short_action;
-use crate::transport::local::LocalTransport;
-use crate::transport::{Become, Transport};
+use crate::transport::Become;
 use crate::value::{ansible_bool, to_display_string, truthy, Map, Value};
 use crate::vars::scope::{Scope, TaskLayers};
 use crate::vars::OMIT;
@@ -40,6 +38,14 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// The result of an action the engine carries out itself.
+    fn from_engine(r: Result<Map, String>) -> Self {
+        match r {
+            Ok(m) => Outcome::ok(m),
+            Err(msg) => Outcome::failed(msg),
+        }
+    }
+
     fn ok(result: Map) -> Self {
         let changed = result.get("changed").map(truthy).unwrap_or(false);
         Outcome {
@@ -116,7 +122,7 @@ impl Outcome {
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-fn kw_bool(
+pub(super) fn kw_bool(
     v: &Option<Value>,
     scope: &Arc<Scope>,
     templar: &crate::template::Templar,
@@ -126,7 +132,7 @@ fn kw_bool(
     ansible_bool(&rendered)
 }
 
-fn kw_string(
+pub(super) fn kw_string(
     v: &Option<Value>,
     scope: &Arc<Scope>,
     templar: &crate::template::Templar,
@@ -228,6 +234,9 @@ impl PlayRun {
             };
             // meta tasks run silently unless skipped (the output layer prints the banner then).
             if short_action(&leaf.task.action) != "meta" {
+                if !self.step_allows(leaf).await {
+                    return None;
+                }
                 self.announce(leaf);
             }
             if let Some(r) = &leaf.task.ctx.role {
@@ -456,8 +465,7 @@ impl PlayRun {
         let runner = &self.runner;
         let templar = &runner.templar;
         let action = short_action(&leaf.task.action).to_string();
-        let args = match templar.render_value(&Value::Object(leaf.task.args.clone()), &scope.ctx())
-        {
+        let args = match templar.render_value(&Value::Object(self.task_args(leaf)), &scope.ctx()) {
             Ok(v) => match strip_omit(v) {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -469,33 +477,22 @@ impl PlayRun {
                 return self.include(h, host, leaf, inc, &action, args, scope).await
             }
             "meta" => return self.meta(h, leaf, &args).await,
-            "add_host" => return self.add_host(&args),
-            "group_by" => return self.group_by(host, &args),
+            "add_host" => return Outcome::from_engine(self.add_host(&args)),
+            "group_by" => return Outcome::from_engine(self.group_by(host, &args)),
             "set_stats" => {
                 return Outcome::ok(Map::from_iter([(
                     "changed".to_string(),
                     Value::Bool(false),
                 )]))
             }
-            "pause" => {
-                let secs = args
-                    .get("seconds")
-                    .and_then(|v| to_display_string(v).parse::<f64>().ok())
-                    .unwrap_or(0.0)
-                    + 60.0
-                        * args
-                            .get("minutes")
-                            .and_then(|v| to_display_string(v).parse::<f64>().ok())
-                            .unwrap_or(0.0);
-                tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
-                return Outcome::ok(Map::from_iter([(
-                    "changed".to_string(),
-                    Value::Bool(false),
-                )]));
-            }
+            "pause" => return Outcome::from_engine(self.pause(leaf, &args).await),
             _ => {}
         }
-        let Some(module) = runner.registry.get(&leaf.task.action) else {
+        let module = runner
+            .registry
+            .get(&leaf.task.action)
+            .or_else(|| super::call::engine_module(&leaf.task.action));
+        let Some(module) = module else {
             return Outcome::failed(format!(
                 "couldn't resolve module/action '{}'",
                 leaf.task.action
@@ -506,47 +503,29 @@ impl PlayRun {
         if check && !module.supports_check_mode() {
             return Outcome::skipped_because("msg", "Check mode is not supported for this task.");
         }
-        // Where the module runs: the host, or the delegate.
-        let delegate = kw_string(&leaf.keywords.delegate_to, scope, templar).filter(|d| d != host);
-        let conn_host = delegate.clone().unwrap_or_else(|| host.to_string());
-        let local = LocalTransport::new();
-        let transport: Arc<dyn Transport> = if module.controller_only() {
-            Arc::new(local)
-        } else {
-            let conn_scope = if delegate.is_some() {
-                Scope::for_host(&runner.vars, &conn_host)
-            } else {
-                scope.clone()
-            };
-            let mut cvars = Map::new();
-            for name in CONNECTION_VARS {
-                if let Some(v) = conn_scope.get_json(name) {
-                    cvars.insert(name.to_string(), v);
-                }
-            }
-            let kw_conn = kw_string(&leaf.keywords.connection, scope, templar);
-            let kind = runner
-                .conns
-                .kind_for(&conn_host, &cvars, kw_conn.as_deref());
-            if let Some(u) = kw_string(&leaf.keywords.remote_user, scope, templar) {
-                cvars.entry("ansible_user").or_insert(Value::String(u));
-            }
-            match runner.conns.get(&conn_host, &kind, &cvars).await {
-                Ok(t) => t,
-                Err(e) => {
-                    let mut o =
-                        Outcome::failed(format!("Failed to connect to the host via {kind}: {e}"));
-                    o.unreachable = true;
-                    o.failed = false;
-                    o.result.remove("failed");
-                    o.result.insert("unreachable".into(), Value::Bool(true));
-                    return o;
-                }
+        let conn = match self.connect(leaf, host, scope, module.as_ref()).await {
+            Ok(c) => c,
+            Err(msg) => {
+                let mut o = Outcome::failed(msg);
+                o.unreachable = true;
+                o.failed = false;
+                o.result.remove("failed");
+                o.result.insert("unreachable".into(), Value::Bool(true));
+                return o;
             }
         };
+        let no_log = kw_bool(&leaf.keywords.no_log, scope, templar).unwrap_or(false);
+        let transport = super::trace::wrap(
+            conn.transport.clone(),
+            &conn.host,
+            &runner.out,
+            runner.opts.verbosity,
+            no_log,
+        );
+        let delegate = Some(conn.host.clone()).filter(|d| d != host);
         let become_ = self.become_for(leaf, scope);
         let environment = self.environment_for(leaf, scope);
-        let env = ExecTaskEnv {
+        let make_env = || ExecTaskEnv {
             run: runner.vars.clone(),
             host: host.to_string(),
             layers: layers.clone(),
@@ -554,6 +533,8 @@ impl PlayRun {
             templar: templar.clone(),
             search: self.search_path(leaf),
         };
+        let env = make_env();
+        let job = self.job_spec(leaf, scope, check);
         let ctx = ModuleContext {
             host,
             transport: transport.as_ref(),
@@ -581,7 +562,10 @@ impl PlayRun {
         let mut attempt = 0u64;
         loop {
             attempt += 1;
-            let mut o = match module.run(&ctx, args.clone()).await {
+            let called = self
+                .call_module(&module, &ctx, args.clone(), job, &conn, leaf, &make_env)
+                .await;
+            let mut o = match called {
                 Ok(m) => {
                     let failed = m.get("failed").map(truthy).unwrap_or(false);
                     let mut o = Outcome::ok(m);
@@ -657,6 +641,7 @@ impl PlayRun {
                 task: leaf.display_name.clone(),
                 retries_left: retries + 1 - attempt,
                 result,
+                id: super::slot::current(),
             });
             tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
         }
@@ -827,6 +812,7 @@ impl PlayRun {
             delegated_to,
             summary,
             handler: leaf.is_handler(),
+            id: super::slot::current(),
         });
     }
 
@@ -894,6 +880,8 @@ impl PlayRun {
         let mut registered = o.result.clone();
         registered.remove("_kplay_delegated_to");
         registered.remove(super::nolog::KEY);
+        // As ansible-core registers results: without its internal `_ansible_*` keys.
+        registered.retain(|k, _| !k.starts_with("_ansible_"));
         if let Some(reg) = &leaf.task.register {
             if o.failed {
                 registered.insert("failed".into(), Value::Bool(true));
@@ -1176,6 +1164,7 @@ impl PlayRun {
         runner.out.emit(&Event::Included {
             file: label,
             host: host.to_string(),
+            id: super::slot::current(),
         });
         // ansible-core counts each included file as one `ok` for the host.
         runner.stat(host, |s| s.ok += 1);
@@ -1211,7 +1200,7 @@ impl PlayRun {
                     hr.ended = true;
                 }
             }
-            "end_play" => {
+            "end_play" | "end_batch" => {
                 self.ended.store(true, Ordering::SeqCst);
                 for hr in &self.hosts {
                     if let Ok(mut hr) = hr.lock() {
@@ -1224,8 +1213,14 @@ impl PlayRun {
                     hr.failed = false;
                 }
             }
-            "noop" | "refresh_inventory" | "reset_connection" | "clear_facts" | "end_batch"
-            | "" => {}
+            "clear_facts" => {
+                let host = &self.plan.hosts[h];
+                self.runner
+                    .vars
+                    .update_host(host, |s| s.facts = Arc::new(Map::new()));
+            }
+            "reset_connection" => self.runner.conns.reset(&self.plan.hosts[h]).await,
+            "noop" | "" => {}
             other => {
                 return Outcome::failed(format!(
                     "invalid meta action requested: {other} (task '{}')",
@@ -1234,72 +1229,5 @@ impl PlayRun {
             }
         }
         o
-    }
-
-    fn add_host(&self, args: &Map) -> Outcome {
-        let Some(name) = args
-            .get("name")
-            .or_else(|| args.get("hostname"))
-            .or_else(|| args.get("host"))
-            .map(to_display_string)
-        else {
-            return Outcome::failed("add_host needs 'name'");
-        };
-        let groups: Vec<String> = match args
-            .get("groups")
-            .or_else(|| args.get("group"))
-            .or_else(|| args.get("groupname"))
-        {
-            Some(Value::Array(a)) => a.iter().map(to_display_string).collect(),
-            Some(v) => to_display_string(v)
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
-            None => vec![],
-        };
-        let vars: Map = args
-            .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "name" | "hostname" | "host" | "groups" | "group" | "groupname"
-                )
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if let Ok(mut inv) = self.runner.vars.inventory.write() {
-            inv.add_host(&name, &groups, vars);
-        }
-        if let Ok(mut c) = self.runner.vars.inventory_vars.write() {
-            c.remove(&name);
-        }
-        self.runner.vars.refresh_groups();
-        let mut m = Map::new();
-        m.insert("changed".into(), Value::Bool(false));
-        m.insert(
-            "add_host".into(),
-            serde_json::json!({"host_name": name, "groups": groups}),
-        );
-        Outcome::ok(m)
-    }
-
-    fn group_by(&self, host: &str, args: &Map) -> Outcome {
-        let Some(key) = args
-            .get("key")
-            .or_else(|| args.get("_raw_params"))
-            .map(to_display_string)
-        else {
-            return Outcome::failed("group_by needs 'key'");
-        };
-        let key = key.trim().replace(['-', ' ', '.'], "_");
-        if let Ok(mut inv) = self.runner.vars.inventory.write() {
-            inv.add_host(host, std::slice::from_ref(&key), Map::new());
-        }
-        self.runner.vars.refresh_groups();
-        let mut m = Map::new();
-        m.insert("changed".into(), Value::Bool(false));
-        m.insert("add_group".into(), Value::String(key));
-        Outcome::ok(m)
     }
 }

@@ -70,6 +70,32 @@ pub fn load_playbook(path: &Path, lctx: &LoadContext) -> Result<Playbook, LoadEr
     })
 }
 
+/// Load a playbook given as text, as if it were the file `path` (relative names resolve from
+/// `path`'s directory; nothing is read at `path` itself). `kplay adhoc` runs its one-task play
+/// this way from the current directory.
+pub fn load_playbook_text(
+    text: &str,
+    path: &Path,
+    lctx: &LoadContext,
+) -> Result<Playbook, LoadError> {
+    let shown = path.display().to_string();
+    let mut docs = yaml::load_str(text, &shown)?;
+    let doc = match docs.len() {
+        0 => Node {
+            kind: NodeKind::Null,
+            span: Span::new(shown, 1, 1),
+        },
+        _ => docs.remove(0),
+    };
+    let mut plays = Vec::new();
+    lctx.import_depth.fetch_add(1, Ordering::Relaxed);
+    plays_from_doc(&doc, path, lctx, &mut plays)?;
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        plays,
+    })
+}
+
 fn load_plays_into(
     path: &Path,
     lctx: &LoadContext,
@@ -82,6 +108,15 @@ fn load_plays_into(
         )));
     }
     let doc = load_single_doc(path)?;
+    plays_from_doc(&doc, path, lctx, plays)
+}
+
+fn plays_from_doc(
+    doc: &Node,
+    path: &Path,
+    lctx: &LoadContext,
+    plays: &mut Vec<Arc<Play>>,
+) -> Result<(), LoadError> {
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base_dir = if base_dir.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -336,6 +371,8 @@ pub(crate) fn parse_inherited(node: &Node) -> Inherited {
         delegate_to: g("delegate_to"),
         delegate_facts: g("delegate_facts"),
         throttle: g("throttle"),
+        timeout: g("timeout"),
+        port: g("port"),
         environment: g("environment")
             .into_iter()
             .filter(|v| !v.is_null())
@@ -349,6 +386,7 @@ pub(crate) fn parse_inherited(node: &Node) -> Inherited {
 
 fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, LoadError> {
     check_keys(node, PLAY_KEYWORDS, "play")?;
+    super::checks::check_play(node)?;
     let hosts = match node.get("hosts") {
         Some(h) => match &h.kind {
             NodeKind::Seq(items) => Value::String(
@@ -449,6 +487,9 @@ fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, 
         max_fail_percentage: node.get("max_fail_percentage").map(Node::to_value),
         order: node.get("order").map(Node::key_string),
         base_dir: base_dir.to_path_buf(),
+        vars_prompt: super::checks::parse_vars_prompt(node.get("vars_prompt"))?,
+        gather_timeout: node.get("gather_timeout").map(Node::to_value),
+        fact_path: node.get("fact_path").map(Node::to_value),
     })
 }
 
@@ -524,6 +565,7 @@ fn parse_block(
     static_vars: &Map,
 ) -> Result<Block, LoadError> {
     check_keys(node, BLOCK_KEYWORDS, "block")?;
+    super::checks::check_block(node)?;
     Ok(Block {
         id: lctx.block_id(),
         name: node.get("name").map(Node::key_string),
@@ -661,6 +703,7 @@ fn parse_task(
     static_vars: &Map,
 ) -> Result<TaskItem, LoadError> {
     let (action, args, action_span, local) = find_action(node, lctx)?;
+    super::checks::check_task(node, &action, &args)?;
     let mut kw = parse_inherited(node);
     if local {
         kw.delegate_to = Some(Value::String("localhost".into()));
@@ -708,6 +751,8 @@ fn parse_task(
         until: value_list(node.get("until")),
         retries: node.get("retries").map(Node::to_value),
         delay: node.get("delay").map(Node::to_value),
+        async_: node.get("async").map(Node::to_value),
+        poll: node.get("poll").map(Node::to_value),
         keywords: kw,
         ctx: ctx.clone(),
     };

@@ -13,11 +13,14 @@ pub struct LocalTransport {
     /// Whether file operations run in-process (the agent's code); `kplay_agent: false` turns
     /// that off for the host.
     agent: bool,
+    /// Process groups of the commands running now (each command leads a group of its own, so
+    /// [`Transport::interrupt`] stops what it started too).
+    running: std::sync::Mutex<Vec<i32>>,
 }
 
 impl Default for LocalTransport {
     fn default() -> Self {
-        LocalTransport { agent: true }
+        LocalTransport::with_agent(true)
     }
 }
 
@@ -27,7 +30,34 @@ impl LocalTransport {
     }
 
     pub const fn with_agent(agent: bool) -> Self {
-        LocalTransport { agent }
+        LocalTransport {
+            agent,
+            running: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A running command's process group, listed for [`Transport::interrupt`] while this lives.
+pub(super) struct Running<'a> {
+    list: &'a std::sync::Mutex<Vec<i32>>,
+    pid: Option<i32>,
+}
+
+impl<'a> Running<'a> {
+    pub(super) fn new(list: &'a std::sync::Mutex<Vec<i32>>, pid: Option<u32>) -> Self {
+        let pid = pid.and_then(|p| i32::try_from(p).ok());
+        if let (Some(p), Ok(mut r)) = (pid, list.lock()) {
+            r.push(p);
+        }
+        Running { list, pid }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let (Some(p), Ok(mut r)) = (self.pid, self.list.lock()) {
+            r.retain(|x| *x != p);
+        }
     }
 }
 
@@ -41,7 +71,7 @@ impl Transport for LocalTransport {
 
     async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
         let input = Input::Bytes(req.stdin.clone());
-        run(&req, input).await
+        run(&req, input, &self.running).await
     }
 
     /// The file becomes the command's stdin as it is (no copy through kplay's memory).
@@ -50,7 +80,22 @@ impl Transport for LocalTransport {
         req: ExecRequest,
         stdin: &Path,
     ) -> Result<ExecOutput, TransportError> {
-        run(&req, Input::File(stdin.to_path_buf())).await
+        run(&req, Input::File(stdin.to_path_buf()), &self.running).await
+    }
+
+    /// TERM to every running command's group now, KILL two seconds later to what still runs
+    /// (without waiting here: the caller may be the very task that awaits those commands).
+    async fn interrupt(&self) {
+        let groups = self.running.lock().map(|r| r.clone()).unwrap_or_default();
+        if groups.is_empty() {
+            return;
+        }
+        signal_groups(&groups, libc::SIGTERM);
+        let running: Vec<i32> = groups;
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            signal_groups(&running, libc::SIGKILL);
+        });
     }
 
     async fn put(
@@ -146,9 +191,13 @@ pub(super) enum Input {
 }
 
 /// Run `req` as a child of kplay (through sudo/su when it asks for `become`).
-async fn run(req: &ExecRequest, input: Input) -> Result<ExecOutput, TransportError> {
+async fn run(
+    req: &ExecRequest,
+    input: Input,
+    running: &std::sync::Mutex<Vec<i32>>,
+) -> Result<ExecOutput, TransportError> {
     if let Some(b) = &req.become_ {
-        return super::local_become::exec(req, b, input).await;
+        return super::local_become::exec(req, b, input, running).await;
     }
     let mut script = req.cmd.clone();
     if let Some(dir) = &req.cwd {
@@ -176,9 +225,12 @@ async fn run(req: &ExecRequest, input: Input) -> Result<ExecOutput, TransportErr
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.kill_on_drop(true);
+    // A group of its own, so an interrupt stops what the command started too.
+    cmd.process_group(0);
     let mut child = cmd
         .spawn()
         .map_err(|e| TransportError::Failed(format!("cannot start /bin/sh: {e}")))?;
+    let _running = Running::new(running, child.id());
     if let Some(data) = stdin_data {
         if let Some(mut sin) = child.stdin.take() {
             // A command that does not read its stdin closes the pipe early: not an error.
@@ -300,5 +352,15 @@ pub fn current_umask() -> u32 {
         let old = libc::umask(0o022);
         libc::umask(old);
         old as u32
+    }
+}
+
+/// Signal whole process groups (a command and whatever it started).
+fn signal_groups(groups: &[i32], sig: i32) {
+    for g in groups {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+        unsafe {
+            libc::kill(-g, sig);
+        }
     }
 }

@@ -25,6 +25,7 @@ pub(super) async fn exec(
     req: &ExecRequest,
     b: &Become,
     input: Input,
+    running: &std::sync::Mutex<Vec<i32>>,
 ) -> Result<ExecOutput, TransportError> {
     let script = script_with_env(req, &req.cmd)?;
     let wrapped = become_script(&script, b, &nonce());
@@ -36,8 +37,10 @@ pub(super) async fn exec(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
+        .process_group(0)
         .spawn()
         .map_err(|e| TransportError::Failed(format!("cannot start /bin/sh: {e}")))?;
+    let _running = super::local::Running::new(running, child.id());
     let (Some(mut sin), Some(mut out), Some(mut err)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {

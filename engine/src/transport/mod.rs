@@ -6,6 +6,7 @@
 //! may override with something faster (the local transport uses the filesystem directly).
 
 pub mod become_cmd;
+pub mod kill;
 pub mod local;
 mod local_become;
 pub mod persistent;
@@ -345,6 +346,11 @@ pub trait Transport: Send + Sync {
 
     /// Close the connection at the end of the run.
     async fn close(&self) {}
+
+    /// Stop every command this connection has running on the host (the run was interrupted,
+    /// or a task ran out of time): their processes get TERM, then KILL. Transports that start
+    /// no processes keep the default.
+    async fn interrupt(&self) {}
 }
 
 /// The host variable `kplay_agent` (default true): whether kplay's agent may serve the host.
@@ -361,6 +367,18 @@ pub async fn connect_ssh(
     vars: &crate::value::Map,
     defaults: &crate::exec::connection::ConnectionDefaults,
 ) -> Result<std::sync::Arc<dyn Transport>, TransportError> {
+    let target = ssh_target(host, vars, defaults)?;
+    Ok(std::sync::Arc::new(
+        ssh::SshTransport::connect(target).await?,
+    ))
+}
+
+/// Where and how [`connect_ssh`] connects for `host` (also shown by `-vvvv`).
+pub fn ssh_target(
+    host: &str,
+    vars: &crate::value::Map,
+    defaults: &crate::exec::connection::ConnectionDefaults,
+) -> Result<ssh::SshTarget, TransportError> {
     let fallback = ssh::SshDefaults::default();
     let d = ssh::SshDefaults {
         remote_user: defaults.remote_user.clone(),
@@ -380,9 +398,6 @@ pub async fn connect_ssh(
             defaults.timeout
         },
     };
-    let target = ssh::SshTarget::from_vars(host, vars, &d)
-        .map_err(|e| TransportError::Unreachable(format!("{host}: {e}")))?;
-    Ok(std::sync::Arc::new(
-        ssh::SshTransport::connect(target).await?,
-    ))
+    ssh::SshTarget::from_vars(host, vars, &d)
+        .map_err(|e| TransportError::Unreachable(format!("{host}: {e}")))
 }
