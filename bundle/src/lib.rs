@@ -2,5 +2,6 @@
 //! sources. The deployment roles read the same `group_vars` this crate builds from, so the bundle
 //! and the roles never disagree about what is in it.
 
+pub mod kubernetes;
 pub mod oci;
 pub mod sign;
