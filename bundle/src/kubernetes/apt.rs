@@ -241,6 +241,51 @@ impl Apt {
     }
 }
 
+impl Apt {
+    /// Downloads `packages` with their whole Depends/Pre-Depends closure as apt resolves it on an
+    /// empty system (down to libc6) into `dest`, for image root filesystems; returns the .deb paths.
+    pub fn download_closure(
+        &self,
+        packages: &[&str],
+        dest: &Path,
+    ) -> Result<Vec<PathBuf>, KubernetesError> {
+        let state = dest.join(".empty-system");
+        let partial = dest.join("partial");
+        for d in [&state, &partial] {
+            std::fs::create_dir_all(d).map_err(|e| KubernetesError::io("creating", d, e))?;
+        }
+        let status = state.join("status");
+        std::fs::write(&status, "").map_err(|e| KubernetesError::io("writing", &status, e))?;
+        let mut c = self.command("apt-get");
+        c.arg("-o")
+            .arg(format!("Dir::State::status={}", status.display()))
+            .arg("-o")
+            .arg(format!("Dir::Cache::Archives={}", dest.display()))
+            // Nothing is installed: the machine's dpkg lock is not ours to take.
+            .args(["-o", "Debug::NoLocking=1"])
+            .args([
+                "-q",
+                "-y",
+                "--no-install-recommends",
+                "install",
+                "--download-only",
+            ])
+            .args(packages);
+        run(
+            c,
+            &format!("apt-get install --download-only {}", packages.join(" ")),
+        )?;
+        let mut debs: Vec<PathBuf> = std::fs::read_dir(dest)
+            .map_err(|e| KubernetesError::io("reading", dest, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+            .collect();
+        debs.sort();
+        Ok(debs)
+    }
+}
+
 /// The file name ending in `suffix` from `--print-uris` output (`'URI' NAME SIZE HASH` lines).
 fn uris_field(out: &str, suffix: &str) -> Option<String> {
     out.lines().find_map(|l| {

@@ -15,6 +15,7 @@
 //! minutes on two cores, a rebuild with a changed recipe tens of seconds, a cached one none.
 
 mod apt;
+mod images;
 mod openapi;
 pub mod recipe;
 
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use apt::Source as AptSource;
+pub use images::{write_control_plane_images, ControlPlaneImages};
 pub use recipe::BINARIES;
 
 /// Where builds are cached unless [`Options::cache_root`] says otherwise.
@@ -64,6 +66,8 @@ pub enum KubernetesError {
     NoSources,
     #[error("apt knows no {what}: is a Debian 12 (bookworm) source configured?")]
     NotInApt { what: String },
+    #[error("writing an image: {0}")]
+    Oci(#[from] crate::oci::OciError),
     #[error("{0}")]
     Unexpected(String),
 }
@@ -182,14 +186,7 @@ pub fn build_from_debian_source(
     };
 
     let t = Instant::now();
-    let sources = if opts.sources.is_empty() {
-        apt::machine_sources()
-    } else {
-        opts.sources
-            .iter()
-            .flat_map(|l| apt::parse_one_line(l))
-            .collect()
-    };
+    let sources = sources_of(opts);
     let apt = apt::Apt::new(&root.join("apt"), &sources)?;
     if let Err(e) = apt.update() {
         // Offline rebuilds of a cached version still work from the last lists.
@@ -247,21 +244,18 @@ pub fn build_from_debian_source(
     let t = Instant::now();
     let work = root.join(format!("{key}.partial"));
     remove_dir(&work)?;
-    let gopath = work.join("gopath");
+    fs::create_dir_all(&work).map_err(|e| KubernetesError::io("creating", &work, e))?;
+    let gopath = unpacked_tree(root, stem, &src_dir.join(&dsc), &debs.join(&reflect2_deb))?;
     let tree = gopath.join("src").join(recipe::GO_PACKAGE);
-    fs::create_dir_all(tree.parent().unwrap_or(&gopath))
-        .map_err(|e| KubernetesError::io("creating", &gopath, e))?;
-    let mut c = Command::new("dpkg-source");
-    c.arg("-x").arg(src_dir.join(&dsc)).arg(&tree);
-    run(c, "dpkg-source -x (unpacking the source package)")?;
-    let r2 = work.join("reflect2");
-    let mut c = Command::new("dpkg-deb");
-    c.arg("-x").arg(debs.join(&reflect2_deb)).arg(&r2);
-    run(c, "dpkg-deb -x (unpacking reflect2)")?;
-    let vendored = tree.join(recipe::REFLECT2_VENDOR);
-    remove_dir(&vendored)?;
-    fs::rename(r2.join(recipe::REFLECT2_SOURCE), &vendored)
-        .map_err(|e| KubernetesError::io("moving reflect2 into", &vendored, e))?;
+    for (package, text) in [
+        (recipe::PAUSE_PACKAGE, recipe::PAUSE_GO),
+        (recipe::CRICTL_PACKAGE, recipe::CRICTL_GO),
+    ] {
+        let dir = gopath.join("src").join(package);
+        fs::create_dir_all(&dir).map_err(|e| KubernetesError::io("creating", &dir, e))?;
+        let file = dir.join("main.go");
+        fs::write(&file, text).map_err(|e| KubernetesError::io("writing", &file, e))?;
+    }
     let build_date = changelog_date(&tree)?;
     timed("unpack", progress, t);
 
@@ -293,8 +287,9 @@ pub fn build_from_debian_source(
 
     let t = Instant::now();
     progress(&format!(
-        "kubernetes: go build of {} binaries (minutes on two cores when Go's cache is cold)",
-        BINARIES.len()
+        "kubernetes: go build of {} binaries, {} (minutes on two cores when Go's cache is cold)",
+        BINARIES.len(),
+        recipe::EXTRAS.join(" and ")
     ));
     let out = work.join("bin");
     let mut c = env.command(&tree);
@@ -309,7 +304,8 @@ pub fn build_from_debian_source(
         BINARIES
             .iter()
             .map(|b| format!("k8s.io/kubernetes/cmd/{b}")),
-    );
+    )
+    .args([recipe::PAUSE_PACKAGE, recipe::CRICTL_PACKAGE]);
     run(c, "go build")?;
     let peak_rss_mib = children_peak_rss_mib();
     timed("go build", progress, t);
@@ -333,10 +329,8 @@ pub fn build_from_debian_source(
     fs::rename(&out, &bin_dir)
         .map_err(|e| KubernetesError::io("moving binaries to", &bin_dir, e))?;
     let binaries = describe(&bin_dir)?;
-    timed("install", progress, t);
-    let t = Instant::now();
     remove_dir(&work)?;
-    timed("remove the work tree", progress, t);
+    timed("install", progress, t);
     let build = Build {
         version,
         source_version,
@@ -365,6 +359,60 @@ pub fn build_from_debian_source(
     Ok(build)
 }
 
+/// The source package unpacked into a GOPATH (`root/tree/STEM/gopath`) with Debian's reflect2 in
+/// `vendor/`, made once per source version and kept: a rebuild with another recipe unpacks and
+/// deletes nothing (tens of thousands of files). Trees of other source versions are removed.
+/// The build writes only generated files into it, which each build regenerates.
+fn unpacked_tree(
+    root: &Path,
+    stem: &str,
+    dsc: &Path,
+    reflect2_deb: &Path,
+) -> Result<PathBuf, KubernetesError> {
+    let trees = root.join("tree");
+    let dir = trees.join(stem);
+    let gopath = dir.join("gopath");
+    let done = dir.join(".unpacked");
+    if done.is_file() {
+        return Ok(gopath);
+    }
+    remove_dir(&dir)?;
+    if let Ok(entries) = fs::read_dir(&trees) {
+        for e in entries.flatten() {
+            remove_dir(&e.path())?;
+        }
+    }
+    let tree = gopath.join("src").join(recipe::GO_PACKAGE);
+    fs::create_dir_all(tree.parent().unwrap_or(&gopath))
+        .map_err(|e| KubernetesError::io("creating", &gopath, e))?;
+    let mut c = Command::new("dpkg-source");
+    c.arg("-x").arg(dsc).arg(&tree);
+    run(c, "dpkg-source -x (unpacking the source package)")?;
+    let r2 = dir.join("reflect2");
+    let mut c = Command::new("dpkg-deb");
+    c.arg("-x").arg(reflect2_deb).arg(&r2);
+    run(c, "dpkg-deb -x (unpacking reflect2)")?;
+    let vendored = tree.join(recipe::REFLECT2_VENDOR);
+    remove_dir(&vendored)?;
+    fs::rename(r2.join(recipe::REFLECT2_SOURCE), &vendored)
+        .map_err(|e| KubernetesError::io("moving reflect2 into", &vendored, e))?;
+    remove_dir(&r2)?;
+    fs::write(&done, "").map_err(|e| KubernetesError::io("writing", &done, e))?;
+    Ok(gopath)
+}
+
+/// The apt sources to use: the given ones, or the machine's.
+fn sources_of(opts: &Options) -> Vec<apt::Source> {
+    if opts.sources.is_empty() {
+        apt::machine_sources()
+    } else {
+        opts.sources
+            .iter()
+            .flat_map(|l| apt::parse_one_line(l))
+            .collect()
+    }
+}
+
 /// The cached build in `dir` when it is complete and its binaries still match their hashes.
 fn load_cached(dir: &Path) -> Result<Option<Build>, KubernetesError> {
     let json = dir.join("build.json");
@@ -380,13 +428,17 @@ fn load_cached(dir: &Path) -> Result<Option<Build>, KubernetesError> {
             _ => return Ok(None),
         }
     }
-    let complete = BINARIES.iter().all(|n| build.binary(n).is_some());
+    let complete = products().all(|n| build.binary(n).is_some());
     Ok(complete.then_some(build))
 }
 
+/// Every program a build makes: the Kubernetes binaries and kplay's extras.
+fn products() -> impl Iterator<Item = &'static str> {
+    BINARIES.iter().chain(recipe::EXTRAS.iter()).copied()
+}
+
 fn describe(bin_dir: &Path) -> Result<Vec<Binary>, KubernetesError> {
-    BINARIES
-        .iter()
+    products()
         .map(|name| {
             let path = bin_dir.join(name);
             let size = fs::metadata(&path)

@@ -26,6 +26,17 @@ pub const REFLECT2_PACKAGE: &str = "golang-github-modern-go-reflect2-dev";
 /// Where that package keeps the sources, and where they go in the tree.
 pub const REFLECT2_SOURCE: &str = "usr/share/gocode/src/github.com/modern-go/reflect2";
 pub const REFLECT2_VENDOR: &str = "vendor/github.com/modern-go/reflect2";
+/// The pod sandbox program (`pause`), built with the binaries into the images' pause image.
+pub const PAUSE_GO: &str = include_str!("pause.go");
+/// Its Go package in the GOPATH, and the tag kubeadm 1.20 expects of the pause image.
+pub const PAUSE_PACKAGE: &str = "kplay.local/pause";
+/// kplay's crictl subset (Debian 12 has no cri-tools; kubeadm needs crictl): built inside the tree
+/// because it uses kubelet's CRI client and the vendored gRPC.
+pub const CRICTL_GO: &str = include_str!("crictl.go");
+pub const CRICTL_PACKAGE: &str = "k8s.io/kubernetes/kplay/crictl";
+/// What the build makes besides the seven Kubernetes binaries.
+pub const EXTRAS: [&str; 2] = ["pause", "crictl"];
+pub const PAUSE_TAG: &str = "3.2";
 /// The Go import path of the tree (GOPATH mode, as upstream 1.20 builds).
 pub const GO_PACKAGE: &str = "k8s.io/kubernetes";
 /// The two packages whose variables carry the version (`kubectl version`, `kubeadm version`).
@@ -96,12 +107,14 @@ impl Inputs {
     pub fn key(&self) -> String {
         let mut h = Sha256::new();
         let text = format!(
-            "recipe {RECIPE_VERSION}\nsource {}\nreflect2 {}\ngo {}\narch {}\ntags {TAGS}\nbinaries {}\ncgo 0\ntrimpath\nopenapi-gen first\n",
+            "recipe {RECIPE_VERSION}\nsource {}\nreflect2 {}\ngo {}\narch {}\ntags {TAGS}\nbinaries {}\ncgo 0\ntrimpath\nopenapi-gen first\npause {}\ncrictl {}\n",
             self.source_dsc,
             self.reflect2_deb,
             self.go_version,
             self.goarch,
-            BINARIES.join(",")
+            BINARIES.join(","),
+            hex::encode(Sha256::digest(PAUSE_GO.as_bytes())),
+            hex::encode(Sha256::digest(CRICTL_GO.as_bytes()))
         );
         h.update(text.as_bytes());
         let hash = hex::encode(h.finalize());
