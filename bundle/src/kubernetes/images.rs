@@ -44,16 +44,59 @@ const IPTABLES_ALTERNATIVES: [(&str, &str); 6] = [
     ("ip6tables-restore", "ip6tables-nft-restore"),
 ];
 
-/// Writes the control-plane images for `build` into `out`, named `{repository}/NAME:TAG`
-/// (`repository` is kubeadm's `imageRepository`, e.g. `registry.kplay.local:5000`). Debian packages
-/// come through the same private apt configuration as the source package.
-pub fn write_control_plane_images(
+/// The control-plane images of one build, ready to write. Their layers read files from a work
+/// directory under the cache, removed when this is dropped.
+pub struct PreparedImages {
+    work: PathBuf,
+    images: Vec<(String, String, Image)>,
+    pub kubernetes_version: String,
+    pub etcd_tag: String,
+}
+
+impl PreparedImages {
+    /// `(name, tag)` of every image: `kube-apiserver`, …, `etcd`, `pause`.
+    pub fn names(&self) -> Vec<(String, String)> {
+        self.images
+            .iter()
+            .map(|(n, t, _)| (n.clone(), t.clone()))
+            .collect()
+    }
+
+    /// Writes image `name` into `out` as `reference`.
+    pub fn write(
+        &self,
+        name: &str,
+        reference: &str,
+        out: &OciDir,
+    ) -> Result<WrittenImage, KubernetesError> {
+        let (_, _, image) = self
+            .images
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.images.iter().map(|(n, _, _)| n.as_str()).collect();
+                KubernetesError::Unexpected(format!(
+                    "no image {name:?} is made from the Kubernetes build (it makes: {})",
+                    known.join(", ")
+                ))
+            })?;
+        Ok(out.write_image(image, reference)?)
+    }
+}
+
+impl Drop for PreparedImages {
+    fn drop(&mut self) {
+        let _ = remove_dir(&self.work);
+    }
+}
+
+/// Prepares the control-plane images of `build`: root filesystems from Debian packages (through the
+/// same private apt configuration as the source package) and the layers that hold the binaries.
+pub fn prepare_control_plane_images(
     build: &Build,
     opts: &Options,
-    repository: &str,
-    out: &OciDir,
     progress: &mut dyn FnMut(&str),
-) -> Result<ControlPlaneImages, KubernetesError> {
+) -> Result<PreparedImages, KubernetesError> {
     let root = &opts.cache_root;
     let sources = super::sources_of(opts);
     let apt = apt::Apt::new(&root.join("apt"), &sources)?;
@@ -88,7 +131,6 @@ pub fn write_control_plane_images(
         started.elapsed().as_secs_f64()
     ));
 
-    let started = std::time::Instant::now();
     let version = build.version.clone();
     let etcd_tag = format!("{etcd_version}-0");
     let bin = |name: &str| {
@@ -148,13 +190,29 @@ pub fn write_control_plane_images(
     image.entrypoint = vec!["/pause".into()];
     image.layers.push(pause);
     images.push(("pause".into(), recipe::PAUSE_TAG.into(), image));
+    Ok(PreparedImages {
+        work,
+        images,
+        kubernetes_version: version,
+        etcd_tag,
+    })
+}
 
+/// Writes every control-plane image of `build` into `out` as `{repository}/NAME:TAG`
+/// (`repository` is kubeadm's `imageRepository`, e.g. `registry.kplay.local:5000`).
+pub fn write_control_plane_images(
+    build: &Build,
+    opts: &Options,
+    repository: &str,
+    out: &OciDir,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ControlPlaneImages, KubernetesError> {
+    let prepared = prepare_control_plane_images(build, opts, progress)?;
+    let started = std::time::Instant::now();
     let mut written = Vec::new();
-    for (name, tag, image) in &images {
-        let reference = format!("{repository}/{name}:{tag}");
-        written.push(out.write_image(image, &reference)?);
+    for (name, tag) in prepared.names() {
+        written.push(prepared.write(&name, &format!("{repository}/{name}:{tag}"), out)?);
     }
-    remove_dir(&work)?;
     progress(&format!(
         "kubernetes: {} control-plane images written to {}: {:.1} s",
         written.len(),
@@ -163,8 +221,8 @@ pub fn write_control_plane_images(
     ));
     Ok(ControlPlaneImages {
         images: written,
-        kubernetes_version: version,
-        etcd_tag,
+        kubernetes_version: prepared.kubernetes_version.clone(),
+        etcd_tag: prepared.etcd_tag.clone(),
         pause_tag: recipe::PAUSE_TAG.into(),
     })
 }

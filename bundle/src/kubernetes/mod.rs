@@ -15,6 +15,7 @@
 //! minutes on two cores, a rebuild with a changed recipe tens of seconds, a cached one none.
 
 mod apt;
+mod hook;
 mod images;
 mod openapi;
 pub mod recipe;
@@ -29,7 +30,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use apt::Source as AptSource;
-pub use images::{write_control_plane_images, ControlPlaneImages};
+pub use hook::{build, node_files, KubernetesContext};
+pub use images::{
+    prepare_control_plane_images, write_control_plane_images, ControlPlaneImages, PreparedImages,
+};
 pub use recipe::BINARIES;
 
 /// Where builds are cached unless [`Options::cache_root`] says otherwise.
@@ -128,6 +132,9 @@ pub struct Build {
     pub source_version: String,
     /// Go toolchain (`go1.19.8`) and the reflect2 package version used.
     pub go_version: String,
+    /// Go's name of the target architecture (`amd64`), as in download URLs.
+    #[serde(default)]
+    pub goarch: String,
     pub reflect2_version: String,
     /// Cache key (the directory name under the cache root).
     pub key: String,
@@ -144,6 +151,11 @@ pub struct Build {
 }
 
 impl Build {
+    /// The architecture, when the build recorded it.
+    pub fn go_arch(&self) -> Option<&str> {
+        (!self.goarch.is_empty()).then_some(self.goarch.as_str())
+    }
+
     /// Path of one binary by name (`kubeadm`).
     pub fn binary(&self, name: &str) -> Option<&Path> {
         self.binaries
@@ -335,6 +347,7 @@ pub fn build_from_debian_source(
         version,
         source_version,
         go_version: go.version,
+        goarch: go.goarch,
         reflect2_version: recipe::version_of_file(&reflect2_deb).unwrap_or_default(),
         key,
         dir: bin_dir,
@@ -428,7 +441,7 @@ fn load_cached(dir: &Path) -> Result<Option<Build>, KubernetesError> {
             _ => return Ok(None),
         }
     }
-    let complete = products().all(|n| build.binary(n).is_some());
+    let complete = products().all(|n| build.binary(n).is_some()) && build.go_arch().is_some();
     Ok(complete.then_some(build))
 }
 
