@@ -242,18 +242,41 @@ impl Apt {
     }
 
     fn run(&self, args: &[&str]) -> Result<String, AptError> {
+        self.run_with(args, &|_| {})
+    }
+
+    /// Runs apt-get, handing each stdout line to `line` as it comes (download progress).
+    fn run_with(&self, args: &[&str], line: &dyn Fn(&str)) -> Result<String, AptError> {
+        use std::io::BufRead;
         let mut c = self.command();
-        c.args(args);
-        let out = c.output().map_err(|source| AptError::Spawn {
+        c.args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let spawn = |source| AptError::Spawn {
             program: "apt-get".into(),
             source,
-        })?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if !out.status.success() {
+        };
+        let mut child = c.spawn().map_err(spawn)?;
+        let stderr = child.stderr.take();
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut e) = stderr {
+                let _ = std::io::Read::read_to_string(&mut e, &mut s);
+            }
+            s
+        });
+        let mut stdout = String::new();
+        if let Some(out) = child.stdout.take() {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                line(&l);
+                stdout.push_str(&l);
+                stdout.push('\n');
+            }
+        }
+        let status = child.wait().map_err(spawn)?;
+        let text = format!("{stdout}{}", err_reader.join().unwrap_or_default());
+        if !status.success() {
             return Err(AptError::Failed {
                 command: format!("apt-get {}", args.join(" ")),
                 output: text,
@@ -328,6 +351,7 @@ impl Apt {
         &self,
         packages: &[String],
         listed_in: &dyn Fn(&str) -> String,
+        progress: &dyn Fn(&str),
     ) -> Result<Vec<Deb>, AptError> {
         if packages.is_empty() {
             return Ok(Vec::new());
@@ -344,10 +368,29 @@ impl Apt {
             Err(e) => return Err(e),
         };
         let debs = self.parse_plan(&plan);
-        if debs.iter().any(|d| !d.path.is_file()) {
+        let missing = debs.iter().filter(|d| !d.path.is_file()).count();
+        if missing > 0 {
+            progress(&format!(
+                "      downloading {missing} of {} packages",
+                debs.len()
+            ));
             let mut args = vec!["install", "--download-only"];
             args.extend(packages.iter().map(String::as_str));
-            self.run(&args)?;
+            self.run_with(&args, &|l| {
+                // apt's `Get:N URI SUITE/COMPONENT ARCH NAME ARCH VERSION [SIZE]` lines (cut at 80
+                // columns when not on a terminal, so the size is left out).
+                if let Some(rest) = l.strip_prefix("Get:") {
+                    let words: Vec<&str> = rest.split_whitespace().collect();
+                    if words.len() >= 7 {
+                        progress(&format!(
+                            "      get {} {} {}",
+                            words[4],
+                            words[6],
+                            words.get(7).copied().unwrap_or("")
+                        ));
+                    }
+                }
+            })?;
         }
         for d in &debs {
             if !d.path.is_file() {

@@ -1,5 +1,5 @@
 //! What `kplay bundle build --kubernetes-from debian-source` calls (the contract with
-//! [`crate::build`]): `build` receives the `offline_images` whose `build.type` is `kubernetes`,
+//! [`crate::build`], whose `kubernetes` hook calls [`build`]): `build` receives the `offline_images` whose `build.type` is `kubernetes`,
 //! writes them into the bundle's image layout under each spec's reference, puts the node
 //! binaries under `files/` where the roles download them, caches under `ctx.cache/kubernetes`, and
 //! returns one line per thing made, for the manifest.
@@ -13,20 +13,10 @@
 use std::fs;
 use std::path::Path;
 
-use crate::oci::OciDir;
+pub use crate::build::KubernetesContext;
 use crate::vars::ImageSpec;
 
 use super::{build_from_debian_source, prepare_control_plane_images, Build, Options};
-
-/// Where the Kubernetes build writes and caches.
-pub struct KubernetesContext<'a> {
-    /// `/var/cache/kplay` (the build caches under `kubernetes/` below it).
-    pub cache: &'a Path,
-    pub images: &'a OciDir,
-    pub files_dir: &'a Path,
-    /// Progress lines for the user.
-    pub progress: &'a dyn Fn(&str),
-}
 
 /// Binaries a node downloads from the bundle, and the `files/` path of each.
 pub fn node_files(build: &Build, arch: &str) -> Vec<(String, String)> {
