@@ -518,7 +518,20 @@ nodeRegistration: {{criSocket: /run/containerd/containerd.sock}}
         system.lines().all(|l| l.contains("Running")),
         "kube-system:\n{system}"
     );
+    let logs = lab.ok(
+        &first.1,
+        &format!("{k} -n kube-system logs -l k8s-app=kube-proxy --tail=20"),
+    );
+    assert!(
+        !logs.is_empty(),
+        "kubectl logs of kube-proxy printed nothing"
+    );
     steps.done("pods on both nodes behind a ClusterIP service");
+    let used = lab.ok(&first.1, "df -m --output=used /var | tail -n1");
+    eprintln!(
+        "[kubeadm-lab] /var of the control-plane host: {} MiB used",
+        used.trim()
+    );
     let memory = lab.ok(
         &first.1,
         "ps -eo rss=,comm= | awk '{s+=$1} END {print int(s/1024)}'",

@@ -7,16 +7,23 @@
 //! (`GO111MODULE=off`, tree at `$GOPATH/src/k8s.io/kubernetes`), replace the vendored reflect2 1.0.1
 //! with Debian's 1.0.2, generate `pkg/generated/openapi` with the vendored `openapi-gen`, then build
 //! the seven binaries with the machine's `golang-go`, `CGO_ENABLED=0`, tags `selinux,notest`, and the
-//! version stamped so `kubeadm version` says v1.20.2.
+//! version stamped so `kubeadm version` says v1.20.2. Two small programs written for kplay are
+//! built with them: `pause` (the pod sandbox) and a `crictl` subset (Debian 12 has no cri-tools,
+//! and kubeadm 1.20 cannot pull-check images, or reset pods, without a crictl).
 //!
-//! Results are cached in `/var/cache/kplay/kubernetes/<version>-<hash of the inputs and recipe>/`
-//! (binaries and `build.json`), and Go's build cache is kept warm in `…/gocache` (builds use
-//! `-trimpath`, so its entries do not depend on where the tree was unpacked): a cold build takes
-//! minutes on two cores, a rebuild with a changed recipe tens of seconds, a cached one none.
+//! Cache layout under `/var/cache/kplay/kubernetes/`:
+//! - `<version>-<hash>/`: `bin/` and `build.json`, one per hash of the inputs (source package,
+//!   reflect2 and Go versions, architecture, recipe); reused when its binaries still match;
+//! - `gocache/`: Go's build cache, kept warm (builds use `-trimpath`, so entries do not depend on
+//!   where the tree is): a rebuild after a recipe change takes about a minute, not ten;
+//! - `tree/<source>/`: the unpacked source tree of the current source version;
+//! - `apt/`, `sources/`, `debs/`: the private apt state, the source package, reflect2's .deb.
+//!
+//! [`images`] makes the control-plane images from a build; [`hook`] is what the bundle build calls.
 
 mod apt;
-mod hook;
-mod images;
+pub mod hook;
+pub mod images;
 mod openapi;
 pub mod recipe;
 
