@@ -1,7 +1,7 @@
 //! Builds (or reuses) Kubernetes from Debian's source package and prints where the binaries are;
 //! with `--images DIR` also writes the control-plane images (OCI layout) and, with `--archive FILE`,
 //! an oci-archive of them for `ctr images import`. What `kplay bundle build --kubernetes-from
-//! debian-source` calls, usable on its own (lab/examples/kubeadm-proof.sh uses it):
+//! debian-source` calls, usable on its own while working on the recipe:
 //!
 //! `cargo run -p kplay-bundle --example build-kubernetes -- [--cache DIR] [--images DIR]
 //! [--archive FILE] [--repository REPO] [--smoke]`
