@@ -312,6 +312,9 @@ pub enum LabCommand {
         name: String,
         #[arg(long = "init", value_enum, default_value_t = LabInit::Systemd)]
         init: LabInit,
+        /// Size of each systemd host's /var volume (sparse ext4: K, M, G, T); 0 for none.
+        #[arg(long = "data-size", value_name = "SIZE", default_value = "8G", value_parser = kplay_lab::parse_data_size)]
+        data_size: u64,
     },
     /// Show the lab's hosts and their state.
     Status {

@@ -5,12 +5,22 @@ use crate::cli::{LabArgs, LabCommand, LabInit};
 pub fn run(args: LabArgs) -> u8 {
     let mut progress = |line: &str| eprintln!("{line}");
     let result = match args.command {
-        LabCommand::Up { hosts, name, init } => {
+        LabCommand::Up {
+            hosts,
+            name,
+            init,
+            data_size,
+        } => {
             let init = match init {
                 LabInit::Systemd => kplay_lab::Init::Systemd,
                 LabInit::None => kplay_lab::Init::None,
             };
-            let opts = kplay_lab::UpOptions { hosts, name, init };
+            let opts = kplay_lab::UpOptions {
+                hosts,
+                name,
+                init,
+                data_size,
+            };
             kplay_lab::up(&opts, &mut progress).map(|inv| {
                 // The inventory path is the last line of all output, so scripts can take `tail -n1`.
                 kplay_engine::output::sink::line(&inv.display().to_string());

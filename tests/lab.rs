@@ -165,6 +165,8 @@ struct Snapshot {
     mounts: BTreeSet<String>,
     cgroups: BTreeSet<String>,
     nft_tables: BTreeSet<String>,
+    /// Loop devices and their backing files (hosts' data volumes).
+    loops: BTreeSet<String>,
     /// Processes living in another network namespace than ours (every lab process does).
     foreign_net_procs: BTreeSet<String>,
 }
@@ -216,8 +218,22 @@ fn snapshot() -> Snapshot {
             format!("{} {cmd}", e.file_name().to_string_lossy())
         })
         .collect();
+    let loops = std::fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let backing = std::fs::read_to_string(e.path().join("loop/backing_file")).ok()?;
+            Some(format!(
+                "{} {}",
+                e.file_name().to_string_lossy(),
+                backing.trim()
+            ))
+        })
+        .collect();
     Snapshot {
         netns: lines_of("ip", &["netns", "list"]),
+        loops,
         links,
         mounts,
         cgroups,
@@ -249,6 +265,7 @@ fn assert_nothing_left(before: &Snapshot, after: &Snapshot) {
         ("mounts", new(&before.mounts, &after.mounts)),
         ("cgroups", new(&before.cgroups, &after.cgroups)),
         ("nft tables", new(&before.nft_tables, &after.nft_tables)),
+        ("loop devices", new(&before.loops, &after.loops)),
         (
             "processes",
             new(&before.foreign_net_procs, &after.foreign_net_procs),
@@ -490,4 +507,186 @@ fn a_second_lab_gets_its_own_subnet_and_down_of_a_missing_lab_succeeds() {
         !ok && out.contains("kplay lab up"),
         "status of a missing lab must fail with a hint:\n{out}"
     );
+}
+
+/// The machine's value of a sysctl (path under /proc/sys).
+fn machine_sysctl(key: &str) -> String {
+    std::fs::read_to_string(Path::new("/proc/sys").join(key))
+        .unwrap_or_else(|e| panic!("reading /proc/sys/{key}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// v1 controllers this kernel has in a hierarchy (not bound to v2), from /proc/cgroups; none on a
+/// cgroup v2 only machine.
+fn v1_controllers() -> Vec<String> {
+    let has_v1 = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains(" - cgroup "));
+    if !has_v1 {
+        return Vec::new();
+    }
+    std::fs::read_to_string("/proc/cgroups")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 4 && f[1] != "0" && f[3] == "1").then(|| f[0].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn systemd_hosts_can_run_kubelet_and_containers_without_touching_the_machine() {
+    if !root_or_skip("kube_ready_hosts") {
+        return;
+    }
+    let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _machine = common::lab_lock();
+    let name = "kpkube";
+    lab_down(name);
+    let before = snapshot();
+    let globals = [
+        "vm/overcommit_memory",
+        "kernel/panic",
+        "kernel/panic_on_oops",
+        "vm/panic_on_oom",
+        "kernel/keys/root_maxkeys",
+    ];
+    let machine_before: Vec<String> = globals.iter().map(|k| machine_sysctl(k)).collect();
+    let unshadowed = "kernel/core_uses_pid";
+    let unshadowed_before = machine_sysctl(unshadowed);
+
+    let started = Instant::now();
+    let inv_path = lab_up(&["--hosts", "2", "--name", name, "--data-size", "1G"]);
+    eprintln!(
+        "2-host Kubernetes-ready lab up in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let inv = read_inventory(&inv_path);
+    let (first, second) = (&inv.hosts[0], &inv.hosts[1]);
+    let lab_dir = inv_path.parent().expect("lab dir").to_path_buf();
+
+    for (host, ip) in &inv.hosts {
+        // /var is its own ext4 filesystem of the requested size; / is shared for mount propagation.
+        assert_eq!(
+            ssh_ok(&inv, ip, "findmnt -no FSTYPE /var"),
+            "ext4",
+            "{host}"
+        );
+        let size: u64 = ssh_ok(&inv, ip, "df -B1 --output=size /var | tail -n1")
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        assert!(
+            (800 << 20..=1 << 30).contains(&size),
+            "{host}: /var is {size} bytes, asked for 1 GiB"
+        );
+        assert_eq!(
+            ssh_ok(&inv, ip, "findmnt -no PROPAGATION /"),
+            "shared",
+            "{host}"
+        );
+        // A container runtime's overlay mount works under /var/lib, and fails on the overlay root
+        // (the positive control: that is why the volume exists).
+        ssh_ok(
+            &inv,
+            ip,
+            "for d in /var/lib/ovl /ovl; do mkdir -p $d/l $d/u $d/w $d/m; done; \
+             mount -t overlay o -o lowerdir=/var/lib/ovl/l,upperdir=/var/lib/ovl/u,workdir=/var/lib/ovl/w /var/lib/ovl/m \
+             && touch /var/lib/ovl/m/f && umount /var/lib/ovl/m && rm -rf /var/lib/ovl",
+        );
+        let out = ssh(
+            &inv,
+            ip,
+            "mount -t overlay o -o lowerdir=/ovl/l,upperdir=/ovl/u,workdir=/ovl/w /ovl/m",
+        );
+        assert!(
+            !out.status.success(),
+            "{host}: overlay on the overlay root unexpectedly worked"
+        );
+        // Every v1 controller of the kernel is mounted, and a cgroup with limits can be made in the
+        // ones kubelet sets (what the host's systemd alone did not give: cpu and cpuacct).
+        let mounts = ssh_ok(&inv, ip, "findmnt -rn -t cgroup -o OPTIONS");
+        for c in v1_controllers() {
+            assert!(
+                mounts.lines().any(|l| l.split(',').any(|o| o == c)),
+                "{host}: controller {c} not mounted:\n{mounts}"
+            );
+        }
+        if v1_controllers().iter().any(|c| c == "cpu") {
+            ssh_ok(
+                &inv,
+                ip,
+                "for c in cpu memory pids; do d=$(findmnt -rn -t cgroup -O $c -o TARGET | head -n1)/kplay-t; \
+                 mkdir $d && echo $$ > $d/cgroup.procs; done; \
+                 echo 512 > $(findmnt -rn -t cgroup -O cpu -o TARGET | head -n1)/kplay-t/cpu.shares",
+            );
+        }
+        // kubelet's OOM watcher can open /dev/kmsg.
+        ssh_ok(
+            &inv,
+            ip,
+            "test -c /dev/kmsg && dd if=/dev/kmsg bs=8192 count=1 iflag=nonblock status=none | grep -q .",
+        );
+    }
+
+    // kubelet's global sysctls: written on the first host, seen there, not on the second host, not
+    // on the machine. A global sysctl nobody shadows cannot be written at all; the host's network
+    // sysctls are its own.
+    ssh_ok(
+        &inv,
+        &first.1,
+        "sysctl -w vm.overcommit_memory=1 kernel.panic=10 kernel.panic_on_oops=1 vm.panic_on_oom=0 kernel.keys.root_maxkeys=1000001",
+    );
+    assert_eq!(
+        ssh_ok(&inv, &first.1, "sysctl -n vm.overcommit_memory kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys"),
+        "1\n10\n1\n1000001"
+    );
+    let second_sees = ssh_ok(
+        &inv,
+        &second.1,
+        "cat /proc/sys/vm/overcommit_memory /proc/sys/kernel/panic /proc/sys/kernel/panic_on_oops /proc/sys/vm/panic_on_oom /proc/sys/kernel/keys/root_maxkeys",
+    );
+    assert_eq!(
+        second_sees.lines().collect::<Vec<_>>(),
+        machine_before,
+        "the second host must see the machine's values"
+    );
+    let out = ssh(&inv, &first.1, "sysctl -w kernel.core_uses_pid=1");
+    assert!(
+        !out.status.success(),
+        "an unshadowed global sysctl was writable"
+    );
+    assert_eq!(
+        ssh_ok(
+            &inv,
+            &first.1,
+            "sysctl -w net.ipv4.ip_forward=1 >/dev/null && sysctl -n net.ipv4.ip_forward"
+        ),
+        "1"
+    );
+    let after: Vec<String> = globals.iter().map(|k| machine_sysctl(k)).collect();
+    assert_eq!(
+        after, machine_before,
+        "a host changed the machine's sysctls"
+    );
+    assert_eq!(machine_sysctl(unshadowed), unshadowed_before);
+
+    // The image is sparse: 1 GiB apparent, far less on disk.
+    let img = lab_dir.join("hosts").join(&first.0).join("var.img");
+    let meta = std::fs::metadata(&img).expect("stat the data image");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(meta.len(), 1 << 30);
+    assert!(
+        meta.blocks() * 512 < 512 << 20,
+        "the image is not sparse: {} bytes used",
+        meta.blocks() * 512
+    );
+
+    lab_down(name);
+    assert_nothing_left(&before, &snapshot());
+    assert!(!lab_dir.exists(), "down must remove the lab's files");
 }

@@ -63,25 +63,22 @@ pub struct KubernetesContext<'a> {
     pub progress: &'a dyn Fn(&str),
 }
 
-/// THE HOOK for `kplay bundle build --kubernetes-from debian-source`, implemented by branch
-/// `k8s` in `crate::kubernetes` (Kubernetes built from Debian 12's source package): replace this
-/// body with a call into it. It receives the `offline_images` entries of `build.type:
+/// `kplay bundle build --kubernetes-from debian-source`: Kubernetes built from Debian 12's source
+/// package by [`crate::kubernetes`]. It receives the `offline_images` entries of `build.type:
 /// kubernetes`, writes them into `ctx.images` named by `spec.reference()` (the build lists them
-/// in the manifest from there) and the binaries into `ctx.files_dir`.
+/// in the manifest from there) and the node binaries into `ctx.files_dir`.
 fn kubernetes(
     source: &str,
-    _ctx: &KubernetesContext<'_>,
+    ctx: &KubernetesContext<'_>,
     specs: &[&vars::ImageSpec],
 ) -> Result<(), BuildError> {
-    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    Err(BuildError::Kubernetes(format!(
-        "--kubernetes-from {source}: not available in this build yet (images: {})",
-        if names.is_empty() {
-            "none".to_string()
-        } else {
-            names.join(", ")
-        }
-    )))
+    crate::kubernetes::build(source, ctx, specs)
+        .map(|lines| {
+            for l in lines {
+                (ctx.progress)(&format!("      {l}"));
+            }
+        })
+        .map_err(BuildError::Kubernetes)
 }
 
 /// What a build is asked to do.

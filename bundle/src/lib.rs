@@ -6,6 +6,7 @@ pub mod apt;
 pub mod build;
 pub mod files;
 pub mod images;
+pub mod kubernetes;
 pub mod manifest;
 pub mod module;
 pub mod oci;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
                 hosts: arg(1, "3").parse().unwrap_or(0),
                 name: arg(2, "lab"),
                 init,
+                ..Default::default()
             };
             kplay_lab::up(&opts, &mut progress).map(|p| println!("{}", p.display()))
         }

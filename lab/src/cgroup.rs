@@ -18,6 +18,29 @@ pub struct Hierarchy {
     /// The v1 `name=systemd` hierarchy: when present, hosts get their own view of it.
     pub named_systemd: bool,
     pub v2: bool,
+    /// What identifies a v1 hierarchy when mounting it again (`cpu`, `cpu,cpuacct`, `name=systemd`);
+    /// empty for v2.
+    pub options: String,
+}
+
+impl Hierarchy {
+    /// The v1 controller hierarchies a host mounts itself so kubelet and runc find every controller
+    /// (`name=systemd` and v2 are mounted separately).
+    pub fn is_v1_controller(&self) -> bool {
+        !self.v2 && !self.named_systemd && !self.options.starts_with("name=")
+    }
+
+    /// Directory name under /sys/fs/cgroup, as the controller mounts it (`cpu`, `cpu,cpuacct`).
+    pub fn dir_name(&self) -> String {
+        match self.mount.parent() {
+            Some(p) if p == Path::new("/sys/fs/cgroup") => self
+                .mount
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| self.options.clone()),
+            _ => self.options.clone(),
+        }
+    }
 }
 
 /// The controller's cgroup hierarchies, each once (a hierarchy mounted twice is listed once).
@@ -43,17 +66,20 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
         if fstype != "cgroup" && fstype != "cgroup2" {
             continue;
         }
-        let key = format!("{fstype} {}", hierarchy_key(opts));
+        let ident = hierarchy_key(opts);
+        let key = format!("{fstype} {ident}");
         if seen.contains(&key) {
             continue;
         }
         seen.push(key);
         let opts: Vec<&str> = opts.split(',').collect();
+        let v2 = fstype == "cgroup2";
         out.push(Hierarchy {
             mount: PathBuf::from(mount.replace("\\040", " ")),
             cpuset: opts.contains(&"cpuset"),
             named_systemd: opts.contains(&"name=systemd"),
-            v2: fstype == "cgroup2",
+            v2,
+            options: if v2 { String::new() } else { ident },
         });
     }
     out
@@ -70,8 +96,20 @@ fn hierarchy_key(opts: &str) -> String {
         "noexec",
         "xattr",
         "clone_children",
+        "noprefix",
+        "none",
+        "cpuset_v2_mode",
+        "nsdelegate",
+        "favordynmods",
+        "memory_localevents",
+        "memory_recursiveprot",
+        "memory_hugetlb_accounting",
     ];
-    let mut keep: Vec<&str> = opts.split(',').filter(|o| !flags.contains(o)).collect();
+    // `name=` names a hierarchy; any other `key=value` (release_agent=…) is a setting, not identity.
+    let mut keep: Vec<&str> = opts
+        .split(',')
+        .filter(|o| !flags.contains(o) && (!o.contains('=') || o.starts_with("name=")))
+        .collect();
     keep.sort_unstable();
     keep.join(",")
 }
@@ -91,6 +129,9 @@ pub fn create(lab: &str, host: &str) -> Result<Vec<PathBuf>, LabError> {
             if !dir.is_dir() {
                 fs::create_dir(&dir).map_err(|e| LabError::io("creating cgroup", &dir, e))?;
             }
+            if h.v2 && part != host {
+                delegate(&dir);
+            }
             if h.cpuset {
                 for file in ["cpuset.cpus", "cpuset.mems"] {
                     let value = fs::read_to_string(parent.join(file)).unwrap_or_default();
@@ -109,6 +150,20 @@ pub fn create(lab: &str, host: &str) -> Result<Vec<PathBuf>, LabError> {
         procs.push(dir.join("cgroup.procs"));
     }
     Ok(procs)
+}
+
+/// On cgroup v2 a host only gets the controllers its parent enables for its children: enable in
+/// `kplay-lab` and `kplay-lab/LAB` (which hold no processes) every controller they have, so the host's
+/// systemd, kubelet and runc can use cpu, memory, pids and io as on a real machine. The machine's
+/// root is never changed: a controller it does not delegate stays unavailable.
+fn delegate(dir: &Path) {
+    let available = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let control = dir.join("cgroup.subtree_control");
+    for c in available.split_whitespace() {
+        // One at a time: a controller the kernel refuses here (threaded-only ones) must not keep the
+        // others from being enabled.
+        let _ = fs::write(&control, format!("+{c}"));
+    }
 }
 
 /// Every cgroup directory of the lab, deepest first.

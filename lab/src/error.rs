@@ -53,6 +53,8 @@ pub enum LabError {
         secs: u64,
         dir: PathBuf,
     },
+    #[error("invalid data volume size {0} bytes: use 0 (no volume) or at least 512 MiB")]
+    InvalidDataSize(u64),
     #[error("could not clean up lab {name:?}: {what}")]
     Leftover { name: String, what: String },
 }

@@ -8,8 +8,10 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::cgroup::Hierarchy;
 use crate::rootfs::HostDirs;
-use crate::{base, LabError};
+use crate::shield::{self, Shadow};
+use crate::{base, volume, LabError};
 
 /// What one host runs as PID 1.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,6 +30,15 @@ pub struct HostSpec<'a> {
     pub pid1: Pid1,
     /// The controller has a v1 `name=systemd` hierarchy (hybrid/legacy) rather than cgroup v2 only.
     pub v1_systemd: bool,
+    /// What a host needs to run kubelet and a container runtime as on a real machine (systemd hosts):
+    /// every v1 controller hierarchy mounted, `/dev/kmsg`, `/` shared.
+    pub kube_ready: bool,
+    /// The controller's v1 controller hierarchies (mounted in the host when `kube_ready`).
+    pub v1_controllers: &'a [Hierarchy],
+    /// The host's data volume image, loop-mounted on /var.
+    pub data_image: Option<&'a Path>,
+    /// Per-host copies of global sysctls (see `shield`).
+    pub shadows: &'a [Shadow],
 }
 
 /// Single-quotes `s` for sh.
@@ -68,12 +79,24 @@ pub fn inner_script(spec: &HostSpec) -> String {
         d_esc(&d.upper),
         d_esc(&d.work)
     ));
+    if let Some(img) = spec.data_image {
+        // Only in this namespace: the loop device (autoclear) goes away with the host.
+        s.push_str(&format!(
+            "mount -t ext4 -o loop,discard {} \"$R{}\"\n",
+            p(img),
+            volume::MOUNT_POINT
+        ));
+    }
     s.push_str("mount -t proc -o nosuid,nodev,noexec proc \"$R/proc\"\n");
+    s.push_str(&shield::script(spec.shadows, p));
     s.push_str("mount -t sysfs -o ro,nosuid,nodev,noexec sysfs \"$R/sys\"\n");
     if spec.v1_systemd {
         s.push_str("mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup \"$R/sys/fs/cgroup\"\n");
         s.push_str("mkdir \"$R/sys/fs/cgroup/systemd\"\n");
         s.push_str("mount -t cgroup -o none,name=systemd cgroup \"$R/sys/fs/cgroup/systemd\"\n");
+        if spec.kube_ready {
+            s.push_str(&v1_controller_mounts(spec.v1_controllers));
+        }
     } else {
         s.push_str("mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 \"$R/sys/fs/cgroup\"\n");
     }
@@ -85,6 +108,10 @@ pub fn inner_script(spec: &HostSpec) -> String {
         "mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts \"$R/dev/pts\"\n",
     );
     s.push_str("ln -s pts/ptmx \"$R/dev/ptmx\"\n");
+    if spec.kube_ready {
+        // kubelet's OOM watcher reads the kernel log; the host sees the machine's, as a VM sees its own.
+        s.push_str("touch \"$R/dev/kmsg\"\nmount --bind /dev/kmsg \"$R/dev/kmsg\"\n");
+    }
     s.push_str("mount -t tmpfs -o mode=1777,nosuid,nodev shm \"$R/dev/shm\"\n");
     s.push_str("ln -s /proc/self/fd \"$R/dev/fd\"\nln -s /proc/self/fd/0 \"$R/dev/stdin\"\n");
     s.push_str(
@@ -97,6 +124,12 @@ pub fn inner_script(spec: &HostSpec) -> String {
         "cd \"$R\"\npivot_root . {old}\numount -l /{old}\ncd /\n",
         old = base::OLDROOT
     ));
+    if spec.kube_ready {
+        // systemd shares / at boot only when the kernel starts it; in a namespace it leaves that to
+        // whoever made the namespace. kubelet and runc need shared mounts (mount propagation), and the
+        // peer groups made here exist only in this host's namespace (it was made private first).
+        s.push_str("mount --make-rshared /\n");
+    }
     match spec.pid1 {
         Pid1::Systemd => s.push_str("exec /usr/bin/env -i container=kplay /lib/systemd/systemd\n"),
         Pid1::Sshd => {
@@ -104,6 +137,31 @@ pub fn inner_script(spec: &HostSpec) -> String {
             s.push_str(
                 "exec /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/sshd -D -e\n",
             );
+        }
+    }
+    s
+}
+
+/// Mounts every v1 controller hierarchy of the controller at the same place as on the controller
+/// (inside the host's cgroup namespace each shows the host's own subtree), plus a symlink per
+/// controller of a co-mounted hierarchy (`cpu` -> `cpu,cpuacct`), as systemd makes on a real host.
+/// systemd in a namespace mounts what it can itself but cannot mount a combination the kernel already
+/// has differently (here `cpu` and `cpuacct` apart), which left kubelet without them.
+fn v1_controller_mounts(hierarchies: &[Hierarchy]) -> String {
+    let mut s = String::new();
+    let dirs: Vec<String> = hierarchies.iter().map(Hierarchy::dir_name).collect();
+    for (h, dir) in hierarchies.iter().zip(&dirs) {
+        s.push_str(&format!(
+            "mkdir -p {d}\nmount -t cgroup -o nosuid,nodev,noexec,{o} cgroup {d}\n",
+            d = format!("\"$R/sys/fs/cgroup/\"{}", q(dir)),
+            o = h.options
+        ));
+    }
+    for (h, dir) in hierarchies.iter().zip(&dirs) {
+        for c in h.options.split(',') {
+            if c != dir && !c.contains('=') && !dirs.iter().any(|d| d == c) {
+                s.push_str(&format!("ln -s {} \"$R/sys/fs/cgroup/\"{}\n", q(dir), q(c)));
+            }
         }
     }
     s
@@ -167,7 +225,67 @@ mod tests {
             cgroup_procs: procs,
             pid1,
             v1_systemd: true,
+            kube_ready: false,
+            v1_controllers: &[],
+            data_image: None,
+            shadows: &[],
         }
+    }
+
+    fn hierarchy(mount: &str, options: &str) -> Hierarchy {
+        Hierarchy {
+            mount: PathBuf::from(mount),
+            cpuset: options == "cpuset",
+            named_systemd: false,
+            v2: false,
+            options: options.to_string(),
+        }
+    }
+
+    #[test]
+    fn kube_ready_hosts_get_controllers_kmsg_volume_and_shared_root() {
+        let dirs = HostDirs::new(Path::new("/var/lib/kplay/lab/lab"), "lab-1");
+        let ctl = [
+            hierarchy("/sys/fs/cgroup/cpu", "cpu"),
+            hierarchy("/sys/fs/cgroup/cpuacct", "cpuacct"),
+            hierarchy("/sys/fs/cgroup/net_cls,net_prio", "net_cls,net_prio"),
+        ];
+        let img = dirs.dir.join("var.img");
+        let mut sp = spec(&dirs, &[], Pid1::Systemd);
+        sp.kube_ready = true;
+        sp.v1_controllers = &ctl;
+        sp.data_image = Some(&img);
+        let s = inner_script(&sp);
+        assert!(
+            s.contains(
+                "mount -t cgroup -o nosuid,nodev,noexec,cpu cgroup \"$R/sys/fs/cgroup/\"'cpu'\n"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("-o nosuid,nodev,noexec,cpuacct cgroup"), "{s}");
+        // Separate hierarchies need no symlinks; a co-mounted one gets one per controller.
+        assert!(!s.contains("ln -s 'cpu'"), "{s}");
+        assert!(
+            s.contains("ln -s 'net_cls,net_prio' \"$R/sys/fs/cgroup/\"'net_prio'"),
+            "{s}"
+        );
+        assert!(s.contains("mount --bind /dev/kmsg \"$R/dev/kmsg\""));
+        assert!(s.contains(
+            "mount -t ext4 -o loop,discard '/var/lib/kplay/lab/lab/hosts/lab-1/var.img' \"$R/var\""
+        ));
+        let shared = s.find("mount --make-rshared /").unwrap_or(0);
+        let pivot = s.find("pivot_root").unwrap_or(usize::MAX);
+        assert!(pivot < shared, "{s}");
+    }
+
+    #[test]
+    fn light_hosts_get_none_of_the_kube_features_but_keep_the_sysctl_shield() {
+        let dirs = HostDirs::new(Path::new("/var/lib/kplay/lab/lab"), "lab-1");
+        let s = inner_script(&spec(&dirs, &[], Pid1::Sshd));
+        for absent in ["kmsg", "rshared", "loop", "cpuacct"] {
+            assert!(!s.contains(absent), "{absent} in {s}");
+        }
+        assert!(s.contains("remount,bind,ro \"$R/proc/sys\""), "{s}");
     }
 
     #[test]

@@ -17,23 +17,30 @@ mod names;
 mod net;
 mod ready;
 mod rootfs;
+mod shield;
 mod state;
 mod status;
 mod teardown;
+mod volume;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use error::LabError;
+pub use shield::SHADOWED as SHADOWED_SYSCTLS;
 pub use status::status;
+pub use volume::{parse_size as parse_data_size, DEFAULT_SIZE as DEFAULT_DATA_SIZE};
 
 /// What runs as PID 1 on each host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Init {
-    /// Full systemd: services, `systemctl`, journald (the default).
+    /// Full systemd: services, `systemctl`, journald (the default). These hosts can also run
+    /// kubelet and a container runtime: every cgroup controller mounted, `/dev/kmsg`, `/` shared, and
+    /// `/var` on a data volume of its own (see [`UpOptions::data_size`]).
     #[default]
     Systemd,
-    /// sshd alone: light hosts for scale runs of 100 and more.
+    /// sshd alone: light hosts for scale runs of 100 and more, without the Kubernetes features
+    /// (no data volume, no extra mounts), so a hundred of them still come up in seconds.
     None,
 }
 
@@ -44,6 +51,9 @@ pub struct UpOptions {
     /// Lab name (default "lab"); labs with different names coexist on different subnets.
     pub name: String,
     pub init: Init,
+    /// Size in bytes of each systemd host's `/var` volume (a sparse ext4 image: only what the host
+    /// writes uses disk); 0 keeps `/var` on the overlay root, where container runtimes cannot work.
+    pub data_size: u64,
 }
 
 impl Default for UpOptions {
@@ -52,6 +62,7 @@ impl Default for UpOptions {
             hosts: 3,
             name: "lab".to_string(),
             init: Init::Systemd,
+            data_size: volume::DEFAULT_SIZE,
         }
     }
 }
@@ -84,6 +95,14 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<PathBuf, L
         return Err(LabError::InvalidHostCount(opts.hosts));
     }
     cmd::require(TOOLS)?;
+    let kube_ready = opts.init == Init::Systemd;
+    let with_volume = kube_ready && opts.data_size > 0;
+    if with_volume {
+        if opts.data_size < volume::MIN_SIZE {
+            return Err(LabError::InvalidDataSize(opts.data_size));
+        }
+        cmd::require(&[("mkfs.ext4", "e2fsprogs"), ("losetup", "mount")])?;
+    }
     let started = Instant::now();
     let base = base::ensure(progress)?;
     teardown::run(&opts.name, progress)?;
@@ -111,7 +130,30 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<PathBuf, L
     let key = lab_dir.join("id_ed25519");
     keys::generate(&key, &format!("kplay-lab-{name}"))?;
     let login_key = keys::read_public(&keys::pub_path(&key))?;
-    let v1_systemd = cgroup::hierarchies().iter().any(|h| h.named_systemd);
+    let all_hierarchies = cgroup::hierarchies();
+    let v1_systemd = all_hierarchies.iter().any(|h| h.named_systemd);
+    let v1_controllers: Vec<cgroup::Hierarchy> = all_hierarchies
+        .into_iter()
+        .filter(cgroup::Hierarchy::is_v1_controller)
+        .collect();
+    if with_volume {
+        let t = Instant::now();
+        let images: Vec<PathBuf> = (1..=opts.hosts)
+            .map(|i| {
+                let dirs = rootfs::HostDirs::new(&lab_dir, &names::host_name(name, i));
+                std::fs::create_dir_all(&dirs.dir)
+                    .map_err(|e| LabError::io("creating", &dirs.dir, e))?;
+                Ok(volume::image(&dirs.dir))
+            })
+            .collect::<Result<_, LabError>>()?;
+        volume::create_all(&images, opts.data_size, &base)?;
+        progress(&format!(
+            "{} data volumes of {} MiB (sparse ext4 on /var) made in {:.1} s",
+            images.len(),
+            opts.data_size >> 20,
+            t.elapsed().as_secs_f64()
+        ));
+    }
     let pid1 = match opts.init {
         Init::Systemd => launch::Pid1::Systemd,
         Init::None => launch::Pid1::Sshd,
@@ -125,6 +167,8 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<PathBuf, L
         let host_key = rootfs::prepare(&dirs, &host, &ip, &login_key)?;
         known_hosts.push_str(&keys::known_hosts_line(&ip, &host, &host_key));
         let procs = cgroup::create(name, &host)?;
+        let shadows = shield::prepare(&dirs.dir)?;
+        let image = volume::image(&dirs.dir);
         let netns = names::netns(name, i);
         let spec = launch::HostSpec {
             host: &host,
@@ -134,6 +178,10 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<PathBuf, L
             cgroup_procs: &procs,
             pid1,
             v1_systemd,
+            kube_ready,
+            v1_controllers: &v1_controllers,
+            data_image: with_volume.then_some(image.as_path()),
+            shadows: &shadows,
         };
         launch::start(&spec)?;
         hosts.push((host, ip));

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{cgroup, cmd, names, net, state, LabError};
+use crate::{cgroup, cmd, names, net, state, volume, LabError};
 
 /// Removes everything of lab `name` that exists; reports what it did through `progress`.
 pub fn run(name: &str, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
@@ -12,13 +12,20 @@ pub fn run(name: &str, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
     let dir = state::lab_dir(name);
     let pids = cgroup::pids(name).len();
     let netns_left = netns_count(name);
-    if recorded.is_none() && pids == 0 && netns_left == 0 && !dir.exists() {
+    if recorded.is_none()
+        && pids == 0
+        && netns_left == 0
+        && !dir.exists()
+        && volume::loops_under(&dir).is_empty()
+    {
         return Ok(());
     }
     progress(&format!(
         "taking lab {name:?} down ({pids} processes, {netns_left} network namespaces)"
     ));
     cgroup::destroy(name, Duration::from_secs(20))?;
+    // The hosts' data volumes were mounted only in their namespaces, now gone with their processes.
+    volume::release(&dir, Duration::from_secs(20))?;
     let ids: Vec<u32> = recorded.iter().map(|s| s.id).collect();
     net::destroy(name, &ids)?;
     unmount_under(&dir)?;
