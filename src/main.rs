@@ -2,6 +2,7 @@
 //! together. No behaviour lives here.
 
 mod cli;
+mod deploy_cmd;
 mod embedded;
 mod lab_cmd;
 mod run_cmd;
@@ -42,6 +43,11 @@ fn main() -> ExitCode {
             cli::ContentCommand::List => embedded::list(),
             cli::ContentCommand::Extract { dir } => embedded::extract(&dir),
         },
+        cli::Command::Deploy(args) => deploy_cmd::deploy(args),
+        cli::Command::Reset(args) => deploy_cmd::reset(args),
+        cli::Command::Config(args) => deploy_cmd::config(args.command),
+        cli::Command::Init { dir } => deploy_cmd::init(&dir),
+        cli::Command::DiffEmbedded { dir } => deploy_cmd::diff_embedded(&dir),
     };
     ExitCode::from(code)
 }

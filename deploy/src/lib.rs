@@ -4,11 +4,20 @@
 //! deploy skips what is done, re-runs what changed and resumes where a killed one stopped.
 //! Also: the config.yaml front end, `kplay init`/`diff-embedded` helpers, the step-level live view.
 
+pub mod checks;
+pub mod config;
 pub mod content;
+pub mod diff;
 pub mod error;
+pub mod hooks;
 pub mod inputs;
+pub mod layout;
 pub mod plan;
+pub mod reset;
+pub mod run;
 pub mod state;
 pub mod steps;
+pub mod view;
 
 pub use error::DeployError;
+pub use run::{deploy, Engine, Request};
