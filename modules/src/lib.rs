@@ -65,6 +65,7 @@ pub mod sysctl;
 pub(crate) mod sysprobe;
 pub mod systemd;
 pub mod user;
+pub mod x509_cert;
 // (end system modules A)
 
 /// Shell function definitions that module scripts start with and that a persistent remote
@@ -124,5 +125,6 @@ pub fn register_all(reg: &mut ModuleRegistry) {
     reg.register(Arc::new(service::ServiceModule));
     reg.register(Arc::new(modprobe::ModprobeModule));
     reg.register(Arc::new(hostname::HostnameModule));
+    reg.register(Arc::new(x509_cert::X509CertModule));
     // (end system modules A)
 }

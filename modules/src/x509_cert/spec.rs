@@ -1,0 +1,407 @@
+//! What an `x509_cert` task asks for, checked before anything touches the host: the key type,
+//! the subject, SANs, usages, validity and where the issuer lives.
+
+use crate::common::args::{p, Args, Param};
+use crate::common::mode::ModeSpec;
+use kplay_engine::module::ModuleError;
+use kplay_engine::value::Value;
+use std::fmt;
+use std::net::IpAddr;
+
+pub const PARAMS: &[Param] = &[
+    p("path", &["dest"]),
+    p("privatekey_path", &[]),
+    p("privatekey_type", &["type"]),
+    p("privatekey_size", &["size"]),
+    p("privatekey_mode", &[]),
+    p("provider", &[]),
+    p("ownca_path", &[]),
+    p("ownca_privatekey_path", &[]),
+    p("common_name", &["CN", "commonName"]),
+    p("organization_name", &["O", "organizationName"]),
+    p("subject_alt_name", &["subjectAltName"]),
+    p("is_ca", &[]),
+    p("key_usage", &["keyUsage"]),
+    p("extended_key_usage", &["extendedKeyUsage"]),
+    p("valid_days", &[]),
+    p("renew_margin_days", &[]),
+    p("force", &[]),
+    p("backup", &[]),
+    p("return_content", &[]),
+];
+
+/// The private key's kind. RSA carries its modulus size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Ecdsa,
+    Rsa(u32),
+}
+
+impl KeyType {
+    pub fn name(self) -> String {
+        match self {
+            KeyType::Ecdsa => "ECDSA P-256".to_string(),
+            KeyType::Rsa(b) => format!("RSA {b}"),
+        }
+    }
+}
+
+/// A subject alternative name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum San {
+    Dns(String),
+    Ip(IpAddr),
+}
+
+impl fmt::Display for San {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            San::Dns(d) => write!(f, "DNS:{d}"),
+            San::Ip(ip) => write!(f, "IP:{ip}"),
+        }
+    }
+}
+
+impl San {
+    /// `DNS:name`, `IP:addr`, or a bare value (an address when it parses as one).
+    fn parse(s: &str) -> Result<San, String> {
+        let (kind, v) = match s.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("dns") => ("dns", v),
+            Some((k, v)) if k.eq_ignore_ascii_case("ip") => ("ip", v),
+            _ if s.parse::<IpAddr>().is_ok() => ("ip", s),
+            Some((k, _)) if !k.contains('.') && s.parse::<IpAddr>().is_err() => {
+                return Err(format!(
+                    "subject_alt_name {s:?}: only DNS: and IP: names are supported"
+                ))
+            }
+            _ => ("dns", s),
+        };
+        match kind {
+            "ip" => v
+                .trim()
+                .parse()
+                .map(San::Ip)
+                .map_err(|_| format!("subject_alt_name {s:?} is not an IP address")),
+            _ => {
+                let v = v.trim().to_ascii_lowercase();
+                let ok = !v.is_empty()
+                    && v.len() <= 253
+                    && v.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.len() <= 63
+                            && l.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+                    });
+                if ok {
+                    Ok(San::Dns(v))
+                } else {
+                    Err(format!("subject_alt_name {s:?} is not a DNS name"))
+                }
+            }
+        }
+    }
+}
+
+/// Key usages (RFC 5280 4.2.1.3), in the names openssl and community.crypto use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyUsage {
+    DigitalSignature,
+    ContentCommitment,
+    KeyEncipherment,
+    DataEncipherment,
+    KeyAgreement,
+    KeyCertSign,
+    CrlSign,
+}
+
+impl KeyUsage {
+    fn parse(s: &str) -> Option<KeyUsage> {
+        let k: String = s
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Some(match k.as_str() {
+            "digitalsignature" => KeyUsage::DigitalSignature,
+            "nonrepudiation" | "contentcommitment" => KeyUsage::ContentCommitment,
+            "keyencipherment" => KeyUsage::KeyEncipherment,
+            "dataencipherment" => KeyUsage::DataEncipherment,
+            "keyagreement" => KeyUsage::KeyAgreement,
+            "keycertsign" | "certificatesign" => KeyUsage::KeyCertSign,
+            "crlsign" => KeyUsage::CrlSign,
+            _ => return None,
+        })
+    }
+}
+
+/// Extended key usages; `server`/`client` are accepted as short forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Eku {
+    ServerAuth,
+    ClientAuth,
+    CodeSigning,
+    EmailProtection,
+    TimeStamping,
+    OcspSigning,
+}
+
+impl Eku {
+    fn parse(s: &str) -> Option<Eku> {
+        let k: String = s
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Some(match k.as_str() {
+            "server" | "serverauth" | "tlswebserverauthentication" => Eku::ServerAuth,
+            "client" | "clientauth" | "tlswebclientauthentication" => Eku::ClientAuth,
+            "codesigning" => Eku::CodeSigning,
+            "emailprotection" => Eku::EmailProtection,
+            "timestamping" => Eku::TimeStamping,
+            "ocspsigning" => Eku::OcspSigning,
+            _ => return None,
+        })
+    }
+}
+
+/// The certificate to have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertSpec {
+    pub common_name: String,
+    pub organization: Vec<String>,
+    pub sans: Vec<San>,
+    pub is_ca: bool,
+    pub key_usage: Vec<KeyUsage>,
+    pub extended_key_usage: Vec<Eku>,
+    pub valid_days: u32,
+    pub renew_margin_days: u32,
+}
+
+/// Who signs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Provider {
+    SelfSigned,
+    OwnCa { cert: String, key: String },
+}
+
+/// Every checked argument.
+#[derive(Debug, Clone)]
+pub struct TaskArgs {
+    pub path: String,
+    pub key_path: String,
+    pub key_type: KeyType,
+    pub key_mode: ModeSpec,
+    pub cert_mode: ModeSpec,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub provider: Provider,
+    pub spec: CertSpec,
+    pub force: bool,
+    pub backup: bool,
+    pub return_content: bool,
+}
+
+/// A string or a list of strings (YAML lets both be written).
+fn str_list(a: &Args, name: &str) -> Result<Vec<String>, ModuleError> {
+    match a.raw(name) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(ModuleError::new(format!("{name}: {other} is not a string"))),
+            })
+            .collect(),
+        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(s.split(',').map(|x| x.trim().to_string()).collect()),
+        Some(other) => Err(ModuleError::new(format!(
+            "{name} must be a list of strings, got {other}"
+        ))),
+    }
+}
+
+fn uint(a: &Args, name: &str, default: u32) -> Result<u32, ModuleError> {
+    match a.raw(name) {
+        None => Ok(default),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| ModuleError::new(format!("{name} must be a positive integer, got {n}"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| ModuleError::new(format!("{name} must be a positive integer, got {s:?}"))),
+        Some(other) => Err(ModuleError::new(format!(
+            "{name} must be a positive integer, got {other}"
+        ))),
+    }
+}
+
+fn mode(a: &Args, name: &str, default: u32) -> Result<ModeSpec, ModuleError> {
+    match a.raw(name) {
+        None => Ok(ModeSpec::Octal(default)),
+        Some(v) => ModeSpec::parse(v, false).map_err(|e| ModuleError::new(e.to_string())),
+    }
+}
+
+impl TaskArgs {
+    pub fn parse(a: &Args) -> Result<TaskArgs, ModuleError> {
+        a.require(&["path", "privatekey_path", "common_name"])?;
+        let path = a.str("path")?.unwrap_or_default();
+        let key_path = a.str("privatekey_path")?.unwrap_or_default();
+        if path == key_path {
+            return Err(ModuleError::new(
+                "path and privatekey_path must be different files",
+            ));
+        }
+        let key_type = match a
+            .choice("privatekey_type", &["ECC", "ECDSA", "RSA"])?
+            .as_deref()
+        {
+            Some("RSA") => {
+                let bits = uint(a, "privatekey_size", 2048)?;
+                if ![2048, 3072, 4096].contains(&bits) {
+                    return Err(ModuleError::new(format!(
+                        "privatekey_size must be 2048, 3072 or 4096, got {bits}"
+                    )));
+                }
+                KeyType::Rsa(bits)
+            }
+            _ => KeyType::Ecdsa,
+        };
+        let provider = match a.choice("provider", &["selfsigned", "ownca"])?.as_deref() {
+            Some("selfsigned") => Provider::SelfSigned,
+            Some(_) => {
+                a.require(&["ownca_path", "ownca_privatekey_path"])?;
+                own_ca(a)?
+            }
+            None if a.has("ownca_path") => own_ca(a)?,
+            None => Provider::SelfSigned,
+        };
+        if let Provider::OwnCa { cert, key } = &provider {
+            if [cert, key].contains(&&path) || [cert, key].contains(&&key_path) {
+                return Err(ModuleError::new(
+                    "an ownca certificate cannot overwrite the CA's own files",
+                ));
+            }
+        }
+        let mut sans = Vec::new();
+        for s in str_list(a, "subject_alt_name")? {
+            let san = San::parse(&s).map_err(ModuleError::new)?;
+            if !sans.contains(&san) {
+                sans.push(san);
+            }
+        }
+        let mut key_usage = Vec::new();
+        for s in str_list(a, "key_usage")? {
+            let u = KeyUsage::parse(&s)
+                .ok_or_else(|| ModuleError::new(format!("unknown key_usage {s:?}")))?;
+            if !key_usage.contains(&u) {
+                key_usage.push(u);
+            }
+        }
+        let mut extended_key_usage = Vec::new();
+        for s in str_list(a, "extended_key_usage")? {
+            let u = Eku::parse(&s)
+                .ok_or_else(|| ModuleError::new(format!("unknown extended_key_usage {s:?}")))?;
+            if !extended_key_usage.contains(&u) {
+                extended_key_usage.push(u);
+            }
+        }
+        let is_ca = a.bool("is_ca", false)?;
+        if is_ca && key_usage.is_empty() {
+            key_usage = vec![
+                KeyUsage::DigitalSignature,
+                KeyUsage::KeyCertSign,
+                KeyUsage::CrlSign,
+            ];
+        }
+        let valid_days = uint(a, "valid_days", 3650)?;
+        let renew_margin_days = uint(a, "renew_margin_days", 30)?;
+        if valid_days == 0 || valid_days <= renew_margin_days {
+            return Err(ModuleError::new(format!(
+                "valid_days ({valid_days}) must be more than renew_margin_days ({renew_margin_days}), or every run would reissue the certificate"
+            )));
+        }
+        let common_name = a.str("common_name")?.unwrap_or_default();
+        if common_name.is_empty() {
+            return Err(ModuleError::new("common_name must not be empty"));
+        }
+        Ok(TaskArgs {
+            path,
+            key_path,
+            key_type,
+            key_mode: mode(a, "privatekey_mode", 0o600)?,
+            cert_mode: mode(a, "mode", 0o644)?,
+            owner: a.str("owner")?,
+            group: a.str("group")?,
+            provider,
+            spec: CertSpec {
+                common_name,
+                organization: str_list(a, "organization_name")?,
+                sans,
+                is_ca,
+                key_usage,
+                extended_key_usage,
+                valid_days,
+                renew_margin_days,
+            },
+            force: a.bool("force", false)?,
+            backup: a.bool("backup", false)?,
+            return_content: a.bool("return_content", false)?,
+        })
+    }
+}
+
+fn own_ca(a: &Args) -> Result<Provider, ModuleError> {
+    a.require(&["ownca_path", "ownca_privatekey_path"])?;
+    Ok(Provider::OwnCa {
+        cert: a.str("ownca_path")?.unwrap_or_default(),
+        key: a.str("ownca_privatekey_path")?.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sans_parse_prefixed_and_bare() {
+        assert_eq!(
+            San::parse("DNS:Etcd.Local").unwrap(),
+            San::Dns("etcd.local".into())
+        );
+        assert_eq!(
+            San::parse("IP:10.0.0.1").unwrap(),
+            San::Ip("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            San::parse("127.0.0.1").unwrap(),
+            San::Ip("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(San::parse("::1").unwrap(), San::Ip("::1".parse().unwrap()));
+        assert_eq!(
+            San::parse("localhost").unwrap(),
+            San::Dns("localhost".into())
+        );
+        assert!(San::parse("IP:node1").is_err());
+        assert!(San::parse("email:a@b").is_err());
+        assert!(San::parse("bad name").is_err());
+    }
+
+    #[test]
+    fn usages_accept_openssl_and_short_names() {
+        assert_eq!(
+            KeyUsage::parse("Digital Signature"),
+            Some(KeyUsage::DigitalSignature)
+        );
+        assert_eq!(KeyUsage::parse("keyCertSign"), Some(KeyUsage::KeyCertSign));
+        assert_eq!(Eku::parse("server"), Some(Eku::ServerAuth));
+        assert_eq!(
+            Eku::parse("TLS Web Client Authentication"),
+            Some(Eku::ClientAuth)
+        );
+        assert_eq!(Eku::parse("nope"), None);
+    }
+}
