@@ -275,10 +275,11 @@ pub struct CommonArgs {
     /// Show differences in changed files.
     #[arg(short = 'D', long = "diff")]
     pub diff: bool,
-    /// Verbose mode (-vvv for more).
+    /// Verbose mode: -v results, -vvv connections and commands, -vvvv transport detail.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Output format.
+    /// Output format: Ansible's text (a live view on a terminal), or one JSON event per line
+    /// (schema in README).
     #[arg(long = "output", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -321,16 +322,22 @@ pub struct RunArgs {
     /// Run handlers even on hosts that failed.
     #[arg(long = "force-handlers")]
     pub force_handlers: bool,
+    /// One-step-at-a-time: confirm each task before running it.
+    #[arg(long = "step")]
+    pub step: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
+    /// Playbook files to plan (nothing runs on any host).
     #[arg(required = true, value_name = "PLAYBOOK")]
     pub playbooks: Vec<String>,
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Only plan plays and tasks tagged with these values.
     #[arg(short = 't', long = "tags", value_delimiter = ',')]
     pub tags: Vec<String>,
+    /// Only plan plays and tasks whose tags do not match these values.
     #[arg(long = "skip-tags", value_delimiter = ',')]
     pub skip_tags: Vec<String>,
     /// Write the DAG as Graphviz DOT.
@@ -340,7 +347,8 @@ pub struct PlanArgs {
 
 #[derive(Args, Debug)]
 pub struct InventoryArgs {
-    #[arg(short = 'i', long = "inventory")]
+    /// Inventory file, directory or comma-separated host list (repeatable).
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventory: Vec<String>,
     /// Output all hosts info as JSON (like ansible-inventory --list).
     #[arg(long = "list")]
@@ -374,6 +382,9 @@ pub struct AdhocArgs {
     /// Skip fact gathering is the default for ad-hoc; this flag gathers facts first.
     #[arg(long = "gather-facts")]
     pub gather_facts: bool,
+    /// Condense output: one line per host.
+    #[arg(short = 'o', long = "one-line")]
+    pub one_line: bool,
 }
 
 #[derive(Args, Debug)]

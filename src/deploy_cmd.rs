@@ -2,14 +2,13 @@
 //! kplay-deploy crate, with the embedded content and the module registry plugged in.
 
 use crate::cli::{ConfigCommand, ConnArgs, DeployArgs, Progress, ResetArgs, TargetArgs};
-use crate::run_cmd::{color_wanted, load_config, options, registry};
+use crate::run_cmd::{load_config, options, output_options, registry};
 use kplay_deploy::error::EXIT_REFUSED;
 use kplay_deploy::layout::Layout;
 use kplay_deploy::plan::Selection;
 use kplay_deploy::view::{live::LiveView, plain::PlainView, View};
 use kplay_deploy::DeployError;
 use kplay_engine::output::console::ConsoleOutput;
-use kplay_engine::output::OutputOptions;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -147,20 +146,24 @@ pub fn deploy(args: DeployArgs) -> u8 {
         selection,
         list_only: args.list,
     };
-    let color = color_wanted();
+    let cfg = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let opts = output_options(&args.conn.to_common(vec![]), &cfg);
     let live = match args.progress {
         Progress::Live => true,
         Progress::Plain => false,
-        Progress::Auto => std::io::stdout().is_terminal() && args.conn.verbose == 0,
+        Progress::Auto => {
+            std::io::stdout().is_terminal()
+                && args.conn.verbose == 0
+                && std::env::var("KPLAY_LIVE").map_or(true, |v| v != "0")
+        }
     };
     let view: Box<dyn View> = if live {
-        Box::new(LiveView::new(color))
+        Box::new(LiveView::new(opts))
     } else {
-        Box::new(PlainView::new(OutputOptions {
-            verbosity: args.conn.verbose,
-            diff: args.conn.diff,
-            color,
-        }))
+        Box::new(PlainView::new(opts))
     };
     match kplay_deploy::deploy(&req, &eng, view.as_ref()) {
         Ok(code) => code as u8,
@@ -214,11 +217,14 @@ pub fn reset(args: ResetArgs) -> u8 {
         Ok(e) => e,
         Err(code) => return code,
     };
-    let out = Arc::new(ConsoleOutput::new(OutputOptions {
-        verbosity: args.conn.verbose,
-        diff: args.conn.diff,
-        color: color_wanted(),
-    }));
+    let cfg = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let out = Arc::new(ConsoleOutput::new(output_options(
+        &args.conn.to_common(vec![]),
+        &cfg,
+    )));
     match kplay_deploy::reset::reset(&req, &eng, out) {
         Ok(code) => code as u8,
         Err(e) => deploy_error(e),

@@ -248,10 +248,10 @@ fn resolve_run_in(
 /// `kplay content list`: the embedded files, one per line.
 pub fn list() -> u8 {
     for (path, _) in files() {
-        println!("{path}");
+        kplay_engine::output::sink::line(&path);
     }
     for (link, target) in LINKS {
-        println!("{link} -> {target}");
+        kplay_engine::output::sink::line(&format!("{link} -> {target}"));
     }
     0
 }

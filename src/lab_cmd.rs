@@ -13,10 +13,12 @@ pub fn run(args: LabArgs) -> u8 {
             let opts = kplay_lab::UpOptions { hosts, name, init };
             kplay_lab::up(&opts, &mut progress).map(|inv| {
                 // The inventory path is the last line of all output, so scripts can take `tail -n1`.
-                println!("{}", inv.display());
+                kplay_engine::output::sink::line(&inv.display().to_string());
             })
         }
-        LabCommand::Status { name } => kplay_lab::status(&name).map(|s| print!("{s}")),
+        LabCommand::Status { name } => {
+            kplay_lab::status(&name).map(|s| kplay_engine::output::sink::text(&s))
+        }
         LabCommand::Down { name } => kplay_lab::down(&name, &mut progress),
     };
     match result {

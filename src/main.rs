@@ -4,6 +4,7 @@
 mod cli;
 mod deploy_cmd;
 mod embedded;
+mod excerpt;
 mod lab_cmd;
 mod run_cmd;
 

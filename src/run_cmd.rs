@@ -3,11 +3,16 @@
 use crate::cli::{AdhocArgs, CommonArgs, InventoryArgs, OutputFormat, PlanArgs, RunArgs};
 use kplay_engine::config::Config;
 use kplay_engine::exec::connection::ConnectionDefaults;
+use kplay_engine::exec::interrupt::{self, StopReason};
 use kplay_engine::exec::{exit, load_playbooks, RunOptions, Runner};
 use kplay_engine::inventory::Inventory;
 use kplay_engine::module::ModuleRegistry;
 use kplay_engine::output::{
-    adhoc::AdhocOutput, console::ConsoleOutput, json::JsonOutput, Output, OutputOptions,
+    adhoc::AdhocOutput,
+    console::ConsoleOutput,
+    json::JsonOutput,
+    live::{LiveBoard, LiveOutput},
+    sink, Output, OutputOptions,
 };
 use kplay_engine::plan::TagFilter;
 use kplay_engine::playbook::{Playbook, TaskItem};
@@ -25,10 +30,21 @@ pub(crate) fn registry() -> Arc<ModuleRegistry> {
     Arc::new(reg)
 }
 
-/// A load error: one line naming file:line, exit 4 (as ansible-playbook does for parse errors).
+/// A load error: one line naming file:line, exit 4 (as ansible-playbook does for parse errors),
+/// then the offending line with a caret under the column, as Ansible shows it.
 pub(crate) fn load_error(e: impl std::fmt::Display) -> u8 {
-    eprintln!("ERROR! {e}");
+    let text = e.to_string();
+    eprintln!("ERROR! {text}");
+    if let Some(excerpt) = crate::excerpt::offending_line(&text) {
+        eprintln!("{excerpt}");
+    }
     exit::HOST_UNREACHABLE as u8
+}
+
+/// A usage error Ansible reports with exit 1 (`ERROR! …`).
+fn error(e: impl std::fmt::Display) -> u8 {
+    eprintln!("ERROR! {e}");
+    exit::ERROR as u8
 }
 
 pub(crate) fn color_wanted() -> bool {
@@ -113,6 +129,8 @@ pub(crate) fn options(
             .or_else(|| cfg.become_method.clone()),
         become_password,
         gathering_explicit: cfg.gathering.as_deref() == Some("explicit"),
+        strategy: cfg.strategy.clone(),
+        step: false,
     })
 }
 
@@ -142,15 +160,91 @@ pub(crate) fn load_config() -> Result<Config, u8> {
     }
 }
 
-fn output_for(common: &CommonArgs) -> Arc<dyn Output> {
+pub(crate) fn output_options(common: &CommonArgs, cfg: &Config) -> OutputOptions {
+    OutputOptions {
+        verbosity: common.verbose,
+        diff: common.diff,
+        color: color_wanted(),
+        yaml: cfg.yaml_results,
+    }
+}
+
+/// The live view replaces the result lines on a terminal, unless `-v` asks for every result
+/// line (or `KPLAY_LIVE=0` turns it off).
+fn live_wanted(common: &CommonArgs) -> bool {
+    common.verbose == 0
+        && std::io::stdout().is_terminal()
+        && std::env::var("KPLAY_LIVE").map_or(true, |v| v != "0")
+}
+
+fn output_for(common: &CommonArgs, cfg: &Config) -> Arc<dyn Output> {
+    let opts = output_options(common, cfg);
     match common.output {
         OutputFormat::Json => Arc::new(JsonOutput::new()),
-        OutputFormat::Text => Arc::new(ConsoleOutput::new(OutputOptions {
-            verbosity: common.verbose,
-            diff: common.diff,
-            color: color_wanted(),
-        })),
+        OutputFormat::Text if live_wanted(common) => {
+            Arc::new(LiveOutput::new(LiveBoard::stdout(opts.color), opts))
+        }
+        OutputFormat::Text => Arc::new(ConsoleOutput::new(opts)),
     }
+}
+
+/// Run `work` on the runtime until it ends, Ctrl-C arrives or stdout closes. Ctrl-C stops the
+/// hosts' commands, prints the recap (when `recap`) and `[ERROR]: User interrupted execution`,
+/// and gives 99, as ansible-playbook; a closed stdout stops the hosts' commands and ends the
+/// process by SIGPIPE, as any Unix tool.
+fn drive(
+    rt: &tokio::runtime::Runtime,
+    runner: &Arc<Runner>,
+    recap: bool,
+    work: impl std::future::Future<Output = u8>,
+) -> u8 {
+    sink::on_closed(|| interrupt::request_stop(StopReason::StdoutClosed));
+    rt.block_on(async {
+        tokio::select! {
+            code = work => code,
+            reason = interrupt::stop_requested() => {
+                interrupt::second_sigint_exits();
+                runner.interrupt().await;
+                match reason {
+                    StopReason::StdoutClosed => sink::die_of_sigpipe(),
+                    StopReason::Interrupted => {
+                        if recap {
+                            runner.finish_interrupted(interrupt::EXIT_INTERRUPTED).await;
+                        }
+                        eprintln!("[ERROR]: User interrupted execution");
+                        interrupt::EXIT_INTERRUPTED as u8
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `--limit` that matches no host at all is a mistake, as ansible-playbook says.
+fn check_limit(inventory: &Inventory, limit: Option<&str>) -> Result<(), u8> {
+    let Some(limit) = limit else { return Ok(()) };
+    match inventory.select(limit) {
+        Ok(hosts) if hosts.is_empty() => {
+            eprintln!("[WARNING]: Could not match supplied host pattern, ignoring: {limit}");
+            Err(error(
+                "Specified inventory, host pattern and/or --limit leaves us with no hosts to target.",
+            ))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(error(format!("--limit: {e}"))),
+    }
+}
+
+/// The `timer` callback's last line.
+fn timer_line(elapsed: Duration) -> String {
+    let s = elapsed.as_secs();
+    format!(
+        "Playbook run took {} days, {} hours, {} minutes, {} seconds",
+        s / 86400,
+        (s % 86400) / 3600,
+        (s % 3600) / 60,
+        s % 60
+    )
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -190,40 +284,40 @@ fn fmt_tags(t: &BTreeSet<String>) -> String {
 
 /// `--list-hosts`, `--list-tasks`, `--list-tags` in ansible-playbook's layout.
 fn list(pb: &Playbook, runner: &Arc<Runner>, args: &RunArgs) -> Result<(), String> {
-    println!("\nplaybook: {}", pb.path.display());
+    sink::line(&format!("\nplaybook: {}", pb.path.display()));
     for (i, play) in pb.plays.iter().enumerate() {
-        println!(
+        sink::line(&format!(
             "\n  play #{} ({}): {}\tTAGS: {}",
             i + 1,
             kplay_engine::value::to_display_string(&play.hosts),
             play.name,
             fmt_tags(&play.tags)
-        );
+        ));
         let plan =
             kplay_engine::exec::play::prepare_play(runner, play).map_err(|e| e.to_string())?;
         if args.list_hosts {
             let hosts = plan.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
-            println!(
+            sink::line(&format!(
                 "    pattern: ['{}']",
                 kplay_engine::value::to_display_string(&play.hosts)
-            );
-            println!("    hosts ({}):", hosts.len());
+            ));
+            sink::line(&format!("    hosts ({}):", hosts.len()));
             for h in hosts {
-                println!("      {h}");
+                sink::line(&format!("      {h}"));
             }
         }
         if args.list_tasks {
-            println!("    tasks:");
+            sink::line("    tasks:");
             if let Some(plan) = &plan {
                 for leaf in &plan.leaves {
                     if leaf.section == kplay_engine::plan::PlaySection::Facts {
                         continue;
                     }
-                    println!(
+                    sink::line(&format!(
                         "      {}\tTAGS: {}",
                         leaf.display_name,
                         fmt_tags(&leaf.tags)
-                    );
+                    ));
                 }
             }
         }
@@ -232,13 +326,30 @@ fn list(pb: &Playbook, runner: &Arc<Runner>, args: &RunArgs) -> Result<(), Strin
             for items in [&play.pre_tasks, &play.roles, &play.tasks, &play.post_tasks] {
                 tags_of(items, &play.tags, &mut all);
             }
-            println!("      TASK TAGS: {}", fmt_tags(&all));
+            sink::line(&format!("      TASK TAGS: {}", fmt_tags(&all)));
         }
     }
     Ok(())
 }
 
+/// `--start-at-task` naming no task of any play: Ansible's message, before any host is touched.
+fn check_start_at(playbooks: &[Playbook], start: Option<&str>) -> Result<(), u8> {
+    let Some(start) = start else { return Ok(()) };
+    let found = playbooks
+        .iter()
+        .flat_map(|pb| pb.plays.iter())
+        .any(|p| kplay_engine::plan::play_has_task(p, start));
+    if found {
+        Ok(())
+    } else {
+        Err(error(format!(
+            "No matching task \"{start}\" found. Note: --start-at-task can only follow static includes."
+        )))
+    }
+}
+
 pub fn run(args: RunArgs) -> u8 {
+    let started = std::time::Instant::now();
     let cfg = match load_config() {
         Ok(c) => c,
         Err(code) => return code,
@@ -249,6 +360,7 @@ pub fn run(args: RunArgs) -> u8 {
     };
     opts.start_at_task = args.start_at_task.clone();
     opts.force_handlers = args.force_handlers;
+    opts.step = args.step;
     let registry = registry();
     let paths = match crate::embedded::resolve_run(&args.playbooks, &mut opts.roles_path) {
         Ok(p) => p,
@@ -265,9 +377,12 @@ pub fn run(args: RunArgs) -> u8 {
     };
     if args.syntax_check {
         for p in &paths {
-            println!("\nplaybook: {}", p.display());
+            sink::line(&format!("\nplaybook: {}", p.display()));
         }
         return 0;
+    }
+    if let Err(code) = check_start_at(&playbooks, opts.start_at_task.as_deref()) {
+        return code;
     }
     let inventory = match load_inventory(&args.common.inventory, &cfg) {
         Ok(i) => i,
@@ -276,13 +391,16 @@ pub fn run(args: RunArgs) -> u8 {
     for w in inventory.warnings() {
         eprintln!("[WARNING]: {w}");
     }
+    if let Err(code) = check_limit(&inventory, opts.limit.as_deref()) {
+        return code;
+    }
     let playbook_dir = paths[0]
         .parent()
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let playbook_dir = std::fs::canonicalize(&playbook_dir).unwrap_or(playbook_dir);
-    let out = output_for(&args.common);
+    let out = output_for(&args.common, &cfg);
     // The runtime must outlive the runner: connections close inside it when dropped.
     let rt = runtime();
     let _rt_guard = rt.enter();
@@ -295,13 +413,19 @@ pub fn run(args: RunArgs) -> u8 {
         }
         return 0;
     }
-    rt.block_on(async {
+    let timer =
+        cfg.callbacks.iter().any(|c| c == "timer") && args.common.output == OutputFormat::Text;
+    drive(&rt, &runner, true, async {
         for pb in &playbooks {
             if let Err(e) = runner.run_playbook(pb).await {
                 return load_error(e);
             }
         }
-        runner.finish().await as u8
+        let code = runner.finish().await as u8;
+        if timer {
+            sink::line(&timer_line(started.elapsed()));
+        }
+        code
     })
 }
 
@@ -327,6 +451,9 @@ pub fn plan(args: PlanArgs) -> u8 {
         Ok(i) => i,
         Err(e) => return load_error(e),
     };
+    if let Err(code) = check_limit(&inventory, opts.limit.as_deref()) {
+        return code;
+    }
     let playbook_dir = paths
         .first()
         .and_then(|p| p.parent())
@@ -338,7 +465,7 @@ pub fn plan(args: PlanArgs) -> u8 {
         registry,
         inventory,
         &playbook_dir,
-        output_for(&args.common),
+        output_for(&args.common, &cfg),
     );
     let mut plans = Vec::new();
     for pb in &playbooks {
@@ -353,21 +480,20 @@ pub fn plan(args: PlanArgs) -> u8 {
     if args.dot {
         let refs: Vec<(String, &kplay_engine::plan::PlayPlan)> =
             plans.iter().map(|(n, p)| (n.clone(), p)).collect();
-        print!("{}", kplay_engine::plan::dot::to_dot(&refs));
+        sink::text(&kplay_engine::plan::dot::to_dot(&refs));
     } else {
         for (name, p) in &plans {
-            let barriers = p
-                .graph
-                .node_weights()
-                .filter(|n| matches!(n, kplay_engine::plan::PlanNode::Barrier { .. }))
-                .count();
-            println!(
+            let lines = kplay_engine::plan::explain::barriers(p);
+            sink::line(&format!(
                 "PLAY [{name}]: {} hosts, {} tasks, {} nodes, {} barriers",
                 p.hosts.len(),
                 p.leaves.len(),
                 p.graph.node_count(),
-                barriers
-            );
+                lines.len()
+            ));
+            for l in lines {
+                sink::line(&format!("  barrier {l}"));
+            }
         }
     }
     0
@@ -385,22 +511,23 @@ pub fn inventory(args: InventoryArgs) -> u8 {
     if let Some(h) = &args.host {
         return match inv.host_vars(h, None) {
             Ok(v) => {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&Value::Object(v)).unwrap_or_default()
-                );
+                sink::line(&serde_json::to_string_pretty(&Value::Object(v)).unwrap_or_default());
                 0
             }
             Err(e) => load_error(e),
         };
     }
     if args.graph {
-        println!("{}", inv.to_graph());
+        if args.vars {
+            sink::line(&inv.to_graph_vars());
+        } else {
+            sink::line(&inv.to_graph());
+        }
         return 0;
     }
     match inv.to_list_json() {
         Ok(v) => {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            sink::line(&serde_json::to_string_pretty(&v).unwrap_or_default());
             0
         }
         Err(e) => load_error(e),
@@ -421,7 +548,11 @@ pub fn adhoc(args: AdhocArgs) -> u8 {
         Ok(i) => i,
         Err(e) => return load_error(e),
     };
-    // An ad-hoc run is a one-task play written to a temp file and loaded like any playbook.
+    if let Err(code) = check_limit(&inventory, opts.limit.as_deref()) {
+        return code;
+    }
+    // An ad-hoc run is a one-task play loaded as if it were a file in the current directory, so
+    // relative paths (`copy src=hello.txt`) resolve from where the user is, as with `ansible`.
     let task_args: Value = match &args.args {
         None => Value::Null,
         Some(a) if a.trim_start().starts_with('{') => match serde_json::from_str(a) {
@@ -431,50 +562,34 @@ pub fn adhoc(args: AdhocArgs) -> u8 {
         Some(a) => Value::String(a.clone()),
     };
     let play = serde_json::json!([{
-        "name": format!("Ansible Ad-Hoc"),
+        "name": "Ansible Ad-Hoc",
         "hosts": args.pattern,
         "gather_facts": args.gather_facts,
         "tasks": [{ args.module.clone(): task_args }],
     }]);
-    let dir = match tempfile::tempdir() {
-        Ok(d) => d,
-        Err(e) => return load_error(e),
-    };
-    let path = dir.path().join("adhoc.yml");
-    if let Err(e) = std::fs::write(&path, play.to_string()) {
-        return load_error(e);
-    }
-    let playbooks = match load_playbooks(
-        std::slice::from_ref(&path),
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let playbook = match kplay_engine::exec::load_playbook_text(
+        &play.to_string(),
+        &cwd.join("<adhoc>"),
         &registry,
         &opts.roles_path,
         &opts.extra_vars,
     ) {
         Ok(p) => p,
-        Err(e) => {
-            return load_error(
-                e.to_string()
-                    .replace(&path.display().to_string(), "<adhoc>"),
-            )
-        }
+        Err(e) => return load_error(e),
     };
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let oopts = output_options(&args.common, &cfg);
     let out: Arc<dyn Output> = match args.common.output {
         OutputFormat::Json => Arc::new(JsonOutput::new()),
-        OutputFormat::Text => Arc::new(AdhocOutput::new(OutputOptions {
-            verbosity: args.common.verbose,
-            diff: args.common.diff,
-            color: color_wanted(),
-        })),
+        OutputFormat::Text if args.one_line => Arc::new(AdhocOutput::one_line(oopts)),
+        OutputFormat::Text => Arc::new(AdhocOutput::new(oopts)),
     };
     let rt = runtime();
     let _rt_guard = rt.enter();
     let runner = Runner::new(opts, registry, inventory, &cwd, out);
-    rt.block_on(async {
-        for pb in &playbooks {
-            if let Err(e) = runner.run_playbook(pb).await {
-                return load_error(e);
-            }
+    drive(&rt, &runner, false, async {
+        if let Err(e) = runner.run_playbook(&playbook).await {
+            return load_error(e);
         }
         let mut code = runner.finish_quiet().await;
         if code == 0 && runner.stats.lock().map(|s| s.is_empty()).unwrap_or(false) {

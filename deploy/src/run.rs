@@ -130,8 +130,12 @@ fn prepare(
     })
 }
 
+/// The exit code of a step stopped by Ctrl-C (Ansible's for an interrupted run).
+pub const EXIT_INTERRUPTED: i32 = kplay_engine::exec::interrupt::EXIT_INTERRUPTED;
+
 /// Runs one playbook with a runner of its own (its own connections, facts and recap), inside
-/// `rt`. Returns the exit code and every host's counts.
+/// `rt`. Returns the exit code and every host's counts. Ctrl-C stops the hosts' commands and
+/// gives [`EXIT_INTERRUPTED`]; a closed stdout does the same and ends the process by SIGPIPE.
 pub(crate) fn run_playbook(
     rt: &tokio::runtime::Runtime,
     eng: &Engine,
@@ -141,18 +145,34 @@ pub(crate) fn run_playbook(
     pb: &Playbook,
     out: Arc<dyn Output>,
 ) -> (i32, IndexMap<String, HostStats>) {
+    use kplay_engine::exec::interrupt::{self, StopReason};
     let _guard = rt.enter();
     let dir = std::fs::canonicalize(playbook_dir(path)).unwrap_or_else(|_| playbook_dir(path));
     let runner = Runner::new(opts.clone(), eng.registry.clone(), inventory, &dir, out);
+    kplay_engine::output::sink::on_closed(|| interrupt::request_stop(StopReason::StdoutClosed));
+    let stats = |r: &Arc<Runner>| r.stats.lock().map(|s| s.clone()).unwrap_or_default();
     rt.block_on(async {
-        if let Err(e) = runner.run_playbook(pb).await {
-            eprintln!("ERROR! {e}");
-            runner.finish_quiet().await;
-            return (4, IndexMap::new());
+        let work = async {
+            if let Err(e) = runner.run_playbook(pb).await {
+                kplay_engine::output::sink::err_line(&format!("ERROR! {e}"));
+                runner.finish_quiet().await;
+                return 4;
+            }
+            runner.finish().await
+        };
+        tokio::select! {
+            code = work => (code, stats(&runner)),
+            reason = interrupt::stop_requested() => {
+                interrupt::second_sigint_exits();
+                runner.interrupt().await;
+                if reason == StopReason::StdoutClosed {
+                    kplay_engine::output::sink::die_of_sigpipe();
+                }
+                runner.finish_interrupted(EXIT_INTERRUPTED).await;
+                kplay_engine::output::sink::err_line("[ERROR]: User interrupted execution");
+                (EXIT_INTERRUPTED, stats(&runner))
+            }
         }
-        let code = runner.finish().await;
-        let stats = runner.stats.lock().map(|s| s.clone()).unwrap_or_default();
-        (code, stats)
     })
 }
 
@@ -332,7 +352,10 @@ pub fn deploy(req: &Request, eng: &Engine, view: &dyn View) -> Result<i32, Deplo
                     }
                 }
                 let elapsed = t0.elapsed();
-                state.running = None;
+                // Interrupted: the record keeps saying where the deploy stopped.
+                if code != EXIT_INTERRUPTED {
+                    state.running = None;
+                }
                 if code == 0 {
                     if let Some((hash, inputs)) = &p.info.inputs {
                         state.steps.insert(

@@ -29,6 +29,13 @@ pub struct Config {
     pub become_method: Option<String>,
     /// `implicit`, `explicit` or `smart`.
     pub gathering: Option<String>,
+    /// The strategy of plays that set none (`[defaults] strategy`, `ANSIBLE_STRATEGY`):
+    /// `linear` or `free`.
+    pub strategy: Option<String>,
+    /// Results printed as YAML (`stdout_callback = yaml`, `callback_result_format = yaml`).
+    pub yaml_results: bool,
+    /// Callbacks enabled besides the stdout one (`callbacks_enabled`): kplay has `timer`.
+    pub callbacks: Vec<String>,
     /// Messages for the user (unknown keys, ignored files), each naming file:line.
     pub warnings: Vec<String>,
     /// The file the settings came from, if any.
@@ -107,6 +114,16 @@ impl Config {
             ("defaults", "private_key_file") => self.private_key_file = Some(resolve(v, base, env)),
             ("defaults", "timeout") => self.timeout = Some(parse_num(v, &span, &e.key)?),
             ("defaults", "gathering") => self.gathering = Some(parse_gathering(v, &span)?),
+            ("defaults", "strategy") => self.strategy = Some(parse_strategy(v, &span)?),
+            ("defaults", "stdout_callback") => {
+                self.yaml_results |= parse_stdout_callback(v, &span)?
+            }
+            ("defaults", "callback_result_format") => {
+                self.yaml_results = parse_result_format(v, &span)?
+            }
+            ("defaults", "callbacks_enabled" | "callback_whitelist") => {
+                self.callbacks = parse_callbacks(v, &span)?
+            }
             ("defaults", k) if DEFAULTS_IGNORED.contains(&k) => {}
             ("privilege_escalation", "become") => {
                 self.become_ = Some(parse_bool(v, &span, &e.key)?)
@@ -162,6 +179,20 @@ impl Config {
         }
         if let Some(v) = env("ANSIBLE_GATHERING") {
             self.gathering = Some(parse_gathering(&v, &span("ANSIBLE_GATHERING"))?);
+        }
+        if let Some(v) = env("ANSIBLE_STRATEGY") {
+            self.strategy = Some(parse_strategy(&v, &span("ANSIBLE_STRATEGY"))?);
+        }
+        if let Some(v) = env("ANSIBLE_STDOUT_CALLBACK") {
+            self.yaml_results = parse_stdout_callback(&v, &span("ANSIBLE_STDOUT_CALLBACK"))?;
+        }
+        if let Some(v) = env("ANSIBLE_CALLBACK_RESULT_FORMAT") {
+            self.yaml_results = parse_result_format(&v, &span("ANSIBLE_CALLBACK_RESULT_FORMAT"))?;
+        }
+        for k in ["ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CALLBACK_WHITELIST"] {
+            if let Some(v) = env(k) {
+                self.callbacks = parse_callbacks(&v, &span(k))?;
+            }
         }
         Ok(())
     }
@@ -366,6 +397,68 @@ fn parse_bool(v: &str, span: &Span, key: &str) -> Result<bool, LoadError> {
     }
 }
 
+/// `linear` (every host finishes a task before any starts the next) or `free` (hosts advance
+/// on their own, with barriers only where the plan needs them: kplay's default).
+pub fn parse_strategy(v: &str, span: &Span) -> Result<String, LoadError> {
+    let s = v.trim();
+    let short = s
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| s.strip_prefix("ansible.legacy."))
+        .unwrap_or(s);
+    match short {
+        "linear" | "free" => Ok(short.to_string()),
+        _ => Err(LoadError::at(
+            span,
+            format!("strategy '{s}' is not supported by kplay (linear, free)"),
+        )),
+    }
+}
+
+/// Whether a stdout callback prints results as YAML; callbacks kplay has no equivalent for are
+/// refused (they would change what users see without a word).
+fn parse_stdout_callback(v: &str, span: &Span) -> Result<bool, LoadError> {
+    match v.trim() {
+        "default" | "ansible.builtin.default" => Ok(false),
+        "yaml" | "community.general.yaml" => Ok(true),
+        "json" | "ansible.posix.json" | "jsonl" | "ansible.posix.jsonl" => Err(LoadError::at(
+            span,
+            format!("stdout callback '{}' is not supported: use `--output json` (one JSON event per line)", v.trim()),
+        )),
+        other => Err(LoadError::at(
+            span,
+            format!("stdout callback '{other}' is not supported by kplay (default, yaml); set ANSIBLE_STDOUT_CALLBACK=default to run anyway"),
+        )),
+    }
+}
+
+fn parse_result_format(v: &str, span: &Span) -> Result<bool, LoadError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "json" => Ok(false),
+        "yaml" => Ok(true),
+        _ => Err(LoadError::at(
+            span,
+            format!("invalid value for callback_result_format: '{v}' (expected json or yaml)"),
+        )),
+    }
+}
+
+/// Enabled callbacks: kplay carries `timer`; any other is refused.
+fn parse_callbacks(v: &str, span: &Span) -> Result<Vec<String>, LoadError> {
+    let mut out = Vec::new();
+    for c in split_list(v, ',') {
+        match c {
+            "timer" | "ansible.posix.timer" => out.push("timer".to_string()),
+            other => {
+                return Err(LoadError::at(
+                    span,
+                    format!("callback plugin '{other}' is not supported by kplay (it has: timer); remove it from callbacks_enabled / ANSIBLE_CALLBACKS_ENABLED"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn parse_gathering(v: &str, span: &Span) -> Result<String, LoadError> {
     let g = v.trim().to_ascii_lowercase();
     match g.as_str() {
@@ -495,6 +588,48 @@ mod tests {
         assert_eq!(cfg.timeout, Some(7));
         assert_eq!(cfg.become_user.as_deref(), Some("root"));
         assert_eq!(cfg.gathering.as_deref(), Some("smart"));
+    }
+
+    #[test]
+    fn strategy_and_callbacks_are_read() {
+        let (_d, cfg) = load_text(
+            "[defaults]\nstrategy = linear\nstdout_callback = yaml\ncallbacks_enabled = ansible.posix.timer\n",
+        );
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.strategy.as_deref(), Some("linear"));
+        assert!(cfg.yaml_results);
+        assert_eq!(cfg.callbacks, ["timer"]);
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let env = |k: &str| (k == "ANSIBLE_STRATEGY").then(|| "free".to_string());
+        assert_eq!(
+            Config::load_from(None, &env).unwrap().strategy.as_deref(),
+            Some("free")
+        );
+    }
+
+    #[test]
+    fn unsupported_strategy_and_callbacks_are_refused_naming_the_line() {
+        for (text, what) in [
+            (
+                "[defaults]\nstrategy = host_pinned\n",
+                "strategy 'host_pinned'",
+            ),
+            (
+                "[defaults]\nstdout_callback = dense\n",
+                "stdout callback 'dense'",
+            ),
+            (
+                "[defaults]\ncallbacks_enabled = profile_tasks\n",
+                "'profile_tasks'",
+            ),
+        ] {
+            let (_d, cfg) = load_text(text);
+            let e = cfg.unwrap_err().to_string();
+            assert!(e.contains("ansible.cfg:2:") && e.contains(what), "{e}");
+        }
+        let env = |k: &str| (k == "ANSIBLE_STDOUT_CALLBACK").then(|| "debug".to_string());
+        let e = Config::load_from(None, &env).unwrap_err().to_string();
+        assert!(e.contains("$ANSIBLE_STDOUT_CALLBACK"), "{e}");
     }
 
     #[test]

@@ -123,7 +123,6 @@ pub fn kplay_timeout_env(
     env: &[(&str, &str)],
 ) -> Run {
     let mut cmd = Command::new(kplay_bin());
-    cmd.envs(env.iter().copied());
     cmd.args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
@@ -134,6 +133,8 @@ pub fn kplay_timeout_env(
         .env_remove("ANSIBLE_INVENTORY")
         .env_remove("ANSIBLE_ROLES_PATH")
         .env_remove("ANSIBLE_FORKS");
+    // The caller's variables win over the defaults above.
+    cmd.envs(env.iter().copied());
     let start = Instant::now();
     let mut child = cmd.spawn().expect("spawning the kplay binary");
     let mut out = child.stdout.take().expect("piped stdout");

@@ -5,7 +5,6 @@ use super::{fmt_duration, summary_lines, Outcome, Row, View};
 use crate::plan::Decision;
 use kplay_engine::output::console::ConsoleOutput;
 use kplay_engine::output::{Output, OutputOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +19,7 @@ impl PlainView {
     }
 
     fn line(&self, text: &str) {
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
-        let _ = writeln!(lock, "{text}");
-        let _ = lock.flush();
+        kplay_engine::output::sink::line(text);
     }
 }
 

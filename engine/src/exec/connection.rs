@@ -56,6 +56,8 @@ type Slot = Arc<OnceCell<Result<Arc<dyn Transport>, TransportError>>>;
 #[derive(Default)]
 pub struct Connections {
     slots: Mutex<HashMap<String, Slot>>,
+    /// Connections opened for one task each (see [`Connections::open_dedicated`]).
+    dedicated: Mutex<Vec<std::sync::Weak<dyn Transport>>>,
     pub defaults: ConnectionDefaults,
 }
 
@@ -63,6 +65,7 @@ impl Connections {
     pub fn new(defaults: ConnectionDefaults) -> Self {
         Connections {
             slots: Mutex::new(HashMap::new()),
+            dedicated: Mutex::new(Vec::new()),
             defaults,
         }
     }
@@ -125,6 +128,46 @@ impl Connections {
 
     async fn open_ssh(&self, host: &str, vars: &Map) -> Result<Arc<dyn Transport>, TransportError> {
         crate::transport::connect_ssh(host, vars, &self.defaults).await
+    }
+
+    /// Open a connection of its own for one task (`async`, `timeout`): stopping its commands
+    /// ([`Transport::interrupt`]) then stops that task's commands and nothing else. The caller
+    /// closes it.
+    pub async fn open_dedicated(
+        &self,
+        host: &str,
+        kind: &str,
+        vars: &Map,
+    ) -> Result<Arc<dyn Transport>, TransportError> {
+        let t = self.open(host, kind, vars).await?;
+        if let Ok(mut d) = self.dedicated.lock() {
+            d.retain(|w| w.strong_count() > 0);
+            d.push(Arc::downgrade(&t));
+        }
+        Ok(t)
+    }
+
+    /// Stop the commands every open connection is running (the run is interrupted).
+    pub async fn interrupt_all(&self) {
+        let open: Vec<Arc<dyn Transport>> = self
+            .slots
+            .lock()
+            .map(|s| {
+                s.values()
+                    .filter_map(|slot| slot.get().and_then(|r| r.as_ref().ok()).cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let extra: Vec<Arc<dyn Transport>> = self
+            .dedicated
+            .lock()
+            .map(|d| d.iter().filter_map(std::sync::Weak::upgrade).collect())
+            .unwrap_or_default();
+        let mut set = tokio::task::JoinSet::new();
+        for t in open.into_iter().chain(extra) {
+            set.spawn(async move { t.interrupt().await });
+        }
+        while set.join_next().await.is_some() {}
     }
 
     /// Close every open connection (end of run).

@@ -3,8 +3,11 @@
 
 pub mod connection;
 pub mod hoststate;
+pub mod interrupt;
+mod inventory_actions;
 pub mod loops;
 pub mod play;
+pub mod slot;
 mod task;
 pub mod taskenv;
 
@@ -55,6 +58,10 @@ pub struct RunOptions {
     pub become_password: Option<String>,
     /// `gathering` from ansible.cfg: `implicit` (default) or `explicit`.
     pub gathering_explicit: bool,
+    /// The strategy of plays that set none (ansible.cfg `strategy`, `ANSIBLE_STRATEGY`).
+    pub strategy: Option<String>,
+    /// `--step`: confirm each task on the terminal before it runs.
+    pub step: bool,
 }
 
 impl Default for RunOptions {
@@ -76,6 +83,8 @@ impl Default for RunOptions {
             become_method: None,
             become_password: None,
             gathering_explicit: false,
+            strategy: None,
+            step: false,
         }
     }
 }
@@ -95,6 +104,12 @@ pub struct Runner {
     pub forks: Arc<Semaphore>,
     /// `any_errors_fatal` fired: the run stops at the next barrier.
     pub abort: AtomicBool,
+    /// The output as the run sees it: shut when the run is interrupted.
+    gate: Arc<crate::output::gate::Gate>,
+    /// Next [`crate::output::TaskId`] to hand out (ids grow in plan order through the run).
+    next_task_id: std::sync::atomic::AtomicU64,
+    /// `--start-at-task` found its task: later plays run whole.
+    pub start_at_done: AtomicBool,
 }
 
 impl Runner {
@@ -121,12 +136,17 @@ impl Runner {
         );
         let forks = Arc::new(Semaphore::new(opts.forks.max(1)));
         let conns = Connections::new(opts.connection.clone());
+        let gate = Arc::new(crate::output::gate::Gate::new(out));
+        let out: Arc<dyn Output> = gate.clone();
         Arc::new(Runner {
             opts,
             registry,
             templar,
             vars,
             out,
+            gate,
+            next_task_id: std::sync::atomic::AtomicU64::new(1),
+            start_at_done: AtomicBool::new(false),
             conns,
             stats: Mutex::new(IndexMap::new()),
             failed_hosts: Mutex::new(HashSet::new()),
@@ -134,6 +154,31 @@ impl Runner {
             forks,
             abort: AtomicBool::new(false),
         })
+    }
+
+    /// Reserve `n` consecutive task ids; returns the first.
+    pub(crate) fn task_ids(&self, n: usize) -> crate::output::TaskId {
+        self.next_task_id
+            .fetch_add(n as u64 + 1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `-vvv`/`-vvvv` detail about `host` (built only when it will be shown).
+    pub fn trace(&self, host: &str, level: u8, text: impl FnOnce() -> String) {
+        if self.opts.verbosity >= level {
+            self.out.emit(&Event::Trace {
+                host: host.to_string(),
+                level,
+                text: text(),
+            });
+        }
+    }
+
+    /// Stop the run now (Ctrl-C, closed stdout): nothing more is shown but the recap, no new
+    /// task starts, and the commands running on hosts are stopped.
+    pub async fn interrupt(self: &Arc<Self>) {
+        self.gate.shut();
+        self.abort.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.conns.interrupt_all().await;
     }
 
     pub fn stat(&self, host: &str, f: impl FnOnce(&mut HostStats)) {
@@ -166,6 +211,18 @@ impl Runner {
         code
     }
 
+    /// The recap of an interrupted run (what finished before the interruption), and `code`.
+    pub async fn finish_interrupted(self: &Arc<Self>, code: i32) -> i32 {
+        self.conns.close_all().await;
+        let mut stats = self.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        stats.sort_keys();
+        self.out.emit(&Event::Recap {
+            stats,
+            exit_code: code,
+        });
+        code
+    }
+
     /// The exit code without a recap (ad-hoc runs print none).
     pub async fn finish_quiet(self: &Arc<Self>) -> i32 {
         self.outcome().await.1
@@ -186,6 +243,20 @@ impl Runner {
         };
         (stats, code)
     }
+}
+
+/// Load a playbook given as text as if it were the file `path` (see
+/// [`crate::playbook::load_playbook_text`]).
+pub fn load_playbook_text(
+    text: &str,
+    path: &Path,
+    registry: &ModuleRegistry,
+    roles_path: &[PathBuf],
+    extra_vars: &Map,
+) -> Result<Playbook, LoadError> {
+    let templar = Templar::new();
+    let lctx = LoadContext::new(registry, &templar, roles_path.to_vec(), extra_vars.clone());
+    crate::playbook::load_playbook_text(text, path, &lctx)
 }
 
 /// Load playbooks (all before running any, so a load error touches no host).

@@ -22,6 +22,12 @@ pub struct PlayRun {
     pub hosts: Vec<Mutex<HostRun>>,
     /// Whether `TASK [...]` was printed for a leaf.
     pub started: Vec<AtomicBool>,
+    /// Hosts done with each leaf (all of them: the leaf's [`Event::TaskEnd`]).
+    pub finished: Vec<AtomicUsize>,
+    /// The first task id of this batch: leaf `i` is `id_base + i`; handler flushes come after
+    /// the leaves.
+    pub id_base: crate::output::TaskId,
+    next_flush_id: std::sync::atomic::AtomicU64,
     /// `meta: end_play`.
     pub ended: AtomicBool,
     pub force_handlers: bool,
@@ -94,7 +100,8 @@ pub fn prepare_play(runner: &Arc<Runner>, play: &Arc<Play>) -> Result<Option<Pla
     if hosts.is_empty() {
         return Ok(None);
     }
-    prepare_batch(runner, play, &hosts, hosts.clone()).map(Some)
+    let start_at = runner.opts.start_at_task.as_deref();
+    prepare_batch(runner, play, &hosts, hosts.clone(), start_at).map(Some)
 }
 
 /// `serial`: batch sizes (a number, a percentage, or a list of them whose last one repeats).
@@ -143,6 +150,7 @@ fn prepare_batch(
     play: &Arc<Play>,
     all_hosts: &[String],
     hosts: Vec<String>,
+    start_at: Option<&str>,
 ) -> Result<PlayPlan, LoadError> {
     // Layers of the play: later roles' defaults/vars take precedence over earlier ones.
     let role_defaults: Vec<_> = play
@@ -209,7 +217,8 @@ fn prepare_batch(
         templar: &runner.templar,
         hostvars_tainted: &tainted,
         gather_facts: gather,
-        start_at_task: runner.opts.start_at_task.as_deref(),
+        start_at_task: start_at,
+        default_strategy: runner.opts.strategy.as_deref(),
     }))
 }
 
@@ -227,8 +236,17 @@ pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadE
     if let Ok(mut f) = runner.vars.failed_in_play.write() {
         f.clear();
     }
+    // `--start-at-task`: plays before the one holding the task run nothing; every batch of
+    // that play starts at it; later plays run whole.
+    let start_at = match runner.start_at_done.load(Ordering::SeqCst) {
+        true => None,
+        false => runner.opts.start_at_task.clone(),
+    };
     for batch in serial_batches(play.serial.as_ref(), &all_hosts) {
-        let plan = prepare_batch(runner, &play, &all_hosts, batch)?;
+        let plan = prepare_batch(runner, &play, &all_hosts, batch, start_at.as_deref())?;
+        if plan.start_matched {
+            runner.start_at_done.store(true, Ordering::SeqCst);
+        }
         run_batch(runner, &play, plan).await;
         if runner.abort.load(Ordering::SeqCst) {
             break;
@@ -255,9 +273,18 @@ async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
             .as_ref()
             .and_then(ansible_bool)
             .unwrap_or(false);
+    let flushes = plan
+        .graph
+        .node_weights()
+        .filter(|n| matches!(n, PlanNode::FlushHandlers { .. }))
+        .count();
+    let id_base = runner.task_ids(plan.leaves.len() + flushes);
     let pr = Arc::new(PlayRun {
         runner: runner.clone(),
         started: plan.leaves.iter().map(|_| AtomicBool::new(false)).collect(),
+        finished: plan.leaves.iter().map(|_| AtomicUsize::new(0)).collect(),
+        id_base,
+        next_flush_id: std::sync::atomic::AtomicU64::new(id_base + plan.leaves.len() as u64),
         hosts: hosts
             .iter()
             .map(|_| Mutex::new(HostRun::default()))
@@ -380,26 +407,43 @@ impl PlayRun {
         });
     }
 
+    /// The task id of plan leaf `i`.
+    pub fn leaf_id(&self, i: usize) -> crate::output::TaskId {
+        self.id_base + i as u64
+    }
+
+    fn task_end(&self, id: crate::output::TaskId) {
+        self.runner.out.emit(&Event::TaskEnd { id });
+    }
+
     async fn run_node(self: &Arc<Self>, idx: NodeIndex) {
         let node = self.plan.graph[idx].clone();
         match node {
-            PlanNode::Task { host, leaf } => {
-                let leaf = self.plan.leaves[leaf].clone();
-                self.run_leaf_on_host(host, &leaf, None).await;
+            PlanNode::Task { host, leaf: i } => {
+                let leaf = self.plan.leaves[i].clone();
+                let id = self.leaf_id(i);
+                super::slot::scope(id, self.run_leaf_on_host(host, &leaf, None)).await;
+                if self.finished[i].fetch_add(1, Ordering::SeqCst) + 1 == self.hosts.len() {
+                    self.task_end(id);
+                }
             }
-            PlanNode::RunOnce { leaf } => {
-                let leaf = self.plan.leaves[leaf].clone();
-                self.run_once(&leaf).await;
+            PlanNode::RunOnce { leaf: i } => {
+                let leaf = self.plan.leaves[i].clone();
+                super::slot::scope(self.leaf_id(i), self.run_once(&leaf)).await;
+                self.task_end(self.leaf_id(i));
             }
             PlanNode::FlushHandlers { after } => {
                 if after != PlaySection::Facts {
-                    self.flush_all().await;
+                    let id = self.next_flush_id.fetch_add(1, Ordering::SeqCst);
+                    super::slot::scope(id, self.flush_all()).await;
+                    self.task_end(id);
                 }
             }
-            PlanNode::Throttled { leaf, limit } => {
-                let leaf = self.plan.leaves[leaf].clone();
+            PlanNode::Throttled { leaf: i, limit } => {
+                let leaf = self.plan.leaves[i].clone();
                 let hosts: Vec<usize> = (0..self.hosts.len()).collect();
-                self.run_ordered(&leaf, &hosts, limit).await;
+                super::slot::scope(self.leaf_id(i), self.run_ordered(&leaf, &hosts, limit)).await;
+                self.task_end(self.leaf_id(i));
             }
             PlanNode::Barrier { .. } | PlanNode::PlayEnd => {
                 if self.runner.abort.load(Ordering::SeqCst) {
@@ -453,16 +497,17 @@ impl PlayRun {
     async fn run_ordered(self: &Arc<Self>, leaf: &Arc<Leaf>, hosts: &[usize], limit: usize) {
         let slots = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
         let mut set = tokio::task::JoinSet::new();
+        let id = super::slot::current();
         for &h in hosts {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 break;
             };
             let me = self.clone();
             let leaf = leaf.clone();
-            set.spawn(async move {
+            set.spawn(super::slot::scope(id, async move {
                 me.run_leaf_on_host(h, &leaf, None).await;
                 drop(permit);
-            });
+            }));
         }
         while set.join_next().await.is_some() {}
     }
@@ -577,10 +622,22 @@ impl PlayRun {
             _ => true,
         };
         if first {
+            let planned = self
+                .plan
+                .leaves
+                .get(leaf.idx)
+                .is_some_and(|l| std::ptr::eq(l.as_ref(), leaf));
+            let hosts = match (planned, leaf.run_once) {
+                (true, true) => 1,
+                (true, false) => self.hosts.len(),
+                (false, _) => 0,
+            };
             self.runner.out.emit(&Event::TaskStart {
                 name: leaf.display_name.clone(),
                 span: leaf.task.span.clone(),
                 handler: leaf.is_handler(),
+                id: super::slot::current(),
+                hosts,
             });
         }
     }

@@ -40,6 +40,14 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// The result of an action the engine carries out itself.
+    fn from_engine(r: Result<Map, String>) -> Self {
+        match r {
+            Ok(m) => Outcome::ok(m),
+            Err(msg) => Outcome::failed(msg),
+        }
+    }
+
     fn ok(result: Map) -> Self {
         let changed = result.get("changed").map(truthy).unwrap_or(false);
         Outcome {
@@ -452,8 +460,8 @@ impl PlayRun {
                 return self.include(h, host, leaf, inc, &action, args, scope).await
             }
             "meta" => return self.meta(h, leaf, &args).await,
-            "add_host" => return self.add_host(&args),
-            "group_by" => return self.group_by(host, &args),
+            "add_host" => return Outcome::from_engine(self.add_host(&args)),
+            "group_by" => return Outcome::from_engine(self.group_by(host, &args)),
             "set_stats" => {
                 return Outcome::ok(Map::from_iter([(
                     "changed".to_string(),
@@ -635,6 +643,7 @@ impl PlayRun {
                 task: leaf.display_name.clone(),
                 retries_left: retries + 1 - attempt,
                 result: o.result.clone(),
+                id: super::slot::current(),
             });
             tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
         }
@@ -803,6 +812,7 @@ impl PlayRun {
             delegated_to,
             summary,
             handler: leaf.is_handler(),
+            id: super::slot::current(),
         });
     }
 
@@ -1151,6 +1161,7 @@ impl PlayRun {
         runner.out.emit(&Event::Included {
             file: label,
             host: host.to_string(),
+            id: super::slot::current(),
         });
         // ansible-core counts each included file as one `ok` for the host.
         runner.stat(host, |s| s.ok += 1);
@@ -1209,72 +1220,5 @@ impl PlayRun {
             }
         }
         o
-    }
-
-    fn add_host(&self, args: &Map) -> Outcome {
-        let Some(name) = args
-            .get("name")
-            .or_else(|| args.get("hostname"))
-            .or_else(|| args.get("host"))
-            .map(to_display_string)
-        else {
-            return Outcome::failed("add_host needs 'name'");
-        };
-        let groups: Vec<String> = match args
-            .get("groups")
-            .or_else(|| args.get("group"))
-            .or_else(|| args.get("groupname"))
-        {
-            Some(Value::Array(a)) => a.iter().map(to_display_string).collect(),
-            Some(v) => to_display_string(v)
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
-            None => vec![],
-        };
-        let vars: Map = args
-            .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "name" | "hostname" | "host" | "groups" | "group" | "groupname"
-                )
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if let Ok(mut inv) = self.runner.vars.inventory.write() {
-            inv.add_host(&name, &groups, vars);
-        }
-        if let Ok(mut c) = self.runner.vars.inventory_vars.write() {
-            c.remove(&name);
-        }
-        self.runner.vars.refresh_groups();
-        let mut m = Map::new();
-        m.insert("changed".into(), Value::Bool(false));
-        m.insert(
-            "add_host".into(),
-            serde_json::json!({"host_name": name, "groups": groups}),
-        );
-        Outcome::ok(m)
-    }
-
-    fn group_by(&self, host: &str, args: &Map) -> Outcome {
-        let Some(key) = args
-            .get("key")
-            .or_else(|| args.get("_raw_params"))
-            .map(to_display_string)
-        else {
-            return Outcome::failed("group_by needs 'key'");
-        };
-        let key = key.trim().replace(['-', ' ', '.'], "_");
-        if let Ok(mut inv) = self.runner.vars.inventory.write() {
-            inv.add_host(host, std::slice::from_ref(&key), Map::new());
-        }
-        self.runner.vars.refresh_groups();
-        let mut m = Map::new();
-        m.insert("changed".into(), Value::Bool(false));
-        m.insert("add_group".into(), Value::String(key));
-        Outcome::ok(m)
     }
 }

@@ -76,8 +76,27 @@ fn sort_keys(v: Value) -> Value {
 /// groups first, then the group's own hosts (none shown under `all`), in definition order.
 pub(crate) fn to_graph(inv: &Inventory) -> String {
     let mut lines = Vec::new();
-    graph_group(inv, "all", 0, &mut lines);
+    graph_group(inv, "all", 0, false, &mut lines);
     lines.join("\n")
+}
+
+/// `--graph --vars`: as [`to_graph`], with each host's merged variables under it and each
+/// group's own variables after its members, one `{name = value}` line each, sorted by name.
+pub(crate) fn to_graph_vars(inv: &Inventory) -> String {
+    let mut lines = Vec::new();
+    graph_group(inv, "all", 0, true, &mut lines);
+    lines.join("\n")
+}
+
+fn var_lines(vars: &Map, depth: usize, lines: &mut Vec<String>) {
+    let sorted: BTreeMap<&String, &Value> = vars.iter().collect();
+    for (k, v) in sorted {
+        let shown = match v {
+            Value::String(s) => s.clone(),
+            other => crate::template::python_repr(&crate::template::from_json_value(other)),
+        };
+        lines.push(graph_name(&format!("{{{k} = {shown}}}"), depth));
+    }
 }
 
 fn graph_name(name: &str, depth: usize) -> String {
@@ -88,18 +107,26 @@ fn graph_name(name: &str, depth: usize) -> String {
     }
 }
 
-fn graph_group(inv: &Inventory, name: &str, depth: usize, lines: &mut Vec<String>) {
+fn graph_group(inv: &Inventory, name: &str, depth: usize, vars: bool, lines: &mut Vec<String>) {
     lines.push(graph_name(&format!("@{name}:"), depth));
     let Some(group) = inv.group(name) else {
         return;
     };
     for child in &group.children {
-        graph_group(inv, child, depth + 1, lines);
+        graph_group(inv, child, depth + 1, vars, lines);
     }
     if name != "all" {
         for h in &group.hosts {
             lines.push(graph_name(h, depth + 1));
+            if vars {
+                if let Ok(v) = inv.host_vars(h, None) {
+                    var_lines(&v, depth + 2, lines);
+                }
+            }
         }
+    }
+    if vars {
+        var_lines(&group.vars, depth + 1, lines);
     }
 }
 
@@ -114,6 +141,15 @@ mod tests {
         write_tree(dir.path(), &[("hosts", text)]);
         let inv = Inventory::load(&[dir.path().join("hosts").display().to_string()]).unwrap();
         (dir, inv)
+    }
+
+    #[test]
+    fn graph_with_vars_matches_ansible_inventory() {
+        let (_d, inv) = inv("[web]\nh1 a=1\nh2\n[web:vars]\ngv=x\n[db]\nh3\n");
+        assert_eq!(
+            inv.to_graph_vars(),
+            "@all:\n  |--@ungrouped:\n  |--@web:\n  |  |--h1\n  |  |  |--{a = 1}\n  |  |  |--{gv = x}\n  |  |--h2\n  |  |  |--{gv = x}\n  |  |--{gv = x}\n  |--@db:\n  |  |--h3"
+        );
     }
 
     #[test]

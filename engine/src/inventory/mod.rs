@@ -317,6 +317,11 @@ impl Inventory {
         listing::to_graph(self)
     }
 
+    /// `--graph --vars`: the graph with variables.
+    pub fn to_graph_vars(&self) -> String {
+        listing::to_graph_vars(self)
+    }
+
     // ---- building blocks used by the parsers -------------------------------------------------
 
     pub(crate) fn ensure_group(&mut self, name: &str) {

@@ -7,6 +7,7 @@
 //! `strategy: linear`, and at the end of the play.
 
 pub mod dot;
+pub mod explain;
 pub mod tags;
 
 use crate::playbook::{Inherited, Play, Section, Task, TaskItem};
@@ -96,6 +97,8 @@ pub struct PlayPlan {
     pub leaves: Vec<Arc<Leaf>>,
     pub handlers: Vec<Arc<Leaf>>,
     pub graph: DiGraph<PlanNode, ()>,
+    /// `--start-at-task` was given and found in this play.
+    pub start_matched: bool,
 }
 
 /// What the planner needs besides the play.
@@ -108,6 +111,8 @@ pub struct PlanInput<'a> {
     pub hostvars_tainted: &'a HashSet<String>,
     pub gather_facts: bool,
     pub start_at_task: Option<&'a str>,
+    /// The strategy for a play that sets none (ansible.cfg `strategy`, `ANSIBLE_STRATEGY`).
+    pub default_strategy: Option<&'a str>,
 }
 
 /// Display name of a task as Ansible prints it.
@@ -365,7 +370,7 @@ fn facts_task(play: &Play) -> Task {
 /// Build the DAG for one play.
 pub fn build(input: PlanInput) -> PlayPlan {
     let play = input.play;
-    let linear = play.strategy.as_deref() == Some("linear");
+    let linear = play.strategy.as_deref().or(input.default_strategy) == Some("linear");
     let play_kw = play.keywords.clone();
     let mut f = Flattener {
         leaves: vec![],
@@ -391,27 +396,19 @@ pub fn build(input: PlanInput) -> PlayPlan {
     f.items(&play.tasks, &root(&play.tags), PlaySection::Tasks);
     f.items(&play.post_tasks, &root(&play.tags), PlaySection::PostTasks);
     let mut leaves = f.leaves;
+    let mut start_matched = false;
     if let Some(start) = input.start_at_task {
-        // Exact name first, then a shell-style pattern, as ansible-playbook matches it. Fact
-        // gathering still happens before the first task.
-        let pattern = glob::Pattern::new(start).ok();
-        let matches = |l: &Leaf| {
-            l.section != PlaySection::Facts
-                && (l.task.name.as_deref() == Some(start)
-                    || l.display_name == start
-                    || pattern.as_ref().is_some_and(|p| {
-                        l.task.name.as_deref().is_some_and(|n| p.matches(n))
-                            || p.matches(&l.display_name)
-                    }))
-        };
+        // Exact name first, then a shell-style pattern, as ansible-playbook matches it. A play
+        // without the task runs nothing (not even fact gathering), as in ansible-playbook.
         let facts = leaves
             .first()
             .is_some_and(|l| l.section == PlaySection::Facts) as usize;
-        match leaves.iter().position(matches) {
+        match leaves.iter().position(|l| starts_at(l, start)) {
             Some(pos) => {
                 leaves.drain(facts..pos);
+                start_matched = true;
             }
-            None => leaves.truncate(facts),
+            None => leaves.clear(),
         }
     }
     for (i, l) in leaves.iter_mut().enumerate() {
@@ -500,7 +497,41 @@ pub fn build(input: PlanInput) -> PlayPlan {
         leaves: leaves.into_iter().map(Arc::new).collect(),
         handlers,
         graph,
+        start_matched,
     }
+}
+
+/// Whether `--start-at-task NAME` starts at this leaf: its name, its `role : name`, or either
+/// matching NAME as a shell pattern.
+pub fn starts_at(l: &Leaf, start: &str) -> bool {
+    let pattern = glob::Pattern::new(start).ok();
+    l.section != PlaySection::Facts
+        && (l.task.name.as_deref() == Some(start)
+            || l.display_name == start
+            || pattern.as_ref().is_some_and(|p| {
+                l.task.name.as_deref().is_some_and(|n| p.matches(n)) || p.matches(&l.display_name)
+            }))
+}
+
+/// Whether any statically known task of `play` (imports and roles included, dynamic includes
+/// not) is where `--start-at-task NAME` starts.
+pub fn play_has_task(play: &Play, start: &str) -> bool {
+    let mut f = Flattener {
+        leaves: vec![],
+        filter: &TagFilter::default(),
+        apply_tags: false,
+    };
+    let root = Inh {
+        blocks: vec![],
+        when: vec![],
+        tags: BTreeSet::new(),
+        vars: vec![],
+        keywords: Inherited::default(),
+    };
+    for items in [&play.pre_tasks, &play.roles, &play.tasks, &play.post_tasks] {
+        f.items(items, &root, PlaySection::Tasks);
+    }
+    f.leaves.iter().any(|l| starts_at(l, start))
 }
 
 /// One node every host goes through (flushes, `run_once`, throttled tasks).

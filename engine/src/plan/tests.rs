@@ -62,6 +62,7 @@ fn plan_of(play: &Play, o: Opts) -> PlayPlan {
         hostvars_tainted: &o.tainted,
         gather_facts: o.gather_facts,
         start_at_task: o.start_at,
+        default_strategy: None,
     })
 }
 

@@ -70,6 +70,32 @@ pub fn load_playbook(path: &Path, lctx: &LoadContext) -> Result<Playbook, LoadEr
     })
 }
 
+/// Load a playbook given as text, as if it were the file `path` (relative names resolve from
+/// `path`'s directory; nothing is read at `path` itself). `kplay adhoc` runs its one-task play
+/// this way from the current directory.
+pub fn load_playbook_text(
+    text: &str,
+    path: &Path,
+    lctx: &LoadContext,
+) -> Result<Playbook, LoadError> {
+    let shown = path.display().to_string();
+    let mut docs = yaml::load_str(text, &shown)?;
+    let doc = match docs.len() {
+        0 => Node {
+            kind: NodeKind::Null,
+            span: Span::new(shown, 1, 1),
+        },
+        _ => docs.remove(0),
+    };
+    let mut plays = Vec::new();
+    lctx.import_depth.fetch_add(1, Ordering::Relaxed);
+    plays_from_doc(&doc, path, lctx, &mut plays)?;
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        plays,
+    })
+}
+
 fn load_plays_into(
     path: &Path,
     lctx: &LoadContext,
@@ -82,6 +108,15 @@ fn load_plays_into(
         )));
     }
     let doc = load_single_doc(path)?;
+    plays_from_doc(&doc, path, lctx, plays)
+}
+
+fn plays_from_doc(
+    doc: &Node,
+    path: &Path,
+    lctx: &LoadContext,
+    plays: &mut Vec<Arc<Play>>,
+) -> Result<(), LoadError> {
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base_dir = if base_dir.as_os_str().is_empty() {
         PathBuf::from(".")

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use load::{load_playbook, LoadContext};
+pub use load::{load_playbook, load_playbook_text, LoadContext};
 
 /// Keywords that blocks, tasks, roles and plays share, and that children inherit.
 #[derive(Clone, Debug, Default)]

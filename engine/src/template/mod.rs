@@ -28,6 +28,7 @@ mod templar_tests;
 
 pub use convert::{from_json_value, to_json_value};
 pub use literal::literal_eval;
+pub use native::python_repr;
 
 use crate::value::{truthy, Value};
 use minijinja::value::{Value as MjValue, ValueKind};

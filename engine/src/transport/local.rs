@@ -14,11 +14,14 @@ pub struct LocalTransport {
     /// Whether file operations run in-process (the agent's code); `kplay_agent: false` turns
     /// that off for the host.
     agent: bool,
+    /// Process groups of the commands running now (each command leads a group of its own, so
+    /// [`Transport::interrupt`] stops what it started too).
+    running: std::sync::Mutex<Vec<i32>>,
 }
 
 impl Default for LocalTransport {
     fn default() -> Self {
-        LocalTransport { agent: true }
+        LocalTransport::with_agent(true)
     }
 }
 
@@ -28,7 +31,22 @@ impl LocalTransport {
     }
 
     pub const fn with_agent(agent: bool) -> Self {
-        LocalTransport { agent }
+        LocalTransport {
+            agent,
+            running: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn track(&self, pid: Option<u32>, add: bool) {
+        let (Some(pid), Ok(mut r)) = (pid.and_then(|p| i32::try_from(p).ok()), self.running.lock())
+        else {
+            return;
+        };
+        if add {
+            r.push(pid);
+        } else {
+            r.retain(|p| *p != pid);
+        }
     }
 }
 
@@ -66,9 +84,12 @@ impl Transport for LocalTransport {
         });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.kill_on_drop(true);
+        cmd.process_group(0);
         let mut child = cmd
             .spawn()
             .map_err(|e| TransportError::Failed(format!("cannot start /bin/sh: {e}")))?;
+        let pid = child.id();
+        self.track(pid, true);
         if let Some(data) = stdin_data {
             if let Some(mut sin) = child.stdin.take() {
                 // A command that does not read its stdin closes the pipe early: not an error.
@@ -76,10 +97,9 @@ impl Transport for LocalTransport {
                 drop(sin);
             }
         }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| TransportError::Failed(format!("waiting for command: {e}")))?;
+        let out = child.wait_with_output().await;
+        self.track(pid, false);
+        let out = out.map_err(|e| TransportError::Failed(format!("waiting for command: {e}")))?;
         let rc = match out.status.code() {
             Some(c) => c,
             None => {
@@ -92,6 +112,19 @@ impl Transport for LocalTransport {
             stdout: out.stdout,
             stderr: out.stderr,
         })
+    }
+
+    async fn interrupt(&self) {
+        let groups = self.running.lock().map(|r| r.clone()).unwrap_or_default();
+        signal_groups(&groups, libc::SIGTERM);
+        for _ in 0..20 {
+            let alive: Vec<i32> = self.running.lock().map(|r| r.clone()).unwrap_or_default();
+            if alive.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        signal_groups(&groups, libc::SIGKILL);
     }
 
     async fn put(
@@ -235,5 +268,15 @@ pub fn current_umask() -> u32 {
         let old = libc::umask(0o022);
         libc::umask(old);
         old as u32
+    }
+}
+
+/// Signal whole process groups (a command and whatever it started).
+fn signal_groups(groups: &[i32], sig: i32) {
+    for g in groups {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+        unsafe {
+            libc::kill(-g, sig);
+        }
     }
 }

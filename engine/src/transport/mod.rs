@@ -6,6 +6,7 @@
 //! may override with something faster (the local transport uses the filesystem directly).
 
 pub mod become_cmd;
+pub mod kill;
 pub mod local;
 pub mod persistent;
 pub mod ssh;
@@ -233,6 +234,11 @@ pub trait Transport: Send + Sync {
 
     /// Close the connection at the end of the run.
     async fn close(&self) {}
+
+    /// Stop every command this connection has running on the host (the run was interrupted,
+    /// or a task ran out of time): their processes get TERM, then KILL. Transports that start
+    /// no processes keep the default.
+    async fn interrupt(&self) {}
 }
 
 /// The host variable `kplay_agent` (default true): whether kplay's agent may serve the host.

@@ -284,6 +284,14 @@ impl Transport for SshTransport {
         }))
     }
 
+    /// On a channel of its own, outside [`MAX_CHANNELS`]: every slot may be held by the very
+    /// commands to stop.
+    async fn interrupt(&self) {
+        let req = ExecRequest::sh(crate::transport::kill::kill_connection_commands());
+        let stop = session::run(&self.handle, &self.label, &req, Stdin::None);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), stop).await;
+    }
+
     async fn close(&self) {
         let _ = self
             .handle
