@@ -46,6 +46,10 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: std::path::PathBuf,
     },
+    /// The offline bundle: build it, list it, push its images to a registry.
+    Bundle(BundleArgs),
+    /// Serve a directory over HTTP (the bundle, on a bootstrap node without nginx).
+    Serve(ServeArgs),
 }
 
 /// The cluster a deploy or reset works on: an inventory, or a config.yaml holding the hosts too.
@@ -208,6 +212,85 @@ pub enum ConfigCommand {
         #[arg(long = "force")]
         force: bool,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct BundleArgs {
+    #[command(subcommand)]
+    pub command: BundleCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BundleCommand {
+    /// Build the offline bundle (apt repository, files, images, manifest) from group_vars.
+    Build {
+        /// Directory to write the bundle into (created; an older bundle there is updated).
+        #[arg(long = "output", short = 'o', value_name = "DIR")]
+        output: std::path::PathBuf,
+        /// Inventory whose variables apply (the bootstrap host's); default: group_vars only.
+        #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+        inventory: Vec<String>,
+        /// Extra variables: k=v pairs, YAML/JSON, or @file (repeatable).
+        #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+        extra_vars: Vec<String>,
+        /// Content directory holding playbooks/group_vars (default: ./playbooks when it has
+        /// group_vars, else the embedded content).
+        #[arg(long = "content", value_name = "DIR")]
+        content: Option<std::path::PathBuf>,
+        /// Cache of apt state, .debs and downloads.
+        #[arg(long = "cache", value_name = "DIR", default_value = "/var/cache/kplay")]
+        cache: std::path::PathBuf,
+        /// OpenPGP key that signs the apt repository (made on first use; keep it private).
+        #[arg(long = "signing-key", value_name = "FILE", default_value = kplay_bundle::sign::DEFAULT_KEY_PATH)]
+        signing_key: std::path::PathBuf,
+        /// Download the Debian package lists again even when fresh.
+        #[arg(long = "refresh")]
+        refresh: bool,
+        /// Build Kubernetes (binaries and control-plane images) from this source.
+        #[arg(long = "kubernetes-from", value_name = "SOURCE", value_parser = ["debian-source"])]
+        kubernetes_from: Option<String>,
+    },
+    /// Print what a bundle holds (packages, files, images, with versions and sha256).
+    List {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+        /// Every package of the repository, not only those group_vars lists.
+        #[arg(long = "all")]
+        all: bool,
+        /// The manifest as JSON.
+        #[arg(long = "json")]
+        json: bool,
+    },
+    /// Push the bundle's images to a registry (v2, TLS) without docker.
+    Push {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+        /// Registry to push to, HOST:PORT.
+        #[arg(long = "registry", value_name = "HOST:PORT")]
+        registry: String,
+        /// CA certificate (PEM) the registry's certificate is checked against.
+        #[arg(long = "ca-cert", value_name = "FILE")]
+        ca_cert: Option<std::path::PathBuf>,
+        /// Only these images (repo:tag as in the bundle); default: all.
+        #[arg(long = "image", value_name = "REF")]
+        images: Vec<String>,
+        /// Plain HTTP (a registry without TLS; tests only).
+        #[arg(long = "plain-http", hide = true)]
+        plain_http: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+    /// Address and port to listen on.
+    #[arg(
+        long = "listen",
+        value_name = "ADDR:PORT",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Args, Debug)]

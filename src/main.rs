@@ -1,6 +1,7 @@
 //! The `kplay` binary: parses the command line and wires the engine, the modules and the lab
 //! together. No behaviour lives here.
 
+mod bundle_cmd;
 mod cli;
 mod deploy_cmd;
 mod embedded;
@@ -40,6 +41,8 @@ fn main() -> ExitCode {
         cli::Command::Plan(args) => run_cmd::plan(args),
         cli::Command::Inventory(args) => run_cmd::inventory(args),
         cli::Command::Adhoc(args) => run_cmd::adhoc(args),
+        cli::Command::Bundle(args) => bundle_cmd::run(args),
+        cli::Command::Serve(args) => bundle_cmd::serve(args),
         cli::Command::Content(args) => match args.command {
             cli::ContentCommand::List => embedded::list(),
             cli::ContentCommand::Extract { dir } => embedded::extract(&dir),

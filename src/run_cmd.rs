@@ -27,6 +27,7 @@ pub(crate) fn registry() -> Arc<ModuleRegistry> {
     kplay_engine::transport::persistent::set_preludes(kplay_modules::shell_preludes());
     let mut reg = ModuleRegistry::new();
     kplay_modules::register_all(&mut reg);
+    reg.register(Arc::new(kplay_bundle::module::RegistryPush));
     Arc::new(reg)
 }
 

@@ -2,5 +2,16 @@
 //! sources. The deployment roles read the same `group_vars` this crate builds from, so the bundle
 //! and the roles never disagree about what is in it.
 
+pub mod apt;
+pub mod build;
+pub mod files;
+pub mod images;
+pub mod kubernetes;
+pub mod manifest;
+pub mod module;
 pub mod oci;
+pub mod registry;
+pub mod repo;
+pub mod serve;
 pub mod sign;
+pub mod vars;
