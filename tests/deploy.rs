@@ -376,6 +376,68 @@ fn a_killed_deploy_resumes_at_the_step_it_was_in() {
 }
 
 #[test]
+fn ctrl_c_stops_the_step_and_its_commands_and_the_next_deploy_resumes_there() {
+    let site = Site::new(&FOUR);
+    let slow = site.root.join("slow-int");
+    let started = site.root.join("02-started");
+    site.step(
+        "02-cluster-etcd",
+        &format!(
+            "    - shell: touch {started}; if [ -e {slow} ]; then sleep 61; fi\n",
+            started = started.display(),
+            slow = slow.display()
+        ),
+    );
+    std::fs::write(&slow, "").unwrap();
+    let child = Command::new(kplay_bin())
+        .args([
+            "deploy",
+            "--content",
+            "content",
+            "-i",
+            "hosts",
+            "--bundle",
+            "bundle",
+        ])
+        .current_dir(&site.root)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting kplay deploy");
+    let deadline = Instant::now() + T;
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "02 never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sending SIGINT to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(99), "{stderr}");
+    assert!(stderr.contains("User interrupted execution"), "{stderr}");
+    // The host's command was stopped with the step.
+    let left = Command::new("pgrep")
+        .args(["-f", &format!("{}; then sleep 61", slow.display())])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the step's command still runs: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    assert_eq!(site.state()["running"]["step"], "02-cluster-etcd");
+    std::fs::remove_file(&slow).unwrap();
+    site.clear_log();
+    let resumed = site.deploy(&[]);
+    resumed.assert_exit(0);
+    assert_eq!(site.log(), ["02-cluster-etcd"]);
+    assert!(resumed.stderr.contains("stopped during 02-cluster-etcd"));
+}
+
+#[test]
 fn a_second_deploy_of_the_same_cluster_at_once_is_refused() {
     let site = Site::new(&FOUR);
     let started = site.root.join("01-started");

@@ -118,4 +118,74 @@ fn bootstrap_node_serves_the_bundle_packages_and_images() {
         "{}",
         listed.dump()
     );
+
+    // kplay serve instead of nginx (a bundle without nginx, or the operator's choice).
+    let kplay_served = phase("deploy bootstrap-node with kplay serve", || {
+        lab.deploy(
+            &inv,
+            &bundle,
+            &[
+                "--only",
+                "bootstrap-node",
+                "-e",
+                "bootstrap_http_server=kplay",
+            ],
+        )
+    });
+    assert_eq!(kplay_served.code, Some(0), "{}", kplay_served.dump());
+    assert_eq!(lab.ssh_ok(0, "systemctl is-active kplay-serve"), "active");
+    lab.ssh_ok(0, "test ! -e /etc/nginx/sites-enabled/kplay-bundle.conf");
+    let served = lab.ssh_ok(
+        1,
+        &fetch_script(&format!("http://{}:8080/manifest.json", lab.ip(0)), None),
+    );
+    assert_eq!(served.trim(), manifest.trim());
+    let kplay_again = lab.deploy(
+        &inv,
+        &bundle,
+        &[
+            "--only",
+            "bootstrap-node",
+            "-e",
+            "bootstrap_http_server=kplay",
+        ],
+    );
+    assert_eq!(
+        changed_of(&kplay_again, "bootstrap-node"),
+        0,
+        "{}",
+        kplay_again.dump()
+    );
+
+    // reset removes what bootstrap-node set up and clears the state; a deploy works again.
+    let reset = phase("reset", || {
+        let run = common::kplay_timeout(
+            &root(),
+            &["reset", "-i", &inv.to_string_lossy(), "--yes"],
+            DEPLOY_TIMEOUT,
+        );
+        run.assert_no_panic();
+        run
+    });
+    assert_eq!(reset.code, Some(0), "{}", reset.dump());
+    assert!(!inv
+        .parent()
+        .unwrap()
+        .join(".kplay/deploy-state.json")
+        .exists());
+    for unit in ["docker-registry", "nginx", "kplay-serve"] {
+        let (active, _) = lab.ssh(0, &format!("systemctl is-active --quiet {unit}"));
+        assert!(!active, "{unit} still active after reset");
+    }
+    lab.ssh_ok(
+        0,
+        "test ! -e /etc/kplay/pki && test ! -e /var/lib/docker-registry",
+    );
+    lab.ssh_ok(1, &format!("test ! -e {ca}"));
+    let redeploy = phase("deploy bootstrap-node after reset", || {
+        lab.deploy(&inv, &bundle, &["--only", "bootstrap-node"])
+    });
+    assert_eq!(redeploy.code, Some(0), "{}", redeploy.dump());
+    let listed = lab.ssh_ok(1, &fetch_script(&tags, Some(ca)));
+    assert!(listed.contains("\"1.35.0\""), "{listed}");
 }
