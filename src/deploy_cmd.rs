@@ -90,10 +90,14 @@ fn target(t: &TargetArgs) -> Result<Target, DeployError> {
 }
 
 /// The engine half: modules, run options (config settings under `-e`), content resolution.
-fn engine(conn: &ConnArgs, t: &TargetArgs, target: &Target) -> Result<kplay_deploy::Engine, u8> {
-    let cfg = load_config()?;
+fn engine(
+    conn: &ConnArgs,
+    t: &TargetArgs,
+    target: &Target,
+    cfg: &kplay_engine::config::Config,
+) -> Result<kplay_deploy::Engine, u8> {
     let common = conn.to_common(target.inventory.clone());
-    let mut opts = options(&common, &cfg, &[], &[]).map_err(|e| fail(e, EXIT_REFUSED))?;
+    let mut opts = options(&common, cfg, &[], &[]).map_err(|e| fail(e, EXIT_REFUSED))?;
     let mut vars = target.config_vars.clone();
     vars.extend(std::mem::take(&mut opts.extra_vars));
     opts.extra_vars = vars;
@@ -131,7 +135,11 @@ pub fn deploy(args: DeployArgs) -> u8 {
             Err(e) => return deploy_error(e),
         }
     }
-    let eng = match engine(&args.conn, &args.target, &tgt) {
+    let cfg = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let eng = match engine(&args.conn, &args.target, &tgt, &cfg) {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -145,10 +153,6 @@ pub fn deploy(args: DeployArgs) -> u8 {
         bundle: args.bundle.clone().or(tgt.config_bundle.clone()),
         selection,
         list_only: args.list,
-    };
-    let cfg = match load_config() {
-        Ok(c) => c,
-        Err(code) => return code,
     };
     let opts = output_options(&args.conn.to_common(vec![]), &cfg);
     let live = match args.progress {
@@ -213,12 +217,12 @@ pub fn reset(args: ResetArgs) -> u8 {
             return 1;
         }
     }
-    let eng = match engine(&args.conn, &args.target, &tgt) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
     let cfg = match load_config() {
         Ok(c) => c,
+        Err(code) => return code,
+    };
+    let eng = match engine(&args.conn, &args.target, &tgt, &cfg) {
+        Ok(e) => e,
         Err(code) => return code,
     };
     let out = Arc::new(ConsoleOutput::new(output_options(

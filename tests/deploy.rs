@@ -788,3 +788,59 @@ fn the_live_view_on_a_terminal_shows_the_running_step_and_the_summary() {
     // The plain view's task banners are not printed on a terminal.
     assert!(!text.contains("TASK [log 00-preflight] ****"), "{text}");
 }
+
+/// `kplay reset` on a terminal (script(1)) with `answer` typed at its question.
+fn reset_on_a_terminal(site: &Site, answer: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let cmd = format!("{} reset --content content -i hosts", kplay_bin());
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(&site.root)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Typed once the question is up (script forwards its input to the terminal).
+    std::thread::sleep(Duration::from_millis(500));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn reset_on_a_terminal_asks_and_does_nothing_without_yes() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no script(1) to provide a terminal");
+        return;
+    }
+    let site = Site::new(&FOUR);
+    let root = site.root.display();
+    write(
+        &site.root,
+        "content/playbooks/reset.yml",
+        &format!("- hosts: all\n  gather_facts: false\n  tasks:\n    - file: path={root}/out state=absent\n      run_once: true\n"),
+    );
+    site.deploy(&[]).assert_exit(0);
+    let state = site.root.join(".kplay/deploy-state.json");
+    let (code, text) = reset_on_a_terminal(&site, "no");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("Type yes to continue") && text.contains("n1, n2, n3"),
+        "{text}"
+    );
+    assert!(text.contains("reset cancelled"), "{text}");
+    assert!(state.is_file() && site.root.join("out").is_dir());
+    let (code, text) = reset_on_a_terminal(&site, "yes");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!state.exists() && !site.root.join("out").exists(), "{text}");
+}
