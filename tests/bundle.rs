@@ -194,6 +194,23 @@ fn bad_bundle_input_is_refused_with_the_variable_named() {
         "{}",
         run.dump()
     );
+    // An image only the Kubernetes build makes, without its flag; an unknown build type.
+    let run = build("offline_images: {kube-apiserver: {repo: r/kube-apiserver, tag: v1.20.2, build: {type: kubernetes}}}\n");
+    assert_eq!(run.code, Some(1), "{}", run.dump());
+    assert!(
+        run.stderr.contains("offline_images.kube-apiserver")
+            && run.stderr.contains("--kubernetes-from debian-source"),
+        "{}",
+        run.dump()
+    );
+    let run = build("offline_images: {x: {repo: r/x, tag: \"1\", build: {type: docker}}}\n");
+    assert_eq!(run.code, Some(1), "{}", run.dump());
+    assert!(
+        run.stderr.contains("offline_images.x") && run.stderr.contains("\"docker\""),
+        "{}",
+        run.dump()
+    );
+
     // The listing of a directory that is no bundle.
     let run = common::kplay(
         tmp.path(),
@@ -338,34 +355,7 @@ fn a_small_bundle_installs_air_gapped_on_a_lab_host_with_the_signature_checked()
 
     // The lab: an air-gapped host installs from the served bundle, apt checking the signature.
     let _lock = common::lab_lock();
-    let name = "bundle-apt";
-    let _ = Command::new(common::kplay_bin())
-        .args(["lab", "down", "--name", name])
-        .output();
-    let up = Command::new(common::kplay_bin())
-        .args([
-            "lab", "up", "--hosts", "1", "--name", name, "--init", "none",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "lab up: {}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let _lab = Lab(name.to_string());
-    let inventory = String::from_utf8_lossy(&up.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string();
-    let inv = common::read(Path::new(&inventory));
-    let host_ip = inv
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("ansible_host="))
-        .expect("host ip")
-        .to_string();
-    let gateway = format!("{}.1", host_ip.rsplit_once('.').unwrap().0);
+    let (_lab, inventory, gateway) = lab_host("bundle-apt");
     let (_served, bport) = serve(&out, "0.0.0.0");
     let adhoc = |cmd: &str| {
         common::kplay_timeout(
@@ -374,8 +364,7 @@ fn a_small_bundle_installs_air_gapped_on_a_lab_host_with_the_signature_checked()
             Duration::from_secs(300),
         )
     };
-    let keyring = fs::read(out.join("debian/kplay-archive-keyring.gpg")).unwrap();
-    let b64 = base64_encode(&keyring);
+    let b64 = base64_encode(&fs::read(out.join("debian/kplay-archive-keyring.gpg")).unwrap());
     let setup = format!(
         "set -e; mkdir -p /etc/apt/keyrings; echo {b64} | base64 -d > /etc/apt/keyrings/kplay-archive-keyring.gpg; \
          rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; \
@@ -414,6 +403,119 @@ fn a_small_bundle_installs_air_gapped_on_a_lab_host_with_the_signature_checked()
         "{}",
         run.dump()
     );
+}
+
+/// A one-host lab (sshd only; apt needs no init), torn down when the guard drops. Returns the
+/// guard, the inventory path and the controller's address on the lab network.
+fn lab_host(name: &str) -> (Lab, String, String) {
+    let _ = Command::new(common::kplay_bin())
+        .args(["lab", "down", "--name", name])
+        .output();
+    let up = Command::new(common::kplay_bin())
+        .args([
+            "lab", "up", "--hosts", "1", "--name", name, "--init", "none",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "lab up: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let lab = Lab(name.to_string());
+    let inventory = String::from_utf8_lossy(&up.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let inv = common::read(Path::new(&inventory));
+    let host_ip = inv
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ansible_host="))
+        .expect("host ip")
+        .to_string();
+    let gateway = format!("{}.1", host_ip.rsplit_once('.').unwrap().0);
+    (lab, inventory, gateway)
+}
+
+/// The lab bundle built from the repository's own group_vars: every package of every feature
+/// installs on a bare lab host (debootstrap minbase + sshd) from the bundle alone, which is
+/// what "dependencies resolved" promises in offline.yml.
+#[test]
+fn every_offline_package_of_the_lab_bundle_installs_on_a_minbase_host() {
+    if !common::root_or_skip("every_offline_package_of_the_lab_bundle_installs_on_a_minbase_host") {
+        return;
+    }
+    let tmp = common::tempdir();
+    let out = tmp.path().join("bundle");
+    let key = tmp.path().join("key.asc");
+    let repo = common::fixture("..");
+    let run = common::kplay_timeout(
+        &repo,
+        &[
+            "bundle",
+            "build",
+            "--output",
+            out.to_str().unwrap(),
+            "--signing-key",
+            key.to_str().unwrap(),
+        ],
+        Duration::from_secs(1800),
+    );
+    run.assert_exit(0);
+    eprintln!(
+        "lab bundle build: {:.1} s\n{}",
+        run.elapsed.as_secs_f64(),
+        run.stdout
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&common::read(&out.join("manifest.json"))).unwrap();
+    let mut wanted: Vec<String> = m["debian"]["requested"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+        })
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    assert!(wanted.len() >= 15, "{wanted:?}");
+
+    let _lock = common::lab_lock();
+    let (_lab, inventory, gateway) = lab_host("bundle-all");
+    let (_served, port) = serve(&out, "0.0.0.0");
+    let b64 = base64_encode(&fs::read(out.join("debian/kplay-archive-keyring.gpg")).unwrap());
+    let cmd = format!(
+        "set -e; mkdir -p /etc/apt/keyrings; echo {b64} | base64 -d > /etc/apt/keyrings/kplay-archive-keyring.gpg; \
+         rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; \
+         echo 'deb [signed-by=/etc/apt/keyrings/kplay-archive-keyring.gpg] http://{gateway}:{port}/debian kplay main' > /etc/apt/sources.list.d/kplay.list; \
+         apt-get update 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {} 2>&1; \
+         dpkg-query -W -f='${{Package}} ${{Status}}\\n' {} ",
+        wanted.join(" "),
+        wanted.join(" ")
+    );
+    let run = common::kplay_timeout(
+        tmp.path(),
+        &["adhoc", "all", "-i", &inventory, "-m", "shell", "-a", &cmd],
+        Duration::from_secs(1200),
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "installing the lab bundle's packages failed\n{}",
+        run.dump()
+    );
+    for p in &wanted {
+        assert!(
+            run.stdout.contains(&format!("{p} install ok installed")),
+            "{p} not installed\n{}",
+            run.dump()
+        );
+    }
 }
 
 /// Unpacks the image's layers and runs its own entrypoint + cmd (chrooted, in a private network
@@ -666,4 +768,128 @@ fn images_round_trip_through_a_real_docker_registry_over_tls() {
     let run = push(&other_ca);
     assert_eq!(run.code, Some(1), "{}", run.dump());
     assert!(run.stderr.contains(&registry), "{}", run.dump());
+}
+
+/// Waits for a Unix socket to appear.
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `oci-archive` export is what containerd and skopeo read: `ctr images import` (into a
+/// containerd of the test's own, unpacked with the native snapshotter) names the image by its
+/// reference with the digest kplay computed, and `skopeo` reads the same manifest.
+#[test]
+fn oci_archives_import_into_containerd_and_read_in_skopeo() {
+    for tool in ["/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/skopeo"] {
+        if !Path::new(tool).exists() {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{tool} is missing (tests/install-deps.sh installs it)");
+            }
+            eprintln!("SKIPPED: {tool} not installed");
+            return;
+        }
+    }
+    if !common::root_or_skip("oci_archives_import_into_containerd_and_read_in_skopeo") {
+        return;
+    }
+    let tmp = common::tempdir();
+    let dir = OciDir::create(&tmp.path().join("images")).unwrap();
+    let mut layer = Layer::new();
+    layer.bytes("/etc/kplay-test", "hello\n", 0o644).unwrap();
+    layer.symlink("/etc/kplay-link", "kplay-test").unwrap();
+    let mut image = Image::new();
+    image.cmd = vec!["/bin/true".into()];
+    image.layers.push(layer);
+    let reference = "registry.kplay.local:5000/kplay/archive-test:1";
+    let w = dir.write_image(&image, reference).unwrap();
+    let mut other = Image::new();
+    let mut l2 = Layer::new();
+    l2.bytes("/x", "x", 0o644).unwrap();
+    other.layers.push(l2);
+    dir.write_image(&other, "registry.kplay.local:5000/kplay/not-exported:1")
+        .unwrap();
+    let archive = tmp.path().join("archive.tar");
+    dir.export_archive(&[reference], &archive).unwrap();
+
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&out.stdout)),
+        w.manifest.digest.as_str()
+    );
+
+    let sock = tmp.path().join("containerd.sock");
+    let config = tmp.path().join("containerd.toml");
+    fs::write(
+        &config,
+        format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{sock}\"\n",
+            root = tmp.path().join("root").display(),
+            state = tmp.path().join("state").display(),
+            sock = sock.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("/usr/bin/containerd")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _containerd = Guard(child);
+    wait_for(&sock);
+    let ctr = |args: &[&str]| {
+        Command::new("/usr/bin/ctr")
+            .arg("--address")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let imported = ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "native",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(
+        imported.status.success(),
+        "ctr import: {}{}",
+        String::from_utf8_lossy(&imported.stdout),
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let ls = ctr(&["images", "ls"]);
+    let listing = String::from_utf8_lossy(&ls.stdout).into_owned();
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(reference))
+        .unwrap_or_else(|| panic!("{reference} not imported:\n{listing}"));
+    assert!(line.contains(w.manifest.digest.as_str()), "{line}");
+    assert!(!listing.contains("not-exported"), "{listing}");
+    let check = ctr(&["images", "check"]);
+    let check = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        check
+            .lines()
+            .any(|l| l.starts_with(reference) && l.contains("complete")),
+        "{check}"
+    );
 }

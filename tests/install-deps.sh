@@ -4,7 +4,7 @@
 # runs only when something is missing. Must run as root.
 set -eu
 
-PKGS="openssh-server sudo python3-venv python3-pip debootstrap debian-archive-keyring iproute2 nftables openssh-client dpkg-dev procps util-linux mount ca-certificates gpgv docker-registry"
+PKGS="openssh-server sudo python3-venv python3-pip debootstrap debian-archive-keyring iproute2 nftables openssh-client dpkg-dev procps util-linux mount ca-certificates gpgv docker-registry containerd skopeo"
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps.sh: must run as root (apt-get install needs it); re-run with sudo" >&2

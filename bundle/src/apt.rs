@@ -165,20 +165,33 @@ impl Apt {
         ] {
             fs::create_dir_all(&d).map_err(io("creating", &d))?;
         }
-        // The sources are fixed by the key; rewrite them anyway so a damaged copy heals.
+        // Files are rewritten only when they differ: apt keeps its binary cache (pkgcache.bin)
+        // only while their mtimes stay, which makes a cached build seconds faster.
         let listd = etc.join("sources.list.d");
+        let wanted: Vec<PathBuf> = files.iter().map(|(n, _)| etc.join(n)).collect();
         for e in fs::read_dir(&listd)
             .map_err(io("reading", &listd))?
             .flatten()
         {
-            let _ = fs::remove_file(e.path());
+            if !wanted.contains(&e.path()) {
+                let _ = fs::remove_file(e.path());
+            }
         }
         for (name, data) in &files {
             let p = etc.join(name);
-            fs::write(&p, data).map_err(io("writing", &p))?;
+            if fs::read(&p).ok().as_ref() != Some(data) {
+                fs::write(&p, data).map_err(io("writing", &p))?;
+            }
         }
         let status = root.join("var/lib/dpkg/status");
-        fs::write(&status, b"").map_err(io("writing", &status))?;
+        if fs::metadata(&status).map(|m| m.len() != 0).unwrap_or(true) {
+            fs::write(&status, b"").map_err(io("writing", &status))?;
+        }
+        let conf = root.join("kplay-apt.conf");
+        let conf_text = format!("Dir \"{}/\";\n", root.display());
+        if fs::read_to_string(&conf).ok().as_deref() != Some(conf_text.as_str()) {
+            fs::write(&conf, &conf_text).map_err(io("writing", &conf))?;
+        }
         let archives = cache.join("debs").join(format!("{release}-{arch}"));
         let partial = archives.join("partial");
         fs::create_dir_all(&partial).map_err(io("creating", &partial))?;
@@ -202,6 +215,9 @@ impl Apt {
             format!("Dir={r}"),
             format!("Dir::State::status={r}/var/lib/dpkg/status"),
             format!("Dir::Cache={r}/var/cache/apt"),
+            // Docker-style images blank these; without them apt rebuilds its cache every run.
+            "Dir::Cache::pkgcache=pkgcache.bin".to_string(),
+            "Dir::Cache::srcpkgcache=srcpkgcache.bin".to_string(),
             format!("Dir::Cache::archives={}", self.archives.display()),
             format!("Dir::Log={r}/var/log/apt"),
             // Keys the machine trusts (sources usually name theirs with signed-by anyway).
@@ -216,24 +232,51 @@ impl Apt {
         ] {
             c.arg("-o").arg(o);
         }
-        c.env("DEBIAN_FRONTEND", "noninteractive")
+        // apt reads APT_CONFIG before any apt.conf.d: pointing Dir at the private root there
+        // keeps the machine's apt.conf.d out (its hooks, e.g. Docker images' docker-clean, would
+        // otherwise run on the machine's own cache during our update).
+        c.env("APT_CONFIG", self.root.join("kplay-apt.conf"))
+            .env("DEBIAN_FRONTEND", "noninteractive")
             .env("LC_ALL", "C");
         c
     }
 
     fn run(&self, args: &[&str]) -> Result<String, AptError> {
+        self.run_with(args, &|_| {})
+    }
+
+    /// Runs apt-get, handing each stdout line to `line` as it comes (download progress).
+    fn run_with(&self, args: &[&str], line: &dyn Fn(&str)) -> Result<String, AptError> {
+        use std::io::BufRead;
         let mut c = self.command();
-        c.args(args);
-        let out = c.output().map_err(|source| AptError::Spawn {
+        c.args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let spawn = |source| AptError::Spawn {
             program: "apt-get".into(),
             source,
-        })?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if !out.status.success() {
+        };
+        let mut child = c.spawn().map_err(spawn)?;
+        let stderr = child.stderr.take();
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut e) = stderr {
+                let _ = std::io::Read::read_to_string(&mut e, &mut s);
+            }
+            s
+        });
+        let mut stdout = String::new();
+        if let Some(out) = child.stdout.take() {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                line(&l);
+                stdout.push_str(&l);
+                stdout.push('\n');
+            }
+        }
+        let status = child.wait().map_err(spawn)?;
+        let text = format!("{stdout}{}", err_reader.join().unwrap_or_default());
+        if !status.success() {
             return Err(AptError::Failed {
                 command: format!("apt-get {}", args.join(" ")),
                 output: text,
@@ -308,6 +351,7 @@ impl Apt {
         &self,
         packages: &[String],
         listed_in: &dyn Fn(&str) -> String,
+        progress: &dyn Fn(&str),
     ) -> Result<Vec<Deb>, AptError> {
         if packages.is_empty() {
             return Ok(Vec::new());
@@ -324,10 +368,29 @@ impl Apt {
             Err(e) => return Err(e),
         };
         let debs = self.parse_plan(&plan);
-        if debs.iter().any(|d| !d.path.is_file()) {
+        let missing = debs.iter().filter(|d| !d.path.is_file()).count();
+        if missing > 0 {
+            progress(&format!(
+                "      downloading {missing} of {} packages",
+                debs.len()
+            ));
             let mut args = vec!["install", "--download-only"];
             args.extend(packages.iter().map(String::as_str));
-            self.run(&args)?;
+            self.run_with(&args, &|l| {
+                // apt's `Get:N URI SUITE/COMPONENT ARCH NAME ARCH VERSION [SIZE]` lines (cut at 80
+                // columns when not on a terminal, so the size is left out).
+                if let Some(rest) = l.strip_prefix("Get:") {
+                    let words: Vec<&str> = rest.split_whitespace().collect();
+                    if words.len() >= 7 {
+                        progress(&format!(
+                            "      get {} {} {}",
+                            words[4],
+                            words[6],
+                            words.get(7).copied().unwrap_or("")
+                        ));
+                    }
+                }
+            })?;
         }
         for d in &debs {
             if !d.path.is_file() {

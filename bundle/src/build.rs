@@ -51,6 +51,39 @@ pub enum BuildError {
     },
 }
 
+/// Where `--kubernetes-from` writes and caches (see [`kubernetes`]).
+pub struct KubernetesContext<'a> {
+    /// `/var/cache/kplay` (the Kubernetes build keeps its work in `kubernetes/<hash of inputs>`).
+    pub cache: &'a Path,
+    /// The bundle's image layout: images are added under each spec's `reference()`.
+    pub images: &'a OciDir,
+    /// The bundle's `files/`: binaries go to the HOST/PATH of their `offline_files` URL.
+    pub files_dir: &'a Path,
+    /// Progress lines for the user.
+    pub progress: &'a dyn Fn(&str),
+}
+
+/// THE HOOK for `kplay bundle build --kubernetes-from debian-source`, implemented by branch
+/// `k8s` in `crate::kubernetes` (Kubernetes built from Debian 12's source package): replace this
+/// body with a call into it. It receives the `offline_images` entries of `build.type:
+/// kubernetes`, writes them into `ctx.images` named by `spec.reference()` (the build lists them
+/// in the manifest from there) and the binaries into `ctx.files_dir`.
+fn kubernetes(
+    source: &str,
+    _ctx: &KubernetesContext<'_>,
+    specs: &[&vars::ImageSpec],
+) -> Result<(), BuildError> {
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    Err(BuildError::Kubernetes(format!(
+        "--kubernetes-from {source}: not available in this build yet (images: {})",
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    )))
+}
+
 /// What a build is asked to do.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -185,11 +218,11 @@ pub fn build(
         }
     };
     let requested = v.all_packages();
-    let debs = apt.fetch(&requested, &listed_in)?;
+    let debs = apt.fetch(&requested, &listed_in, progress)?;
     let img_debs: Vec<Deb> = if image_pkgs.is_empty() {
         Vec::new()
     } else {
-        apt.fetch(&image_pkgs, &listed_in)?
+        apt.fetch(&image_pkgs, &listed_in, progress)?
     };
     let key = ArchiveKey::load_or_create(&opts.signing_key)?;
     let debian_dir = opts.output.join("debian");
@@ -278,13 +311,13 @@ pub fn build(
             .iter()
             .filter(|i| i.build_type() == "kubernetes")
             .collect();
-        let ctx = crate::kubernetes::KubernetesContext {
+        let ctx = KubernetesContext {
             cache: &opts.cache,
             images: &oci,
             files_dir: &files_dir,
             progress,
         };
-        crate::kubernetes::build(source, &ctx, &specs).map_err(BuildError::Kubernetes)?;
+        kubernetes(source, &ctx, &specs)?;
         for (reference, d) in oci.images()? {
             if let Some(spec) = specs.iter().find(|s| s.reference() == reference) {
                 let m = oci.manifest(&d.digest)?;

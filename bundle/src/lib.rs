@@ -6,7 +6,6 @@ pub mod apt;
 pub mod build;
 pub mod files;
 pub mod images;
-pub mod kubernetes;
 pub mod manifest;
 pub mod module;
 pub mod oci;

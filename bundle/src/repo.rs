@@ -87,8 +87,7 @@ pub fn write(
         let file = deb.file_name();
         let dest = pool.join(&file);
         place(&deb.path, &dest)?;
-        let control = control_of(&dest)?;
-        let (size, md5, sha256) = hashes(&dest)?;
+        let (control, size, md5, sha256) = metadata(&deb.path, &dest)?;
         let filename = format!("pool/{}/{file}", layout.component);
         packages.push_str(control.trim_end());
         packages.push_str(&format!(
@@ -163,6 +162,48 @@ Architectures: {arch}\nComponents: {component}\nDescription: kplay offline bundl
     )?;
     write_atomic(&layout.dir.join(KEYRING_NAME), &key.public_keyring()?)?;
     Ok(out)
+}
+
+/// Control file and hashes of a `.deb`, remembered beside the download cache
+/// (`<cache>/.kplay-meta/<file>`, keyed by size and mtime) so a rebuild reads no package twice.
+fn metadata(cached: &Path, pooled: &Path) -> Result<(String, u64, String, String), RepoError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta_dir = cached
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(".kplay-meta");
+    let name = cached
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let sidecar = meta_dir.join(&name);
+    let st = fs::metadata(pooled).map_err(io("reading", pooled))?;
+    let key = format!("{} {}.{}", st.len(), st.mtime(), st.mtime_nsec());
+    if let Ok(text) = fs::read_to_string(&sidecar) {
+        let mut parts = text.splitn(4, '\n');
+        if let (Some(k), Some(md5), Some(sha), Some(control)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            if k == key && control.starts_with("Package:") {
+                return Ok((
+                    control.to_string(),
+                    st.len(),
+                    md5.to_string(),
+                    sha.to_string(),
+                ));
+            }
+        }
+    }
+    let control = control_of(pooled)?;
+    let (size, md5, sha256) = hashes(pooled)?;
+    if fs::create_dir_all(&meta_dir).is_ok() {
+        // A cache only: failing to write it costs time on the next build, nothing else.
+        let _ = write_atomic(
+            &sidecar,
+            format!("{key}\n{md5}\n{sha256}\n{control}").as_bytes(),
+        );
+    }
+    Ok((control, size, md5, sha256))
 }
 
 /// Hard-links the cached `.deb` into the pool (copies across file systems).
