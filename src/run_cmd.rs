@@ -213,7 +213,8 @@ fn drive(
                             runner.finish_interrupted(interrupt::EXIT_INTERRUPTED).await;
                         }
                         eprintln!("[ERROR]: User interrupted execution");
-                        interrupt::EXIT_INTERRUPTED as u8
+                        // Not through the runtime's shutdown: a prompt may still block a thread.
+                        std::process::exit(interrupt::EXIT_INTERRUPTED)
                     }
                 }
             }

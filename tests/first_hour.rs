@@ -312,3 +312,628 @@ fn item4_start_at_task_that_matches_nothing_is_refused() {
         r.dump()
     );
 }
+
+/// Item 5: what kplay does not support is refused at load time, naming file:line, before any
+/// host is touched.
+#[test]
+fn item5_unsupported_features_are_refused_at_load_time() {
+    let dir = tempdir();
+    local_inventory(dir.path(), &["h1"]);
+    let marker = dir.path().join("touched");
+    let touch = format!("    - file: path={} state=touch\n", marker.display());
+    let cases: Vec<(String, usize, &str)> = vec![
+        (format!("- hosts: all\n  debugger: on_failed\n  tasks:\n{touch}"), 2, "'debugger' is not supported"),
+        (format!("- hosts: all\n  strategy: host_pinned\n  tasks:\n{touch}"), 2, "strategy 'host_pinned' is not supported"),
+        (format!("- hosts: all\n  order: random\n  tasks:\n{touch}"), 2, "invalid order 'random'"),
+        (format!("- hosts: all\n  vars_prompt:\n    - name: pw\n      encrypt: sha512_crypt\n  tasks:\n{touch}"), 4, "vars_prompt 'encrypt' is not supported"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - meta: refresh_inventory\n"), 4, "refresh_inventory is not supported"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      poll: 5\n"), 5, "'poll' without 'async'"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      throttle: \"{{{{ n }}}}\"\n"), 5, "'throttle' must be a whole number"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      run_once: \"{{{{ x }}}}\"\n"), 5, "'run_once' must be a literal boolean"),
+        (format!("- hosts: all\n  module_defaults:\n    group/aws: {{}}\n  tasks:\n{touch}"), 3, "action groups are not supported"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - pause: seconds=1 minutes=1\n"), 4, "mutually exclusive"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - pause: delay=1\n"), 4, "Unsupported parameters for (pause) module: delay"),
+    ];
+    for (pb, line, msg) in cases {
+        write(dir.path(), "pb.yml", &pb);
+        let r = kplay(dir.path(), &["run", "pb.yml", "-i", "hosts"]);
+        assert_eq!(r.code, Some(4), "{pb}\n{}", r.dump());
+        assert!(
+            r.stderr.contains(&format!("pb.yml:{line}:")) && r.stderr.contains(msg),
+            "expected pb.yml:{line}: {msg}\n{}",
+            r.dump()
+        );
+        assert!(!marker.exists(), "a host was touched: {pb}");
+    }
+}
+
+/// Item 5: `async` + `poll: 0` returns a job id at once and the job keeps running;
+/// `async_status` with `until` waits for it and returns the module's result.
+#[test]
+fn item5_async_poll_zero_and_async_status() {
+    let dir = tempdir();
+    let r = run_hosts(
+        dir.path(),
+        &["h1", "h2"],
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: sleep 1; echo done > {{ dir }}/{{ inventory_hostname }}.job
+      async: 30
+      poll: 0
+      register: job
+    - stat: path={{ dir }}/{{ inventory_hostname }}.job
+      register: before
+    - async_status: jid={{ job.ansible_job_id }}
+      register: st
+      until: st.finished
+      retries: 30
+      delay: 0.2
+    - stat: path={{ dir }}/{{ inventory_hostname }}.job
+      register: after
+    - assert:
+        that:
+          - job.ansible_job_id is match('^j[0-9]+[.][0-9]+$')
+          - job.started == 1 and job.finished == 0 and job is changed
+          - not before.stat.exists
+          - st.finished == 1 and st.rc == 0 and st.cmd is defined
+          - after.stat.exists
+"#,
+        &[],
+    );
+    r.assert_exit(0);
+    assert_eq!(r.host("h1").failed, 0, "{}", r.dump());
+}
+
+/// Item 5: an `async` job past its time is stopped (its command too) and fails with
+/// Ansible's `Timeout exceeded`; `ASYNC POLL` lines show while it runs. `timeout:` alike.
+#[test]
+fn item5_async_and_timeout_stop_their_commands() {
+    let dir = tempdir();
+    let r = run_hosts(
+        dir.path(),
+        &["h1"],
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: sleep 41.5
+      async: 2
+      poll: 1
+      ignore_errors: true
+      register: a
+    - command: sleep 42.5
+      timeout: 1
+      ignore_errors: true
+      register: t
+    - assert:
+        that:
+          - a is failed and a.msg == 'Timeout exceeded' and a.finished == 1
+          - t is failed
+          - "t.msg == 'The command action failed to execute in the expected time frame (1) and was terminated'"
+"#,
+        &[],
+    );
+    r.assert_exit(0);
+    assert!(r.stdout.contains("ASYNC POLL on h1: jid="), "{}", r.dump());
+    assert!(
+        r.stdout.contains("ASYNC FAILED on h1: jid="),
+        "{}",
+        r.dump()
+    );
+    assert!(r.elapsed < Duration::from_secs(30), "{}", r.dump());
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        pids_running(&["sleep", "41.5"]).is_empty(),
+        "the async command still runs"
+    );
+    assert!(
+        pids_running(&["sleep", "42.5"]).is_empty(),
+        "the timed-out command still runs"
+    );
+}
+
+/// Item 5: `pause: seconds=N` waits once for the whole play and says so; the result is
+/// registered for every host.
+#[test]
+fn item5_pause_seconds_waits_once_and_says_so() {
+    let dir = tempdir();
+    let r = run_hosts(
+        dir.path(),
+        &["h1", "h2", "h3"],
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - pause: seconds=1\n      register: p\n    - assert:\n        that: p.stdout is match('Paused for 1')\n",
+        &[],
+    );
+    r.assert_exit(0);
+    assert_eq!(
+        r.stdout.matches("Pausing for 1 seconds").count(),
+        1,
+        "{}",
+        r.dump()
+    );
+    let pause_block = r.stdout.split("TASK [assert]").next().unwrap_or_default();
+    assert_eq!(pause_block.matches("ok: [").count(), 1, "{}", r.dump());
+    assert!(r.elapsed >= Duration::from_secs(1));
+}
+
+/// Item 5: `pause: prompt=…` on a terminal waits for the user's answer (`user_input`); without
+/// a terminal it says it does not wait, as Ansible does.
+#[test]
+fn item5_pause_prompt_waits_for_the_answer_on_a_terminal() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - pause: prompt='Deploy to production?'\n      register: approval\n    - debug: msg='answer={{ approval.user_input }}'\n",
+    );
+    local_inventory(dir.path(), &["h1"]);
+    let cmd = format!("{} run pb.yml -i hosts", kplay_bin());
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("KPLAY_LIVE", "0")
+        .env("ANSIBLE_CONFIG", dir.path().join("none.cfg"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1)");
+    std::thread::sleep(Duration::from_millis(1500));
+    // Still waiting for the answer.
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "pause did not wait"
+    );
+    use std::io::{Read, Write};
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"approved\r").expect("answering");
+    let status = wait_at_most(&mut child, Duration::from_secs(30)).expect("kplay ended");
+    drop(stdin);
+    let mut out = String::new();
+    child.stdout.take().map(|mut o| o.read_to_string(&mut out));
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("[pause]") && out.contains("Deploy to production?:"),
+        "{out}"
+    );
+    assert!(out.contains("answer=approved"), "{out}");
+
+    let r = kplay(dir.path(), &["run", "pb.yml", "-i", "hosts"]);
+    r.assert_exit(0);
+    assert!(
+        r.stderr
+            .contains("Not waiting for response to prompt as stdin is not interactive"),
+        "{}",
+        r.dump()
+    );
+}
+
+/// Item 6: `-v` shows results but not the facts dictionary (as ansible-core's setup asks);
+/// `-vvv` shows each connection and command with secrets masked and `no_log` commands hidden;
+/// `-vvvv` adds each command's outcome; none of it without `-v`.
+#[test]
+fn item6_verbosity_levels() {
+    let dir = tempdir();
+    let pb = r#"
+- hosts: all
+  tasks:
+    - command: echo visible
+      environment:
+        DB_PASSWORD: hunter2
+    - command: echo s3cr3t
+      no_log: true
+"#;
+    let r = run_hosts(dir.path(), &["h1"], pb, &["-v"]);
+    r.assert_exit(0);
+    let facts_line = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("TASK [Gathering Facts]"))
+        .nth(1)
+        .unwrap_or_default();
+    assert_eq!(facts_line, "ok: [h1]", "{}", r.dump());
+    assert!(
+        r.stdout
+            .contains("changed: [h1] => {\"changed\": true, \"cmd\": [\"echo\", \"visible\"]"),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("ansible_facts"), "{}", r.dump());
+    assert!(!r.stdout.contains("EXEC"), "{}", r.dump());
+
+    let r = run_hosts(dir.path(), &["h1"], pb, &["-vvv"]);
+    r.assert_exit(0);
+    assert!(
+        r.stdout.contains("<h1> ESTABLISH LOCAL CONNECTION"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout
+            .contains("<h1> EXEC DB_PASSWORD='********' /bin/sh -c")
+            && r.stdout.contains("echo visible"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout.contains("<h1> EXEC /bin/sh -c '<hidden: no_log>'"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        !r.stdout.contains("hunter2") && !r.stdout.contains("s3cr3t"),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("<h1> rc="), "{}", r.dump());
+
+    let r = run_hosts(dir.path(), &["h1"], pb, &["-vvvv"]);
+    assert!(r.stdout.contains("<h1> rc=0 stdout="), "{}", r.dump());
+    assert!(
+        !r.stdout.contains("hunter2") && !r.stdout.contains("s3cr3t"),
+        "{}",
+        r.dump()
+    );
+}
+
+/// Item 7: ad-hoc `copy src=FILE` finds FILE in the current directory, and `-o` prints one
+/// line per host as `ansible -o` does.
+#[test]
+fn item7_adhoc_paths_from_the_current_directory_and_one_line_output() {
+    let dir = tempdir();
+    write(dir.path(), "hello.txt", "hello from cwd\n");
+    local_inventory(dir.path(), &["h1", "h2"]);
+    let dest = dir.path().join("copied.txt");
+    let a = format!("src=hello.txt dest={}", dest.display());
+    let r = kplay(
+        dir.path(),
+        &["adhoc", "h1", "-i", "hosts", "-m", "copy", "-a", &a],
+    );
+    r.assert_exit(0);
+    assert_eq!(read(&dest), "hello from cwd\n", "{}", r.dump());
+
+    let r = kplay(
+        dir.path(),
+        &[
+            "adhoc",
+            "all",
+            "-i",
+            "hosts",
+            "-m",
+            "shell",
+            "-a",
+            "echo a; echo b",
+            "-o",
+        ],
+    );
+    r.assert_exit(0);
+    let mut lines: Vec<&str> = r.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "h1 | CHANGED | rc=0 | (stdout) a\\nb",
+            "h2 | CHANGED | rc=0 | (stdout) a\\nb"
+        ],
+        "{}",
+        r.dump()
+    );
+    let r = kplay(
+        dir.path(),
+        &["adhoc", "h1", "-i", "hosts", "-m", "ping", "-o"],
+    );
+    assert_eq!(
+        r.stdout.trim(),
+        r#"h1 | SUCCESS => {"changed": false,"ping": "pong"}"#
+    );
+}
+
+/// Item 8: `--step` asks before each task (y runs, n skips, c runs the rest).
+#[test]
+fn item8_step_asks_before_each_task() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: first\n      command: echo 1\n    - name: second\n      command: echo 2\n    - name: third\n      command: echo 3\n    - name: fourth\n      command: echo 4\n",
+    );
+    local_inventory(dir.path(), &["h1"]);
+    let mut child = Command::new(kplay_bin())
+        .args(["run", "pb.yml", "-i", "hosts", "--step"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("ANSIBLE_CONFIG", dir.path().join("none.cfg"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kplay");
+    use std::io::{Read, Write};
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"y\nn\nc\n")
+        .expect("answers");
+    let status = wait_at_most(&mut child, Duration::from_secs(30)).expect("ended");
+    let (mut out, mut err) = (String::new(), String::new());
+    child.stdout.take().map(|mut o| o.read_to_string(&mut out));
+    child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+    assert!(status.success(), "{out}{err}");
+    assert_eq!(
+        err.matches("Perform task: TASK: ").count(),
+        3,
+        "asked for first, second, third only\n{err}"
+    );
+    let b = banners(&out);
+    assert!(
+        b.len() == 3
+            && b[0].starts_with("TASK [first]")
+            && b[1].starts_with("TASK [third]")
+            && b[2].starts_with("TASK [fourth]"),
+        "{out}"
+    );
+}
+
+/// Item 8: `inventory --graph --vars` shows variables as ansible-inventory does.
+#[test]
+fn item8_inventory_graph_with_vars() {
+    let dir = tempdir();
+    write(dir.path(), "hosts", "[web]\nh1 a=1\nh2\n[web:vars]\ngv=x\n");
+    let r = kplay(
+        dir.path(),
+        &["inventory", "-i", "hosts", "--graph", "--vars"],
+    );
+    r.assert_exit(0);
+    assert_eq!(
+        r.stdout,
+        "@all:\n  |--@ungrouped:\n  |--@web:\n  |  |--h1\n  |  |  |--{a = 1}\n  |  |  |--{gv = x}\n  |  |--h2\n  |  |  |--{gv = x}\n  |  |--{gv = x}\n"
+    );
+}
+
+/// Item 8: every option of `plan` and `inventory` has a help text.
+#[test]
+fn item8_help_texts_are_not_empty() {
+    let dir = tempdir();
+    for (cmd, opts) in [
+        (
+            "plan",
+            &["PLAYBOOK", "--tags", "--skip-tags", "--dot", "--inventory"][..],
+        ),
+        (
+            "inventory",
+            &["--inventory", "--list", "--graph", "--host", "--vars"][..],
+        ),
+        ("adhoc", &["--one-line", "--module-name"][..]),
+        ("run", &["--step"][..]),
+    ] {
+        let r = kplay(dir.path(), &[cmd, "--help"]);
+        r.assert_exit(0);
+        for o in opts {
+            let line = r
+                .stdout
+                .lines()
+                .find(|l| {
+                    l.trim_start().starts_with('-') && l.contains(o)
+                        || l.trim_start().starts_with(&format!("<{o}>"))
+                        || l.trim_start().starts_with(o)
+                })
+                .unwrap_or_else(|| panic!("{cmd} --help has no {o}\n{}", r.stdout));
+            let words = line
+                .split_whitespace()
+                .filter(|w| !w.starts_with('-') && !w.starts_with('<') && !w.ends_with(','))
+                .count();
+            assert!(
+                words >= 2,
+                "{cmd} {o} has no help text: {line:?}\n{}",
+                r.stdout
+            );
+        }
+    }
+}
+
+/// Item 8: the stdout callback and enabled callbacks from ansible.cfg / the environment:
+/// `yaml` prints results as YAML, `timer` prints the run time, what kplay lacks is refused.
+#[test]
+fn item8_stdout_callback_and_callbacks_enabled() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: msg=\"line1\\nline2\"\n",
+    );
+    local_inventory(dir.path(), &["h1"]);
+    let run = |env: &[(&str, &str)]| {
+        kplay_timeout_env(
+            dir.path(),
+            &["run", "pb.yml", "-i", "hosts"],
+            DEFAULT_TIMEOUT,
+            env,
+        )
+    };
+    let r = run(&[("ANSIBLE_STDOUT_CALLBACK", "yaml")]);
+    r.assert_exit(0);
+    assert!(
+        r.stdout
+            .contains("ok: [h1] => \n    msg: |-\n        line1\n        line2\n"),
+        "{}",
+        r.dump()
+    );
+    let r = run(&[("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.timer")]);
+    r.assert_exit(0);
+    assert!(
+        r.stdout
+            .contains("Playbook run took 0 days, 0 hours, 0 minutes, "),
+        "{}",
+        r.dump()
+    );
+    for (k, v) in [
+        ("ANSIBLE_STDOUT_CALLBACK", "debug"),
+        ("ANSIBLE_CALLBACKS_ENABLED", "profile_tasks"),
+    ] {
+        let r = run(&[(k, v)]);
+        r.assert_exit(4);
+        assert!(
+            r.stderr.contains(&format!("${k}")) && r.stderr.contains(v),
+            "{}",
+            r.dump()
+        );
+    }
+}
+
+/// Item 10: a YAML error shows the offending line with a caret; an undefined variable fails
+/// on one line; `kplay plan` says where each barrier is and why.
+#[test]
+fn item10_errors_and_plan_explain_themselves() {
+    let dir = tempdir();
+    local_inventory(dir.path(), &["h1", "h2"]);
+    write(
+        dir.path(),
+        "bad.yml",
+        "- hosts: all\n  tasks:\n    - name: x\n      debug: msg=hi\n     bad: 1\n",
+    );
+    let r = kplay(dir.path(), &["run", "bad.yml", "-i", "hosts"]);
+    r.assert_exit(4);
+    assert!(
+        r.stderr.contains("bad.yml:5:6:")
+            && r.stderr
+                .contains("The offending line appears to be:\n\n      debug: msg=hi\n     bad: 1\n     ^ here"),
+        "{}",
+        r.dump()
+    );
+    write(
+        dir.path(),
+        "undef.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: \"{{ nosuch_var }}\"\n",
+    );
+    let r = kplay(dir.path(), &["run", "undef.yml", "-i", "hosts"]);
+    r.assert_exit(2);
+    let fatal: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("fatal: ["))
+        .collect();
+    assert!(
+        fatal.len() == 2
+            && fatal
+                .iter()
+                .all(|l| l.ends_with("}") && l.contains("'nosuch_var' is undefined")),
+        "{}",
+        r.dump()
+    );
+    write(
+        dir.path(),
+        "plan.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo a\n    - name: peers\n      debug: msg=\"{{ hostvars['h1'].inventory_hostname }}\"\n    - name: once\n      command: echo b\n      run_once: true\n",
+    );
+    let r = kplay(dir.path(), &["plan", "plan.yml", "-i", "hosts"]);
+    r.assert_exit(0);
+    assert!(
+        r.stdout.contains("barrier before task 2 [peers] (plan.yml:5:7): its templates read other hosts' variables (hostvars)")
+            && r.stdout.contains("barrier before task 3 [once] (plan.yml:7:7): run_once")
+            && r.stdout.contains("barrier end of play"),
+        "{}",
+        r.dump()
+    );
+}
+
+/// Item 10 and README: every `--output json` event kplay emits, with every field, is in
+/// README's schema table (the run below emits each kind of event).
+#[test]
+fn item10_json_events_are_documented_in_readme() {
+    let dir = tempdir();
+    local_inventory(dir.path(), &["h1", "h2"]);
+    write(dir.path(), "inc.yml", "- debug: msg=included\n");
+    write(
+        dir.path(),
+        "pb.yml",
+        r#"
+- hosts: nomatch
+  tasks:
+    - debug: msg=never
+- hosts: all
+  gather_facts: false
+  handlers:
+    - name: bye
+      debug: msg=bye
+  tasks:
+    - command: echo hi
+      notify: bye
+    - meta: flush_handlers
+    - shell: test -e {{ dir }}/flag || { touch {{ dir }}/flag; exit 1; }
+      register: r
+      until: r.rc == 0
+      retries: 2
+      delay: 0
+      run_once: true
+    - command: sleep 1.2
+      async: 10
+      poll: 1
+    - include_tasks: inc.yml
+    - pause: seconds=1
+    - fail: msg=stop
+"#,
+    );
+    let dir_var = format!("dir={}", dir.path().display());
+    let r = kplay(
+        dir.path(),
+        &[
+            "run", "pb.yml", "-i", "hosts", "--output", "json", "-vvv", "-e", &dir_var,
+        ],
+    );
+    let readme = std::fs::read_to_string(fixture("../README.md")).expect("README");
+    let table: Vec<&str> = readme
+        .split("### `--output json`")
+        .nth(1)
+        .expect("README has the --output json section")
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for ev in r.events() {
+        let name = ev["event"].as_str().unwrap_or_default().to_string();
+        let row = table
+            .iter()
+            .find(|row| {
+                row.split('|')
+                    .nth(1)
+                    .is_some_and(|c| c.contains(&format!("`{name}`")))
+            })
+            .unwrap_or_else(|| panic!("event {name} is not documented in README"));
+        for field in ev.as_object().into_iter().flat_map(|o| o.keys()) {
+            if field == "event" || field == "time" {
+                continue;
+            }
+            assert!(
+                row.contains(&format!("`{field}`")),
+                "field {field} of event {name} is not documented in README"
+            );
+        }
+        seen.insert(name);
+    }
+    for want in [
+        "run_start",
+        "playbook_start",
+        "play_start",
+        "task_start",
+        "handler_start",
+        "host_result",
+        "retrying",
+        "async_poll",
+        "included",
+        "message",
+        "trace",
+        "task_end",
+        "no_hosts_matched",
+        "no_more_hosts",
+        "recap",
+    ] {
+        assert!(
+            seen.contains(want),
+            "the run emitted no {want} event\n{}",
+            r.dump()
+        );
+    }
+}

@@ -16,6 +16,8 @@ mod common;
 mod connections;
 #[path = "lab_e2e/facts.rs"]
 mod facts;
+#[path = "lab_e2e/first_hour.rs"]
+mod first_hour;
 #[path = "lab_e2e/harness.rs"]
 mod harness;
 #[path = "lab_e2e/modules.rs"]
@@ -96,6 +98,19 @@ fn lab_e2e() {
     s.run("8 unreachable host", || connections::unreachable_host(&lab));
     s.run("9 changed host key refused", || {
         connections::changed_host_key(&lab)
+    });
+    s.run("[12] 3 Ctrl-C stops the commands on the hosts", || {
+        first_hour::ctrl_c_stops_remote_commands(&lab)
+    });
+    s.run(
+        "[12] 6 -vvv/-vvvv show the SSH connection and commands",
+        || first_hour::verbose_ssh_traces(&lab),
+    );
+    s.run("[12] 10 an unreachable host is tried once", || {
+        first_hour::unreachable_host_is_tried_once(&lab)
+    });
+    s.run("[7] live compact view on a terminal", || {
+        first_hour::live_view_on_a_terminal(&lab)
     });
 
     drop(guard);

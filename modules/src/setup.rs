@@ -54,7 +54,8 @@ impl Module for SetupModule {
             .filter(|f| f != "*")
             .collect();
         let subsets = subset::resolve(&tokens).map_err(ModuleError::new)?;
-        let gathered = facts::gather(ctx, &subsets).await?;
+        let fact_path = a.str("fact_path")?;
+        let gathered = facts::gather(ctx, &subsets, fact_path.as_deref()).await?;
         let mut out: Map = gathered
             .into_iter()
             .filter(|(k, _)| subset::keep(&filters, k))
@@ -67,6 +68,8 @@ impl Module for SetupModule {
         let mut m = Map::new();
         m.insert("ansible_facts".into(), Value::Object(out));
         m.insert("changed".into(), Value::Bool(false));
+        // As ansible-core's setup: `-v` does not dump the facts (the callback honours this).
+        m.insert("_ansible_verbose_override".into(), Value::Bool(true));
         Ok(m)
     }
 }

@@ -237,6 +237,46 @@ pub fn facts_match_ansible(lab: &Lab) {
         }
         d.field_set(&format!("{key}.ipv6"), "address");
     }
+    // Issue [12] item 9: every fact ansible-core's setup returns, kplay returns too.
+    let names = |f: &Map<String, Value>| f.keys().cloned().collect::<BTreeSet<String>>();
+    let (an, kn) = (names(&a), names(&k));
+    if an != kn {
+        d.mismatches.push(format!(
+            "fact names: only ansible-core: {:?}; only kplay: {:?}",
+            an.difference(&kn).collect::<Vec<_>>(),
+            kn.difference(&an).collect::<Vec<_>>()
+        ));
+    }
+    for f in [
+        "ansible_lsb",
+        "ansible_systemd",
+        "ansible_lvm",
+        "ansible_form_factor",
+        "ansible_hostnqn",
+        "ansible_iscsi_iqn",
+        "ansible_fibre_channel_wwn",
+        "ansible_flags",
+        "ansible_device_links",
+        "ansible_python_version",
+        "ansible_python.version",
+        "ansible_selinux_python_present",
+        "ansible_system_capabilities",
+        "ansible_system_capabilities_enforced",
+        "ansible_virtualization_type",
+        "ansible_virtualization_role",
+        "discovered_interpreter_python",
+        "ansible_devices.vda.size",
+        "ansible_devices.vda.scheduler_mode",
+        "ansible_devices.vda.rotational",
+    ] {
+        d.same(f);
+    }
+    for key in an.iter().filter(|k| k.starts_with("ansible_ssh_host_key_")) {
+        d.same(key);
+    }
+    d.same_string_set("ansible_locally_reachable_ips.ipv4");
+    d.same_string_set("ansible_locally_reachable_ips.ipv6");
+    d.same_string_set("ansible_virtualization_tech_guest");
     let epoch = |f: &Map<String, Value>| {
         FactDiff::get(f, "ansible_date_time.epoch")
             .as_str()

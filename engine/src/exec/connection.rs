@@ -53,9 +53,16 @@ pub const CONNECTION_VARS: &[&str] = &[
 
 type Slot = Arc<OnceCell<Result<Arc<dyn Transport>, TransportError>>>;
 
+/// Where `-vvv`/`-vvvv` connection traces go.
+struct Tracer {
+    out: Arc<dyn crate::output::Output>,
+    verbosity: u8,
+}
+
 #[derive(Default)]
 pub struct Connections {
     slots: Mutex<HashMap<String, Slot>>,
+    tracer: std::sync::OnceLock<Tracer>,
     /// Connections opened for one task each (see [`Connections::open_dedicated`]).
     dedicated: Mutex<Vec<std::sync::Weak<dyn Transport>>>,
     pub defaults: ConnectionDefaults,
@@ -65,8 +72,24 @@ impl Connections {
     pub fn new(defaults: ConnectionDefaults) -> Self {
         Connections {
             slots: Mutex::new(HashMap::new()),
+            tracer: std::sync::OnceLock::new(),
             dedicated: Mutex::new(Vec::new()),
             defaults,
+        }
+    }
+
+    /// Report connections opened to `out` from `-v` count `verbosity` 3 on.
+    pub fn set_trace(&self, out: Arc<dyn crate::output::Output>, verbosity: u8) {
+        let _ = self.tracer.set(Tracer { out, verbosity });
+    }
+
+    fn trace(&self, host: &str, level: u8, text: impl FnOnce() -> String) {
+        if let Some(t) = self.tracer.get().filter(|t| t.verbosity >= level) {
+            t.out.emit(&crate::output::Event::Trace {
+                host: host.to_string(),
+                level,
+                text: text(),
+            });
         }
     }
 
@@ -114,6 +137,9 @@ impl Connections {
         kind: &str,
         vars: &Map,
     ) -> Result<Arc<dyn Transport>, TransportError> {
+        if kind == "local" {
+            self.trace(host, 3, || "ESTABLISH LOCAL CONNECTION".to_string());
+        }
         match kind {
             "local" => Ok(Arc::new(LocalTransport::with_agent(
                 crate::transport::agent_wanted(vars)
@@ -127,7 +153,53 @@ impl Connections {
     }
 
     async fn open_ssh(&self, host: &str, vars: &Map) -> Result<Arc<dyn Transport>, TransportError> {
-        crate::transport::connect_ssh(host, vars, &self.defaults).await
+        let target = crate::transport::ssh_target(host, vars, &self.defaults)?;
+        self.trace(host, 3, || {
+            format!(
+                "ESTABLISH SSH CONNECTION FOR USER: {} TO {}:{}",
+                target.user, target.host, target.port
+            )
+        });
+        self.trace(host, 4, || {
+            let keys: Vec<String> = target
+                .private_key_files
+                .iter()
+                .map(|k| k.display().to_string())
+                .collect();
+            let known: Vec<String> = target
+                .known_hosts
+                .iter()
+                .chain(std::iter::once(&target.kplay_known_hosts))
+                .map(|k| k.display().to_string())
+                .collect();
+            let jumps: Vec<String> = target.jump.iter().map(|j| j.label()).collect();
+            format!(
+                "SSH: keys [{}] (default ~/.ssh/id_* when empty), password {}, host key policy {:?}, known_hosts [{}], jump [{}], proxy command {}, connect timeout {}s, keepalive {:?}, retries {}, agent {}",
+                keys.join(", "),
+                if target.password.is_some() { "set (********)" } else { "unset" },
+                target.host_key_policy,
+                known.join(", "),
+                jumps.join(" -> "),
+                target.proxy_command.as_deref().unwrap_or("none"),
+                target.connect_timeout.as_secs(),
+                target.keepalive,
+                target.retries,
+                target.agent
+            )
+        });
+        let started = std::time::Instant::now();
+        let r = crate::transport::ssh::SshTransport::connect(target).await;
+        match &r {
+            Ok(t) => self.trace(host, 4, || {
+                format!(
+                    "SSH: {} connected and authenticated in {} ms",
+                    t.describe(),
+                    started.elapsed().as_millis()
+                )
+            }),
+            Err(e) => self.trace(host, 3, || format!("SSH: connection failed: {e}")),
+        }
+        r.map(|t| Arc::new(t) as Arc<dyn Transport>)
     }
 
     /// Open a connection of its own for one task (`async`, `timeout`): stopping its commands
@@ -168,6 +240,25 @@ impl Connections {
             set.spawn(async move { t.interrupt().await });
         }
         while set.join_next().await.is_some() {}
+    }
+
+    /// `meta: reset_connection`: close the host's connections; the next task opens new ones.
+    pub async fn reset(&self, host: &str) {
+        let suffix = format!("://{host}");
+        let gone: Vec<Slot> = self
+            .slots
+            .lock()
+            .map(|mut s| {
+                let keys: Vec<String> =
+                    s.keys().filter(|k| k.ends_with(&suffix)).cloned().collect();
+                keys.iter().filter_map(|k| s.remove(k)).collect()
+            })
+            .unwrap_or_default();
+        for s in gone {
+            if let Some(Ok(t)) = s.get() {
+                t.close().await;
+            }
+        }
     }
 
     /// Close every open connection (end of run).

@@ -1,15 +1,20 @@
 //! The executor: runs plays over hosts following the plan's DAG, with at most `forks` hosts
 //! busy at once, and reports through an [`Output`].
 
+mod call;
 pub mod connection;
 pub mod hoststate;
 pub mod interrupt;
 mod inventory_actions;
 pub mod loops;
+mod pause;
 pub mod play;
+pub mod prompt;
 pub mod slot;
+mod step;
 mod task;
 pub mod taskenv;
+pub mod trace;
 
 use crate::error::LoadError;
 use crate::inventory::Inventory;
@@ -110,6 +115,13 @@ pub struct Runner {
     next_task_id: std::sync::atomic::AtomicU64,
     /// `--start-at-task` found its task: later plays run whole.
     pub start_at_done: AtomicBool,
+    /// `async` jobs started with `poll: 0`.
+    pub jobs: call::Jobs,
+    /// `--step`: the user answered "continue".
+    pub step_continue: AtomicBool,
+    /// The recap's counts when the run was interrupted (what finished before; the tasks being
+    /// stopped fail after that and must not count).
+    frozen_stats: Mutex<Option<IndexMap<String, HostStats>>>,
 }
 
 impl Runner {
@@ -138,6 +150,7 @@ impl Runner {
         let conns = Connections::new(opts.connection.clone());
         let gate = Arc::new(crate::output::gate::Gate::new(out));
         let out: Arc<dyn Output> = gate.clone();
+        conns.set_trace(out.clone(), opts.verbosity);
         Arc::new(Runner {
             opts,
             registry,
@@ -147,6 +160,9 @@ impl Runner {
             gate,
             next_task_id: std::sync::atomic::AtomicU64::new(1),
             start_at_done: AtomicBool::new(false),
+            jobs: call::Jobs::default(),
+            step_continue: AtomicBool::new(false),
+            frozen_stats: Mutex::new(None),
             conns,
             stats: Mutex::new(IndexMap::new()),
             failed_hosts: Mutex::new(HashSet::new()),
@@ -176,6 +192,9 @@ impl Runner {
     /// Stop the run now (Ctrl-C, closed stdout): nothing more is shown but the recap, no new
     /// task starts, and the commands running on hosts are stopped.
     pub async fn interrupt(self: &Arc<Self>) {
+        if let (Ok(mut f), Ok(s)) = (self.frozen_stats.lock(), self.stats.lock()) {
+            *f = Some(s.clone());
+        }
         self.gate.shut();
         self.abort.store(true, std::sync::atomic::Ordering::SeqCst);
         self.conns.interrupt_all().await;
@@ -214,7 +233,10 @@ impl Runner {
     /// The recap of an interrupted run (what finished before the interruption), and `code`.
     pub async fn finish_interrupted(self: &Arc<Self>, code: i32) -> i32 {
         self.conns.close_all().await;
-        let mut stats = self.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        let frozen = self.frozen_stats.lock().ok().and_then(|f| f.clone());
+        let mut stats = frozen
+            .or_else(|| self.stats.lock().ok().map(|s| s.clone()))
+            .unwrap_or_default();
         stats.sort_keys();
         self.out.emit(&Event::Recap {
             stats,
@@ -229,6 +251,13 @@ impl Runner {
     }
 
     async fn outcome(self: &Arc<Self>) -> (IndexMap<String, HostStats>, i32) {
+        let running = self.jobs.unfinished();
+        if running > 0 {
+            self.out.emit(&Event::Warning(format!(
+                "waiting for {running} async job(s) started with poll: 0 to finish (kplay runs them itself, so they end with the run)"
+            )));
+            self.jobs.wait_all().await;
+        }
         self.conns.close_all().await;
         let mut stats = self.stats.lock().map(|s| s.clone()).unwrap_or_default();
         stats.sort_keys();

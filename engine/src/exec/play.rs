@@ -36,6 +36,8 @@ pub struct PlayRun {
     pub ran_roles: Mutex<std::collections::HashSet<(std::path::PathBuf, String)>>,
     /// Handlers of roles brought in by `include_role` while the play runs.
     pub extra_handlers: Mutex<Vec<Arc<Leaf>>>,
+    /// `--step` answers, per task.
+    pub step_answers: super::step::StepAnswers,
 }
 
 fn select_hosts(runner: &Arc<Runner>, play: &Play) -> Result<Vec<String>, LoadError> {
@@ -89,8 +91,26 @@ fn select_hosts(runner: &Arc<Runner>, play: &Play) -> Result<Vec<String>, LoadEr
     } else if play.order.as_deref() == Some("reverse_sorted") {
         hosts.sort();
         hosts.reverse();
+    } else if play.order.as_deref() == Some("shuffle") {
+        shuffle(&mut hosts);
     }
     Ok(hosts)
+}
+
+/// `order: shuffle`: a random order (Fisher-Yates on a generator seeded from the OS).
+fn shuffle(hosts: &mut [String]) {
+    let mut seed = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut seed);
+    }
+    let mut x = u64::from_le_bytes(seed) | 1;
+    for i in (1..hosts.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        hosts.swap(i, (x % (i as u64 + 1)) as usize);
+    }
 }
 
 /// Select hosts, set the play's variables and build its plan as one batch (no host is
@@ -101,7 +121,7 @@ pub fn prepare_play(runner: &Arc<Runner>, play: &Arc<Play>) -> Result<Option<Pla
         return Ok(None);
     }
     let start_at = runner.opts.start_at_task.as_deref();
-    prepare_batch(runner, play, &hosts, hosts.clone(), start_at).map(Some)
+    prepare_batch(runner, play, &hosts, hosts.clone(), start_at, &Map::new()).map(Some)
 }
 
 /// `serial`: batch sizes (a number, a percentage, or a list of them whose last one repeats).
@@ -151,6 +171,7 @@ fn prepare_batch(
     all_hosts: &[String],
     hosts: Vec<String>,
     start_at: Option<&str>,
+    prompted: &Map,
 ) -> Result<PlayPlan, LoadError> {
     // Layers of the play: later roles' defaults/vars take precedence over earlier ones.
     let role_defaults: Vec<_> = play
@@ -179,7 +200,13 @@ fn prepare_batch(
         name: play.name.clone(),
         role_defaults,
         role_vars,
-        play_vars: play.vars.clone(),
+        play_vars: if prompted.is_empty() {
+            play.vars.clone()
+        } else {
+            let mut v = (*play.vars).clone();
+            v.extend(prompted.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Arc::new(v)
+        },
         play_hosts: all_hosts.to_vec(),
         batch_hosts: hosts.clone(),
         check_mode: check,
@@ -223,6 +250,7 @@ fn prepare_batch(
 }
 
 pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadError> {
+    let prompted = ask_vars(runner, &play).await?;
     let all_hosts = select_hosts(runner, &play)?;
     runner.out.emit(&Event::PlayStart {
         name: play.name.clone(),
@@ -243,7 +271,14 @@ pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadE
         false => runner.opts.start_at_task.clone(),
     };
     for batch in serial_batches(play.serial.as_ref(), &all_hosts) {
-        let plan = prepare_batch(runner, &play, &all_hosts, batch, start_at.as_deref())?;
+        let plan = prepare_batch(
+            runner,
+            &play,
+            &all_hosts,
+            batch,
+            start_at.as_deref(),
+            &prompted,
+        )?;
         if plan.start_matched {
             runner.start_at_done.store(true, Ordering::SeqCst);
         }
@@ -263,6 +298,77 @@ pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadE
         }
     }
     Ok(())
+}
+
+/// `vars_prompt`: each variable not given with `-e` is asked on the terminal (`name [default]:`;
+/// an empty answer takes the default), twice with `confirm`. Without a terminal, as in Ansible,
+/// nothing is asked and the default is used; a variable without one stops the run (it would
+/// be undefined).
+async fn ask_vars(runner: &Arc<Runner>, play: &Play) -> Result<Map, LoadError> {
+    let mut out = Map::new();
+    let interactive = super::prompt::interactive();
+    if !interactive && !play.vars_prompt.is_empty() {
+        runner.out.emit(&Event::Warning(
+            "Not prompting as we are not in interactive mode".into(),
+        ));
+    }
+    for p in &play.vars_prompt {
+        if runner.vars.extra.contains_key(&p.name) {
+            continue;
+        }
+        let default = p.default.as_ref().map(to_display_string);
+        let question = match &default {
+            Some(d) => format!("{} [{d}]: ", p.prompt),
+            None => format!("{}: ", p.prompt),
+        };
+        let answer = match interactive {
+            true => ask_one(runner, p, &question).await,
+            false => None,
+        };
+        let value = match (answer.filter(|a| !a.is_empty()), &p.default) {
+            (Some(a), _) => Value::String(a),
+            (None, Some(d)) => d.clone(),
+            // An empty line typed on a terminal is an answer: the empty string.
+            (None, None) if interactive => Value::String(String::new()),
+            (None, None) => {
+                return Err(LoadError::at(
+                    &p.span,
+                    format!(
+                        "vars_prompt '{}' has no default and stdin is not a terminal: pass it with -e {}=VALUE",
+                        p.name, p.name
+                    ),
+                ))
+            }
+        };
+        out.insert(p.name.clone(), value);
+    }
+    Ok(out)
+}
+
+/// One `vars_prompt` answer (asked twice until both match with `confirm`).
+async fn ask_one(
+    runner: &Arc<Runner>,
+    p: &crate::playbook::VarsPrompt,
+    question: &str,
+) -> Option<String> {
+    loop {
+        let first = super::prompt::ask(&runner.out, question, !p.private).await;
+        if p.private {
+            crate::output::sink::err_line("");
+        }
+        if !p.confirm || first.is_none() {
+            return first;
+        }
+        let again =
+            super::prompt::ask(&runner.out, &format!("confirm {question}"), !p.private).await;
+        if p.private {
+            crate::output::sink::err_line("");
+        }
+        if again == first {
+            return first;
+        }
+        crate::output::sink::err_line("***** VALUES ENTERED DO NOT MATCH ****");
+    }
 }
 
 async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
@@ -295,6 +401,7 @@ async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
         force_handlers,
         ran_roles: Mutex::new(Default::default()),
         extra_handlers: Mutex::new(Vec::new()),
+        step_answers: Default::default(),
     });
     pr.clone().execute_dag().await;
     // Pending failures at the end of the play fail their hosts.
@@ -446,6 +553,7 @@ impl PlayRun {
                 self.task_end(self.leaf_id(i));
             }
             PlanNode::Barrier { .. } | PlanNode::PlayEnd => {
+                self.check_max_fail_percentage();
                 if self.runner.abort.load(Ordering::SeqCst) {
                     // any_errors_fatal: every host stops here.
                     for h in &self.hosts {
@@ -456,6 +564,28 @@ impl PlayRun {
                 }
                 self.check_all_failed();
             }
+        }
+    }
+
+    /// `max_fail_percentage`: more than that share of the batch failed: the run stops here, as
+    /// it does for `any_errors_fatal`.
+    fn check_max_fail_percentage(&self) {
+        let Some(limit) = self
+            .play
+            .max_fail_percentage
+            .as_ref()
+            .and_then(|v| to_display_string(v).trim().parse::<f64>().ok())
+        else {
+            return;
+        };
+        let failed = self
+            .hosts
+            .iter()
+            .filter(|h| h.lock().map(|h| h.failed || h.unreachable).unwrap_or(false))
+            .count();
+        let pct = 100.0 * failed as f64 / self.hosts.len().max(1) as f64;
+        if pct > limit {
+            self.runner.abort.store(true, Ordering::SeqCst);
         }
     }
 

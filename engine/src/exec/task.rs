@@ -4,13 +4,11 @@
 use super::hoststate::HostRun;
 use super::play::PlayRun;
 use super::taskenv::ExecTaskEnv;
-use crate::exec::connection::CONNECTION_VARS;
 use crate::module::{ModuleContext, ModuleError};
 use crate::output::{Event, Status};
 use crate::plan::{self, Leaf};
 use crate::playbook::keywords::short_action;
-use crate::transport::local::LocalTransport;
-use crate::transport::{Become, Transport};
+use crate::transport::Become;
 use crate::value::{ansible_bool, to_display_string, truthy, Map, Value};
 use crate::vars::scope::{Scope, TaskLayers};
 use crate::vars::OMIT;
@@ -124,7 +122,7 @@ impl Outcome {
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-fn kw_bool(
+pub(super) fn kw_bool(
     v: &Option<Value>,
     scope: &Arc<Scope>,
     templar: &crate::template::Templar,
@@ -134,7 +132,7 @@ fn kw_bool(
     ansible_bool(&rendered)
 }
 
-fn kw_string(
+pub(super) fn kw_string(
     v: &Option<Value>,
     scope: &Arc<Scope>,
     templar: &crate::template::Templar,
@@ -236,6 +234,9 @@ impl PlayRun {
             };
             // meta tasks run silently unless skipped (the output layer prints the banner then).
             if short_action(&leaf.task.action) != "meta" {
+                if !self.step_allows(leaf).await {
+                    return None;
+                }
                 self.announce(leaf);
             }
             if let Some(r) = &leaf.task.ctx.role {
@@ -447,8 +448,7 @@ impl PlayRun {
         let runner = &self.runner;
         let templar = &runner.templar;
         let action = short_action(&leaf.task.action).to_string();
-        let args = match templar.render_value(&Value::Object(leaf.task.args.clone()), &scope.ctx())
-        {
+        let args = match templar.render_value(&Value::Object(self.task_args(leaf)), &scope.ctx()) {
             Ok(v) => match strip_omit(v) {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -468,25 +468,14 @@ impl PlayRun {
                     Value::Bool(false),
                 )]))
             }
-            "pause" => {
-                let secs = args
-                    .get("seconds")
-                    .and_then(|v| to_display_string(v).parse::<f64>().ok())
-                    .unwrap_or(0.0)
-                    + 60.0
-                        * args
-                            .get("minutes")
-                            .and_then(|v| to_display_string(v).parse::<f64>().ok())
-                            .unwrap_or(0.0);
-                tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
-                return Outcome::ok(Map::from_iter([(
-                    "changed".to_string(),
-                    Value::Bool(false),
-                )]));
-            }
+            "pause" => return Outcome::from_engine(self.pause(leaf, &args).await),
             _ => {}
         }
-        let Some(module) = runner.registry.get(&leaf.task.action) else {
+        let module = runner
+            .registry
+            .get(&leaf.task.action)
+            .or_else(|| super::call::engine_module(&leaf.task.action));
+        let Some(module) = module else {
             return Outcome::failed(format!(
                 "couldn't resolve module/action '{}'",
                 leaf.task.action
@@ -497,47 +486,29 @@ impl PlayRun {
         if check && !module.supports_check_mode() {
             return Outcome::skipped_because("msg", "Check mode is not supported for this task.");
         }
-        // Where the module runs: the host, or the delegate.
-        let delegate = kw_string(&leaf.keywords.delegate_to, scope, templar).filter(|d| d != host);
-        let conn_host = delegate.clone().unwrap_or_else(|| host.to_string());
-        let local = LocalTransport::new();
-        let transport: Arc<dyn Transport> = if module.controller_only() {
-            Arc::new(local)
-        } else {
-            let conn_scope = if delegate.is_some() {
-                Scope::for_host(&runner.vars, &conn_host)
-            } else {
-                scope.clone()
-            };
-            let mut cvars = Map::new();
-            for name in CONNECTION_VARS {
-                if let Some(v) = conn_scope.get_json(name) {
-                    cvars.insert(name.to_string(), v);
-                }
-            }
-            let kw_conn = kw_string(&leaf.keywords.connection, scope, templar);
-            let kind = runner
-                .conns
-                .kind_for(&conn_host, &cvars, kw_conn.as_deref());
-            if let Some(u) = kw_string(&leaf.keywords.remote_user, scope, templar) {
-                cvars.entry("ansible_user").or_insert(Value::String(u));
-            }
-            match runner.conns.get(&conn_host, &kind, &cvars).await {
-                Ok(t) => t,
-                Err(e) => {
-                    let mut o =
-                        Outcome::failed(format!("Failed to connect to the host via {kind}: {e}"));
-                    o.unreachable = true;
-                    o.failed = false;
-                    o.result.remove("failed");
-                    o.result.insert("unreachable".into(), Value::Bool(true));
-                    return o;
-                }
+        let conn = match self.connect(leaf, host, scope, module.as_ref()).await {
+            Ok(c) => c,
+            Err(msg) => {
+                let mut o = Outcome::failed(msg);
+                o.unreachable = true;
+                o.failed = false;
+                o.result.remove("failed");
+                o.result.insert("unreachable".into(), Value::Bool(true));
+                return o;
             }
         };
+        let no_log = kw_bool(&leaf.keywords.no_log, scope, templar).unwrap_or(false);
+        let transport = super::trace::wrap(
+            conn.transport.clone(),
+            &conn.host,
+            &runner.out,
+            runner.opts.verbosity,
+            no_log,
+        );
+        let delegate = Some(conn.host.clone()).filter(|d| d != host);
         let become_ = self.become_for(leaf, scope);
         let environment = self.environment_for(leaf, scope);
-        let env = ExecTaskEnv {
+        let make_env = || ExecTaskEnv {
             run: runner.vars.clone(),
             host: host.to_string(),
             layers: layers.clone(),
@@ -545,6 +516,8 @@ impl PlayRun {
             templar: templar.clone(),
             search: self.search_path(leaf),
         };
+        let env = make_env();
+        let job = self.job_spec(leaf, scope, check);
         let ctx = ModuleContext {
             host,
             transport: transport.as_ref(),
@@ -572,7 +545,10 @@ impl PlayRun {
         let mut attempt = 0u64;
         loop {
             attempt += 1;
-            let mut o = match module.run(&ctx, args.clone()).await {
+            let called = self
+                .call_module(&module, &ctx, args.clone(), job, &conn, leaf, &make_env)
+                .await;
+            let mut o = match called {
                 Ok(m) => {
                     let failed = m.get("failed").map(truthy).unwrap_or(false);
                     let mut o = Outcome::ok(m);
@@ -879,6 +855,8 @@ impl PlayRun {
         }
         let mut registered = o.result.clone();
         registered.remove("_kplay_delegated_to");
+        // As ansible-core registers results: without its internal `_ansible_*` keys.
+        registered.retain(|k, _| !k.starts_with("_ansible_"));
         if let Some(reg) = &leaf.task.register {
             if o.failed {
                 registered.insert("failed".into(), Value::Bool(true));
@@ -1197,7 +1175,7 @@ impl PlayRun {
                     hr.ended = true;
                 }
             }
-            "end_play" => {
+            "end_play" | "end_batch" => {
                 self.ended.store(true, Ordering::SeqCst);
                 for hr in &self.hosts {
                     if let Ok(mut hr) = hr.lock() {
@@ -1210,8 +1188,14 @@ impl PlayRun {
                     hr.failed = false;
                 }
             }
-            "noop" | "refresh_inventory" | "reset_connection" | "clear_facts" | "end_batch"
-            | "" => {}
+            "clear_facts" => {
+                let host = &self.plan.hosts[h];
+                self.runner
+                    .vars
+                    .update_host(host, |s| s.facts = Arc::new(Map::new()));
+            }
+            "reset_connection" => self.runner.conns.reset(&self.plan.hosts[h]).await,
+            "noop" | "" => {}
             other => {
                 return Outcome::failed(format!(
                     "invalid meta action requested: {other} (task '{}')",

@@ -7,9 +7,11 @@
 //! until the current one ends ([`super::Event::TaskEnd`]), and then prints each later task's
 //! banner once with all its results under it. Nothing is dropped; only the order changes.
 //!
-//! A host that is slow on one task must not hold back the log for long: when output of a later
-//! task has waited longer than [`Grouper::hold`], the grouper moves on to the next task anyway
-//! (the slow host's result will come later under a repeated banner).
+//! A host that is stuck on one task must not hold back the log for long: when the current task
+//! printed nothing for [`Grouper::hold`] while later output waits, the grouper moves on to the
+//! next task anyway (the stuck host's result comes later under a repeated banner). While the
+//! current task's results keep coming (hosts drifting apart on a long run), it waits: the log
+//! then lags behind the fastest host by the hosts' spread, and every task keeps one banner.
 
 use super::render::TaskKey;
 use super::TaskId;
@@ -23,7 +25,6 @@ pub const DEFAULT_HOLD: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 struct Pending {
     sections: Vec<(TaskKey, Vec<String>)>,
-    since: Instant,
     ended: bool,
 }
 
@@ -31,7 +32,6 @@ impl Pending {
     fn new() -> Self {
         Pending {
             sections: Vec::new(),
-            since: Instant::now(),
             ended: false,
         }
     }
@@ -63,6 +63,8 @@ pub struct Grouper {
     current: Option<TaskId>,
     /// The current task's main key (the banner its own results go under).
     current_key: Option<TaskKey>,
+    /// When the current task last printed (or became current).
+    active: Instant,
     pending: BTreeMap<TaskId, Pending>,
     /// How long a later task's output may wait for the current task.
     pub hold: Duration,
@@ -73,6 +75,7 @@ impl Default for Grouper {
         Grouper {
             current: None,
             current_key: None,
+            active: Instant::now(),
             pending: BTreeMap::new(),
             hold: DEFAULT_HOLD,
         }
@@ -98,13 +101,12 @@ impl Grouper {
         if self.current.is_none() && self.pending.is_empty() {
             self.current = Some(id);
             self.current_key = Some(key.clone());
+            self.active = Instant::now();
         }
-        let live = (self.current == Some(id) && self.current_key.as_ref() == Some(key))
-            // A late result of a task the grouper already moved past.
-            || self.current.is_some_and(|c| id < c);
-        if live {
+        if self.current == Some(id) && self.current_key.as_ref() == Some(key) {
             out.push(Piece::Banner(key.clone()));
             out.extend(lines.into_iter().map(Piece::Line));
+            self.active = Instant::now();
         } else {
             self.pending
                 .entry(id)
@@ -127,15 +129,10 @@ impl Grouper {
         self.expire()
     }
 
-    /// Move on when output has waited for the current task too long (call it now and then
-    /// even without events).
+    /// Move on when the current task has been quiet for too long while output waits (call it
+    /// now and then even without events).
     pub fn expire(&mut self) -> Vec<Piece> {
-        let overdue = self
-            .pending
-            .values()
-            .next()
-            .is_some_and(|p| p.since.elapsed() >= self.hold);
-        if overdue {
+        if !self.pending.is_empty() && self.active.elapsed() >= self.hold {
             self.advance()
         } else {
             Vec::new()
@@ -174,6 +171,7 @@ impl Grouper {
                 } else {
                     first_key
                 };
+                self.active = Instant::now();
                 break;
             }
         }

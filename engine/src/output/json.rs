@@ -117,10 +117,11 @@ impl Output for JsonOutput {
                 host,
                 task,
                 jid,
+                outcome,
                 id,
             } => {
                 json!({"event": "async_poll", "play": play, "task": task, "task_id": id, "host": host,
-                       "ansible_job_id": jid, "time": now()})
+                       "ansible_job_id": jid, "finished": outcome.is_some(), "ok": outcome, "time": now()})
             }
             Event::Included { file, host, id } => {
                 json!({"event": "included", "play": play, "task_id": id, "file": file, "host": host, "time": now()})

@@ -265,11 +265,15 @@ impl LiveBoard {
         for r in &st.rows[..shown] {
             let spin = SPINNER[st.frame % SPINNER.len()];
             let secs = r.started.elapsed().as_secs_f64();
+            let detail = if r.detail.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", r.detail)
+            };
             let line = format!(
-                "{} {}  {}  {}",
+                "{} {}{detail}  {}",
                 self.paint(Style::new().cyan(), spin),
                 r.label,
-                r.detail,
                 self.paint(Style::new().dim(), &format!("{secs:.1}s"))
             );
             lines.push(console::truncate_str(&line, width - 1, "…").into_owned());

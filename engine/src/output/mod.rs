@@ -100,11 +100,13 @@ pub enum Event {
         result: Map,
         id: TaskId,
     },
-    /// `ASYNC POLL on host: jid=… started=1 finished=0`: an `async` task polled while it runs.
+    /// `ASYNC POLL on host: jid=… started=1 finished=0` while an `async` task runs (`outcome`
+    /// None), then `ASYNC OK on host: jid=…` (`Some(true)`) or `ASYNC FAILED …` (`Some(false)`).
     AsyncPoll {
         host: String,
         task: String,
         jid: String,
+        outcome: Option<bool>,
         id: TaskId,
     },
     /// `included: file for host`

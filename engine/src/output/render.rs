@@ -317,9 +317,15 @@ impl Renderer {
                 }
                 vec![self.style(Style::new().red(), &s)]
             }
-            Event::AsyncPoll { host, jid, .. } => vec![self.style(
+            Event::AsyncPoll {
+                host, jid, outcome, ..
+            } => vec![self.style(
                 Style::new().blue(),
-                &format!("ASYNC POLL on {host}: jid={jid} started=1 finished=0"),
+                &match outcome {
+                    None => format!("ASYNC POLL on {host}: jid={jid} started=1 finished=0"),
+                    Some(true) => format!("ASYNC OK on {host}: jid={jid}"),
+                    Some(false) => format!("ASYNC FAILED on {host}: jid={jid}"),
+                },
             )],
             Event::Included { file, host, .. } => {
                 vec![self.style(Style::new().cyan(), &format!("included: {file} for {host}"))]

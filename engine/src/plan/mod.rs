@@ -205,11 +205,13 @@ impl Flattener<'_> {
             .as_ref()
             .and_then(|v| crate::value::to_display_string(v).parse::<usize>().ok())
             .filter(|t| *t > 0);
+        // `pause` bypasses the host loop in Ansible: it runs once for the whole batch.
         let run_once = keywords
             .run_once
             .as_ref()
             .and_then(ansible_bool)
-            .unwrap_or(false);
+            .unwrap_or(false)
+            || crate::playbook::keywords::short_action(&t.action) == "pause";
         let barrier_after = keywords
             .any_errors_fatal
             .as_ref()
@@ -341,6 +343,13 @@ fn facts_task(play: &Play) -> Task {
     if let Some(s) = &play.gather_subset {
         args.insert("gather_subset".into(), s.clone());
     }
+    if let Some(p) = &play.fact_path {
+        args.insert("fact_path".into(), p.clone());
+    }
+    let keywords = Inherited {
+        timeout: play.gather_timeout.clone(),
+        ..Default::default()
+    };
     Task {
         name: Some("Gathering Facts".into()),
         span: play.span.clone(),
@@ -359,7 +368,9 @@ fn facts_task(play: &Play) -> Task {
         until: vec![],
         retries: None,
         delay: None,
-        keywords: Inherited::default(),
+        async_: None,
+        poll: None,
+        keywords,
         ctx: crate::playbook::TaskContext {
             role: None,
             base_dir: play.base_dir.clone(),
@@ -418,6 +429,9 @@ pub fn build(input: PlanInput) -> PlayPlan {
         }
         if linear && l.barrier_after.is_none() {
             l.barrier_after = Some("linear");
+        }
+        if play.max_fail_percentage.is_some() && l.barrier_after.is_none() {
+            l.barrier_after = Some("max_fail_percentage");
         }
     }
     let mut hf = Flattener {

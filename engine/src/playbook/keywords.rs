@@ -169,6 +169,7 @@ pub const ENGINE_ACTIONS: &[&str] = &[
     "import_playbook",
     "set_stats",
     "pause",
+    "async_status",
 ];
 
 /// Strip `ansible.builtin.` / `ansible.legacy.` so engine actions match by short name.

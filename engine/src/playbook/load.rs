@@ -371,6 +371,8 @@ pub(crate) fn parse_inherited(node: &Node) -> Inherited {
         delegate_to: g("delegate_to"),
         delegate_facts: g("delegate_facts"),
         throttle: g("throttle"),
+        timeout: g("timeout"),
+        port: g("port"),
         environment: g("environment")
             .into_iter()
             .filter(|v| !v.is_null())
@@ -384,6 +386,7 @@ pub(crate) fn parse_inherited(node: &Node) -> Inherited {
 
 fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, LoadError> {
     check_keys(node, PLAY_KEYWORDS, "play")?;
+    super::checks::check_play(node)?;
     let hosts = match node.get("hosts") {
         Some(h) => match &h.kind {
             NodeKind::Seq(items) => Value::String(
@@ -484,6 +487,9 @@ fn parse_play(node: &Node, base_dir: &Path, lctx: &LoadContext) -> Result<Play, 
         max_fail_percentage: node.get("max_fail_percentage").map(Node::to_value),
         order: node.get("order").map(Node::key_string),
         base_dir: base_dir.to_path_buf(),
+        vars_prompt: super::checks::parse_vars_prompt(node.get("vars_prompt"))?,
+        gather_timeout: node.get("gather_timeout").map(Node::to_value),
+        fact_path: node.get("fact_path").map(Node::to_value),
     })
 }
 
@@ -559,6 +565,7 @@ fn parse_block(
     static_vars: &Map,
 ) -> Result<Block, LoadError> {
     check_keys(node, BLOCK_KEYWORDS, "block")?;
+    super::checks::check_block(node)?;
     Ok(Block {
         id: lctx.block_id(),
         name: node.get("name").map(Node::key_string),
@@ -696,6 +703,7 @@ fn parse_task(
     static_vars: &Map,
 ) -> Result<TaskItem, LoadError> {
     let (action, args, action_span, local) = find_action(node, lctx)?;
+    super::checks::check_task(node, &action, &args)?;
     let mut kw = parse_inherited(node);
     if local {
         kw.delegate_to = Some(Value::String("localhost".into()));
@@ -743,6 +751,8 @@ fn parse_task(
         until: value_list(node.get("until")),
         retries: node.get("retries").map(Node::to_value),
         delay: node.get("delay").map(Node::to_value),
+        async_: node.get("async").map(Node::to_value),
+        poll: node.get("poll").map(Node::to_value),
         keywords: kw,
         ctx: ctx.clone(),
     };

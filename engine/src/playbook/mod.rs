@@ -4,6 +4,7 @@
 //! stop the run before any host is touched. Anything that needs host variables (dynamic
 //! includes, loops, conditions) stays raw (`Value`) and is rendered by the executor.
 
+pub mod checks;
 pub mod keywords;
 pub mod kv;
 pub mod load;
@@ -37,8 +38,13 @@ pub struct Inherited {
     pub delegate_to: Option<Value>,
     pub delegate_facts: Option<Value>,
     pub throttle: Option<Value>,
+    /// `timeout: N`: the task fails (and its commands are stopped) after N seconds.
+    pub timeout: Option<Value>,
+    /// `port`: the connection port when the host sets no `ansible_port`.
+    pub port: Option<Value>,
     /// Environment layers, outermost first (play, block, task).
     pub environment: Vec<Value>,
+    /// `module_defaults` layers, outermost first: default arguments per module name.
     pub module_defaults: Vec<Value>,
 }
 
@@ -70,6 +76,8 @@ impl Inherited {
             delegate_to: pick(&self.delegate_to, &child.delegate_to),
             delegate_facts: pick(&self.delegate_facts, &child.delegate_facts),
             throttle: pick(&self.throttle, &child.throttle),
+            timeout: pick(&self.timeout, &child.timeout),
+            port: pick(&self.port, &child.port),
             environment,
             module_defaults,
         }
@@ -119,6 +127,10 @@ pub struct Task {
     pub until: Vec<Value>,
     pub retries: Option<Value>,
     pub delay: Option<Value>,
+    /// `async: N`: run as a background job for at most N seconds.
+    pub async_: Option<Value>,
+    /// `poll: N` (with `async`): check the job every N seconds; 0 leaves it running.
+    pub poll: Option<Value>,
     pub keywords: Inherited,
     pub ctx: TaskContext,
 }
@@ -159,6 +171,19 @@ pub enum TaskItem {
     Block(Arc<Block>),
 }
 
+/// One `vars_prompt` entry: a variable asked of the user when the play starts.
+#[derive(Clone, Debug)]
+pub struct VarsPrompt {
+    pub name: String,
+    pub prompt: String,
+    pub default: Option<Value>,
+    /// Input not echoed (Ansible's default).
+    pub private: bool,
+    /// Asked twice; both answers must match.
+    pub confirm: bool,
+    pub span: Span,
+}
+
 #[derive(Debug)]
 pub struct Play {
     pub name: String,
@@ -187,6 +212,11 @@ pub struct Play {
     pub max_fail_percentage: Option<Value>,
     pub order: Option<String>,
     pub base_dir: PathBuf,
+    pub vars_prompt: Vec<VarsPrompt>,
+    /// `gather_timeout`: seconds fact gathering may take.
+    pub gather_timeout: Option<Value>,
+    /// `fact_path`: where `ansible_local` facts are read on the hosts.
+    pub fact_path: Option<Value>,
 }
 
 #[derive(Debug)]

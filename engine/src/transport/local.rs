@@ -114,17 +114,19 @@ impl Transport for LocalTransport {
         })
     }
 
+    /// TERM to every running command's group now, KILL two seconds later to what still runs
+    /// (without waiting here: the caller may be the very task that awaits those commands).
     async fn interrupt(&self) {
         let groups = self.running.lock().map(|r| r.clone()).unwrap_or_default();
-        signal_groups(&groups, libc::SIGTERM);
-        for _ in 0..20 {
-            let alive: Vec<i32> = self.running.lock().map(|r| r.clone()).unwrap_or_default();
-            if alive.is_empty() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if groups.is_empty() {
+            return;
         }
-        signal_groups(&groups, libc::SIGKILL);
+        signal_groups(&groups, libc::SIGTERM);
+        let running: Vec<i32> = groups;
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            signal_groups(&running, libc::SIGKILL);
+        });
     }
 
     async fn put(

@@ -255,6 +255,18 @@ pub async fn connect_ssh(
     vars: &crate::value::Map,
     defaults: &crate::exec::connection::ConnectionDefaults,
 ) -> Result<std::sync::Arc<dyn Transport>, TransportError> {
+    let target = ssh_target(host, vars, defaults)?;
+    Ok(std::sync::Arc::new(
+        ssh::SshTransport::connect(target).await?,
+    ))
+}
+
+/// Where and how [`connect_ssh`] connects for `host` (also shown by `-vvvv`).
+pub fn ssh_target(
+    host: &str,
+    vars: &crate::value::Map,
+    defaults: &crate::exec::connection::ConnectionDefaults,
+) -> Result<ssh::SshTarget, TransportError> {
     let fallback = ssh::SshDefaults::default();
     let d = ssh::SshDefaults {
         remote_user: defaults.remote_user.clone(),
@@ -274,9 +286,6 @@ pub async fn connect_ssh(
             defaults.timeout
         },
     };
-    let target = ssh::SshTarget::from_vars(host, vars, &d)
-        .map_err(|e| TransportError::Unreachable(format!("{host}: {e}")))?;
-    Ok(std::sync::Arc::new(
-        ssh::SshTransport::connect(target).await?,
-    ))
+    ssh::SshTarget::from_vars(host, vars, &d)
+        .map_err(|e| TransportError::Unreachable(format!("{host}: {e}")))
 }

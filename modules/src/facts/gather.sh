@@ -15,7 +15,7 @@ kv machine "$(uname -m 2>/dev/null)"
 kv nodename "$(uname -n 2>/dev/null)"
 kv fqdn "$(hostname -f 2>/dev/null)"
 kv long_bit "$(getconf LONG_BIT 2>/dev/null)"
-kv machine_id "$(catf /etc/machine-id || catf /var/lib/dbus/machine-id)"
+kv machine_id "$(catf /var/lib/dbus/machine-id || catf /etc/machine-id)"
 sec os_release
 catf /etc/os-release || catf /usr/lib/os-release
 sec debian_version
@@ -56,6 +56,35 @@ sec pkg
 for p in /usr/bin/rpm-ostree /usr/bin/yum /usr/bin/dnf /usr/bin/dnf5 /usr/bin/apt-get /usr/bin/zypper /usr/bin/pacman /sbin/apk /usr/bin/emerge /usr/bin/xbps-install /usr/bin/swupd; do
   [ -e "$p" ] && echo "$p"
 done
+sec sshkeys
+for f in /etc/ssh/ssh_host_*_key.pub; do
+  [ -r "$f" ] && { IFS= read -r l < "$f"; } 2>/dev/null && printf '%s %s\n' "${f##*/}" "$l"
+done
+sec systemd
+has systemctl && systemctl --version 2>/dev/null
+sec lsb_release
+has lsb_release && lsb_release -a 2>/dev/null
+sec lsb_file
+catf /etc/lsb-release
+sec caps
+has capsh && capsh --print 2>/dev/null
+sec python
+for p in python3.13 python3.12 python3.11 python3.10 python3.9 python3.8 /usr/bin/python3 python3; do
+  x=$(command -v "$p" 2>/dev/null) && { kv exe "$x"; kv version "$("$x" -V 2>&1)"; break; }
+done
+sec localfacts
+if [ -d "$KP_FACT_PATH" ]; then
+  echo '@@KPLAY_LOCAL@@ .'
+  for f in "$KP_FACT_PATH"/*.fact; do
+    [ -f "$f" ] || continue
+    n=${f##*/}; printf '\n@@KPLAY_LOCAL@@ %s\n' "${n%.fact}"
+    if [ -x "$f" ]; then "$f" 2>/dev/null; else cat "$f" 2>/dev/null; fi
+  done
+fi
+sec python_selinux
+for f in /lib/*/libselinux.so.1 /usr/lib/*/libselinux.so.1 /lib64/libselinux.so.1 /usr/lib64/libselinux.so.1 /lib/libselinux.so.1 /usr/lib/libselinux.so.1; do
+  [ -e "$f" ] && { kv libselinux 1; break; }
+done
 fi
 
 if [ "${KP_HW:-0}" = 1 ]; then
@@ -75,6 +104,56 @@ for f in product_uuid product_name product_serial product_version sys_vendor bio
   v=$(cat "/sys/class/dmi/id/$f" 2>/dev/null) || v=NA
   kv "$f" "$v"
 done
+sec cpuflags
+grep -m 1 '^flags' /proc/cpuinfo 2>/dev/null
+sec chassis
+catf /sys/devices/virtual/dmi/id/chassis_type
+sec blockdev
+LSPCI=; has lspci && LSPCI=1
+for d in /sys/block/*; do
+  [ -e "$d" ] || continue
+  n=${d##*/}
+  if [ -L "$d" ]; then v=1; else v=0; for e in "$d"/*device*; do [ -e "$e" ] && v=2; done; fi
+  lp=; [ -n "$LSPCI" ] && lp=$(readlink "$d")
+  printf 'dev\t%s\t%s\t%s\n' "$n" "$v" "$lp"
+  for f in device/vendor device/model device/sas_address device/sas_device_handle device/serial removable \
+    queue/discard_max_hw_bytes queue/discard_granularity queue/rotational queue/scheduler queue/logical_block_size \
+    queue/hw_sector_size size; do
+    [ -r "$d/$f" ] && { IFS= read -r v < "$d/$f"; } 2>/dev/null && printf 'f\t%s\t%s\t%s\n' "$n" "$f" "$v"
+  done
+  for h in "$d"/holders/dm-*; do
+    [ -e "$h" ] || continue; v=; [ -r "$h/dm/name" ] && { IFS= read -r v < "$h/dm/name"; } 2>/dev/null
+    printf 'holder\t%s\t%s\t%s\n' "$n" "${h##*/}" "$v"
+  done
+  for p in "$d/$n"*; do
+    [ -d "$p" ] || continue
+    pn=${p##*/}
+    printf 'part\t%s\t%s\n' "$n" "$pn"
+    for f in start size queue/logical_block_size queue/hw_sector_size; do
+      [ -r "$p/$f" ] && { IFS= read -r v < "$p/$f"; } 2>/dev/null && printf 'pf\t%s\t%s\t%s\n' "$pn" "$f" "$v"
+    done
+    for h in "$p"/holders/dm-*; do
+      [ -e "$h" ] || continue; v=; [ -r "$h/dm/name" ] && { IFS= read -r v < "$h/dm/name"; } 2>/dev/null
+      printf 'holder\t%s\t%s\t%s\n' "$pn" "${h##*/}" "$v"
+    done
+  done
+done
+for s in /sys/block/*/slaves/*; do [ -e "$s" ] && printf 'slave\t%s\n' "$s"; done
+sec disklinks
+for k in id uuid label; do
+  for l in /dev/disk/by-$k/*; do
+    [ -L "$l" ] && printf '%s\t%s\t%s\n' "$k" "${l##*/}" "$(readlink "$l")"
+  done
+done
+sec lspci
+has lspci && lspci -D 2>/dev/null
+sec lvm
+if has vgs && [ "$(id -u)" = 0 ]; then
+  o='--noheadings --nosuffix --units g --separator ,'
+  echo '@vgs'; vgs $o 2>/dev/null
+  echo '@lvs'; has lvs && lvs $o 2>/dev/null
+  echo '@pvs'; has pvs && pvs $o 2>/dev/null
+fi
 sec mounts
 if has timeout; then T='timeout 5'; else T=; fi
 while read -r dev mp fs opts dump pass; do
@@ -92,7 +171,8 @@ for d in /sys/class/net/*; do
   kind=
   [ -d "$d/bridge" ] && kind=bridge
   [ -d "$d/bonding" ] && kind=bonding
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${d##*/}" "$(catf "$d/type")" "$(catf "$d/address")" "$(catf "$d/mtu")" "$(catf "$d/flags")" "$kind"
+  sp=; { IFS= read -r sp < "$d/speed"; } 2>/dev/null
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${d##*/}" "$(catf "$d/type")" "$(catf "$d/address")" "$(catf "$d/mtu")" "$(catf "$d/flags")" "$kind" "$sp"
 done
 sec addr4
 ip -o -4 addr show 2>/dev/null
@@ -102,10 +182,21 @@ sec route4
 ip -4 route get 8.8.8.8 2>/dev/null
 sec route6
 ip -6 route get 2404:6800:400a:800::1012 2>/dev/null
+sec local4
+ip -4 route show table local 2>/dev/null
+sec local6
+ip -6 route show table local 2>/dev/null
+sec fcwwn
+for f in /sys/class/fc_host/*/port_name; do [ -r "$f" ] && { IFS= read -r v < "$f"; } 2>/dev/null && echo "$v"; done
+sec iscsi
+catf /etc/iscsi/initiatorname.iscsi
+sec nvme
+catf /etc/nvme/hostnqn
 fi
 
 if [ "${KP_VIRT:-0}" = 1 ]; then
 sec virt
+kv systemd_container "$(catf /run/systemd/container)"
 has systemd-detect-virt && kv detect "$(systemd-detect-virt 2>/dev/null)"
 [ -f /.dockerenv ] && kv dockerenv 1
 [ -f /run/.containerenv ] && kv containerenv 1

@@ -4,9 +4,12 @@
 
 pub mod distribution;
 pub mod hardware;
+pub mod host;
+pub mod local;
 pub mod network;
 pub mod platform;
 pub mod sections;
+pub mod storage;
 pub mod subset;
 pub mod virtual_;
 
@@ -19,22 +22,27 @@ pub use subset::Subsets;
 /// The script, with the subset switches prepended by [`script_for`].
 const GATHER_SH: &str = include_str!("gather.sh");
 
-/// The script to send for the chosen subsets.
-pub fn script_for(s: &Subsets) -> String {
+/// The script to send for the chosen subsets (`fact_path`: where local facts are read).
+pub fn script_for(s: &Subsets, fact_path: Option<&str>) -> String {
     let b = |x: bool| if x { 1 } else { 0 };
     format!(
-        "KP_MIN={} KP_HW={} KP_NET={} KP_VIRT={}\n{GATHER_SH}",
+        "KP_MIN={} KP_HW={} KP_NET={} KP_VIRT={} KP_FACT_PATH={}\n{GATHER_SH}",
         b(s.min),
         b(s.hardware),
         b(s.network),
-        b(s.virtual_)
+        b(s.virtual_),
+        kplay_engine::transport::sh_quote(fact_path.unwrap_or(local::DEFAULT_FACT_PATH))
     )
 }
 
 /// Run the script and build the facts, every key with the `ansible_` prefix.
-pub async fn gather(ctx: &ModuleContext<'_>, subsets: &Subsets) -> Result<Map, ModuleError> {
+pub async fn gather(
+    ctx: &ModuleContext<'_>,
+    subsets: &Subsets,
+    fact_path: Option<&str>,
+) -> Result<Map, ModuleError> {
     let req = ExecRequest {
-        cmd: script_for(subsets),
+        cmd: script_for(subsets, fact_path),
         stdin: None,
         env: ctx.environment.clone(),
         become_: ctx.become_.clone(),
@@ -86,6 +94,10 @@ pub fn build(sec: &Sections, subsets: &Subsets) -> Map {
             "pkg_mgr".into(),
             Value::String(platform::pkg_mgr(sec, &family)),
         );
+        bare.extend(host::minimal(sec));
+        if let Some(l) = local::collect(sec) {
+            bare.insert("local".into(), l);
+        }
     }
     if subsets.hardware {
         bare.extend(hardware::memory(sec));
@@ -98,6 +110,12 @@ pub fn build(sec: &Sections, subsets: &Subsets) -> Map {
         if let Some(u) = hardware::uptime(sec) {
             bare.insert("uptime_seconds".into(), u);
         }
+        bare.extend(storage::devices(sec));
+        bare.insert("lvm".into(), storage::lvm(sec));
+        bare.extend(host::hardware(sec));
+    }
+    if subsets.network {
+        bare.extend(host::network(sec));
     }
     if subsets.virtual_ {
         bare.extend(virtual_::collect(sec));
@@ -108,6 +126,12 @@ pub fn build(sec: &Sections, subsets: &Subsets) -> Map {
         .collect();
     if subsets.network {
         facts.extend(network::collect(sec));
+    }
+    if subsets.min {
+        // What ansible-core's interpreter discovery would pick (it reports it unprefixed).
+        if let Some(py) = host::discovered_python(sec) {
+            facts.insert("discovered_interpreter_python".into(), py);
+        }
     }
     facts.sort_keys();
     facts

@@ -39,6 +39,10 @@ fn interface_base(line: &str) -> Option<(String, Map)> {
         _ => "unknown",
     };
     m.insert("type".into(), t.into());
+    // Link speed in Mb/s where the driver reports one (reading it fails for a link that is down).
+    if let Some(speed) = f.get(6).and_then(|s| s.trim().parse::<i64>().ok()) {
+        m.insert("speed".into(), speed.into());
+    }
     Some((name.to_string(), m))
 }
 

@@ -105,6 +105,12 @@ pub fn env(sec: &Sections) -> Map {
     for e in entries {
         if let Some((k, v)) = e.split_once('=') {
             if !k.is_empty() && !k.contains('\n') {
+                // Under sudo, SUDO_COMMAND holds the command sudo ran: this very script. Name
+                // it instead of showing it (ansible-core shows its own module command there).
+                if k == "SUDO_COMMAND" && v.contains("KPLAY_FACTS") {
+                    m.insert(k.to_string(), s("/bin/sh -c <kplay fact gathering>"));
+                    continue;
+                }
                 m.insert(k.to_string(), s(v));
             }
         }

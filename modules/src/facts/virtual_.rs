@@ -58,7 +58,10 @@ pub fn collect(sec: &Sections) -> Map {
         .or_else(|| kv.contains_key("containerenv").then_some("podman"))
         .or_else(|| (container == "lxc" || cgroup.contains("/lxc/")).then_some("lxc"))
         .or_else(|| (cgroup.contains("/docker/") || cgroup.contains("docker-")).then_some("docker"))
-        .or_else(|| from_dmi(&get("sys_vendor"), &get("product_name")));
+        .or_else(|| from_dmi(&get("sys_vendor"), &get("product_name")))
+        // Any other `container=` in PID 1's environment (systemd-nspawn style managers, the
+        // kplay lab): ansible-core calls it a `container` guest.
+        .or_else(|| (!container.is_empty()).then_some("container"));
     let (typ, role) = match guest {
         Some(t) => (t.to_string(), "guest"),
         None if kv.contains_key("hypervisor") => ("NA".to_string(), "guest"),
@@ -84,6 +87,13 @@ pub fn collect(sec: &Sections) -> Map {
     ]
     .contains(&typ.as_str())
     {
+        guests.push(Value::String("container".into()));
+    }
+    let systemd_container = get("systemd_container");
+    if !systemd_container.is_empty() && !guests.iter().any(|g| g == &systemd_container) {
+        guests.insert(0, Value::String(systemd_container));
+    }
+    if !container.is_empty() && !guests.iter().any(|g| g == "container") {
         guests.push(Value::String("container".into()));
     }
     m.insert("virtualization_tech_guest".into(), Value::Array(guests));

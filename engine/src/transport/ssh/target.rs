@@ -90,8 +90,9 @@ pub struct SshTarget {
 /// Keepalive when nothing asks otherwise: often enough to notice a dead host within a couple
 /// of minutes and to keep NAT state alive during long tasks.
 const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(30);
-/// Connection retries when `ansible_ssh_retries` is not set.
-const DEFAULT_RETRIES: u32 = 2;
+/// Connection retries when `ansible_ssh_retries` is not set: none, as ansible-core's
+/// `reconnection_retries` (an unreachable host costs one connect timeout, not three).
+const DEFAULT_RETRIES: u32 = 0;
 
 impl SshTarget {
     /// Resolve the target for `inventory_hostname` from its variables.
