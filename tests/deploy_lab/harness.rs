@@ -136,6 +136,12 @@ impl DeployLab {
                 text.push_str(&format!("{}\n", self.hosts[m].0));
             }
         }
+        // k8s_cluster's children exist even when a test leaves them empty.
+        for g in ["kube_control_plane", "kube_node"] {
+            if !groups.iter().any(|(name, _)| *name == g) {
+                text.push_str(&format!("\n[{g}]\n"));
+            }
+        }
         text.push_str(&format!(
             "\n[k8s_cluster:children]\nkube_control_plane\nkube_node\n\n[all:vars]\nansible_user=root\n\
              ansible_ssh_private_key_file={}\nansible_ssh_common_args='-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes'\n",
