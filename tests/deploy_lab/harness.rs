@@ -3,9 +3,12 @@
 //! builder under /var/cache/kplay), `kplay deploy` runs with their summary parsed, and plain
 //! OpenSSH to the hosts for checking what the deploy left there.
 //!
-//! A new end-to-end test (the whole [7] deploy of 4 hosts) uses the same pieces:
-//! `DeployLab::up("deploy-e2e", 4)`, `lab.inventory(&[("bootstrap", &[0]), ("etcd", &[1, 2, 3]), …])`,
-//! `lab.bundle()`, `lab.deploy(&inv, &bundle, &[])`, then checks over `lab.ssh_ok`.
+//! Used by tests/deploy_lab.rs (the bootstrap node) and tests/deploy_e2e.rs (issue [7] on 4 hosts);
+//! a further deploy test (steps 03-05 when they land) takes the same pieces:
+//! `DeployLab::up(name, n)`, `lab.inventory(dir, &[("bootstrap", &[0]), ("etcd", &[1, 2, 3]), …])`,
+//! `lab.bundle()`, `lab.deploy(&inv, &bundle, &[…])` with `summary_line`/`changed_of`, then
+//! checks over `lab.ssh_ok`.
+#![allow(dead_code)] // Each test file uses its own part of the harness.
 
 use crate::common::{kplay_timeout, Run};
 use std::path::{Path, PathBuf};
