@@ -937,3 +937,52 @@ fn item10_json_events_are_documented_in_readme() {
         );
     }
 }
+
+/// Item 5: keywords kplay used to accept and ignore now work: `vars_prompt` (its default when
+/// stdin is not a terminal, with Ansible's warning), `module_defaults`, `max_fail_percentage`.
+#[test]
+fn item5_keywords_that_were_ignored_now_work() {
+    let dir = tempdir();
+    let r = run_hosts(
+        dir.path(),
+        &["h1", "h2"],
+        r#"
+- hosts: all
+  gather_facts: false
+  vars_prompt:
+    - name: answer
+      prompt: The answer
+      default: fortytwo
+  module_defaults:
+    ansible.builtin.file:
+      mode: "0600"
+  tasks:
+    - file: path={{ dir }}/{{ inventory_hostname }}.md state=touch
+    - assert:
+        that: answer == 'fortytwo'
+- hosts: all
+  gather_facts: false
+  max_fail_percentage: 40
+  tasks:
+    - fail: msg=half
+      when: inventory_hostname == 'h1'
+    - command: touch {{ dir }}/{{ inventory_hostname }}.after
+"#,
+        &["-f", "1"],
+    );
+    r.assert_exit(2);
+    assert!(
+        r.stderr
+            .contains("Not prompting as we are not in interactive mode"),
+        "{}",
+        r.dump()
+    );
+    for h in ["h1", "h2"] {
+        assert_eq!(mode_of(&dir.path().join(format!("{h}.md"))) & 0o777, 0o600);
+    }
+    assert!(
+        !dir.path().join("h2.after").exists(),
+        "50% failed > 40%: the play must stop\n{}",
+        r.dump()
+    );
+}

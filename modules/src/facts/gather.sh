@@ -15,7 +15,9 @@ kv machine "$(uname -m 2>/dev/null)"
 kv nodename "$(uname -n 2>/dev/null)"
 kv fqdn "$(hostname -f 2>/dev/null)"
 kv long_bit "$(getconf LONG_BIT 2>/dev/null)"
-kv machine_id "$(catf /var/lib/dbus/machine-id || catf /etc/machine-id)"
+# /etc/machine-id first (systemd's): ansible-core reads D-Bus's copy first, which goes stale on
+# cloned hosts (the lab's) and would make every clone look like one machine.
+kv machine_id "$(catf /etc/machine-id || catf /var/lib/dbus/machine-id)"
 sec os_release
 catf /etc/os-release || catf /usr/lib/os-release
 sec debian_version
