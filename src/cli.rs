@@ -28,10 +28,190 @@ pub enum Command {
     Lab(LabArgs),
     /// The deployment content compiled into this binary (playbooks, roles, group_vars, inventory).
     Content(ContentArgs),
+    /// Install the cluster: the bootstrap node, then steps 00..05; skips finished steps and
+    /// resumes where a stopped deploy left off.
+    Deploy(DeployArgs),
+    /// Remove what the deploy installed (reset.yml) and clear the deploy state.
+    Reset(ResetArgs),
+    /// The one-file configuration (`kplay deploy -c config.yaml`).
+    Config(ConfigArgs),
+    /// Write the embedded content (playbooks, roles, group_vars, inventory sample) into DIR to
+    /// edit on site.
+    Init {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// Show what was edited in DIR (written by `kplay init`) against the embedded content.
+    DiffEmbedded {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
     /// The offline bundle: build it, list it, push its images to a registry.
     Bundle(BundleArgs),
     /// Serve a directory over HTTP (the bundle, on a bootstrap node without nginx).
     Serve(ServeArgs),
+}
+
+/// The cluster a deploy or reset works on: an inventory, or a config.yaml holding the hosts too.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TargetArgs {
+    /// Inventory file or directory (repeatable); state and hooks live beside it.
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        value_name = "INVENTORY",
+        conflicts_with = "config"
+    )]
+    pub inventory: Vec<String>,
+    /// config.yaml with the hosts and settings (`kplay config init` writes one).
+    #[arg(short = 'c', long = "config", value_name = "CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// The state file (default: .kplay/deploy-state.json beside the inventory or config).
+    #[arg(long = "state", value_name = "FILE")]
+    pub state: Option<std::path::PathBuf>,
+    /// Run the playbooks and roles of DIR (from `kplay init DIR`) only, never the embedded ones.
+    #[arg(long = "content", value_name = "DIR")]
+    pub content: Option<std::path::PathBuf>,
+}
+
+/// Connection, privilege and run options shared with `kplay run` (`-c` is taken by --config
+/// here, so the connection type is `--connection` only).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConnArgs {
+    /// Extra variables: k=v pairs, YAML/JSON, or @file (repeatable).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Number of hosts worked on at once.
+    #[arg(short = 'f', long = "forks")]
+    pub forks: Option<usize>,
+    /// Connection type (local, ssh).
+    #[arg(long = "connection")]
+    pub connection: Option<String>,
+    /// Remote user.
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// SSH private key file.
+    #[arg(long = "private-key", visible_alias = "key-file")]
+    pub private_key: Option<String>,
+    /// Refuse hosts whose SSH key is not yet known (no trust on first use).
+    #[arg(long = "strict-host-keys")]
+    pub strict_host_keys: bool,
+    /// Ask for the SSH password.
+    #[arg(short = 'k', long = "ask-pass")]
+    pub ask_pass: bool,
+    /// Run operations with become.
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    /// Privilege escalation method.
+    #[arg(long = "become-method")]
+    pub become_method: Option<String>,
+    /// Run operations as this user.
+    #[arg(long = "become-user")]
+    pub become_user: Option<String>,
+    /// Ask for the privilege escalation password.
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub ask_become_pass: bool,
+    /// Don't make changes; report what would change (nothing is recorded as finished).
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+    /// Show differences in changed files.
+    #[arg(short = 'D', long = "diff")]
+    pub diff: bool,
+    /// Verbose mode (-vvv for more); shows every task as `kplay run` does.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl ConnArgs {
+    /// The same options in `kplay run`'s shape.
+    pub fn to_common(&self, inventory: Vec<String>) -> CommonArgs {
+        CommonArgs {
+            inventory,
+            extra_vars: self.extra_vars.clone(),
+            limit: None,
+            forks: self.forks,
+            connection: self.connection.clone(),
+            user: self.user.clone(),
+            private_key: self.private_key.clone(),
+            strict_host_keys: self.strict_host_keys,
+            ask_pass: self.ask_pass,
+            become_: self.become_,
+            become_method: self.become_method.clone(),
+            become_user: self.become_user.clone(),
+            ask_become_pass: self.ask_become_pass,
+            check: self.check,
+            diff: self.diff,
+            verbose: self.verbose,
+            output: OutputFormat::Text,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Progress {
+    /// Live view on a terminal, plain lines otherwise.
+    #[default]
+    Auto,
+    Live,
+    Plain,
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The offline bundle (`kplay bundle build --output DIR`) the bootstrap node serves.
+    #[arg(long = "bundle", value_name = "DIR")]
+    pub bundle: Option<std::path::PathBuf>,
+    /// Start at STEP (number or name) and run every later step, finished or not.
+    #[arg(long = "from", value_name = "STEP", conflicts_with = "only")]
+    pub from: Option<String>,
+    /// Run only these steps (numbers or names), finished or not.
+    #[arg(long = "only", value_name = "STEP", num_args = 1.., value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Run every selected step again, finished or not.
+    #[arg(long = "force")]
+    pub force: bool,
+    /// Show every step and whether it would run (and why); run nothing.
+    #[arg(long = "list")]
+    pub list: bool,
+    /// The hook playbooks' directory (default: hooks/ beside the inventory or config).
+    #[arg(long = "hooks", value_name = "DIR")]
+    pub hooks: Option<std::path::PathBuf>,
+    /// How progress is shown.
+    #[arg(long = "progress", value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Do not ask for confirmation (needed when not run from a terminal).
+    #[arg(long = "yes", short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Write a commented config.yaml (FILE, default config.yaml; `-` for standard output).
+    Init {
+        #[arg(value_name = "FILE", default_value = "config.yaml")]
+        file: std::path::PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long = "force")]
+        force: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -3,6 +3,7 @@
 
 mod bundle_cmd;
 mod cli;
+mod deploy_cmd;
 mod embedded;
 mod excerpt;
 mod lab_cmd;
@@ -47,6 +48,11 @@ fn main() -> ExitCode {
             cli::ContentCommand::List => embedded::list(),
             cli::ContentCommand::Extract { dir } => embedded::extract(&dir),
         },
+        cli::Command::Deploy(args) => deploy_cmd::deploy(args),
+        cli::Command::Reset(args) => deploy_cmd::reset(args),
+        cli::Command::Config(args) => deploy_cmd::config(args.command),
+        cli::Command::Init { dir } => deploy_cmd::init(&dir),
+        cli::Command::DiffEmbedded { dir } => deploy_cmd::diff_embedded(&dir),
     };
     ExitCode::from(code)
 }

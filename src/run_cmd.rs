@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn registry() -> Arc<ModuleRegistry> {
+pub(crate) fn registry() -> Arc<ModuleRegistry> {
     kplay_engine::transport::persistent::set_preludes(kplay_modules::shell_preludes());
     let mut reg = ModuleRegistry::new();
     kplay_modules::register_all(&mut reg);
@@ -33,7 +33,7 @@ fn registry() -> Arc<ModuleRegistry> {
 
 /// A load error: one line naming file:line, exit 4 (as ansible-playbook does for parse errors),
 /// then the offending line with a caret under the column, as Ansible shows it.
-fn load_error(e: impl std::fmt::Display) -> u8 {
+pub(crate) fn load_error(e: impl std::fmt::Display) -> u8 {
     let text = e.to_string();
     eprintln!("ERROR! {text}");
     if let Some(excerpt) = crate::excerpt::offending_line(&text) {
@@ -48,7 +48,7 @@ fn error(e: impl std::fmt::Display) -> u8 {
     exit::ERROR as u8
 }
 
-fn color_wanted() -> bool {
+pub(crate) fn color_wanted() -> bool {
     if std::env::var_os("NO_COLOR").is_some()
         || std::env::var("ANSIBLE_NOCOLOR")
             .map(|v| v == "1" || v == "true")
@@ -67,7 +67,7 @@ fn read_secret(prompt: &str) -> Option<String> {
 }
 
 /// Options common to run/adhoc/plan, with ansible.cfg and ANSIBLE_* applied under the flags.
-fn options(
+pub(crate) fn options(
     common: &CommonArgs,
     cfg: &Config,
     tags: &[String],
@@ -146,7 +146,7 @@ fn load_inventory(sources: &[String], cfg: &Config) -> Result<Inventory, String>
     Inventory::load(&srcs).map_err(|e| e.to_string())
 }
 
-fn load_config() -> Result<Config, u8> {
+pub(crate) fn load_config() -> Result<Config, u8> {
     match Config::load() {
         Ok(c) => {
             for w in &c.warnings {
@@ -158,7 +158,7 @@ fn load_config() -> Result<Config, u8> {
     }
 }
 
-fn output_options(common: &CommonArgs, cfg: &Config) -> OutputOptions {
+pub(crate) fn output_options(common: &CommonArgs, cfg: &Config) -> OutputOptions {
     OutputOptions {
         verbosity: common.verbose,
         diff: common.diff,
