@@ -203,6 +203,13 @@ impl Apt {
         })
     }
 
+    /// Serializes apt runs on this private root and download cache: concurrent `apt-get update`s
+    /// in one root delete each other's lists (apt's own locking is off here, see `command`).
+    fn lock(&self) -> Result<crate::lock::Lock, AptError> {
+        let p = self.root.join(".kplay-lock");
+        crate::lock::exclusive(&p).map_err(io("locking", &p))
+    }
+
     /// The private root (for messages and tests).
     pub fn root(&self) -> &Path {
         &self.root
@@ -288,12 +295,15 @@ impl Apt {
     /// Downloads the package lists unless fresh ones (younger than [`LISTS_MAX_AGE`]) are there
     /// or `force`; then checks every source is of the wanted release. Returns whether it updated.
     pub fn update(&self, force: bool) -> Result<bool, AptError> {
+        let _lock = self.lock()?;
         let stamp = self.root.join("var/lib/apt/lists/.kplay-updated");
         let fresh = fs::metadata(&stamp)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .is_some_and(|age| age < LISTS_MAX_AGE);
+        // A stamp without lists (an update that was interrupted or raced) is not fresh.
+        let fresh = fresh && self.release_files()?.next().is_some();
         let updated = if force || !fresh {
             self.run(&["update"])?;
             fs::write(&stamp, b"").map_err(io("writing", &stamp))?;
@@ -305,19 +315,25 @@ impl Apt {
         Ok(updated)
     }
 
+    /// The Release files of the downloaded package lists.
+    fn release_files(&self) -> Result<impl Iterator<Item = fs::DirEntry>, AptError> {
+        let lists = self.root.join("var/lib/apt/lists");
+        Ok(fs::read_dir(&lists)
+            .map_err(io("reading", &lists))?
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.ends_with("_InRelease") || name.ends_with("_Release")
+            }))
+    }
+
     /// Every Release file apt fetched must be of our release (`bookworm`, `bookworm-updates`,
     /// `bookworm-security` …): a trixie machine's sources would give trixie packages.
     fn check_release(&self) -> Result<(), AptError> {
-        let lists = self.root.join("var/lib/apt/lists");
         let mut seen = 0;
-        for e in fs::read_dir(&lists)
-            .map_err(io("reading", &lists))?
-            .flatten()
-        {
+        for e in self.release_files()? {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !(name.ends_with("_InRelease") || name.ends_with("_Release")) {
-                continue;
-            }
             seen += 1;
             let text = fs::read_to_string(e.path()).map_err(io("reading", &e.path()))?;
             let codename = text
@@ -356,6 +372,7 @@ impl Apt {
         if packages.is_empty() {
             return Ok(Vec::new());
         }
+        let _lock = self.lock()?;
         let mut args = vec!["install", "--simulate"];
         args.extend(packages.iter().map(String::as_str));
         let plan = match self.run(&args) {

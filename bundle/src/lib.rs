@@ -7,6 +7,7 @@ pub mod build;
 pub mod files;
 pub mod images;
 pub mod kubernetes;
+pub mod lock;
 pub mod manifest;
 pub mod module;
 pub mod oci;

@@ -28,7 +28,6 @@ mod openapi;
 pub mod recipe;
 
 use std::fs;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -613,19 +612,7 @@ fn children_peak_rss_mib() -> u64 {
     u64::try_from(usage.ru_maxrss).unwrap_or(0) / 1024
 }
 
-/// Holds an exclusive lock on `path` while alive, so two builders never share a work directory.
-struct Lock(#[allow(dead_code)] fs::File);
-
-fn lock(path: &Path) -> Result<Lock, KubernetesError> {
-    let f = fs::File::create(path).map_err(|e| KubernetesError::io("creating", path, e))?;
-    loop {
-        // SAFETY: flock on a descriptor we own; released when the file is dropped.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(Lock(f));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(KubernetesError::io("locking", path, err));
-        }
-    }
+/// Holds an exclusive lock on `path`, so two builders never share a work directory.
+fn lock(path: &Path) -> Result<crate::lock::Lock, KubernetesError> {
+    crate::lock::exclusive(path).map_err(|e| KubernetesError::io("locking", path, e))
 }
