@@ -6,7 +6,7 @@
 //! must change is decided from the read, so a second run reports `changed: false` and check mode
 //! reports the same plan without running apt-get.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::run_sh;
 use crate::common::upload;
 use crate::wait_for_connection::seconds;
@@ -18,7 +18,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 const PARAMS: &[Param] = &[
-    p("name", &["package", "pkg"]),
+    p("name", &["package", "pkg"]).list(),
     p("state", &[]),
     p("update_cache", &["update-cache"]),
     p("update_cache_retries", &[]),
@@ -46,6 +46,10 @@ const PARAMS: &[Param] = &[
     ),
     p("allow_change_held_packages", &[]),
 ];
+
+/// `apt`'s declared arguments.
+pub static SPEC: Spec = Spec::new("apt", "Manages apt-packages", &[PARAMS])
+    .mutually_exclusive(&[&["deb", "name"], &["deb", "upgrade"]]);
 
 const STATES: &[&str] = &["absent", "build-dep", "latest", "present", "fixed"];
 
@@ -108,21 +112,6 @@ impl PkgSpec {
             },
             VersionReq::AtLeast(v) => compare_versions(installed, v) != Ordering::Less,
         }
-    }
-}
-
-/// Names from a list or a comma-separated string.
-pub fn name_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        None => vec![],
-        Some(Value::Array(items)) => items.iter().flat_map(|i| name_list(Some(i))).collect(),
-        Some(Value::String(s)) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
-        Some(other) => vec![kplay_engine::value::to_display_string(other)],
     }
 }
 
@@ -296,9 +285,7 @@ pub struct AptArgs {
 
 impl AptArgs {
     pub fn parse(args: Map) -> Result<AptArgs, ModuleError> {
-        let a = Args::parse("apt", args, &[PARAMS])?;
-        a.mutually_exclusive(&["deb", "name"])?;
-        a.mutually_exclusive(&["deb", "upgrade"])?;
+        let a = SPEC.parse(args)?;
         let state = a
             .choice("state", STATES)?
             .unwrap_or_else(|| "present".into());
@@ -323,7 +310,7 @@ impl AptArgs {
             }
         }
         Ok(AptArgs {
-            packages: name_list(a.raw("name"))
+            packages: a.list("name")
                 .iter()
                 .map(|n| PkgSpec::parse(n))
                 .collect(),
@@ -763,8 +750,9 @@ mod tests {
 
     #[test]
     fn names_come_from_lists_or_comma_strings() {
-        assert_eq!(name_list(Some(&json!("a, b,c"))), vec!["a", "b", "c"]);
-        assert_eq!(name_list(Some(&json!(["a", "b=1.0"]))), vec!["a", "b=1.0"]);
+        assert_eq!(parse(json!({"name": "a, b,c"})).packages.len(), 3);
+        let a = parse(json!({"name": ["a", "b=1.0"]}));
+        assert_eq!(a.packages[1].base_name(), "b");
     }
 
     #[test]

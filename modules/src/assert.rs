@@ -1,7 +1,7 @@
 //! `assert`: evaluate conditions with the host's variables; fail on the first false one.
 //! Runs on the controller only.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{to_display_string, Map, Value};
@@ -12,6 +12,9 @@ const PARAMS: &[Param] = &[
     p("success_msg", &[]),
     p("quiet", &[]),
 ];
+
+/// `assert`'s declared arguments.
+pub static SPEC: Spec = Spec::new("assert", "Asserts given expressions are true", &[PARAMS]);
 
 /// `ansible.builtin.assert`.
 pub struct AssertModule;
@@ -61,7 +64,7 @@ impl Module for AssertModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("assert", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let that = a
             .raw("that")
             .ok_or_else(|| ModuleError::new("conditional required in \"that\" string"))?;

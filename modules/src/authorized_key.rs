@@ -4,7 +4,7 @@
 //! `exclusive` mode, and `manage_dir` (the directory 0700 and the file 0600, owned by the user).
 //! One round trip reads the user, the directory and the file; one more writes it atomically.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::remote_dirname;
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{read_all, text_diff, Read};
@@ -14,8 +14,8 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("user", &[]),
-    p("key", &[]),
+    p("user", &[]).required(),
+    p("key", &[]).required(),
     p("path", &[]),
     p("manage_dir", &[]),
     p("state", &[]),
@@ -25,6 +25,9 @@ const PARAMS: &[Param] = &[
     p("comment", &[]),
     p("follow", &[]),
 ];
+
+/// `authorized_key`'s declared arguments.
+pub static SPEC: Spec = Spec::new("authorized_key", "Adds or removes an SSH authorized key", &[PARAMS]);
 
 /// Key types sshd accepts in authorized_keys (Ansible's `VALID_SSH2_KEY_TYPES`).
 const KEY_TYPES: &[&str] = &[
@@ -351,8 +354,7 @@ impl Module for AuthorizedKeyModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("authorized_key", args, &[PARAMS])?;
-        a.require(&["user", "key"])?;
+        let a = SPEC.parse(args)?;
         let user = a.str("user")?.unwrap_or_default();
         let key = a.str("key")?.unwrap_or_default();
         let path = a.str("path")?;

@@ -7,7 +7,7 @@
 use crate::cmdline::{
     format_delta, format_timestamp, lines_value, quote_arg_expanding, RunTests, Skip,
 };
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::fail_rc;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
@@ -29,6 +29,9 @@ pub(crate) const COMMAND_PARAMS: &[Param] = &[
     p("executable", &[]),
     p("_uses_shell", &[]),
 ];
+
+/// `command`'s declared arguments.
+pub static SPEC: Spec = Spec::new("command", "Execute commands on targets", &[COMMAND_PARAMS]);
 
 /// Printed on stderr when `chdir` fails.
 const CHDIR_FAILED: &str = "__KPLAY_CMD_CHDIR_FAILED_7f3a__";
@@ -259,7 +262,7 @@ impl Module for CommandModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("command", args, &[COMMAND_PARAMS])?;
+        let a = SPEC.parse(args)?;
         if a.bool("_uses_shell", false)? {
             return crate::shell::run_shell(ctx, &a).await;
         }

@@ -1,7 +1,7 @@
 //! `copy`: put `content` or a controller file (or a whole directory) at `dest`, or copy a file
 //! already on the host (`remote_src`). One probe and at most one write per file.
 
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
 use crate::common::attrs::AttrSpec;
 use crate::common::install::{install_file, sha1_file, sha1_hex, Install, Source};
 use crate::common::mode::ModeSpec;
@@ -13,20 +13,24 @@ use kplay_engine::value::{Map, Value};
 use std::path::{Path, PathBuf};
 
 const PARAMS: &[Param] = &[
-    p("src", &[]),
-    p("content", &[]),
-    p("dest", &[]),
-    p("backup", &[]),
-    p("force", &["thirsty"]),
-    p("directory_mode", &[]),
-    p("remote_src", &[]),
-    p("validate", &[]),
-    p("follow", &[]),
-    p("local_follow", &[]),
-    p("decrypt", &[]),
-    p("checksum", &[]),
-    p("_original_basename", &[]),
+    p("src", &[]).path().doc("Controller file or directory to copy (a trailing `/` copies the directory's contents); with `remote_src`, a path on the host."),
+    p("content", &[]).doc("Text to write to `dest` instead of a file (a structure is written as JSON)."),
+    p("dest", &[]).path().required().doc("Remote path to copy to; a directory when it ends with `/`."),
+    p("backup", &[]).flag(false).doc("Keep a timestamped copy of the file being replaced."),
+    p("force", &["thirsty"]).flag(true).doc("Replace a file whose content differs; false only creates missing files."),
+    p("directory_mode", &[]).doc("Mode of directories created when copying a directory."),
+    p("remote_src", &[]).flag(false).doc("`src` is on the host, not on the controller."),
+    p("validate", &[]).str().doc("Command run on the temp file (`%s`) before it replaces `dest`."),
+    p("follow", &[]).flag(false).doc("Follow a `dest` that is a symbolic link."),
+    p("local_follow", &[]).flag(true).doc("Follow symbolic links in `src` on the controller."),
+    p("decrypt", &[]).flag(true).doc("Decrypt vaulted source files (kplay always does)."),
+    p("checksum", &[]).str().doc("SHA1 the copied file must have."),
+    p("_original_basename", &[]).str().doc("Internal: the source's name, set by the action."),
 ];
+
+/// `copy`'s declared arguments.
+pub static SPEC: Spec = Spec::new("copy", "Copy files to remote locations", &[PARAMS, FILE_COMMON])
+    .mutually_exclusive(&[&["content", "src"]]);
 
 /// Where `copy` takes its content from.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,14 +57,9 @@ struct CopyArgs {
 
 impl CopyArgs {
     fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<CopyArgs, ModuleError> {
-        let a = Args::parse("copy", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["dest"])?;
-        a.mutually_exclusive(&["content", "src"])?;
+        let a = SPEC.parse(args)?;
         let dest = a.str("dest")?.unwrap_or_default();
-        let remote_src = a.bool("remote_src", false)?;
-        for b in ["decrypt", "local_follow", "unsafe_writes"] {
-            a.bool(b, true)?;
-        }
+        let remote_src = a.flag("remote_src");
         let source = if let Some(c) = a.raw("content") {
             if dest.ends_with('/') {
                 return Err(ModuleError::new("can not use content with a dir as dest"));
@@ -95,9 +94,9 @@ impl CopyArgs {
             dest,
             source,
             attrs,
-            backup: a.bool("backup", false)?,
-            force: a.bool("force", true)?,
-            follow: a.bool("follow", false)?,
+            backup: a.flag("backup"),
+            force: a.flag("force"),
+            follow: a.flag("follow"),
             validate,
             directory_mode,
             checksum: a.str("checksum")?,

@@ -3,8 +3,7 @@
 //! update); the change round trip runs one `dnf`/`yum` command and reports the package set
 //! before and after, so `changed` reflects what really happened for groups and `.rpm` files too.
 
-use crate::apt::name_list;
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Args, Param, Spec};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
@@ -12,24 +11,24 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 pub(crate) const PARAMS: &[Param] = &[
-    p("name", &["pkg"]),
+    p("name", &["pkg"]).list(),
     p("state", &[]),
     p("list", &[]),
-    p("enablerepo", &[]),
-    p("disablerepo", &[]),
+    p("enablerepo", &[]).list(),
+    p("disablerepo", &[]).list(),
     p("conf_file", &[]),
     p("disable_gpg_check", &[]),
     p("installroot", &[]),
     p("releasever", &[]),
     p("autoremove", &[]),
-    p("exclude", &[]),
+    p("exclude", &[]).list(),
     p("skip_broken", &[]),
     p("update_cache", &["expire-cache"]),
     p("update_only", &[]),
     p("security", &[]),
     p("bugfix", &[]),
-    p("enable_plugin", &[]),
-    p("disable_plugin", &[]),
+    p("enable_plugin", &[]).list(),
+    p("disable_plugin", &[]).list(),
     p("disable_excludes", &[]),
     p("validate_certs", &[]),
     p("sslverify", &[]),
@@ -45,6 +44,12 @@ pub(crate) const PARAMS: &[Param] = &[
     p("install_weak_deps", &[]),
     p("use_backend", &[]),
 ];
+
+/// `dnf`'s declared arguments.
+pub static SPEC: Spec = Spec::new("dnf", "Manages packages with the dnf package manager", &[PARAMS]);
+
+/// `yum`'s declared arguments (kplay's `yum` is `dnf`, as on every current RPM system).
+pub static YUM_SPEC: Spec = Spec::new("yum", "Manages packages with the yum package manager", &[PARAMS]);
 
 /// Which executable runs the transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,13 +104,14 @@ pub struct RpmArgs {
 
 impl RpmArgs {
     pub fn parse(module: &'static str, args: Map) -> Result<RpmArgs, ModuleError> {
-        let a = Args::parse(module, args, &[PARAMS])?;
+        let spec = if module == "yum" { &YUM_SPEC } else { &SPEC };
+        let a = spec.parse(args)?;
         if a.has("list") {
             return Err(ModuleError::new(format!(
                 "{module}: 'list' is not supported by kplay; use the package_facts module"
             )));
         }
-        let names = name_list(a.raw("name"));
+        let names = a.list("name");
         let state = match a.choice(
             "state",
             &["absent", "installed", "latest", "present", "removed"],
@@ -150,11 +156,11 @@ impl RpmArgs {
         Ok(RpmArgs {
             names,
             state,
-            enablerepo: name_list(a.raw("enablerepo")),
-            disablerepo: name_list(a.raw("disablerepo")),
-            exclude: name_list(a.raw("exclude")),
-            disable_plugin: name_list(a.raw("disable_plugin")),
-            enable_plugin: name_list(a.raw("enable_plugin")),
+            enablerepo: a.list("enablerepo"),
+            disablerepo: a.list("disablerepo"),
+            exclude: a.list("exclude"),
+            disable_plugin: a.list("disable_plugin"),
+            enable_plugin: a.list("enable_plugin"),
             conf_file: a.str("conf_file")?,
             installroot: a.str("installroot")?.filter(|r| r != "/"),
             releasever: a.str("releasever")?,

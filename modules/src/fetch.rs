@@ -2,7 +2,7 @@
 //! or (`flat`) exactly `dest`. One round trip: the snippet is told the SHA-1 of the controller's
 //! copy and sends the content only when the host's file differs.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::install::sha1_hex;
 use crate::common::{basename, run_sh};
 use async_trait::async_trait;
@@ -18,6 +18,9 @@ const PARAMS: &[Param] = &[
     p("fail_on_missing", &["fail_when_missing"]),
     p("validate_checksum", &["validate_md5"]),
 ];
+
+/// `fetch`'s declared arguments.
+pub static SPEC: Spec = Spec::new("fetch", "Fetch files from remote nodes", &[PARAMS]);
 
 const RC_MISSING: i32 = 3;
 const RC_DIR: i32 = 4;
@@ -35,7 +38,7 @@ struct FetchArgs {
 
 impl FetchArgs {
     fn parse(args: Map) -> Result<FetchArgs, ModuleError> {
-        let a = Args::parse("fetch", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let src = a.str("src")?.unwrap_or_default();
         let dest = a.str("dest")?.unwrap_or_default();
         if src.is_empty() || dest.is_empty() {

@@ -7,7 +7,7 @@
 //! old file, backs up, renames and applies `mode`/`owner`/`group`. An existing `dest` with
 //! `force: no` (and a matching `checksum`, if given) is never downloaded again.
 
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
 use crate::common::attrs::{attr_failure, path_info, AttrSpec};
 use crate::common::probe::{parse_reply, probe, PathKind, PathStat, ProbeRequest, PROBE_FN};
 use crate::common::write::{backup_shell, TEMP_PREFIX};
@@ -21,8 +21,8 @@ use kplay_engine::value::{Map, Value};
 use std::time::{Duration, Instant};
 
 const PARAMS: &[Param] = &[
-    p("url", &[]),
-    p("dest", &[]),
+    p("url", &[]).required(),
+    p("dest", &[]).required(),
     p("tmp_dest", &[]),
     p("force", &["thirsty"]),
     p("backup", &[]),
@@ -44,6 +44,9 @@ const PARAMS: &[Param] = &[
     p("ciphers", &[]),
     p("follow_redirects", &[]),
 ];
+
+/// `get_url`'s declared arguments.
+pub static SPEC: Spec = Spec::new("get_url", "Downloads files from HTTP, HTTPS, or FTP to node", &[PARAMS, FILE_COMMON]);
 
 /// Checksum algorithms Ansible accepts, each with the coreutils tool the host runs.
 const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
@@ -172,8 +175,7 @@ pub(crate) fn header_pairs(v: Option<&Value>) -> Result<Vec<(String, String)>, M
 
 impl GetUrlArgs {
     fn parse(args: Map) -> Result<GetUrlArgs, ModuleError> {
-        let a = Args::parse("get_url", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["url", "dest"])?;
+        let a = SPEC.parse(args)?;
         let url = a.str("url")?.unwrap_or_default();
         let checksum = match a.str("checksum")?.filter(|c| !c.is_empty()) {
             Some(c) => Some(Checksum::parse(&c)?),

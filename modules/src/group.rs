@@ -2,7 +2,7 @@
 //! One round trip reads the group (`getent group`, or `/etc/group` with `local`); one more runs
 //! `groupadd`/`groupmod`/`groupdel` when something differs.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read};
 use async_trait::async_trait;
@@ -11,7 +11,7 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &[]),
+    p("name", &[]).required(),
     p("state", &[]),
     p("force", &[]),
     p("gid", &[]),
@@ -21,6 +21,9 @@ const PARAMS: &[Param] = &[
     p("gid_min", &[]),
     p("gid_max", &[]),
 ];
+
+/// `group`'s declared arguments.
+pub static SPEC: Spec = Spec::new("group", "Add or remove groups", &[PARAMS]);
 
 /// `ansible.builtin.group`.
 pub struct GroupModule;
@@ -51,8 +54,7 @@ pub fn int_arg(a: &Args, name: &str) -> Result<Option<u32>, ModuleError> {
 
 impl GroupArgs {
     pub fn parse(args: Map) -> Result<GroupArgs, ModuleError> {
-        let a = Args::parse("group", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let g = GroupArgs {
             name: a.str("name")?.unwrap_or_default(),
             present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),

@@ -2,7 +2,7 @@
 //! directory tree. Runs on the controller only; the engine merges `ansible_facts` into the
 //! host's variables.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
@@ -15,11 +15,14 @@ const PARAMS: &[Param] = &[
     p("name", &[]),
     p("depth", &[]),
     p("files_matching", &[]),
-    p("ignore_files", &[]),
-    p("extensions", &[]),
+    p("ignore_files", &[]).list(),
+    p("extensions", &[]).list(),
     p("ignore_unknown_extensions", &[]),
     p("hash_behaviour", &[]),
 ];
+
+/// `include_vars`'s declared arguments.
+pub static SPEC: Spec = Spec::new("include_vars", "Load variables from files, dynamically within a task", &[PARAMS]);
 
 const DEFAULT_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
@@ -33,24 +36,6 @@ struct DirFilter {
     ignore: Vec<regex::Regex>,
     extensions: Vec<String>,
     ignore_unknown: bool,
-}
-
-fn string_list(a: &Args, name: &str) -> Result<Vec<String>, ModuleError> {
-    match a.raw(name) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items
-            .iter()
-            .map(kplay_engine::value::to_display_string)
-            .collect()),
-        Some(Value::String(s)) => Ok(s
-            .split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect()),
-        Some(_) => Err(ModuleError::new(format!(
-            "argument '{name}' must be a list"
-        ))),
-    }
 }
 
 impl DirFilter {
@@ -71,14 +56,14 @@ impl DirFilter {
             })
             .transpose()?;
         // Ansible matches each ignore entry as a regex anchored at the end of the file name.
-        let ignore = string_list(a, "ignore_files")?
+        let ignore = a.list("ignore_files")
             .into_iter()
             .map(|i| {
                 regex::Regex::new(&format!("{i}$"))
                     .map_err(|_| ModuleError::new(format!("Invalid regular expression: {i}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut extensions = string_list(a, "extensions")?;
+        let mut extensions = a.list("extensions");
         if extensions.is_empty() {
             extensions = DEFAULT_EXTENSIONS.iter().map(|s| s.to_string()).collect();
         }
@@ -178,7 +163,7 @@ impl Module for IncludeVarsModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("include_vars", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let file = a
             .str("file")?
             .or(a.str("_raw_params")?.filter(|s| !s.trim().is_empty()));

@@ -4,7 +4,7 @@
 //! `/sys/module/NAME` exists, or when `modules.builtin` names it: built-in modules cannot be
 //! loaded and are already there. One round trip reads all of that; one more changes it.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
@@ -13,11 +13,14 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("name", &[]),
+    p("name", &[]).required(),
     p("state", &[]),
     p("params", &[]),
     p("persistent", &[]),
 ];
+
+/// `modprobe`'s declared arguments.
+pub static SPEC: Spec = Spec::new("modprobe", "Load or unload kernel modules", &[PARAMS]);
 
 /// `community.general.modprobe`.
 pub struct ModprobeModule;
@@ -34,8 +37,7 @@ pub struct ModprobeArgs {
 
 impl ModprobeArgs {
     pub fn parse(args: Map) -> Result<ModprobeArgs, ModuleError> {
-        let a = Args::parse("modprobe", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let name = a.str("name")?.unwrap_or_default();
         if name.is_empty()
             || name.contains('/')

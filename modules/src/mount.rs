@@ -4,7 +4,7 @@
 //! One round trip reads fstab, the mount table and the mount point; changes follow only when
 //! needed (the fstab write, then the mount command).
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;
@@ -13,17 +13,20 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["name"]),
+    p("path", &["name"]).required(),
     p("src", &[]),
     p("fstype", &[]),
     p("opts", &[]),
     p("dump", &[]),
     p("passno", &[]),
-    p("state", &[]),
+    p("state", &[]).required(),
     p("fstab", &[]),
     p("boot", &[]),
     p("backup", &[]),
 ];
+
+/// `mount`'s declared arguments.
+pub static SPEC: Spec = Spec::new("mount", "Control active and configured mount points", &[PARAMS]);
 
 const STATES: &[&str] = &[
     "absent",
@@ -55,8 +58,7 @@ pub struct MountArgs {
 
 impl MountArgs {
     pub fn parse(args: Map) -> Result<MountArgs, ModuleError> {
-        let a = Args::parse("mount", args, &[PARAMS])?;
-        a.require(&["path", "state"])?;
+        let a = SPEC.parse(args)?;
         let state = a.choice("state", STATES)?.unwrap_or_default();
         if matches!(state.as_str(), "mounted" | "present" | "ephemeral") {
             let missing: Vec<&str> = ["src", "fstype"]

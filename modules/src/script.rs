@@ -3,7 +3,7 @@
 //! runs it in `chdir` with `executable` if given, and deletes it whatever happened.
 
 use crate::cmdline::{lines_value, RunTests};
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
@@ -20,6 +20,9 @@ const PARAMS: &[Param] = &[
     p("executable", &[]),
     p("decrypt", &[]),
 ];
+
+/// `script`'s declared arguments.
+pub static SPEC: Spec = Spec::new("script", "Runs a local script on a remote node after transferring it", &[PARAMS]);
 
 /// Printed (before running) when the tests pass; check mode stops there.
 const WOULD_RUN: &str = "__KPLAY_SCRIPT_WOULD_RUN_51c2__";
@@ -52,7 +55,7 @@ fn split_command(raw: &str) -> Result<(String, String), ModuleError> {
 
 impl ScriptArgs {
     fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<ScriptArgs, ModuleError> {
-        let a = Args::parse("script", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         a.bool("decrypt", true)?;
         let raw = match (a.str("cmd")?, a.str("_raw_params")?) {
             (Some(c), _) => c,

@@ -4,7 +4,7 @@
 //! `rc-update` (OpenRC), `chkconfig` or `update-rc.d`. One round trip detects the service
 //! manager and reads everything either path needs; one more makes the changes.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use crate::systemd::{self, SystemdArgs};
@@ -14,7 +14,7 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &[]),
+    p("name", &[]).required(),
     p("state", &[]),
     p("sleep", &[]),
     p("pattern", &[]),
@@ -23,6 +23,9 @@ const PARAMS: &[Param] = &[
     p("arguments", &["args"]),
     p("use", &[]),
 ];
+
+/// `service`'s declared arguments.
+pub static SPEC: Spec = Spec::new("service", "Manage services", &[PARAMS]);
 
 /// `ansible.builtin.service`.
 pub struct ServiceModule;
@@ -43,8 +46,7 @@ pub struct ServiceArgs {
 
 impl ServiceArgs {
     pub fn parse(args: Map) -> Result<ServiceArgs, ModuleError> {
-        let a = Args::parse("service", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let s = ServiceArgs {
             name: a.str("name")?.unwrap_or_default(),
             state: a.choice("state", systemd::STATES)?,

@@ -1,7 +1,7 @@
 //! `slurp`: read a file on the host and return it base64-encoded. One round trip; never changes
 //! anything, so check mode behaves the same.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use base64::Engine;
@@ -9,7 +9,10 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
-const PARAMS: &[Param] = &[p("src", &["path"])];
+const PARAMS: &[Param] = &[p("src", &["path"]).path().required().doc("The file on the remote system to fetch.")];
+
+/// `slurp`'s declared arguments.
+pub static SPEC: Spec = Spec::new("slurp", "Slurps a file from remote nodes", &[PARAMS]);
 
 /// Exit codes of the read snippet, one per Ansible failure message.
 const RC_MISSING: i32 = 3;
@@ -43,8 +46,7 @@ impl Module for SlurpModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("slurp", args, &[PARAMS])?;
-        a.require(&["src"])?;
+        let a = SPEC.parse(args)?;
         let src = a.str("src")?.unwrap_or_default();
         let out = run_sh(ctx, read_script(&src), None).await?;
         if out.rc != 0 {
@@ -117,9 +119,8 @@ mod tests {
 
     #[test]
     fn src_is_required() {
-        let a = Args::parse("slurp", Map::new(), &[PARAMS]).unwrap();
         assert_eq!(
-            a.require(&["src"]).unwrap_err().msg,
+            SPEC.parse(Map::new()).unwrap_err().msg,
             "missing required arguments: src"
         );
     }

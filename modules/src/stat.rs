@@ -1,20 +1,23 @@
 //! `stat`: facts about one path, in Ansible's `stat` dict, from a single probe round trip.
 //! Never changes anything.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::probe::{probe, PathKind, PathStat, ProbeRequest};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "name"]),
-    p("follow", &[]),
-    p("get_checksum", &[]),
-    p("checksum_algorithm", &["checksum", "checksum_algo"]),
-    p("get_mime", &["mime", "mime_type", "mime-type"]),
-    p("get_attributes", &["attr", "attributes"]),
+    p("path", &["dest", "name"]).path().required().doc("The full path of the file or object."),
+    p("follow", &[]).flag(false).doc("Follow symbolic links."),
+    p("get_checksum", &[]).flag(true).doc("Return the file's checksum."),
+    p("checksum_algorithm", &["checksum", "checksum_algo"]).choices(ALGORITHMS).default_str("sha1").doc("Algorithm of the checksum."),
+    p("get_mime", &["mime", "mime_type", "mime-type"]).flag(true).doc("Return the file's MIME type and charset."),
+    p("get_attributes", &["attr", "attributes"]).flag(true).doc("Accepted; file attributes (lsattr) are not reported."),
 ];
+
+/// `stat`'s declared arguments.
+pub static SPEC: Spec = Spec::new("stat", "Retrieve file or file system status", &[PARAMS]);
 
 const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
 
@@ -29,8 +32,7 @@ struct StatArgs {
 
 impl StatArgs {
     fn parse(args: Map) -> Result<StatArgs, ModuleError> {
-        let a = Args::parse("stat", args, &[PARAMS])?;
-        a.require(&["path"])?;
+        let a = SPEC.parse(args)?;
         let path = a.str("path")?.unwrap_or_default();
         let algo = a
             .choice("checksum_algorithm", ALGORITHMS)?
@@ -43,13 +45,11 @@ impl StatArgs {
             "sha512" => "sha512sum",
             _ => "sha1sum",
         };
-        // Accepted for compatibility; file attributes (lsattr) are not reported.
-        a.bool("get_attributes", true)?;
         Ok(StatArgs {
             path,
-            follow: a.bool("follow", false)?,
-            checksum: a.bool("get_checksum", true)?.then_some(cmd),
-            mime: a.bool("get_mime", true)?,
+            follow: a.flag("follow"),
+            checksum: a.flag("get_checksum").then_some(cmd),
+            mime: a.flag("get_mime"),
         })
     }
 }

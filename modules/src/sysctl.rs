@@ -3,7 +3,7 @@
 //! one more (only when something differs) sets the value, writes the file atomically and
 //! reloads it.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("name", &["key"]),
+    p("name", &["key"]).required(),
     p("value", &["val"]),
     p("state", &[]),
     p("ignoreerrors", &[]),
@@ -20,6 +20,9 @@ const PARAMS: &[Param] = &[
     p("sysctl_file", &[]),
     p("sysctl_set", &[]),
 ];
+
+/// `sysctl`'s declared arguments.
+pub static SPEC: Spec = Spec::new("sysctl", "Manage entries in sysctl.conf", &[PARAMS]);
 
 /// `ansible.posix.sysctl`.
 pub struct SysctlModule;
@@ -39,8 +42,7 @@ pub struct SysctlArgs {
 
 impl SysctlArgs {
     pub fn parse(args: Map) -> Result<SysctlArgs, ModuleError> {
-        let a = Args::parse("sysctl", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let name = a.str("name")?.unwrap_or_default();
         let present = a.choice("state", &["present", "absent"])?.as_deref() != Some("absent");
         let value = a.str("value")?.map(|v| normalise_value(&v));

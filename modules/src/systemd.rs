@@ -5,7 +5,7 @@
 //! daemon-reload) reads everything; one more runs the mask/enable/start commands that are needed.
 //! The `service` module reuses this for systemd hosts.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
@@ -24,6 +24,9 @@ const PARAMS: &[Param] = &[
     p("scope", &[]),
     p("no_block", &[]),
 ];
+
+/// `systemd`'s declared arguments.
+pub static SPEC: Spec = Spec::new("systemd", "Manage systemd units", &[PARAMS]);
 
 pub const STATES: &[&str] = &["reloaded", "restarted", "started", "stopped"];
 
@@ -55,7 +58,7 @@ fn opt_bool(a: &Args, name: &str) -> Result<Option<bool>, ModuleError> {
 
 impl SystemdArgs {
     pub fn parse(args: Map) -> Result<SystemdArgs, ModuleError> {
-        let a = Args::parse("systemd", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let s = SystemdArgs {
             name: a.str("name")?,
             state: a.choice("state", STATES)?,

@@ -7,7 +7,7 @@
 //! size; `mode`/`owner`/`group` are compared on every member. One inspect round trip decides;
 //! one extract round trip (not in check mode) unpacks and fixes attributes.
 
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
 use crate::common::attrs::{path_info, AttrSpec};
 use crate::common::mode::ModeSpec;
 use crate::common::probe::{parse_reply, PathStat, PROBE_FN};
@@ -21,20 +21,24 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const PARAMS: &[Param] = &[
-    p("src", &[]),
-    p("dest", &[]),
+    p("src", &[]).required(),
+    p("dest", &[]).required(),
     p("remote_src", &[]),
     p("copy", &[]),
     p("creates", &[]),
     p("list_files", &[]),
     p("keep_newer", &[]),
-    p("exclude", &[]),
-    p("include", &[]),
-    p("extra_opts", &[]),
+    p("exclude", &[]).list(),
+    p("include", &[]).list(),
+    p("extra_opts", &[]).list(),
     p("validate_certs", &[]),
     p("io_buffer_size", &[]),
     p("decrypt", &[]),
 ];
+
+/// `unarchive`'s declared arguments.
+pub static SPEC: Spec = Spec::new("unarchive", "Unpacks an archive after (optionally) copying it from the local machine", &[PARAMS, FILE_COMMON])
+    .mutually_exclusive(&[&["copy", "remote_src"], &["include", "exclude"]]);
 
 /// Exit codes of the inspect snippet.
 const RC_NOT_DIR: i32 = 84;
@@ -113,28 +117,9 @@ struct UnarchiveArgs {
     attrs: AttrSpec,
 }
 
-fn str_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        None => vec![],
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(kplay_engine::value::to_display_string)
-            .collect(),
-        Some(Value::String(s)) => s
-            .split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect(),
-        Some(other) => vec![kplay_engine::value::to_display_string(other)],
-    }
-}
-
 impl UnarchiveArgs {
     fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<UnarchiveArgs, ModuleError> {
-        let a = Args::parse("unarchive", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["src", "dest"])?;
-        a.mutually_exclusive(&["copy", "remote_src"])?;
-        a.mutually_exclusive(&["include", "exclude"])?;
+        let a = SPEC.parse(args)?;
         let remote_src = a.bool("remote_src", false)? || !a.bool("copy", true)?;
         let src = a.str("src")?.unwrap_or_default();
         let source = if src.contains("://") {
@@ -165,9 +150,9 @@ impl UnarchiveArgs {
             creates: a.str("creates")?,
             list_files: a.bool("list_files", false)?,
             keep_newer: a.bool("keep_newer", false)?,
-            exclude: str_list(a.raw("exclude")),
-            include: str_list(a.raw("include")),
-            extra_opts: str_list(a.raw("extra_opts")),
+            exclude: a.list("exclude"),
+            include: a.list("include"),
+            extra_opts: a.list("extra_opts"),
             validate_certs: a.bool("validate_certs", true)?,
             attrs,
         })

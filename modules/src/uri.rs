@@ -4,7 +4,7 @@
 //! check mode.
 
 use crate::cmdline::{exists_test, EXISTS_FN};
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
 use crate::common::run_sh;
 use crate::get_url::{finish_script, header_pairs, temp_for};
 use crate::target_http::{request, HttpRequest, HttpResponse, Redirects, Sink, Via};
@@ -15,7 +15,7 @@ use kplay_engine::value::{to_display_string, Map, Value};
 use std::time::{Duration, Instant};
 
 const PARAMS: &[Param] = &[
-    p("url", &[]),
+    p("url", &[]).required(),
     p("dest", &[]),
     p("url_username", &["user"]),
     p("url_password", &["password"]),
@@ -46,6 +46,9 @@ const PARAMS: &[Param] = &[
     p("ciphers", &[]),
     p("decompress", &[]),
 ];
+
+/// `uri`'s declared arguments.
+pub static SPEC: Spec = Spec::new("uri", "Interacts with webservices", &[PARAMS, FILE_COMMON]);
 
 /// Encode `body` per `body_format`; returns the bytes and the Content-Type it implies.
 pub fn encode_body(
@@ -143,8 +146,7 @@ struct UriArgs {
 
 impl UriArgs {
     fn parse(args: Map) -> Result<UriArgs, ModuleError> {
-        let a = Args::parse("uri", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["url"])?;
+        let a = SPEC.parse(args)?;
         if a.has("src") || a.has("unix_socket") {
             return Err(ModuleError::new(
                 "uri: src and unix_socket are not supported by kplay",

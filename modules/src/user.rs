@@ -4,7 +4,7 @@
 //! One round trip reads the account, its shadow entry, its groups and every group the task names;
 //! one more runs the single command that is needed (and reads the account back).
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::run_sh;
 use crate::group::int_arg;
 use crate::sysprobe::{failure, read_all, Read, Replies};
@@ -14,13 +14,13 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &["user"]),
+    p("name", &["user"]).required(),
     p("state", &[]),
     p("uid", &[]),
     p("non_unique", &[]),
     p("seuser", &[]),
     p("group", &[]),
-    p("groups", &[]),
+    p("groups", &[]).list(),
     p("append", &[]),
     p("shell", &[]),
     p("home", &[]),
@@ -54,6 +54,9 @@ const PARAMS: &[Param] = &[
     p("uid_min", &[]),
     p("uid_max", &[]),
 ];
+
+/// `user`'s declared arguments.
+pub static SPEC: Spec = Spec::new("user", "Manage user accounts", &[PARAMS]);
 
 /// What Ansible puts in place of the password in results.
 pub const HIDDEN_PASSWORD: &str = "NOT_LOGGING_PASSWORD";
@@ -149,8 +152,7 @@ impl SshKeySpec {
 
 impl UserArgs {
     pub fn parse(args: Map) -> Result<UserArgs, ModuleError> {
-        let a = Args::parse("user", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let ssh_key = if a.bool("generate_ssh_key", false)? {
             let kind = a.str("ssh_key_type")?.unwrap_or_else(|| "rsa".into());
             Some(SshKeySpec {
@@ -165,27 +167,7 @@ impl UserArgs {
         } else {
             None
         };
-        let groups = match a.raw("groups") {
-            None => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .map(|v| match v {
-                        Value::String(s) => s.trim().to_string(),
-                        other => other.to_string(),
-                    })
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            ),
-            Some(_) => Some(
-                a.str("groups")?
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            ),
-        };
+        let groups = a.has("groups").then(|| a.list("groups"));
         let expires = match a.raw("expires") {
             None => None,
             Some(Value::Number(n)) => n.as_f64(),

@@ -7,7 +7,7 @@
 //! `search_regex`, are polled from the controller through the transport's tunnel
 //! (`Transport::open_tcp`); file searches poll the file's content, one round trip per try.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{Args, Param, Spec, p};
 use crate::common::run_sh;
 use crate::wait_for_connection::seconds;
 use async_trait::async_trait;
@@ -31,6 +31,9 @@ const PARAMS: &[Param] = &[
     p("sleep", &[]),
     p("msg", &[]),
 ];
+
+/// `wait_for`'s declared arguments.
+pub static SPEC: Spec = Spec::new("wait_for", "Waits for a condition before continuing", &[PARAMS]);
 
 /// Exit codes of the host loop.
 const RC_TIMEOUT: i32 = 124;
@@ -80,7 +83,7 @@ struct WaitArgs {
 
 impl WaitArgs {
     fn parse(args: Map) -> Result<WaitArgs, ModuleError> {
-        let a = Args::parse("wait_for", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let state = a
             .choice(
                 "state",

@@ -2,7 +2,7 @@
 //! optional backup, optional `validate` on a temp copy, one atomic put, then `mode`/`owner`/
 //! `group` — and in check mode, only the verdict.
 
-use super::args::Args;
+use crate::common::args::Args;
 use super::attrs::{AttrSpec, ModeSpec};
 use super::probe::Probe;
 use crate::common::validate;
@@ -23,18 +23,18 @@ pub struct WriteOpts {
 impl WriteOpts {
     /// Read and check `validate`, `mode`/`owner`/`group` and `backup`, in that order.
     pub fn from_args(a: &Args) -> Result<WriteOpts, ModuleError> {
-        let validate = a.str("validate").map_err(ModuleError::new)?;
+        let validate = a.str("validate")?;
         validate.as_deref().map_or(Ok(()), validate::check)?;
         let attrs = AttrSpec {
             mode: match a.raw("mode") {
                 Some(v) => Some(ModeSpec::parse(v).map_err(ModuleError::new)?),
                 None => None,
             },
-            owner: a.str("owner").map_err(ModuleError::new)?,
-            group: a.str("group").map_err(ModuleError::new)?,
+            owner: a.str("owner")?,
+            group: a.str("group")?,
         };
         Ok(WriteOpts {
-            backup: a.bool("backup", false).map_err(ModuleError::new)?,
+            backup: a.bool("backup", false)?,
             validate,
             attrs,
         })

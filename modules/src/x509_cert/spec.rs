@@ -1,7 +1,7 @@
 //! What an `x509_cert` task asks for, checked before anything touches the host: the key type,
 //! the subject, SANs, usages, validity and where the issuer lives.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::mode::ModeSpec;
 use kplay_engine::module::ModuleError;
 use kplay_engine::value::Value;
@@ -18,17 +18,24 @@ pub const PARAMS: &[Param] = &[
     p("ownca_path", &[]),
     p("ownca_privatekey_path", &[]),
     p("common_name", &["CN", "commonName"]),
-    p("organization_name", &["O", "organizationName"]),
-    p("subject_alt_name", &["subjectAltName"]),
+    p("organization_name", &["O", "organizationName"]).list(),
+    p("subject_alt_name", &["subjectAltName"]).list(),
     p("is_ca", &[]),
-    p("key_usage", &["keyUsage"]),
-    p("extended_key_usage", &["extendedKeyUsage"]),
+    p("key_usage", &["keyUsage"]).list(),
+    p("extended_key_usage", &["extendedKeyUsage"]).list(),
     p("valid_days", &[]),
     p("renew_margin_days", &[]),
     p("force", &[]),
     p("backup", &[]),
     p("return_content", &[]),
 ];
+
+/// `x509_cert`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "x509_cert",
+    "Generate a self-signed or CA-signed X.509 certificate and its private key",
+    &[PARAMS, FILE_COMMON],
+);
 
 /// The private key's kind. RSA carries its modulus size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,26 +208,6 @@ pub struct TaskArgs {
     pub return_content: bool,
 }
 
-/// A string or a list of strings (YAML lets both be written).
-fn str_list(a: &Args, name: &str) -> Result<Vec<String>, ModuleError> {
-    match a.raw(name) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
-                Value::Number(n) => Ok(n.to_string()),
-                other => Err(ModuleError::new(format!("{name}: {other} is not a string"))),
-            })
-            .collect(),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(s.split(',').map(|x| x.trim().to_string()).collect()),
-        Some(other) => Err(ModuleError::new(format!(
-            "{name} must be a list of strings, got {other}"
-        ))),
-    }
-}
-
 fn uint(a: &Args, name: &str, default: u32) -> Result<u32, ModuleError> {
     match a.raw(name) {
         None => Ok(default),
@@ -287,14 +274,14 @@ impl TaskArgs {
             }
         }
         let mut sans = Vec::new();
-        for s in str_list(a, "subject_alt_name")? {
+        for s in a.list("subject_alt_name") {
             let san = San::parse(&s).map_err(ModuleError::new)?;
             if !sans.contains(&san) {
                 sans.push(san);
             }
         }
         let mut key_usage = Vec::new();
-        for s in str_list(a, "key_usage")? {
+        for s in a.list("key_usage") {
             let u = KeyUsage::parse(&s)
                 .ok_or_else(|| ModuleError::new(format!("unknown key_usage {s:?}")))?;
             if !key_usage.contains(&u) {
@@ -302,7 +289,7 @@ impl TaskArgs {
             }
         }
         let mut extended_key_usage = Vec::new();
-        for s in str_list(a, "extended_key_usage")? {
+        for s in a.list("extended_key_usage") {
             let u = Eku::parse(&s)
                 .ok_or_else(|| ModuleError::new(format!("unknown extended_key_usage {s:?}")))?;
             if !extended_key_usage.contains(&u) {
@@ -339,7 +326,7 @@ impl TaskArgs {
             provider,
             spec: CertSpec {
                 common_name,
-                organization: str_list(a, "organization_name")?,
+                organization: a.list("organization_name"),
                 sans,
                 is_ca,
                 key_usage,
