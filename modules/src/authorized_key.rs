@@ -353,6 +353,10 @@ impl Module for AuthorizedKeyModule {
         "authorized_key"
     }
 
+    fn collections(&self) -> &'static [&'static str] {
+        &["ansible.posix", "community.general"]
+    }
+
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
         let a = SPEC.parse(args)?;
         let user = a.str("user")?.unwrap_or_default();

@@ -20,6 +20,7 @@ pub mod template;
 // --- editing modules (lineinfile, blockinfile, replace) ---
 pub mod blockinfile;
 pub mod edit;
+pub mod ini_file;
 pub mod lineinfile;
 pub mod replace;
 // (end editing modules)
@@ -85,6 +86,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(lineinfile::LineinfileModule), &lineinfile::SPEC),
         (Arc::new(blockinfile::BlockinfileModule), &blockinfile::SPEC),
         (Arc::new(replace::ReplaceModule), &replace::SPEC),
+        (Arc::new(ini_file::IniFileModule), &ini_file::SPEC),
         (Arc::new(command::CommandModule), &command::SPEC),
         (Arc::new(shell::ShellModule), &shell::SPEC),
         (Arc::new(raw::RawModule), &raw::SPEC),

@@ -205,6 +205,10 @@ impl Module for ModprobeModule {
         "modprobe"
     }
 
+    fn collections(&self) -> &'static [&'static str] {
+        &["ansible.posix", "community.general"]
+    }
+
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
         let m = ModprobeArgs::parse(args)?;
         let s = seen(&read_all(ctx, &reads(&m)).await?);

@@ -370,6 +370,10 @@ impl Module for MountModule {
         "mount"
     }
 
+    fn collections(&self) -> &'static [&'static str] {
+        &["ansible.posix", "community.general"]
+    }
+
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
         let a = MountArgs::parse(args)?;
         let f = sh_quote(&a.fstab);

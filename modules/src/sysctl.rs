@@ -213,6 +213,10 @@ impl Module for SysctlModule {
         "sysctl"
     }
 
+    fn collections(&self) -> &'static [&'static str] {
+        &["ansible.posix", "community.general"]
+    }
+
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
         let a = SysctlArgs::parse(args)?;
         let file_q = sh_quote(&a.sysctl_file);
