@@ -7,10 +7,10 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{to_display_string, Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("that", &[]),
-    p("fail_msg", &["msg"]),
-    p("success_msg", &[]),
-    p("quiet", &[]),
+    p("that", &[]).doc("Expressions (or a list of them) that must all be true."),
+    p("fail_msg", &["msg"]).doc("Message when an assertion fails."),
+    p("success_msg", &[]).doc("Message when all assertions pass."),
+    p("quiet", &[]).doc("Print less on success."),
 ];
 
 /// `assert`'s declared arguments.

@@ -14,16 +14,16 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("user", &[]).required(),
-    p("key", &[]).required(),
-    p("path", &[]),
-    p("manage_dir", &[]),
-    p("state", &[]),
-    p("key_options", &[]),
-    p("exclusive", &[]),
-    p("validate_certs", &[]),
-    p("comment", &[]),
-    p("follow", &[]),
+    p("user", &[]).required().doc("The user whose authorized_keys file is edited."),
+    p("key", &[]).required().doc("The SSH public key(s), a string, or a URL to fetch them from."),
+    p("path", &[]).doc("Alternate authorized_keys file."),
+    p("manage_dir", &[]).doc("Create the user's ~/.ssh with the right owner and mode."),
+    p("state", &[]).doc("Whether the key should be in the file."),
+    p("key_options", &[]).doc("Options prepended to the key line (`from=\"10.0.0.0/8\"`)."),
+    p("exclusive", &[]).doc("Remove every other key from the file."),
+    p("validate_certs", &[]).doc("Verify TLS certificates when `key` is a URL."),
+    p("comment", &[]).doc("Replace the key's comment."),
+    p("follow", &[]).doc("Follow a symbolic link at `path`."),
 ];
 
 /// `authorized_key`'s declared arguments.

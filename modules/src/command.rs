@@ -16,18 +16,18 @@ use kplay_engine::value::{Map, Value};
 
 /// Parameters shared by `command` and `shell` (Ansible's `command` argument spec).
 pub(crate) const COMMAND_PARAMS: &[Param] = &[
-    p("_raw_params", &[]),
-    p("cmd", &[]),
-    p("argv", &[]),
-    p("chdir", &[]),
-    p("creates", &[]),
-    p("removes", &[]),
-    p("stdin", &[]),
-    p("stdin_add_newline", &[]),
-    p("strip_empty_ends", &[]),
-    p("expand_argument_vars", &[]),
-    p("executable", &[]),
-    p("_uses_shell", &[]),
+    p("_raw_params", &[]).doc("The command to run, as free-form text (`command: ls -l /tmp`)."),
+    p("cmd", &[]).doc("The command to run, as one string."),
+    p("argv", &[]).doc("The command as a list of arguments (no splitting, no quoting)."),
+    p("chdir", &[]).doc("Directory to change into before running the command."),
+    p("creates", &[]).doc("Skip the command when this path exists (a glob)."),
+    p("removes", &[]).doc("Run the command only when this path exists (a glob)."),
+    p("stdin", &[]).doc("Text fed to the command's standard input."),
+    p("stdin_add_newline", &[]).doc("Add a newline after `stdin`."),
+    p("strip_empty_ends", &[]).doc("Strip trailing empty lines from stdout and stderr."),
+    p("expand_argument_vars", &[]).doc("Expand `$VAR` in the arguments as the shell would."),
+    p("executable", &[]).doc("The shell for `shell` (default /bin/sh); ignored by `command`."),
+    p("_uses_shell", &[]).doc("Internal: run through the shell (set by `shell`)."),
 ];
 
 /// `command`'s declared arguments.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
 
-const PARAMS: &[Param] = &[p("msg", &[]), p("var", &[]), p("verbosity", &[])];
+const PARAMS: &[Param] = &[p("msg", &[]).doc("The message to print."), p("var", &[]).doc("A variable (expression) to print."), p("verbosity", &[]).doc("Print only at this `-v` level or above.")];
 
 /// `debug`'s declared arguments.
 pub static SPEC: Spec = Spec::new("debug", "Print statements during execution", &[PARAMS]);

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{to_display_string, Map, Value};
 
-const PARAMS: &[Param] = &[p("msg", &[])];
+const PARAMS: &[Param] = &[p("msg", &[]).doc("The failure message.")];
 
 /// `fail`'s declared arguments.
 pub static SPEC: Spec = Spec::new("fail", "Fail with custom message", &[PARAMS]);

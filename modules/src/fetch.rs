@@ -12,11 +12,11 @@ use kplay_engine::value::{Map, Value};
 use std::path::{Component, Path, PathBuf};
 
 const PARAMS: &[Param] = &[
-    p("src", &[]),
-    p("dest", &[]),
-    p("flat", &[]),
-    p("fail_on_missing", &["fail_when_missing"]),
-    p("validate_checksum", &["validate_md5"]),
+    p("src", &[]).doc("The file on the host to fetch."),
+    p("dest", &[]).doc("Controller directory (or, with `flat`, file) to store it in."),
+    p("flat", &[]).doc("Store at `dest` itself instead of `dest/HOST/PATH`."),
+    p("fail_on_missing", &["fail_when_missing"]).doc("Fail when `src` does not exist."),
+    p("validate_checksum", &["validate_md5"]).doc("Check the fetched file's checksum."),
 ];
 
 /// `fetch`'s declared arguments.

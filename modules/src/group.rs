@@ -11,15 +11,15 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &[]).required(),
-    p("state", &[]),
-    p("force", &[]),
-    p("gid", &[]),
-    p("system", &[]),
-    p("local", &[]),
-    p("non_unique", &[]),
-    p("gid_min", &[]),
-    p("gid_max", &[]),
+    p("name", &[]).required().doc("Name of the group."),
+    p("state", &[]).doc("Whether the group should exist."),
+    p("force", &[]).doc("Remove the group even when it is some user's primary group."),
+    p("gid", &[]).doc("The group's GID."),
+    p("system", &[]).doc("Create a system group (GID from the system range)."),
+    p("local", &[]).doc("Use the local tools (`lgroupadd`); /etc/group only."),
+    p("non_unique", &[]).doc("Allow a GID that another group has."),
+    p("gid_min", &[]).doc("Lowest GID for a new group."),
+    p("gid_max", &[]).doc("Highest GID for a new group."),
 ];
 
 /// `group`'s declared arguments.

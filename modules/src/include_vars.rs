@@ -9,16 +9,16 @@ use kplay_engine::value::{Map, Value};
 use std::path::{Path, PathBuf};
 
 const PARAMS: &[Param] = &[
-    p("_raw_params", &[]),
-    p("file", &[]),
-    p("dir", &[]),
-    p("name", &[]),
-    p("depth", &[]),
-    p("files_matching", &[]),
-    p("ignore_files", &[]).list(),
-    p("extensions", &[]).list(),
-    p("ignore_unknown_extensions", &[]),
-    p("hash_behaviour", &[]),
+    p("_raw_params", &[]).doc("The file to load (free form)."),
+    p("file", &[]).doc("The vars file to load."),
+    p("dir", &[]).doc("A directory whose vars files are loaded in order."),
+    p("name", &[]).doc("Put the loaded variables under this one variable."),
+    p("depth", &[]).doc("How deep to descend into `dir` (0: all)."),
+    p("files_matching", &[]).doc("Only files whose name matches this regexp."),
+    p("ignore_files", &[]).list().doc("File names (regexps) to skip."),
+    p("extensions", &[]).list().doc("File extensions to load (default yaml, yml, json)."),
+    p("ignore_unknown_extensions", &[]).doc("Skip files with other extensions instead of failing."),
+    p("hash_behaviour", &[]).doc("`replace` or `merge` the loaded dicts into existing ones."),
 ];
 
 /// `include_vars`'s declared arguments.

@@ -13,10 +13,10 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("name", &[]).required(),
-    p("state", &[]),
-    p("params", &[]),
-    p("persistent", &[]),
+    p("name", &[]).required().doc("Name of the kernel module."),
+    p("state", &[]).doc("Whether the module should be loaded."),
+    p("params", &[]).doc("Module parameters (`numdummies=2`)."),
+    p("persistent", &[]).doc("`present` writes /etc/modules-load.d (and modprobe.d for params), `absent` removes them, `disabled` leaves them."),
 ];
 
 /// `modprobe`'s declared arguments.

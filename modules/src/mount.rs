@@ -13,16 +13,16 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["name"]).required(),
-    p("src", &[]),
-    p("fstype", &[]),
-    p("opts", &[]),
-    p("dump", &[]),
-    p("passno", &[]),
-    p("state", &[]).required(),
-    p("fstab", &[]),
-    p("boot", &[]),
-    p("backup", &[]),
+    p("path", &["name"]).required().doc("Mount point."),
+    p("src", &[]).doc("Device, label, UUID or network source to mount."),
+    p("fstype", &[]).doc("Filesystem type."),
+    p("opts", &[]).doc("Mount options (default `defaults`)."),
+    p("dump", &[]).doc("fstab dump field."),
+    p("passno", &[]).doc("fstab passno field."),
+    p("state", &[]).required().doc("`mounted`, `unmounted`, `present`, `absent`, `remounted` or `ephemeral`."),
+    p("fstab", &[]).doc("File to edit instead of /etc/fstab."),
+    p("boot", &[]).doc("Mount at boot (false adds `noauto`)."),
+    p("backup", &[]).doc("Keep a timestamped copy of fstab before changing it."),
 ];
 
 /// `mount`'s declared arguments.

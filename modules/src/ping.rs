@@ -6,7 +6,7 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
-const PARAMS: &[Param] = &[p("data", &[])];
+const PARAMS: &[Param] = &[p("data", &[]).doc("What to return as `ping`; `crash` fails.")];
 
 /// `ping`'s declared arguments.
 pub static SPEC: Spec = Spec::new("ping", "Try to connect to host, verify a usable shell and return pong on success", &[PARAMS]);

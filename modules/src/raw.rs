@@ -8,7 +8,7 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
-const PARAMS: &[Param] = &[p("_raw_params", &[]), p("executable", &[])];
+const PARAMS: &[Param] = &[p("_raw_params", &[]).doc("The command, run as is by the host's shell."), p("executable", &[]).doc("The shell to run it with.")];
 
 /// `raw`'s declared arguments.
 pub static SPEC: Spec = Spec::new("raw", "Executes a low-down and dirty command", &[PARAMS]);

@@ -12,13 +12,13 @@ use kplay_engine::value::Map;
 use std::path::PathBuf;
 
 const PARAMS: &[Param] = &[
-    p("_raw_params", &[]),
-    p("cmd", &[]),
-    p("creates", &[]),
-    p("removes", &[]),
-    p("chdir", &[]),
-    p("executable", &[]),
-    p("decrypt", &[]),
+    p("_raw_params", &[]).doc("Local script path followed by its arguments."),
+    p("cmd", &[]).doc("Local script path followed by its arguments."),
+    p("creates", &[]).doc("Skip the script when this remote path exists."),
+    p("removes", &[]).doc("Run the script only when this remote path exists."),
+    p("chdir", &[]).doc("Remote directory to change into before running the script."),
+    p("executable", &[]).doc("Program that runs the script (e.g. `python3`)."),
+    p("decrypt", &[]).doc("Decrypt a vaulted script (kplay always does)."),
 ];
 
 /// `script`'s declared arguments.

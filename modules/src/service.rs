@@ -14,14 +14,14 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &[]).required(),
-    p("state", &[]),
-    p("sleep", &[]),
-    p("pattern", &[]),
-    p("enabled", &[]),
-    p("runlevel", &[]),
-    p("arguments", &["args"]),
-    p("use", &[]),
+    p("name", &[]).required().doc("Name of the service."),
+    p("state", &[]).doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
+    p("sleep", &[]).doc("Seconds between stop and start on `restarted`."),
+    p("pattern", &[]).doc("Accepted; status comes from systemd."),
+    p("enabled", &[]).doc("Whether the service starts on boot."),
+    p("runlevel", &[]).doc("Accepted; systemd has no runlevels."),
+    p("arguments", &["args"]).doc("Accepted; systemd units take no extra arguments."),
+    p("use", &[]).doc("The service manager; kplay's targets use `systemd` (`auto` picks it)."),
 ];
 
 /// `service`'s declared arguments.

@@ -9,10 +9,10 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("gather_subset", &["subset"]).list(),
-    p("filter", &[]).list(),
-    p("gather_timeout", &[]),
-    p("fact_path", &[]),
+    p("gather_subset", &["subset"]).list().doc("Fact subsets to gather (`all`, `min`, `network`, `!hardware` …)."),
+    p("filter", &[]).list().doc("Only return facts whose name matches these globs."),
+    p("gather_timeout", &[]).doc("Seconds allowed for each fact collection."),
+    p("fact_path", &[]).doc("Directory of local facts (`*.fact`) on the host."),
 ];
 
 /// `setup`'s declared arguments.

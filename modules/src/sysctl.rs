@@ -12,13 +12,13 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("name", &["key"]).required(),
-    p("value", &["val"]),
-    p("state", &[]),
-    p("ignoreerrors", &[]),
-    p("reload", &[]),
-    p("sysctl_file", &[]),
-    p("sysctl_set", &[]),
+    p("name", &["key"]).required().doc("The dot-separated kernel parameter (`net.ipv4.ip_forward`)."),
+    p("value", &["val"]).doc("The desired value."),
+    p("state", &[]).doc("Whether the entry should be in `sysctl_file`."),
+    p("ignoreerrors", &[]).doc("Ignore errors about unknown keys."),
+    p("reload", &[]).doc("Reload the file with `sysctl -p` when it changed."),
+    p("sysctl_file", &[]).doc("The file holding the setting (default /etc/sysctl.conf)."),
+    p("sysctl_set", &[]).doc("Also set the running value and compare against it."),
 ];
 
 /// `sysctl`'s declared arguments.

@@ -14,15 +14,15 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &["service", "unit"]),
-    p("state", &[]),
-    p("enabled", &[]),
-    p("force", &[]),
-    p("masked", &[]),
-    p("daemon_reload", &["daemon-reload"]),
-    p("daemon_reexec", &["daemon-reexec"]),
-    p("scope", &[]),
-    p("no_block", &[]),
+    p("name", &["service", "unit"]).doc("Unit name (`.service` may be left out)."),
+    p("state", &[]).doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
+    p("enabled", &[]).doc("Whether the unit starts on boot."),
+    p("force", &[]).doc("Override existing symlinks when enabling."),
+    p("masked", &[]).doc("Whether the unit is masked (cannot be started)."),
+    p("daemon_reload", &["daemon-reload"]).doc("Run `systemctl daemon-reload` before anything else."),
+    p("daemon_reexec", &["daemon-reexec"]).doc("Run `systemctl daemon-reexec` before anything else."),
+    p("scope", &[]).doc("Which systemd manager: `system`, `user` or `global`."),
+    p("no_block", &[]).doc("Do not wait for the start/stop job to finish."),
 ];
 
 /// `systemd`'s declared arguments.

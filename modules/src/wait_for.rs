@@ -18,18 +18,18 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 const PARAMS: &[Param] = &[
-    p("host", &[]),
-    p("timeout", &[]),
-    p("connect_timeout", &[]),
-    p("delay", &[]),
-    p("port", &[]),
-    p("active_connection_states", &[]),
-    p("path", &[]),
-    p("search_regex", &[]),
-    p("state", &[]),
-    p("exclude_hosts", &[]),
-    p("sleep", &[]),
-    p("msg", &[]),
+    p("host", &[]).doc("Host (as seen from the target) to wait for."),
+    p("timeout", &[]).doc("Seconds to wait in all."),
+    p("connect_timeout", &[]).doc("Seconds for one connection attempt."),
+    p("delay", &[]).doc("Seconds before the first check."),
+    p("port", &[]).doc("TCP port to wait for."),
+    p("active_connection_states", &[]).doc("TCP states that count as an active connection (state=drained)."),
+    p("path", &[]).doc("File to wait for."),
+    p("search_regex", &[]).doc("Text (regexp) the file or the port's banner must contain."),
+    p("state", &[]).doc("`started`/`present`, `stopped`/`absent`, or `drained`."),
+    p("exclude_hosts", &[]).doc("Hosts whose connections are ignored for state=drained."),
+    p("sleep", &[]).doc("Seconds between checks."),
+    p("msg", &[]).doc("Message on timeout instead of the default."),
 ];
 
 /// `wait_for`'s declared arguments.

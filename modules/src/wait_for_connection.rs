@@ -10,10 +10,10 @@ use kplay_engine::value::{Map, Value};
 use std::time::{Duration, Instant};
 
 const PARAMS: &[Param] = &[
-    p("connect_timeout", &[]),
-    p("delay", &[]),
-    p("sleep", &[]),
-    p("timeout", &[]),
+    p("connect_timeout", &[]).doc("Seconds to wait for one connection attempt."),
+    p("delay", &[]).doc("Seconds to wait before the first attempt."),
+    p("sleep", &[]).doc("Seconds between attempts."),
+    p("timeout", &[]).doc("Seconds to keep trying."),
 ];
 
 /// `wait_for_connection`'s declared arguments.

@@ -42,20 +42,20 @@ impl Type {
 
 /// A parameter's default, used by the typed getters and shown by `kplay doc`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Default {
+pub enum DefaultValue {
     None,
     Bool(bool),
     Str(&'static str),
     Int(i64),
 }
 
-impl Default {
+impl DefaultValue {
     fn value(self) -> Option<Value> {
         match self {
-            Default::None => None,
-            Default::Bool(b) => Some(Value::Bool(b)),
-            Default::Str(s) => Some(Value::String(s.to_string())),
-            Default::Int(i) => Some(Value::from(i)),
+            DefaultValue::None => None,
+            DefaultValue::Bool(b) => Some(Value::Bool(b)),
+            DefaultValue::Str(s) => Some(Value::String(s.to_string())),
+            DefaultValue::Int(i) => Some(Value::from(i)),
         }
     }
 }
@@ -67,7 +67,7 @@ pub struct Param {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
     pub ty: Type,
-    pub default: Default,
+    pub default: DefaultValue,
     pub choices: &'static [&'static str],
     pub required: bool,
     pub doc: &'static str,
@@ -79,7 +79,7 @@ pub const fn p(name: &'static str, aliases: &'static [&'static str]) -> Param {
         name,
         aliases,
         ty: Type::Raw,
-        default: Default::None,
+        default: DefaultValue::None,
         choices: &[],
         required: false,
         doc: "",
@@ -114,7 +114,7 @@ impl Param {
     /// A `bool` parameter with its default.
     pub const fn flag(mut self, default: bool) -> Param {
         self.ty = Type::Bool;
-        self.default = Default::Bool(default);
+        self.default = DefaultValue::Bool(default);
         self
     }
     /// A default for a `str` parameter (makes it `str` when it was `raw`).
@@ -122,11 +122,11 @@ impl Param {
         if matches!(self.ty, Type::Raw) {
             self.ty = Type::Str;
         }
-        self.default = Default::Str(default);
+        self.default = DefaultValue::Str(default);
         self
     }
     pub const fn default_int(mut self, default: i64) -> Param {
-        self.default = Default::Int(default);
+        self.default = DefaultValue::Int(default);
         self
     }
     /// The values a `str` parameter may take (makes it `str` when it was `raw`).
@@ -393,11 +393,21 @@ fn bool_value(name: &str, v: &Value) -> Result<bool, ModuleError> {
     })
 }
 
-/// A list parameter's items: a list (nested lists flattened) or a comma-separated string;
-/// every item trimmed, empty ones dropped, scalars as Python's `str()`.
+/// A list parameter's items: a list (nested lists flattened; a string item is one item, as
+/// Ansible keeps it) or a comma-separated string; every item trimmed, empty ones dropped,
+/// scalars as Python's `str()`.
 fn list_items(v: &Value) -> Vec<String> {
     match v {
-        Value::Array(items) => items.iter().flat_map(list_items).collect(),
+        Value::Array(items) => items
+            .iter()
+            .flat_map(|i| match i {
+                Value::String(s) => Some(s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .into_iter()
+                    .collect(),
+                other => list_items(other),
+            })
+            .collect(),
         Value::String(s) => s
             .split(',')
             .map(str::trim)
@@ -574,10 +584,10 @@ pub fn render_doc(spec: &Spec) -> String {
             out.push_str(&format!("        choices: [{}]\n", p.choices.join(", ")));
         }
         match p.default {
-            Default::None => {}
-            Default::Bool(b) => out.push_str(&format!("        default: {b}\n")),
-            Default::Str(s) => out.push_str(&format!("        default: {s}\n")),
-            Default::Int(i) => out.push_str(&format!("        default: {i}\n")),
+            DefaultValue::None => {}
+            DefaultValue::Bool(b) => out.push_str(&format!("        default: {b}\n")),
+            DefaultValue::Str(s) => out.push_str(&format!("        default: {s}\n")),
+            DefaultValue::Int(i) => out.push_str(&format!("        default: {i}\n")),
         }
         out.push_str(&format!("        type: {}\n", p.ty.name()));
     }
