@@ -146,3 +146,35 @@ pub fn spec_for(name: &str) -> Option<&'static Spec> {
         .find(|(m, _)| m.name() == module.name())
         .map(|(_, s)| s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_module_declares_a_documented_spec_under_its_own_name() {
+        for (m, spec) in modules() {
+            assert_eq!(spec.module, m.name(), "spec of {} is named {}", m.name(), spec.module);
+            assert!(!spec.doc.is_empty(), "{} has no description", spec.module);
+            let mut seen = std::collections::HashSet::new();
+            for p in spec.all() {
+                assert!(!p.doc.is_empty(), "{}.{} has no description", spec.module, p.name);
+                assert!(seen.insert(p.name), "{}.{} is declared twice", spec.module, p.name);
+                if !p.choices.is_empty() {
+                    if let common::args::DefaultValue::Str(d) = p.default {
+                        assert!(p.choices.contains(&d), "{}.{} default not a choice", spec.module, p.name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn spec_for_answers_to_aliases_and_collections() {
+        assert_eq!(spec_for("ansible.builtin.copy").map(|s| s.module), Some("copy"));
+        assert_eq!(spec_for("systemd_service").map(|s| s.module), Some("systemd"));
+        assert_eq!(spec_for("community.general.ini_file").map(|s| s.module), Some("ini_file"));
+        assert_eq!(spec_for("ansible.posix.sysctl").map(|s| s.module), Some("sysctl"));
+        assert!(spec_for("nope").is_none());
+    }
+}

@@ -21,19 +21,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const PARAMS: &[Param] = &[
-    p("src", &[]).required(),
-    p("dest", &[]).required(),
-    p("remote_src", &[]),
-    p("copy", &[]),
-    p("creates", &[]),
-    p("list_files", &[]),
-    p("keep_newer", &[]),
-    p("exclude", &[]).list(),
-    p("include", &[]).list(),
-    p("extra_opts", &[]).list(),
-    p("validate_certs", &[]),
-    p("io_buffer_size", &[]),
-    p("decrypt", &[]),
+    p("src", &[]).required().doc("Archive on the controller, or (with `remote_src`) on the host or a URL."),
+    p("dest", &[]).required().doc("Existing remote directory to unpack into."),
+    p("remote_src", &[]).doc("`src` is on the host (or a URL)."),
+    p("copy", &[]).doc("Deprecated opposite of `remote_src`."),
+    p("creates", &[]).doc("Skip when this remote path exists."),
+    p("list_files", &[]).doc("Return the archive's file list as `files`."),
+    p("keep_newer", &[]).doc("Do not replace files newer than the archive's."),
+    p("exclude", &[]).list().doc("Archive members (globs) not to unpack."),
+    p("include", &[]).list().doc("Only unpack these archive members."),
+    p("extra_opts", &[]).list().doc("Extra options for tar/unzip."),
+    p("validate_certs", &[]).doc("Verify TLS certificates for a URL `src`."),
+    p("io_buffer_size", &[]).doc("Accepted (no effect)."),
+    p("decrypt", &[]).doc("Decrypt a vaulted archive (kplay always does)."),
 ];
 
 /// `unarchive`'s declared arguments.
