@@ -490,7 +490,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn module_writes_once_and_is_idempotent() {
         let f = Fixture::new(Some("[a]\nx = 1\n"));
         let args = json!({"section": "a", "option": "x", "value": "2", "mode": "0600"});
@@ -505,7 +505,6 @@ mod tests {
         assert_eq!(msg(&r), "OK");
     }
 
-    #[tokio::test]
     async fn check_mode_reports_the_diff_and_writes_nothing() {
         let f = Fixture::new(Some("[a]\nx = 1\n"));
         let r = f
@@ -519,7 +518,6 @@ mod tests {
         assert_eq!(d["after"], json!("[a]\nx = 2\n"));
     }
 
-    #[tokio::test]
     async fn missing_file_is_created_unless_create_is_false() {
         let f = Fixture::new(None);
         let e = f
@@ -531,5 +529,6 @@ mod tests {
         let r = f.ok(&IniFileModule, json!({"section": "s", "option": "o", "value": "v"})).await;
         assert!(changed(&r));
         assert_eq!(f.content().as_deref(), Some("\n[s]\no = v\n"));
+    }
     }
 }

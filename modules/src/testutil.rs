@@ -57,12 +57,59 @@ impl TaskEnv for TestEnv {
 }
 
 pub static LOCAL: LocalTransport = LocalTransport::with_agent(true);
+/// The local transport without the agent: every module takes its sh path, as on a host where
+/// kplay's agent cannot run (or `KPLAY_NO_AGENT=1`).
+pub static LOCAL_SH: LocalTransport = LocalTransport::with_agent(false);
+
+thread_local! {
+    /// Which path [`ctx`] gives this test: the agent's (default) or the sh scripts'.
+    static AGENT_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Make [`ctx`] on this thread use the agent path (`true`) or the sh path (`false`);
+/// [`both_paths!`] calls it before each copy of a test.
+pub fn set_agent_path(on: bool) {
+    AGENT_PATH.with(|a| a.set(on));
+}
+
+/// Define module tests twice, `NAME::agent` on the agent path and `NAME::sh` on the sh path,
+/// so `cargo test` alone covers both ways a module reaches a host (as ripgrep runs its tests
+/// on both regex engines). The tests run on tokio's current-thread runtime, so the path set
+/// here is the one every `ctx` in the body sees.
+macro_rules! both_paths {
+    ($(async fn $name:ident() $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test]
+                async fn agent() {
+                    $crate::testutil::set_agent_path(true);
+                    $body
+                }
+
+                #[tokio::test]
+                async fn sh() {
+                    $crate::testutil::set_agent_path(false);
+                    $body
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both_paths;
 
 /// A context on the local machine; `check`/`diff` as given.
 pub fn ctx<'a>(env: &'a TestEnv, check: bool, diff: bool) -> ModuleContext<'a> {
+    let transport: &'static LocalTransport = if AGENT_PATH.with(|a| a.get()) {
+        &LOCAL
+    } else {
+        &LOCAL_SH
+    };
     ModuleContext {
         host: "localhost",
-        transport: &LOCAL,
+        transport,
         check_mode: check,
         diff,
         become_: None,
