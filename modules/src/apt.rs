@@ -6,7 +6,7 @@
 //! must change is decided from the read, so a second run reports `changed: false` and check mode
 //! reports the same plan without running apt-get.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::run_sh;
 use crate::common::upload;
 use crate::wait_for_connection::seconds;
@@ -40,10 +40,8 @@ const PARAMS: &[Param] = &[
     p("force_apt_get", &[]).doc("Use apt-get (kplay always does)."),
     p("lock_timeout", &[]).doc("Seconds to wait for the dpkg lock."),
     p("allow_unauthenticated", &["allow-unauthenticated"]).doc("Allow packages that cannot be authenticated."),
-    p(
-        "allow_downgrade",
-        &["allow-downgrade", "allow_downgrades", "allow-downgrades"],
-    ),
+    p("allow_downgrade", &["allow-downgrade", "allow_downgrades", "allow-downgrades"])
+        .doc("Allow installing an older version than the installed one."),
     p("allow_change_held_packages", &[]).doc("Allow changing held packages."),
 ];
 

@@ -4,7 +4,7 @@
 //! `exclusive` mode, and `manage_dir` (the directory 0700 and the file 0600, owned by the user).
 //! One round trip reads the user, the directory and the file; one more writes it atomically.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::remote_dirname;
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{read_all, text_diff, Read};

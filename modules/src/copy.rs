@@ -1,7 +1,7 @@
 //! `copy`: put `content` or a controller file (or a whole directory) at `dest`, or copy a file
 //! already on the host (`remote_src`). One probe and at most one write per file.
 
-use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
+use crate::common::args::{FILE_COMMON, Param, Spec, p};
 use crate::common::attrs::AttrSpec;
 use crate::common::install::{install_file, sha1_file, sha1_hex, Install, Source};
 use crate::common::mode::ModeSpec;

@@ -4,7 +4,7 @@
 //! Ansible reports "Verbosity threshold not met."): the module passes it through as
 //! `_kplay_verbosity` and the engine removes that key before showing the result.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};

@@ -3,7 +3,7 @@
 //! update); the change round trip runs one `dnf`/`yum` command and reports the package set
 //! before and after, so `changed` reflects what really happened for groups and `.rpm` files too.
 
-use crate::common::args::{p, Args, Param, Spec};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};

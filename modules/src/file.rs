@@ -2,7 +2,7 @@
 //! or absent. One probe, then (unless nothing changes or in check mode) one script that does the
 //! work and reports the final stat.
 
-use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
+use crate::common::args::{FILE_COMMON, Param, Spec, p};
 use crate::common::attrs::{agent_attr_failure, attr_failure, state_name, AttrChanges, AttrSpec};
 use crate::common::diff::state_diff;
 use crate::common::mode::{format_mode, ModeSpec};

@@ -7,7 +7,7 @@
 //! old file, backs up, renames and applies `mode`/`owner`/`group`. An existing `dest` with
 //! `force: no` (and a matching `checksum`, if given) is never downloaded again.
 
-use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
+use crate::common::args::{FILE_COMMON, Param, Spec, p};
 use crate::common::attrs::{attr_failure, path_info, AttrSpec};
 use crate::common::probe::{parse_reply, probe, PathKind, PathStat, ProbeRequest, PROBE_FN};
 use crate::common::write::{backup_shell, TEMP_PREFIX};

@@ -4,7 +4,7 @@
 //! `/sys/module/NAME` exists, or when `modules.builtin` names it: built-in modules cannot be
 //! loaded and are already there. One round trip reads all of that; one more changes it.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;

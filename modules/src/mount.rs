@@ -4,7 +4,7 @@
 //! One round trip reads fstab, the mount table and the mount point; changes follow only when
 //! needed (the fstab write, then the mount command).
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;

@@ -1,6 +1,6 @@
 //! `ping`: prove the connection works by running a trivial command on the host.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};

@@ -2,7 +2,7 @@
 //! bootstraps hosts that have nothing installed, so it must not depend on anything.
 
 use crate::cmdline::lines_value;
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};

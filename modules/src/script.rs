@@ -3,7 +3,7 @@
 //! runs it in `chdir` with `executable` if given, and deletes it whatever happened.
 
 use crate::cmdline::{lines_value, RunTests};
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};

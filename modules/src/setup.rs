@@ -2,7 +2,7 @@
 //! (`ansible_hostname`) inside `ansible_facts`, as Ansible's module returns them; the engine
 //! makes them visible both as `ansible_facts.hostname` and as top-level variables.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::facts::{self, subset};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};

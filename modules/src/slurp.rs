@@ -1,7 +1,7 @@
 //! `slurp`: read a file on the host and return it base64-encoded. One round trip; never changes
 //! anything, so check mode behaves the same.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use base64::Engine;

@@ -1,7 +1,7 @@
 //! `stat`: facts about one path, in Ansible's `stat` dict, from a single probe round trip.
 //! Never changes anything.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::probe::{probe, PathKind, PathStat, ProbeRequest};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};

@@ -3,7 +3,7 @@
 //! one more (only when something differs) sets the value, writes the file atomically and
 //! reloads it.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;

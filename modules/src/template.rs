@@ -1,7 +1,7 @@
 //! `template`: render a controller-side Jinja file with the host's variables and install the
 //! result at `dest` exactly as `copy` would (same probe, comparison, write, diff).
 
-use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
+use crate::common::args::{FILE_COMMON, Param, Spec, p};
 use crate::common::attrs::AttrSpec;
 use crate::common::install::{install_file, Install, Source};
 use crate::common::{basename, validate};

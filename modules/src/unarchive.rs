@@ -7,7 +7,7 @@
 //! size; `mode`/`owner`/`group` are compared on every member. One inspect round trip decides;
 //! one extract round trip (not in check mode) unpacks and fixes attributes.
 
-use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
+use crate::common::args::{FILE_COMMON, Param, Spec, p};
 use crate::common::attrs::{path_info, AttrSpec};
 use crate::common::mode::ModeSpec;
 use crate::common::probe::{parse_reply, PathStat, PROBE_FN};

@@ -4,7 +4,7 @@
 //! check mode.
 
 use crate::cmdline::{exists_test, EXISTS_FN};
-use crate::common::args::{Args, FILE_COMMON, Param, Spec, p};
+use crate::common::args::{FILE_COMMON, Param, Spec, p};
 use crate::common::run_sh;
 use crate::get_url::{finish_script, header_pairs, temp_for};
 use crate::target_http::{request, HttpRequest, HttpResponse, Redirects, Sink, Via};

@@ -4,7 +4,7 @@
 //! One round trip reads the account, its shadow entry, its groups and every group the task names;
 //! one more runs the single command that is needed (and reads the account back).
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::run_sh;
 use crate::group::int_arg;
 use crate::sysprobe::{failure, read_all, Read, Replies};

@@ -7,7 +7,7 @@
 //! `search_regex`, are polled from the controller through the transport's tunnel
 //! (`Transport::open_tcp`); file searches poll the file's content, one round trip per try.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{Param, Spec, p};
 use crate::common::run_sh;
 use crate::wait_for_connection::seconds;
 use async_trait::async_trait;
