@@ -6,21 +6,22 @@ use kplay_engine::output::sink;
 
 pub fn run(args: DocArgs) -> u8 {
     if args.list || args.modules.is_empty() {
-        let specs = kplay_modules::specs();
-        let width = specs.iter().map(|s| s.module.len()).max().unwrap_or(0) + "ansible.builtin.".len();
-        for s in specs {
-            sink::line(&format!(
-                "{:<width$} {}",
-                format!("ansible.builtin.{}", s.module),
-                s.doc
-            ));
+        let names: Vec<(String, &str)> = kplay_modules::specs()
+            .into_iter()
+            .map(|(c, s)| (format!("{c}.{}", s.module), s.doc))
+            .collect();
+        let width = names.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+        for (name, doc) in names {
+            sink::line(&format!("{name:<width$} {doc}"));
         }
         return 0;
     }
     let mut code = 0;
     for name in &args.modules {
         match kplay_modules::spec_for(name) {
-            Some(spec) => sink::text(&kplay_modules::common::args::render_doc(spec)),
+            Some((collection, spec)) => {
+                sink::text(&kplay_modules::common::args::render_doc(spec, collection))
+            }
             None => {
                 eprintln!("[WARNING]: module {name} not found in kplay's modules");
                 code = 1;

@@ -6,7 +6,7 @@
 //! must change is decided from the read, so a second run reports `changed: false` and check mode
 //! reports the same plan without running apt-get.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::common::upload;
 use crate::wait_for_connection::seconds;
@@ -18,30 +18,41 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 const PARAMS: &[Param] = &[
-    p("name", &["package", "pkg"]).list().doc("Package names, optionally `=VERSION` or `=VERSION*` (a list or comma-separated)."),
+    p("name", &["package", "pkg"])
+        .list()
+        .doc("Package names, optionally `=VERSION` or `=VERSION*` (a list or comma-separated)."),
     p("state", &[]).doc("`present`, `absent`, `latest`, `build-dep` or `fixed`."),
     p("update_cache", &["update-cache"]).doc("Run `apt-get update` first."),
     p("update_cache_retries", &[]).doc("Attempts at `apt-get update`."),
     p("update_cache_retry_max_delay", &[]).doc("Longest wait between `apt-get update` attempts."),
-    p("cache_valid_time", &[]).doc("Skip `update_cache` when the cache is younger than this many seconds."),
+    p("cache_valid_time", &[])
+        .doc("Skip `update_cache` when the cache is younger than this many seconds."),
     p("purge", &[]).doc("Also remove configuration files (state=absent)."),
-    p("default_release", &["default-release"]).doc("Target release (`-t`), e.g. `bookworm-backports`."),
-    p("install_recommends", &["install-recommends"]).doc("Install recommended packages (unset: apt's configuration decides)."),
+    p("default_release", &["default-release"])
+        .doc("Target release (`-t`), e.g. `bookworm-backports`."),
+    p("install_recommends", &["install-recommends"])
+        .doc("Install recommended packages (unset: apt's configuration decides)."),
     p("force", &[]).doc("Allow unauthenticated packages, downgrades and removals (`--force-yes`)."),
     p("clean", &[]).doc("Run `apt-get clean`."),
     p("upgrade", &[]).doc("`yes`/`safe`, `full`, `dist` or `no`."),
-    p("dpkg_options", &[]).doc("Comma-separated dpkg options (default `force-confdef,force-confold`)."),
+    p("dpkg_options", &[])
+        .doc("Comma-separated dpkg options (default `force-confdef,force-confold`)."),
     p("deb", &[]).doc("Path or URL of a .deb to install."),
     p("autoremove", &[]).doc("Remove packages no longer needed."),
     p("autoclean", &[]).doc("Remove package files that can no longer be downloaded."),
-    p("policy_rc_d", &[]).doc("Exit code of a temporary policy-rc.d (101 keeps services from starting)."),
+    p("policy_rc_d", &[])
+        .doc("Exit code of a temporary policy-rc.d (101 keeps services from starting)."),
     p("only_upgrade", &[]).doc("Only upgrade packages that are already installed."),
     p("fail_on_autoremove", &[]).doc("Fail instead of removing packages apt wants to remove."),
     p("force_apt_get", &[]).doc("Use apt-get (kplay always does)."),
     p("lock_timeout", &[]).doc("Seconds to wait for the dpkg lock."),
-    p("allow_unauthenticated", &["allow-unauthenticated"]).doc("Allow packages that cannot be authenticated."),
-    p("allow_downgrade", &["allow-downgrade", "allow_downgrades", "allow-downgrades"])
-        .doc("Allow installing an older version than the installed one."),
+    p("allow_unauthenticated", &["allow-unauthenticated"])
+        .doc("Allow packages that cannot be authenticated."),
+    p(
+        "allow_downgrade",
+        &["allow-downgrade", "allow_downgrades", "allow-downgrades"],
+    )
+    .doc("Allow installing an older version than the installed one."),
     p("allow_change_held_packages", &[]).doc("Allow changing held packages."),
 ];
 
@@ -308,10 +319,7 @@ impl AptArgs {
             }
         }
         Ok(AptArgs {
-            packages: a.list("name")
-                .iter()
-                .map(|n| PkgSpec::parse(n))
-                .collect(),
+            packages: a.list("name").iter().map(|n| PkgSpec::parse(n)).collect(),
             state,
             // Since Ansible 2.4 an explicit cache_valid_time implies update_cache.
             update_cache: a.bool("update_cache", false)? || a.has("cache_valid_time"),

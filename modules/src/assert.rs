@@ -1,7 +1,7 @@
 //! `assert`: evaluate conditions with the host's variables; fail on the first false one.
 //! Runs on the controller only.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{to_display_string, Map, Value};

@@ -4,7 +4,7 @@
 //! `exclusive` mode, and `manage_dir` (the directory 0700 and the file 0600, owned by the user).
 //! One round trip reads the user, the directory and the file; one more writes it atomically.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::remote_dirname;
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{read_all, text_diff, Read};
@@ -14,8 +14,12 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("user", &[]).required().doc("The user whose authorized_keys file is edited."),
-    p("key", &[]).required().doc("The SSH public key(s), a string, or a URL to fetch them from."),
+    p("user", &[])
+        .required()
+        .doc("The user whose authorized_keys file is edited."),
+    p("key", &[])
+        .required()
+        .doc("The SSH public key(s), a string, or a URL to fetch them from."),
     p("path", &[]).doc("Alternate authorized_keys file."),
     p("manage_dir", &[]).doc("Create the user's ~/.ssh with the right owner and mode."),
     p("state", &[]).doc("Whether the key should be in the file."),
@@ -27,7 +31,11 @@ const PARAMS: &[Param] = &[
 ];
 
 /// `authorized_key`'s declared arguments.
-pub static SPEC: Spec = Spec::new("authorized_key", "Adds or removes an SSH authorized key", &[PARAMS]);
+pub static SPEC: Spec = Spec::new(
+    "authorized_key",
+    "Adds or removes an SSH authorized key",
+    &[PARAMS],
+);
 
 /// Key types sshd accepts in authorized_keys (Ansible's `VALID_SSH2_KEY_TYPES`).
 const KEY_TYPES: &[&str] = &[

@@ -2,8 +2,8 @@
 //! (`insertafter`/`insertbefore` regex, EOF, BOF, `(?m)` patterns matched against the whole
 //! file) and its `prepend_newline`/`append_newline` options.
 
-use crate::common::fail_rc;
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
+use crate::common::fail_rc;
 use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
 use crate::edit::probe::{probe, PathKind};
 use crate::edit::pyre::PyRegex;
@@ -13,19 +13,47 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "destfile", "name"]).path().required().doc("The file to modify."),
-    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the block should be there or not."),
-    p("marker", &[]).default_str("# {mark} ANSIBLE MANAGED BLOCK").doc("Marker line template; `{mark}` becomes `marker_begin`/`marker_end`."),
-    p("block", &["content"]).str().doc("The text to put between the markers."),
-    p("insertafter", &[]).str().doc("`EOF` or a regexp: a new block goes after the last line matching it."),
-    p("insertbefore", &[]).str().doc("`BOF` or a regexp: a new block goes before the last line matching it."),
-    p("create", &[]).flag(false).doc("Create the file when it does not exist."),
-    p("backup", &[]).flag(false).doc("Keep a timestamped copy of the original file."),
-    p("validate", &[]).str().doc("Command run on the new file (`%s`) before it replaces the original."),
-    p("marker_begin", &[]).default_str("BEGIN").doc("Replaces `{mark}` in the opening marker."),
-    p("marker_end", &[]).default_str("END").doc("Replaces `{mark}` in the closing marker."),
-    p("append_newline", &[]).flag(false).doc("Add a blank line after the block when it is inserted."),
-    p("prepend_newline", &[]).flag(false).doc("Add a blank line before the block when it is inserted."),
+    p("path", &["dest", "destfile", "name"])
+        .path()
+        .required()
+        .doc("The file to modify."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the block should be there or not."),
+    p("marker", &[])
+        .default_str("# {mark} ANSIBLE MANAGED BLOCK")
+        .doc("Marker line template; `{mark}` becomes `marker_begin`/`marker_end`."),
+    p("block", &["content"])
+        .str()
+        .doc("The text to put between the markers."),
+    p("insertafter", &[])
+        .str()
+        .doc("`EOF` or a regexp: a new block goes after the last line matching it."),
+    p("insertbefore", &[])
+        .str()
+        .doc("`BOF` or a regexp: a new block goes before the last line matching it."),
+    p("create", &[])
+        .flag(false)
+        .doc("Create the file when it does not exist."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of the original file."),
+    p("validate", &[])
+        .str()
+        .doc("Command run on the new file (`%s`) before it replaces the original."),
+    p("marker_begin", &[])
+        .default_str("BEGIN")
+        .doc("Replaces `{mark}` in the opening marker."),
+    p("marker_end", &[])
+        .default_str("END")
+        .doc("Replaces `{mark}` in the closing marker."),
+    p("append_newline", &[])
+        .flag(false)
+        .doc("Add a blank line after the block when it is inserted."),
+    p("prepend_newline", &[])
+        .flag(false)
+        .doc("Add a blank line before the block when it is inserted."),
 ];
 
 /// `blockinfile`'s declared arguments.
@@ -61,27 +89,19 @@ impl BlockEdit {
     fn from_args(a: &Args) -> Result<BlockEdit, ModuleError> {
         let present = a.required_str("state")? == "present";
         let marker = a
-            .str("marker")
-            ?
+            .str("marker")?
             .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".to_string());
         let begin = a
-            .str("marker_begin")
-            ?
+            .str("marker_begin")?
             .unwrap_or_else(|| "BEGIN".to_string());
-        let end = a
-            .str("marker_end")
-            ?
-            .unwrap_or_else(|| "END".to_string());
+        let end = a.str("marker_end")?.unwrap_or_else(|| "END".to_string());
         let compile = |r: &str| -> Result<(PyRegex, bool), ModuleError> {
             let re =
                 PyRegex::compile(r, false, false).map_err(|x| ModuleError::new(x.to_string()))?;
             Ok((re, PyRegex::pattern_sets_multiline(r)))
         };
         // As Ansible: only `insertafter: EOF` and `insertbefore: BOF` are keywords.
-        let placement = match (
-            a.str("insertafter")?,
-            a.str("insertbefore")?,
-        ) {
+        let placement = match (a.str("insertafter")?, a.str("insertbefore")?) {
             (None, None) => Placement::Eof,
             (Some(s), _) if s == "EOF" => Placement::Eof,
             (Some(s), _) => {

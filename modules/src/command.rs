@@ -7,7 +7,7 @@
 use crate::cmdline::{
     format_delta, format_timestamp, lines_value, quote_arg_expanding, RunTests, Skip,
 };
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{p, Args, Param, Spec};
 use crate::common::fail_rc;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};

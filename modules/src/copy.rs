@@ -1,7 +1,7 @@
 //! `copy`: put `content` or a controller file (or a whole directory) at `dest`, or copy a file
 //! already on the host (`remote_src`). One probe and at most one write per file.
 
-use crate::common::args::{FILE_COMMON, Param, Spec, p};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::AttrSpec;
 use crate::common::install::{install_file, sha1_file, sha1_hex, Install, Source};
 use crate::common::mode::ModeSpec;
@@ -29,8 +29,12 @@ const PARAMS: &[Param] = &[
 ];
 
 /// `copy`'s declared arguments.
-pub static SPEC: Spec = Spec::new("copy", "Copy files to remote locations", &[PARAMS, FILE_COMMON])
-    .mutually_exclusive(&[&["content", "src"]]);
+pub static SPEC: Spec = Spec::new(
+    "copy",
+    "Copy files to remote locations",
+    &[PARAMS, FILE_COMMON],
+)
+.mutually_exclusive(&[&["content", "src"]]);
 
 /// Where `copy` takes its content from.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,12 +4,16 @@
 //! Ansible reports "Verbosity threshold not met."): the module passes it through as
 //! `_kplay_verbosity` and the engine removes that key before showing the result.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
 
-const PARAMS: &[Param] = &[p("msg", &[]).doc("The message to print."), p("var", &[]).doc("A variable (expression) to print."), p("verbosity", &[]).doc("Print only at this `-v` level or above.")];
+const PARAMS: &[Param] = &[
+    p("msg", &[]).doc("The message to print."),
+    p("var", &[]).doc("A variable (expression) to print."),
+    p("verbosity", &[]).doc("Print only at this `-v` level or above."),
+];
 
 /// `debug`'s declared arguments.
 pub static SPEC: Spec = Spec::new("debug", "Print statements during execution", &[PARAMS]);

@@ -11,11 +11,17 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 pub(crate) const PARAMS: &[Param] = &[
-    p("name", &["pkg"]).list().doc("Package names or specs (a list or comma-separated)."),
+    p("name", &["pkg"])
+        .list()
+        .doc("Package names or specs (a list or comma-separated)."),
     p("state", &[]).doc("`present`/`installed`, `latest`, `absent`/`removed`."),
     p("list", &[]).doc("Not supported by kplay (use package_facts)."),
-    p("enablerepo", &[]).list().doc("Repositories to enable for this transaction."),
-    p("disablerepo", &[]).list().doc("Repositories to disable for this transaction."),
+    p("enablerepo", &[])
+        .list()
+        .doc("Repositories to enable for this transaction."),
+    p("disablerepo", &[])
+        .list()
+        .doc("Repositories to disable for this transaction."),
     p("conf_file", &[]).doc("Alternate dnf configuration file."),
     p("disable_gpg_check", &[]).doc("Skip GPG signature checks."),
     p("installroot", &[]).doc("Alternate installation root."),
@@ -46,10 +52,18 @@ pub(crate) const PARAMS: &[Param] = &[
 ];
 
 /// `dnf`'s declared arguments.
-pub static SPEC: Spec = Spec::new("dnf", "Manages packages with the dnf package manager", &[PARAMS]);
+pub static SPEC: Spec = Spec::new(
+    "dnf",
+    "Manages packages with the dnf package manager",
+    &[PARAMS],
+);
 
 /// `yum`'s declared arguments (kplay's `yum` is `dnf`, as on every current RPM system).
-pub static YUM_SPEC: Spec = Spec::new("yum", "Manages packages with the yum package manager", &[PARAMS]);
+pub static YUM_SPEC: Spec = Spec::new(
+    "yum",
+    "Manages packages with the yum package manager",
+    &[PARAMS],
+);
 
 /// Which executable runs the transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! `fail`: fail the task with a message. Runs on the controller only.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{to_display_string, Map, Value};

@@ -2,7 +2,7 @@
 //! or (`flat`) exactly `dest`. One round trip: the snippet is told the SHA-1 of the controller's
 //! copy and sends the content only when the host's file differs.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::install::sha1_hex;
 use crate::common::{basename, run_sh};
 use async_trait::async_trait;

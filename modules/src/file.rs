@@ -2,7 +2,7 @@
 //! or absent. One probe, then (unless nothing changes or in check mode) one script that does the
 //! work and reports the final stat.
 
-use crate::common::args::{FILE_COMMON, Param, Spec, p};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::{agent_attr_failure, attr_failure, state_name, AttrChanges, AttrSpec};
 use crate::common::diff::state_diff;
 use crate::common::mode::{format_mode, ModeSpec};
@@ -15,22 +15,49 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "name"]).path().required().doc("Path to the file being managed."),
-    p("state", &[]).choices(STATES).doc("What `path` should be; without it, the current kind (or `file`) is kept."),
-    p("src", &[]).path().doc("Target of the link, for state=link or state=hard."),
-    p("recurse", &[]).flag(false).doc("Apply owner/group/mode to everything below a directory."),
-    p("force", &[]).flag(false).doc("Replace an existing file with a link, or link to a missing target."),
-    p("follow", &[]).flag(true).doc("Act on the target of a symbolic link."),
-    p("modification_time", &[]).str().doc("`now`, `preserve` or a time in `modification_time_format`."),
-    p("modification_time_format", &[]).default_str("%Y%m%d%H%M.%S").doc("strftime format of `modification_time`."),
-    p("access_time", &[]).str().doc("`now`, `preserve` or a time in `access_time_format`."),
-    p("access_time_format", &[]).default_str("%Y%m%d%H%M.%S").doc("strftime format of `access_time`."),
-    p("_original_basename", &[]).str().doc("Internal: the source's name, set by copy/template."),
+    p("path", &["dest", "name"])
+        .path()
+        .required()
+        .doc("Path to the file being managed."),
+    p("state", &[])
+        .choices(STATES)
+        .doc("What `path` should be; without it, the current kind (or `file`) is kept."),
+    p("src", &[])
+        .path()
+        .doc("Target of the link, for state=link or state=hard."),
+    p("recurse", &[])
+        .flag(false)
+        .doc("Apply owner/group/mode to everything below a directory."),
+    p("force", &[])
+        .flag(false)
+        .doc("Replace an existing file with a link, or link to a missing target."),
+    p("follow", &[])
+        .flag(true)
+        .doc("Act on the target of a symbolic link."),
+    p("modification_time", &[])
+        .str()
+        .doc("`now`, `preserve` or a time in `modification_time_format`."),
+    p("modification_time_format", &[])
+        .default_str("%Y%m%d%H%M.%S")
+        .doc("strftime format of `modification_time`."),
+    p("access_time", &[])
+        .str()
+        .doc("`now`, `preserve` or a time in `access_time_format`."),
+    p("access_time_format", &[])
+        .default_str("%Y%m%d%H%M.%S")
+        .doc("strftime format of `access_time`."),
+    p("_original_basename", &[])
+        .str()
+        .doc("Internal: the source's name, set by copy/template."),
     p("_diff_peek", &[]).doc("Internal: accepted and ignored."),
 ];
 
 /// `file`'s declared arguments.
-pub static SPEC: Spec = Spec::new("file", "Manage files and file properties", &[PARAMS, FILE_COMMON]);
+pub static SPEC: Spec = Spec::new(
+    "file",
+    "Manage files and file properties",
+    &[PARAMS, FILE_COMMON],
+);
 
 const STATES: &[&str] = &["absent", "directory", "file", "hard", "link", "touch"];
 

@@ -7,7 +7,7 @@
 //! old file, backs up, renames and applies `mode`/`owner`/`group`. An existing `dest` with
 //! `force: no` (and a matching `checksum`, if given) is never downloaded again.
 
-use crate::common::args::{FILE_COMMON, Param, Spec, p};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::{attr_failure, path_info, AttrSpec};
 use crate::common::probe::{parse_reply, probe, PathKind, PathStat, ProbeRequest, PROBE_FN};
 use crate::common::write::{backup_shell, TEMP_PREFIX};
@@ -21,12 +21,18 @@ use kplay_engine::value::{Map, Value};
 use std::time::{Duration, Instant};
 
 const PARAMS: &[Param] = &[
-    p("url", &[]).required().doc("HTTP, HTTPS or FTP URL to download."),
-    p("dest", &[]).required().doc("Remote file (or directory) to download to."),
+    p("url", &[])
+        .required()
+        .doc("HTTP, HTTPS or FTP URL to download."),
+    p("dest", &[])
+        .required()
+        .doc("Remote file (or directory) to download to."),
     p("tmp_dest", &[]).doc("Remote directory for the temporary download."),
-    p("force", &["thirsty"]).doc("Download again even when `dest` exists (unless the checksum matches)."),
+    p("force", &["thirsty"])
+        .doc("Download again even when `dest` exists (unless the checksum matches)."),
     p("backup", &[]).doc("Keep a timestamped copy of the file being replaced."),
-    p("checksum", &[]).doc("`ALGORITHM:HEX` (or `ALGORITHM:URL` of a checksum file) the download must match."),
+    p("checksum", &[])
+        .doc("`ALGORITHM:HEX` (or `ALGORITHM:URL` of a checksum file) the download must match."),
     p("use_proxy", &[]).doc("Use the proxy environment variables."),
     p("validate_certs", &[]).doc("Verify TLS certificates."),
     p("timeout", &[]).doc("Seconds for the request."),
@@ -46,7 +52,11 @@ const PARAMS: &[Param] = &[
 ];
 
 /// `get_url`'s declared arguments.
-pub static SPEC: Spec = Spec::new("get_url", "Downloads files from HTTP, HTTPS, or FTP to node", &[PARAMS, FILE_COMMON]);
+pub static SPEC: Spec = Spec::new(
+    "get_url",
+    "Downloads files from HTTP, HTTPS, or FTP to node",
+    &[PARAMS, FILE_COMMON],
+);
 
 /// Checksum algorithms Ansible accepts, each with the coreutils tool the host runs.
 const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];

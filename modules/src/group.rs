@@ -2,7 +2,7 @@
 //! One round trip reads the group (`getent group`, or `/etc/group` with `local`); one more runs
 //! `groupadd`/`groupmod`/`groupdel` when something differs.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{p, Args, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read};
 use async_trait::async_trait;

@@ -5,7 +5,7 @@
 //! sles) plus the `hostname` command. One round trip reads every candidate; one more changes
 //! what differs. Returns `ansible_facts` and Ansible's `hostname = …` diff.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;

@@ -2,7 +2,7 @@
 //! directory tree. Runs on the controller only; the engine merges `ansible_facts` into the
 //! host's variables.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
@@ -15,14 +15,22 @@ const PARAMS: &[Param] = &[
     p("name", &[]).doc("Put the loaded variables under this one variable."),
     p("depth", &[]).doc("How deep to descend into `dir` (0: all)."),
     p("files_matching", &[]).doc("Only files whose name matches this regexp."),
-    p("ignore_files", &[]).list().doc("File names (regexps) to skip."),
-    p("extensions", &[]).list().doc("File extensions to load (default yaml, yml, json)."),
+    p("ignore_files", &[])
+        .list()
+        .doc("File names (regexps) to skip."),
+    p("extensions", &[])
+        .list()
+        .doc("File extensions to load (default yaml, yml, json)."),
     p("ignore_unknown_extensions", &[]).doc("Skip files with other extensions instead of failing."),
     p("hash_behaviour", &[]).doc("`replace` or `merge` the loaded dicts into existing ones."),
 ];
 
 /// `include_vars`'s declared arguments.
-pub static SPEC: Spec = Spec::new("include_vars", "Load variables from files, dynamically within a task", &[PARAMS]);
+pub static SPEC: Spec = Spec::new(
+    "include_vars",
+    "Load variables from files, dynamically within a task",
+    &[PARAMS],
+);
 
 const DEFAULT_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
@@ -56,7 +64,8 @@ impl DirFilter {
             })
             .transpose()?;
         // Ansible matches each ignore entry as a regex anchored at the end of the file name.
-        let ignore = a.list("ignore_files")
+        let ignore = a
+            .list("ignore_files")
             .into_iter()
             .map(|i| {
                 regex::Regex::new(&format!("{i}$"))

@@ -190,8 +190,9 @@ pub fn edit(original: Option<&str>, e: &IniEdit) -> Edited {
             let mut touched = vec![false; sect.len()];
             let update = |sect: &mut Vec<String>, i: usize, new: String, msg: &mut &'static str| {
                 let differs = match (e.ignore_spaces, match_option(option, &sect[i], true)) {
-                    (true, Some(old)) if !old.commented => match_option(option, &new, true)
-                        .map_or(true, |n| n.value != old.value),
+                    (true, Some(old)) if !old.commented => {
+                        match_option(option, &new, true).map_or(true, |n| n.value != old.value)
+                    }
                     _ => sect[i] != new,
                 };
                 if differs {
@@ -242,7 +243,10 @@ pub fn edit(original: Option<&str>, e: &IniEdit) -> Edited {
                 }
             }
         }
-        if let Some(at) = (1..=sect.len()).rev().find(|&i| !blank_or_comment(&sect[i - 1])) {
+        if let Some(at) = (1..=sect.len())
+            .rev()
+            .find(|&i| !blank_or_comment(&sect[i - 1]))
+        {
             if let Some(option) = e.option.as_deref() {
                 if !values.is_empty() {
                     for v in values.iter().rev() {
@@ -369,11 +373,17 @@ mod tests {
 
     #[test]
     fn new_file_gets_the_section_and_option_after_a_blank_line() {
-        let r = run_edit(None, json!({"section": "drinks", "option": "fav", "value": "lemonade"}));
+        let r = run_edit(
+            None,
+            json!({"section": "drinks", "option": "fav", "value": "lemonade"}),
+        );
         assert_eq!(r.text, "\n[drinks]\nfav = lemonade\n");
         assert_eq!(r.msg, "section and option added");
         assert!(r.changed);
-        let again = run_edit(Some(&r.text), json!({"section": "drinks", "option": "fav", "value": "lemonade"}));
+        let again = run_edit(
+            Some(&r.text),
+            json!({"section": "drinks", "option": "fav", "value": "lemonade"}),
+        );
         assert!(!again.changed, "{again:?}");
         assert_eq!(again.text, r.text);
         assert_eq!(again.msg, "OK");
@@ -381,7 +391,10 @@ mod tests {
 
     #[test]
     fn existing_option_is_changed_in_place() {
-        let r = run_edit(Some("[a]\nx = 1\ny = 2\n"), json!({"section": "a", "option": "x", "value": "9"}));
+        let r = run_edit(
+            Some("[a]\nx = 1\ny = 2\n"),
+            json!({"section": "a", "option": "x", "value": "9"}),
+        );
         assert_eq!(r.text, "[a]\nx = 9\ny = 2\n");
         assert_eq!(r.msg, "option changed");
     }
@@ -398,7 +411,10 @@ mod tests {
 
     #[test]
     fn commented_option_is_reused_unless_told_not_to() {
-        let r = run_edit(Some("[a]\n# x = 1\n"), json!({"section": "a", "option": "x", "value": "2"}));
+        let r = run_edit(
+            Some("[a]\n# x = 1\n"),
+            json!({"section": "a", "option": "x", "value": "2"}),
+        );
         assert_eq!(r.text, "[a]\nx = 2\n");
         let r = run_edit(
             Some("[a]\n# x = 1\n"),
@@ -409,7 +425,10 @@ mod tests {
 
     #[test]
     fn no_section_means_before_the_first_section() {
-        let r = run_edit(Some("top = 1\n[a]\nx = 1\n"), json!({"option": "top", "value": "2"}));
+        let r = run_edit(
+            Some("top = 1\n[a]\nx = 1\n"),
+            json!({"option": "top", "value": "2"}),
+        );
         assert_eq!(r.text, "top = 2\n[a]\nx = 1\n");
         let r = run_edit(Some("[a]\nx = 1\n"), json!({"option": "g", "value": "1"}));
         assert_eq!(r.text, "g = 1\n[a]\nx = 1\n");
@@ -418,13 +437,19 @@ mod tests {
     #[test]
     fn absent_removes_the_option_or_the_whole_section() {
         let text = "[a]\nx = 1\ny = 2\n[b]\nz = 3\n";
-        let r = run_edit(Some(text), json!({"section": "a", "option": "x", "state": "absent"}));
+        let r = run_edit(
+            Some(text),
+            json!({"section": "a", "option": "x", "state": "absent"}),
+        );
         assert_eq!(r.text, "[a]\ny = 2\n[b]\nz = 3\n");
         assert_eq!(r.msg, "option changed");
         let r = run_edit(Some(text), json!({"section": "a", "state": "absent"}));
         assert_eq!(r.text, "[b]\nz = 3\n");
         assert_eq!(r.msg, "section removed");
-        let r = run_edit(Some(text), json!({"section": "c", "option": "x", "state": "absent"}));
+        let r = run_edit(
+            Some(text),
+            json!({"section": "c", "option": "x", "state": "absent"}),
+        );
         assert!(!r.changed);
         assert_eq!(r.text, text);
     }
@@ -432,7 +457,10 @@ mod tests {
     #[test]
     fn values_keep_matching_lines_and_exclusive_drops_the_rest() {
         let text = "[a]\nh = 1\nh = 2\nh = 3\n";
-        let r = run_edit(Some(text), json!({"section": "a", "option": "h", "values": ["3", "4"]}));
+        let r = run_edit(
+            Some(text),
+            json!({"section": "a", "option": "h", "values": ["3", "4"]}),
+        );
         assert_eq!(r.text, "[a]\nh = 4\nh = 3\n");
         let r = run_edit(
             Some(text),
@@ -448,23 +476,38 @@ mod tests {
 
     #[test]
     fn allow_no_value_writes_a_bare_option() {
-        let r = run_edit(Some("[m]\n"), json!({"section": "m", "option": "skip-name-resolve", "allow_no_value": true}));
+        let r = run_edit(
+            Some("[m]\n"),
+            json!({"section": "m", "option": "skip-name-resolve", "allow_no_value": true}),
+        );
         assert_eq!(r.text, "[m]\nskip-name-resolve\n");
-        let again = run_edit(Some(&r.text), json!({"section": "m", "option": "skip-name-resolve", "allow_no_value": true}));
+        let again = run_edit(
+            Some(&r.text),
+            json!({"section": "m", "option": "skip-name-resolve", "allow_no_value": true}),
+        );
         assert!(!again.changed);
     }
 
     #[test]
     fn spacing_only_difference_is_kept_with_ignore_spaces() {
-        let r = run_edit(Some("[a]\nx=1\n"), json!({"section": "a", "option": "x", "value": "1", "ignore_spaces": true}));
+        let r = run_edit(
+            Some("[a]\nx=1\n"),
+            json!({"section": "a", "option": "x", "value": "1", "ignore_spaces": true}),
+        );
         assert!(!r.changed);
-        let r = run_edit(Some("[a]\nx=1\n"), json!({"section": "a", "option": "x", "value": "1"}));
+        let r = run_edit(
+            Some("[a]\nx=1\n"),
+            json!({"section": "a", "option": "x", "value": "1"}),
+        );
         assert_eq!(r.text, "[a]\nx = 1\n");
     }
 
     #[test]
     fn missing_trailing_newline_and_crlf_are_normalised_like_python() {
-        let r = run_edit(Some("[a]\r\nx = 1"), json!({"section": "a", "option": "x", "value": "1"}));
+        let r = run_edit(
+            Some("[a]\r\nx = 1"),
+            json!({"section": "a", "option": "x", "value": "1"}),
+        );
         assert_eq!(r.text, "[a]\nx = 1\n");
         assert!(r.changed);
     }
@@ -474,7 +517,10 @@ mod tests {
         let parse = |v: serde_json::Value| {
             let mut m = v.as_object().cloned().unwrap_or_default();
             m.entry("path").or_insert(json!("/x"));
-            SPEC.parse(m).and_then(|a| IniEdit::from_args(&a)).unwrap_err().msg
+            SPEC.parse(m)
+                .and_then(|a| IniEdit::from_args(&a))
+                .unwrap_err()
+                .msg
         };
         assert_eq!(
             parse(json!({"option": "a", "value": "1", "values": ["2"]})),

@@ -94,13 +94,19 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(set_fact::SetFactModule), &set_fact::SPEC),
         (Arc::new(assert::AssertModule), &assert::SPEC),
         (Arc::new(fail::FailModule), &fail::SPEC),
-        (Arc::new(include_vars::IncludeVarsModule), &include_vars::SPEC),
+        (
+            Arc::new(include_vars::IncludeVarsModule),
+            &include_vars::SPEC,
+        ),
         (Arc::new(ping::PingModule), &ping::SPEC),
         (Arc::new(setup::SetupModule), &setup::SPEC),
         (Arc::new(slurp::SlurpModule), &slurp::SPEC),
         (Arc::new(fetch::FetchModule), &fetch::SPEC),
         (Arc::new(script::ScriptModule), &script::SPEC),
-        (Arc::new(wait_for_connection::WaitForConnectionModule), &wait_for_connection::SPEC),
+        (
+            Arc::new(wait_for_connection::WaitForConnectionModule),
+            &wait_for_connection::SPEC,
+        ),
         (Arc::new(apt::AptModule), &apt::SPEC),
         (Arc::new(dnf::DnfModule), &dnf::SPEC),
         (Arc::new(yum::YumModule), &dnf::YUM_SPEC),
@@ -110,7 +116,10 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(wait_for::WaitForModule), &wait_for::SPEC),
         (Arc::new(unarchive::UnarchiveModule), &unarchive::SPEC),
         (Arc::new(sysctl::SysctlModule), &sysctl::SPEC),
-        (Arc::new(authorized_key::AuthorizedKeyModule), &authorized_key::SPEC),
+        (
+            Arc::new(authorized_key::AuthorizedKeyModule),
+            &authorized_key::SPEC,
+        ),
         (Arc::new(mount::MountModule), &mount::SPEC),
         (Arc::new(group::GroupModule), &group::SPEC),
         (Arc::new(user::UserModule), &user::SPEC),
@@ -129,22 +138,34 @@ pub fn register_all(reg: &mut ModuleRegistry) {
     }
 }
 
-/// The declared arguments of every module, sorted by name (`kplay doc --list`).
-pub fn specs() -> Vec<&'static Spec> {
-    let mut v: Vec<&'static Spec> = modules().into_iter().map(|(_, s)| s).collect();
-    v.sort_by_key(|s| s.module);
+/// The collection a module's name is shown in: the first it declares, else `ansible.builtin`.
+fn collection_of(m: &dyn Module) -> &'static str {
+    m.collections()
+        .first()
+        .copied()
+        .unwrap_or("ansible.builtin")
+}
+
+/// Every module's collection and declared arguments, sorted by name (`kplay doc --list`).
+pub fn specs() -> Vec<(&'static str, &'static Spec)> {
+    let mut v: Vec<(&'static str, &'static Spec)> = modules()
+        .into_iter()
+        .map(|(m, s)| (collection_of(m.as_ref()), s))
+        .collect();
+    v.sort_by_key(|(_, s)| s.module);
     v
 }
 
-/// The spec of the module answering to `name` (short name, alias or `ansible.builtin.` name).
-pub fn spec_for(name: &str) -> Option<&'static Spec> {
+/// The collection and spec of the module answering to `name` (short name, alias or fully
+/// qualified name).
+pub fn spec_for(name: &str) -> Option<(&'static str, &'static Spec)> {
     let mut reg = ModuleRegistry::new();
     register_all(&mut reg);
     let module = reg.get(name)?;
     modules()
         .into_iter()
         .find(|(m, _)| m.name() == module.name())
-        .map(|(_, s)| s)
+        .map(|(m, s)| (collection_of(m.as_ref()), s))
 }
 
 #[cfg(test)]
@@ -155,17 +176,33 @@ mod tests {
     fn every_module_declares_a_documented_spec_under_its_own_name() {
         let mut undocumented = Vec::new();
         for (m, spec) in modules() {
-            assert_eq!(spec.module, m.name(), "spec of {} is named {}", m.name(), spec.module);
+            assert_eq!(
+                spec.module,
+                m.name(),
+                "spec of {} is named {}",
+                m.name(),
+                spec.module
+            );
             assert!(!spec.doc.is_empty(), "{} has no description", spec.module);
             let mut seen = std::collections::HashSet::new();
             for p in spec.all() {
                 if p.doc.is_empty() {
                     undocumented.push(format!("{}.{}", spec.module, p.name));
                 }
-                assert!(seen.insert(p.name), "{}.{} is declared twice", spec.module, p.name);
+                assert!(
+                    seen.insert(p.name),
+                    "{}.{} is declared twice",
+                    spec.module,
+                    p.name
+                );
                 if !p.choices.is_empty() {
                     if let common::args::DefaultValue::Str(d) = p.default {
-                        assert!(p.choices.contains(&d), "{}.{} default not a choice", spec.module, p.name);
+                        assert!(
+                            p.choices.contains(&d),
+                            "{}.{} default not a choice",
+                            spec.module,
+                            p.name
+                        );
                     }
                 }
             }
@@ -175,10 +212,23 @@ mod tests {
 
     #[test]
     fn spec_for_answers_to_aliases_and_collections() {
-        assert_eq!(spec_for("ansible.builtin.copy").map(|s| s.module), Some("copy"));
-        assert_eq!(spec_for("systemd_service").map(|s| s.module), Some("systemd"));
-        assert_eq!(spec_for("community.general.ini_file").map(|s| s.module), Some("ini_file"));
-        assert_eq!(spec_for("ansible.posix.sysctl").map(|s| s.module), Some("sysctl"));
+        let name = |n: &str| spec_for(n).map(|(c, s)| format!("{c}.{}", s.module));
+        assert_eq!(
+            name("ansible.builtin.copy").as_deref(),
+            Some("ansible.builtin.copy")
+        );
+        assert_eq!(
+            name("systemd_service").as_deref(),
+            Some("ansible.builtin.systemd")
+        );
+        assert_eq!(
+            name("community.general.ini_file").as_deref(),
+            Some("community.general.ini_file")
+        );
+        assert_eq!(
+            name("ansible.posix.sysctl").as_deref(),
+            Some("ansible.posix.sysctl")
+        );
         assert!(spec_for("nope").is_none());
     }
 }

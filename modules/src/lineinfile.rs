@@ -2,8 +2,8 @@
 //! for `regexp`/`search_string`, `insertafter`/`insertbefore`, `firstmatch` and `backrefs`.
 //! The file is read once, edited in memory and written back atomically once.
 
-use crate::common::fail_rc;
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
+use crate::common::fail_rc;
 use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
 use crate::edit::probe::{probe, PathKind};
 use crate::edit::pyre::{PyRegex, Template};
@@ -88,8 +88,7 @@ impl Present {
             return Err(ModuleError::new("regexp is required with backrefs=true"));
         }
         let line = a
-            .str("line")
-            ?
+            .str("line")?
             .ok_or_else(|| ModuleError::new("line is required with state=present"))?;
         let finder = match (regexp, search) {
             (Some(r), _) => Finder::Regexp(compile(&r)?),
@@ -293,10 +292,7 @@ impl Module for LineinfileModule {
         };
         let absent_finder = if present.is_none() {
             let line = a.str("line")?;
-            let finder = match (
-                a.str("regexp")?,
-                a.str("search_string")?,
-            ) {
+            let finder = match (a.str("regexp")?, a.str("search_string")?) {
                 (Some(r), _) => Finder::Regexp(compile(&r)?),
                 (None, Some(s)) => Finder::Search(s),
                 (None, None) if line.is_some() => Finder::None,

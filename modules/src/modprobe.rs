@@ -4,7 +4,7 @@
 //! `/sys/module/NAME` exists, or when `modules.builtin` names it: built-in modules cannot be
 //! loaded and are already there. One round trip reads all of that; one more changes it.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
@@ -206,7 +206,7 @@ impl Module for ModprobeModule {
     }
 
     fn collections(&self) -> &'static [&'static str] {
-        &["ansible.posix", "community.general"]
+        &["community.general", "ansible.posix"]
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {

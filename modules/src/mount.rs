@@ -4,7 +4,7 @@
 //! One round trip reads fstab, the mount table and the mount point; changes follow only when
 //! needed (the fstab write, then the mount command).
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;
@@ -19,14 +19,20 @@ const PARAMS: &[Param] = &[
     p("opts", &[]).doc("Mount options (default `defaults`)."),
     p("dump", &[]).doc("fstab dump field."),
     p("passno", &[]).doc("fstab passno field."),
-    p("state", &[]).required().doc("`mounted`, `unmounted`, `present`, `absent`, `remounted` or `ephemeral`."),
+    p("state", &[])
+        .required()
+        .doc("`mounted`, `unmounted`, `present`, `absent`, `remounted` or `ephemeral`."),
     p("fstab", &[]).doc("File to edit instead of /etc/fstab."),
     p("boot", &[]).doc("Mount at boot (false adds `noauto`)."),
     p("backup", &[]).doc("Keep a timestamped copy of fstab before changing it."),
 ];
 
 /// `mount`'s declared arguments.
-pub static SPEC: Spec = Spec::new("mount", "Control active and configured mount points", &[PARAMS]);
+pub static SPEC: Spec = Spec::new(
+    "mount",
+    "Control active and configured mount points",
+    &[PARAMS],
+);
 
 const STATES: &[&str] = &[
     "absent",

@@ -1,6 +1,6 @@
 //! `ping`: prove the connection works by running a trivial command on the host.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};
@@ -9,7 +9,11 @@ use kplay_engine::value::{Map, Value};
 const PARAMS: &[Param] = &[p("data", &[]).doc("What to return as `ping`; `crash` fails.")];
 
 /// `ping`'s declared arguments.
-pub static SPEC: Spec = Spec::new("ping", "Try to connect to host, verify a usable shell and return pong on success", &[PARAMS]);
+pub static SPEC: Spec = Spec::new(
+    "ping",
+    "Try to connect to host, verify a usable shell and return pong on success",
+    &[PARAMS],
+);
 
 /// `ansible.builtin.ping`.
 pub struct PingModule;

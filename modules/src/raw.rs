@@ -2,13 +2,16 @@
 //! bootstraps hosts that have nothing installed, so it must not depend on anything.
 
 use crate::cmdline::lines_value;
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
-const PARAMS: &[Param] = &[p("_raw_params", &[]).doc("The command, run as is by the host's shell."), p("executable", &[]).doc("The shell to run it with.")];
+const PARAMS: &[Param] = &[
+    p("_raw_params", &[]).doc("The command, run as is by the host's shell."),
+    p("executable", &[]).doc("The shell to run it with."),
+];
 
 /// `raw`'s declared arguments.
 pub static SPEC: Spec = Spec::new("raw", "Executes a low-down and dirty command", &[PARAMS]);

@@ -1,8 +1,8 @@
 //! `replace`: Python `re.subn` with `re.MULTILINE` over a whole file, optionally limited to the
 //! section between `after` and `before` (matched with `re.DOTALL`).
 
-use crate::common::fail_rc;
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
+use crate::common::fail_rc;
 use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
 use crate::edit::probe::{probe, PathKind};
 use crate::edit::pyre::{PyRegex, Template};
@@ -11,14 +11,32 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "destfile", "name"]).path().required().doc("The file to modify."),
-    p("regexp", &[]).str().required().doc("Python regular expression (MULTILINE) to look for."),
-    p("replace", &[]).str().doc("The replacement; may use backreferences. Empty removes the matches."),
-    p("after", &[]).str().doc("Only replace after the first match of this expression."),
-    p("before", &[]).str().doc("Only replace before the first match of this expression."),
-    p("backup", &[]).flag(false).doc("Keep a timestamped copy of the original file."),
-    p("validate", &[]).str().doc("Command run on the new file (`%s`) before it replaces the original."),
-    p("encoding", &[]).str().doc("Accepted; files are read as UTF-8."),
+    p("path", &["dest", "destfile", "name"])
+        .path()
+        .required()
+        .doc("The file to modify."),
+    p("regexp", &[])
+        .str()
+        .required()
+        .doc("Python regular expression (MULTILINE) to look for."),
+    p("replace", &[])
+        .str()
+        .doc("The replacement; may use backreferences. Empty removes the matches."),
+    p("after", &[])
+        .str()
+        .doc("Only replace after the first match of this expression."),
+    p("before", &[])
+        .str()
+        .doc("Only replace before the first match of this expression."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of the original file."),
+    p("validate", &[])
+        .str()
+        .doc("Command run on the new file (`%s`) before it replaces the original."),
+    p("encoding", &[])
+        .str()
+        .doc("Accepted; files are read as UTF-8."),
 ];
 
 /// `replace`'s declared arguments.
@@ -71,10 +89,8 @@ impl Replace {
         let template = re.template(&repl).map_err(|x| {
             ModuleError::new(format!("Unable to process replace due to error: {x}"))
         })?;
-        let section = match section_pattern(
-            a.str("after")?.as_deref(),
-            a.str("before")?.as_deref(),
-        ) {
+        let section = match section_pattern(a.str("after")?.as_deref(), a.str("before")?.as_deref())
+        {
             Some(pat) => Some((
                 PyRegex::compile(&pat, false, true).map_err(|x| ModuleError::new(x.to_string()))?,
                 pat,

@@ -3,7 +3,7 @@
 //! runs it in `chdir` with `executable` if given, and deletes it whatever happened.
 
 use crate::cmdline::{lines_value, RunTests};
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
@@ -22,7 +22,11 @@ const PARAMS: &[Param] = &[
 ];
 
 /// `script`'s declared arguments.
-pub static SPEC: Spec = Spec::new("script", "Runs a local script on a remote node after transferring it", &[PARAMS]);
+pub static SPEC: Spec = Spec::new(
+    "script",
+    "Runs a local script on a remote node after transferring it",
+    &[PARAMS],
+);
 
 /// Printed (before running) when the tests pass; check mode stops there.
 const WOULD_RUN: &str = "__KPLAY_SCRIPT_WOULD_RUN_51c2__";

@@ -4,7 +4,7 @@
 //! `rc-update` (OpenRC), `chkconfig` or `update-rc.d`. One round trip detects the service
 //! manager and reads everything either path needs; one more makes the changes.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use crate::systemd::{self, SystemdArgs};

@@ -24,8 +24,12 @@ pub fn is_valid_var_name(name: &str) -> bool {
 }
 
 const PARAMS: &[Param] = &[
-    p("key_value", &[]).dict().doc("Any `name: value` pairs: each becomes a host variable (the keys are the names)."),
-    p("cacheable", &[]).flag(false).doc("Accepted; kplay keeps no fact cache between runs."),
+    p("key_value", &[])
+        .dict()
+        .doc("Any `name: value` pairs: each becomes a host variable (the keys are the names)."),
+    p("cacheable", &[])
+        .flag(false)
+        .doc("Accepted; kplay keeps no fact cache between runs."),
 ];
 
 /// `set_fact`'s documented arguments. Its keys are the variables to set, so they cannot be

@@ -2,15 +2,19 @@
 //! (`ansible_hostname`) inside `ansible_facts`, as Ansible's module returns them; the engine
 //! makes them visible both as `ansible_facts.hostname` and as top-level variables.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::facts::{self, subset};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("gather_subset", &["subset"]).list().doc("Fact subsets to gather (`all`, `min`, `network`, `!hardware` …)."),
-    p("filter", &[]).list().doc("Only return facts whose name matches these globs."),
+    p("gather_subset", &["subset"])
+        .list()
+        .doc("Fact subsets to gather (`all`, `min`, `network`, `!hardware` …)."),
+    p("filter", &[])
+        .list()
+        .doc("Only return facts whose name matches these globs."),
     p("gather_timeout", &[]).doc("Seconds allowed for each fact collection."),
     p("fact_path", &[]).doc("Directory of local facts (`*.fact`) on the host."),
 ];
@@ -33,10 +37,7 @@ impl Module for SetupModule {
         if tokens.is_empty() {
             tokens.push("all".into());
         }
-        let filters: Vec<String> = a.list("filter")
-            .into_iter()
-            .filter(|f| f != "*")
-            .collect();
+        let filters: Vec<String> = a.list("filter").into_iter().filter(|f| f != "*").collect();
         let subsets = subset::resolve(&tokens).map_err(ModuleError::new)?;
         let fact_path = a.str("fact_path")?;
         let gathered = facts::gather(ctx, &subsets, fact_path.as_deref()).await?;

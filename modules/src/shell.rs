@@ -10,7 +10,11 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 /// `shell`'s declared arguments (those of `command`).
-pub static SPEC: Spec = Spec::new("shell", "Execute shell commands on targets", &[COMMAND_PARAMS]);
+pub static SPEC: Spec = Spec::new(
+    "shell",
+    "Execute shell commands on targets",
+    &[COMMAND_PARAMS],
+);
 
 /// Run checked `command`-style args through a shell (shared with `command` given `_uses_shell`).
 pub(crate) async fn run_shell(ctx: &ModuleContext<'_>, a: &Args) -> Result<Map, ModuleError> {

@@ -1,7 +1,7 @@
 //! `slurp`: read a file on the host and return it base64-encoded. One round trip; never changes
 //! anything, so check mode behaves the same.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use base64::Engine;
@@ -9,7 +9,10 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
-const PARAMS: &[Param] = &[p("src", &["path"]).path().required().doc("The file on the remote system to fetch.")];
+const PARAMS: &[Param] = &[p("src", &["path"])
+    .path()
+    .required()
+    .doc("The file on the remote system to fetch.")];
 
 /// `slurp`'s declared arguments.
 pub static SPEC: Spec = Spec::new("slurp", "Slurps a file from remote nodes", &[PARAMS]);

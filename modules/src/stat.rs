@@ -1,19 +1,31 @@
 //! `stat`: facts about one path, in Ansible's `stat` dict, from a single probe round trip.
 //! Never changes anything.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::probe::{probe, PathKind, PathStat, ProbeRequest};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "name"]).path().required().doc("The full path of the file or object."),
+    p("path", &["dest", "name"])
+        .path()
+        .required()
+        .doc("The full path of the file or object."),
     p("follow", &[]).flag(false).doc("Follow symbolic links."),
-    p("get_checksum", &[]).flag(true).doc("Return the file's checksum."),
-    p("checksum_algorithm", &["checksum", "checksum_algo"]).choices(ALGORITHMS).default_str("sha1").doc("Algorithm of the checksum."),
-    p("get_mime", &["mime", "mime_type", "mime-type"]).flag(true).doc("Return the file's MIME type and charset."),
-    p("get_attributes", &["attr", "attributes"]).flag(true).doc("Accepted; file attributes (lsattr) are not reported."),
+    p("get_checksum", &[])
+        .flag(true)
+        .doc("Return the file's checksum."),
+    p("checksum_algorithm", &["checksum", "checksum_algo"])
+        .choices(ALGORITHMS)
+        .default_str("sha1")
+        .doc("Algorithm of the checksum."),
+    p("get_mime", &["mime", "mime_type", "mime-type"])
+        .flag(true)
+        .doc("Return the file's MIME type and charset."),
+    p("get_attributes", &["attr", "attributes"])
+        .flag(true)
+        .doc("Accepted; file attributes (lsattr) are not reported."),
 ];
 
 /// `stat`'s declared arguments.

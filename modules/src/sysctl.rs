@@ -3,7 +3,7 @@
 //! one more (only when something differs) sets the value, writes the file atomically and
 //! reloads it.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;
@@ -12,7 +12,9 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("name", &["key"]).required().doc("The dot-separated kernel parameter (`net.ipv4.ip_forward`)."),
+    p("name", &["key"])
+        .required()
+        .doc("The dot-separated kernel parameter (`net.ipv4.ip_forward`)."),
     p("value", &["val"]).doc("The desired value."),
     p("state", &[]).doc("Whether the entry should be in `sysctl_file`."),
     p("ignoreerrors", &[]).doc("Ignore errors about unknown keys."),

@@ -5,7 +5,7 @@
 //! daemon-reload) reads everything; one more runs the mask/enable/start commands that are needed.
 //! The `service` module reuses this for systemd hosts.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{p, Args, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
@@ -19,8 +19,10 @@ const PARAMS: &[Param] = &[
     p("enabled", &[]).doc("Whether the unit starts on boot."),
     p("force", &[]).doc("Override existing symlinks when enabling."),
     p("masked", &[]).doc("Whether the unit is masked (cannot be started)."),
-    p("daemon_reload", &["daemon-reload"]).doc("Run `systemctl daemon-reload` before anything else."),
-    p("daemon_reexec", &["daemon-reexec"]).doc("Run `systemctl daemon-reexec` before anything else."),
+    p("daemon_reload", &["daemon-reload"])
+        .doc("Run `systemctl daemon-reload` before anything else."),
+    p("daemon_reexec", &["daemon-reexec"])
+        .doc("Run `systemctl daemon-reexec` before anything else."),
     p("scope", &[]).doc("Which systemd manager: `system`, `user` or `global`."),
     p("no_block", &[]).doc("Do not wait for the start/stop job to finish."),
 ];

@@ -1,7 +1,7 @@
 //! `template`: render a controller-side Jinja file with the host's variables and install the
 //! result at `dest` exactly as `copy` would (same probe, comparison, write, diff).
 
-use crate::common::args::{FILE_COMMON, Param, Spec, p};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::AttrSpec;
 use crate::common::install::{install_file, Install, Source};
 use crate::common::{basename, validate};
@@ -11,26 +11,60 @@ use kplay_engine::value::Map;
 use std::path::PathBuf;
 
 const PARAMS: &[Param] = &[
-    p("src", &[]).path().required().doc("Jinja2 template on the controller (role `templates/`, then the playbook's directory)."),
-    p("dest", &[]).path().required().doc("Remote path to write the rendered template to."),
-    p("backup", &[]).flag(false).doc("Keep a timestamped copy of the file being replaced."),
-    p("force", &[]).flag(true).doc("Replace a file whose content differs; false only creates missing files."),
-    p("validate", &[]).str().doc("Command run on the temp file (`%s`) before it replaces `dest`."),
-    p("follow", &[]).flag(false).doc("Follow a `dest` that is a symbolic link."),
-    p("newline_sequence", &[]).choices(&["\\n", "\\r", "\\r\\n", "\n", "\r", "\r\n"]).doc("Line ending of the written file."),
-    p("output_encoding", &[]).str().doc("Accepted; output is UTF-8."),
-    p("trim_blocks", &[]).doc("Accepted; kplay renders templates with trim_blocks on, as Ansible's default."),
+    p("src", &[]).path().required().doc(
+        "Jinja2 template on the controller (role `templates/`, then the playbook's directory).",
+    ),
+    p("dest", &[])
+        .path()
+        .required()
+        .doc("Remote path to write the rendered template to."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of the file being replaced."),
+    p("force", &[])
+        .flag(true)
+        .doc("Replace a file whose content differs; false only creates missing files."),
+    p("validate", &[])
+        .str()
+        .doc("Command run on the temp file (`%s`) before it replaces `dest`."),
+    p("follow", &[])
+        .flag(false)
+        .doc("Follow a `dest` that is a symbolic link."),
+    p("newline_sequence", &[])
+        .choices(&["\\n", "\\r", "\\r\\n", "\n", "\r", "\r\n"])
+        .doc("Line ending of the written file."),
+    p("output_encoding", &[])
+        .str()
+        .doc("Accepted; output is UTF-8."),
+    p("trim_blocks", &[])
+        .doc("Accepted; kplay renders templates with trim_blocks on, as Ansible's default."),
     p("lstrip_blocks", &[]).doc("Accepted (Jinja's lstrip_blocks)."),
-    p("variable_start_string", &[]).str().doc("Accepted; `{{` is used."),
-    p("variable_end_string", &[]).str().doc("Accepted; `}}` is used."),
-    p("block_start_string", &[]).str().doc("Accepted; `{%` is used."),
-    p("block_end_string", &[]).str().doc("Accepted; `%}` is used."),
-    p("comment_start_string", &[]).str().doc("Accepted; `{#` is used."),
-    p("comment_end_string", &[]).str().doc("Accepted; `#}` is used."),
+    p("variable_start_string", &[])
+        .str()
+        .doc("Accepted; `{{` is used."),
+    p("variable_end_string", &[])
+        .str()
+        .doc("Accepted; `}}` is used."),
+    p("block_start_string", &[])
+        .str()
+        .doc("Accepted; `{%` is used."),
+    p("block_end_string", &[])
+        .str()
+        .doc("Accepted; `%}` is used."),
+    p("comment_start_string", &[])
+        .str()
+        .doc("Accepted; `{#` is used."),
+    p("comment_end_string", &[])
+        .str()
+        .doc("Accepted; `#}` is used."),
 ];
 
 /// `template`'s declared arguments.
-pub static SPEC: Spec = Spec::new("template", "Template a file out to a target host", &[PARAMS, FILE_COMMON]);
+pub static SPEC: Spec = Spec::new(
+    "template",
+    "Template a file out to a target host",
+    &[PARAMS, FILE_COMMON],
+);
 
 /// Checked `template` arguments.
 #[derive(Debug, Clone)]

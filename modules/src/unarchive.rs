@@ -7,7 +7,7 @@
 //! size; `mode`/`owner`/`group` are compared on every member. One inspect round trip decides;
 //! one extract round trip (not in check mode) unpacks and fixes attributes.
 
-use crate::common::args::{FILE_COMMON, Param, Spec, p};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::{path_info, AttrSpec};
 use crate::common::mode::ModeSpec;
 use crate::common::probe::{parse_reply, PathStat, PROBE_FN};
@@ -21,24 +21,38 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const PARAMS: &[Param] = &[
-    p("src", &[]).required().doc("Archive on the controller, or (with `remote_src`) on the host or a URL."),
-    p("dest", &[]).required().doc("Existing remote directory to unpack into."),
+    p("src", &[])
+        .required()
+        .doc("Archive on the controller, or (with `remote_src`) on the host or a URL."),
+    p("dest", &[])
+        .required()
+        .doc("Existing remote directory to unpack into."),
     p("remote_src", &[]).doc("`src` is on the host (or a URL)."),
     p("copy", &[]).doc("Deprecated opposite of `remote_src`."),
     p("creates", &[]).doc("Skip when this remote path exists."),
     p("list_files", &[]).doc("Return the archive's file list as `files`."),
     p("keep_newer", &[]).doc("Do not replace files newer than the archive's."),
-    p("exclude", &[]).list().doc("Archive members (globs) not to unpack."),
-    p("include", &[]).list().doc("Only unpack these archive members."),
-    p("extra_opts", &[]).list().doc("Extra options for tar/unzip."),
+    p("exclude", &[])
+        .list()
+        .doc("Archive members (globs) not to unpack."),
+    p("include", &[])
+        .list()
+        .doc("Only unpack these archive members."),
+    p("extra_opts", &[])
+        .list()
+        .doc("Extra options for tar/unzip."),
     p("validate_certs", &[]).doc("Verify TLS certificates for a URL `src`."),
     p("io_buffer_size", &[]).doc("Accepted (no effect)."),
     p("decrypt", &[]).doc("Decrypt a vaulted archive (kplay always does)."),
 ];
 
 /// `unarchive`'s declared arguments.
-pub static SPEC: Spec = Spec::new("unarchive", "Unpacks an archive after (optionally) copying it from the local machine", &[PARAMS, FILE_COMMON])
-    .mutually_exclusive(&[&["copy", "remote_src"], &["include", "exclude"]]);
+pub static SPEC: Spec = Spec::new(
+    "unarchive",
+    "Unpacks an archive after (optionally) copying it from the local machine",
+    &[PARAMS, FILE_COMMON],
+)
+.mutually_exclusive(&[&["copy", "remote_src"], &["include", "exclude"]]);
 
 /// Exit codes of the inspect snippet.
 const RC_NOT_DIR: i32 = 84;

@@ -4,7 +4,7 @@
 //! check mode.
 
 use crate::cmdline::{exists_test, EXISTS_FN};
-use crate::common::args::{FILE_COMMON, Param, Spec, p};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::run_sh;
 use crate::get_url::{finish_script, header_pairs, temp_for};
 use crate::target_http::{request, HttpRequest, HttpResponse, Redirects, Sink, Via};
@@ -20,7 +20,8 @@ const PARAMS: &[Param] = &[
     p("url_username", &["user"]).doc("User for HTTP basic authentication."),
     p("url_password", &["password"]).doc("Password for HTTP basic authentication."),
     p("body", &[]).doc("Request body."),
-    p("body_format", &[]).doc("`raw`, `json` or `form-urlencoded` (sets Content-Type and encodes `body`)."),
+    p("body_format", &[])
+        .doc("`raw`, `json` or `form-urlencoded` (sets Content-Type and encodes `body`)."),
     p("method", &[]).doc("HTTP method (default GET)."),
     p("return_content", &[]).doc("Return the body as `content` (and `json` when it is JSON)."),
     p("force_basic_auth", &[]).doc("Send basic authentication without waiting for a 401."),

@@ -4,7 +4,7 @@
 //! One round trip reads the account, its shadow entry, its groups and every group the task names;
 //! one more runs the single command that is needed (and reads the account back).
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::group::int_arg;
 use crate::sysprobe::{failure, read_all, Read, Replies};
@@ -20,7 +20,9 @@ const PARAMS: &[Param] = &[
     p("non_unique", &[]).doc("Allow a UID another user has."),
     p("seuser", &[]).doc("SELinux user (accepted, not enforced)."),
     p("group", &[]).doc("Primary group."),
-    p("groups", &[]).list().doc("Supplementary groups (a list or comma-separated; empty removes all but the primary)."),
+    p("groups", &[]).list().doc(
+        "Supplementary groups (a list or comma-separated; empty removes all but the primary).",
+    ),
     p("append", &[]).doc("Add `groups` to the current ones instead of replacing them."),
     p("shell", &[]).doc("Login shell."),
     p("home", &[]).doc("Home directory."),

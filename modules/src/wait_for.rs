@@ -7,7 +7,7 @@
 //! `search_regex`, are polled from the controller through the transport's tunnel
 //! (`Transport::open_tcp`); file searches poll the file's content, one round trip per try.
 
-use crate::common::args::{Param, Spec, p};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::wait_for_connection::seconds;
 use async_trait::async_trait;
@@ -23,7 +23,8 @@ const PARAMS: &[Param] = &[
     p("connect_timeout", &[]).doc("Seconds for one connection attempt."),
     p("delay", &[]).doc("Seconds before the first check."),
     p("port", &[]).doc("TCP port to wait for."),
-    p("active_connection_states", &[]).doc("TCP states that count as an active connection (state=drained)."),
+    p("active_connection_states", &[])
+        .doc("TCP states that count as an active connection (state=drained)."),
     p("path", &[]).doc("File to wait for."),
     p("search_regex", &[]).doc("Text (regexp) the file or the port's banner must contain."),
     p("state", &[]).doc("`started`/`present`, `stopped`/`absent`, or `drained`."),
@@ -33,7 +34,11 @@ const PARAMS: &[Param] = &[
 ];
 
 /// `wait_for`'s declared arguments.
-pub static SPEC: Spec = Spec::new("wait_for", "Waits for a condition before continuing", &[PARAMS]);
+pub static SPEC: Spec = Spec::new(
+    "wait_for",
+    "Waits for a condition before continuing",
+    &[PARAMS],
+);
 
 /// Exit codes of the host loop.
 const RC_TIMEOUT: i32 = 124;

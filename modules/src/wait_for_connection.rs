@@ -2,7 +2,7 @@
 //! while a machine boots). Each attempt is bounded by `connect_timeout`; the whole wait by
 //! `timeout`. Skipped in check mode, as Ansible's action plugin does.
 
-use crate::common::args::{Args, Param, Spec, p};
+use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::ExecRequest;
@@ -17,7 +17,11 @@ const PARAMS: &[Param] = &[
 ];
 
 /// `wait_for_connection`'s declared arguments.
-pub static SPEC: Spec = Spec::new("wait_for_connection", "Waits until remote system is reachable/usable", &[PARAMS]);
+pub static SPEC: Spec = Spec::new(
+    "wait_for_connection",
+    "Waits until remote system is reachable/usable",
+    &[PARAMS],
+);
 
 /// Checked arguments, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -150,15 +150,32 @@ impl Param {
 /// The common file attribute parameters every file-writing Ansible module accepts
 /// (`add_file_common_args=True`). SELinux and `unsafe_writes` are accepted and ignored.
 pub const FILE_COMMON: &[Param] = &[
-    p("mode", &[]).doc("Permissions of the file or directory: octal (`0644`) or symbolic (`u=rw,g=r`)."),
-    p("owner", &[]).str().doc("Name (or uid) of the user that should own the file."),
-    p("group", &[]).str().doc("Name (or gid) of the group that should own the file."),
-    p("seuser", &[]).str().doc("SELinux user (accepted, not enforced)."),
-    p("serole", &[]).str().doc("SELinux role (accepted, not enforced)."),
-    p("setype", &[]).str().doc("SELinux type (accepted, not enforced)."),
-    p("selevel", &[]).str().doc("SELinux level (accepted, not enforced)."),
-    p("unsafe_writes", &[]).flag(false).doc("Accepted for compatibility; writes are always atomic."),
-    p("attributes", &["attr"]).str().doc("Filesystem attributes (accepted, not enforced)."),
+    p("mode", &[])
+        .doc("Permissions of the file or directory: octal (`0644`) or symbolic (`u=rw,g=r`)."),
+    p("owner", &[])
+        .str()
+        .doc("Name (or uid) of the user that should own the file."),
+    p("group", &[])
+        .str()
+        .doc("Name (or gid) of the group that should own the file."),
+    p("seuser", &[])
+        .str()
+        .doc("SELinux user (accepted, not enforced)."),
+    p("serole", &[])
+        .str()
+        .doc("SELinux role (accepted, not enforced)."),
+    p("setype", &[])
+        .str()
+        .doc("SELinux type (accepted, not enforced)."),
+    p("selevel", &[])
+        .str()
+        .doc("SELinux level (accepted, not enforced)."),
+    p("unsafe_writes", &[])
+        .flag(false)
+        .doc("Accepted for compatibility; writes are always atomic."),
+    p("attributes", &["attr"])
+        .str()
+        .doc("Filesystem attributes (accepted, not enforced)."),
 ];
 
 /// `required_if`: when `param` equals `value`, the `requires` must be given (all of them,
@@ -300,7 +317,10 @@ impl Spec {
             }
         }
         for rule in self.required_if {
-            if args.effective(rule.param).map(|v| to_display_string(&v)).as_deref()
+            if args
+                .effective(rule.param)
+                .map(|v| to_display_string(&v))
+                .as_deref()
                 != Some(rule.value)
             {
                 continue;
@@ -559,10 +579,12 @@ fn type_error(name: &str, v: &Value, want: &str) -> ModuleError {
     ))
 }
 
-/// ansible-doc's text for one module, generated from its spec.
-pub fn render_doc(spec: &Spec) -> String {
+/// ansible-doc's text for one module, generated from its spec; `collection` is the one the
+/// module's fully qualified name is shown in (`ansible.builtin`, `community.general` …).
+pub fn render_doc(spec: &Spec, collection: &str) -> String {
     let mut out = format!(
-        "> ANSIBLE.BUILTIN.{}    (kplay built-in)\n\n  {}\n\nOPTIONS (= is mandatory):\n",
+        "> {}.{}    (kplay built-in)\n\n  {}\n\nOPTIONS (= is mandatory):\n",
+        collection.to_ascii_uppercase(),
         spec.module.to_ascii_uppercase(),
         spec.doc
     );
@@ -600,11 +622,16 @@ mod tests {
     use serde_json::json;
 
     const PARAMS: &[Param] = &[
-        p("dest", &["path"]).path().required().doc("Where to write."),
+        p("dest", &["path"])
+            .path()
+            .required()
+            .doc("Where to write."),
         p("force", &[]).flag(true),
         p("content", &[]),
         p("src", &[]).str(),
-        p("state", &[]).choices(&["absent", "present"]).default_str("present"),
+        p("state", &[])
+            .choices(&["absent", "present"])
+            .default_str("present"),
         p("names", &[]).list(),
         p("count", &[]).int(),
         p("owner", &[]).str(),
@@ -644,7 +671,10 @@ mod tests {
 
     #[test]
     fn missing_required_and_exclusive_use_ansible_wording() {
-        assert_eq!(parse(json!({})).unwrap_err(), "missing required arguments: dest");
+        assert_eq!(
+            parse(json!({})).unwrap_err(),
+            "missing required arguments: dest"
+        );
         assert_eq!(
             parse(json!({"dest": "/x", "content": "a", "src": "b"})).unwrap_err(),
             "parameters are mutually exclusive: content|src"
@@ -693,9 +723,14 @@ mod tests {
 
     #[test]
     fn doc_lists_every_option_with_its_facts() {
-        let d = render_doc(&SPEC);
+        let d = render_doc(&SPEC, "ansible.builtin");
         assert!(d.starts_with("> ANSIBLE.BUILTIN.COPY"), "{d}");
-        assert!(d.contains("= dest\n        Where to write.\n        aliases: [path]\n        type: path\n"), "{d}");
+        assert!(
+            d.contains(
+                "= dest\n        Where to write.\n        aliases: [path]\n        type: path\n"
+            ),
+            "{d}"
+        );
         assert!(d.contains("- state\n        choices: [absent, present]\n        default: present\n        type: str\n"), "{d}");
     }
 }

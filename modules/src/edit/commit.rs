@@ -2,9 +2,9 @@
 //! optional backup, optional `validate` on a temp copy, one atomic put, then `mode`/`owner`/
 //! `group` — and in check mode, only the verdict.
 
-use crate::common::args::Args;
 use super::attrs::{AttrSpec, ModeSpec};
 use super::probe::Probe;
+use crate::common::args::Args;
 use crate::common::validate;
 use crate::common::write::{backup_shell, split_backup_line};
 use kplay_engine::module::{ModuleContext, ModuleError};

@@ -10,7 +10,8 @@ use std::net::IpAddr;
 
 pub const PARAMS: &[Param] = &[
     p("path", &["dest"]).doc("Where the certificate (PEM) is written."),
-    p("privatekey_path", &[]).doc("Where the private key (PEM) is read from, or written when missing."),
+    p("privatekey_path", &[])
+        .doc("Where the private key (PEM) is read from, or written when missing."),
     p("privatekey_type", &["type"]).doc("Key type for a new key: `ECC`/`ECDSA` (P-256) or `RSA`."),
     p("privatekey_size", &["size"]).doc("RSA key size."),
     p("privatekey_mode", &[]).doc("Mode of a new private key (default 0600)."),
@@ -18,13 +19,22 @@ pub const PARAMS: &[Param] = &[
     p("ownca_path", &[]).doc("CA certificate on the host (provider=ownca)."),
     p("ownca_privatekey_path", &[]).doc("CA private key on the host (provider=ownca)."),
     p("common_name", &["CN", "commonName"]).doc("Subject CN."),
-    p("organization_name", &["O", "organizationName"]).list().doc("Subject O (a list for several)."),
-    p("subject_alt_name", &["subjectAltName"]).list().doc("SANs: `DNS:name` or `IP:address`."),
+    p("organization_name", &["O", "organizationName"])
+        .list()
+        .doc("Subject O (a list for several)."),
+    p("subject_alt_name", &["subjectAltName"])
+        .list()
+        .doc("SANs: `DNS:name` or `IP:address`."),
     p("is_ca", &[]).doc("Make a CA certificate (basicConstraints CA:TRUE)."),
-    p("key_usage", &["keyUsage"]).list().doc("keyUsage values (`digitalSignature`, `keyEncipherment`, `keyCertSign` …)."),
-    p("extended_key_usage", &["extendedKeyUsage"]).list().doc("extendedKeyUsage values (`serverAuth`, `clientAuth`)."),
+    p("key_usage", &["keyUsage"])
+        .list()
+        .doc("keyUsage values (`digitalSignature`, `keyEncipherment`, `keyCertSign` …)."),
+    p("extended_key_usage", &["extendedKeyUsage"])
+        .list()
+        .doc("extendedKeyUsage values (`serverAuth`, `clientAuth`)."),
     p("valid_days", &[]).doc("Validity in days."),
-    p("renew_margin_days", &[]).doc("Reissue when the certificate expires within this many days (default 30)."),
+    p("renew_margin_days", &[])
+        .doc("Reissue when the certificate expires within this many days (default 30)."),
     p("force", &[]).doc("Always reissue."),
     p("backup", &[]).doc("Keep a timestamped copy of a replaced certificate."),
     p("return_content", &[]).doc("Return the certificate as `certificate` (never the key)."),
