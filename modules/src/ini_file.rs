@@ -191,7 +191,7 @@ pub fn edit(original: Option<&str>, e: &IniEdit) -> Edited {
             let update = |sect: &mut Vec<String>, i: usize, new: String, msg: &mut &'static str| {
                 let differs = match (e.ignore_spaces, match_option(option, &sect[i], true)) {
                     (true, Some(old)) if !old.commented => {
-                        match_option(option, &new, true).map_or(true, |n| n.value != old.value)
+                        match_option(option, &new, true).is_none_or(|n| n.value != old.value)
                     }
                     _ => sect[i] != new,
                 };
