@@ -22,38 +22,55 @@ const PARAMS: &[Param] = &[
         .list()
         .doc("Package names, optionally `=VERSION` or `=VERSION*` (a list or comma-separated)."),
     p("state", &[]).doc("`present`, `absent`, `latest`, `build-dep` or `fixed`."),
-    p("update_cache", &["update-cache"]).doc("Run `apt-get update` first."),
+    p("update_cache", &["update-cache"])
+        .flag(false)
+        .doc("Run `apt-get update` first."),
     p("update_cache_retries", &[]).doc("Attempts at `apt-get update`."),
     p("update_cache_retry_max_delay", &[]).doc("Longest wait between `apt-get update` attempts."),
     p("cache_valid_time", &[])
         .doc("Skip `update_cache` when the cache is younger than this many seconds."),
-    p("purge", &[]).doc("Also remove configuration files (state=absent)."),
+    p("purge", &[])
+        .flag(false)
+        .doc("Also remove configuration files (state=absent)."),
     p("default_release", &["default-release"])
         .doc("Target release (`-t`), e.g. `bookworm-backports`."),
     p("install_recommends", &["install-recommends"])
+        .bool()
         .doc("Install recommended packages (unset: apt's configuration decides)."),
-    p("force", &[]).doc("Allow unauthenticated packages, downgrades and removals (`--force-yes`)."),
-    p("clean", &[]).doc("Run `apt-get clean`."),
+    p("force", &[])
+        .flag(false)
+        .doc("Allow unauthenticated packages, downgrades and removals (`--force-yes`)."),
+    p("clean", &[]).flag(false).doc("Run `apt-get clean`."),
     p("upgrade", &[]).doc("`yes`/`safe`, `full`, `dist` or `no`."),
     p("dpkg_options", &[])
         .doc("Comma-separated dpkg options (default `force-confdef,force-confold`)."),
     p("deb", &[]).doc("Path or URL of a .deb to install."),
-    p("autoremove", &[]).doc("Remove packages no longer needed."),
-    p("autoclean", &[]).doc("Remove package files that can no longer be downloaded."),
+    p("autoremove", &[])
+        .flag(false)
+        .doc("Remove packages no longer needed."),
+    p("autoclean", &[])
+        .flag(false)
+        .doc("Remove package files that can no longer be downloaded."),
     p("policy_rc_d", &[])
         .doc("Exit code of a temporary policy-rc.d (101 keeps services from starting)."),
-    p("only_upgrade", &[]).doc("Only upgrade packages that are already installed."),
+    p("only_upgrade", &[])
+        .flag(false)
+        .doc("Only upgrade packages that are already installed."),
     p("fail_on_autoremove", &[]).doc("Fail instead of removing packages apt wants to remove."),
     p("force_apt_get", &[]).doc("Use apt-get (kplay always does)."),
     p("lock_timeout", &[]).doc("Seconds to wait for the dpkg lock."),
     p("allow_unauthenticated", &["allow-unauthenticated"])
+        .flag(false)
         .doc("Allow packages that cannot be authenticated."),
     p(
         "allow_downgrade",
         &["allow-downgrade", "allow_downgrades", "allow-downgrades"],
     )
+    .flag(false)
     .doc("Allow installing an older version than the installed one."),
-    p("allow_change_held_packages", &[]).doc("Allow changing held packages."),
+    p("allow_change_held_packages", &[])
+        .flag(false)
+        .doc("Allow changing held packages."),
 ];
 
 /// `apt`'s declared arguments.
@@ -309,7 +326,7 @@ impl AptArgs {
             },
         };
         let install_recommends = match a.has("install_recommends") {
-            true => Some(a.bool("install_recommends", true)?),
+            true => Some(a.flag("install_recommends")),
             false => None,
         };
         let cache_valid_time = seconds(&a, "cache_valid_time", 0.0)? as u64;
@@ -322,19 +339,19 @@ impl AptArgs {
             packages: a.list("name").iter().map(|n| PkgSpec::parse(n)).collect(),
             state,
             // Since Ansible 2.4 an explicit cache_valid_time implies update_cache.
-            update_cache: a.bool("update_cache", false)? || a.has("cache_valid_time"),
+            update_cache: a.flag("update_cache") || a.has("cache_valid_time"),
             cache_valid_time,
-            purge: a.bool("purge", false)?,
+            purge: a.flag("purge"),
             default_release: a.str("default_release")?,
             install_recommends,
-            force: a.bool("force", false)?,
-            allow_unauthenticated: a.bool("allow_unauthenticated", false)?,
-            allow_downgrade: a.bool("allow_downgrade", false)?,
-            allow_change_held_packages: a.bool("allow_change_held_packages", false)?,
-            only_upgrade: a.bool("only_upgrade", false)?,
-            autoremove: a.bool("autoremove", false)?,
-            autoclean: a.bool("autoclean", false)?,
-            clean: a.bool("clean", false)?,
+            force: a.flag("force"),
+            allow_unauthenticated: a.flag("allow_unauthenticated"),
+            allow_downgrade: a.flag("allow_downgrade"),
+            allow_change_held_packages: a.flag("allow_change_held_packages"),
+            only_upgrade: a.flag("only_upgrade"),
+            autoremove: a.flag("autoremove"),
+            autoclean: a.flag("autoclean"),
+            clean: a.flag("clean"),
             upgrade,
             dpkg_options: a
                 .str("dpkg_options")?

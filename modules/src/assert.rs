@@ -10,7 +10,7 @@ const PARAMS: &[Param] = &[
     p("that", &[]).doc("Expressions (or a list of them) that must all be true."),
     p("fail_msg", &["msg"]).doc("Message when an assertion fails."),
     p("success_msg", &[]).doc("Message when all assertions pass."),
-    p("quiet", &[]).doc("Print less on success."),
+    p("quiet", &[]).flag(false).doc("Print less on success."),
 ];
 
 /// `assert`'s declared arguments.
@@ -70,7 +70,7 @@ impl Module for AssertModule {
             .ok_or_else(|| ModuleError::new("conditional required in \"that\" string"))?;
         let fail_msg = message(&a, "fail_msg")?;
         let success_msg = message(&a, "success_msg")?;
-        let _quiet = a.bool("quiet", false)?;
+        let _quiet = a.flag("quiet");
         for cond in conditions(that)? {
             let ok = ctx.env.eval_condition(&cond).map_err(ModuleError::new)?;
             if !ok {

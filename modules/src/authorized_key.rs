@@ -21,13 +21,21 @@ const PARAMS: &[Param] = &[
         .required()
         .doc("The SSH public key(s), a string, or a URL to fetch them from."),
     p("path", &[]).doc("Alternate authorized_keys file."),
-    p("manage_dir", &[]).doc("Create the user's ~/.ssh with the right owner and mode."),
+    p("manage_dir", &[])
+        .flag(true)
+        .doc("Create the user's ~/.ssh with the right owner and mode."),
     p("state", &[]).doc("Whether the key should be in the file."),
     p("key_options", &[]).doc("Options prepended to the key line (`from=\"10.0.0.0/8\"`)."),
-    p("exclusive", &[]).doc("Remove every other key from the file."),
-    p("validate_certs", &[]).doc("Verify TLS certificates when `key` is a URL."),
+    p("exclusive", &[])
+        .flag(false)
+        .doc("Remove every other key from the file."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates when `key` is a URL."),
     p("comment", &[]).doc("Replace the key's comment."),
-    p("follow", &[]).doc("Follow a symbolic link at `path`."),
+    p("follow", &[])
+        .flag(false)
+        .doc("Follow a symbolic link at `path`."),
 ];
 
 /// `authorized_key`'s declared arguments.
@@ -370,15 +378,15 @@ impl Module for AuthorizedKeyModule {
         let user = a.str("user")?.unwrap_or_default();
         let key = a.str("key")?.unwrap_or_default();
         let path = a.str("path")?;
-        let manage_dir = a.bool("manage_dir", true)?;
+        let manage_dir = a.flag("manage_dir");
         let state = a
             .choice("state", &["present", "absent"])?
             .unwrap_or_else(|| "present".into());
         let key_options = a.str("key_options")?;
-        let exclusive = a.bool("exclusive", false)?;
-        let validate_certs = a.bool("validate_certs", true)?;
+        let exclusive = a.flag("exclusive");
+        let validate_certs = a.flag("validate_certs");
         let comment = a.str("comment")?;
-        let follow = a.bool("follow", false)?;
+        let follow = a.flag("follow");
         // A URL (https://github.com/NAME.keys) is fetched from the host's point of view.
         let key_text = if key.starts_with("http") {
             fetch_keys(ctx, &key, validate_certs).await?

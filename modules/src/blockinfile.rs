@@ -120,8 +120,8 @@ impl BlockEdit {
             marker_end_line: format!("{}\n", marker.replace("{mark}", &end)),
             block: a.str("block")?.unwrap_or_default(),
             placement,
-            prepend_newline: a.bool("prepend_newline", false)?,
-            append_newline: a.bool("append_newline", false)?,
+            prepend_newline: a.flag("prepend_newline"),
+            append_newline: a.flag("append_newline"),
         })
     }
 
@@ -218,7 +218,7 @@ impl Module for BlockinfileModule {
         let path = a.required_str("path")?;
         let edit = BlockEdit::from_args(&a)?;
         let opts = WriteOpts::from_args(&a)?;
-        let create = a.bool("create", false)?;
+        let create = a.flag("create");
 
         let probed = probe(ctx, &path).await?;
         let original = match &probed.kind {

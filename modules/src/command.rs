@@ -23,11 +23,19 @@ pub(crate) const COMMAND_PARAMS: &[Param] = &[
     p("creates", &[]).doc("Skip the command when this path exists (a glob)."),
     p("removes", &[]).doc("Run the command only when this path exists (a glob)."),
     p("stdin", &[]).doc("Text fed to the command's standard input."),
-    p("stdin_add_newline", &[]).doc("Add a newline after `stdin`."),
-    p("strip_empty_ends", &[]).doc("Strip trailing empty lines from stdout and stderr."),
-    p("expand_argument_vars", &[]).doc("Expand `$VAR` in the arguments as the shell would."),
+    p("stdin_add_newline", &[])
+        .flag(true)
+        .doc("Add a newline after `stdin`."),
+    p("strip_empty_ends", &[])
+        .flag(true)
+        .doc("Strip trailing empty lines from stdout and stderr."),
+    p("expand_argument_vars", &[])
+        .flag(true)
+        .doc("Expand `$VAR` in the arguments as the shell would."),
     p("executable", &[]).doc("The shell for `shell` (default /bin/sh); ignored by `command`."),
-    p("_uses_shell", &[]).doc("Internal: run through the shell (set by `shell`)."),
+    p("_uses_shell", &[])
+        .flag(false)
+        .doc("Internal: run through the shell (set by `shell`)."),
 ];
 
 /// `command`'s declared arguments.
@@ -65,8 +73,8 @@ impl CommandSpec {
                 removes: a.str("removes")?,
             },
             stdin: a.str("stdin")?,
-            stdin_add_newline: a.bool("stdin_add_newline", true)?,
-            strip_empty_ends: a.bool("strip_empty_ends", true)?,
+            stdin_add_newline: a.flag("stdin_add_newline"),
+            strip_empty_ends: a.flag("strip_empty_ends"),
         })
     }
 
@@ -263,11 +271,11 @@ impl Module for CommandModule {
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
         let a = SPEC.parse(args)?;
-        if a.bool("_uses_shell", false)? {
+        if a.flag("_uses_shell") {
             return crate::shell::run_shell(ctx, &a).await;
         }
         let argv = command_argv(&a)?;
-        let expand = a.bool("expand_argument_vars", true)?;
+        let expand = a.flag("expand_argument_vars");
         let words: Vec<String> = argv
             .iter()
             .map(|w| {

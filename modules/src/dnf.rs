@@ -23,31 +23,61 @@ pub(crate) const PARAMS: &[Param] = &[
         .list()
         .doc("Repositories to disable for this transaction."),
     p("conf_file", &[]).doc("Alternate dnf configuration file."),
-    p("disable_gpg_check", &[]).doc("Skip GPG signature checks."),
+    p("disable_gpg_check", &[])
+        .flag(false)
+        .doc("Skip GPG signature checks."),
     p("installroot", &[]).doc("Alternate installation root."),
     p("releasever", &[]).doc("Alternate release version."),
-    p("autoremove", &[]).doc("Remove leaf packages no longer needed."),
+    p("autoremove", &[])
+        .flag(false)
+        .doc("Remove leaf packages no longer needed."),
     p("exclude", &[]).list().doc("Packages to exclude."),
-    p("skip_broken", &[]).doc("Skip packages with broken dependencies."),
-    p("update_cache", &["expire-cache"]).doc("Refresh the metadata cache first."),
-    p("update_only", &[]).doc("With state=latest, only update installed packages."),
-    p("security", &[]).doc("With state=latest, only security updates."),
-    p("bugfix", &[]).doc("With state=latest, only bugfix updates."),
+    p("skip_broken", &[])
+        .flag(false)
+        .doc("Skip packages with broken dependencies."),
+    p("update_cache", &["expire-cache"])
+        .flag(false)
+        .doc("Refresh the metadata cache first."),
+    p("update_only", &[])
+        .flag(false)
+        .doc("With state=latest, only update installed packages."),
+    p("security", &[])
+        .flag(false)
+        .doc("With state=latest, only security updates."),
+    p("bugfix", &[])
+        .flag(false)
+        .doc("With state=latest, only bugfix updates."),
     p("enable_plugin", &[]).list().doc("Plugins to enable."),
     p("disable_plugin", &[]).list().doc("Plugins to disable."),
     p("disable_excludes", &[]).doc("Disable excludes (`all`, `main` or a repo id)."),
-    p("validate_certs", &[]).doc("Verify TLS certificates."),
-    p("sslverify", &[]).doc("Verify the repositories' TLS certificates."),
-    p("allow_downgrade", &[]).doc("Allow installing an older version."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates."),
+    p("sslverify", &[])
+        .flag(true)
+        .doc("Verify the repositories' TLS certificates."),
+    p("allow_downgrade", &[])
+        .flag(false)
+        .doc("Allow installing an older version."),
     p("install_repoquery", &[]).doc("Accepted (no effect)."),
-    p("download_only", &[]).doc("Only download the packages."),
+    p("download_only", &[])
+        .flag(false)
+        .doc("Only download the packages."),
     p("download_dir", &[]).doc("Where `download_only` puts them."),
     p("lock_timeout", &[]).doc("Seconds to wait for the package lock."),
-    p("cacheonly", &[]).doc("Use only the cache."),
-    p("allowerasing", &[]).doc("Allow removing packages to resolve conflicts."),
-    p("nobest", &[]).doc("Do not insist on the best candidate."),
-    p("best", &[]).doc("Insist on the best candidate."),
-    p("install_weak_deps", &[]).doc("Install weak dependencies."),
+    p("cacheonly", &[]).flag(false).doc("Use only the cache."),
+    p("allowerasing", &[])
+        .flag(false)
+        .doc("Allow removing packages to resolve conflicts."),
+    p("nobest", &[])
+        .flag(false)
+        .doc("Do not insist on the best candidate."),
+    p("best", &[])
+        .flag(true)
+        .doc("Insist on the best candidate."),
+    p("install_weak_deps", &[])
+        .flag(true)
+        .doc("Install weak dependencies."),
     p("use_backend", &[]).doc("`auto`, `dnf`, `dnf4`, `dnf5` or `yum`."),
 ];
 
@@ -134,12 +164,12 @@ impl RpmArgs {
             Some(s) if s == "removed" => "absent".to_string(),
             Some(s) => s,
             // Ansible: no state with autoremove means absent, else present.
-            None if a.bool("autoremove", false)? => "absent".into(),
+            None if a.flag("autoremove") => "absent".into(),
             None => "present".into(),
         };
         if names.is_empty()
-            && !a.bool("update_cache", false)?
-            && !(state == "absent" && a.bool("autoremove", false)?)
+            && !a.flag("update_cache")
+            && !(state == "absent" && a.flag("autoremove"))
         {
             return Err(ModuleError::new(
                 "one of the following is required: name, list, update_cache",
@@ -157,12 +187,12 @@ impl RpmArgs {
             _ => None,
         };
         let best = if a.has("best") {
-            Some(!a.bool("best", true)?)
+            Some(!a.flag("best"))
         } else {
             None
         };
         let nobest = if a.has("nobest") {
-            Some(a.bool("nobest", false)?)
+            Some(a.flag("nobest"))
         } else {
             best
         };
@@ -180,20 +210,20 @@ impl RpmArgs {
             releasever: a.str("releasever")?,
             download_dir: a.str("download_dir")?,
             disable_excludes: a.str("disable_excludes")?,
-            disable_gpg_check: a.bool("disable_gpg_check", false)?,
-            autoremove: a.bool("autoremove", false)?,
-            skip_broken: a.bool("skip_broken", false)?,
-            update_cache: a.bool("update_cache", false)?,
-            update_only: a.bool("update_only", false)?,
-            security: a.bool("security", false)?,
-            bugfix: a.bool("bugfix", false)?,
-            sslverify: a.bool("sslverify", true)? && a.bool("validate_certs", true)?,
-            allow_downgrade: a.bool("allow_downgrade", false)?,
-            download_only: a.bool("download_only", false)?,
-            cacheonly: a.bool("cacheonly", false)?,
-            allowerasing: a.bool("allowerasing", false)?,
+            disable_gpg_check: a.flag("disable_gpg_check"),
+            autoremove: a.flag("autoremove"),
+            skip_broken: a.flag("skip_broken"),
+            update_cache: a.flag("update_cache"),
+            update_only: a.flag("update_only"),
+            security: a.flag("security"),
+            bugfix: a.flag("bugfix"),
+            sslverify: a.flag("sslverify") && a.flag("validate_certs"),
+            allow_downgrade: a.flag("allow_downgrade"),
+            download_only: a.flag("download_only"),
+            cacheonly: a.flag("cacheonly"),
+            allowerasing: a.flag("allowerasing"),
             nobest,
-            install_weak_deps: a.bool("install_weak_deps", true)?,
+            install_weak_deps: a.flag("install_weak_deps"),
             lock_timeout,
             backend,
         })

@@ -14,9 +14,15 @@ use std::path::{Component, Path, PathBuf};
 const PARAMS: &[Param] = &[
     p("src", &[]).doc("The file on the host to fetch."),
     p("dest", &[]).doc("Controller directory (or, with `flat`, file) to store it in."),
-    p("flat", &[]).doc("Store at `dest` itself instead of `dest/HOST/PATH`."),
-    p("fail_on_missing", &["fail_when_missing"]).doc("Fail when `src` does not exist."),
-    p("validate_checksum", &["validate_md5"]).doc("Check the fetched file's checksum."),
+    p("flat", &[])
+        .flag(false)
+        .doc("Store at `dest` itself instead of `dest/HOST/PATH`."),
+    p("fail_on_missing", &["fail_when_missing"])
+        .flag(true)
+        .doc("Fail when `src` does not exist."),
+    p("validate_checksum", &["validate_md5"])
+        .flag(true)
+        .doc("Check the fetched file's checksum."),
 ];
 
 /// `fetch`'s declared arguments.
@@ -47,9 +53,9 @@ impl FetchArgs {
         Ok(FetchArgs {
             src,
             dest,
-            flat: a.bool("flat", false)?,
-            fail_on_missing: a.bool("fail_on_missing", true)?,
-            validate_checksum: a.bool("validate_checksum", true)?,
+            flat: a.flag("flat"),
+            fail_on_missing: a.flag("fail_on_missing"),
+            validate_checksum: a.flag("validate_checksum"),
         })
     }
 }

@@ -91,7 +91,7 @@ impl FileArgs {
         let a = SPEC.parse(args)?;
         let state = a.choice("state", STATES)?;
         let src = a.str("src")?;
-        let recurse = a.bool("recurse", false)?;
+        let recurse = a.flag("recurse");
         let st = state.as_deref();
         let path = a.str("path")?.unwrap_or_default();
         // With no `state` the checks wait until the state is inferred from the host.

@@ -29,17 +29,24 @@ const PARAMS: &[Param] = &[
         .doc("Remote file (or directory) to download to."),
     p("tmp_dest", &[]).doc("Remote directory for the temporary download."),
     p("force", &["thirsty"])
+        .flag(false)
         .doc("Download again even when `dest` exists (unless the checksum matches)."),
-    p("backup", &[]).doc("Keep a timestamped copy of the file being replaced."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of the file being replaced."),
     p("checksum", &[])
         .doc("`ALGORITHM:HEX` (or `ALGORITHM:URL` of a checksum file) the download must match."),
     p("use_proxy", &[]).doc("Use the proxy environment variables."),
-    p("validate_certs", &[]).doc("Verify TLS certificates."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates."),
     p("timeout", &[]).doc("Seconds for the request."),
     p("headers", &[]).doc("Extra request headers (a dict)."),
     p("url_username", &["username"]).doc("User for HTTP basic authentication."),
     p("url_password", &["password"]).doc("Password for HTTP basic authentication."),
-    p("force_basic_auth", &[]).doc("Send basic authentication without waiting for a 401."),
+    p("force_basic_auth", &[])
+        .flag(false)
+        .doc("Send basic authentication without waiting for a 401."),
     p("client_cert", &[]).doc("Client certificate (PEM) for TLS."),
     p("client_key", &[]).doc("Client private key (PEM) for TLS."),
     p("http_agent", &[]).doc("User-Agent header."),
@@ -197,14 +204,14 @@ impl GetUrlArgs {
         }
         let password = a.str("url_password")?.unwrap_or_default();
         let auth = a.str("url_username")?.map(|u| (u, password));
-        a.bool("force_basic_auth", false)?;
+        a.flag("force_basic_auth");
         let redirects =
             Redirects::parse(&a.str("follow_redirects")?.unwrap_or_else(|| "safe".into()))?;
         Ok(GetUrlArgs {
             dest: a.str("dest")?.unwrap_or_default(),
             tmp_dest: a.str("tmp_dest")?,
-            force: a.bool("force", false)?,
-            backup: a.bool("backup", false)?,
+            force: a.flag("force"),
+            backup: a.flag("backup"),
             checksum,
             attrs: AttrSpec::from_args(&a, false)?,
             req: HttpRequest {
@@ -213,7 +220,7 @@ impl GetUrlArgs {
                 headers,
                 body: None,
                 timeout: Duration::from_secs_f64(seconds(&a, "timeout", 10.0)?.max(0.001)),
-                validate_certs: a.bool("validate_certs", true)?,
+                validate_certs: a.flag("validate_certs"),
                 auth,
                 redirects,
             },

@@ -13,11 +13,19 @@ use kplay_engine::value::{Map, Value};
 const PARAMS: &[Param] = &[
     p("name", &[]).required().doc("Name of the group."),
     p("state", &[]).doc("Whether the group should exist."),
-    p("force", &[]).doc("Remove the group even when it is some user's primary group."),
+    p("force", &[])
+        .flag(false)
+        .doc("Remove the group even when it is some user's primary group."),
     p("gid", &[]).doc("The group's GID."),
-    p("system", &[]).doc("Create a system group (GID from the system range)."),
-    p("local", &[]).doc("Use the local tools (`lgroupadd`); /etc/group only."),
-    p("non_unique", &[]).doc("Allow a GID that another group has."),
+    p("system", &[])
+        .flag(false)
+        .doc("Create a system group (GID from the system range)."),
+    p("local", &[])
+        .flag(false)
+        .doc("Use the local tools (`lgroupadd`); /etc/group only."),
+    p("non_unique", &[])
+        .flag(false)
+        .doc("Allow a GID that another group has."),
     p("gid_min", &[]).doc("Lowest GID for a new group."),
     p("gid_max", &[]).doc("Highest GID for a new group."),
 ];
@@ -58,11 +66,11 @@ impl GroupArgs {
         let g = GroupArgs {
             name: a.str("name")?.unwrap_or_default(),
             present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),
-            force: a.bool("force", false)?,
+            force: a.flag("force"),
             gid: int_arg(&a, "gid")?,
-            system: a.bool("system", false)?,
-            local: a.bool("local", false)?,
-            non_unique: a.bool("non_unique", false)?,
+            system: a.flag("system"),
+            local: a.flag("local"),
+            non_unique: a.flag("non_unique"),
             gid_min: int_arg(&a, "gid_min")?,
             gid_max: int_arg(&a, "gid_max")?,
         };

@@ -21,7 +21,9 @@ const PARAMS: &[Param] = &[
     p("extensions", &[])
         .list()
         .doc("File extensions to load (default yaml, yml, json)."),
-    p("ignore_unknown_extensions", &[]).doc("Skip files with other extensions instead of failing."),
+    p("ignore_unknown_extensions", &[])
+        .flag(false)
+        .doc("Skip files with other extensions instead of failing."),
     p("hash_behaviour", &[]).doc("`replace` or `merge` the loaded dicts into existing ones."),
 ];
 
@@ -81,7 +83,7 @@ impl DirFilter {
             matching,
             ignore,
             extensions,
-            ignore_unknown: a.bool("ignore_unknown_extensions", false)?,
+            ignore_unknown: a.flag("ignore_unknown_extensions"),
         })
     }
 

@@ -83,7 +83,7 @@ impl Present {
     fn from_args(a: &Args) -> Result<Present, ModuleError> {
         let regexp = a.str("regexp")?;
         let search = a.str("search_string")?;
-        let backrefs = a.bool("backrefs", false)?;
+        let backrefs = a.flag("backrefs");
         if backrefs && regexp.is_none() {
             return Err(ModuleError::new("regexp is required with backrefs=true"));
         }
@@ -116,7 +116,7 @@ impl Present {
             anchor,
             anchor_re,
             backrefs,
-            firstmatch: a.bool("firstmatch", false)?,
+            firstmatch: a.flag("firstmatch"),
         })
     }
 
@@ -283,7 +283,7 @@ impl Module for LineinfileModule {
         let path = a.required_str("path")?;
         let state = a.required_str("state")?;
         let opts = WriteOpts::from_args(&a)?;
-        let create = a.bool("create", false)?;
+        let create = a.flag("create");
         let warning = empty_pattern_warning(&a)?;
         let present = if state == "present" {
             Some(Present::from_args(&a)?)

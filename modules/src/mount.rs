@@ -23,8 +23,12 @@ const PARAMS: &[Param] = &[
         .required()
         .doc("`mounted`, `unmounted`, `present`, `absent`, `remounted` or `ephemeral`."),
     p("fstab", &[]).doc("File to edit instead of /etc/fstab."),
-    p("boot", &[]).doc("Mount at boot (false adds `noauto`)."),
-    p("backup", &[]).doc("Keep a timestamped copy of fstab before changing it."),
+    p("boot", &[])
+        .flag(true)
+        .doc("Mount at boot (false adds `noauto`)."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of fstab before changing it."),
 ];
 
 /// `mount`'s declared arguments.
@@ -78,7 +82,7 @@ impl MountArgs {
                 )));
             }
         }
-        let boot = a.bool("boot", true)?;
+        let boot = a.flag("boot");
         let mut opts = a.str("opts")?.unwrap_or_else(|| "defaults".into());
         if !boot {
             let mut o: Vec<&str> = opts
@@ -106,7 +110,7 @@ impl MountArgs {
             state,
             fstab: a.str("fstab")?.unwrap_or_else(|| "/etc/fstab".into()),
             boot,
-            backup: a.bool("backup", false)?,
+            backup: a.flag("backup"),
         })
     }
 

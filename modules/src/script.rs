@@ -18,7 +18,9 @@ const PARAMS: &[Param] = &[
     p("removes", &[]).doc("Run the script only when this remote path exists."),
     p("chdir", &[]).doc("Remote directory to change into before running the script."),
     p("executable", &[]).doc("Program that runs the script (e.g. `python3`)."),
-    p("decrypt", &[]).doc("Decrypt a vaulted script (kplay always does)."),
+    p("decrypt", &[])
+        .flag(true)
+        .doc("Decrypt a vaulted script (kplay always does)."),
 ];
 
 /// `script`'s declared arguments.
@@ -60,7 +62,7 @@ fn split_command(raw: &str) -> Result<(String, String), ModuleError> {
 impl ScriptArgs {
     fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<ScriptArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        a.bool("decrypt", true)?;
+        a.flag("decrypt");
         let raw = match (a.str("cmd")?, a.str("_raw_params")?) {
             (Some(c), _) => c,
             (None, Some(r)) => r,

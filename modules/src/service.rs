@@ -18,7 +18,9 @@ const PARAMS: &[Param] = &[
     p("state", &[]).doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
     p("sleep", &[]).doc("Seconds between stop and start on `restarted`."),
     p("pattern", &[]).doc("Accepted; status comes from systemd."),
-    p("enabled", &[]).doc("Whether the service starts on boot."),
+    p("enabled", &[])
+        .flag(false)
+        .doc("Whether the service starts on boot."),
     p("runlevel", &[]).doc("Accepted; systemd has no runlevels."),
     p("arguments", &["args"]).doc("Accepted; systemd units take no extra arguments."),
     p("use", &[]).doc("The service manager; kplay's targets use `systemd` (`auto` picks it)."),
@@ -51,7 +53,7 @@ impl ServiceArgs {
             name: a.str("name")?.unwrap_or_default(),
             state: a.choice("state", systemd::STATES)?,
             enabled: if a.has("enabled") {
-                Some(a.bool("enabled", false)?)
+                Some(a.flag("enabled"))
             } else {
                 None
             },

@@ -17,10 +17,16 @@ const PARAMS: &[Param] = &[
         .doc("The dot-separated kernel parameter (`net.ipv4.ip_forward`)."),
     p("value", &["val"]).doc("The desired value."),
     p("state", &[]).doc("Whether the entry should be in `sysctl_file`."),
-    p("ignoreerrors", &[]).doc("Ignore errors about unknown keys."),
-    p("reload", &[]).doc("Reload the file with `sysctl -p` when it changed."),
+    p("ignoreerrors", &[])
+        .flag(false)
+        .doc("Ignore errors about unknown keys."),
+    p("reload", &[])
+        .flag(true)
+        .doc("Reload the file with `sysctl -p` when it changed."),
     p("sysctl_file", &[]).doc("The file holding the setting (default /etc/sysctl.conf)."),
-    p("sysctl_set", &[]).doc("Also set the running value and compare against it."),
+    p("sysctl_set", &[])
+        .flag(false)
+        .doc("Also set the running value and compare against it."),
 ];
 
 /// `sysctl`'s declared arguments.
@@ -76,12 +82,12 @@ impl SysctlArgs {
             name: name.trim().to_string(),
             value,
             present,
-            ignoreerrors: a.bool("ignoreerrors", false)?,
-            reload: a.bool("reload", true)?,
+            ignoreerrors: a.flag("ignoreerrors"),
+            reload: a.flag("reload"),
             sysctl_file: a
                 .str("sysctl_file")?
                 .unwrap_or_else(|| "/etc/sysctl.conf".into()),
-            sysctl_set: a.bool("sysctl_set", false)?,
+            sysctl_set: a.flag("sysctl_set"),
         })
     }
 }

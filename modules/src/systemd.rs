@@ -17,14 +17,20 @@ const PARAMS: &[Param] = &[
     p("name", &["service", "unit"]).doc("Unit name (`.service` may be left out)."),
     p("state", &[]).doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
     p("enabled", &[]).doc("Whether the unit starts on boot."),
-    p("force", &[]).doc("Override existing symlinks when enabling."),
+    p("force", &[])
+        .flag(false)
+        .doc("Override existing symlinks when enabling."),
     p("masked", &[]).doc("Whether the unit is masked (cannot be started)."),
     p("daemon_reload", &["daemon-reload"])
+        .flag(false)
         .doc("Run `systemctl daemon-reload` before anything else."),
     p("daemon_reexec", &["daemon-reexec"])
+        .flag(false)
         .doc("Run `systemctl daemon-reexec` before anything else."),
     p("scope", &[]).doc("Which systemd manager: `system`, `user` or `global`."),
-    p("no_block", &[]).doc("Do not wait for the start/stop job to finish."),
+    p("no_block", &[])
+        .flag(false)
+        .doc("Do not wait for the start/stop job to finish."),
 ];
 
 /// `systemd`'s declared arguments.
@@ -65,14 +71,14 @@ impl SystemdArgs {
             name: a.str("name")?,
             state: a.choice("state", STATES)?,
             enabled: opt_bool(&a, "enabled")?,
-            force: a.bool("force", false)?,
+            force: a.flag("force"),
             masked: opt_bool(&a, "masked")?,
-            daemon_reload: a.bool("daemon_reload", false)?,
-            daemon_reexec: a.bool("daemon_reexec", false)?,
+            daemon_reload: a.flag("daemon_reload"),
+            daemon_reexec: a.flag("daemon_reexec"),
             scope: a
                 .choice("scope", &["system", "user", "global"])?
                 .unwrap_or_else(|| "system".into()),
-            no_block: a.bool("no_block", false)?,
+            no_block: a.flag("no_block"),
         };
         if s.state.is_none()
             && s.enabled.is_none()

@@ -27,11 +27,19 @@ const PARAMS: &[Param] = &[
     p("dest", &[])
         .required()
         .doc("Existing remote directory to unpack into."),
-    p("remote_src", &[]).doc("`src` is on the host (or a URL)."),
-    p("copy", &[]).doc("Deprecated opposite of `remote_src`."),
+    p("remote_src", &[])
+        .flag(false)
+        .doc("`src` is on the host (or a URL)."),
+    p("copy", &[])
+        .flag(true)
+        .doc("Deprecated opposite of `remote_src`."),
     p("creates", &[]).doc("Skip when this remote path exists."),
-    p("list_files", &[]).doc("Return the archive's file list as `files`."),
-    p("keep_newer", &[]).doc("Do not replace files newer than the archive's."),
+    p("list_files", &[])
+        .flag(false)
+        .doc("Return the archive's file list as `files`."),
+    p("keep_newer", &[])
+        .flag(false)
+        .doc("Do not replace files newer than the archive's."),
     p("exclude", &[])
         .list()
         .doc("Archive members (globs) not to unpack."),
@@ -41,7 +49,9 @@ const PARAMS: &[Param] = &[
     p("extra_opts", &[])
         .list()
         .doc("Extra options for tar/unzip."),
-    p("validate_certs", &[]).doc("Verify TLS certificates for a URL `src`."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates for a URL `src`."),
     p("io_buffer_size", &[]).doc("Accepted (no effect)."),
     p("decrypt", &[]).doc("Decrypt a vaulted archive (kplay always does)."),
 ];
@@ -134,7 +144,7 @@ struct UnarchiveArgs {
 impl UnarchiveArgs {
     fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<UnarchiveArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        let remote_src = a.bool("remote_src", false)? || !a.bool("copy", true)?;
+        let remote_src = a.flag("remote_src") || !a.flag("copy");
         let src = a.str("src")?.unwrap_or_default();
         let source = if src.contains("://") {
             if !remote_src {
@@ -162,12 +172,12 @@ impl UnarchiveArgs {
             source,
             dest: a.str("dest")?.unwrap_or_default(),
             creates: a.str("creates")?,
-            list_files: a.bool("list_files", false)?,
-            keep_newer: a.bool("keep_newer", false)?,
+            list_files: a.flag("list_files"),
+            keep_newer: a.flag("keep_newer"),
             exclude: a.list("exclude"),
             include: a.list("include"),
             extra_opts: a.list("extra_opts"),
-            validate_certs: a.bool("validate_certs", true)?,
+            validate_certs: a.flag("validate_certs"),
             attrs,
         })
     }

@@ -23,15 +23,21 @@ const PARAMS: &[Param] = &[
     p("body_format", &[])
         .doc("`raw`, `json` or `form-urlencoded` (sets Content-Type and encodes `body`)."),
     p("method", &[]).doc("HTTP method (default GET)."),
-    p("return_content", &[]).doc("Return the body as `content` (and `json` when it is JSON)."),
-    p("force_basic_auth", &[]).doc("Send basic authentication without waiting for a 401."),
+    p("return_content", &[])
+        .flag(false)
+        .doc("Return the body as `content` (and `json` when it is JSON)."),
+    p("force_basic_auth", &[])
+        .flag(false)
+        .doc("Send basic authentication without waiting for a 401."),
     p("follow_redirects", &[]).doc("Whether to follow redirects (`safe`, `all`, `none` …)."),
     p("creates", &[]).doc("Skip the request when this remote path exists."),
     p("removes", &[]).doc("Make the request only when this remote path exists."),
     p("status_code", &[]).doc("Status codes that count as success (default 200)."),
     p("timeout", &[]).doc("Seconds for the request."),
     p("headers", &[]).doc("Extra request headers (a dict)."),
-    p("validate_certs", &[]).doc("Verify TLS certificates."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates."),
     p("client_cert", &[]).doc("Client certificate (PEM) for TLS."),
     p("client_key", &[]).doc("Client private key (PEM) for TLS."),
     p("ca_path", &[]).doc("CA certificate(s) to verify the server with."),
@@ -174,7 +180,7 @@ impl UriArgs {
             headers.push(("User-Agent".into(), agent));
         }
         let password = a.str("url_password")?.unwrap_or_default();
-        a.bool("force_basic_auth", false)?;
+        a.flag("force_basic_auth");
         Ok(UriArgs {
             req: HttpRequest {
                 url: a.str("url")?.unwrap_or_default(),
@@ -185,14 +191,14 @@ impl UriArgs {
                 headers,
                 body,
                 timeout: Duration::from_secs_f64(seconds(&a, "timeout", 30.0)?.max(0.001)),
-                validate_certs: a.bool("validate_certs", true)?,
+                validate_certs: a.flag("validate_certs"),
                 auth: a.str("url_username")?.map(|u| (u, password)),
                 redirects: Redirects::parse(
                     &a.str("follow_redirects")?.unwrap_or_else(|| "safe".into()),
                 )?,
             },
             dest: a.str("dest")?,
-            return_content: a.bool("return_content", false)?,
+            return_content: a.flag("return_content"),
             status_code: status_codes(a.raw("status_code"))?,
             creates: a.str("creates")?,
             removes: a.str("removes")?,

@@ -17,34 +17,52 @@ const PARAMS: &[Param] = &[
     p("name", &["user"]).required().doc("Name of the user."),
     p("state", &[]).doc("Whether the account should exist."),
     p("uid", &[]).doc("The user's UID."),
-    p("non_unique", &[]).doc("Allow a UID another user has."),
+    p("non_unique", &[])
+        .flag(false)
+        .doc("Allow a UID another user has."),
     p("seuser", &[]).doc("SELinux user (accepted, not enforced)."),
     p("group", &[]).doc("Primary group."),
     p("groups", &[]).list().doc(
         "Supplementary groups (a list or comma-separated; empty removes all but the primary).",
     ),
-    p("append", &[]).doc("Add `groups` to the current ones instead of replacing them."),
+    p("append", &[])
+        .flag(false)
+        .doc("Add `groups` to the current ones instead of replacing them."),
     p("shell", &[]).doc("Login shell."),
     p("home", &[]).doc("Home directory."),
     p("skeleton", &[]).doc("Skeleton directory for a new home."),
     p("password", &[]).doc("Encrypted password (crypt(3) hash)."),
     p("update_password", &[]).doc("`always` sets `password`; `on_create` only for new users."),
     p("comment", &[]).doc("GECOS field."),
-    p("create_home", &["createhome"]).doc("Create the home directory for a new user."),
-    p("move_home", &[]).doc("Move the home directory when `home` changes."),
-    p("system", &[]).doc("Create a system account (UID from the system range)."),
-    p("force", &[]).doc("With state=absent, remove even when logged in."),
-    p("remove", &[]).doc("With state=absent, also remove the home directory and mail spool."),
+    p("create_home", &["createhome"])
+        .flag(true)
+        .doc("Create the home directory for a new user."),
+    p("move_home", &[])
+        .flag(false)
+        .doc("Move the home directory when `home` changes."),
+    p("system", &[])
+        .flag(false)
+        .doc("Create a system account (UID from the system range)."),
+    p("force", &[])
+        .flag(false)
+        .doc("With state=absent, remove even when logged in."),
+    p("remove", &[])
+        .flag(false)
+        .doc("With state=absent, also remove the home directory and mail spool."),
     p("login_class", &[]).doc("Login class (BSD; accepted)."),
     p("hidden", &[]).doc("macOS only (accepted)."),
-    p("generate_ssh_key", &[]).doc("Generate an SSH key pair for the user when missing."),
+    p("generate_ssh_key", &[])
+        .flag(false)
+        .doc("Generate an SSH key pair for the user when missing."),
     p("ssh_key_bits", &[]).doc("Bits of the generated key."),
     p("ssh_key_type", &[]).doc("Type of the generated key (default rsa)."),
     p("ssh_key_file", &[]).doc("Path of the generated key (default .ssh/id_TYPE)."),
     p("ssh_key_comment", &[]).doc("Comment of the generated key."),
     p("ssh_key_passphrase", &[]).doc("Passphrase of the generated key."),
     p("expires", &[]).doc("Account expiry, seconds since the epoch (-1 removes it)."),
-    p("password_lock", &[]).doc("Lock (true) or unlock (false) the password."),
+    p("password_lock", &[])
+        .flag(false)
+        .doc("Lock (true) or unlock (false) the password."),
     p("local", &[]).doc("Use the local tools (`luseradd`); /etc/passwd only."),
     p("profile", &[]).doc("Solaris only (accepted)."),
     p("authorization", &[]).doc("Solaris only (accepted)."),
@@ -155,7 +173,7 @@ impl SshKeySpec {
 impl UserArgs {
     pub fn parse(args: Map) -> Result<UserArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        let ssh_key = if a.bool("generate_ssh_key", false)? {
+        let ssh_key = if a.flag("generate_ssh_key") {
             let kind = a.str("ssh_key_type")?.unwrap_or_else(|| "rsa".into());
             Some(SshKeySpec {
                 bits: int_arg(&a, "ssh_key_bits")?.filter(|b| *b > 0),
@@ -184,10 +202,10 @@ impl UserArgs {
             name: a.str("name")?.unwrap_or_default(),
             present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),
             uid: int_arg(&a, "uid")?,
-            non_unique: a.bool("non_unique", false)?,
+            non_unique: a.flag("non_unique"),
             group: a.str("group")?,
             groups,
-            append: a.bool("append", false)?,
+            append: a.flag("append"),
             shell: a.str("shell")?,
             home: a.str("home")?,
             skeleton: a.str("skeleton")?,
@@ -197,14 +215,14 @@ impl UserArgs {
                 .as_deref()
                 != Some("on_create"),
             comment: a.str("comment")?,
-            create_home: a.bool("create_home", true)?,
-            move_home: a.bool("move_home", false)?,
-            system: a.bool("system", false)?,
-            force: a.bool("force", false)?,
-            remove: a.bool("remove", false)?,
+            create_home: a.flag("create_home"),
+            move_home: a.flag("move_home"),
+            system: a.flag("system"),
+            force: a.flag("force"),
+            remove: a.flag("remove"),
             expires,
             password_lock: if a.has("password_lock") {
-                Some(a.bool("password_lock", false)?)
+                Some(a.flag("password_lock"))
             } else {
                 None
             },

@@ -25,7 +25,9 @@ pub const PARAMS: &[Param] = &[
     p("subject_alt_name", &["subjectAltName"])
         .list()
         .doc("SANs: `DNS:name` or `IP:address`."),
-    p("is_ca", &[]).doc("Make a CA certificate (basicConstraints CA:TRUE)."),
+    p("is_ca", &[])
+        .flag(false)
+        .doc("Make a CA certificate (basicConstraints CA:TRUE)."),
     p("key_usage", &["keyUsage"])
         .list()
         .doc("keyUsage values (`digitalSignature`, `keyEncipherment`, `keyCertSign` …)."),
@@ -35,9 +37,13 @@ pub const PARAMS: &[Param] = &[
     p("valid_days", &[]).doc("Validity in days."),
     p("renew_margin_days", &[])
         .doc("Reissue when the certificate expires within this many days (default 30)."),
-    p("force", &[]).doc("Always reissue."),
-    p("backup", &[]).doc("Keep a timestamped copy of a replaced certificate."),
-    p("return_content", &[]).doc("Return the certificate as `certificate` (never the key)."),
+    p("force", &[]).flag(false).doc("Always reissue."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of a replaced certificate."),
+    p("return_content", &[])
+        .flag(false)
+        .doc("Return the certificate as `certificate` (never the key)."),
 ];
 
 /// `x509_cert`'s declared arguments.
@@ -306,7 +312,7 @@ impl TaskArgs {
                 extended_key_usage.push(u);
             }
         }
-        let is_ca = a.bool("is_ca", false)?;
+        let is_ca = a.flag("is_ca");
         if is_ca && key_usage.is_empty() {
             key_usage = vec![
                 KeyUsage::DigitalSignature,
@@ -344,9 +350,9 @@ impl TaskArgs {
                 valid_days,
                 renew_margin_days,
             },
-            force: a.bool("force", false)?,
-            backup: a.bool("backup", false)?,
-            return_content: a.bool("return_content", false)?,
+            force: a.flag("force"),
+            backup: a.flag("backup"),
+            return_content: a.flag("return_content"),
         })
     }
 }
