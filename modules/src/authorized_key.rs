@@ -566,7 +566,7 @@ mod tests {
             .contains("getent passwd bob | cut -d: -f6)/.ssh/authorized_keys"));
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn temp_path_is_written_0600_idempotently_and_check_mode_touches_nothing() {
         let d = tempfile::tempdir().unwrap();
         let sub = d.path().join("ssh");
@@ -617,8 +617,9 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("{K2}\n"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn keys_from_a_url_are_installed() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -649,8 +650,9 @@ mod tests {
             format!("{K1}\n{K2}\n")
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn unreachable_key_url_fails_with_ansible_message() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
@@ -661,8 +663,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, format!("Error getting key from: {url}"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn unknown_user_fails() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
@@ -677,5 +680,6 @@ mod tests {
             e.msg,
             "Failed to lookup user kplay-no-such-user-xyz: user not found"
         );
+    }
     }
 }

@@ -331,7 +331,7 @@ mod tests {
         HostFx::new(&CopyModule, "files")
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn content_is_written_then_idempotent() {
         let fx = fx();
         let dest = fx.host("f");
@@ -351,8 +351,9 @@ mod tests {
         assert_eq!(r2["changed"], false);
         assert!(temp_leftovers(&fx.host_root()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_reports_change_and_touches_nothing() {
         let fx = fx();
         std::fs::write(fx.host("f"), "old\n").unwrap();
@@ -374,8 +375,9 @@ mod tests {
         assert_eq!(r["changed"], true);
         assert_eq!(snapshot(&fx.host_root()), before);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn diff_has_before_and_after_with_headers() {
         let fx = fx();
         std::fs::write(fx.host("f"), "old\n").unwrap();
@@ -393,8 +395,9 @@ mod tests {
         assert_eq!(d["before_header"], fx.host("f"));
         assert_eq!(d["after_header"], fx.host("f"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_is_applied_and_changing_only_mode_is_a_change() {
         let fx = fx();
         let dest = fx.host("f");
@@ -427,8 +430,9 @@ mod tests {
             0o740
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn owner_and_group_by_current_name_are_unchanged() {
         let fx = fx();
         let dest = fx.host("f");
@@ -447,8 +451,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn unknown_owner_fails_with_chown_message() {
         let fx = fx();
         let e = fx
@@ -462,8 +467,9 @@ mod tests {
         assert!(e.msg.starts_with("chown failed"), "{}", e.msg);
         assert!(temp_leftovers(&fx.host_root()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn src_file_into_directory_dest_uses_basename() {
         let fx = fx();
         std::fs::write(fx.dir.path().join("files/app.conf"), "a=1\n").unwrap();
@@ -478,8 +484,9 @@ mod tests {
         assert_eq!(r["dest"], fx.host("app.conf"));
         assert_eq!(std::fs::read(fx.host("app.conf")).unwrap(), b"a=1\n");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn binary_src_round_trips_exactly() {
         let fx = fx();
         let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
@@ -489,8 +496,9 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::read(fx.host("blob")).unwrap(), data);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn force_false_keeps_existing_file() {
         let fx = fx();
         std::fs::write(fx.host("f"), "mine").unwrap();
@@ -505,8 +513,9 @@ mod tests {
         assert_eq!(r["changed"], false);
         assert_eq!(std::fs::read(fx.host("f")).unwrap(), b"mine");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn backup_keeps_old_content() {
         let fx = fx();
         std::fs::write(fx.host("f"), "old").unwrap();
@@ -522,8 +531,9 @@ mod tests {
         assert!(b.starts_with(&format!("{}.", fx.host("f"))));
         assert_eq!(std::fs::read(b).unwrap(), b"old");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn failing_validate_keeps_destination() {
         let fx = fx();
         std::fs::write(fx.host("f"), "old").unwrap();
@@ -539,8 +549,9 @@ mod tests {
         assert_eq!(std::fs::read(fx.host("f")).unwrap(), b"old");
         assert!(temp_leftovers(&fx.host_root()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_parent_directory_is_an_error() {
         let fx = fx();
         let e = fx
@@ -556,8 +567,9 @@ mod tests {
             format!("Destination directory {} does not exist", fx.host("no"))
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_src_copies_recursively_and_trailing_slash_copies_contents() {
         let fx = fx();
         std::fs::create_dir_all(fx.dir.path().join("files/tree/sub")).unwrap();
@@ -590,8 +602,9 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read(fx.host("flat/a")).unwrap(), b"A");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn remote_src_copies_on_the_host() {
         let fx = fx();
         std::fs::write(fx.host("orig"), "R").unwrap();
@@ -615,8 +628,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn bad_arguments_are_rejected_before_touching_the_host() {
         let fx = fx();
         let before = snapshot(&fx.host_root());
@@ -654,5 +668,6 @@ mod tests {
             assert!(e.msg.starts_with(want), "{} vs {want}", e.msg);
         }
         assert_eq!(snapshot(&fx.host_root()), before);
+    }
     }
 }

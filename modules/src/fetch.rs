@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(d, PathBuf::from("backup/web1/etc/hosts"));
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn traversal_writes_nothing_outside_dest() {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().join("host-file");
@@ -279,6 +279,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&src).unwrap(), "data\n");
         assert!(!dest.exists());
     }
+    }
 
     #[test]
     fn flat_dest_with_slash_takes_the_source_basename() {
@@ -293,7 +294,7 @@ mod tests {
         assert!(e.msg.starts_with("dest is an existing directory"));
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn file_is_fetched_then_unchanged() {
         let t = tempfile::tempdir().unwrap();
         let src = t.path().join("remote.txt");
@@ -321,8 +322,9 @@ mod tests {
             .unwrap();
         assert_eq!(r2["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_reports_change_and_writes_nothing() {
         let t = tempfile::tempdir().unwrap();
         let src = t.path().join("remote.txt");
@@ -337,8 +339,9 @@ mod tests {
         assert_eq!(r["changed"], true);
         assert!(!dest.exists());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_file_fails_unless_fail_on_missing_is_off() {
         let t = tempfile::tempdir().unwrap();
         let env = TestEnv::new(t.path());
@@ -360,5 +363,6 @@ mod tests {
             "the remote file does not exist, not transferring, ignored"
         );
         assert_eq!(r["changed"], false);
+    }
     }
 }

@@ -850,7 +850,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_is_created_with_mode_then_idempotent() {
         let fx = Fx::new();
         let a = json!({"path": fx.p("a/b"), "state": "directory", "mode": "0750"});
@@ -863,8 +863,9 @@ mod tests {
         assert_eq!((fx.mode("a"), fx.mode("a/b")), (0o750, 0o750));
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_changes_nothing_but_reports_change() {
         let fx = Fx::new();
         std::fs::write(fx.p("f"), "x").unwrap();
@@ -881,8 +882,9 @@ mod tests {
         }
         assert_eq!(snapshot(fx.dir.path()), before);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn file_state_on_missing_path_fails_like_ansible() {
         let fx = Fx::new();
         let e = fx
@@ -895,8 +897,9 @@ mod tests {
         );
         assert_eq!(e.result["state"], "absent");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_on_existing_file_changes_once() {
         let fx = Fx::new();
         std::fs::write(fx.p("f"), "x").unwrap();
@@ -908,8 +911,9 @@ mod tests {
         assert_eq!(fx.mode("f"), 0o600);
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn absent_removes_trees_and_is_idempotent() {
         let fx = Fx::new();
         std::fs::create_dir_all(fx.p("d/e")).unwrap();
@@ -922,8 +926,9 @@ mod tests {
         assert!(!fx.dir.path().join("d").exists());
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn symlink_is_created_retargeted_and_idempotent() {
         let fx = Fx::new();
         std::fs::write(fx.p("a"), "A").unwrap();
@@ -966,8 +971,9 @@ mod tests {
             "b"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn symlink_to_missing_src_needs_force() {
         let fx = Fx::new();
         let e = fx
@@ -988,8 +994,9 @@ mod tests {
         .unwrap();
         assert!(std::fs::symlink_metadata(fx.p("l")).is_ok());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn symlink_over_a_file_is_refused_without_force() {
         let fx = Fx::new();
         std::fs::write(fx.p("a"), "A").unwrap();
@@ -1007,8 +1014,9 @@ mod tests {
             format!("refusing to convert from file to symlink for {}", fx.p("f"))
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_link_shares_the_inode_and_is_idempotent() {
         let fx = Fx::new();
         std::fs::write(fx.p("a"), "A").unwrap();
@@ -1024,8 +1032,9 @@ mod tests {
         );
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn touch_creates_then_always_reports_changed() {
         let fx = Fx::new();
         let a = json!({"path": fx.p("t"), "state": "touch", "mode": "0640"});
@@ -1038,8 +1047,9 @@ mod tests {
         let keep = json!({"path": fx.p("t"), "state": "touch", "modification_time": "preserve", "access_time": "preserve"});
         assert_eq!(fx.run(false, false, keep).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn touch_with_explicit_timestamp_sets_mtime() {
         let fx = Fx::new();
         fx.run(
@@ -1058,8 +1068,9 @@ mod tests {
         // Local time on the host: allow any timezone offset.
         assert!((secs - want.and_utc().timestamp()).abs() <= 14 * 3600);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn recurse_applies_octal_mode_to_the_tree() {
         let fx = Fx::new();
         std::fs::create_dir_all(fx.p("d/e")).unwrap();
@@ -1078,8 +1089,9 @@ mod tests {
         assert_eq!((fx.mode("d/e"), fx.mode("d/e/f")), (0o700, 0o700));
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn bad_arguments_are_rejected_before_touching_the_host() {
         let fx = Fx::new();
         let before = snapshot(fx.dir.path());
@@ -1115,6 +1127,7 @@ mod tests {
         }
         assert_eq!(snapshot(fx.dir.path()), before);
     }
+    }
 
     /// `a` with a second name `h`.
     fn hard_linked(fx: &Fx) {
@@ -1122,7 +1135,7 @@ mod tests {
         std::fs::hard_link(fx.p("a"), fx.p("h")).unwrap();
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn no_state_on_a_hard_linked_file_only_applies_attributes() {
         let fx = Fx::new();
         hard_linked(&fx);
@@ -1148,8 +1161,9 @@ mod tests {
         assert_eq!(fx.mode("h"), 0o600);
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn src_without_state_is_accepted_when_the_path_is_a_hard_link() {
         let fx = Fx::new();
         hard_linked(&fx);
@@ -1162,8 +1176,9 @@ mod tests {
             (&json!(false), &json!("hard"))
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_without_src_on_a_plain_file_requires_src() {
         let fx = Fx::new();
         std::fs::write(fx.p("f"), "F").unwrap();
@@ -1173,8 +1188,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, "src is required for creating new hardlinks");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_link_to_another_inode_needs_force() {
         let fx = Fx::new();
         hard_linked(&fx);
@@ -1191,8 +1207,9 @@ mod tests {
         assert_eq!(fx.run(false, false, forced).await.unwrap()["changed"], true);
         assert_eq!(std::fs::read_to_string(fx.p("h")).unwrap(), "O");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_link_with_missing_src_fails_naming_dest_and_src() {
         let fx = Fx::new();
         hard_linked(&fx);
@@ -1204,8 +1221,9 @@ mod tests {
             (&json!(fx.p("h")), &json!(fx.p("nope")))
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_link_given_a_directory_path_is_made_inside_it() {
         let fx = Fx::new();
         std::fs::write(fx.p("a"), "A").unwrap();
@@ -1221,8 +1239,9 @@ mod tests {
         assert_eq!(r["dest"], json!(fx.p("d/a")));
         assert_eq!(std::fs::read_to_string(fx.p("d/a")).unwrap(), "A");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn no_state_on_a_symlink_keeps_the_link_and_sets_the_target_mode() {
         let fx = Fx::new();
         std::fs::write(fx.p("t"), "T").unwrap();
@@ -1240,8 +1259,9 @@ mod tests {
         );
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_on_a_missing_path_reports_no_path_info() {
         let fx = Fx::new();
         let r = fx
@@ -1256,6 +1276,7 @@ mod tests {
             Value::Object(r),
             json!({"changed": true, "path": fx.p("d")})
         );
+    }
     }
 
     #[test]

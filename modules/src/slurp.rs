@@ -70,7 +70,7 @@ mod tests {
     use crate::testutil::{args, ctx, TestEnv};
     use serde_json::json;
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn binary_file_comes_back_base64_encoded() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("f");
@@ -88,8 +88,9 @@ mod tests {
         assert_eq!(r["source"], f.to_str().unwrap());
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_file_fails_with_ansible_message() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
@@ -103,8 +104,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, format!("file not found: {}", f.display()));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
@@ -118,6 +120,7 @@ mod tests {
         assert!(e
             .msg
             .starts_with("source is a directory and must be a file"));
+    }
     }
 
     #[test]

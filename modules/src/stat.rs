@@ -186,7 +186,7 @@ mod tests {
         StatModule.run(&ctx(&env, false, false), args(a)).await
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_path_reports_exists_false_only() {
         let d = tempfile::tempdir().unwrap();
         let r = run(json!({"path": d.path().join("nope")})).await.unwrap();
@@ -195,8 +195,9 @@ mod tests {
             json!({"changed": false, "stat": {"exists": false}})
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn regular_file_reports_mode_checksum_and_type() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("f");
@@ -215,8 +216,9 @@ mod tests {
         assert_eq!(s["readable"], true);
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn symlink_is_reported_unless_followed() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("t"), "x").unwrap();
@@ -230,8 +232,9 @@ mod tests {
         assert_eq!(f["stat"]["isreg"], true);
         assert_eq!(f["stat"]["islnk"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn checksum_can_be_skipped_or_use_another_algorithm() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("f");
@@ -248,16 +251,18 @@ mod tests {
             "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_is_reported_with_mime() {
         let d = tempfile::tempdir().unwrap();
         let r = run(json!({"path": d.path()})).await.unwrap();
         assert_eq!(r["stat"]["isdir"], true);
         assert!(r["stat"].get("mimetype").is_some());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn bad_arguments_are_rejected() {
         assert!(run(json!({"path": "/", "foo": 1}))
             .await
@@ -271,6 +276,7 @@ mod tests {
         assert!(run(json!({"path": "/", "checksum_algorithm": "crc"}))
             .await
             .is_err());
+    }
     }
 
     #[test]

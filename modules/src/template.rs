@@ -167,7 +167,7 @@ mod tests {
         fx
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn renders_then_is_idempotent() {
         let fx = fx("port={{ port }}\n");
         let a = json!({"src": "app.conf.j2", "dest": fx.host("app.conf")});
@@ -180,8 +180,9 @@ mod tests {
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
         assert!(temp_leftovers(&fx.host_root()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_with_diff_changes_nothing_and_shows_rendered_text() {
         let fx = fx("port={{ port }}\n");
         std::fs::write(fx.host("app.conf"), "port=1\n").unwrap();
@@ -208,8 +209,9 @@ mod tests {
         );
         assert_eq!(snapshot(&fx.host_root()), before);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_and_newline_sequence_are_applied() {
         let fx = fx("a\nb\n");
         let r = fx
@@ -223,8 +225,9 @@ mod tests {
         assert_eq!(r["mode"], "0600");
         assert_eq!(std::fs::read(fx.host("x")).unwrap(), b"a\r\nb\r\n");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_dest_uses_template_basename() {
         let fx = fx("x");
         let r = fx
@@ -237,8 +240,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["dest"], fx.host("app.conf.j2"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn bad_arguments_are_rejected() {
         let fx = fx("x");
         let e = fx
@@ -267,5 +271,6 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, "missing required arguments: dest");
         assert!(snapshot(&fx.host_root()).is_empty());
+    }
     }
 }

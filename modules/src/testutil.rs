@@ -159,3 +159,24 @@ impl HostFx {
         self.module.run(&ctx(&self.env, check, diff), args(a)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two copies `both_paths!` makes really take different paths: only the agent one has
+    /// an agent to answer.
+    #[tokio::test]
+    async fn agent_path_has_an_agent_and_sh_path_has_none() {
+        let env = TestEnv::new(Path::new("/"));
+        let hello = kplay_engine::agent::Request::Hello;
+        set_agent_path(false);
+        let sh = crate::common::agent_call(&ctx(&env, false, false), &hello).await;
+        assert!(sh.expect("call").is_none());
+        set_agent_path(true);
+        let agent = crate::common::agent_call(&ctx(&env, false, false), &hello).await;
+        if std::env::var_os("KPLAY_NO_AGENT").is_none() {
+            assert!(agent.expect("call").is_some());
+        }
+    }
+}

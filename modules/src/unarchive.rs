@@ -679,7 +679,7 @@ mod tests {
         (t, env, dest)
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn controller_tar_gz_is_unpacked_then_unchanged() {
         let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
@@ -702,8 +702,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false, "{r:?}");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn modified_member_is_restored() {
         let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
@@ -723,8 +724,9 @@ mod tests {
             "v=1\n"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_reports_change_and_extracts_nothing() {
         let _serial = UPLOADS.lock().await;
         let before = uploads();
@@ -740,6 +742,7 @@ mod tests {
             uploads().is_subset(&before),
             "upload directories left behind"
         );
+    }
     }
 
     /// The private upload directories in /tmp.
@@ -813,7 +816,7 @@ mod tests {
     /// Archives whose members leave `dest` (`..`, absolute, a link pointing out) are refused on
     /// every run, before anything is written: before, the second run's "already unpacked"
     /// check and attribute fixes followed `dest/../victim` and changed the victim's mode.
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn archives_with_members_outside_dest_are_refused_on_every_run() {
         let _serial = UPLOADS.lock().await;
         if std::process::Command::new("unzip")
@@ -888,8 +891,9 @@ mod tests {
             "something was unpacked"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_applies_to_members_and_is_idempotent() {
         let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
@@ -910,8 +914,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false, "{r:?}");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn remote_src_with_creates_is_skipped() {
         let (t, env, dest) = fixture();
         let a = json!({"src": t.path().join("files/app.tar.gz").to_str().unwrap(), "remote_src": true, "dest": dest.to_str().unwrap(), "creates": dest.to_str().unwrap()});
@@ -925,8 +930,9 @@ mod tests {
             format!("skipped, since {} exists", dest.display())
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_dest_directory_fails() {
         let (t, env, _) = fixture();
         let a = json!({"src": "app.tar.gz", "dest": t.path().join("nope").to_str().unwrap()});
@@ -941,6 +947,7 @@ mod tests {
                 t.path().join("nope").display()
             )
         );
+    }
     }
 
     #[test]

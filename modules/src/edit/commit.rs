@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(attrs_message("line added", false), "line added");
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn failed_validation_leaves_file_untouched() {
         let opts = WriteOpts {
             validate: Some("grep -q nothing %s".into()),
@@ -412,8 +412,9 @@ mod tests {
             "temp file removed"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn successful_validation_writes_file() {
         let opts = WriteOpts {
             validate: Some("grep -q new %s".into()),
@@ -423,8 +424,9 @@ mod tests {
         done.expect("commit");
         assert_eq!(std::fs::read_to_string(&f).expect("read"), "new\n");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_is_enforced_on_unchanged_content() {
         let opts = WriteOpts {
             attrs: AttrSpec {
@@ -440,8 +442,9 @@ mod tests {
             0o600
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn backup_copies_the_old_content() {
         let opts = WriteOpts {
             backup: true,
@@ -455,5 +458,6 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&b).expect("read backup"), "old\n");
         assert_eq!(std::fs::read_to_string(&f).expect("read"), "new\n");
+    }
     }
 }
