@@ -21,7 +21,10 @@ const PARAMS: &[Param] = &[
     p("name", &["package", "pkg"])
         .list()
         .doc("Package names, optionally `=VERSION` or `=VERSION*` (a list or comma-separated)."),
-    p("state", &[]).doc("`present`, `absent`, `latest`, `build-dep` or `fixed`."),
+    p("state", &[])
+        .choices(STATES)
+        .default_str("present")
+        .doc("`present`, `absent`, `latest`, `build-dep` or `fixed`."),
     p("update_cache", &["update-cache"])
         .flag(false)
         .doc("Run `apt-get update` first."),

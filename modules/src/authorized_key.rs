@@ -24,7 +24,10 @@ const PARAMS: &[Param] = &[
     p("manage_dir", &[])
         .flag(true)
         .doc("Create the user's ~/.ssh with the right owner and mode."),
-    p("state", &[]).doc("Whether the key should be in the file."),
+    p("state", &[])
+        .choices(&["present", "absent"])
+        .default_str("present")
+        .doc("Whether the key should be in the file."),
     p("key_options", &[]).doc("Options prepended to the key line (`from=\"10.0.0.0/8\"`)."),
     p("exclusive", &[])
         .flag(false)

@@ -14,7 +14,9 @@ pub(crate) const PARAMS: &[Param] = &[
     p("name", &["pkg"])
         .list()
         .doc("Package names or specs (a list or comma-separated)."),
-    p("state", &[]).doc("`present`/`installed`, `latest`, `absent`/`removed`."),
+    p("state", &[])
+        .choices(&["absent", "installed", "latest", "present", "removed"])
+        .doc("`present`/`installed`, `latest`, `absent`/`removed`."),
     p("list", &[]).doc("Not supported by kplay (use package_facts)."),
     p("enablerepo", &[])
         .list()
@@ -78,7 +80,9 @@ pub(crate) const PARAMS: &[Param] = &[
     p("install_weak_deps", &[])
         .flag(true)
         .doc("Install weak dependencies."),
-    p("use_backend", &[]).doc("`auto`, `dnf`, `dnf4`, `dnf5` or `yum`."),
+    p("use_backend", &[])
+        .choices(&["auto", "yum", "yum4", "dnf", "dnf4", "dnf5"])
+        .doc("`auto`, `dnf`, `dnf4`, `dnf5` or `yum`."),
 ];
 
 /// `dnf`'s declared arguments.

@@ -12,7 +12,10 @@ use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
     p("name", &[]).required().doc("Name of the group."),
-    p("state", &[]).doc("Whether the group should exist."),
+    p("state", &[])
+        .choices(&["present", "absent"])
+        .default_str("present")
+        .doc("Whether the group should exist."),
     p("force", &[])
         .flag(false)
         .doc("Remove the group even when it is some user's primary group."),

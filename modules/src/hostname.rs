@@ -15,7 +15,9 @@ use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
     p("name", &[]).str().required().doc("Name of the host."),
-    p("use", &[]).doc("Which strategy to use to update the hostname."),
+    p("use", &[])
+        .choices(USES)
+        .doc("Which strategy to use to update the hostname."),
 ];
 
 /// `hostname`'s declared arguments.

@@ -14,9 +14,9 @@ use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
     p("name", &[]).required().doc("Name of the kernel module."),
-    p("state", &[]).doc("Whether the module should be loaded."),
+    p("state", &[]).choices(&["present", "absent"]).default_str("present").doc("Whether the module should be loaded."),
     p("params", &[]).doc("Module parameters (`numdummies=2`)."),
-    p("persistent", &[]).doc("`present` writes /etc/modules-load.d (and modprobe.d for params), `absent` removes them, `disabled` leaves them."),
+    p("persistent", &[]).choices(&["disabled", "absent", "present"]).doc("`present` writes /etc/modules-load.d (and modprobe.d for params), `absent` removes them, `disabled` leaves them."),
 ];
 
 /// `modprobe`'s declared arguments.

@@ -20,6 +20,7 @@ const PARAMS: &[Param] = &[
     p("dump", &[]).doc("fstab dump field."),
     p("passno", &[]).doc("fstab passno field."),
     p("state", &[])
+        .choices(STATES)
         .required()
         .doc("`mounted`, `unmounted`, `present`, `absent`, `remounted` or `ephemeral`."),
     p("fstab", &[]).doc("File to edit instead of /etc/fstab."),

@@ -15,7 +15,9 @@ use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
     p("name", &[]).required().doc("Name of the service."),
-    p("state", &[]).doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
+    p("state", &[])
+        .choices(systemd::STATES)
+        .doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
     p("sleep", &[]).doc("Seconds between stop and start on `restarted`."),
     p("pattern", &[]).doc("Accepted; status comes from systemd."),
     p("enabled", &[])

@@ -16,7 +16,10 @@ const PARAMS: &[Param] = &[
         .required()
         .doc("The dot-separated kernel parameter (`net.ipv4.ip_forward`)."),
     p("value", &["val"]).doc("The desired value."),
-    p("state", &[]).doc("Whether the entry should be in `sysctl_file`."),
+    p("state", &[])
+        .choices(&["present", "absent"])
+        .default_str("present")
+        .doc("Whether the entry should be in `sysctl_file`."),
     p("ignoreerrors", &[])
         .flag(false)
         .doc("Ignore errors about unknown keys."),

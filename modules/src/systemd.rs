@@ -15,7 +15,9 @@ use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
     p("name", &["service", "unit"]).doc("Unit name (`.service` may be left out)."),
-    p("state", &[]).doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
+    p("state", &[])
+        .choices(STATES)
+        .doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
     p("enabled", &[]).doc("Whether the unit starts on boot."),
     p("force", &[])
         .flag(false)
@@ -27,7 +29,9 @@ const PARAMS: &[Param] = &[
     p("daemon_reexec", &["daemon-reexec"])
         .flag(false)
         .doc("Run `systemctl daemon-reexec` before anything else."),
-    p("scope", &[]).doc("Which systemd manager: `system`, `user` or `global`."),
+    p("scope", &[])
+        .choices(&["system", "user", "global"])
+        .doc("Which systemd manager: `system`, `user` or `global`."),
     p("no_block", &[])
         .flag(false)
         .doc("Do not wait for the start/stop job to finish."),

@@ -15,7 +15,10 @@ use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
     p("name", &["user"]).required().doc("Name of the user."),
-    p("state", &[]).doc("Whether the account should exist."),
+    p("state", &[])
+        .choices(&["present", "absent"])
+        .default_str("present")
+        .doc("Whether the account should exist."),
     p("uid", &[]).doc("The user's UID."),
     p("non_unique", &[])
         .flag(false)
@@ -32,7 +35,9 @@ const PARAMS: &[Param] = &[
     p("home", &[]).doc("Home directory."),
     p("skeleton", &[]).doc("Skeleton directory for a new home."),
     p("password", &[]).doc("Encrypted password (crypt(3) hash)."),
-    p("update_password", &[]).doc("`always` sets `password`; `on_create` only for new users."),
+    p("update_password", &[])
+        .choices(&["always", "on_create"])
+        .doc("`always` sets `password`; `on_create` only for new users."),
     p("comment", &[]).doc("GECOS field."),
     p("create_home", &["createhome"])
         .flag(true)

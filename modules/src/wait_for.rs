@@ -27,7 +27,9 @@ const PARAMS: &[Param] = &[
         .doc("TCP states that count as an active connection (state=drained)."),
     p("path", &[]).doc("File to wait for."),
     p("search_regex", &[]).doc("Text (regexp) the file or the port's banner must contain."),
-    p("state", &[]).doc("`started`/`present`, `stopped`/`absent`, or `drained`."),
+    p("state", &[])
+        .choices(&["absent", "drained", "present", "started", "stopped"])
+        .doc("`started`/`present`, `stopped`/`absent`, or `drained`."),
     p("exclude_hosts", &[]).doc("Hosts whose connections are ignored for state=drained."),
     p("sleep", &[]).doc("Seconds between checks."),
     p("msg", &[]).doc("Message on timeout instead of the default."),

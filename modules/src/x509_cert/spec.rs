@@ -12,10 +12,14 @@ pub const PARAMS: &[Param] = &[
     p("path", &["dest"]).doc("Where the certificate (PEM) is written."),
     p("privatekey_path", &[])
         .doc("Where the private key (PEM) is read from, or written when missing."),
-    p("privatekey_type", &["type"]).doc("Key type for a new key: `ECC`/`ECDSA` (P-256) or `RSA`."),
+    p("privatekey_type", &["type"])
+        .choices(&["ECC", "ECDSA", "RSA"])
+        .doc("Key type for a new key: `ECC`/`ECDSA` (P-256) or `RSA`."),
     p("privatekey_size", &["size"]).doc("RSA key size."),
     p("privatekey_mode", &[]).doc("Mode of a new private key (default 0600)."),
-    p("provider", &[]).doc("`selfsigned` or `ownca` (signed by `ownca_path`'s CA)."),
+    p("provider", &[])
+        .choices(&["selfsigned", "ownca"])
+        .doc("`selfsigned` or `ownca` (signed by `ownca_path`'s CA)."),
     p("ownca_path", &[]).doc("CA certificate on the host (provider=ownca)."),
     p("ownca_privatekey_path", &[]).doc("CA private key on the host (provider=ownca)."),
     p("common_name", &["CN", "commonName"]).doc("Subject CN."),
