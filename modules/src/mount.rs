@@ -4,7 +4,7 @@
 //! One round trip reads fstab, the mount table and the mount point; changes follow only when
 //! needed (the fstab write, then the mount command).
 
-use crate::common::args::{p, Param, Spec};
+use crate::common::args::{p, Param, RequiredIf, Spec};
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;
@@ -37,7 +37,27 @@ pub static SPEC: Spec = Spec::new(
     "mount",
     "Control active and configured mount points",
     &[PARAMS],
-);
+)
+.required_if(&[
+    RequiredIf {
+        param: "state",
+        value: "mounted",
+        requires: &["src", "fstype"],
+        any: false,
+    },
+    RequiredIf {
+        param: "state",
+        value: "present",
+        requires: &["src", "fstype"],
+        any: false,
+    },
+    RequiredIf {
+        param: "state",
+        value: "ephemeral",
+        requires: &["src", "fstype"],
+        any: false,
+    },
+]);
 
 const STATES: &[&str] = &[
     "absent",
@@ -71,18 +91,6 @@ impl MountArgs {
     pub fn parse(args: Map) -> Result<MountArgs, ModuleError> {
         let a = SPEC.parse(args)?;
         let state = a.choice("state", STATES)?.unwrap_or_default();
-        if matches!(state.as_str(), "mounted" | "present" | "ephemeral") {
-            let missing: Vec<&str> = ["src", "fstype"]
-                .into_iter()
-                .filter(|k| !a.has(k))
-                .collect();
-            if !missing.is_empty() {
-                return Err(ModuleError::new(format!(
-                    "state is {state} but all of the following are missing: {}",
-                    missing.join(", ")
-                )));
-            }
-        }
         let boot = a.flag("boot");
         let mut opts = a.str("opts")?.unwrap_or_else(|| "defaults".into());
         if !boot {

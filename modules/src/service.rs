@@ -29,7 +29,8 @@ const PARAMS: &[Param] = &[
 ];
 
 /// `service`'s declared arguments.
-pub static SPEC: Spec = Spec::new("service", "Manage services", &[PARAMS]);
+pub static SPEC: Spec =
+    Spec::new("service", "Manage services", &[PARAMS]).required_one_of(&[&["state", "enabled"]]);
 
 /// `ansible.builtin.service`.
 pub struct ServiceModule;
@@ -65,11 +66,6 @@ impl ServiceArgs {
             arguments: a.str("arguments")?.unwrap_or_default(),
             use_: a.str("use")?.unwrap_or_else(|| "auto".into()),
         };
-        if s.state.is_none() && s.enabled.is_none() {
-            return Err(ModuleError::new(
-                "one of the following is required: state, enabled",
-            ));
-        }
         Ok(s)
     }
 

@@ -38,7 +38,14 @@ const PARAMS: &[Param] = &[
 ];
 
 /// `systemd`'s declared arguments.
-pub static SPEC: Spec = Spec::new("systemd", "Manage systemd units", &[PARAMS]);
+pub static SPEC: Spec =
+    Spec::new("systemd", "Manage systemd units", &[PARAMS]).required_one_of(&[&[
+        "state",
+        "enabled",
+        "masked",
+        "daemon_reload",
+        "daemon_reexec",
+    ]]);
 
 pub const STATES: &[&str] = &["reloaded", "restarted", "started", "stopped"];
 
@@ -84,14 +91,6 @@ impl SystemdArgs {
                 .unwrap_or_else(|| "system".into()),
             no_block: a.flag("no_block"),
         };
-        if s.state.is_none()
-            && s.enabled.is_none()
-            && s.masked.is_none()
-            && !a.has("daemon_reload")
-            && !a.has("daemon_reexec")
-        {
-            return Err(ModuleError::new("one of the following is required: state, enabled, masked, daemon_reload, daemon_reexec"));
-        }
         for (given, key) in [
             (s.state.is_some(), "state"),
             (s.enabled.is_some(), "enabled"),

@@ -77,8 +77,9 @@ pub fn set_agent_path(on: bool) {
 /// on both regex engines). The tests run on tokio's current-thread runtime, so the path set
 /// here is the one every `ctx` in the body sees.
 macro_rules! both_paths {
-    ($(async fn $name:ident() $body:block)*) => {
+    ($($(#[$meta:meta])* async fn $name:ident() $body:block)*) => {
         $(
+            $(#[$meta])*
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;

@@ -813,10 +813,10 @@ mod tests {
         out
     }
 
+    crate::testutil::both_paths! {
     /// Archives whose members leave `dest` (`..`, absolute, a link pointing out) are refused on
     /// every run, before anything is written: before, the second run's "already unpacked"
     /// check and attribute fixes followed `dest/../victim` and changed the victim's mode.
-    crate::testutil::both_paths! {
     async fn archives_with_members_outside_dest_are_refused_on_every_run() {
         let _serial = UPLOADS.lock().await;
         if std::process::Command::new("unzip")
