@@ -18,7 +18,9 @@ const PARAMS: &[Param] = &[
     p("state", &[])
         .choices(systemd::STATES)
         .doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
-    p("sleep", &[]).doc("Seconds between stop and start on `restarted`."),
+    p("sleep", &[])
+        .int()
+        .doc("Seconds between stop and start on `restarted`."),
     p("pattern", &[]).doc("Accepted; status comes from systemd."),
     p("enabled", &[])
         .flag(false)
@@ -60,7 +62,7 @@ impl ServiceArgs {
             } else {
                 None
             },
-            sleep: crate::group::int_arg(&a, "sleep")?,
+            sleep: a.u32("sleep")?,
             pattern: a.str("pattern")?,
             runlevel: a.str("runlevel")?.unwrap_or_else(|| "default".into()),
             arguments: a.str("arguments")?.unwrap_or_default(),

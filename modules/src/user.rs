@@ -6,7 +6,6 @@
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
-use crate::group::int_arg;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
@@ -19,7 +18,7 @@ const PARAMS: &[Param] = &[
         .choices(&["present", "absent"])
         .default_str("present")
         .doc("Whether the account should exist."),
-    p("uid", &[]).doc("The user's UID."),
+    p("uid", &[]).int().doc("The user's UID."),
     p("non_unique", &[])
         .flag(false)
         .doc("Allow a UID another user has."),
@@ -59,7 +58,9 @@ const PARAMS: &[Param] = &[
     p("generate_ssh_key", &[])
         .flag(false)
         .doc("Generate an SSH key pair for the user when missing."),
-    p("ssh_key_bits", &[]).doc("Bits of the generated key."),
+    p("ssh_key_bits", &[])
+        .int()
+        .doc("Bits of the generated key."),
     p("ssh_key_type", &[]).doc("Type of the generated key (default rsa)."),
     p("ssh_key_file", &[]).doc("Path of the generated key (default .ssh/id_TYPE)."),
     p("ssh_key_comment", &[]).doc("Comment of the generated key."),
@@ -76,8 +77,8 @@ const PARAMS: &[Param] = &[
     p("password_expire_max", &[]).doc("Maximum days between password changes."),
     p("password_expire_min", &[]).doc("Minimum days between password changes."),
     p("password_expire_warn", &[]).doc("Days of warning before the password expires."),
-    p("uid_min", &[]).doc("Lowest UID for a new user."),
-    p("uid_max", &[]).doc("Highest UID for a new user."),
+    p("uid_min", &[]).int().doc("Lowest UID for a new user."),
+    p("uid_max", &[]).int().doc("Highest UID for a new user."),
 ];
 
 /// `user`'s declared arguments.
@@ -181,7 +182,7 @@ impl UserArgs {
         let ssh_key = if a.flag("generate_ssh_key") {
             let kind = a.str("ssh_key_type")?.unwrap_or_else(|| "rsa".into());
             Some(SshKeySpec {
-                bits: int_arg(&a, "ssh_key_bits")?.filter(|b| *b > 0),
+                bits: a.u32("ssh_key_bits")?.filter(|b| *b > 0),
                 file: a
                     .str("ssh_key_file")?
                     .unwrap_or_else(|| format!(".ssh/id_{kind}")),
@@ -206,7 +207,7 @@ impl UserArgs {
         Ok(UserArgs {
             name: a.str("name")?.unwrap_or_default(),
             present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),
-            uid: int_arg(&a, "uid")?,
+            uid: a.u32("uid")?,
             non_unique: a.flag("non_unique"),
             group: a.str("group")?,
             groups,
@@ -232,8 +233,8 @@ impl UserArgs {
                 None
             },
             umask: a.str("umask")?,
-            uid_min: int_arg(&a, "uid_min")?,
-            uid_max: int_arg(&a, "uid_max")?,
+            uid_min: a.u32("uid_min")?,
+            uid_max: a.u32("uid_max")?,
             ssh_key,
         })
     }

@@ -516,6 +516,19 @@ impl Args {
         })
     }
 
+    /// A declared `int` parameter that must fit a `u32` (ids, sizes, days).
+    pub fn u32(&self, name: &str) -> Result<Option<u32>, ModuleError> {
+        match self.int(name) {
+            None => Ok(None),
+            Some(i) => u32::try_from(i).map(Some).map_err(|_| {
+                ModuleError::new(format!(
+                    "argument '{name}' must be between 0 and {}, got {i}",
+                    u32::MAX
+                ))
+            }),
+        }
+    }
+
     /// A string parameter restricted to `choices`, with Ansible's message when it is not one.
     pub fn choice(&self, name: &str, choices: &[&str]) -> Result<Option<String>, ModuleError> {
         match self.str(name)? {
@@ -572,10 +585,18 @@ fn python_type(v: &Value) -> &'static str {
     }
 }
 
+/// ansible-core's conversion failure: `argument 'x' is of type <class 'str'> and we were
+/// unable to convert to int: <class 'str'> cannot be converted to an int`.
 fn type_error(name: &str, v: &Value, want: &str) -> ModuleError {
+    let t = python_type(v);
+    let why = match want {
+        "int" => format!(": {t} cannot be converted to an int"),
+        "list" => format!(": {t} cannot be converted to a list"),
+        "dict" => format!(": dictionary requested, could not parse JSON or key=value"),
+        _ => String::new(),
+    };
     ModuleError::new(format!(
-        "argument '{name}' is of type {} and we were unable to convert to {want}",
-        python_type(v)
+        "argument '{name}' is of type {t} and we were unable to convert to {want}{why}"
     ))
 }
 
@@ -701,11 +722,11 @@ mod tests {
             .contains("unable to convert to bool"));
         assert_eq!(
             parse(json!({"dest": "/x", "count": "many"})).unwrap_err(),
-            "argument 'count' is of type <class 'str'> and we were unable to convert to int"
+            "argument 'count' is of type <class 'str'> and we were unable to convert to int: <class 'str'> cannot be converted to an int"
         );
         assert_eq!(
             parse(json!({"dest": "/x", "names": {"a": 1}})).unwrap_err(),
-            "argument 'names' is of type <class 'dict'> and we were unable to convert to list"
+            "argument 'names' is of type <class 'dict'> and we were unable to convert to list: <class 'dict'> cannot be converted to a list"
         );
     }
 

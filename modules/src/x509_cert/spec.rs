@@ -4,7 +4,6 @@
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::mode::ModeSpec;
 use kplay_engine::module::ModuleError;
-use kplay_engine::value::Value;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -15,7 +14,10 @@ pub const PARAMS: &[Param] = &[
     p("privatekey_type", &["type"])
         .choices(&["ECC", "ECDSA", "RSA"])
         .doc("Key type for a new key: `ECC`/`ECDSA` (P-256) or `RSA`."),
-    p("privatekey_size", &["size"]).doc("RSA key size."),
+    p("privatekey_size", &["size"])
+        .int()
+        .default_int(2048)
+        .doc("RSA key size."),
     p("privatekey_mode", &[]).doc("Mode of a new private key (default 0600)."),
     p("provider", &[])
         .choices(&["selfsigned", "ownca"])
@@ -38,8 +40,13 @@ pub const PARAMS: &[Param] = &[
     p("extended_key_usage", &["extendedKeyUsage"])
         .list()
         .doc("extendedKeyUsage values (`serverAuth`, `clientAuth`)."),
-    p("valid_days", &[]).doc("Validity in days."),
+    p("valid_days", &[])
+        .int()
+        .default_int(3650)
+        .doc("Validity in days."),
     p("renew_margin_days", &[])
+        .int()
+        .default_int(30)
         .doc("Reissue when the certificate expires within this many days (default 30)."),
     p("force", &[]).flag(false).doc("Always reissue."),
     p("backup", &[])
@@ -228,23 +235,6 @@ pub struct TaskArgs {
     pub return_content: bool,
 }
 
-fn uint(a: &Args, name: &str, default: u32) -> Result<u32, ModuleError> {
-    match a.raw(name) {
-        None => Ok(default),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| ModuleError::new(format!("{name} must be a positive integer, got {n}"))),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map_err(|_| ModuleError::new(format!("{name} must be a positive integer, got {s:?}"))),
-        Some(other) => Err(ModuleError::new(format!(
-            "{name} must be a positive integer, got {other}"
-        ))),
-    }
-}
-
 fn mode(a: &Args, name: &str, default: u32) -> Result<ModeSpec, ModuleError> {
     match a.raw(name) {
         None => Ok(ModeSpec::Octal(default)),
@@ -267,7 +257,7 @@ impl TaskArgs {
             .as_deref()
         {
             Some("RSA") => {
-                let bits = uint(a, "privatekey_size", 2048)?;
+                let bits = a.u32("privatekey_size")?.unwrap_or(2048);
                 if ![2048, 3072, 4096].contains(&bits) {
                     return Err(ModuleError::new(format!(
                         "privatekey_size must be 2048, 3072 or 4096, got {bits}"
@@ -324,8 +314,8 @@ impl TaskArgs {
                 KeyUsage::CrlSign,
             ];
         }
-        let valid_days = uint(a, "valid_days", 3650)?;
-        let renew_margin_days = uint(a, "renew_margin_days", 30)?;
+        let valid_days = a.u32("valid_days")?.unwrap_or(3650);
+        let renew_margin_days = a.u32("renew_margin_days")?.unwrap_or(30);
         if valid_days == 0 || valid_days <= renew_margin_days {
             return Err(ModuleError::new(format!(
                 "valid_days ({valid_days}) must be more than renew_margin_days ({renew_margin_days}), or every run would reissue the certificate"
