@@ -592,7 +592,7 @@ fn type_error(name: &str, v: &Value, want: &str) -> ModuleError {
     let why = match want {
         "int" => format!(": {t} cannot be converted to an int"),
         "list" => format!(": {t} cannot be converted to a list"),
-        "dict" => format!(": dictionary requested, could not parse JSON or key=value"),
+        "dict" => ": dictionary requested, could not parse JSON or key=value".to_string(),
         _ => String::new(),
     };
     ModuleError::new(format!(
