@@ -586,19 +586,21 @@ mod tests {
         assert!(leftovers.is_empty());
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn curl_on_the_host_downloads_then_is_idempotent() {
         if has_curl() {
             download_then_idempotent(Via::Auto).await;
         }
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn tunnel_downloads_then_is_idempotent() {
         download_then_idempotent(Via::Tunnel).await;
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn forced_download_of_same_content_is_unchanged() {
         let (port, seen) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -613,8 +615,9 @@ mod tests {
         assert_eq!(r["checksum_dest"], sha1_hex(b"hello world\n"));
         assert_eq!(seen.lock().unwrap().len(), 1);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn checksum_mismatch_fails_and_leaves_dest_alone() {
         let (port, _) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -634,8 +637,9 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn checksum_url_and_directory_dest_use_the_server_names() {
         let (port, _) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -651,8 +655,9 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::read(t.path().join("named.bin")).unwrap(), b"x");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_reports_change_without_writing() {
         let (port, seen) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -666,8 +671,9 @@ mod tests {
         assert!(!dest.exists());
         assert!(seen.lock().unwrap()[0].starts_with("HEAD /file.txt"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn http_error_fails_with_status_code() {
         let (port, _) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -678,6 +684,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, "Request failed");
         assert_eq!(e.result["status_code"], 404);
+    }
     }
 
     #[test]

@@ -404,19 +404,21 @@ mod tests {
         assert!(req.ends_with(r#"{"a":1}"#));
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn curl_on_the_host_posts_json() {
         if std::path::Path::new("/usr/bin/curl").exists() {
             json_post_returns_parsed_content(Via::Auto).await;
         }
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn tunnel_posts_json() {
         json_post_returns_parsed_content(Via::Tunnel).await;
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn unexpected_status_fails_with_ansible_message() {
         let (port, _) = serve(route);
         let env = TestEnv::new(std::path::Path::new("/"));
@@ -435,8 +437,9 @@ mod tests {
             201
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn refused_connection_is_status_minus_one() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -456,8 +459,9 @@ mod tests {
         );
         assert_eq!(e.result["status"], -1);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn dest_is_written_once() {
         let (port, _) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -475,8 +479,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn creates_skips_the_request() {
         let t = tempfile::tempdir().unwrap();
         let env = TestEnv::new(t.path());
@@ -488,6 +493,7 @@ mod tests {
             r["stdout"],
             format!("skipped, since '{}' exists", t.path().display())
         );
+    }
     }
 
     #[test]
