@@ -433,7 +433,11 @@ fn file_tasks_start_no_programs_unless_kplay_agent_is_false() {
 #[test]
 fn ini_file_sets_options_once_and_check_mode_writes_nothing() {
     let t = tempdir();
-    write(t.path(), "app.ini", "[server]\nport = 80\n# host = example\n");
+    write(
+        t.path(),
+        "app.ini",
+        "[server]\nport = 80\n# host = example\n",
+    );
     let pb = r#"
 - hosts: all
   gather_facts: false
@@ -470,6 +474,9 @@ fn ini_file_sets_options_once_and_check_mode_writes_nothing() {
         read(&t.path().join("app.ini")),
         "[server]\nport = 8080\nhost=0.0.0.0\n"
     );
-    assert_eq!(read(&t.path().join("new/extra.ini")), "\n[extra]\ndebug = false\n");
+    assert_eq!(
+        read(&t.path().join("new/extra.ini")),
+        "\n[extra]\ndebug = false\n"
+    );
     assert_eq!(mode_of(&t.path().join("new/extra.ini")), 0o640);
 }
