@@ -41,6 +41,8 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: std::path::PathBuf,
     },
+    /// Show a module's documentation, generated from its declared arguments (ansible-doc).
+    Doc(DocArgs),
     /// Show what was edited in DIR (written by `kplay init`) against the embedded content.
     DiffEmbedded {
         #[arg(value_name = "DIR")]
@@ -297,6 +299,16 @@ pub struct ServeArgs {
 pub struct ContentArgs {
     #[command(subcommand)]
     pub command: ContentCommand,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DocArgs {
+    /// List every module with its one-line description.
+    #[arg(short = 'l', long = "list")]
+    pub list: bool,
+    /// Module names (`copy`, `ansible.builtin.copy`).
+    #[arg(value_name = "MODULE")]
+    pub modules: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

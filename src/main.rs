@@ -4,6 +4,7 @@
 mod bundle_cmd;
 mod cli;
 mod deploy_cmd;
+mod doc_cmd;
 mod embedded;
 mod excerpt;
 mod lab_cmd;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         cli::Command::Reset(args) => deploy_cmd::reset(args),
         cli::Command::Config(args) => deploy_cmd::config(args.command),
         cli::Command::Init { dir } => deploy_cmd::init(&dir),
+        cli::Command::Doc(args) => doc_cmd::run(args),
         cli::Command::DiffEmbedded { dir } => deploy_cmd::diff_embedded(&dir),
     };
     ExitCode::from(code)

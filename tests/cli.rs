@@ -548,3 +548,61 @@ fn extra_vars_in_kv_json_and_file_forms() {
     r.assert_exit(0);
     assert_eq!(read(&t.path().join("out")), "plain 42 filed 14");
 }
+
+// ---------------------------------------------------------------- kplay doc
+
+#[test]
+fn doc_copy_prints_every_option_from_the_spec() {
+    let t = tempdir();
+    let r = kplay(t.path(), &["doc", "copy"]);
+    r.assert_exit(0);
+    assert!(
+        r.stdout.starts_with("> ANSIBLE.BUILTIN.COPY"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout.contains("Copy files to remote locations"),
+        "{}",
+        r.dump()
+    );
+    for needle in [
+        "= dest\n",
+        "- content\n",
+        "- force\n",
+        "aliases: [thirsty]",
+        "default: true",
+        "- mode\n",
+        "type: path",
+    ] {
+        assert!(
+            r.stdout.contains(needle),
+            "missing {needle:?}:\n{}",
+            r.dump()
+        );
+    }
+    // The FQCN answers too, with the same text.
+    let fq = kplay(t.path(), &["doc", "ansible.builtin.copy"]);
+    assert_eq!(fq.stdout, r.stdout);
+}
+
+#[test]
+fn doc_list_names_every_module_and_unknown_fails() {
+    let t = tempdir();
+    let r = kplay(t.path(), &["doc", "--list"]);
+    r.assert_exit(0);
+    for m in [
+        "ansible.builtin.copy",
+        "ansible.builtin.lineinfile",
+        "ansible.builtin.systemd",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(m)),
+            "{m}:\n{}",
+            r.dump()
+        );
+    }
+    let bad = kplay(t.path(), &["doc", "no_such_module"]);
+    bad.assert_exit(1);
+    assert!(bad.stderr.contains("no_such_module"), "{}", bad.dump());
+}

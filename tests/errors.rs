@@ -339,3 +339,41 @@ fn missing_playbook_file_exits_nonzero_with_a_message() {
     assert_ne!(r.exit(), 0);
     assert!(r.stderr.contains("no_such_playbook.yml"), "{}", r.dump());
 }
+
+#[test]
+fn unknown_module_argument_fails_with_ansible_core_wording() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy: content=x dest="{{ dir }}/out" bogus=1
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_no_panic().assert_exit(2);
+    assert!(
+        r.stdout.contains("Unsupported parameters for (copy) module: bogus. Supported parameters include: _original_basename, attributes, backup, checksum, content, decrypt, dest, directory_mode, follow, force, group, local_follow, mode, owner, remote_src, selevel, serole, setype, seuser, src, unsafe_writes, validate (attr, thirsty)."),
+        "{}",
+        r.dump()
+    );
+    assert!(!t.path().join("out").exists());
+}
+
+#[test]
+fn wrong_choice_fails_with_ansible_core_wording() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - file: path="{{ dir }}/d" state=folder
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_no_panic().assert_exit(2);
+    assert!(
+        r.stdout.contains("value of state must be one of: absent, directory, file, hard, link, touch, got: folder"),
+        "{}",
+        r.dump()
+    );
+    assert!(!t.path().join("d").exists());
+}

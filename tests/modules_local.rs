@@ -429,3 +429,54 @@ fn file_tasks_start_no_programs_unless_kplay_agent_is_false() {
         }
     }
 }
+
+#[test]
+fn ini_file_sets_options_once_and_check_mode_writes_nothing() {
+    let t = tempdir();
+    write(
+        t.path(),
+        "app.ini",
+        "[server]\nport = 80\n# host = example\n",
+    );
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - community.general.ini_file:
+        path: "{{ dir }}/app.ini"
+        section: server
+        option: port
+        value: "8080"
+    - ini_file:
+        path: "{{ dir }}/app.ini"
+        section: server
+        option: host
+        value: 0.0.0.0
+        no_extra_spaces: true
+    - ini_file:
+        path: "{{ dir }}/new/extra.ini"
+        section: extra
+        option: debug
+        value: "false"
+        mode: "0640"
+"#;
+    let check = run_local(t.path(), pb, &["--check", "--diff"]);
+    check.assert_exit(0);
+    assert_eq!(check.host("localhost").changed, 3, "{}", check.dump());
+    assert!(check.stdout.contains("+port = 8080"), "{}", check.dump());
+    assert_eq!(
+        read(&t.path().join("app.ini")),
+        "[server]\nport = 80\n# host = example\n"
+    );
+    assert!(!t.path().join("new").exists());
+    assert_idempotent(t.path(), pb, 3, 3);
+    assert_eq!(
+        read(&t.path().join("app.ini")),
+        "[server]\nport = 8080\nhost=0.0.0.0\n"
+    );
+    assert_eq!(
+        read(&t.path().join("new/extra.ini")),
+        "\n[extra]\ndebug = false\n"
+    );
+    assert_eq!(mode_of(&t.path().join("new/extra.ini")), 0o640);
+}

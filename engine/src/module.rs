@@ -134,6 +134,12 @@ pub trait Module: Send + Sync {
         &[]
     }
 
+    /// Collections besides `ansible.builtin`/`ansible.legacy` whose module of this name kplay's
+    /// stands in for (`ansible.posix.sysctl`), so those fully qualified names resolve too.
+    fn collections(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Modules taking a free-form string (`command: ls -l chdir=/tmp`) get it as `_raw_params`.
     fn free_form(&self) -> bool {
         false
@@ -170,16 +176,12 @@ impl ModuleRegistry {
     pub fn register(&mut self, m: Arc<dyn Module>) {
         let mut names: Vec<&str> = vec![m.name()];
         names.extend(m.aliases().iter().copied());
+        let mut collections = vec!["ansible.builtin", "ansible.legacy"];
+        collections.extend(m.collections().iter().copied());
         for n in names {
             self.by_name.insert(n.to_string(), m.clone());
-            self.by_name
-                .insert(format!("ansible.builtin.{n}"), m.clone());
-            self.by_name
-                .insert(format!("ansible.legacy.{n}"), m.clone());
-            if n == "sysctl" || n == "modprobe" || n == "mount" || n == "authorized_key" {
-                self.by_name.insert(format!("ansible.posix.{n}"), m.clone());
-                self.by_name
-                    .insert(format!("community.general.{n}"), m.clone());
+            for c in &collections {
+                self.by_name.insert(format!("{c}.{n}"), m.clone());
             }
         }
     }

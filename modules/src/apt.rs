@@ -6,7 +6,7 @@
 //! must change is decided from the read, so a second run reports `changed: false` and check mode
 //! reports the same plan without running apt-get.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::common::upload;
 use crate::wait_for_connection::seconds;
@@ -18,34 +18,67 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 const PARAMS: &[Param] = &[
-    p("name", &["package", "pkg"]),
-    p("state", &[]),
-    p("update_cache", &["update-cache"]),
-    p("update_cache_retries", &[]),
-    p("update_cache_retry_max_delay", &[]),
-    p("cache_valid_time", &[]),
-    p("purge", &[]),
-    p("default_release", &["default-release"]),
-    p("install_recommends", &["install-recommends"]),
-    p("force", &[]),
-    p("clean", &[]),
-    p("upgrade", &[]),
-    p("dpkg_options", &[]),
-    p("deb", &[]),
-    p("autoremove", &[]),
-    p("autoclean", &[]),
-    p("policy_rc_d", &[]),
-    p("only_upgrade", &[]),
-    p("fail_on_autoremove", &[]),
-    p("force_apt_get", &[]),
-    p("lock_timeout", &[]),
-    p("allow_unauthenticated", &["allow-unauthenticated"]),
+    p("name", &["package", "pkg"])
+        .list()
+        .doc("Package names, optionally `=VERSION` or `=VERSION*` (a list or comma-separated)."),
+    p("state", &[])
+        .choices(STATES)
+        .default_str("present")
+        .doc("`present`, `absent`, `latest`, `build-dep` or `fixed`."),
+    p("update_cache", &["update-cache"])
+        .flag(false)
+        .doc("Run `apt-get update` first."),
+    p("update_cache_retries", &[]).doc("Attempts at `apt-get update`."),
+    p("update_cache_retry_max_delay", &[]).doc("Longest wait between `apt-get update` attempts."),
+    p("cache_valid_time", &[])
+        .doc("Skip `update_cache` when the cache is younger than this many seconds."),
+    p("purge", &[])
+        .flag(false)
+        .doc("Also remove configuration files (state=absent)."),
+    p("default_release", &["default-release"])
+        .doc("Target release (`-t`), e.g. `bookworm-backports`."),
+    p("install_recommends", &["install-recommends"])
+        .bool()
+        .doc("Install recommended packages (unset: apt's configuration decides)."),
+    p("force", &[])
+        .flag(false)
+        .doc("Allow unauthenticated packages, downgrades and removals (`--force-yes`)."),
+    p("clean", &[]).flag(false).doc("Run `apt-get clean`."),
+    p("upgrade", &[]).doc("`yes`/`safe`, `full`, `dist` or `no`."),
+    p("dpkg_options", &[])
+        .doc("Comma-separated dpkg options (default `force-confdef,force-confold`)."),
+    p("deb", &[]).doc("Path or URL of a .deb to install."),
+    p("autoremove", &[])
+        .flag(false)
+        .doc("Remove packages no longer needed."),
+    p("autoclean", &[])
+        .flag(false)
+        .doc("Remove package files that can no longer be downloaded."),
+    p("policy_rc_d", &[])
+        .doc("Exit code of a temporary policy-rc.d (101 keeps services from starting)."),
+    p("only_upgrade", &[])
+        .flag(false)
+        .doc("Only upgrade packages that are already installed."),
+    p("fail_on_autoremove", &[]).doc("Fail instead of removing packages apt wants to remove."),
+    p("force_apt_get", &[]).doc("Use apt-get (kplay always does)."),
+    p("lock_timeout", &[]).doc("Seconds to wait for the dpkg lock."),
+    p("allow_unauthenticated", &["allow-unauthenticated"])
+        .flag(false)
+        .doc("Allow packages that cannot be authenticated."),
     p(
         "allow_downgrade",
         &["allow-downgrade", "allow_downgrades", "allow-downgrades"],
-    ),
-    p("allow_change_held_packages", &[]),
+    )
+    .flag(false)
+    .doc("Allow installing an older version than the installed one."),
+    p("allow_change_held_packages", &[])
+        .flag(false)
+        .doc("Allow changing held packages."),
 ];
+
+/// `apt`'s declared arguments.
+pub static SPEC: Spec = Spec::new("apt", "Manages apt-packages", &[PARAMS])
+    .mutually_exclusive(&[&["deb", "name"], &["deb", "upgrade"]]);
 
 const STATES: &[&str] = &["absent", "build-dep", "latest", "present", "fixed"];
 
@@ -108,21 +141,6 @@ impl PkgSpec {
             },
             VersionReq::AtLeast(v) => compare_versions(installed, v) != Ordering::Less,
         }
-    }
-}
-
-/// Names from a list or a comma-separated string.
-pub fn name_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        None => vec![],
-        Some(Value::Array(items)) => items.iter().flat_map(|i| name_list(Some(i))).collect(),
-        Some(Value::String(s)) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
-        Some(other) => vec![kplay_engine::value::to_display_string(other)],
     }
 }
 
@@ -296,9 +314,7 @@ pub struct AptArgs {
 
 impl AptArgs {
     pub fn parse(args: Map) -> Result<AptArgs, ModuleError> {
-        let a = Args::parse("apt", args, &[PARAMS])?;
-        a.mutually_exclusive(&["deb", "name"])?;
-        a.mutually_exclusive(&["deb", "upgrade"])?;
+        let a = SPEC.parse(args)?;
         let state = a
             .choice("state", STATES)?
             .unwrap_or_else(|| "present".into());
@@ -313,7 +329,7 @@ impl AptArgs {
             },
         };
         let install_recommends = match a.has("install_recommends") {
-            true => Some(a.bool("install_recommends", true)?),
+            true => Some(a.flag("install_recommends")),
             false => None,
         };
         let cache_valid_time = seconds(&a, "cache_valid_time", 0.0)? as u64;
@@ -323,25 +339,22 @@ impl AptArgs {
             }
         }
         Ok(AptArgs {
-            packages: name_list(a.raw("name"))
-                .iter()
-                .map(|n| PkgSpec::parse(n))
-                .collect(),
+            packages: a.list("name").iter().map(|n| PkgSpec::parse(n)).collect(),
             state,
             // Since Ansible 2.4 an explicit cache_valid_time implies update_cache.
-            update_cache: a.bool("update_cache", false)? || a.has("cache_valid_time"),
+            update_cache: a.flag("update_cache") || a.has("cache_valid_time"),
             cache_valid_time,
-            purge: a.bool("purge", false)?,
+            purge: a.flag("purge"),
             default_release: a.str("default_release")?,
             install_recommends,
-            force: a.bool("force", false)?,
-            allow_unauthenticated: a.bool("allow_unauthenticated", false)?,
-            allow_downgrade: a.bool("allow_downgrade", false)?,
-            allow_change_held_packages: a.bool("allow_change_held_packages", false)?,
-            only_upgrade: a.bool("only_upgrade", false)?,
-            autoremove: a.bool("autoremove", false)?,
-            autoclean: a.bool("autoclean", false)?,
-            clean: a.bool("clean", false)?,
+            force: a.flag("force"),
+            allow_unauthenticated: a.flag("allow_unauthenticated"),
+            allow_downgrade: a.flag("allow_downgrade"),
+            allow_change_held_packages: a.flag("allow_change_held_packages"),
+            only_upgrade: a.flag("only_upgrade"),
+            autoremove: a.flag("autoremove"),
+            autoclean: a.flag("autoclean"),
+            clean: a.flag("clean"),
             upgrade,
             dpkg_options: a
                 .str("dpkg_options")?
@@ -763,8 +776,9 @@ mod tests {
 
     #[test]
     fn names_come_from_lists_or_comma_strings() {
-        assert_eq!(name_list(Some(&json!("a, b,c"))), vec!["a", "b", "c"]);
-        assert_eq!(name_list(Some(&json!(["a", "b=1.0"]))), vec!["a", "b=1.0"]);
+        assert_eq!(parse(json!({"name": "a, b,c"})).packages.len(), 3);
+        let a = parse(json!({"name": ["a", "b=1.0"]}));
+        assert_eq!(a.packages[1].base_name(), "b");
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! `assert`: evaluate conditions with the host's variables; fail on the first false one.
 //! Runs on the controller only.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{to_display_string, Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("that", &[]),
-    p("fail_msg", &["msg"]),
-    p("success_msg", &[]),
-    p("quiet", &[]),
+    p("that", &[]).doc("Expressions (or a list of them) that must all be true."),
+    p("fail_msg", &["msg"]).doc("Message when an assertion fails."),
+    p("success_msg", &[]).doc("Message when all assertions pass."),
+    p("quiet", &[]).flag(false).doc("Print less on success."),
 ];
+
+/// `assert`'s declared arguments.
+pub static SPEC: Spec = Spec::new("assert", "Asserts given expressions are true", &[PARAMS]);
 
 /// `ansible.builtin.assert`.
 pub struct AssertModule;
@@ -61,13 +64,13 @@ impl Module for AssertModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("assert", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let that = a
             .raw("that")
             .ok_or_else(|| ModuleError::new("conditional required in \"that\" string"))?;
         let fail_msg = message(&a, "fail_msg")?;
         let success_msg = message(&a, "success_msg")?;
-        let _quiet = a.bool("quiet", false)?;
+        let _quiet = a.flag("quiet");
         for cond in conditions(that)? {
             let ok = ctx.env.eval_condition(&cond).map_err(ModuleError::new)?;
             if !ok {

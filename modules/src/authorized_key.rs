@@ -4,7 +4,7 @@
 //! `exclusive` mode, and `manage_dir` (the directory 0700 and the file 0600, owned by the user).
 //! One round trip reads the user, the directory and the file; one more writes it atomically.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::remote_dirname;
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{read_all, text_diff, Read};
@@ -14,17 +14,39 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("user", &[]),
-    p("key", &[]),
-    p("path", &[]),
-    p("manage_dir", &[]),
-    p("state", &[]),
-    p("key_options", &[]),
-    p("exclusive", &[]),
-    p("validate_certs", &[]),
-    p("comment", &[]),
-    p("follow", &[]),
+    p("user", &[])
+        .required()
+        .doc("The user whose authorized_keys file is edited."),
+    p("key", &[])
+        .required()
+        .doc("The SSH public key(s), a string, or a URL to fetch them from."),
+    p("path", &[]).doc("Alternate authorized_keys file."),
+    p("manage_dir", &[])
+        .flag(true)
+        .doc("Create the user's ~/.ssh with the right owner and mode."),
+    p("state", &[])
+        .choices(&["present", "absent"])
+        .default_str("present")
+        .doc("Whether the key should be in the file."),
+    p("key_options", &[]).doc("Options prepended to the key line (`from=\"10.0.0.0/8\"`)."),
+    p("exclusive", &[])
+        .flag(false)
+        .doc("Remove every other key from the file."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates when `key` is a URL."),
+    p("comment", &[]).doc("Replace the key's comment."),
+    p("follow", &[])
+        .flag(false)
+        .doc("Follow a symbolic link at `path`."),
 ];
+
+/// `authorized_key`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "authorized_key",
+    "Adds or removes an SSH authorized key",
+    &[PARAMS],
+);
 
 /// Key types sshd accepts in authorized_keys (Ansible's `VALID_SSH2_KEY_TYPES`).
 const KEY_TYPES: &[&str] = &[
@@ -350,21 +372,24 @@ impl Module for AuthorizedKeyModule {
         "authorized_key"
     }
 
+    fn collections(&self) -> &'static [&'static str] {
+        &["ansible.posix", "community.general"]
+    }
+
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("authorized_key", args, &[PARAMS])?;
-        a.require(&["user", "key"])?;
+        let a = SPEC.parse(args)?;
         let user = a.str("user")?.unwrap_or_default();
         let key = a.str("key")?.unwrap_or_default();
         let path = a.str("path")?;
-        let manage_dir = a.bool("manage_dir", true)?;
+        let manage_dir = a.flag("manage_dir");
         let state = a
             .choice("state", &["present", "absent"])?
             .unwrap_or_else(|| "present".into());
         let key_options = a.str("key_options")?;
-        let exclusive = a.bool("exclusive", false)?;
-        let validate_certs = a.bool("validate_certs", true)?;
+        let exclusive = a.flag("exclusive");
+        let validate_certs = a.flag("validate_certs");
         let comment = a.str("comment")?;
-        let follow = a.bool("follow", false)?;
+        let follow = a.flag("follow");
         // A URL (https://github.com/NAME.keys) is fetched from the host's point of view.
         let key_text = if key.starts_with("http") {
             fetch_keys(ctx, &key, validate_certs).await?
@@ -544,7 +569,7 @@ mod tests {
             .contains("getent passwd bob | cut -d: -f6)/.ssh/authorized_keys"));
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn temp_path_is_written_0600_idempotently_and_check_mode_touches_nothing() {
         let d = tempfile::tempdir().unwrap();
         let sub = d.path().join("ssh");
@@ -595,8 +620,9 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("{K2}\n"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn keys_from_a_url_are_installed() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -627,8 +653,9 @@ mod tests {
             format!("{K1}\n{K2}\n")
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn unreachable_key_url_fails_with_ansible_message() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
@@ -639,8 +666,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, format!("Error getting key from: {url}"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn unknown_user_fails() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
@@ -655,5 +683,6 @@ mod tests {
             e.msg,
             "Failed to lookup user kplay-no-such-user-xyz: user not found"
         );
+    }
     }
 }

@@ -2,8 +2,8 @@
 //! (`insertafter`/`insertbefore` regex, EOF, BOF, `(?m)` patterns matched against the whole
 //! file) and its `prepend_newline`/`append_newline` options.
 
+use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::edit::args::{p, pa, Args, Param};
 use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
 use crate::edit::probe::{probe, PathKind};
 use crate::edit::pyre::PyRegex;
@@ -12,21 +12,57 @@ use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 
-const SPEC: &[Param] = &[
-    pa("path", &["dest", "destfile", "name"]),
-    p("state"),
-    p("marker"),
-    pa("block", &["content"]),
-    p("insertafter"),
-    p("insertbefore"),
-    p("create"),
-    p("backup"),
-    p("validate"),
-    p("marker_begin"),
-    p("marker_end"),
-    p("append_newline"),
-    p("prepend_newline"),
+const PARAMS: &[Param] = &[
+    p("path", &["dest", "destfile", "name"])
+        .path()
+        .required()
+        .doc("The file to modify."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the block should be there or not."),
+    p("marker", &[])
+        .default_str("# {mark} ANSIBLE MANAGED BLOCK")
+        .doc("Marker line template; `{mark}` becomes `marker_begin`/`marker_end`."),
+    p("block", &["content"])
+        .str()
+        .doc("The text to put between the markers."),
+    p("insertafter", &[])
+        .str()
+        .doc("`EOF` or a regexp: a new block goes after the last line matching it."),
+    p("insertbefore", &[])
+        .str()
+        .doc("`BOF` or a regexp: a new block goes before the last line matching it."),
+    p("create", &[])
+        .flag(false)
+        .doc("Create the file when it does not exist."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of the original file."),
+    p("validate", &[])
+        .str()
+        .doc("Command run on the new file (`%s`) before it replaces the original."),
+    p("marker_begin", &[])
+        .default_str("BEGIN")
+        .doc("Replaces `{mark}` in the opening marker."),
+    p("marker_end", &[])
+        .default_str("END")
+        .doc("Replaces `{mark}` in the closing marker."),
+    p("append_newline", &[])
+        .flag(false)
+        .doc("Add a blank line after the block when it is inserted."),
+    p("prepend_newline", &[])
+        .flag(false)
+        .doc("Add a blank line before the block when it is inserted."),
 ];
+
+/// `blockinfile`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "blockinfile",
+    "Insert/update/remove a text block surrounded by marker lines",
+    &[PARAMS, FILE_COMMON],
+)
+.mutually_exclusive(&[&["insertbefore", "insertafter"]]);
 
 pub struct BlockinfileModule;
 
@@ -51,33 +87,21 @@ struct BlockEdit {
 
 impl BlockEdit {
     fn from_args(a: &Args) -> Result<BlockEdit, ModuleError> {
-        let e = ModuleError::new;
-        let present = a
-            .choice("state", &["absent", "present"], "present")
-            .map_err(e)?
-            == "present";
+        let present = a.required_str("state")? == "present";
         let marker = a
-            .str("marker")
-            .map_err(e)?
+            .str("marker")?
             .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".to_string());
         let begin = a
-            .str("marker_begin")
-            .map_err(e)?
+            .str("marker_begin")?
             .unwrap_or_else(|| "BEGIN".to_string());
-        let end = a
-            .str("marker_end")
-            .map_err(e)?
-            .unwrap_or_else(|| "END".to_string());
+        let end = a.str("marker_end")?.unwrap_or_else(|| "END".to_string());
         let compile = |r: &str| -> Result<(PyRegex, bool), ModuleError> {
             let re =
                 PyRegex::compile(r, false, false).map_err(|x| ModuleError::new(x.to_string()))?;
             Ok((re, PyRegex::pattern_sets_multiline(r)))
         };
         // As Ansible: only `insertafter: EOF` and `insertbefore: BOF` are keywords.
-        let placement = match (
-            a.str("insertafter").map_err(e)?,
-            a.str("insertbefore").map_err(e)?,
-        ) {
+        let placement = match (a.str("insertafter")?, a.str("insertbefore")?) {
             (None, None) => Placement::Eof,
             (Some(s), _) if s == "EOF" => Placement::Eof,
             (Some(s), _) => {
@@ -94,10 +118,10 @@ impl BlockEdit {
             present,
             marker_begin_line: format!("{}\n", marker.replace("{mark}", &begin)),
             marker_end_line: format!("{}\n", marker.replace("{mark}", &end)),
-            block: a.str("block").map_err(e)?.unwrap_or_default(),
+            block: a.str("block")?.unwrap_or_default(),
             placement,
-            prepend_newline: a.bool("prepend_newline", false).map_err(e)?,
-            append_newline: a.bool("append_newline", false).map_err(e)?,
+            prepend_newline: a.flag("prepend_newline"),
+            append_newline: a.flag("append_newline"),
         })
     }
 
@@ -190,13 +214,11 @@ impl Module for BlockinfileModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("blockinfile", SPEC, args).map_err(ModuleError::new)?;
-        let path = a.required_str("path").map_err(ModuleError::new)?;
-        a.mutually_exclusive(&["insertbefore", "insertafter"])
-            .map_err(ModuleError::new)?;
+        let a = SPEC.parse(args)?;
+        let path = a.required_str("path")?;
         let edit = BlockEdit::from_args(&a)?;
         let opts = WriteOpts::from_args(&a)?;
-        let create = a.bool("create", false).map_err(ModuleError::new)?;
+        let create = a.flag("create");
 
         let probed = probe(ctx, &path).await?;
         let original = match &probed.kind {

@@ -7,7 +7,7 @@
 use crate::cmdline::{
     format_delta, format_timestamp, lines_value, quote_arg_expanding, RunTests, Skip,
 };
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Args, Param, Spec};
 use crate::common::fail_rc;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
@@ -16,19 +16,30 @@ use kplay_engine::value::{Map, Value};
 
 /// Parameters shared by `command` and `shell` (Ansible's `command` argument spec).
 pub(crate) const COMMAND_PARAMS: &[Param] = &[
-    p("_raw_params", &[]),
-    p("cmd", &[]),
-    p("argv", &[]),
-    p("chdir", &[]),
-    p("creates", &[]),
-    p("removes", &[]),
-    p("stdin", &[]),
-    p("stdin_add_newline", &[]),
-    p("strip_empty_ends", &[]),
-    p("expand_argument_vars", &[]),
-    p("executable", &[]),
-    p("_uses_shell", &[]),
+    p("_raw_params", &[]).doc("The command to run, as free-form text (`command: ls -l /tmp`)."),
+    p("cmd", &[]).doc("The command to run, as one string."),
+    p("argv", &[]).doc("The command as a list of arguments (no splitting, no quoting)."),
+    p("chdir", &[]).doc("Directory to change into before running the command."),
+    p("creates", &[]).doc("Skip the command when this path exists (a glob)."),
+    p("removes", &[]).doc("Run the command only when this path exists (a glob)."),
+    p("stdin", &[]).doc("Text fed to the command's standard input."),
+    p("stdin_add_newline", &[])
+        .flag(true)
+        .doc("Add a newline after `stdin`."),
+    p("strip_empty_ends", &[])
+        .flag(true)
+        .doc("Strip trailing empty lines from stdout and stderr."),
+    p("expand_argument_vars", &[])
+        .flag(true)
+        .doc("Expand `$VAR` in the arguments as the shell would."),
+    p("executable", &[]).doc("The shell for `shell` (default /bin/sh); ignored by `command`."),
+    p("_uses_shell", &[])
+        .flag(false)
+        .doc("Internal: run through the shell (set by `shell`)."),
 ];
+
+/// `command`'s declared arguments.
+pub static SPEC: Spec = Spec::new("command", "Execute commands on targets", &[COMMAND_PARAMS]);
 
 /// Printed on stderr when `chdir` fails.
 const CHDIR_FAILED: &str = "__KPLAY_CMD_CHDIR_FAILED_7f3a__";
@@ -62,8 +73,8 @@ impl CommandSpec {
                 removes: a.str("removes")?,
             },
             stdin: a.str("stdin")?,
-            stdin_add_newline: a.bool("stdin_add_newline", true)?,
-            strip_empty_ends: a.bool("strip_empty_ends", true)?,
+            stdin_add_newline: a.flag("stdin_add_newline"),
+            strip_empty_ends: a.flag("strip_empty_ends"),
         })
     }
 
@@ -259,12 +270,12 @@ impl Module for CommandModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("command", args, &[COMMAND_PARAMS])?;
-        if a.bool("_uses_shell", false)? {
+        let a = SPEC.parse(args)?;
+        if a.flag("_uses_shell") {
             return crate::shell::run_shell(ctx, &a).await;
         }
         let argv = command_argv(&a)?;
-        let expand = a.bool("expand_argument_vars", true)?;
+        let expand = a.flag("expand_argument_vars");
         let words: Vec<String> = argv
             .iter()
             .map(|w| {

@@ -1,7 +1,7 @@
 //! `copy`: put `content` or a controller file (or a whole directory) at `dest`, or copy a file
 //! already on the host (`remote_src`). One probe and at most one write per file.
 
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::AttrSpec;
 use crate::common::install::{install_file, sha1_file, sha1_hex, Install, Source};
 use crate::common::mode::ModeSpec;
@@ -13,20 +13,28 @@ use kplay_engine::value::{Map, Value};
 use std::path::{Path, PathBuf};
 
 const PARAMS: &[Param] = &[
-    p("src", &[]),
-    p("content", &[]),
-    p("dest", &[]),
-    p("backup", &[]),
-    p("force", &["thirsty"]),
-    p("directory_mode", &[]),
-    p("remote_src", &[]),
-    p("validate", &[]),
-    p("follow", &[]),
-    p("local_follow", &[]),
-    p("decrypt", &[]),
-    p("checksum", &[]),
-    p("_original_basename", &[]),
+    p("src", &[]).path().doc("Controller file or directory to copy (a trailing `/` copies the directory's contents); with `remote_src`, a path on the host."),
+    p("content", &[]).doc("Text to write to `dest` instead of a file (a structure is written as JSON)."),
+    p("dest", &[]).path().required().doc("Remote path to copy to; a directory when it ends with `/`."),
+    p("backup", &[]).flag(false).doc("Keep a timestamped copy of the file being replaced."),
+    p("force", &["thirsty"]).flag(true).doc("Replace a file whose content differs; false only creates missing files."),
+    p("directory_mode", &[]).doc("Mode of directories created when copying a directory."),
+    p("remote_src", &[]).flag(false).doc("`src` is on the host, not on the controller."),
+    p("validate", &[]).str().doc("Command run on the temp file (`%s`) before it replaces `dest`."),
+    p("follow", &[]).flag(false).doc("Follow a `dest` that is a symbolic link."),
+    p("local_follow", &[]).flag(true).doc("Follow symbolic links in `src` on the controller."),
+    p("decrypt", &[]).flag(true).doc("Decrypt vaulted source files (kplay always does)."),
+    p("checksum", &[]).str().doc("SHA1 the copied file must have."),
+    p("_original_basename", &[]).str().doc("Internal: the source's name, set by the action."),
 ];
+
+/// `copy`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "copy",
+    "Copy files to remote locations",
+    &[PARAMS, FILE_COMMON],
+)
+.mutually_exclusive(&[&["content", "src"]]);
 
 /// Where `copy` takes its content from.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,14 +61,9 @@ struct CopyArgs {
 
 impl CopyArgs {
     fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<CopyArgs, ModuleError> {
-        let a = Args::parse("copy", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["dest"])?;
-        a.mutually_exclusive(&["content", "src"])?;
+        let a = SPEC.parse(args)?;
         let dest = a.str("dest")?.unwrap_or_default();
-        let remote_src = a.bool("remote_src", false)?;
-        for b in ["decrypt", "local_follow", "unsafe_writes"] {
-            a.bool(b, true)?;
-        }
+        let remote_src = a.flag("remote_src");
         let source = if let Some(c) = a.raw("content") {
             if dest.ends_with('/') {
                 return Err(ModuleError::new("can not use content with a dir as dest"));
@@ -95,9 +98,9 @@ impl CopyArgs {
             dest,
             source,
             attrs,
-            backup: a.bool("backup", false)?,
-            force: a.bool("force", true)?,
-            follow: a.bool("follow", false)?,
+            backup: a.flag("backup"),
+            force: a.flag("force"),
+            follow: a.flag("follow"),
             validate,
             directory_mode,
             checksum: a.str("checksum")?,
@@ -328,7 +331,7 @@ mod tests {
         HostFx::new(&CopyModule, "files")
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn content_is_written_then_idempotent() {
         let fx = fx();
         let dest = fx.host("f");
@@ -348,8 +351,9 @@ mod tests {
         assert_eq!(r2["changed"], false);
         assert!(temp_leftovers(&fx.host_root()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_reports_change_and_touches_nothing() {
         let fx = fx();
         std::fs::write(fx.host("f"), "old\n").unwrap();
@@ -371,8 +375,9 @@ mod tests {
         assert_eq!(r["changed"], true);
         assert_eq!(snapshot(&fx.host_root()), before);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn diff_has_before_and_after_with_headers() {
         let fx = fx();
         std::fs::write(fx.host("f"), "old\n").unwrap();
@@ -390,8 +395,9 @@ mod tests {
         assert_eq!(d["before_header"], fx.host("f"));
         assert_eq!(d["after_header"], fx.host("f"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_is_applied_and_changing_only_mode_is_a_change() {
         let fx = fx();
         let dest = fx.host("f");
@@ -424,8 +430,9 @@ mod tests {
             0o740
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn owner_and_group_by_current_name_are_unchanged() {
         let fx = fx();
         let dest = fx.host("f");
@@ -444,8 +451,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn unknown_owner_fails_with_chown_message() {
         let fx = fx();
         let e = fx
@@ -459,8 +467,9 @@ mod tests {
         assert!(e.msg.starts_with("chown failed"), "{}", e.msg);
         assert!(temp_leftovers(&fx.host_root()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn src_file_into_directory_dest_uses_basename() {
         let fx = fx();
         std::fs::write(fx.dir.path().join("files/app.conf"), "a=1\n").unwrap();
@@ -475,8 +484,9 @@ mod tests {
         assert_eq!(r["dest"], fx.host("app.conf"));
         assert_eq!(std::fs::read(fx.host("app.conf")).unwrap(), b"a=1\n");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn binary_src_round_trips_exactly() {
         let fx = fx();
         let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
@@ -486,8 +496,9 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::read(fx.host("blob")).unwrap(), data);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn force_false_keeps_existing_file() {
         let fx = fx();
         std::fs::write(fx.host("f"), "mine").unwrap();
@@ -502,8 +513,9 @@ mod tests {
         assert_eq!(r["changed"], false);
         assert_eq!(std::fs::read(fx.host("f")).unwrap(), b"mine");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn backup_keeps_old_content() {
         let fx = fx();
         std::fs::write(fx.host("f"), "old").unwrap();
@@ -519,8 +531,9 @@ mod tests {
         assert!(b.starts_with(&format!("{}.", fx.host("f"))));
         assert_eq!(std::fs::read(b).unwrap(), b"old");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn failing_validate_keeps_destination() {
         let fx = fx();
         std::fs::write(fx.host("f"), "old").unwrap();
@@ -536,8 +549,9 @@ mod tests {
         assert_eq!(std::fs::read(fx.host("f")).unwrap(), b"old");
         assert!(temp_leftovers(&fx.host_root()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_parent_directory_is_an_error() {
         let fx = fx();
         let e = fx
@@ -553,8 +567,9 @@ mod tests {
             format!("Destination directory {} does not exist", fx.host("no"))
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_src_copies_recursively_and_trailing_slash_copies_contents() {
         let fx = fx();
         std::fs::create_dir_all(fx.dir.path().join("files/tree/sub")).unwrap();
@@ -587,8 +602,9 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read(fx.host("flat/a")).unwrap(), b"A");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn remote_src_copies_on_the_host() {
         let fx = fx();
         std::fs::write(fx.host("orig"), "R").unwrap();
@@ -612,8 +628,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn bad_arguments_are_rejected_before_touching_the_host() {
         let fx = fx();
         let before = snapshot(&fx.host_root());
@@ -651,5 +668,6 @@ mod tests {
             assert!(e.msg.starts_with(want), "{} vs {want}", e.msg);
         }
         assert_eq!(snapshot(&fx.host_root()), before);
+    }
     }
 }

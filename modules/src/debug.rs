@@ -4,12 +4,19 @@
 //! Ansible reports "Verbosity threshold not met."): the module passes it through as
 //! `_kplay_verbosity` and the engine removes that key before showing the result.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
 
-const PARAMS: &[Param] = &[p("msg", &[]), p("var", &[]), p("verbosity", &[])];
+const PARAMS: &[Param] = &[
+    p("msg", &[]).doc("The message to print."),
+    p("var", &[]).doc("A variable (expression) to print."),
+    p("verbosity", &[]).doc("Print only at this `-v` level or above."),
+];
+
+/// `debug`'s declared arguments.
+pub static SPEC: Spec = Spec::new("debug", "Print statements during execution", &[PARAMS]);
 
 /// What Ansible shows for a `var` that does not evaluate.
 pub const UNDEFINED_TEXT: &str = "VARIABLE IS NOT DEFINED!";
@@ -28,7 +35,7 @@ impl Module for DebugModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("debug", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         if a.has("msg") && a.has("var") {
             return Err(ModuleError::new("'msg' and 'var' are incompatible options"));
         }

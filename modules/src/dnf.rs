@@ -3,8 +3,7 @@
 //! update); the change round trip runs one `dnf`/`yum` command and reports the package set
 //! before and after, so `changed` reflects what really happened for groups and `.rpm` files too.
 
-use crate::apt::name_list;
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
@@ -12,39 +11,93 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 pub(crate) const PARAMS: &[Param] = &[
-    p("name", &["pkg"]),
-    p("state", &[]),
-    p("list", &[]),
-    p("enablerepo", &[]),
-    p("disablerepo", &[]),
-    p("conf_file", &[]),
-    p("disable_gpg_check", &[]),
-    p("installroot", &[]),
-    p("releasever", &[]),
-    p("autoremove", &[]),
-    p("exclude", &[]),
-    p("skip_broken", &[]),
-    p("update_cache", &["expire-cache"]),
-    p("update_only", &[]),
-    p("security", &[]),
-    p("bugfix", &[]),
-    p("enable_plugin", &[]),
-    p("disable_plugin", &[]),
-    p("disable_excludes", &[]),
-    p("validate_certs", &[]),
-    p("sslverify", &[]),
-    p("allow_downgrade", &[]),
-    p("install_repoquery", &[]),
-    p("download_only", &[]),
-    p("download_dir", &[]),
-    p("lock_timeout", &[]),
-    p("cacheonly", &[]),
-    p("allowerasing", &[]),
-    p("nobest", &[]),
-    p("best", &[]),
-    p("install_weak_deps", &[]),
-    p("use_backend", &[]),
+    p("name", &["pkg"])
+        .list()
+        .doc("Package names or specs (a list or comma-separated)."),
+    p("state", &[])
+        .choices(&["absent", "installed", "latest", "present", "removed"])
+        .doc("`present`/`installed`, `latest`, `absent`/`removed`."),
+    p("list", &[]).doc("Not supported by kplay (use package_facts)."),
+    p("enablerepo", &[])
+        .list()
+        .doc("Repositories to enable for this transaction."),
+    p("disablerepo", &[])
+        .list()
+        .doc("Repositories to disable for this transaction."),
+    p("conf_file", &[]).doc("Alternate dnf configuration file."),
+    p("disable_gpg_check", &[])
+        .flag(false)
+        .doc("Skip GPG signature checks."),
+    p("installroot", &[]).doc("Alternate installation root."),
+    p("releasever", &[]).doc("Alternate release version."),
+    p("autoremove", &[])
+        .flag(false)
+        .doc("Remove leaf packages no longer needed."),
+    p("exclude", &[]).list().doc("Packages to exclude."),
+    p("skip_broken", &[])
+        .flag(false)
+        .doc("Skip packages with broken dependencies."),
+    p("update_cache", &["expire-cache"])
+        .flag(false)
+        .doc("Refresh the metadata cache first."),
+    p("update_only", &[])
+        .flag(false)
+        .doc("With state=latest, only update installed packages."),
+    p("security", &[])
+        .flag(false)
+        .doc("With state=latest, only security updates."),
+    p("bugfix", &[])
+        .flag(false)
+        .doc("With state=latest, only bugfix updates."),
+    p("enable_plugin", &[]).list().doc("Plugins to enable."),
+    p("disable_plugin", &[]).list().doc("Plugins to disable."),
+    p("disable_excludes", &[]).doc("Disable excludes (`all`, `main` or a repo id)."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates."),
+    p("sslverify", &[])
+        .flag(true)
+        .doc("Verify the repositories' TLS certificates."),
+    p("allow_downgrade", &[])
+        .flag(false)
+        .doc("Allow installing an older version."),
+    p("install_repoquery", &[]).doc("Accepted (no effect)."),
+    p("download_only", &[])
+        .flag(false)
+        .doc("Only download the packages."),
+    p("download_dir", &[]).doc("Where `download_only` puts them."),
+    p("lock_timeout", &[]).doc("Seconds to wait for the package lock."),
+    p("cacheonly", &[]).flag(false).doc("Use only the cache."),
+    p("allowerasing", &[])
+        .flag(false)
+        .doc("Allow removing packages to resolve conflicts."),
+    p("nobest", &[])
+        .flag(false)
+        .doc("Do not insist on the best candidate."),
+    p("best", &[])
+        .flag(true)
+        .doc("Insist on the best candidate."),
+    p("install_weak_deps", &[])
+        .flag(true)
+        .doc("Install weak dependencies."),
+    p("use_backend", &[])
+        .choices(&["auto", "yum", "yum4", "dnf", "dnf4", "dnf5"])
+        .doc("`auto`, `dnf`, `dnf4`, `dnf5` or `yum`."),
 ];
+
+/// `dnf`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "dnf",
+    "Manages packages with the dnf package manager",
+    &[PARAMS],
+);
+
+/// `yum`'s declared arguments (kplay's `yum` is `dnf`, as on every current RPM system).
+pub static YUM_SPEC: Spec = Spec::new(
+    "yum",
+    "Manages packages with the yum package manager",
+    &[PARAMS],
+);
 
 /// Which executable runs the transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,13 +152,14 @@ pub struct RpmArgs {
 
 impl RpmArgs {
     pub fn parse(module: &'static str, args: Map) -> Result<RpmArgs, ModuleError> {
-        let a = Args::parse(module, args, &[PARAMS])?;
+        let spec = if module == "yum" { &YUM_SPEC } else { &SPEC };
+        let a = spec.parse(args)?;
         if a.has("list") {
             return Err(ModuleError::new(format!(
                 "{module}: 'list' is not supported by kplay; use the package_facts module"
             )));
         }
-        let names = name_list(a.raw("name"));
+        let names = a.list("name");
         let state = match a.choice(
             "state",
             &["absent", "installed", "latest", "present", "removed"],
@@ -114,12 +168,12 @@ impl RpmArgs {
             Some(s) if s == "removed" => "absent".to_string(),
             Some(s) => s,
             // Ansible: no state with autoremove means absent, else present.
-            None if a.bool("autoremove", false)? => "absent".into(),
+            None if a.flag("autoremove") => "absent".into(),
             None => "present".into(),
         };
         if names.is_empty()
-            && !a.bool("update_cache", false)?
-            && !(state == "absent" && a.bool("autoremove", false)?)
+            && !a.flag("update_cache")
+            && !(state == "absent" && a.flag("autoremove"))
         {
             return Err(ModuleError::new(
                 "one of the following is required: name, list, update_cache",
@@ -137,12 +191,12 @@ impl RpmArgs {
             _ => None,
         };
         let best = if a.has("best") {
-            Some(!a.bool("best", true)?)
+            Some(!a.flag("best"))
         } else {
             None
         };
         let nobest = if a.has("nobest") {
-            Some(a.bool("nobest", false)?)
+            Some(a.flag("nobest"))
         } else {
             best
         };
@@ -150,30 +204,30 @@ impl RpmArgs {
         Ok(RpmArgs {
             names,
             state,
-            enablerepo: name_list(a.raw("enablerepo")),
-            disablerepo: name_list(a.raw("disablerepo")),
-            exclude: name_list(a.raw("exclude")),
-            disable_plugin: name_list(a.raw("disable_plugin")),
-            enable_plugin: name_list(a.raw("enable_plugin")),
+            enablerepo: a.list("enablerepo"),
+            disablerepo: a.list("disablerepo"),
+            exclude: a.list("exclude"),
+            disable_plugin: a.list("disable_plugin"),
+            enable_plugin: a.list("enable_plugin"),
             conf_file: a.str("conf_file")?,
             installroot: a.str("installroot")?.filter(|r| r != "/"),
             releasever: a.str("releasever")?,
             download_dir: a.str("download_dir")?,
             disable_excludes: a.str("disable_excludes")?,
-            disable_gpg_check: a.bool("disable_gpg_check", false)?,
-            autoremove: a.bool("autoremove", false)?,
-            skip_broken: a.bool("skip_broken", false)?,
-            update_cache: a.bool("update_cache", false)?,
-            update_only: a.bool("update_only", false)?,
-            security: a.bool("security", false)?,
-            bugfix: a.bool("bugfix", false)?,
-            sslverify: a.bool("sslverify", true)? && a.bool("validate_certs", true)?,
-            allow_downgrade: a.bool("allow_downgrade", false)?,
-            download_only: a.bool("download_only", false)?,
-            cacheonly: a.bool("cacheonly", false)?,
-            allowerasing: a.bool("allowerasing", false)?,
+            disable_gpg_check: a.flag("disable_gpg_check"),
+            autoremove: a.flag("autoremove"),
+            skip_broken: a.flag("skip_broken"),
+            update_cache: a.flag("update_cache"),
+            update_only: a.flag("update_only"),
+            security: a.flag("security"),
+            bugfix: a.flag("bugfix"),
+            sslverify: a.flag("sslverify") && a.flag("validate_certs"),
+            allow_downgrade: a.flag("allow_downgrade"),
+            download_only: a.flag("download_only"),
+            cacheonly: a.flag("cacheonly"),
+            allowerasing: a.flag("allowerasing"),
             nobest,
-            install_weak_deps: a.bool("install_weak_deps", true)?,
+            install_weak_deps: a.flag("install_weak_deps"),
             lock_timeout,
             backend,
         })

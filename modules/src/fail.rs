@@ -1,11 +1,14 @@
 //! `fail`: fail the task with a message. Runs on the controller only.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{to_display_string, Map, Value};
 
-const PARAMS: &[Param] = &[p("msg", &[])];
+const PARAMS: &[Param] = &[p("msg", &[]).doc("The failure message.")];
+
+/// `fail`'s declared arguments.
+pub static SPEC: Spec = Spec::new("fail", "Fail with custom message", &[PARAMS]);
 
 /// `ansible.builtin.fail`.
 pub struct FailModule;
@@ -21,7 +24,7 @@ impl Module for FailModule {
     }
 
     async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("fail", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let msg = a
             .raw("msg")
             .cloned()

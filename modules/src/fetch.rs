@@ -2,7 +2,7 @@
 //! or (`flat`) exactly `dest`. One round trip: the snippet is told the SHA-1 of the controller's
 //! copy and sends the content only when the host's file differs.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::install::sha1_hex;
 use crate::common::{basename, run_sh};
 use async_trait::async_trait;
@@ -12,12 +12,21 @@ use kplay_engine::value::{Map, Value};
 use std::path::{Component, Path, PathBuf};
 
 const PARAMS: &[Param] = &[
-    p("src", &[]),
-    p("dest", &[]),
-    p("flat", &[]),
-    p("fail_on_missing", &["fail_when_missing"]),
-    p("validate_checksum", &["validate_md5"]),
+    p("src", &[]).doc("The file on the host to fetch."),
+    p("dest", &[]).doc("Controller directory (or, with `flat`, file) to store it in."),
+    p("flat", &[])
+        .flag(false)
+        .doc("Store at `dest` itself instead of `dest/HOST/PATH`."),
+    p("fail_on_missing", &["fail_when_missing"])
+        .flag(true)
+        .doc("Fail when `src` does not exist."),
+    p("validate_checksum", &["validate_md5"])
+        .flag(true)
+        .doc("Check the fetched file's checksum."),
 ];
+
+/// `fetch`'s declared arguments.
+pub static SPEC: Spec = Spec::new("fetch", "Fetch files from remote nodes", &[PARAMS]);
 
 const RC_MISSING: i32 = 3;
 const RC_DIR: i32 = 4;
@@ -35,7 +44,7 @@ struct FetchArgs {
 
 impl FetchArgs {
     fn parse(args: Map) -> Result<FetchArgs, ModuleError> {
-        let a = Args::parse("fetch", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let src = a.str("src")?.unwrap_or_default();
         let dest = a.str("dest")?.unwrap_or_default();
         if src.is_empty() || dest.is_empty() {
@@ -44,9 +53,9 @@ impl FetchArgs {
         Ok(FetchArgs {
             src,
             dest,
-            flat: a.bool("flat", false)?,
-            fail_on_missing: a.bool("fail_on_missing", true)?,
-            validate_checksum: a.bool("validate_checksum", true)?,
+            flat: a.flag("flat"),
+            fail_on_missing: a.flag("fail_on_missing"),
+            validate_checksum: a.flag("validate_checksum"),
         })
     }
 }
@@ -252,7 +261,7 @@ mod tests {
         assert_eq!(d, PathBuf::from("backup/web1/etc/hosts"));
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn traversal_writes_nothing_outside_dest() {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().join("host-file");
@@ -270,6 +279,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&src).unwrap(), "data\n");
         assert!(!dest.exists());
     }
+    }
 
     #[test]
     fn flat_dest_with_slash_takes_the_source_basename() {
@@ -284,7 +294,7 @@ mod tests {
         assert!(e.msg.starts_with("dest is an existing directory"));
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn file_is_fetched_then_unchanged() {
         let t = tempfile::tempdir().unwrap();
         let src = t.path().join("remote.txt");
@@ -312,8 +322,9 @@ mod tests {
             .unwrap();
         assert_eq!(r2["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_reports_change_and_writes_nothing() {
         let t = tempfile::tempdir().unwrap();
         let src = t.path().join("remote.txt");
@@ -328,8 +339,9 @@ mod tests {
         assert_eq!(r["changed"], true);
         assert!(!dest.exists());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_file_fails_unless_fail_on_missing_is_off() {
         let t = tempfile::tempdir().unwrap();
         let env = TestEnv::new(t.path());
@@ -351,5 +363,6 @@ mod tests {
             "the remote file does not exist, not transferring, ignored"
         );
         assert_eq!(r["changed"], false);
+    }
     }
 }

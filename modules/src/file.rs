@@ -2,7 +2,7 @@
 //! or absent. One probe, then (unless nothing changes or in check mode) one script that does the
 //! work and reports the final stat.
 
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::{agent_attr_failure, attr_failure, state_name, AttrChanges, AttrSpec};
 use crate::common::diff::state_diff;
 use crate::common::mode::{format_mode, ModeSpec};
@@ -15,19 +15,49 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "name"]),
-    p("state", &[]),
-    p("src", &[]),
-    p("recurse", &[]),
-    p("force", &[]),
-    p("follow", &[]),
-    p("modification_time", &[]),
-    p("modification_time_format", &[]),
-    p("access_time", &[]),
-    p("access_time_format", &[]),
-    p("_original_basename", &[]),
-    p("_diff_peek", &[]),
+    p("path", &["dest", "name"])
+        .path()
+        .required()
+        .doc("Path to the file being managed."),
+    p("state", &[])
+        .choices(STATES)
+        .doc("What `path` should be; without it, the current kind (or `file`) is kept."),
+    p("src", &[])
+        .path()
+        .doc("Target of the link, for state=link or state=hard."),
+    p("recurse", &[])
+        .flag(false)
+        .doc("Apply owner/group/mode to everything below a directory."),
+    p("force", &[])
+        .flag(false)
+        .doc("Replace an existing file with a link, or link to a missing target."),
+    p("follow", &[])
+        .flag(true)
+        .doc("Act on the target of a symbolic link."),
+    p("modification_time", &[])
+        .str()
+        .doc("`now`, `preserve` or a time in `modification_time_format`."),
+    p("modification_time_format", &[])
+        .default_str("%Y%m%d%H%M.%S")
+        .doc("strftime format of `modification_time`."),
+    p("access_time", &[])
+        .str()
+        .doc("`now`, `preserve` or a time in `access_time_format`."),
+    p("access_time_format", &[])
+        .default_str("%Y%m%d%H%M.%S")
+        .doc("strftime format of `access_time`."),
+    p("_original_basename", &[])
+        .str()
+        .doc("Internal: the source's name, set by copy/template."),
+    p("_diff_peek", &[]).doc("Internal: accepted and ignored."),
 ];
+
+/// `file`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "file",
+    "Manage files and file properties",
+    &[PARAMS, FILE_COMMON],
+);
 
 const STATES: &[&str] = &["absent", "directory", "file", "hard", "link", "touch"];
 
@@ -58,11 +88,10 @@ struct FileArgs {
 
 impl FileArgs {
     fn parse(args: Map) -> Result<FileArgs, ModuleError> {
-        let a = Args::parse("file", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["path"])?;
+        let a = SPEC.parse(args)?;
         let state = a.choice("state", STATES)?;
         let src = a.str("src")?;
-        let recurse = a.bool("recurse", false)?;
+        let recurse = a.flag("recurse");
         let st = state.as_deref();
         let path = a.str("path")?.unwrap_or_default();
         // With no `state` the checks wait until the state is inferred from the host.
@@ -85,8 +114,8 @@ impl FileArgs {
             state,
             src,
             recurse,
-            force: a.bool("force", false)?,
-            follow: a.bool("follow", true)?,
+            force: a.flag("force"),
+            follow: a.flag("follow"),
             attrs: AttrSpec::from_args(&a, false)?,
             mtime: stamp(a.str("modification_time")?, &mfmt, default_stamp.clone())?,
             atime: stamp(a.str("access_time")?, &afmt, default_stamp)?,
@@ -821,7 +850,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_is_created_with_mode_then_idempotent() {
         let fx = Fx::new();
         let a = json!({"path": fx.p("a/b"), "state": "directory", "mode": "0750"});
@@ -834,8 +863,9 @@ mod tests {
         assert_eq!((fx.mode("a"), fx.mode("a/b")), (0o750, 0o750));
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_changes_nothing_but_reports_change() {
         let fx = Fx::new();
         std::fs::write(fx.p("f"), "x").unwrap();
@@ -852,8 +882,9 @@ mod tests {
         }
         assert_eq!(snapshot(fx.dir.path()), before);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn file_state_on_missing_path_fails_like_ansible() {
         let fx = Fx::new();
         let e = fx
@@ -866,8 +897,9 @@ mod tests {
         );
         assert_eq!(e.result["state"], "absent");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_on_existing_file_changes_once() {
         let fx = Fx::new();
         std::fs::write(fx.p("f"), "x").unwrap();
@@ -879,8 +911,9 @@ mod tests {
         assert_eq!(fx.mode("f"), 0o600);
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn absent_removes_trees_and_is_idempotent() {
         let fx = Fx::new();
         std::fs::create_dir_all(fx.p("d/e")).unwrap();
@@ -893,8 +926,9 @@ mod tests {
         assert!(!fx.dir.path().join("d").exists());
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn symlink_is_created_retargeted_and_idempotent() {
         let fx = Fx::new();
         std::fs::write(fx.p("a"), "A").unwrap();
@@ -937,8 +971,9 @@ mod tests {
             "b"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn symlink_to_missing_src_needs_force() {
         let fx = Fx::new();
         let e = fx
@@ -959,8 +994,9 @@ mod tests {
         .unwrap();
         assert!(std::fs::symlink_metadata(fx.p("l")).is_ok());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn symlink_over_a_file_is_refused_without_force() {
         let fx = Fx::new();
         std::fs::write(fx.p("a"), "A").unwrap();
@@ -978,8 +1014,9 @@ mod tests {
             format!("refusing to convert from file to symlink for {}", fx.p("f"))
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_link_shares_the_inode_and_is_idempotent() {
         let fx = Fx::new();
         std::fs::write(fx.p("a"), "A").unwrap();
@@ -995,8 +1032,9 @@ mod tests {
         );
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn touch_creates_then_always_reports_changed() {
         let fx = Fx::new();
         let a = json!({"path": fx.p("t"), "state": "touch", "mode": "0640"});
@@ -1009,8 +1047,9 @@ mod tests {
         let keep = json!({"path": fx.p("t"), "state": "touch", "modification_time": "preserve", "access_time": "preserve"});
         assert_eq!(fx.run(false, false, keep).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn touch_with_explicit_timestamp_sets_mtime() {
         let fx = Fx::new();
         fx.run(
@@ -1029,8 +1068,9 @@ mod tests {
         // Local time on the host: allow any timezone offset.
         assert!((secs - want.and_utc().timestamp()).abs() <= 14 * 3600);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn recurse_applies_octal_mode_to_the_tree() {
         let fx = Fx::new();
         std::fs::create_dir_all(fx.p("d/e")).unwrap();
@@ -1049,8 +1089,9 @@ mod tests {
         assert_eq!((fx.mode("d/e"), fx.mode("d/e/f")), (0o700, 0o700));
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn bad_arguments_are_rejected_before_touching_the_host() {
         let fx = Fx::new();
         let before = snapshot(fx.dir.path());
@@ -1086,6 +1127,7 @@ mod tests {
         }
         assert_eq!(snapshot(fx.dir.path()), before);
     }
+    }
 
     /// `a` with a second name `h`.
     fn hard_linked(fx: &Fx) {
@@ -1093,7 +1135,7 @@ mod tests {
         std::fs::hard_link(fx.p("a"), fx.p("h")).unwrap();
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn no_state_on_a_hard_linked_file_only_applies_attributes() {
         let fx = Fx::new();
         hard_linked(&fx);
@@ -1119,8 +1161,9 @@ mod tests {
         assert_eq!(fx.mode("h"), 0o600);
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn src_without_state_is_accepted_when_the_path_is_a_hard_link() {
         let fx = Fx::new();
         hard_linked(&fx);
@@ -1133,8 +1176,9 @@ mod tests {
             (&json!(false), &json!("hard"))
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_without_src_on_a_plain_file_requires_src() {
         let fx = Fx::new();
         std::fs::write(fx.p("f"), "F").unwrap();
@@ -1144,8 +1188,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, "src is required for creating new hardlinks");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_link_to_another_inode_needs_force() {
         let fx = Fx::new();
         hard_linked(&fx);
@@ -1162,8 +1207,9 @@ mod tests {
         assert_eq!(fx.run(false, false, forced).await.unwrap()["changed"], true);
         assert_eq!(std::fs::read_to_string(fx.p("h")).unwrap(), "O");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_link_with_missing_src_fails_naming_dest_and_src() {
         let fx = Fx::new();
         hard_linked(&fx);
@@ -1175,8 +1221,9 @@ mod tests {
             (&json!(fx.p("h")), &json!(fx.p("nope")))
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn hard_link_given_a_directory_path_is_made_inside_it() {
         let fx = Fx::new();
         std::fs::write(fx.p("a"), "A").unwrap();
@@ -1192,8 +1239,9 @@ mod tests {
         assert_eq!(r["dest"], json!(fx.p("d/a")));
         assert_eq!(std::fs::read_to_string(fx.p("d/a")).unwrap(), "A");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn no_state_on_a_symlink_keeps_the_link_and_sets_the_target_mode() {
         let fx = Fx::new();
         std::fs::write(fx.p("t"), "T").unwrap();
@@ -1211,8 +1259,9 @@ mod tests {
         );
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_on_a_missing_path_reports_no_path_info() {
         let fx = Fx::new();
         let r = fx
@@ -1227,6 +1276,7 @@ mod tests {
             Value::Object(r),
             json!({"changed": true, "path": fx.p("d")})
         );
+    }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! old file, backs up, renames and applies `mode`/`owner`/`group`. An existing `dest` with
 //! `force: no` (and a matching `checksum`, if given) is never downloaded again.
 
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::{attr_failure, path_info, AttrSpec};
 use crate::common::probe::{parse_reply, probe, PathKind, PathStat, ProbeRequest, PROBE_FN};
 use crate::common::write::{backup_shell, TEMP_PREFIX};
@@ -21,29 +21,49 @@ use kplay_engine::value::{Map, Value};
 use std::time::{Duration, Instant};
 
 const PARAMS: &[Param] = &[
-    p("url", &[]),
-    p("dest", &[]),
-    p("tmp_dest", &[]),
-    p("force", &["thirsty"]),
-    p("backup", &[]),
-    p("checksum", &[]),
-    p("use_proxy", &[]),
-    p("validate_certs", &[]),
-    p("timeout", &[]),
-    p("headers", &[]),
-    p("url_username", &["username"]),
-    p("url_password", &["password"]),
-    p("force_basic_auth", &[]),
-    p("client_cert", &[]),
-    p("client_key", &[]),
-    p("http_agent", &[]),
-    p("use_gssapi", &[]),
-    p("use_netrc", &[]),
-    p("unredirected_headers", &[]),
-    p("decompress", &[]),
-    p("ciphers", &[]),
-    p("follow_redirects", &[]),
+    p("url", &[])
+        .required()
+        .doc("HTTP, HTTPS or FTP URL to download."),
+    p("dest", &[])
+        .required()
+        .doc("Remote file (or directory) to download to."),
+    p("tmp_dest", &[]).doc("Remote directory for the temporary download."),
+    p("force", &["thirsty"])
+        .flag(false)
+        .doc("Download again even when `dest` exists (unless the checksum matches)."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of the file being replaced."),
+    p("checksum", &[])
+        .doc("`ALGORITHM:HEX` (or `ALGORITHM:URL` of a checksum file) the download must match."),
+    p("use_proxy", &[]).doc("Use the proxy environment variables."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates."),
+    p("timeout", &[]).doc("Seconds for the request."),
+    p("headers", &[]).doc("Extra request headers (a dict)."),
+    p("url_username", &["username"]).doc("User for HTTP basic authentication."),
+    p("url_password", &["password"]).doc("Password for HTTP basic authentication."),
+    p("force_basic_auth", &[])
+        .flag(false)
+        .doc("Send basic authentication without waiting for a 401."),
+    p("client_cert", &[]).doc("Client certificate (PEM) for TLS."),
+    p("client_key", &[]).doc("Client private key (PEM) for TLS."),
+    p("http_agent", &[]).doc("User-Agent header."),
+    p("use_gssapi", &[]).doc("Accepted (no GSSAPI support)."),
+    p("use_netrc", &[]).doc("Use credentials from ~/.netrc."),
+    p("unredirected_headers", &[]).doc("Headers not sent again after a redirect."),
+    p("decompress", &[]).doc("Decompress gzip-encoded responses."),
+    p("ciphers", &[]).doc("TLS cipher list."),
+    p("follow_redirects", &[]).doc("Whether to follow redirects (`safe`, `all`, `none` …)."),
 ];
+
+/// `get_url`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "get_url",
+    "Downloads files from HTTP, HTTPS, or FTP to node",
+    &[PARAMS, FILE_COMMON],
+);
 
 /// Checksum algorithms Ansible accepts, each with the coreutils tool the host runs.
 const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
@@ -172,8 +192,7 @@ pub(crate) fn header_pairs(v: Option<&Value>) -> Result<Vec<(String, String)>, M
 
 impl GetUrlArgs {
     fn parse(args: Map) -> Result<GetUrlArgs, ModuleError> {
-        let a = Args::parse("get_url", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["url", "dest"])?;
+        let a = SPEC.parse(args)?;
         let url = a.str("url")?.unwrap_or_default();
         let checksum = match a.str("checksum")?.filter(|c| !c.is_empty()) {
             Some(c) => Some(Checksum::parse(&c)?),
@@ -185,14 +204,14 @@ impl GetUrlArgs {
         }
         let password = a.str("url_password")?.unwrap_or_default();
         let auth = a.str("url_username")?.map(|u| (u, password));
-        a.bool("force_basic_auth", false)?;
+        a.flag("force_basic_auth");
         let redirects =
             Redirects::parse(&a.str("follow_redirects")?.unwrap_or_else(|| "safe".into()))?;
         Ok(GetUrlArgs {
             dest: a.str("dest")?.unwrap_or_default(),
             tmp_dest: a.str("tmp_dest")?,
-            force: a.bool("force", false)?,
-            backup: a.bool("backup", false)?,
+            force: a.flag("force"),
+            backup: a.flag("backup"),
             checksum,
             attrs: AttrSpec::from_args(&a, false)?,
             req: HttpRequest {
@@ -201,7 +220,7 @@ impl GetUrlArgs {
                 headers,
                 body: None,
                 timeout: Duration::from_secs_f64(seconds(&a, "timeout", 10.0)?.max(0.001)),
-                validate_certs: a.bool("validate_certs", true)?,
+                validate_certs: a.flag("validate_certs"),
                 auth,
                 redirects,
             },
@@ -567,19 +586,21 @@ mod tests {
         assert!(leftovers.is_empty());
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn curl_on_the_host_downloads_then_is_idempotent() {
         if has_curl() {
             download_then_idempotent(Via::Auto).await;
         }
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn tunnel_downloads_then_is_idempotent() {
         download_then_idempotent(Via::Tunnel).await;
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn forced_download_of_same_content_is_unchanged() {
         let (port, seen) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -594,8 +615,9 @@ mod tests {
         assert_eq!(r["checksum_dest"], sha1_hex(b"hello world\n"));
         assert_eq!(seen.lock().unwrap().len(), 1);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn checksum_mismatch_fails_and_leaves_dest_alone() {
         let (port, _) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -615,8 +637,9 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn checksum_url_and_directory_dest_use_the_server_names() {
         let (port, _) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -632,8 +655,9 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::read(t.path().join("named.bin")).unwrap(), b"x");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_reports_change_without_writing() {
         let (port, seen) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -647,8 +671,9 @@ mod tests {
         assert!(!dest.exists());
         assert!(seen.lock().unwrap()[0].starts_with("HEAD /file.txt"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn http_error_fails_with_status_code() {
         let (port, _) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -659,6 +684,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, "Request failed");
         assert_eq!(e.result["status_code"], 404);
+    }
     }
 
     #[test]

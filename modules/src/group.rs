@@ -2,7 +2,7 @@
 //! One round trip reads the group (`getent group`, or `/etc/group` with `local`); one more runs
 //! `groupadd`/`groupmod`/`groupdel` when something differs.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read};
 use async_trait::async_trait;
@@ -11,16 +11,30 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &[]),
-    p("state", &[]),
-    p("force", &[]),
-    p("gid", &[]),
-    p("system", &[]),
-    p("local", &[]),
-    p("non_unique", &[]),
-    p("gid_min", &[]),
-    p("gid_max", &[]),
+    p("name", &[]).required().doc("Name of the group."),
+    p("state", &[])
+        .choices(&["present", "absent"])
+        .default_str("present")
+        .doc("Whether the group should exist."),
+    p("force", &[])
+        .flag(false)
+        .doc("Remove the group even when it is some user's primary group."),
+    p("gid", &[]).int().doc("The group's GID."),
+    p("system", &[])
+        .flag(false)
+        .doc("Create a system group (GID from the system range)."),
+    p("local", &[])
+        .flag(false)
+        .doc("Use the local tools (`lgroupadd`); /etc/group only."),
+    p("non_unique", &[])
+        .flag(false)
+        .doc("Allow a GID that another group has."),
+    p("gid_min", &[]).int().doc("Lowest GID for a new group."),
+    p("gid_max", &[]).int().doc("Highest GID for a new group."),
 ];
+
+/// `group`'s declared arguments.
+pub static SPEC: Spec = Spec::new("group", "Add or remove groups", &[PARAMS]);
 
 /// `ansible.builtin.group`.
 pub struct GroupModule;
@@ -39,30 +53,19 @@ pub struct GroupArgs {
     pub gid_max: Option<u32>,
 }
 
-/// An integer parameter with Ansible's conversion message.
-pub fn int_arg(a: &Args, name: &str) -> Result<Option<u32>, ModuleError> {
-    match a.str(name)? {
-        None => Ok(None),
-        Some(s) => s.trim().parse::<u32>().map(Some).map_err(|_| {
-            ModuleError::new(format!("argument '{name}' is of type <class 'str'> and we were unable to convert to int: invalid literal for int() with base 10: '{s}'"))
-        }),
-    }
-}
-
 impl GroupArgs {
     pub fn parse(args: Map) -> Result<GroupArgs, ModuleError> {
-        let a = Args::parse("group", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let g = GroupArgs {
             name: a.str("name")?.unwrap_or_default(),
             present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),
-            force: a.bool("force", false)?,
-            gid: int_arg(&a, "gid")?,
-            system: a.bool("system", false)?,
-            local: a.bool("local", false)?,
-            non_unique: a.bool("non_unique", false)?,
-            gid_min: int_arg(&a, "gid_min")?,
-            gid_max: int_arg(&a, "gid_max")?,
+            force: a.flag("force"),
+            gid: a.u32("gid")?,
+            system: a.flag("system"),
+            local: a.flag("local"),
+            non_unique: a.flag("non_unique"),
+            gid_min: a.u32("gid_min")?,
+            gid_max: a.u32("gid_max")?,
         };
         if g.non_unique && g.gid.is_none() {
             return Err(ModuleError::new(

@@ -5,7 +5,7 @@
 //! sles) plus the `hostname` command. One round trip reads every candidate; one more changes
 //! what differs. Returns `ansible_facts` and Ansible's `hostname = …` diff.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
@@ -13,7 +13,15 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
-const PARAMS: &[Param] = &[p("name", &[]), p("use", &[])];
+const PARAMS: &[Param] = &[
+    p("name", &[]).str().required().doc("Name of the host."),
+    p("use", &[])
+        .choices(USES)
+        .doc("Which strategy to use to update the hostname."),
+];
+
+/// `hostname`'s declared arguments.
+pub static SPEC: Spec = Spec::new("hostname", "Manage hostname", &[PARAMS]);
 
 const USES: &[&str] = &[
     "alpine", "debian", "freebsd", "generic", "macos", "macosx", "darwin", "openbsd", "openrc",
@@ -75,8 +83,7 @@ pub struct HostnameArgs {
 
 impl HostnameArgs {
     pub fn parse(args: Map) -> Result<HostnameArgs, ModuleError> {
-        let a = Args::parse("hostname", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let name = a.str("name")?.unwrap_or_default().trim().to_string();
         let strategy = match a.choice("use", USES)? {
             None => None,

@@ -2,24 +2,37 @@
 //! directory tree. Runs on the controller only; the engine merges `ansible_facts` into the
 //! host's variables.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
 use std::path::{Path, PathBuf};
 
 const PARAMS: &[Param] = &[
-    p("_raw_params", &[]),
-    p("file", &[]),
-    p("dir", &[]),
-    p("name", &[]),
-    p("depth", &[]),
-    p("files_matching", &[]),
-    p("ignore_files", &[]),
-    p("extensions", &[]),
-    p("ignore_unknown_extensions", &[]),
-    p("hash_behaviour", &[]),
+    p("_raw_params", &[]).doc("The file to load (free form)."),
+    p("file", &[]).doc("The vars file to load."),
+    p("dir", &[]).doc("A directory whose vars files are loaded in order."),
+    p("name", &[]).doc("Put the loaded variables under this one variable."),
+    p("depth", &[]).doc("How deep to descend into `dir` (0: all)."),
+    p("files_matching", &[]).doc("Only files whose name matches this regexp."),
+    p("ignore_files", &[])
+        .list()
+        .doc("File names (regexps) to skip."),
+    p("extensions", &[])
+        .list()
+        .doc("File extensions to load (default yaml, yml, json)."),
+    p("ignore_unknown_extensions", &[])
+        .flag(false)
+        .doc("Skip files with other extensions instead of failing."),
+    p("hash_behaviour", &[]).doc("`replace` or `merge` the loaded dicts into existing ones."),
 ];
+
+/// `include_vars`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "include_vars",
+    "Load variables from files, dynamically within a task",
+    &[PARAMS],
+);
 
 const DEFAULT_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
@@ -33,24 +46,6 @@ struct DirFilter {
     ignore: Vec<regex::Regex>,
     extensions: Vec<String>,
     ignore_unknown: bool,
-}
-
-fn string_list(a: &Args, name: &str) -> Result<Vec<String>, ModuleError> {
-    match a.raw(name) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items
-            .iter()
-            .map(kplay_engine::value::to_display_string)
-            .collect()),
-        Some(Value::String(s)) => Ok(s
-            .split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect()),
-        Some(_) => Err(ModuleError::new(format!(
-            "argument '{name}' must be a list"
-        ))),
-    }
 }
 
 impl DirFilter {
@@ -71,14 +66,15 @@ impl DirFilter {
             })
             .transpose()?;
         // Ansible matches each ignore entry as a regex anchored at the end of the file name.
-        let ignore = string_list(a, "ignore_files")?
+        let ignore = a
+            .list("ignore_files")
             .into_iter()
             .map(|i| {
                 regex::Regex::new(&format!("{i}$"))
                     .map_err(|_| ModuleError::new(format!("Invalid regular expression: {i}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut extensions = string_list(a, "extensions")?;
+        let mut extensions = a.list("extensions");
         if extensions.is_empty() {
             extensions = DEFAULT_EXTENSIONS.iter().map(|s| s.to_string()).collect();
         }
@@ -87,7 +83,7 @@ impl DirFilter {
             matching,
             ignore,
             extensions,
-            ignore_unknown: a.bool("ignore_unknown_extensions", false)?,
+            ignore_unknown: a.flag("ignore_unknown_extensions"),
         })
     }
 
@@ -178,7 +174,7 @@ impl Module for IncludeVarsModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("include_vars", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let file = a
             .str("file")?
             .or(a.str("_raw_params")?.filter(|s| !s.trim().is_empty()));

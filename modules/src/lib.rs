@@ -2,7 +2,8 @@
 //!
 //! Every module is idempotent, honours check mode and produces a diff where Ansible's does.
 
-use kplay_engine::module::ModuleRegistry;
+use common::args::Spec;
+use kplay_engine::module::{Module, ModuleRegistry};
 use std::sync::Arc;
 
 pub mod common;
@@ -19,6 +20,7 @@ pub mod template;
 // --- editing modules (lineinfile, blockinfile, replace) ---
 pub mod blockinfile;
 pub mod edit;
+pub mod ini_file;
 pub mod lineinfile;
 pub mod replace;
 // (end editing modules)
@@ -74,57 +76,159 @@ pub fn shell_preludes() -> Vec<&'static str> {
     vec![common::probe::PROBE_KP]
 }
 
+/// Every module with its declared arguments: adding a module is one line here.
+pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
+    vec![
+        (Arc::new(copy::CopyModule), &copy::SPEC),
+        (Arc::new(stat::StatModule), &stat::SPEC),
+        (Arc::new(template::TemplateModule), &template::SPEC),
+        (Arc::new(file::FileModule), &file::SPEC),
+        (Arc::new(lineinfile::LineinfileModule), &lineinfile::SPEC),
+        (Arc::new(blockinfile::BlockinfileModule), &blockinfile::SPEC),
+        (Arc::new(replace::ReplaceModule), &replace::SPEC),
+        (Arc::new(ini_file::IniFileModule), &ini_file::SPEC),
+        (Arc::new(command::CommandModule), &command::SPEC),
+        (Arc::new(shell::ShellModule), &shell::SPEC),
+        (Arc::new(raw::RawModule), &raw::SPEC),
+        (Arc::new(debug::DebugModule), &debug::SPEC),
+        (Arc::new(set_fact::SetFactModule), &set_fact::SPEC),
+        (Arc::new(assert::AssertModule), &assert::SPEC),
+        (Arc::new(fail::FailModule), &fail::SPEC),
+        (
+            Arc::new(include_vars::IncludeVarsModule),
+            &include_vars::SPEC,
+        ),
+        (Arc::new(ping::PingModule), &ping::SPEC),
+        (Arc::new(setup::SetupModule), &setup::SPEC),
+        (Arc::new(slurp::SlurpModule), &slurp::SPEC),
+        (Arc::new(fetch::FetchModule), &fetch::SPEC),
+        (Arc::new(script::ScriptModule), &script::SPEC),
+        (
+            Arc::new(wait_for_connection::WaitForConnectionModule),
+            &wait_for_connection::SPEC,
+        ),
+        (Arc::new(apt::AptModule), &apt::SPEC),
+        (Arc::new(dnf::DnfModule), &dnf::SPEC),
+        (Arc::new(yum::YumModule), &dnf::YUM_SPEC),
+        (Arc::new(package::PackageModule), &package::SPEC),
+        (Arc::new(get_url::GetUrlModule), &get_url::SPEC),
+        (Arc::new(uri::UriModule), &uri::SPEC),
+        (Arc::new(wait_for::WaitForModule), &wait_for::SPEC),
+        (Arc::new(unarchive::UnarchiveModule), &unarchive::SPEC),
+        (Arc::new(sysctl::SysctlModule), &sysctl::SPEC),
+        (
+            Arc::new(authorized_key::AuthorizedKeyModule),
+            &authorized_key::SPEC,
+        ),
+        (Arc::new(mount::MountModule), &mount::SPEC),
+        (Arc::new(group::GroupModule), &group::SPEC),
+        (Arc::new(user::UserModule), &user::SPEC),
+        (Arc::new(systemd::SystemdModule), &systemd::SPEC),
+        (Arc::new(service::ServiceModule), &service::SPEC),
+        (Arc::new(modprobe::ModprobeModule), &modprobe::SPEC),
+        (Arc::new(hostname::HostnameModule), &hostname::SPEC),
+        (Arc::new(x509_cert::X509CertModule), &x509_cert::SPEC),
+    ]
+}
+
 /// Register every module this crate provides.
 pub fn register_all(reg: &mut ModuleRegistry) {
-    let _ = Arc::new(());
-    let _ = &reg;
-    // --- register file modules ---
-    reg.register(Arc::new(copy::CopyModule));
-    reg.register(Arc::new(stat::StatModule));
-    reg.register(Arc::new(template::TemplateModule));
-    reg.register(Arc::new(file::FileModule));
-    // (end register file modules)
-    // --- register editing modules ---
-    reg.register(Arc::new(lineinfile::LineinfileModule));
-    reg.register(Arc::new(blockinfile::BlockinfileModule));
-    reg.register(Arc::new(replace::ReplaceModule));
-    // (end register editing modules)
-    // --- register command and controller modules ---
-    reg.register(Arc::new(command::CommandModule));
-    reg.register(Arc::new(shell::ShellModule));
-    reg.register(Arc::new(raw::RawModule));
-    reg.register(Arc::new(debug::DebugModule));
-    reg.register(Arc::new(set_fact::SetFactModule));
-    reg.register(Arc::new(assert::AssertModule));
-    reg.register(Arc::new(fail::FailModule));
-    reg.register(Arc::new(include_vars::IncludeVarsModule));
-    reg.register(Arc::new(ping::PingModule));
-    reg.register(Arc::new(setup::SetupModule));
-    // (end register command and controller modules)
-    // --- system modules B ---
-    reg.register(Arc::new(slurp::SlurpModule));
-    reg.register(Arc::new(fetch::FetchModule));
-    reg.register(Arc::new(script::ScriptModule));
-    reg.register(Arc::new(wait_for_connection::WaitForConnectionModule));
-    reg.register(Arc::new(apt::AptModule));
-    reg.register(Arc::new(dnf::DnfModule));
-    reg.register(Arc::new(yum::YumModule));
-    reg.register(Arc::new(package::PackageModule));
-    reg.register(Arc::new(get_url::GetUrlModule));
-    reg.register(Arc::new(uri::UriModule));
-    reg.register(Arc::new(wait_for::WaitForModule));
-    reg.register(Arc::new(unarchive::UnarchiveModule));
-    // (end system modules B)
-    // --- system modules A ---
-    reg.register(Arc::new(sysctl::SysctlModule));
-    reg.register(Arc::new(authorized_key::AuthorizedKeyModule));
-    reg.register(Arc::new(mount::MountModule));
-    reg.register(Arc::new(group::GroupModule));
-    reg.register(Arc::new(user::UserModule));
-    reg.register(Arc::new(systemd::SystemdModule));
-    reg.register(Arc::new(service::ServiceModule));
-    reg.register(Arc::new(modprobe::ModprobeModule));
-    reg.register(Arc::new(hostname::HostnameModule));
-    reg.register(Arc::new(x509_cert::X509CertModule));
-    // (end system modules A)
+    for (m, _) in modules() {
+        reg.register(m);
+    }
+}
+
+/// The collection a module's name is shown in: the first it declares, else `ansible.builtin`.
+fn collection_of(m: &dyn Module) -> &'static str {
+    m.collections()
+        .first()
+        .copied()
+        .unwrap_or("ansible.builtin")
+}
+
+/// Every module's collection and declared arguments, sorted by name (`kplay doc --list`).
+pub fn specs() -> Vec<(&'static str, &'static Spec)> {
+    let mut v: Vec<(&'static str, &'static Spec)> = modules()
+        .into_iter()
+        .map(|(m, s)| (collection_of(m.as_ref()), s))
+        .collect();
+    v.sort_by_key(|(_, s)| s.module);
+    v
+}
+
+/// The collection and spec of the module answering to `name` (short name, alias or fully
+/// qualified name).
+pub fn spec_for(name: &str) -> Option<(&'static str, &'static Spec)> {
+    let mut reg = ModuleRegistry::new();
+    register_all(&mut reg);
+    let module = reg.get(name)?;
+    modules()
+        .into_iter()
+        .find(|(m, _)| m.name() == module.name())
+        .map(|(m, s)| (collection_of(m.as_ref()), s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_module_declares_a_documented_spec_under_its_own_name() {
+        let mut undocumented = Vec::new();
+        for (m, spec) in modules() {
+            assert_eq!(
+                spec.module,
+                m.name(),
+                "spec of {} is named {}",
+                m.name(),
+                spec.module
+            );
+            assert!(!spec.doc.is_empty(), "{} has no description", spec.module);
+            let mut seen = std::collections::HashSet::new();
+            for p in spec.all() {
+                if p.doc.is_empty() {
+                    undocumented.push(format!("{}.{}", spec.module, p.name));
+                }
+                assert!(
+                    seen.insert(p.name),
+                    "{}.{} is declared twice",
+                    spec.module,
+                    p.name
+                );
+                if !p.choices.is_empty() {
+                    if let common::args::DefaultValue::Str(d) = p.default {
+                        assert!(
+                            p.choices.contains(&d),
+                            "{}.{} default not a choice",
+                            spec.module,
+                            p.name
+                        );
+                    }
+                }
+            }
+        }
+        assert!(undocumented.is_empty(), "no description: {undocumented:?}");
+    }
+
+    #[test]
+    fn spec_for_answers_to_aliases_and_collections() {
+        let name = |n: &str| spec_for(n).map(|(c, s)| format!("{c}.{}", s.module));
+        assert_eq!(
+            name("ansible.builtin.copy").as_deref(),
+            Some("ansible.builtin.copy")
+        );
+        assert_eq!(
+            name("systemd_service").as_deref(),
+            Some("ansible.builtin.systemd")
+        );
+        assert_eq!(
+            name("community.general.ini_file").as_deref(),
+            Some("community.general.ini_file")
+        );
+        assert_eq!(
+            name("ansible.posix.sysctl").as_deref(),
+            Some("ansible.posix.sysctl")
+        );
+        assert!(spec_for("nope").is_none());
+    }
 }

@@ -2,8 +2,8 @@
 //! for `regexp`/`search_string`, `insertafter`/`insertbefore`, `firstmatch` and `backrefs`.
 //! The file is read once, edited in memory and written back atomically once.
 
+use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::edit::args::{p, pa, Args, Param};
 use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
 use crate::edit::probe::{probe, PathKind};
 use crate::edit::pyre::{PyRegex, Template};
@@ -12,20 +12,32 @@ use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
-const SPEC: &[Param] = &[
-    pa("path", &["dest", "destfile", "name"]),
-    p("state"),
-    pa("regexp", &["regex"]),
-    p("search_string"),
-    pa("line", &["value"]),
-    p("insertafter"),
-    p("insertbefore"),
-    p("backrefs"),
-    p("create"),
-    p("backup"),
-    p("firstmatch"),
-    p("validate"),
+const PARAMS: &[Param] = &[
+    p("path", &["dest", "destfile", "name"]).path().required().doc("The file to modify."),
+    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the line should be there or not."),
+    p("regexp", &["regex"]).str().doc("Python regular expression looked for in every line; the last match is replaced or removed."),
+    p("search_string", &[]).str().doc("Literal string looked for in every line (instead of `regexp`)."),
+    p("line", &["value"]).str().doc("The line to insert or replace; required with state=present."),
+    p("insertafter", &[]).str().doc("`EOF` or a regexp: a new line goes after the last line matching it."),
+    p("insertbefore", &[]).str().doc("`BOF` or a regexp: a new line goes before the last line matching it."),
+    p("backrefs", &[]).flag(false).doc("Expand `regexp`'s backreferences in `line`; leave the file alone when nothing matches."),
+    p("create", &[]).flag(false).doc("Create the file when it does not exist."),
+    p("backup", &[]).flag(false).doc("Keep a timestamped copy of the original file."),
+    p("firstmatch", &[]).flag(false).doc("Use the first line matching `insertafter`/`insertbefore` instead of the last."),
+    p("validate", &[]).str().doc("Command run on the new file (`%s`) before it replaces the original."),
 ];
+
+/// `lineinfile`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "lineinfile",
+    "Manage lines in text files",
+    &[PARAMS, FILE_COMMON],
+)
+.mutually_exclusive(&[
+    &["insertbefore", "insertafter"],
+    &["regexp", "search_string"],
+    &["backrefs", "search_string"],
+]);
 
 pub struct LineinfileModule;
 
@@ -69,15 +81,14 @@ fn compile(pattern: &str) -> Result<PyRegex, ModuleError> {
 
 impl Present {
     fn from_args(a: &Args) -> Result<Present, ModuleError> {
-        let regexp = a.str("regexp").map_err(ModuleError::new)?;
-        let search = a.str("search_string").map_err(ModuleError::new)?;
-        let backrefs = a.bool("backrefs", false).map_err(ModuleError::new)?;
+        let regexp = a.str("regexp")?;
+        let search = a.str("search_string")?;
+        let backrefs = a.flag("backrefs");
         if backrefs && regexp.is_none() {
             return Err(ModuleError::new("regexp is required with backrefs=true"));
         }
         let line = a
-            .str("line")
-            .map_err(ModuleError::new)?
+            .str("line")?
             .ok_or_else(|| ModuleError::new("line is required with state=present"))?;
         let finder = match (regexp, search) {
             (Some(r), _) => Finder::Regexp(compile(&r)?),
@@ -91,8 +102,8 @@ impl Present {
             ),
             _ => None,
         };
-        let after = a.str("insertafter").map_err(ModuleError::new)?;
-        let before = a.str("insertbefore").map_err(ModuleError::new)?;
+        let after = a.str("insertafter")?;
+        let before = a.str("insertbefore")?;
         let (anchor, anchor_re) = match (after.as_deref(), before.as_deref()) {
             (Some("EOF"), _) | (None, None) => (Anchor::Eof, None),
             (Some("BOF"), _) | (None, Some("BOF")) => (Anchor::Bof, None),
@@ -105,7 +116,7 @@ impl Present {
             anchor,
             anchor_re,
             backrefs,
-            firstmatch: a.bool("firstmatch", false).map_err(ModuleError::new)?,
+            firstmatch: a.flag("firstmatch"),
         })
     }
 
@@ -250,12 +261,12 @@ fn remove_lines(
 /// The warning Ansible gives for an empty regexp or search_string.
 fn empty_pattern_warning(a: &Args) -> Result<Option<String>, ModuleError> {
     let base = "is an empty string, which will match every line in the file. This may have unintended consequences, such as replacing the last line in the file rather than appending.";
-    if a.str("regexp").map_err(ModuleError::new)?.as_deref() == Some("") {
+    if a.str("regexp")?.as_deref() == Some("") {
         return Ok(Some(format!(
             "The regular expression {base} If this is desired, use '^' to match every line in the file and avoid this warning."
         )));
     }
-    if a.str("search_string").map_err(ModuleError::new)?.as_deref() == Some("") {
+    if a.str("search_string")?.as_deref() == Some("") {
         return Ok(Some(format!("The search string {base}")));
     }
     Ok(None)
@@ -268,20 +279,11 @@ impl Module for LineinfileModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("lineinfile", SPEC, args).map_err(ModuleError::new)?;
-        let path = a.required_str("path").map_err(ModuleError::new)?;
-        for pair in [
-            ["insertbefore", "insertafter"],
-            ["regexp", "search_string"],
-            ["backrefs", "search_string"],
-        ] {
-            a.mutually_exclusive(&pair).map_err(ModuleError::new)?;
-        }
-        let state = a
-            .choice("state", &["absent", "present"], "present")
-            .map_err(ModuleError::new)?;
+        let a = SPEC.parse(args)?;
+        let path = a.required_str("path")?;
+        let state = a.required_str("state")?;
         let opts = WriteOpts::from_args(&a)?;
-        let create = a.bool("create", false).map_err(ModuleError::new)?;
+        let create = a.flag("create");
         let warning = empty_pattern_warning(&a)?;
         let present = if state == "present" {
             Some(Present::from_args(&a)?)
@@ -289,11 +291,8 @@ impl Module for LineinfileModule {
             None
         };
         let absent_finder = if present.is_none() {
-            let line = a.str("line").map_err(ModuleError::new)?;
-            let finder = match (
-                a.str("regexp").map_err(ModuleError::new)?,
-                a.str("search_string").map_err(ModuleError::new)?,
-            ) {
+            let line = a.str("line")?;
+            let finder = match (a.str("regexp")?, a.str("search_string")?) {
                 (Some(r), _) => Finder::Regexp(compile(&r)?),
                 (None, Some(s)) => Finder::Search(s),
                 (None, None) if line.is_some() => Finder::None,

@@ -4,7 +4,7 @@
 //! `/sys/module/NAME` exists, or when `modules.builtin` names it: built-in modules cannot be
 //! loaded and are already there. One round trip reads all of that; one more changes it.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
@@ -13,11 +13,14 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("name", &[]),
-    p("state", &[]),
-    p("params", &[]),
-    p("persistent", &[]),
+    p("name", &[]).required().doc("Name of the kernel module."),
+    p("state", &[]).choices(&["present", "absent"]).default_str("present").doc("Whether the module should be loaded."),
+    p("params", &[]).doc("Module parameters (`numdummies=2`)."),
+    p("persistent", &[]).choices(&["disabled", "absent", "present"]).doc("`present` writes /etc/modules-load.d (and modprobe.d for params), `absent` removes them, `disabled` leaves them."),
 ];
+
+/// `modprobe`'s declared arguments.
+pub static SPEC: Spec = Spec::new("modprobe", "Load or unload kernel modules", &[PARAMS]);
 
 /// `community.general.modprobe`.
 pub struct ModprobeModule;
@@ -34,8 +37,7 @@ pub struct ModprobeArgs {
 
 impl ModprobeArgs {
     pub fn parse(args: Map) -> Result<ModprobeArgs, ModuleError> {
-        let a = Args::parse("modprobe", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let name = a.str("name")?.unwrap_or_default();
         if name.is_empty()
             || name.contains('/')
@@ -201,6 +203,10 @@ pub fn change_script(m: &ModprobeArgs, s: &Seen) -> Option<String> {
 impl Module for ModprobeModule {
     fn name(&self) -> &'static str {
         "modprobe"
+    }
+
+    fn collections(&self) -> &'static [&'static str] {
+        &["community.general", "ansible.posix"]
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {

@@ -4,7 +4,7 @@
 //! One round trip reads fstab, the mount table and the mount point; changes follow only when
 //! needed (the fstab write, then the mount command).
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, RequiredIf, Spec};
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;
@@ -13,17 +13,51 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["name"]),
-    p("src", &[]),
-    p("fstype", &[]),
-    p("opts", &[]),
-    p("dump", &[]),
-    p("passno", &[]),
-    p("state", &[]),
-    p("fstab", &[]),
-    p("boot", &[]),
-    p("backup", &[]),
+    p("path", &["name"]).required().doc("Mount point."),
+    p("src", &[]).doc("Device, label, UUID or network source to mount."),
+    p("fstype", &[]).doc("Filesystem type."),
+    p("opts", &[]).doc("Mount options (default `defaults`)."),
+    p("dump", &[]).doc("fstab dump field."),
+    p("passno", &[]).doc("fstab passno field."),
+    p("state", &[])
+        .choices(STATES)
+        .required()
+        .doc("`mounted`, `unmounted`, `present`, `absent`, `remounted` or `ephemeral`."),
+    p("fstab", &[]).doc("File to edit instead of /etc/fstab."),
+    p("boot", &[])
+        .flag(true)
+        .doc("Mount at boot (false adds `noauto`)."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of fstab before changing it."),
 ];
+
+/// `mount`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "mount",
+    "Control active and configured mount points",
+    &[PARAMS],
+)
+.required_if(&[
+    RequiredIf {
+        param: "state",
+        value: "mounted",
+        requires: &["src", "fstype"],
+        any: false,
+    },
+    RequiredIf {
+        param: "state",
+        value: "present",
+        requires: &["src", "fstype"],
+        any: false,
+    },
+    RequiredIf {
+        param: "state",
+        value: "ephemeral",
+        requires: &["src", "fstype"],
+        any: false,
+    },
+]);
 
 const STATES: &[&str] = &[
     "absent",
@@ -55,22 +89,9 @@ pub struct MountArgs {
 
 impl MountArgs {
     pub fn parse(args: Map) -> Result<MountArgs, ModuleError> {
-        let a = Args::parse("mount", args, &[PARAMS])?;
-        a.require(&["path", "state"])?;
+        let a = SPEC.parse(args)?;
         let state = a.choice("state", STATES)?.unwrap_or_default();
-        if matches!(state.as_str(), "mounted" | "present" | "ephemeral") {
-            let missing: Vec<&str> = ["src", "fstype"]
-                .into_iter()
-                .filter(|k| !a.has(k))
-                .collect();
-            if !missing.is_empty() {
-                return Err(ModuleError::new(format!(
-                    "state is {state} but all of the following are missing: {}",
-                    missing.join(", ")
-                )));
-            }
-        }
-        let boot = a.bool("boot", true)?;
+        let boot = a.flag("boot");
         let mut opts = a.str("opts")?.unwrap_or_else(|| "defaults".into());
         if !boot {
             let mut o: Vec<&str> = opts
@@ -98,7 +119,7 @@ impl MountArgs {
             state,
             fstab: a.str("fstab")?.unwrap_or_else(|| "/etc/fstab".into()),
             boot,
-            backup: a.bool("backup", false)?,
+            backup: a.flag("backup"),
         })
     }
 
@@ -366,6 +387,10 @@ fn result(a: &MountArgs, changed: bool) -> ModuleResult {
 impl Module for MountModule {
     fn name(&self) -> &'static str {
         "mount"
+    }
+
+    fn collections(&self) -> &'static [&'static str] {
+        &["ansible.posix", "community.general"]
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {

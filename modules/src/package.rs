@@ -3,6 +3,7 @@
 //! manager's module, whose own argument checks then apply, as Ansible does.
 
 use crate::apt::AptModule;
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::dnf::{run_rpm, RpmTool};
 use async_trait::async_trait;
@@ -35,6 +36,17 @@ fn from_facts(ctx: &ModuleContext<'_>) -> Option<String> {
         _ => None,
     }
 }
+
+const PARAMS: &[Param] = &[
+    p("name", &["pkg"]).list().required().doc("Package names (the manager's own syntax), a list or comma-separated."),
+    p("state", &[]).str().doc("`present`, `absent`, `latest`…; passed to the manager's module."),
+    p("use", &[]).default_str("auto").doc("The manager's module (`apt`, `dnf`, `yum`); `auto` uses `ansible_pkg_mgr` or what the host has."),
+];
+
+/// `package`'s documented arguments. Only `use` is its own: the rest go to the chosen manager's
+/// module, whose spec then checks them (as Ansible's action plugin does), so this spec is for
+/// `kplay doc` and not parsed here.
+pub static SPEC: Spec = Spec::new("package", "Generic OS package manager", &[PARAMS]);
 
 pub struct PackageModule;
 

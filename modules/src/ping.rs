@@ -1,12 +1,19 @@
 //! `ping`: prove the connection works by running a trivial command on the host.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
-const PARAMS: &[Param] = &[p("data", &[])];
+const PARAMS: &[Param] = &[p("data", &[]).doc("What to return as `ping`; `crash` fails.")];
+
+/// `ping`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "ping",
+    "Try to connect to host, verify a usable shell and return pong on success",
+    &[PARAMS],
+);
 
 /// `ansible.builtin.ping`.
 pub struct PingModule;
@@ -18,7 +25,7 @@ impl Module for PingModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("ping", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let data = a.str("data")?.unwrap_or_else(|| "pong".to_string());
         // Ansible's ping raises an exception for `crash`, to test error handling.
         if data == "crash" {

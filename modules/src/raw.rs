@@ -2,13 +2,19 @@
 //! bootstraps hosts that have nothing installed, so it must not depend on anything.
 
 use crate::cmdline::lines_value;
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
-const PARAMS: &[Param] = &[p("_raw_params", &[]), p("executable", &[])];
+const PARAMS: &[Param] = &[
+    p("_raw_params", &[]).doc("The command, run as is by the host's shell."),
+    p("executable", &[]).doc("The shell to run it with."),
+];
+
+/// `raw`'s declared arguments.
+pub static SPEC: Spec = Spec::new("raw", "Executes a low-down and dirty command", &[PARAMS]);
 
 /// `ansible.builtin.raw`.
 pub struct RawModule;
@@ -29,7 +35,7 @@ impl Module for RawModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("raw", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let text = a.str("_raw_params")?.unwrap_or_default();
         if text.trim().is_empty() {
             return Err(ModuleError::new("no command given"));

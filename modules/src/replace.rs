@@ -1,8 +1,8 @@
 //! `replace`: Python `re.subn` with `re.MULTILINE` over a whole file, optionally limited to the
 //! section between `after` and `before` (matched with `re.DOTALL`).
 
+use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::edit::args::{p, pa, Args, Param};
 use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
 use crate::edit::probe::{probe, PathKind};
 use crate::edit::pyre::{PyRegex, Template};
@@ -10,16 +10,41 @@ use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
-const SPEC: &[Param] = &[
-    pa("path", &["dest", "destfile", "name"]),
-    p("regexp"),
-    p("replace"),
-    p("after"),
-    p("before"),
-    p("backup"),
-    p("validate"),
-    p("encoding"),
+const PARAMS: &[Param] = &[
+    p("path", &["dest", "destfile", "name"])
+        .path()
+        .required()
+        .doc("The file to modify."),
+    p("regexp", &[])
+        .str()
+        .required()
+        .doc("Python regular expression (MULTILINE) to look for."),
+    p("replace", &[])
+        .str()
+        .doc("The replacement; may use backreferences. Empty removes the matches."),
+    p("after", &[])
+        .str()
+        .doc("Only replace after the first match of this expression."),
+    p("before", &[])
+        .str()
+        .doc("Only replace before the first match of this expression."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of the original file."),
+    p("validate", &[])
+        .str()
+        .doc("Command run on the new file (`%s`) before it replaces the original."),
+    p("encoding", &[])
+        .str()
+        .doc("Accepted; files are read as UTF-8."),
 ];
+
+/// `replace`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "replace",
+    "Replace all instances of a pattern within a file",
+    &[PARAMS, FILE_COMMON],
+);
 
 pub struct ReplaceModule;
 
@@ -57,18 +82,15 @@ struct Replace {
 
 impl Replace {
     fn from_args(a: &Args) -> Result<Replace, ModuleError> {
-        let e = ModuleError::new;
-        let regexp = a.required_str("regexp").map_err(e)?;
+        let regexp = a.required_str("regexp")?;
         let re =
             PyRegex::compile(&regexp, true, false).map_err(|x| ModuleError::new(x.to_string()))?;
-        let repl = a.str("replace").map_err(e)?.unwrap_or_default();
+        let repl = a.str("replace")?.unwrap_or_default();
         let template = re.template(&repl).map_err(|x| {
             ModuleError::new(format!("Unable to process replace due to error: {x}"))
         })?;
-        let section = match section_pattern(
-            a.str("after").map_err(e)?.as_deref(),
-            a.str("before").map_err(e)?.as_deref(),
-        ) {
+        let section = match section_pattern(a.str("after")?.as_deref(), a.str("before")?.as_deref())
+        {
             Some(pat) => Some((
                 PyRegex::compile(&pat, false, true).map_err(|x| ModuleError::new(x.to_string()))?,
                 pat,
@@ -119,8 +141,8 @@ impl Module for ReplaceModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("replace", SPEC, args).map_err(ModuleError::new)?;
-        let path = a.required_str("path").map_err(ModuleError::new)?;
+        let a = SPEC.parse(args)?;
+        let path = a.required_str("path")?;
         let edit = Replace::from_args(&a)?;
         let opts = WriteOpts::from_args(&a)?;
 

@@ -3,7 +3,7 @@
 //! runs it in `chdir` with `executable` if given, and deletes it whatever happened.
 
 use crate::cmdline::{lines_value, RunTests};
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
@@ -12,14 +12,23 @@ use kplay_engine::value::Map;
 use std::path::PathBuf;
 
 const PARAMS: &[Param] = &[
-    p("_raw_params", &[]),
-    p("cmd", &[]),
-    p("creates", &[]),
-    p("removes", &[]),
-    p("chdir", &[]),
-    p("executable", &[]),
-    p("decrypt", &[]),
+    p("_raw_params", &[]).doc("Local script path followed by its arguments."),
+    p("cmd", &[]).doc("Local script path followed by its arguments."),
+    p("creates", &[]).doc("Skip the script when this remote path exists."),
+    p("removes", &[]).doc("Run the script only when this remote path exists."),
+    p("chdir", &[]).doc("Remote directory to change into before running the script."),
+    p("executable", &[]).doc("Program that runs the script (e.g. `python3`)."),
+    p("decrypt", &[])
+        .flag(true)
+        .doc("Decrypt a vaulted script (kplay always does)."),
 ];
+
+/// `script`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "script",
+    "Runs a local script on a remote node after transferring it",
+    &[PARAMS],
+);
 
 /// Printed (before running) when the tests pass; check mode stops there.
 const WOULD_RUN: &str = "__KPLAY_SCRIPT_WOULD_RUN_51c2__";
@@ -52,8 +61,8 @@ fn split_command(raw: &str) -> Result<(String, String), ModuleError> {
 
 impl ScriptArgs {
     fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<ScriptArgs, ModuleError> {
-        let a = Args::parse("script", args, &[PARAMS])?;
-        a.bool("decrypt", true)?;
+        let a = SPEC.parse(args)?;
+        a.flag("decrypt");
         let raw = match (a.str("cmd")?, a.str("_raw_params")?) {
             (Some(c), _) => c,
             (None, Some(r)) => r,

@@ -4,7 +4,7 @@
 //! `rc-update` (OpenRC), `chkconfig` or `update-rc.d`. One round trip detects the service
 //! manager and reads everything either path needs; one more makes the changes.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use crate::systemd::{self, SystemdArgs};
@@ -14,15 +14,25 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &[]),
-    p("state", &[]),
-    p("sleep", &[]),
-    p("pattern", &[]),
-    p("enabled", &[]),
-    p("runlevel", &[]),
-    p("arguments", &["args"]),
-    p("use", &[]),
+    p("name", &[]).required().doc("Name of the service."),
+    p("state", &[])
+        .choices(systemd::STATES)
+        .doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
+    p("sleep", &[])
+        .int()
+        .doc("Seconds between stop and start on `restarted`."),
+    p("pattern", &[]).doc("Accepted; status comes from systemd."),
+    p("enabled", &[])
+        .flag(false)
+        .doc("Whether the service starts on boot."),
+    p("runlevel", &[]).doc("Accepted; systemd has no runlevels."),
+    p("arguments", &["args"]).doc("Accepted; systemd units take no extra arguments."),
+    p("use", &[]).doc("The service manager; kplay's targets use `systemd` (`auto` picks it)."),
 ];
+
+/// `service`'s declared arguments.
+pub static SPEC: Spec =
+    Spec::new("service", "Manage services", &[PARAMS]).required_one_of(&[&["state", "enabled"]]);
 
 /// `ansible.builtin.service`.
 pub struct ServiceModule;
@@ -43,27 +53,21 @@ pub struct ServiceArgs {
 
 impl ServiceArgs {
     pub fn parse(args: Map) -> Result<ServiceArgs, ModuleError> {
-        let a = Args::parse("service", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let s = ServiceArgs {
             name: a.str("name")?.unwrap_or_default(),
             state: a.choice("state", systemd::STATES)?,
             enabled: if a.has("enabled") {
-                Some(a.bool("enabled", false)?)
+                Some(a.flag("enabled"))
             } else {
                 None
             },
-            sleep: crate::group::int_arg(&a, "sleep")?,
+            sleep: a.u32("sleep")?,
             pattern: a.str("pattern")?,
             runlevel: a.str("runlevel")?.unwrap_or_else(|| "default".into()),
             arguments: a.str("arguments")?.unwrap_or_default(),
             use_: a.str("use")?.unwrap_or_else(|| "auto".into()),
         };
-        if s.state.is_none() && s.enabled.is_none() {
-            return Err(ModuleError::new(
-                "one of the following is required: state, enabled",
-            ));
-        }
         Ok(s)
     }
 

@@ -1,6 +1,7 @@
 //! `set_fact`: define host variables from the task's arguments. Runs on the controller only; the
 //! engine merges the returned `ansible_facts` into the host's variables.
 
+use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
@@ -21,6 +22,19 @@ pub fn is_valid_var_name(name: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
         && !PYTHON_KEYWORDS.contains(&name)
 }
+
+const PARAMS: &[Param] = &[
+    p("key_value", &[])
+        .dict()
+        .doc("Any `name: value` pairs: each becomes a host variable (the keys are the names)."),
+    p("cacheable", &[])
+        .flag(false)
+        .doc("Accepted; kplay keeps no fact cache between runs."),
+];
+
+/// `set_fact`'s documented arguments. Its keys are the variables to set, so they cannot be
+/// declared: the module checks each name itself and this spec is for `kplay doc`.
+pub static SPEC: Spec = Spec::new("set_fact", "Set host variable(s) and fact(s)", &[PARAMS]);
 
 /// `ansible.builtin.set_fact`.
 pub struct SetFactModule;

@@ -2,37 +2,25 @@
 //! (`ansible_hostname`) inside `ansible_facts`, as Ansible's module returns them; the engine
 //! makes them visible both as `ansible_facts.hostname` and as top-level variables.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::facts::{self, subset};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("gather_subset", &["subset"]),
-    p("filter", &[]),
-    p("gather_timeout", &[]),
-    p("fact_path", &[]),
+    p("gather_subset", &["subset"])
+        .list()
+        .doc("Fact subsets to gather (`all`, `min`, `network`, `!hardware` …)."),
+    p("filter", &[])
+        .list()
+        .doc("Only return facts whose name matches these globs."),
+    p("gather_timeout", &[]).doc("Seconds allowed for each fact collection."),
+    p("fact_path", &[]).doc("Directory of local facts (`*.fact`) on the host."),
 ];
 
-/// A list argument that may also be written as a comma-separated string.
-fn list_arg(a: &Args, name: &str) -> Result<Vec<String>, ModuleError> {
-    match a.raw(name) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items
-            .iter()
-            .map(kplay_engine::value::to_display_string)
-            .collect()),
-        Some(Value::String(s)) => Ok(s
-            .split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect()),
-        Some(_) => Err(ModuleError::new(format!(
-            "argument '{name}' is of type <class 'dict'> and we were unable to convert to list"
-        ))),
-    }
-}
+/// `setup`'s declared arguments.
+pub static SPEC: Spec = Spec::new("setup", "Gathers facts about remote hosts", &[PARAMS]);
 
 /// `ansible.builtin.setup`.
 pub struct SetupModule;
@@ -44,15 +32,12 @@ impl Module for SetupModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("setup", args, &[PARAMS])?;
-        let mut tokens = list_arg(&a, "gather_subset")?;
+        let a = SPEC.parse(args)?;
+        let mut tokens = a.list("gather_subset");
         if tokens.is_empty() {
             tokens.push("all".into());
         }
-        let filters: Vec<String> = list_arg(&a, "filter")?
-            .into_iter()
-            .filter(|f| f != "*")
-            .collect();
+        let filters: Vec<String> = a.list("filter").into_iter().filter(|f| f != "*").collect();
         let subsets = subset::resolve(&tokens).map_err(ModuleError::new)?;
         let fact_path = a.str("fact_path")?;
         let gathered = facts::gather(ctx, &subsets, fact_path.as_deref()).await?;

@@ -2,12 +2,19 @@
 //! to `executable -c` (default `/bin/sh`) and is the result's `cmd`.
 
 use crate::command::{run_spec, CommandSpec, COMMAND_PARAMS};
-use crate::common::args::Args;
+use crate::common::args::{Args, Spec};
 use crate::common::fail_rc;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
+
+/// `shell`'s declared arguments (those of `command`).
+pub static SPEC: Spec = Spec::new(
+    "shell",
+    "Execute shell commands on targets",
+    &[COMMAND_PARAMS],
+);
 
 /// Run checked `command`-style args through a shell (shared with `command` given `_uses_shell`).
 pub(crate) async fn run_shell(ctx: &ModuleContext<'_>, a: &Args) -> Result<Map, ModuleError> {
@@ -46,7 +53,7 @@ impl Module for ShellModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("shell", args, &[COMMAND_PARAMS])?;
+        let a = SPEC.parse(args)?;
         run_shell(ctx, &a).await
     }
 }

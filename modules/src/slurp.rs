@@ -1,7 +1,7 @@
 //! `slurp`: read a file on the host and return it base64-encoded. One round trip; never changes
 //! anything, so check mode behaves the same.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use async_trait::async_trait;
 use base64::Engine;
@@ -9,7 +9,13 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
-const PARAMS: &[Param] = &[p("src", &["path"])];
+const PARAMS: &[Param] = &[p("src", &["path"])
+    .path()
+    .required()
+    .doc("The file on the remote system to fetch.")];
+
+/// `slurp`'s declared arguments.
+pub static SPEC: Spec = Spec::new("slurp", "Slurps a file from remote nodes", &[PARAMS]);
 
 /// Exit codes of the read snippet, one per Ansible failure message.
 const RC_MISSING: i32 = 3;
@@ -43,8 +49,7 @@ impl Module for SlurpModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("slurp", args, &[PARAMS])?;
-        a.require(&["src"])?;
+        let a = SPEC.parse(args)?;
         let src = a.str("src")?.unwrap_or_default();
         let out = run_sh(ctx, read_script(&src), None).await?;
         if out.rc != 0 {
@@ -65,7 +70,7 @@ mod tests {
     use crate::testutil::{args, ctx, TestEnv};
     use serde_json::json;
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn binary_file_comes_back_base64_encoded() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("f");
@@ -83,8 +88,9 @@ mod tests {
         assert_eq!(r["source"], f.to_str().unwrap());
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_file_fails_with_ansible_message() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
@@ -98,8 +104,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, format!("file not found: {}", f.display()));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
@@ -114,12 +121,12 @@ mod tests {
             .msg
             .starts_with("source is a directory and must be a file"));
     }
+    }
 
     #[test]
     fn src_is_required() {
-        let a = Args::parse("slurp", Map::new(), &[PARAMS]).unwrap();
         assert_eq!(
-            a.require(&["src"]).unwrap_err().msg,
+            SPEC.parse(Map::new()).unwrap_err().msg,
             "missing required arguments: src"
         );
     }

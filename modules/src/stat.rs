@@ -1,20 +1,35 @@
 //! `stat`: facts about one path, in Ansible's `stat` dict, from a single probe round trip.
 //! Never changes anything.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::probe::{probe, PathKind, PathStat, ProbeRequest};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "name"]),
-    p("follow", &[]),
-    p("get_checksum", &[]),
-    p("checksum_algorithm", &["checksum", "checksum_algo"]),
-    p("get_mime", &["mime", "mime_type", "mime-type"]),
-    p("get_attributes", &["attr", "attributes"]),
+    p("path", &["dest", "name"])
+        .path()
+        .required()
+        .doc("The full path of the file or object."),
+    p("follow", &[]).flag(false).doc("Follow symbolic links."),
+    p("get_checksum", &[])
+        .flag(true)
+        .doc("Return the file's checksum."),
+    p("checksum_algorithm", &["checksum", "checksum_algo"])
+        .choices(ALGORITHMS)
+        .default_str("sha1")
+        .doc("Algorithm of the checksum."),
+    p("get_mime", &["mime", "mime_type", "mime-type"])
+        .flag(true)
+        .doc("Return the file's MIME type and charset."),
+    p("get_attributes", &["attr", "attributes"])
+        .flag(true)
+        .doc("Accepted; file attributes (lsattr) are not reported."),
 ];
+
+/// `stat`'s declared arguments.
+pub static SPEC: Spec = Spec::new("stat", "Retrieve file or file system status", &[PARAMS]);
 
 const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
 
@@ -29,8 +44,7 @@ struct StatArgs {
 
 impl StatArgs {
     fn parse(args: Map) -> Result<StatArgs, ModuleError> {
-        let a = Args::parse("stat", args, &[PARAMS])?;
-        a.require(&["path"])?;
+        let a = SPEC.parse(args)?;
         let path = a.str("path")?.unwrap_or_default();
         let algo = a
             .choice("checksum_algorithm", ALGORITHMS)?
@@ -43,13 +57,11 @@ impl StatArgs {
             "sha512" => "sha512sum",
             _ => "sha1sum",
         };
-        // Accepted for compatibility; file attributes (lsattr) are not reported.
-        a.bool("get_attributes", true)?;
         Ok(StatArgs {
             path,
-            follow: a.bool("follow", false)?,
-            checksum: a.bool("get_checksum", true)?.then_some(cmd),
-            mime: a.bool("get_mime", true)?,
+            follow: a.flag("follow"),
+            checksum: a.flag("get_checksum").then_some(cmd),
+            mime: a.flag("get_mime"),
         })
     }
 }
@@ -174,7 +186,7 @@ mod tests {
         StatModule.run(&ctx(&env, false, false), args(a)).await
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_path_reports_exists_false_only() {
         let d = tempfile::tempdir().unwrap();
         let r = run(json!({"path": d.path().join("nope")})).await.unwrap();
@@ -183,8 +195,9 @@ mod tests {
             json!({"changed": false, "stat": {"exists": false}})
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn regular_file_reports_mode_checksum_and_type() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("f");
@@ -203,8 +216,9 @@ mod tests {
         assert_eq!(s["readable"], true);
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn symlink_is_reported_unless_followed() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("t"), "x").unwrap();
@@ -218,8 +232,9 @@ mod tests {
         assert_eq!(f["stat"]["isreg"], true);
         assert_eq!(f["stat"]["islnk"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn checksum_can_be_skipped_or_use_another_algorithm() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("f");
@@ -236,16 +251,18 @@ mod tests {
             "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_is_reported_with_mime() {
         let d = tempfile::tempdir().unwrap();
         let r = run(json!({"path": d.path()})).await.unwrap();
         assert_eq!(r["stat"]["isdir"], true);
         assert!(r["stat"].get("mimetype").is_some());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn bad_arguments_are_rejected() {
         assert!(run(json!({"path": "/", "foo": 1}))
             .await
@@ -259,6 +276,7 @@ mod tests {
         assert!(run(json!({"path": "/", "checksum_algorithm": "crc"}))
             .await
             .is_err());
+    }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! one more (only when something differs) sets the value, writes the file atomically and
 //! reloads it.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::write::{write_file, WriteRequest};
 use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;
@@ -12,14 +12,28 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("name", &["key"]),
-    p("value", &["val"]),
-    p("state", &[]),
-    p("ignoreerrors", &[]),
-    p("reload", &[]),
-    p("sysctl_file", &[]),
-    p("sysctl_set", &[]),
+    p("name", &["key"])
+        .required()
+        .doc("The dot-separated kernel parameter (`net.ipv4.ip_forward`)."),
+    p("value", &["val"]).doc("The desired value."),
+    p("state", &[])
+        .choices(&["present", "absent"])
+        .default_str("present")
+        .doc("Whether the entry should be in `sysctl_file`."),
+    p("ignoreerrors", &[])
+        .flag(false)
+        .doc("Ignore errors about unknown keys."),
+    p("reload", &[])
+        .flag(true)
+        .doc("Reload the file with `sysctl -p` when it changed."),
+    p("sysctl_file", &[]).doc("The file holding the setting (default /etc/sysctl.conf)."),
+    p("sysctl_set", &[])
+        .flag(false)
+        .doc("Also set the running value and compare against it."),
 ];
+
+/// `sysctl`'s declared arguments.
+pub static SPEC: Spec = Spec::new("sysctl", "Manage entries in sysctl.conf", &[PARAMS]);
 
 /// `ansible.posix.sysctl`.
 pub struct SysctlModule;
@@ -39,8 +53,7 @@ pub struct SysctlArgs {
 
 impl SysctlArgs {
     pub fn parse(args: Map) -> Result<SysctlArgs, ModuleError> {
-        let a = Args::parse("sysctl", args, &[PARAMS])?;
-        a.require(&["name"])?;
+        let a = SPEC.parse(args)?;
         let name = a.str("name")?.unwrap_or_default();
         let present = a.choice("state", &["present", "absent"])?.as_deref() != Some("absent");
         let value = a.str("value")?.map(|v| normalise_value(&v));
@@ -72,12 +85,12 @@ impl SysctlArgs {
             name: name.trim().to_string(),
             value,
             present,
-            ignoreerrors: a.bool("ignoreerrors", false)?,
-            reload: a.bool("reload", true)?,
+            ignoreerrors: a.flag("ignoreerrors"),
+            reload: a.flag("reload"),
             sysctl_file: a
                 .str("sysctl_file")?
                 .unwrap_or_else(|| "/etc/sysctl.conf".into()),
-            sysctl_set: a.bool("sysctl_set", false)?,
+            sysctl_set: a.flag("sysctl_set"),
         })
     }
 }
@@ -209,6 +222,10 @@ pub fn reload_command(file: &str, ignoreerrors: bool) -> String {
 impl Module for SysctlModule {
     fn name(&self) -> &'static str {
         "sysctl"
+    }
+
+    fn collections(&self) -> &'static [&'static str] {
+        &["ansible.posix", "community.general"]
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {

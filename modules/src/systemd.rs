@@ -5,7 +5,7 @@
 //! daemon-reload) reads everything; one more runs the mask/enable/start commands that are needed.
 //! The `service` module reuses this for systemd hosts.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Args, Param, Spec};
 use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
@@ -14,16 +14,38 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &["service", "unit"]),
-    p("state", &[]),
-    p("enabled", &[]),
-    p("force", &[]),
-    p("masked", &[]),
-    p("daemon_reload", &["daemon-reload"]),
-    p("daemon_reexec", &["daemon-reexec"]),
-    p("scope", &[]),
-    p("no_block", &[]),
+    p("name", &["service", "unit"]).doc("Unit name (`.service` may be left out)."),
+    p("state", &[])
+        .choices(STATES)
+        .doc("`started`/`stopped` are idempotent; `restarted`/`reloaded` always act."),
+    p("enabled", &[]).doc("Whether the unit starts on boot."),
+    p("force", &[])
+        .flag(false)
+        .doc("Override existing symlinks when enabling."),
+    p("masked", &[]).doc("Whether the unit is masked (cannot be started)."),
+    p("daemon_reload", &["daemon-reload"])
+        .flag(false)
+        .doc("Run `systemctl daemon-reload` before anything else."),
+    p("daemon_reexec", &["daemon-reexec"])
+        .flag(false)
+        .doc("Run `systemctl daemon-reexec` before anything else."),
+    p("scope", &[])
+        .choices(&["system", "user", "global"])
+        .doc("Which systemd manager: `system`, `user` or `global`."),
+    p("no_block", &[])
+        .flag(false)
+        .doc("Do not wait for the start/stop job to finish."),
 ];
+
+/// `systemd`'s declared arguments.
+pub static SPEC: Spec =
+    Spec::new("systemd", "Manage systemd units", &[PARAMS]).required_one_of(&[&[
+        "state",
+        "enabled",
+        "masked",
+        "daemon_reload",
+        "daemon_reexec",
+    ]]);
 
 pub const STATES: &[&str] = &["reloaded", "restarted", "started", "stopped"];
 
@@ -55,28 +77,20 @@ fn opt_bool(a: &Args, name: &str) -> Result<Option<bool>, ModuleError> {
 
 impl SystemdArgs {
     pub fn parse(args: Map) -> Result<SystemdArgs, ModuleError> {
-        let a = Args::parse("systemd", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let s = SystemdArgs {
             name: a.str("name")?,
             state: a.choice("state", STATES)?,
             enabled: opt_bool(&a, "enabled")?,
-            force: a.bool("force", false)?,
+            force: a.flag("force"),
             masked: opt_bool(&a, "masked")?,
-            daemon_reload: a.bool("daemon_reload", false)?,
-            daemon_reexec: a.bool("daemon_reexec", false)?,
+            daemon_reload: a.flag("daemon_reload"),
+            daemon_reexec: a.flag("daemon_reexec"),
             scope: a
                 .choice("scope", &["system", "user", "global"])?
                 .unwrap_or_else(|| "system".into()),
-            no_block: a.bool("no_block", false)?,
+            no_block: a.flag("no_block"),
         };
-        if s.state.is_none()
-            && s.enabled.is_none()
-            && s.masked.is_none()
-            && !a.has("daemon_reload")
-            && !a.has("daemon_reexec")
-        {
-            return Err(ModuleError::new("one of the following is required: state, enabled, masked, daemon_reload, daemon_reexec"));
-        }
         for (given, key) in [
             (s.state.is_some(), "state"),
             (s.enabled.is_some(), "enabled"),

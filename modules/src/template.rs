@@ -1,7 +1,7 @@
 //! `template`: render a controller-side Jinja file with the host's variables and install the
 //! result at `dest` exactly as `copy` would (same probe, comparison, write, diff).
 
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::AttrSpec;
 use crate::common::install::{install_file, Install, Source};
 use crate::common::{basename, validate};
@@ -11,23 +11,60 @@ use kplay_engine::value::Map;
 use std::path::PathBuf;
 
 const PARAMS: &[Param] = &[
-    p("src", &[]),
-    p("dest", &[]),
-    p("backup", &[]),
-    p("force", &[]),
-    p("validate", &[]),
-    p("follow", &[]),
-    p("newline_sequence", &[]),
-    p("output_encoding", &[]),
-    p("trim_blocks", &[]),
-    p("lstrip_blocks", &[]),
-    p("variable_start_string", &[]),
-    p("variable_end_string", &[]),
-    p("block_start_string", &[]),
-    p("block_end_string", &[]),
-    p("comment_start_string", &[]),
-    p("comment_end_string", &[]),
+    p("src", &[]).path().required().doc(
+        "Jinja2 template on the controller (role `templates/`, then the playbook's directory).",
+    ),
+    p("dest", &[])
+        .path()
+        .required()
+        .doc("Remote path to write the rendered template to."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of the file being replaced."),
+    p("force", &[])
+        .flag(true)
+        .doc("Replace a file whose content differs; false only creates missing files."),
+    p("validate", &[])
+        .str()
+        .doc("Command run on the temp file (`%s`) before it replaces `dest`."),
+    p("follow", &[])
+        .flag(false)
+        .doc("Follow a `dest` that is a symbolic link."),
+    p("newline_sequence", &[])
+        .choices(&["\\n", "\\r", "\\r\\n", "\n", "\r", "\r\n"])
+        .doc("Line ending of the written file."),
+    p("output_encoding", &[])
+        .str()
+        .doc("Accepted; output is UTF-8."),
+    p("trim_blocks", &[])
+        .doc("Accepted; kplay renders templates with trim_blocks on, as Ansible's default."),
+    p("lstrip_blocks", &[]).doc("Accepted (Jinja's lstrip_blocks)."),
+    p("variable_start_string", &[])
+        .str()
+        .doc("Accepted; `{{` is used."),
+    p("variable_end_string", &[])
+        .str()
+        .doc("Accepted; `}}` is used."),
+    p("block_start_string", &[])
+        .str()
+        .doc("Accepted; `{%` is used."),
+    p("block_end_string", &[])
+        .str()
+        .doc("Accepted; `%}` is used."),
+    p("comment_start_string", &[])
+        .str()
+        .doc("Accepted; `{#` is used."),
+    p("comment_end_string", &[])
+        .str()
+        .doc("Accepted; `#}` is used."),
 ];
+
+/// `template`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "template",
+    "Template a file out to a target host",
+    &[PARAMS, FILE_COMMON],
+);
 
 /// Checked `template` arguments.
 #[derive(Debug, Clone)]
@@ -45,8 +82,7 @@ struct TemplateArgs {
 
 impl TemplateArgs {
     fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<TemplateArgs, ModuleError> {
-        let a = Args::parse("template", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["src", "dest"])?;
+        let a = SPEC.parse(args)?;
         let src_name = a.str("src")?.unwrap_or_default();
         let newline = a
             .choice(
@@ -67,9 +103,9 @@ impl TemplateArgs {
             src_name,
             dest: a.str("dest")?.unwrap_or_default(),
             attrs,
-            backup: a.bool("backup", false)?,
-            force: a.bool("force", true)?,
-            follow: a.bool("follow", false)?,
+            backup: a.flag("backup"),
+            force: a.flag("force"),
+            follow: a.flag("follow"),
             validate,
             newline,
         })
@@ -131,7 +167,7 @@ mod tests {
         fx
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn renders_then_is_idempotent() {
         let fx = fx("port={{ port }}\n");
         let a = json!({"src": "app.conf.j2", "dest": fx.host("app.conf")});
@@ -144,8 +180,9 @@ mod tests {
         assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
         assert!(temp_leftovers(&fx.host_root()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_with_diff_changes_nothing_and_shows_rendered_text() {
         let fx = fx("port={{ port }}\n");
         std::fs::write(fx.host("app.conf"), "port=1\n").unwrap();
@@ -172,8 +209,9 @@ mod tests {
         );
         assert_eq!(snapshot(&fx.host_root()), before);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_and_newline_sequence_are_applied() {
         let fx = fx("a\nb\n");
         let r = fx
@@ -187,8 +225,9 @@ mod tests {
         assert_eq!(r["mode"], "0600");
         assert_eq!(std::fs::read(fx.host("x")).unwrap(), b"a\r\nb\r\n");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn directory_dest_uses_template_basename() {
         let fx = fx("x");
         let r = fx
@@ -201,8 +240,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["dest"], fx.host("app.conf.j2"));
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn bad_arguments_are_rejected() {
         let fx = fx("x");
         let e = fx
@@ -231,5 +271,6 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.msg, "missing required arguments: dest");
         assert!(snapshot(&fx.host_root()).is_empty());
+    }
     }
 }

@@ -57,12 +57,60 @@ impl TaskEnv for TestEnv {
 }
 
 pub static LOCAL: LocalTransport = LocalTransport::with_agent(true);
+/// The local transport without the agent: every module takes its sh path, as on a host where
+/// kplay's agent cannot run (or `KPLAY_NO_AGENT=1`).
+pub static LOCAL_SH: LocalTransport = LocalTransport::with_agent(false);
+
+thread_local! {
+    /// Which path [`ctx`] gives this test: the agent's (default) or the sh scripts'.
+    static AGENT_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Make [`ctx`] on this thread use the agent path (`true`) or the sh path (`false`);
+/// [`both_paths!`] calls it before each copy of a test.
+pub fn set_agent_path(on: bool) {
+    AGENT_PATH.with(|a| a.set(on));
+}
+
+/// Define module tests twice, `NAME::agent` on the agent path and `NAME::sh` on the sh path,
+/// so `cargo test` alone covers both ways a module reaches a host (as ripgrep runs its tests
+/// on both regex engines). The tests run on tokio's current-thread runtime, so the path set
+/// here is the one every `ctx` in the body sees.
+macro_rules! both_paths {
+    ($($(#[$meta:meta])* async fn $name:ident() $body:block)*) => {
+        $(
+            $(#[$meta])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test]
+                async fn agent() {
+                    $crate::testutil::set_agent_path(true);
+                    $body
+                }
+
+                #[tokio::test]
+                async fn sh() {
+                    $crate::testutil::set_agent_path(false);
+                    $body
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both_paths;
 
 /// A context on the local machine; `check`/`diff` as given.
 pub fn ctx<'a>(env: &'a TestEnv, check: bool, diff: bool) -> ModuleContext<'a> {
+    let transport: &'static LocalTransport = if AGENT_PATH.with(|a| a.get()) {
+        &LOCAL
+    } else {
+        &LOCAL_SH
+    };
     ModuleContext {
         host: "localhost",
-        transport: &LOCAL,
+        transport,
         check_mode: check,
         diff,
         become_: None,
@@ -110,5 +158,26 @@ impl HostFx {
     /// Run the module with `check`/`diff` as given.
     pub async fn run(&self, check: bool, diff: bool, a: Value) -> Result<Map, ModuleError> {
         self.module.run(&ctx(&self.env, check, diff), args(a)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two copies `both_paths!` makes really take different paths: only the agent one has
+    /// an agent to answer.
+    #[tokio::test]
+    async fn agent_path_has_an_agent_and_sh_path_has_none() {
+        let env = TestEnv::new(Path::new("/"));
+        let hello = kplay_engine::agent::Request::Hello;
+        set_agent_path(false);
+        let sh = crate::common::agent_call(&ctx(&env, false, false), &hello).await;
+        assert!(sh.expect("call").is_none());
+        set_agent_path(true);
+        let agent = crate::common::agent_call(&ctx(&env, false, false), &hello).await;
+        if std::env::var_os("KPLAY_NO_AGENT").is_none() {
+            assert!(agent.expect("call").is_some());
+        }
     }
 }

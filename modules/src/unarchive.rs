@@ -7,7 +7,7 @@
 //! size; `mode`/`owner`/`group` are compared on every member. One inspect round trip decides;
 //! one extract round trip (not in check mode) unpacks and fixes attributes.
 
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::{path_info, AttrSpec};
 use crate::common::mode::ModeSpec;
 use crate::common::probe::{parse_reply, PathStat, PROBE_FN};
@@ -21,20 +21,48 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const PARAMS: &[Param] = &[
-    p("src", &[]),
-    p("dest", &[]),
-    p("remote_src", &[]),
-    p("copy", &[]),
-    p("creates", &[]),
-    p("list_files", &[]),
-    p("keep_newer", &[]),
-    p("exclude", &[]),
-    p("include", &[]),
-    p("extra_opts", &[]),
-    p("validate_certs", &[]),
-    p("io_buffer_size", &[]),
-    p("decrypt", &[]),
+    p("src", &[])
+        .required()
+        .doc("Archive on the controller, or (with `remote_src`) on the host or a URL."),
+    p("dest", &[])
+        .required()
+        .doc("Existing remote directory to unpack into."),
+    p("remote_src", &[])
+        .flag(false)
+        .doc("`src` is on the host (or a URL)."),
+    p("copy", &[])
+        .flag(true)
+        .doc("Deprecated opposite of `remote_src`."),
+    p("creates", &[]).doc("Skip when this remote path exists."),
+    p("list_files", &[])
+        .flag(false)
+        .doc("Return the archive's file list as `files`."),
+    p("keep_newer", &[])
+        .flag(false)
+        .doc("Do not replace files newer than the archive's."),
+    p("exclude", &[])
+        .list()
+        .doc("Archive members (globs) not to unpack."),
+    p("include", &[])
+        .list()
+        .doc("Only unpack these archive members."),
+    p("extra_opts", &[])
+        .list()
+        .doc("Extra options for tar/unzip."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates for a URL `src`."),
+    p("io_buffer_size", &[]).doc("Accepted (no effect)."),
+    p("decrypt", &[]).doc("Decrypt a vaulted archive (kplay always does)."),
 ];
+
+/// `unarchive`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "unarchive",
+    "Unpacks an archive after (optionally) copying it from the local machine",
+    &[PARAMS, FILE_COMMON],
+)
+.mutually_exclusive(&[&["copy", "remote_src"], &["include", "exclude"]]);
 
 /// Exit codes of the inspect snippet.
 const RC_NOT_DIR: i32 = 84;
@@ -113,29 +141,10 @@ struct UnarchiveArgs {
     attrs: AttrSpec,
 }
 
-fn str_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        None => vec![],
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(kplay_engine::value::to_display_string)
-            .collect(),
-        Some(Value::String(s)) => s
-            .split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect(),
-        Some(other) => vec![kplay_engine::value::to_display_string(other)],
-    }
-}
-
 impl UnarchiveArgs {
     fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<UnarchiveArgs, ModuleError> {
-        let a = Args::parse("unarchive", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["src", "dest"])?;
-        a.mutually_exclusive(&["copy", "remote_src"])?;
-        a.mutually_exclusive(&["include", "exclude"])?;
-        let remote_src = a.bool("remote_src", false)? || !a.bool("copy", true)?;
+        let a = SPEC.parse(args)?;
+        let remote_src = a.flag("remote_src") || !a.flag("copy");
         let src = a.str("src")?.unwrap_or_default();
         let source = if src.contains("://") {
             if !remote_src {
@@ -163,12 +172,12 @@ impl UnarchiveArgs {
             source,
             dest: a.str("dest")?.unwrap_or_default(),
             creates: a.str("creates")?,
-            list_files: a.bool("list_files", false)?,
-            keep_newer: a.bool("keep_newer", false)?,
-            exclude: str_list(a.raw("exclude")),
-            include: str_list(a.raw("include")),
-            extra_opts: str_list(a.raw("extra_opts")),
-            validate_certs: a.bool("validate_certs", true)?,
+            list_files: a.flag("list_files"),
+            keep_newer: a.flag("keep_newer"),
+            exclude: a.list("exclude"),
+            include: a.list("include"),
+            extra_opts: a.list("extra_opts"),
+            validate_certs: a.flag("validate_certs"),
             attrs,
         })
     }
@@ -670,7 +679,7 @@ mod tests {
         (t, env, dest)
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn controller_tar_gz_is_unpacked_then_unchanged() {
         let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
@@ -693,8 +702,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false, "{r:?}");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn modified_member_is_restored() {
         let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
@@ -714,8 +724,9 @@ mod tests {
             "v=1\n"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn check_mode_reports_change_and_extracts_nothing() {
         let _serial = UPLOADS.lock().await;
         let before = uploads();
@@ -731,6 +742,7 @@ mod tests {
             uploads().is_subset(&before),
             "upload directories left behind"
         );
+    }
     }
 
     /// The private upload directories in /tmp.
@@ -801,10 +813,10 @@ mod tests {
         out
     }
 
+    crate::testutil::both_paths! {
     /// Archives whose members leave `dest` (`..`, absolute, a link pointing out) are refused on
     /// every run, before anything is written: before, the second run's "already unpacked"
     /// check and attribute fixes followed `dest/../victim` and changed the victim's mode.
-    #[tokio::test]
     async fn archives_with_members_outside_dest_are_refused_on_every_run() {
         let _serial = UPLOADS.lock().await;
         if std::process::Command::new("unzip")
@@ -879,8 +891,9 @@ mod tests {
             "something was unpacked"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_applies_to_members_and_is_idempotent() {
         let _serial = UPLOADS.lock().await;
         let (_t, env, dest) = fixture();
@@ -901,8 +914,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false, "{r:?}");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn remote_src_with_creates_is_skipped() {
         let (t, env, dest) = fixture();
         let a = json!({"src": t.path().join("files/app.tar.gz").to_str().unwrap(), "remote_src": true, "dest": dest.to_str().unwrap(), "creates": dest.to_str().unwrap()});
@@ -916,8 +930,9 @@ mod tests {
             format!("skipped, since {} exists", dest.display())
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn missing_dest_directory_fails() {
         let (t, env, _) = fixture();
         let a = json!({"src": "app.tar.gz", "dest": t.path().join("nope").to_str().unwrap()});
@@ -932,6 +947,7 @@ mod tests {
                 t.path().join("nope").display()
             )
         );
+    }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! check mode.
 
 use crate::cmdline::{exists_test, EXISTS_FN};
-use crate::common::args::{p, Args, Param, FILE_COMMON};
+use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::run_sh;
 use crate::get_url::{finish_script, header_pairs, temp_for};
 use crate::target_http::{request, HttpRequest, HttpResponse, Redirects, Sink, Via};
@@ -15,37 +15,47 @@ use kplay_engine::value::{to_display_string, Map, Value};
 use std::time::{Duration, Instant};
 
 const PARAMS: &[Param] = &[
-    p("url", &[]),
-    p("dest", &[]),
-    p("url_username", &["user"]),
-    p("url_password", &["password"]),
-    p("body", &[]),
-    p("body_format", &[]),
-    p("method", &[]),
-    p("return_content", &[]),
-    p("force_basic_auth", &[]),
-    p("follow_redirects", &[]),
-    p("creates", &[]),
-    p("removes", &[]),
-    p("status_code", &[]),
-    p("timeout", &[]),
-    p("headers", &[]),
-    p("validate_certs", &[]),
-    p("client_cert", &[]),
-    p("client_key", &[]),
-    p("ca_path", &[]),
-    p("src", &[]),
-    p("remote_src", &[]),
-    p("force", &["thirsty"]),
-    p("use_proxy", &[]),
-    p("unix_socket", &[]),
-    p("http_agent", &[]),
-    p("unredirected_headers", &[]),
-    p("use_gssapi", &[]),
-    p("use_netrc", &[]),
-    p("ciphers", &[]),
-    p("decompress", &[]),
+    p("url", &[]).required().doc("HTTP or HTTPS URL."),
+    p("dest", &[]).doc("Remote file to save the body to."),
+    p("url_username", &["user"]).doc("User for HTTP basic authentication."),
+    p("url_password", &["password"]).doc("Password for HTTP basic authentication."),
+    p("body", &[]).doc("Request body."),
+    p("body_format", &[])
+        .doc("`raw`, `json` or `form-urlencoded` (sets Content-Type and encodes `body`)."),
+    p("method", &[]).doc("HTTP method (default GET)."),
+    p("return_content", &[])
+        .flag(false)
+        .doc("Return the body as `content` (and `json` when it is JSON)."),
+    p("force_basic_auth", &[])
+        .flag(false)
+        .doc("Send basic authentication without waiting for a 401."),
+    p("follow_redirects", &[]).doc("Whether to follow redirects (`safe`, `all`, `none` …)."),
+    p("creates", &[]).doc("Skip the request when this remote path exists."),
+    p("removes", &[]).doc("Make the request only when this remote path exists."),
+    p("status_code", &[]).doc("Status codes that count as success (default 200)."),
+    p("timeout", &[]).doc("Seconds for the request."),
+    p("headers", &[]).doc("Extra request headers (a dict)."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Verify TLS certificates."),
+    p("client_cert", &[]).doc("Client certificate (PEM) for TLS."),
+    p("client_key", &[]).doc("Client private key (PEM) for TLS."),
+    p("ca_path", &[]).doc("CA certificate(s) to verify the server with."),
+    p("src", &[]).doc("File whose content is the request body."),
+    p("remote_src", &[]).doc("`src` is on the host."),
+    p("force", &["thirsty"]).doc("Do not use a cached response."),
+    p("use_proxy", &[]).doc("Use the proxy environment variables."),
+    p("unix_socket", &[]).doc("Connect through this Unix socket."),
+    p("http_agent", &[]).doc("User-Agent header."),
+    p("unredirected_headers", &[]).doc("Headers not sent again after a redirect."),
+    p("use_gssapi", &[]).doc("Accepted (no GSSAPI support)."),
+    p("use_netrc", &[]).doc("Use credentials from ~/.netrc."),
+    p("ciphers", &[]).doc("TLS cipher list."),
+    p("decompress", &[]).doc("Decompress gzip-encoded responses."),
 ];
+
+/// `uri`'s declared arguments.
+pub static SPEC: Spec = Spec::new("uri", "Interacts with webservices", &[PARAMS, FILE_COMMON]);
 
 /// Encode `body` per `body_format`; returns the bytes and the Content-Type it implies.
 pub fn encode_body(
@@ -143,8 +153,7 @@ struct UriArgs {
 
 impl UriArgs {
     fn parse(args: Map) -> Result<UriArgs, ModuleError> {
-        let a = Args::parse("uri", args, &[PARAMS, FILE_COMMON])?;
-        a.require(&["url"])?;
+        let a = SPEC.parse(args)?;
         if a.has("src") || a.has("unix_socket") {
             return Err(ModuleError::new(
                 "uri: src and unix_socket are not supported by kplay",
@@ -171,7 +180,7 @@ impl UriArgs {
             headers.push(("User-Agent".into(), agent));
         }
         let password = a.str("url_password")?.unwrap_or_default();
-        a.bool("force_basic_auth", false)?;
+        a.flag("force_basic_auth");
         Ok(UriArgs {
             req: HttpRequest {
                 url: a.str("url")?.unwrap_or_default(),
@@ -182,14 +191,14 @@ impl UriArgs {
                 headers,
                 body,
                 timeout: Duration::from_secs_f64(seconds(&a, "timeout", 30.0)?.max(0.001)),
-                validate_certs: a.bool("validate_certs", true)?,
+                validate_certs: a.flag("validate_certs"),
                 auth: a.str("url_username")?.map(|u| (u, password)),
                 redirects: Redirects::parse(
                     &a.str("follow_redirects")?.unwrap_or_else(|| "safe".into()),
                 )?,
             },
             dest: a.str("dest")?,
-            return_content: a.bool("return_content", false)?,
+            return_content: a.flag("return_content"),
             status_code: status_codes(a.raw("status_code"))?,
             creates: a.str("creates")?,
             removes: a.str("removes")?,
@@ -395,19 +404,21 @@ mod tests {
         assert!(req.ends_with(r#"{"a":1}"#));
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn curl_on_the_host_posts_json() {
         if std::path::Path::new("/usr/bin/curl").exists() {
             json_post_returns_parsed_content(Via::Auto).await;
         }
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn tunnel_posts_json() {
         json_post_returns_parsed_content(Via::Tunnel).await;
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn unexpected_status_fails_with_ansible_message() {
         let (port, _) = serve(route);
         let env = TestEnv::new(std::path::Path::new("/"));
@@ -426,8 +437,9 @@ mod tests {
             201
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn refused_connection_is_status_minus_one() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -447,8 +459,9 @@ mod tests {
         );
         assert_eq!(e.result["status"], -1);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn dest_is_written_once() {
         let (port, _) = serve(route);
         let t = tempfile::tempdir().unwrap();
@@ -466,8 +479,9 @@ mod tests {
             .unwrap();
         assert_eq!(r["changed"], false);
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn creates_skips_the_request() {
         let t = tempfile::tempdir().unwrap();
         let env = TestEnv::new(t.path());
@@ -479,6 +493,7 @@ mod tests {
             r["stdout"],
             format!("skipped, since '{}' exists", t.path().display())
         );
+    }
     }
 
     #[test]

@@ -4,9 +4,8 @@
 //! One round trip reads the account, its shadow entry, its groups and every group the task names;
 //! one more runs the single command that is needed (and reads the account back).
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
-use crate::group::int_arg;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
@@ -14,46 +13,76 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &["user"]),
-    p("state", &[]),
-    p("uid", &[]),
-    p("non_unique", &[]),
-    p("seuser", &[]),
-    p("group", &[]),
-    p("groups", &[]),
-    p("append", &[]),
-    p("shell", &[]),
-    p("home", &[]),
-    p("skeleton", &[]),
-    p("password", &[]),
-    p("update_password", &[]),
-    p("comment", &[]),
-    p("create_home", &["createhome"]),
-    p("move_home", &[]),
-    p("system", &[]),
-    p("force", &[]),
-    p("remove", &[]),
-    p("login_class", &[]),
-    p("hidden", &[]),
-    p("generate_ssh_key", &[]),
-    p("ssh_key_bits", &[]),
-    p("ssh_key_type", &[]),
-    p("ssh_key_file", &[]),
-    p("ssh_key_comment", &[]),
-    p("ssh_key_passphrase", &[]),
-    p("expires", &[]),
-    p("password_lock", &[]),
-    p("local", &[]),
-    p("profile", &[]),
-    p("authorization", &[]),
-    p("role", &[]),
-    p("umask", &[]),
-    p("password_expire_max", &[]),
-    p("password_expire_min", &[]),
-    p("password_expire_warn", &[]),
-    p("uid_min", &[]),
-    p("uid_max", &[]),
+    p("name", &["user"]).required().doc("Name of the user."),
+    p("state", &[])
+        .choices(&["present", "absent"])
+        .default_str("present")
+        .doc("Whether the account should exist."),
+    p("uid", &[]).int().doc("The user's UID."),
+    p("non_unique", &[])
+        .flag(false)
+        .doc("Allow a UID another user has."),
+    p("seuser", &[]).doc("SELinux user (accepted, not enforced)."),
+    p("group", &[]).doc("Primary group."),
+    p("groups", &[]).list().doc(
+        "Supplementary groups (a list or comma-separated; empty removes all but the primary).",
+    ),
+    p("append", &[])
+        .flag(false)
+        .doc("Add `groups` to the current ones instead of replacing them."),
+    p("shell", &[]).doc("Login shell."),
+    p("home", &[]).doc("Home directory."),
+    p("skeleton", &[]).doc("Skeleton directory for a new home."),
+    p("password", &[]).doc("Encrypted password (crypt(3) hash)."),
+    p("update_password", &[])
+        .choices(&["always", "on_create"])
+        .doc("`always` sets `password`; `on_create` only for new users."),
+    p("comment", &[]).doc("GECOS field."),
+    p("create_home", &["createhome"])
+        .flag(true)
+        .doc("Create the home directory for a new user."),
+    p("move_home", &[])
+        .flag(false)
+        .doc("Move the home directory when `home` changes."),
+    p("system", &[])
+        .flag(false)
+        .doc("Create a system account (UID from the system range)."),
+    p("force", &[])
+        .flag(false)
+        .doc("With state=absent, remove even when logged in."),
+    p("remove", &[])
+        .flag(false)
+        .doc("With state=absent, also remove the home directory and mail spool."),
+    p("login_class", &[]).doc("Login class (BSD; accepted)."),
+    p("hidden", &[]).doc("macOS only (accepted)."),
+    p("generate_ssh_key", &[])
+        .flag(false)
+        .doc("Generate an SSH key pair for the user when missing."),
+    p("ssh_key_bits", &[])
+        .int()
+        .doc("Bits of the generated key."),
+    p("ssh_key_type", &[]).doc("Type of the generated key (default rsa)."),
+    p("ssh_key_file", &[]).doc("Path of the generated key (default .ssh/id_TYPE)."),
+    p("ssh_key_comment", &[]).doc("Comment of the generated key."),
+    p("ssh_key_passphrase", &[]).doc("Passphrase of the generated key."),
+    p("expires", &[]).doc("Account expiry, seconds since the epoch (-1 removes it)."),
+    p("password_lock", &[])
+        .flag(false)
+        .doc("Lock (true) or unlock (false) the password."),
+    p("local", &[]).doc("Use the local tools (`luseradd`); /etc/passwd only."),
+    p("profile", &[]).doc("Solaris only (accepted)."),
+    p("authorization", &[]).doc("Solaris only (accepted)."),
+    p("role", &[]).doc("Solaris only (accepted)."),
+    p("umask", &[]).doc("Umask for the new home directory."),
+    p("password_expire_max", &[]).doc("Maximum days between password changes."),
+    p("password_expire_min", &[]).doc("Minimum days between password changes."),
+    p("password_expire_warn", &[]).doc("Days of warning before the password expires."),
+    p("uid_min", &[]).int().doc("Lowest UID for a new user."),
+    p("uid_max", &[]).int().doc("Highest UID for a new user."),
 ];
+
+/// `user`'s declared arguments.
+pub static SPEC: Spec = Spec::new("user", "Manage user accounts", &[PARAMS]);
 
 /// What Ansible puts in place of the password in results.
 pub const HIDDEN_PASSWORD: &str = "NOT_LOGGING_PASSWORD";
@@ -149,12 +178,11 @@ impl SshKeySpec {
 
 impl UserArgs {
     pub fn parse(args: Map) -> Result<UserArgs, ModuleError> {
-        let a = Args::parse("user", args, &[PARAMS])?;
-        a.require(&["name"])?;
-        let ssh_key = if a.bool("generate_ssh_key", false)? {
+        let a = SPEC.parse(args)?;
+        let ssh_key = if a.flag("generate_ssh_key") {
             let kind = a.str("ssh_key_type")?.unwrap_or_else(|| "rsa".into());
             Some(SshKeySpec {
-                bits: int_arg(&a, "ssh_key_bits")?.filter(|b| *b > 0),
+                bits: a.u32("ssh_key_bits")?.filter(|b| *b > 0),
                 file: a
                     .str("ssh_key_file")?
                     .unwrap_or_else(|| format!(".ssh/id_{kind}")),
@@ -165,27 +193,7 @@ impl UserArgs {
         } else {
             None
         };
-        let groups = match a.raw("groups") {
-            None => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .map(|v| match v {
-                        Value::String(s) => s.trim().to_string(),
-                        other => other.to_string(),
-                    })
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            ),
-            Some(_) => Some(
-                a.str("groups")?
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            ),
-        };
+        let groups = a.has("groups").then(|| a.list("groups"));
         let expires = match a.raw("expires") {
             None => None,
             Some(Value::Number(n)) => n.as_f64(),
@@ -199,11 +207,11 @@ impl UserArgs {
         Ok(UserArgs {
             name: a.str("name")?.unwrap_or_default(),
             present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),
-            uid: int_arg(&a, "uid")?,
-            non_unique: a.bool("non_unique", false)?,
+            uid: a.u32("uid")?,
+            non_unique: a.flag("non_unique"),
             group: a.str("group")?,
             groups,
-            append: a.bool("append", false)?,
+            append: a.flag("append"),
             shell: a.str("shell")?,
             home: a.str("home")?,
             skeleton: a.str("skeleton")?,
@@ -213,20 +221,20 @@ impl UserArgs {
                 .as_deref()
                 != Some("on_create"),
             comment: a.str("comment")?,
-            create_home: a.bool("create_home", true)?,
-            move_home: a.bool("move_home", false)?,
-            system: a.bool("system", false)?,
-            force: a.bool("force", false)?,
-            remove: a.bool("remove", false)?,
+            create_home: a.flag("create_home"),
+            move_home: a.flag("move_home"),
+            system: a.flag("system"),
+            force: a.flag("force"),
+            remove: a.flag("remove"),
             expires,
             password_lock: if a.has("password_lock") {
-                Some(a.bool("password_lock", false)?)
+                Some(a.flag("password_lock"))
             } else {
                 None
             },
             umask: a.str("umask")?,
-            uid_min: int_arg(&a, "uid_min")?,
-            uid_max: int_arg(&a, "uid_max")?,
+            uid_min: a.u32("uid_min")?,
+            uid_max: a.u32("uid_max")?,
             ssh_key,
         })
     }

@@ -7,7 +7,7 @@
 //! `search_regex`, are polled from the controller through the transport's tunnel
 //! (`Transport::open_tcp`); file searches poll the file's content, one round trip per try.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::wait_for_connection::seconds;
 use async_trait::async_trait;
@@ -18,19 +18,29 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 const PARAMS: &[Param] = &[
-    p("host", &[]),
-    p("timeout", &[]),
-    p("connect_timeout", &[]),
-    p("delay", &[]),
-    p("port", &[]),
-    p("active_connection_states", &[]),
-    p("path", &[]),
-    p("search_regex", &[]),
-    p("state", &[]),
-    p("exclude_hosts", &[]),
-    p("sleep", &[]),
-    p("msg", &[]),
+    p("host", &[]).doc("Host (as seen from the target) to wait for."),
+    p("timeout", &[]).doc("Seconds to wait in all."),
+    p("connect_timeout", &[]).doc("Seconds for one connection attempt."),
+    p("delay", &[]).doc("Seconds before the first check."),
+    p("port", &[]).doc("TCP port to wait for."),
+    p("active_connection_states", &[])
+        .doc("TCP states that count as an active connection (state=drained)."),
+    p("path", &[]).doc("File to wait for."),
+    p("search_regex", &[]).doc("Text (regexp) the file or the port's banner must contain."),
+    p("state", &[])
+        .choices(&["absent", "drained", "present", "started", "stopped"])
+        .doc("`started`/`present`, `stopped`/`absent`, or `drained`."),
+    p("exclude_hosts", &[]).doc("Hosts whose connections are ignored for state=drained."),
+    p("sleep", &[]).doc("Seconds between checks."),
+    p("msg", &[]).doc("Message on timeout instead of the default."),
 ];
+
+/// `wait_for`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "wait_for",
+    "Waits for a condition before continuing",
+    &[PARAMS],
+);
 
 /// Exit codes of the host loop.
 const RC_TIMEOUT: i32 = 124;
@@ -80,7 +90,7 @@ struct WaitArgs {
 
 impl WaitArgs {
     fn parse(args: Map) -> Result<WaitArgs, ModuleError> {
-        let a = Args::parse("wait_for", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         let state = a
             .choice(
                 "state",

@@ -2,7 +2,7 @@
 //! while a machine boots). Each attempt is bounded by `connect_timeout`; the whole wait by
 //! `timeout`. Skipped in check mode, as Ansible's action plugin does.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::ExecRequest;
@@ -10,11 +10,18 @@ use kplay_engine::value::{Map, Value};
 use std::time::{Duration, Instant};
 
 const PARAMS: &[Param] = &[
-    p("connect_timeout", &[]),
-    p("delay", &[]),
-    p("sleep", &[]),
-    p("timeout", &[]),
+    p("connect_timeout", &[]).doc("Seconds to wait for one connection attempt."),
+    p("delay", &[]).doc("Seconds to wait before the first attempt."),
+    p("sleep", &[]).doc("Seconds between attempts."),
+    p("timeout", &[]).doc("Seconds to keep trying."),
 ];
+
+/// `wait_for_connection`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "wait_for_connection",
+    "Waits until remote system is reachable/usable",
+    &[PARAMS],
+);
 
 /// Checked arguments, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,7 +50,7 @@ pub(crate) fn seconds(a: &Args, name: &str, default: f64) -> Result<f64, ModuleE
 
 impl Waits {
     fn parse(args: Map) -> Result<Waits, ModuleError> {
-        let a = Args::parse("wait_for_connection", args, &[PARAMS])?;
+        let a = SPEC.parse(args)?;
         Ok(Waits {
             connect_timeout: seconds(&a, "connect_timeout", 5.0)?,
             delay: seconds(&a, "delay", 0.0)?,

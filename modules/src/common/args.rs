@@ -1,61 +1,29 @@
-//! Module argument checking with Ansible's rules and wording: aliases fold into the canonical
-//! name, unknown names are rejected with the list of supported ones, `null` counts as "not given",
-//! booleans accept `yes/no/on/off/1/0`. Everything here runs before a module touches the host.
+//! Module argument checking with ansible-core's rules and wording: one parser ([`Spec::parse`])
+//! for every module's declared [`Spec`] folds aliases, refuses unknown names, converts types,
+//! checks choices and the rules between parameters, all before the module touches the host;
+//! [`Args`] then hands out typed values (declared defaults included).
 
+pub use super::spec::{p, render_doc, DefaultValue, Param, RequiredIf, Spec, Type, FILE_COMMON};
 use kplay_engine::module::ModuleError;
-use kplay_engine::value::{ansible_bool, Map, Value};
+use kplay_engine::value::{ansible_bool, to_display_string, Map, Value};
 
-/// One supported parameter: its canonical name and the other names it answers to.
-#[derive(Debug, Clone, Copy)]
-pub struct Param {
-    pub name: &'static str,
-    pub aliases: &'static [&'static str],
-}
-
-/// Shorthand for building a [`Param`] table.
-pub const fn p(name: &'static str, aliases: &'static [&'static str]) -> Param {
-    Param { name, aliases }
-}
-
-/// The common file attribute parameters every file-writing Ansible module accepts
-/// (`add_file_common_args=True`). SELinux and `unsafe_writes` are accepted and ignored.
-pub const FILE_COMMON: &[Param] = &[
-    p("mode", &[]),
-    p("owner", &[]),
-    p("group", &[]),
-    p("seuser", &[]),
-    p("serole", &[]),
-    p("setype", &[]),
-    p("selevel", &[]),
-    p("unsafe_writes", &[]),
-    p("attributes", &["attr"]),
-];
-
-/// Checked arguments of one module call, keyed by canonical parameter name.
-#[derive(Debug, Clone)]
-pub struct Args {
-    module: &'static str,
-    values: Map,
-}
-
-impl Args {
-    /// Fold aliases into canonical names and reject anything not in `params` with Ansible's
-    /// message: `Unsupported parameters for (copy) module: foo. Supported parameters include: …`.
-    pub fn parse(
-        module: &'static str,
-        args: Map,
-        params: &[&[Param]],
-    ) -> Result<Args, ModuleError> {
-        let all: Vec<&Param> = params.iter().flat_map(|ps| ps.iter()).collect();
+impl Spec {
+    /// Check a call's arguments: fold aliases (a canonical name wins over an alias; `null`
+    /// means "not given"), then in ansible-core's order refuse unknown names, mutually
+    /// exclusive ones, missing required ones, values of the wrong type, values outside
+    /// `choices`, and broken `required_together` / `required_one_of` / `required_if` rules.
+    pub fn parse(&'static self, args: Map) -> Result<Args, ModuleError> {
         let mut values = Map::new();
         let mut unsupported: Vec<String> = Vec::new();
         for (k, v) in args {
-            match all
-                .iter()
+            if k.starts_with("_ansible_") {
+                continue;
+            }
+            match self
+                .all()
                 .find(|p| p.name == k || p.aliases.contains(&k.as_str()))
             {
                 Some(p) => {
-                    // `null` means "not given" in Ansible; a canonical name wins over an alias.
                     if v.is_null() || (values.contains_key(p.name) && k != p.name) {
                         continue;
                     }
@@ -65,29 +33,186 @@ impl Args {
             }
         }
         if !unsupported.is_empty() {
-            unsupported.sort();
-            let mut names: Vec<&str> = all.iter().map(|p| p.name).collect();
-            names.sort_unstable();
-            names.dedup();
-            let mut aliases: Vec<&str> =
-                all.iter().flat_map(|p| p.aliases.iter().copied()).collect();
-            aliases.sort_unstable();
-            aliases.dedup();
-            let mut supported = names.join(", ");
-            if !aliases.is_empty() {
-                supported.push_str(&format!(" ({})", aliases.join(", ")));
-            }
-            return Err(ModuleError::new(format!(
-                "Unsupported parameters for ({module}) module: {}. Supported parameters include: {supported}.",
-                unsupported.join(", ")
-            )));
+            return Err(ModuleError::new(self.unsupported_message(unsupported)));
         }
-        Ok(Args { module, values })
+        let args = Args { spec: self, values };
+        for group in self.mutually_exclusive {
+            args.mutually_exclusive(group)?;
+        }
+        let mut missing: Vec<&str> = self
+            .all()
+            .filter(|p| p.required && !args.has(p.name))
+            .map(|p| p.name)
+            .collect();
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            return Err(missing_error(&missing));
+        }
+        let mut args = args;
+        for p in self.all() {
+            if let Some(v) = args.values.get_mut(p.name) {
+                *v = convert(p, v)?;
+            }
+        }
+        for p in self.all().filter(|p| !p.choices.is_empty()) {
+            if let Some(v) = args.values.get(p.name) {
+                let s = to_display_string(v);
+                if !p.choices.contains(&s.as_str()) {
+                    return Err(choice_error(p.name, p.choices, &s));
+                }
+            }
+        }
+        for group in self.required_together {
+            let given = group.iter().filter(|n| args.has(n)).count();
+            if given > 0 && given < group.len() {
+                return Err(ModuleError::new(format!(
+                    "parameters are required together: {}",
+                    group.join(", ")
+                )));
+            }
+        }
+        for group in self.required_one_of {
+            if !group.iter().any(|n| args.has(n)) {
+                return Err(ModuleError::new(format!(
+                    "one of the following is required: {}",
+                    group.join(", ")
+                )));
+            }
+        }
+        for rule in self.required_if {
+            if args
+                .effective(rule.param)
+                .map(|v| to_display_string(&v))
+                .as_deref()
+                != Some(rule.value)
+            {
+                continue;
+            }
+            let missing: Vec<&str> = rule
+                .requires
+                .iter()
+                .copied()
+                .filter(|n| !args.has(n))
+                .collect();
+            let broken = if rule.any {
+                missing.len() == rule.requires.len()
+            } else {
+                !missing.is_empty()
+            };
+            if broken {
+                return Err(ModuleError::new(format!(
+                    "{} is {} but {} of the following are missing: {}",
+                    rule.param,
+                    rule.value,
+                    if rule.any { "any" } else { "all" },
+                    missing.join(", ")
+                )));
+            }
+        }
+        Ok(args)
     }
 
+    /// `Unsupported parameters for (copy) module: foo. Supported parameters include: a, b (alias).`
+    fn unsupported_message(&self, mut unsupported: Vec<String>) -> String {
+        unsupported.sort();
+        let mut names: Vec<&str> = self.all().map(|p| p.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut aliases: Vec<&str> = self.all().flat_map(|p| p.aliases.iter().copied()).collect();
+        aliases.sort_unstable();
+        aliases.dedup();
+        let mut supported = names.join(", ");
+        if !aliases.is_empty() {
+            supported.push_str(&format!(" ({})", aliases.join(", ")));
+        }
+        format!(
+            "Unsupported parameters for ({}) module: {}. Supported parameters include: {supported}.",
+            self.module,
+            unsupported.join(", ")
+        )
+    }
+}
+
+/// Convert a given value to its parameter's declared type, with ansible-core's message when it
+/// cannot be.
+fn convert(p: &Param, v: &Value) -> Result<Value, ModuleError> {
+    match p.ty {
+        Type::Raw => Ok(v.clone()),
+        Type::Str | Type::Path => match v {
+            Value::Array(_) | Value::Object(_) => Err(type_error(p.name, v, "str")),
+            other => Ok(Value::String(to_display_string(other))),
+        },
+        Type::Bool => bool_value(p.name, v).map(Value::Bool),
+        Type::Int => match v {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(v.clone()),
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| type_error(p.name, v, "int")),
+            _ => Err(type_error(p.name, v, "int")),
+        },
+        Type::List => match v {
+            Value::Object(_) => Err(type_error(p.name, v, "list")),
+            other => Ok(Value::Array(
+                list_items(other).into_iter().map(Value::String).collect(),
+            )),
+        },
+        Type::Dict => match v {
+            Value::Object(_) => Ok(v.clone()),
+            _ => Err(type_error(p.name, v, "dict")),
+        },
+    }
+}
+
+/// A boolean with Ansible's coercion and its message when the value is not one.
+fn bool_value(name: &str, v: &Value) -> Result<bool, ModuleError> {
+    ansible_bool(v).ok_or_else(|| {
+        ModuleError::new(format!(
+            "argument '{name}' is of type {} and we were unable to convert to bool: The value '{}' is not a valid boolean.  Valid booleans include: 'yes', 'on', 'true', '1', 'no', 'off', 'false', '0'",
+            python_type(v),
+            to_display_string(v)
+        ))
+    })
+}
+
+/// A list parameter's items: a list (nested lists flattened; a string item is one item, as
+/// Ansible keeps it) or a comma-separated string; every item trimmed, empty ones dropped,
+/// scalars as Python's `str()`.
+fn list_items(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .flat_map(|i| match i {
+                Value::String(s) => Some(s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .into_iter()
+                    .collect(),
+                other => list_items(other),
+            })
+            .collect(),
+        Value::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        Value::Null => Vec::new(),
+        other => vec![to_display_string(other)],
+    }
+}
+
+/// Checked arguments of one module call, keyed by canonical parameter name.
+#[derive(Debug, Clone)]
+pub struct Args {
+    spec: &'static Spec,
+    values: Map,
+}
+
+impl Args {
     /// The module name these arguments belong to (for messages).
     pub fn module(&self) -> &'static str {
-        self.module
+        self.spec.module
     }
 
     /// Whether a parameter was given (and not null).
@@ -95,31 +220,73 @@ impl Args {
         self.values.contains_key(name)
     }
 
-    /// The raw value of a parameter.
+    /// The raw value of a parameter as given (after its type's conversion).
     pub fn raw(&self, name: &str) -> Option<&Value> {
         self.values.get(name)
     }
 
-    /// A string parameter; numbers and booleans are converted as Python's `str()` would.
+    /// The value given, else the spec's default.
+    fn effective(&self, name: &str) -> Option<Value> {
+        self.values
+            .get(name)
+            .cloned()
+            .or_else(|| self.spec.param(name).and_then(|p| p.default.value()))
+    }
+
+    /// A string parameter (given, else its declared default); numbers and booleans are
+    /// converted as Python's `str()` would.
     pub fn str(&self, name: &str) -> Result<Option<String>, ModuleError> {
-        match self.values.get(name) {
+        match self.effective(name) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(if *b { "True" } else { "False" }.to_string())),
-            Some(other) => Err(type_error(name, other, "str")),
+            Some(Value::Array(_)) | Some(Value::Object(_)) => {
+                Err(type_error(name, &self.values[name], "str"))
+            }
+            Some(v) => Ok(Some(to_display_string(&v))),
         }
     }
 
-    /// A boolean parameter with Ansible's coercion; `default` when not given.
+    /// A string parameter that must be present (`missing required arguments: name`).
+    pub fn required_str(&self, name: &str) -> Result<String, ModuleError> {
+        self.str(name)?.ok_or_else(|| missing_error(&[name]))
+    }
+
+    /// A boolean parameter with Ansible's coercion; the declared default, else `default`.
     pub fn bool(&self, name: &str, default: bool) -> Result<bool, ModuleError> {
-        match self.values.get(name) {
+        match self.effective(name) {
             None => Ok(default),
-            Some(v) => ansible_bool(v).ok_or_else(|| {
+            Some(v) => bool_value(name, &v),
+        }
+    }
+
+    /// A declared `bool` parameter: its value, else its default, else false.
+    pub fn flag(&self, name: &str) -> bool {
+        self.effective(name)
+            .and_then(|v| ansible_bool(&v))
+            .unwrap_or(false)
+    }
+
+    /// A declared `list` parameter's items (empty when not given).
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.values.get(name).map(list_items).unwrap_or_default()
+    }
+
+    /// A declared `int` parameter: its value, else its default.
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.effective(name).and_then(|v| match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+    }
+
+    /// A declared `int` parameter that must fit a `u32` (ids, sizes, days).
+    pub fn u32(&self, name: &str) -> Result<Option<u32>, ModuleError> {
+        match self.int(name) {
+            None => Ok(None),
+            Some(i) => u32::try_from(i).map(Some).map_err(|_| {
                 ModuleError::new(format!(
-                    "argument '{name}' is of type {} and we were unable to convert to bool: The value '{}' is not a valid boolean.  Valid booleans include: 'yes', 'on', 'true', '1', 'no', 'off', 'false', '0'",
-                    python_type(v),
-                    kplay_engine::value::to_display_string(v)
+                    "argument '{name}' must be between 0 and {}, got {i}",
+                    u32::MAX
                 ))
             }),
         }
@@ -130,10 +297,7 @@ impl Args {
         match self.str(name)? {
             None => Ok(None),
             Some(s) if choices.contains(&s.as_str()) => Ok(Some(s)),
-            Some(s) => Err(ModuleError::new(format!(
-                "value of {name} must be one of: {}, got: {s}",
-                choices.join(", ")
-            ))),
+            Some(s) => Err(choice_error(name, choices, &s)),
         }
     }
 
@@ -143,10 +307,7 @@ impl Args {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(ModuleError::new(format!(
-                "missing required arguments: {}",
-                missing.join(", ")
-            )))
+            Err(missing_error(&missing))
         }
     }
 
@@ -163,6 +324,17 @@ impl Args {
     }
 }
 
+fn missing_error(names: &[&str]) -> ModuleError {
+    ModuleError::new(format!("missing required arguments: {}", names.join(", ")))
+}
+
+fn choice_error(name: &str, choices: &[&str], got: &str) -> ModuleError {
+    ModuleError::new(format!(
+        "value of {name} must be one of: {}, got: {got}",
+        choices.join(", ")
+    ))
+}
+
 /// Python's type name of a JSON value, as Ansible's conversion errors print it.
 fn python_type(v: &Value) -> &'static str {
     match v {
@@ -176,10 +348,18 @@ fn python_type(v: &Value) -> &'static str {
     }
 }
 
+/// ansible-core's conversion failure: `argument 'x' is of type <class 'str'> and we were
+/// unable to convert to int: <class 'str'> cannot be converted to an int`.
 fn type_error(name: &str, v: &Value, want: &str) -> ModuleError {
+    let t = python_type(v);
+    let why = match want {
+        "int" => format!(": {t} cannot be converted to an int"),
+        "list" => format!(": {t} cannot be converted to a list"),
+        "dict" => ": dictionary requested, could not parse JSON or key=value".to_string(),
+        _ => String::new(),
+    };
     ModuleError::new(format!(
-        "argument '{name}' is of type {} and we were unable to convert to {want}",
-        python_type(v)
+        "argument '{name}' is of type {t} and we were unable to convert to {want}{why}"
     ))
 }
 
@@ -188,78 +368,116 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const SPEC: &[Param] = &[
-        p("dest", &["path"]),
-        p("force", &[]),
+    const PARAMS: &[Param] = &[
+        p("dest", &["path"])
+            .path()
+            .required()
+            .doc("Where to write."),
+        p("force", &[]).flag(true),
         p("content", &[]),
-        p("src", &[]),
+        p("src", &[]).str(),
+        p("state", &[])
+            .choices(&["absent", "present"])
+            .default_str("present"),
+        p("names", &[]).list(),
+        p("count", &[]).int(),
+        p("owner", &[]).str(),
+        p("group", &[]).str(),
     ];
+    static SPEC: Spec = Spec::new("copy", "Copy things.", &[PARAMS])
+        .mutually_exclusive(&[&["content", "src"]])
+        .required_together(&[&["owner", "group"]])
+        .required_if(&[RequiredIf {
+            param: "state",
+            value: "absent",
+            requires: &["names", "count"],
+            any: true,
+        }]);
 
-    fn map(v: Value) -> Map {
+    fn parse(v: Value) -> Result<Args, String> {
         match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
+            Value::Object(m) => SPEC.parse(m).map_err(|e| e.msg),
+            _ => Err("not a map".into()),
         }
     }
 
     #[test]
     fn unknown_parameter_is_rejected_with_ansible_wording() {
-        let e = Args::parse("copy", map(json!({"dest": "/x", "foo": 1})), &[SPEC]).unwrap_err();
         assert_eq!(
-            e.msg,
-            "Unsupported parameters for (copy) module: foo. Supported parameters include: content, dest, force, src (path)."
+            parse(json!({"dest": "/x", "foo": 1})).unwrap_err(),
+            "Unsupported parameters for (copy) module: foo. Supported parameters include: content, count, dest, force, group, names, owner, src, state (path)."
         );
     }
 
     #[test]
-    fn alias_folds_into_canonical_name() {
-        let a = Args::parse("copy", map(json!({"path": "/x"})), &[SPEC]).unwrap();
+    fn alias_folds_into_canonical_name_and_null_is_not_given() {
+        let a = parse(json!({"path": "/x", "src": null})).unwrap();
         assert_eq!(a.str("dest").unwrap().as_deref(), Some("/x"));
+        assert!(!a.has("src"));
     }
 
     #[test]
-    fn null_value_counts_as_not_given() {
-        let a = Args::parse("copy", map(json!({"dest": null})), &[SPEC]).unwrap();
-        assert!(!a.has("dest"));
-    }
-
-    #[test]
-    fn bool_accepts_yes_and_rejects_nonsense() {
-        let a = Args::parse("copy", map(json!({"force": "yes"})), &[SPEC]).unwrap();
-        assert!(a.bool("force", false).unwrap());
-        let b = Args::parse("copy", map(json!({"force": "maybe"})), &[SPEC]).unwrap();
-        assert!(b
-            .bool("force", false)
-            .unwrap_err()
-            .msg
-            .contains("unable to convert to bool"));
-    }
-
-    #[test]
-    fn mutually_exclusive_names_both_parameters() {
-        let a = Args::parse("copy", map(json!({"content": "a", "src": "b"})), &[SPEC]).unwrap();
+    fn missing_required_and_exclusive_use_ansible_wording() {
         assert_eq!(
-            a.mutually_exclusive(&["content", "src"]).unwrap_err().msg,
-            "parameters are mutually exclusive: content|src"
-        );
-    }
-
-    #[test]
-    fn require_lists_missing_arguments() {
-        let a = Args::parse("copy", Map::new(), &[SPEC]).unwrap();
-        assert_eq!(
-            a.require(&["dest"]).unwrap_err().msg,
+            parse(json!({})).unwrap_err(),
             "missing required arguments: dest"
         );
+        assert_eq!(
+            parse(json!({"dest": "/x", "content": "a", "src": "b"})).unwrap_err(),
+            "parameters are mutually exclusive: content|src"
+        );
+        assert_eq!(
+            parse(json!({"dest": "/x", "owner": "a"})).unwrap_err(),
+            "parameters are required together: owner, group"
+        );
+        assert_eq!(
+            parse(json!({"dest": "/x", "state": "absent"})).unwrap_err(),
+            "state is absent but any of the following are missing: names, count"
+        );
     }
 
     #[test]
-    fn choice_rejects_values_outside_the_list() {
-        let a = Args::parse("copy", map(json!({"src": "x"})), &[SPEC]).unwrap();
-        assert!(a
-            .choice("src", &["a", "b"])
+    fn types_are_converted_with_ansible_messages() {
+        let a = parse(json!({"dest": 5, "force": "no", "count": "7", "names": "a, b,,c"})).unwrap();
+        assert_eq!(a.str("dest").unwrap().as_deref(), Some("5"));
+        assert!(!a.flag("force"));
+        assert_eq!(a.int("count"), Some(7));
+        assert_eq!(a.list("names"), vec!["a", "b", "c"]);
+        assert!(parse(json!({"dest": "/x", "force": "maybe"}))
             .unwrap_err()
-            .msg
-            .contains("must be one of: a, b, got: x"));
+            .contains("unable to convert to bool"));
+        assert_eq!(
+            parse(json!({"dest": "/x", "count": "many"})).unwrap_err(),
+            "argument 'count' is of type <class 'str'> and we were unable to convert to int: <class 'str'> cannot be converted to an int"
+        );
+        assert_eq!(
+            parse(json!({"dest": "/x", "names": {"a": 1}})).unwrap_err(),
+            "argument 'names' is of type <class 'dict'> and we were unable to convert to list: <class 'dict'> cannot be converted to a list"
+        );
+    }
+
+    #[test]
+    fn defaults_and_choices() {
+        let a = parse(json!({"dest": "/x"})).unwrap();
+        assert!(a.flag("force"));
+        assert_eq!(a.str("state").unwrap().as_deref(), Some("present"));
+        assert!(!a.has("state"));
+        assert_eq!(
+            parse(json!({"dest": "/x", "state": "gone"})).unwrap_err(),
+            "value of state must be one of: absent, present, got: gone"
+        );
+    }
+
+    #[test]
+    fn doc_lists_every_option_with_its_facts() {
+        let d = render_doc(&SPEC, "ansible.builtin");
+        assert!(d.starts_with("> ANSIBLE.BUILTIN.COPY"), "{d}");
+        assert!(
+            d.contains(
+                "= dest\n        Where to write.\n        aliases: [path]\n        type: path\n"
+            ),
+            "{d}"
+        );
+        assert!(d.contains("- state\n        choices: [absent, present]\n        default: present\n        type: str\n"), "{d}");
     }
 }

@@ -1,4 +1,4 @@
-//! Helpers shared by modules: argument checking, `mode` parsing, the one-round-trip remote
+//! Helpers shared by modules: declared arguments and their checking, `mode` parsing, the one-round-trip remote
 //! probe, owner/group/mode enforcement, atomic writes with backup and `validate`, and diffs.
 
 pub mod args;
@@ -9,6 +9,7 @@ pub mod mode;
 pub mod probe;
 #[cfg(test)]
 pub(crate) mod snapshot;
+pub mod spec;
 pub mod upload;
 pub mod validate;
 pub mod write;

@@ -359,7 +359,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn write_creates_file_with_mode_and_reports_stat() {
         let d = tempfile::tempdir().unwrap();
         let dest = d.path().join("f").to_string_lossy().into_owned();
@@ -383,8 +383,9 @@ mod tests {
         );
         assert!(leftovers(d.path()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn write_keeps_existing_mode_and_makes_backup() {
         let d = tempfile::tempdir().unwrap();
         let destp = d.path().join("f");
@@ -411,8 +412,9 @@ mod tests {
         assert_eq!(std::fs::read(&b).unwrap(), b"old");
         assert_eq!(std::fs::read(&destp).unwrap(), b"new");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn failed_validation_leaves_destination_and_no_temp_file() {
         let d = tempfile::tempdir().unwrap();
         let destp = d.path().join("f");
@@ -432,8 +434,9 @@ mod tests {
         assert_eq!(std::fs::read(&destp).unwrap(), b"old");
         assert!(leftovers(d.path()).is_empty());
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn passing_validation_sees_the_new_content() {
         let d = tempfile::tempdir().unwrap();
         let dest = d.path().join("f").to_string_lossy().into_owned();
@@ -448,8 +451,9 @@ mod tests {
         write_file(&c, &req).await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"good");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn set_attrs_changes_mode() {
         let d = tempfile::tempdir().unwrap();
         let destp = d.path().join("f");
@@ -469,5 +473,6 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(st.mode, 0o751);
+    }
     }
 }

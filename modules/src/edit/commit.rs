@@ -2,9 +2,9 @@
 //! optional backup, optional `validate` on a temp copy, one atomic put, then `mode`/`owner`/
 //! `group` — and in check mode, only the verdict.
 
-use super::args::Args;
 use super::attrs::{AttrSpec, ModeSpec};
 use super::probe::Probe;
+use crate::common::args::Args;
 use crate::common::validate;
 use crate::common::write::{backup_shell, split_backup_line};
 use kplay_engine::module::{ModuleContext, ModuleError};
@@ -23,18 +23,18 @@ pub struct WriteOpts {
 impl WriteOpts {
     /// Read and check `validate`, `mode`/`owner`/`group` and `backup`, in that order.
     pub fn from_args(a: &Args) -> Result<WriteOpts, ModuleError> {
-        let validate = a.str("validate").map_err(ModuleError::new)?;
+        let validate = a.str("validate")?;
         validate.as_deref().map_or(Ok(()), validate::check)?;
         let attrs = AttrSpec {
             mode: match a.raw("mode") {
                 Some(v) => Some(ModeSpec::parse(v).map_err(ModuleError::new)?),
                 None => None,
             },
-            owner: a.str("owner").map_err(ModuleError::new)?,
-            group: a.str("group").map_err(ModuleError::new)?,
+            owner: a.str("owner")?,
+            group: a.str("group")?,
         };
         Ok(WriteOpts {
-            backup: a.bool("backup", false).map_err(ModuleError::new)?,
+            backup: a.bool("backup", false)?,
             validate,
             attrs,
         })
@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(attrs_message("line added", false), "line added");
     }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn failed_validation_leaves_file_untouched() {
         let opts = WriteOpts {
             validate: Some("grep -q nothing %s".into()),
@@ -412,8 +412,9 @@ mod tests {
             "temp file removed"
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn successful_validation_writes_file() {
         let opts = WriteOpts {
             validate: Some("grep -q new %s".into()),
@@ -423,8 +424,9 @@ mod tests {
         done.expect("commit");
         assert_eq!(std::fs::read_to_string(&f).expect("read"), "new\n");
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn mode_is_enforced_on_unchanged_content() {
         let opts = WriteOpts {
             attrs: AttrSpec {
@@ -440,8 +442,9 @@ mod tests {
             0o600
         );
     }
+    }
 
-    #[tokio::test]
+    crate::testutil::both_paths! {
     async fn backup_copies_the_old_content() {
         let opts = WriteOpts {
             backup: true,
@@ -455,5 +458,6 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&b).expect("read backup"), "old\n");
         assert_eq!(std::fs::read_to_string(&f).expect("read"), "new\n");
+    }
     }
 }

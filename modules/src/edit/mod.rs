@@ -1,7 +1,6 @@
 //! Shared machinery of the text-editing modules (lineinfile, blockinfile, replace): read the file
 //! once ([`probe`]), compute the new text in Rust, write it back once ([`commit`]).
 
-pub mod args;
 pub mod attrs;
 pub mod commit;
 pub mod probe;

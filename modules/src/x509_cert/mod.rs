@@ -14,7 +14,6 @@ mod crypto;
 mod host;
 mod spec;
 
-use crate::common::args::{Args, FILE_COMMON};
 use crate::common::attrs::{AttrChanges, AttrSpec};
 use crate::common::mode::ModeSpec;
 use crate::common::write::set_attrs;
@@ -24,7 +23,8 @@ use host::{read_files, write_secret_safe, Found};
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 use rcgen::KeyPair;
-use spec::{CertSpec, Provider, TaskArgs, PARAMS};
+pub use spec::SPEC;
+use spec::{CertSpec, Provider, TaskArgs};
 
 pub struct X509CertModule;
 
@@ -35,7 +35,7 @@ impl Module for X509CertModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = Args::parse("x509_cert", args, &[PARAMS, FILE_COMMON])?;
+        let a = SPEC.parse(args)?;
         let t = TaskArgs::parse(&a)?;
         run(ctx, &t).await
     }

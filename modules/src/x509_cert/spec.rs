@@ -1,34 +1,68 @@
 //! What an `x509_cert` task asks for, checked before anything touches the host: the key type,
 //! the subject, SANs, usages, validity and where the issuer lives.
 
-use crate::common::args::{p, Args, Param};
+use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::mode::ModeSpec;
 use kplay_engine::module::ModuleError;
-use kplay_engine::value::Value;
 use std::fmt;
 use std::net::IpAddr;
 
 pub const PARAMS: &[Param] = &[
-    p("path", &["dest"]),
-    p("privatekey_path", &[]),
-    p("privatekey_type", &["type"]),
-    p("privatekey_size", &["size"]),
-    p("privatekey_mode", &[]),
-    p("provider", &[]),
-    p("ownca_path", &[]),
-    p("ownca_privatekey_path", &[]),
-    p("common_name", &["CN", "commonName"]),
-    p("organization_name", &["O", "organizationName"]),
-    p("subject_alt_name", &["subjectAltName"]),
-    p("is_ca", &[]),
-    p("key_usage", &["keyUsage"]),
-    p("extended_key_usage", &["extendedKeyUsage"]),
-    p("valid_days", &[]),
-    p("renew_margin_days", &[]),
-    p("force", &[]),
-    p("backup", &[]),
-    p("return_content", &[]),
+    p("path", &["dest"]).doc("Where the certificate (PEM) is written."),
+    p("privatekey_path", &[])
+        .doc("Where the private key (PEM) is read from, or written when missing."),
+    p("privatekey_type", &["type"])
+        .choices(&["ECC", "ECDSA", "RSA"])
+        .doc("Key type for a new key: `ECC`/`ECDSA` (P-256) or `RSA`."),
+    p("privatekey_size", &["size"])
+        .int()
+        .default_int(2048)
+        .doc("RSA key size."),
+    p("privatekey_mode", &[]).doc("Mode of a new private key (default 0600)."),
+    p("provider", &[])
+        .choices(&["selfsigned", "ownca"])
+        .doc("`selfsigned` or `ownca` (signed by `ownca_path`'s CA)."),
+    p("ownca_path", &[]).doc("CA certificate on the host (provider=ownca)."),
+    p("ownca_privatekey_path", &[]).doc("CA private key on the host (provider=ownca)."),
+    p("common_name", &["CN", "commonName"]).doc("Subject CN."),
+    p("organization_name", &["O", "organizationName"])
+        .list()
+        .doc("Subject O (a list for several)."),
+    p("subject_alt_name", &["subjectAltName"])
+        .list()
+        .doc("SANs: `DNS:name` or `IP:address`."),
+    p("is_ca", &[])
+        .flag(false)
+        .doc("Make a CA certificate (basicConstraints CA:TRUE)."),
+    p("key_usage", &["keyUsage"])
+        .list()
+        .doc("keyUsage values (`digitalSignature`, `keyEncipherment`, `keyCertSign` …)."),
+    p("extended_key_usage", &["extendedKeyUsage"])
+        .list()
+        .doc("extendedKeyUsage values (`serverAuth`, `clientAuth`)."),
+    p("valid_days", &[])
+        .int()
+        .default_int(3650)
+        .doc("Validity in days."),
+    p("renew_margin_days", &[])
+        .int()
+        .default_int(30)
+        .doc("Reissue when the certificate expires within this many days (default 30)."),
+    p("force", &[]).flag(false).doc("Always reissue."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of a replaced certificate."),
+    p("return_content", &[])
+        .flag(false)
+        .doc("Return the certificate as `certificate` (never the key)."),
 ];
+
+/// `x509_cert`'s declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "x509_cert",
+    "Generate a self-signed or CA-signed X.509 certificate and its private key",
+    &[PARAMS, FILE_COMMON],
+);
 
 /// The private key's kind. RSA carries its modulus size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,43 +235,6 @@ pub struct TaskArgs {
     pub return_content: bool,
 }
 
-/// A string or a list of strings (YAML lets both be written).
-fn str_list(a: &Args, name: &str) -> Result<Vec<String>, ModuleError> {
-    match a.raw(name) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
-                Value::Number(n) => Ok(n.to_string()),
-                other => Err(ModuleError::new(format!("{name}: {other} is not a string"))),
-            })
-            .collect(),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(s.split(',').map(|x| x.trim().to_string()).collect()),
-        Some(other) => Err(ModuleError::new(format!(
-            "{name} must be a list of strings, got {other}"
-        ))),
-    }
-}
-
-fn uint(a: &Args, name: &str, default: u32) -> Result<u32, ModuleError> {
-    match a.raw(name) {
-        None => Ok(default),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| ModuleError::new(format!("{name} must be a positive integer, got {n}"))),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map_err(|_| ModuleError::new(format!("{name} must be a positive integer, got {s:?}"))),
-        Some(other) => Err(ModuleError::new(format!(
-            "{name} must be a positive integer, got {other}"
-        ))),
-    }
-}
-
 fn mode(a: &Args, name: &str, default: u32) -> Result<ModeSpec, ModuleError> {
     match a.raw(name) {
         None => Ok(ModeSpec::Octal(default)),
@@ -260,7 +257,7 @@ impl TaskArgs {
             .as_deref()
         {
             Some("RSA") => {
-                let bits = uint(a, "privatekey_size", 2048)?;
+                let bits = a.u32("privatekey_size")?.unwrap_or(2048);
                 if ![2048, 3072, 4096].contains(&bits) {
                     return Err(ModuleError::new(format!(
                         "privatekey_size must be 2048, 3072 or 4096, got {bits}"
@@ -287,14 +284,14 @@ impl TaskArgs {
             }
         }
         let mut sans = Vec::new();
-        for s in str_list(a, "subject_alt_name")? {
+        for s in a.list("subject_alt_name") {
             let san = San::parse(&s).map_err(ModuleError::new)?;
             if !sans.contains(&san) {
                 sans.push(san);
             }
         }
         let mut key_usage = Vec::new();
-        for s in str_list(a, "key_usage")? {
+        for s in a.list("key_usage") {
             let u = KeyUsage::parse(&s)
                 .ok_or_else(|| ModuleError::new(format!("unknown key_usage {s:?}")))?;
             if !key_usage.contains(&u) {
@@ -302,14 +299,14 @@ impl TaskArgs {
             }
         }
         let mut extended_key_usage = Vec::new();
-        for s in str_list(a, "extended_key_usage")? {
+        for s in a.list("extended_key_usage") {
             let u = Eku::parse(&s)
                 .ok_or_else(|| ModuleError::new(format!("unknown extended_key_usage {s:?}")))?;
             if !extended_key_usage.contains(&u) {
                 extended_key_usage.push(u);
             }
         }
-        let is_ca = a.bool("is_ca", false)?;
+        let is_ca = a.flag("is_ca");
         if is_ca && key_usage.is_empty() {
             key_usage = vec![
                 KeyUsage::DigitalSignature,
@@ -317,8 +314,8 @@ impl TaskArgs {
                 KeyUsage::CrlSign,
             ];
         }
-        let valid_days = uint(a, "valid_days", 3650)?;
-        let renew_margin_days = uint(a, "renew_margin_days", 30)?;
+        let valid_days = a.u32("valid_days")?.unwrap_or(3650);
+        let renew_margin_days = a.u32("renew_margin_days")?.unwrap_or(30);
         if valid_days == 0 || valid_days <= renew_margin_days {
             return Err(ModuleError::new(format!(
                 "valid_days ({valid_days}) must be more than renew_margin_days ({renew_margin_days}), or every run would reissue the certificate"
@@ -339,7 +336,7 @@ impl TaskArgs {
             provider,
             spec: CertSpec {
                 common_name,
-                organization: str_list(a, "organization_name")?,
+                organization: a.list("organization_name"),
                 sans,
                 is_ca,
                 key_usage,
@@ -347,9 +344,9 @@ impl TaskArgs {
                 valid_days,
                 renew_margin_days,
             },
-            force: a.bool("force", false)?,
-            backup: a.bool("backup", false)?,
-            return_content: a.bool("return_content", false)?,
+            force: a.flag("force"),
+            backup: a.flag("backup"),
+            return_content: a.flag("return_content"),
         })
     }
 }

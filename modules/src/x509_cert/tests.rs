@@ -43,7 +43,7 @@ fn with_cert<R>(
     f(&c)
 }
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn ca_is_made_with_a_0600_key_then_left_alone() {
     let fx = fx();
     let r = make_ca(&fx).await;
@@ -69,8 +69,9 @@ async fn ca_is_made_with_a_0600_key_then_left_alone() {
     assert_eq!(snapshot(&fx.host_root()), before);
     assert!(temp_leftovers(&fx.host_root()).is_empty());
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn member_certificate_is_signed_by_the_ca_with_sans_and_usages() {
     let fx = fx();
     make_ca(&fx).await;
@@ -121,8 +122,9 @@ async fn member_certificate_is_signed_by_the_ca_with_sans_and_usages() {
         .unwrap();
     assert_eq!(r["changed"], false, "{r:?}");
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn new_sans_reissue_the_certificate_and_keep_the_key() {
     let fx = fx();
     make_ca(&fx).await;
@@ -152,8 +154,9 @@ async fn new_sans_reissue_the_certificate_and_keep_the_key() {
     assert!(d["before"].as_str().unwrap().contains("IP:10.0.0.1"));
     assert!(d["after"].as_str().unwrap().contains("IP:10.0.0.2"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn a_new_ca_reissues_the_member_certificate() {
     let fx = fx();
     make_ca(&fx).await;
@@ -173,8 +176,9 @@ async fn a_new_ca_reissues_the_member_certificate() {
         json!(["the certificate is not signed by the CA"])
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn a_certificate_near_expiry_is_renewed() {
     let fx = fx();
     make_ca(&fx).await;
@@ -196,8 +200,9 @@ async fn a_certificate_near_expiry_is_renewed() {
     );
     assert_eq!(fx.run(false, false, a).await.unwrap()["changed"], false);
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn check_mode_changes_nothing_and_diff_carries_no_key_material() {
     let fx = fx();
     let before = snapshot(&fx.host_root());
@@ -232,8 +237,9 @@ async fn check_mode_changes_nothing_and_diff_carries_no_key_material() {
         assert!(!text.contains(&body[..40]));
     }
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn rsa_keys_are_made_and_a_wrong_key_type_is_replaced() {
     let fx = fx();
     let a = json!({"path": fx.host("c.pem"), "privatekey_path": fx.host("k.pem"),
@@ -257,8 +263,9 @@ async fn rsa_keys_are_made_and_a_wrong_key_type_is_replaced() {
     assert_eq!(r["privatekey_changed"], "replaced");
     assert_eq!(mode(&fx.host("k.pem")), 0o600);
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn only_a_mode_difference_is_fixed_without_reissuing() {
     let fx = fx();
     make_ca(&fx).await;
@@ -277,8 +284,9 @@ async fn only_a_mode_difference_is_fixed_without_reissuing() {
         serial
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn backup_keeps_the_old_certificate() {
     let fx = fx();
     make_ca(&fx).await;
@@ -291,8 +299,9 @@ async fn backup_keeps_the_old_certificate() {
     let b = r["backup_file"].as_str().unwrap();
     assert_eq!(std::fs::read(b).unwrap(), old);
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn bad_arguments_and_missing_ca_fail_before_touching_the_host() {
     let fx = fx();
     let before = snapshot(&fx.host_root());
@@ -358,8 +367,9 @@ async fn bad_arguments_and_missing_ca_fail_before_touching_the_host() {
     }
     assert_eq!(snapshot(&fx.host_root()), before);
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn a_ca_key_that_does_not_match_its_certificate_is_refused() {
     let fx = fx();
     make_ca(&fx).await;
@@ -377,4 +387,5 @@ async fn a_ca_key_that_does_not_match_its_certificate_is_refused() {
         "{}",
         e.msg
     );
+}
 }

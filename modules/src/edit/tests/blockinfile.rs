@@ -6,7 +6,7 @@ use serde_json::json;
 
 const M: BlockinfileModule = BlockinfileModule;
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn block_is_appended_with_default_markers() {
     let f = Fixture::new(Some("Match User ansible-agent\n"));
     let r = f
@@ -18,8 +18,9 @@ async fn block_is_appended_with_default_markers() {
         Some("Match User ansible-agent\n# BEGIN ANSIBLE MANAGED BLOCK\nPasswordAuthentication no\n# END ANSIBLE MANAGED BLOCK\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn second_run_is_unchanged() {
     let f = Fixture::new(Some("x\n"));
     f.ok(&M, json!({"block": "a\nb"})).await;
@@ -27,8 +28,9 @@ async fn second_run_is_unchanged() {
     assert!(!changed(&r));
     assert_eq!(msg(&r), "");
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn existing_block_is_replaced_in_place() {
     let f = Fixture::new(Some(
         "top\n# BEGIN ANSIBLE MANAGED BLOCK\nold\n# END ANSIBLE MANAGED BLOCK\nbottom\n",
@@ -41,8 +43,9 @@ async fn existing_block_is_replaced_in_place() {
         )
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn custom_marker_with_begin_and_end_words() {
     let f = Fixture::new(Some("<body>\n</body>\n"));
     f.ok(
@@ -55,8 +58,9 @@ async fn custom_marker_with_begin_and_end_words() {
         Some("<body>\n<!-- start ANSIBLE MANAGED BLOCK -->\n<h1>Welcome</h1>\n<!-- stop ANSIBLE MANAGED BLOCK -->\n</body>\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn insertbefore_regex_places_block_before_last_match() {
     let f = Fixture::new(Some("a\nend\nb\nend\n"));
     f.ok(
@@ -69,8 +73,9 @@ async fn insertbefore_regex_places_block_before_last_match() {
         Some("a\nend\nb\n# BEGIN\nX\n# END\nend\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn insertbefore_bof_places_block_first() {
     let f = Fixture::new(Some("a\n"));
     f.ok(
@@ -80,8 +85,9 @@ async fn insertbefore_bof_places_block_first() {
     .await;
     assert_eq!(f.content().as_deref(), Some("# BEGIN\nX\n# END\na\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn unmatched_insertafter_appends_at_eof() {
     let f = Fixture::new(Some("a\n"));
     f.ok(
@@ -91,8 +97,9 @@ async fn unmatched_insertafter_appends_at_eof() {
     .await;
     assert_eq!(f.content().as_deref(), Some("a\n# BEGIN\nX\n# END\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn multiline_insertafter_matches_across_lines() {
     let f = Fixture::new(Some("[a]\nk=1\n[b]\nk=2\n"));
     f.ok(
@@ -105,8 +112,9 @@ async fn multiline_insertafter_matches_across_lines() {
         Some("[a]\nk=1\n# BEGIN\nX\n# END\n[b]\nk=2\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn absent_removes_block_and_markers() {
     let f = Fixture::new(Some(
         "a\n# BEGIN ANSIBLE MANAGED BLOCK\nx\n# END ANSIBLE MANAGED BLOCK\nb\n",
@@ -115,8 +123,9 @@ async fn absent_removes_block_and_markers() {
     assert_eq!(msg(&r), "Block removed");
     assert_eq!(f.content().as_deref(), Some("a\nb\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn empty_block_removes_existing_block() {
     let f = Fixture::new(Some(
         "# BEGIN ANSIBLE MANAGED BLOCK\nx\n# END ANSIBLE MANAGED BLOCK\n",
@@ -125,8 +134,9 @@ async fn empty_block_removes_existing_block() {
     assert_eq!(msg(&r), "Block removed");
     assert_eq!(f.content().as_deref(), Some(""));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn missing_file_with_create_reports_file_created() {
     let f = Fixture::new(None);
     let r = f
@@ -138,8 +148,9 @@ async fn missing_file_with_create_reports_file_created() {
     assert_eq!(msg(&r), "File created");
     assert_eq!(f.content().as_deref(), Some("# BEGIN\nX\n# END\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn missing_file_without_create_fails_with_rc_257() {
     let f = Fixture::new(None);
     let e = f
@@ -149,23 +160,26 @@ async fn missing_file_without_create_fails_with_rc_257() {
     assert_eq!(e.msg, format!("Path {} does not exist !", f.path_str()));
     assert_eq!(e.result.get("rc"), Some(&json!(257)));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn absent_on_missing_file_with_create_reports_not_present() {
     let f = Fixture::new(None);
     let r = f.ok(&M, json!({"state": "absent", "create": true})).await;
     assert!(!changed(&r));
     assert_eq!(msg(&r), format!("File {} not present", f.path_str()));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn block_after_unterminated_last_line_starts_on_new_line() {
     let f = Fixture::new(Some("a"));
     f.ok(&M, json!({"block": "X", "marker": "# {mark}"})).await;
     assert_eq!(f.content().as_deref(), Some("a\n# BEGIN\nX\n# END\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn prepend_and_append_newline_add_blank_lines_once() {
     let f = Fixture::new(Some("a\nb\n"));
     let args = json!({"insertafter": "^a", "block": "X", "marker": "# {mark}", "prepend_newline": true, "append_newline": true});
@@ -177,8 +191,9 @@ async fn prepend_and_append_newline_add_blank_lines_once() {
     let r = f.ok(&M, args).await;
     assert!(!changed(&r), "blank lines are not added twice");
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn check_mode_reports_diff_and_leaves_file() {
     let f = Fixture::new(Some("a\n"));
     let r = f
@@ -190,8 +205,9 @@ async fn check_mode_reports_diff_and_leaves_file() {
     assert_eq!(r["diff"][0]["after"], json!("a\n# BEGIN\nX\n# END\n"));
     assert_eq!(r["diff"][0]["before"], json!("a\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn backup_file_key_only_when_backup_made() {
     let f = Fixture::new(Some("a\n"));
     let r = f.ok(&M, json!({"block": "X", "backup": true})).await;
@@ -200,8 +216,9 @@ async fn backup_file_key_only_when_backup_made() {
     let r2 = f.ok(&M, json!({"block": "Y"})).await;
     assert!(r2.get("backup_file").is_none());
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn content_alias_and_yes_strings_are_accepted() {
     let f = Fixture::new(None);
     let r = f
@@ -213,8 +230,9 @@ async fn content_alias_and_yes_strings_are_accepted() {
     assert!(changed(&r));
     assert_eq!(f.content().as_deref(), Some("# BEGIN\nX\n# END\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn insertafter_and_insertbefore_together_are_rejected() {
     let f = Fixture::new(Some("a\n"));
     let e = f
@@ -230,4 +248,5 @@ async fn insertafter_and_insertbefore_together_are_rejected() {
         e.msg,
         "parameters are mutually exclusive: insertbefore|insertafter"
     );
+}
 }

@@ -8,7 +8,7 @@ const M: ReplaceModule = ReplaceModule;
 
 const HOSTS: &str = "127.0.0.1 localhost\n10.0.0.1 old.host.name\n10.0.0.2 other\n";
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn regexp_with_word_boundaries_replaces_every_occurrence() {
     let f = Fixture::new(Some(HOSTS));
     let r = f
@@ -23,8 +23,9 @@ async fn regexp_with_word_boundaries_replaces_every_occurrence() {
         Some("127.0.0.1 localhost\n10.0.0.1 new.host.name\n10.0.0.2 other\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn second_run_is_unchanged() {
     let f = Fixture::new(Some(HOSTS));
     let a = json!({"regexp": "old\\.host", "replace": "new.host"});
@@ -33,8 +34,9 @@ async fn second_run_is_unchanged() {
     assert!(!changed(&r));
     assert_eq!(msg(&r), "");
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn caret_matches_every_line_start() {
     let f = Fixture::new(Some("a\nb\n"));
     let r = f
@@ -43,8 +45,9 @@ async fn caret_matches_every_line_start() {
     assert_eq!(msg(&r), "2 replacements made");
     assert_eq!(f.content().as_deref(), Some("# a\n# b\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn default_replace_deletes_matches() {
     let f = Fixture::new(Some(HOSTS));
     f.ok(
@@ -57,8 +60,9 @@ async fn default_replace_deletes_matches() {
         Some("127.0.0.1 localhost\n10.0.0.2 other\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn after_limits_replacement_to_text_after_match() {
     let f = Fixture::new(Some("x=1\n# live site config\nx=2\n"));
     f.ok(
@@ -71,8 +75,9 @@ async fn after_limits_replacement_to_text_after_match() {
         Some("x=1\n# live site config\ny=2\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn before_limits_replacement_to_text_before_match() {
     let f = Fixture::new(Some("x=1\n# live site config\nx=2\n"));
     f.ok(
@@ -85,8 +90,9 @@ async fn before_limits_replacement_to_text_before_match() {
         Some("# x=1\n# live site config\nx=2\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn after_and_before_limit_to_the_section_between() {
     let f = Fixture::new(Some("a\n<VirtualHost *>\nb\n</VirtualHost>\nc\n"));
     f.ok(
@@ -99,8 +105,9 @@ async fn after_and_before_limit_to_the_section_between() {
         Some("a\n<VirtualHost *>\n# b\n</VirtualHost>\nc\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn unmatched_section_reports_pattern_and_no_change() {
     let f = Fixture::new(Some("a\n"));
     let r = f.ok(&M, json!({"after": "nothere", "regexp": "a"})).await;
@@ -110,8 +117,9 @@ async fn unmatched_section_reports_pattern_and_no_change() {
         "Pattern for before/after params did not match the given file: nothere(?P<subsection>.*)"
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn named_groups_in_replacement() {
     let f = Fixture::new(Some("ListenAddress 1.2.3.4\n"));
     f.ok(
@@ -124,8 +132,9 @@ async fn named_groups_in_replacement() {
         Some("#ListenAddress 1.2.3.4\nListenAddress 0.0.0.0\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn localdomain_example_from_docs() {
     let f = Fixture::new(Some("127.0.0.1 localhost\n"));
     f.ok(
@@ -138,8 +147,9 @@ async fn localdomain_example_from_docs() {
         Some("127.0.0.1 localhost.localdomain localhost\n")
     );
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn check_mode_reports_diff_and_leaves_file() {
     let f = Fixture::new(Some("a\n"));
     let r = f
@@ -153,8 +163,9 @@ async fn check_mode_reports_diff_and_leaves_file() {
     assert_eq!(d["before"], json!("a\n"));
     assert_eq!(d["after"], json!("b\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn missing_file_fails_with_rc_257() {
     let f = Fixture::new(None);
     let e = f
@@ -164,8 +175,9 @@ async fn missing_file_fails_with_rc_257() {
     assert_eq!(e.msg, format!("Path {} does not exist !", f.path_str()));
     assert_eq!(e.result.get("rc"), Some(&json!(257)));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn invalid_group_reference_fails_before_touching_file() {
     let f = Fixture::new(Some("a\n"));
     let e = f
@@ -180,8 +192,9 @@ async fn invalid_group_reference_fails_before_touching_file() {
     );
     assert_eq!(f.content().as_deref(), Some("a\n"));
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn missing_regexp_is_rejected() {
     let f = Fixture::new(Some("a\n"));
     let e = f
@@ -190,8 +203,9 @@ async fn missing_regexp_is_rejected() {
         .expect_err("must fail");
     assert_eq!(e.msg, "missing required arguments: regexp");
 }
+}
 
-#[tokio::test]
+crate::testutil::both_paths! {
 async fn backup_and_mode_are_applied() {
     let f = Fixture::new(Some("a\n"));
     std::fs::set_permissions(&f.path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
@@ -212,4 +226,5 @@ async fn backup_and_mode_are_applied() {
         &std::fs::metadata(&f.path).expect("stat").permissions(),
     );
     assert_eq!(mode & 0o7777, 0o600);
+}
 }
