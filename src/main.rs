@@ -9,6 +9,7 @@ mod excerpt;
 mod lab_cmd;
 mod run_cmd;
 mod secret;
+mod vault_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         cli::Command::Config(args) => deploy_cmd::config(args.command),
         cli::Command::Init { dir } => deploy_cmd::init(&dir),
         cli::Command::DiffEmbedded { dir } => deploy_cmd::diff_embedded(&dir),
+        cli::Command::Vault(args) => vault_cmd::run(args.command),
     };
     ExitCode::from(code)
 }

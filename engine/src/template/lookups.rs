@@ -29,7 +29,11 @@ fn lookup(
     kwargs: Kwargs,
 ) -> Result<MjValue, Error> {
     let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-    let results = run(state, &name, &terms, &kwargs)?;
+    let results = match guarded(state, &name, &terms, &kwargs)? {
+        Some(r) => r,
+        None if wantlist => return Ok(MjValue::from(Vec::<MjValue>::new())),
+        None => return Ok(MjValue::from(())),
+    };
     if wantlist {
         return Ok(MjValue::from(results));
     }
@@ -49,7 +53,42 @@ fn query(
     terms: Rest<MjValue>,
     kwargs: Kwargs,
 ) -> Result<MjValue, Error> {
-    Ok(MjValue::from(run(state, &name, &terms, &kwargs)?))
+    Ok(MjValue::from(
+        guarded(state, &name, &terms, &kwargs)?.unwrap_or_default(),
+    ))
+}
+
+/// [`run`] under `errors=strict|warn|ignore`: with `warn` or `ignore` a failing lookup gives
+/// `None` (an empty list for `query`/`wantlist`), as ansible-core does; an undefined variable
+/// is always an error.
+fn guarded(
+    state: &State,
+    name: &str,
+    terms: &[MjValue],
+    kwargs: &Kwargs,
+) -> Result<Option<Vec<MjValue>>, Error> {
+    let errors = kwargs
+        .get::<Option<String>>("errors")?
+        .unwrap_or_else(|| "strict".into());
+    if !matches!(errors.as_str(), "strict" | "warn" | "ignore") {
+        return Err(op_err(format!(
+            "lookup: errors must be one of strict, warn, ignore, not {errors:?}"
+        )));
+    }
+    match run(state, name, terms, kwargs) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if e.kind() == ErrorKind::UndefinedError || errors == "strict" => Err(e),
+        Err(e) => {
+            if errors == "warn" {
+                let detail = e
+                    .detail()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string());
+                eprintln!("[WARNING]: An unhandled exception occurred while running the lookup plugin '{name}'. Error was a {detail}");
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// Runs one lookup plugin over its terms (a list term counts as several terms).
