@@ -120,7 +120,13 @@ fn run_script(path: &Path, id: &str) -> Result<Zeroizing<Vec<u8>>, String> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut cmd = std::process::Command::new(path);
+    // A relative script path is relative to the current directory, never looked up in $PATH.
+    let program = if path.is_relative() {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    };
+    let mut cmd = std::process::Command::new(program);
     if stem.ends_with("-client") {
         cmd.args(["--vault-id", id]);
     }
