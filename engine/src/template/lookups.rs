@@ -272,9 +272,17 @@ fn search_dirs(state: &State) -> Result<Vec<PathBuf>, Error> {
     )
 }
 
+/// A file's text; a vault-encrypted file is decrypted with the run's secrets, as Ansible's
+/// `file` and `template` lookups do.
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path)
-        .map_err(|e| op_err(format!("could not read '{}': {e}", path.display())))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| op_err(format!("could not read '{}': {e}", path.display())))?;
+    if crate::vault::is_encrypted(&text) {
+        return crate::vault::decrypt_text(&text)
+            .map(|plain| plain.to_string())
+            .map_err(|e| op_err(format!("{}: {e}", path.display())));
+    }
+    Ok(text)
 }
 
 /// Ansible's search: absolute paths as they are; otherwise each directory of the variable
