@@ -211,6 +211,16 @@ fn query_one(raw: &MjValue, query: &MjValue) -> Result<MjValue, Error> {
     if let Ok(i) = q.parse::<i128>() {
         return Ok(nth(&n, i, true));
     }
+    // A network (or address) as the query: the value when it lies inside it, else None
+    // (kubespray: `pods | ipaddr(services) | string == 'None'` checks they do not overlap).
+    if q.contains(['.', ':']) {
+        if let Some(outer) = Net::parse(&q) {
+            let inside = outer.v4() == n.v4()
+                && n.network_int() >= outer.network_int()
+                && n.last_int() <= outer.last_int();
+            return Ok(if inside { s_out() } else { MjValue::from(()) });
+        }
+    }
     let single = n.size() == 1;
     let point_to_point = n.size() == 2;
     let v = match q.as_str() {
@@ -639,6 +649,16 @@ mod tests {
             r("{{ 'fd00::/64' | ipaddr(1) | ipaddr('address') }}"),
             "fd00::1"
         );
+    }
+
+    /// kubespray's overlap checks: a network as the query keeps values inside it.
+    #[test]
+    fn network_query_keeps_values_inside_it() {
+        assert_eq!(r("{{ '10.233.64.0/18' | ansible.utils.ipaddr('10.233.0.0/18') | string }}"), "None");
+        assert_eq!(r("{{ '10.233.1.0/24' | ipaddr('10.233.0.0/18') }}"), "10.233.1.0/24");
+        assert_eq!(r("{{ '10.233.0.5' | ipaddr('10.233.0.0/18') }}"), "10.233.0.5");
+        assert_eq!(r("{{ ['10.233.64.0/20', '192.168.0.0/24'] | ipaddr('10.233.64.0/18') | length }}"), "1");
+        assert_eq!(r("{{ 'fd00::1' | ipaddr('10.0.0.0/8') | string }}"), "None");
     }
 
     #[test]
