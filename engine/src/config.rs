@@ -646,8 +646,17 @@ mod tests {
         );
         let cfg = cfg.unwrap();
         assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
-        assert!(cfg.warnings[0].contains(":2: unknown configuration key 'pipelinig' in section [ssh_connection]"), "{:?}", cfg.warnings);
-        assert!(cfg.warnings[1].contains("Skipping callback plugin 'no_such_cb'"), "{:?}", cfg.warnings);
+        assert!(
+            cfg.warnings[0]
+                .contains(":2: unknown configuration key 'pipelinig' in section [ssh_connection]"),
+            "{:?}",
+            cfg.warnings
+        );
+        assert!(
+            cfg.warnings[1].contains("Skipping callback plugin 'no_such_cb'"),
+            "{:?}",
+            cfg.warnings
+        );
         assert_eq!(cfg.callbacks, ["timer"]);
     }
 
@@ -678,8 +687,8 @@ mod tests {
         std::fs::create_dir(&inv_dir).unwrap();
         std::fs::write(inv_dir.join("hosts.ini"), "[g]\nini-host\n").unwrap();
         std::fs::write(inv_dir.join("hosts.yml"), "all:\n  hosts:\n    yml-host:\n").unwrap();
-        let inv =
-            crate::inventory::Inventory::load_with(&[inv_dir.display().to_string()], rules).unwrap();
+        let inv = crate::inventory::Inventory::load_with(&[inv_dir.display().to_string()], rules)
+            .unwrap();
         assert!(inv.host("yml-host").is_some());
         assert!(inv.host("ini-host").is_none());
     }

@@ -135,9 +135,11 @@ fn password_hash(
     let sha512 = match hashtype.as_str() {
         "sha512" | "sha512_crypt" => true,
         "sha256" | "sha256_crypt" => false,
-        other => return Err(op_err(format!(
+        other => {
+            return Err(op_err(format!(
             "password_hash: {other} is not supported (kplay makes sha512 and sha256 crypt hashes)"
-        ))),
+        )))
+        }
     };
     sha_crypt(password.as_bytes(), &salt, rounds, sha512).map(MjValue::from)
 }
@@ -154,6 +156,12 @@ fn random_salt(n: usize) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SHA512_SECRET_MYSALT: &str = "$6$mysalt$UX6P1VKOf6dr0s2pg4pLNvIUB6hLXvP6M5f/Yj9hJgMPdAJ4oArvk5YUD9/XWtk1JOpVwt/JTsczMJr8sFVML1";
+    const SHA256_SECRET_MYSALT: &str = "$5$mysalt$I2SNajjJ3Gc5gIR/tkrLOGngF8wqv59buJCqxh.o9s8";
+    const SHA512_ROUNDS: &str = "$6$rounds=10000$mysalt$9XTP7570fxVN/uTspSrH6kRPdR4KKGzGz7.TmJjDYGrKSwZuavW/3YaLur8JX6WP75Czcxa.megIO0lKreY0R.";
+    const SHA256_DEFAULT: &str =
+        "$5$rounds=535000$mysalt$GnEktJhWXRuwViyPsEWK9s63HYW1GqXFqU5SdKDqol6";
 
     /// Expected values: glibc's crypt(3) and passlib 1.7 (what ansible-core 2.18 uses) agree
     /// on these.
@@ -193,12 +201,3 @@ mod tests {
             .is_err());
     }
 }
-
-#[cfg(test)]
-const SHA512_SECRET_MYSALT: &str = "$6$mysalt$UX6P1VKOf6dr0s2pg4pLNvIUB6hLXvP6M5f/Yj9hJgMPdAJ4oArvk5YUD9/XWtk1JOpVwt/JTsczMJr8sFVML1";
-#[cfg(test)]
-const SHA256_SECRET_MYSALT: &str = "$5$mysalt$I2SNajjJ3Gc5gIR/tkrLOGngF8wqv59buJCqxh.o9s8";
-#[cfg(test)]
-const SHA512_ROUNDS: &str = "$6$rounds=10000$mysalt$9XTP7570fxVN/uTspSrH6kRPdR4KKGzGz7.TmJjDYGrKSwZuavW/3YaLur8JX6WP75Czcxa.megIO0lKreY0R.";
-#[cfg(test)]
-const SHA256_DEFAULT: &str = "$5$rounds=535000$mysalt$GnEktJhWXRuwViyPsEWK9s63HYW1GqXFqU5SdKDqol6";

@@ -654,10 +654,22 @@ mod tests {
     /// kubespray's overlap checks: a network as the query keeps values inside it.
     #[test]
     fn network_query_keeps_values_inside_it() {
-        assert_eq!(r("{{ '10.233.64.0/18' | ansible.utils.ipaddr('10.233.0.0/18') | string }}"), "None");
-        assert_eq!(r("{{ '10.233.1.0/24' | ipaddr('10.233.0.0/18') }}"), "10.233.1.0/24");
-        assert_eq!(r("{{ '10.233.0.5' | ipaddr('10.233.0.0/18') }}"), "10.233.0.5");
-        assert_eq!(r("{{ ['10.233.64.0/20', '192.168.0.0/24'] | ipaddr('10.233.64.0/18') | length }}"), "1");
+        assert_eq!(
+            r("{{ '10.233.64.0/18' | ansible.utils.ipaddr('10.233.0.0/18') | string }}"),
+            "None"
+        );
+        assert_eq!(
+            r("{{ '10.233.1.0/24' | ipaddr('10.233.0.0/18') }}"),
+            "10.233.1.0/24"
+        );
+        assert_eq!(
+            r("{{ '10.233.0.5' | ipaddr('10.233.0.0/18') }}"),
+            "10.233.0.5"
+        );
+        assert_eq!(
+            r("{{ ['10.233.64.0/20', '192.168.0.0/24'] | ipaddr('10.233.64.0/18') | length }}"),
+            "1"
+        );
         assert_eq!(r("{{ 'fd00::1' | ipaddr('10.0.0.0/8') | string }}"), "None");
     }
 

@@ -250,6 +250,9 @@ fn random(
 mod tests {
     use super::*;
 
+    const SHUFFLE_NODE1: &str = "4,6,9,7,5,3,2,8,1,10";
+    const SHUFFLE_42: &str = "c,b,d,a";
+
     /// Expected values printed by CPython 3.11's `random.Random(seed)` on this machine.
     #[test]
     fn seeded_draws_match_python() {
@@ -291,8 +294,3 @@ mod tests {
         assert_eq!(s, "1,2,3,4,5");
     }
 }
-
-#[cfg(test)]
-const SHUFFLE_NODE1: &str = "4,6,9,7,5,3,2,8,1,10";
-#[cfg(test)]
-const SHUFFLE_42: &str = "c,b,d,a";

@@ -123,13 +123,20 @@ fn key(raw: &str) -> Result<Key, String> {
     let mut local = None;
     if let Some(l) = s.strip_prefix('+') {
         let parts: Vec<&str> = l.split(['-', '_', '.']).collect();
-        if parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric())) {
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
             return Err(invalid(raw));
         }
         local = Some(
             parts
                 .iter()
-                .map(|p| p.parse().map(Local::Num).unwrap_or_else(|_| Local::Word(p.to_string())))
+                .map(|p| {
+                    p.parse()
+                        .map(Local::Num)
+                        .unwrap_or_else(|_| Local::Word(p.to_string()))
+                })
                 .collect(),
         );
         s = "";
@@ -159,9 +166,24 @@ mod tests {
     #[test]
     fn pep440_ordering() {
         let ordered = [
-            "1.0.dev456", "1.0a1", "1.0a2.dev456", "1.0a12.dev456", "1.0a12", "1.0b1.dev456",
-            "1.0b2", "1.0b2.post345.dev456", "1.0b2.post345", "1.0rc1.dev456", "1.0rc1", "1.0",
-            "1.0+abc.5", "1.0+abc.7", "1.0+5", "1.0.post456.dev34", "1.0.post456", "1.1.dev1",
+            "1.0.dev456",
+            "1.0a1",
+            "1.0a2.dev456",
+            "1.0a12.dev456",
+            "1.0a12",
+            "1.0b1.dev456",
+            "1.0b2",
+            "1.0b2.post345.dev456",
+            "1.0b2.post345",
+            "1.0rc1.dev456",
+            "1.0rc1",
+            "1.0",
+            "1.0+abc.5",
+            "1.0+abc.7",
+            "1.0+5",
+            "1.0.post456.dev34",
+            "1.0.post456",
+            "1.1.dev1",
             "1!0.5",
         ];
         for w in ordered.windows(2) {

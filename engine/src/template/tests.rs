@@ -154,9 +154,7 @@ fn version_test(
     let vtype = kwargs.get::<Option<String>>("version_type")?;
     kwargs.assert_all_used()?;
     if strict_arg.is_some() && vtype.is_some() {
-        return Err(op_err(
-            "Cannot specify both 'strict' and 'version_type'",
-        ));
+        return Err(op_err("Cannot specify both 'strict' and 'version_type'"));
     }
     let ord = match vtype.as_deref() {
         Some("pep440") => super::pep440::cmp(&left, &right)
