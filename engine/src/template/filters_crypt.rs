@@ -1,5 +1,6 @@
 //! `password_hash`: crypt(3) hashes as Ansible's filter makes them for the `user` module's
-//! `password` (`$6$salt$…` SHA-512, `$5$salt$…` SHA-256). The digest is the sha-crypt crate's;
+//! `password` (`$6$salt$…` SHA-512, `$5$salt$…` SHA-256) and bcrypt (`$2b$12$…`, the bcrypt
+//! crate). The digest is the sha-crypt crate's;
 //! the salt is used as given (not re-encoded). Without `rounds`, ansible-core 2.18 (passlib)
 //! uses 656000 rounds for SHA-512 and 535000 for SHA-256; `rounds=N$` appears in the hash
 //! unless N is crypt's implicit 5000, as passlib writes it.
@@ -115,7 +116,7 @@ fn password_hash(
         .unwrap_or(16)
         .clamp(1, 16);
     let rounds = kwargs.get::<Option<u32>>("rounds")?;
-    let _ = kwargs.get::<Option<MjValue>>("ident")?;
+    let ident = kwargs.get::<Option<String>>("ident")?;
     kwargs.assert_all_used()?;
     let salt = match salt {
         Some(s) => {
@@ -130,8 +131,13 @@ fn password_hash(
             }
             s
         }
+        None if matches!(hashtype.as_str(), "bcrypt" | "blowfish") => random_salt(22)?,
         None => random_salt(salt_size)?,
     };
+    if matches!(hashtype.as_str(), "bcrypt" | "blowfish") {
+        return bcrypt_hash(password.as_bytes(), &salt, rounds, ident.as_deref())
+            .map(MjValue::from);
+    }
     let sha512 = match hashtype.as_str() {
         "sha512" | "sha512_crypt" => true,
         "sha256" | "sha256_crypt" => false,
@@ -142,6 +148,61 @@ fn password_hash(
         }
     };
     sha_crypt(password.as_bytes(), &salt, rounds, sha512).map(MjValue::from)
+}
+
+/// bcrypt's base64 alphabet (standard bit order, its own characters).
+const BCRYPT_ALPHABET: &[u8; 64] =
+    b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `password_hash('bcrypt')` as passlib makes it for ansible-core: ident `2b` (or `ident=`),
+/// cost 12 (or `rounds=`), a 22-character salt whose last character's unused bits are cleared.
+fn bcrypt_hash(
+    password: &[u8],
+    salt: &str,
+    rounds: Option<u32>,
+    ident: Option<&str>,
+) -> Result<String, Error> {
+    let cost = rounds.unwrap_or(12);
+    if !(4..=31).contains(&cost) {
+        return Err(op_err(format!(
+            "bcrypt rounds must be between 4 and 31, not {cost}"
+        )));
+    }
+    let version = match ident.unwrap_or("2b") {
+        "2a" => bcrypt::Version::TwoA,
+        "2b" => bcrypt::Version::TwoB,
+        "2x" => bcrypt::Version::TwoX,
+        "2y" => bcrypt::Version::TwoY,
+        other => return Err(op_err(format!("invalid bcrypt ident {other:?}"))),
+    };
+    if salt.len() != 22 {
+        return Err(op_err(format!(
+            "bcrypt salt must be 22 characters of ./A-Za-z0-9, not {}",
+            salt.len()
+        )));
+    }
+    let mut acc: u32 = 0;
+    let mut nbits = 0;
+    let mut out = Vec::with_capacity(16);
+    for c in salt.bytes() {
+        let v = BCRYPT_ALPHABET
+            .iter()
+            .position(|&a| a == c)
+            .ok_or_else(|| op_err(format!("invalid character {:?} in bcrypt salt", c as char)))?;
+        acc = (acc << 6) | v as u32;
+        nbits += 6;
+        if nbits >= 8 && out.len() < 16 {
+            nbits -= 8;
+            out.push((acc >> nbits) as u8);
+            acc &= (1 << nbits) - 1;
+        }
+    }
+    let salt: [u8; 16] = out
+        .try_into()
+        .map_err(|_| op_err("bcrypt salt does not decode to 16 bytes"))?;
+    let parts =
+        bcrypt::hash_with_salt(password, cost, salt).map_err(|e| op_err(format!("bcrypt: {e}")))?;
+    Ok(parts.format_for_version(version))
 }
 
 fn random_salt(n: usize) -> Result<String, Error> {
@@ -175,6 +236,22 @@ mod tests {
         assert_eq!(h(b"secret", None, false), SHA256_DEFAULT);
     }
 
+    /// passlib (ansible-core 2.18's backend, with the bcrypt module) made these.
+    #[test]
+    fn bcrypt_matches_passlib() {
+        let salt = "abcdefghijklmnopqrstuu";
+        assert_eq!(
+            bcrypt_hash(b"secret", salt, Some(4), None).unwrap(),
+            "$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW"
+        );
+        // The last character's spare bits are cleared ('v' → 'u'), as passlib repairs it.
+        assert_eq!(
+            bcrypt_hash(b"secret", "abcdefghijklmnopqrstuv", Some(4), Some("2a")).unwrap(),
+            "$2a$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW"
+        );
+        assert!(bcrypt_hash(b"secret", "short", None, None).is_err());
+    }
+
     #[test]
     fn filter_arguments() {
         let mut env = Environment::new();
@@ -188,13 +265,18 @@ mod tests {
             r("{{ 'secret' | password_hash(hashtype='sha256', salt='mysalt', rounds=5000) }}"),
             SHA256_SECRET_MYSALT
         );
+        let random = r("{{ 'secret' | password_hash('bcrypt', rounds=4) }}");
+        assert!(
+            random.starts_with("$2b$04$") && random.len() == 60,
+            "{random}"
+        );
         let random = r("{{ 'secret' | password_hash('sha512', rounds=5000) }}");
         assert!(
             random.starts_with("$6$") && random.len() == 3 + 16 + 1 + 86,
             "{random}"
         );
         assert!(env
-            .render_str("{{ 'x' | password_hash('blowfish') }}", ())
+            .render_str("{{ 'x' | password_hash('md5') }}", ())
             .is_err());
         assert!(env
             .render_str("{{ 'x' | password_hash('sha512', 'bad salt') }}", ())

@@ -218,8 +218,9 @@ fn version_2_18(venv: &Path) -> Option<String> {
 }
 
 /// Python packages ansible-core's own plugins need for some cases: passlib for
-/// `password_hash` (ansible-core 2.18 has no other backend). Added to an existing venv too.
-const EXTRAS: [(&str, &str); 1] = [("passlib", "passlib")];
+/// `password_hash` (ansible-core 2.18 has no other backend) and bcrypt for its `bcrypt` hashes
+/// (4.0.1: passlib 1.7 cannot use later ones). Added to an existing venv too.
+const EXTRAS: [(&str, &str); 2] = [("passlib", "passlib"), ("bcrypt", "bcrypt==4.0.1")];
 
 fn ensure_extras(venv: &Path) -> Result<(), String> {
     for (module, package) in EXTRAS {
