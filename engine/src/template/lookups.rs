@@ -2,7 +2,7 @@
 //!
 //! Each lookup returns one value per term. `query` returns that list; `lookup` joins string
 //! results with `,` (or returns the single/plain list for other values, as Ansible does) unless
-//! `wantlist=True`. Plugins: `env`, `file`, `template`, `vars`, `pipe`, and the list-shaping
+//! `wantlist=True`. Plugins: `env`, `file`, `unvault`, `template`, `vars`, `pipe`, and the list-shaping
 //! ones shared with `with_<name>` loops (`items`, `list`, `dict`, `indexed_items`, `nested`,
 //! `together`, `subelements`, `sequence`, `fileglob`, `first_found`, `lines`), which run the
 //! executor's loop logic on the terms.
@@ -144,6 +144,17 @@ fn run(
             }
             out
         }
+        // The contents of vaulted (or plain) files, decrypted, nothing stripped.
+        "unvault" | "ansible.builtin.unvault" => flat
+            .iter()
+            .map(|t| {
+                Ok(MjValue::from(read(&find_file(
+                    state,
+                    "files",
+                    &python_str(t),
+                )?)?))
+            })
+            .collect::<Result<Vec<_>, Error>>()?,
         "template" | "ansible.builtin.template" => {
             let _ = kwargs.get::<Option<MjValue>>("convert_data")?;
             let ctx = state.lookup(CTX_KEY).unwrap_or(MjValue::from(()));
