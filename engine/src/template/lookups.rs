@@ -84,7 +84,7 @@ fn guarded(
                     .detail()
                     .map(str::to_string)
                     .unwrap_or_else(|| e.to_string());
-                eprintln!("[WARNING]: An unhandled exception occurred while running the lookup plugin '{name}'. Error was a {detail}");
+                crate::output::sink::err_line(&format!("[WARNING]: An unhandled exception occurred while running the lookup plugin '{name}'. Error was a {detail}"));
             }
             Ok(None)
         }
