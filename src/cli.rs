@@ -52,6 +52,123 @@ pub enum Command {
     Bundle(BundleArgs),
     /// Serve a directory over HTTP (the bundle, on a bootstrap node without nginx).
     Serve(ServeArgs),
+    /// Encrypt and decrypt Ansible Vault files and strings (like ansible-vault).
+    Vault(VaultCmdArgs),
+}
+
+/// Where vault passwords come from, as ansible-playbook takes them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct VaultArgs {
+    /// A vault identity, LABEL@SOURCE or SOURCE: a password file, an executable printing the
+    /// password, or `prompt` (repeatable).
+    #[arg(long = "vault-id", value_name = "ID")]
+    pub vault_id: Vec<String>,
+    /// A vault password file, or an executable printing the password (repeatable).
+    #[arg(
+        long = "vault-password-file",
+        visible_alias = "vault-pass-file",
+        value_name = "FILE"
+    )]
+    pub vault_password_file: Vec<String>,
+    /// Ask for the vault password (echo off).
+    #[arg(
+        short = 'J',
+        long = "ask-vault-pass",
+        visible_alias = "ask-vault-password"
+    )]
+    pub ask_vault_pass: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VaultCmdArgs {
+    #[command(subcommand)]
+    pub command: VaultCommand,
+}
+
+/// Options of the subcommands that encrypt.
+#[derive(Args, Debug, Clone, Default)]
+pub struct VaultWriteArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+    /// The vault ID to encrypt with when several are given.
+    #[arg(long = "encrypt-vault-id", value_name = "ID")]
+    pub encrypt_vault_id: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VaultCommand {
+    /// Create a new encrypted file with $EDITOR.
+    Create {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        write: VaultWriteArgs,
+    },
+    /// Encrypt files in place (standard input when none or `-`).
+    Encrypt {
+        #[arg(value_name = "FILE")]
+        files: Vec<String>,
+        /// Write to FILE (`-` for standard output) instead of in place.
+        #[arg(long = "output", value_name = "FILE")]
+        output: Option<String>,
+        #[command(flatten)]
+        write: VaultWriteArgs,
+    },
+    /// Decrypt files in place (standard input when none or `-`).
+    Decrypt {
+        #[arg(value_name = "FILE")]
+        files: Vec<String>,
+        /// Write to FILE (`-` for standard output) instead of in place.
+        #[arg(long = "output", value_name = "FILE")]
+        output: Option<String>,
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
+    /// Print the plaintext of encrypted files.
+    View {
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
+    /// Edit an encrypted file with $EDITOR (the plaintext stays in RAM-backed storage).
+    Edit {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        write: VaultWriteArgs,
+    },
+    /// Encrypt a string to paste into YAML as a `!vault` value.
+    #[command(name = "encrypt_string", visible_alias = "encrypt-string")]
+    EncryptString {
+        /// Strings to encrypt (standard input when none or `-`).
+        #[arg(value_name = "STRING")]
+        strings: Vec<String>,
+        /// The variable name of each string, in order.
+        #[arg(short = 'n', long = "name", value_name = "NAME")]
+        names: Vec<String>,
+        /// The variable name of the string read from standard input.
+        #[arg(long = "stdin-name", value_name = "NAME")]
+        stdin_name: Option<String>,
+        /// Ask for the string (echo off).
+        #[arg(short = 'p', long = "prompt")]
+        prompt: bool,
+        #[command(flatten)]
+        write: VaultWriteArgs,
+    },
+    /// Encrypt files again with a new password or vault ID.
+    Rekey {
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// The new password's file (or executable).
+        #[arg(long = "new-vault-password-file", value_name = "FILE")]
+        new_vault_password_file: Option<String>,
+        /// The new vault identity, LABEL@SOURCE.
+        #[arg(long = "new-vault-id", value_name = "ID")]
+        new_vault_id: Option<String>,
+    },
 }
 
 /// The cluster a deploy or reset works on: an inventory, or a config.yaml holding the hosts too.
@@ -122,6 +239,8 @@ pub struct ConnArgs {
     /// Verbose mode (-vvv for more); shows every task as `kplay run` does.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 impl ConnArgs {
@@ -145,6 +264,7 @@ impl ConnArgs {
             diff: self.diff,
             verbose: self.verbose,
             output: OutputFormat::Text,
+            vault: self.vault.clone(),
         }
     }
 }
@@ -377,6 +497,8 @@ pub struct CommonArgs {
     /// (schema in README).
     #[arg(long = "output", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -460,6 +582,8 @@ pub struct InventoryArgs {
     /// Restrict to a pattern.
     #[arg(short = 'l', long = "limit")]
     pub limit: Option<String>,
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 #[derive(Args, Debug)]

@@ -10,6 +10,7 @@ mod excerpt;
 mod lab_cmd;
 mod run_cmd;
 mod secret;
+mod vault_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         cli::Command::Init { dir } => deploy_cmd::init(&dir),
         cli::Command::Doc(args) => doc_cmd::run(args),
         cli::Command::DiffEmbedded { dir } => deploy_cmd::diff_embedded(&dir),
+        cli::Command::Vault(args) => vault_cmd::run(args.command),
     };
     ExitCode::from(code)
 }

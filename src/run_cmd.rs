@@ -73,6 +73,8 @@ pub(crate) fn options(
     tags: &[String],
     skip_tags: &[String],
 ) -> Result<RunOptions, String> {
+    // Secrets first: `-e @vaulted.yml` and everything loaded later may need them.
+    crate::vault_cmd::install(&common.vault, cfg)?;
     let mut extra = Map::new();
     for e in &common.extra_vars {
         extra.extend(kplay_engine::vars::extra::parse_extra_vars(e).map_err(|e| e.to_string())?);
@@ -143,7 +145,8 @@ fn load_inventory(sources: &[String], cfg: &Config) -> Result<Inventory, String>
     if srcs.is_empty() {
         return Ok(Inventory::empty());
     }
-    Inventory::load(&srcs).map_err(|e| e.to_string())
+    let ignore = cfg.inventory_ignore()?;
+    Inventory::load_with(&srcs, ignore).map_err(|e| e.to_string())
 }
 
 pub(crate) fn load_config() -> Result<Config, u8> {
@@ -503,6 +506,9 @@ pub fn inventory(args: InventoryArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Err(e) = crate::vault_cmd::install(&args.vault, &cfg) {
+        return load_error(e);
+    }
     let inv = match load_inventory(&args.inventory, &cfg) {
         Ok(i) => i,
         Err(e) => return load_error(e),

@@ -36,6 +36,18 @@ pub struct Config {
     pub yaml_results: bool,
     /// Callbacks enabled besides the stdout one (`callbacks_enabled`): kplay has `timer`.
     pub callbacks: Vec<String>,
+    /// The default vault password file or script (`[defaults] vault_password_file`,
+    /// `ANSIBLE_VAULT_PASSWORD_FILE`).
+    pub vault_password_file: Option<String>,
+    /// Vault identities always loaded (`vault_identity_list`, `ANSIBLE_VAULT_IDENTITY_LIST`):
+    /// `label@source` each.
+    pub vault_identity_list: Vec<String>,
+    /// The vault ID new encryptions use (`vault_encrypt_identity`).
+    pub vault_encrypt_identity: Option<String>,
+    /// `inventory_ignore_extensions` (replacing ansible-core's default list when set).
+    pub inventory_ignore_extensions: Option<Vec<String>>,
+    /// `inventory_ignore_patterns`: regular expressions of inventory directory entries to skip.
+    pub inventory_ignore_patterns: Vec<String>,
     /// Messages for the user (unknown keys, ignored files), each naming file:line.
     pub warnings: Vec<String>,
     /// The file the settings came from, if any.
@@ -52,6 +64,24 @@ struct Entry {
 }
 
 impl Config {
+    /// The inventory directory rules these settings give.
+    pub fn inventory_ignore(&self) -> Result<crate::inventory::IgnoreRules, String> {
+        match &self.inventory_ignore_extensions {
+            None if self.inventory_ignore_patterns.is_empty() => {
+                Ok(crate::inventory::IgnoreRules::default())
+            }
+            exts => {
+                let default: Vec<String> = crate::inventory::DEFAULT_IGNORE_EXTENSIONS
+                    .map(String::from)
+                    .to_vec();
+                crate::inventory::IgnoreRules::new(
+                    exts.as_ref().unwrap_or(&default),
+                    &self.inventory_ignore_patterns,
+                )
+            }
+        }
+    }
+
     /// Find and read the configuration the way ansible-core does, with the process environment.
     pub fn load() -> Result<Config, LoadError> {
         let env = |k: &str| std::env::var(k).ok();
@@ -122,7 +152,23 @@ impl Config {
                 self.yaml_results = parse_result_format(v, &span)?
             }
             ("defaults", "callbacks_enabled" | "callback_whitelist") => {
-                self.callbacks = parse_callbacks(v, &span)?
+                self.set_callbacks(v, &span)
+            }
+            ("defaults", "inventory_ignore_extensions") | ("inventory", "ignore_extensions") => {
+                self.inventory_ignore_extensions =
+                    Some(split_list(v, ',').map(str::to_string).collect())
+            }
+            ("defaults", "inventory_ignore_patterns") | ("inventory", "ignore_patterns") => {
+                self.inventory_ignore_patterns = split_list(v, ',').map(str::to_string).collect()
+            }
+            ("defaults", "vault_password_file") => {
+                self.vault_password_file = Some(resolve(v, base, env))
+            }
+            ("defaults", "vault_identity_list") => {
+                self.vault_identity_list = split_list(v, ',').map(str::to_string).collect()
+            }
+            ("defaults", "vault_encrypt_identity") => {
+                self.vault_encrypt_identity = Some(v.to_string())
             }
             ("defaults", k) if DEFAULTS_IGNORED.contains(&k) => {}
             ("privilege_escalation", "become") => {
@@ -131,7 +177,8 @@ impl Config {
             ("privilege_escalation", "become_user") => self.become_user = Some(v.to_string()),
             ("privilege_escalation", "become_method") => self.become_method = Some(v.to_string()),
             ("privilege_escalation", "become_ask_pass" | "become_flags") => {}
-            (s, _) if SILENT_SECTIONS.contains(&s) => {}
+            (s, k) if crate::config_keys::is_known(s, k) => {}
+            (s, _) if crate::config_keys::is_plugin_section(s) => {}
             (s, k) => self.warnings.push(format!(
                 "{span}: unknown configuration key '{k}' in section [{s}], ignored"
             )),
@@ -189,9 +236,25 @@ impl Config {
         if let Some(v) = env("ANSIBLE_CALLBACK_RESULT_FORMAT") {
             self.yaml_results = parse_result_format(&v, &span("ANSIBLE_CALLBACK_RESULT_FORMAT"))?;
         }
+        if let Some(v) = env("ANSIBLE_INVENTORY_IGNORE") {
+            self.inventory_ignore_extensions =
+                Some(split_list(&v, ',').map(str::to_string).collect());
+        }
+        if let Some(v) = env("ANSIBLE_INVENTORY_IGNORE_REGEX") {
+            self.inventory_ignore_patterns = split_list(&v, ',').map(str::to_string).collect();
+        }
+        if let Some(v) = env("ANSIBLE_VAULT_PASSWORD_FILE") {
+            self.vault_password_file = Some(expand_home(&v, env));
+        }
+        if let Some(v) = env("ANSIBLE_VAULT_IDENTITY_LIST") {
+            self.vault_identity_list = split_list(&v, ',').map(str::to_string).collect();
+        }
+        if let Some(v) = env("ANSIBLE_VAULT_ENCRYPT_IDENTITY") {
+            self.vault_encrypt_identity = Some(v);
+        }
         for k in ["ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CALLBACK_WHITELIST"] {
             if let Some(v) = env(k) {
-                self.callbacks = parse_callbacks(&v, &span(k))?;
+                self.set_callbacks(&v, &span(k));
             }
         }
         Ok(())
@@ -212,17 +275,6 @@ const DEFAULTS_IGNORED: [&str; 12] = [
     "ansible_managed",
     "bin_ansible_callbacks",
     "collections_path",
-];
-
-/// Sections read only by parts of Ansible kplay replaces (SSH tuning, colours, galaxy…).
-const SILENT_SECTIONS: [&str; 7] = [
-    "ssh_connection",
-    "connection",
-    "paramiko_connection",
-    "persistent_connection",
-    "colors",
-    "galaxy",
-    "selinux",
 ];
 
 /// The first config file that exists, and warnings about candidates that were skipped.
@@ -442,21 +494,40 @@ fn parse_result_format(v: &str, span: &Span) -> Result<bool, LoadError> {
     }
 }
 
-/// Enabled callbacks: kplay carries `timer`; any other is refused.
-fn parse_callbacks(v: &str, span: &Span) -> Result<Vec<String>, LoadError> {
-    let mut out = Vec::new();
-    for c in split_list(v, ',') {
-        match c {
-            "timer" | "ansible.posix.timer" => out.push("timer".to_string()),
-            other => {
-                return Err(LoadError::at(
-                    span,
-                    format!("callback plugin '{other}' is not supported by kplay (it has: timer); remove it from callbacks_enabled / ANSIBLE_CALLBACKS_ENABLED"),
-                ))
+/// Callbacks Ansible users enable that kplay knows: `timer` is honoured; the others are
+/// accepted so an existing ansible.cfg loads unchanged (their output is Ansible's extra detail,
+/// not behaviour).
+const KNOWN_CALLBACKS: [&str; 12] = [
+    "timer",
+    "profile_tasks",
+    "profile_roles",
+    "junit",
+    "log_plays",
+    "tree",
+    "minimal",
+    "oneline",
+    "default",
+    "cgroup_perf_recap",
+    "mail",
+    "syslog_json",
+];
+
+impl Config {
+    /// `callbacks_enabled`: the short names (collection prefixes dropped); a name kplay does
+    /// not know is skipped with a warning, as ansible-core skips a plugin it cannot load.
+    fn set_callbacks(&mut self, v: &str, span: &Span) {
+        self.callbacks.clear();
+        for c in split_list(v, ',') {
+            let short = c.rsplit('.').next().unwrap_or(c);
+            if KNOWN_CALLBACKS.contains(&short) {
+                self.callbacks.push(short.to_string());
+            } else {
+                self.warnings.push(format!(
+                    "{span}: Skipping callback plugin '{c}', unable to load"
+                ));
             }
         }
     }
-    Ok(out)
 }
 
 fn parse_gathering(v: &str, span: &Span) -> Result<String, LoadError> {
@@ -554,6 +625,90 @@ mod tests {
         );
     }
 
+    /// kubespray's ansible.cfg (at the corpus snapshot) loads without a single warning: every
+    /// key is one ansible-core knows.
+    #[test]
+    fn keys_ansible_core_knows_are_accepted_silently() {
+        let (_d, cfg) = load_text(
+            "[ssh_connection]\npipelining=True\nssh_args = -o ControlMaster=auto -o ControlPersist=30m\n#control_path = ~/.ssh/ansible-%%r@%%h:%%p\n[defaults]\nforce_valid_group_names = ignore\nhost_key_checking=False\ngathering = smart\nfact_caching = jsonfile\nfact_caching_connection = /tmp\nfact_caching_timeout = 86400\ntimeout = 300\nstdout_callback = default\ndisplay_skipped_hosts = no\nlibrary = ./library\ncallbacks_enabled = profile_tasks\ndeprecation_warnings=False\ninventory_ignore_extensions = ~, .orig, .bak, .ini, .cfg, .retry, .pyc, .pyo, .creds, .gpg\n[inventory]\nignore_patterns = artifacts, credentials\n[callback_profile_tasks]\ntask_output_limit = 20\n[colors]\nchanged = yellow\n",
+        );
+        let cfg = cfg.unwrap();
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        assert_eq!(cfg.callbacks, ["profile_tasks"]);
+    }
+
+    /// Only keys ansible-core itself does not know are reported (a typo in a section kplay
+    /// does not use is still a typo), and a callback nobody has is skipped with a warning.
+    #[test]
+    fn keys_ansible_core_does_not_know_warn() {
+        let (_d, cfg) = load_text(
+            "[ssh_connection]\npipelinig = True\n[defaults]\ncallbacks_enabled = timer, no_such_cb\n",
+        );
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
+        assert!(
+            cfg.warnings[0]
+                .contains(":2: unknown configuration key 'pipelinig' in section [ssh_connection]"),
+            "{:?}",
+            cfg.warnings
+        );
+        assert!(
+            cfg.warnings[1].contains("Skipping callback plugin 'no_such_cb'"),
+            "{:?}",
+            cfg.warnings
+        );
+        assert_eq!(cfg.callbacks, ["timer"]);
+    }
+
+    /// kubespray ignores `.ini` files and `artifacts` in inventory directories; the default
+    /// list does not.
+    #[test]
+    fn inventory_ignore_settings_are_honoured() {
+        let (dir, cfg) = load_text(
+            "[defaults]\ninventory_ignore_extensions = ~, .orig, .ini\n[inventory]\nignore_patterns = artifacts, ^cred\n",
+        );
+        let rules = cfg.unwrap().inventory_ignore().unwrap();
+        for (name, ignored) in [
+            ("hosts.ini", true),
+            ("hosts.yml", false),
+            ("artifacts", true),
+            ("credentials", true),
+            ("my-credentials", false),
+            (".hidden", true),
+            ("group_vars", true),
+            ("notes.md", false),
+        ] {
+            assert_eq!(rules.ignores(name), ignored, "{name}");
+        }
+        let default = Config::default().inventory_ignore().unwrap();
+        assert!(default.ignores("notes.md") && !default.ignores("hosts.ini"));
+        // The directory loader uses them.
+        let inv_dir = dir.path().join("inventory");
+        std::fs::create_dir(&inv_dir).unwrap();
+        std::fs::write(inv_dir.join("hosts.ini"), "[g]\nini-host\n").unwrap();
+        std::fs::write(inv_dir.join("hosts.yml"), "all:\n  hosts:\n    yml-host:\n").unwrap();
+        let inv = crate::inventory::Inventory::load_with(&[inv_dir.display().to_string()], rules)
+            .unwrap();
+        assert!(inv.host("yml-host").is_some());
+        assert!(inv.host("ini-host").is_none());
+    }
+
+    #[test]
+    fn vault_settings_are_read() {
+        let (dir, cfg) = load_text(
+            "[defaults]\nvault_password_file = pw.txt\nvault_identity_list = dev@a, prod@prompt\n",
+        );
+        let cfg = cfg.unwrap();
+        assert_eq!(
+            cfg.vault_password_file,
+            Some(dir.path().join("pw.txt").display().to_string())
+        );
+        assert_eq!(cfg.vault_identity_list, ["dev@a", "prod@prompt"]);
+        let env = |k: &str| (k == "ANSIBLE_VAULT_PASSWORD_FILE").then(|| "/x/pw".to_string());
+        let cfg = Config::load_from(None, &env).unwrap();
+        assert_eq!(cfg.vault_password_file.as_deref(), Some("/x/pw"));
+    }
+
     #[test]
     fn env_overrides_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -617,10 +772,6 @@ mod tests {
             (
                 "[defaults]\nstdout_callback = dense\n",
                 "stdout callback 'dense'",
-            ),
-            (
-                "[defaults]\ncallbacks_enabled = profile_tasks\n",
-                "'profile_tasks'",
             ),
         ] {
             let (_d, cfg) = load_text(text);

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod config_keys;
 pub mod error;
 pub mod exec;
 pub mod inventory;
@@ -17,6 +18,7 @@ pub mod template;
 pub mod transport;
 pub mod value;
 pub mod vars;
+pub mod vault;
 pub mod yaml;
 
 pub use value::{Map, Value};

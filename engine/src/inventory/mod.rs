@@ -70,6 +70,51 @@ pub struct Inventory {
     host_sources: HashMap<String, PathBuf>,
     /// The file being parsed, while loading.
     current_source: Option<PathBuf>,
+    /// Which entries of an inventory directory are skipped.
+    ignore: IgnoreRules,
+}
+
+/// `inventory_ignore_extensions` and `inventory_ignore_patterns` (ansible.cfg): entries of an
+/// inventory directory that are not inventory. Ansible builds one regex from hidden files,
+/// `group_vars`/`host_vars`/`vars_plugins`, the patterns and `<ext>$` per extension, and skips
+/// any entry name it matches anywhere.
+#[derive(Clone, Debug)]
+pub struct IgnoreRules {
+    re: regex::Regex,
+}
+
+impl Default for IgnoreRules {
+    fn default() -> Self {
+        IgnoreRules::new(&DEFAULT_IGNORE_EXTENSIONS.map(String::from), &[])
+            .expect("the default ignore rules are valid")
+    }
+}
+
+/// ansible-core's INVENTORY_IGNORE_EXTS default (BLACKLIST_EXTS plus .orig, .cfg, .retry).
+pub const DEFAULT_IGNORE_EXTENSIONS: [&str; 12] = [
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
+];
+
+impl IgnoreRules {
+    /// `extensions` replace the default list (as setting the key does in Ansible); `patterns`
+    /// are regular expressions searched in each name.
+    pub fn new(extensions: &[String], patterns: &[String]) -> Result<IgnoreRules, String> {
+        let mut parts: Vec<String> = vec![
+            r"^\.".into(),
+            "^host_vars$".into(),
+            "^group_vars$".into(),
+            "^vars_plugins$".into(),
+        ];
+        parts.extend(patterns.iter().cloned());
+        parts.extend(extensions.iter().map(|e| format!("{}$", regex::escape(e))));
+        let re = regex::Regex::new(&parts.join("|"))
+            .map_err(|e| format!("inventory_ignore_patterns: invalid regular expression: {e}"))?;
+        Ok(IgnoreRules { re })
+    }
+
+    pub fn ignores(&self, name: &str) -> bool {
+        self.re.is_match(name)
+    }
 }
 
 impl Default for Inventory {
@@ -106,13 +151,21 @@ impl Inventory {
             vars_cache: Arc::default(),
             host_sources: HashMap::new(),
             current_source: None,
+            ignore: IgnoreRules::default(),
         }
     }
 
     /// Load and merge inventory sources: files (INI, YAML or JSON), directories of such files, or a
     /// comma-separated host list such as `"h1,h2,"`.
     pub fn load(sources: &[String]) -> Result<Inventory, LoadError> {
+        Inventory::load_with(sources, IgnoreRules::default())
+    }
+
+    /// [`load`](Self::load) skipping the directory entries `ignore` names (ansible.cfg's
+    /// `inventory_ignore_extensions` / `inventory_ignore_patterns`).
+    pub fn load_with(sources: &[String], ignore: IgnoreRules) -> Result<Inventory, LoadError> {
         let mut inv = Inventory::empty();
+        inv.ignore = ignore;
         for source in sources {
             inv.load_source(source)?;
             // Ansible reconciles after each source: a group top-level in one source stays a
@@ -171,7 +224,7 @@ impl Inventory {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if is_ignored_inventory_entry(&name) {
+            if self.ignore.ignores(&name) {
                 continue;
             }
             if path.is_dir() {
@@ -197,6 +250,11 @@ impl Inventory {
             .map_err(|e| LoadError::at(&span, format!("cannot read inventory: {e}")))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| LoadError::at(&span, "inventory is not UTF-8 text"))?;
+        let text = if crate::vault::is_encrypted(&text) {
+            crate::yaml::decrypt_file_text(&text, &shown)?.to_string()
+        } else {
+            text
+        };
         let ext = path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -511,18 +569,6 @@ impl Inventory {
     pub(crate) fn vars_cache(&self) -> &VarsCache {
         &self.vars_cache
     }
-}
-
-/// Entries of an inventory directory that Ansible never reads as inventory: hidden files,
-/// group_vars/host_vars/vars_plugins, and INVENTORY_IGNORE_EXTS (editor backups, docs, retry files).
-fn is_ignored_inventory_entry(name: &str) -> bool {
-    const IGNORED_SUFFIXES: [&str; 12] = [
-        ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg",
-        ".retry",
-    ];
-    name.starts_with('.')
-        || matches!(name, "group_vars" | "host_vars" | "vars_plugins")
-        || IGNORED_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
 #[cfg(test)]

@@ -13,6 +13,31 @@ use sha2::{Digest, Sha512};
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter("random", random);
+    env.add_filter("shuffle", shuffle);
+}
+
+/// `list | shuffle(seed=None)`: a shuffled copy. With a seed, the order Python's
+/// `Random(seed).shuffle` gives (Fisher-Yates from the end, `_randbelow(i + 1)` per step), so
+/// hosts converged by Ansible keep their order.
+fn shuffle(
+    state: &State,
+    v: &MjValue,
+    seed: Option<MjValue>,
+    kwargs: Kwargs,
+) -> Result<MjValue, Error> {
+    let seed = match seed {
+        Some(s) => Some(s),
+        None => kwargs.get::<Option<MjValue>>("seed")?,
+    }
+    .filter(|s| !s.is_none());
+    kwargs.assert_all_used()?;
+    let mut items = state.undefined_behavior().try_iter_value(v)?;
+    let mut rng = seed.as_ref().map(PyRandom::seeded).transpose()?;
+    for i in (1..items.len()).rev() {
+        let j = below(&mut rng, i as u64 + 1)? as usize;
+        items.swap(i, j);
+    }
+    Ok(MjValue::from(items))
 }
 
 const N: usize = 624;
@@ -225,6 +250,9 @@ fn random(
 mod tests {
     use super::*;
 
+    const SHUFFLE_NODE1: &str = "4,6,9,7,5,3,2,8,1,10";
+    const SHUFFLE_42: &str = "c,b,d,a";
+
     /// Expected values printed by CPython 3.11's `random.Random(seed)` on this machine.
     #[test]
     fn seeded_draws_match_python() {
@@ -242,5 +270,27 @@ mod tests {
         assert_eq!(1 + 10 * r.below(10), 81); // randrange(1, 100, 10)
         let mut r = PyRandom::seeded(&MjValue::from((1i64 << 40) + 5)).unwrap();
         assert_eq!(r.below(1 << 40), 64_105_765_088);
+    }
+
+    /// `random.Random(seed).shuffle(x)` in CPython 3.11 gave these orders.
+    #[test]
+    fn seeded_shuffle_matches_python() {
+        let env = {
+            let mut e = Environment::new();
+            register(&mut e);
+            e
+        };
+        let out = |expr: &str| env.render_str(expr, ()).unwrap();
+        assert_eq!(
+            out("{{ [1,2,3,4,5,6,7,8,9,10] | shuffle(seed='node1') | join(',') }}"),
+            SHUFFLE_NODE1
+        );
+        assert_eq!(
+            out("{{ ['a','b','c','d'] | shuffle(seed=42) | join(',') }}"),
+            SHUFFLE_42
+        );
+        // Without a seed: the same items in some order.
+        let s = out("{{ [1,2,3,4,5] | shuffle | sort | join(',') }}");
+        assert_eq!(s, "1,2,3,4,5");
     }
 }

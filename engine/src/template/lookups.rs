@@ -2,7 +2,7 @@
 //!
 //! Each lookup returns one value per term. `query` returns that list; `lookup` joins string
 //! results with `,` (or returns the single/plain list for other values, as Ansible does) unless
-//! `wantlist=True`. Plugins: `env`, `file`, `template`, `vars`, `pipe`, and the list-shaping
+//! `wantlist=True`. Plugins: `env`, `file`, `unvault`, `template`, `vars`, `pipe`, and the list-shaping
 //! ones shared with `with_<name>` loops (`items`, `list`, `dict`, `indexed_items`, `nested`,
 //! `together`, `subelements`, `sequence`, `fileglob`, `first_found`, `lines`), which run the
 //! executor's loop logic on the terms.
@@ -29,7 +29,11 @@ fn lookup(
     kwargs: Kwargs,
 ) -> Result<MjValue, Error> {
     let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-    let results = run(state, &name, &terms, &kwargs)?;
+    let results = match guarded(state, &name, &terms, &kwargs)? {
+        Some(r) => r,
+        None if wantlist => return Ok(MjValue::from(Vec::<MjValue>::new())),
+        None => return Ok(MjValue::from(())),
+    };
     if wantlist {
         return Ok(MjValue::from(results));
     }
@@ -49,7 +53,42 @@ fn query(
     terms: Rest<MjValue>,
     kwargs: Kwargs,
 ) -> Result<MjValue, Error> {
-    Ok(MjValue::from(run(state, &name, &terms, &kwargs)?))
+    Ok(MjValue::from(
+        guarded(state, &name, &terms, &kwargs)?.unwrap_or_default(),
+    ))
+}
+
+/// [`run`] under `errors=strict|warn|ignore`: with `warn` or `ignore` a failing lookup gives
+/// `None` (an empty list for `query`/`wantlist`), as ansible-core does; an undefined variable
+/// is always an error.
+fn guarded(
+    state: &State,
+    name: &str,
+    terms: &[MjValue],
+    kwargs: &Kwargs,
+) -> Result<Option<Vec<MjValue>>, Error> {
+    let errors = kwargs
+        .get::<Option<String>>("errors")?
+        .unwrap_or_else(|| "strict".into());
+    if !matches!(errors.as_str(), "strict" | "warn" | "ignore") {
+        return Err(op_err(format!(
+            "lookup: errors must be one of strict, warn, ignore, not {errors:?}"
+        )));
+    }
+    match run(state, name, terms, kwargs) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if e.kind() == ErrorKind::UndefinedError || errors == "strict" => Err(e),
+        Err(e) => {
+            if errors == "warn" {
+                let detail = e
+                    .detail()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string());
+                crate::output::sink::err_line(&format!("[WARNING]: An unhandled exception occurred while running the lookup plugin '{name}'. Error was a {detail}"));
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// Runs one lookup plugin over its terms (a list term counts as several terms).
@@ -105,6 +144,17 @@ fn run(
             }
             out
         }
+        // The contents of vaulted (or plain) files, decrypted, nothing stripped.
+        "unvault" | "ansible.builtin.unvault" => flat
+            .iter()
+            .map(|t| {
+                Ok(MjValue::from(read(&find_file(
+                    state,
+                    "files",
+                    &python_str(t),
+                )?)?))
+            })
+            .collect::<Result<Vec<_>, Error>>()?,
         "template" | "ansible.builtin.template" => {
             let _ = kwargs.get::<Option<MjValue>>("convert_data")?;
             let ctx = state.lookup(CTX_KEY).unwrap_or(MjValue::from(()));
@@ -233,9 +283,17 @@ fn search_dirs(state: &State) -> Result<Vec<PathBuf>, Error> {
     )
 }
 
+/// A file's text; a vault-encrypted file is decrypted with the run's secrets, as Ansible's
+/// `file` and `template` lookups do.
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path)
-        .map_err(|e| op_err(format!("could not read '{}': {e}", path.display())))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| op_err(format!("could not read '{}': {e}", path.display())))?;
+    if crate::vault::is_encrypted(&text) {
+        return crate::vault::decrypt_text(&text)
+            .map(|plain| plain.to_string())
+            .map_err(|e| op_err(format!("{}: {e}", path.display())));
+    }
+    Ok(text)
 }
 
 /// Ansible's search: absolute paths as they are; otherwise each directory of the variable

@@ -8,19 +8,24 @@
 mod bare_undefined;
 mod convert;
 mod filters_collections;
+mod filters_crypt;
 mod filters_data;
 mod filters_itertools;
+mod filters_net;
 mod filters_path;
+mod filters_query;
 mod filters_random;
 mod filters_regex;
 mod filters_strings;
 mod filters_text;
+mod filters_time;
 mod filters_units;
 mod filters_url;
 mod limits;
 mod literal;
 mod lookups;
 mod native;
+mod pep440;
 mod tests;
 mod undefined;
 
@@ -286,6 +291,10 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     filters_regex::register(&mut env);
     filters_text::register(&mut env);
     filters_url::register(&mut env);
+    filters_time::register(&mut env);
+    filters_net::register(&mut env);
+    filters_crypt::register(&mut env);
+    filters_query::register(&mut env);
     tests::register(&mut env);
     lookups::register(&mut env);
     env

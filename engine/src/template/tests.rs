@@ -149,10 +149,16 @@ fn version_test(
         .get::<Option<String>>("operator")?
         .or(op)
         .unwrap_or_else(|| "eq".into());
-    let strict = kwargs.get::<Option<bool>>("strict")?.unwrap_or(false);
+    let strict_arg = kwargs.get::<Option<bool>>("strict")?;
+    let strict = strict_arg.unwrap_or(false);
     let vtype = kwargs.get::<Option<String>>("version_type")?;
     kwargs.assert_all_used()?;
+    if strict_arg.is_some() && vtype.is_some() {
+        return Err(op_err("Cannot specify both 'strict' and 'version_type'"));
+    }
     let ord = match vtype.as_deref() {
+        Some("pep440") => super::pep440::cmp(&left, &right)
+            .map_err(|e| op_err(format!("Version comparison failed: {e}")))?,
         Some("semver") | Some("semantic") => semver_cmp(&left, &right)?,
         Some("strict") => strict_cmp(&left, &right)?,
         _ if strict => strict_cmp(&left, &right)?,

@@ -395,7 +395,7 @@ impl Builder {
     }
 }
 
-const VAULT_MSG: &str = "vault-encrypted values (!vault) are not supported yet";
+const VAULT_MSG: &str = "!vault applies to a string (the encrypted text), not to a collection";
 
 const KNOWN_SCALAR_TAGS: &[&str] = &["!!str", "!!int", "!!float", "!!bool", "!!null"];
 
@@ -431,7 +431,9 @@ fn scalar_kind(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Node
             .map(NodeKind::Bool)
             .ok_or_else(|| invalid("a boolean (!!bool)")),
         Some("!!null") => Ok(NodeKind::Null),
-        Some("!vault") => Err(VAULT_MSG.to_string()),
+        Some("!vault") => crate::vault::decrypt_text(text)
+            .map(|plain| NodeKind::Str(plain.to_string()))
+            .map_err(|e| format!("!vault value: {e}")),
         Some(t @ ("!!map" | "!!seq")) => Err(format!("tag {t} cannot be applied to a scalar")),
         Some(t) => Err(format!("unsupported YAML tag {t}")),
     }

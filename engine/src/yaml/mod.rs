@@ -158,8 +158,22 @@ pub fn load_str(src: &str, file: &str) -> Result<Vec<Node>, YamlError> {
 }
 
 /// Load every document of a string, keeping warnings (duplicate keys) for the caller to show.
+/// A vault-encrypted text (a whole file made by `ansible-vault encrypt`) is decrypted with the
+/// installed secrets first; spans then count lines of the plaintext.
 pub fn load_str_detailed(src: &str, file: &str) -> Result<Loaded, YamlError> {
+    if crate::vault::is_encrypted(src) {
+        let plain = decrypt_file_text(src, file)?;
+        return loader::load(&plain, file);
+    }
     loader::load(src, file)
+}
+
+/// The plaintext of a vaulted file's text, or an error naming the file.
+pub fn decrypt_file_text(src: &str, file: &str) -> Result<zeroize::Zeroizing<String>, YamlError> {
+    crate::vault::decrypt_text(src).map_err(|e| YamlError {
+        span: Span::file_only(file),
+        msg: format!("vault-encrypted file: {e}"),
+    })
 }
 
 /// Load a file that must hold at most one document (vars files, inventories, playbooks).

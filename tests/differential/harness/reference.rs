@@ -59,6 +59,7 @@ impl Ansible {
                 })?
             }
         };
+        ensure_extras(&venv)?;
         let config = venv.join("differential-ansible.cfg");
         fs::write(&config, "").map_err(|e| format!("{}: {e}", config.display()))?;
         Ok(Ansible {
@@ -214,6 +215,37 @@ fn version_2_18(venv: &Path) -> Option<String> {
     let text = String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next()?.to_string();
     (out.status.success() && first.contains("[core 2.18.")).then_some(first)
+}
+
+/// Python packages ansible-core's own plugins need for some cases: passlib for
+/// `password_hash` (ansible-core 2.18 has no other backend) and bcrypt for its `bcrypt` hashes
+/// (4.0.1: passlib 1.7 cannot use later ones). Added to an existing venv too.
+const EXTRAS: [(&str, &str); 2] = [("passlib", "passlib"), ("bcrypt", "bcrypt==4.0.1")];
+
+fn ensure_extras(venv: &Path) -> Result<(), String> {
+    for (module, package) in EXTRAS {
+        let present = Command::new(venv.join("bin").join("python"))
+            .args(["-c", &format!("import {module}")])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if present {
+            continue;
+        }
+        let out = Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", package])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run pip: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "pip install {package} failed (no access to PyPI?): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn install(venv: &Path) -> Result<(), String> {
