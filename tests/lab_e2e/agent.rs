@@ -17,14 +17,19 @@ fn tree(lab: &Lab, ip: &str, variant: &str) -> String {
     )
 }
 
-/// The agent's name on hosts (`agent-<first 16 hex of its SHA-256>`) and its full SHA-256:
-/// the kplay binary under test is the agent.
+/// The agent's name on hosts (`agent-<first 16 hex of its SHA-256>`) and its full SHA-256, as
+/// the kplay binary under test describes the agent it carries (`kplay __agent-info`).
 fn agent_name_and_hash() -> (String, String) {
-    use sha2::Digest;
-    let mut f = std::fs::File::open(kplay_bin()).expect("the kplay binary");
-    let mut h = sha2::Sha256::new();
-    std::io::copy(&mut f, &mut h).expect("reading the kplay binary");
-    let sum = hex::encode(h.finalize());
+    let out = std::process::Command::new(kplay_bin())
+        .arg("__agent-info")
+        .output()
+        .expect("running kplay __agent-info");
+    let info: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("kplay __agent-info prints JSON");
+    let sum = info["sha256"]
+        .as_str()
+        .expect("this kplay carries an agent (see build/agent.rs's cargo warnings)")
+        .to_string();
     (format!("agent-{}", &sum[..16]), sum)
 }
 
