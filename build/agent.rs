@@ -148,7 +148,7 @@ fn cached_or_build(
     let gz = dir.join("kplay-agent.gz");
     let raw = dir.join("kplay-agent");
     if !(gz.is_file() && raw.is_file()) {
-        let built = make(&cache.join(format!("target-{}", &key[..2])))?;
+        let built = make(&cache.join("target"))?;
         let bin = std::fs::read(&built).map_err(|e| format!("reading {}: {e}", built.display()))?;
         let tmp = cache.join(format!(".{key}.{}", std::process::id()));
         std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
@@ -393,13 +393,10 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>, String> {
 /// The newest `GLIBC_x.y` version the binary's dynamic symbols need (its `.gnu.version_r`),
 /// read with the `object` crate. A static binary needs none: `(0, 0)`.
 fn glibc_needed(bin: &[u8]) -> Result<(u32, u32), String> {
-    use object::read::elf::{ElfFile64, FileHeader};
-    let elf = ElfFile64::<object::Endianness>::parse(bin).map_err(|e| e.to_string())?;
-    let endian = elf.endian();
-    let sections = elf
-        .elf_header()
-        .sections(endian, bin)
+    let elf = object::read::elf::ElfFile64::<object::Endianness>::parse(bin)
         .map_err(|e| e.to_string())?;
+    let endian = elf.endian();
+    let sections = elf.elf_section_table();
     let mut newest = (0, 0);
     if let Some((mut needs, link)) = sections
         .gnu_verneed(endian, bin)

@@ -143,7 +143,7 @@ impl SshTransport {
     async fn upload_agent(&self, a: &AgentBinary, path: &str) -> Result<(), TransportError> {
         // A few copies at a time: each holds SSH window buffers, and many hosts copying at
         // once cost memory without finishing sooner.
-        static UPLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+        static UPLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
         let _slot = UPLOADS
             .acquire()
             .await
