@@ -9,7 +9,9 @@ fn main() {
     for dir in ["playbooks", "roles", "group_vars", "inventory"] {
         println!("cargo:rerun-if-changed={dir}");
     }
-    let root = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     agent::emit(&root, &out);
 }

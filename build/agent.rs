@@ -38,10 +38,19 @@ pub struct Agent {
 /// Build (or find cached) the agent and write `$OUT_DIR/agent.rs`, which `src/agent_embed.rs`
 /// includes: `Some(EmbeddedAgent { .. })`, or `None` when there is no agent.
 pub fn emit(root: &Path, out_dir: &Path) {
-    for p in ["agent", "Cargo.lock", "build/agent.rs", "scripts/agent-toolchain.sh"] {
+    for p in [
+        "agent",
+        "Cargo.lock",
+        "build/agent.rs",
+        "scripts/agent-toolchain.sh",
+    ] {
         println!("cargo:rerun-if-changed={p}");
     }
-    for v in ["KPLAY_AGENT_BUILD", "KPLAY_CACHE_DIR", "KPLAY_TOOLCHAIN_DIR"] {
+    for v in [
+        "KPLAY_AGENT_BUILD",
+        "KPLAY_CACHE_DIR",
+        "KPLAY_TOOLCHAIN_DIR",
+    ] {
         println!("cargo:rerun-if-env-changed={v}");
     }
     let mode = std::env::var("KPLAY_AGENT_BUILD").unwrap_or_default();
@@ -188,15 +197,30 @@ fn run_cargo(mut cmd: Command, root: &Path, target_dir: &Path) -> Result<(), Str
             || k.starts_with("RUSTC")
             || matches!(
                 k.as_str(),
-                "RUSTFLAGS" | "RUSTDOC" | "TARGET" | "HOST" | "OUT_DIR" | "OPT_LEVEL" | "PROFILE"
-                    | "DEBUG" | "NUM_JOBS"
+                "RUSTFLAGS"
+                    | "RUSTDOC"
+                    | "TARGET"
+                    | "HOST"
+                    | "OUT_DIR"
+                    | "OPT_LEVEL"
+                    | "PROFILE"
+                    | "DEBUG"
+                    | "NUM_JOBS"
             );
         if drop {
             cmd.env_remove(&k);
         }
     }
     cmd.current_dir(root)
-        .args(["-p", "kplay-agent", "--bin", "kplay-agent", "--profile", "agent", "--locked"])
+        .args([
+            "-p",
+            "kplay-agent",
+            "--bin",
+            "kplay-agent",
+            "--profile",
+            "agent",
+            "--locked",
+        ])
         .arg("--target-dir")
         .arg(target_dir);
     let out = cmd
@@ -303,7 +327,12 @@ fn sources_hash(root: &Path) -> Result<String, String> {
         h.update(std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?);
     }
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
-    for section in ["[workspace.package]", "[workspace.dependencies]", "[profile.agent]", "[profile.release]"] {
+    for section in [
+        "[workspace.package]",
+        "[workspace.dependencies]",
+        "[profile.agent]",
+        "[profile.release]",
+    ] {
         h.update(toml_section(&manifest, section).as_bytes());
     }
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).map_err(|e| e.to_string())?;

@@ -18,7 +18,10 @@ use std::process::ExitCode;
 const EXIT_BAD_OPTIONS: u8 = 5;
 
 fn main() -> ExitCode {
-    if let Some(code) = std::env::args_os().nth(1).and_then(|a| agent_embed::command(&a)) {
+    if let Some(code) = std::env::args_os()
+        .nth(1)
+        .and_then(|a| agent_embed::command(&a))
+    {
         return ExitCode::from(code);
     }
     agent_embed::register();

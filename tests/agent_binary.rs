@@ -53,7 +53,11 @@ fn shipped_agent(dir: &Path) -> PathBuf {
     );
     let path = dir.join("kplay-agent");
     std::fs::write(&path, &raw.stdout).unwrap();
-    Command::new("chmod").args(["755"]).arg(&path).status().unwrap();
+    Command::new("chmod")
+        .args(["755"])
+        .arg(&path)
+        .status()
+        .unwrap();
     path
 }
 
@@ -64,8 +68,14 @@ fn shipped_agent_is_small_and_needs_nothing_newer_than_glibc_2_17() {
     let info = info();
     let wire = info["wire_bytes"].as_u64().unwrap();
     let len = info["len"].as_u64().unwrap();
-    eprintln!("shipped agent: {len} bytes, {wire} bytes on the wire; built with {}", info["built"]);
-    assert!(wire <= 2 * 1024 * 1024, "{wire} bytes on the wire: over 2 MB");
+    eprintln!(
+        "shipped agent: {len} bytes, {wire} bytes on the wire; built with {}",
+        info["built"]
+    );
+    assert!(
+        wire <= 2 * 1024 * 1024,
+        "{wire} bytes on the wire: over 2 MB"
+    );
 
     let out = Command::new("objdump")
         .arg("-T")
@@ -153,7 +163,11 @@ fn shipped_agent_serves_on_the_oldest_fetchable_debian() {
         .unwrap();
     let libc = String::from_utf8_lossy(&libc.stdout).trim().to_string();
     let release = read(&root.join("etc/debian_version"));
-    eprintln!("old Debian root: {} (Debian {}), {libc}", root.display(), release.trim());
+    eprintln!(
+        "old Debian root: {} (Debian {}), {libc}",
+        root.display(),
+        release.trim()
+    );
     assert!(libc.starts_with("glibc 2."), "{libc}");
 
     // The agent in the chroot's /tmp, under a name of this test run (the cache is shared).

@@ -294,7 +294,7 @@ fn agent_reporter(
     host: &str,
     out: Arc<dyn crate::output::Output>,
     reported: Arc<Mutex<std::collections::HashSet<String>>>,
-) -> Box<dyn Fn(&str) + Send + Sync> {
+) -> crate::transport::ssh::AgentReport {
     let host = host.to_string();
     Box::new(move |text: &str| {
         let which = text.split(':').next().unwrap_or("");

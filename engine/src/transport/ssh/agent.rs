@@ -16,6 +16,9 @@ use super::SshTransport;
 use crate::agent::client::AgentClient;
 use crate::agent::{AgentBinary, Attrs, Reply, Request, WriteSpec};
 
+/// Told each agent's outcome, `kplay_agent: active (…)` or `kplay_agent: fallback (…)`.
+pub type AgentReport = Box<dyn Fn(&str) + Send + Sync>;
+
 /// Whether the agent may serve requests run with `become_`: none, or password-less sudo to
 /// root (root can run the binary from the connecting user's home). Other users and methods
 /// cannot reach it there, and a password prompt needs the interactive path.
@@ -70,7 +73,10 @@ fn locate_script(agents: &[AgentBinary]) -> String {
 #[derive(Clone, Debug)]
 pub(super) enum AgentFile {
     /// The verified agent's path on the host, and how it got there (for the report).
-    Ready { path: String, how: String },
+    Ready {
+        path: String,
+        how: String,
+    },
     Fallback(String),
 }
 
@@ -216,7 +222,7 @@ impl SshTransport {
     }
 
     /// Where the outcome of starting an agent is reported (once per agent and connection).
-    pub fn set_agent_report(&self, report: Box<dyn Fn(&str) + Send + Sync>) {
+    pub fn set_agent_report(&self, report: AgentReport) {
         let _ = self.agent_report.set(report);
     }
 }
@@ -282,11 +288,19 @@ mod tests {
         let path = std::env::var("PATH").unwrap();
         let here = std::env::consts::ARCH;
         // No agent for this CPU.
-        let (rc, out) = run_locate(&locate_script(&[agent("sparc64", (2, 17), b"x")]), home.path(), &path);
+        let (rc, out) = run_locate(
+            &locate_script(&[agent("sparc64", (2, 17), b"x")]),
+            home.path(),
+            &path,
+        );
         assert_eq!(rc, 3, "{out}");
         assert!(out.starts_with(&format!("Linux {here}\nglibc 2.")), "{out}");
         // An agent that needs a glibc from the future.
-        let (rc, _) = run_locate(&locate_script(&[agent(here, (9, 0), b"x")]), home.path(), &path);
+        let (rc, _) = run_locate(
+            &locate_script(&[agent(here, (9, 0), b"x")]),
+            home.path(),
+            &path,
+        );
         assert_eq!(rc, 6);
         // Fits: no copy yet (4), then a wrong copy (4, removed), then the right one (0).
         let a = agent(here, (2, 17), b"agent bytes");
@@ -294,13 +308,25 @@ mod tests {
         let (rc, out) = run_locate(&script, home.path(), &path);
         assert_eq!(rc, 4, "{out}");
         let file = out.lines().nth(2).unwrap().to_string();
-        assert!(file.ends_with(&format!("/.cache/kplay/agent-{}", &agent(here, (2, 17), b"agent bytes").id)));
+        assert!(file.ends_with(&format!(
+            "/.cache/kplay/agent-{}",
+            &agent(here, (2, 17), b"agent bytes").id
+        )));
         std::fs::write(&file, b"agent bytes, cut").unwrap();
-        std::process::Command::new("chmod").args(["700", &file]).status().unwrap();
+        std::process::Command::new("chmod")
+            .args(["700", &file])
+            .status()
+            .unwrap();
         assert_eq!(run_locate(&script, home.path(), &path).0, 4);
-        assert!(!std::path::Path::new(&file).exists(), "a copy failing its check is removed");
+        assert!(
+            !std::path::Path::new(&file).exists(),
+            "a copy failing its check is removed"
+        );
         std::fs::write(&file, b"agent bytes").unwrap();
-        std::process::Command::new("chmod").args(["700", &file]).status().unwrap();
+        std::process::Command::new("chmod")
+            .args(["700", &file])
+            .status()
+            .unwrap();
         assert_eq!(run_locate(&script, home.path(), &path).0, 0);
     }
 }

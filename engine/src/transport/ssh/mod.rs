@@ -13,6 +13,7 @@ mod session;
 mod target;
 
 pub(crate) use target::as_bool;
+pub use agent::AgentReport;
 pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 
 use super::become_cmd::become_command;
@@ -56,7 +57,7 @@ pub struct SshTransport {
     /// `kplay_agent` for this host.
     agent_enabled: bool,
     /// Told `kplay_agent: active|fallback (…)` when an agent starts or cannot.
-    agent_report: std::sync::OnceLock<Box<dyn Fn(&str) + Send + Sync>>,
+    agent_report: std::sync::OnceLock<AgentReport>,
     agent_plain: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
     agent_root: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
 }
