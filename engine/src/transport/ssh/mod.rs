@@ -12,8 +12,8 @@ pub mod options;
 mod session;
 mod target;
 
-pub(crate) use target::as_bool;
 pub use agent::AgentReport;
+pub(crate) use target::as_bool;
 pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 
 use super::become_cmd::become_command;
