@@ -33,6 +33,8 @@ pub struct Agent {
     /// The newest glibc symbol version the binary needs: the oldest glibc it runs on.
     pub glibc: (u32, u32),
     pub how: String,
+    /// Seconds the build took when it was not cached.
+    pub built_in: Option<f64>,
 }
 
 /// Build (or find cached) the agent and write `$OUT_DIR/agent.rs`, which `src/agent_embed.rs`
@@ -86,7 +88,6 @@ fn build(root: &Path, out_dir: &Path, host_only: bool) -> Result<Agent, String> 
     let rustc = tool_version(&cargo_env("RUSTC", "rustc"), &["-V"]).unwrap_or_default();
     let sources = sources_hash(root)?;
     if !host_only {
-        let t0 = Instant::now();
         match toolchain(root) {
             Ok(tc) => {
                 let key = key(&[&sources, &rustc, &tc.version, ZIG_TARGET]);
@@ -101,7 +102,7 @@ fn build(root: &Path, out_dir: &Path, host_only: bool) -> Result<Agent, String> 
                 });
                 match r {
                     Ok(a) => {
-                        note_time("kplay's agent (glibc 2.17 baseline) ready", t0);
+                        note_built(&a);
                         return Ok(a);
                     }
                     Err(e) => println!(
@@ -114,7 +115,6 @@ fn build(root: &Path, out_dir: &Path, host_only: bool) -> Result<Agent, String> 
             ),
         }
     }
-    let t0 = Instant::now();
     let key = key(&[&sources, &rustc, "host"]);
     let a = cached_or_build(&cache, &key, "host toolchain", |target_dir| {
         let mut cmd = Command::new(cargo_env("CARGO", "cargo"));
@@ -122,7 +122,7 @@ fn build(root: &Path, out_dir: &Path, host_only: bool) -> Result<Agent, String> 
         run_cargo(cmd, root, target_dir)?;
         Ok(target_dir.join("agent/kplay-agent"))
     })?;
-    note_time("kplay's agent (host toolchain) ready", t0);
+    note_built(&a);
     Ok(a)
 }
 
@@ -156,7 +156,9 @@ fn cached_or_build(
     let dir = cache.join(key);
     let gz = dir.join("kplay-agent.gz");
     let raw = dir.join("kplay-agent");
+    let mut built_in = None;
     if !(gz.is_file() && raw.is_file()) {
+        let t0 = Instant::now();
         let built = make(&cache.join("target"))?;
         let bin = std::fs::read(&built).map_err(|e| format!("reading {}: {e}", built.display()))?;
         let tmp = cache.join(format!(".{key}.{}", std::process::id()));
@@ -167,6 +169,7 @@ fn cached_or_build(
         if std::fs::rename(&tmp, &dir).is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
+        built_in = Some(t0.elapsed().as_secs_f64());
     }
     let bin = std::fs::read(&raw).map_err(|e| format!("reading {}: {e}", raw.display()))?;
     let glibc = glibc_needed(&bin)?;
@@ -176,6 +179,7 @@ fn cached_or_build(
         sha256: hex::encode(Sha256::digest(&bin)),
         glibc,
         how: how.to_string(),
+        built_in,
     })
 }
 
@@ -248,7 +252,6 @@ struct Toolchain {
 
 /// Install (or find) Zig and cargo-zigbuild through scripts/agent-toolchain.sh.
 fn toolchain(root: &Path) -> Result<Toolchain, String> {
-    let t0 = Instant::now();
     let out = Command::new("sh")
         .arg(root.join("scripts/agent-toolchain.sh"))
         .output()
@@ -260,6 +263,12 @@ fn toolchain(root: &Path) -> Result<Toolchain, String> {
             err.lines().last().unwrap_or("no message")
         ));
     }
+    // What the script installed, and how long that took (nothing when it was there).
+    for l in String::from_utf8_lossy(&out.stderr).lines() {
+        if l.starts_with("agent-toolchain: ") {
+            println!("cargo:warning={l}");
+        }
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| {
         text.lines()
@@ -270,7 +279,6 @@ fn toolchain(root: &Path) -> Result<Toolchain, String> {
     let (python, zigbuild) = (field("python=")?, field("zigbuild=")?);
     let zig = tool_version(&python, &["-m", "ziglang", "version"])?;
     let zb = tool_version(&zigbuild, &["--version"])?;
-    note_time("kplay's agent toolchain (Zig, cargo-zigbuild) ready", t0);
     Ok(Toolchain {
         python,
         zigbuild,
@@ -295,10 +303,13 @@ fn cargo_env(var: &str, default: &str) -> String {
 
 /// A fresh build says what it cost in a cargo warning (a cached one says nothing), so CI logs
 /// show the time the agent adds.
-fn note_time(what: &str, t0: Instant) {
-    let secs = t0.elapsed().as_secs_f64();
-    if secs >= 1.0 {
-        println!("cargo:warning={what}: {secs:.1}s");
+fn note_built(a: &Agent) {
+    if let Some(secs) = a.built_in {
+        let gz = std::fs::metadata(&a.gz).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "cargo:warning=kplay's agent built in {secs:.1}s ({}): {} bytes, {gz} gzip-compressed, needs glibc {}.{}",
+            a.how, a.len, a.glibc.0, a.glibc.1
+        );
     }
 }
 
