@@ -1,6 +1,7 @@
 //! The `kplay` binary: parses the command line and wires the engine, the modules and the lab
 //! together. No behaviour lives here.
 
+mod agent_embed;
 mod bundle_cmd;
 mod cli;
 mod deploy_cmd;
@@ -19,13 +20,13 @@ use std::process::ExitCode;
 const EXIT_BAD_OPTIONS: u8 = 5;
 
 fn main() -> ExitCode {
-    // On a host, serving the controller: nothing else of kplay runs.
-    if std::env::args_os().nth(1).as_deref() == Some(kplay_engine::agent::AGENT_ARG.as_ref()) {
-        return ExitCode::from(kplay_engine::agent::serve::serve_stdio() as u8);
+    if let Some(code) = std::env::args_os()
+        .nth(1)
+        .and_then(|a| agent_embed::command(&a))
+    {
+        return ExitCode::from(code);
     }
-    if let Ok(exe) = std::env::current_exe() {
-        kplay_engine::agent::register_binary(exe);
-    }
+    agent_embed::register();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

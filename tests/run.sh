@@ -11,6 +11,14 @@ else
     echo "tests/run.sh: not root: skipping system package installation (lab and SSH tests need root)" >&2
 fi
 
+# kplay's agent is built against glibc 2.17 with Zig from PyPI and cargo-zigbuild (build/agent.rs
+# installs them when missing); installing here shows what that costs in the log (cached: instant).
+# The agent build itself is cached by its sources' hash; a fresh one prints its time as a cargo warning.
+t0=$(date +%s)
+sh scripts/agent-toolchain.sh >/dev/null ||
+    echo "tests/run.sh: no agent toolchain: kplay falls back to a host-built agent (tests/agent_binary.rs fails)" >&2
+echo "agent toolchain: $(( $(date +%s) - t0 )) s"
+
 export CARGO_TERM_COLOR=never
 # This checkout's own log: two checkouts testing at once must not count each other's results.
 mkdir -p target

@@ -63,5 +63,8 @@ for run in first rerun; do
 done
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "meets" : "MISSES" }'; }
 echo "targets: first run < 30 s: $(verdict "$(wall_s first)" 30); peak RSS < 200 MB: $(verdict "$(bench_calc "$(field first "Maximum resident set size")/1024")" 200)"
+"$KPLAY" __agent-info | python3 -c 'import json, sys
+a = json.load(sys.stdin)
+print("agent: none carried" if a is None else "agent: %d bytes on the wire per fresh host (%d unpacked; %s)" % (a["wire_bytes"], a["len"], a["built"]))' || true
 echo "kplay timing breakdown (first run, JSON events):"
 python3 "$BENCH_DIR/timeline.py" "$WORK/first.jsonl" || true

@@ -17,14 +17,19 @@ fn tree(lab: &Lab, ip: &str, variant: &str) -> String {
     )
 }
 
-/// The agent's name on hosts (`agent-<first 16 hex of its SHA-256>`) and its full SHA-256:
-/// the kplay binary under test is the agent.
+/// The agent's name on hosts (`agent-<first 16 hex of its SHA-256>`) and its full SHA-256, as
+/// the kplay binary under test describes the agent it carries (`kplay __agent-info`).
 fn agent_name_and_hash() -> (String, String) {
-    use sha2::Digest;
-    let mut f = std::fs::File::open(kplay_bin()).expect("the kplay binary");
-    let mut h = sha2::Sha256::new();
-    std::io::copy(&mut f, &mut h).expect("reading the kplay binary");
-    let sum = hex::encode(h.finalize());
+    let out = std::process::Command::new(kplay_bin())
+        .arg("__agent-info")
+        .output()
+        .expect("running kplay __agent-info");
+    let info: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("kplay __agent-info prints JSON");
+    let sum = info["sha256"]
+        .as_str()
+        .expect("this kplay carries an agent (see build/agent.rs's cargo warnings)")
+        .to_string();
     (format!("agent-{}", &sum[..16]), sum)
 }
 
@@ -76,10 +81,28 @@ pub fn agent_matches_sh_path(lab: &Lab) {
         );
     }
 
-    // A host where the agent cannot be installed (its cache directory is a file) falls back.
+    // A host where the agent cannot be installed (its cache directory is a file) falls back,
+    // and `-v` says so once for that host, with the reason; the others report an active agent.
     lab.ssh_ok(lab.ip(3), "rm -rf ~/.cache/kplay && touch ~/.cache/kplay");
-    let fallback = lab.play("agent.yml", json!({"variant": "fallback"}));
+    let fallback = play_verbose(lab, json!({"variant": "fallback"}));
     assert_succeeded(&fallback, &hosts, "host 3 without an agent");
+    for (n, host) in hosts.iter().enumerate() {
+        let said: Vec<&str> = fallback
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("<{host}> kplay_agent: ")))
+            .collect();
+        let want = if n + 1 == 3 {
+            "kplay_agent: fallback (Linux x86_64, glibc 2."
+        } else {
+            "kplay_agent: active (Linux x86_64, glibc 2."
+        };
+        assert!(
+            said.len() == 1 && said[0].contains(want),
+            "{host}: expected one `{want}…` line at -v, got {said:?}\n{}",
+            fallback.dump()
+        );
+    }
     lab.ssh_ok(lab.ip(3), "test -f ~/.cache/kplay && rm -f ~/.cache/kplay");
 
     lab.each_host(|n, name, ip| {
@@ -102,6 +125,21 @@ pub fn agent_matches_sh_path(lab: &Lab) {
         assert_eq!(leftovers, "0", "{name}: temp files left behind");
         assert_trees_removed(lab, name, ip);
     });
+}
+
+/// The agent playbook on the lab inventory with `-v`.
+fn play_verbose(lab: &Lab, vars: Value) -> Run {
+    let pb = fixtures().join("agent.yml").to_string_lossy().into_owned();
+    let inv = lab.inventory.to_string_lossy().into_owned();
+    let vars = lab.vars(vars).to_string();
+    let run = kplay_timeout_env(
+        &lab.work,
+        &["run", &pb, "-i", &inv, "-e", &vars, "-v"],
+        RUN_TIMEOUT,
+        &[],
+    );
+    run.assert_no_panic();
+    run
 }
 
 /// `/opt/kagent/<variant>-gone`: a small tree with a symlink to /etc/hostname, which the

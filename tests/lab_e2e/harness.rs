@@ -339,7 +339,13 @@ pub struct Scenarios {
 }
 
 impl Scenarios {
+    /// Runs scenario `name`, unless `KPLAY_LAB_ONLY` is set and not part of its name (to run
+    /// one area's scenarios while working on it).
     pub fn run(&mut self, name: &str, f: impl FnOnce()) {
+        if std::env::var("KPLAY_LAB_ONLY").is_ok_and(|only| !name.contains(&only)) {
+            eprintln!("===== SKIP {name} (KPLAY_LAB_ONLY)");
+            return;
+        }
         eprintln!("\n===== scenario: {name}");
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(f))

@@ -1,64 +1,72 @@
-//! kplay's agent: the same binary, started on the host (`kplay __agent`), doing file operations
-//! with system calls where the sh path starts `stat`, `sha1sum`, `cat`, `mv`, `chmod`. A file
-//! task then costs one request and no process on the host. The `local` transport runs the same
-//! operations in-process. Hosts where the agent cannot run (another CPU architecture, no exec
-//! permission in the home directory, a become that needs a password) keep the sh path, which
-//! gives the same results.
+//! kplay's agent on the controller's side. The agent itself (protocol and file operations) is
+//! the `kplay-agent` crate: a small binary of its own that the `kplay` binary carries compressed
+//! and copies to each host, where it does file operations with system calls instead of starting
+//! `stat`, `sha1sum`, `cat`, `mv`, `chmod` (one request per file task, no process on the host).
+//! The `local` transport runs the same operations in-process. Hosts where no agent can run
+//! (a CPU architecture or C library it was not built for, no exec permission in the home
+//! directory, a become that needs a password) keep the sh path, which gives the same results.
 
 pub mod client;
-pub mod fsops;
-mod ids;
-pub mod proto;
-pub mod serve;
 
-pub use proto::{
+pub use kplay_agent::{fsops, proto, serve};
+pub use kplay_agent::{
     Attrs, Checksum, FailedStep, HostInfo, PathKind, PathStat, ProbeSpec, Reply, Request, WriteSpec,
 };
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// The binary to start on hosts, registered by the `kplay` binary itself (which knows it
-/// answers `__agent`); a library user such as a test binary registers nothing, and its hosts
-/// keep the sh path.
-static BINARY: OnceLock<PathBuf> = OnceLock::new();
-
-/// Offer `exe` as the agent for remote hosts.
-pub fn register_binary(exe: PathBuf) {
-    let _ = BINARY.set(exe);
-}
-
-/// The agent binary as the controller knows it: where it is, what it must be on a host (length
-/// and SHA-256, checked after every upload and before every reuse), and its name there.
+/// An agent binary the controller can install: for which hosts, and what it must be there.
 #[derive(Debug)]
 pub struct AgentBinary {
-    pub path: PathBuf,
+    /// `uname -m` of the hosts it runs on (`x86_64`); the system is always Linux.
+    pub arch: &'static str,
+    /// The binary gzip-compressed, as it travels (the host unpacks it with `gzip -dc`).
+    pub gz: &'static [u8],
+    /// The unpacked binary's length and SHA-256: checked on the host after every upload and
+    /// before every reuse.
+    pub expect: crate::transport::Expect,
     /// A short prefix of the SHA-256: the file name on hosts, so a changed kplay never talks
     /// to an old agent.
     pub id: String,
-    pub expect: crate::transport::Expect,
+    /// The oldest glibc it runs on (the newest `GLIBC_x.y` symbol version it needs).
+    pub glibc: (u32, u32),
+    /// How it was built, for `-v` (`zig 0.15.2, cargo-zigbuild 0.24.1, glibc 2.17 baseline`).
+    pub built: &'static str,
 }
 
-/// The registered agent binary, hashed once per run. `None`: none registered or unreadable.
-/// Nothing here assumes the agent is kplay's own binary: whatever file is registered is the
-/// one uploaded and verified.
-pub fn binary() -> Option<&'static AgentBinary> {
-    static HASHED: OnceLock<Option<AgentBinary>> = OnceLock::new();
-    HASHED
-        .get_or_init(|| {
-            let exe = BINARY.get()?;
-            let mut f = std::fs::File::open(exe).ok()?;
-            let mut h = <sha2::Sha256 as sha2::Digest>::new();
-            let len = std::io::copy(&mut f, &mut h).ok()?;
-            let sha256 = hex::encode(sha2::Digest::finalize(h));
-            Some(AgentBinary {
-                path: exe.clone(),
-                id: sha256[..16].to_string(),
-                expect: crate::transport::Expect { len, sha256 },
-            })
-        })
-        .as_ref()
+impl AgentBinary {
+    pub fn new(
+        arch: &'static str,
+        gz: &'static [u8],
+        len: u64,
+        sha256: &str,
+        glibc: (u32, u32),
+        built: &'static str,
+    ) -> AgentBinary {
+        AgentBinary {
+            arch,
+            gz,
+            id: sha256[..16.min(sha256.len())].to_string(),
+            expect: crate::transport::Expect {
+                len,
+                sha256: sha256.to_string(),
+            },
+            glibc,
+            built,
+        }
+    }
 }
 
-/// The argument that makes the `kplay` binary serve as the agent.
-pub const AGENT_ARG: &str = "__agent";
+/// The agents this controller carries, registered by the `kplay` binary (which embeds them); a
+/// library user such as a test binary registers none, and its hosts keep the sh path.
+static AGENTS: OnceLock<Vec<AgentBinary>> = OnceLock::new();
+
+/// Offer `agents` (at most one per architecture) for remote hosts.
+pub fn register(agents: Vec<AgentBinary>) {
+    let _ = AGENTS.set(agents);
+}
+
+/// The registered agents (empty: none).
+pub fn agents() -> &'static [AgentBinary] {
+    AGENTS.get().map(Vec::as_slice).unwrap_or(&[])
+}

@@ -66,6 +66,8 @@ pub struct Connections {
     tracer: std::sync::OnceLock<Tracer>,
     /// Connections opened for one task each (see [`Connections::open_dedicated`]).
     dedicated: Mutex<Vec<std::sync::Weak<dyn Transport>>>,
+    /// Agent outcomes already reported (`host` and which agent): once per run each.
+    agent_reported: Arc<Mutex<std::collections::HashSet<String>>>,
     pub defaults: ConnectionDefaults,
 }
 
@@ -75,6 +77,7 @@ impl Connections {
             slots: Mutex::new(HashMap::new()),
             tracer: std::sync::OnceLock::new(),
             dedicated: Mutex::new(Vec::new()),
+            agent_reported: Arc::default(),
             defaults,
         }
     }
@@ -190,6 +193,13 @@ impl Connections {
         });
         let started = std::time::Instant::now();
         let r = crate::transport::ssh::SshTransport::connect(target).await;
+        if let (Ok(t), Some(tracer)) = (&r, self.tracer.get()) {
+            t.set_agent_report(agent_reporter(
+                host,
+                tracer.out.clone(),
+                self.agent_reported.clone(),
+            ));
+        }
         match &r {
             Ok(t) => self.trace(host, 4, || {
                 format!(
@@ -275,4 +285,29 @@ impl Connections {
             }
         }
     }
+}
+
+/// Reports whether a host's agent runs (`kplay_agent: active (…)`) or why the host takes the sh
+/// path (`kplay_agent: fallback (…)`), once per run for each host and agent: a trace of level 1,
+/// so `-v` shows it and the JSON output always carries it.
+fn agent_reporter(
+    host: &str,
+    out: Arc<dyn crate::output::Output>,
+    reported: Arc<Mutex<std::collections::HashSet<String>>>,
+) -> crate::transport::ssh::AgentReport {
+    let host = host.to_string();
+    Box::new(move |text: &str| {
+        let which = text.split(':').next().unwrap_or("");
+        let first = reported
+            .lock()
+            .map(|mut r| r.insert(format!("{host}\0{which}")))
+            .unwrap_or(false);
+        if first {
+            out.emit(&crate::output::Event::Trace {
+                host: host.clone(),
+                level: 1,
+                text: text.to_string(),
+            });
+        }
+    })
 }

@@ -334,26 +334,8 @@ pub fn write_atomic_from(
     Ok(())
 }
 
-/// The process umask: from `/proc/self/status` (Linux 4.7+), which reads it without changing
-/// it (other threads may be creating files meanwhile); else by setting and restoring it.
-pub fn current_umask() -> u32 {
-    let from_proc = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Umask:"))
-                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-        });
-    if let Some(m) = from_proc {
-        return m;
-    }
-    // SAFETY: umask is process-global and always succeeds; we restore the old value immediately.
-    unsafe {
-        let old = libc::umask(0o022);
-        libc::umask(old);
-        old as u32
-    }
-}
+/// The process umask (the agent's own reading: one definition for both).
+pub use kplay_agent::fsops::current_umask;
 
 /// Signal whole process groups (a command and whatever it started).
 fn signal_groups(groups: &[i32], sig: i32) {

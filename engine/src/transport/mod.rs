@@ -173,6 +173,12 @@ impl Expect {
 /// owner-only from creation), which must have the expected SHA-256, gets its mode, is synced
 /// and then renamed over `dest`, so readers see the old or the new file, never half.
 pub fn put_script(dest: &str, mode: Option<u32>, expect: &Expect) -> String {
+    put_script_via(dest, mode, expect, "cat")
+}
+
+/// [`put_script`] with stdin passed through `filter` (`gzip -dc` for a compressed upload):
+/// `expect` is what comes out of it, checked before the file takes its name.
+pub fn put_script_via(dest: &str, mode: Option<u32>, expect: &Expect, filter: &str) -> String {
     let q = sh_quote(dest);
     let chmod = match mode {
         Some(m) => format!("chmod {:o} \"$t\" || exit 1;", m),
@@ -182,7 +188,7 @@ pub fn put_script(dest: &str, mode: Option<u32>, expect: &Expect) -> String {
         ),
     };
     format!(
-        "d=$(dirname {q}); t=$(mktemp \"$d/.kplay-tmp.XXXXXX\") || exit 1; cat > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; \
+        "d=$(dirname {q}); t=$(mktemp \"$d/.kplay-tmp.XXXXXX\") || exit 1; {filter} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; \
          if [ \"$(sha256sum < \"$t\")\" != '{sum}  -' ]; then echo \"{shown} arrived incomplete or changed on the way ($(wc -c < \"$t\") of {len} bytes, or another SHA-256)\" >&2; rm -f \"$t\"; exit 1; fi; \
          {chmod} sync -- \"$t\" 2>/dev/null; mv -f \"$t\" {q} || {{ rm -f \"$t\"; exit 1; }}; sync -- \"$d\" 2>/dev/null; exit 0",
         sum = expect.sha256,

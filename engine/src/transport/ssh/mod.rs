@@ -12,6 +12,7 @@ pub mod options;
 mod session;
 mod target;
 
+pub use agent::AgentReport;
 pub(crate) use target::as_bool;
 pub use target::{HostKeyPolicy, SshDefaults, SshTarget};
 
@@ -52,9 +53,11 @@ pub struct SshTransport {
     shell: tokio::sync::OnceCell<Option<PersistentShell>>,
     /// kplay's agent on the host: its path there, and the processes serving the connecting
     /// user and root (started on first use; None: the host stays on the sh path).
-    agent_file: tokio::sync::OnceCell<Option<String>>,
+    agent_file: tokio::sync::OnceCell<agent::AgentFile>,
     /// `kplay_agent` for this host.
     agent_enabled: bool,
+    /// Told `kplay_agent: active|fallback (…)` when an agent starts or cannot.
+    agent_report: std::sync::OnceLock<AgentReport>,
     agent_plain: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
     agent_root: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
 }
@@ -75,6 +78,7 @@ impl SshTransport {
             shell: tokio::sync::OnceCell::new(),
             agent_file: tokio::sync::OnceCell::new(),
             agent_enabled: target.agent,
+            agent_report: std::sync::OnceLock::new(),
             agent_plain: tokio::sync::OnceCell::new(),
             agent_root: tokio::sync::OnceCell::new(),
         })

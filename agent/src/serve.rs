@@ -2,8 +2,8 @@
 //! controller closes stdin (end of the run or a lost connection). One request at a time, so
 //! no locking and no threads.
 
-use super::fsops::handle;
-use super::proto::{decode, read_frame, write_frame, FailedStep, FrameError, Reply, Request};
+use crate::fsops::handle;
+use crate::proto::{decode, read_frame, write_frame, FailedStep, FrameError, Reply, Request};
 use std::io::{BufReader, BufWriter, Read, Write};
 
 /// Serve requests on stdin/stdout. Returns the process exit code.

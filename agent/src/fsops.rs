@@ -2,8 +2,8 @@
 //! `chmod` processes. They do what the modules' sh scripts do, step for step, so a host gives
 //! the same results whichever path served a request.
 
-use super::ids;
-use super::proto::{
+use crate::ids;
+use crate::proto::{
     Attrs, Checksum, FailedStep, HostInfo, PathKind, PathStat, ProbeSpec, Reply, Request,
     WriteSpec, PROTOCOL,
 };
@@ -89,9 +89,25 @@ pub fn host_info() -> HostInfo {
     }
 }
 
-/// The process umask (read by setting and restoring it).
+/// The process umask: from `/proc/self/status` (Linux 4.7+), which reads it without changing
+/// it (other threads may be creating files meanwhile); else by setting and restoring it.
 pub fn current_umask() -> u32 {
-    crate::transport::local::current_umask()
+    let from_proc = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        });
+    if let Some(m) = from_proc {
+        return m;
+    }
+    // SAFETY: umask is process-global and always succeeds; the old value is restored at once.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
+    }
 }
 
 fn secs(s: i64) -> f64 {
