@@ -118,8 +118,8 @@ impl Site {
 }
 
 const FOUR: [&str; 4] = [
-    "bootstrap-node",
     "00-preflight",
+    "bootstrap-node",
     "01-cluster-bootstrap-os",
     "02-cluster-etcd",
 ];
@@ -290,7 +290,7 @@ fn a_failed_step_stops_the_deploy_and_the_next_one_resumes_there() {
     failed.assert_exit(2);
     assert_eq!(
         site.log(),
-        ["bootstrap-node", "00-preflight", "01-cluster-bootstrap-os"]
+        ["00-preflight", "bootstrap-node", "01-cluster-bootstrap-os"]
     );
     assert_summary(&failed, "01-cluster-bootstrap-os", "FAILED");
     assert!(summary_line(&failed, "02-cluster-etcd").contains("not run"));
@@ -356,8 +356,8 @@ fn a_killed_deploy_resumes_at_the_step_it_was_in() {
     assert_eq!(
         site.log(),
         [
-            "bootstrap-node",
             "00-preflight",
+            "bootstrap-node",
             "01-cluster-bootstrap-os",
             "02-cluster-etcd"
         ]
@@ -525,19 +525,19 @@ fn bad_input_is_refused_before_any_host_changes() {
             "hosts",
             "--force",
             "--from",
-            "00",
+            "01",
         ],
         T,
     );
     again.assert_exit(0);
-    assert_eq!(site.log(), &FOUR[1..]);
+    assert_eq!(site.log(), &FOUR[2..]);
 }
 
 #[test]
 fn hooks_run_at_their_stages_in_name_order() {
     let all = [
-        "bootstrap-node",
         "00-preflight",
+        "bootstrap-node",
         "01-cluster-bootstrap-os",
         "02-cluster-etcd",
         "03-cluster-kubernetes",
@@ -572,8 +572,8 @@ fn hooks_run_at_their_stages_in_name_order() {
         [
             "pre-install/10-first",
             "pre-install/20-second",
-            "bootstrap-node",
             "00-preflight",
+            "bootstrap-node",
             "01-cluster-bootstrap-os",
             "02-cluster-etcd",
             "03-cluster-kubernetes",
