@@ -4,6 +4,7 @@
 mod bundle_cmd;
 mod cli;
 mod deploy_cmd;
+mod deploy_lab;
 mod embedded;
 mod excerpt;
 mod lab_cmd;
