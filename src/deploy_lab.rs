@@ -117,6 +117,19 @@ pub fn up(name: &str) -> Result<LabTarget, String> {
         );
         return Ok(t);
     }
+    // A lab of this name made for something else is not replaced behind its owner's back.
+    match kplay_lab::recorded(name).map_err(|e| e.to_string())? {
+        Some((n, true)) if n == LAB_HOSTS => {
+            eprintln!("lab {name:?}: a host does not answer; bringing the lab up again")
+        }
+        Some((n, systemd)) => {
+            return Err(format!(
+                "lab {name:?} exists with {n} {} hosts, not the {LAB_HOSTS} systemd hosts a deploy                  needs: take it down (kplay lab down --name {name}) or pick another name (--lab NAME)",
+                if systemd { "systemd" } else { "--init none" }
+            ))
+        }
+        None => {}
+    }
     let opts = kplay_lab::UpOptions {
         hosts: LAB_HOSTS,
         name: name.to_string(),

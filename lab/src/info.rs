@@ -53,6 +53,13 @@ pub fn reusable(name: &str, hosts: usize) -> Result<Option<LabInfo>, LabError> {
     Ok(fit.then_some(info))
 }
 
+/// What the lab `name` was brought up as: its host count and whether its hosts run systemd;
+/// None when there is no such lab.
+pub fn recorded(name: &str) -> Result<Option<(usize, bool)>, LabError> {
+    names::validate(name)?;
+    Ok(state::load(name)?.map(|s| (s.hosts, s.init == state::InitKind::Systemd)))
+}
+
 /// The lab's directory (where `up` keeps its files; gone after `down`).
 pub fn lab_dir(name: &str) -> PathBuf {
     state::lab_dir(name)
@@ -65,6 +72,7 @@ mod tests {
     #[test]
     fn a_lab_that_was_never_up_is_not_reusable() {
         assert_eq!(reusable("kplay-never-up-here", 4).ok(), Some(None));
+        assert_eq!(recorded("kplay-never-up-here").ok(), Some(None));
         assert!(reusable("Bad_Name", 4).is_err());
     }
 }

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use error::LabError;
-pub use info::{lab_dir, reusable, LabInfo};
+pub use info::{lab_dir, recorded, reusable, LabInfo};
 pub use shield::SHADOWED as SHADOWED_SYSCTLS;
 pub use status::status;
 pub use volume::{parse_size as parse_data_size, DEFAULT_SIZE as DEFAULT_DATA_SIZE};
