@@ -64,7 +64,12 @@ pub struct TargetArgs {
     )]
     pub inventory: Vec<String>,
     /// config.yaml with the hosts and settings (`kplay config init` writes one).
-    #[arg(short = 'c', long = "config", value_name = "CONFIG", conflicts_with = "lab")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "CONFIG",
+        conflicts_with = "lab"
+    )]
     pub config: Option<std::path::PathBuf>,
     /// No inventory: the lab NAME on this machine (default `kplay`), 1 bootstrap + 3 control
     /// plane/etcd hosts behind a keepalived VIP. `deploy` brings it up (or reuses it) and builds

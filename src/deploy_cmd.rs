@@ -66,7 +66,11 @@ fn target(t: &TargetArgs) -> Result<Target, DeployError> {
 }
 
 /// `--lab`: the lab's deploy inventory (and the lab bundle, when one is given).
-fn lab_target(t: &TargetArgs, lab: &crate::deploy_lab::LabTarget, bundle: Option<PathBuf>) -> Result<Target, DeployError> {
+fn lab_target(
+    t: &TargetArgs,
+    lab: &crate::deploy_lab::LabTarget,
+    bundle: Option<PathBuf>,
+) -> Result<Target, DeployError> {
     let mut out = inventory_target(t, vec![lab.inventory.display().to_string()])?;
     out.config_bundle = bundle;
     Ok(out)

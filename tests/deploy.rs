@@ -716,7 +716,11 @@ fn deploy_lab_lists_what_it_would_do_and_refuses_bad_options_first() {
     // Refused before anything comes up: an inventory or a config too, an unknown step.
     let both = kplay(dir.path(), &["deploy", "--lab", name, "-i", "hosts"]);
     both.assert_exit(5);
-    assert!(both.stderr.contains("cannot be used with"), "{}", both.dump());
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.dump()
+    );
     let bad_step = kplay(dir.path(), &["deploy", "--lab", name, "--from", "7"]);
     bad_step.assert_exit(5);
     assert!(

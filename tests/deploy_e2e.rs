@@ -72,7 +72,12 @@ fn timed<T>(times: &mut Vec<String>, what: &str, f: impl FnOnce() -> T) -> T {
 fn refused_by_preflight(run: &common::Run, want: &str, lab: &DeployLab) {
     assert_eq!(run.code, Some(2), "{}", run.dump());
     assert!(run.stdout.contains(want), "want {want:?}\n{}", run.dump());
-    assert_eq!(summary_word(run, "00-preflight"), "FAILED", "{}", run.dump());
+    assert_eq!(
+        summary_word(run, "00-preflight"),
+        "FAILED",
+        "{}",
+        run.dump()
+    );
     assert_eq!(changed_of(run, "00-preflight"), 0, "{}", run.dump());
     assert!(
         summary_line(run, "bootstrap-node").contains("not run"),
@@ -137,7 +142,8 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
     let lab = DeployLab::adopt(LAB, &lab_dir().join("inventory.ini"));
     assert_eq!(no_bundle.code, Some(5), "{}", no_bundle.dump());
     assert!(
-        no_bundle.stderr.contains("does not exist") && no_bundle.stderr.contains("kplay bundle build"),
+        no_bundle.stderr.contains("does not exist")
+            && no_bundle.stderr.contains("kplay bundle build"),
         "{}",
         no_bundle.dump()
     );
@@ -145,7 +151,12 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
 
     // Each lab host is its own machine: machine-id and (where the machine has DMI) product_uuid.
     let ids: Vec<String> = (0..4)
-        .map(|n| lab.ssh_ok(n, "cat /etc/machine-id; cat /sys/class/dmi/id/product_uuid 2>/dev/null || true"))
+        .map(|n| {
+            lab.ssh_ok(
+                n,
+                "cat /etc/machine-id; cat /sys/class/dmi/id/product_uuid 2>/dev/null || true",
+            )
+        })
         .collect();
     for (i, a) in ids.iter().enumerate() {
         for b in &ids[i + 1..] {
@@ -166,7 +177,8 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
     });
     refused_by_preflight(&r, "already answers on the network", &lab);
     assert!(
-        r.stdout.contains("pick a free address for loadbalancer_apiserver.address"),
+        r.stdout
+            .contains("pick a free address for loadbalancer_apiserver.address"),
         "{}",
         r.dump()
     );
@@ -219,7 +231,9 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
     assert!(!touched, "a refused deploy changed the bootstrap node");
 
     // The deploy, and how to reach what it made.
-    let first = timed(&mut times, "deploy (4 hosts, steps 00-02)", || deploy_lab(&[]));
+    let first = timed(&mut times, "deploy (4 hosts, steps 00-02)", || {
+        deploy_lab(&[])
+    });
     assert_eq!(first.code, Some(0), "{}", first.dump());
     for s in STEPS {
         assert_eq!(summary_word(&first, s), "done", "{}", first.dump());
@@ -242,7 +256,10 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
         assert_healthy(&lab, n);
     }
     assert_eq!(
-        lab.ssh_ok(1, &format!("stat -c %a /etc/ssl/etcd/ssl/member-{name1}-key.pem")),
+        lab.ssh_ok(
+            1,
+            &format!("stat -c %a /etc/ssl/etcd/ssl/member-{name1}-key.pem")
+        ),
         "600"
     );
 
@@ -304,7 +321,10 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
     for s in STEPS {
         assert_eq!(summary_word(&second, s), "skipped", "{}", second.dump());
     }
-    assert!(took < Duration::from_secs(30), "second deploy took {took:?}");
+    assert!(
+        took < Duration::from_secs(30),
+        "second deploy took {took:?}"
+    );
 
     // --force runs every step again and changes nothing on any host.
     let forced = timed(&mut times, "deploy --force (changed=0)", || {
@@ -316,9 +336,11 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
     }
 
     // A variable that 02 uses re-runs 02 and nothing else.
-    let changed = timed(&mut times, "deploy with a changed etcd variable (02 only)", || {
-        deploy_lab(&["-e", HEARTBEAT])
-    });
+    let changed = timed(
+        &mut times,
+        "deploy with a changed etcd variable (02 only)",
+        || deploy_lab(&["-e", HEARTBEAT]),
+    );
     assert_eq!(changed.code, Some(0), "{}", changed.dump());
     for s in &STEPS[..3] {
         assert_eq!(summary_word(&changed, s), "skipped", "{}", changed.dump());
@@ -401,7 +423,8 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
             "{hosts}"
         );
         assert!(
-            !lab.ssh_ok(n, "ip -o -4 addr show").contains(&format!(" {vip}/")),
+            !lab.ssh_ok(n, "ip -o -4 addr show")
+                .contains(&format!(" {vip}/")),
             "the VIP stayed"
         );
     }

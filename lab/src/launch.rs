@@ -298,7 +298,10 @@ mod tests {
             s.contains("mount --bind '/var/lib/kplay/lab/lab/hosts/lab-1/product_uuid' \"$R/sys/class/dmi/id/product_uuid\""),
             "{s}"
         );
-        assert!(s.contains("ln -sf /etc/machine-id \"$R/var/lib/dbus/machine-id\""), "{s}");
+        assert!(
+            s.contains("ln -sf /etc/machine-id \"$R/var/lib/dbus/machine-id\""),
+            "{s}"
+        );
     }
 
     #[test]
