@@ -3,8 +3,8 @@
 //! is the bootstrap node, hosts 2-4 the control plane and etcd members behind a keepalived VIP on
 //! the lab subnet's `.250`. Builds the bundle once per set of inputs into
 //! `/var/cache/kplay/lab-bundle/<hash>` (reused after that), writes an ordinary inventory for the
-//! lab (`<lab dir>/deploy/hosts.ini` with `group_vars/all.yml` beside it, so `-i` with it is the
-//! same deploy, and its state goes away with the lab), deploys, and prints how to reach it.
+//! lab (`<lab dir>/deploy/hosts.ini` with `group_vars/kplay_lab.yml` beside it, so `-i` with it is
+//! the same deploy, and its state goes away with the lab), deploys, and prints how to reach it.
 
 use kplay_lab::LabInfo;
 use std::io::Write;
@@ -15,6 +15,8 @@ pub const LAB_HOSTS: usize = 4;
 /// The VIP's last octet in the lab's /24 (hosts take .2 upwards, .254 is the lab's unused address).
 pub const VIP_HOST: u8 = 250;
 pub const VIP_PORT: u16 = 8443;
+/// The inventory group holding every lab host; `group_vars/<it>.yml` holds the lab's settings.
+pub const LAB_GROUP: &str = "kplay_lab";
 /// Where `--lab` keeps the bundles it builds, one per hash of their inputs.
 pub const BUNDLE_CACHE: &str = "/var/cache/kplay/lab-bundle";
 /// The cache of `kplay bundle build` (apt state, .debs, files).
@@ -33,7 +35,7 @@ pub struct LabTarget {
 pub fn inventory_text(info: &LabInfo) -> String {
     let mut s = format!(
         "# kplay deploy --lab {}: this lab's hosts in the deploy's groups (kplay writes this file\n\
-         # and group_vars/all.yml; `kplay lab down --name {}` removes them with the lab).\n[all]\n",
+         # and group_vars/kplay_lab.yml; `kplay lab down --name {}` removes them with the lab).\n[all]\n",
         info.name, info.name
     );
     for (name, ip) in &info.hosts {
@@ -49,8 +51,14 @@ pub fn inventory_text(info: &LabInfo) -> String {
     }
     s.push_str(
         "\n[etcd:children]\nkube_control_plane\n\n[kube_node:children]\nkube_control_plane\n\n\
-         [k8s_cluster:children]\nkube_control_plane\nkube_node\n\n[all:vars]\nansible_user=root\n",
+         [k8s_cluster:children]\nkube_control_plane\nkube_node\n\n",
     );
+    // Every host in one group whose group_vars carry the lab's settings: an inventory's
+    // group_vars/all loses to the content's group_vars/all (Ansible's precedence), another
+    // group's wins over it.
+    s.push_str(&format!(
+        "[{LAB_GROUP}:children]\nbootstrap\nk8s_cluster\netcd\n\n[all:vars]\nansible_user=root\n"
+    ));
     s.push_str(&format!(
         "ansible_ssh_private_key_file={}\nansible_ssh_common_args='-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes'\n",
         info.key.display(),
@@ -64,7 +72,7 @@ pub fn vip_of(info: &LabInfo) -> String {
     format!("{}.{VIP_HOST}", info.subnet)
 }
 
-/// `group_vars/all.yml` beside the lab inventory: the HA endpoint.
+/// `group_vars/kplay_lab.yml` beside the lab inventory: the HA endpoint.
 pub fn group_vars_text(vip: &str) -> String {
     format!(
         "# kplay deploy --lab: the apiserver endpoint is a keepalived VIP on a free lab address.\n\
@@ -91,7 +99,10 @@ fn write_inventory(info: &LabInfo) -> Result<LabTarget, String> {
     let inventory = dir.join("hosts.ini");
     let vip = vip_of(info);
     write_if_changed(&inventory, &inventory_text(info))?;
-    write_if_changed(&dir.join("group_vars/all.yml"), &group_vars_text(&vip))?;
+    write_if_changed(
+        &dir.join(format!("group_vars/{LAB_GROUP}.yml")),
+        &group_vars_text(&vip),
+    )?;
     Ok(LabTarget {
         info: info.clone(),
         inventory,
@@ -370,6 +381,7 @@ mod tests {
         for g in ["kube_control_plane", "etcd", "kube_node", "k8s_cluster"] {
             assert_eq!(groups[g], ["kplay-2", "kplay-3", "kplay-4"], "{g}");
         }
+        assert_eq!(groups[LAB_GROUP].len(), 4);
         kplay_deploy::checks::etcd_members(&inv).unwrap();
         assert_eq!(
             kplay_deploy::checks::bootstrap_node(&inv).unwrap(),
