@@ -7,7 +7,7 @@ use std::time::Instant;
 /// The playbook directory whose group_vars the bundle reads: `--content DIR` (its `playbooks/`
 /// when it has one), else `./playbooks` when it has group_vars (files on disk win), else the
 /// embedded content.
-fn playbook_dir(content: Option<&Path>) -> Result<PathBuf, String> {
+pub(crate) fn playbook_dir(content: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(dir) = content {
         let pb = dir.join("playbooks");
         return Ok(if pb.join("group_vars").is_dir() {

@@ -28,8 +28,8 @@ pub enum Command {
     Lab(LabArgs),
     /// The deployment content compiled into this binary (playbooks, roles, group_vars, inventory).
     Content(ContentArgs),
-    /// Install the cluster: the bootstrap node, then steps 00..05; skips finished steps and
-    /// resumes where a stopped deploy left off.
+    /// Install the cluster: preflight, the bootstrap node, then steps 01..05; skips finished
+    /// steps and resumes where a stopped deploy left off (`--lab`: into a lab on this machine).
     Deploy(DeployArgs),
     /// Remove what the deploy installed (reset.yml) and clear the deploy state.
     Reset(ResetArgs),
@@ -183,8 +183,24 @@ pub struct TargetArgs {
     )]
     pub inventory: Vec<String>,
     /// config.yaml with the hosts and settings (`kplay config init` writes one).
-    #[arg(short = 'c', long = "config", value_name = "CONFIG")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "CONFIG",
+        conflicts_with = "lab"
+    )]
     pub config: Option<std::path::PathBuf>,
+    /// No inventory: the lab NAME on this machine (default `kplay`), 1 bootstrap + 3 control
+    /// plane/etcd hosts behind a keepalived VIP. `deploy` brings it up (or reuses it) and builds
+    /// (or reuses) the bundle; `reset` needs it up. Root only.
+    #[arg(
+        long = "lab",
+        value_name = "NAME",
+        num_args = 0..=1,
+        default_missing_value = "kplay",
+        conflicts_with = "inventory"
+    )]
+    pub lab: Option<String>,
     /// The state file (default: .kplay/deploy-state.json beside the inventory or config).
     #[arg(long = "state", value_name = "FILE")]
     pub state: Option<std::path::PathBuf>,

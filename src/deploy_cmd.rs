@@ -62,6 +62,21 @@ struct Target {
 }
 
 fn target(t: &TargetArgs) -> Result<Target, DeployError> {
+    inventory_target(t, t.inventory.clone())
+}
+
+/// `--lab`: the lab's deploy inventory (and the lab bundle, when one is given).
+fn lab_target(
+    t: &TargetArgs,
+    lab: &crate::deploy_lab::LabTarget,
+    bundle: Option<PathBuf>,
+) -> Result<Target, DeployError> {
+    let mut out = inventory_target(t, vec![lab.inventory.display().to_string()])?;
+    out.config_bundle = bundle;
+    Ok(out)
+}
+
+fn inventory_target(t: &TargetArgs, inventory: Vec<String>) -> Result<Target, DeployError> {
     let cwd = std::env::current_dir().map_err(|e| DeployError::io("reading", ".", e))?;
     let mut out = match &t.config {
         Some(cfg_path) => {
@@ -77,8 +92,8 @@ fn target(t: &TargetArgs) -> Result<Target, DeployError> {
             }
         }
         None => Target {
-            layout: Layout::for_inventory(&t.inventory, &cwd),
-            inventory: t.inventory.clone(),
+            layout: Layout::for_inventory(&inventory, &cwd),
+            inventory,
             config_vars: Default::default(),
             config_bundle: None,
         },
@@ -112,29 +127,56 @@ fn engine(
 }
 
 pub fn deploy(args: DeployArgs) -> u8 {
-    let tgt = match target(&args.target) {
-        Ok(t) => t,
-        Err(e) => return deploy_error(e),
-    };
-    let mut selection = Selection {
-        force: args.force,
-        ..Default::default()
-    };
-    let parsed: Result<Vec<usize>, DeployError> = args
-        .only
-        .iter()
-        .map(|w| kplay_deploy::steps::parse(w))
-        .collect();
-    match parsed {
-        Ok(v) => selection.only = v,
-        Err(e) => return deploy_error(e),
+    // Steps named wrongly are refused before a lab comes up or a bundle is built.
+    if let Err(e) = selection(&args) {
+        return deploy_error(e);
     }
-    if let Some(f) = &args.from {
-        match kplay_deploy::steps::parse(f) {
-            Ok(i) => selection.from = Some(i),
-            Err(e) => return deploy_error(e),
+    let mut lab = None;
+    let tgt = match &args.target.lab {
+        Some(name) => {
+            let prepared = if args.list {
+                match crate::deploy_lab::describe(name, args.target.content.as_deref()) {
+                    Ok(text) => eprint!("{text}"),
+                    Err(e) => return fail(e, 1),
+                }
+                match crate::deploy_lab::existing(name) {
+                    // Nothing is up yet: every step would run.
+                    Ok(None) => return 0,
+                    Ok(Some(t)) => Ok((
+                        t,
+                        crate::deploy_lab::cached_bundle(args.target.content.as_deref()),
+                    )),
+                    Err(e) => Err(e),
+                }
+            } else {
+                crate::deploy_lab::up(name).and_then(|t| {
+                    let bundle = match &args.bundle {
+                        Some(_) => None,
+                        None => Some(crate::deploy_lab::bundle(args.target.content.as_deref())?),
+                    };
+                    Ok((t, bundle))
+                })
+            };
+            let (t, bundle) = match prepared {
+                Ok(x) => x,
+                Err(e) => return fail(e, 1),
+            };
+            let tgt = match lab_target(&args.target, &t, bundle) {
+                Ok(tgt) => tgt,
+                Err(e) => return deploy_error(e),
+            };
+            lab = Some(t);
+            tgt
         }
-    }
+        None => match target(&args.target) {
+            Ok(t) => t,
+            Err(e) => return deploy_error(e),
+        },
+    };
+    let selection = match selection(&args) {
+        Ok(s) => s,
+        Err(e) => return deploy_error(e),
+    };
     let cfg = match load_config() {
         Ok(c) => c,
         Err(code) => return code,
@@ -170,9 +212,31 @@ pub fn deploy(args: DeployArgs) -> u8 {
         Box::new(PlainView::new(opts))
     };
     match kplay_deploy::deploy(&req, &eng, view.as_ref()) {
-        Ok(code) => code as u8,
+        Ok(code) => {
+            if let (0, false, Some(t)) = (code, args.list, &lab) {
+                crate::deploy_lab::print(&crate::deploy_lab::reach(t));
+            }
+            code as u8
+        }
         Err(e) => deploy_error(e),
     }
+}
+
+/// `--from`/`--only`/`--force` as the plan takes them.
+fn selection(args: &DeployArgs) -> Result<Selection, DeployError> {
+    let mut selection = Selection {
+        force: args.force,
+        ..Default::default()
+    };
+    selection.only = args
+        .only
+        .iter()
+        .map(|w| kplay_deploy::steps::parse(w))
+        .collect::<Result<_, _>>()?;
+    if let Some(f) = &args.from {
+        selection.from = Some(kplay_deploy::steps::parse(f)?);
+    }
+    Ok(selection)
 }
 
 /// Asks on the terminal; true only for an explicit "yes".
@@ -187,9 +251,24 @@ fn confirm(question: &str) -> bool {
 }
 
 pub fn reset(args: ResetArgs) -> u8 {
-    let tgt = match target(&args.target) {
-        Ok(t) => t,
-        Err(e) => return deploy_error(e),
+    let tgt = match &args.target.lab {
+        Some(name) => match crate::deploy_lab::existing(name) {
+            Ok(Some(t)) => match lab_target(&args.target, &t, None) {
+                Ok(tgt) => tgt,
+                Err(e) => return deploy_error(e),
+            },
+            Ok(None) => {
+                return fail(
+                    format!("lab {name:?} is not up with its {} hosts: nothing to reset (kplay deploy --lab {name} brings it up)", crate::deploy_lab::LAB_HOSTS),
+                    EXIT_REFUSED,
+                )
+            }
+            Err(e) => return fail(e, EXIT_REFUSED),
+        },
+        None => match target(&args.target) {
+            Ok(t) => t,
+            Err(e) => return deploy_error(e),
+        },
     };
     let req = kplay_deploy::reset::Request {
         inventory: tgt.inventory.clone(),

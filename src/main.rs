@@ -5,6 +5,7 @@ mod agent_embed;
 mod bundle_cmd;
 mod cli;
 mod deploy_cmd;
+mod deploy_lab;
 mod doc_cmd;
 mod embedded;
 mod excerpt;

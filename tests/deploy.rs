@@ -118,8 +118,8 @@ impl Site {
 }
 
 const FOUR: [&str; 4] = [
-    "bootstrap-node",
     "00-preflight",
+    "bootstrap-node",
     "01-cluster-bootstrap-os",
     "02-cluster-etcd",
 ];
@@ -290,7 +290,7 @@ fn a_failed_step_stops_the_deploy_and_the_next_one_resumes_there() {
     failed.assert_exit(2);
     assert_eq!(
         site.log(),
-        ["bootstrap-node", "00-preflight", "01-cluster-bootstrap-os"]
+        ["00-preflight", "bootstrap-node", "01-cluster-bootstrap-os"]
     );
     assert_summary(&failed, "01-cluster-bootstrap-os", "FAILED");
     assert!(summary_line(&failed, "02-cluster-etcd").contains("not run"));
@@ -356,8 +356,8 @@ fn a_killed_deploy_resumes_at_the_step_it_was_in() {
     assert_eq!(
         site.log(),
         [
-            "bootstrap-node",
             "00-preflight",
+            "bootstrap-node",
             "01-cluster-bootstrap-os",
             "02-cluster-etcd"
         ]
@@ -525,19 +525,19 @@ fn bad_input_is_refused_before_any_host_changes() {
             "hosts",
             "--force",
             "--from",
-            "00",
+            "01",
         ],
         T,
     );
     again.assert_exit(0);
-    assert_eq!(site.log(), &FOUR[1..]);
+    assert_eq!(site.log(), &FOUR[2..]);
 }
 
 #[test]
 fn hooks_run_at_their_stages_in_name_order() {
     let all = [
-        "bootstrap-node",
         "00-preflight",
+        "bootstrap-node",
         "01-cluster-bootstrap-os",
         "02-cluster-etcd",
         "03-cluster-kubernetes",
@@ -572,8 +572,8 @@ fn hooks_run_at_their_stages_in_name_order() {
         [
             "pre-install/10-first",
             "pre-install/20-second",
-            "bootstrap-node",
             "00-preflight",
+            "bootstrap-node",
             "01-cluster-bootstrap-os",
             "02-cluster-etcd",
             "03-cluster-kubernetes",
@@ -678,6 +678,68 @@ fn config_init_writes_a_commented_config_that_parses() {
     );
     listed.assert_exit(0);
     assert!(listed.stdout.contains("00-preflight"), "{}", listed.dump());
+}
+
+/// `kplay deploy --lab` without bringing a lab up: `--list` says what it would bring up and
+/// which bundle it would use, bad options are refused first, `reset --lab` needs the lab up. (The
+/// deploy itself is tests/deploy_e2e.rs.)
+#[test]
+fn deploy_lab_lists_what_it_would_do_and_refuses_bad_options_first() {
+    let dir = tempdir();
+    let name = "t-deploy-lab-list";
+    let lab_dir = Path::new("/var/lib/kplay/lab").join(name);
+    let listed = kplay(dir.path(), &["deploy", "--lab", name, "--list"]);
+    listed.assert_exit(0);
+    for want in [
+        format!("lab \"{name}\": not up; kplay deploy --lab {name} brings up 4 hosts"),
+        "bundle: /var/cache/kplay/lab-bundle/".to_string(),
+    ] {
+        assert!(listed.stderr.contains(&want), "{want}\n{}", listed.dump());
+    }
+    assert!(!lab_dir.exists(), "--list brought a lab up");
+    // The default name, and the same bundle for the same content.
+    let default = kplay(dir.path(), &["deploy", "--lab", "--list"]);
+    default.assert_exit(0);
+    assert!(
+        default.stderr.contains("lab \"kplay\""),
+        "{}",
+        default.dump()
+    );
+    let bundle_line = |r: &Run| {
+        r.stderr
+            .lines()
+            .find(|l| l.starts_with("bundle: "))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
+    };
+    assert_eq!(bundle_line(&listed), bundle_line(&default));
+
+    // Refused before anything comes up: an inventory or a config too, an unknown step.
+    let both = kplay(dir.path(), &["deploy", "--lab", name, "-i", "hosts"]);
+    both.assert_exit(5);
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.dump()
+    );
+    let bad_step = kplay(dir.path(), &["deploy", "--lab", name, "--from", "7"]);
+    bad_step.assert_exit(5);
+    assert!(
+        bad_step.stderr.contains("unknown step '7'"),
+        "{}",
+        bad_step.dump()
+    );
+    let bad_name = kplay(dir.path(), &["deploy", "--lab", "Bad_Name", "--list"]);
+    assert_ne!(bad_name.code, Some(0), "{}", bad_name.dump());
+    assert!(bad_name.stderr.contains("Bad_Name"), "{}", bad_name.dump());
+    // reset --lab resets a lab that is up, and brings none up.
+    let reset = kplay(dir.path(), &["reset", "--lab", name, "--yes"]);
+    reset.assert_exit(5);
+    assert!(
+        reset.stderr.contains("is not up") && reset.stderr.contains("nothing to reset"),
+        "{}",
+        reset.dump()
+    );
+    assert!(!lab_dir.exists());
 }
 
 #[test]

@@ -201,8 +201,8 @@ mod tests {
     }
 
     const TODAY: [&str; 4] = [
-        "bootstrap-node",
         "00-preflight",
+        "bootstrap-node",
         "01-cluster-bootstrap-os",
         "02-cluster-etcd",
     ];
@@ -245,6 +245,7 @@ mod tests {
             ["01-cluster-bootstrap-os"]
         );
         assert!(matches!(d[2], Decision::Run(RunReason::Changed(_))));
+        assert_eq!(steps[2].step.name, "01-cluster-bootstrap-os");
     }
 
     #[test]
@@ -285,6 +286,7 @@ mod tests {
             ["01-cluster-bootstrap-os", "02-cluster-etcd"]
         );
         assert_eq!(d[0], Decision::Skip(SkipReason::NotSelected));
+        assert_eq!(d[1], Decision::Skip(SkipReason::NotSelected));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The layered install steps, in the order `kplay deploy` runs them, and how an operator names one
+//! The layered install steps, in the order `kplay deploy` runs them (preflight first, so bad input
+//! is refused before the bootstrap node gets anything), and how an operator names one
 //! on the command line (`--from 2`, `--from 02`, `--only cluster-etcd`, `--only 02-cluster-etcd.yml`).
 //!
 //! The numbered steps follow kubeplay/kubespray, so users recognise them; each is a playbook a user
@@ -58,14 +59,14 @@ pub const ALL: [Step; 10] = [
         about: "operator hooks before anything is installed",
     },
     Step {
+        name: "00-preflight",
+        kind: StepKind::Playbook("00-preflight.yml"),
+        about: "checks every node before anything changes on any host",
+    },
+    Step {
         name: "bootstrap-node",
         kind: StepKind::Playbook("bootstrap-node.yml"),
         about: "bundle pushed, served over HTTP, image registry over TLS",
-    },
-    Step {
-        name: "00-preflight",
-        kind: StepKind::Playbook("00-preflight.yml"),
-        about: "checks every node before anything changes",
     },
     Step {
         name: "01-cluster-bootstrap-os",
@@ -189,7 +190,9 @@ mod tests {
     fn steps_run_in_layer_order() {
         let numbered: Vec<u32> = ALL.iter().filter_map(Step::number).collect();
         assert_eq!(numbered, [0, 1, 2, 3, 4, 5]);
-        assert_eq!(ALL[1].name, "bootstrap-node");
+        // Preflight checks every node before the bootstrap node gets anything.
+        assert_eq!(ALL[1].name, "00-preflight");
+        assert_eq!(ALL[2].name, "bootstrap-node");
         assert!(
             parse("post-cluster-ready").unwrap() > parse("04").unwrap()
                 && parse("post-cluster-ready").unwrap() < parse("05").unwrap()

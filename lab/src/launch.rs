@@ -87,9 +87,16 @@ pub fn inner_script(spec: &HostSpec) -> String {
             volume::MOUNT_POINT
         ));
     }
+    // D-Bus's copy of the machine id (a file in the base on some releases) is the host's own.
+    s.push_str("if [ -f \"$R/var/lib/dbus/machine-id\" ] && [ ! -L \"$R/var/lib/dbus/machine-id\" ]; then ln -sf /etc/machine-id \"$R/var/lib/dbus/machine-id\"; fi\n");
     s.push_str("mount -t proc -o nosuid,nodev,noexec proc \"$R/proc\"\n");
     s.push_str(&shield::script(spec.shadows, p));
     s.push_str("mount -t sysfs -o ro,nosuid,nodev,noexec sysfs \"$R/sys\"\n");
+    // DMI is the machine's: each host shows its own product_uuid instead (machines differ by it).
+    s.push_str(&format!(
+        "if [ -e \"$R/sys/class/dmi/id/product_uuid\" ]; then mount --bind {} \"$R/sys/class/dmi/id/product_uuid\"; fi\n",
+        p(&d.product_uuid)
+    ));
     if spec.v1_systemd {
         s.push_str("mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup \"$R/sys/fs/cgroup\"\n");
         s.push_str("mkdir \"$R/sys/fs/cgroup/systemd\"\n");
@@ -286,6 +293,15 @@ mod tests {
             assert!(!s.contains(absent), "{absent} in {s}");
         }
         assert!(s.contains("remount,bind,ro \"$R/proc/sys\""), "{s}");
+        // Every host has its own identity, light or not.
+        assert!(
+            s.contains("mount --bind '/var/lib/kplay/lab/lab/hosts/lab-1/product_uuid' \"$R/sys/class/dmi/id/product_uuid\""),
+            "{s}"
+        );
+        assert!(
+            s.contains("ln -sf /etc/machine-id \"$R/var/lib/dbus/machine-id\""),
+            "{s}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod base;
 mod cgroup;
 mod cmd;
 mod error;
+mod info;
 mod inventory;
 mod keys;
 mod launch;
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use error::LabError;
+pub use info::{lab_dir, recorded, reusable, LabInfo};
 pub use shield::SHADOWED as SHADOWED_SYSCTLS;
 pub use status::status;
 pub use volume::{parse_size as parse_data_size, DEFAULT_SIZE as DEFAULT_DATA_SIZE};

@@ -1,6 +1,6 @@
 //! A host's own files, written into its overlay upper directory before the host starts: identity
-//! (hostname, machine id, ssh host key), name resolution (/etc/hosts, an empty resolver) and the lab's
-//! login key for root. The shared base is never written to.
+//! (hostname, machine id, ssh host key, a DMI product_uuid of its own), name resolution (/etc/hosts,
+//! an empty resolver) and the lab's login key for root. The shared base is never written to.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -14,6 +14,9 @@ pub struct HostDirs {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub root: PathBuf,
+    /// The host's own DMI product_uuid, bind-mounted over the machine's (every host would
+    /// otherwise report the one machine's, and kubeadm and preflight tell nodes apart by it).
+    pub product_uuid: PathBuf,
 }
 
 impl HostDirs {
@@ -23,6 +26,7 @@ impl HostDirs {
             upper: dir.join("upper"),
             work: dir.join("work"),
             root: dir.join("root"),
+            product_uuid: dir.join("product_uuid"),
             dir,
         }
     }
@@ -48,6 +52,8 @@ pub fn prepare(
         &format!("{}\n", machine_id()?),
         0o444,
     )?;
+    let id = random_hex()?;
+    write(&d.product_uuid, &format!("{}\n", uuid_of(&id)), 0o400)?;
     write(
         &u.join("root/.ssh/authorized_keys"),
         &format!("{authorized_key}\n"),
@@ -70,6 +76,23 @@ pub fn hosts_file(host: &str, ip: &str) -> String {
 
 /// 128 random bits in hex, as systemd expects in /etc/machine-id.
 fn machine_id() -> Result<String, LabError> {
+    random_hex()
+}
+
+/// 32 hex digits as DMI shows a UUID (`8-4-4-4-12`).
+fn uuid_of(hex: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// 128 random bits in hex.
+fn random_hex() -> Result<String, LabError> {
     let mut buf = [0u8; 16];
     let path = "/dev/urandom";
     let mut f = fs::File::open(path).map_err(|e| LabError::io("opening", path, e))?;
@@ -110,5 +133,9 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+        let u = uuid_of(&a);
+        assert_eq!(u.len(), 36);
+        assert_eq!(u.matches('-').count(), 4);
+        assert_eq!(u.replace('-', ""), a);
     }
 }

@@ -3,7 +3,8 @@
 //! builder under /var/cache/kplay), `kplay deploy` runs with their summary parsed, and plain
 //! OpenSSH to the hosts for checking what the deploy left there.
 //!
-//! Used by tests/deploy_lab.rs (the bootstrap node) and tests/deploy_e2e.rs (issue [7] on 4 hosts);
+//! Used by tests/deploy_lab.rs (the bootstrap node) and tests/deploy_e2e.rs (issue [7] on 4 hosts,
+//! through `kplay deploy --lab`, its lab then adopted with `DeployLab::adopt`);
 //! a further deploy test (steps 03-05 when they land) takes the same pieces:
 //! `DeployLab::up(name, n)`, `lab.inventory(dir, &[("bootstrap", &[0]), ("etcd", &[1, 2, 3]), …])`,
 //! `lab.bundle()`, `lab.deploy(&inv, &bundle, &[…])` with `summary_line`/`changed_of`, then
@@ -80,8 +81,15 @@ impl DeployLab {
             "kplay lab up failed:\n{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let inv = PathBuf::from(stdout.lines().last().unwrap_or_default());
-        let text = std::fs::read_to_string(&inv).expect("lab inventory");
+        let lab = DeployLab::adopt(name, Path::new(stdout.lines().last().unwrap_or_default()));
+        assert_eq!(lab.hosts.len(), n);
+        lab
+    }
+
+    /// The lab `name` as its inventory (written by `kplay lab up`) describes it; taken down when
+    /// dropped like one brought up here (`kplay deploy --lab` brings labs up itself).
+    pub fn adopt(name: &str, inv: &Path) -> DeployLab {
+        let text = std::fs::read_to_string(inv).expect("lab inventory");
         let mut hosts = Vec::new();
         let mut key = String::new();
         let mut known_hosts = String::new();
@@ -103,7 +111,7 @@ impl DeployLab {
                 hosts.push((name.to_string(), ip.to_string()));
             }
         }
-        assert_eq!(hosts.len(), n, "lab inventory:\n{text}");
+        assert!(!hosts.is_empty(), "lab inventory:\n{text}");
         let work = tempfile::Builder::new()
             .prefix(&format!("kplay-{name}-"))
             .tempdir()
