@@ -58,6 +58,7 @@ pub mod yum;
 pub mod authorized_key;
 pub mod group;
 pub mod hostname;
+pub mod kube;
 pub mod modprobe;
 pub mod mount;
 pub mod service;
@@ -126,5 +127,6 @@ pub fn register_all(reg: &mut ModuleRegistry) {
     reg.register(Arc::new(modprobe::ModprobeModule));
     reg.register(Arc::new(hostname::HostnameModule));
     reg.register(Arc::new(x509_cert::X509CertModule));
+    reg.register(Arc::new(kube::KubeModule));
     // (end system modules A)
 }
