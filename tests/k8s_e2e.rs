@@ -33,6 +33,8 @@ const STEPS: [&str; 7] = [
 const BUNDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 const CP: [usize; 3] = [1, 2, 3];
 const WORKER: usize = 4;
+/// Joins with 10-scale-nodes.yml, then leaves with remove-node.yml.
+const NEW: usize = 5;
 
 /// The deploy's variables: the VIP and the bundle's images (the smoke image and what
 /// `--kubernetes-from debian-source` makes).
@@ -119,8 +121,8 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     }
     let _machine = common::lab_lock();
     let total = Instant::now();
-    let lab = phase("lab up (5 hosts)", || DeployLab::up(LAB, 5));
-    for n in 0..5 {
+    let lab = phase("lab up (6 hosts; the 6th joins later)", || DeployLab::up(LAB, 6));
+    for n in 0..6 {
         lab.ssh_ok(
             n,
             "id=$(python3 -c 'import uuid; print(uuid.uuid4().hex)'); \
@@ -279,6 +281,39 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     lab.ssh_ok(
         holder,
         "mv /etc/kubernetes/kube-apiserver.yaml.stopped /etc/kubernetes/manifests/kube-apiserver.yaml && systemctl start keepalived",
+    );
+
+    // A sixth host joins as a worker (10-scale-nodes.yml -l), then leaves (remove-node.yml).
+    let scaled = lab.inventory(
+        "scaled",
+        &[
+            ("bootstrap", &[0]),
+            ("kube_control_plane", &CP),
+            ("etcd", &CP),
+            ("kube_node", &[WORKER, NEW]),
+        ],
+    );
+    let new = lab.name(NEW).to_string();
+    let scale = phase("10-scale-nodes -l NEW", || {
+        lab.play(&pb("10-scale-nodes.yml"), &scaled, &["-e", &e, "-l", &new])
+    });
+    assert_eq!(scale.code, Some(0), "{}", scale.dump());
+    let ready = until_ok(
+        &lab,
+        1,
+        &format!("kubectl get node {new} --no-headers | awk '$2 == \"Ready\"' | grep ."),
+        Duration::from_secs(120),
+    );
+    assert!(ready.is_some(), "{new} never became Ready");
+    let remove = phase("remove-node -e node=NEW", || {
+        lab.play(&pb("remove-node.yml"), &scaled, &["-e", &e, "-e", &format!("node={new}")])
+    });
+    assert_eq!(remove.code, Some(0), "{}", remove.dump());
+    let nodes = lab.ssh_ok(1, "kubectl get nodes -o name");
+    assert!(!nodes.contains(&new), "{nodes}");
+    lab.ssh_ok(
+        NEW,
+        "test ! -e /etc/kubernetes && test ! -e /var/lib/kubelet && ! pgrep -x kubelet && ! pgrep -f 'containerd-shi[m]'",
     );
 
     // Reset leaves nothing of Kubernetes.
