@@ -121,7 +121,9 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     }
     let _machine = common::lab_lock();
     let total = Instant::now();
-    let lab = phase("lab up (6 hosts; the 6th joins later)", || DeployLab::up(LAB, 6));
+    let lab = phase("lab up (6 hosts; the 6th joins later)", || {
+        DeployLab::up(LAB, 6)
+    });
     for n in 0..6 {
         lab.ssh_ok(
             n,
@@ -159,7 +161,9 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     let nodes = lab.ssh_ok(1, "kubectl get nodes --no-headers");
     assert_eq!(nodes.lines().count(), 4, "{nodes}");
     assert!(
-        nodes.lines().all(|l| l.split_whitespace().nth(1) == Some("Ready")),
+        nodes
+            .lines()
+            .all(|l| l.split_whitespace().nth(1) == Some("Ready")),
         "{nodes}"
     );
     let pods = until_ok(
@@ -171,12 +175,16 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     )
     .unwrap_or_else(|| lab.ssh(1, "kubectl get pods -n kube-system -o wide").1);
     assert!(
-        pods.lines().filter(|l| l.contains("kube-apiserver-")).count() == 3
+        pods.lines()
+            .filter(|l| l.contains("kube-apiserver-"))
+            .count()
+            == 3
             && pods.lines().filter(|l| l.contains("kube-proxy-")).count() == 4,
         "{pods}"
     );
     assert!(
-        pods.lines().all(|l| l.split_whitespace().nth(2) == Some("Running")),
+        pods.lines()
+            .all(|l| l.split_whitespace().nth(2) == Some("Running")),
         "kube-system pods not all Running:\n{pods}"
     );
     // kubectl logs works (kube-proxy's, on the worker).
@@ -222,12 +230,18 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
 
     // No-change reruns.
     let addons = phase("05 --tags addons rerun", || {
-        lab.play(&pb("05-cluster-apps.yml"), &inv, &["-e", &e, "--tags", "addons"])
+        lab.play(
+            &pb("05-cluster-apps.yml"),
+            &inv,
+            &["-e", &e, "--tags", "addons"],
+        )
     });
     assert_eq!(addons.code, Some(0), "{}", addons.dump());
     assert_eq!(total_changed(&addons), 0, "{}", addons.dump());
     assert!(
-        addons.stdout.contains("coredns: skipped: image not in bundle"),
+        addons
+            .stdout
+            .contains("coredns: skipped: image not in bundle"),
         "{}",
         addons.dump()
     );
@@ -244,8 +258,18 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
         lab.deploy(&inv, &bundle, &["-e", &e, "--only", "03,04"])
     });
     assert_eq!(again.code, Some(0), "{}", again.dump());
-    assert_eq!(changed_of(&again, "03-cluster-kubernetes"), 0, "{}", again.dump());
-    assert_eq!(changed_of(&again, "04-cluster-network"), 0, "{}", again.dump());
+    assert_eq!(
+        changed_of(&again, "03-cluster-kubernetes"),
+        0,
+        "{}",
+        again.dump()
+    );
+    assert_eq!(
+        changed_of(&again, "04-cluster-network"),
+        0,
+        "{}",
+        again.dump()
+    );
 
     // HA: the VIP holder loses its apiserver and keepalived.
     let holder = CP
@@ -258,13 +282,22 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
         holder,
         "mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml.stopped && systemctl stop keepalived",
     );
-    let back = until_ok(&lab, other, "kubectl get --raw /healthz", Duration::from_secs(30));
+    let back = until_ok(
+        &lab,
+        other,
+        "kubectl get --raw /healthz",
+        Duration::from_secs(30),
+    );
     let failover = t.elapsed();
     eprintln!(
         "[phase] failover: kubectl through the VIP answered {:.1} s after the holder's apiserver and keepalived stopped",
         failover.as_secs_f64()
     );
-    assert_eq!(back.as_deref().map(str::trim), Some("ok"), "kubectl through the VIP did not answer within 30 s");
+    assert_eq!(
+        back.as_deref().map(str::trim),
+        Some("ok"),
+        "kubectl through the VIP did not answer within 30 s"
+    );
     let gone = until_ok(
         &lab,
         holder,
@@ -306,7 +339,11 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     );
     assert!(ready.is_some(), "{new} never became Ready");
     let remove = phase("remove-node -e node=NEW", || {
-        lab.play(&pb("remove-node.yml"), &scaled, &["-e", &e, "-e", &format!("node={new}")])
+        lab.play(
+            &pb("remove-node.yml"),
+            &scaled,
+            &["-e", &e, "-e", &format!("node={new}")],
+        )
     });
     assert_eq!(remove.code, Some(0), "{}", remove.dump());
     let nodes = lab.ssh_ok(1, "kubectl get nodes -o name");
@@ -328,7 +365,10 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     assert_eq!(reset.code, Some(0), "{}", reset.dump());
     for n in 1..=WORKER {
         let (_, active) = lab.ssh(n, "systemctl is-active kubelet containerd etcd keepalived");
-        assert!(!active.contains("active\n") || active.lines().all(|l| l != "active"), "{active}");
+        assert!(
+            !active.contains("active\n") || active.lines().all(|l| l != "active"),
+            "{active}"
+        );
         lab.ssh_ok(
             n,
             "test ! -e /etc/kubernetes && test ! -e /var/lib/kubelet && test ! -e /usr/local/bin/kubelet \

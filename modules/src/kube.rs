@@ -33,7 +33,9 @@ const PARAMS: &[Param] = &[
     p("recursive", &[]),
 ];
 
-const STATES: &[&str] = &["present", "absent", "latest", "reloaded", "stopped", "exists"];
+const STATES: &[&str] = &[
+    "present", "absent", "latest", "reloaded", "stopped", "exists",
+];
 
 /// `kube`.
 pub struct KubeModule;
@@ -146,7 +148,10 @@ impl KubeArgs {
     fn target(&self, all_means_namespaces: bool) -> String {
         let mut c = Vec::new();
         if !self.filenames.is_empty() {
-            c.push(sh_quote(&format!("--filename={}", self.filenames.join(","))));
+            c.push(sh_quote(&format!(
+                "--filename={}",
+                self.filenames.join(",")
+            )));
             if self.recursive {
                 c.push("--recursive".to_string());
             }
@@ -223,11 +228,7 @@ impl KubeArgs {
     }
 
     pub fn scale_script(&self) -> String {
-        format!(
-            "{} scale --replicas=0 {}",
-            self.base(),
-            self.target(false)
-        )
+        format!("{} scale --replicas=0 {}", self.base(), self.target(false))
     }
 }
 
@@ -294,7 +295,13 @@ impl Module for KubeModule {
                 .set("msg", msg)
                 .set("state", k.state.as_str())
                 .set("stdout", stdout)
-                .set("stdout_lines", lines(stdout).into_iter().map(Value::String).collect::<Vec<_>>())
+                .set(
+                    "stdout_lines",
+                    lines(stdout)
+                        .into_iter()
+                        .map(Value::String)
+                        .collect::<Vec<_>>(),
+                )
         };
         match k.state.as_str() {
             "exists" => {
@@ -330,7 +337,9 @@ impl Module for KubeModule {
                 )
                 .await?;
                 if listed >= lines(&wanted).len() && listed > 0 {
-                    return Ok(result(false, format!("success: {}", lines(&o).join(" ")), &o).into_map());
+                    return Ok(
+                        result(false, format!("success: {}", lines(&o).join(" ")), &o).into_map(),
+                    );
                 }
                 if ctx.check_mode {
                     return Ok(result(true, "would create".into(), "").into_map());
@@ -367,8 +376,10 @@ impl Module for KubeModule {
                     return Ok(result(false, "success: nothing to delete".into(), "").into_map());
                 }
                 if ctx.check_mode {
-                    return Ok(result(true, format!("would delete {}", lines(&o).join(" ")), "")
-                        .into_map());
+                    return Ok(
+                        result(true, format!("would delete {}", lines(&o).join(" ")), "")
+                            .into_map(),
+                    );
                 }
                 let (_, d, _) = kubectl(ctx, k.delete_script(), &[0]).await?;
                 let changed = lines(&d).iter().any(|l| l.contains("deleted"));
@@ -382,8 +393,9 @@ impl Module for KubeModule {
                     return Ok(result(false, "success: nothing running".into(), "").into_map());
                 }
                 if ctx.check_mode {
-                    return Ok(result(true, format!("would scale to 0: {}", up.join(" ")), "")
-                        .into_map());
+                    return Ok(
+                        result(true, format!("would scale to 0: {}", up.join(" ")), "").into_map(),
+                    );
                 }
                 let (_, s, _) = kubectl(ctx, k.scale_script(), &[0]).await?;
                 Ok(result(true, format!("success: {}", lines(&s).join(" ")), &s).into_map())
@@ -435,9 +447,18 @@ mod tests {
         let e = KubeArgs::parse(args(json!({"state": "present"}))).unwrap_err();
         assert!(e.msg.contains("needs filename"), "{}", e.msg);
         let e = KubeArgs::parse(args(json!({"resource": "po", "state": "gone"}))).unwrap_err();
-        assert!(e.msg.starts_with("value of state must be one of"), "{}", e.msg);
+        assert!(
+            e.msg.starts_with("value of state must be one of"),
+            "{}",
+            e.msg
+        );
         let e = KubeArgs::parse(args(json!({"resource": "po", "bogus": 1}))).unwrap_err();
-        assert!(e.msg.contains("Unsupported parameters for (kube) module: bogus"), "{}", e.msg);
+        assert!(
+            e.msg
+                .contains("Unsupported parameters for (kube) module: bogus"),
+            "{}",
+            e.msg
+        );
         let e = KubeArgs::parse(args(json!({"resource": "po", "log_level": "x"}))).unwrap_err();
         assert!(e.msg.contains("log_level"), "{}", e.msg);
     }
