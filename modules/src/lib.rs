@@ -60,6 +60,7 @@ pub mod yum;
 pub mod authorized_key;
 pub mod group;
 pub mod hostname;
+pub mod kube;
 pub mod modprobe;
 pub mod mount;
 pub mod service;
@@ -128,6 +129,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(modprobe::ModprobeModule), &modprobe::SPEC),
         (Arc::new(hostname::HostnameModule), &hostname::SPEC),
         (Arc::new(x509_cert::X509CertModule), &x509_cert::SPEC),
+        (Arc::new(kube::KubeModule), &kube::SPEC),
     ]
 }
 

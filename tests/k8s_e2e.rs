@@ -1,0 +1,380 @@
+//! Issue [8] end to end: a real HA Kubernetes cluster in a 5-host air-gapped lab (1 bootstrap,
+//! 3 control-plane/etcd, 1 worker), Kubernetes built from Debian 12's source package
+//! (`kplay bundle build --kubernetes-from debian-source`, cached under /var/cache/kplay).
+//!
+//! `kplay deploy` runs bootstrap-node and steps 00-05; then: every node Ready, every kube-system
+//! pod Running, `/healthz` through the VIP answers `ok`, the cluster check (05) passed and, kept,
+//! its NodePort answers from the bootstrap node; `kubectl logs`/`exec` work; `05 --tags addons`
+//! reruns with changed=0 and `03 --check --diff` reports changed=0; the VIP holder's apiserver
+//! and keepalived stopped → kubectl through the VIP works again within 30 s; `kplay reset` leaves
+//! no kubelet, container, /etc/kubernetes or /var/lib/kubelet.
+//!
+//!     sudo cargo test -j 2 --test k8s_e2e -- --nocapture
+
+mod common;
+#[path = "deploy_lab/harness.rs"]
+mod harness;
+
+use harness::*;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const LAB: &str = "k8s-e2e";
+const STEPS: [&str; 7] = [
+    "bootstrap-node",
+    "00-preflight",
+    "01-cluster-bootstrap-os",
+    "02-cluster-etcd",
+    "03-cluster-kubernetes",
+    "04-cluster-network",
+    "05-cluster-apps",
+];
+/// A cold Kubernetes build takes 10-30 minutes on 2 cores.
+const BUNDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+const CP: [usize; 3] = [1, 2, 3];
+const WORKER: usize = 4;
+/// Joins with 10-scale-nodes.yml, then leaves with remove-node.yml.
+const NEW: usize = 5;
+
+/// The deploy's variables: the VIP and the bundle's images (the smoke image and what
+/// `--kubernetes-from debian-source` makes).
+fn vars(lab: &DeployLab, vip: &str) -> PathBuf {
+    let p = lab.work.path().join("vars.yml");
+    let text = format!(
+        r#"apiserver_ha_mode: keepalived
+loadbalancer_apiserver: {{address: {vip}, port: 8443}}
+offline_images:
+  smoke:
+    repo: "{{{{ registry_host }}}}/kplay/smoke"
+    tag: "1.35.0"
+    build:
+      type: debs
+      packages: [busybox-static]
+      links: {{/bin/sh: busybox}}
+      files: {{/www/index.html: "kplay smoke image\n"}}
+      entrypoint: [/bin/busybox]
+      cmd: [httpd, -f, -v, -p, "8080", -h, /www]
+      workdir: /www
+      ports: [8080/tcp]
+  kube-apiserver: {{repo: "{{{{ registry_host }}}}/kube-apiserver", tag: v1.20.2, build: {{type: kubernetes}}}}
+  kube-controller-manager: {{repo: "{{{{ registry_host }}}}/kube-controller-manager", tag: v1.20.2, build: {{type: kubernetes}}}}
+  kube-scheduler: {{repo: "{{{{ registry_host }}}}/kube-scheduler", tag: v1.20.2, build: {{type: kubernetes}}}}
+  kube-proxy: {{repo: "{{{{ registry_host }}}}/kube-proxy", tag: v1.20.2, build: {{type: kubernetes}}}}
+  pause: {{repo: "{{{{ registry_host }}}}/pause", tag: "3.2", build: {{type: kubernetes}}}}
+"#
+    );
+    std::fs::write(&p, text).expect("vars file");
+    p
+}
+
+fn bundle(lab: &DeployLab, vars: &Path) -> PathBuf {
+    let out = lab.work.path().join("bundle");
+    let run = common::kplay_timeout(
+        &root(),
+        &[
+            "bundle",
+            "build",
+            "--kubernetes-from",
+            "debian-source",
+            "--output",
+            &out.to_string_lossy(),
+            "-e",
+            &format!("@{}", vars.display()),
+        ],
+        BUNDLE_TIMEOUT,
+    );
+    run.assert_no_panic();
+    assert_eq!(run.code, Some(0), "kplay bundle build\n{}", run.dump());
+    out
+}
+
+fn summary_word<'a>(run: &'a common::Run, step: &str) -> &'a str {
+    summary_line(run, step)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+}
+
+fn total_changed(run: &common::Run) -> u32 {
+    let recap = run.recap();
+    assert!(!recap.is_empty(), "no PLAY RECAP\n{}", run.dump());
+    recap.values().map(|c| c.changed + c.failed).sum()
+}
+
+/// Polls `cmd` on host `n` until it succeeds (returns its output) or `limit` passes.
+fn until_ok(lab: &DeployLab, n: usize, cmd: &str, limit: Duration) -> Option<String> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        let (ok, out) = lab.ssh(n, cmd);
+        if ok {
+            return Some(out);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    None
+}
+
+#[test]
+fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
+    if !common::root_or_skip("deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset") {
+        return;
+    }
+    let _machine = common::lab_lock();
+    let total = Instant::now();
+    let lab = phase("lab up (6 hosts; the 6th joins later)", || {
+        DeployLab::up(LAB, 6)
+    });
+    for n in 0..6 {
+        lab.ssh_ok(
+            n,
+            "id=$(python3 -c 'import uuid; print(uuid.uuid4().hex)'); \
+             echo $id > /etc/machine-id; if [ -e /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then echo $id > /var/lib/dbus/machine-id; fi",
+        );
+    }
+    let ip = lab.ip(0).to_string();
+    let vip = format!("{}.250", &ip[..ip.rfind('.').unwrap_or(0)]);
+    let vars_file = vars(&lab, &vip);
+    let e = format!("@{}", vars_file.display());
+    let bundle = phase("bundle build (--kubernetes-from debian-source)", || {
+        bundle(&lab, &vars_file)
+    });
+    let inv = lab.inventory(
+        "cluster",
+        &[
+            ("bootstrap", &[0]),
+            ("kube_control_plane", &CP),
+            ("etcd", &CP),
+            ("kube_node", &[WORKER]),
+        ],
+    );
+
+    // The deploy: every step.
+    let first = phase("kplay deploy (5 hosts)", || {
+        lab.deploy(&inv, &bundle, &["-e", &e])
+    });
+    assert_eq!(first.code, Some(0), "{}", first.dump());
+    for s in STEPS {
+        assert_eq!(summary_word(&first, s), "done", "{s}\n{}", first.dump());
+    }
+
+    // Every node Ready, every kube-system pod Running.
+    let nodes = lab.ssh_ok(1, "kubectl get nodes --no-headers");
+    assert_eq!(nodes.lines().count(), 4, "{nodes}");
+    assert!(
+        nodes
+            .lines()
+            .all(|l| l.split_whitespace().nth(1) == Some("Ready")),
+        "{nodes}"
+    );
+    let pods = until_ok(
+        &lab,
+        1,
+        "out=$(kubectl get pods -n kube-system --no-headers); echo \"$out\"; \
+         ! echo \"$out\" | awk '$3 != \"Running\"' | grep -q .",
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|| lab.ssh(1, "kubectl get pods -n kube-system -o wide").1);
+    assert!(
+        pods.lines()
+            .filter(|l| l.contains("kube-apiserver-"))
+            .count()
+            == 3
+            && pods.lines().filter(|l| l.contains("kube-proxy-")).count() == 4,
+        "{pods}"
+    );
+    assert!(
+        pods.lines()
+            .all(|l| l.split_whitespace().nth(2) == Some("Running")),
+        "kube-system pods not all Running:\n{pods}"
+    );
+    // kubectl logs works (kube-proxy's, on the worker).
+    let logs = lab.ssh_ok(
+        1,
+        "kubectl -n kube-system logs $(kubectl -n kube-system get pods -o name --field-selector spec.nodeName=$(kubectl get nodes -o name | sed -n 4p | cut -d/ -f2) | grep kube-proxy) | head -5",
+    );
+    assert!(!logs.is_empty(), "kube-proxy logs are empty");
+
+    // /healthz through the VIP.
+    let healthz = lab.ssh_ok(
+        WORKER,
+        &format!("curl -sk --max-time 5 https://{vip}:8443/healthz"),
+    );
+    assert_eq!(healthz, "ok");
+
+    // The cluster check passed in the deploy (05); kept, its NodePort answers from the
+    // bootstrap node.
+    let pb = |f: &str| root().join("playbooks").join(f);
+    let keep = phase("05 with cluster_check_keep=true", || {
+        lab.play(
+            &pb("05-cluster-apps.yml"),
+            &inv,
+            &["-e", &e, "-e", "cluster_check_keep=true"],
+        )
+    });
+    assert_eq!(keep.code, Some(0), "{}", keep.dump());
+    for n in 1..=WORKER {
+        let answer = lab.ssh_ok(
+            0,
+            &format!(
+                "python3 -c 'import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().strip())' http://{}:30080/index.html",
+                lab.ip(n)
+            ),
+        );
+        assert!(answer.starts_with("kplay-check-"), "{answer}");
+    }
+    let spread = lab.ssh_ok(
+        1,
+        "kubectl -n kplay-check get pods -o jsonpath='{range .items[*]}{.spec.nodeName}{\"\\n\"}{end}' | sort -u | wc -l",
+    );
+    assert_eq!(spread, "2", "the check's pods are not on two nodes");
+
+    // No-change reruns.
+    let addons = phase("05 --tags addons rerun", || {
+        lab.play(
+            &pb("05-cluster-apps.yml"),
+            &inv,
+            &["-e", &e, "--tags", "addons"],
+        )
+    });
+    assert_eq!(addons.code, Some(0), "{}", addons.dump());
+    assert_eq!(total_changed(&addons), 0, "{}", addons.dump());
+    assert!(
+        addons
+            .stdout
+            .contains("coredns: skipped: image not in bundle"),
+        "{}",
+        addons.dump()
+    );
+    let check = phase("03 --check --diff", || {
+        lab.play(
+            &pb("03-cluster-kubernetes.yml"),
+            &inv,
+            &["-e", &e, "--check", "--diff"],
+        )
+    });
+    assert_eq!(check.code, Some(0), "{}", check.dump());
+    assert_eq!(total_changed(&check), 0, "{}", check.dump());
+    let again = phase("second kplay deploy --force (no change)", || {
+        lab.deploy(&inv, &bundle, &["-e", &e, "--only", "03,04"])
+    });
+    assert_eq!(again.code, Some(0), "{}", again.dump());
+    assert_eq!(
+        changed_of(&again, "03-cluster-kubernetes"),
+        0,
+        "{}",
+        again.dump()
+    );
+    assert_eq!(
+        changed_of(&again, "04-cluster-network"),
+        0,
+        "{}",
+        again.dump()
+    );
+
+    // HA: the VIP holder loses its apiserver and keepalived.
+    let holder = CP
+        .into_iter()
+        .find(|&n| lab.ssh(n, &format!("ip -o -4 addr | grep -qw {vip}")).0)
+        .expect("a control plane node holds the VIP");
+    let other = CP.into_iter().find(|&n| n != holder).unwrap_or(1);
+    let t = Instant::now();
+    lab.ssh_ok(
+        holder,
+        "mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml.stopped && systemctl stop keepalived",
+    );
+    let back = until_ok(
+        &lab,
+        other,
+        "kubectl get --raw /healthz",
+        Duration::from_secs(30),
+    );
+    let failover = t.elapsed();
+    eprintln!(
+        "[phase] failover: kubectl through the VIP answered {:.1} s after the holder's apiserver and keepalived stopped",
+        failover.as_secs_f64()
+    );
+    assert_eq!(
+        back.as_deref().map(str::trim),
+        Some("ok"),
+        "kubectl through the VIP did not answer within 30 s"
+    );
+    let gone = until_ok(
+        &lab,
+        holder,
+        "! curl -sk --max-time 2 https://127.0.0.1:6443/healthz",
+        Duration::from_secs(60),
+    );
+    assert!(gone.is_some(), "the holder's apiserver never stopped");
+    let (moved, _) = lab.ssh(holder, &format!("ip -o -4 addr | grep -qw {vip}"));
+    assert!(!moved, "the VIP stayed on the stopped node");
+    assert!(
+        until_ok(&lab, other, "kubectl get nodes", Duration::from_secs(30)).is_some(),
+        "kubectl through the VIP fails after the failover"
+    );
+    lab.ssh_ok(
+        holder,
+        "mv /etc/kubernetes/kube-apiserver.yaml.stopped /etc/kubernetes/manifests/kube-apiserver.yaml && systemctl start keepalived",
+    );
+
+    // A sixth host joins as a worker (10-scale-nodes.yml -l), then leaves (remove-node.yml).
+    let scaled = lab.inventory(
+        "scaled",
+        &[
+            ("bootstrap", &[0]),
+            ("kube_control_plane", &CP),
+            ("etcd", &CP),
+            ("kube_node", &[WORKER, NEW]),
+        ],
+    );
+    let new = lab.name(NEW).to_string();
+    let scale = phase("10-scale-nodes -l NEW", || {
+        lab.play(&pb("10-scale-nodes.yml"), &scaled, &["-e", &e, "-l", &new])
+    });
+    assert_eq!(scale.code, Some(0), "{}", scale.dump());
+    let ready = until_ok(
+        &lab,
+        1,
+        &format!("kubectl get node {new} --no-headers | awk '$2 == \"Ready\"' | grep ."),
+        Duration::from_secs(120),
+    );
+    assert!(ready.is_some(), "{new} never became Ready");
+    let remove = phase("remove-node -e node=NEW", || {
+        lab.play(
+            &pb("remove-node.yml"),
+            &scaled,
+            &["-e", &e, "-e", &format!("node={new}")],
+        )
+    });
+    assert_eq!(remove.code, Some(0), "{}", remove.dump());
+    let nodes = lab.ssh_ok(1, "kubectl get nodes -o name");
+    assert!(!nodes.contains(&new), "{nodes}");
+    lab.ssh_ok(
+        NEW,
+        "test ! -e /etc/kubernetes && test ! -e /var/lib/kubelet && ! pgrep -x kubelet && ! pgrep -f 'containerd-shi[m]'",
+    );
+
+    // Reset leaves nothing of Kubernetes.
+    let reset = phase("reset", || {
+        common::kplay_timeout(
+            &root(),
+            &["reset", "-i", &inv.to_string_lossy(), "-e", &e, "--yes"],
+            DEPLOY_TIMEOUT,
+        )
+    });
+    reset.assert_no_panic();
+    assert_eq!(reset.code, Some(0), "{}", reset.dump());
+    for n in 1..=WORKER {
+        let (_, active) = lab.ssh(n, "systemctl is-active kubelet containerd etcd keepalived");
+        assert!(
+            !active.contains("active\n") || active.lines().all(|l| l != "active"),
+            "{active}"
+        );
+        lab.ssh_ok(
+            n,
+            "test ! -e /etc/kubernetes && test ! -e /var/lib/kubelet && test ! -e /usr/local/bin/kubelet \
+             && ! pgrep -x kubelet && ! pgrep -f 'containerd-shi[m]' && ! pgrep -x kube-apiserver \
+             && ! ip link show cni0 2>/dev/null && ! iptables-save 2>/dev/null | grep -q KUBE-",
+        );
+    }
+    eprintln!("[phase] total: {:.1} s", total.elapsed().as_secs_f64());
+}
