@@ -37,7 +37,11 @@ impl Site {
         for s in steps {
             site.step(s, "");
         }
-        write(&site.root, "bundle/manifest.json", "{\"bundle\": 1}\n");
+        write(
+            &site.root,
+            "bundle/manifest.json",
+            "{\"bundle\": 1, \"images\": [{\"name\": \"kube-apiserver\", \"build\": \"kubernetes: test\"}]}\n",
+        );
         site.inventory("hosts", &["n1", "n2", "n3"], &["n1", "n2", "n3"]);
         site
     }
@@ -905,4 +909,45 @@ fn reset_on_a_terminal_asks_and_does_nothing_without_yes() {
     let (code, text) = reset_on_a_terminal(&site, "yes");
     assert_eq!(code, Some(0), "{text}");
     assert!(!state.exists() && !site.root.join("out").exists(), "{text}");
+}
+
+#[test]
+fn kubernetes_steps_are_left_out_when_the_bundle_carries_no_kubernetes() {
+    let site = Site::new(&[
+        "00-preflight",
+        "bootstrap-node",
+        "01-cluster-bootstrap-os",
+        "02-cluster-etcd",
+        "03-cluster-kubernetes",
+        "04-cluster-network",
+        "05-cluster-apps",
+    ]);
+    write(
+        &site.root,
+        "bundle/manifest.json",
+        "{\"bundle\": 1, \"images\": []}\n",
+    );
+    let run = site.deploy(&[]);
+    run.assert_exit(0);
+    assert_eq!(
+        site.log(),
+        [
+            "00-preflight",
+            "bootstrap-node",
+            "01-cluster-bootstrap-os",
+            "02-cluster-etcd"
+        ]
+    );
+    for s in [
+        "03-cluster-kubernetes",
+        "04-cluster-network",
+        "05-cluster-apps",
+    ] {
+        let line = summary_line(&run, s);
+        assert!(
+            line.contains("left out") && line.contains("--kubernetes-from"),
+            "{line}\n{}",
+            run.dump()
+        );
+    }
 }

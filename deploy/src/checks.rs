@@ -34,6 +34,31 @@ pub fn etcd_members(inv: &Inventory) -> Result<(), DeployError> {
     Ok(())
 }
 
+/// Why 03-05 are left out when the bundle has no Kubernetes.
+pub const NO_KUBERNETES: &str = "the bundle carries no Kubernetes images (build it with \
+     `kplay bundle build --kubernetes-from debian-source` and the Kubernetes images in \
+     offline_images, see docs/kubernetes-in-the-lab.md)";
+
+/// Whether the bundle in `dir` carries Kubernetes (images made by its Kubernetes build). An
+/// unreadable manifest counts as "yes": the steps then run and say what is missing themselves.
+pub fn bundle_has_kubernetes(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join(BUNDLE_MANIFEST)) else {
+        return true;
+    };
+    let Ok(m) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return true;
+    };
+    m.get("images")
+        .and_then(|i| i.as_array())
+        .is_some_and(|images| {
+            images.iter().any(|i| {
+                i.get("build")
+                    .and_then(|b| b.as_str())
+                    .is_some_and(|b| b.starts_with("kubernetes"))
+            })
+        })
+}
+
 /// The bootstrap group: exactly one host, which serves the bundle and the registry.
 pub fn bootstrap_node(inv: &Inventory) -> Result<String, DeployError> {
     let hosts = hosts_of(inv, "bootstrap");

@@ -18,6 +18,9 @@ pub struct StepInfo {
     pub step: Step,
     /// The playbook(s) exist (on disk or embedded); hooks: their directory holds playbooks.
     pub available: bool,
+    /// Why this deploy leaves the step out although its playbooks exist (e.g. the bundle carries
+    /// no Kubernetes for 03-05): listed and skipped, never run half-equipped.
+    pub excluded: Option<&'static str>,
     /// Current input hash and its parts; None when not available.
     pub inputs: Option<(String, InputsSummary)>,
 }
@@ -34,6 +37,8 @@ pub enum Decision {
     Run(RunReason),
     Skip(SkipReason),
     NotAvailable,
+    /// Left out by this deploy, with the reason (see [`StepInfo::excluded`]).
+    Excluded(&'static str),
     /// A hook stage waiting for an earlier step that is not available yet.
     Waiting(&'static str),
 }
@@ -77,6 +82,7 @@ impl Decision {
             Decision::Skip(SkipReason::Finished(at)) => format!("finished {at}, unchanged"),
             Decision::Skip(SkipReason::NotSelected) => "not selected".into(),
             Decision::NotAvailable => "not available yet".into(),
+            Decision::Excluded(why) => format!("left out: {why}"),
             Decision::Waiting(on) => format!("waiting for {on} (not available yet)"),
         }
     }
@@ -122,6 +128,11 @@ pub fn decide(
                 first_unavailable.get_or_insert(info.step.name);
             }
             Decision::NotAvailable
+        } else if let Some(why) = info.excluded {
+            if !info.step.is_hook() {
+                first_unavailable.get_or_insert(info.step.name);
+            }
+            Decision::Excluded(why)
         } else if let (true, Some(on)) = (info.step.is_hook(), first_unavailable) {
             Decision::Waiting(on)
         } else if from_pos.is_some_and(|f| pos < f)
@@ -182,6 +193,7 @@ mod tests {
                 StepInfo {
                     step: *s,
                     available: avail,
+                    excluded: None,
                     inputs: avail.then(|| (format!("h-{}", s.name), InputsSummary::default())),
                 }
             })

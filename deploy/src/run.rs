@@ -124,6 +124,7 @@ fn prepare(
         info: StepInfo {
             step,
             available: inputs.is_some(),
+            excluded: None,
             inputs,
         },
         playbooks: loaded,
@@ -256,6 +257,16 @@ pub fn deploy(req: &Request, eng: &Engine, view: &dyn View) -> Result<i32, Deplo
             &state.salt,
         )?);
     }
+    if let Some(Ok(_)) = &bundle_id {
+        let dir = req.bundle.as_deref().unwrap_or(Path::new("."));
+        if !checks::bundle_has_kubernetes(dir) {
+            for p in &mut prepared {
+                if crate::steps::NEEDS_KUBERNETES.contains(&p.info.step.name) {
+                    p.info.excluded = Some(checks::NO_KUBERNETES);
+                }
+            }
+        }
+    }
     let infos: Vec<StepInfo> = prepared.iter().map(|p| p.info.clone()).collect();
     let decisions = plan::decide(&infos, &state, &req.selection)?;
 
@@ -382,6 +393,7 @@ pub fn deploy(req: &Request, eng: &Engine, view: &dyn View) -> Result<i32, Deplo
             }
             Decision::Skip(_) => Outcome::Skipped(d.describe()),
             Decision::NotAvailable => Outcome::NotAvailable,
+            Decision::Excluded(_) => Outcome::Skipped(d.describe()),
             Decision::Waiting(on) => Outcome::Waiting(on.to_string()),
         };
         out_rows.push(Row { name, outcome });

@@ -143,6 +143,13 @@ pub fn parse(word: &str) -> Result<usize, DeployError> {
     })
 }
 
+/// Steps that install or use Kubernetes: left out when the bundle carries none.
+pub const NEEDS_KUBERNETES: &[&str] = &[
+    "03-cluster-kubernetes",
+    "04-cluster-network",
+    "05-cluster-apps",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
