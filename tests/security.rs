@@ -144,6 +144,17 @@ fn files_being_written_are_never_open_to_another_user() {
 /// mode by name after making it, through the link, on the victim.
 #[test]
 fn new_directories_are_never_swapped_for_links() {
+    directories_swapped_for_links(&[]);
+}
+
+/// The same race on the sh path (hosts without the agent): `mkdir` then fixing attributes by
+/// name followed the link; the mode now goes to `mkdir -m` and owner/group use `-h`.
+#[test]
+fn new_directories_are_never_swapped_for_links_on_the_sh_path() {
+    directories_swapped_for_links(&["-e", "kplay_agent=false"]);
+}
+
+fn directories_swapped_for_links(extra: &[&str]) {
     if !second_user::root_or_skip("mkdir_no_follow") {
         return;
     }
@@ -179,7 +190,7 @@ fn new_directories_are_never_swapped_for_links() {
       loop: "{{ range(40) | list }}"
       ignore_errors: true
 "#;
-    let r = run_local(t.path(), pb, &[]);
+    let r = run_local(t.path(), pb, extra);
     let swapped = watcher.finish();
     r.assert_exit(0);
     eprintln!("the second user swapped {} directories", swapped.len());

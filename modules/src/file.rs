@@ -540,11 +540,22 @@ fn plan_directory(
                 ..prev.clone()
             };
             let ch = a.attrs.changes(&base, umask);
+            // The mode is given to mkdir itself and owner/group never follow a link: between
+            // creating a component and fixing it by name, another user who can write to the
+            // parent could swap in a link to a file of their choosing (issue [10]).
+            let owner_group = AttrChanges {
+                mode: None,
+                ..ch.clone()
+            };
+            let mkdir = match ch.mode {
+                Some((_, m)) => format!("mkdir -m {m:o} --"),
+                None => "mkdir --".to_string(),
+            };
             let mut s = String::new();
             for c in components(path) {
                 let cq = sh_quote(&c);
-                let fix = ch.shell(&c, false).replace('\n', "; ");
-                s.push_str(&format!("if [ ! -d {cq} ]; then mkdir -- {cq}; {fix}fi\n"));
+                let fix = owner_group.shell(&c, true).replace('\n', "; ");
+                s.push_str(&format!("if [ ! -d {cq} ]; then {mkdir} {cq}; {fix}fi\n"));
             }
             if a.recurse {
                 s.push_str(&recurse_shell(a, path, true));
