@@ -212,10 +212,15 @@ impl Flattener<'_> {
             .and_then(ansible_bool)
             .unwrap_or(false)
             || crate::playbook::keywords::short_action(&t.action) == "pause";
+        // A templated `any_errors_fatal` cannot be known before hosts run: the barrier is
+        // placed anyway (a sync point changes no result) and the runtime decides per failure.
         let barrier_after = keywords
             .any_errors_fatal
             .as_ref()
-            .and_then(ansible_bool)
+            .map(|v| match v {
+                Value::String(s) if Templar::is_template(s) => true,
+                v => ansible_bool(v).unwrap_or(false),
+            })
             .unwrap_or(false)
             .then_some("any_errors_fatal");
         self.leaves.push(Leaf {

@@ -112,7 +112,15 @@ fn common(node: &Node) -> Result<(), LoadError> {
     debugger(node)?;
     module_defaults(node)?;
     literal_bool(node, "run_once")?;
-    literal_bool(node, "any_errors_fatal")?;
+    // `any_errors_fatal` may be a template (kubespray: `"{{ any_errors_fatal | default(true) }}"`):
+    // the plan then places its barrier after every task it covers, and each host's failure
+    // renders the keyword with that host's variables to decide whether the run stops there.
+    if !node
+        .get("any_errors_fatal")
+        .is_some_and(|v| matches!(&v.kind, NodeKind::Str(s) if Templar::is_template(s)))
+    {
+        literal_bool(node, "any_errors_fatal")?;
+    }
     seconds(node, "timeout")?;
     if let Some(t) = node.get("throttle") {
         if !matches!(&t.kind, NodeKind::Int(i) if *i >= 0) && !t.is_null() {
