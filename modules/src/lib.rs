@@ -21,6 +21,8 @@ pub mod template;
 pub mod blockinfile;
 pub mod edit;
 pub mod ini_file;
+pub mod selinux;
+pub mod service_facts;
 pub mod lineinfile;
 pub mod replace;
 // (end editing modules)
@@ -130,6 +132,11 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(hostname::HostnameModule), &hostname::SPEC),
         (Arc::new(x509_cert::X509CertModule), &x509_cert::SPEC),
         (Arc::new(kube::KubeModule), &kube::SPEC),
+        (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
+        (
+            Arc::new(service_facts::ServiceFactsModule),
+            &service_facts::SPEC,
+        ),
     ]
 }
 
