@@ -23,6 +23,7 @@ pub mod edit;
 pub mod ini_file;
 pub mod selinux;
 pub mod service_facts;
+pub mod timezone;
 pub mod lineinfile;
 pub mod replace;
 // (end editing modules)
@@ -133,6 +134,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(x509_cert::X509CertModule), &x509_cert::SPEC),
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
+        (Arc::new(timezone::TimezoneModule), &timezone::SPEC),
         (
             Arc::new(service_facts::ServiceFactsModule),
             &service_facts::SPEC,

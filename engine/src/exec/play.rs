@@ -237,6 +237,9 @@ fn prepare_batch(
         Some(v) => ansible_bool(v).unwrap_or(true),
         None => !runner.opts.gathering_explicit,
     };
+    let keyword_ctx = hosts
+        .first()
+        .map(|h| crate::vars::Scope::for_host(&runner.vars, h).ctx());
     Ok(plan::build(PlanInput {
         play,
         hosts,
@@ -246,6 +249,7 @@ fn prepare_batch(
         gather_facts: gather,
         start_at_task: start_at,
         default_strategy: runner.opts.strategy.as_deref(),
+        keyword_ctx,
     }))
 }
 

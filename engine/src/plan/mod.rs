@@ -113,6 +113,10 @@ pub struct PlanInput<'a> {
     pub start_at_task: Option<&'a str>,
     /// The strategy for a play that sets none (ansible.cfg `strategy`, `ANSIBLE_STRATEGY`).
     pub default_strategy: Option<&'a str>,
+    /// Variables known before any task runs (extra, play, inventory vars of the batch's first
+    /// host, `groups`): templated plan keywords (`throttle: "{{ groups['etcd'] | length // 2 }}"`)
+    /// are rendered with them, as Ansible renders play keywords.
+    pub keyword_ctx: Option<minijinja::value::Value>,
 }
 
 /// Display name of a task as Ansible prints it.
@@ -138,6 +142,8 @@ struct Flattener<'a> {
     leaves: Vec<Leaf>,
     filter: &'a TagFilter,
     apply_tags: bool,
+    /// Renders templated plan keywords; `None` where no variables are known yet.
+    keywords_with: Option<(&'a Templar, &'a minijinja::value::Value)>,
 }
 
 struct Inh {
@@ -187,6 +193,23 @@ impl Flattener<'_> {
         }
     }
 
+    /// A whole-number plan keyword (`throttle`), rendered when it is a template. A template
+    /// that cannot be rendered before hosts run (it reads facts) gives 1: one host at a time
+    /// is the limit's safest reading, never more parallel than asked.
+    fn plan_number(&self, v: &Value) -> Option<usize> {
+        let rendered = match v {
+            Value::String(s) if Templar::is_template(s) => match self.keywords_with {
+                Some((t, ctx)) => t.render_value(v, ctx).unwrap_or(Value::from(1)),
+                None => Value::from(1),
+            },
+            v => v.clone(),
+        };
+        crate::value::to_display_string(&rendered)
+            .trim()
+            .parse::<usize>()
+            .ok()
+    }
+
     fn task(&mut self, t: &Arc<Task>, inh: &Inh, section: PlaySection) {
         let mut tags = inh.tags.clone();
         tags.extend(t.tags.iter().cloned());
@@ -203,7 +226,7 @@ impl Flattener<'_> {
         let throttle = keywords
             .throttle
             .as_ref()
-            .and_then(|v| crate::value::to_display_string(v).parse::<usize>().ok())
+            .and_then(|v| self.plan_number(v))
             .filter(|t| *t > 0);
         // `pause` bypasses the host loop in Ansible: it runs once for the whole batch.
         let run_once = keywords
@@ -261,6 +284,7 @@ pub fn flatten_items(
         leaves: vec![],
         filter,
         apply_tags: true,
+        keywords_with: None,
     };
     let inh = Inh {
         blocks: inherit.blocks,
@@ -392,6 +416,7 @@ pub fn build(input: PlanInput) -> PlayPlan {
         leaves: vec![],
         filter: input.filter,
         apply_tags: true,
+        keywords_with: input.keyword_ctx.as_ref().map(|c| (input.templar, c)),
     };
     let root = |section_tags: &BTreeSet<String>| Inh {
         blocks: vec![],
@@ -443,6 +468,7 @@ pub fn build(input: PlanInput) -> PlayPlan {
         leaves: vec![],
         filter: input.filter,
         apply_tags: false,
+        keywords_with: input.keyword_ctx.as_ref().map(|c| (input.templar, c)),
     };
     hf.items(&play.handlers, &root(&play.tags), PlaySection::Handlers);
     let handlers: Vec<Arc<Leaf>> = hf.leaves.into_iter().map(Arc::new).collect();
@@ -539,6 +565,7 @@ pub fn play_has_task(play: &Play, start: &str) -> bool {
         leaves: vec![],
         filter: &TagFilter::default(),
         apply_tags: false,
+        keywords_with: None,
     };
     let root = Inh {
         blocks: vec![],

@@ -63,6 +63,7 @@ fn plan_of(play: &Play, o: Opts) -> PlayPlan {
         gather_facts: o.gather_facts,
         start_at_task: o.start_at,
         default_strategy: None,
+        keyword_ctx: None,
     })
 }
 

@@ -123,10 +123,11 @@ fn common(node: &Node) -> Result<(), LoadError> {
     }
     seconds(node, "timeout")?;
     if let Some(t) = node.get("throttle") {
-        if !matches!(&t.kind, NodeKind::Int(i) if *i >= 0) && !t.is_null() {
+        let templated = matches!(&t.kind, NodeKind::Str(s) if Templar::is_template(s));
+        if !matches!(&t.kind, NodeKind::Int(i) if *i >= 0) && !t.is_null() && !templated {
             return Err(refuse(
                 t,
-                format!("'throttle' must be a whole number in kplay (the plan needs it before any host runs), got '{}'", t.key_string()),
+                format!("'throttle' must be a whole number (or a template of play-level variables) in kplay: the plan needs it before any host runs, got '{}'", t.key_string()),
             ));
         }
     }

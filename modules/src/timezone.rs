@@ -1,0 +1,228 @@
+//! `timezone` (community.general.timezone): the system time zone (`name`) and whether the
+//! hardware clock keeps local time or UTC (`hwclock`). With systemd running, `timedatectl`
+//! reads and sets both; without it, the zone is `/etc/localtime` (a link into
+//! /usr/share/zoneinfo) plus Debian's `/etc/timezone`, as Ansible's non-systemd path does.
+//! One round trip reads; one more changes, skipped in check mode.
+
+use crate::common::args::{p, Param, Spec};
+use crate::common::run_sh;
+use crate::edit::with_diff;
+use crate::sysprobe::{failure, read_all, Read, Replies};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::transport::sh_quote;
+use kplay_engine::value::Map;
+
+const PARAMS: &[Param] = &[
+    p("name", &[]).str().doc("Time zone name (`Asia/Tokyo`, `Etc/UTC`), as in /usr/share/zoneinfo."),
+    p("hwclock", &["rtc"]).choices(&["local", "UTC"]).doc("Whether the hardware clock keeps `local` time or `UTC` (needs timedatectl)."),
+];
+
+/// `timezone`'s declared arguments.
+pub static SPEC: Spec = Spec::new("timezone", "Configure timezone setting", &[PARAMS]);
+
+/// `community.general.timezone`.
+pub struct TimezoneModule;
+
+/// A zone name that stays inside /usr/share/zoneinfo.
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && !n.starts_with('/')
+        && !n.split('/').any(|c| c == ".." || c.is_empty())
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_-+.".contains(c))
+}
+
+fn reads(name: Option<&str>) -> Vec<Read> {
+    let mut r = vec![
+        Read::new("systemd", "[ -d /run/systemd/system ] && timedatectl show -p Timezone --value"),
+        Read::new("rtc", "timedatectl show -p LocalRTC --value"),
+        Read::new("localtime", "readlink -f /etc/localtime"),
+        Read::new("etc_timezone", "cat /etc/timezone"),
+    ];
+    if let Some(n) = name {
+        r.push(Read::new(
+            "exists",
+            format!("[ -f /usr/share/zoneinfo/{} ]", sh_quote(n)),
+        ));
+    }
+    r
+}
+
+/// What the host has now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    pub systemd: bool,
+    pub name: String,
+    /// `local` or `UTC`, `None` when timedatectl cannot tell.
+    pub hwclock: Option<String>,
+}
+
+pub fn current(r: &Replies) -> Current {
+    let sd = r.get("systemd");
+    let systemd = sd.ok() && !sd.out.trim().is_empty();
+    let name = if systemd {
+        sd.out.trim().to_string()
+    } else {
+        let lt = r.get("localtime").out;
+        match lt.trim().split_once("/zoneinfo/") {
+            Some((_, z)) => z.to_string(),
+            None => r.get("etc_timezone").out.trim().to_string(),
+        }
+    };
+    let rtc = r.get("rtc");
+    let hwclock = rtc.ok().then(|| match rtc.out.trim() {
+        "yes" => "local".to_string(),
+        _ => "UTC".to_string(),
+    });
+    Current {
+        systemd,
+        name,
+        hwclock,
+    }
+}
+
+/// The sh that sets what differs, `None` when nothing does.
+pub fn change_script(
+    cur: &Current,
+    name: Option<&str>,
+    hwclock: Option<&str>,
+) -> Result<Option<String>, ModuleError> {
+    let mut sh = Vec::new();
+    if let Some(n) = name.filter(|n| *n != cur.name) {
+        let q = sh_quote(n);
+        if cur.systemd {
+            sh.push(format!("timedatectl set-timezone {q}"));
+        } else {
+            sh.push(format!("ln -sfn /usr/share/zoneinfo/{q} /etc/localtime.kplay-tmp && mv -f /etc/localtime.kplay-tmp /etc/localtime"));
+            sh.push(format!("if [ -f /etc/timezone ]; then printf '%s\\n' {q} > /etc/timezone.kplay-tmp && mv -f /etc/timezone.kplay-tmp /etc/timezone; fi"));
+        }
+    }
+    if let Some(h) = hwclock {
+        match &cur.hwclock {
+            Some(c) if c == h => {}
+            Some(_) => sh.push(format!(
+                "timedatectl set-local-rtc {}",
+                if h == "local" { "1" } else { "0" }
+            )),
+            None => {
+                return Err(ModuleError::new(
+                    "hwclock: kplay sets the hardware clock mode with timedatectl, which is not available on this host",
+                ))
+            }
+        }
+    }
+    Ok((!sh.is_empty()).then(|| sh.join(" &&\n")))
+}
+
+#[async_trait]
+impl Module for TimezoneModule {
+    fn name(&self) -> &'static str {
+        "timezone"
+    }
+
+    fn collections(&self) -> &'static [&'static str] {
+        &["community.general"]
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = SPEC.parse(args)?;
+        let name = a.str("name")?;
+        let hwclock = a.choice("hwclock", &["local", "UTC"])?;
+        if name.is_none() && hwclock.is_none() {
+            return Err(ModuleError::new(
+                "one of the following is required: name, hwclock",
+            ));
+        }
+        if let Some(n) = name.as_deref().filter(|n| !valid_name(n)) {
+            return Err(ModuleError::new(format!(
+                "given timezone \"{n}\" is not available"
+            )));
+        }
+        let r = read_all(ctx, &reads(name.as_deref())).await?;
+        if name.is_some() && !r.get("exists").ok() {
+            return Err(ModuleError::new(format!(
+                "given timezone \"{}\" is not available",
+                name.unwrap_or_default()
+            )));
+        }
+        let cur = current(&r);
+        let script = change_script(&cur, name.as_deref(), hwclock.as_deref())?;
+        let before = format!(
+            "name: {}\nhwclock: {}\n",
+            cur.name,
+            cur.hwclock.clone().unwrap_or_default()
+        );
+        let after = format!(
+            "name: {}\nhwclock: {}\n",
+            name.clone().unwrap_or(cur.name.clone()),
+            hwclock.clone().or(cur.hwclock.clone()).unwrap_or_default()
+        );
+        let result = with_diff(
+            ctx,
+            ModuleResult::new(script.is_some()),
+            "timezone",
+            &before,
+            &after,
+        );
+        let Some(script) = script.filter(|_| !ctx.check_mode) else {
+            return Ok(result.into_map());
+        };
+        let out = run_sh(ctx, script, None).await?;
+        if out.rc != 0 {
+            let (o, e) = (out.stdout_str(), out.stderr_str());
+            return Err(failure(e.trim().to_string(), out.rc, &o, &e));
+        }
+        Ok(result.into_map())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replies(pairs: &[(&str, &str, i32)]) -> Replies {
+        let mut r = Replies::default();
+        for (k, v, rc) in pairs {
+            r.insert(k, v, *rc);
+        }
+        r
+    }
+
+    #[test]
+    fn zone_is_read_from_timedatectl_or_localtime() {
+        let sd = current(&replies(&[("systemd", "Etc/UTC\n", 0), ("rtc", "no\n", 0)]));
+        assert_eq!((sd.name.as_str(), sd.hwclock.as_deref()), ("Etc/UTC", Some("UTC")));
+        let no = current(&replies(&[(
+            "localtime",
+            "/usr/share/zoneinfo/Asia/Tokyo\n",
+            0,
+        )]));
+        assert!(!no.systemd && no.name == "Asia/Tokyo" && no.hwclock.is_none());
+    }
+
+    #[test]
+    fn only_what_differs_is_changed() {
+        let cur = Current {
+            systemd: true,
+            name: "Etc/UTC".into(),
+            hwclock: Some("UTC".into()),
+        };
+        assert_eq!(change_script(&cur, Some("Etc/UTC"), Some("UTC")).unwrap(), None);
+        assert_eq!(
+            change_script(&cur, Some("Asia/Tokyo"), None).unwrap().unwrap(),
+            "timedatectl set-timezone Asia/Tokyo"
+        );
+        let bare = Current {
+            systemd: false,
+            hwclock: None,
+            ..cur
+        };
+        assert!(change_script(&bare, None, Some("local")).is_err());
+        assert!(change_script(&bare, Some("Asia/Tokyo"), None)
+            .unwrap()
+            .unwrap()
+            .contains("/etc/localtime"));
+        assert!(!valid_name("../../etc/passwd") && valid_name("America/New_York"));
+    }
+}
