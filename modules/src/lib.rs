@@ -20,6 +20,7 @@ pub mod template;
 // --- editing modules (lineinfile, blockinfile, replace) ---
 pub mod blockinfile;
 pub mod edit;
+pub mod find;
 pub mod ini_file;
 pub mod selinux;
 pub mod service_facts;
@@ -134,6 +135,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(x509_cert::X509CertModule), &x509_cert::SPEC),
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
+        (Arc::new(find::FindModule), &find::SPEC),
         (Arc::new(timezone::TimezoneModule), &timezone::SPEC),
         (
             Arc::new(service_facts::ServiceFactsModule),
