@@ -22,6 +22,7 @@ pub mod blockinfile;
 pub mod edit;
 pub mod find;
 pub mod ini_file;
+pub mod package_facts;
 pub mod selinux;
 pub mod service_facts;
 pub mod timezone;
@@ -136,6 +137,10 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
         (Arc::new(find::FindModule), &find::SPEC),
+        (
+            Arc::new(package_facts::PackageFactsModule),
+            &package_facts::SPEC,
+        ),
         (Arc::new(timezone::TimezoneModule), &timezone::SPEC),
         (
             Arc::new(service_facts::ServiceFactsModule),
