@@ -20,6 +20,7 @@ pub mod template;
 // --- editing modules (lineinfile, blockinfile, replace) ---
 pub mod blockinfile;
 pub mod edit;
+pub mod dpkg_selections;
 pub mod find;
 pub mod ini_file;
 pub mod package_facts;
@@ -137,6 +138,10 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
         (Arc::new(find::FindModule), &find::SPEC),
+        (
+            Arc::new(dpkg_selections::DpkgSelectionsModule),
+            &dpkg_selections::SPEC,
+        ),
         (
             Arc::new(package_facts::PackageFactsModule),
             &package_facts::SPEC,
