@@ -21,6 +21,7 @@ pub mod template;
 pub mod blockinfile;
 pub mod edit;
 pub mod dpkg_selections;
+pub mod apt_repository;
 pub mod find;
 pub mod ini_file;
 pub mod package_facts;
@@ -138,6 +139,10 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
         (Arc::new(find::FindModule), &find::SPEC),
+        (
+            Arc::new(apt_repository::AptRepositoryModule),
+            &apt_repository::SPEC,
+        ),
         (
             Arc::new(dpkg_selections::DpkgSelectionsModule),
             &dpkg_selections::SPEC,
