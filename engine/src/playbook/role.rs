@@ -33,6 +33,9 @@ pub struct RoleLoader<'a, 'b> {
     seen: Vec<(PathBuf, String, String)>,
     instances: Vec<Arc<RoleInstance>>,
     depth: usize,
+    /// While a role's `dependencies` load: the directory holding that role, where Ansible
+    /// also looks for them (kubespray: `policy_controller/calico` beside `policy_controller`).
+    dep_basedirs: Vec<PathBuf>,
 }
 
 const ROLE_ENTRY_KEYS: &[&str] = super::keywords::ROLE_ENTRY_KEYWORDS;
@@ -46,6 +49,7 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
             seen: vec![],
             instances: vec![],
             depth: 0,
+            dep_basedirs: vec![],
         }
     }
 
@@ -72,6 +76,9 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
         }
         let mut candidates = vec![self.base_dir.join("roles").join(name)];
         candidates.extend(self.lctx.roles_path.iter().map(|d| d.join(name)));
+        if let Some(d) = self.dep_basedirs.last() {
+            candidates.push(d.join(name));
+        }
         candidates.push(self.base_dir.join(name));
         // A role named with a collection prefix (ns.coll.role) falls back to its last part.
         if let Some(short) = name.rsplit('.').next().filter(|s| *s != name) {
@@ -242,11 +249,23 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
             .and_then(|m| m.get("dependencies"))
             .and_then(Node::as_seq)
         {
+            self.dep_basedirs
+                .push(path.parent().map(Path::to_path_buf).unwrap_or_default());
+            let mut result = Ok(());
             for dep in deps {
-                let loaded = self.load_entry(dep)?;
-                tasks.extend(loaded.tasks);
-                handlers.extend(loaded.handlers);
+                match self.load_entry(dep) {
+                    Ok(loaded) => {
+                        tasks.extend(loaded.tasks);
+                        handlers.extend(loaded.handlers);
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
             }
+            self.dep_basedirs.pop();
+            result?;
         }
         let defaults = load_vars_map(
             &path.join("defaults"),
