@@ -22,7 +22,7 @@ const PLAYBOOKS: &[&str] = &[
 ];
 
 /// The playbooks kplay loads completely today.
-const PASSING: &[&str] = &["scale"];
+const PASSING: &[&str] = &["scale", "reset", "remove-node"];
 
 fn kubespray_tree() -> Option<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

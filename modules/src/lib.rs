@@ -24,6 +24,7 @@ pub mod dpkg_selections;
 pub mod apt_repository;
 pub mod find;
 pub mod ini_file;
+pub mod iptables;
 pub mod yum_repository;
 pub mod package_facts;
 pub mod selinux;
@@ -140,6 +141,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
         (Arc::new(find::FindModule), &find::SPEC),
+        (Arc::new(iptables::IptablesModule), &iptables::SPEC),
         (
             Arc::new(yum_repository::YumRepositoryModule),
             &yum_repository::SPEC,

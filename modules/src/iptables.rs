@@ -1,0 +1,273 @@
+//! `iptables` (ansible.builtin.iptables): a chain's default `policy`, a `flush` of a table or
+//! chain, or one rule present/absent, through `iptables` (`ip6tables` for ip_version=ipv6).
+//! Like Ansible, a rule's presence is asked with `-C` (so iptables itself normalises it) and it
+//! is appended (`-A`) or inserted (`-I`, optionally at `rule_num`) only when missing, deleted
+//! (`-D`) only when there; a flush always reports changed. The rule's arguments come in
+//! Ansible's order. Check mode asks but never changes.
+
+use crate::common::args::{p, Args, Param, Spec};
+use crate::common::run_sh;
+use crate::sysprobe::{failure, read_all, Read};
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::transport::sh_quote;
+use kplay_engine::value::Map;
+
+const PARAMS: &[Param] = &[
+    p("table", &[]).choices(&["filter", "nat", "mangle", "raw", "security"]).default_str("filter").doc("The table."),
+    p("chain", &[]).str().doc("The chain (`INPUT`, a user chain)."),
+    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the rule should be there."),
+    p("action", &[]).choices(&["append", "insert"]).default_str("append").doc("Where a missing rule goes."),
+    p("rule_num", &[]).str().doc("With action=insert: the position."),
+    p("ip_version", &[]).choices(&["ipv4", "ipv6"]).default_str("ipv4").doc("iptables or ip6tables."),
+    p("policy", &[]).choices(&["ACCEPT", "DROP", "QUEUE", "RETURN"]).doc("Set the chain's default policy (rule arguments are then ignored)."),
+    p("flush", &[]).flag(false).doc("Flush the chain (or every chain of the table)."),
+    p("protocol", &[]).str().doc("`-p`: tcp, udp, icmp, all, …"),
+    p("source", &[]).str().doc("`-s`: source address or network."),
+    p("destination", &[]).str().doc("`-d`: destination address or network."),
+    p("match", &[]).list().doc("`-m` match extensions."),
+    p("jump", &[]).str().doc("`-j`: the target."),
+    p("gateway", &[]).str().doc("`--gateway` for the TEE target."),
+    p("in_interface", &[]).str().doc("`-i`: incoming interface."),
+    p("out_interface", &[]).str().doc("`-o`: outgoing interface."),
+    p("source_port", &[]).str().doc("`--source-port`."),
+    p("destination_port", &[]).str().doc("`--destination-port`."),
+    p("to_ports", &[]).str().doc("`--to-ports` (REDIRECT, MASQUERADE)."),
+    p("to_destination", &[]).str().doc("`--to-destination` (DNAT)."),
+    p("to_source", &[]).str().doc("`--to-source` (SNAT)."),
+    p("set_dscp_mark", &[]).str().doc("`--set-dscp` (DSCP target)."),
+    p("set_counters", &[]).str().doc("`-c`: packet and byte counters."),
+    p("ctstate", &[]).list().doc("`-m conntrack --ctstate`."),
+    p("src_range", &[]).str().doc("`-m iprange --src-range`."),
+    p("dst_range", &[]).str().doc("`-m iprange --dst-range`."),
+    p("limit", &[]).str().doc("`-m limit --limit`."),
+    p("limit_burst", &[]).str().doc("`--limit-burst`."),
+    p("uid_owner", &[]).str().doc("`-m owner --uid-owner`."),
+    p("gid_owner", &[]).str().doc("`-m owner --gid-owner`."),
+    p("reject_with", &[]).str().doc("`-j REJECT --reject-with`."),
+    p("icmp_type", &[]).str().doc("`--icmp-type`."),
+    p("fragment", &[]).str().doc("`-f` fragments."),
+    p("comment", &[]).str().doc("`-m comment --comment`."),
+    p("wait", &[]).str().doc("`-w`: seconds to wait for the xtables lock."),
+];
+
+/// `iptables`' declared arguments.
+pub static SPEC: Spec = Spec::new(
+    "iptables",
+    "Modify iptables rules",
+    &[PARAMS],
+);
+
+/// `ansible.builtin.iptables`.
+pub struct IptablesModule;
+
+fn push_opt(out: &mut Vec<String>, flag: &str, v: Option<String>) {
+    if let Some(v) = v.filter(|v| !v.is_empty()) {
+        let (neg, v) = match v.strip_prefix('!') {
+            Some(rest) => (true, rest.trim().to_string()),
+            None => (false, v),
+        };
+        if neg {
+            out.push("!".into());
+        }
+        out.push(flag.into());
+        out.push(v);
+    }
+}
+
+/// The rule's arguments in Ansible's order (after `-A/-C/-D CHAIN`).
+pub fn rule_args(a: &Args) -> Result<Vec<String>, ModuleError> {
+    let mut r = Vec::new();
+    push_opt(&mut r, "-p", a.str("protocol")?);
+    push_opt(&mut r, "-s", a.str("source")?);
+    push_opt(&mut r, "-d", a.str("destination")?);
+    for m in a.list("match") {
+        r.push("-m".into());
+        r.push(m);
+    }
+    push_opt(&mut r, "-j", a.str("jump")?);
+    push_opt(&mut r, "--set-dscp", a.str("set_dscp_mark")?);
+    push_opt(&mut r, "--to-destination", a.str("to_destination")?);
+    push_opt(&mut r, "--to-source", a.str("to_source")?);
+    push_opt(&mut r, "--gateway", a.str("gateway")?);
+    push_opt(&mut r, "-i", a.str("in_interface")?);
+    push_opt(&mut r, "-o", a.str("out_interface")?);
+    push_opt(&mut r, "-f", a.str("fragment")?);
+    push_opt(&mut r, "-c", a.str("set_counters")?);
+    push_opt(&mut r, "--source-port", a.str("source_port")?);
+    push_opt(&mut r, "--destination-port", a.str("destination_port")?);
+    push_opt(&mut r, "--to-ports", a.str("to_ports")?);
+    let ct = a.list("ctstate");
+    if !ct.is_empty() {
+        r.extend(["-m".into(), "conntrack".into(), "--ctstate".into(), ct.join(",")]);
+    }
+    let (src, dst) = (a.str("src_range")?, a.str("dst_range")?);
+    if src.is_some() || dst.is_some() {
+        r.extend(["-m".into(), "iprange".into()]);
+        push_opt(&mut r, "--src-range", src);
+        push_opt(&mut r, "--dst-range", dst);
+    }
+    if let Some(l) = a.str("limit")? {
+        r.extend(["-m".into(), "limit".into(), "--limit".into(), l]);
+        push_opt(&mut r, "--limit-burst", a.str("limit_burst")?);
+    }
+    let (uid, gid) = (a.str("uid_owner")?, a.str("gid_owner")?);
+    if uid.is_some() || gid.is_some() {
+        r.extend(["-m".into(), "owner".into()]);
+        push_opt(&mut r, "--uid-owner", uid);
+        push_opt(&mut r, "--gid-owner", gid);
+    }
+    push_opt(&mut r, "--reject-with", a.str("reject_with")?);
+    if let Some(t) = a.str("icmp_type")? {
+        let flag = if a.required_str("ip_version")? == "ipv6" {
+            "--icmpv6-type"
+        } else {
+            "--icmp-type"
+        };
+        r.extend([flag.into(), t]);
+    }
+    if let Some(c) = a.str("comment")? {
+        r.extend(["-m".into(), "comment".into(), "--comment".into(), c]);
+    }
+    Ok(r)
+}
+
+/// The policy `iptables -L CHAIN` printed in its header (`Chain INPUT (policy ACCEPT)`).
+pub fn current_policy(listing: &str) -> Option<String> {
+    let head = listing.lines().next()?;
+    let rest = head.split("(policy ").nth(1)?;
+    rest.split_whitespace()
+        .next()
+        .map(|s| s.trim_end_matches(')').to_string())
+}
+
+fn sh_words(words: &[String]) -> String {
+    words.iter().map(|w| sh_quote(w)).collect::<Vec<_>>().join(" ")
+}
+
+#[async_trait]
+impl Module for IptablesModule {
+    fn name(&self) -> &'static str {
+        "iptables"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+        let a = SPEC.parse(args)?;
+        let bin = if a.required_str("ip_version")? == "ipv6" {
+            "ip6tables"
+        } else {
+            "iptables"
+        };
+        let table = a.required_str("table")?;
+        let chain = a.str("chain")?;
+        let mut base = vec![bin.to_string()];
+        if let Some(w) = a.str("wait")? {
+            base.extend(["-w".into(), w]);
+        }
+        base.extend(["-t".into(), table.clone()]);
+        let result = |changed: bool| {
+            ModuleResult::new(changed)
+                .set("table", table.as_str())
+                .set("chain", chain.clone().unwrap_or_default())
+                .set("ip_version", a.required_str("ip_version").unwrap_or_default())
+                .set("flush", a.flag("flush"))
+        };
+        let run = |cmd: String| async move {
+            let out = run_sh(ctx, cmd, None).await?;
+            if out.rc != 0 {
+                let (o, e) = (out.stdout_str(), out.stderr_str());
+                return Err(failure(e.trim().to_string(), out.rc, &o, &e));
+            }
+            Ok(())
+        };
+        if a.flag("flush") {
+            let mut cmd = base.clone();
+            cmd.push("-F".into());
+            cmd.extend(chain.clone());
+            if !ctx.check_mode {
+                run(sh_words(&cmd)).await?;
+            }
+            return Ok(result(true).into_map());
+        }
+        if let Some(policy) = a.str("policy")? {
+            let chain = chain.clone().ok_or_else(|| {
+                ModuleError::new("parameters are required together: policy, chain")
+            })?;
+            let mut list = base.clone();
+            list.extend(["-L".into(), chain.clone(), "-n".into()]);
+            let r = read_all(ctx, &[Read::new("list", sh_words(&list)).merged()]).await?;
+            let l = r.get("list");
+            if !l.ok() {
+                return Err(ModuleError::new(format!(
+                    "{bin} -L {chain} failed: {}",
+                    l.out.trim()
+                )));
+            }
+            let changed = current_policy(&l.out).as_deref() != Some(policy.as_str());
+            if changed && !ctx.check_mode {
+                let mut cmd = base.clone();
+                cmd.extend(["-P".into(), chain.clone(), policy.clone()]);
+                run(sh_words(&cmd)).await?;
+            }
+            return Ok(result(changed).set("policy", policy.as_str()).into_map());
+        }
+        let chain = chain
+            .clone()
+            .ok_or_else(|| ModuleError::new("a rule needs 'chain'"))?;
+        let rule = rule_args(&a)?;
+        let mut check = base.clone();
+        check.extend(["-C".into(), chain.clone()]);
+        check.extend(rule.iter().cloned());
+        let r = read_all(ctx, &[Read::new("check", sh_words(&check))]).await?;
+        let exists = r.get("check").ok();
+        let present = a.required_str("state")? == "present";
+        let changed = exists != present;
+        if changed && !ctx.check_mode {
+            let mut cmd = base.clone();
+            if !present {
+                cmd.extend(["-D".into(), chain.clone()]);
+            } else if a.required_str("action")? == "insert" {
+                cmd.extend(["-I".into(), chain.clone()]);
+                cmd.extend(a.str("rule_num")?);
+            } else {
+                cmd.extend(["-A".into(), chain.clone()]);
+            }
+            cmd.extend(rule.iter().cloned());
+            run(sh_words(&cmd)).await?;
+        }
+        Ok(result(changed)
+            .set("rule", rule.join(" "))
+            .set("state", if present { "present" } else { "absent" })
+            .into_map())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(v: serde_json::Value) -> Args {
+        SPEC.parse(v.as_object().cloned().unwrap_or_default()).unwrap()
+    }
+
+    #[test]
+    fn rule_arguments_follow_ansible_order_and_negation() {
+        let a = args(json!({"chain": "INPUT", "protocol": "tcp", "source": "!10.0.0.0/8",
+            "destination_port": "6443", "jump": "ACCEPT", "ctstate": ["NEW", "ESTABLISHED"], "comment": "api"}));
+        assert_eq!(
+            rule_args(&a).unwrap().join(" "),
+            "-p tcp ! -s 10.0.0.0/8 -j ACCEPT --destination-port 6443 -m conntrack --ctstate NEW,ESTABLISHED -m comment --comment api"
+        );
+    }
+
+    #[test]
+    fn policy_is_read_from_the_listing_header() {
+        assert_eq!(
+            current_policy("Chain FORWARD (policy DROP)\ntarget prot opt source destination\n")
+                .as_deref(),
+            Some("DROP")
+        );
+        assert_eq!(current_policy("Chain KUBE (1 references)\n"), None);
+    }
+}
