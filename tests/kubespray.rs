@@ -40,7 +40,9 @@ fn kubespray_tree() -> Option<PathBuf> {
 #[test]
 fn kubespray_playbooks_pass_syntax_check_in_place() {
     let Some(tree) = kubespray_tree() else {
-        eprintln!("SKIP: no kubespray tree (set KPLAY_KUBESPRAY or put it at ../shared/corpus/kubespray)");
+        eprintln!(
+            "SKIP: no kubespray tree (set KPLAY_KUBESPRAY or put it at ../shared/corpus/kubespray)"
+        );
         return;
     };
     let mut passed = Vec::new();

@@ -17,16 +17,36 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("repo", &[]).str().required().doc("The source line (`deb [arch=amd64] http://host/path suite comp`)."),
-    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the source should be there."),
-    p("filename", &[]).str().doc("Name (without `.list`) of the file in sources.list.d for a new line."),
+    p("repo", &[])
+        .str()
+        .required()
+        .doc("The source line (`deb [arch=amd64] http://host/path suite comp`)."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the source should be there."),
+    p("filename", &[])
+        .str()
+        .doc("Name (without `.list`) of the file in sources.list.d for a new line."),
     p("mode", &[]).doc("Mode of a newly written file (default 0644)."),
-    p("update_cache", &["update-cache"]).flag(true).doc("Run `apt-get update` after a change."),
-    p("update_cache_retries", &[]).int().doc("Accepted; kplay runs the update once."),
-    p("update_cache_retry_max_delay", &[]).int().doc("Accepted; kplay runs the update once."),
-    p("validate_certs", &[]).flag(true).doc("Accepted (used only to fetch PPA keys, which kplay refuses)."),
-    p("codename", &[]).str().doc("Accepted (used only for PPAs, which kplay refuses)."),
-    p("install_python_apt", &[]).flag(true).doc("Accepted; kplay needs no Python on the target."),
+    p("update_cache", &["update-cache"])
+        .flag(true)
+        .doc("Run `apt-get update` after a change."),
+    p("update_cache_retries", &[])
+        .int()
+        .doc("Accepted; kplay runs the update once."),
+    p("update_cache_retry_max_delay", &[])
+        .int()
+        .doc("Accepted; kplay runs the update once."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Accepted (used only to fetch PPA keys, which kplay refuses)."),
+    p("codename", &[])
+        .str()
+        .doc("Accepted (used only for PPAs, which kplay refuses)."),
+    p("install_python_apt", &[])
+        .flag(true)
+        .doc("Accepted; kplay needs no Python on the target."),
 ];
 
 /// `apt_repository`'s declared arguments.
@@ -45,7 +65,8 @@ const SOURCES_D: &str = "/etc/apt/sources.list.d";
 fn normalize(line: &str) -> Option<String> {
     let s = line.split('#').next().unwrap_or("").trim();
     let first = s.split_whitespace().next()?;
-    (first == "deb" || first == "deb-src").then(|| s.split_whitespace().collect::<Vec<_>>().join(" "))
+    (first == "deb" || first == "deb-src")
+        .then(|| s.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// `(enabled, source)` for a line: a `#`-commented source counts as disabled.
@@ -74,7 +95,10 @@ pub fn suggest_filename(repo: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
         .collect();
-    format!("{}.list", cleaned.split_whitespace().collect::<Vec<_>>().join("_"))
+    format!(
+        "{}.list",
+        cleaned.split_whitespace().collect::<Vec<_>>().join("_")
+    )
 }
 
 /// The sources files as `(path, content)`, from the framed listing.
@@ -96,15 +120,18 @@ pub fn plan(
 ) -> Vec<(String, String, Option<String>)> {
     let mut out = Vec::new();
     if present {
-        let enabled = files
-            .iter()
-            .any(|(_, c)| c.lines().any(|l| parse_line(l) == Some((true, repo.to_string()))));
+        let enabled = files.iter().any(|(_, c)| {
+            c.lines()
+                .any(|l| parse_line(l) == Some((true, repo.to_string())))
+        });
         if enabled {
             return out;
         }
         // A commented-out copy is enabled in place.
         for (path, c) in files {
-            if c.lines().any(|l| parse_line(l) == Some((false, repo.to_string()))) {
+            if c.lines()
+                .any(|l| parse_line(l) == Some((false, repo.to_string())))
+            {
                 let mut done = false;
                 let text = edit_lines(c, |l| {
                     if !done && parse_line(l) == Some((false, repo.to_string())) {
@@ -132,7 +159,10 @@ pub fn plan(
         out.push((new_file.to_string(), before, Some(after)));
     } else {
         for (path, c) in files {
-            if !c.lines().any(|l| parse_line(l) == Some((true, repo.to_string()))) {
+            if !c
+                .lines()
+                .any(|l| parse_line(l) == Some((true, repo.to_string())))
+            {
                 continue;
             }
             let text = edit_lines(c, |l| {
@@ -172,9 +202,8 @@ impl Module for AptRepositoryModule {
                 "PPA repositories need Launchpad on the network, which kplay does not use (offline installs): give the `deb` line of a local mirror instead",
             ));
         }
-        let repo = normalize(&raw).ok_or_else(|| {
-            ModuleError::new(format!("Invalid repository string: {raw}"))
-        })?;
+        let repo = normalize(&raw)
+            .ok_or_else(|| ModuleError::new(format!("Invalid repository string: {raw}")))?;
         let present = a.required_str("state")? == "present";
         let new_file = match a.str("filename")? {
             Some(f) if f.contains('/') => {
@@ -198,9 +227,8 @@ impl Module for AptRepositoryModule {
         let changed = !edits.is_empty();
         let mut opts = WriteOpts::default();
         if let Some(m) = a.raw("mode") {
-            opts.attrs.mode = Some(
-                crate::edit::attrs::ModeSpec::parse(m).map_err(ModuleError::new)?,
-            );
+            opts.attrs.mode =
+                Some(crate::edit::attrs::ModeSpec::parse(m).map_err(ModuleError::new)?);
         }
         let mut diffs = Vec::new();
         let (mut added, mut removed) = (Vec::<Value>::new(), Vec::<Value>::new());
@@ -319,8 +347,14 @@ mod tests {
     #[test]
     fn absent_removes_the_line_and_an_emptied_file() {
         let files = vec![
-            ("/etc/apt/sources.list.d/d.list".to_string(), format!("# docker\n{DOCKER}\n")),
-            ("/etc/apt/sources.list".to_string(), format!("deb http://a/ b c\n{DOCKER}\n")),
+            (
+                "/etc/apt/sources.list.d/d.list".to_string(),
+                format!("# docker\n{DOCKER}\n"),
+            ),
+            (
+                "/etc/apt/sources.list".to_string(),
+                format!("deb http://a/ b c\n{DOCKER}\n"),
+            ),
         ];
         let e = plan(&files, &normalize(DOCKER).unwrap(), false, "unused");
         assert_eq!(e.len(), 2);

@@ -12,7 +12,10 @@ use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
     p("name", &[]).str().required().doc("Name of the package."),
-    p("selection", &[]).choices(&["install", "hold", "deinstall", "purge"]).required().doc("The selection state to set."),
+    p("selection", &[])
+        .choices(&["install", "hold", "deinstall", "purge"])
+        .required()
+        .doc("The selection state to set."),
 ];
 
 /// `dpkg_selections`' declared arguments.

@@ -270,15 +270,17 @@ impl Module for FindModule {
         let paths = a.list("paths");
         let use_regex = a.flag("use_regex");
         let age = match a.str("age")? {
-            Some(s) => Some(amount(&s, AGE_UNITS).ok_or_else(|| {
-                ModuleError::new(format!("failed to process age: '{s}'"))
-            })?),
+            Some(s) => Some(
+                amount(&s, AGE_UNITS)
+                    .ok_or_else(|| ModuleError::new(format!("failed to process age: '{s}'")))?,
+            ),
             None => None,
         };
         let size = match a.str("size")? {
-            Some(s) => Some(amount(&s, SIZE_UNITS).ok_or_else(|| {
-                ModuleError::new(format!("failed to process size: '{s}'"))
-            })?),
+            Some(s) => Some(
+                amount(&s, SIZE_UNITS)
+                    .ok_or_else(|| ModuleError::new(format!("failed to process size: '{s}'")))?,
+            ),
             None => None,
         };
         let filter = Filter {
@@ -297,7 +299,9 @@ impl Module for FindModule {
             Some(1)
         };
         let follow = if a.flag("follow") { "-L " } else { "" };
-        let depth = maxdepth.map(|d| format!(" -maxdepth {d}")).unwrap_or_default();
+        let depth = maxdepth
+            .map(|d| format!(" -maxdepth {d}"))
+            .unwrap_or_default();
         let mut reads = vec![Read::new("now", "date +%s.%N")];
         for (i, p) in paths.iter().enumerate() {
             let q = sh_quote(p);

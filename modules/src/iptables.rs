@@ -14,29 +14,69 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("table", &[]).choices(&["filter", "nat", "mangle", "raw", "security"]).default_str("filter").doc("The table."),
-    p("chain", &[]).str().doc("The chain (`INPUT`, a user chain)."),
-    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the rule should be there."),
-    p("action", &[]).choices(&["append", "insert"]).default_str("append").doc("Where a missing rule goes."),
-    p("rule_num", &[]).str().doc("With action=insert: the position."),
-    p("ip_version", &[]).choices(&["ipv4", "ipv6"]).default_str("ipv4").doc("iptables or ip6tables."),
-    p("policy", &[]).choices(&["ACCEPT", "DROP", "QUEUE", "RETURN"]).doc("Set the chain's default policy (rule arguments are then ignored)."),
-    p("flush", &[]).flag(false).doc("Flush the chain (or every chain of the table)."),
+    p("table", &[])
+        .choices(&["filter", "nat", "mangle", "raw", "security"])
+        .default_str("filter")
+        .doc("The table."),
+    p("chain", &[])
+        .str()
+        .doc("The chain (`INPUT`, a user chain)."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the rule should be there."),
+    p("action", &[])
+        .choices(&["append", "insert"])
+        .default_str("append")
+        .doc("Where a missing rule goes."),
+    p("rule_num", &[])
+        .str()
+        .doc("With action=insert: the position."),
+    p("ip_version", &[])
+        .choices(&["ipv4", "ipv6"])
+        .default_str("ipv4")
+        .doc("iptables or ip6tables."),
+    p("policy", &[])
+        .choices(&["ACCEPT", "DROP", "QUEUE", "RETURN"])
+        .doc("Set the chain's default policy (rule arguments are then ignored)."),
+    p("flush", &[])
+        .flag(false)
+        .doc("Flush the chain (or every chain of the table)."),
     p("protocol", &[]).str().doc("`-p`: tcp, udp, icmp, all, …"),
-    p("source", &[]).str().doc("`-s`: source address or network."),
-    p("destination", &[]).str().doc("`-d`: destination address or network."),
+    p("source", &[])
+        .str()
+        .doc("`-s`: source address or network."),
+    p("destination", &[])
+        .str()
+        .doc("`-d`: destination address or network."),
     p("match", &[]).list().doc("`-m` match extensions."),
     p("jump", &[]).str().doc("`-j`: the target."),
-    p("gateway", &[]).str().doc("`--gateway` for the TEE target."),
-    p("in_interface", &[]).str().doc("`-i`: incoming interface."),
-    p("out_interface", &[]).str().doc("`-o`: outgoing interface."),
+    p("gateway", &[])
+        .str()
+        .doc("`--gateway` for the TEE target."),
+    p("in_interface", &[])
+        .str()
+        .doc("`-i`: incoming interface."),
+    p("out_interface", &[])
+        .str()
+        .doc("`-o`: outgoing interface."),
     p("source_port", &[]).str().doc("`--source-port`."),
-    p("destination_port", &[]).str().doc("`--destination-port`."),
-    p("to_ports", &[]).str().doc("`--to-ports` (REDIRECT, MASQUERADE)."),
-    p("to_destination", &[]).str().doc("`--to-destination` (DNAT)."),
+    p("destination_port", &[])
+        .str()
+        .doc("`--destination-port`."),
+    p("to_ports", &[])
+        .str()
+        .doc("`--to-ports` (REDIRECT, MASQUERADE)."),
+    p("to_destination", &[])
+        .str()
+        .doc("`--to-destination` (DNAT)."),
     p("to_source", &[]).str().doc("`--to-source` (SNAT)."),
-    p("set_dscp_mark", &[]).str().doc("`--set-dscp` (DSCP target)."),
-    p("set_counters", &[]).str().doc("`-c`: packet and byte counters."),
+    p("set_dscp_mark", &[])
+        .str()
+        .doc("`--set-dscp` (DSCP target)."),
+    p("set_counters", &[])
+        .str()
+        .doc("`-c`: packet and byte counters."),
     p("ctstate", &[]).list().doc("`-m conntrack --ctstate`."),
     p("src_range", &[]).str().doc("`-m iprange --src-range`."),
     p("dst_range", &[]).str().doc("`-m iprange --dst-range`."),
@@ -44,19 +84,19 @@ const PARAMS: &[Param] = &[
     p("limit_burst", &[]).str().doc("`--limit-burst`."),
     p("uid_owner", &[]).str().doc("`-m owner --uid-owner`."),
     p("gid_owner", &[]).str().doc("`-m owner --gid-owner`."),
-    p("reject_with", &[]).str().doc("`-j REJECT --reject-with`."),
+    p("reject_with", &[])
+        .str()
+        .doc("`-j REJECT --reject-with`."),
     p("icmp_type", &[]).str().doc("`--icmp-type`."),
     p("fragment", &[]).str().doc("`-f` fragments."),
     p("comment", &[]).str().doc("`-m comment --comment`."),
-    p("wait", &[]).str().doc("`-w`: seconds to wait for the xtables lock."),
+    p("wait", &[])
+        .str()
+        .doc("`-w`: seconds to wait for the xtables lock."),
 ];
 
 /// `iptables`' declared arguments.
-pub static SPEC: Spec = Spec::new(
-    "iptables",
-    "Modify iptables rules",
-    &[PARAMS],
-);
+pub static SPEC: Spec = Spec::new("iptables", "Modify iptables rules", &[PARAMS]);
 
 /// `ansible.builtin.iptables`.
 pub struct IptablesModule;
@@ -99,7 +139,12 @@ pub fn rule_args(a: &Args) -> Result<Vec<String>, ModuleError> {
     push_opt(&mut r, "--to-ports", a.str("to_ports")?);
     let ct = a.list("ctstate");
     if !ct.is_empty() {
-        r.extend(["-m".into(), "conntrack".into(), "--ctstate".into(), ct.join(",")]);
+        r.extend([
+            "-m".into(),
+            "conntrack".into(),
+            "--ctstate".into(),
+            ct.join(","),
+        ]);
     }
     let (src, dst) = (a.str("src_range")?, a.str("dst_range")?);
     if src.is_some() || dst.is_some() {
@@ -142,7 +187,11 @@ pub fn current_policy(listing: &str) -> Option<String> {
 }
 
 fn sh_words(words: &[String]) -> String {
-    words.iter().map(|w| sh_quote(w)).collect::<Vec<_>>().join(" ")
+    words
+        .iter()
+        .map(|w| sh_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[async_trait]
@@ -169,7 +218,10 @@ impl Module for IptablesModule {
             ModuleResult::new(changed)
                 .set("table", table.as_str())
                 .set("chain", chain.clone().unwrap_or_default())
-                .set("ip_version", a.required_str("ip_version").unwrap_or_default())
+                .set(
+                    "ip_version",
+                    a.required_str("ip_version").unwrap_or_default(),
+                )
                 .set("flush", a.flag("flush"))
         };
         let run = |cmd: String| async move {
@@ -248,13 +300,16 @@ mod tests {
     use serde_json::json;
 
     fn args(v: serde_json::Value) -> Args {
-        SPEC.parse(v.as_object().cloned().unwrap_or_default()).unwrap()
+        SPEC.parse(v.as_object().cloned().unwrap_or_default())
+            .unwrap()
     }
 
     #[test]
     fn rule_arguments_follow_ansible_order_and_negation() {
-        let a = args(json!({"chain": "INPUT", "protocol": "tcp", "source": "!10.0.0.0/8",
-            "destination_port": "6443", "jump": "ACCEPT", "ctstate": ["NEW", "ESTABLISHED"], "comment": "api"}));
+        let a = args(
+            json!({"chain": "INPUT", "protocol": "tcp", "source": "!10.0.0.0/8",
+            "destination_port": "6443", "jump": "ACCEPT", "ctstate": ["NEW", "ESTABLISHED"], "comment": "api"}),
+        );
         assert_eq!(
             rule_args(&a).unwrap().join(" "),
             "-p tcp ! -s 10.0.0.0/8 -j ACCEPT --destination-port 6443 -m conntrack --ctstate NEW,ESTABLISHED -m comment --comment api"

@@ -18,20 +18,20 @@ pub mod template;
 // (end file modules)
 
 // --- editing modules (lineinfile, blockinfile, replace) ---
-pub mod blockinfile;
-pub mod edit;
-pub mod dpkg_selections;
 pub mod apt_repository;
+pub mod blockinfile;
+pub mod dpkg_selections;
+pub mod edit;
 pub mod find;
 pub mod ini_file;
 pub mod iptables;
-pub mod yum_repository;
+pub mod lineinfile;
 pub mod package_facts;
+pub mod replace;
 pub mod selinux;
 pub mod service_facts;
 pub mod timezone;
-pub mod lineinfile;
-pub mod replace;
+pub mod yum_repository;
 // (end editing modules)
 
 // --- command and controller modules (command, shell, raw, debug, set_fact, assert, fail, include_vars, ping, setup) ---

@@ -13,16 +13,17 @@ use kplay_engine::value::{Map, Value};
 use serde_json::json;
 
 const PARAMS: &[Param] = &[
-    p("manager", &[]).list().doc("Package managers to read: `auto`, `apt`, `rpm` (others are refused)."),
-    p("strategy", &[]).choices(&["first", "all"]).default_str("first").doc("`first`: the first manager found; `all`: every one found."),
+    p("manager", &[])
+        .list()
+        .doc("Package managers to read: `auto`, `apt`, `rpm` (others are refused)."),
+    p("strategy", &[])
+        .choices(&["first", "all"])
+        .default_str("first")
+        .doc("`first`: the first manager found; `all`: every one found."),
 ];
 
 /// `package_facts`' declared arguments.
-pub static SPEC: Spec = Spec::new(
-    "package_facts",
-    "Package information as facts",
-    &[PARAMS],
-);
+pub static SPEC: Spec = Spec::new("package_facts", "Package information as facts", &[PARAMS]);
 
 /// `ansible.builtin.package_facts`.
 pub struct PackageFactsModule;
@@ -88,11 +89,7 @@ impl Module for PackageFactsModule {
             )));
         }
         let all = a.required_str("strategy")? == "all";
-        let r = read_all(
-            ctx,
-            &[Read::new("apt", DPKG), Read::new("rpm", RPM)],
-        )
-        .await?;
+        let r = read_all(ctx, &[Read::new("apt", DPKG), Read::new("rpm", RPM)]).await?;
         let mut packages = Map::new();
         let mut found = false;
         for m in &managers {

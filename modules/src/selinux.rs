@@ -22,11 +22,7 @@ const PARAMS: &[Param] = &[
 ];
 
 /// `selinux`'s declared arguments.
-pub static SPEC: Spec = Spec::new(
-    "selinux",
-    "Change policy and state of SELinux",
-    &[PARAMS],
-);
+pub static SPEC: Spec = Spec::new("selinux", "Change policy and state of SELinux", &[PARAMS]);
 
 /// `ansible.posix.selinux`.
 pub struct SelinuxModule;
@@ -122,7 +118,9 @@ impl Module for SelinuxModule {
         };
         let policy = match a.str("policy")? {
             Some(p) => p,
-            None if state == "disabled" => config_value(&original, "SELINUXTYPE").unwrap_or_default(),
+            None if state == "disabled" => {
+                config_value(&original, "SELINUXTYPE").unwrap_or_default()
+            }
             None => {
                 return Err(ModuleError::new(
                     "Policy is required if state is not 'disabled'",

@@ -87,8 +87,14 @@ impl Module for ServiceFactsModule {
         let r = read_all(
             ctx,
             &[
-                Read::new("units", "systemctl list-units --no-pager --type service --all --plain --no-legend"),
-                Read::new("files", "systemctl list-unit-files --no-pager --type service --plain --no-legend"),
+                Read::new(
+                    "units",
+                    "systemctl list-units --no-pager --type service --all --plain --no-legend",
+                ),
+                Read::new(
+                    "files",
+                    "systemctl list-unit-files --no-pager --type service --plain --no-legend",
+                ),
             ],
         )
         .await?;

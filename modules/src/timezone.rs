@@ -14,8 +14,12 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("name", &[]).str().doc("Time zone name (`Asia/Tokyo`, `Etc/UTC`), as in /usr/share/zoneinfo."),
-    p("hwclock", &["rtc"]).choices(&["local", "UTC"]).doc("Whether the hardware clock keeps `local` time or `UTC` (needs timedatectl)."),
+    p("name", &[])
+        .str()
+        .doc("Time zone name (`Asia/Tokyo`, `Etc/UTC`), as in /usr/share/zoneinfo."),
+    p("hwclock", &["rtc"])
+        .choices(&["local", "UTC"])
+        .doc("Whether the hardware clock keeps `local` time or `UTC` (needs timedatectl)."),
 ];
 
 /// `timezone`'s declared arguments.
@@ -35,7 +39,10 @@ fn valid_name(n: &str) -> bool {
 
 fn reads(name: Option<&str>) -> Vec<Read> {
     let mut r = vec![
-        Read::new("systemd", "[ -d /run/systemd/system ] && timedatectl show -p Timezone --value"),
+        Read::new(
+            "systemd",
+            "[ -d /run/systemd/system ] && timedatectl show -p Timezone --value",
+        ),
         Read::new("rtc", "timedatectl show -p LocalRTC --value"),
         Read::new("localtime", "readlink -f /etc/localtime"),
         Read::new("etc_timezone", "cat /etc/timezone"),
@@ -192,7 +199,10 @@ mod tests {
     #[test]
     fn zone_is_read_from_timedatectl_or_localtime() {
         let sd = current(&replies(&[("systemd", "Etc/UTC\n", 0), ("rtc", "no\n", 0)]));
-        assert_eq!((sd.name.as_str(), sd.hwclock.as_deref()), ("Etc/UTC", Some("UTC")));
+        assert_eq!(
+            (sd.name.as_str(), sd.hwclock.as_deref()),
+            ("Etc/UTC", Some("UTC"))
+        );
         let no = current(&replies(&[(
             "localtime",
             "/usr/share/zoneinfo/Asia/Tokyo\n",
@@ -208,9 +218,14 @@ mod tests {
             name: "Etc/UTC".into(),
             hwclock: Some("UTC".into()),
         };
-        assert_eq!(change_script(&cur, Some("Etc/UTC"), Some("UTC")).unwrap(), None);
         assert_eq!(
-            change_script(&cur, Some("Asia/Tokyo"), None).unwrap().unwrap(),
+            change_script(&cur, Some("Etc/UTC"), Some("UTC")).unwrap(),
+            None
+        );
+        assert_eq!(
+            change_script(&cur, Some("Asia/Tokyo"), None)
+                .unwrap()
+                .unwrap(),
             "timedatectl set-timezone Asia/Tokyo"
         );
         let bare = Current {

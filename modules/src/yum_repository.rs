@@ -19,24 +19,69 @@ use kplay_engine::value::{Map, Value};
 
 /// Repository options written as given (lists joined with spaces).
 const STR_OPTS: &[&str] = &[
-    "baseurl", "mirrorlist", "metalink", "gpgkey", "exclude", "includepkgs", "priority",
-    "cost", "timeout", "proxy", "proxy_username", "proxy_password", "sslcacert",
-    "sslclientcert", "sslclientkey", "metadata_expire", "bandwidth", "throttle", "retries",
-    "ip_resolve", "http_caching", "async", "mirrorlist_expire", "deltarpm_percentage",
-    "username", "password", "failovermethod", "ui_repoid_vars", "countme",
+    "baseurl",
+    "mirrorlist",
+    "metalink",
+    "gpgkey",
+    "exclude",
+    "includepkgs",
+    "priority",
+    "cost",
+    "timeout",
+    "proxy",
+    "proxy_username",
+    "proxy_password",
+    "sslcacert",
+    "sslclientcert",
+    "sslclientkey",
+    "metadata_expire",
+    "bandwidth",
+    "throttle",
+    "retries",
+    "ip_resolve",
+    "http_caching",
+    "async",
+    "mirrorlist_expire",
+    "deltarpm_percentage",
+    "username",
+    "password",
+    "failovermethod",
+    "ui_repoid_vars",
+    "countme",
 ];
 /// Repository options written as 1/0.
 const BOOL_OPTS: &[&str] = &[
-    "enabled", "gpgcheck", "repo_gpgcheck", "skip_if_unavailable", "sslverify",
-    "module_hotfixes", "gpgcakey_check", "keepalive", "enablegroups", "deltarpm_metadata_percentage_ok",
+    "enabled",
+    "gpgcheck",
+    "repo_gpgcheck",
+    "skip_if_unavailable",
+    "sslverify",
+    "module_hotfixes",
+    "gpgcakey_check",
+    "keepalive",
+    "enablegroups",
+    "deltarpm_metadata_percentage_ok",
 ];
 
 const PARAMS: &[Param] = &[
-    p("name", &[]).str().required().doc("Repository id (the `[section]`)."),
-    p("file", &[]).str().doc("File name without `.repo` (default: the name)."),
-    p("reposdir", &[]).path().default_str("/etc/yum.repos.d").doc("Directory of the repo files."),
-    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the section should be there."),
-    p("description", &[]).str().doc("Human-readable name (`name =` in the file)."),
+    p("name", &[])
+        .str()
+        .required()
+        .doc("Repository id (the `[section]`)."),
+    p("file", &[])
+        .str()
+        .doc("File name without `.repo` (default: the name)."),
+    p("reposdir", &[])
+        .path()
+        .default_str("/etc/yum.repos.d")
+        .doc("Directory of the repo files."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the section should be there."),
+    p("description", &[])
+        .str()
+        .doc("Human-readable name (`name =` in the file)."),
     p("mode", &[]).doc("Mode of the repo file."),
     p("owner", &[]).str().doc("Owner of the repo file."),
     p("group", &[]).str().doc("Group of the repo file."),
@@ -48,12 +93,16 @@ const PARAMS: &[Param] = &[
     p("includepkgs", &[]).doc("Only these packages."),
     p("priority", &[]).str().doc("Priority (1-99)."),
     p("cost", &[]).str().doc("Relative cost of the repository."),
-    p("timeout", &[]).str().doc("Seconds to wait for a connection."),
+    p("timeout", &[])
+        .str()
+        .doc("Seconds to wait for a connection."),
     p("proxy", &[]).str().doc("Proxy URL."),
     p("proxy_username", &[]).str().doc("Proxy user."),
     p("proxy_password", &[]).str().doc("Proxy password."),
     p("sslcacert", &[]).str().doc("CA certificate path."),
-    p("sslclientcert", &[]).str().doc("Client certificate path."),
+    p("sslclientcert", &[])
+        .str()
+        .doc("Client certificate path."),
     p("sslclientkey", &[]).str().doc("Client key path."),
     p("metadata_expire", &[]).str().doc("Metadata lifetime."),
     p("bandwidth", &[]).str().doc("Bandwidth limit."),
@@ -62,13 +111,23 @@ const PARAMS: &[Param] = &[
     p("ip_resolve", &[]).str().doc("4, 6, IPv4 or IPv6."),
     p("http_caching", &[]).str().doc("all, packages or none."),
     p("async", &[]).str().doc("Parallel downloads."),
-    p("mirrorlist_expire", &[]).str().doc("Mirror list lifetime."),
-    p("deltarpm_percentage", &[]).str().doc("Delta RPM threshold."),
+    p("mirrorlist_expire", &[])
+        .str()
+        .doc("Mirror list lifetime."),
+    p("deltarpm_percentage", &[])
+        .str()
+        .doc("Delta RPM threshold."),
     p("username", &[]).str().doc("Basic auth user."),
     p("password", &[]).str().doc("Basic auth password."),
-    p("failovermethod", &[]).str().doc("roundrobin or priority."),
-    p("ui_repoid_vars", &[]).str().doc("Variables shown in the repo id."),
-    p("countme", &[]).str().doc("Whether to be counted by the mirror."),
+    p("failovermethod", &[])
+        .str()
+        .doc("roundrobin or priority."),
+    p("ui_repoid_vars", &[])
+        .str()
+        .doc("Variables shown in the repo id."),
+    p("countme", &[])
+        .str()
+        .doc("Whether to be counted by the mirror."),
     p("enabled", &[]).doc("Repository enabled (1/0)."),
     p("gpgcheck", &[]).doc("Check package signatures (1/0)."),
     p("repo_gpgcheck", &[]).doc("Check repository metadata signatures (1/0)."),
@@ -146,7 +205,10 @@ pub fn options(a: &Args, name: &str) -> Result<Vec<(String, String)>, ModuleErro
     }
     for k in BOOL_OPTS {
         if a.raw(k).is_some_and(|v| !v.is_null()) {
-            opts.push((k.to_string(), if a.bool(k, false)? { "1" } else { "0" }.into()));
+            opts.push((
+                k.to_string(),
+                if a.bool(k, false)? { "1" } else { "0" }.into(),
+            ));
         }
     }
     let desc = a.str("description")?.unwrap_or_else(|| name.to_string());
@@ -235,11 +297,22 @@ impl Module for YumRepositoryModule {
             .await?;
             attrs_changed = done.attrs_changed;
         }
-        let after = if !present && sections.is_empty() { "" } else { text.as_str() };
+        let after = if !present && sections.is_empty() {
+            ""
+        } else {
+            text.as_str()
+        };
         let r = ModuleResult::new(changed || attrs_changed)
             .set("repo", name.as_str())
             .set("state", if present { "present" } else { "absent" });
-        Ok(with_diff(ctx, r, &path, &original, if changed { after } else { &original }).into_map())
+        Ok(with_diff(
+            ctx,
+            r,
+            &path,
+            &original,
+            if changed { after } else { &original },
+        )
+        .into_map())
     }
 }
 
