@@ -806,3 +806,43 @@ fn failure_without_rescue_runs_always_then_fails_the_host() {
     assert_eq!(ran, ["fails", "cleanup"]);
     assert!(h.failed);
 }
+
+#[test]
+fn templated_any_errors_fatal_keeps_its_barrier() {
+    let plan = plan_site(
+        &THREE.replace(
+            "- hosts: all\n",
+            "- hosts: all\n  any_errors_fatal: \"{{ any_errors_fatal | default(true) }}\"\n",
+        ),
+        Opts::default(),
+    );
+    assert!(plan
+        .leaves
+        .iter()
+        .all(|l| l.barrier_after == Some("any_errors_fatal")));
+}
+
+#[test]
+fn templated_throttle_renders_with_play_level_vars() {
+    let site = "- hosts: all\n  tasks:\n    - name: a\n      debug: msg=a\n      throttle: \"{{ groups['etcd'] | length // 2 }}\"\n    - name: b\n      debug: msg=b\n      throttle: \"{{ ansible_facts.missing }}\"\n";
+    let (_d, play) = load_play(&[("site.yml", site)]);
+    let filter = TagFilter::new(&[], &[]);
+    let templar = Templar::new();
+    let ctx = minijinja::value::Value::from_serialize(
+        json!({"groups": {"etcd": ["e1", "e2", "e3", "e4", "e5"]}}),
+    );
+    let plan = build(PlanInput {
+        play: &play,
+        hosts: vec!["h1".into(), "h2".into()],
+        filter: &filter,
+        templar: &templar,
+        hostvars_tainted: &HashSet::new(),
+        gather_facts: false,
+        start_at_task: None,
+        default_strategy: None,
+        keyword_ctx: Some(ctx),
+    });
+    assert_eq!(leaf(&plan, "a").throttle, Some(2));
+    // Not knowable before hosts run: one host at a time, never more parallel than asked.
+    assert_eq!(leaf(&plan, "b").throttle, Some(1));
+}
