@@ -396,6 +396,20 @@ fn meta_dependencies_run_first_and_only_once() {
     );
 }
 
+/// kubespray: `kubernetes-apps/policy_controller` depends on `policy_controller/calico`, a role
+/// found beside the role declaring it (Ansible's role_basedir), not under roles/.
+#[test]
+fn dependencies_resolve_beside_the_declaring_role() {
+    let files = vec![
+        ("site.yml", "- hosts: all\n  roles: [apps/ctl]\n"),
+        ("roles/apps/ctl/tasks/main.yml", "- name: ctl task\n  debug: msg=c\n"),
+        ("roles/apps/ctl/meta/main.yml", "dependencies:\n  - role: ctl/calico\n"),
+        ("roles/apps/ctl/calico/tasks/main.yml", "- name: calico task\n  debug: msg=k\n"),
+    ];
+    let (_d, pb) = load_ok(&files);
+    assert_eq!(names(&first_play(&pb).roles), ["calico task", "ctl task"]);
+}
+
 #[test]
 fn allow_duplicates_lets_a_dependency_run_again() {
     let mut files = vec![("site.yml", "- hosts: all\n  roles: [app, api]\n")];
