@@ -23,6 +23,7 @@ pub mod blockinfile;
 pub mod dpkg_selections;
 pub mod edit;
 pub mod find;
+pub mod helm_repository;
 pub mod ini_file;
 pub mod iptables;
 pub mod lineinfile;
@@ -141,6 +142,10 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
         (Arc::new(find::FindModule), &find::SPEC),
+        (
+            Arc::new(helm_repository::HelmRepositoryModule),
+            &helm_repository::SPEC,
+        ),
         (Arc::new(iptables::IptablesModule), &iptables::SPEC),
         (
             Arc::new(yum_repository::YumRepositoryModule),

@@ -465,13 +465,30 @@ impl PlayRun {
         let runner = &self.runner;
         let templar = &runner.templar;
         let action = short_action(&leaf.task.action).to_string();
-        let args = match templar.render_value(&Value::Object(self.task_args(leaf)), &scope.ctx()) {
-            Ok(v) => match strip_omit(v) {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            },
-            Err(e) => return Outcome::failed(self.template_error(leaf, scope, &e.to_string())),
-        };
+        let mut args =
+            match templar.render_value(&Value::Object(self.task_args(leaf)), &scope.ctx()) {
+                Ok(v) => match strip_omit(v) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                },
+                Err(e) => return Outcome::failed(self.template_error(leaf, scope, &e.to_string())),
+            };
+        // Arguments given as one expression: it must give a mapping; `args:` entries win.
+        if let Some(v) = args.remove(crate::playbook::load::ARGS_EXPR) {
+            match strip_omit(v) {
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        args.entry(k).or_insert(v);
+                    }
+                }
+                other => {
+                    return Outcome::failed(format!(
+                        "the arguments of '{action}' must render to a mapping, got: {}",
+                        crate::value::to_display_string(&other)
+                    ))
+                }
+            }
+        }
         match action.as_str() {
             "include_tasks" | "include" | "include_role" => {
                 return self.include(h, host, leaf, inc, &action, args, scope).await

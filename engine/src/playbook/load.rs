@@ -660,6 +660,11 @@ fn find_action(node: &Node, lctx: &LoadContext) -> Result<(String, Map, Span, bo
     if let Some(argnode) = argnode {
         match &argnode.kind {
             NodeKind::Null => {}
+            // `module: "{{ defaults | combine(item) }}"` (kubespray): the whole argument
+            // mapping is one expression, rendered when the task runs.
+            NodeKind::Str(s) if !free && is_single_expression(s) => {
+                args.insert(ARGS_EXPR.into(), Value::String(s.clone()));
+            }
             NodeKind::Str(s) => {
                 let parsed = super::kv::parse_kv(s, free)
                     .map_err(|e| LoadError::at(&argnode.span, format!("{action}: {e}")))?;
@@ -828,4 +833,16 @@ pub fn resolve_task_file(file: &str, ctx: &TaskContext, from: &Span) -> Option<P
     candidates.push(ctx.base_dir.join(file));
     candidates.push(ctx.base_dir.join("tasks").join(file));
     candidates.into_iter().find(|c| c.is_file())
+}
+
+/// The argument key holding a task's whole-arguments expression (see [`is_single_expression`]).
+pub const ARGS_EXPR: &str = "_kplay_args_expr";
+
+/// `{{ ... }}` and nothing else: a module's arguments given as one expression.
+fn is_single_expression(s: &str) -> bool {
+    let t = s.trim();
+    t.starts_with("{{")
+        && t.ends_with("}}")
+        && t[2..].find("{{").is_none()
+        && t[..t.len() - 2].rfind("}}").is_none()
 }

@@ -402,9 +402,18 @@ fn meta_dependencies_run_first_and_only_once() {
 fn dependencies_resolve_beside_the_declaring_role() {
     let files = vec![
         ("site.yml", "- hosts: all\n  roles: [apps/ctl]\n"),
-        ("roles/apps/ctl/tasks/main.yml", "- name: ctl task\n  debug: msg=c\n"),
-        ("roles/apps/ctl/meta/main.yml", "dependencies:\n  - role: ctl/calico\n"),
-        ("roles/apps/ctl/calico/tasks/main.yml", "- name: calico task\n  debug: msg=k\n"),
+        (
+            "roles/apps/ctl/tasks/main.yml",
+            "- name: ctl task\n  debug: msg=c\n",
+        ),
+        (
+            "roles/apps/ctl/meta/main.yml",
+            "dependencies:\n  - role: ctl/calico\n",
+        ),
+        (
+            "roles/apps/ctl/calico/tasks/main.yml",
+            "- name: calico task\n  debug: msg=k\n",
+        ),
     ];
     let (_d, pb) = load_ok(&files);
     assert_eq!(names(&first_play(&pb).roles), ["calico task", "ctl task"]);
@@ -551,4 +560,23 @@ fn with_items_is_a_loop_of_kind_items() {
     let l = t.loop_.as_ref().expect("a loop");
     assert_eq!(l.kind, "items");
     assert_eq!(l.value, json!([1, 2]));
+}
+
+/// kubespray's `kubernetes.core.helm_repository: "{{ defaults | combine(item) }}"`: arguments as
+/// one expression load as such (rendered when the task runs); mixed text stays an error.
+#[test]
+fn arguments_given_as_one_expression_load() {
+    let (_d, pb) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - name: t\n      copy: \"{{ d | combine(item) }}\"\n",
+    )]);
+    let TaskItem::Task(t) = &first_play(&pb).tasks[0] else {
+        panic!("not a task")
+    };
+    assert_eq!(t.args[super::load::ARGS_EXPR], "{{ d | combine(item) }}");
+    let (_d, bad) = load_tree(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - copy: \"x {{ d }}\"\n",
+    )]);
+    assert!(bad.is_err());
 }
