@@ -23,6 +23,7 @@ pub mod blockinfile;
 pub mod dpkg_selections;
 pub mod edit;
 pub mod find;
+pub mod helm;
 pub mod helm_repository;
 pub mod ini_file;
 pub mod iptables;
@@ -142,6 +143,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
         (Arc::new(find::FindModule), &find::SPEC),
+        (Arc::new(helm::HelmModule), &helm::SPEC),
         (
             Arc::new(helm_repository::HelmRepositoryModule),
             &helm_repository::SPEC,
