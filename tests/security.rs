@@ -600,3 +600,42 @@ fn apt_deb_upload_never_lands_where_another_user_can_reach() {
         r.dump()
     );
 }
+
+/// `helm_repository`'s password goes to helm on stdin (`--password-stdin`), never into argv,
+/// where every user of the host reads it in `ps`.
+#[test]
+fn helm_repository_password_never_reaches_argv() {
+    let t = tempdir();
+    let helm = t.path().join("helm");
+    fs::write(
+        &helm,
+        "#!/bin/sh\ncase \"$2\" in\n  list) echo 'no repositories to show'; exit 1;;\n  add) echo \"$*\" > \"$(dirname \"$0\")/args\"; cat > \"$(dirname \"$0\")/stdin\";;\nesac\n",
+    )
+    .unwrap();
+    fs::set_permissions(&helm, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - kubernetes.core.helm_repository:
+        name: r
+        url: http://repo.example/charts
+        username: u
+        password: s3cret-pw
+        binary_path: "{{ dir }}/helm"
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    let args = fs::read_to_string(t.path().join("args")).unwrap();
+    assert!(!args.contains("s3cret-pw"), "password in argv: {args}");
+    assert!(args.contains("--password-stdin"), "{args}");
+    assert_eq!(
+        fs::read_to_string(t.path().join("stdin")).unwrap().trim(),
+        "s3cret-pw"
+    );
+    assert!(
+        !r.stdout.contains("s3cret-pw") && !r.stderr.contains("s3cret-pw"),
+        "{}",
+        r.dump()
+    );
+}

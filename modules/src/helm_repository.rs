@@ -99,6 +99,7 @@ impl Module for HelmRepositoryModule {
             )));
         };
         let q = sh_quote(&name);
+        let password = a.str("repo_password")?;
         let script = match (present, &current) {
             (true, Some(u)) if Some(u) == url.as_ref() && !a.flag("force_update") => None,
             (true, cur) => {
@@ -109,8 +110,9 @@ impl Module for HelmRepositoryModule {
                 if let Some(u) = a.str("repo_username")? {
                     cmd.push_str(&format!(" --username {}", sh_quote(&u)));
                 }
-                if let Some(pw) = a.str("repo_password")? {
-                    cmd.push_str(&format!(" --password {}", sh_quote(&pw)));
+                // On stdin, never in argv: a command line is readable by every user in `ps`.
+                if password.is_some() {
+                    cmd.push_str(" --password-stdin");
                 }
                 if a.flag("pass_credentials") {
                     cmd.push_str(" --pass-credentials");
@@ -129,7 +131,7 @@ impl Module for HelmRepositoryModule {
         let Some(script) = script.filter(|_| !ctx.check_mode) else {
             return Ok(result.into_map());
         };
-        let out = run_sh(ctx, script, None).await?;
+        let out = run_sh(ctx, script, password.map(|p| format!("{p}\n").into_bytes())).await?;
         if out.rc != 0 {
             let (o, e) = (out.stdout_str(), out.stderr_str());
             return Err(failure(
