@@ -41,46 +41,6 @@ pub static SPEC: Spec = Spec::new(
 /// `ansible.builtin.find`.
 pub struct FindModule;
 
-/// A shell glob as an anchored regex (Python's `fnmatch`: `*` and `?` match any character).
-pub fn glob_regex(g: &str) -> String {
-    let mut out = String::from("^(?:");
-    let chars: Vec<char> = g.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '*' => out.push_str(".*"),
-            '?' => out.push('.'),
-            '[' => {
-                let mut j = i + 1;
-                if chars.get(j) == Some(&'!') {
-                    j += 1;
-                }
-                if chars.get(j) == Some(&']') {
-                    j += 1;
-                }
-                match chars[j.min(chars.len())..].iter().position(|&c| c == ']') {
-                    Some(k) => {
-                        let end = j + k;
-                        let mut set: String = chars[i + 1..end].iter().collect();
-                        if let Some(rest) = set.strip_prefix('!') {
-                            set = format!("^{rest}");
-                        }
-                        out.push('[');
-                        out.push_str(&set.replace('\\', "\\\\"));
-                        out.push(']');
-                        i = end;
-                    }
-                    None => out.push_str("\\["),
-                }
-            }
-            c => out.push_str(&regex::escape(&c.to_string())),
-        }
-        i += 1;
-    }
-    out.push_str(")$");
-    out
-}
-
 /// The compiled name patterns: globs anchored at both ends, regexes at the start.
 fn compile(pats: &[String], use_regex: bool) -> Result<Vec<fancy_regex::Regex>, ModuleError> {
     pats.iter()
@@ -88,7 +48,7 @@ fn compile(pats: &[String], use_regex: bool) -> Result<Vec<fancy_regex::Regex>, 
             let re = if use_regex {
                 format!("^(?:{p})")
             } else {
-                glob_regex(p)
+                kplay_engine::inventory::glob_to_regex(p)
             };
             fancy_regex::Regex::new(&re)
                 .map_err(|e| ModuleError::new(format!("invalid pattern '{p}': {e}")))
@@ -448,7 +408,10 @@ mod tests {
         assert!(r.keeps(&entry('f', "/lib/systemd/system/containerd.service")));
         assert!(!r.keeps(&entry('f', "/lib/systemd/system/my-containerd.service")));
         assert!(!filter(&[], false).keeps(&entry('f', "/x/.hidden")));
-        assert_eq!(glob_regex("a[!b]?.c"), "^(?:a[^b].\\.c)$");
+        assert_eq!(
+            kplay_engine::inventory::glob_to_regex("a[!b]?.c"),
+            "^(?s:a[^b].\\.c)$"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod ini;
 mod listing;
 mod pattern;
+pub use pattern::glob_to_regex;
 mod pyliteral;
 mod range;
 mod vars_dirs;

@@ -252,8 +252,9 @@ impl Matcher {
     }
 }
 
-/// fnmatch: `*`, `?`, `[seq]`, `[!seq]`, matched against the whole name.
-fn glob_to_regex(glob: &str) -> String {
+/// fnmatch: `*`, `?`, `[seq]`, `[!seq]`, matched against the whole name (also used by the
+/// `find` module's `patterns`).
+pub fn glob_to_regex(glob: &str) -> String {
     let mut out = String::from("^(?s:");
     let chars: Vec<char> = glob.chars().collect();
     let mut i = 0;
