@@ -4,10 +4,10 @@
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
-use crate::edit::probe::{probe, PathKind};
-use crate::edit::pyre::PyRegex;
-use crate::edit::{split_lines_universal, with_diff};
+use crate::common::pyre::PyRegex;
+use crate::common::text::{
+    attrs_message, commit, read, split_lines_universal, with_diff, Commit, Found, WriteOpts,
+};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
@@ -142,7 +142,7 @@ impl BlockEdit {
 
     /// Where a block goes when the file has no complete marker pair.
     fn insertion_point(&self, original: &str, lines: &[String]) -> Result<usize, ModuleError> {
-        let err = |x: crate::edit::pyre::PyReError| ModuleError::new(x.to_string());
+        let err = |x: crate::common::pyre::PyReError| ModuleError::new(x.to_string());
         let (re, multiline, after) = match &self.placement {
             Placement::Eof => return Ok(lines.len()),
             Placement::Bof => return Ok(0),
@@ -220,21 +220,21 @@ impl Module for BlockinfileModule {
         let opts = WriteOpts::from_args(&a)?;
         let create = a.flag("create");
 
-        let probed = probe(ctx, &path).await?;
-        let original = match &probed.kind {
-            PathKind::Directory => {
+        let probed = read(ctx, &path).await?;
+        let original = match &probed.found {
+            Found::Directory => {
                 return Err(fail_rc(format!("Path {path} is a directory !"), 256))
             }
-            PathKind::Missing if !create => {
+            Found::Missing if !create => {
                 return Err(fail_rc(format!("Path {path} does not exist !"), 257))
             }
-            PathKind::Missing if !edit.present => {
+            Found::Missing if !edit.present => {
                 return Ok(ModuleResult::new(false)
                     .set("msg", format!("File {path} not present"))
                     .into_map());
             }
-            PathKind::Missing => None,
-            PathKind::File { content, .. } => Some(content.clone()),
+            Found::Missing => None,
+            Found::File { content, .. } => Some(content.clone()),
         };
         let before = original.clone().unwrap_or_default();
         let (after, has_block) = edit.apply(&before)?;
@@ -248,7 +248,7 @@ impl Module for BlockinfileModule {
             ctx,
             Commit {
                 path: &path,
-                probe: &probed,
+                file: &probed,
                 new_content: changed.then_some(after.as_str()),
                 opts: &opts,
             },
@@ -264,5 +264,5 @@ impl Module for BlockinfileModule {
 }
 
 #[cfg(test)]
-#[path = "edit/tests/blockinfile.rs"]
+#[path = "tests/blockinfile.rs"]
 mod tests;

@@ -6,7 +6,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
-use crate::sysprobe::{failure, read_all, Read};
+use crate::common::reads::{failure, read_all, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

@@ -10,7 +10,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
-use crate::sysprobe::failure;
+use crate::common::reads::failure;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

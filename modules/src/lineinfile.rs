@@ -4,10 +4,10 @@
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
-use crate::edit::probe::{probe, PathKind};
-use crate::edit::pyre::{PyRegex, Template};
-use crate::edit::{split_lines_lf, strip_eol, with_diff};
+use crate::common::pyre::{PyRegex, Template};
+use crate::common::text::{
+    attrs_message, commit, read, split_lines_lf, strip_eol, with_diff, Commit, Found, WriteOpts,
+};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -123,7 +123,7 @@ impl Present {
     /// Ansible's `present()`: the line (or regexp/search_string match) is replaced in place;
     /// otherwise the line goes after/before the anchor, at BOF, or at EOF.
     fn apply(&self, mut lines: Vec<String>) -> Result<Edit, ModuleError> {
-        let err = |e: crate::edit::pyre::PyReError| ModuleError::new(e.to_string());
+        let err = |e: crate::common::pyre::PyReError| ModuleError::new(e.to_string());
         let mut found: Option<usize> = None;
         let mut matched = false;
         for (i, cur) in lines.iter().enumerate() {
@@ -307,21 +307,21 @@ impl Module for LineinfileModule {
             None
         };
 
-        let probed = probe(ctx, &path).await?;
-        let original = match &probed.kind {
-            PathKind::Directory => {
+        let probed = read(ctx, &path).await?;
+        let original = match &probed.found {
+            Found::Directory => {
                 return Err(fail_rc(format!("Path {path} is a directory !"), 256))
             }
-            PathKind::Missing if present.is_some() && !create => {
+            Found::Missing if present.is_some() && !create => {
                 return Err(fail_rc(format!("Destination {path} does not exist !"), 257))
             }
-            PathKind::Missing if present.is_none() => {
+            Found::Missing if present.is_none() => {
                 return Ok(ModuleResult::new(false)
                     .set("msg", "file not present")
                     .into_map());
             }
-            PathKind::Missing => String::new(),
-            PathKind::File { content, .. } => content.clone(),
+            Found::Missing => String::new(),
+            Found::File { content, .. } => content.clone(),
         };
         let lines = split_lines_lf(&original);
 
@@ -350,7 +350,7 @@ impl Module for LineinfileModule {
             ctx,
             Commit {
                 path: &path,
-                probe: &probed,
+                file: &probed,
                 new_content: changed.then_some(after.as_str()),
                 opts: &opts,
             },
@@ -371,5 +371,5 @@ impl Module for LineinfileModule {
 }
 
 #[cfg(test)]
-#[path = "edit/tests/lineinfile.rs"]
+#[path = "tests/lineinfile.rs"]
 mod tests;

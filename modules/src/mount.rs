@@ -6,7 +6,8 @@
 
 use crate::common::args::{p, Param, RequiredIf, Spec};
 use crate::common::write::{write_file, WriteRequest};
-use crate::sysprobe::{failure, read_all, text_diff, Read};
+use crate::common::diff::text_diff;
+use crate::common::reads::{failure, read_all, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

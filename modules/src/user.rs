@@ -6,7 +6,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
-use crate::sysprobe::{failure, read_all, Read, Replies};
+use crate::common::reads::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -655,7 +655,7 @@ impl Module for UserModule {
         }
         let script = format!(
             "{{ {cmd}\n}} >&2 || exit $?\n{}",
-            crate::sysprobe::script(&after)
+            crate::common::reads::script(&after)
         );
         let out = run_sh(ctx, script, None).await?;
         let (o, e) = (out.stdout_str(), out.stderr_str());
@@ -669,7 +669,7 @@ impl Module for UserModule {
             result.insert("stderr", e.trim().to_string());
         }
         if a.present {
-            let back = crate::sysprobe::parse(o.as_bytes())
+            let back = crate::common::reads::parse(o.as_bytes())
                 .map_err(|e| ModuleError::new(e.to_string()))?;
             if let Some(acc) = parse_account(&back.get("passwd").out, None, "", None) {
                 insert_account(&mut result, &acc, true);

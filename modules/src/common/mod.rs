@@ -7,9 +7,12 @@ pub mod diff;
 pub mod install;
 pub mod mode;
 pub mod probe;
+pub mod pyre;
+pub mod reads;
 #[cfg(test)]
 pub(crate) mod snapshot;
 pub mod spec;
+pub mod text;
 pub mod upload;
 pub mod validate;
 pub mod write;
@@ -64,6 +67,15 @@ pub fn unexpected_reply(what: &str, reply: &kplay_engine::agent::Reply) -> Modul
     ModuleError::new(format!(
         "unexpected answer from the host's agent to {what}: {reply:?}"
     ))
+}
+
+/// The next `\n`-ended line of a host's reply from `pos` on (moving `pos` past it), for the
+/// record formats that also carry raw byte blocks (so the reply is not split up front).
+pub(crate) fn next_line(out: &[u8], pos: &mut usize) -> Option<String> {
+    let rest = out.get(*pos..).filter(|r| !r.is_empty())?;
+    let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    *pos += len + 1;
+    Some(String::from_utf8_lossy(&rest[..len]).into_owned())
 }
 
 /// The directory part of a remote path (`/a/b` → `/a`, `b` → `.`, `/a` → `/`).

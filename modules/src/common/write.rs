@@ -43,6 +43,9 @@ pub struct WriteRequest<'a> {
     pub validate: Option<&'a str>,
     /// Copy the old file to Ansible's backup name first.
     pub backup: bool,
+    /// Name the backup after this path instead of `dest` (the task's path when `dest` is
+    /// the file a symlink resolves to).
+    pub backup_as: Option<&'a str>,
     /// Read the content from this file on the host instead of `data` (`remote_src`).
     pub from_remote: Option<&'a str>,
     /// The content is this controller file instead of `data`: read whole when small, else
@@ -142,7 +145,10 @@ fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
         s.push_str(&validate::shell(v, tmp));
     }
     if req.backup {
-        s.push_str(&backup_shell("$f"));
+        match req.backup_as {
+            Some(b) => s.push_str(&format!("b={}\n{}", sh_quote(b), backup_shell("$b"))),
+            None => s.push_str(&backup_shell("$f")),
+        }
     }
     // After the rename there is no temp file left to remove: drop the trap (it would start
     // an `rm` for nothing).
