@@ -220,10 +220,25 @@ fn access(path: &Path, how: nix::unistd::AccessFlags) -> bool {
     .is_ok()
 }
 
-/// `readlink -f`: every link resolved; a missing last component is kept as named.
+/// `readlink -f`: every link resolved, a dangling one too (to the name it points to); a
+/// missing last component is kept as named.
 pub fn real_path(path: &Path) -> String {
+    resolve(path, 0)
+}
+
+fn resolve(path: &Path, depth: u32) -> String {
     if let Ok(p) = fs::canonicalize(path) {
         return p.to_string_lossy().into_owned();
+    }
+    // Linux's own limit on links followed in one lookup (a loop ends here).
+    if depth < 40 {
+        if let Ok(target) = fs::read_link(path) {
+            let next = match path.parent() {
+                Some(dir) if target.is_relative() => dir.join(target),
+                _ => target,
+            };
+            return resolve(&next, depth + 1);
+        }
     }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -365,6 +365,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn temp_file_is_created_owner_only_before_any_content_and_moved_last() {
+        let req = WriteRequest {
+            dest: "/etc/ssl/k.pem",
+            data: b"key",
+            mode: Some(0o600),
+            owner: Some("root"),
+            backup: true,
+            ..Default::default()
+        };
+        let s = write_script(&req, "/etc/ssl/.kplay-tmp");
+        let at = |what: &str| s.find(what).unwrap_or_else(|| panic!("{what} in {s}"));
+        let create = at("( umask 077; set -C; : > \"$t\" )");
+        assert!(create < at("cat > \"$t\""), "{s}");
+        assert!(at("chown root /etc/ssl/.kplay-tmp") < at("chmod 600 \"$t\""));
+        assert!(at("chmod 600 \"$t\"") < at("mv -f --"));
+        assert!(at("cp -p --") < at("mv -f --"), "backup before the rename");
+    }
+
     crate::testutil::both_paths! {
     async fn write_creates_file_with_mode_and_reports_stat() {
         let d = tempfile::tempdir().unwrap();
