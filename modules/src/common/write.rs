@@ -123,6 +123,17 @@ fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
             ));
         }
     }
+    s.push_str(&install_shell(req, tmp));
+    s.push_str("kp \"$f\" 0 - -1 0\n");
+    s
+}
+
+/// sh lines that put the filled temp file `$t` (= `tmp`) in place of `$f` (= `req.dest`):
+/// owner and mode of a replaced file kept, `req`'s owner/group/mode, `validate`, backup,
+/// fsync, rename, fsync of the directory. Also used for a download already on the host.
+pub(crate) fn install_shell(req: &WriteRequest<'_>, tmp: &str) -> String {
+    let mut s = String::new();
+    let dir = sh_quote(&remote_dirname(req.dest));
     // Like Ansible's atomic_move: a replaced file keeps its mode and (if we may) its owner; a
     // new one gets `0666 & ~umask`. One `stat` reads both (every program started on the host
     // costs, see bench/RESULTS.md).
@@ -153,7 +164,7 @@ fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
     // After the rename there is no temp file left to remove: drop the trap (it would start
     // an `rm` for nothing).
     s.push_str(&format!(
-        "sync -- \"$t\" 2>/dev/null\nmv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\ntrap - EXIT\nsync -- {dir} 2>/dev/null\nkp \"$f\" 0 - -1 0\n"
+        "sync -- \"$t\" 2>/dev/null\nmv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\ntrap - EXIT\nsync -- {dir} 2>/dev/null\n"
     ));
     s
 }
