@@ -8,10 +8,10 @@
 //! commit; check mode reports the diff only.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::run_sh;
 use crate::common::mode::ModeSpec;
-use crate::common::text::{commit, read, Commit, WriteOpts};
 use crate::common::reads::{failure, read_all, Read};
+use crate::common::run_sh;
+use crate::common::text::{commit, read, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -248,16 +248,7 @@ impl Module for AptRepositoryModule {
                     if o.attrs.mode.is_none() && !probed.exists() {
                         o.attrs.mode = Some(ModeSpec::Octal(0o644));
                     }
-                    commit(
-                        ctx,
-                        Commit {
-                            path,
-                            file: &probed,
-                            new_content: Some(text),
-                            opts: &o,
-                        },
-                    )
-                    .await?;
+                    commit(ctx, path, &probed, Some(text), &o).await?;
                 }
                 None => {
                     removed.push(path.clone().into());

@@ -5,10 +5,10 @@
 //! One round trip reads the user, the directory and the file; one more writes it atomically.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::remote_dirname;
-use crate::common::write::{write_file, WriteRequest};
 use crate::common::diff::text_diff;
 use crate::common::reads::{read_all, Read};
+use crate::common::remote_dirname;
+use crate::common::write::{write_file, WriteRequest};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

@@ -5,9 +5,7 @@
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::PyRegex;
-use crate::common::text::{
-    attrs_message, commit, read, split_lines_universal, with_diff, Commit, Found, WriteOpts,
-};
+use crate::common::text::{commit, read, split_lines_universal, with_diff, Found, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
@@ -222,9 +220,7 @@ impl Module for BlockinfileModule {
 
         let probed = read(ctx, &path).await?;
         let original = match &probed.found {
-            Found::Directory => {
-                return Err(fail_rc(format!("Path {path} is a directory !"), 256))
-            }
+            Found::Directory => return Err(fail_rc(format!("Path {path} is a directory !"), 256)),
             Found::Missing if !create => {
                 return Err(fail_rc(format!("Path {path} does not exist !"), 257))
             }
@@ -246,16 +242,13 @@ impl Module for BlockinfileModule {
         };
         let done = commit(
             ctx,
-            Commit {
-                path: &path,
-                file: &probed,
-                new_content: changed.then_some(after.as_str()),
-                opts: &opts,
-            },
+            &path,
+            &probed,
+            changed.then_some(after.as_str()),
+            &opts,
         )
         .await?;
-        let mut r = ModuleResult::new(changed || done.attrs_changed)
-            .set("msg", attrs_message(msg, done.attrs_changed));
+        let mut r = done.result(changed, msg);
         if let Some(b) = done.backup_file {
             r.insert("backup_file", b);
         }

@@ -3,8 +3,8 @@
 //! `dpkg --set-selections` only when it differs. Check mode reports without setting.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::run_sh;
 use crate::common::reads::{failure, read_all, Read};
+use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

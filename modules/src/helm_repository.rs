@@ -5,8 +5,8 @@
 //! helm on stdin-free flags and are never put in the result. Check mode only reads.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::run_sh;
 use crate::common::reads::{failure, read_all, Read};
+use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

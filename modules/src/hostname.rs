@@ -6,9 +6,9 @@
 //! what differs. Returns `ansible_facts` and Ansible's `hostname = …` diff.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::common::write::{write_file, WriteRequest};
-use crate::common::reads::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -212,8 +212,12 @@ pub fn seen(a: &HostnameArgs, r: &Replies) -> Seen {
 /// The strategy's file and its new content, when the permanent name is kept in a file
 /// (systemd's hostnamectl writes its own) and differs.
 pub fn file_change(name: &str, s: &Seen) -> Option<(&'static str, String)> {
-    (s.strategy != Strategy::Systemd && s.permanent != name)
-        .then(|| (s.strategy.file(), file_with_name(s.strategy, &s.file_content, name)))
+    (s.strategy != Strategy::Systemd && s.permanent != name).then(|| {
+        (
+            s.strategy.file(),
+            file_with_name(s.strategy, &s.file_content, name),
+        )
+    })
 }
 
 /// The change commands (after [`file_change`] is written), `None` when both names already
@@ -393,7 +397,10 @@ mod tests {
         );
         let sh = change_script("db.example.com", &s).unwrap();
         assert!(sh.contains("hostname db.example.com"));
-        assert!(!sh.contains("/etc/hostname"), "the file goes through the atomic write");
+        assert!(
+            !sh.contains("/etc/hostname"),
+            "the file goes through the atomic write"
+        );
         // Only the permanent name differs: the file is written, the command only reads.
         let s = seen_with(Strategy::File, "db", "old", "old\n");
         assert!(file_change("db", &s).is_some());

@@ -7,11 +7,9 @@
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::common::text::{
-    attrs_message, commit, read, split_lines_lf, with_diff, Commit, Found, WriteOpts,
-};
+use crate::common::text::{commit, read, split_lines_lf, with_diff, Found, WriteOpts};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
@@ -335,16 +333,14 @@ impl Module for IniFileModule {
         let done = edit(original.as_deref(), &e);
         let done_write = commit(
             ctx,
-            Commit {
-                path: &path,
-                file: &probed,
-                new_content: done.changed.then_some(done.text.as_str()),
-                opts: &opts,
-            },
+            &path,
+            &probed,
+            done.changed.then_some(done.text.as_str()),
+            &opts,
         )
         .await?;
-        let mut r = ModuleResult::new(done.changed || done_write.attrs_changed)
-            .set("msg", attrs_message(done.msg, done_write.attrs_changed))
+        let mut r = done_write
+            .result(done.changed, done.msg)
             .set("path", path.clone());
         if let Some(b) = done_write.backup_file {
             r.insert("backup_file", b);

@@ -6,8 +6,8 @@
 //! Ansible's order. Check mode asks but never changes.
 
 use crate::common::args::{p, Args, Param, Spec};
-use crate::common::run_sh;
 use crate::common::reads::{failure, read_all, Read};
+use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

@@ -5,9 +5,7 @@
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::{PyRegex, Template};
-use crate::common::text::{
-    attrs_message, commit, read, split_lines_lf, strip_eol, with_diff, Commit, Found, WriteOpts,
-};
+use crate::common::text::{commit, read, split_lines_lf, strip_eol, with_diff, Found, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -309,9 +307,7 @@ impl Module for LineinfileModule {
 
         let probed = read(ctx, &path).await?;
         let original = match &probed.found {
-            Found::Directory => {
-                return Err(fail_rc(format!("Path {path} is a directory !"), 256))
-            }
+            Found::Directory => return Err(fail_rc(format!("Path {path} is a directory !"), 256)),
             Found::Missing if present.is_some() && !create => {
                 return Err(fail_rc(format!("Destination {path} does not exist !"), 257))
             }
@@ -348,17 +344,15 @@ impl Module for LineinfileModule {
         let after = new_lines.concat();
         let done = commit(
             ctx,
-            Commit {
-                path: &path,
-                file: &probed,
-                new_content: changed.then_some(after.as_str()),
-                opts: &opts,
-            },
+            &path,
+            &probed,
+            changed.then_some(after.as_str()),
+            &opts,
         )
         .await?;
 
-        let mut r = ModuleResult::new(changed || done.attrs_changed)
-            .set("msg", attrs_message(&msg, done.attrs_changed))
+        let mut r = done
+            .result(changed, &msg)
             .set("backup", done.backup_file.unwrap_or_default());
         if let Some(n) = found {
             r.insert("found", Value::from(n));

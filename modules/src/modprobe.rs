@@ -5,8 +5,8 @@
 //! loaded and are already there. One round trip reads all of that; one more changes it.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::run_sh;
 use crate::common::reads::{failure, read_all, Read, Replies};
+use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

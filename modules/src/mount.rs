@@ -5,9 +5,9 @@
 //! needed (the fstab write, then the mount command).
 
 use crate::common::args::{p, Param, RequiredIf, Spec};
-use crate::common::write::{write_file, WriteRequest};
 use crate::common::diff::text_diff;
 use crate::common::reads::{failure, read_all, Read};
+use crate::common::write::{write_file, WriteRequest};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

@@ -4,7 +4,7 @@
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::{PyRegex, Template};
-use crate::common::text::{attrs_message, commit, read, Commit, Found, WriteOpts};
+use crate::common::text::{commit, read, Found, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -147,9 +147,7 @@ impl Module for ReplaceModule {
 
         let probed = read(ctx, &path).await?;
         let contents = match &probed.found {
-            Found::Directory => {
-                return Err(fail_rc(format!("Path {path} is a directory !"), 256))
-            }
+            Found::Directory => return Err(fail_rc(format!("Path {path} is a directory !"), 256)),
             Found::Missing => return Err(fail_rc(format!("Path {path} does not exist !"), 257)),
             Found::File { content, .. } => content.clone(),
         };
@@ -164,19 +162,8 @@ impl Module for ReplaceModule {
             Outcome::Replaced { text, count } => (Some(text), format!("{count} replacements made")),
         };
         let changed = new_text.is_some();
-        let done = commit(
-            ctx,
-            Commit {
-                path: &path,
-                file: &probed,
-                new_content: new_text.as_deref(),
-                opts: &opts,
-            },
-        )
-        .await?;
-        let mut r = ModuleResult::new(changed || done.attrs_changed)
-            .set("rc", Value::from(0))
-            .set("msg", attrs_message(&msg, done.attrs_changed));
+        let done = commit(ctx, &path, &probed, new_text.as_deref(), &opts).await?;
+        let mut r = done.result(changed, &msg).set("rc", Value::from(0));
         if let Some(b) = done.backup_file {
             r.insert("backup_file", b);
         }

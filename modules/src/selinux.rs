@@ -5,9 +5,9 @@
 //! configuration file goes through the editing modules' probe and atomic commit.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::{fail_rc, run_sh};
-use crate::common::text::{commit, read, with_diff, Commit, Found, WriteOpts};
 use crate::common::reads::{failure, read_all, Read};
+use crate::common::text::{commit, read, with_diff, Found, WriteOpts};
+use crate::common::{fail_rc, run_sh};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
@@ -176,12 +176,10 @@ impl Module for SelinuxModule {
         }
         commit(
             ctx,
-            Commit {
-                path: &configfile,
-                file: &probed,
-                new_content: file_changed.then_some(text.as_str()),
-                opts: &WriteOpts::default(),
-            },
+            &configfile,
+            &probed,
+            file_changed.then_some(text.as_str()),
+            &WriteOpts::default(),
         )
         .await?;
         let r = ModuleResult::new(changed)

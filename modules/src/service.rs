@@ -5,8 +5,8 @@
 //! manager and reads everything either path needs; one more makes the changes.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::run_sh;
 use crate::common::reads::{failure, read_all, Read, Replies};
+use crate::common::run_sh;
 use crate::systemd::{self, SystemdArgs};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};

@@ -5,9 +5,9 @@
 //! One round trip reads; one more changes, skipped in check mode.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::common::text::with_diff;
-use crate::common::reads::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

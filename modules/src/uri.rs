@@ -314,7 +314,20 @@ async fn run_uri(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map, Mo
     let ok = a.status_code.contains(&i64::from(resp.status));
     let mut r = response_result(&resp, a.return_content || !ok, start.elapsed().as_secs());
     if let (Some(dest), Some(t)) = (&a.dest, &tmp) {
-        let out = run_sh(ctx, finish_script(t, None, &WriteRequest { dest, ..Default::default() }, ""), None).await?;
+        let out = run_sh(
+            ctx,
+            finish_script(
+                t,
+                None,
+                &WriteRequest {
+                    dest,
+                    ..Default::default()
+                },
+                "",
+            ),
+            None,
+        )
+        .await?;
         if out.rc != 0 {
             return Err(ModuleError::new(format!(
                 "failed to write {dest}: {}",

@@ -6,10 +6,10 @@
 //! nothing. Written through the editing modules' atomic commit; check mode shows the diff.
 
 use crate::common::args::{p, Args, Param, Spec};
-use crate::common::run_sh;
 use crate::common::mode::ModeSpec;
-use crate::common::text::{commit, read, with_diff, Commit, Found, WriteOpts};
 use crate::common::reads::failure;
+use crate::common::run_sh;
+use crate::common::text::{commit, read, with_diff, Found, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -283,16 +283,7 @@ impl Module for YumRepositoryModule {
                 }
             }
         } else if present || changed {
-            let done = commit(
-                ctx,
-                Commit {
-                    path: &path,
-                    file: &probed,
-                    new_content: changed.then_some(text.as_str()),
-                    opts: &opts,
-                },
-            )
-            .await?;
+            let done = commit(ctx, &path, &probed, changed.then_some(text.as_str()), &opts).await?;
             attrs_changed = done.attrs_changed;
         }
         let after = if !present && sections.is_empty() {

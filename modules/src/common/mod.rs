@@ -24,8 +24,15 @@ use kplay_engine::value::{Map, Value};
 /// A module failure carrying Ansible's `rc` key (256 "no command given" or "is a directory",
 /// 257 "does not exist").
 pub fn fail_rc(msg: impl Into<String>, rc: i64) -> ModuleError {
-    let mut m = Map::new();
-    m.insert("rc".into(), Value::from(rc));
+    fail_with(msg, [("rc", Value::from(rc))])
+}
+
+/// A module failure carrying more of Ansible's result keys (`rc`, `stdout`, `stderr` …).
+pub fn fail_with<'k>(
+    msg: impl Into<String>,
+    keys: impl IntoIterator<Item = (&'k str, Value)>,
+) -> ModuleError {
+    let m: Map = keys.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     ModuleError::with_result(msg, m)
 }
 

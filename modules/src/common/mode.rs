@@ -117,7 +117,9 @@ fn parse_clause(part: &str) -> Option<Clause> {
     }
     let mut ops = Vec::new();
     while let Some(op) = rest.chars().next() {
-        let perms_end = rest[1..].find(['+', '-', '=']).map_or(rest.len(), |i| i + 1);
+        let perms_end = rest[1..]
+            .find(['+', '-', '='])
+            .map_or(rest.len(), |i| i + 1);
         let perms = &rest[1..perms_end];
         if !perms.bytes().all(|b| b"rwxXstugo".contains(&b)) {
             return None;

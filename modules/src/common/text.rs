@@ -122,21 +122,20 @@ impl WriteOpts {
     }
 }
 
-/// What to write and how.
-pub struct Commit<'a> {
-    /// The path as the task gave it (messages, backup name).
-    pub path: &'a str,
-    pub file: &'a TextFile,
-    /// The new content, when it differs from the current one.
-    pub new_content: Option<&'a str>,
-    pub opts: &'a WriteOpts,
-}
-
 /// What [`commit`] did (or, in check mode, would do).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Committed {
     pub backup_file: Option<String>,
     pub attrs_changed: bool,
+}
+
+impl Committed {
+    /// The result after an edit: changed when the content or the attributes changed, and
+    /// Ansible's `msg` naming an attribute change.
+    pub fn result(&self, content_changed: bool, msg: &str) -> ModuleResult {
+        ModuleResult::new(content_changed || self.attrs_changed)
+            .set("msg", attrs_message(msg, self.attrs_changed))
+    }
 }
 
 /// The message suffix Ansible adds when attributes changed.
@@ -152,18 +151,24 @@ pub fn attrs_message(msg: &str, changed: bool) -> String {
     }
 }
 
-/// Back up, write (validated), and enforce attributes; in check mode only compute the verdict.
-pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed, ModuleError> {
-    let f = c.file;
+/// Back up, write `new_content` (when it differs from the current one; validated), and enforce
+/// attributes on `file` as read; in check mode only compute the verdict. `path` is the task's
+/// (messages, backup name).
+pub async fn commit(
+    ctx: &ModuleContext<'_>,
+    path: &str,
+    f: &TextFile,
+    new_content: Option<&str>,
+    opts: &WriteOpts,
+) -> Result<Committed, ModuleError> {
     let exists = f.exists();
     // The attributes before the edit: the file's own, or what a new file gets.
     let before = match f.stat() {
         Some(st) => st.clone(),
         None => PathStat::new_by(&f.real_path, PathKind::File, &f.host),
     };
-    let mut changes = c.opts.attrs.changes(&before, f.host.umask);
-    let desired_mode = c
-        .opts
+    let mut changes = opts.attrs.changes(&before, f.host.umask);
+    let desired_mode = opts
         .attrs
         .mode
         .as_ref()
@@ -180,7 +185,7 @@ pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed,
             attrs_changed: attrs_changed && exists,
         });
     }
-    let backup_file = match c.new_content {
+    let backup_file = match new_content {
         Some(content) => {
             let req = WriteRequest {
                 dest: &f.real_path,
@@ -188,9 +193,9 @@ pub async fn commit(ctx: &ModuleContext<'_>, c: Commit<'_>) -> Result<Committed,
                 mode: desired_mode,
                 owner: changes.owner.as_ref().map(|(_, o)| o.as_str()),
                 group: changes.group.as_ref().map(|(_, g)| g.as_str()),
-                validate: c.opts.validate.as_deref(),
-                backup: c.opts.backup && exists,
-                backup_as: Some(c.path),
+                validate: opts.validate.as_deref(),
+                backup: opts.backup && exists,
+                backup_as: Some(path),
                 create_parent: (!exists).then_some(None),
                 ..Default::default()
             };
@@ -383,16 +388,7 @@ mod tests {
         let c = ctx(&env, false, false);
         let path = f.to_string_lossy().into_owned();
         let file = read(&c, &path).await.expect("read");
-        let done = commit(
-            &c,
-            Commit {
-                path: &path,
-                file: &file,
-                new_content,
-                opts: &opts,
-            },
-        )
-        .await;
+        let done = commit(&c, &path, &file, new_content, &opts).await;
         (dir, f, done)
     }
 
@@ -480,13 +476,8 @@ mod tests {
             backup: true,
             ..Default::default()
         };
-        let commit_to = Commit {
-            path: &path,
-            file: &file,
-            new_content: Some("new\n"),
-            opts: &opts,
-        };
-        let b = commit(&c, commit_to).await.expect("commit").backup_file.expect("backup");
+        let done = commit(&c, &path, &file, Some("new\n"), &opts).await;
+        let b = done.expect("commit").backup_file.expect("backup");
         assert!(b.starts_with(&path), "{b}");
         assert_eq!(std::fs::read_to_string(&b).expect("read backup"), "old\n");
         assert!(link.is_symlink(), "the link is kept");

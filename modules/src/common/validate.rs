@@ -5,7 +5,7 @@
 use super::args::Args;
 use kplay_engine::module::ModuleError;
 use kplay_engine::transport::sh_quote;
-use kplay_engine::value::{Map, Value};
+use kplay_engine::value::Value;
 
 /// Exit code of a write script whose validation failed; stdout is `V <rc>\n` + the command's stdout.
 pub const RC_VALIDATE: i32 = 74;
@@ -75,11 +75,14 @@ pub fn failure(stdout: &[u8], stderr: &str) -> ModuleError {
         .strip_prefix("V ")
         .and_then(|r| r.trim().parse().ok())
         .unwrap_or(1);
-    let mut m = Map::new();
-    m.insert("exit_status".into(), Value::from(rc));
-    m.insert("stdout".into(), Value::String(rest.to_string()));
-    m.insert("stderr".into(), Value::String(stderr.to_string()));
-    ModuleError::with_result(FAILED, m)
+    super::fail_with(
+        FAILED,
+        [
+            ("exit_status", Value::from(rc)),
+            ("stdout", Value::from(rest)),
+            ("stderr", Value::from(stderr)),
+        ],
+    )
 }
 
 #[cfg(test)]
