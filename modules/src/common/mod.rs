@@ -27,6 +27,23 @@ pub fn fail_rc(msg: impl Into<String>, rc: i64) -> ModuleError {
     fail_with(msg, [("rc", Value::from(rc))])
 }
 
+/// A failed command's result keys, as Ansible's `fail_json(<status_key>=…, stdout=…, stderr=…)`.
+pub fn fail_output(
+    msg: impl Into<String>,
+    (status_key, status): (&str, i64),
+    stdout: &str,
+    stderr: &str,
+) -> ModuleError {
+    fail_with(
+        msg,
+        [
+            (status_key, Value::from(status)),
+            ("stdout", Value::from(stdout)),
+            ("stderr", Value::from(stderr)),
+        ],
+    )
+}
+
 /// A module failure carrying more of Ansible's result keys (`rc`, `stdout`, `stderr` …).
 pub fn fail_with<'k>(
     msg: impl Into<String>,

@@ -5,7 +5,7 @@
 
 use super::{next_line, run_sh};
 use kplay_engine::module::{ModuleContext, ModuleError};
-use kplay_engine::value::Value;
+
 use std::collections::HashMap;
 
 /// One read: a name to find it by and a sh snippet (run in a subshell, so `exit` is fine).
@@ -136,14 +136,7 @@ pub async fn read_all(ctx: &ModuleContext<'_>, reads: &[Read]) -> Result<Replies
 
 /// A failed change command's result keys, as Ansible's `fail_json(rc=…, stdout=…, stderr=…)`.
 pub fn failure(msg: impl Into<String>, rc: i32, stdout: &str, stderr: &str) -> ModuleError {
-    super::fail_with(
-        msg,
-        [
-            ("rc", Value::from(rc)),
-            ("stdout", Value::from(stdout)),
-            ("stderr", Value::from(stderr)),
-        ],
-    )
+    super::fail_output(msg, ("rc", rc.into()), stdout, stderr)
 }
 
 #[cfg(test)]

@@ -347,13 +347,21 @@ mod tests {
     }
     }
 
-    crate::testutil::both_paths! {
-    async fn read_resolves_symlinks_even_dangling_ones() {
+    /// `target` holding `content` and `link` pointing at it, in a new temp dir.
+    fn target_and_link(
+        content: &str,
+    ) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
         let dir = tempfile::tempdir().expect("tempdir");
         let target = dir.path().join("target");
-        std::fs::write(&target, "x\n").expect("write");
+        std::fs::write(&target, content).expect("write");
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        (dir, target, link)
+    }
+
+    crate::testutil::both_paths! {
+    async fn read_resolves_symlinks_even_dangling_ones() {
+        let (dir, _, link) = target_and_link("x\n");
         let dangling = dir.path().join("dangling");
         std::os::unix::fs::symlink(dir.path().join("new"), &dangling).expect("symlink");
         let env = TestEnv::new(dir.path());
@@ -463,11 +471,7 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn backup_through_a_link_is_named_after_the_link() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let target = dir.path().join("target");
-        std::fs::write(&target, "old\n").expect("write");
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let (dir, target, link) = target_and_link("old\n");
         let env = TestEnv::new(dir.path());
         let c = ctx(&env, false, false);
         let path = link.to_string_lossy().into_owned();

@@ -5,7 +5,6 @@
 use super::args::Args;
 use kplay_engine::module::ModuleError;
 use kplay_engine::transport::sh_quote;
-use kplay_engine::value::Value;
 
 /// Exit code of a write script whose validation failed; stdout is `V <rc>\n` + the command's stdout.
 pub const RC_VALIDATE: i32 = 74;
@@ -75,14 +74,7 @@ pub fn failure(stdout: &[u8], stderr: &str) -> ModuleError {
         .strip_prefix("V ")
         .and_then(|r| r.trim().parse().ok())
         .unwrap_or(1);
-    super::fail_with(
-        FAILED,
-        [
-            ("exit_status", Value::from(rc)),
-            ("stdout", Value::from(rest)),
-            ("stderr", Value::from(stderr)),
-        ],
-    )
+    super::fail_output(FAILED, ("exit_status", rc), rest, stderr)
 }
 
 #[cfg(test)]
