@@ -576,6 +576,25 @@ mod tests {
     }
 
     #[test]
+    fn real_path_follows_a_dangling_link_like_readlink_f() {
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("new", d.path().join("dangling")).unwrap();
+        std::os::unix::fs::symlink("loop", d.path().join("loop")).unwrap();
+        let real = fs::canonicalize(d.path()).unwrap();
+        let st = probe(&spec(&d.path().join("dangling")));
+        assert_eq!(
+            st.real_path,
+            Some(real.join("new").to_string_lossy().into())
+        );
+        // A link loop ends instead of recursing forever.
+        let st = probe(&spec(&d.path().join("loop")));
+        assert_eq!(
+            st.real_path,
+            Some(real.join("loop").to_string_lossy().into())
+        );
+    }
+
+    #[test]
     fn write_is_atomic_keeps_mode_and_leaves_no_temp() {
         let d = tempfile::tempdir().unwrap();
         let dest = d.path().join("sub/f");
