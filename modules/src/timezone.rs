@@ -8,6 +8,7 @@ use crate::common::args::{p, Param, Spec};
 use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::common::text::with_diff;
+use crate::common::write::{write_file, WriteRequest};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -63,6 +64,8 @@ pub struct Current {
     pub name: String,
     /// `local` or `UTC`, `None` when timedatectl cannot tell.
     pub hwclock: Option<String>,
+    /// Debian's `/etc/timezone` exists (rewritten with the name, outside systemd).
+    pub etc_timezone: bool,
 }
 
 pub fn current(r: &Replies) -> Current {
@@ -86,10 +89,17 @@ pub fn current(r: &Replies) -> Current {
         systemd,
         name,
         hwclock,
+        etc_timezone: r.get("etc_timezone").ok(),
     }
 }
 
-/// The sh that sets what differs, `None` when nothing does.
+/// Debian's `/etc/timezone` with the new name, when the zone changes outside systemd.
+pub fn etc_timezone(cur: &Current, name: Option<&str>) -> Option<String> {
+    name.filter(|n| *n != cur.name && !cur.systemd && cur.etc_timezone)
+        .map(|n| format!("{n}\n"))
+}
+
+/// The sh that sets what differs (besides [`etc_timezone`]), `None` when nothing does.
 pub fn change_script(
     cur: &Current,
     name: Option<&str>,
@@ -102,7 +112,6 @@ pub fn change_script(
             sh.push(format!("timedatectl set-timezone {q}"));
         } else {
             sh.push(format!("ln -sfn /usr/share/zoneinfo/{q} /etc/localtime.kplay-tmp && mv -f /etc/localtime.kplay-tmp /etc/localtime"));
-            sh.push(format!("if [ -f /etc/timezone ]; then printf '%s\\n' {q} > /etc/timezone.kplay-tmp && mv -f /etc/timezone.kplay-tmp /etc/timezone; fi"));
         }
     }
     if let Some(h) = hwclock {
@@ -180,6 +189,14 @@ impl Module for TimezoneModule {
             let (o, e) = (out.stdout_str(), out.stderr_str());
             return Err(failure(e.trim().to_string(), out.rc, &o, &e));
         }
+        if let Some(content) = etc_timezone(&cur, name.as_deref()) {
+            let req = WriteRequest {
+                dest: "/etc/timezone",
+                data: content.as_bytes(),
+                ..Default::default()
+            };
+            write_file(ctx, &req).await?;
+        }
         Ok(result.into_map())
     }
 }
@@ -217,6 +234,7 @@ mod tests {
             systemd: true,
             name: "Etc/UTC".into(),
             hwclock: Some("UTC".into()),
+            etc_timezone: true,
         };
         assert_eq!(
             change_script(&cur, Some("Etc/UTC"), Some("UTC")).unwrap(),
@@ -231,13 +249,23 @@ mod tests {
         let bare = Current {
             systemd: false,
             hwclock: None,
-            ..cur
+            ..cur.clone()
         };
         assert!(change_script(&bare, None, Some("local")).is_err());
         assert!(change_script(&bare, Some("Asia/Tokyo"), None)
             .unwrap()
             .unwrap()
             .contains("/etc/localtime"));
+        assert_eq!(
+            etc_timezone(&bare, Some("Asia/Tokyo")).as_deref(),
+            Some("Asia/Tokyo\n")
+        );
+        assert_eq!(etc_timezone(&cur, Some("Asia/Tokyo")), None, "systemd");
+        let no_file = Current {
+            etc_timezone: false,
+            ..bare
+        };
+        assert_eq!(etc_timezone(&no_file, Some("Asia/Tokyo")), None);
         assert!(!valid_name("../../etc/passwd") && valid_name("America/New_York"));
     }
 }
