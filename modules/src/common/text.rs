@@ -18,7 +18,10 @@ use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 pub enum Found {
     Missing,
     Directory,
-    File { stat: PathStat, content: String },
+    File {
+        stat: Box<PathStat>,
+        content: String,
+    },
 }
 
 /// The result of [`read`].
@@ -89,7 +92,10 @@ pub async fn read(ctx: &ModuleContext<'_>, path: &str) -> Result<TextFile, Modul
                     "{path} is not valid UTF-8 text; kplay edits text files only"
                 ))
             })?;
-            Found::File { stat: st, content }
+            Found::File {
+                stat: Box::new(st),
+                content,
+            }
         }
     };
     Ok(TextFile {
