@@ -356,6 +356,18 @@ mod tests {
     use crate::testutil::{ctx, TestEnv};
     use std::os::unix::fs::PermissionsExt;
 
+    /// A temp dir with `f` holding `old` (when given): the dir, `f`'s path, as text, the env.
+    fn fixture(old: Option<&[u8]>) -> (tempfile::TempDir, std::path::PathBuf, String, TestEnv) {
+        let d = tempfile::tempdir().unwrap();
+        let destp = d.path().join("f");
+        if let Some(old) = old {
+            std::fs::write(&destp, old).unwrap();
+        }
+        let dest = destp.to_string_lossy().into_owned();
+        let env = TestEnv::new(d.path());
+        (d, destp, dest, env)
+    }
+
     fn leftovers(dir: &std::path::Path) -> Vec<String> {
         std::fs::read_dir(dir)
             .unwrap()
@@ -397,9 +409,7 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn write_creates_file_with_mode_and_reports_stat() {
-        let d = tempfile::tempdir().unwrap();
-        let dest = d.path().join("f").to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
+        let (d, _, dest, env) = fixture(None);
         let c = ctx(&env, false, false);
         let o = write_file(
             &c,
@@ -423,12 +433,8 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn write_keeps_existing_mode_and_makes_backup() {
-        let d = tempfile::tempdir().unwrap();
-        let destp = d.path().join("f");
-        std::fs::write(&destp, b"old").unwrap();
+        let (_d, destp, dest, env) = fixture(Some(b"old"));
         std::fs::set_permissions(&destp, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let dest = destp.to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
         let c = ctx(&env, false, false);
         let o = write_file(
             &c,
@@ -452,11 +458,7 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn failed_validation_leaves_destination_and_no_temp_file() {
-        let d = tempfile::tempdir().unwrap();
-        let destp = d.path().join("f");
-        std::fs::write(&destp, b"old").unwrap();
-        let dest = destp.to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
+        let (d, destp, dest, env) = fixture(Some(b"old"));
         let c = ctx(&env, false, false);
         let req = WriteRequest {
             dest: &dest,
@@ -474,9 +476,7 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn passing_validation_sees_the_new_content() {
-        let d = tempfile::tempdir().unwrap();
-        let dest = d.path().join("f").to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
+        let (_d, _, dest, env) = fixture(None);
         let c = ctx(&env, false, false);
         let req = WriteRequest {
             dest: &dest,
@@ -491,11 +491,7 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn set_attrs_changes_mode() {
-        let d = tempfile::tempdir().unwrap();
-        let destp = d.path().join("f");
-        std::fs::write(&destp, b"x").unwrap();
-        let dest = destp.to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
+        let (_d, _, dest, env) = fixture(Some(b"x"));
         let c = ctx(&env, false, false);
         let st = set_attrs(
             &c,
