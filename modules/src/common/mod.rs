@@ -1,5 +1,16 @@
-//! Helpers shared by modules: declared arguments and their checking, `mode` parsing, the one-round-trip remote
-//! probe, owner/group/mode enforcement, atomic writes with backup and `validate`, and diffs.
+//! Helpers shared by modules: declared arguments and their checking, diffs, and the one family
+//! of file helpers. Each file helper serves a task through the host's agent when there is one and
+//! through a sh script otherwise, with the same result, so no module branches on that itself:
+//!
+//! - stat: [`probe::probe`] (many paths, one round trip: kind, attributes, real path, checksum,
+//!   content, the writing user and umask);
+//! - read a text file through its links: [`text::read`];
+//! - write: [`write::write_file`] (temp file owner-only from its creation, owner/group/mode,
+//!   `validate`, backup, atomic rename), and for an edited text file [`text::commit`] on top of it
+//!   (Ansible's `write_changes` + `check_file_attrs`, check-mode verdict included);
+//! - set attributes: [`write::set_attrs`], from the [`attrs::AttrSpec`] / [`mode::ModeSpec`] a
+//!   task asks for;
+//! - several sh reads framed in one round trip for the system modules: [`reads::read_all`].
 
 pub mod args;
 pub mod attrs;
