@@ -22,6 +22,7 @@ mod filters_text;
 mod filters_time;
 mod filters_units;
 mod filters_url;
+mod globals;
 mod jinja_tests_more;
 mod limits;
 mod literal;
@@ -301,6 +302,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     filters_query::register(&mut env);
     tests::register(&mut env);
     jinja_tests_more::register(&mut env);
+    globals::register(&mut env);
     lookups::register(&mut env);
     env
 }
