@@ -31,6 +31,11 @@ impl Module for SetupModule {
         "setup"
     }
 
+    /// ansible-core's `gather_facts` action runs `setup` for a host; so does kplay's.
+    fn aliases(&self) -> &'static [&'static str] {
+        &["gather_facts"]
+    }
+
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
         let a = SPEC.parse(args)?;
         let mut tokens = a.list("gather_subset");
