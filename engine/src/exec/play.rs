@@ -38,6 +38,8 @@ pub struct PlayRun {
     pub extra_handlers: Mutex<Vec<Arc<Leaf>>>,
     /// `--step` answers, per task.
     pub step_answers: super::step::StepAnswers,
+    /// `run_once` tasks inside includes, shared by the hosts that include the same file.
+    pub included_once: super::once::IncludedOnce,
 }
 
 fn select_hosts(runner: &Arc<Runner>, play: &Play) -> Result<Vec<String>, LoadError> {
@@ -406,6 +408,7 @@ async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
         ran_roles: Mutex::new(Default::default()),
         extra_handlers: Mutex::new(Vec::new()),
         step_answers: Default::default(),
+        included_once: Default::default(),
     });
     pr.clone().execute_dag().await;
     // Pending failures at the end of the play fail their hosts.

@@ -42,6 +42,9 @@ pub struct TaskLayers {
     pub include_params: Vec<Arc<Map>>,
     /// Loop variables (`item`, `ansible_loop`, the `index_var` …).
     pub loop_vars: Option<Arc<Map>>,
+    /// The task's own result under its registered name, while `changed_when`/`failed_when`/
+    /// `until` look at it (with the loop variables' precedence; data, never templated).
+    pub registered: Option<Arc<Map>>,
     /// Where lookups search for files (role dir, then playbook dir).
     pub search_path: Vec<String>,
 }
@@ -53,6 +56,8 @@ pub struct Scope {
     host: String,
     /// Highest precedence first.
     layers: Vec<Arc<Map>>,
+    /// Where module results sit in `layers`: their values are data, never templated again.
+    data: DataLayers,
     play: Arc<super::PlayLayers>,
     facts: Arc<Map>,
     search_path: Vec<String>,
@@ -88,6 +93,11 @@ impl Scope {
         let inv = run.inventory_vars(host).unwrap_or_default();
         let mut layers: Vec<Arc<Map>> = Vec::with_capacity(16);
         layers.push(run.extra.clone());
+        let mut data = DataLayers::default();
+        if let Some(r) = &tl.registered {
+            data.whole.push(layers.len());
+            layers.push(r.clone());
+        }
         if let Some(l) = &tl.loop_vars {
             layers.push(l.clone());
         }
@@ -95,6 +105,8 @@ impl Scope {
         if let Some(r) = &tl.role {
             layers.push(r.params.clone());
         }
+        data.set_facts = Some(layers.len());
+        data.unsafe_names = state.unsafe_names.clone();
         layers.push(state.set_facts.clone());
         layers.push(state.include_vars.clone());
         layers.extend(tl.task_vars.iter().cloned());
@@ -104,6 +116,7 @@ impl Scope {
         layers.extend(play.role_vars.iter().cloned());
         layers.push(state.vars_files.clone());
         layers.push(play.play_vars.clone());
+        data.whole.push(layers.len());
         layers.push(state.facts.clone());
         layers.push(inv);
         if let Some(r) = &tl.role {
@@ -115,6 +128,7 @@ impl Scope {
             run: run.clone(),
             host: host.to_string(),
             layers,
+            data,
             play,
             facts: state.facts.clone(),
             search_path: tl.search_path.clone(),
@@ -255,6 +269,19 @@ impl Scope {
             .or_else(|| self.fallback(name))
     }
 
+    /// The raw value with the index of the layer it came from (`None`: magic or fallback).
+    fn raw_layered(&self, name: &str) -> Option<(Value, Option<usize>)> {
+        if let Some(v) = self.magic(name) {
+            return Some((v, None));
+        }
+        let found = self
+            .layers
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| l.get(name).map(|v| (v.clone(), Some(i))));
+        found.or_else(|| self.fallback(name).map(|v| (v, None)))
+    }
+
     /// A rendered variable as JSON (used by the executor, e.g. connection variables).
     pub fn get_json(self: &Arc<Self>, name: &str) -> Option<Value> {
         self.lookup(name)
@@ -284,10 +311,10 @@ impl Scope {
             })),
             "groups" => self.run.groups.read().ok().map(|g| g.clone()),
             "vars" => Some(self.ctx()),
-            _ => {
-                let raw = self.raw(name)?;
-                self.render_raw(name, &raw)
-            }
+            _ => match self.raw_layered(name)? {
+                (raw, Some(i)) if self.data.holds(i, name) => Some(from_json_value(&raw)),
+                (raw, _) => self.render_raw(name, &raw),
+            },
         }?;
         if let Ok(mut c) = self.cache.lock() {
             c.insert(name.to_string(), v.clone());
@@ -332,6 +359,23 @@ impl Scope {
         set.insert("hostvars".into());
         set.insert("groups".into());
         set.into_iter().collect()
+    }
+}
+
+/// Which layers hold module results (facts, registered values): data, not templates.
+#[derive(Default)]
+struct DataLayers {
+    /// Layers whose every value is data.
+    whole: Vec<usize>,
+    /// The `set_fact`/`register` layer, where only `unsafe_names` are data.
+    set_facts: Option<usize>,
+    unsafe_names: Arc<std::collections::HashSet<String>>,
+}
+
+impl DataLayers {
+    fn holds(&self, layer: usize, name: &str) -> bool {
+        self.whole.contains(&layer)
+            || self.set_facts == Some(layer) && self.unsafe_names.contains(name)
     }
 }
 
