@@ -968,3 +968,74 @@ fn meta_end_host_stops_only_that_host() {
     r.assert_exit(0);
     assert_eq!(log(t.path()), ["b"]);
 }
+
+// ---------------------------------------------------------------- run_once in includes, unsafe results
+
+const RUN_ONCE_INCLUDED: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - include_tasks: once.yml
+      loop: [1, 2]
+"#;
+
+const ONCE_YML: &str = r#"
+- shell: echo {{ inventory_hostname }} {{ item }} >> {{ dir }}/log; echo {{ inventory_hostname }}
+  register: r
+  run_once: true
+- shell: echo {{ inventory_hostname }} saw {{ r.stdout }} item {{ item }} >> {{ dir }}/seen-{{ inventory_hostname }}
+"#;
+
+/// ansible-core 2.18: a `run_once` task in an included file runs once (on the first host) for
+/// every host that includes the file with the same parameters, and each host gets its result.
+#[test]
+fn run_once_in_an_included_file_runs_once_for_all_hosts() {
+    let t = tempdir();
+    write(t.path(), "once.yml", ONCE_YML);
+    let r = run_hosts(t.path(), &["a", "b", "c"], RUN_ONCE_INCLUDED, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["a 1", "a 2"], "{}", r.dump());
+    for h in ["a", "b", "c"] {
+        let seen = read(&t.path().join(format!("seen-{h}")));
+        assert_eq!(
+            seen,
+            format!("{h} saw a item 1\n{h} saw a item 2\n"),
+            "{}",
+            r.dump()
+        );
+    }
+    // Two includes and the per-host task for every host; the run_once task counts on `a` only.
+    assert_eq!(r.host("a").ok, 6, "{}", r.dump());
+    assert_eq!(r.host("b").ok, 4, "{}", r.dump());
+    assert_eq!(r.host("c").changed, 2, "{}", r.dump());
+}
+
+/// ansible-core marks module results unsafe: text in a registered result that looks like a
+/// template is data, never rendered again (here it would fail: `boom` is undefined).
+#[test]
+fn registered_results_are_never_templated_again() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: printf '{%raw%}{{ boom }}{%endraw%}'
+      register: r
+      until: "'boom' in r.stdout"
+    - copy:
+        dest: "{{ dir }}/out"
+        content: "{{ r.stdout }}|{{ hostvars[inventory_hostname].r.stdout }}|{{ r | to_json | from_json | json_query('stdout') }}"
+    - assert:
+        that:
+          - r.stdout == '{' ~ '{ boom }' ~ '}'
+          - r.stdout_lines | length == 1
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(
+        read(&t.path().join("out")),
+        "{{ boom }}|{{ boom }}|{{ boom }}",
+        "{}",
+        r.dump()
+    );
+}

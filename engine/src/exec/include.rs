@@ -196,7 +196,10 @@ fn include_ctx(t: &TaskRun<'_>, args: &Map) -> IncludeCtx {
             params.insert(lv, item);
         }
     }
-    let mut new_inc = t.inc.cloned().unwrap_or_default();
+    let mut new_inc = t.inc.cloned().unwrap_or_else(|| IncludeCtx {
+        root: super::once::leaf_key(t.leaf),
+        ..Default::default()
+    });
     new_inc.origin = format!(
         "{}>{}{}",
         new_inc.origin,

@@ -1,17 +1,23 @@
 //! `run_once` inside an included file. The plan cannot see included tasks, so hosts run an
 //! include each on its own; the hosts that include the same file with the same parameters meet
-//! here: the first to reach a `run_once` task runs it, the others wait and get its registered
-//! result, as ansible-core runs it once for every host of the include.
+//! here. As in ansible-core the first of them (in play order) runs the task and every other
+//! gets its registered result: a host arriving first waits while a host before it in play order
+//! may still arrive (it has not finished the top-level task that led here). A host waits only
+//! for hosts before it, so the first never waits, and a waiting host gives back its fork slot.
 
 use super::play::PlayRun;
 use super::task::IncludeCtx;
 use crate::plan::Leaf;
 use crate::value::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use tokio::sync::OnceCell;
+use std::time::Duration;
+use tokio::sync::{OnceCell, OwnedSemaphorePermit};
 
 type Shared = Arc<OnceCell<Option<Map>>>;
+
+/// How often a waiting host looks again.
+const POLL: Duration = Duration::from_millis(5);
 
 /// The play's shared `run_once` results, by include, task and pass.
 #[derive(Default)]
@@ -19,60 +25,126 @@ pub struct IncludedOnce {
     cells: Mutex<HashMap<String, Shared>>,
     /// How often each host reached each key (an include run twice runs its task twice).
     passes: Mutex<HashMap<(usize, String), usize>>,
+    /// (host, top-level leaf) pairs done: that host will reach nothing under that leaf.
+    done: Mutex<HashSet<(usize, usize)>>,
+    /// Each host's fork slot while it runs a top-level task (given back while it waits).
+    permits: Mutex<HashMap<usize, OwnedSemaphorePermit>>,
+}
+
+/// Identifies a top-level leaf for the life of the play.
+pub(super) fn leaf_key(leaf: &Arc<Leaf>) -> usize {
+    Arc::as_ptr(leaf) as usize
 }
 
 impl IncludedOnce {
-    /// The cell host `h` shares with the other hosts on this pass through `key`.
-    fn cell(&self, h: usize, key: String) -> Shared {
-        let pass = match self.passes.lock() {
-            Ok(mut p) => {
-                let n = p.entry((h, key.clone())).or_insert(0);
-                *n += 1;
-                *n
-            }
-            Err(_) => 0,
+    /// Host `h` reached `key` once more; returns which pass this is.
+    fn arrive(&self, h: usize, key: &str) -> usize {
+        let Ok(mut p) = self.passes.lock() else {
+            return 0;
         };
-        let key = format!("{key}#{pass}");
+        let n = p.entry((h, key.to_string())).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    fn passes(&self, h: usize, key: &str) -> usize {
+        self.passes
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&(h, key.to_string())).copied())
+            .unwrap_or(0)
+    }
+
+    fn cell(&self, key: &str, pass: usize) -> Shared {
         match self.cells.lock() {
-            Ok(mut c) => c.entry(key).or_default().clone(),
+            Ok(mut c) => c.entry(format!("{key}#{pass}")).or_default().clone(),
             Err(_) => Arc::default(),
         }
+    }
+
+    /// Host `h` is done with top-level leaf `root`.
+    pub(super) fn finish(&self, h: usize, root: usize) {
+        if let Ok(mut d) = self.done.lock() {
+            d.insert((h, root));
+        }
+    }
+
+    /// Whether a host before `h` may still reach `key` on this pass.
+    fn earlier_may_come(&self, h: usize, root: usize, key: &str, pass: usize) -> bool {
+        let Ok(done) = self.done.lock() else {
+            return false;
+        };
+        // A host before `h` that already passed here would have run the task.
+        (0..h).any(|e| !done.contains(&(e, root)) && self.passes(e, key) < pass)
+    }
+
+    pub(super) fn hold_permit(&self, h: usize, permit: Option<OwnedSemaphorePermit>) {
+        if let (Some(p), Ok(mut m)) = (permit, self.permits.lock()) {
+            m.insert(h, p);
+        }
+    }
+
+    pub(super) fn release_permit(&self, h: usize) -> Option<OwnedSemaphorePermit> {
+        self.permits.lock().ok().and_then(|mut m| m.remove(&h))
     }
 }
 
 impl PlayRun {
     /// Run an included `run_once` task for every host that reaches it through the same
-    /// include: once, on the first of them.
+    /// include: once, on the first of them in play order.
     pub(super) async fn run_once_included(
         self: &Arc<Self>,
         h: usize,
         leaf: &Arc<Leaf>,
-        inc: Option<&IncludeCtx>,
+        inc: &IncludeCtx,
     ) -> Option<Map> {
-        let origin = inc.map(|i| i.origin.as_str()).unwrap_or_default();
-        let cell = self
-            .included_once
-            .cell(h, format!("{origin}|{}", leaf.task.span));
+        let once = &self.included_once;
+        let key = format!("{}|{}", inc.origin, leaf.task.span);
+        let pass = once.arrive(h, &key);
+        let cell = once.cell(&key, pass);
+        if !cell.initialized() && once.earlier_may_come(h, inc.root, &key, pass) {
+            self.wait_for_earlier(h, inc.root, &key, pass, &cell).await;
+        }
         let mut ran_here = false;
         let shared = cell
             .get_or_init(|| {
                 ran_here = true;
                 async {
-                    let outcome = self.execute(h, leaf, inc).await;
+                    let outcome = self.execute(h, leaf, Some(inc)).await;
                     self.record(h, leaf, outcome)
                 }
             })
             .await
             .clone();
         if !ran_here {
-            if let (Some(result), Some(reg)) = (&shared, &leaf.task.register) {
-                let r = result.clone();
-                self.runner.vars.update_host(&self.plan.hosts[h], |s| {
-                    Arc::make_mut(&mut s.set_facts).insert(reg.clone(), Value::Object(r));
-                    Arc::make_mut(&mut s.unsafe_names).insert(reg.clone());
-                });
-            }
+            self.take_shared(h, leaf, &shared);
         }
         shared
+    }
+
+    /// Wait (without a fork slot) until the task ran or no earlier host can come any more.
+    async fn wait_for_earlier(&self, h: usize, root: usize, key: &str, pass: usize, cell: &Shared) {
+        let once = &self.included_once;
+        let permit = once.release_permit(h);
+        let gave_back = permit.is_some();
+        drop(permit);
+        while !cell.initialized() && once.earlier_may_come(h, root, key, pass) {
+            tokio::time::sleep(POLL).await;
+        }
+        if gave_back {
+            let permit = self.runner.forks.clone().acquire_owned().await.ok();
+            once.hold_permit(h, permit);
+        }
+    }
+
+    /// Another host ran the task: its registered result becomes this host's.
+    fn take_shared(&self, h: usize, leaf: &Leaf, shared: &Option<Map>) {
+        if let (Some(result), Some(reg)) = (shared, &leaf.task.register) {
+            let r = result.clone();
+            self.runner.vars.update_host(&self.plan.hosts[h], |s| {
+                Arc::make_mut(&mut s.set_facts).insert(reg.clone(), Value::Object(r));
+                Arc::make_mut(&mut s.unsafe_names).insert(reg.clone());
+            });
+        }
     }
 }

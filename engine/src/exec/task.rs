@@ -22,6 +22,8 @@ pub(crate) struct IncludeCtx {
     /// Which include (task and parameters, outermost first) brought the tasks in: hosts that
     /// share it share the `run_once` tasks inside.
     pub origin: String,
+    /// The top-level task the include chain started from (see `once`).
+    pub root: usize,
 }
 
 /// One task on one host with the variables it sees: what every step of running it needs.
@@ -129,28 +131,41 @@ impl PlayRun {
         inc: Option<&'a IncludeCtx>,
     ) -> BoxFut<'a, Option<Map>> {
         Box::pin(async move {
-            if !self.may_run(h, leaf) {
+            let Some(inc) = inc else {
+                // A top-level task holds a fork slot while it runs (included tasks share it).
+                let permit = self.runner.forks.clone().acquire_owned().await.ok();
+                self.included_once.hold_permit(h, permit);
+                let r = self.run_leaf(h, leaf, None).await;
+                drop(self.included_once.release_permit(h));
+                self.included_once.finish(h, super::once::leaf_key(leaf));
+                return r;
+            };
+            self.run_leaf(h, leaf, Some(inc)).await
+        })
+    }
+
+    async fn run_leaf(
+        self: &Arc<Self>,
+        h: usize,
+        leaf: &Arc<Leaf>,
+        inc: Option<&IncludeCtx>,
+    ) -> Option<Map> {
+        if !self.may_run(h, leaf) {
+            return None;
+        }
+        // meta tasks run silently unless skipped (the output layer prints the banner then).
+        if leaf.task.kind != Action::Meta {
+            if !self.step_allows(leaf).await {
                 return None;
             }
-            let _permit = if inc.is_none() {
-                self.runner.forks.clone().acquire_owned().await.ok()
-            } else {
-                None
-            };
-            // meta tasks run silently unless skipped (the output layer prints the banner then).
-            if leaf.task.kind != Action::Meta {
-                if !self.step_allows(leaf).await {
-                    return None;
-                }
-                self.announce(leaf);
-            }
-            self.note_role_ran(leaf);
-            if leaf.run_once && inc.is_some() {
-                return self.run_once_included(h, leaf, inc).await;
-            }
-            let outcome = self.execute(h, leaf, inc).await;
-            self.record(h, leaf, outcome)
-        })
+            self.announce(leaf);
+        }
+        self.note_role_ran(leaf);
+        if let (true, Some(inc)) = (leaf.run_once, inc) {
+            return self.run_once_included(h, leaf, inc).await;
+        }
+        let outcome = self.execute(h, leaf, inc).await;
+        self.record(h, leaf, outcome)
     }
 
     /// Whether host `h` still runs tasks here (not failed out of the block, the play not ended).
