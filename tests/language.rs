@@ -1039,3 +1039,71 @@ fn registered_results_are_never_templated_again() {
         r.dump()
     );
 }
+
+// ---------------------------------------------------------------- set_stats
+
+const SET_STATS: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - set_stats:
+        data:
+          packages: [a]
+          count: 2
+          info: {a: 1}
+    - set_stats:
+        data:
+          count: 3
+          info: {b: 2}
+          packages: [z]
+    - set_stats:
+        data:
+          mine: "{{ inventory_hostname }}"
+        per_host: true
+    - set_stats:
+        data: {total: 10}
+        aggregate: false
+      register: r
+    - copy:
+        dest: "{{ dir }}/registered"
+        content: "{{ r.ansible_stats | to_json }}"
+"#;
+
+/// `set_stats` as ansible-core 2.18: aggregated by default (numbers added, lists joined,
+/// mappings merged), per host on request, shown after the recap only with show_custom_stats.
+#[test]
+fn set_stats_aggregates_and_shows_custom_stats_when_asked() {
+    let t = tempdir();
+    write(t.path(), "pb.yml", SET_STATS);
+    local_inventory(t.path(), &["localhost"]);
+    let dir_var = format!("dir={}", t.path().display());
+    let args = ["run", "pb.yml", "-i", "hosts", "-e", dir_var.as_str()];
+    let shown = kplay_timeout_env(
+        t.path(),
+        &args,
+        std::time::Duration::from_secs(60),
+        &[("ANSIBLE_SHOW_CUSTOM_STATS", "true")],
+    );
+    shown.assert_exit(0);
+    assert_eq!(shown.host("localhost").ok, 5, "{}", shown.dump());
+    let tail: Vec<&str> = shown.stdout.lines().rev().take(5).collect();
+    assert_eq!(
+        tail,
+        [
+            "",
+            "\tRUN: { \"count\": 5, \"info\": {  \"a\": 1,  \"b\": 2 }, \"packages\": [  \"a\",  \"z\" ], \"total\": 10}",
+            "",
+            "\tlocalhost: { \"mine\": \"localhost\"}",
+            "CUSTOM STATS: ******************************************************************",
+        ],
+        "{}",
+        shown.dump()
+    );
+    assert_eq!(
+        read(&t.path().join("registered")),
+        r#"{"data": {"total": 10}, "per_host": false, "aggregate": false}"#
+    );
+    let quiet = kplay(t.path(), &args);
+    quiet.assert_exit(0);
+    assert!(!quiet.stdout.contains("CUSTOM STATS"), "{}", quiet.dump());
+}

@@ -241,6 +241,7 @@ impl Runner {
         let (stats, code) = self.outcome().await;
         self.out.emit(&Event::Recap {
             stats,
+            custom: self.custom_stats(),
             exit_code: code,
         });
         code
@@ -256,9 +257,18 @@ impl Runner {
         stats.sort_keys();
         self.out.emit(&Event::Recap {
             stats,
+            custom: self.custom_stats(),
             exit_code: code,
         });
         code
+    }
+
+    /// What `set_stats` gathered.
+    fn custom_stats(&self) -> IndexMap<String, Map> {
+        self.custom_stats
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// The exit code without a recap (ad-hoc runs print none).
