@@ -1010,6 +1010,81 @@ fn run_once_in_an_included_file_runs_once_for_all_hosts() {
     assert_eq!(r.host("c").changed, 2, "{}", r.dump());
 }
 
+/// The first host still running (not the failed one) runs an included `run_once` task, for a
+/// `run_once` include, a per-host include and an include in a handler alike (counts checked
+/// against ansible-core 2.18).
+#[test]
+fn run_once_in_includes_runs_on_the_first_host_still_running() {
+    let t = tempdir();
+    write(t.path(), "once.yml", ONCE_YML);
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - fail: msg=x
+      when: inventory_hostname == 'a'
+    - include_tasks: once.yml
+      loop: [1]
+      run_once: true
+    - include_tasks: once.yml
+      loop: [2]
+    - debug: msg=hi
+      changed_when: true
+      notify: h
+  handlers:
+    - name: h
+      include_tasks: once.yml
+      loop: [3]
+"#;
+    let r = run_hosts(t.path(), &["a", "b", "c"], pb, &[]);
+    r.assert_exit(2);
+    assert_eq!(log(t.path()), ["b 1", "b 2", "b 3"], "{}", r.dump());
+    assert_eq!(
+        (r.host("b").ok, r.host("b").changed),
+        (10, 7),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        (r.host("c").ok, r.host("c").changed),
+        (5, 3),
+        "{}",
+        r.dump()
+    );
+}
+
+/// ansible-core gives the facts a `run_once` task sets to every host, at the play's level and
+/// inside an included file alike.
+#[test]
+fn run_once_set_fact_reaches_every_host() {
+    let t = tempdir();
+    write(
+        t.path(),
+        "once.yml",
+        "- set_fact:\n    inner: \"{{ inventory_hostname }}\"\n  run_once: true\n",
+    );
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - set_fact:
+        picked: "{{ inventory_hostname }}"
+      run_once: true
+    - include_tasks: once.yml
+    - shell: echo {{ inventory_hostname }} {{ picked | default('none') }} {{ inner | default('none') }} > {{ dir }}/{{ inventory_hostname }}
+"#;
+    let r = run_hosts(t.path(), &["a", "b", "c"], pb, &[]);
+    r.assert_exit(0);
+    for h in ["a", "b", "c"] {
+        assert_eq!(
+            read(&t.path().join(h)),
+            format!("{h} a a\n"),
+            "{}",
+            r.dump()
+        );
+    }
+}
+
 /// ansible-core marks module results unsafe: text in a registered result that looks like a
 /// template is data, never rendered again (here it would fail: `boom` is undefined).
 #[test]

@@ -2,8 +2,10 @@
 //! include each on its own; the hosts that include the same file with the same parameters meet
 //! here. As in ansible-core the first of them (in play order) runs the task and every other
 //! gets its registered result: a host arriving first waits while a host before it in play order
-//! may still arrive (it has not finished the top-level task that led here). A host waits only
-//! for hosts before it, so the first never waits, and a waiting host gives back its fork slot.
+//! may still arrive (it is among the hosts the top-level task that led here runs on, and has not
+//! finished it). A host waits only for hosts before it, so the first never waits, and a waiting
+//! host gives back its fork slot. Where the hosts running the top-level task are not known
+//! beforehand (a handler flushed for one host), the first host to arrive runs the task.
 
 use super::play::PlayRun;
 use super::task::IncludeCtx;
@@ -27,6 +29,8 @@ pub struct IncludedOnce {
     passes: Mutex<HashMap<(usize, String), usize>>,
     /// (host, top-level leaf) pairs done: that host will reach nothing under that leaf.
     done: Mutex<HashSet<(usize, usize)>>,
+    /// The hosts each top-level leaf runs on, where known.
+    expected: Mutex<HashMap<usize, Vec<usize>>>,
     /// Each host's fork slot while it runs a top-level task (given back while it waits).
     permits: Mutex<HashMap<usize, OwnedSemaphorePermit>>,
 }
@@ -47,14 +51,6 @@ impl IncludedOnce {
         *n
     }
 
-    fn passes(&self, h: usize, key: &str) -> usize {
-        self.passes
-            .lock()
-            .ok()
-            .and_then(|p| p.get(&(h, key.to_string())).copied())
-            .unwrap_or(0)
-    }
-
     fn cell(&self, key: &str, pass: usize) -> Shared {
         match self.cells.lock() {
             Ok(mut c) => c.entry(format!("{key}#{pass}")).or_default().clone(),
@@ -69,13 +65,30 @@ impl IncludedOnce {
         }
     }
 
+    /// Top-level leaf `root` is about to run on `hosts` (a new round: none is done with it).
+    pub(super) fn expect(&self, root: usize, hosts: &[usize]) {
+        if let Ok(mut d) = self.done.lock() {
+            d.retain(|(h, r)| *r != root || !hosts.contains(h));
+        }
+        if let Ok(mut e) = self.expected.lock() {
+            e.insert(root, hosts.to_vec());
+        }
+    }
+
     /// Whether a host before `h` may still reach `key` on this pass.
-    fn earlier_may_come(&self, h: usize, root: usize, key: &str, pass: usize) -> bool {
+    fn earlier_may_come(&self, h: usize, root: usize) -> bool {
+        let expected = match self.expected.lock() {
+            Ok(e) => e.get(&root).cloned().unwrap_or_default(),
+            Err(_) => return false,
+        };
         let Ok(done) = self.done.lock() else {
             return false;
         };
-        // A host before `h` that already passed here would have run the task.
-        (0..h).any(|e| !done.contains(&(e, root)) && self.passes(e, key) < pass)
+        // An earlier host still in it runs the task here, or is on its way, or waits for one
+        // before it: either way the task is not this host's to run yet.
+        expected
+            .iter()
+            .any(|&e| e < h && !done.contains(&(e, root)))
     }
 
     pub(super) fn hold_permit(&self, h: usize, permit: Option<OwnedSemaphorePermit>) {
@@ -102,8 +115,8 @@ impl PlayRun {
         let key = format!("{}|{}", inc.origin, leaf.task.span);
         let pass = once.arrive(h, &key);
         let cell = once.cell(&key, pass);
-        if !cell.initialized() && once.earlier_may_come(h, inc.root, &key, pass) {
-            self.wait_for_earlier(h, inc.root, &key, pass, &cell).await;
+        if !cell.initialized() && once.earlier_may_come(h, inc.root) {
+            self.wait_for_earlier(h, inc.root, &cell).await;
         }
         let mut ran_here = false;
         let shared = cell
@@ -123,12 +136,12 @@ impl PlayRun {
     }
 
     /// Wait (without a fork slot) until the task ran or no earlier host can come any more.
-    async fn wait_for_earlier(&self, h: usize, root: usize, key: &str, pass: usize, cell: &Shared) {
+    async fn wait_for_earlier(&self, h: usize, root: usize, cell: &Shared) {
         let once = &self.included_once;
         let permit = once.release_permit(h);
         let gave_back = permit.is_some();
         drop(permit);
-        while !cell.initialized() && once.earlier_may_come(h, root, key, pass) {
+        while !cell.initialized() && once.earlier_may_come(h, root) {
             tokio::time::sleep(POLL).await;
         }
         if gave_back {
@@ -137,11 +150,15 @@ impl PlayRun {
         }
     }
 
-    /// Another host ran the task: its registered result becomes this host's.
-    fn take_shared(&self, h: usize, leaf: &Leaf, shared: &Option<Map>) {
-        if let (Some(result), Some(reg)) = (shared, &leaf.task.register) {
+    /// Another host ran the task: its registered result and the facts it set become this
+    /// host's too (ansible-core gives a `run_once` task's facts to every host).
+    pub(super) fn take_shared(&self, h: usize, leaf: &Leaf, shared: &Option<Map>) {
+        let Some(result) = shared else { return };
+        let host = &self.plan.hosts[h];
+        self.apply_facts(host, leaf, result);
+        if let Some(reg) = &leaf.task.register {
             let r = result.clone();
-            self.runner.vars.update_host(&self.plan.hosts[h], |s| {
+            self.runner.vars.update_host(host, |s| {
                 Arc::make_mut(&mut s.set_facts).insert(reg.clone(), Value::Object(r));
                 Arc::make_mut(&mut s.unsafe_names).insert(reg.clone());
             });

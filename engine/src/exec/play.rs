@@ -416,6 +416,15 @@ async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
         step_answers: Default::default(),
         included_once: Default::default(),
     });
+    // Leaves every host runs on its own: hosts meeting at a `run_once` inside one of their
+    // includes know whom to wait for (see `once`).
+    let all: Vec<usize> = (0..pr.hosts.len()).collect();
+    for node in pr.plan.graph.node_weights() {
+        if let PlanNode::Task { host: 0, leaf } = node {
+            let root = super::once::leaf_key(&pr.plan.leaves[*leaf]);
+            pr.included_once.expect(root, &all);
+        }
+    }
     pr.clone().execute_dag().await;
     // Pending failures at the end of the play fail their hosts.
     for (i, h) in pr.plan.hosts.iter().enumerate() {
@@ -623,21 +632,16 @@ impl PlayRun {
         });
         let Some(h) = first else { return };
         let shared = self.run_leaf_on_host(h, leaf, None).await;
-        if let (Some(result), Some(reg)) = (shared, leaf.task.register.as_ref()) {
-            for (i, host) in self.plan.hosts.iter().enumerate() {
-                if i != h {
-                    let r = result.clone();
-                    self.runner.vars.update_host(host, |s| {
-                        Arc::make_mut(&mut s.set_facts).insert(reg.clone(), Value::Object(r));
-                    });
-                }
-            }
+        for other in (0..self.hosts.len()).filter(|&i| i != h) {
+            self.take_shared(other, leaf, &shared);
         }
     }
 
     /// Run `leaf` on `hosts` in that order, at most `limit` at once (each start waits for a
     /// slot, so with `limit` 1 they run one after another in inventory order).
     async fn run_ordered(self: &Arc<Self>, leaf: &Arc<Leaf>, hosts: &[usize], limit: usize) {
+        self.included_once
+            .expect(super::once::leaf_key(leaf), hosts);
         let slots = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
         let mut set = tokio::task::JoinSet::new();
         let id = super::slot::current();

@@ -66,7 +66,6 @@ pub(crate) fn shlex_split(line: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn shlex_groups_quoted_words_and_drops_quotes() {
