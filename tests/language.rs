@@ -1104,12 +1104,27 @@ fn registered_results_are_never_templated_again() {
         that:
           - r.stdout == '{' ~ '{ boom }' ~ '}'
           - r.stdout_lines | length == 1
+    # What is rendered from a result is data too (ansible-core's unsafe marking carries over),
+    # while a value built from plain text is rendered again when used.
+    - set_fact:
+        copied: "{{ r.stdout }}"
+        lines: "{{ r.stdout_lines }}"
+        plain: "{{ '{{' }} inventory_hostname {{ '}}' }}"
+    - copy:
+        dest: "{{ dir }}/facts"
+        content: "{{ copied }}|{{ lines[0] }}|{{ plain }}"
 "#;
     let r = run_local(t.path(), pb, &[]);
     r.assert_exit(0);
     assert_eq!(
         read(&t.path().join("out")),
         "{{ boom }}|{{ boom }}|{{ boom }}",
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        read(&t.path().join("facts")),
+        "{{ boom }}|{{ boom }}|localhost",
         "{}",
         r.dump()
     );

@@ -80,10 +80,43 @@ pub(super) fn with_module_defaults(leaf: &Leaf) -> Map {
     args
 }
 
+/// The result key naming `set_fact` values rendered from module results (data from now on).
+pub(super) const DATA_FACTS: &str = "_kplay_data_facts";
+
 impl PlayRun {
+    /// `set_fact`'s arguments rendered one by one, with the names of those rendered from
+    /// module results: they stay data, as ansible-core keeps such values unsafe.
+    pub(super) fn render_fact_args(&self, t: &TaskRun<'_>) -> Result<(Map, Vec<String>), Outcome> {
+        let mut args = Map::new();
+        let mut data = Vec::new();
+        t.scope.take_data_used();
+        for (k, v) in with_module_defaults(t.leaf) {
+            let rendered = self.render_map(t, Map::from_iter([(k, v)]))?;
+            let from_data = t.scope.take_data_used();
+            for (k, v) in rendered {
+                match (&v, from_data) {
+                    (Value::Object(m), true) if k == crate::playbook::load::ARGS_EXPR => {
+                        data.extend(m.keys().cloned())
+                    }
+                    (_, true) => data.push(k.clone()),
+                    _ => {}
+                }
+                args.insert(k, v);
+            }
+        }
+        let args =
+            merge_expression(args, short_name(&t.leaf.task.action)).map_err(Outcome::failed)?;
+        Ok((args, data))
+    }
+
     /// The task's arguments, rendered; `Err` is the failed outcome naming the template error.
     pub(super) fn render_args(&self, t: &TaskRun<'_>) -> Result<Map, Outcome> {
-        let raw = Value::Object(with_module_defaults(t.leaf));
+        let args = self.render_map(t, with_module_defaults(t.leaf))?;
+        merge_expression(args, short_name(&t.leaf.task.action)).map_err(Outcome::failed)
+    }
+
+    fn render_map(&self, t: &TaskRun<'_>, raw: Map) -> Result<Map, Outcome> {
+        let raw = Value::Object(raw);
         let args = match self.runner.templar.render_value(&raw, &t.scope.ctx()) {
             Ok(v) => match strip_omit(v) {
                 Value::Object(m) => m,
@@ -94,7 +127,7 @@ impl PlayRun {
                 return Err(Outcome::failed(msg));
             }
         };
-        merge_expression(args, short_name(&t.leaf.task.action)).map_err(Outcome::failed)
+        Ok(args)
     }
 }
 

@@ -195,6 +195,14 @@ impl PlayRun {
         };
         let facts = facts.clone();
         let kind = leaf.task.kind;
+        let data: Vec<String> = match result.get(super::args::DATA_FACTS) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
         runner.vars.update_host(&target, |s| {
             let layer = match kind {
                 Action::Module(ModuleKind::SetFact) => &mut s.set_facts,
@@ -202,11 +210,14 @@ impl PlayRun {
                 _ => &mut s.facts,
             };
             if kind == Action::Module(ModuleKind::SetFact) {
-                // set_fact's values were rendered when it ran: they are data from now on
-                // only if they came from a registered result (kept unsafe), else plain again.
+                // Values rendered from module results stay data; others are plain again.
                 let u = Arc::make_mut(&mut s.unsafe_names);
                 for k in facts.keys() {
-                    u.remove(k);
+                    if data.contains(k) {
+                        u.insert(k.clone());
+                    } else {
+                        u.remove(k);
+                    }
                 }
             }
             Arc::make_mut(layer).extend(facts);
@@ -241,6 +252,7 @@ impl PlayRun {
         let mut result = o.result.clone();
         result.remove("_kplay_delegated_to");
         result.remove(super::nolog::KEY);
+        result.remove(super::args::DATA_FACTS);
         self.runner.out.emit(&Event::HostResult {
             host: host.to_string(),
             task: leaf.display_name.clone(),
@@ -265,6 +277,7 @@ fn registered_result(o: &Outcome) -> Map {
     let mut registered = o.result.clone();
     registered.remove("_kplay_delegated_to");
     registered.remove(super::nolog::KEY);
+    registered.remove(super::args::DATA_FACTS);
     registered.retain(|k, _| !k.starts_with("_ansible_"));
     if o.failed {
         registered.insert("failed".into(), Value::Bool(true));

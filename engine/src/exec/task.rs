@@ -6,7 +6,7 @@
 use super::outcome::Outcome;
 use super::play::PlayRun;
 use crate::plan::Leaf;
-use crate::playbook::action::Action;
+use crate::playbook::action::{Action, ModuleKind};
 use crate::value::{ansible_bool, to_display_string, Map, Value};
 use crate::vars::scope::{Scope, TaskLayers};
 use std::future::Future;
@@ -218,6 +218,9 @@ impl PlayRun {
 
     /// The action itself: the engine's, or the module's with retries and result conditions.
     pub(super) async fn perform(self: &Arc<Self>, t: &TaskRun<'_>) -> Outcome {
+        if t.leaf.task.kind == Action::Module(ModuleKind::SetFact) {
+            return self.set_fact(t).await;
+        }
         let args = match self.render_args(t) {
             Ok(a) => a,
             Err(o) => return o,
@@ -234,5 +237,19 @@ impl PlayRun {
             }
             Action::Module(_) => self.run_module(t, args).await,
         }
+    }
+
+    /// `set_fact`, noting which values came from module results (they stay data).
+    async fn set_fact(self: &Arc<Self>, t: &TaskRun<'_>) -> Outcome {
+        let (args, data) = match self.render_fact_args(t) {
+            Ok(a) => a,
+            Err(o) => return o,
+        };
+        let mut o = self.run_module(t, args).await;
+        if !data.is_empty() {
+            o.result
+                .insert(super::args::DATA_FACTS.into(), Value::from(data));
+        }
+        o
     }
 }

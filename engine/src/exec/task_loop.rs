@@ -160,6 +160,7 @@ impl PlayRun {
         o.result.remove(super::nolog::KEY);
         // Each item sees the facts the previous items set (set_fact accumulating in a loop).
         self.apply_facts(&t.host, t.leaf, &o.result);
+        o.result.remove(super::args::DATA_FACTS);
         (o, hidden)
     }
 }

@@ -6,6 +6,7 @@ use crate::template::from_json_value;
 use crate::value::{Map, Value};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value as MjValue};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 /// Names [`Scope::magic`] answers (for `vars` listing).
@@ -63,7 +64,11 @@ pub struct Scope {
     search_path: Vec<String>,
     role: Option<Arc<RoleInstance>>,
     role_path: Option<String>,
-    cache: Mutex<HashMap<String, MjValue>>,
+    /// Rendered values, and whether each holds module results (data).
+    cache: Mutex<HashMap<String, (MjValue, bool)>>,
+    /// A value holding module results was read since [`Scope::take_data_used`]: what is
+    /// rendered from it is data too (ansible-core's unsafe marking carries over).
+    data_used: std::sync::atomic::AtomicBool,
     /// Variables being rendered right now (cycle detection).
     stack: Mutex<Vec<String>>,
     /// The first error met while rendering a variable, reported instead of "undefined".
@@ -135,6 +140,7 @@ impl Scope {
             role: tl.role.clone(),
             role_path: tl.role.as_ref().map(|r| r.path.display().to_string()),
             cache: Mutex::new(HashMap::new()),
+            data_used: std::sync::atomic::AtomicBool::new(false),
             stack: Mutex::new(Vec::new()),
             error: Mutex::new(None),
         })
@@ -301,10 +307,19 @@ impl Scope {
         }
     }
 
+    /// Whether a value holding module results was read since the last call.
+    pub fn take_data_used(&self) -> bool {
+        self.data_used.swap(false, Ordering::SeqCst)
+    }
+
     fn lookup(self: &Arc<Self>, name: &str) -> Option<MjValue> {
-        if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(name).cloned()) {
+        if let Some((v, data)) = self.cache.lock().ok().and_then(|c| c.get(name).cloned()) {
+            if data {
+                self.data_used.store(true, Ordering::SeqCst);
+            }
             return Some(v);
         }
+        let before = self.take_data_used();
         let v = match name {
             "hostvars" => Some(MjValue::from_object(HostVarsObject {
                 run: self.run.clone(),
@@ -312,12 +327,20 @@ impl Scope {
             "groups" => self.run.groups.read().ok().map(|g| g.clone()),
             "vars" => Some(self.ctx()),
             _ => match self.raw_layered(name)? {
-                (raw, Some(i)) if self.data.holds(i, name) => Some(from_json_value(&raw)),
+                (raw, Some(i)) if self.data.holds(i, name) => {
+                    self.data_used.store(true, Ordering::SeqCst);
+                    Some(from_json_value(&raw))
+                }
                 (raw, _) => self.render_raw(name, &raw),
             },
-        }?;
+        };
+        let data = self.data_used.load(Ordering::SeqCst);
+        if before {
+            self.data_used.store(true, Ordering::SeqCst);
+        }
+        let v = v?;
         if let Ok(mut c) = self.cache.lock() {
-            c.insert(name.to_string(), v.clone());
+            c.insert(name.to_string(), (v.clone(), data));
         }
         Some(v)
     }
