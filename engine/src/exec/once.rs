@@ -9,7 +9,7 @@
 
 use super::play::PlayRun;
 use super::task::IncludeCtx;
-use crate::plan::Leaf;
+use crate::plan::{Leaf, PlanNode, PlayPlan};
 use crate::value::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -75,7 +75,18 @@ impl IncludedOnce {
         }
     }
 
-    /// Whether a host before `h` may still reach `key` on this pass.
+    /// The leaves every host of `plan` runs on its own: hosts meeting at a `run_once` inside
+    /// one of their includes know whom to wait for.
+    pub(super) fn expect_plan(&self, plan: &PlayPlan) {
+        let all: Vec<usize> = (0..plan.hosts.len()).collect();
+        for node in plan.graph.node_weights() {
+            if let PlanNode::Task { host: 0, leaf } = node {
+                self.expect(leaf_key(&plan.leaves[*leaf]), &all);
+            }
+        }
+    }
+
+    /// Whether a host before `h` may still reach the `run_once` task under `root`.
     fn earlier_may_come(&self, h: usize, root: usize) -> bool {
         let expected = match self.expected.lock() {
             Ok(e) => e.get(&root).cloned().unwrap_or_default(),

@@ -416,15 +416,7 @@ async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
         step_answers: Default::default(),
         included_once: Default::default(),
     });
-    // Leaves every host runs on its own: hosts meeting at a `run_once` inside one of their
-    // includes know whom to wait for (see `once`).
-    let all: Vec<usize> = (0..pr.hosts.len()).collect();
-    for node in pr.plan.graph.node_weights() {
-        if let PlanNode::Task { host: 0, leaf } = node {
-            let root = super::once::leaf_key(&pr.plan.leaves[*leaf]);
-            pr.included_once.expect(root, &all);
-        }
-    }
+    pr.included_once.expect_plan(&pr.plan);
     pr.clone().execute_dag().await;
     // Pending failures at the end of the play fail their hosts.
     for (i, h) in pr.plan.hosts.iter().enumerate() {
