@@ -448,6 +448,18 @@ fn take_blocks(v: Value, blocks: &mut Vec<String>) -> Value {
     }
 }
 
+/// Python's `json.dumps(v, indent=1, sort_keys=True)` with its newlines removed.
+fn one_line_json(m: &Map) -> String {
+    let sorted = crate::output::recap::sort_keys(&Value::Object(m.clone()));
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b" ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    if serde::Serialize::serialize(&sorted, &mut ser).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&buf).replace('\n', "")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,16 +473,4 @@ mod tests {
             "\n    changed: true\n    cmd:\n    - echo\n    - hi\n    msg: |-\n        a\n        b\n    rc: 0\n    stdout: hi\n    stdout_lines: <omitted>"
         );
     }
-}
-
-/// Python's `json.dumps(v, indent=1, sort_keys=True)` with its newlines removed.
-fn one_line_json(m: &Map) -> String {
-    let sorted = crate::output::recap::sort_keys(&Value::Object(m.clone()));
-    let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b" ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    if serde::Serialize::serialize(&sorted, &mut ser).is_err() {
-        return String::new();
-    }
-    String::from_utf8_lossy(&buf).replace('\n', "")
 }
