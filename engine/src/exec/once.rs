@@ -176,3 +176,41 @@ impl PlayRun {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_waits_only_for_earlier_hosts_still_running_the_task() {
+        let once = IncludedOnce::default();
+        // Unknown hosts (a handler flushed for one host): nobody is waited for.
+        assert!(!once.earlier_may_come(2, 7));
+        once.expect(7, &[0, 1, 2]);
+        assert!(!once.earlier_may_come(0, 7), "the first host never waits");
+        assert!(once.earlier_may_come(2, 7));
+        once.finish(0, 7);
+        assert!(!once.earlier_may_come(1, 7));
+        assert!(once.earlier_may_come(2, 7));
+        once.finish(1, 7);
+        assert!(!once.earlier_may_come(2, 7));
+        // A new round of the same task: nobody is done with it again.
+        once.expect(7, &[1, 2]);
+        assert!(once.earlier_may_come(2, 7));
+        assert!(
+            !once.earlier_may_come(1, 7),
+            "host 0 does not run it this time"
+        );
+    }
+
+    #[test]
+    fn each_pass_through_an_include_has_its_own_cell() {
+        let once = IncludedOnce::default();
+        let (a1, b1) = (once.arrive(0, "k"), once.arrive(1, "k"));
+        assert_eq!((a1, b1), (1, 1));
+        assert!(Arc::ptr_eq(&once.cell("k", a1), &once.cell("k", b1)));
+        let a2 = once.arrive(0, "k");
+        assert_eq!(a2, 2);
+        assert!(!Arc::ptr_eq(&once.cell("k", a1), &once.cell("k", a2)));
+    }
+}

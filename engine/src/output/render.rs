@@ -465,6 +465,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn custom_stats_print_hosts_sorted_then_the_run() {
+        let r = Renderer::new(OutputOptions::default());
+        let mut custom = IndexMap::new();
+        let m = |v: Value| v.as_object().cloned().unwrap_or_default();
+        custom.insert(
+            "_run".to_string(),
+            m(serde_json::json!({"b": [1], "a": {"y": 1, "x": 2}})),
+        );
+        custom.insert("web2".to_string(), m(serde_json::json!({"n": 1})));
+        custom.insert("web1".to_string(), m(serde_json::json!({})));
+        assert_eq!(
+            r.custom_stats(&custom),
+            [
+                format!("\nCUSTOM STATS: {}", "*".repeat(66)),
+                "\tweb1: {}".to_string(),
+                "\tweb2: { \"n\": 1}".to_string(),
+                String::new(),
+                "\tRUN: { \"a\": {  \"x\": 2,  \"y\": 1 }, \"b\": [  1 ]}".to_string(),
+                String::new(),
+            ]
+        );
+    }
+
+    #[test]
     fn yaml_results_look_like_ansibles() {
         let v = serde_json::json!({"msg": "a\nb", "changed": true, "cmd": ["echo", "hi"],
             "stdout": "hi", "stdout_lines": ["hi"], "rc": 0});
