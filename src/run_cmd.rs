@@ -167,6 +167,7 @@ pub(crate) fn output_options(common: &CommonArgs, cfg: &Config) -> OutputOptions
         diff: common.diff,
         color: color_wanted(),
         yaml: cfg.yaml_results,
+        custom_stats: cfg.show_custom_stats,
     }
 }
 

@@ -968,3 +968,232 @@ fn meta_end_host_stops_only_that_host() {
     r.assert_exit(0);
     assert_eq!(log(t.path()), ["b"]);
 }
+
+// ---------------------------------------------------------------- run_once in includes, unsafe results
+
+const RUN_ONCE_INCLUDED: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - include_tasks: once.yml
+      loop: [1, 2]
+"#;
+
+const ONCE_YML: &str = r#"
+- shell: echo {{ inventory_hostname }} {{ item }} >> {{ dir }}/log; echo {{ inventory_hostname }}
+  register: r
+  run_once: true
+- shell: echo {{ inventory_hostname }} saw {{ r.stdout }} item {{ item }} >> {{ dir }}/seen-{{ inventory_hostname }}
+"#;
+
+/// ansible-core 2.18: a `run_once` task in an included file runs once (on the first host) for
+/// every host that includes the file with the same parameters, and each host gets its result.
+#[test]
+fn run_once_in_an_included_file_runs_once_for_all_hosts() {
+    let t = tempdir();
+    write(t.path(), "once.yml", ONCE_YML);
+    let r = run_hosts(t.path(), &["a", "b", "c"], RUN_ONCE_INCLUDED, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["a 1", "a 2"], "{}", r.dump());
+    for h in ["a", "b", "c"] {
+        let seen = read(&t.path().join(format!("seen-{h}")));
+        assert_eq!(
+            seen,
+            format!("{h} saw a item 1\n{h} saw a item 2\n"),
+            "{}",
+            r.dump()
+        );
+    }
+    // Two includes and the per-host task for every host; the run_once task counts on `a` only.
+    assert_eq!(r.host("a").ok, 6, "{}", r.dump());
+    assert_eq!(r.host("b").ok, 4, "{}", r.dump());
+    assert_eq!(r.host("c").changed, 2, "{}", r.dump());
+}
+
+/// The first host still running (not the failed one) runs an included `run_once` task, for a
+/// `run_once` include, a per-host include and an include in a handler alike (counts checked
+/// against ansible-core 2.18).
+#[test]
+fn run_once_in_includes_runs_on_the_first_host_still_running() {
+    let t = tempdir();
+    write(t.path(), "once.yml", ONCE_YML);
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - fail: msg=x
+      when: inventory_hostname == 'a'
+    - include_tasks: once.yml
+      loop: [1]
+      run_once: true
+    - include_tasks: once.yml
+      loop: [2]
+    - debug: msg=hi
+      changed_when: true
+      notify: h
+  handlers:
+    - name: h
+      include_tasks: once.yml
+      loop: [3]
+"#;
+    let r = run_hosts(t.path(), &["a", "b", "c"], pb, &[]);
+    r.assert_exit(2);
+    assert_eq!(log(t.path()), ["b 1", "b 2", "b 3"], "{}", r.dump());
+    assert_eq!(
+        (r.host("b").ok, r.host("b").changed),
+        (10, 7),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        (r.host("c").ok, r.host("c").changed),
+        (5, 3),
+        "{}",
+        r.dump()
+    );
+}
+
+/// ansible-core gives the facts a `run_once` task sets to every host, at the play's level and
+/// inside an included file alike.
+#[test]
+fn run_once_set_fact_reaches_every_host() {
+    let t = tempdir();
+    write(
+        t.path(),
+        "once.yml",
+        "- set_fact:\n    inner: \"{{ inventory_hostname }}\"\n  run_once: true\n",
+    );
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - set_fact:
+        picked: "{{ inventory_hostname }}"
+      run_once: true
+    - include_tasks: once.yml
+    - shell: echo {{ inventory_hostname }} {{ picked | default('none') }} {{ inner | default('none') }} > {{ dir }}/{{ inventory_hostname }}
+"#;
+    let r = run_hosts(t.path(), &["a", "b", "c"], pb, &[]);
+    r.assert_exit(0);
+    for h in ["a", "b", "c"] {
+        assert_eq!(
+            read(&t.path().join(h)),
+            format!("{h} a a\n"),
+            "{}",
+            r.dump()
+        );
+    }
+}
+
+/// ansible-core marks module results unsafe: text in a registered result that looks like a
+/// template is data, never rendered again (here it would fail: `boom` is undefined).
+#[test]
+fn registered_results_are_never_templated_again() {
+    let t = tempdir();
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: printf '{%raw%}{{ boom }}{%endraw%}'
+      register: r
+      until: "'boom' in r.stdout"
+    - copy:
+        dest: "{{ dir }}/out"
+        content: "{{ r.stdout }}|{{ hostvars[inventory_hostname].r.stdout }}|{{ r | to_json | from_json | json_query('stdout') }}"
+    - assert:
+        that:
+          - r.stdout == '{' ~ '{ boom }' ~ '}'
+          - r.stdout_lines | length == 1
+    # What is rendered from a result is data too (ansible-core's unsafe marking carries over),
+    # while a value built from plain text is rendered again when used.
+    - set_fact:
+        copied: "{{ r.stdout }}"
+        lines: "{{ r.stdout_lines }}"
+        plain: "{{ '{{' }} inventory_hostname {{ '}}' }}"
+    - copy:
+        dest: "{{ dir }}/facts"
+        content: "{{ copied }}|{{ lines[0] }}|{{ plain }}"
+"#;
+    let r = run_local(t.path(), pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(
+        read(&t.path().join("out")),
+        "{{ boom }}|{{ boom }}|{{ boom }}",
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        read(&t.path().join("facts")),
+        "{{ boom }}|{{ boom }}|localhost",
+        "{}",
+        r.dump()
+    );
+}
+
+// ---------------------------------------------------------------- set_stats
+
+const SET_STATS: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - set_stats:
+        data:
+          packages: [a]
+          count: 2
+          info: {a: 1}
+    - set_stats:
+        data:
+          count: 3
+          info: {b: 2}
+          packages: [z]
+    - set_stats:
+        data:
+          mine: "{{ inventory_hostname }}"
+        per_host: true
+    - set_stats:
+        data: {total: 10}
+        aggregate: false
+      register: r
+    - copy:
+        dest: "{{ dir }}/registered"
+        content: "{{ r.ansible_stats | to_json }}"
+"#;
+
+/// `set_stats` as ansible-core 2.18: aggregated by default (numbers added, lists joined,
+/// mappings merged), per host on request, shown after the recap only with show_custom_stats.
+#[test]
+fn set_stats_aggregates_and_shows_custom_stats_when_asked() {
+    let t = tempdir();
+    write(t.path(), "pb.yml", SET_STATS);
+    local_inventory(t.path(), &["localhost"]);
+    let dir_var = format!("dir={}", t.path().display());
+    let args = ["run", "pb.yml", "-i", "hosts", "-e", dir_var.as_str()];
+    let shown = kplay_timeout_env(
+        t.path(),
+        &args,
+        std::time::Duration::from_secs(60),
+        &[("ANSIBLE_SHOW_CUSTOM_STATS", "true")],
+    );
+    shown.assert_exit(0);
+    assert_eq!(shown.host("localhost").ok, 5, "{}", shown.dump());
+    let tail: Vec<&str> = shown.stdout.lines().rev().take(5).collect();
+    assert_eq!(
+        tail,
+        [
+            "",
+            "\tRUN: { \"count\": 5, \"info\": {  \"a\": 1,  \"b\": 2 }, \"packages\": [  \"a\",  \"z\" ], \"total\": 10}",
+            "",
+            "\tlocalhost: { \"mine\": \"localhost\"}",
+            "CUSTOM STATS: ******************************************************************",
+        ],
+        "{}",
+        shown.dump()
+    );
+    assert_eq!(
+        read(&t.path().join("registered")),
+        r#"{"data": {"total": 10}, "per_host": false, "aggregate": false}"#
+    );
+    let quiet = kplay(t.path(), &args);
+    quiet.assert_exit(0);
+    assert!(!quiet.stdout.contains("CUSTOM STATS"), "{}", quiet.dump());
+}

@@ -34,6 +34,9 @@ pub struct Config {
     pub strategy: Option<String>,
     /// Results printed as YAML (`stdout_callback = yaml`, `callback_result_format = yaml`).
     pub yaml_results: bool,
+    /// `show_custom_stats` (`ANSIBLE_SHOW_CUSTOM_STATS`): print `set_stats` data after the
+    /// recap.
+    pub show_custom_stats: bool,
     /// Callbacks enabled besides the stdout one (`callbacks_enabled`): kplay has `timer`.
     pub callbacks: Vec<String>,
     /// The default vault password file or script (`[defaults] vault_password_file`,
@@ -151,6 +154,9 @@ impl Config {
             ("defaults", "callback_result_format") => {
                 self.yaml_results = parse_result_format(v, &span)?
             }
+            ("defaults", "show_custom_stats") => {
+                self.show_custom_stats = parse_bool(v, &span, &e.key)?
+            }
             ("defaults", "callbacks_enabled" | "callback_whitelist") => {
                 self.set_callbacks(v, &span)
             }
@@ -235,6 +241,10 @@ impl Config {
         }
         if let Some(v) = env("ANSIBLE_CALLBACK_RESULT_FORMAT") {
             self.yaml_results = parse_result_format(&v, &span("ANSIBLE_CALLBACK_RESULT_FORMAT"))?;
+        }
+        if let Some(v) = env("ANSIBLE_SHOW_CUSTOM_STATS") {
+            self.show_custom_stats =
+                parse_bool(&v, &span("ANSIBLE_SHOW_CUSTOM_STATS"), "show_custom_stats")?;
         }
         if let Some(v) = env("ANSIBLE_INVENTORY_IGNORE") {
             self.inventory_ignore_extensions =

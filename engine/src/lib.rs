@@ -1,6 +1,6 @@
 //! kplay-engine: everything between the command line and a host, except the modules themselves.
 //!
-//! Data flows one way (see `DESIGN.md`): load → plan → execute → output. Each stage owns its
+//! Data flows one way (see `docs/DESIGN.md`): load → plan → execute → output. Each stage owns its
 //! types; errors carry the [`span::Span`] of the YAML node they came from.
 
 pub mod agent;

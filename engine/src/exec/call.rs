@@ -14,11 +14,12 @@
 //! - `timeout: N`: the task fails after N seconds with Ansible's message, its commands stopped.
 
 use super::play::PlayRun;
+use super::task::TaskRun;
 use super::taskenv::ExecTaskEnv;
-use crate::exec::connection::CONNECTION_VARS;
 use crate::module::{Module, ModuleContext, ModuleError};
 use crate::output::Event;
 use crate::plan::Leaf;
+use crate::playbook::action::{short_name, Action, ModuleKind};
 use crate::transport::local::LocalTransport;
 use crate::transport::{Become, Transport, TransportError};
 use crate::value::{to_display_string, Map, Value};
@@ -61,9 +62,19 @@ impl Module for AsyncStatus {
 }
 
 /// Modules the engine itself provides (looked up after the registry's).
-pub(super) fn engine_module(action: &str) -> Option<Arc<dyn Module>> {
-    (crate::playbook::keywords::short_action(action) == ASYNC_STATUS)
+pub(super) fn engine_module(kind: Action) -> Option<Arc<dyn Module>> {
+    (kind == Action::Module(ModuleKind::AsyncStatus))
         .then(|| Arc::new(AsyncStatus) as Arc<dyn Module>)
+}
+
+/// One module call of a task: the module, its context, how to run it (`async`/`timeout`) and
+/// the connection it uses.
+pub(super) struct ModuleCall<'a> {
+    pub module: &'a Arc<dyn Module>,
+    pub ctx: ModuleContext<'a>,
+    pub spec: JobSpec,
+    pub conn: &'a Conn,
+    pub task: &'a TaskRun<'a>,
 }
 
 /// `async`/`poll`/`timeout` of one task, rendered.
@@ -82,6 +93,9 @@ impl JobSpec {
 
 /// What a job left: the module's result, or `None` when its time ran out.
 type JobOutcome = Option<Result<Map, ModuleError>>;
+
+/// A job not started yet.
+type JobFut = std::pin::Pin<Box<dyn std::future::Future<Output = JobOutcome> + Send>>;
 
 /// A `poll: 0` job the run keeps track of for `async_status`.
 pub struct AsyncJob {
@@ -150,6 +164,41 @@ fn num(v: &Option<Value>, scope: &Arc<Scope>, templar: &crate::template::Templar
         .map(|f| f.max(0.0) as u64)
 }
 
+/// The job itself: the module on its own transport, stopped (and given time to wind down)
+/// when `limit` seconds have passed; `None` then.
+async fn run_job(
+    module: Arc<dyn Module>,
+    owned: JobCtx,
+    transport: Arc<dyn Transport>,
+    args: Map,
+    limit: Option<u64>,
+) -> JobOutcome {
+    let ctx = ModuleContext {
+        host: &owned.host,
+        transport: transport.as_ref(),
+        check_mode: owned.check_mode,
+        diff: owned.diff,
+        become_: owned.become_.clone(),
+        environment: owned.environment.clone(),
+        env: &owned.env,
+    };
+    let work = module.run(&ctx, args);
+    tokio::pin!(work);
+    let outcome = match limit {
+        Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), &mut work).await {
+            Ok(r) => Some(r),
+            Err(_) => {
+                transport.interrupt().await;
+                let _ = tokio::time::timeout(WIND_DOWN, &mut work).await;
+                None
+            }
+        },
+        None => Some(work.await),
+    };
+    transport.close().await;
+    outcome
+}
+
 fn job_fields(m: &mut Map, jid: &str) {
     m.insert("ansible_job_id".into(), Value::String(jid.into()));
     m.insert("started".into(), Value::from(1));
@@ -181,95 +230,6 @@ fn job_result(jid: &str, outcome: JobOutcome) -> Result<Map, ModuleError> {
 }
 
 impl PlayRun {
-    /// The connection for a task's module: the host's (or delegate's) shared one, or a local
-    /// one for modules that run on the controller. `Err`: the host is unreachable (message).
-    pub(super) async fn connect(
-        &self,
-        leaf: &Leaf,
-        host: &str,
-        scope: &Arc<Scope>,
-        module: &dyn Module,
-    ) -> Result<Conn, String> {
-        let runner = &self.runner;
-        let templar = &runner.templar;
-        let delegate = super::task::kw_string(&leaf.keywords.delegate_to, scope, templar)
-            .filter(|d| d != host);
-        let conn_host = delegate.clone().unwrap_or_else(|| host.to_string());
-        if module.controller_only() {
-            return Ok(Conn {
-                transport: Arc::new(LocalTransport::new()),
-                host: conn_host,
-                kind: "local".into(),
-                vars: Map::new(),
-            });
-        }
-        let conn_scope = if delegate.is_some() {
-            Scope::for_host(&runner.vars, &conn_host)
-        } else {
-            scope.clone()
-        };
-        let mut cvars = Map::new();
-        for name in CONNECTION_VARS {
-            if let Some(v) = conn_scope.get_json(name) {
-                cvars.insert(name.to_string(), v);
-            }
-        }
-        let kw_conn = super::task::kw_string(&leaf.keywords.connection, scope, templar);
-        let kind = runner
-            .conns
-            .kind_for(&conn_host, &cvars, kw_conn.as_deref());
-        if let Some(u) = super::task::kw_string(&leaf.keywords.remote_user, scope, templar) {
-            cvars.entry("ansible_user").or_insert(Value::String(u));
-        }
-        // The `port` keyword, where the host sets no port of its own (variables win, as in
-        // Ansible).
-        if let Some(p) = super::task::kw_string(&leaf.keywords.port, scope, templar) {
-            if !cvars.contains_key("ansible_ssh_port") {
-                cvars.entry("ansible_port").or_insert(Value::String(p));
-            }
-        }
-        match runner.conns.get(&conn_host, &kind, &cvars).await {
-            Ok(t) => Ok(Conn {
-                transport: t,
-                host: conn_host,
-                kind,
-                vars: cvars,
-            }),
-            Err(e) => Err(format!("Failed to connect to the host via {kind}: {e}")),
-        }
-    }
-
-    /// The task's arguments over the `module_defaults` that apply to its action (innermost
-    /// layer wins, the task's own arguments win over all).
-    pub(super) fn task_args(&self, leaf: &Leaf) -> Map {
-        if leaf.keywords.module_defaults.is_empty() {
-            return leaf.task.args.clone();
-        }
-        let short = crate::playbook::keywords::short_action(&leaf.task.action);
-        let names = [
-            short.to_string(),
-            format!("ansible.builtin.{short}"),
-            format!("ansible.legacy.{short}"),
-            leaf.task.action.clone(),
-        ];
-        let mut args = Map::new();
-        for layer in &leaf.keywords.module_defaults {
-            let maps: Vec<&Value> = match layer {
-                Value::Array(a) => a.iter().collect(),
-                other => vec![other],
-            };
-            for m in maps.into_iter().filter_map(Value::as_object) {
-                for (k, v) in m {
-                    if let (true, Value::Object(defaults)) = (names.contains(k), v) {
-                        args.extend(defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
-                    }
-                }
-            }
-        }
-        args.extend(leaf.task.args.iter().map(|(k, v)| (k.clone(), v.clone())));
-        args
-    }
-
     /// The task's `async`, `poll` and `timeout`, rendered with the host's variables.
     pub(super) fn job_spec(&self, leaf: &Leaf, scope: &Arc<Scope>, check: bool) -> JobSpec {
         let t = &self.runner.templar;
@@ -282,25 +242,36 @@ impl PlayRun {
     }
 
     /// Run the module: in the foreground, or as a job when the task asks for `async` or
-    /// `timeout` (`make_env` gives the job its own view of the task's variables).
-    #[allow(clippy::too_many_arguments)]
+    /// `timeout` (the job gets its own view of the task's variables).
     pub(super) async fn call_module(
         self: &Arc<Self>,
-        module: &Arc<dyn Module>,
-        ctx: &ModuleContext<'_>,
+        call: &ModuleCall<'_>,
         args: Map,
-        spec: JobSpec,
-        conn: &Conn,
-        leaf: &Leaf,
-        make_env: &(dyn Fn() -> ExecTaskEnv + Sync),
     ) -> Result<Map, ModuleError> {
-        if module.name() == ASYNC_STATUS {
+        let ctx = &call.ctx;
+        if call.module.name() == ASYNC_STATUS {
             return self.async_status(ctx.host, &args);
         }
-        if !spec.is_job() {
-            return module.run(ctx, args).await;
+        if !call.spec.is_job() {
+            return call.module.run(ctx, args).await;
         }
+        let job = self.job(call, args).await?;
+        let spec = call.spec;
+        if spec.async_secs.filter(|a| *a > 0).is_none() {
+            // `timeout:` alone: the task waits for its job.
+            return self.await_timeout_job(call, job).await;
+        }
+        let jid = job_id();
+        if spec.poll == 0 {
+            return Ok(self.start_background_job(ctx.host, jid, job));
+        }
+        self.poll_job(call, jid, job).await
+    }
+
+    /// The module run as a job on a connection of its own, stopped when its time is up.
+    async fn job(&self, call: &ModuleCall<'_>, args: Map) -> Result<JobFut, ModuleError> {
         let runner = &self.runner;
+        let (module, conn, ctx) = (call.module, call.conn, &call.ctx);
         let transport: Arc<dyn Transport> = if module.controller_only() {
             Arc::new(LocalTransport::new())
         } else {
@@ -313,7 +284,9 @@ impl PlayRun {
                 Err(e) => return Err(TransportError::Unreachable(e.to_string()).into()),
             }
         };
-        let no_log = leaf
+        let no_log = call
+            .task
+            .leaf
             .keywords
             .no_log
             .as_ref()
@@ -332,93 +305,86 @@ impl PlayRun {
             diff: ctx.diff,
             become_: ctx.become_.clone(),
             environment: ctx.environment.clone(),
-            env: make_env(),
+            env: self.task_env(call.task),
         };
-        let limit = match spec.async_secs.filter(|a| *a > 0) {
-            Some(a) => Some(a),
-            None => spec.timeout,
-        };
-        let module = module.clone();
-        let job = async move {
-            let ctx = ModuleContext {
-                host: &owned.host,
-                transport: transport.as_ref(),
-                check_mode: owned.check_mode,
-                diff: owned.diff,
-                become_: owned.become_.clone(),
-                environment: owned.environment.clone(),
-                env: &owned.env,
-            };
-            let work = module.run(&ctx, args);
-            tokio::pin!(work);
-            let outcome = match limit {
-                Some(secs) => {
-                    match tokio::time::timeout(Duration::from_secs(secs), &mut work).await {
-                        Ok(r) => Some(r),
-                        Err(_) => {
-                            transport.interrupt().await;
-                            let _ = tokio::time::timeout(WIND_DOWN, &mut work).await;
-                            None
-                        }
-                    }
-                }
-                None => Some(work.await),
-            };
-            transport.close().await;
-            outcome
-        };
-        let action = crate::playbook::keywords::short_action(&leaf.task.action).to_string();
-        let Some(_) = spec.async_secs.filter(|a| *a > 0) else {
-            // `timeout:` alone: the task waits for its job.
-            let secs = spec.timeout.unwrap_or(0);
-            return match tokio::spawn(job).await {
-                Ok(Some(r)) => r,
-                Ok(None) | Err(_) => {
-                    let mut m = Map::new();
-                    m.insert("changed".into(), Value::Bool(false));
-                    m.insert("timedout".into(), serde_json::json!({"period": secs}));
-                    Err(ModuleError::with_result(
-                        format!("The {action} action failed to execute in the expected time frame ({secs}) and was terminated"),
-                        m,
-                    ))
-                }
-            };
-        };
-        let jid = job_id();
-        if spec.poll == 0 {
-            let slot: Arc<Mutex<Option<JobOutcome>>> = Arc::new(Mutex::new(None));
-            let done = slot.clone();
-            let handle = tokio::spawn(super::slot::scope(super::slot::current(), async move {
-                let outcome = job.await;
-                if let Ok(mut d) = done.lock() {
-                    *d = Some(outcome);
-                }
-            }));
-            if let Ok(mut t) = runner.jobs.table.lock() {
-                t.insert(
-                    jid.clone(),
-                    AsyncJob {
-                        host: ctx.host.to_string(),
-                        outcome: slot,
-                    },
-                );
+        let limit = call
+            .spec
+            .async_secs
+            .filter(|a| *a > 0)
+            .or(call.spec.timeout);
+        Ok(Box::pin(run_job(
+            module.clone(),
+            owned,
+            transport,
+            args,
+            limit,
+        )))
+    }
+
+    /// `timeout:` without `async`: wait for the job; its time running out fails the task.
+    async fn await_timeout_job(
+        &self,
+        call: &ModuleCall<'_>,
+        job: JobFut,
+    ) -> Result<Map, ModuleError> {
+        let secs = call.spec.timeout.unwrap_or(0);
+        match tokio::spawn(job).await {
+            Ok(Some(r)) => r,
+            Ok(None) | Err(_) => {
+                let action = short_name(&call.task.leaf.task.action);
+                let mut m = Map::new();
+                m.insert("changed".into(), Value::Bool(false));
+                m.insert("timedout".into(), serde_json::json!({"period": secs}));
+                Err(ModuleError::with_result(
+                    format!("The {action} action failed to execute in the expected time frame ({secs}) and was terminated"),
+                    m,
+                ))
             }
-            if let Ok(mut r) = runner.jobs.running.lock() {
-                r.push(handle);
-            }
-            let mut m = Map::new();
-            m.insert("ansible_job_id".into(), Value::String(jid));
-            m.insert("changed".into(), Value::Bool(true));
-            m.insert("started".into(), Value::from(1));
-            m.insert("finished".into(), Value::from(0));
-            return Ok(m);
         }
+    }
+
+    /// `poll: 0`: the job runs on; the task returns its id at once.
+    fn start_background_job(&self, host: &str, jid: String, job: JobFut) -> Map {
+        let runner = &self.runner;
+        let slot: Arc<Mutex<Option<JobOutcome>>> = Arc::new(Mutex::new(None));
+        let done = slot.clone();
+        let handle = tokio::spawn(super::slot::scope(super::slot::current(), async move {
+            let outcome = job.await;
+            if let Ok(mut d) = done.lock() {
+                *d = Some(outcome);
+            }
+        }));
+        if let Ok(mut t) = runner.jobs.table.lock() {
+            let job = AsyncJob {
+                host: host.to_string(),
+                outcome: slot,
+            };
+            t.insert(jid.clone(), job);
+        }
+        if let Ok(mut r) = runner.jobs.running.lock() {
+            r.push(handle);
+        }
+        let mut m = Map::new();
+        m.insert("ansible_job_id".into(), Value::String(jid));
+        m.insert("changed".into(), Value::Bool(true));
+        m.insert("started".into(), Value::from(1));
+        m.insert("finished".into(), Value::from(0));
+        m
+    }
+
+    /// `async` with `poll: P`: wait for the job, reporting `ASYNC POLL` every P seconds.
+    async fn poll_job(
+        &self,
+        call: &ModuleCall<'_>,
+        jid: String,
+        job: JobFut,
+    ) -> Result<Map, ModuleError> {
         let mut handle = tokio::spawn(job);
-        let every = Duration::from_secs(spec.poll.max(1));
+        let every = Duration::from_secs(call.spec.poll.max(1));
         let poll_event = |outcome: Option<bool>| {
-            runner.out.emit(&Event::AsyncPoll {
-                host: ctx.host.to_string(),
-                task: leaf.display_name.clone(),
+            self.runner.out.emit(&Event::AsyncPoll {
+                host: call.ctx.host.to_string(),
+                task: call.task.leaf.display_name.clone(),
                 jid: jid.clone(),
                 id: super::slot::current(),
                 outcome,

@@ -33,81 +33,122 @@ pub fn items(kind: &str, v: Value, search: &[PathBuf]) -> Result<Vec<Value>, Str
             let n = lists.iter().map(Vec::len).max().unwrap_or(0);
             Ok((0..n).map(|i| Value::Array(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Value::Null)).collect())).collect())
         }
-        "nested" | "cartesian" => {
-            let lists: Vec<Vec<Value>> = as_list(v).into_iter().map(as_list).collect();
-            let mut acc: Vec<Vec<Value>> = vec![vec![]];
-            for l in lists {
-                let mut next = Vec::with_capacity(acc.len() * l.len());
-                for prefix in &acc {
-                    for x in &l {
-                        let mut p = prefix.clone();
-                        p.push(x.clone());
-                        next.push(p);
-                    }
-                }
-                acc = next;
-            }
-            Ok(acc.into_iter().map(Value::Array).collect())
-        }
+        "nested" | "cartesian" => Ok(nested(v)),
         "sequence" => sequence(&v),
         "subelements" => subelements(v),
-        "fileglob" => {
-            let mut out = Vec::new();
-            for pat in as_list(v) {
-                let pat = to_display_string(&pat);
-                let full = if Path::new(&pat).is_absolute() { vec![pat.clone()] } else { search.iter().flat_map(|d| [d.join("files").join(&pat), d.join(&pat)]).map(|p| p.display().to_string()).collect() };
-                for f in full {
-                    let mut found: Vec<String> = glob::glob(&f).map_err(|e| e.to_string())?.filter_map(Result::ok).filter(|p| p.is_file()).map(|p| p.display().to_string()).collect();
-                    if !found.is_empty() {
-                        found.sort();
-                        out.extend(found.into_iter().map(Value::String));
-                        break;
-                    }
-                }
-            }
-            Ok(out)
-        }
-        "first_found" => {
-            let (files, paths, skip) = match &v {
-                Value::Object(m) => (as_list(m.get("files").cloned().unwrap_or(Value::Null)), as_list(m.get("paths").cloned().unwrap_or(Value::Null)), m.get("skip").and_then(ansible_bool).unwrap_or(false)),
-                _ => (flatten_one(v.clone()), vec![], false),
-            };
-            for f in &files {
-                let f = to_display_string(f);
-                let mut candidates: Vec<PathBuf> = Vec::new();
-                if Path::new(&f).is_absolute() {
-                    candidates.push(PathBuf::from(&f));
-                }
-                for p in &paths {
-                    candidates.push(PathBuf::from(to_display_string(p)).join(&f));
-                }
-                for d in search {
-                    candidates.push(d.join("files").join(&f));
-                    candidates.push(d.join(&f));
-                }
-                if let Some(c) = candidates.into_iter().find(|c| c.exists()) {
-                    return Ok(vec![Value::String(c.display().to_string())]);
-                }
-            }
-            if skip {
-                Ok(vec![])
-            } else {
-                Err("No file was found when using first_found.".into())
-            }
-        }
-        "lines" => {
-            let mut out = Vec::new();
-            for cmd in as_list(v) {
-                let o = std::process::Command::new("/bin/sh").arg("-c").arg(to_display_string(&cmd)).output().map_err(|e| e.to_string())?;
-                if !o.status.success() {
-                    return Err(format!("lookup_plugin.lines({}) returned {}", to_display_string(&cmd), o.status.code().unwrap_or(-1)));
-                }
-                out.extend(String::from_utf8_lossy(&o.stdout).lines().map(|l| Value::String(l.to_string())));
-            }
-            Ok(out)
-        }
+        "fileglob" => fileglob(v, search),
+        "first_found" => first_found(v, search),
+        "lines" => lines(v),
         other => Err(format!("unsupported loop lookup 'with_{other}'")),
     }
+}
+
+/// `with_nested`/`with_cartesian`: every combination of one item of each list.
+fn nested(v: Value) -> Vec<Value> {
+    let lists: Vec<Vec<Value>> = as_list(v).into_iter().map(as_list).collect();
+    let mut acc: Vec<Vec<Value>> = vec![vec![]];
+    for l in lists {
+        let mut next = Vec::with_capacity(acc.len() * l.len());
+        for prefix in &acc {
+            for x in &l {
+                let mut p = prefix.clone();
+                p.push(x.clone());
+                next.push(p);
+            }
+        }
+        acc = next;
+    }
+    acc.into_iter().map(Value::Array).collect()
+}
+
+/// `with_fileglob`: files matching each pattern, in the first search directory that has any.
+fn fileglob(v: Value, search: &[PathBuf]) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for pat in as_list(v) {
+        let pat = to_display_string(&pat);
+        let full: Vec<String> = if Path::new(&pat).is_absolute() {
+            vec![pat.clone()]
+        } else {
+            search
+                .iter()
+                .flat_map(|d| [d.join("files").join(&pat), d.join(&pat)])
+                .map(|p| p.display().to_string())
+                .collect()
+        };
+        for f in full {
+            let mut found: Vec<String> = glob::glob(&f)
+                .map_err(|e| e.to_string())?
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .map(|p| p.display().to_string())
+                .collect();
+            if !found.is_empty() {
+                found.sort();
+                out.extend(found.into_iter().map(Value::String));
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `with_first_found`: the first of `files` that exists (under `paths`, then the search path).
+fn first_found(v: Value, search: &[PathBuf]) -> Result<Vec<Value>, String> {
+    let (files, paths, skip) = match &v {
+        Value::Object(m) => (
+            as_list(m.get("files").cloned().unwrap_or(Value::Null)),
+            as_list(m.get("paths").cloned().unwrap_or(Value::Null)),
+            m.get("skip").and_then(ansible_bool).unwrap_or(false),
+        ),
+        _ => (flatten_one(v.clone()), vec![], false),
+    };
+    for f in &files {
+        let f = to_display_string(f);
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if Path::new(&f).is_absolute() {
+            candidates.push(PathBuf::from(&f));
+        }
+        for p in &paths {
+            candidates.push(PathBuf::from(to_display_string(p)).join(&f));
+        }
+        for d in search {
+            candidates.push(d.join("files").join(&f));
+            candidates.push(d.join(&f));
+        }
+        if let Some(c) = candidates.into_iter().find(|c| c.exists()) {
+            return Ok(vec![Value::String(c.display().to_string())]);
+        }
+    }
+    if skip {
+        Ok(vec![])
+    } else {
+        Err("No file was found when using first_found.".into())
+    }
+}
+
+/// `with_lines`: the output lines of each command, run on the controller.
+fn lines(v: Value) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for cmd in as_list(v) {
+        let o = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(to_display_string(&cmd))
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !o.status.success() {
+            return Err(format!(
+                "lookup_plugin.lines({}) returned {}",
+                to_display_string(&cmd),
+                o.status.code().unwrap_or(-1)
+            ));
+        }
+        out.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| Value::String(l.to_string())),
+        );
+    }
+    Ok(out)
 }
 
 fn as_list(v: Value) -> Vec<Value> {
@@ -155,40 +196,10 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
                 .map_err(|_| format!("can't parse '{s}' as an integer in with_sequence"))
         }
     };
-    let mut map = Map::new();
-    if let Value::Object(m) = v {
-        map = m.clone();
-    } else {
-        for tok in spec.split_whitespace() {
-            if let Some((k, val)) = tok.split_once('=') {
-                map.insert(k.into(), Value::String(val.into()));
-            } else {
-                let (range, fmt) = tok
-                    .split_once(':')
-                    .map(|(a, b)| (a, Some(b)))
-                    .unwrap_or((tok, None));
-                let (range, st) = range
-                    .split_once('/')
-                    .map(|(a, b)| (a, Some(b)))
-                    .unwrap_or((range, None));
-                match range.split_once('-') {
-                    Some((a, b)) => {
-                        map.insert("start".into(), Value::String(a.into()));
-                        map.insert("end".into(), Value::String(b.into()));
-                    }
-                    None => {
-                        map.insert("end".into(), Value::String(range.into()));
-                    }
-                }
-                if let Some(s) = st {
-                    map.insert("stride".into(), Value::String(s.into()));
-                }
-                if let Some(f) = fmt {
-                    map.insert("format".into(), Value::String(f.into()));
-                }
-            }
-        }
-    }
+    let map = match v {
+        Value::Object(m) => m.clone(),
+        _ => sequence_short_form(&spec),
+    };
     for (k, val) in &map {
         let s = to_display_string(val);
         match k.as_str() {
@@ -223,6 +234,41 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
         }
     }
     Ok(out)
+}
+
+/// `with_sequence`'s text form: `k=v` pairs, or `[start-]end[/stride][:format]`.
+fn sequence_short_form(spec: &str) -> Map {
+    let mut map = Map::new();
+    for tok in spec.split_whitespace() {
+        if let Some((k, val)) = tok.split_once('=') {
+            map.insert(k.into(), Value::String(val.into()));
+            continue;
+        }
+        let (range, fmt) = tok
+            .split_once(':')
+            .map(|(a, b)| (a, Some(b)))
+            .unwrap_or((tok, None));
+        let (range, st) = range
+            .split_once('/')
+            .map(|(a, b)| (a, Some(b)))
+            .unwrap_or((range, None));
+        match range.split_once('-') {
+            Some((a, b)) => {
+                map.insert("start".into(), Value::String(a.into()));
+                map.insert("end".into(), Value::String(b.into()));
+            }
+            None => {
+                map.insert("end".into(), Value::String(range.into()));
+            }
+        }
+        if let Some(s) = st {
+            map.insert("stride".into(), Value::String(s.into()));
+        }
+        if let Some(f) = fmt {
+            map.insert("format".into(), Value::String(f.into()));
+        }
+    }
+    map
 }
 
 /// Enough of printf for sequences: `%d`, `%02d`, `%x`, `%o`, with literal text around.

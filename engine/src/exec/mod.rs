@@ -1,19 +1,31 @@
 //! The executor: runs plays over hosts following the plan's DAG, with at most `forks` hosts
 //! busy at once, and reports through an [`Output`].
 
+mod args;
 mod call;
+mod conditions;
 pub mod connection;
 pub mod hoststate;
+mod include;
 pub mod interrupt;
 mod inventory_actions;
+mod invoke;
 pub mod loops;
+mod meta;
 mod nolog;
+pub mod once;
+mod outcome;
 mod pause;
 pub mod play;
 pub mod prompt;
+mod record;
+mod retry;
 pub mod slot;
+mod stats;
 mod step;
+mod target;
 mod task;
+mod task_loop;
 pub mod taskenv;
 pub mod trace;
 
@@ -118,6 +130,8 @@ pub struct Runner {
     pub start_at_done: AtomicBool,
     /// `async` jobs started with `poll: 0`.
     pub jobs: call::Jobs,
+    /// `set_stats` data: per host, and run-wide under [`stats::RUN`].
+    pub custom_stats: Mutex<IndexMap<String, Map>>,
     /// `--step`: the user answered "continue".
     pub step_continue: AtomicBool,
     /// The recap's counts when the run was interrupted (what finished before; the tasks being
@@ -162,6 +176,7 @@ impl Runner {
             next_task_id: std::sync::atomic::AtomicU64::new(1),
             start_at_done: AtomicBool::new(false),
             jobs: call::Jobs::default(),
+            custom_stats: Mutex::new(IndexMap::new()),
             step_continue: AtomicBool::new(false),
             frozen_stats: Mutex::new(None),
             conns,
@@ -226,6 +241,7 @@ impl Runner {
         let (stats, code) = self.outcome().await;
         self.out.emit(&Event::Recap {
             stats,
+            custom: self.custom_stats(),
             exit_code: code,
         });
         code
@@ -241,9 +257,18 @@ impl Runner {
         stats.sort_keys();
         self.out.emit(&Event::Recap {
             stats,
+            custom: self.custom_stats(),
             exit_code: code,
         });
         code
+    }
+
+    /// What `set_stats` gathered.
+    fn custom_stats(&self) -> IndexMap<String, Map> {
+        self.custom_stats
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// The exit code without a recap (ad-hoc runs print none).

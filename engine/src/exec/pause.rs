@@ -35,8 +35,17 @@ fn now() -> String {
         .to_string()
 }
 
-impl PlayRun {
-    pub(super) async fn pause(&self, leaf: &Leaf, args: &Map) -> Result<Map, String> {
+/// `pause`'s arguments, checked.
+struct PauseArgs {
+    echo: bool,
+    minutes: Option<i64>,
+    /// Seconds to wait; `None`: wait for the user.
+    wait: Option<i64>,
+    prompt: Option<String>,
+}
+
+impl PauseArgs {
+    fn parse(args: &Map) -> Result<PauseArgs, String> {
         let echo = match args.get("echo") {
             Some(v) => ansible_bool(v).ok_or_else(|| {
                 format!("argument 'echo' is of type {v} and we were unable to convert to bool")
@@ -55,54 +64,41 @@ impl PlayRun {
             .get("prompt")
             .map(to_display_string)
             .filter(|p| !p.is_empty());
-        let hidden = if echo { "" } else { " (output is hidden)" };
         let wait = match (minutes, seconds) {
             (Some(m), _) => Some(m * 60),
             (None, s) => s,
         };
-        let out = &self.runner.out;
-        let say = |text: String| {
-            out.emit(&Event::Message {
-                text,
-                id: super::slot::current(),
-            })
-        };
+        Ok(PauseArgs {
+            echo,
+            minutes,
+            wait,
+            prompt,
+        })
+    }
+
+    fn hidden(&self) -> &'static str {
+        if self.echo {
+            ""
+        } else {
+            " (output is hidden)"
+        }
+    }
+}
+
+impl PlayRun {
+    pub(super) async fn pause(&self, leaf: &Leaf, args: &Map) -> Result<Map, String> {
+        let a = PauseArgs::parse(args)?;
         let start = now();
         let started = Instant::now();
-        let mut user_input = String::new();
-        match wait {
+        let user_input = match a.wait {
             Some(secs) => {
-                let secs = secs.max(1);
-                say(format!("Pausing for {secs} seconds{hidden}"));
-                if prompt.is_some() {
-                    say("(ctrl+C then 'C' = continue early, ctrl+C then 'A' = abort)".into());
-                }
-                tokio::time::sleep(Duration::from_secs(secs as u64)).await;
+                self.wait_seconds(&a, secs).await;
+                String::new()
             }
-            None => {
-                let question = format!(
-                    "[{}]\n{}{hidden}:",
-                    leaf.display_name.trim(),
-                    prompt
-                        .as_deref()
-                        .unwrap_or("Press enter to continue, Ctrl+C to interrupt")
-                );
-                if super::prompt::interactive() {
-                    user_input = super::prompt::ask(out, &question, echo)
-                        .await
-                        .unwrap_or_default();
-                    if !echo {
-                        crate::output::sink::err_line("");
-                    }
-                } else {
-                    out.emit(&Event::Warning(
-                        "Not waiting for response to prompt as stdin is not interactive".into(),
-                    ));
-                }
-            }
-        }
+            None => self.wait_for_user(leaf, &a).await,
+        };
         let elapsed = started.elapsed().as_secs_f64();
-        let (amount, unit) = if minutes.is_some() {
+        let (amount, unit) = if a.minutes.is_some() {
             (elapsed / 60.0, "minutes")
         } else {
             (elapsed, "seconds")
@@ -121,9 +117,52 @@ impl PlayRun {
         m.insert("start".into(), Value::String(start));
         m.insert("stop".into(), Value::String(now()));
         m.insert("delta".into(), Value::from(elapsed as i64));
-        m.insert("echo".into(), Value::Bool(echo));
+        m.insert("echo".into(), Value::Bool(a.echo));
         m.insert("user_input".into(), Value::String(user_input));
         Ok(m)
+    }
+
+    fn say(&self, text: String) {
+        self.runner.out.emit(&Event::Message {
+            text,
+            id: super::slot::current(),
+        })
+    }
+
+    /// `Pausing for N seconds`, then the wait.
+    async fn wait_seconds(&self, a: &PauseArgs, secs: i64) {
+        let secs = secs.max(1);
+        self.say(format!("Pausing for {secs} seconds{}", a.hidden()));
+        if a.prompt.is_some() {
+            self.say("(ctrl+C then 'C' = continue early, ctrl+C then 'A' = abort)".into());
+        }
+        tokio::time::sleep(Duration::from_secs(secs as u64)).await;
+    }
+
+    /// The prompt, answered on the terminal (not waited for without one); the answer.
+    async fn wait_for_user(&self, leaf: &Leaf, a: &PauseArgs) -> String {
+        let out = &self.runner.out;
+        let question = format!(
+            "[{}]\n{}{}:",
+            leaf.display_name.trim(),
+            a.prompt
+                .as_deref()
+                .unwrap_or("Press enter to continue, Ctrl+C to interrupt"),
+            a.hidden()
+        );
+        if !super::prompt::interactive() {
+            out.emit(&Event::Warning(
+                "Not waiting for response to prompt as stdin is not interactive".into(),
+            ));
+            return String::new();
+        }
+        let answer = super::prompt::ask(out, &question, a.echo)
+            .await
+            .unwrap_or_default();
+        if !a.echo {
+            crate::output::sink::err_line("");
+        }
+        answer
     }
 }
 

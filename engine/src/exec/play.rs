@@ -38,6 +38,8 @@ pub struct PlayRun {
     pub extra_handlers: Mutex<Vec<Arc<Leaf>>>,
     /// `--step` answers, per task.
     pub step_answers: super::step::StepAnswers,
+    /// `run_once` tasks inside includes, shared by the hosts that include the same file.
+    pub included_once: super::once::IncludedOnce,
 }
 
 fn select_hosts(runner: &Arc<Runner>, play: &Play) -> Result<Vec<String>, LoadError> {
@@ -173,45 +175,9 @@ fn prepare_batch(
     start_at: Option<&str>,
     prompted: &Map,
 ) -> Result<PlayPlan, LoadError> {
-    // Layers of the play: later roles' defaults/vars take precedence over earlier ones.
-    let role_defaults: Vec<_> = play
-        .role_instances
-        .iter()
-        .rev()
-        .map(|r| r.defaults.clone())
-        .collect();
-    let role_vars: Vec<_> = play
-        .role_instances
-        .iter()
-        .rev()
-        .map(|r| r.vars.clone())
-        .collect();
-    let check = match play.keywords.check_mode.as_ref().and_then(ansible_bool) {
-        Some(c) => c,
-        None => runner.opts.check,
-    };
-    let diff = play
-        .keywords
-        .diff
-        .as_ref()
-        .and_then(ansible_bool)
-        .unwrap_or(runner.opts.diff);
-    runner.vars.set_play(PlayLayers {
-        name: play.name.clone(),
-        role_defaults,
-        role_vars,
-        play_vars: if prompted.is_empty() {
-            play.vars.clone()
-        } else {
-            let mut v = (*play.vars).clone();
-            v.extend(prompted.iter().map(|(k, v)| (k.clone(), v.clone())));
-            Arc::new(v)
-        },
-        play_hosts: all_hosts.to_vec(),
-        batch_hosts: hosts.clone(),
-        check_mode: check,
-        diff,
-    });
+    runner
+        .vars
+        .set_play(play_layers(runner, play, all_hosts, &hosts, prompted));
     for h in &hosts {
         runner.vars.inventory_vars(h)?;
         runner
@@ -219,20 +185,7 @@ fn prepare_batch(
             .update_host(h, |s| s.vars_files = Arc::new(Map::new()));
     }
     load_vars_files(runner, play, &hosts)?;
-
-    // Which variables read other hosts' variables (their users need a barrier).
-    let inv_maps: Vec<Arc<Map>> = hosts
-        .iter()
-        .filter_map(|h| runner.vars.inventory_vars(h).ok())
-        .collect();
-    let mut maps: Vec<&Map> = vec![&runner.vars.extra, &play.vars];
-    for r in &play.role_instances {
-        maps.push(&r.defaults);
-        maps.push(&r.vars);
-    }
-    maps.extend(inv_maps.iter().map(|m| m.as_ref()));
-    let tainted = plan::hostvars_tainted(maps.into_iter(), &runner.templar);
-
+    let tainted = hostvars_tainted(runner, play, &hosts);
     let gather = match play.gather_facts.as_ref() {
         Some(v) => ansible_bool(v).unwrap_or(true),
         None => !runner.opts.gathering_explicit,
@@ -251,6 +204,61 @@ fn prepare_batch(
         default_strategy: runner.opts.strategy.as_deref(),
         keyword_ctx,
     }))
+}
+
+/// The play's variable layers for a batch: later roles' defaults/vars take precedence over
+/// earlier ones; answers to `vars_prompt` join the play's vars.
+fn play_layers(
+    runner: &Runner,
+    play: &Play,
+    all_hosts: &[String],
+    hosts: &[String],
+    prompted: &Map,
+) -> PlayLayers {
+    let roles = || play.role_instances.iter().rev();
+    let check = play
+        .keywords
+        .check_mode
+        .as_ref()
+        .and_then(ansible_bool)
+        .unwrap_or(runner.opts.check);
+    let diff = play
+        .keywords
+        .diff
+        .as_ref()
+        .and_then(ansible_bool)
+        .unwrap_or(runner.opts.diff);
+    PlayLayers {
+        name: play.name.clone(),
+        role_defaults: roles().map(|r| r.defaults.clone()).collect(),
+        role_vars: roles().map(|r| r.vars.clone()).collect(),
+        play_vars: if prompted.is_empty() {
+            play.vars.clone()
+        } else {
+            let mut v = (*play.vars).clone();
+            v.extend(prompted.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Arc::new(v)
+        },
+        play_hosts: all_hosts.to_vec(),
+        batch_hosts: hosts.to_vec(),
+        check_mode: check,
+        diff,
+    }
+}
+
+/// Which variables read other hosts' variables (their users need a barrier).
+fn hostvars_tainted(runner: &Runner, play: &Play, hosts: &[String]) -> HashSet<String> {
+    let inv_maps: Vec<Arc<Map>> = hosts
+        .iter()
+        .filter_map(|h| runner.vars.inventory_vars(h).ok())
+        .collect();
+    let mut maps: Vec<&Map> = vec![&runner.vars.extra, &play.vars];
+    for r in &play.role_instances {
+        maps.push(&r.defaults);
+        maps.push(&r.vars);
+    }
+    maps.extend(inv_maps.iter().map(|m| m.as_ref()));
+    plan::hostvars_tainted(maps.into_iter(), &runner.templar)
 }
 
 pub async fn run_play(runner: &Arc<Runner>, play: Arc<Play>) -> Result<(), LoadError> {
@@ -406,7 +414,9 @@ async fn run_batch(runner: &Arc<Runner>, play: &Arc<Play>, plan: PlayPlan) {
         ran_roles: Mutex::new(Default::default()),
         extra_handlers: Mutex::new(Vec::new()),
         step_answers: Default::default(),
+        included_once: Default::default(),
     });
+    pr.included_once.expect_plan(&pr.plan);
     pr.clone().execute_dag().await;
     // Pending failures at the end of the play fail their hosts.
     for (i, h) in pr.plan.hosts.iter().enumerate() {
@@ -614,21 +624,16 @@ impl PlayRun {
         });
         let Some(h) = first else { return };
         let shared = self.run_leaf_on_host(h, leaf, None).await;
-        if let (Some(result), Some(reg)) = (shared, leaf.task.register.as_ref()) {
-            for (i, host) in self.plan.hosts.iter().enumerate() {
-                if i != h {
-                    let r = result.clone();
-                    self.runner.vars.update_host(host, |s| {
-                        Arc::make_mut(&mut s.set_facts).insert(reg.clone(), Value::Object(r));
-                    });
-                }
-            }
+        for other in (0..self.hosts.len()).filter(|&i| i != h) {
+            self.take_shared(other, leaf, &shared);
         }
     }
 
     /// Run `leaf` on `hosts` in that order, at most `limit` at once (each start waits for a
     /// slot, so with `limit` 1 they run one after another in inventory order).
     async fn run_ordered(self: &Arc<Self>, leaf: &Arc<Leaf>, hosts: &[usize], limit: usize) {
+        self.included_once
+            .expect(super::once::leaf_key(leaf), hosts);
         let slots = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
         let mut set = tokio::task::JoinSet::new();
         let id = super::slot::current();

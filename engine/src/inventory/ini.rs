@@ -5,11 +5,12 @@
 //! are read as Python literals (`ast.literal_eval`), falling back to strings — ansible-core does
 //! this both inline and in `:vars` sections, so `x=5` is an int and `x=yes` the string "yes".
 
-use super::pyliteral::{parse_value, shlex_split};
 use super::range;
+use super::shlex::shlex_split;
 use super::Inventory;
 use crate::error::LoadError;
 use crate::span::Span;
+use crate::template::literal::python_value as parse_value;
 use indexmap::IndexMap;
 
 #[derive(Clone, Copy, PartialEq)]

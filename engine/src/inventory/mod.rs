@@ -9,8 +9,8 @@ mod ini;
 mod listing;
 mod pattern;
 pub use pattern::glob_to_regex;
-mod pyliteral;
 mod range;
+mod shlex;
 mod vars_dirs;
 mod yaml;
 

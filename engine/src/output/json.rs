@@ -140,8 +140,16 @@ impl Output for JsonOutput {
                 json!({"event": "no_hosts_matched", "play": play, "time": now()})
             }
             Event::NoMoreHosts => json!({"event": "no_more_hosts", "play": play, "time": now()}),
-            Event::Recap { stats, exit_code } => {
-                json!({"event": "recap", "stats": stats, "exit_code": exit_code, "time": now()})
+            Event::Recap {
+                stats,
+                custom,
+                exit_code,
+            } => {
+                let mut v = json!({"event": "recap", "stats": stats, "exit_code": exit_code, "time": now()});
+                if !custom.is_empty() {
+                    v["custom_stats"] = json!(custom);
+                }
+                v
             }
         };
         sink::line(&v.to_string());

@@ -135,6 +135,8 @@ pub enum Event {
     NoMoreHosts,
     Recap {
         stats: IndexMap<String, HostStats>,
+        /// `set_stats` data: per host, and run-wide under `_run`.
+        custom: IndexMap<String, crate::value::Map>,
         exit_code: i32,
     },
 }
@@ -190,4 +192,6 @@ pub struct OutputOptions {
     /// Show results as YAML instead of JSON (`stdout_callback = yaml`,
     /// `callback_result_format = yaml`).
     pub yaml: bool,
+    /// `show_custom_stats`: `CUSTOM STATS` after the recap.
+    pub custom_stats: bool,
 }

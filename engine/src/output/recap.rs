@@ -20,7 +20,7 @@ pub fn python_json(v: &serde_json::Value, indent: bool) -> String {
     }
 }
 
-fn sort_keys(v: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn sort_keys(v: &serde_json::Value) -> serde_json::Value {
     match v {
         serde_json::Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();

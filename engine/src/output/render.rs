@@ -62,6 +62,23 @@ impl Renderer {
         v
     }
 
+    /// `CUSTOM STATS:` as ansible-core's default callback prints it: each host's data, then
+    /// the run's, as sorted JSON on one line.
+    pub fn custom_stats(&self, custom: &IndexMap<String, Map>) -> Vec<String> {
+        let mut v = vec![self.banner("CUSTOM STATS:")];
+        let mut hosts: Vec<&String> = custom.keys().filter(|h| h.as_str() != "_run").collect();
+        hosts.sort();
+        for h in hosts {
+            v.push(format!("\t{h}: {}", one_line_json(&custom[h])));
+        }
+        if let Some(run) = custom.get("_run") {
+            v.push(String::new());
+            v.push(format!("\tRUN: {}", one_line_json(run)));
+        }
+        v.push(String::new());
+        v
+    }
+
     fn clean(result: &Map, debug: bool) -> Map {
         let mut r: Map = result
             .iter()
@@ -289,7 +306,13 @@ impl Renderer {
                 vec![self.style(Style::new().cyan(), "skipping: no hosts matched")]
             }
             Event::NoMoreHosts => vec![self.banner("NO MORE HOSTS LEFT")],
-            Event::Recap { stats, .. } => self.recap(stats),
+            Event::Recap { stats, custom, .. } => {
+                let mut lines = self.recap(stats);
+                if self.opts.custom_stats && !custom.is_empty() {
+                    lines.extend(self.custom_stats(custom));
+                }
+                lines
+            }
             Event::Trace { host, level, text } if *level <= self.opts.verbosity => {
                 vec![self.style(Style::new().blue(), &format!("<{host}> {text}"))]
             }
@@ -425,9 +448,45 @@ fn take_blocks(v: Value, blocks: &mut Vec<String>) -> Value {
     }
 }
 
+/// Python's `json.dumps(v, indent=1, sort_keys=True)` with its newlines removed.
+fn one_line_json(m: &Map) -> String {
+    let sorted = crate::output::recap::sort_keys(&Value::Object(m.clone()));
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b" ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    if serde::Serialize::serialize(&sorted, &mut ser).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&buf).replace('\n', "")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_stats_print_hosts_sorted_then_the_run() {
+        let r = Renderer::new(OutputOptions::default());
+        let mut custom = IndexMap::new();
+        let m = |v: Value| v.as_object().cloned().unwrap_or_default();
+        custom.insert(
+            "_run".to_string(),
+            m(serde_json::json!({"b": [1], "a": {"y": 1, "x": 2}})),
+        );
+        custom.insert("web2".to_string(), m(serde_json::json!({"n": 1})));
+        custom.insert("web1".to_string(), m(serde_json::json!({})));
+        assert_eq!(
+            r.custom_stats(&custom),
+            [
+                format!("\nCUSTOM STATS: {}", "*".repeat(66)),
+                "\tweb1: {}".to_string(),
+                "\tweb2: { \"n\": 1}".to_string(),
+                String::new(),
+                "\tRUN: { \"a\": {  \"x\": 2,  \"y\": 1 }, \"b\": [  1 ]}".to_string(),
+                String::new(),
+            ]
+        );
+    }
 
     #[test]
     fn yaml_results_look_like_ansibles() {

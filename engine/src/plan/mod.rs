@@ -10,6 +10,7 @@ pub mod dot;
 pub mod explain;
 pub mod tags;
 
+use crate::playbook::action::{Action, ModuleKind};
 use crate::playbook::{Inherited, Play, Section, Task, TaskItem};
 use crate::span::Span;
 use crate::template::Templar;
@@ -125,9 +126,11 @@ pub fn task_display_name(task: &Task) -> String {
         Some(n) => n.clone(),
         None => {
             // Ansible names an unnamed include_role/import_role after the role.
-            let short = crate::playbook::keywords::short_action(&task.action);
-            match (short, task.args.get("name").and_then(Value::as_str)) {
-                ("include_role" | "import_role", Some(role)) => return format!("{short} : {role}"),
+            let short = crate::playbook::action::short_name(&task.action);
+            match (task.kind, task.args.get("name").and_then(Value::as_str)) {
+                (Action::IncludeRole | Action::ImportRole, Some(role)) => {
+                    return format!("{short} : {role}")
+                }
                 _ => task.action.clone(),
             }
         }
@@ -234,7 +237,7 @@ impl Flattener<'_> {
             .as_ref()
             .and_then(ansible_bool)
             .unwrap_or(false)
-            || crate::playbook::keywords::short_action(&t.action) == "pause";
+            || t.kind == Action::Pause;
         // A templated `any_errors_fatal` cannot be known before hosts run: the barrier is
         // placed anyway (a sync point changes no result) and the runtime decides per failure.
         let barrier_after = keywords
@@ -383,6 +386,7 @@ fn facts_task(play: &Play) -> Task {
         name: Some("Gathering Facts".into()),
         span: play.span.clone(),
         action: "setup".into(),
+        kind: Action::Module(ModuleKind::Plain),
         args,
         when: vec![],
         tags: ["always".to_string()].into_iter().collect(),

@@ -1,7 +1,7 @@
 //! Keywords kplay accepts but must check at load time: anything it does not support is refused
 //! here with file:line and what to do instead, never silently ignored at run time.
 
-use super::keywords::short_action;
+use super::action::Action;
 use super::VarsPrompt;
 use crate::error::LoadError;
 use crate::template::Templar;
@@ -151,8 +151,8 @@ pub fn check_task(node: &Node, action: &str, args: &crate::value::Map) -> Result
             ));
         }
     }
-    match short_action(action) {
-        "meta" => {
+    match Action::resolve(action) {
+        Action::Meta => {
             let what = args
                 .get("_raw_params")
                 .map(crate::value::to_display_string)
@@ -174,7 +174,7 @@ pub fn check_task(node: &Node, action: &str, args: &crate::value::Map) -> Result
                 ));
             }
         }
-        "pause" => {
+        Action::Pause => {
             for k in args.keys() {
                 if !matches!(k.as_str(), "seconds" | "minutes" | "prompt" | "echo") {
                     return Err(refuse(

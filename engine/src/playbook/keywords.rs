@@ -155,31 +155,3 @@ pub const ROLE_ENTRY_KEYWORDS: &[&str] = &[
     "throttle",
     "timeout",
 ];
-
-/// Actions the engine carries out itself: they change the run, not a host.
-pub const ENGINE_ACTIONS: &[&str] = &[
-    "include_tasks",
-    "import_tasks",
-    "include_role",
-    "import_role",
-    "include",
-    "meta",
-    "add_host",
-    "group_by",
-    "import_playbook",
-    "set_stats",
-    "pause",
-    "async_status",
-];
-
-/// Strip `ansible.builtin.` / `ansible.legacy.` so engine actions match by short name.
-pub fn short_action(action: &str) -> &str {
-    action
-        .strip_prefix("ansible.builtin.")
-        .or_else(|| action.strip_prefix("ansible.legacy."))
-        .unwrap_or(action)
-}
-
-pub fn is_engine_action(action: &str) -> bool {
-    ENGINE_ACTIONS.contains(&short_action(action))
-}

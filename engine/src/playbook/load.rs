@@ -1,6 +1,7 @@
 //! YAML nodes → the typed playbook model. Every error names file:line and the offending key.
 
-use super::keywords::{self, BLOCK_KEYWORDS, PLAY_KEYWORDS, TASK_KEYWORDS};
+use super::action::Action;
+use super::keywords::{BLOCK_KEYWORDS, PLAY_KEYWORDS, TASK_KEYWORDS};
 use super::role;
 use super::{Block, Inherited, LoopSpec, Play, Playbook, Task, TaskContext, TaskItem};
 use crate::error::LoadError;
@@ -645,10 +646,7 @@ fn find_action(node: &Node, lctx: &LoadContext) -> Result<(String, Map, Span, bo
         .get(&action)
         .map(|m| m.free_form())
         .unwrap_or(false)
-        || matches!(
-            keywords::short_action(&action),
-            "include_tasks" | "import_tasks" | "include" | "meta" | "include_vars"
-        );
+        || Action::resolve(&action).free_form();
     let mut args = Map::new();
     if let Some(a) = node.get("args") {
         match a.to_value() {
@@ -695,7 +693,7 @@ fn find_action(node: &Node, lctx: &LoadContext) -> Result<(String, Map, Span, bo
 }
 
 fn check_action(action: &str, span: &Span, lctx: &LoadContext) -> Result<(), LoadError> {
-    if lctx.registry.contains(action) || keywords::is_engine_action(action) {
+    if lctx.registry.contains(action) || Action::resolve(action).is_engine() {
         return Ok(());
     }
     Err(LoadError::at(span, format!("couldn't resolve module/action '{action}'. This often indicates a misspelling, missing collection, or incorrect module path.")))
@@ -736,12 +734,13 @@ fn parse_task(
             value: v.to_value(),
         });
     }
-    let short = keywords::short_action(&action).to_string();
+    let kind = Action::resolve(&action);
     let name = node.get("name").map(Node::key_string);
     let task = Task {
         name,
         span: node.span.clone(),
         action: action.clone(),
+        kind,
         args,
         when: parse_when(node.get("when")),
         tags: parse_tags(node.get("tags"))?,
@@ -761,9 +760,9 @@ fn parse_task(
         keywords: kw,
         ctx: ctx.clone(),
     };
-    match short.as_str() {
-        "import_tasks" => import_tasks(task, &action_span, ctx, lctx, static_vars),
-        "import_role" => {
+    match kind {
+        Action::ImportTasks => import_tasks(task, &action_span, ctx, lctx, static_vars),
+        Action::ImportRole => {
             let mut loader = role::RoleLoader::new(lctx, &ctx.base_dir, static_vars);
             loader.import_role(task, &action_span)
         }

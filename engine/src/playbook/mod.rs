@@ -4,6 +4,7 @@
 //! stop the run before any host is touched. Anything that needs host variables (dynamic
 //! includes, loops, conditions) stays raw (`Value`) and is rendered by the executor.
 
+pub mod action;
 pub mod checks;
 pub mod keywords;
 pub mod kv;
@@ -112,6 +113,8 @@ pub struct Task {
     pub span: Span,
     /// The module or engine action name as written (`copy`, `ansible.builtin.copy`, `include_tasks`).
     pub action: String,
+    /// What the action is, resolved from `action` at load time.
+    pub kind: action::Action,
     /// Arguments, raw (templated at run time). Free-form text is under `_raw_params`.
     pub args: Map,
     pub when: Vec<(Value, Span)>,

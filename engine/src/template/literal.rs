@@ -1,19 +1,34 @@
-//! A reader for Python literals, the subset `ast.literal_eval` accepts.
+//! The one reader of Python literals, the subset `ast.literal_eval` accepts: strings (single,
+//! double, triple quoted, `r`/`u`/`b` prefixes, adjacent concatenation), ints (with
+//! `0x`/`0o`/`0b` and `_`), floats, `True/False/None`, lists, tuples, sets (as lists) and dicts.
 //!
-//! Ansible 2.18 (non-native Jinja) passes every template result that starts with `[` or `{`, or
-//! is exactly `True`/`False`, through `ast.literal_eval` (with `true`/`false`/`null` also
-//! accepted), so `"[{{ a }}, {{ b }}]"` becomes a list. This reproduces that: strings (single,
-//! double, triple quoted, `r`/`u`/`b` prefixes, adjacent concatenation), ints (with `0x`/`0o`/`0b`
-//! and `_`), floats, `True/False/None`, lists, tuples, sets (as lists) and dicts.
+//! Two callers, two dialects: Ansible 2.18's templating (non-native Jinja) passes every template
+//! result that starts with `[` or `{`, or is exactly `True`/`False`, through `literal_eval` with
+//! `true`/`false`/`null` also accepted, so `"[{{ a }}, {{ b }}]"` becomes a list
+//! ([`literal_eval`]); the INI inventory reads `key=value` values with Python's own
+//! `ast.literal_eval`, where `true` stays text ([`python_value`]).
 
 use crate::value::{Map, Value};
 
-/// The value of `src` as a Python literal, or `None` when `src` is not one.
+/// The value of `src` as a Python literal (JSON's `true`/`false`/`null` accepted too), or
+/// `None` when `src` is not one.
 pub fn literal_eval(src: &str) -> Option<Value> {
+    parse(src, true)
+}
+
+/// Python's `ast.literal_eval(text)` when `text` is a literal, else `text` as a string.
+pub fn python_value(text: &str) -> Value {
+    // ast.literal_eval strips leading spaces and tabs only.
+    parse(text.trim_start_matches([' ', '\t']), false)
+        .unwrap_or_else(|| Value::String(text.to_string()))
+}
+
+fn parse(src: &str, json_words: bool) -> Option<Value> {
     let mut p = Parser {
         s: src.as_bytes(),
         src,
         i: 0,
+        json_words,
     };
     p.ws();
     let v = p.value()?;
@@ -25,6 +40,8 @@ struct Parser<'a> {
     s: &'a [u8],
     src: &'a str,
     i: usize,
+    /// Accept `true`/`false`/`null` as Ansible's templating does.
+    json_words: bool,
 }
 
 impl Parser<'_> {
@@ -96,10 +113,14 @@ impl Parser<'_> {
                     self.i += 1;
                 }
                 let word = &self.src[start..self.i];
+                let json = self.json_words;
                 match word {
-                    "True" | "true" => Some(Value::Bool(true)),
-                    "False" | "false" => Some(Value::Bool(false)),
-                    "None" | "null" => Some(Value::Null),
+                    "True" => Some(Value::Bool(true)),
+                    "False" => Some(Value::Bool(false)),
+                    "None" => Some(Value::Null),
+                    "true" if json => Some(Value::Bool(true)),
+                    "false" if json => Some(Value::Bool(false)),
+                    "null" if json => Some(Value::Null),
                     "r" | "u" | "b" | "R" | "U" | "B" | "rb" | "br"
                         if matches!(self.peek(), Some(b'\'' | b'"')) =>
                     {
@@ -253,10 +274,12 @@ impl Parser<'_> {
                 self.i += 1;
             }
         }
-        let text: String = self.src[start..self.i]
-            .chars()
-            .filter(|c| *c != '_')
-            .collect();
+        let written = &self.src[start..self.i];
+        // Python allows `_` only between digits.
+        if written.starts_with('_') || written.ends_with('_') || written.contains("__") {
+            return None;
+        }
+        let text: String = written.chars().filter(|c| *c != '_').collect();
         let lower = text.to_ascii_lowercase();
         for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
             if let Some(digits) = lower.strip_prefix(prefix) {
@@ -264,8 +287,8 @@ impl Parser<'_> {
             }
         }
         if let Ok(i) = text.parse::<i64>() {
-            // Python rejects leading zeros on non-zero decimal ints.
-            if text.len() > 1 && text.starts_with('0') {
+            // Python rejects leading zeros on non-zero decimal ints (`010`, not `00`).
+            if text.len() > 1 && text.starts_with('0') && text.bytes().any(|b| b != b'0') {
                 return None;
             }
             return Some(Value::from(i));
@@ -345,5 +368,47 @@ mod tests {
             literal_eval("[0x1f, 1e3, 1_000]"),
             Some(json!([31, 1000.0, 1000]))
         );
+    }
+
+    #[test]
+    fn python_dialect_numbers_and_constants() {
+        assert_eq!(python_value("42"), json!(42));
+        assert_eq!(python_value("-7"), json!(-7));
+        assert_eq!(python_value("1_000"), json!(1000));
+        assert_eq!(python_value("0x1f"), json!(31));
+        assert_eq!(python_value("1.5"), json!(1.5));
+        assert_eq!(python_value("1e3"), json!(1000.0));
+        assert_eq!(python_value("True"), json!(true));
+        assert_eq!(python_value("None"), json!(null));
+        assert_eq!(python_value("00"), json!(0));
+        assert_eq!(python_value(" \t5"), json!(5));
+    }
+
+    #[test]
+    fn python_dialect_non_literals_stay_strings() {
+        assert_eq!(python_value("yes"), json!("yes"));
+        assert_eq!(python_value("true"), json!("true"));
+        assert_eq!(python_value("null"), json!("null"));
+        assert_eq!(python_value("010"), json!("010"));
+        assert_eq!(python_value("1__0"), json!("1__0"));
+        assert_eq!(python_value("1_"), json!("1_"));
+        assert_eq!(python_value("1.2.3.4"), json!("1.2.3.4"));
+        assert_eq!(python_value("hello world"), json!("hello world"));
+        assert_eq!(python_value("[1, 2"), json!("[1, 2"));
+    }
+
+    #[test]
+    fn python_dialect_containers_and_strings() {
+        assert_eq!(python_value("[1, 'a', [True]]"), json!([1, "a", [true]]));
+        assert_eq!(python_value("(1,)"), json!([1]));
+        assert_eq!(python_value("(1)"), json!(1));
+        assert_eq!(
+            python_value("{'k': 1, 2: \"v\"}"),
+            json!({"k": 1, "2": "v"})
+        );
+        assert_eq!(python_value("'a b'"), json!("a b"));
+        assert_eq!(python_value(r#""tab\there""#), json!("tab\there"));
+        assert_eq!(python_value("'a' 'b'"), json!("ab"));
+        assert_eq!(python_value("[true]"), json!("[true]"));
     }
 }

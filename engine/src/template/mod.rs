@@ -3,7 +3,8 @@
 //! [`Templar`] is built once per run and shared (`Arc<Templar>`). It holds two environments
 //! with the same filters, tests and functions, differing only in undefined handling (see
 //! [`undefined`] for why). The filter/test/lookup library is split by family into the
-//! `filters_*`, `tests` and `lookups` files, each with unit tests showing Ansible's behaviour.
+//! `filters_*`, `jinja_tests` (Jinja tests: `is failed`, `is version` …) and `lookups` files, each
+//! with unit tests showing Ansible's behaviour.
 
 mod bare_undefined;
 mod convert;
@@ -23,14 +24,14 @@ mod filters_time;
 mod filters_units;
 mod filters_url;
 mod globals;
+mod jinja_tests;
 mod jinja_tests_more;
 mod limits;
-mod literal;
+pub mod literal;
 mod lookups;
 mod lookups_more;
 mod native;
 mod pep440;
-mod tests;
 mod undefined;
 
 #[cfg(test)]
@@ -300,7 +301,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     filters_net::register(&mut env);
     filters_crypt::register(&mut env);
     filters_query::register(&mut env);
-    tests::register(&mut env);
+    jinja_tests::register(&mut env);
     jinja_tests_more::register(&mut env);
     globals::register(&mut env);
     lookups::register(&mut env);

@@ -25,6 +25,9 @@ pub struct HostVarsState {
     pub include_vars: Arc<Map>,
     /// `set_fact` and `register` results (same precedence level in Ansible).
     pub set_facts: Arc<Map>,
+    /// Names in `set_facts` that hold registered results: data, never templated again (what
+    /// ansible-core's "unsafe" marking of module results does).
+    pub unsafe_names: Arc<std::collections::HashSet<String>>,
     /// The play's `vars_files` as loaded for this host.
     pub vars_files: Arc<Map>,
 }

@@ -6,6 +6,7 @@ use crate::template::from_json_value;
 use crate::value::{Map, Value};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value as MjValue};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 /// Names [`Scope::magic`] answers (for `vars` listing).
@@ -42,6 +43,9 @@ pub struct TaskLayers {
     pub include_params: Vec<Arc<Map>>,
     /// Loop variables (`item`, `ansible_loop`, the `index_var` …).
     pub loop_vars: Option<Arc<Map>>,
+    /// The task's own result under its registered name, while `changed_when`/`failed_when`/
+    /// `until` look at it (with the loop variables' precedence; data, never templated).
+    pub registered: Option<Arc<Map>>,
     /// Where lookups search for files (role dir, then playbook dir).
     pub search_path: Vec<String>,
 }
@@ -53,12 +57,18 @@ pub struct Scope {
     host: String,
     /// Highest precedence first.
     layers: Vec<Arc<Map>>,
+    /// Where module results sit in `layers`: their values are data, never templated again.
+    data: DataLayers,
     play: Arc<super::PlayLayers>,
     facts: Arc<Map>,
     search_path: Vec<String>,
     role: Option<Arc<RoleInstance>>,
     role_path: Option<String>,
-    cache: Mutex<HashMap<String, MjValue>>,
+    /// Rendered values, and whether each holds module results (data).
+    cache: Mutex<HashMap<String, (MjValue, bool)>>,
+    /// A value holding module results was read since [`Scope::take_data_used`]: what is
+    /// rendered from it is data too (ansible-core's unsafe marking carries over).
+    data_used: std::sync::atomic::AtomicBool,
     /// Variables being rendered right now (cycle detection).
     stack: Mutex<Vec<String>>,
     /// The first error met while rendering a variable, reported instead of "undefined".
@@ -88,6 +98,11 @@ impl Scope {
         let inv = run.inventory_vars(host).unwrap_or_default();
         let mut layers: Vec<Arc<Map>> = Vec::with_capacity(16);
         layers.push(run.extra.clone());
+        let mut data = DataLayers::default();
+        if let Some(r) = &tl.registered {
+            data.whole.push(layers.len());
+            layers.push(r.clone());
+        }
         if let Some(l) = &tl.loop_vars {
             layers.push(l.clone());
         }
@@ -95,6 +110,8 @@ impl Scope {
         if let Some(r) = &tl.role {
             layers.push(r.params.clone());
         }
+        data.set_facts = Some(layers.len());
+        data.unsafe_names = state.unsafe_names.clone();
         layers.push(state.set_facts.clone());
         layers.push(state.include_vars.clone());
         layers.extend(tl.task_vars.iter().cloned());
@@ -104,6 +121,7 @@ impl Scope {
         layers.extend(play.role_vars.iter().cloned());
         layers.push(state.vars_files.clone());
         layers.push(play.play_vars.clone());
+        data.whole.push(layers.len());
         layers.push(state.facts.clone());
         layers.push(inv);
         if let Some(r) = &tl.role {
@@ -115,12 +133,14 @@ impl Scope {
             run: run.clone(),
             host: host.to_string(),
             layers,
+            data,
             play,
             facts: state.facts.clone(),
             search_path: tl.search_path.clone(),
             role: tl.role.clone(),
             role_path: tl.role.as_ref().map(|r| r.path.display().to_string()),
             cache: Mutex::new(HashMap::new()),
+            data_used: std::sync::atomic::AtomicBool::new(false),
             stack: Mutex::new(Vec::new()),
             error: Mutex::new(None),
         })
@@ -255,6 +275,19 @@ impl Scope {
             .or_else(|| self.fallback(name))
     }
 
+    /// The raw value with the index of the layer it came from (`None`: magic or fallback).
+    fn raw_layered(&self, name: &str) -> Option<(Value, Option<usize>)> {
+        if let Some(v) = self.magic(name) {
+            return Some((v, None));
+        }
+        let found = self
+            .layers
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| l.get(name).map(|v| (v.clone(), Some(i))));
+        found.or_else(|| self.fallback(name).map(|v| (v, None)))
+    }
+
     /// A rendered variable as JSON (used by the executor, e.g. connection variables).
     pub fn get_json(self: &Arc<Self>, name: &str) -> Option<Value> {
         self.lookup(name)
@@ -274,23 +307,40 @@ impl Scope {
         }
     }
 
+    /// Whether a value holding module results was read since the last call.
+    pub fn take_data_used(&self) -> bool {
+        self.data_used.swap(false, Ordering::SeqCst)
+    }
+
     fn lookup(self: &Arc<Self>, name: &str) -> Option<MjValue> {
-        if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(name).cloned()) {
+        if let Some((v, data)) = self.cache.lock().ok().and_then(|c| c.get(name).cloned()) {
+            if data {
+                self.data_used.store(true, Ordering::SeqCst);
+            }
             return Some(v);
         }
+        let before = self.take_data_used();
         let v = match name {
             "hostvars" => Some(MjValue::from_object(HostVarsObject {
                 run: self.run.clone(),
             })),
             "groups" => self.run.groups.read().ok().map(|g| g.clone()),
             "vars" => Some(self.ctx()),
-            _ => {
-                let raw = self.raw(name)?;
-                self.render_raw(name, &raw)
-            }
-        }?;
+            _ => match self.raw_layered(name)? {
+                (raw, Some(i)) if self.data.holds(i, name) => {
+                    self.data_used.store(true, Ordering::SeqCst);
+                    Some(from_json_value(&raw))
+                }
+                (raw, _) => self.render_raw(name, &raw),
+            },
+        };
+        let data = self.data_used.load(Ordering::SeqCst);
+        if before {
+            self.data_used.store(true, Ordering::SeqCst);
+        }
+        let v = v?;
         if let Ok(mut c) = self.cache.lock() {
-            c.insert(name.to_string(), v.clone());
+            c.insert(name.to_string(), (v.clone(), data));
         }
         Some(v)
     }
@@ -332,6 +382,23 @@ impl Scope {
         set.insert("hostvars".into());
         set.insert("groups".into());
         set.into_iter().collect()
+    }
+}
+
+/// Which layers hold module results (facts, registered values): data, not templates.
+#[derive(Default)]
+struct DataLayers {
+    /// Layers whose every value is data.
+    whole: Vec<usize>,
+    /// The `set_fact`/`register` layer, where only `unsafe_names` are data.
+    set_facts: Option<usize>,
+    unsafe_names: Arc<std::collections::HashSet<String>>,
+}
+
+impl DataLayers {
+    fn holds(&self, layer: usize, name: &str) -> bool {
+        self.whole.contains(&layer)
+            || self.set_facts == Some(layer) && self.unsafe_names.contains(name)
     }
 }
 
