@@ -15,6 +15,8 @@
 //! ignore_recap: false        # true: recap counts differ on purpose
 //! deliberate:                # why kplay differs here; printed on every run
 //!   - "…"
+//! no_recap: true             # the run stops before a recap (load error, --syntax-check)
+//! kplay_output: ["…"]        # text kplay's output must hold
 //! ```
 //!
 //! Every mismatching case is reported at the end, each with what differs. ansible-core's results
@@ -120,6 +122,13 @@ fn run_case(ansible: &Ansible, kplay: &Path, case: &Path) -> Result<Outcome, Str
                 outcome.deliberate.push(line);
             } else {
                 outcome.diffs.push(line);
+            }
+        }
+        for want in &expect.kplay_output {
+            if !k.log.contains(want.as_str()) {
+                outcome
+                    .diffs
+                    .push(format!("{tag}kplay output lacks {want:?}"));
             }
         }
         if verbose && outcome.diffs.len() > before {

@@ -123,6 +123,9 @@ pub struct Runner {
     /// The recap's counts when the run was interrupted (what finished before; the tasks being
     /// stopped fail after that and must not count).
     frozen_stats: Mutex<Option<IndexMap<String, HostStats>>>,
+    /// A file included at run time could not be loaded (unknown action, bad YAML …): like
+    /// ansible-core, the whole run stops there with that load error (exit 4, no recap).
+    load_failure: Mutex<Option<String>>,
 }
 
 impl Runner {
@@ -164,6 +167,7 @@ impl Runner {
             jobs: call::Jobs::default(),
             step_continue: AtomicBool::new(false),
             frozen_stats: Mutex::new(None),
+            load_failure: Mutex::new(None),
             conns,
             stats: Mutex::new(IndexMap::new()),
             failed_hosts: Mutex::new(HashSet::new()),
@@ -201,6 +205,23 @@ impl Runner {
         self.conns.interrupt_all().await;
     }
 
+    /// An included file failed to load: the run stops at once and [`Runner::run_playbook`]
+    /// returns the error (the first one wins).
+    pub(crate) fn fail_load(&self, msg: String) {
+        if let Ok(mut f) = self.load_failure.lock() {
+            f.get_or_insert(msg);
+        }
+        self.abort.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn take_load_failure(&self) -> Option<LoadError> {
+        self.load_failure
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take())
+            .map(LoadError::Other)
+    }
+
     pub fn stat(&self, host: &str, f: impl FnOnce(&mut HostStats)) {
         if let Ok(mut s) = self.stats.lock() {
             f(s.entry(host.to_string()).or_default());
@@ -217,6 +238,9 @@ impl Runner {
                 break;
             }
             play::run_play(self, p.clone()).await?;
+            if let Some(e) = self.take_load_failure() {
+                return Err(e);
+            }
         }
         Ok(())
     }

@@ -1070,18 +1070,17 @@ impl PlayRun {
                     "Could not find or access '{file}' on the Ansible Controller."
                 ));
             };
-            let doc = match crate::playbook::load::load_single_doc(&path) {
-                Ok(d) => d,
-                Err(e) => return Outcome::failed(e.to_string()),
-            };
-            match crate::playbook::load::parse_task_list(
-                Some(&doc),
-                &leaf.task.ctx,
-                &lctx,
-                &runner.vars.extra,
-            ) {
+            let loaded = crate::playbook::load::load_single_doc(&path).and_then(|doc| {
+                let vars = &runner.vars.extra;
+                crate::playbook::load::parse_task_list(Some(&doc), &leaf.task.ctx, &lctx, vars)
+            });
+            match loaded {
                 Ok(items) => (items, vec![], path.display().to_string(), None),
-                Err(e) => return Outcome::failed(e.to_string()),
+                // ansible-core: a load error in an included file stops the run (exit 4).
+                Err(e) => {
+                    runner.fail_load(e.to_string());
+                    return Outcome::failed(e.to_string());
+                }
             }
         };
         if !handlers.is_empty() {

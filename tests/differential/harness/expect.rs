@@ -17,9 +17,21 @@ pub struct Expect {
     pub ignore_recap: bool,
     /// Why kplay differs here; printed on every run.
     pub deliberate: Vec<String>,
+    /// The run stops before any recap (a load error, `--syntax-check`): both tools must print none.
+    pub no_recap: bool,
+    /// Text kplay's output must hold (each entry), e.g. every error `--syntax-check` finds.
+    pub kplay_output: Vec<String>,
 }
 
-const KNOWN: [&str; 5] = ["args", "runs", "ignore_files", "ignore_recap", "deliberate"];
+const KNOWN: [&str; 7] = [
+    "args",
+    "runs",
+    "ignore_files",
+    "ignore_recap",
+    "deliberate",
+    "no_recap",
+    "kplay_output",
+];
 
 fn strings(v: &Value, key: &str) -> Result<Vec<String>, String> {
     match v.get(key) {
@@ -67,6 +79,8 @@ pub fn read(case: &Path) -> Result<Expect, String> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         deliberate: strings(&v, "deliberate")?,
+        no_recap: v.get("no_recap").and_then(Value::as_bool).unwrap_or(false),
+        kplay_output: strings(&v, "kplay_output")?,
     })
 }
 
