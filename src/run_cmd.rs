@@ -373,16 +373,13 @@ pub fn run(args: RunArgs) -> u8 {
             return load_error(format!("the playbook: {} could not be found", p.display()));
         }
     }
+    if args.syntax_check {
+        return crate::syntax_cmd::run(&paths, &registry, &opts.roles_path, &opts.extra_vars);
+    }
     let playbooks = match load_playbooks(&paths, &registry, &opts.roles_path, &opts.extra_vars) {
         Ok(p) => p,
         Err(e) => return load_error(e),
     };
-    if args.syntax_check {
-        for p in &paths {
-            sink::line(&format!("\nplaybook: {}", p.display()));
-        }
-        return 0;
-    }
     if let Err(code) = check_start_at(&playbooks, opts.start_at_task.as_deref()) {
         return code;
     }
