@@ -868,7 +868,11 @@ pub fn resolve_task_file(file: &str, ctx: &TaskContext, from: &Span) -> Option<P
     }
     candidates.push(ctx.base_dir.join(file));
     candidates.push(ctx.base_dir.join("tasks").join(file));
-    candidates.into_iter().find(|c| c.is_file())
+    // Absolute, as ansible-core names included files (`included: /abs/path.yml`).
+    candidates
+        .into_iter()
+        .find(|c| c.is_file())
+        .map(|c| std::fs::canonicalize(&c).unwrap_or(c))
 }
 
 /// The argument key holding a task's whole-arguments expression (see [`is_single_expression`]).
