@@ -290,7 +290,12 @@ impl PlayRun {
                 return Outcome::failed(self.template_error(leaf, &scope, &e.to_string()));
             }
         };
-        let items = match super::loops::items(&spec.kind, rendered, &self.search_path(leaf)) {
+        let items = match super::loops::items_in(
+            &spec.kind,
+            rendered,
+            &self.search_path(leaf),
+            super::loops::loop_subdir(&leaf.task.action),
+        ) {
             Ok(i) => i,
             Err(e) => return Outcome::failed(e),
         };

@@ -154,6 +154,8 @@ fn plays_from_doc(
     } else {
         base_dir
     };
+    // Absolute, as ansible-core's playbook dir and the file names found from it are.
+    let base_dir = std::fs::canonicalize(&base_dir).unwrap_or(base_dir);
     let Some(entries) = doc.as_seq() else {
         if doc.is_null() {
             return Ok(());

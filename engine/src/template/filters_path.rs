@@ -1,5 +1,5 @@
 //! Path and shell filters with Python's `posixpath` / `shlex` semantics: `basename`,
-//! `dirname`, `splitext`, `expanduser`, `realpath`, `quote`.
+//! `dirname`, `splitext`, `expanduser`, `realpath`, `relpath`, `quote`.
 
 use super::filters_strings::text;
 use minijinja::value::Value as MjValue;
@@ -18,7 +18,43 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("expanduser", |v: &MjValue| text(v).map(|s| expanduser(&s)));
     env.add_filter("realpath", |v: &MjValue| text(v).map(|s| realpath(&s)));
+    env.add_filter("relpath", |v: &MjValue, start: Option<&MjValue>| {
+        let start = match start {
+            Some(s) => text(s)?,
+            None => ".".to_string(),
+        };
+        text(v).map(|s| relpath(&s, &start))
+    });
     env.add_filter("quote", |v: &MjValue| text(v).map(|s| shell_quote(&s)));
+}
+
+/// `os.path.abspath`: joined to the current directory and normalised, without touching links.
+fn abspath(p: &str) -> Vec<String> {
+    let base = std::env::current_dir().unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    for comp in base.join(p).components() {
+        match comp {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(c) => out.push(c.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `os.path.relpath(p, start)`: `p` as seen from `start` (both made absolute lexically).
+fn relpath(p: &str, start: &str) -> String {
+    let (p, start) = (abspath(p), abspath(start));
+    let common = p.iter().zip(&start).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&str> = vec![".."; start.len() - common];
+    parts.extend(p[common..].iter().map(String::as_str));
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
 }
 
 /// `posixpath.basename`: what follows the last `/`.
@@ -80,6 +116,16 @@ fn realpath(p: &str) -> String {
             }
             out.display().to_string()
         }
+    }
+}
+
+#[cfg(test)]
+mod relpath_tests {
+    #[test]
+    fn relpath_walks_up_and_down_from_start() {
+        assert_eq!(super::relpath("/a/b/c.yml", "/a"), "b/c.yml");
+        assert_eq!(super::relpath("/a/x", "/a/b/c"), "../../x");
+        assert_eq!(super::relpath("/a/b", "/a/b"), ".");
     }
 }
 

@@ -34,7 +34,8 @@ fn lookup(
         None if wantlist => return Ok(MjValue::from(Vec::<MjValue>::new())),
         None => return Ok(MjValue::from(())),
     };
-    if wantlist {
+    // ansible-core joins only a non-empty result: nothing found stays `[]`.
+    if wantlist || results.is_empty() {
         return Ok(MjValue::from(results));
     }
     if results.iter().all(|r| r.kind() == ValueKind::String) {
