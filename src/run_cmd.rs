@@ -129,6 +129,8 @@ pub(crate) fn options(
             .or_else(|| cfg.become_method.clone()),
         become_password,
         gathering_explicit: cfg.gathering.as_deref() == Some("explicit"),
+        gathering_smart: cfg.gathering.as_deref() == Some("smart"),
+        fact_cache: kplay_engine::exec::fact_cache::FactCache::from_config(cfg)?,
         strategy: cfg.strategy.clone(),
         step: false,
     })

@@ -17,6 +17,7 @@
 //!   - "…"
 //! no_recap: true             # the run stops before a recap (load error, --syntax-check)
 //! kplay_output: ["…"]        # text kplay's output must hold
+//! env: {ANSIBLE_GATHERING: smart}  # environment for both; `{out}` = the tool's out dir
 //! ```
 //!
 //! Every mismatching case is reported at the end, each with what differs. ansible-core's results
@@ -82,6 +83,7 @@ fn run_kplay(
             .arg(format!("out={}", out.display()))
             .args(&expect.args)
             .env("NO_COLOR", "1")
+            .envs(expect.env_for(&out))
             .env_remove("ANSIBLE_ROLES_PATH");
         let (code, log) = run_logged(cmd, &work.join(format!("kplay-{run}.log")))
             .map_err(|e| format!("kplay: {e}"))?;

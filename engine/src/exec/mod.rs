@@ -3,6 +3,7 @@
 
 mod call;
 pub mod connection;
+pub mod fact_cache;
 pub mod hoststate;
 pub mod interrupt;
 mod inventory_actions;
@@ -64,6 +65,11 @@ pub struct RunOptions {
     pub become_password: Option<String>,
     /// `gathering` from ansible.cfg: `implicit` (default) or `explicit`.
     pub gathering_explicit: bool,
+    /// `gathering = smart`: a host whose facts are known (gathered earlier in the run, or
+    /// fresh in the fact cache) is not gathered again.
+    pub gathering_smart: bool,
+    /// `fact_caching = jsonfile`: facts kept between runs.
+    pub fact_cache: Option<fact_cache::FactCache>,
     /// The strategy of plays that set none (ansible.cfg `strategy`, `ANSIBLE_STRATEGY`).
     pub strategy: Option<String>,
     /// `--step`: confirm each task on the terminal before it runs.
@@ -89,6 +95,8 @@ impl Default for RunOptions {
             become_method: None,
             become_password: None,
             gathering_explicit: false,
+            gathering_smart: false,
+            fact_cache: None,
             strategy: None,
             step: false,
         }
@@ -126,6 +134,8 @@ pub struct Runner {
     /// A file included at run time could not be loaded (unknown action, bad YAML …): like
     /// ansible-core, the whole run stops there with that load error (exit 4, no recap).
     load_failure: Mutex<Option<String>>,
+    /// Hosts whose cached facts were looked up already.
+    facts_loaded: Mutex<HashSet<String>>,
 }
 
 impl Runner {
@@ -168,6 +178,7 @@ impl Runner {
             step_continue: AtomicBool::new(false),
             frozen_stats: Mutex::new(None),
             load_failure: Mutex::new(None),
+            facts_loaded: Mutex::new(HashSet::new()),
             conns,
             stats: Mutex::new(IndexMap::new()),
             failed_hosts: Mutex::new(HashSet::new()),
@@ -222,6 +233,50 @@ impl Runner {
             .map(LoadError::Other)
     }
 
+    /// Cached facts of `hosts` not seen yet in this run become their facts (fact caching).
+    pub(crate) fn load_cached_facts(&self, hosts: &[String]) {
+        let Some(cache) = &self.opts.fact_cache else {
+            return;
+        };
+        for h in hosts {
+            let known = self
+                .vars
+                .host_state(h)
+                .facts
+                .contains_key(fact_cache::GATHERED);
+            if known || !self.facts_loaded.lock().is_ok_and(|mut l| l.insert(h.clone())) {
+                continue;
+            }
+            if let Some(cached) = cache.load(h) {
+                self.vars
+                    .update_host(h, |s| Arc::make_mut(&mut s.facts).extend(cached));
+            }
+        }
+    }
+
+    /// Writes every host's gathered facts to the fact cache (after each play).
+    fn store_facts(&self) {
+        let Some(cache) = &self.opts.fact_cache else {
+            return;
+        };
+        let gathered: Vec<(String, Arc<Map>)> = self
+            .vars
+            .hosts
+            .read()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, s)| s.facts.contains_key("module_setup"))
+                    .map(|(h, s)| (h.clone(), s.facts.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (h, facts) in gathered {
+            if let Err(e) = cache.store(&h, &facts) {
+                eprintln!("[WARNING]: {e}");
+            }
+        }
+    }
+
     pub fn stat(&self, host: &str, f: impl FnOnce(&mut HostStats)) {
         if let Ok(mut s) = self.stats.lock() {
             f(s.entry(host.to_string()).or_default());
@@ -241,6 +296,7 @@ impl Runner {
             if let Some(e) = self.take_load_failure() {
                 return Err(e);
             }
+            self.store_facts();
         }
         Ok(())
     }

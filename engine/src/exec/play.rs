@@ -233,10 +233,19 @@ fn prepare_batch(
     maps.extend(inv_maps.iter().map(|m| m.as_ref()));
     let tainted = plan::hostvars_tainted(maps.into_iter(), &runner.templar);
 
-    let gather = match play.gather_facts.as_ref() {
+    runner.load_cached_facts(&hosts);
+    let mut gather = match play.gather_facts.as_ref() {
         Some(v) => ansible_bool(v).unwrap_or(true),
         None => !runner.opts.gathering_explicit,
     };
+    // `smart`: hosts with known facts are not gathered again. The plan gathers for the whole
+    // batch or not at all, so a batch mixing both gathers every host (facts refreshed).
+    if gather && runner.opts.gathering_smart {
+        gather = !hosts.iter().all(|h| {
+            let f = runner.vars.host_state(h).facts;
+            f.contains_key("module_setup") || f.contains_key(super::fact_cache::GATHERED)
+        });
+    }
     let keyword_ctx = hosts
         .first()
         .map(|h| crate::vars::Scope::for_host(&runner.vars, h).ctx());

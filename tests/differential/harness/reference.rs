@@ -133,6 +133,7 @@ impl Ansible {
                 .env("ANSIBLE_PIPELINING", "1")
                 .env("ANSIBLE_CONFIG", &self.config)
                 .env("ANSIBLE_LOCAL_TEMP", work.join("ansible-tmp"))
+                .envs(expect.env_for(&out))
                 .env_remove("ANSIBLE_ROLES_PATH");
             let (code, log) = run_logged(cmd, &work.join(format!("ansible-{run}.log")))
                 .map_err(|e| format!("ansible-playbook: {e}"))?;
@@ -175,6 +176,9 @@ impl Ansible {
         // Hashed only when set, so the keys of every other case stay what they were.
         if expect.no_recap {
             "no_recap".hash(&mut h);
+        }
+        if !expect.env.is_empty() {
+            expect.env.hash(&mut h);
         }
         hash_dir(case, case, &mut h);
         h.finish()
