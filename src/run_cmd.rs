@@ -181,6 +181,15 @@ fn live_wanted(common: &CommonArgs) -> bool {
 }
 
 fn output_for(common: &CommonArgs, cfg: &Config) -> Arc<dyn Output> {
+    let out = text_or_json_output(common, cfg);
+    let profile = cfg.callbacks.iter().any(|c| c == "profile_tasks");
+    if profile && common.output == OutputFormat::Text {
+        return Arc::new(kplay_engine::output::profile::ProfileTasks::new(out));
+    }
+    out
+}
+
+fn text_or_json_output(common: &CommonArgs, cfg: &Config) -> Arc<dyn Output> {
     let opts = output_options(common, cfg);
     match common.output {
         OutputFormat::Json => Arc::new(JsonOutput::new()),
