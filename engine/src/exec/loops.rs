@@ -155,7 +155,7 @@ fn first_found_terms(terms: Vec<Value>, opts: &mut FirstFoundOpts, total: &mut V
                 continue;
             }
             Value::Null => continue,
-            other => files.push(to_display_string(other)),
+            other => split_on(other, &[',', ';'], &mut files),
         }
         if !opts.paths.is_empty() {
             for p in &opts.paths {
