@@ -78,11 +78,7 @@ pub(crate) fn run(
 ) -> u8 {
     let checker = arg_checker(registry);
     let errors = kplay_engine::playbook::syntax::syntax_check(
-        paths,
-        registry,
-        roles_path,
-        extra_vars,
-        &checker,
+        paths, registry, roles_path, extra_vars, &checker,
     );
     if errors.is_empty() {
         for p in paths {
@@ -91,16 +87,17 @@ pub(crate) fn run(
         return 0;
     }
     for e in &errors {
-        eprintln!("ERROR! {e}");
+        let text = e.to_string();
+        eprintln!("ERROR! {text}");
+        if let Some(excerpt) = crate::excerpt::offending_line(&text) {
+            eprintln!("{excerpt}");
+        }
     }
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     eprintln!(
-        "ERROR! --syntax-check found {} problem(s) in {}",
+        "syntax check: {} problem(s) in {}",
         errors.len(),
-        paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        files.join(", ")
     );
     exit::HOST_UNREACHABLE as u8
 }

@@ -231,20 +231,21 @@ fn command_argv(a: &Args) -> Result<Vec<String>, ModuleError> {
         (None, Some(r)) => Some(r),
         (None, None) => None,
     };
-    let argv =
-        match (a.raw("argv"), text) {
-            (Some(_), Some(_)) => return Err(not_run("only command or argv can be given, not both")),
-            (Some(Value::Array(items)), None) => items
-                .iter()
-                .map(kplay_engine::value::to_display_string)
-                .collect(),
-            (Some(_), None) => return Err(ModuleError::new(
+    let argv = match (a.raw("argv"), text) {
+        (Some(_), Some(_)) => return Err(not_run("only command or argv can be given, not both")),
+        (Some(Value::Array(items)), None) => items
+            .iter()
+            .map(kplay_engine::value::to_display_string)
+            .collect(),
+        (Some(_), None) => {
+            return Err(ModuleError::new(
                 "argument 'argv' is of type <class 'str'> and we were unable to convert to list",
-            )),
-            (None, Some(t)) => shell_words::split(&t)
-                .map_err(|e| ModuleError::new(format!("Unable to parse command: {e}")))?,
-            (None, None) => Vec::new(),
-        };
+            ))
+        }
+        (None, Some(t)) => shell_words::split(&t)
+            .map_err(|e| ModuleError::new(format!("Unable to parse command: {e}")))?,
+        (None, None) => Vec::new(),
+    };
     if argv.iter().all(|s| s.trim().is_empty()) {
         return Err(not_run("no command given"));
     }

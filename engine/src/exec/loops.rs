@@ -23,7 +23,12 @@ pub fn loop_subdir(action: &str) -> &'static str {
 }
 
 /// [`items`] with the subdirectory file lookups search first (see [`loop_subdir`]).
-pub fn items_in(kind: &str, v: Value, search: &[PathBuf], subdir: &str) -> Result<Vec<Value>, String> {
+pub fn items_in(
+    kind: &str,
+    v: Value,
+    search: &[PathBuf],
+    subdir: &str,
+) -> Result<Vec<Value>, String> {
     match kind {
         "loop" => match v {
             Value::Array(a) => Ok(a),
@@ -145,10 +150,18 @@ fn first_found_terms(terms: Vec<Value>, opts: &mut FirstFoundOpts, total: &mut V
         match &term {
             Value::Object(m) => {
                 let mut paths = Vec::new();
-                split_on(m.get("paths").unwrap_or(&Value::Null), &[',', ':', ';'], &mut paths);
+                split_on(
+                    m.get("paths").unwrap_or(&Value::Null),
+                    &[',', ':', ';'],
+                    &mut paths,
+                );
                 opts.paths = paths;
                 opts.skip = m.get("skip").and_then(ansible_bool).unwrap_or(false);
-                split_on(m.get("files").unwrap_or(&Value::Null), &[',', ';'], &mut files);
+                split_on(
+                    m.get("files").unwrap_or(&Value::Null),
+                    &[',', ';'],
+                    &mut files,
+                );
             }
             Value::Array(inner) => {
                 first_found_terms(inner.clone(), opts, total);

@@ -244,7 +244,12 @@ impl Runner {
                 .host_state(h)
                 .facts
                 .contains_key(fact_cache::GATHERED);
-            if known || !self.facts_loaded.lock().is_ok_and(|mut l| l.insert(h.clone())) {
+            if known
+                || !self
+                    .facts_loaded
+                    .lock()
+                    .is_ok_and(|mut l| l.insert(h.clone()))
+            {
                 continue;
             }
             if let Some(cached) = cache.load(h) {

@@ -55,7 +55,11 @@ impl ProfileTasks {
             tasktime(now - last.min(now), now - self.started),
             "=".repeat(COLUMNS - 1),
         ];
-        out.extend(rows.into_iter().take(LIMIT).map(|(name, took)| row(&name, took)));
+        out.extend(
+            rows.into_iter()
+                .take(LIMIT)
+                .map(|(name, took)| row(&name, took)),
+        );
         out
     }
 }

@@ -97,8 +97,7 @@ fn unquote(v: &str) -> String {
 fn is_key(k: &str) -> bool {
     !k.is_empty()
         && !k.contains("{{")
-        && k
-            .chars()
+        && k.chars()
             .all(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | '\\'))
 }
 

@@ -33,8 +33,8 @@ pub fn syntax_check(
     check_args: &ArgChecker<'_>,
 ) -> Vec<LoadError> {
     let templar = Templar::new();
-    let lctx = LoadContext::new(registry, &templar, roles_path.to_vec(), extra_vars.clone())
-        .collecting();
+    let lctx =
+        LoadContext::new(registry, &templar, roles_path.to_vec(), extra_vars.clone()).collecting();
     let mut walker = Walker {
         lctx: &lctx,
         check_args,
