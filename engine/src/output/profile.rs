@@ -44,7 +44,7 @@ impl ProfileTasks {
             .map(|(_, name, start, took)| (name.clone(), took.unwrap_or(now - *start)))
             .collect();
         // Stable: equal times keep the order the tasks ran in.
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
         let last = st
             .tasks
             .iter()
