@@ -390,17 +390,13 @@ impl PlayRun {
         }
         let mut agg = Map::new();
         agg.insert("changed".into(), Value::Bool(any_changed));
-        agg.insert(
-            "msg".into(),
-            Value::String(
-                if any_failed {
-                    "One or more items failed"
-                } else {
-                    "All items completed"
-                }
-                .into(),
-            ),
-        );
+        // ansible-core: an empty loop gives `skipped_reason`, no `msg`.
+        let (key, msg) = match (n, any_failed) {
+            (0, _) => ("skipped_reason", "No items in the list"),
+            (_, true) => ("msg", "One or more items failed"),
+            _ => ("msg", "All items completed"),
+        };
+        agg.insert(key.into(), Value::String(msg.into()));
         if any_failed {
             agg.insert("failed".into(), Value::Bool(true));
         }
