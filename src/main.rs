@@ -12,6 +12,7 @@ mod excerpt;
 mod lab_cmd;
 mod run_cmd;
 mod secret;
+mod syntax_cmd;
 mod vault_cmd;
 
 use clap::Parser;

@@ -129,6 +129,8 @@ pub(crate) fn options(
             .or_else(|| cfg.become_method.clone()),
         become_password,
         gathering_explicit: cfg.gathering.as_deref() == Some("explicit"),
+        gathering_smart: cfg.gathering.as_deref() == Some("smart"),
+        fact_cache: kplay_engine::exec::fact_cache::FactCache::from_config(cfg)?,
         strategy: cfg.strategy.clone(),
         step: false,
     })
@@ -180,6 +182,15 @@ fn live_wanted(common: &CommonArgs) -> bool {
 }
 
 fn output_for(common: &CommonArgs, cfg: &Config) -> Arc<dyn Output> {
+    let out = text_or_json_output(common, cfg);
+    let profile = cfg.callbacks.iter().any(|c| c == "profile_tasks");
+    if profile && common.output == OutputFormat::Text {
+        return Arc::new(kplay_engine::output::profile::ProfileTasks::new(out));
+    }
+    out
+}
+
+fn text_or_json_output(common: &CommonArgs, cfg: &Config) -> Arc<dyn Output> {
     let opts = output_options(common, cfg);
     match common.output {
         OutputFormat::Json => Arc::new(JsonOutput::new()),
@@ -374,16 +385,13 @@ pub fn run(args: RunArgs) -> u8 {
             return load_error(format!("the playbook: {} could not be found", p.display()));
         }
     }
+    if args.syntax_check {
+        return crate::syntax_cmd::run(&paths, &registry, &opts.roles_path, &opts.extra_vars);
+    }
     let playbooks = match load_playbooks(&paths, &registry, &opts.roles_path, &opts.extra_vars) {
         Ok(p) => p,
         Err(e) => return load_error(e),
     };
-    if args.syntax_check {
-        for p in &paths {
-            sink::line(&format!("\nplaybook: {}", p.display()));
-        }
-        return 0;
-    }
     if let Err(code) = check_start_at(&playbooks, opts.start_at_task.as_deref()) {
         return code;
     }

@@ -15,6 +15,9 @@
 //! ignore_recap: false        # true: recap counts differ on purpose
 //! deliberate:                # why kplay differs here; printed on every run
 //!   - "…"
+//! no_recap: true             # the run stops before a recap (load error, --syntax-check)
+//! kplay_output: ["…"]        # text kplay's output must hold
+//! env: {ANSIBLE_GATHERING: smart}  # environment for both; `{out}` = the tool's out dir
 //! ```
 //!
 //! Every mismatching case is reported at the end, each with what differs. ansible-core's results
@@ -80,6 +83,7 @@ fn run_kplay(
             .arg(format!("out={}", out.display()))
             .args(&expect.args)
             .env("NO_COLOR", "1")
+            .envs(expect.env_for(&out))
             .env_remove("ANSIBLE_ROLES_PATH");
         let (code, log) = run_logged(cmd, &work.join(format!("kplay-{run}.log")))
             .map_err(|e| format!("kplay: {e}"))?;
@@ -120,6 +124,13 @@ fn run_case(ansible: &Ansible, kplay: &Path, case: &Path) -> Result<Outcome, Str
                 outcome.deliberate.push(line);
             } else {
                 outcome.diffs.push(line);
+            }
+        }
+        for want in &expect.kplay_output {
+            if !k.log.contains(want.as_str()) {
+                outcome
+                    .diffs
+                    .push(format!("{tag}kplay output lacks {want:?}"));
             }
         }
         if verbose && outcome.diffs.len() > before {

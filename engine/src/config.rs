@@ -29,6 +29,14 @@ pub struct Config {
     pub become_method: Option<String>,
     /// `implicit`, `explicit` or `smart`.
     pub gathering: Option<String>,
+    /// `fact_caching` (`ANSIBLE_CACHE_PLUGIN`): `memory` (ansible-core's default) or `jsonfile`.
+    pub fact_caching: Option<String>,
+    /// `fact_caching_connection`: the jsonfile cache's directory.
+    pub fact_caching_connection: Option<String>,
+    /// `fact_caching_prefix`: put before each host's file name.
+    pub fact_caching_prefix: Option<String>,
+    /// `fact_caching_timeout` in seconds (0: cached facts never expire; default 86400).
+    pub fact_caching_timeout: Option<u64>,
     /// The strategy of plays that set none (`[defaults] strategy`, `ANSIBLE_STRATEGY`):
     /// `linear` or `free`.
     pub strategy: Option<String>,
@@ -147,6 +155,16 @@ impl Config {
             ("defaults", "private_key_file") => self.private_key_file = Some(resolve(v, base, env)),
             ("defaults", "timeout") => self.timeout = Some(parse_num(v, &span, &e.key)?),
             ("defaults", "gathering") => self.gathering = Some(parse_gathering(v, &span)?),
+            ("defaults", "fact_caching") => self.fact_caching = Some(v.trim().to_string()),
+            ("defaults", "fact_caching_connection") => {
+                self.fact_caching_connection = Some(resolve(v, base, env))
+            }
+            ("defaults", "fact_caching_prefix") => {
+                self.fact_caching_prefix = Some(v.trim().to_string())
+            }
+            ("defaults", "fact_caching_timeout") => {
+                self.fact_caching_timeout = Some(parse_num(v, &span, &e.key)?)
+            }
             ("defaults", "strategy") => self.strategy = Some(parse_strategy(v, &span)?),
             ("defaults", "stdout_callback") => {
                 self.yaml_results |= parse_stdout_callback(v, &span)?
@@ -232,6 +250,22 @@ impl Config {
         }
         if let Some(v) = env("ANSIBLE_GATHERING") {
             self.gathering = Some(parse_gathering(&v, &span("ANSIBLE_GATHERING"))?);
+        }
+        if let Some(v) = env("ANSIBLE_CACHE_PLUGIN") {
+            self.fact_caching = Some(v.trim().to_string());
+        }
+        if let Some(v) = env("ANSIBLE_CACHE_PLUGIN_CONNECTION") {
+            self.fact_caching_connection = Some(expand_home(&v, env));
+        }
+        if let Some(v) = env("ANSIBLE_CACHE_PLUGIN_PREFIX") {
+            self.fact_caching_prefix = Some(v);
+        }
+        if let Some(v) = env("ANSIBLE_CACHE_PLUGIN_TIMEOUT") {
+            self.fact_caching_timeout = Some(parse_num(
+                &v,
+                &span("ANSIBLE_CACHE_PLUGIN_TIMEOUT"),
+                "fact_caching_timeout",
+            )?);
         }
         if let Some(v) = env("ANSIBLE_STRATEGY") {
             self.strategy = Some(parse_strategy(&v, &span("ANSIBLE_STRATEGY"))?);

@@ -8,7 +8,6 @@ use crate::cmdline::{
     format_delta, format_timestamp, lines_value, quote_arg_expanding, RunTests, Skip,
 };
 use crate::common::args::{p, Args, Param, Spec};
-use crate::common::fail_rc;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::transport::{sh_quote, ExecRequest};
@@ -232,28 +231,40 @@ fn command_argv(a: &Args) -> Result<Vec<String>, ModuleError> {
         (None, Some(r)) => Some(r),
         (None, None) => None,
     };
-    let argv =
-        match (a.raw("argv"), text) {
-            (Some(_), Some(_)) => {
-                return Err(ModuleError::new(
-                    "only command or argv can be given, not both",
-                ))
-            }
-            (Some(Value::Array(items)), None) => items
-                .iter()
-                .map(kplay_engine::value::to_display_string)
-                .collect(),
-            (Some(_), None) => return Err(ModuleError::new(
+    let argv = match (a.raw("argv"), text) {
+        (Some(_), Some(_)) => return Err(not_run("only command or argv can be given, not both")),
+        (Some(Value::Array(items)), None) => items
+            .iter()
+            .map(kplay_engine::value::to_display_string)
+            .collect(),
+        (Some(_), None) => {
+            return Err(ModuleError::new(
                 "argument 'argv' is of type <class 'str'> and we were unable to convert to list",
-            )),
-            (None, Some(t)) => shell_words::split(&t)
-                .map_err(|e| ModuleError::new(format!("Unable to parse command: {e}")))?,
-            (None, None) => Vec::new(),
-        };
+            ))
+        }
+        (None, Some(t)) => shell_words::split(&t)
+            .map_err(|e| ModuleError::new(format!("Unable to parse command: {e}")))?,
+        (None, None) => Vec::new(),
+    };
     if argv.iter().all(|s| s.trim().is_empty()) {
-        return Err(fail_rc("no command given", 256));
+        return Err(not_run("no command given"));
     }
     Ok(argv)
+}
+
+/// A command that never started: ansible-core's result still carries every command key
+/// (`rc` 256, empty output, `cmd`/`start`/`end`/`delta` null), so `register` sees the same.
+fn not_run(msg: &str) -> ModuleError {
+    let mut m = Map::new();
+    m.insert("rc".into(), Value::from(256));
+    for k in ["cmd", "start", "end", "delta"] {
+        m.insert(k.into(), Value::Null);
+    }
+    for k in ["stdout", "stderr"] {
+        m.insert(k.into(), Value::String(String::new()));
+        m.insert(format!("{k}_lines"), Value::Array(vec![]));
+    }
+    ModuleError::with_result(msg, m)
 }
 
 /// `ansible.builtin.command`.

@@ -45,11 +45,6 @@ impl Module for SetFactModule {
         "set_fact"
     }
 
-    /// `set_fact: a=1 b=2` arrives split into keys; anything left over is not a key=value pair.
-    fn free_form(&self) -> bool {
-        true
-    }
-
     fn controller_only(&self) -> bool {
         true
     }

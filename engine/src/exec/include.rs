@@ -138,10 +138,14 @@ impl PlayRun {
                 "Could not find or access '{file}' on the Ansible Controller."
             ));
         };
-        let doc = load::load_single_doc(&path).map_err(|e| e.to_string())?;
         let extra = &self.runner.vars.extra;
-        let items = load::parse_task_list(Some(&doc), &leaf.task.ctx, lctx, extra)
-            .map_err(|e| e.to_string())?;
+        let loaded = load::load_single_doc(&path)
+            .and_then(|doc| load::parse_task_list(Some(&doc), &leaf.task.ctx, lctx, extra));
+        // ansible-core: a load error in an included file stops the run (exit 4).
+        let items = loaded.map_err(|e| {
+            self.runner.fail_load(e.to_string());
+            e.to_string()
+        })?;
         Ok(Included {
             items,
             handlers: vec![],

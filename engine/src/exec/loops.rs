@@ -3,8 +3,32 @@
 use crate::value::{ansible_bool, to_display_string, Map, Value};
 use std::path::{Path, PathBuf};
 
-/// Turn a rendered loop value into items, as the matching `with_*` lookup does.
+/// Turn a rendered loop value into items, as the matching `with_*` lookup does; file lookups
+/// search each directory's `files/` first.
 pub fn items(kind: &str, v: Value, search: &[PathBuf]) -> Result<Vec<Value>, String> {
+    items_in(kind, v, search, "files")
+}
+
+/// The subdirectory a `with_<lookup>` loop searches first, from the task's action as
+/// ansible-core picks it: `templates` for template actions, `vars` for include_vars, else `files`.
+pub fn loop_subdir(action: &str) -> &'static str {
+    ["template", "var", "file"]
+        .into_iter()
+        .find(|s| action.contains(s))
+        .map_or("files", |s| match s {
+            "template" => "templates",
+            "var" => "vars",
+            _ => "files",
+        })
+}
+
+/// [`items`] with the subdirectory file lookups search first (see [`loop_subdir`]).
+pub fn items_in(
+    kind: &str,
+    v: Value,
+    search: &[PathBuf],
+    subdir: &str,
+) -> Result<Vec<Value>, String> {
     match kind {
         "loop" => match v {
             Value::Array(a) => Ok(a),
@@ -37,7 +61,7 @@ pub fn items(kind: &str, v: Value, search: &[PathBuf]) -> Result<Vec<Value>, Str
         "sequence" => sequence(&v),
         "subelements" => subelements(v),
         "fileglob" => fileglob(v, search),
-        "first_found" => first_found(v, search),
+        "first_found" => first_found(v, search, subdir),
         "lines" => lines(v),
         other => Err(format!("unsupported loop lookup 'with_{other}'")),
     }
@@ -92,34 +116,23 @@ fn fileglob(v: Value, search: &[PathBuf]) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// `with_first_found`: the first of `files` that exists (under `paths`, then the search path).
-fn first_found(v: Value, search: &[PathBuf]) -> Result<Vec<Value>, String> {
-    let (files, paths, skip) = match &v {
-        Value::Object(m) => (
-            as_list(m.get("files").cloned().unwrap_or(Value::Null)),
-            as_list(m.get("paths").cloned().unwrap_or(Value::Null)),
-            m.get("skip").and_then(ansible_bool).unwrap_or(false),
-        ),
-        _ => (flatten_one(v.clone()), vec![], false),
+/// ansible-core's `first_found`: terms are names, lists of terms, or mappings of `files`,
+/// `paths` and `skip` (a mapping's options stay in force for the plain names after it); names
+/// split on `,;`, paths on `,:;`; each candidate is searched as [`find_in_search`] does.
+fn first_found(v: Value, search: &[PathBuf], subdir: &str) -> Result<Vec<Value>, String> {
+    let mut opts = FirstFoundOpts::default();
+    let mut total = Vec::new();
+    let terms = match v {
+        Value::Array(a) => a,
+        other => vec![other],
     };
-    for f in &files {
-        let f = to_display_string(f);
-        let mut candidates: Vec<PathBuf> = Vec::new();
-        if Path::new(&f).is_absolute() {
-            candidates.push(PathBuf::from(&f));
-        }
-        for p in &paths {
-            candidates.push(PathBuf::from(to_display_string(p)).join(&f));
-        }
-        for d in search {
-            candidates.push(d.join("files").join(&f));
-            candidates.push(d.join(&f));
-        }
-        if let Some(c) = candidates.into_iter().find(|c| c.exists()) {
-            return Ok(vec![Value::String(c.display().to_string())]);
+    first_found_terms(terms, &mut opts, &mut total);
+    for f in &total {
+        if let Some(found) = find_in_search(search, subdir, f) {
+            return Ok(vec![Value::String(found.display().to_string())]);
         }
     }
-    if skip {
+    if opts.skip {
         Ok(vec![])
     } else {
         Err("No file was found when using first_found.".into())
@@ -149,6 +162,85 @@ fn lines(v: Value) -> Result<Vec<Value>, String> {
         );
     }
     Ok(out)
+}
+
+#[derive(Default)]
+struct FirstFoundOpts {
+    paths: Vec<String>,
+    skip: bool,
+}
+
+fn split_on(v: &Value, chars: &[char], out: &mut Vec<String>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| split_on(x, chars, out)),
+        Value::Null => {}
+        other => out.extend(to_display_string(other).split(chars).map(str::to_string)),
+    }
+}
+
+fn first_found_terms(terms: Vec<Value>, opts: &mut FirstFoundOpts, total: &mut Vec<String>) {
+    for term in terms {
+        let mut files = Vec::new();
+        match &term {
+            Value::Object(m) => {
+                let mut paths = Vec::new();
+                split_on(
+                    m.get("paths").unwrap_or(&Value::Null),
+                    &[',', ':', ';'],
+                    &mut paths,
+                );
+                opts.paths = paths;
+                opts.skip = m.get("skip").and_then(ansible_bool).unwrap_or(false);
+                split_on(
+                    m.get("files").unwrap_or(&Value::Null),
+                    &[',', ';'],
+                    &mut files,
+                );
+            }
+            Value::Array(inner) => {
+                first_found_terms(inner.clone(), opts, total);
+                continue;
+            }
+            Value::Null => continue,
+            other => split_on(other, &[',', ';'], &mut files),
+        }
+        if !opts.paths.is_empty() {
+            for p in &opts.paths {
+                for f in &files {
+                    total.push(Path::new(p).join(f).display().to_string());
+                }
+            }
+        } else {
+            total.extend(files);
+        }
+    }
+}
+
+/// Where a relative file name is found (ansible-core's `path_dwim_relative_stack`): for each
+/// search directory, `dir/<subdir>/name` (unless the name already starts with `<subdir>/`), then
+/// `dir/name`. Absolute names are taken as they are.
+pub fn find_in_search(search: &[PathBuf], subdir: &str, name: &str) -> Option<PathBuf> {
+    if name.is_empty() {
+        return None;
+    }
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return p.exists().then(|| p.to_path_buf());
+    }
+    let starts_with_subdir = name.split('/').next() == Some(subdir);
+    for d in search {
+        if !starts_with_subdir {
+            let c = d.join(subdir).join(name);
+            if c.exists() {
+                return Some(c);
+            }
+        }
+        let c = d.join(name);
+        if c.exists() {
+            return Some(c);
+        }
+    }
+    None
 }
 
 fn as_list(v: Value) -> Vec<Value> {

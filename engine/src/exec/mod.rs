@@ -5,6 +5,7 @@ mod args;
 mod call;
 mod conditions;
 pub mod connection;
+pub mod fact_cache;
 pub mod hoststate;
 mod include;
 pub mod interrupt;
@@ -76,6 +77,11 @@ pub struct RunOptions {
     pub become_password: Option<String>,
     /// `gathering` from ansible.cfg: `implicit` (default) or `explicit`.
     pub gathering_explicit: bool,
+    /// `gathering = smart`: a host whose facts are known (gathered earlier in the run, or
+    /// fresh in the fact cache) is not gathered again.
+    pub gathering_smart: bool,
+    /// `fact_caching = jsonfile`: facts kept between runs.
+    pub fact_cache: Option<fact_cache::FactCache>,
     /// The strategy of plays that set none (ansible.cfg `strategy`, `ANSIBLE_STRATEGY`).
     pub strategy: Option<String>,
     /// `--step`: confirm each task on the terminal before it runs.
@@ -101,6 +107,8 @@ impl Default for RunOptions {
             become_method: None,
             become_password: None,
             gathering_explicit: false,
+            gathering_smart: false,
+            fact_cache: None,
             strategy: None,
             step: false,
         }
@@ -137,6 +145,11 @@ pub struct Runner {
     /// The recap's counts when the run was interrupted (what finished before; the tasks being
     /// stopped fail after that and must not count).
     frozen_stats: Mutex<Option<IndexMap<String, HostStats>>>,
+    /// A file included at run time could not be loaded (unknown action, bad YAML …): like
+    /// ansible-core, the whole run stops there with that load error (exit 4, no recap).
+    load_failure: Mutex<Option<String>>,
+    /// Hosts whose cached facts were looked up already.
+    facts_loaded: Mutex<HashSet<String>>,
 }
 
 impl Runner {
@@ -179,6 +192,8 @@ impl Runner {
             custom_stats: Mutex::new(IndexMap::new()),
             step_continue: AtomicBool::new(false),
             frozen_stats: Mutex::new(None),
+            load_failure: Mutex::new(None),
+            facts_loaded: Mutex::new(HashSet::new()),
             conns,
             stats: Mutex::new(IndexMap::new()),
             failed_hosts: Mutex::new(HashSet::new()),
@@ -216,6 +231,72 @@ impl Runner {
         self.conns.interrupt_all().await;
     }
 
+    /// An included file failed to load: the run stops at once and [`Runner::run_playbook`]
+    /// returns the error (the first one wins).
+    pub(crate) fn fail_load(&self, msg: String) {
+        if let Ok(mut f) = self.load_failure.lock() {
+            f.get_or_insert(msg);
+        }
+        self.abort.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn take_load_failure(&self) -> Option<LoadError> {
+        self.load_failure
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take())
+            .map(LoadError::Other)
+    }
+
+    /// Cached facts of `hosts` not seen yet in this run become their facts (fact caching).
+    pub(crate) fn load_cached_facts(&self, hosts: &[String]) {
+        let Some(cache) = &self.opts.fact_cache else {
+            return;
+        };
+        for h in hosts {
+            let known = self
+                .vars
+                .host_state(h)
+                .facts
+                .contains_key(fact_cache::GATHERED);
+            if known
+                || !self
+                    .facts_loaded
+                    .lock()
+                    .is_ok_and(|mut l| l.insert(h.clone()))
+            {
+                continue;
+            }
+            if let Some(cached) = cache.load(h) {
+                self.vars
+                    .update_host(h, |s| Arc::make_mut(&mut s.facts).extend(cached));
+            }
+        }
+    }
+
+    /// Writes every host's gathered facts to the fact cache (after each play).
+    fn store_facts(&self) {
+        let Some(cache) = &self.opts.fact_cache else {
+            return;
+        };
+        let gathered: Vec<(String, Arc<Map>)> = self
+            .vars
+            .hosts
+            .read()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, s)| s.facts.contains_key("module_setup"))
+                    .map(|(h, s)| (h.clone(), s.facts.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (h, facts) in gathered {
+            if let Err(e) = cache.store(&h, &facts) {
+                eprintln!("[WARNING]: {e}");
+            }
+        }
+    }
+
     pub fn stat(&self, host: &str, f: impl FnOnce(&mut HostStats)) {
         if let Ok(mut s) = self.stats.lock() {
             f(s.entry(host.to_string()).or_default());
@@ -232,6 +313,10 @@ impl Runner {
                 break;
             }
             play::run_play(self, p.clone()).await?;
+            if let Some(e) = self.take_load_failure() {
+                return Err(e);
+            }
+            self.store_facts();
         }
         Ok(())
     }

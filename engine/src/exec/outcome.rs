@@ -187,12 +187,13 @@ impl LoopTally {
     pub fn finish(self) -> Outcome {
         let mut agg = Map::new();
         agg.insert("changed".into(), Value::Bool(self.changed));
-        let msg = if self.failed {
-            "One or more items failed"
-        } else {
-            "All items completed"
+        // ansible-core: an empty loop gives `skipped_reason`, no `msg`.
+        let (key, msg) = match (self.results.is_empty(), self.failed) {
+            (true, _) => ("skipped_reason", "No items in the list"),
+            (_, true) => ("msg", "One or more items failed"),
+            _ => ("msg", "All items completed"),
         };
-        agg.insert("msg".into(), Value::String(msg.into()));
+        agg.insert(key.into(), Value::String(msg.into()));
         if self.failed {
             agg.insert("failed".into(), Value::Bool(true));
         }

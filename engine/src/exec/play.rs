@@ -186,10 +186,8 @@ fn prepare_batch(
     }
     load_vars_files(runner, play, &hosts)?;
     let tainted = hostvars_tainted(runner, play, &hosts);
-    let gather = match play.gather_facts.as_ref() {
-        Some(v) => ansible_bool(v).unwrap_or(true),
-        None => !runner.opts.gathering_explicit,
-    };
+    runner.load_cached_facts(&hosts);
+    let gather = gathers(runner, play, &hosts);
     let keyword_ctx = hosts
         .first()
         .map(|h| crate::vars::Scope::for_host(&runner.vars, h).ctx());
@@ -247,6 +245,23 @@ fn play_layers(
 }
 
 /// Which variables read other hosts' variables (their users need a barrier).
+/// Whether the batch gathers facts: the play's `gather_facts` (or the `gathering` default);
+/// under `gathering = smart`, hosts with known facts are not gathered again. The plan gathers for
+/// the whole batch or not at all, so a batch mixing both gathers every host (facts refreshed).
+fn gathers(runner: &Runner, play: &Play, hosts: &[String]) -> bool {
+    let gather = match play.gather_facts.as_ref() {
+        Some(v) => ansible_bool(v).unwrap_or(true),
+        None => !runner.opts.gathering_explicit,
+    };
+    if gather && runner.opts.gathering_smart {
+        return !hosts.iter().all(|h| {
+            let f = runner.vars.host_state(h).facts;
+            f.contains_key("module_setup") || f.contains_key(super::fact_cache::GATHERED)
+        });
+    }
+    gather
+}
+
 fn hostvars_tainted(runner: &Runner, play: &Play, hosts: &[String]) -> HashSet<String> {
     let inv_maps: Vec<Arc<Map>> = hosts
         .iter()

@@ -96,7 +96,8 @@ impl PlayRun {
                 return Err(Outcome::failed(msg));
             }
         };
-        super::loops::items(&spec.kind, rendered, &self.search_path(t.leaf))
+        let subdir = super::loops::loop_subdir(&t.leaf.task.action);
+        super::loops::items_in(&spec.kind, rendered, &self.search_path(t.leaf), subdir)
             .map_err(Outcome::failed)
     }
 

@@ -19,6 +19,7 @@ pub mod gate;
 pub mod group;
 pub mod json;
 pub mod live;
+pub mod profile;
 pub mod recap;
 pub mod render;
 pub mod sink;

@@ -92,8 +92,13 @@ fn unquote(v: &str) -> String {
     v.to_string()
 }
 
+/// ansible-core takes whatever precedes the first `=` as the key (`daemon-reload=true`); the
+/// module's spec then decides whether it knows the name. Quotes and `{{` still mark raw text.
 fn is_key(k: &str) -> bool {
-    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !k.is_empty()
+        && !k.contains("{{")
+        && k.chars()
+            .all(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | '\\'))
 }
 
 /// Python's `unicode_escape` decoding of `\n`, `\t`, `\\`, `\'`, `\"`, `\uXXXX`, `\xXX`,

@@ -28,6 +28,9 @@ pub struct LoadContext<'a> {
     /// collects them after parsing its sections.
     pub(crate) pending_handlers: std::sync::Mutex<Vec<TaskItem>>,
     pub(crate) pending_roles: std::sync::Mutex<Vec<Arc<super::RoleInstance>>>,
+    /// `--syntax-check`: errors of single tasks and plays are kept here and loading goes on,
+    /// so every problem of the tree is reported, not only the first.
+    pub(crate) collected: Option<std::sync::Mutex<Vec<LoadError>>>,
 }
 
 impl<'a> LoadContext<'a> {
@@ -46,7 +49,35 @@ impl<'a> LoadContext<'a> {
             import_depth: AtomicUsize::new(0),
             pending_handlers: Default::default(),
             pending_roles: Default::default(),
+            collected: None,
         }
+    }
+
+    /// A context that keeps going past errors (see [`LoadContext::take_errors`]).
+    pub fn collecting(mut self) -> Self {
+        self.collected = Some(Default::default());
+        self
+    }
+
+    /// When collecting, keeps `e` and lets loading go on; otherwise returns it.
+    pub(crate) fn record(&self, e: LoadError) -> Result<(), LoadError> {
+        match &self.collected {
+            Some(c) => {
+                if let Ok(mut c) = c.lock() {
+                    c.push(e);
+                }
+                Ok(())
+            }
+            None => Err(e),
+        }
+    }
+
+    /// The errors kept so far by a collecting context.
+    pub fn take_errors(&self) -> Vec<LoadError> {
+        self.collected
+            .as_ref()
+            .and_then(|c| c.lock().ok().map(|mut c| std::mem::take(&mut *c)))
+            .unwrap_or_default()
     }
 
     /// Block ids are unique for the whole process: blocks of files included at run time (also
@@ -124,6 +155,8 @@ fn plays_from_doc(
     } else {
         base_dir
     };
+    // Absolute, as ansible-core's playbook dir and the file names found from it are.
+    let base_dir = std::fs::canonicalize(&base_dir).unwrap_or(base_dir);
     let Some(entries) = doc.as_seq() else {
         if doc.is_null() {
             return Ok(());
@@ -156,7 +189,9 @@ fn plays_from_doc(
                 ));
             }
             let before = plays.len();
-            load_plays_into(&target, lctx, plays)?;
+            if let Err(e) = load_plays_into(&target, lctx, plays) {
+                lctx.record(e)?;
+            }
             // `vars:`, `tags:` and `when:` on import_playbook reach every imported play; the
             // import's vars win over the play's own, as in ansible-core.
             let ivars = entry.get("vars").map(Node::to_value);
@@ -197,7 +232,10 @@ fn plays_from_doc(
             }
             continue;
         }
-        plays.push(Arc::new(parse_play(entry, &base_dir, lctx)?));
+        match parse_play(entry, &base_dir, lctx) {
+            Ok(play) => plays.push(Arc::new(play)),
+            Err(e) => lctx.record(e)?,
+        }
     }
     lctx.import_depth.fetch_sub(1, Ordering::Relaxed);
     Ok(())
@@ -540,20 +578,20 @@ pub(crate) fn parse_task_list(
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         if item.as_map().is_none() {
-            return Err(LoadError::at(
+            lctx.record(LoadError::at(
                 &item.span,
                 format!("a task must be a mapping, got a {}", item.type_name()),
-            ));
+            ))?;
+            continue;
         }
-        if item.get("block").is_some() {
-            out.push(TaskItem::Block(Arc::new(parse_block(
-                item,
-                ctx,
-                lctx,
-                static_vars,
-            )?)));
+        let parsed = if item.get("block").is_some() {
+            parse_block(item, ctx, lctx, static_vars).map(|b| TaskItem::Block(Arc::new(b)))
         } else {
-            out.push(parse_task(item, ctx, lctx, static_vars)?);
+            parse_task(item, ctx, lctx, static_vars)
+        };
+        match parsed {
+            Ok(t) => out.push(t),
+            Err(e) => lctx.record(e)?,
         }
     }
     Ok(out)
@@ -831,7 +869,11 @@ pub fn resolve_task_file(file: &str, ctx: &TaskContext, from: &Span) -> Option<P
     }
     candidates.push(ctx.base_dir.join(file));
     candidates.push(ctx.base_dir.join("tasks").join(file));
-    candidates.into_iter().find(|c| c.is_file())
+    // Absolute, as ansible-core names included files (`included: /abs/path.yml`).
+    candidates
+        .into_iter()
+        .find(|c| c.is_file())
+        .map(|c| std::fs::canonicalize(&c).unwrap_or(c))
 }
 
 /// The argument key holding a task's whole-arguments expression (see [`is_single_expression`]).

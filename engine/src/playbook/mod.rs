@@ -10,6 +10,7 @@ pub mod keywords;
 pub mod kv;
 pub mod load;
 pub mod role;
+pub mod syntax;
 
 use crate::span::Span;
 use crate::value::{Map, Value};

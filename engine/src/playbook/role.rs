@@ -85,12 +85,16 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
             candidates.push(self.base_dir.join("roles").join(short));
             candidates.extend(self.lctx.roles_path.iter().map(|d| d.join(short)));
         }
-        candidates.into_iter().find(|c| {
-            c.join("tasks").is_dir()
-                || c.join("meta").is_dir()
-                || c.join("defaults").is_dir()
-                || c.join("handlers").is_dir()
-        })
+        // Absolute, as ansible-core gives `role_path` and the role's file names.
+        candidates
+            .into_iter()
+            .find(|c| {
+                c.join("tasks").is_dir()
+                    || c.join("meta").is_dir()
+                    || c.join("defaults").is_dir()
+                    || c.join("handlers").is_dir()
+            })
+            .map(|c| std::fs::canonicalize(&c).unwrap_or(c))
     }
 
     /// One entry of `roles:` (a name, or a mapping with `role:` plus keywords and params).

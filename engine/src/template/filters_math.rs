@@ -18,10 +18,8 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("root", |x: &MjValue, base: Option<f64>| {
         let x = number(x, "root")?;
-        Ok(match base.unwrap_or(2.0) {
-            b if b == 2.0 => x.sqrt(),
-            b => x.powf(1.0 / b),
-        })
+        let b = base.unwrap_or(2.0);
+        Ok(if b == 2.0 { x.sqrt() } else { x.powf(1.0 / b) })
     });
 }
 

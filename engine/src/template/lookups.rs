@@ -34,7 +34,8 @@ fn lookup(
         None if wantlist => return Ok(MjValue::from(Vec::<MjValue>::new())),
         None => return Ok(MjValue::from(())),
     };
-    if wantlist {
+    // ansible-core joins only a non-empty result: nothing found stays `[]`.
+    if wantlist || results.is_empty() {
         return Ok(MjValue::from(results));
     }
     if results.iter().all(|r| r.kind() == ValueKind::String) {
@@ -101,6 +102,12 @@ fn run(
     let _ = kwargs.get::<Option<MjValue>>("wantlist")?;
     let _ = kwargs.get::<Option<MjValue>>("errors")?;
     let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+    if short == "first_found" {
+        if let Some(out) = first_found_kwargs(state, terms, kwargs)? {
+            kwargs.assert_all_used()?;
+            return Ok(out);
+        }
+    }
     if let Some(out) = loop_lookup(state, short, terms)? {
         kwargs.assert_all_used()?;
         return Ok(out);
@@ -209,6 +216,41 @@ fn run(
     };
     kwargs.assert_all_used()?;
     Ok(out)
+}
+
+/// `lookup('first_found', ..., files=, paths=, skip=)`: the keyword options apply to every
+/// term (a mapping term still overrides them), and `files=` stands in for missing terms.
+/// `None` without such options.
+fn first_found_kwargs(
+    state: &State,
+    terms: &[MjValue],
+    kwargs: &Kwargs,
+) -> Result<Option<Vec<MjValue>>, Error> {
+    let files = kwargs.get::<Option<MjValue>>("files")?;
+    let paths = kwargs.get::<Option<MjValue>>("paths")?;
+    let skip = kwargs.get::<Option<MjValue>>("skip")?;
+    if files.is_none() && paths.is_none() && skip.is_none() {
+        return Ok(None);
+    }
+    let mut opts = crate::value::Map::new();
+    if let Some(p) = &paths {
+        opts.insert("paths".into(), to_json_value(p));
+    }
+    if let Some(s) = &skip {
+        opts.insert("skip".into(), to_json_value(s));
+    }
+    let mut all = vec![Value::Object(opts)];
+    if terms.is_empty() {
+        all.extend(files.as_ref().map(to_json_value));
+    } else {
+        for t in terms {
+            super::defined(t)?;
+            all.push(to_json_value(t));
+        }
+    }
+    let items = crate::exec::loops::items("first_found", Value::Array(all), &search_dirs(state)?)
+        .map_err(op_err)?;
+    Ok(Some(items.iter().map(from_json_value).collect()))
 }
 
 /// Lookups that are the `with_<name>` loop shapes: the terms go to the executor's loop logic

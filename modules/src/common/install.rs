@@ -139,7 +139,10 @@ pub async fn install_file(
         }
         (j, jst)
     } else {
-        if parent_st.kind != PathKind::Directory {
+        // ansible-core's copy/template actions answer `changed` in check mode before the
+        // module looks at the destination's directory (it may come from an earlier task).
+        let predicted_only = ctx.check_mode && !matches!(inst.source, Source::Remote(_));
+        if parent_st.kind != PathKind::Directory && !predicted_only {
             return Err(ModuleError::new(format!(
                 "Destination directory {} does not exist",
                 remote_dirname(inst.dest)

@@ -17,9 +17,36 @@ pub struct Expect {
     pub ignore_recap: bool,
     /// Why kplay differs here; printed on every run.
     pub deliberate: Vec<String>,
+    /// The run stops before any recap (a load error, `--syntax-check`): both tools must print none.
+    pub no_recap: bool,
+    /// Text kplay's output must hold (each entry), e.g. every error `--syntax-check` finds.
+    pub kplay_output: Vec<String>,
+    /// Environment given to both tools (ansible.cfg settings as `ANSIBLE_*`); `{out}` in a value
+    /// becomes the tool's own out dir.
+    pub env: Vec<(String, String)>,
 }
 
-const KNOWN: [&str; 5] = ["args", "runs", "ignore_files", "ignore_recap", "deliberate"];
+impl Expect {
+    /// The environment for a run writing into `out`.
+    pub fn env_for(&self, out: &std::path::Path) -> Vec<(String, String)> {
+        let shown = out.display().to_string();
+        self.env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace("{out}", &shown)))
+            .collect()
+    }
+}
+
+const KNOWN: [&str; 8] = [
+    "env",
+    "args",
+    "runs",
+    "ignore_files",
+    "ignore_recap",
+    "deliberate",
+    "no_recap",
+    "kplay_output",
+];
 
 fn strings(v: &Value, key: &str) -> Result<Vec<String>, String> {
     match v.get(key) {
@@ -67,6 +94,20 @@ pub fn read(case: &Path) -> Result<Expect, String> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         deliberate: strings(&v, "deliberate")?,
+        no_recap: v.get("no_recap").and_then(Value::as_bool).unwrap_or(false),
+        kplay_output: strings(&v, "kplay_output")?,
+        env: match v.get("env") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    Value::Number(n) => Ok((k.clone(), n.to_string())),
+                    other => Err(format!("env {k}: expected a string, got {other}")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => Err(format!("env: expected a mapping, got {other}"))?,
+        },
     })
 }
 
