@@ -16,7 +16,7 @@
 use super::play::PlayRun;
 use super::taskenv::ExecTaskEnv;
 use crate::exec::connection::CONNECTION_VARS;
-use crate::module::{Module, ModuleContext, ModuleError};
+use crate::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use crate::output::Event;
 use crate::plan::Leaf;
 use crate::transport::local::LocalTransport;
@@ -55,7 +55,7 @@ impl Module for AsyncStatus {
     fn controller_only(&self) -> bool {
         true
     }
-    async fn run(&self, _ctx: &ModuleContext<'_>, _args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, _ctx: &ModuleContext<'_>, _args: Map) -> Result<ModuleResult, ModuleError> {
         Err(ModuleError::new("async_status is answered by the engine"))
     }
 }
@@ -81,7 +81,7 @@ impl JobSpec {
 }
 
 /// What a job left: the module's result, or `None` when its time ran out.
-type JobOutcome = Option<Result<Map, ModuleError>>;
+type JobOutcome = Option<Result<ModuleResult, ModuleError>>;
 
 /// A `poll: 0` job the run keeps track of for `async_status`.
 pub struct AsyncJob {
@@ -157,11 +157,11 @@ fn job_fields(m: &mut Map, jid: &str) {
 }
 
 /// A finished job's outcome as the task (or `async_status`) reports it.
-fn job_result(jid: &str, outcome: JobOutcome) -> Result<Map, ModuleError> {
+fn job_result(jid: &str, outcome: JobOutcome) -> Result<ModuleResult, ModuleError> {
     match outcome {
-        Some(Ok(mut m)) => {
-            job_fields(&mut m, jid);
-            Ok(m)
+        Some(Ok(mut r)) => {
+            job_fields(&mut r.extra, jid);
+            Ok(r)
         }
         Some(Err(mut e)) => {
             job_fields(&mut e.result, jid);
@@ -293,7 +293,7 @@ impl PlayRun {
         conn: &Conn,
         leaf: &Leaf,
         make_env: &(dyn Fn() -> ExecTaskEnv + Sync),
-    ) -> Result<Map, ModuleError> {
+    ) -> Result<ModuleResult, ModuleError> {
         if module.name() == ASYNC_STATUS {
             return self.async_status(ctx.host, &args);
         }
@@ -411,7 +411,7 @@ impl PlayRun {
             m.insert("changed".into(), Value::Bool(true));
             m.insert("started".into(), Value::from(1));
             m.insert("finished".into(), Value::from(0));
-            return Ok(m);
+            return Ok(m.into());
         }
         let mut handle = tokio::spawn(job);
         let every = Duration::from_secs(spec.poll.max(1));
@@ -436,7 +436,11 @@ impl PlayRun {
     }
 
     /// `async_status: jid=… [mode=status|cleanup]`.
-    pub(super) fn async_status(&self, host: &str, args: &Map) -> Result<Map, ModuleError> {
+    pub(super) fn async_status(
+        &self,
+        host: &str,
+        args: &Map,
+    ) -> Result<ModuleResult, ModuleError> {
         let Some(jid) = args.get("jid").map(to_display_string) else {
             return Err(ModuleError::new("missing required arguments: jid"));
         };
@@ -462,7 +466,7 @@ impl PlayRun {
                 m.insert("ansible_job_id".into(), Value::String(jid.clone()));
                 m.insert("erased".into(), Value::Bool(removed));
                 m.insert("changed".into(), Value::Bool(false));
-                Ok(m)
+                Ok(m.into())
             }
             "status" => {
                 let state = jobs.table.lock().ok().and_then(|t| {
@@ -482,7 +486,7 @@ impl PlayRun {
                         m.insert("started".into(), Value::from(1));
                         m.insert("finished".into(), Value::from(0));
                         m.insert("changed".into(), Value::Bool(false));
-                        Ok(m)
+                        Ok(m.into())
                     }
                 }
             }
@@ -493,9 +497,9 @@ impl PlayRun {
     }
 }
 
-fn failed(r: &Result<Map, ModuleError>) -> bool {
+fn failed(r: &Result<ModuleResult, ModuleError>) -> bool {
     match r {
-        Ok(m) => m.get("failed").is_some_and(crate::value::truthy),
+        Ok(r) => r.failed,
         Err(_) => true,
     }
 }

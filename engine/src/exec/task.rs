@@ -4,7 +4,7 @@
 use super::hoststate::HostRun;
 use super::play::PlayRun;
 use super::taskenv::ExecTaskEnv;
-use crate::module::{ModuleContext, ModuleError};
+use crate::module::{ModuleContext, ModuleError, ModuleResult};
 use crate::output::{Event, Status};
 use crate::plan::{self, Leaf};
 use crate::playbook::keywords::short_action;
@@ -43,6 +43,43 @@ impl Outcome {
         match r {
             Ok(m) => Outcome::ok(m),
             Err(msg) => Outcome::failed(msg),
+        }
+    }
+
+    /// The one place a module's answer becomes the task's result (Ansible's dictionary);
+    /// `None`: the result asks for more `-v` than the run has (the task counts as skipped).
+    fn from_module(r: Result<ModuleResult, ModuleError>, verbosity: u8) -> Option<Self> {
+        match r {
+            Ok(r) if r.min_verbosity > verbosity => None,
+            Ok(r) => {
+                let (failed, skipped) = (r.failed, r.skipped);
+                let mut o = Outcome::ok(r.into_map());
+                o.failed = failed;
+                o.skipped = skipped;
+                Some(o)
+            }
+            Err(ModuleError {
+                msg,
+                mut result,
+                unreachable,
+            }) => {
+                result.insert("msg".into(), Value::String(msg));
+                if unreachable {
+                    result.insert("unreachable".into(), Value::Bool(true));
+                } else {
+                    result.insert("failed".into(), Value::Bool(true));
+                }
+                result.entry("changed").or_insert(Value::Bool(false));
+                let changed = result.get("changed").map(truthy).unwrap_or(false);
+                Some(Outcome {
+                    result,
+                    failed: !unreachable,
+                    changed,
+                    skipped: false,
+                    unreachable,
+                    uncounted: false,
+                })
+            }
         }
     }
 
@@ -582,50 +619,16 @@ impl PlayRun {
             let called = self
                 .call_module(&module, &ctx, args.clone(), job, &conn, leaf, &make_env)
                 .await;
-            let mut o = match called {
-                Ok(m) => {
-                    let failed = m.get("failed").map(truthy).unwrap_or(false);
-                    let mut o = Outcome::ok(m);
-                    o.failed = failed;
-                    o.skipped = o.result.get("skipped").map(truthy).unwrap_or(false);
-                    o
-                }
-                Err(ModuleError {
-                    msg,
-                    mut result,
-                    unreachable,
-                }) => {
-                    result.insert("msg".into(), Value::String(msg));
-                    if unreachable {
-                        result.insert("unreachable".into(), Value::Bool(true));
-                    } else {
-                        result.insert("failed".into(), Value::Bool(true));
-                    }
-                    result.entry("changed").or_insert(Value::Bool(false));
-                    let changed = result.get("changed").map(truthy).unwrap_or(false);
-                    Outcome {
-                        result,
-                        failed: !unreachable,
-                        changed,
-                        skipped: false,
-                        unreachable,
-                        uncounted: false,
-                    }
+            let mut o = match Outcome::from_module(called, runner.opts.verbosity) {
+                Some(o) => o,
+                // `debug: verbosity: N` shows only with at least N `-v`.
+                None => {
+                    return Outcome::skipped_because("skipped_reason", "Verbosity threshold not met.")
                 }
             };
             if let Some(d) = &delegate {
                 o.result
                     .insert("_kplay_delegated_to".into(), Value::String(d.clone()));
-            }
-            // `debug: verbosity: N` shows only with at least N `-v`.
-            if let Some(v) = o.result.remove("_kplay_verbosity") {
-                let need = v.as_u64().unwrap_or(0);
-                if need > u64::from(runner.opts.verbosity) {
-                    return Outcome::skipped_because(
-                        "skipped_reason",
-                        "Verbosity threshold not met.",
-                    );
-                }
             }
             if o.unreachable {
                 return o;
