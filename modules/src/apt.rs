@@ -754,9 +754,9 @@ impl Module for AptModule {
         "apt"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = AptArgs::parse(args)?;
-        self.run_apt(ctx, a).await
+        self.run_apt(ctx, a).await.map(ModuleResult::from)
     }
 }
 

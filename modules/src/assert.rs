@@ -3,7 +3,7 @@
 
 use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{to_display_string, Map, Value};
 
 const PARAMS: &[Param] = &[
@@ -63,7 +63,7 @@ impl Module for AssertModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let that = a
             .raw("that")
@@ -91,7 +91,7 @@ impl Module for AssertModule {
             "msg".into(),
             success_msg.unwrap_or_else(|| Value::String("All assertions passed".into())),
         );
-        Ok(m)
+        Ok(m.into())
     }
 }
 

@@ -376,7 +376,7 @@ impl Module for AuthorizedKeyModule {
         &["ansible.posix", "community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let user = a.str("user")?.unwrap_or_default();
         let key = a.str("key")?.unwrap_or_default();
@@ -433,7 +433,7 @@ impl Module for AuthorizedKeyModule {
             );
         }
         if ctx.check_mode {
-            return Ok(result.into_map());
+            return Ok(result);
         }
         let owner = format!("{}:{}", seen.uid, seen.gid);
         let dir = remote_dirname(&seen.keyfile);
@@ -479,7 +479,7 @@ impl Module for AuthorizedKeyModule {
             };
             write_file(ctx, &req).await?;
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

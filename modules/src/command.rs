@@ -10,7 +10,7 @@ use crate::cmdline::{
 use crate::common::args::{p, Args, Param, Spec};
 use crate::common::fail_rc;
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
@@ -269,10 +269,10 @@ impl Module for CommandModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         if a.flag("_uses_shell") {
-            return crate::shell::run_shell(ctx, &a).await;
+            return crate::shell::run_shell(ctx, &a).await.map(ModuleResult::from);
         }
         let argv = command_argv(&a)?;
         let expand = a.flag("expand_argument_vars");
@@ -288,7 +288,7 @@ impl Module for CommandModule {
             .collect();
         let cmd_value = Value::Array(argv.into_iter().map(Value::String).collect());
         let spec = CommandSpec::options(&a, words.join(" "), cmd_value)?;
-        run_spec(ctx, spec).await
+        run_spec(ctx, spec).await.map(ModuleResult::from)
     }
 }
 

@@ -1,12 +1,12 @@
 //! `debug`: show a message or a variable. Runs on the controller only.
 //!
 //! `verbosity` is for the engine to act on (it hides the result below that `-v` level, as
-//! Ansible reports "Verbosity threshold not met."): the module passes it through as
-//! `_kplay_verbosity` and the engine removes that key before showing the result.
+//! Ansible reports "Verbosity threshold not met."): the module passes it through as the
+//! result's `min_verbosity`.
 
 use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
@@ -34,7 +34,7 @@ impl Module for DebugModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         if a.has("msg") && a.has("var") {
             return Err(ModuleError::new("'msg' and 'var' are incompatible options"));
@@ -54,6 +54,7 @@ impl Module for DebugModule {
             m.insert("msg".into(), msg);
         }
         m.insert("changed".into(), Value::Bool(false));
+        let mut r = ModuleResult::from(m);
         if let Some(v) = a.raw("verbosity") {
             let level = match v {
                 Value::Number(n) => n.as_i64(),
@@ -61,9 +62,9 @@ impl Module for DebugModule {
                 _ => None,
             }
             .ok_or_else(|| ModuleError::new("argument 'verbosity' is not a valid integer"))?;
-            m.insert("_kplay_verbosity".into(), Value::from(level));
+            r.min_verbosity = u8::try_from(level.max(0)).unwrap_or(u8::MAX);
         }
-        Ok(m)
+        Ok(r)
     }
 }
 
@@ -143,6 +144,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(r["_kplay_verbosity"], json!(2));
+        assert_eq!(r.min_verbosity, 2);
+        assert!(!r.into_map().contains_key("min_verbosity"));
     }
 }

@@ -492,8 +492,8 @@ impl Module for DnfModule {
         &["dnf5"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        run_rpm(ctx, "dnf", RpmTool::Dnf, args).await
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+        run_rpm(ctx, "dnf", RpmTool::Dnf, args).await.map(ModuleResult::from)
     }
 }
 

@@ -46,7 +46,7 @@ impl Module for DpkgSelectionsModule {
         "dpkg_selections"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let name = a.required_str("name")?;
         let selection = a.required_str("selection")?;
@@ -62,7 +62,7 @@ impl Module for DpkgSelectionsModule {
             .set("before", before.as_str())
             .set("after", selection.as_str());
         if !changed || ctx.check_mode {
-            return Ok(result.into_map());
+            return Ok(result);
         }
         let out = run_sh(
             ctx,
@@ -77,7 +77,7 @@ impl Module for DpkgSelectionsModule {
             let (o, e) = (out.stdout_str(), out.stderr_str());
             return Err(failure(e.trim().to_string(), out.rc, &o, &e));
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

@@ -123,14 +123,14 @@ fn md5_hex(data: &[u8]) -> String {
 }
 
 /// The ignorable failures: the file is not there (or not a file) on the host.
-fn missing_result(a: &FetchArgs, msg: &str) -> Result<Map, ModuleError> {
-    let mut r = ModuleResult::new(false).set("file", a.src.as_str());
+fn missing_result(a: &FetchArgs, msg: &str) -> Result<ModuleResult, ModuleError> {
+    let r = ModuleResult::new(false).set("file", a.src.as_str());
     if a.fail_on_missing {
-        r.0.remove("changed");
-        return Err(ModuleError::with_result(msg, r.into_map()));
+        let mut m = r.into_map();
+        m.remove("changed");
+        return Err(ModuleError::with_result(msg, m));
     }
-    Ok(r.set("msg", format!("{msg}, not transferring, ignored"))
-        .into_map())
+    Ok(r.set("msg", format!("{msg}, not transferring, ignored")))
 }
 
 pub struct FetchModule;
@@ -141,7 +141,7 @@ impl Module for FetchModule {
         "fetch"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = FetchArgs::parse(args)?;
         let dest = local_dest(&a, ctx.host)?;
         let local = match std::fs::read(&dest) {
@@ -187,7 +187,7 @@ impl Module for FetchModule {
                 .set("file", a.src.as_str())
                 .set("dest", dest_s)
                 .set("checksum", remote_sum)
-                .into_map());
+                );
         }
         let data = out.stdout.get(nl + 1..).unwrap_or(&[]);
         let new_sum = sha1_hex(data);
@@ -217,7 +217,7 @@ impl Module for FetchModule {
             .set("remote_md5sum", Value::Null)
             .set("checksum", new_sum)
             .set("remote_checksum", remote_sum)
-            .into_map())
+            )
     }
 }
 

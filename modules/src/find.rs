@@ -225,7 +225,7 @@ impl Module for FindModule {
         "find"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let paths = a.list("paths");
         let use_regex = a.flag("use_regex");
@@ -356,7 +356,7 @@ impl Module for FindModule {
             let warnings: Vec<Value> = skipped.values().cloned().collect();
             res.insert("warnings", Value::Array(warnings));
         }
-        Ok(res.into_map())
+        Ok(res)
     }
 }
 

@@ -510,7 +510,7 @@ async fn run_get_url(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map
     if let Some(b) = backup_file {
         r.insert("backup_file", b);
     }
-    path_info(&st, &mut r.0);
+    path_info(&st, &mut r.extra);
     r.insert("size", size);
     Ok(r.into_map())
 }
@@ -523,8 +523,8 @@ impl Module for GetUrlModule {
         "get_url"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        run_get_url(ctx, args, Via::Auto).await
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+        run_get_url(ctx, args, Via::Auto).await.map(ModuleResult::from)
     }
 }
 

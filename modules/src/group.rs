@@ -147,7 +147,7 @@ impl Module for GroupModule {
         "group"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let g = GroupArgs::parse(args)?;
         let replies = read_all(ctx, &[Read::new("group", read_script(&g.name, g.local))]).await?;
         let r = replies.get("group");
@@ -173,7 +173,7 @@ impl Module for GroupModule {
             }
         }
         let Some(cmd) = cmd.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
+            return Ok(result);
         };
         // The group is read again afterwards for the GID the system picked.
         let after = format!(
@@ -195,7 +195,7 @@ impl Module for GroupModule {
                 result.insert("gid", gid);
             }
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

@@ -153,7 +153,7 @@ impl Module for HelmModule {
         &["kubernetes.core"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let name = a.required_str("release_name")?;
         let ns = a.required_str("release_namespace")?;
@@ -264,7 +264,7 @@ impl Module for HelmModule {
             result.insert("status", serde_json::json!({"name": name, "namespace": ns, "chart": chart, "status": status}));
         }
         let Some(script) = script.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
+            return Ok(result);
         };
         let out = run_sh(ctx, script, None).await?;
         if out.rc != 0 {
@@ -277,7 +277,7 @@ impl Module for HelmModule {
             ));
         }
         result.insert("stdout", out.stdout_str());
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

@@ -70,7 +70,7 @@ impl Module for HelmRepositoryModule {
         &["kubernetes.core"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let name = a.required_str("repo_name")?;
         let present = a.required_str("repo_state")? == "present";
@@ -129,7 +129,7 @@ impl Module for HelmRepositoryModule {
             .set("repo_name", name.as_str())
             .set("repo_url", url.clone().unwrap_or_default());
         let Some(script) = script.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
+            return Ok(result);
         };
         let out = run_sh(ctx, script, password.map(|p| format!("{p}\n").into_bytes())).await?;
         if out.rc != 0 {
@@ -141,7 +141,7 @@ impl Module for HelmRepositoryModule {
                 &e,
             ));
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

@@ -273,7 +273,7 @@ impl Module for HostnameModule {
         "hostname"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = HostnameArgs::parse(args)?;
         let s = seen(&a, &read_all(ctx, &reads()).await?);
         if s.strategy == Strategy::Systemd && a.name.len() > 64 {
@@ -319,7 +319,7 @@ impl Module for HostnameModule {
             fqdn = o.trim().to_string();
         }
         result.insert("ansible_facts", facts(&a.name, &fqdn));
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

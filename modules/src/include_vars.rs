@@ -4,7 +4,7 @@
 
 use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError};
+use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -173,7 +173,7 @@ impl Module for IncludeVarsModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let file = a
             .str("file")?
@@ -227,7 +227,7 @@ impl Module for IncludeVarsModule {
         m.insert("ansible_included_var_files".into(), Value::Array(included));
         m.insert("ansible_facts".into(), Value::Object(facts));
         m.insert("changed".into(), Value::Bool(false));
-        Ok(m)
+        Ok(m.into())
     }
 }
 

@@ -315,7 +315,7 @@ impl Module for IniFileModule {
         &["community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
         let e = IniEdit::from_args(&a)?;
@@ -350,7 +350,7 @@ impl Module for IniFileModule {
             r.insert("backup_file", b);
         }
         let before = original.unwrap_or_default();
-        Ok(with_diff(ctx, r, &format!("{path} (content)"), &before, &done.text).into_map())
+        Ok(with_diff(ctx, r, &format!("{path} (content)"), &before, &done.text))
     }
 }
 

@@ -200,7 +200,7 @@ impl Module for IptablesModule {
         "iptables"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let bin = if a.required_str("ip_version")? == "ipv6" {
             "ip6tables"
@@ -239,7 +239,7 @@ impl Module for IptablesModule {
             if !ctx.check_mode {
                 run(sh_words(&cmd)).await?;
             }
-            return Ok(result(true).into_map());
+            return Ok(result(true));
         }
         if let Some(policy) = a.str("policy")? {
             let chain = chain.clone().ok_or_else(|| {
@@ -261,7 +261,7 @@ impl Module for IptablesModule {
                 cmd.extend(["-P".into(), chain.clone(), policy.clone()]);
                 run(sh_words(&cmd)).await?;
             }
-            return Ok(result(changed).set("policy", policy.as_str()).into_map());
+            return Ok(result(changed).set("policy", policy.as_str()));
         }
         let chain = chain
             .clone()
@@ -290,7 +290,7 @@ impl Module for IptablesModule {
         Ok(result(changed)
             .set("rule", rule.join(" "))
             .set("state", if present { "present" } else { "absent" })
-            .into_map())
+            )
     }
 }
 

@@ -278,7 +278,7 @@ impl Module for LineinfileModule {
         "lineinfile"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
         let state = a.required_str("state")?;
@@ -318,7 +318,7 @@ impl Module for LineinfileModule {
             PathKind::Missing if present.is_none() => {
                 return Ok(ModuleResult::new(false)
                     .set("msg", "file not present")
-                    .into_map());
+                    );
             }
             PathKind::Missing => String::new(),
             PathKind::File { content, .. } => content.clone(),
@@ -366,7 +366,7 @@ impl Module for LineinfileModule {
         if let Some(w) = warning {
             r.insert("warnings", Value::Array(vec![Value::String(w)]));
         }
-        Ok(with_diff(ctx, r, &format!("{path} (content)"), &original, &after).into_map())
+        Ok(with_diff(ctx, r, &format!("{path} (content)"), &original, &after))
     }
 }
 

@@ -209,7 +209,7 @@ impl Module for ModprobeModule {
         &["community.general", "ansible.posix"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let m = ModprobeArgs::parse(args)?;
         let s = seen(&read_all(ctx, &reads(&m)).await?);
         let script = change_script(&m, &s);
@@ -218,7 +218,7 @@ impl Module for ModprobeModule {
             .set("params", m.params.as_str())
             .set("state", if m.present { "present" } else { "absent" });
         let Some(script) = script.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
+            return Ok(result);
         };
         let out = run_sh(ctx, script, None).await?;
         if out.rc != 0 {
@@ -228,7 +228,7 @@ impl Module for ModprobeModule {
             return Err(err);
         }
         result.insert("changed", true);
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

@@ -393,7 +393,7 @@ impl Module for MountModule {
         &["ansible.posix", "community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = MountArgs::parse(args)?;
         let f = sh_quote(&a.fstab);
         let replies = read_all(
@@ -429,7 +429,7 @@ impl Module for MountModule {
             }
         }
         if ctx.check_mode {
-            return Ok(r.into_map());
+            return Ok(r);
         }
         if let Some(new) = &plan.new_fstab {
             let req = WriteRequest {
@@ -465,7 +465,7 @@ impl Module for MountModule {
                 ));
             }
         }
-        Ok(r.into_map())
+        Ok(r)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::dnf::{run_rpm, RpmTool};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 /// What the detection snippet looks for, in order (the first found wins).
@@ -56,7 +56,7 @@ impl Module for PackageModule {
         "package"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, mut args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, mut args: Map) -> Result<ModuleResult, ModuleError> {
         if !args.contains_key("name") {
             return Err(ModuleError::new("missing required arguments: name"));
         }
@@ -69,8 +69,8 @@ impl Module for PackageModule {
         };
         match mgr.as_str() {
             "apt" => AptModule.run(ctx, args).await,
-            "dnf" | "dnf5" => run_rpm(ctx, "dnf", RpmTool::Dnf, args).await,
-            "yum" => run_rpm(ctx, "yum", RpmTool::Yum, args).await,
+            "dnf" | "dnf5" => run_rpm(ctx, "dnf", RpmTool::Dnf, args).await.map(ModuleResult::from),
+            "yum" => run_rpm(ctx, "yum", RpmTool::Yum, args).await.map(ModuleResult::from),
             "unknown" => Err(ModuleError::new(
                 "Could not detect which package manager to use. Try gathering facts or setting the \"use\" option.",
             )),

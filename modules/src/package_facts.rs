@@ -77,7 +77,7 @@ impl Module for PackageFactsModule {
         "package_facts"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let mut managers = a.list("manager");
         if managers.is_empty() || managers.iter().any(|m| m == "auto") {
@@ -116,7 +116,7 @@ impl Module for PackageFactsModule {
         facts.insert("packages".into(), Value::Object(packages));
         let mut res = ModuleResult::new(false).into_map();
         res.insert("ansible_facts".into(), Value::Object(facts));
-        Ok(res)
+        Ok(res.into())
     }
 }
 

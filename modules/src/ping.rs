@@ -2,7 +2,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
@@ -24,7 +24,7 @@ impl Module for PingModule {
         "ping"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let data = a.str("data")?.unwrap_or_else(|| "pong".to_string());
         // Ansible's ping raises an exception for `crash`, to test error handling.
@@ -48,7 +48,7 @@ impl Module for PingModule {
         let mut m = Map::new();
         m.insert("ping".into(), Value::String(data));
         m.insert("changed".into(), Value::Bool(false));
-        Ok(m)
+        Ok(m.into())
     }
 }
 

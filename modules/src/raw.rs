@@ -4,7 +4,7 @@
 use crate::cmdline::lines_value;
 use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
@@ -34,7 +34,7 @@ impl Module for RawModule {
         false
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let text = a.str("_raw_params")?.unwrap_or_default();
         if text.trim().is_empty() {
@@ -64,7 +64,7 @@ impl Module for RawModule {
             m.insert("msg".into(), Value::String("non-zero return code".into()));
             return Err(ModuleError::with_result("non-zero return code", m));
         }
-        Ok(m)
+        Ok(m.into())
     }
 }
 

@@ -140,7 +140,7 @@ impl Module for ReplaceModule {
         "replace"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
         let edit = Replace::from_args(&a)?;
@@ -159,7 +159,7 @@ impl Module for ReplaceModule {
                 return Ok(ModuleResult::new(false)
                     .set("rc", Value::from(0))
                     .set("msg", m)
-                    .into_map());
+                    );
             }
             Outcome::Unchanged => (None, String::new()),
             Outcome::Replaced { text, count } => (Some(text), format!("{count} replacements made")),
@@ -185,7 +185,7 @@ impl Module for ReplaceModule {
             // Ansible's replace uses the bare path as both headers.
             r = r.with_diff(&path, &path, &contents, after);
         }
-        Ok(r.into_map())
+        Ok(r)
     }
 }
 

@@ -134,13 +134,13 @@ impl Module for ScriptModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = ScriptArgs::parse(args, ctx)?;
         if ctx.check_mode && !a.tests.any() {
             return Ok(ModuleResult::new(false)
                 .set("skipped", true)
                 .set("msg", "This module does not support check mode.")
-                .into_map());
+                );
         }
         let body = if ctx.check_mode {
             None
@@ -153,10 +153,10 @@ impl Module for ScriptModule {
         let stdout = out.stdout_str();
         let first = stdout.lines().next().unwrap_or("");
         if let Some(skip) = a.tests.skipped(first).filter(|_| out.rc == 0) {
-            return Ok(skipped(a.tests.reason(skip).1));
+            return Ok(skipped(a.tests.reason(skip).1).into());
         }
         if ctx.check_mode {
-            return Ok(ModuleResult::new(true).into_map());
+            return Ok(ModuleResult::new(true));
         }
         match out.rc {
             RC_CHDIR => {
@@ -187,7 +187,7 @@ impl Module for ScriptModule {
                 r.into_map(),
             ));
         }
-        Ok(r.into_map())
+        Ok(r)
     }
 }
 

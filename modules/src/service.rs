@@ -9,7 +9,7 @@ use crate::common::run_sh;
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use crate::systemd::{self, SystemdArgs};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -186,18 +186,18 @@ impl Module for ServiceModule {
         "service"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = ServiceArgs::parse(args)?;
         let r = read_all(ctx, &reads(&a, ctx.check_mode)).await?;
         let mgr = r.get("mgr").out.trim().to_string();
         if a.use_ == "systemd" || (a.use_ == "auto" && mgr == "systemd") {
             let sa = a.as_systemd();
             let seen = systemd::seen(&sa, &r)?;
-            return systemd::apply(ctx, &sa, &seen).await;
+            return systemd::apply(ctx, &sa, &seen).await.map(ModuleResult::from);
         }
         let (cmds, result) = sysv_plan(&a, &r)?;
         if cmds.is_empty() || ctx.check_mode {
-            return Ok(result);
+            return Ok(result.into());
         }
         let script: String = cmds
             .iter()
@@ -218,7 +218,7 @@ impl Module for ServiceModule {
                 &e,
             ));
         }
-        Ok(result)
+        Ok(result.into())
     }
 }
 

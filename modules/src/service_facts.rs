@@ -82,7 +82,7 @@ impl Module for ServiceFactsModule {
         "service_facts"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         SPEC.parse(args)?;
         let r = read_all(
             ctx,
@@ -107,7 +107,7 @@ impl Module for ServiceFactsModule {
                 "msg".into(),
                 "Failed to find any services. This can be due to privileges or some other configuration issue.".into(),
             );
-            return Ok(r);
+            return Ok(r.into());
         }
         let mut facts = Map::new();
         facts.insert(
@@ -116,7 +116,7 @@ impl Module for ServiceFactsModule {
         );
         let mut r = ModuleResult::new(false).into_map();
         r.insert("ansible_facts".into(), Value::Object(facts));
-        Ok(r)
+        Ok(r.into())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 /// Python's keywords, which Ansible's `isidentifier` refuses as variable names.
@@ -54,7 +54,7 @@ impl Module for SetFactModule {
         true
     }
 
-    async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let mut facts = Map::new();
         for (k, v) in args {
             match k.as_str() {
@@ -77,7 +77,7 @@ impl Module for SetFactModule {
         let mut m = Map::new();
         m.insert("ansible_facts".into(), Value::Object(facts));
         m.insert("changed".into(), Value::Bool(false));
-        Ok(m)
+        Ok(m.into())
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::common::args::{p, Param, Spec};
 use crate::facts::{self, subset};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
@@ -31,7 +31,7 @@ impl Module for SetupModule {
         "setup"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let mut tokens = a.list("gather_subset");
         if tokens.is_empty() {
@@ -55,7 +55,7 @@ impl Module for SetupModule {
         m.insert("changed".into(), Value::Bool(false));
         // As ansible-core's setup: `-v` does not dump the facts (the callback honours this).
         m.insert("_ansible_verbose_override".into(), Value::Bool(true));
-        Ok(m)
+        Ok(m.into())
     }
 }
 

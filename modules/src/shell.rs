@@ -5,7 +5,7 @@ use crate::command::{run_spec, CommandSpec, COMMAND_PARAMS};
 use crate::common::args::{Args, Spec};
 use crate::common::fail_rc;
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -52,9 +52,9 @@ impl Module for ShellModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
-        run_shell(ctx, &a).await
+        run_shell(ctx, &a).await.map(ModuleResult::from)
     }
 }
 

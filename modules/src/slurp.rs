@@ -48,7 +48,7 @@ impl Module for SlurpModule {
         "slurp"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let src = a.str("src")?.unwrap_or_default();
         let out = run_sh(ctx, read_script(&src), None).await?;
@@ -60,7 +60,7 @@ impl Module for SlurpModule {
             .set("content", content)
             .set("encoding", "base64")
             .set("source", src)
-            .into_map())
+            )
     }
 }
 

@@ -74,7 +74,7 @@ impl Module for StatModule {
         "stat"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = StatArgs::parse(args)?;
         let req = ProbeRequest::new(&a.path)
             .follow(a.follow)
@@ -88,7 +88,7 @@ impl Module for StatModule {
             .unwrap_or_else(|| PathStat::absent(&a.path));
         Ok(ModuleResult::new(false)
             .set("stat", Value::Object(stat_dict(&a.path, &st, a.mime)))
-            .into_map())
+            )
     }
 }
 

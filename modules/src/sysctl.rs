@@ -228,7 +228,7 @@ impl Module for SysctlModule {
         &["ansible.posix", "community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SysctlArgs::parse(args)?;
         let file_q = sh_quote(&a.sysctl_file);
         let replies = read_all(
@@ -272,7 +272,7 @@ impl Module for SysctlModule {
             );
         }
         if ctx.check_mode {
-            return Ok(result.into_map());
+            return Ok(result);
         }
         if plan.set_proc {
             let value = a.value.as_deref().unwrap_or("");
@@ -312,7 +312,7 @@ impl Module for SysctlModule {
                 ));
             }
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

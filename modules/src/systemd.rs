@@ -422,10 +422,9 @@ impl Module for SystemdModule {
         &["systemd_service"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SystemdArgs::parse(args)?;
-        let r = run_systemd(ctx, &a).await?;
-        Ok(ModuleResult(r).into_map())
+        Ok(run_systemd(ctx, &a).await?.into())
     }
 }
 

@@ -132,7 +132,7 @@ impl Module for TimezoneModule {
         &["community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let name = a.str("name")?;
         let hwclock = a.choice("hwclock", &["local", "UTC"])?;
@@ -173,14 +173,14 @@ impl Module for TimezoneModule {
             &after,
         );
         let Some(script) = script.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
+            return Ok(result);
         };
         let out = run_sh(ctx, script, None).await?;
         if out.rc != 0 {
             let (o, e) = (out.stdout_str(), out.stderr_str());
             return Err(failure(e.trim().to_string(), out.rc, &o, &e));
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

@@ -569,7 +569,7 @@ impl UnarchiveModule {
             .unwrap_or(stdout.len());
         if let Ok((_, stats)) = parse_reply(&stdout[from..], &[a.dest.as_str()]) {
             if let Some(st) = stats.first() {
-                path_info(st, &mut r.0);
+                path_info(st, &mut r.extra);
             }
         }
         Ok(r.into_map())
@@ -582,7 +582,7 @@ impl Module for UnarchiveModule {
         "unarchive"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = UnarchiveArgs::parse(args, ctx)?;
         if let (Some(c), false) = (&a.creates, matches!(a.source, Source::Host(_))) {
             let out = run_sh(ctx, format!("[ -e {} ]", sh_quote(c)), None).await?;
@@ -590,7 +590,7 @@ impl Module for UnarchiveModule {
                 return Ok(ModuleResult::new(false)
                     .set("skipped", true)
                     .set("msg", format!("skipped, since {c} exists"))
-                    .into_map());
+                    );
             }
         }
         // Uploads and downloads go into a private directory (see `upload`).
@@ -638,7 +638,7 @@ impl Module for UnarchiveModule {
         if temp.is_some() {
             m.insert("src".into(), Value::String(a.src_name.clone()));
         }
-        Ok(m)
+        Ok(m.into())
     }
 }
 

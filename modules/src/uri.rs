@@ -356,8 +356,8 @@ impl Module for UriModule {
         false
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        run_uri(ctx, args, Via::Auto).await
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+        run_uri(ctx, args, Via::Auto).await.map(ModuleResult::from)
     }
 }
 

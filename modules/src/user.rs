@@ -577,7 +577,7 @@ impl Module for UserModule {
         "user"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = UserArgs::parse(args)?;
         let replies = read_all(ctx, &reads(&a)).await?;
         let known = KnownGroups::from_replies(&a, &replies);
@@ -640,10 +640,10 @@ impl Module for UserModule {
             if a.ssh_key.is_some() && a.present {
                 insert_ssh(&mut result, &replies);
             }
-            return Ok(result.into_map());
+            return Ok(result);
         };
         if ctx.check_mode {
-            return Ok(ModuleResult::new(true).into_map());
+            return Ok(ModuleResult::new(true));
         }
         // The change, then the account (and key) read back in the same round trip.
         let mut after = vec![Read::new(
@@ -678,7 +678,7 @@ impl Module for UserModule {
                 insert_ssh(&mut result, &back);
             }
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 

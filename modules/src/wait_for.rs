@@ -374,12 +374,12 @@ impl Module for WaitForModule {
         "wait_for"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let w = WaitArgs::parse(args)?;
         let start = Instant::now();
         if w.target == Target::Nothing {
             tokio::time::sleep(Duration::from_secs_f64(w.delay + w.timeout)).await;
-            return Ok(result(&w, start, None).into_map());
+            return Ok(result(&w, start, None));
         }
         let on_host = match (&w.target, &w.regex) {
             (Target::Port(p), _) if w.state == "drained" => {
@@ -427,7 +427,7 @@ impl Module for WaitForModule {
             }
         };
         match reached {
-            Some(groups) => Ok(result(&w, start, groups).into_map()),
+            Some(groups) => Ok(result(&w, start, groups)),
             None => Err(ModuleError::with_result(
                 w.timeout_msg(),
                 result(&w, start, None).into_map(),

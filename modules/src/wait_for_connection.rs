@@ -80,10 +80,10 @@ impl Module for WaitForConnectionModule {
         "wait_for_connection"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let w = Waits::parse(args)?;
         if ctx.check_mode {
-            return Ok(ModuleResult::new(false).set("skipped", true).into_map());
+            return Ok(ModuleResult::new(false).set("skipped", true));
         }
         let start = Instant::now();
         tokio::time::sleep(Duration::from_secs_f64(w.delay)).await;
@@ -96,7 +96,7 @@ impl Module for WaitForConnectionModule {
                 Ok(()) => {
                     return Ok(ModuleResult::new(false)
                         .set("elapsed", start.elapsed().as_secs())
-                        .into_map())
+                        )
                 }
                 Err(e) if Instant::now() >= deadline => {
                     let r = ModuleResult::new(false).set("elapsed", start.elapsed().as_secs());

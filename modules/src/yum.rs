@@ -3,7 +3,7 @@
 
 use crate::dnf::{run_rpm, RpmTool};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 
 pub struct YumModule;
@@ -14,8 +14,8 @@ impl Module for YumModule {
         "yum"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        run_rpm(ctx, "yum", RpmTool::Yum, args).await
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+        run_rpm(ctx, "yum", RpmTool::Yum, args).await.map(ModuleResult::from)
     }
 }
 

@@ -34,10 +34,10 @@ impl Module for X509CertModule {
         "x509_cert"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let t = TaskArgs::parse(&a)?;
-        run(ctx, &t).await
+        run(ctx, &t).await.map(ModuleResult::from)
     }
 }
 
