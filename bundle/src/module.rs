@@ -136,6 +136,8 @@ impl Module for RegistryPush {
         })
         .await
         .map_err(|e| ModuleError::new(format!("registry_push: {e}")))?;
-        result.map_err(|e| ModuleError::new(format!("registry_push: {e}")))
+        result
+            .map(ModuleResult::from)
+            .map_err(|e| ModuleError::new(format!("registry_push: {e}")))
     }
 }

@@ -107,9 +107,7 @@ impl Diff {
         match self {
             Diff::None => None,
             Diff::One(m) => Some(Value::Object(m.clone())),
-            Diff::Many(v) => Some(Value::Array(
-                v.iter().cloned().map(Value::Object).collect(),
-            )),
+            Diff::Many(v) => Some(Value::Array(v.iter().cloned().map(Value::Object).collect())),
         }
     }
 

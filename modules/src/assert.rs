@@ -117,7 +117,8 @@ mod tests {
                 args(json!({"that": ["yes_var", "true"]})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["msg"], json!("All assertions passed"));
         assert_eq!(r["changed"], json!(false));
     }
@@ -131,7 +132,8 @@ mod tests {
                 args(json!({"that": "yes_var", "success_msg": "yay"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["msg"], json!("yay"));
     }
 

@@ -584,13 +584,13 @@ mod tests {
         let r = AuthorizedKeyModule
             .run(&ctx(&env, true, true), args(spec.clone()))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(!sub.exists());
         let r = AuthorizedKeyModule
             .run(&ctx(&env, false, false), args(spec.clone()))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(r["keyfile"], json!(f.to_string_lossy()));
         assert_eq!(
@@ -608,14 +608,14 @@ mod tests {
         let r = AuthorizedKeyModule
             .run(&ctx(&env, false, false), args(spec))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(false));
         let absent = json!({"user": me, "key": K1, "path": f.to_string_lossy(), "state": "absent"});
         assert_eq!(
             AuthorizedKeyModule
                 .run(&ctx(&env, false, false), args(absent))
                 .await
-                .unwrap()["changed"],
+                .unwrap().into_map()["changed"],
             json!(true)
         );
         assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("{K2}\n"));
@@ -646,7 +646,7 @@ mod tests {
         let r = AuthorizedKeyModule
             .run(&ctx(&env, false, false), args(spec))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(
             std::fs::read_to_string(&f).unwrap(),

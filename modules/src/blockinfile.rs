@@ -229,9 +229,7 @@ impl Module for BlockinfileModule {
                 return Err(fail_rc(format!("Path {path} does not exist !"), 257))
             }
             PathKind::Missing if !edit.present => {
-                return Ok(ModuleResult::new(false)
-                    .set("msg", format!("File {path} not present"))
-                    );
+                return Ok(ModuleResult::new(false).set("msg", format!("File {path} not present")));
             }
             PathKind::Missing => None,
             PathKind::File { content, .. } => Some(content.clone()),
@@ -259,7 +257,13 @@ impl Module for BlockinfileModule {
         if let Some(b) = done.backup_file {
             r.insert("backup_file", b);
         }
-        Ok(with_diff(ctx, r, &format!("{path} (content)"), &before, &after))
+        Ok(with_diff(
+            ctx,
+            r,
+            &format!("{path} (content)"),
+            &before,
+            &after,
+        ))
     }
 }
 

@@ -272,7 +272,9 @@ impl Module for CommandModule {
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         if a.flag("_uses_shell") {
-            return crate::shell::run_shell(ctx, &a).await.map(ModuleResult::from);
+            return crate::shell::run_shell(ctx, &a)
+                .await
+                .map(ModuleResult::from);
         }
         let argv = command_argv(&a)?;
         let expand = a.flag("expand_argument_vars");
@@ -313,7 +315,8 @@ mod tests {
                 args(json!({"_raw_params": "echo 'a  b' c"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(r["rc"], json!(0));
         assert_eq!(r["stdout"], json!("a  b c"));
@@ -332,7 +335,8 @@ mod tests {
                 args(json!({"cmd": "echo a | wc -l; true"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("a | wc -l; true"));
     }
 
@@ -345,7 +349,8 @@ mod tests {
                 args(json!({"argv": ["printf", "%s|", "x y", "*"]})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("x y|*|"));
     }
 
@@ -377,7 +382,8 @@ mod tests {
                 args(json!({"_raw_params": "false", "creates": creates})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(false));
         assert_eq!(r["rc"], json!(0));
         assert_eq!(
@@ -396,7 +402,8 @@ mod tests {
                 args(json!({"_raw_params": "false", "removes": gone})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(false));
         assert_eq!(
             r["msg"],
@@ -411,7 +418,7 @@ mod tests {
         let r = CommandModule
             .run(&ctx(&e, false, false), args(json!({"argv": ["touch", target.display().to_string()], "creates": target.display().to_string()})))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(target.exists());
     }
@@ -425,7 +432,8 @@ mod tests {
                 args(json!({"_raw_params": "pwd", "chdir": d.path().display().to_string()})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         let real = std::fs::canonicalize(d.path()).unwrap();
         assert_eq!(
             std::fs::canonicalize(r["stdout"].as_str().unwrap()).unwrap(),
@@ -454,7 +462,8 @@ mod tests {
                 args(json!({"_raw_params": "od -c", "stdin": "hi", "strip_empty_ends": false})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert!(
             r["stdout"].as_str().unwrap().contains("h   i  \\n"),
             "{}",
@@ -471,7 +480,8 @@ mod tests {
                 args(json!({"argv": ["printf", "a\n\n"], "strip_empty_ends": "no"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("a\n\n"));
     }
 
@@ -485,7 +495,8 @@ mod tests {
                 args(json!({"argv": ["touch", target.display().to_string()]})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert!(!target.exists());
         assert_eq!(r["skipped"], json!(true));
         assert_eq!(r["changed"], json!(false));
@@ -505,7 +516,8 @@ mod tests {
                 args(json!({"_raw_params": "false", "creates": c})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(
             r["msg"],
             json!(format!("Would not run command since '{c}' exists"))
@@ -528,7 +540,7 @@ mod tests {
         assert!(!target.exists());
         // ansible-core 2.18's exact result (register'd, minus the engine's `failed`).
         assert_eq!(
-            Value::Object(r),
+            Value::Object(r.into_map()),
             json!({"changed": true, "stdout": "", "stderr": "", "rc": 0, "cmd": ["touch", t],
                    "start": null, "end": null, "delta": null,
                    "msg": "Command would have run if not in check mode",
@@ -545,7 +557,8 @@ mod tests {
                 args(json!({"_raw_params": "false", "removes": d.path().display().to_string()})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(r.get("skipped").is_none());
     }
@@ -576,7 +589,8 @@ mod tests {
         let r = CommandModule
             .run(&c, args(json!({"_raw_params": "echo $KP_GREETING"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("hello"));
     }
 

@@ -128,7 +128,9 @@ impl Module for CopyModule {
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = CopyArgs::parse(args, ctx)?;
         match &a.source {
-            CopySource::Local(path, name) if path.is_dir() => copy_tree(ctx, &a, path, name).await.map(ModuleResult::from),
+            CopySource::Local(path, name) if path.is_dir() => {
+                copy_tree(ctx, &a, path, name).await.map(ModuleResult::from)
+            }
             CopySource::Local(path, name) => {
                 let mut attrs = a.attrs.clone();
                 attrs.resolve_preserve(path)?;

@@ -86,7 +86,8 @@ mod tests {
         let r = DebugModule
             .run(&ctx(&e, false, false), args(json!({"var": "foo"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["foo"], json!([1, 2]));
         assert_eq!(r["changed"], json!(false));
     }
@@ -97,7 +98,8 @@ mod tests {
         let r = DebugModule
             .run(&ctx(&e, false, false), args(json!({"var": "nope"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["nope"], json!(UNDEFINED_TEXT));
     }
 
@@ -107,7 +109,8 @@ mod tests {
         let r = DebugModule
             .run(&ctx(&e, false, false), Map::new())
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["msg"], json!("Hello world!"));
     }
 
@@ -117,7 +120,8 @@ mod tests {
         let r = DebugModule
             .run(&ctx(&e, false, false), args(json!({"msg": [1, {"a": 2}]})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["msg"], json!([1, {"a": 2}]));
     }
 

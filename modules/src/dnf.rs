@@ -493,7 +493,9 @@ impl Module for DnfModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
-        run_rpm(ctx, "dnf", RpmTool::Dnf, args).await.map(ModuleResult::from)
+        run_rpm(ctx, "dnf", RpmTool::Dnf, args)
+            .await
+            .map(ModuleResult::from)
     }
 }
 

@@ -186,8 +186,7 @@ impl Module for FetchModule {
                 .set("md5sum", md5.map(Value::String).unwrap_or(Value::Null))
                 .set("file", a.src.as_str())
                 .set("dest", dest_s)
-                .set("checksum", remote_sum)
-                );
+                .set("checksum", remote_sum));
         }
         let data = out.stdout.get(nl + 1..).unwrap_or(&[]);
         let new_sum = sha1_hex(data);
@@ -216,8 +215,7 @@ impl Module for FetchModule {
             .set("dest", dest_s)
             .set("remote_md5sum", Value::Null)
             .set("checksum", new_sum)
-            .set("remote_checksum", remote_sum)
-            )
+            .set("remote_checksum", remote_sum))
     }
 }
 
@@ -305,7 +303,7 @@ mod tests {
         let r = FetchModule
             .run(&ctx(&env, false, false), args(a.clone()))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], true);
         let landed = normpath(&PathBuf::from(format!(
             "{}/localhost/{}",
@@ -319,7 +317,7 @@ mod tests {
         let r2 = FetchModule
             .run(&ctx(&env, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r2["changed"], false);
     }
     }
@@ -335,7 +333,7 @@ mod tests {
         let r = FetchModule
             .run(&ctx(&env, true, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], true);
         assert!(!dest.exists());
     }
@@ -357,7 +355,7 @@ mod tests {
         let r = FetchModule
             .run(&ctx(&env, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(
             r["msg"],
             "the remote file does not exist, not transferring, ignored"

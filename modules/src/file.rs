@@ -854,7 +854,10 @@ mod tests {
             self.dir.path().join(rel).to_string_lossy().into_owned()
         }
         async fn run(&self, check: bool, diff: bool, a: Value) -> Result<Map, ModuleError> {
-            FileModule.run(&ctx(&self.env, check, diff), args(a)).await
+            FileModule
+                .run(&ctx(&self.env, check, diff), args(a))
+                .await
+                .map(ModuleResult::into_map)
         }
         fn mode(&self, rel: &str) -> u32 {
             std::fs::metadata(self.p(rel)).unwrap().permissions().mode() & 0o7777

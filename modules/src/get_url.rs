@@ -524,7 +524,9 @@ impl Module for GetUrlModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
-        run_get_url(ctx, args, Via::Auto).await.map(ModuleResult::from)
+        run_get_url(ctx, args, Via::Auto)
+            .await
+            .map(ModuleResult::from)
     }
 }
 

@@ -287,6 +287,7 @@ mod tests {
                     .run(&ctx(env, check, false), args(v))
                     .await
                     .unwrap()
+                    .into_map()
             }
         };
         let present = json!({"name": name, "gid": 64901});

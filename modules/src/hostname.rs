@@ -442,7 +442,8 @@ mod tests {
                 args(json!({"name": cur})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"]["ansible_nodename"], json!(cur));
         let r2 = HostnameModule
             .run(
@@ -450,7 +451,8 @@ mod tests {
                 args(json!({"name": "kplay-never-applied"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r2["changed"], json!(true));
         assert_eq!(
             r2["diff"]["after"],

@@ -261,7 +261,8 @@ mod tests {
                 args(json!({"_raw_params": "one.yml"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"], json!({"a": 1, "b": ["x"]}));
         assert_eq!(
             r["ansible_included_var_files"],
@@ -276,7 +277,8 @@ mod tests {
         let r = IncludeVarsModule
             .run(&ctx(&e, false, false), args(json!({"dir": "d"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(
             r["ansible_facts"],
             json!({"b": 2, "shared": "second", "c": 3, "z": 9})
@@ -293,7 +295,8 @@ mod tests {
                 args(json!({"dir": "d", "depth": 1})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert!(r["ansible_facts"].get("z").is_none());
     }
 
@@ -306,7 +309,8 @@ mod tests {
                 args(json!({"file": "one.yml", "name": "cfg"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"], json!({"cfg": {"a": 1, "b": ["x"]}}));
     }
 
@@ -319,7 +323,8 @@ mod tests {
                 args(json!({"dir": "d", "files_matching": "^[bc]", "ignore_files": ["c.json"]})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"], json!({"b": 2, "shared": "first"}));
     }
 
@@ -343,7 +348,8 @@ mod tests {
                 args(json!({"dir": "d", "ignore_unknown_extensions": true})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"]["c"], json!(3));
     }
 

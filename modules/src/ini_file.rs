@@ -350,7 +350,13 @@ impl Module for IniFileModule {
             r.insert("backup_file", b);
         }
         let before = original.unwrap_or_default();
-        Ok(with_diff(ctx, r, &format!("{path} (content)"), &before, &done.text))
+        Ok(with_diff(
+            ctx,
+            r,
+            &format!("{path} (content)"),
+            &before,
+            &done.text,
+        ))
     }
 }
 

@@ -289,8 +289,7 @@ impl Module for IptablesModule {
         }
         Ok(result(changed)
             .set("rule", rule.join(" "))
-            .set("state", if present { "present" } else { "absent" })
-            )
+            .set("state", if present { "present" } else { "absent" }))
     }
 }
 

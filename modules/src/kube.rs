@@ -307,9 +307,7 @@ impl Module for KubeModule {
             "exists" => {
                 let (_, o, _) = kubectl(ctx, k.get_script(), &[0]).await?;
                 let exists = !o.trim().is_empty();
-                Ok(result(false, exists.to_string(), &o)
-                    .set("exists", exists)
-                    )
+                Ok(result(false, exists.to_string(), &o).set("exists", exists))
             }
             "present" | "latest" | "reloaded" if k.filenames.is_empty() => {
                 // No manifest: the named objects must exist.
@@ -320,7 +318,11 @@ impl Module for KubeModule {
                         k.target(false)
                     )));
                 }
-                Ok(result(false, format!("success: {}", lines(&o).join(" ")), &o))
+                Ok(result(
+                    false,
+                    format!("success: {}", lines(&o).join(" ")),
+                    &o,
+                ))
             }
             "present" => {
                 // Creates what is missing; objects that exist are left as they are.
@@ -337,16 +339,22 @@ impl Module for KubeModule {
                 )
                 .await?;
                 if listed >= lines(&wanted).len() && listed > 0 {
-                    return Ok(
-                        result(false, format!("success: {}", lines(&o).join(" ")), &o),
-                    );
+                    return Ok(result(
+                        false,
+                        format!("success: {}", lines(&o).join(" ")),
+                        &o,
+                    ));
                 }
                 if ctx.check_mode {
                     return Ok(result(true, "would create".into(), ""));
                 }
                 let (_, o, _) = kubectl(ctx, k.apply_script(), &[0]).await?;
                 let changed = apply_changed(&o);
-                Ok(result(changed, format!("success: {}", lines(&o).join(" ")), &o))
+                Ok(result(
+                    changed,
+                    format!("success: {}", lines(&o).join(" ")),
+                    &o,
+                ))
             }
             "latest" | "reloaded" => {
                 if ctx.check_mode || ctx.diff {
@@ -368,7 +376,11 @@ impl Module for KubeModule {
                 }
                 let (_, o, _) = kubectl(ctx, k.apply_script(), &[0]).await?;
                 let changed = apply_changed(&o);
-                Ok(result(changed, format!("success: {}", lines(&o).join(" ")), &o))
+                Ok(result(
+                    changed,
+                    format!("success: {}", lines(&o).join(" ")),
+                    &o,
+                ))
             }
             "absent" => {
                 let (_, o, _) = kubectl(ctx, k.get_script(), &[0]).await?;
@@ -376,14 +388,19 @@ impl Module for KubeModule {
                     return Ok(result(false, "success: nothing to delete".into(), ""));
                 }
                 if ctx.check_mode {
-                    return Ok(
-                        result(true, format!("would delete {}", lines(&o).join(" ")), "")
-                            ,
-                    );
+                    return Ok(result(
+                        true,
+                        format!("would delete {}", lines(&o).join(" ")),
+                        "",
+                    ));
                 }
                 let (_, d, _) = kubectl(ctx, k.delete_script(), &[0]).await?;
                 let changed = lines(&d).iter().any(|l| l.contains("deleted"));
-                Ok(result(changed, format!("success: {}", lines(&d).join(" ")), &d))
+                Ok(result(
+                    changed,
+                    format!("success: {}", lines(&d).join(" ")),
+                    &d,
+                ))
             }
             _ => {
                 // stopped: scaled to 0 replicas.
@@ -393,12 +410,18 @@ impl Module for KubeModule {
                     return Ok(result(false, "success: nothing running".into(), ""));
                 }
                 if ctx.check_mode {
-                    return Ok(
-                        result(true, format!("would scale to 0: {}", up.join(" ")), ""),
-                    );
+                    return Ok(result(
+                        true,
+                        format!("would scale to 0: {}", up.join(" ")),
+                        "",
+                    ));
                 }
                 let (_, s, _) = kubectl(ctx, k.scale_script(), &[0]).await?;
-                Ok(result(true, format!("success: {}", lines(&s).join(" ")), &s))
+                Ok(result(
+                    true,
+                    format!("success: {}", lines(&s).join(" ")),
+                    &s,
+                ))
             }
         }
     }

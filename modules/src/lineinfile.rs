@@ -316,9 +316,7 @@ impl Module for LineinfileModule {
                 return Err(fail_rc(format!("Destination {path} does not exist !"), 257))
             }
             PathKind::Missing if present.is_none() => {
-                return Ok(ModuleResult::new(false)
-                    .set("msg", "file not present")
-                    );
+                return Ok(ModuleResult::new(false).set("msg", "file not present"));
             }
             PathKind::Missing => String::new(),
             PathKind::File { content, .. } => content.clone(),
@@ -366,7 +364,13 @@ impl Module for LineinfileModule {
         if let Some(w) = warning {
             r.insert("warnings", Value::Array(vec![Value::String(w)]));
         }
-        Ok(with_diff(ctx, r, &format!("{path} (content)"), &original, &after))
+        Ok(with_diff(
+            ctx,
+            r,
+            &format!("{path} (content)"),
+            &original,
+            &after,
+        ))
     }
 }
 

@@ -345,7 +345,8 @@ mod tests {
         let r = ModprobeModule
             .run(&ctx(&env, false, false), args(json!({"name": name})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(false));
     }
 
@@ -368,7 +369,8 @@ mod tests {
                 args(json!({"name": "kplay_no_such_module"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
     }
 }

@@ -594,7 +594,8 @@ mod tests {
         let r = MountModule
             .run(&ctx(&env, true, true), args(present.clone()))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(
             r["diff"]["after"],
@@ -606,7 +607,8 @@ mod tests {
         let r = MountModule
             .run(&ctx(&env, false, false), args(present.clone()))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(
             (r["changed"].clone(), r["opts"].clone(), r["boot"].clone()),
             (json!(true), json!("defaults"), json!("yes"))
@@ -619,7 +621,8 @@ mod tests {
             MountModule
                 .run(&ctx(&env, false, false), args(present))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(false)
         );
         let absent = json!({"path": mp, "state": "absent", "fstab": f.to_string_lossy()});
@@ -627,7 +630,8 @@ mod tests {
             MountModule
                 .run(&ctx(&env, false, false), args(absent.clone()))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(true)
         );
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "# static\n");
@@ -635,7 +639,8 @@ mod tests {
             MountModule
                 .run(&ctx(&env, false, false), args(absent))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(false)
         );
     }
@@ -673,12 +678,14 @@ mod tests {
         let r = MountModule
             .run(&ctx(&env, true, false), args(spec("mounted", "size=1m")))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(!mounted() && !std::path::Path::new(&mp).exists());
         let r = MountModule
             .run(&ctx(&env, false, false), args(spec("mounted", "size=1m")))
-            .await;
+            .await
+            .map(ModuleResult::into_map);
         let Ok(r) = r else {
             // No permission to mount in this sandbox: nothing more to check.
             eprintln!("skipping: cannot mount here");
@@ -690,26 +697,30 @@ mod tests {
             MountModule
                 .run(&ctx(&env, false, false), args(spec("mounted", "size=1m")))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(false)
         );
         let r = MountModule
             .run(&ctx(&env, false, false), args(spec("mounted", "size=2m")))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(mounted());
         let r = MountModule
             .run(&ctx(&env, false, false), args(spec("unmounted", "size=2m")))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(!mounted());
         assert_eq!(
             MountModule
                 .run(&ctx(&env, false, false), args(spec("unmounted", "size=2m")))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(false)
         );
         let r = MountModule
@@ -718,7 +729,8 @@ mod tests {
                 args(json!({"path": mp, "state": "absent", "fstab": f})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "");
         assert!(!std::path::Path::new(&mp).exists());

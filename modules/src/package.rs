@@ -56,7 +56,11 @@ impl Module for PackageModule {
         "package"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, mut args: Map) -> Result<ModuleResult, ModuleError> {
+    async fn run(
+        &self,
+        ctx: &ModuleContext<'_>,
+        mut args: Map,
+    ) -> Result<ModuleResult, ModuleError> {
         if !args.contains_key("name") {
             return Err(ModuleError::new("missing required arguments: name"));
         }
@@ -143,7 +147,8 @@ mod tests {
                 args(json!({"name": "dpkg", "state": "present"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], false);
         let r = PackageModule
             .run(
@@ -151,7 +156,8 @@ mod tests {
                 args(json!({"name": "dpkg", "state": "absent"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], true);
         assert_eq!(r["diff"]["prepared"], "Remove: dpkg\n");
     }

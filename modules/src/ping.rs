@@ -64,7 +64,8 @@ mod tests {
         let r = PingModule
             .run(&ctx(&e, false, false), Map::new())
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ping"], json!("pong"));
         assert_eq!(r["changed"], json!(false));
     }
@@ -75,7 +76,8 @@ mod tests {
         let r = PingModule
             .run(&ctx(&e, false, false), args(json!({"data": "hi there"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ping"], json!("hi there"));
     }
 

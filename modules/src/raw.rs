@@ -84,7 +84,8 @@ mod tests {
                 args(json!({"_raw_params": "echo a | tr a b"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("b\n"));
         assert_eq!(r["stdout_lines"], json!(["b"]));
         assert_eq!(r["changed"], json!(true));

@@ -158,8 +158,7 @@ impl Module for ReplaceModule {
             Outcome::NoSection(m) => {
                 return Ok(ModuleResult::new(false)
                     .set("rc", Value::from(0))
-                    .set("msg", m)
-                    );
+                    .set("msg", m));
             }
             Outcome::Unchanged => (None, String::new()),
             Outcome::Replaced { text, count } => (Some(text), format!("{count} replacements made")),

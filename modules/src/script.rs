@@ -139,8 +139,7 @@ impl Module for ScriptModule {
         if ctx.check_mode && !a.tests.any() {
             return Ok(ModuleResult::new(false)
                 .set("skipped", true)
-                .set("msg", "This module does not support check mode.")
-                );
+                .set("msg", "This module does not support check mode."));
         }
         let body = if ctx.check_mode {
             None
@@ -221,7 +220,8 @@ mod tests {
                 args(json!({"_raw_params": "s.sh 'a b' c", "chdir": dir})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], true);
         assert_eq!(r["rc"], 0);
         assert_eq!(r["stdout_lines"][0], format!("a b|c|{dir}"));
@@ -237,7 +237,8 @@ mod tests {
                 args(json!({"cmd": "s.sh", "executable": "/bin/sh"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], "via-sh\n");
     }
 
@@ -264,7 +265,8 @@ mod tests {
                 args(json!({"_raw_params": "s.sh", "creates": t.path().to_str().unwrap()})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], false);
         assert_eq!(
             r["msg"],
@@ -282,7 +284,8 @@ mod tests {
                 args(json!({"_raw_params": "s.sh", "removes": dir, "chdir": dir})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], true);
         assert!(!t.path().join("marker").exists());
     }

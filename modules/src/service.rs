@@ -193,7 +193,9 @@ impl Module for ServiceModule {
         if a.use_ == "systemd" || (a.use_ == "auto" && mgr == "systemd") {
             let sa = a.as_systemd();
             let seen = systemd::seen(&sa, &r)?;
-            return systemd::apply(ctx, &sa, &seen).await.map(ModuleResult::from);
+            return systemd::apply(ctx, &sa, &seen)
+                .await
+                .map(ModuleResult::from);
         }
         let (cmds, result) = sysv_plan(&a, &r)?;
         if cmds.is_empty() || ctx.check_mode {

@@ -112,7 +112,8 @@ mod tests {
                 args(json!({"x": 1, "y": {"a": [1]}, "cacheable": true})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"], json!({"x": 1, "y": {"a": [1]}}));
         assert_eq!(r["changed"], json!(false));
     }
@@ -126,7 +127,8 @@ mod tests {
                 args(json!({"a": "yes", "b": "False", "c": "maybe"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(
             r["ansible_facts"],
             json!({"a": true, "b": false, "c": "maybe"})

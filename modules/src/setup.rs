@@ -70,7 +70,8 @@ mod tests {
         let r = SetupModule
             .run(&ctx(&e, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         match r.get("ansible_facts") {
             Some(Value::Object(f)) => f.clone(),
             _ => panic!("no ansible_facts in {r:?}"),

@@ -79,7 +79,8 @@ mod tests {
                 args(json!({"_raw_params": "printf 'a\\nb\\n' | wc -l"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"].as_str().unwrap().trim(), "2");
         assert_eq!(r["cmd"], json!("printf 'a\\nb\\n' | wc -l"));
         assert_eq!(r["changed"], json!(true));
@@ -93,7 +94,8 @@ mod tests {
         let r = ShellModule
             .run(&c, args(json!({"cmd": "echo \"$KP_SHELL_VAR\""})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("v1"));
     }
 
@@ -121,7 +123,8 @@ mod tests {
                 args(json!({"_raw_params": "echo $0", "executable": "/bin/sh"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("/bin/sh"));
     }
 
@@ -134,7 +137,8 @@ mod tests {
                 args(json!({"_raw_params": "cat | tr a-z A-Z", "stdin": "foo"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("FOO"));
     }
 
@@ -148,7 +152,8 @@ mod tests {
                 args(json!({"_raw_params": format!("touch {}", f.display())})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["skipped"], json!(true));
         assert!(!f.exists());
     }

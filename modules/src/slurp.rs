@@ -59,8 +59,7 @@ impl Module for SlurpModule {
         Ok(ModuleResult::new(false)
             .set("content", content)
             .set("encoding", "base64")
-            .set("source", src)
-            )
+            .set("source", src))
     }
 }
 
@@ -82,7 +81,7 @@ mod tests {
                 args(json!({"path": f.to_str().unwrap()})),
             )
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["content"], "YQBiCg==");
         assert_eq!(r["encoding"], "base64");
         assert_eq!(r["source"], f.to_str().unwrap());

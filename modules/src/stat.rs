@@ -86,9 +86,7 @@ impl Module for StatModule {
             .into_iter()
             .next()
             .unwrap_or_else(|| PathStat::absent(&a.path));
-        Ok(ModuleResult::new(false)
-            .set("stat", Value::Object(stat_dict(&a.path, &st, a.mime)))
-            )
+        Ok(ModuleResult::new(false).set("stat", Value::Object(stat_dict(&a.path, &st, a.mime))))
     }
 }
 
@@ -183,7 +181,10 @@ mod tests {
 
     async fn run(a: Value) -> Result<Map, ModuleError> {
         let env = TestEnv::new(std::path::Path::new("/"));
-        StatModule.run(&ctx(&env, false, false), args(a)).await
+        StatModule
+            .run(&ctx(&env, false, false), args(a))
+            .await
+            .map(ModuleResult::into_map)
     }
 
     crate::testutil::both_paths! {

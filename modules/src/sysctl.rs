@@ -454,6 +454,7 @@ mod tests {
             .run(&ctx(&env, check, true), args(v))
             .await
             .unwrap()
+            .into_map()
     }
 
     #[tokio::test]

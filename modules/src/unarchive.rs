@@ -589,8 +589,7 @@ impl Module for UnarchiveModule {
             if out.rc == 0 {
                 return Ok(ModuleResult::new(false)
                     .set("skipped", true)
-                    .set("msg", format!("skipped, since {c} exists"))
-                    );
+                    .set("msg", format!("skipped, since {c} exists")));
             }
         }
         // Uploads and downloads go into a private directory (see `upload`).
@@ -687,7 +686,7 @@ mod tests {
         let r = UnarchiveModule
             .run(&ctx(&env, false, false), args(a.clone()))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], true, "{r:?}");
         assert_eq!(r["handler"], "TgzArchive");
         assert_eq!(r["files"], json!(["app/", "app/conf.txt"]));
@@ -699,7 +698,7 @@ mod tests {
         let r = UnarchiveModule
             .run(&ctx(&env, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], false, "{r:?}");
     }
     }
@@ -717,7 +716,7 @@ mod tests {
         let r = UnarchiveModule
             .run(&ctx(&env, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], true);
         assert_eq!(
             std::fs::read_to_string(dest.join("app/conf.txt")).unwrap(),
@@ -735,7 +734,7 @@ mod tests {
         let r = UnarchiveModule
             .run(&ctx(&env, true, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], true);
         assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
         assert!(
@@ -911,7 +910,7 @@ mod tests {
         let r = UnarchiveModule
             .run(&ctx(&env, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], false, "{r:?}");
     }
     }
@@ -923,7 +922,7 @@ mod tests {
         let r = UnarchiveModule
             .run(&ctx(&env, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], false);
         assert_eq!(
             r["msg"],

@@ -900,6 +900,7 @@ mod tests {
                     .run(&ctx(env, check, false), args(v))
                     .await
                     .unwrap()
+                    .into_map()
             }
         };
         let present = json!({"name": name, "home": home, "shell": "/bin/sh", "password": "$6$salt$notarealhash", "comment": "kplay test"});

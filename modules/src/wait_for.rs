@@ -458,7 +458,8 @@ mod tests {
                 args(json!({"port": port, "timeout": 5})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["port"], port);
         assert_eq!(r["state"], "started");
         assert_eq!(r["changed"], false);
@@ -489,7 +490,8 @@ mod tests {
                 args(json!({"port": port, "state": "stopped", "timeout": 2})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["state"], "stopped");
     }
 
@@ -506,7 +508,7 @@ mod tests {
         let r = WaitForModule
             .run(&ctx(&e, false, false), args(json!({"port": port, "search_regex": "OpenSSH_(\\d+)\\.(?P<minor>\\d+)", "timeout": 5})))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["match_groups"], json!(["9", "2"]));
         assert_eq!(r["match_groupdict"], json!({"minor": "2"}));
     }
@@ -524,7 +526,7 @@ mod tests {
         let r = WaitForModule
             .run(&ctx(&e, false, false), args(json!({"path": f.to_str().unwrap(), "search_regex": "^status: (\\w+)$", "sleep": 0.1, "timeout": 5})))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["match_groups"], json!(["done"]));
         let r = WaitForModule
             .run(
@@ -532,7 +534,8 @@ mod tests {
                 args(json!({"path": f.to_str().unwrap(), "timeout": 5})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["path"], f.to_str().unwrap());
     }
 
@@ -571,7 +574,8 @@ mod tests {
                 args(json!({"port": port, "state": "drained", "timeout": 2})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["state"], "drained");
     }
 

@@ -94,9 +94,7 @@ impl Module for WaitForConnectionModule {
                 Duration::from_secs_f64(w.connect_timeout).min(left.max(Duration::from_millis(1)));
             match ping(ctx, limit).await {
                 Ok(()) => {
-                    return Ok(ModuleResult::new(false)
-                        .set("elapsed", start.elapsed().as_secs())
-                        )
+                    return Ok(ModuleResult::new(false).set("elapsed", start.elapsed().as_secs()))
                 }
                 Err(e) if Instant::now() >= deadline => {
                     let r = ModuleResult::new(false).set("elapsed", start.elapsed().as_secs());
@@ -163,7 +161,8 @@ mod tests {
                 args(json!({"sleep": 0.01, "timeout": 5})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], false);
         assert_eq!(t.calls.load(Ordering::SeqCst), 3);
         assert!(r["elapsed"].is_u64());
@@ -195,7 +194,8 @@ mod tests {
         let r = WaitForConnectionModule
             .run(&ctx(&env, true, false), Map::new())
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["skipped"], true);
     }
 

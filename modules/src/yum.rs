@@ -15,7 +15,9 @@ impl Module for YumModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
-        run_rpm(ctx, "yum", RpmTool::Yum, args).await.map(ModuleResult::from)
+        run_rpm(ctx, "yum", RpmTool::Yum, args)
+            .await
+            .map(ModuleResult::from)
     }
 }
 

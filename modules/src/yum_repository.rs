@@ -311,8 +311,7 @@ impl Module for YumRepositoryModule {
             &path,
             &original,
             if changed { after } else { &original },
-        )
-        )
+        ))
     }
 }
 

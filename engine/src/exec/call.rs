@@ -436,11 +436,7 @@ impl PlayRun {
     }
 
     /// `async_status: jid=… [mode=status|cleanup]`.
-    pub(super) fn async_status(
-        &self,
-        host: &str,
-        args: &Map,
-    ) -> Result<ModuleResult, ModuleError> {
+    pub(super) fn async_status(&self, host: &str, args: &Map) -> Result<ModuleResult, ModuleError> {
         let Some(jid) = args.get("jid").map(to_display_string) else {
             return Err(ModuleError::new("missing required arguments: jid"));
         };

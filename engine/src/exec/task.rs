@@ -623,7 +623,10 @@ impl PlayRun {
                 Some(o) => o,
                 // `debug: verbosity: N` shows only with at least N `-v`.
                 None => {
-                    return Outcome::skipped_because("skipped_reason", "Verbosity threshold not met.")
+                    return Outcome::skipped_because(
+                        "skipped_reason",
+                        "Verbosity threshold not met.",
+                    )
                 }
             };
             if let Some(d) = &delegate {

@@ -43,7 +43,10 @@ impl Fixture {
         let mut a = args(extra);
         a.entry("path")
             .or_insert_with(|| serde_json::Value::String(self.path_str()));
-        module.run(&ctx(&env, check, diff), a).await
+        module
+            .run(&ctx(&env, check, diff), a)
+            .await
+            .map(kplay_engine::module::ModuleResult::into_map)
     }
 
     /// Run and expect success.
