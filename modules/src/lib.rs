@@ -4,9 +4,11 @@
 
 use common::args::Spec;
 use kplay_engine::module::{Module, ModuleRegistry};
+use planned::Planned;
 use std::sync::Arc;
 
 pub mod common;
+pub mod planned;
 #[cfg(test)]
 pub(crate) mod testutil;
 
@@ -127,7 +129,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(uri::UriModule), &uri::SPEC),
         (Arc::new(wait_for::WaitForModule), &wait_for::SPEC),
         (Arc::new(unarchive::UnarchiveModule), &unarchive::SPEC),
-        (Arc::new(sysctl::SysctlModule), &sysctl::SPEC),
+        (Arc::new(Planned(sysctl::SysctlModule)), &sysctl::SPEC),
         (
             Arc::new(authorized_key::AuthorizedKeyModule),
             &authorized_key::SPEC,
