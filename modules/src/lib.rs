@@ -139,7 +139,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(user::UserModule), &user::SPEC),
         (Arc::new(systemd::SystemdModule), &systemd::SPEC),
         (Arc::new(service::ServiceModule), &service::SPEC),
-        (Arc::new(modprobe::ModprobeModule), &modprobe::SPEC),
+        (Arc::new(Planned(modprobe::ModprobeModule)), &modprobe::SPEC),
         (Arc::new(hostname::HostnameModule), &hostname::SPEC),
         (Arc::new(x509_cert::X509CertModule), &x509_cert::SPEC),
         (Arc::new(kube::KubeModule), &kube::SPEC),
