@@ -135,7 +135,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             &authorized_key::SPEC,
         ),
         (Arc::new(mount::MountModule), &mount::SPEC),
-        (Arc::new(group::GroupModule), &group::SPEC),
+        (Arc::new(Planned(group::GroupModule)), &group::SPEC),
         (Arc::new(user::UserModule), &user::SPEC),
         (Arc::new(systemd::SystemdModule), &systemd::SPEC),
         (Arc::new(service::ServiceModule), &service::SPEC),
