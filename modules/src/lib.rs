@@ -131,7 +131,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(unarchive::UnarchiveModule), &unarchive::SPEC),
         (Arc::new(Planned(sysctl::SysctlModule)), &sysctl::SPEC),
         (
-            Arc::new(authorized_key::AuthorizedKeyModule),
+            Arc::new(Planned(authorized_key::AuthorizedKeyModule)),
             &authorized_key::SPEC,
         ),
         (Arc::new(mount::MountModule), &mount::SPEC),
