@@ -134,7 +134,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             Arc::new(Planned(authorized_key::AuthorizedKeyModule)),
             &authorized_key::SPEC,
         ),
-        (Arc::new(mount::MountModule), &mount::SPEC),
+        (Arc::new(Planned(mount::MountModule)), &mount::SPEC),
         (Arc::new(Planned(group::GroupModule)), &group::SPEC),
         (Arc::new(user::UserModule), &user::SPEC),
         (Arc::new(systemd::SystemdModule), &systemd::SPEC),
