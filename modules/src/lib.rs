@@ -136,7 +136,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         ),
         (Arc::new(Planned(mount::MountModule)), &mount::SPEC),
         (Arc::new(Planned(group::GroupModule)), &group::SPEC),
-        (Arc::new(user::UserModule), &user::SPEC),
+        (Arc::new(Planned(user::UserModule)), &user::SPEC),
         (Arc::new(Planned(systemd::SystemdModule)), &systemd::SPEC),
         (Arc::new(Planned(service::ServiceModule)), &service::SPEC),
         (Arc::new(Planned(modprobe::ModprobeModule)), &modprobe::SPEC),
