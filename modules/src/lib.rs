@@ -160,7 +160,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             &apt_repository::SPEC,
         ),
         (
-            Arc::new(dpkg_selections::DpkgSelectionsModule),
+            Arc::new(Planned(dpkg_selections::DpkgSelectionsModule)),
             &dpkg_selections::SPEC,
         ),
         (
