@@ -17,6 +17,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("assert", "Asserts given expressions are true", &[PARAMS]);
 
 /// `ansible.builtin.assert`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Controller-side expressions only: nothing on a host to query or change.
 pub struct AssertModule;
 
 /// `that` as a list of expressions: a string is one condition.

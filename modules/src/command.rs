@@ -257,6 +257,8 @@ fn command_argv(a: &Args) -> Result<Vec<String>, ModuleError> {
 }
 
 /// `ansible.builtin.command`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Runs what it is told: there is no state to query or plan, only `creates`/`removes` guards.
 pub struct CommandModule;
 
 #[async_trait]

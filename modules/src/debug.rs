@@ -22,6 +22,8 @@ pub static SPEC: Spec = Spec::new("debug", "Print statements during execution", 
 pub const UNDEFINED_TEXT: &str = "VARIABLE IS NOT DEFINED!";
 
 /// `ansible.builtin.debug`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Controller-side output only: nothing on a host to query or change.
 pub struct DebugModule;
 
 #[async_trait]

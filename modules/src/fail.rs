@@ -11,6 +11,8 @@ const PARAMS: &[Param] = &[p("msg", &[]).doc("The failure message.")];
 pub static SPEC: Spec = Spec::new("fail", "Fail with custom message", &[PARAMS]);
 
 /// `ansible.builtin.fail`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Fails the task on the controller: nothing on a host to query or change.
 pub struct FailModule;
 
 #[async_trait]

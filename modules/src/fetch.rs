@@ -133,6 +133,7 @@ fn missing_result(a: &FetchArgs, msg: &str) -> Result<ModuleResult, ModuleError>
     Ok(r.set("msg", format!("{msg}, not transferring, ignored")))
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Changes the controller, not the host: the plan would be about local files.
 pub struct FetchModule;
 
 #[async_trait]

@@ -39,6 +39,8 @@ pub static SPEC: Spec = Spec::new(
 );
 
 /// `ansible.builtin.find`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host: nothing to plan or change.
 pub struct FindModule;
 
 /// The compiled name patterns: globs anchored at both ends, regexes at the start.

@@ -515,6 +515,7 @@ async fn run_get_url(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map
     Ok(r.into_map())
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Not yet ported: the transfer streams to a temp file during the read, which plan would have to own.
 pub struct GetUrlModule;
 
 #[async_trait]

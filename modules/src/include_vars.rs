@@ -37,6 +37,8 @@ pub static SPEC: Spec = Spec::new(
 const DEFAULT_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
 /// `ansible.builtin.include_vars`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Reads controller files into variables: nothing on a host to change.
 pub struct IncludeVarsModule;
 
 /// How `dir` mode picks its files.

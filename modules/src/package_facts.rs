@@ -26,6 +26,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("package_facts", "Package information as facts", &[PARAMS]);
 
 /// `ansible.builtin.package_facts`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host (facts): nothing to plan or change.
 pub struct PackageFactsModule;
 
 const DPKG: &str = "command -v dpkg-query >/dev/null && dpkg-query -W -f='${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\n'";

@@ -16,6 +16,8 @@ pub static SPEC: Spec = Spec::new(
 );
 
 /// `ansible.builtin.ping`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Checks the connection: nothing to plan or change.
 pub struct PingModule;
 
 #[async_trait]

@@ -17,6 +17,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("raw", "Executes a low-down and dirty command", &[PARAMS]);
 
 /// `ansible.builtin.raw`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Runs what it is told, without kplay on the host: nothing to query or plan.
 pub struct RawModule;
 
 #[async_trait]

@@ -122,6 +122,7 @@ fn skipped(msg: String) -> Map {
         .into_map()
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Runs a controller script on the host: its effect is unknowable before it runs.
 pub struct ScriptModule;
 
 #[async_trait]

@@ -21,6 +21,8 @@ pub static SPEC: Spec = Spec::new(
 );
 
 /// `ansible.builtin.service_facts`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host (facts): nothing to plan or change.
 pub struct ServiceFactsModule;
 
 /// Ansible's `state` for a systemd sub-state.

@@ -37,6 +37,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("set_fact", "Set host variable(s) and fact(s)", &[PARAMS]);
 
 /// `ansible.builtin.set_fact`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Controller-side variables only: nothing on a host to query or change.
 pub struct SetFactModule;
 
 #[async_trait]

@@ -23,6 +23,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("setup", "Gathers facts about remote hosts", &[PARAMS]);
 
 /// `ansible.builtin.setup`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host (facts): nothing to plan or change.
 pub struct SetupModule;
 
 #[async_trait]

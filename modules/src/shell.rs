@@ -40,6 +40,8 @@ pub(crate) async fn run_shell(ctx: &ModuleContext<'_>, a: &Args) -> Result<Map, 
 }
 
 /// `ansible.builtin.shell`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Runs what it is told: there is no state to query or plan, only `creates`/`removes` guards.
 pub struct ShellModule;
 
 #[async_trait]

@@ -40,6 +40,7 @@ fn failure(rc: i32, src: &str, stderr: &str) -> String {
     }
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Only reads a file from the host: nothing to plan or change.
 pub struct SlurpModule;
 
 #[async_trait]

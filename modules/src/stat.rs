@@ -66,6 +66,7 @@ impl StatArgs {
     }
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host: nothing to plan or change.
 pub struct StatModule;
 
 #[async_trait]

@@ -344,6 +344,7 @@ async fn run_uri(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map, Mo
     Ok(r.into_map())
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Sends a request whose effect lies on another server: nothing on the host to query.
 pub struct UriModule;
 
 #[async_trait]

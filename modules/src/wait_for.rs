@@ -366,6 +366,7 @@ fn result(w: &WaitArgs, start: Instant, groups: Option<(Vec<Value>, Map)>) -> Mo
     r
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Its effect is the wait itself (polling until a condition holds), not a state to reach.
 pub struct WaitForModule;
 
 #[async_trait]

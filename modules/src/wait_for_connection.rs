@@ -72,6 +72,7 @@ async fn ping(ctx: &ModuleContext<'_>, limit: Duration) -> Result<(), String> {
     }
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Its effect is the wait itself (polling until the host answers), not a state to reach.
 pub struct WaitForConnectionModule;
 
 #[async_trait]
