@@ -121,7 +121,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             Arc::new(wait_for_connection::WaitForConnectionModule),
             &wait_for_connection::SPEC,
         ),
-        (Arc::new(apt::AptModule), &apt::SPEC),
+        (Arc::new(Planned(apt::AptModule)), &apt::SPEC),
         (Arc::new(dnf::DnfModule), &dnf::SPEC),
         (Arc::new(yum::YumModule), &dnf::YUM_SPEC),
         (Arc::new(package::PackageModule), &package::SPEC),

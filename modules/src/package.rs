@@ -6,6 +6,7 @@ use crate::apt::AptModule;
 use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::dnf::{run_rpm, RpmTool};
+use crate::planned::Planned;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -72,7 +73,7 @@ impl Module for PackageModule {
             }
         };
         match mgr.as_str() {
-            "apt" => AptModule.run(ctx, args).await,
+            "apt" => Planned(AptModule).run(ctx, args).await,
             "dnf" | "dnf5" => run_rpm(ctx, "dnf", RpmTool::Dnf, args).await.map(ModuleResult::from),
             "yum" => run_rpm(ctx, "yum", RpmTool::Yum, args).await.map(ModuleResult::from),
             "unknown" => Err(ModuleError::new(

@@ -119,6 +119,10 @@ pub trait QueryPlanApply: Send + Sync + 'static {
         changes: Self::Changes,
         result: ModuleResult,
     ) -> Result<ModuleResult, ModuleError>;
+
+    /// Release what `query` set up on the host for the run (a file uploaded to be read),
+    /// whatever happened after it. Nothing by default.
+    async fn finish(&self, _ctx: &ModuleContext<'_>, _seen: &Self::Seen) {}
 }
 
 /// The engine's [`Module`] for any [`QueryPlanApply`] module.
@@ -139,17 +143,23 @@ impl<M: QueryPlanApply> Module for Planned<M> {
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let args = self.0.parse(args)?;
         let seen = self.0.query(ctx, &args).await?;
-        let Plan {
-            changes,
-            mut result,
-        } = M::plan(&args, &seen)?;
-        if !ctx.diff {
-            result.diff = Diff::None;
-        }
-        match changes {
-            Some(c) if !ctx.check_mode => self.0.apply(ctx, &args, c, result).await,
-            _ => Ok(result),
-        }
+        let outcome = match M::plan(&args, &seen) {
+            Ok(Plan {
+                changes,
+                mut result,
+            }) => {
+                if !ctx.diff {
+                    result.diff = Diff::None;
+                }
+                match changes {
+                    Some(c) if !ctx.check_mode => self.0.apply(ctx, &args, c, result).await,
+                    _ => Ok(result),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        self.0.finish(ctx, &seen).await;
+        outcome
     }
 }
 
@@ -160,8 +170,9 @@ mod tests {
     use kplay_engine::value::Value;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A module over a counter: `want` is the state asked for, the counter the host.
-    struct Counter(AtomicUsize);
+    /// A module over a counter: `want` is the state asked for, the counter the host; the
+    /// second counts `finish` calls.
+    struct Counter(AtomicUsize, AtomicUsize);
 
     #[async_trait]
     impl QueryPlanApply for Counter {
@@ -181,6 +192,9 @@ mod tests {
             Ok(self.0.load(Ordering::SeqCst))
         }
         fn plan(want: &usize, seen: &usize) -> Result<Plan<usize>, ModuleError> {
+            if *want == 99 {
+                return Err(ModuleError::new("no plan for 99"));
+            }
             let r = ModuleResult::new(false).set("want", *want as u64);
             Ok(if want == seen {
                 Plan::nothing(r)
@@ -199,6 +213,9 @@ mod tests {
             self.0.store(n, Ordering::SeqCst);
             Ok(r.set("applied", true))
         }
+        async fn finish(&self, _: &ModuleContext<'_>, _: &usize) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     fn args(n: u64) -> Map {
@@ -210,7 +227,7 @@ mod tests {
     #[tokio::test]
     async fn check_mode_stops_after_plan_and_diff_shows_only_when_asked() {
         let env = TestEnv::new(std::path::Path::new("/nonexistent"));
-        let m = Planned(Counter(AtomicUsize::new(1)));
+        let m = Planned(Counter(AtomicUsize::new(1), AtomicUsize::new(0)));
         let r = m.run(&ctx(&env, true, false), args(2)).await.unwrap();
         assert!(r.changed && r.diff.is_none() && !r.extra.contains_key("applied"));
         assert_eq!(m.0 .0.load(Ordering::SeqCst), 1);
@@ -222,16 +239,28 @@ mod tests {
         assert_eq!(m.0 .0.load(Ordering::SeqCst), 2);
         let r = m.run(&ctx(&env, false, true), args(2)).await.unwrap();
         assert!(!r.changed && r.diff.is_none() && !r.extra.contains_key("applied"));
+        assert_eq!(m.0 .1.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
     async fn bad_arguments_fail_with_the_parsers_message() {
         let env = TestEnv::new(std::path::Path::new("/nonexistent"));
-        let m = Planned(Counter(AtomicUsize::new(1)));
+        let m = Planned(Counter(AtomicUsize::new(1), AtomicUsize::new(0)));
         let e = m
             .run(&ctx(&env, false, false), Map::new())
             .await
             .unwrap_err();
         assert_eq!(e.msg, "missing required arguments: want");
+        assert_eq!(m.0 .1.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn finish_runs_when_the_plan_fails() {
+        let env = TestEnv::new(std::path::Path::new("/nonexistent"));
+        let m = Planned(Counter(AtomicUsize::new(1), AtomicUsize::new(0)));
+        let e = m.run(&ctx(&env, false, false), args(99)).await.unwrap_err();
+        assert_eq!(e.msg, "no plan for 99");
+        assert_eq!(m.0 .1.load(Ordering::SeqCst), 1);
+        assert_eq!(m.0 .0.load(Ordering::SeqCst), 1);
     }
 }
