@@ -150,7 +150,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             Arc::new(helm_repository::HelmRepositoryModule),
             &helm_repository::SPEC,
         ),
-        (Arc::new(iptables::IptablesModule), &iptables::SPEC),
+        (Arc::new(Planned(iptables::IptablesModule)), &iptables::SPEC),
         (
             Arc::new(yum_repository::YumRepositoryModule),
             &yum_repository::SPEC,
@@ -167,7 +167,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             Arc::new(package_facts::PackageFactsModule),
             &package_facts::SPEC,
         ),
-        (Arc::new(timezone::TimezoneModule), &timezone::SPEC),
+        (Arc::new(Planned(timezone::TimezoneModule)), &timezone::SPEC),
         (
             Arc::new(service_facts::ServiceFactsModule),
             &service_facts::SPEC,

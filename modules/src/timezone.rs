@@ -2,14 +2,14 @@
 //! hardware clock keeps local time or UTC (`hwclock`). With systemd running, `timedatectl`
 //! reads and sets both; without it, the zone is `/etc/localtime` (a link into
 //! /usr/share/zoneinfo) plus Debian's `/etc/timezone`, as Ansible's non-systemd path does.
-//! One round trip reads; one more changes, skipped in check mode.
+//! `query`: one round trip reads; `plan` builds the sh for what differs; `apply` runs it.
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
-use crate::edit::with_diff;
+use crate::planned::{Plan, QueryPlanApply};
 use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
@@ -122,8 +122,44 @@ pub fn change_script(
     Ok((!sh.is_empty()).then(|| sh.join(" &&\n")))
 }
 
+/// `hwclock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hwclock {
+    Local,
+    Utc,
+}
+
+impl Hwclock {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hwclock::Local => "local",
+            Hwclock::Utc => "UTC",
+        }
+    }
+}
+
+/// Checked arguments (at least one is set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimezoneArgs {
+    pub name: Option<String>,
+    pub hwclock: Option<Hwclock>,
+}
+
+/// What `query` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub current: Current,
+    /// `/usr/share/zoneinfo/NAME` exists (true when no name is asked for).
+    pub zone_exists: bool,
+}
+
 #[async_trait]
-impl Module for TimezoneModule {
+impl QueryPlanApply for TimezoneModule {
+    type Args = TimezoneArgs;
+    type Seen = Seen;
+    /// The sh that sets what differs.
+    type Changes = String;
+
     fn name(&self) -> &'static str {
         "timezone"
     }
@@ -132,10 +168,14 @@ impl Module for TimezoneModule {
         &["community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+    fn parse(&self, args: Map) -> Result<TimezoneArgs, ModuleError> {
         let a = SPEC.parse(args)?;
         let name = a.str("name")?;
-        let hwclock = a.choice("hwclock", &["local", "UTC"])?;
+        let hwclock = match a.choice("hwclock", &["local", "UTC"])?.as_deref() {
+            Some("local") => Some(Hwclock::Local),
+            Some(_) => Some(Hwclock::Utc),
+            None => None,
+        };
         if name.is_none() && hwclock.is_none() {
             return Err(ModuleError::new(
                 "one of the following is required: name, hwclock",
@@ -146,15 +186,27 @@ impl Module for TimezoneModule {
                 "given timezone \"{n}\" is not available"
             )));
         }
-        let r = read_all(ctx, &reads(name.as_deref())).await?;
-        if name.is_some() && !r.get("exists").ok() {
+        Ok(TimezoneArgs { name, hwclock })
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &TimezoneArgs) -> Result<Seen, ModuleError> {
+        let r = read_all(ctx, &reads(a.name.as_deref())).await?;
+        Ok(Seen {
+            current: current(&r),
+            zone_exists: a.name.is_none() || r.get("exists").ok(),
+        })
+    }
+
+    fn plan(a: &TimezoneArgs, seen: &Seen) -> Result<Plan<String>, ModuleError> {
+        if !seen.zone_exists {
             return Err(ModuleError::new(format!(
                 "given timezone \"{}\" is not available",
-                name.unwrap_or_default()
+                a.name.as_deref().unwrap_or_default()
             )));
         }
-        let cur = current(&r);
-        let script = change_script(&cur, name.as_deref(), hwclock.as_deref())?;
+        let cur = &seen.current;
+        let hwclock = a.hwclock.map(Hwclock::as_str);
+        let script = change_script(cur, a.name.as_deref(), hwclock)?;
         let before = format!(
             "name: {}\nhwclock: {}\n",
             cur.name,
@@ -162,19 +214,23 @@ impl Module for TimezoneModule {
         );
         let after = format!(
             "name: {}\nhwclock: {}\n",
-            name.clone().unwrap_or(cur.name.clone()),
-            hwclock.clone().or(cur.hwclock.clone()).unwrap_or_default()
+            a.name.as_deref().unwrap_or(&cur.name),
+            hwclock.or(cur.hwclock.as_deref()).unwrap_or_default()
         );
-        let result = with_diff(
-            ctx,
-            ModuleResult::new(script.is_some()),
-            "timezone",
-            &before,
-            &after,
-        );
-        let Some(script) = script.filter(|_| !ctx.check_mode) else {
-            return Ok(result);
-        };
+        let result = ModuleResult::new(false).with_diff("timezone", "timezone", &before, &after);
+        Ok(match script {
+            Some(sh) => Plan::change(sh, result),
+            None => Plan::nothing(result),
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _a: &TimezoneArgs,
+        script: String,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
         let out = run_sh(ctx, script, None).await?;
         if out.rc != 0 {
             let (o, e) = (out.stdout_str(), out.stderr_str());
@@ -209,6 +265,47 @@ mod tests {
             0,
         )]));
         assert!(!no.systemd && no.name == "Asia/Tokyo" && no.hwclock.is_none());
+    }
+
+    #[test]
+    fn plan_sets_the_zone_with_a_before_after_diff() {
+        let a = TimezoneModule
+            .parse(crate::testutil::args(
+                serde_json::json!({"name": "Asia/Tokyo", "hwclock": "UTC"}),
+            ))
+            .unwrap();
+        assert_eq!(a.hwclock, Some(Hwclock::Utc));
+        let seen = Seen {
+            current: Current {
+                systemd: true,
+                name: "Etc/UTC".into(),
+                hwclock: Some("UTC".into()),
+            },
+            zone_exists: true,
+        };
+        let p = TimezoneModule::plan(&a, &seen).unwrap();
+        assert_eq!(
+            p.changes.as_deref(),
+            Some("timedatectl set-timezone Asia/Tokyo")
+        );
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], serde_json::json!(true));
+        assert_eq!(
+            r["diff"][0]["before"],
+            serde_json::json!("name: Etc/UTC\nhwclock: UTC\n")
+        );
+        assert_eq!(
+            r["diff"][0]["after"],
+            serde_json::json!("name: Asia/Tokyo\nhwclock: UTC\n")
+        );
+        let missing = Seen {
+            zone_exists: false,
+            ..seen
+        };
+        assert_eq!(
+            TimezoneModule::plan(&a, &missing).unwrap_err().msg,
+            "given timezone \"Asia/Tokyo\" is not available"
+        );
     }
 
     #[test]
