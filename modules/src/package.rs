@@ -74,8 +74,8 @@ impl Module for PackageModule {
         };
         match mgr.as_str() {
             "apt" => Planned(AptModule).run(ctx, args).await,
-            "dnf" | "dnf5" => run_rpm(ctx, "dnf", RpmTool::Dnf, args).await.map(ModuleResult::from),
-            "yum" => run_rpm(ctx, "yum", RpmTool::Yum, args).await.map(ModuleResult::from),
+            "dnf" | "dnf5" => run_rpm(ctx, "dnf", RpmTool::Dnf, args).await,
+            "yum" => run_rpm(ctx, "yum", RpmTool::Yum, args).await,
             "unknown" => Err(ModuleError::new(
                 "Could not detect which package manager to use. Try gathering facts or setting the \"use\" option.",
             )),
