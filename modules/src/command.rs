@@ -158,7 +158,7 @@ fn skipped_by_test(spec: &CommandSpec, skip: Skip, check_mode: bool) -> Map {
 pub(crate) async fn run_spec(
     ctx: &ModuleContext<'_>,
     spec: CommandSpec,
-) -> Result<Map, ModuleError> {
+) -> Result<ModuleResult, ModuleError> {
     if ctx.check_mode && !spec.tests.any() {
         let mut m = not_run_result(false, "", &spec.cmd_value);
         m.insert(
@@ -168,7 +168,7 @@ pub(crate) async fn run_spec(
         m.insert("skipped".into(), Value::Bool(true));
         m.insert("stdout_lines".into(), Value::Array(vec![]));
         m.insert("stderr_lines".into(), Value::Array(vec![]));
-        return Ok(m);
+        return Ok(m.into());
     }
     let stdin = spec.stdin.as_ref().map(|s| {
         let mut data = s.clone().into_bytes();
@@ -191,14 +191,14 @@ pub(crate) async fn run_spec(
     let mut stderr = out.stderr_str();
     if out.rc == 0 {
         if let Some(skip) = spec.tests.skipped(&stdout) {
-            return Ok(skipped_by_test(&spec, skip, ctx.check_mode));
+            return Ok(skipped_by_test(&spec, skip, ctx.check_mode).into());
         }
     }
     if ctx.check_mode {
         // Tests passed: ansible-core 2.18 supports check mode once creates/removes is given and
         // reports the command as a change it would have made (not a skip); nothing ran.
         let m = not_run_result(true, "", &spec.cmd_value);
-        return Ok(finish(m, "Command would have run if not in check mode"));
+        return Ok(finish(m, "Command would have run if not in check mode").into());
     }
     if out.rc == 1 && stderr.contains(CHDIR_FAILED) {
         let why = stderr.replace(CHDIR_FAILED, "");
@@ -222,7 +222,7 @@ pub(crate) async fn run_spec(
             finish(m, "non-zero return code"),
         ));
     }
-    Ok(finish(m, ""))
+    Ok(finish(m, "").into())
 }
 
 /// The argument list of a `command` task: `argv`, or `cmd`/free form split with shell rules.
@@ -274,9 +274,7 @@ impl Module for CommandModule {
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         if a.flag("_uses_shell") {
-            return crate::shell::run_shell(ctx, &a)
-                .await
-                .map(ModuleResult::from);
+            return crate::shell::run_shell(ctx, &a).await;
         }
         let argv = command_argv(&a)?;
         let expand = a.flag("expand_argument_vars");
@@ -292,7 +290,7 @@ impl Module for CommandModule {
             .collect();
         let cmd_value = Value::Array(argv.into_iter().map(Value::String).collect());
         let spec = CommandSpec::options(&a, words.join(" "), cmd_value)?;
-        run_spec(ctx, spec).await.map(ModuleResult::from)
+        run_spec(ctx, spec).await
     }
 }
 

@@ -128,9 +128,7 @@ impl Module for CopyModule {
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = CopyArgs::parse(args, ctx)?;
         match &a.source {
-            CopySource::Local(path, name) if path.is_dir() => {
-                copy_tree(ctx, &a, path, name).await.map(ModuleResult::from)
-            }
+            CopySource::Local(path, name) if path.is_dir() => copy_tree(ctx, &a, path, name).await,
             CopySource::Local(path, name) => {
                 let mut attrs = a.attrs.clone();
                 attrs.resolve_preserve(path)?;
@@ -219,7 +217,7 @@ async fn copy_tree(
     a: &CopyArgs,
     root: &Path,
     name: &str,
-) -> Result<Map, ModuleError> {
+) -> Result<ModuleResult, ModuleError> {
     let base = if name.ends_with('/') {
         a.dest.clone()
     } else {
@@ -259,7 +257,7 @@ async fn copy_tree(
     if !diffs.is_empty() {
         r.insert("diff", Value::Array(diffs));
     }
-    Ok(r.into_map())
+    Ok(r)
 }
 
 /// Collect remote directory and (local file, remote file) pairs under `dir`, sorted.

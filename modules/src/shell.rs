@@ -17,7 +17,10 @@ pub static SPEC: Spec = Spec::new(
 );
 
 /// Run checked `command`-style args through a shell (shared with `command` given `_uses_shell`).
-pub(crate) async fn run_shell(ctx: &ModuleContext<'_>, a: &Args) -> Result<Map, ModuleError> {
+pub(crate) async fn run_shell(
+    ctx: &ModuleContext<'_>,
+    a: &Args,
+) -> Result<ModuleResult, ModuleError> {
     if a.has("argv") {
         return Err(ModuleError::new(
             "Unsupported parameters for (shell) module: argv.",
@@ -56,7 +59,7 @@ impl Module for ShellModule {
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
-        run_shell(ctx, &a).await.map(ModuleResult::from)
+        run_shell(ctx, &a).await
     }
 }
 

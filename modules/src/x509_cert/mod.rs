@@ -37,7 +37,7 @@ impl Module for X509CertModule {
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let t = TaskArgs::parse(&a)?;
-        run(ctx, &t).await.map(ModuleResult::from)
+        run(ctx, &t).await
     }
 }
 
@@ -59,7 +59,7 @@ fn err(e: crypto::CryptoError) -> ModuleError {
     ModuleError::new(e.to_string())
 }
 
-async fn run(ctx: &ModuleContext<'_>, t: &TaskArgs) -> Result<Map, ModuleError> {
+async fn run(ctx: &ModuleContext<'_>, t: &TaskArgs) -> Result<ModuleResult, ModuleError> {
     let mut files = vec![t.key_path.as_str(), t.path.as_str()];
     if let Provider::OwnCa { cert, key } = &t.provider {
         files.push(cert);
@@ -86,7 +86,7 @@ async fn run(ctx: &ModuleContext<'_>, t: &TaskArgs) -> Result<Map, ModuleError> 
                 let missing = if c.exists() { key } else { cert };
                 if ctx.check_mode {
                     // An earlier task of the same check run would have made the CA.
-                    return Ok(check_mode_without_ca(t, missing, ctx.diff));
+                    return Ok(check_mode_without_ca(t, missing, ctx.diff).into());
                 }
                 return Err(ModuleError::new(format!(
                     "the CA file {missing} does not exist (make the CA first: provider selfsigned, is_ca true)"
@@ -298,7 +298,7 @@ async fn run(ctx: &ModuleContext<'_>, t: &TaskArgs) -> Result<Map, ModuleError> 
         };
         r = r.with_diff(&t.path, &t.path, &before_text, &after);
     }
-    Ok(r.into_map())
+    Ok(r)
 }
 
 /// Attributes a newly written file gets: the requested mode (resolved from the `0600` the temp
