@@ -147,7 +147,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(find::FindModule), &find::SPEC),
         (Arc::new(helm::HelmModule), &helm::SPEC),
         (
-            Arc::new(helm_repository::HelmRepositoryModule),
+            Arc::new(Planned(helm_repository::HelmRepositoryModule)),
             &helm_repository::SPEC,
         ),
         (Arc::new(Planned(iptables::IptablesModule)), &iptables::SPEC),
