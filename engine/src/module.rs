@@ -327,3 +327,56 @@ impl ModuleRegistry {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: serde_json::Value) -> Map {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn typed_keys_are_lifted_out_of_a_result_map_and_put_back() {
+        let m = map(json!({
+            "changed": true, "rc": 0, "skipped": true,
+            "diff": {"before": "a", "after": "b"},
+            "ansible_facts": {"x": 1}, "warnings": ["careful"]
+        }));
+        let r = ModuleResult::from(m.clone());
+        assert!(r.changed && r.skipped && !r.failed);
+        assert_eq!(r.diff, Diff::One(map(json!({"before": "a", "after": "b"}))));
+        assert_eq!(r.facts, Some(map(json!({"x": 1}))));
+        assert_eq!(r.warnings, vec!["careful".to_string()]);
+        assert_eq!(r.extra, map(json!({"rc": 0})));
+        assert_eq!(r.into_map(), m);
+    }
+
+    #[test]
+    fn dictionary_has_changed_always_and_the_rest_only_when_set() {
+        assert_eq!(
+            ModuleResult::new(false).into_map(),
+            map(json!({"changed": false}))
+        );
+        let r = ModuleResult {
+            failed: true,
+            min_verbosity: 2,
+            ..ModuleResult::new(true)
+        }
+        .with_diff("h", "h", "a", "b");
+        let m = r.into_map();
+        assert_eq!(m["failed"], json!(true));
+        assert_eq!(m["diff"][0]["after"], json!("b"));
+        assert!(!m.contains_key("skipped") && !m.contains_key("min_verbosity"));
+    }
+
+    #[test]
+    fn odd_shapes_of_typed_keys_stay_as_they_were() {
+        let m =
+            map(json!({"changed": false, "diff": "text", "warnings": "one", "ansible_facts": 3}));
+        let r = ModuleResult::from(m.clone());
+        assert!(r.diff.is_none() && r.warnings.is_empty() && r.facts.is_none());
+        assert_eq!(r.into_map(), m);
+    }
+}
