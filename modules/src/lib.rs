@@ -145,7 +145,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
         (Arc::new(find::FindModule), &find::SPEC),
-        (Arc::new(helm::HelmModule), &helm::SPEC),
+        (Arc::new(Planned(helm::HelmModule)), &helm::SPEC),
         (
             Arc::new(Planned(helm_repository::HelmRepositoryModule)),
             &helm_repository::SPEC,
