@@ -45,6 +45,8 @@ const STATES: &[&str] = &[
 ];
 
 /// `kube`.
+///
+/// Not query → plan → apply ([`crate::planned`]): kubectl decides (`apply` reports what changed; check mode asks `kubectl diff`), so there is no plan of kplay's to show.
 pub struct KubeModule;
 
 /// Checked arguments.

@@ -26,6 +26,7 @@ use rcgen::KeyPair;
 pub use spec::SPEC;
 use spec::{CertSpec, Provider, TaskArgs};
 
+/// Not query → plan → apply ([`crate::planned`]): deciding makes the new key (randomness) and reads the clock, so the decision is not a pure function.
 pub struct X509CertModule;
 
 #[async_trait]
