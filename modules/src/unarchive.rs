@@ -450,7 +450,7 @@ fn attr_fixes(a: &UnarchiveArgs, ins: &Inspect, dest: &str) -> (bool, String) {
     (differ, sh)
 }
 
-/// Not query → plan → apply yet ([`crate::planned`]): the archive is uploaded and listed on the host during the read, and the upload must outlive the plan.
+/// Not query → plan → apply yet ([`crate::planned`]): it fits (inspect = query, the upload removed by `finish` as apt's is); not ported for lack of time.
 pub struct UnarchiveModule;
 
 impl UnarchiveModule {
