@@ -220,10 +220,25 @@ fn access(path: &Path, how: nix::unistd::AccessFlags) -> bool {
     .is_ok()
 }
 
-/// `readlink -f`: every link resolved; a missing last component is kept as named.
+/// `readlink -f`: every link resolved, a dangling one too (to the name it points to); a
+/// missing last component is kept as named.
 pub fn real_path(path: &Path) -> String {
+    resolve(path, 0)
+}
+
+fn resolve(path: &Path, depth: u32) -> String {
     if let Ok(p) = fs::canonicalize(path) {
         return p.to_string_lossy().into_owned();
+    }
+    // Linux's own limit on links followed in one lookup (a loop ends here).
+    if depth < 40 {
+        if let Ok(target) = fs::read_link(path) {
+            let next = match path.parent() {
+                Some(dir) if target.is_relative() => dir.join(target),
+                _ => target,
+            };
+            return resolve(&next, depth + 1);
+        }
     }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -558,6 +573,25 @@ mod tests {
         assert_eq!(missing.kind, PathKind::Absent);
         let real = fs::canonicalize(d.path()).unwrap().join("nope");
         assert_eq!(missing.real_path.as_deref(), Some(&*real.to_string_lossy()));
+    }
+
+    #[test]
+    fn real_path_follows_a_dangling_link_like_readlink_f() {
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("new", d.path().join("dangling")).unwrap();
+        std::os::unix::fs::symlink("loop", d.path().join("loop")).unwrap();
+        let real = fs::canonicalize(d.path()).unwrap();
+        let st = probe(&spec(&d.path().join("dangling")));
+        assert_eq!(
+            st.real_path,
+            Some(real.join("new").to_string_lossy().into())
+        );
+        // A link loop ends instead of recursing forever.
+        let st = probe(&spec(&d.path().join("loop")));
+        assert_eq!(
+            st.real_path,
+            Some(real.join("loop").to_string_lossy().into())
+        );
     }
 
     #[test]

@@ -8,10 +8,10 @@
 //! commit; check mode reports the diff only.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::mode::ModeSpec;
+use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
-use crate::edit::commit::{commit, Commit, WriteOpts};
-use crate::edit::probe::probe;
-use crate::sysprobe::{failure, read_all, Read};
+use crate::common::text::{commit, read, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -227,13 +227,12 @@ impl Module for AptRepositoryModule {
         let changed = !edits.is_empty();
         let mut opts = WriteOpts::default();
         if let Some(m) = a.raw("mode") {
-            opts.attrs.mode =
-                Some(crate::edit::attrs::ModeSpec::parse(m).map_err(ModuleError::new)?);
+            opts.attrs.mode = Some(ModeSpec::parse(m, false)?);
         }
         let mut diffs = Vec::new();
         let (mut added, mut removed) = (Vec::<Value>::new(), Vec::<Value>::new());
         for (path, before, after) in &edits {
-            diffs.push(crate::sysprobe::text_diff(
+            diffs.push(crate::common::diff::text_diff(
                 path,
                 path,
                 before,
@@ -244,24 +243,12 @@ impl Module for AptRepositoryModule {
                     if present {
                         added.push(path.clone().into());
                     }
-                    let probed = probe(ctx, path).await?;
+                    let probed = read(ctx, path).await?;
                     let mut o = opts.clone();
                     if o.attrs.mode.is_none() && !probed.exists() {
-                        o.attrs.mode = Some(
-                            crate::edit::attrs::ModeSpec::parse(&Value::from("0644"))
-                                .map_err(ModuleError::new)?,
-                        );
+                        o.attrs.mode = Some(ModeSpec::Octal(0o644));
                     }
-                    commit(
-                        ctx,
-                        Commit {
-                            path,
-                            probe: &probed,
-                            new_content: Some(text),
-                            opts: &o,
-                        },
-                    )
-                    .await?;
+                    commit(ctx, path, &probed, Some(text), &o).await?;
                 }
                 None => {
                     removed.push(path.clone().into());

@@ -7,10 +7,11 @@
 //! file atomically.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::diff::text_diff;
+use crate::common::reads::{read_all, Read};
 use crate::common::remote_dirname;
 use crate::common::write::{write_file, WriteRequest};
 use crate::planned::{Plan, Presence, QueryPlanApply};
-use crate::sysprobe::{read_all, text_diff, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -300,8 +301,8 @@ pub fn read_scripts(user: &str, path: Option<&str>, follow: bool) -> Vec<Read> {
 /// Parse the replies of [`read_scripts`].
 pub fn parse_seen(
     user: &str,
-    passwd: &crate::sysprobe::Output,
-    file: &crate::sysprobe::Output,
+    passwd: &crate::common::reads::Output,
+    file: &crate::common::reads::Output,
 ) -> Result<Seen, ModuleError> {
     if !passwd.ok() {
         return Err(ModuleError::new(format!(

@@ -3,9 +3,9 @@
 //! `dpkg --set-selections` only when it differs (query → plan → apply).
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
 use crate::planned::{Plan, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

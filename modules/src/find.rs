@@ -6,7 +6,7 @@
 //! candidates only. Nothing changes on the host, so check mode runs it too.
 
 use crate::common::args::{p, Param, Spec};
-use crate::sysprobe::{read_all, Read};
+use crate::common::reads::{read_all, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

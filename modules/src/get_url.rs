@@ -10,7 +10,7 @@
 use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::{attr_failure, path_info, AttrSpec};
 use crate::common::probe::{parse_reply, probe, PathKind, PathStat, ProbeRequest, PROBE_FN};
-use crate::common::write::{backup_shell, TEMP_PREFIX};
+use crate::common::write::{install_shell, set_attrs, WriteRequest, TEMP_PREFIX};
 use crate::common::{basename, join_remote, remote_dirname, run_sh};
 use crate::target_http::{request, HttpRequest, Redirects, Sink, Via};
 use crate::wait_for_connection::seconds;
@@ -231,16 +231,16 @@ impl GetUrlArgs {
 
 /// Exit codes of the finishing snippet.
 pub(crate) const RC_MISMATCH: i32 = 81;
-const RC_RENAME: i32 = 78;
 
-/// The finishing snippet: verify, compare, back up, rename, fix attributes, report.
+/// The finishing snippet: verify, compare, then the one write's install of the temp file (keep
+/// owner and mode, attributes, backup, rename) or, for the same content, fix attributes; report.
 pub(crate) fn finish_script(
     tmp: &str,
-    dest: &str,
     want: Option<(&str, &str)>,
-    backup: bool,
+    install: &WriteRequest<'_>,
     attrs_sh: &str,
 ) -> String {
+    let dest = install.dest;
     let mut s = String::from(PROBE_FN);
     s.push_str(&format!(
         "t={}; f={}\ntrap 'rm -f \"$t\"' EXIT\n",
@@ -257,13 +257,10 @@ pub(crate) fn finish_script(
     s.push_str("old=-; [ -f \"$f\" ] && { old=$(sha1sum < \"$f\"); old=${old%% *}; }\n");
     s.push_str("printf 'S %s %s %s\\n' \"$new\" \"$old\" \"$(wc -c < \"$t\")\"\n");
     s.push_str("if [ \"$new\" != \"$old\" ]; then\n");
-    if backup {
-        s.push_str(&backup_shell("$f"));
-    }
-    s.push_str(&format!(
-        "  [ -e \"$f\" ] && chmod \"$(stat -L -c %a -- \"$f\")\" \"$t\"\n  mv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\nfi\n"
-    ));
+    s.push_str(&install_shell(install, tmp));
+    s.push_str("else\n:\n");
     s.push_str(attrs_sh);
+    s.push_str("fi\n");
     s.push_str("kp \"$f\" 0 - -1 0\n");
     s
 }
@@ -374,10 +371,7 @@ async fn run_get_url(
                 r.insert("changed", true);
                 r.insert("msg", "file already exists but file attributes changed");
                 if !ctx.check_mode {
-                    let out = run_sh(ctx, ch.shell(&a.dest, false), None).await?;
-                    if let Some(m) = attr_failure(out.rc, &out.stderr_str()) {
-                        return Err(ModuleError::new(m));
-                    }
+                    set_attrs(ctx, &a.dest, &ch, false).await?;
                 }
             }
             return Ok(r);
@@ -448,11 +442,18 @@ async fn run_get_url(
         PathStat::new_by(&final_dest, PathKind::File, &host)
     };
     let attr_changes = a.attrs.changes(&before, host.umask);
+    let install = WriteRequest {
+        dest: &final_dest,
+        mode: attr_changes.mode.map(|(_, m)| m),
+        owner: attr_changes.owner.as_ref().map(|(_, o)| o.as_str()),
+        group: attr_changes.group.as_ref().map(|(_, g)| g.as_str()),
+        backup: a.backup,
+        ..Default::default()
+    };
     let script = finish_script(
         &tmp,
-        &final_dest,
         want.as_ref().map(|(al, h)| (al.as_str(), h.as_str())),
-        a.backup,
+        &install,
         &attr_changes.shell(&final_dest, false),
     );
     let out = run_sh(ctx, script, None).await?;

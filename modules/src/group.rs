@@ -3,9 +3,9 @@
 //! `plan` picks `groupadd`/`groupmod`/`groupdel` when something differs; `apply` runs it.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

@@ -5,9 +5,9 @@
 //! helm on stdin-free flags and are never put in the result. Check mode only reads.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

@@ -6,8 +6,9 @@
 //! what differs. Returns `ansible_facts` and Ansible's `hostname = …` diff.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
-use crate::sysprobe::{failure, read_all, Read, Replies};
+use crate::common::write::{write_file, WriteRequest};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -208,7 +209,19 @@ pub fn seen(a: &HostnameArgs, r: &Replies) -> Seen {
     }
 }
 
-/// The change script, `None` when both names already match.
+/// The strategy's file and its new content, when the permanent name is kept in a file
+/// (systemd's hostnamectl writes its own) and differs.
+pub fn file_change(name: &str, s: &Seen) -> Option<(&'static str, String)> {
+    (s.strategy != Strategy::Systemd && s.permanent != name).then(|| {
+        (
+            s.strategy.file(),
+            file_with_name(s.strategy, &s.file_content, name),
+        )
+    })
+}
+
+/// The change commands (after [`file_change`] is written), `None` when both names already
+/// match.
 pub fn change_script(name: &str, s: &Seen) -> Option<String> {
     let q = sh_quote(name);
     let mut sh = Vec::new();
@@ -224,12 +237,6 @@ pub fn change_script(name: &str, s: &Seen) -> Option<String> {
             }
         }
         other => {
-            if set_permanent {
-                let content = file_with_name(other, &s.file_content, name);
-                let f = sh_quote(other.file());
-                // Written beside the file, then renamed over it: never a half-written name.
-                sh.push(format!("t=$(mktemp {f}.kplay-tmp.XXXXXX) && printf '%s' {} > \"$t\" && chmod 644 \"$t\" && mv -f \"$t\" {f}", sh_quote(&content)));
-            }
             if set_current {
                 sh.push(if other == Strategy::Alpine {
                     "hostname -F /etc/hostname".to_string()
@@ -239,7 +246,7 @@ pub fn change_script(name: &str, s: &Seen) -> Option<String> {
             }
         }
     }
-    if sh.is_empty() {
+    if !set_current && !set_permanent {
         None
     } else {
         sh.push("hostname -f 2>/dev/null || hostname".into());
@@ -302,6 +309,16 @@ impl Module for HostnameModule {
         }
         let mut fqdn = s.fqdn.clone();
         if let Some(script) = script.filter(|_| !ctx.check_mode) {
+            if let Some((file, content)) = file_change(&a.name, &s) {
+                // The one atomic write: never a half-written name.
+                let req = WriteRequest {
+                    dest: file,
+                    data: content.as_bytes(),
+                    mode: Some(0o644),
+                    ..Default::default()
+                };
+                write_file(ctx, &req).await?;
+            }
             let out = run_sh(ctx, script, None).await?;
             let (o, e) = (out.stdout_str(), out.stderr_str());
             if out.rc != 0 {
@@ -373,14 +390,26 @@ mod tests {
 
     #[test]
     fn file_strategy_writes_etc_hostname_atomically_and_sets_running_name() {
-        let sh = change_script(
-            "db.example.com",
-            &seen_with(Strategy::File, "old", "old", "old\n"),
-        )
-        .unwrap();
-        assert!(sh.contains("printf '%s' 'db.example.com\n' > \"$t\""));
-        assert!(sh.contains("mv -f \"$t\" /etc/hostname"));
+        let s = seen_with(Strategy::File, "old", "old", "old\n");
+        assert_eq!(
+            file_change("db.example.com", &s),
+            Some(("/etc/hostname", "db.example.com\n".to_string()))
+        );
+        let sh = change_script("db.example.com", &s).unwrap();
         assert!(sh.contains("hostname db.example.com"));
+        assert!(
+            !sh.contains("/etc/hostname"),
+            "the file goes through the atomic write"
+        );
+        // Only the permanent name differs: the file is written, the command only reads.
+        let s = seen_with(Strategy::File, "db", "old", "old\n");
+        assert!(file_change("db", &s).is_some());
+        assert_eq!(
+            change_script("db", &s).as_deref(),
+            Some("hostname -f 2>/dev/null || hostname")
+        );
+        let systemd = seen_with(Strategy::Systemd, "db", "old", "old\n");
+        assert_eq!(file_change("db", &systemd), None);
     }
 
     #[test]

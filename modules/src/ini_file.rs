@@ -7,9 +7,7 @@
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
-use crate::edit::probe::{probe, PathKind};
-use crate::edit::{split_lines_lf, with_diff};
+use crate::common::text::{commit, read, split_lines_lf, with_diff, Found, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
@@ -321,30 +319,28 @@ impl Module for IniFileModule {
         let e = IniEdit::from_args(&a)?;
         let opts = WriteOpts::from_args(&a)?;
 
-        let probed = probe(ctx, &path).await?;
-        let original = match &probed.kind {
-            PathKind::Directory => {
+        let probed = read(ctx, &path).await?;
+        let original = match &probed.found {
+            Found::Directory => {
                 return Err(fail_rc(format!("Destination {path} is a directory !"), 256))
             }
-            PathKind::Missing if !a.flag("create") => {
+            Found::Missing if !a.flag("create") => {
                 return Err(fail_rc(format!("Destination {path} does not exist!"), 257))
             }
-            PathKind::Missing => None,
-            PathKind::File { content, .. } => Some(content.clone()),
+            Found::Missing => None,
+            Found::File { content, .. } => Some(content.clone()),
         };
         let done = edit(original.as_deref(), &e);
         let done_write = commit(
             ctx,
-            Commit {
-                path: &path,
-                probe: &probed,
-                new_content: done.changed.then_some(done.text.as_str()),
-                opts: &opts,
-            },
+            &path,
+            &probed,
+            done.changed.then_some(done.text.as_str()),
+            &opts,
         )
         .await?;
-        let mut r = ModuleResult::new(done.changed || done_write.attrs_changed)
-            .set("msg", attrs_message(done.msg, done_write.attrs_changed))
+        let mut r = done_write
+            .result(done.changed, done.msg)
             .set("path", path.clone());
         if let Some(b) = done_write.backup_file {
             r.insert("backup_file", b);
@@ -363,7 +359,7 @@ impl Module for IniFileModule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edit::testkit::{changed, msg, Fixture};
+    use crate::testutil::{changed, msg, Fixture};
     use serde_json::json;
 
     fn ini(v: serde_json::Value) -> IniEdit {

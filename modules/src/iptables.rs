@@ -6,9 +6,9 @@
 //! Ansible's order. `query` asks (`-L` or `-C`), `plan` picks the one command, `apply` runs it.
 
 use crate::common::args::{p, Args, Param, Spec};
+use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

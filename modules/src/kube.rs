@@ -9,8 +9,8 @@
 //! `kubectl diff` (its output is the task's diff), `absent`/`stopped` look first.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::failure;
 use crate::common::run_sh;
-use crate::sysprobe::failure;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

@@ -4,10 +4,8 @@
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
-use crate::edit::probe::{probe, PathKind};
-use crate::edit::pyre::{PyRegex, Template};
-use crate::edit::{split_lines_lf, strip_eol, with_diff};
+use crate::common::pyre::{PyRegex, Template};
+use crate::common::text::{commit, read, split_lines_lf, strip_eol, with_diff, Found, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -123,7 +121,7 @@ impl Present {
     /// Ansible's `present()`: the line (or regexp/search_string match) is replaced in place;
     /// otherwise the line goes after/before the anchor, at BOF, or at EOF.
     fn apply(&self, mut lines: Vec<String>) -> Result<Edit, ModuleError> {
-        let err = |e: crate::edit::pyre::PyReError| ModuleError::new(e.to_string());
+        let err = |e: crate::common::pyre::PyReError| ModuleError::new(e.to_string());
         let mut found: Option<usize> = None;
         let mut matched = false;
         for (i, cur) in lines.iter().enumerate() {
@@ -307,19 +305,17 @@ impl Module for LineinfileModule {
             None
         };
 
-        let probed = probe(ctx, &path).await?;
-        let original = match &probed.kind {
-            PathKind::Directory => {
-                return Err(fail_rc(format!("Path {path} is a directory !"), 256))
-            }
-            PathKind::Missing if present.is_some() && !create => {
+        let probed = read(ctx, &path).await?;
+        let original = match &probed.found {
+            Found::Directory => return Err(fail_rc(format!("Path {path} is a directory !"), 256)),
+            Found::Missing if present.is_some() && !create => {
                 return Err(fail_rc(format!("Destination {path} does not exist !"), 257))
             }
-            PathKind::Missing if present.is_none() => {
+            Found::Missing if present.is_none() => {
                 return Ok(ModuleResult::new(false).set("msg", "file not present"));
             }
-            PathKind::Missing => String::new(),
-            PathKind::File { content, .. } => content.clone(),
+            Found::Missing => String::new(),
+            Found::File { content, .. } => content.clone(),
         };
         let lines = split_lines_lf(&original);
 
@@ -346,17 +342,15 @@ impl Module for LineinfileModule {
         let after = new_lines.concat();
         let done = commit(
             ctx,
-            Commit {
-                path: &path,
-                probe: &probed,
-                new_content: changed.then_some(after.as_str()),
-                opts: &opts,
-            },
+            &path,
+            &probed,
+            changed.then_some(after.as_str()),
+            &opts,
         )
         .await?;
 
-        let mut r = ModuleResult::new(changed || done.attrs_changed)
-            .set("msg", attrs_message(&msg, done.attrs_changed))
+        let mut r = done
+            .result(changed, &msg)
             .set("backup", done.backup_file.unwrap_or_default());
         if let Some(n) = found {
             r.insert("found", Value::from(n));
@@ -375,5 +369,5 @@ impl Module for LineinfileModule {
 }
 
 #[cfg(test)]
-#[path = "edit/tests/lineinfile.rs"]
+#[path = "tests/lineinfile.rs"]
 mod tests;

@@ -5,9 +5,9 @@
 //! loaded and are already there. One round trip reads all of that; one more changes it.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

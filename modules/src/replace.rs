@@ -3,9 +3,8 @@
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::edit::commit::{attrs_message, commit, Commit, WriteOpts};
-use crate::edit::probe::{probe, PathKind};
-use crate::edit::pyre::{PyRegex, Template};
+use crate::common::pyre::{PyRegex, Template};
+use crate::common::text::{commit, read, Found, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -105,7 +104,7 @@ impl Replace {
     }
 
     fn apply(&self, contents: &str) -> Result<Outcome, ModuleError> {
-        let err = |x: crate::edit::pyre::PyReError| {
+        let err = |x: crate::common::pyre::PyReError| {
             ModuleError::new(format!("Unable to process replace due to error: {x}"))
         };
         let (start, end) = match &self.section {
@@ -146,13 +145,11 @@ impl Module for ReplaceModule {
         let edit = Replace::from_args(&a)?;
         let opts = WriteOpts::from_args(&a)?;
 
-        let probed = probe(ctx, &path).await?;
-        let contents = match &probed.kind {
-            PathKind::Directory => {
-                return Err(fail_rc(format!("Path {path} is a directory !"), 256))
-            }
-            PathKind::Missing => return Err(fail_rc(format!("Path {path} does not exist !"), 257)),
-            PathKind::File { content, .. } => content.clone(),
+        let probed = read(ctx, &path).await?;
+        let contents = match &probed.found {
+            Found::Directory => return Err(fail_rc(format!("Path {path} is a directory !"), 256)),
+            Found::Missing => return Err(fail_rc(format!("Path {path} does not exist !"), 257)),
+            Found::File { content, .. } => content.clone(),
         };
         let (new_text, msg) = match edit.apply(&contents)? {
             Outcome::NoSection(m) => {
@@ -164,19 +161,8 @@ impl Module for ReplaceModule {
             Outcome::Replaced { text, count } => (Some(text), format!("{count} replacements made")),
         };
         let changed = new_text.is_some();
-        let done = commit(
-            ctx,
-            Commit {
-                path: &path,
-                probe: &probed,
-                new_content: new_text.as_deref(),
-                opts: &opts,
-            },
-        )
-        .await?;
-        let mut r = ModuleResult::new(changed || done.attrs_changed)
-            .set("rc", Value::from(0))
-            .set("msg", attrs_message(&msg, done.attrs_changed));
+        let done = commit(ctx, &path, &probed, new_text.as_deref(), &opts).await?;
+        let mut r = done.result(changed, &msg).set("rc", Value::from(0));
         if let Some(b) = done.backup_file {
             r.insert("backup_file", b);
         }
@@ -189,5 +175,5 @@ impl Module for ReplaceModule {
 }
 
 #[cfg(test)]
-#[path = "edit/tests/replace.rs"]
+#[path = "tests/replace.rs"]
 mod tests;

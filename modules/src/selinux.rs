@@ -5,11 +5,9 @@
 //! configuration file goes through the editing modules' probe and atomic commit.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read};
+use crate::common::text::{commit, read, with_diff, Found, WriteOpts};
 use crate::common::{fail_rc, run_sh};
-use crate::edit::commit::{commit, Commit, WriteOpts};
-use crate::edit::probe::{probe, PathKind};
-use crate::edit::with_diff;
-use crate::sysprobe::{failure, read_all, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
@@ -104,9 +102,9 @@ impl Module for SelinuxModule {
                 "update_kernel_param=true is not supported by kplay (it needs grubby); set the kernel argument with the `cmdline` module",
             ));
         }
-        let probed = probe(ctx, &configfile).await?;
-        let original = match &probed.kind {
-            PathKind::File { content, .. } => content.clone(),
+        let probed = read(ctx, &configfile).await?;
+        let original = match &probed.found {
+            Found::File { content, .. } => content.clone(),
             _ => {
                 let mut e = fail_rc(format!("Unable to find file {configfile}"), 1);
                 e.result.insert(
@@ -178,12 +176,10 @@ impl Module for SelinuxModule {
         }
         commit(
             ctx,
-            Commit {
-                path: &configfile,
-                probe: &probed,
-                new_content: file_changed.then_some(text.as_str()),
-                opts: &WriteOpts::default(),
-            },
+            &configfile,
+            &probed,
+            file_changed.then_some(text.as_str()),
+            &WriteOpts::default(),
         )
         .await?;
         let r = ModuleResult::new(changed)

@@ -5,9 +5,9 @@
 //! manager and reads everything either path needs; one more makes the changes.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::planned::{Plan, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, Read, Replies};
 use crate::systemd::{self, ServiceState, SystemdArgs};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};

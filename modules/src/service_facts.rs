@@ -5,7 +5,7 @@
 //! listings; nothing on the host changes, so check mode runs it too.
 
 use crate::common::args::{Param, Spec};
-use crate::sysprobe::{read_all, Read};
+use crate::common::reads::{read_all, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};

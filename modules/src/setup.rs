@@ -33,6 +33,11 @@ impl Module for SetupModule {
         "setup"
     }
 
+    /// ansible-core's `gather_facts` action runs `setup` for a host; so does kplay's.
+    fn aliases(&self) -> &'static [&'static str] {
+        &["gather_facts"]
+    }
+
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let mut tokens = a.list("gather_subset");

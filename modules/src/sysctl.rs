@@ -4,9 +4,10 @@
 //! something differs) sets the value, writes the file atomically and reloads it.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::diff::text_diff;
+use crate::common::reads::{failure, read_all, Read};
 use crate::common::write::{write_file, WriteRequest};
 use crate::planned::{Plan, Presence, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, text_diff, Read};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

@@ -7,9 +7,9 @@
 //! `service` module reuses this for systemd hosts.
 
 use crate::common::args::{p, Args, Param, Spec};
+use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::planned::{Plan, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;

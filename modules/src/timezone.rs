@@ -5,9 +5,10 @@
 //! `query`: one round trip reads; `plan` builds the sh for what differs; `apply` runs it.
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
+use crate::common::write::{write_file, WriteRequest};
 use crate::planned::{Plan, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -63,6 +64,8 @@ pub struct Current {
     pub name: String,
     /// `local` or `UTC`, `None` when timedatectl cannot tell.
     pub hwclock: Option<String>,
+    /// Debian's `/etc/timezone` exists (rewritten with the name, outside systemd).
+    pub etc_timezone: bool,
 }
 
 pub fn current(r: &Replies) -> Current {
@@ -86,10 +89,17 @@ pub fn current(r: &Replies) -> Current {
         systemd,
         name,
         hwclock,
+        etc_timezone: r.get("etc_timezone").ok(),
     }
 }
 
-/// The sh that sets what differs, `None` when nothing does.
+/// Debian's `/etc/timezone` with the new name, when the zone changes outside systemd.
+pub fn etc_timezone(cur: &Current, name: Option<&str>) -> Option<String> {
+    name.filter(|n| *n != cur.name && !cur.systemd && cur.etc_timezone)
+        .map(|n| format!("{n}\n"))
+}
+
+/// The sh that sets what differs (besides [`etc_timezone`]), `None` when nothing does.
 pub fn change_script(
     cur: &Current,
     name: Option<&str>,
@@ -102,7 +112,6 @@ pub fn change_script(
             sh.push(format!("timedatectl set-timezone {q}"));
         } else {
             sh.push(format!("ln -sfn /usr/share/zoneinfo/{q} /etc/localtime.kplay-tmp && mv -f /etc/localtime.kplay-tmp /etc/localtime"));
-            sh.push(format!("if [ -f /etc/timezone ]; then printf '%s\\n' {q} > /etc/timezone.kplay-tmp && mv -f /etc/timezone.kplay-tmp /etc/timezone; fi"));
         }
     }
     if let Some(h) = hwclock {
@@ -145,6 +154,13 @@ pub struct TimezoneArgs {
     pub hwclock: Option<Hwclock>,
 }
 
+/// What `apply` does: run the sh, then write Debian's `/etc/timezone` atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub script: String,
+    pub etc_timezone: Option<String>,
+}
+
 /// What `query` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
@@ -157,8 +173,7 @@ pub struct Seen {
 impl QueryPlanApply for TimezoneModule {
     type Args = TimezoneArgs;
     type Seen = Seen;
-    /// The sh that sets what differs.
-    type Changes = String;
+    type Changes = Changes;
 
     fn name(&self) -> &'static str {
         "timezone"
@@ -197,7 +212,7 @@ impl QueryPlanApply for TimezoneModule {
         })
     }
 
-    fn plan(a: &TimezoneArgs, seen: &Seen) -> Result<Plan<String>, ModuleError> {
+    fn plan(a: &TimezoneArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
         if !seen.zone_exists {
             return Err(ModuleError::new(format!(
                 "given timezone \"{}\" is not available",
@@ -219,7 +234,16 @@ impl QueryPlanApply for TimezoneModule {
         );
         let result = ModuleResult::new(false).with_diff("timezone", "timezone", &before, &after);
         Ok(match script {
-            Some(sh) => Plan::change(sh, result),
+            Some(script) => {
+                let etc_timezone = etc_timezone(cur, a.name.as_deref());
+                Plan::change(
+                    Changes {
+                        script,
+                        etc_timezone,
+                    },
+                    result,
+                )
+            }
             None => Plan::nothing(result),
         })
     }
@@ -228,13 +252,21 @@ impl QueryPlanApply for TimezoneModule {
         &self,
         ctx: &ModuleContext<'_>,
         _a: &TimezoneArgs,
-        script: String,
+        c: Changes,
         result: ModuleResult,
     ) -> Result<ModuleResult, ModuleError> {
-        let out = run_sh(ctx, script, None).await?;
+        let out = run_sh(ctx, c.script, None).await?;
         if out.rc != 0 {
             let (o, e) = (out.stdout_str(), out.stderr_str());
             return Err(failure(e.trim().to_string(), out.rc, &o, &e));
+        }
+        if let Some(content) = &c.etc_timezone {
+            let req = WriteRequest {
+                dest: "/etc/timezone",
+                data: content.as_bytes(),
+                ..Default::default()
+            };
+            write_file(ctx, &req).await?;
         }
         Ok(result)
     }
@@ -280,13 +312,17 @@ mod tests {
                 systemd: true,
                 name: "Etc/UTC".into(),
                 hwclock: Some("UTC".into()),
+                etc_timezone: true,
             },
             zone_exists: true,
         };
         let p = TimezoneModule::plan(&a, &seen).unwrap();
         assert_eq!(
-            p.changes.as_deref(),
-            Some("timedatectl set-timezone Asia/Tokyo")
+            p.changes,
+            Some(Changes {
+                script: "timedatectl set-timezone Asia/Tokyo".into(),
+                etc_timezone: None,
+            })
         );
         let r = p.result.into_map();
         assert_eq!(r["changed"], serde_json::json!(true));
@@ -298,6 +334,16 @@ mod tests {
             r["diff"][0]["after"],
             serde_json::json!("name: Asia/Tokyo\nhwclock: UTC\n")
         );
+        let debian = Seen {
+            current: Current {
+                systemd: false,
+                ..seen.current.clone()
+            },
+            ..seen.clone()
+        };
+        let c = TimezoneModule::plan(&a, &debian).unwrap().changes.unwrap();
+        assert!(c.script.contains("/etc/localtime"), "{}", c.script);
+        assert_eq!(c.etc_timezone.as_deref(), Some("Asia/Tokyo\n"));
         let missing = Seen {
             zone_exists: false,
             ..seen
@@ -314,6 +360,7 @@ mod tests {
             systemd: true,
             name: "Etc/UTC".into(),
             hwclock: Some("UTC".into()),
+            etc_timezone: true,
         };
         assert_eq!(
             change_script(&cur, Some("Etc/UTC"), Some("UTC")).unwrap(),
@@ -328,13 +375,23 @@ mod tests {
         let bare = Current {
             systemd: false,
             hwclock: None,
-            ..cur
+            ..cur.clone()
         };
         assert!(change_script(&bare, None, Some("local")).is_err());
         assert!(change_script(&bare, Some("Asia/Tokyo"), None)
             .unwrap()
             .unwrap()
             .contains("/etc/localtime"));
+        assert_eq!(
+            etc_timezone(&bare, Some("Asia/Tokyo")).as_deref(),
+            Some("Asia/Tokyo\n")
+        );
+        assert_eq!(etc_timezone(&cur, Some("Asia/Tokyo")), None, "systemd");
+        let no_file = Current {
+            etc_timezone: false,
+            ..bare
+        };
+        assert_eq!(etc_timezone(&no_file, Some("Asia/Tokyo")), None);
         assert!(!valid_name("../../etc/passwd") && valid_name("America/New_York"));
     }
 }

@@ -6,6 +6,7 @@
 use crate::cmdline::{exists_test, EXISTS_FN};
 use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::run_sh;
+use crate::common::write::WriteRequest;
 use crate::get_url::{finish_script, header_pairs, temp_for};
 use crate::target_http::{request, HttpRequest, HttpResponse, Redirects, Sink, Via};
 use crate::wait_for_connection::seconds;
@@ -313,7 +314,20 @@ async fn run_uri(
     let ok = a.status_code.contains(&i64::from(resp.status));
     let mut r = response_result(&resp, a.return_content || !ok, start.elapsed().as_secs());
     if let (Some(dest), Some(t)) = (&a.dest, &tmp) {
-        let out = run_sh(ctx, finish_script(t, dest, None, false, ""), None).await?;
+        let out = run_sh(
+            ctx,
+            finish_script(
+                t,
+                None,
+                &WriteRequest {
+                    dest,
+                    ..Default::default()
+                },
+                "",
+            ),
+            None,
+        )
+        .await?;
         if out.rc != 0 {
             return Err(ModuleError::new(format!(
                 "failed to write {dest}: {}",

@@ -6,9 +6,9 @@
 //! account back).
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
-use crate::sysprobe::{failure, read_all, Read, Replies};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -724,7 +724,7 @@ impl QueryPlanApply for UserModule {
         let script = format!(
             "{{ {}\n}} >&2 || exit $?\n{}",
             c.script,
-            crate::sysprobe::script(&after)
+            crate::common::reads::script(&after)
         );
         let out = run_sh(ctx, script, None).await?;
         let (o, e) = (out.stdout_str(), out.stderr_str());
@@ -738,7 +738,7 @@ impl QueryPlanApply for UserModule {
             result.insert("stderr", e.trim().to_string());
         }
         if present {
-            let back = crate::sysprobe::parse(o.as_bytes())
+            let back = crate::common::reads::parse(o.as_bytes())
                 .map_err(|e| ModuleError::new(e.to_string()))?;
             if let Some(acc) = parse_account(&back.get("passwd").out, None, "", None) {
                 insert_account(&mut result, &acc, true);

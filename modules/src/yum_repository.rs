@@ -6,12 +6,10 @@
 //! nothing. Written through the editing modules' atomic commit; check mode shows the diff.
 
 use crate::common::args::{p, Args, Param, Spec};
+use crate::common::mode::ModeSpec;
+use crate::common::reads::failure;
 use crate::common::run_sh;
-use crate::edit::attrs::ModeSpec;
-use crate::edit::commit::{commit, Commit, WriteOpts};
-use crate::edit::probe::{probe, PathKind};
-use crate::edit::with_diff;
-use crate::sysprobe::failure;
+use crate::common::text::{commit, read, with_diff, Found, WriteOpts};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -246,10 +244,10 @@ impl Module for YumRepositoryModule {
                 "Parameter 'baseurl', 'metalink' or 'mirrorlist' is required for adding a new repo.",
             ));
         }
-        let probed = probe(ctx, &path).await?;
-        let original = match &probed.kind {
-            PathKind::File { content, .. } => content.clone(),
-            PathKind::Missing => String::new(),
+        let probed = read(ctx, &path).await?;
+        let original = match &probed.found {
+            Found::File { content, .. } => content.clone(),
+            Found::Missing => String::new(),
             _ => return Err(ModuleError::new(format!("{path} is not a regular file"))),
         };
         let mut sections = parse_repo(&original);
@@ -273,7 +271,7 @@ impl Module for YumRepositoryModule {
         opts.attrs.owner = a.str("owner")?;
         opts.attrs.group = a.str("group")?;
         if let Some(m) = a.raw("mode") {
-            opts.attrs.mode = Some(ModeSpec::parse(m).map_err(ModuleError::new)?);
+            opts.attrs.mode = Some(ModeSpec::parse(m, false)?);
         }
         let mut attrs_changed = false;
         if !present && changed && sections.is_empty() {
@@ -285,16 +283,7 @@ impl Module for YumRepositoryModule {
                 }
             }
         } else if present || changed {
-            let done = commit(
-                ctx,
-                Commit {
-                    path: &path,
-                    probe: &probed,
-                    new_content: changed.then_some(text.as_str()),
-                    opts: &opts,
-                },
-            )
-            .await?;
+            let done = commit(ctx, &path, &probed, changed.then_some(text.as_str()), &opts).await?;
             attrs_changed = done.attrs_changed;
         }
         let after = if !present && sections.is_empty() {

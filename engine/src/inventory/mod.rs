@@ -156,6 +156,22 @@ impl Inventory {
         }
     }
 
+    /// The inventory a play's `groups` variable describes (group → hosts): enough to evaluate
+    /// host patterns from templates (`lookup('inventory_hostnames', …)`).
+    pub fn from_groups(groups: &IndexMap<String, Vec<String>>) -> Inventory {
+        let mut inv = Inventory::empty();
+        for (group, hosts) in groups {
+            inv.ensure_group(group);
+            for host in hosts {
+                inv.ensure_host(host);
+                if group != "all" {
+                    inv.add_host_to_group(host, group);
+                }
+            }
+        }
+        inv
+    }
+
     /// Load and merge inventory sources: files (INI, YAML or JSON), directories of such files, or a
     /// comma-separated host list such as `"h1,h2,"`.
     pub fn load(sources: &[String]) -> Result<Inventory, LoadError> {

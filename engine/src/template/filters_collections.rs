@@ -1,5 +1,5 @@
 //! List and dict filters: `flatten`, `combine`, `dict2items`, `items2dict`, set operations,
-//! `extract`. minijinja's built-ins already match Jinja2 for `map`, `select`, `reject`,
+//! `extract`, `rekey_on_member`, `subelements`. minijinja's built-ins already match Jinja2 for `map`, `select`, `reject`,
 //! `selectattr`, `rejectattr`, `sort`, `unique`, `first`, `last`, `list`, `min`, `max`, `sum`.
 
 use super::convert::{from_json_value, to_json_value};
@@ -28,6 +28,64 @@ pub fn register(env: &mut Environment<'static>) {
         |s: &State, a: &MjValue, b: &MjValue| set_op(s, a, b, SetOp::Symmetric),
     );
     env.add_filter("extract", extract);
+    env.add_filter("rekey_on_member", rekey_on_member);
+    env.add_filter("subelements", subelements);
+}
+
+/// `rekey_on_member(key, duplicates='error')`: a list of dicts (or a dict's values) as a dict
+/// keyed by each item's `key`.
+fn rekey_on_member(data: &MjValue, key: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let duplicates = kwargs
+        .get::<Option<String>>("duplicates")?
+        .unwrap_or_else(|| "error".into());
+    kwargs.assert_all_used()?;
+    if !matches!(duplicates.as_str(), "error" | "overwrite") {
+        return Err(op_err(format!(
+            "duplicates parameter to rekey_on_member has unknown value: {duplicates}"
+        )));
+    }
+    let items: Vec<Value> = match to_json_value(data) {
+        Value::Array(a) => a,
+        Value::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
+        _ => return Err(op_err("Type is not a valid list, set, or dict".to_string())),
+    };
+    let key = super::native::python_str(key);
+    let mut out = Map::new();
+    for item in items {
+        let Value::Object(m) = &item else {
+            return Err(op_err(format!(
+                "List item is not a valid dict: {}",
+                super::native::python_str(&from_json_value(&item))
+            )));
+        };
+        let Some(k) = m.get(&key) else {
+            return Err(op_err(format!("Key {key} was not found")));
+        };
+        let k = crate::value::to_display_string(k);
+        if out.contains_key(&k) && duplicates == "error" {
+            return Err(op_err(format!(
+                "Key {k} is not unique, cannot correctly turn into dict"
+            )));
+        }
+        out.insert(k, item);
+    }
+    Ok(from_json_value(&Value::Object(out)))
+}
+
+/// `subelements('key', skip_missing=False)`: pairs (item, subitem) as `with_subelements` makes
+/// them (one implementation, the loop's).
+fn subelements(data: &MjValue, key: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let skip = kwargs.get::<Option<bool>>("skip_missing")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
+    let mut flags = Map::new();
+    flags.insert("skip_missing".into(), Value::Bool(skip));
+    let input = Value::Array(vec![
+        to_json_value(data),
+        to_json_value(key),
+        Value::Object(flags),
+    ]);
+    let pairs = crate::exec::loops::items("subelements", input, &[]).map_err(op_err)?;
+    Ok(from_json_value(&Value::Array(pairs)))
 }
 
 /// Python's type name of a value, for error messages.

@@ -13,6 +13,46 @@ use minijinja::{Environment, Error};
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter("password_hash", password_hash);
     env.add_filter("ansible.builtin.password_hash", password_hash);
+    env.add_filter("vault", vault);
+    env.add_filter("unvault", unvault);
+}
+
+/// `vault(secret, salt=None, vault_id='filter_default')`: the value encrypted as a 1.2 vault
+/// envelope labelled with `vault_id`, as ansible-core's filter makes it.
+fn vault(v: &MjValue, secret: String, kwargs: Kwargs) -> Result<String, Error> {
+    let salt = kwargs.get::<Option<String>>("salt")?;
+    let id = vault_id(&kwargs)?;
+    let _ = kwargs.get::<Option<bool>>("wrap_object")?;
+    kwargs.assert_all_used()?;
+    let data = text(v)?;
+    let payload = match salt {
+        Some(salt) => crate::vault::cipher::encrypt_with_salt(
+            data.as_bytes(),
+            secret.as_bytes(),
+            salt.as_bytes(),
+        ),
+        None => crate::vault::cipher::encrypt(data.as_bytes(), secret.as_bytes())
+            .map_err(|e| op_err(format!("vault: {e}")))?,
+    };
+    Ok(crate::vault::envelope(&payload, &id))
+}
+
+/// `unvault(secret, vault_id='filter_default')`: the plaintext of a vaulted string.
+fn unvault(v: &MjValue, secret: String, kwargs: Kwargs) -> Result<String, Error> {
+    let id = vault_id(&kwargs)?;
+    kwargs.assert_all_used()?;
+    let data = text(v)?;
+    let secrets = [crate::vault::VaultSecret::new(id, secret.into_bytes())];
+    let (plain, _) = crate::vault::decrypt_with(&data, &secrets)
+        .map_err(|e| op_err(format!("Unable to decrypt: {e}")))?;
+    String::from_utf8(plain.to_vec()).map_err(|_| op_err("unvault: the plaintext is not UTF-8"))
+}
+
+/// `vault_id` (or its old spelling `vaultid`), `filter_default` when neither is given.
+fn vault_id(kwargs: &Kwargs) -> Result<String, Error> {
+    let new = kwargs.get::<Option<String>>("vault_id")?;
+    let old = kwargs.get::<Option<String>>("vaultid")?;
+    Ok(new.or(old).unwrap_or_else(|| "filter_default".into()))
 }
 
 /// crypt's alphabet for salts and digests.
@@ -205,6 +245,19 @@ fn bcrypt_hash(
     Ok(parts.format_for_version(version))
 }
 
+/// A password hashed as the `password` lookup's `encrypt=` asks (`sha512_crypt`,
+/// `sha256_crypt`, `bcrypt`), with a given salt or a random one.
+pub(super) fn hash_password(pw: &str, hashtype: &str, salt: Option<&str>) -> Result<String, Error> {
+    let kwargs = Kwargs::from_iter(std::iter::empty::<(&str, MjValue)>());
+    password_hash(
+        &MjValue::from(pw),
+        Some(hashtype.to_string()),
+        salt.map(MjValue::from),
+        kwargs,
+    )
+    .map(|v| v.to_string())
+}
+
 fn random_salt(n: usize) -> Result<String, Error> {
     let mut buf = vec![0u8; n];
     crate::vault::cipher::random_bytes(&mut buf).map_err(|e| op_err(format!("random: {e}")))?;
@@ -217,6 +270,25 @@ fn random_salt(n: usize) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vault_and_unvault_filters_round_trip() {
+        let mut env = Environment::new();
+        register(&mut env);
+        let out = env
+            .render_str("{{ 'top secret' | vault('pw', vault_id='x') }}", ())
+            .unwrap_or_default();
+        assert!(out.starts_with("$ANSIBLE_VAULT;1.2;AES256;x\n"), "{out}");
+        let back = env
+            .render_str("{{ v | unvault('pw') }}", minijinja::context! { v => out })
+            .unwrap_or_default();
+        assert_eq!(back, "top secret");
+        let wrong = env.render_str(
+            "{{ v | unvault('nope') }}",
+            minijinja::context! { v => "$ANSIBLE_VAULT;1.1;AES256\n3031\n" },
+        );
+        assert!(wrong.is_err());
+    }
 
     const SHA512_SECRET_MYSALT: &str = "$6$mysalt$UX6P1VKOf6dr0s2pg4pLNvIUB6hLXvP6M5f/Yj9hJgMPdAJ4oArvk5YUD9/XWtk1JOpVwt/JTsczMJr8sFVML1";
     const SHA256_SECRET_MYSALT: &str = "$5$mysalt$I2SNajjJ3Gc5gIR/tkrLOGngF8wqv59buJCqxh.o9s8";

@@ -20,6 +20,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("to_yaml", to_yaml);
     env.add_filter("to_nice_yaml", to_nice_yaml);
     env.add_filter("from_yaml", from_yaml);
+    env.add_filter("from_yaml_all", from_yaml_all);
     env.add_filter("b64encode", |v: &MjValue| -> Result<String, Error> {
         Ok(base64::engine::general_purpose::STANDARD.encode(text(v)?))
     });
@@ -210,6 +211,21 @@ fn from_yaml(v: &MjValue) -> Result<MjValue, Error> {
         .first()
         .map(|d| from_json_value(&d.to_value()))
         .unwrap_or(MjValue::from(())))
+}
+
+/// Every document of a YAML stream, as a list.
+fn from_yaml_all(v: &MjValue) -> Result<MjValue, Error> {
+    if v.kind() != minijinja::value::ValueKind::String {
+        return Ok(v.clone());
+    }
+    let s = text(v)?;
+    let docs = crate::yaml::load_str(&s, "<from_yaml_all>")
+        .map_err(|e| op_err(format!("from_yaml_all: {}", e.msg)))?;
+    Ok(MjValue::from(
+        docs.iter()
+            .map(|d| from_json_value(&d.to_value()))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 fn b64decode(v: &MjValue) -> Result<String, Error> {

@@ -1,6 +1,6 @@
 //! Ansible's `urlsplit` filter: Python's `urllib.parse.urlsplit` as a dict (`fragment`,
 //! `hostname`, `netloc`, `password`, `path`, `port`, `query`, `scheme`, `username`), or one of
-//! those components when named.
+//! those components when named; `urldecode` (`urllib.parse.unquote_plus`).
 
 use super::filters_strings::text;
 use super::op_err;
@@ -10,6 +10,15 @@ use minijinja::{Environment, Error};
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter("urlsplit", urlsplit);
+    env.add_filter("urldecode", |v: &MjValue| text(v).map(|s| urldecode(&s)));
+}
+
+/// `unquote_plus`: `+` is a space, `%XX` a byte; invalid UTF-8 replaced as Python does.
+fn urldecode(s: &str) -> String {
+    let plus = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn urlsplit(v: &MjValue, query: Option<String>) -> Result<MjValue, Error> {

@@ -157,7 +157,11 @@ fn run(
             .collect::<Result<Vec<_>, Error>>()?,
         "template" | "ansible.builtin.template" => {
             let _ = kwargs.get::<Option<MjValue>>("convert_data")?;
-            let ctx = state.lookup(CTX_KEY).unwrap_or(MjValue::from(()));
+            let mut ctx = state.lookup(CTX_KEY).unwrap_or(MjValue::from(()));
+            // `template_vars`: extra variables for this template only, over the host's.
+            if let Some(extra) = kwargs.get::<Option<MjValue>>("template_vars")? {
+                ctx = minijinja::value::merge_maps([extra, ctx]);
+            }
             let scope = super::undefined::Scope::wrap(&ctx);
             let mut out = Vec::new();
             for t in &flat {
@@ -198,7 +202,10 @@ fn run(
             }
             out
         }
-        other => return Err(op_err(format!("lookup plugin '{other}' not found"))),
+        _ => match super::lookups_more::run(state, short, &flat, kwargs)? {
+            Some(out) => out,
+            None => return Err(op_err(format!("lookup plugin '{name}' not found"))),
+        },
     };
     kwargs.assert_all_used()?;
     Ok(out)
@@ -298,7 +305,7 @@ fn read(path: &Path) -> Result<String, Error> {
 
 /// Ansible's search: absolute paths as they are; otherwise each directory of the variable
 /// `ansible_search_path` (or the current directory), trying `dir/<subdir>/name` then `dir/name`.
-fn find_file(state: &State, subdir: &str, name: &str) -> Result<PathBuf, Error> {
+pub(super) fn find_file(state: &State, subdir: &str, name: &str) -> Result<PathBuf, Error> {
     let p = Path::new(name);
     if p.is_absolute() {
         return if p.exists() {

@@ -11,6 +11,7 @@ mod filters_collections;
 mod filters_crypt;
 mod filters_data;
 mod filters_itertools;
+mod filters_math;
 mod filters_net;
 mod filters_path;
 mod filters_query;
@@ -21,9 +22,12 @@ mod filters_text;
 mod filters_time;
 mod filters_units;
 mod filters_url;
+mod globals;
+mod jinja_tests_more;
 mod limits;
 mod literal;
 mod lookups;
+mod lookups_more;
 mod native;
 mod pep440;
 mod tests;
@@ -288,6 +292,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     filters_random::register(&mut env);
     filters_data::register(&mut env);
     filters_path::register(&mut env);
+    filters_math::register(&mut env);
     filters_regex::register(&mut env);
     filters_text::register(&mut env);
     filters_url::register(&mut env);
@@ -296,6 +301,8 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     filters_crypt::register(&mut env);
     filters_query::register(&mut env);
     tests::register(&mut env);
+    jinja_tests_more::register(&mut env);
+    globals::register(&mut env);
     lookups::register(&mut env);
     env
 }

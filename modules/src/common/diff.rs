@@ -80,6 +80,16 @@ pub fn state_diff(
     d
 }
 
+/// Ansible's `diff` with plain before/after strings (sysctl, hostname, mount, authorized_key).
+pub fn text_diff(before_header: &str, after_header: &str, before: &str, after: &str) -> Value {
+    let mut d = Map::new();
+    d.insert("before_header".into(), Value::String(before_header.into()));
+    d.insert("after_header".into(), Value::String(after_header.into()));
+    d.insert("before".into(), Value::String(before.into()));
+    d.insert("after".into(), Value::String(after.into()));
+    Value::Object(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,6 +232,7 @@ pub async fn install_file(
             group,
             validate: inst.validate,
             backup: inst.backup,
+            backup_as: None,
             from_remote: match inst.source {
                 Source::Remote(s) => Some(s),
                 Source::Data(_) | Source::File(_) => None,

@@ -1,5 +1,16 @@
-//! Helpers shared by modules: declared arguments and their checking, `mode` parsing, the one-round-trip remote
-//! probe, owner/group/mode enforcement, atomic writes with backup and `validate`, and diffs.
+//! Helpers shared by modules: declared arguments and their checking, diffs, and the one family
+//! of file helpers. Each file helper serves a task through the host's agent when there is one and
+//! through a sh script otherwise, with the same result, so no module branches on that itself:
+//!
+//! - stat: [`probe::probe`] (many paths, one round trip: kind, attributes, real path, checksum,
+//!   content, the writing user and umask);
+//! - read a text file through its links: [`text::read`];
+//! - write: [`write::write_file`] (temp file owner-only from its creation, owner/group/mode,
+//!   `validate`, backup, atomic rename), and for an edited text file [`text::commit`] on top of it
+//!   (Ansible's `write_changes` + `check_file_attrs`, check-mode verdict included);
+//! - set attributes: [`write::set_attrs`], from the [`attrs::AttrSpec`] / [`mode::ModeSpec`] a
+//!   task asks for;
+//! - several sh reads framed in one round trip for the system modules: [`reads::read_all`].
 
 pub mod args;
 pub mod attrs;
@@ -7,9 +18,12 @@ pub mod diff;
 pub mod install;
 pub mod mode;
 pub mod probe;
+pub mod pyre;
+pub mod reads;
 #[cfg(test)]
 pub(crate) mod snapshot;
 pub mod spec;
+pub mod text;
 pub mod upload;
 pub mod validate;
 pub mod write;
@@ -21,8 +35,32 @@ use kplay_engine::value::{Map, Value};
 /// A module failure carrying Ansible's `rc` key (256 "no command given" or "is a directory",
 /// 257 "does not exist").
 pub fn fail_rc(msg: impl Into<String>, rc: i64) -> ModuleError {
-    let mut m = Map::new();
-    m.insert("rc".into(), Value::from(rc));
+    fail_with(msg, [("rc", Value::from(rc))])
+}
+
+/// A failed command's result keys, as Ansible's `fail_json(<status_key>=…, stdout=…, stderr=…)`.
+pub fn fail_output(
+    msg: impl Into<String>,
+    (status_key, status): (&str, i64),
+    stdout: &str,
+    stderr: &str,
+) -> ModuleError {
+    fail_with(
+        msg,
+        [
+            (status_key, Value::from(status)),
+            ("stdout", Value::from(stdout)),
+            ("stderr", Value::from(stderr)),
+        ],
+    )
+}
+
+/// A module failure carrying more of Ansible's result keys (`rc`, `stdout`, `stderr` …).
+pub fn fail_with<'k>(
+    msg: impl Into<String>,
+    keys: impl IntoIterator<Item = (&'k str, Value)>,
+) -> ModuleError {
+    let m: Map = keys.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     ModuleError::with_result(msg, m)
 }
 
@@ -64,6 +102,15 @@ pub fn unexpected_reply(what: &str, reply: &kplay_engine::agent::Reply) -> Modul
     ModuleError::new(format!(
         "unexpected answer from the host's agent to {what}: {reply:?}"
     ))
+}
+
+/// The next `\n`-ended line of a host's reply from `pos` on (moving `pos` past it), for the
+/// record formats that also carry raw byte blocks (so the reply is not split up front).
+pub(crate) fn next_line(out: &[u8], pos: &mut usize) -> Option<String> {
+    let rest = out.get(*pos..).filter(|r| !r.is_empty())?;
+    let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    *pos += len + 1;
+    Some(String::from_utf8_lossy(&rest[..len]).into_owned())
 }
 
 /// The directory part of a remote path (`/a/b` → `/a`, `b` → `.`, `/a` → `/`).

@@ -15,13 +15,18 @@ pub enum ModeError {
     BadSymbolic(String),
 }
 
-/// One `who op perms` clause of a symbolic mode.
+impl From<ModeError> for kplay_engine::module::ModuleError {
+    fn from(e: ModeError) -> Self {
+        kplay_engine::module::ModuleError::new(e.to_string())
+    }
+}
+
+/// One clause of a symbolic mode: who, then one or more `op perms` steps (`u+x-w`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Clause {
     /// Subset of `ugo`; empty means "all, filtered by the umask" as chmod does.
     who: String,
-    op: char,
-    perms: String,
+    ops: Vec<(char, String)>,
 }
 
 /// A parsed `mode` value.
@@ -40,7 +45,11 @@ pub struct SymbolicClause(Clause);
 impl std::fmt::Display for SymbolicClause {
     /// chmod's spelling of the clause (`ugo+rX`), for running chmod itself (`recurse`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}{}{}", self.0.who, self.0.op, self.0.perms)
+        write!(f, "{}", self.0.who)?;
+        for (op, perms) in &self.0.ops {
+            write!(f, "{op}{perms}")?;
+        }
+        Ok(())
     }
 }
 
@@ -92,7 +101,7 @@ impl ModeSpec {
             ModeSpec::Symbolic(clauses) => {
                 let mut mode = current & PERM_BITS;
                 for SymbolicClause(c) in clauses {
-                    mode = apply_clause(mode, current & PERM_BITS, is_dir, umask, c);
+                    mode = apply_clause(mode, is_dir, umask, c);
                 }
                 mode
             }
@@ -102,73 +111,85 @@ impl ModeSpec {
 
 fn parse_clause(part: &str) -> Option<Clause> {
     let pos = part.find(['+', '-', '='])?;
-    let (who, rest) = part.split_at(pos);
+    let (who, mut rest) = part.split_at(pos);
     if !who.bytes().all(|b| b"ugoa".contains(&b)) {
         return None;
     }
-    let mut chars = rest.chars();
-    let op = chars.next()?;
-    let perms: String = chars.collect();
-    let copy_from = perms.len() == 1 && "ugo".contains(perms.as_str());
-    if !copy_from && !perms.bytes().all(|b| b"rwxXst".contains(&b)) {
-        return None;
+    let mut ops = Vec::new();
+    while let Some(op) = rest.chars().next() {
+        let perms_end = rest[1..]
+            .find(['+', '-', '='])
+            .map_or(rest.len(), |i| i + 1);
+        let perms = &rest[1..perms_end];
+        if !perms.bytes().all(|b| b"rwxXstugo".contains(&b)) {
+            return None;
+        }
+        ops.push((op, perms.to_string()));
+        rest = &rest[perms_end..];
     }
     let who = if who.contains('a') {
         "ugo".to_string()
     } else {
         who.to_string()
     };
-    Some(Clause { who, op, perms })
+    Some(Clause { who, ops })
 }
 
-/// Bits of class `c` (`u`, `g`, `o`) for one permission letter.
-fn class_bits(c: char, perm: char, original: u32, is_dir: bool) -> u32 {
-    let shift = match c {
+/// The bits `perms` stand for in class `class` (`u`, `g`, `o`), as Ansible's
+/// `_get_octal_mode_from_symbolic_perms` computes them from the mode so far (`prev`).
+fn class_bits(class: char, perms: &str, prev: u32, is_dir: bool, umask: Option<u32>) -> u32 {
+    let shift = match class {
         'u' => 6,
         'g' => 3,
         _ => 0,
     };
-    match perm {
-        'r' => 0o4 << shift,
-        'w' => 0o2 << shift,
-        'x' => 0o1 << shift,
-        // X: execute only for directories or when someone already has execute.
-        'X' if is_dir || original & 0o111 != 0 => 0o1 << shift,
-        's' if c == 'u' => 0o4000,
-        's' if c == 'g' => 0o2000,
-        't' if c == 'o' => 0o1000,
-        // Copy another class's bits (`g=u`).
-        'u' => ((original >> 6) & 0o7) << shift,
-        'g' => ((original >> 3) & 0o7) << shift,
-        'o' => (original & 0o7) << shift,
-        _ => 0,
-    }
-}
-
-fn apply_clause(mode: u32, original: u32, is_dir: bool, umask: u32, c: &Clause) -> u32 {
-    let (who, mask) = if c.who.is_empty() {
-        ("ugo", umask)
-    } else {
-        (c.who.as_str(), 0)
-    };
+    // Without a "who" the umask filters r, w and x (nothing else).
+    let keep = umask.map_or(PERM_BITS, |m| m ^ PERM_BITS);
+    // Another class's rwx bits, moved into this class's place.
+    let copy = |from: u32| ((prev >> from) & 0o7) << shift;
     let mut bits = 0;
-    let mut class_mask = 0;
-    for class in who.chars() {
-        for perm in c.perms.chars() {
-            bits |= class_bits(class, perm, original, is_dir);
-        }
-        class_mask |= match class {
-            'u' => 0o4700,
-            'g' => 0o2070,
-            _ => 0o1007,
+    for perm in perms.chars() {
+        bits |= match perm {
+            'r' => (0o4 << shift) & keep,
+            'w' => (0o2 << shift) & keep,
+            'x' => (0o1 << shift) & keep,
+            // X: execute only for directories or when someone already has execute.
+            'X' if is_dir || prev & 0o111 != 0 => 0o1 << shift,
+            's' if class == 'u' => 0o4000,
+            's' if class == 'g' => 0o2000,
+            't' if class == 'o' => 0o1000,
+            'u' => copy(6),
+            'g' => copy(3),
+            'o' => copy(0),
+            _ => 0,
         };
     }
-    bits &= !mask;
-    match c.op {
-        '+' => mode | bits,
-        '-' => mode & !bits,
-        _ => (mode & !class_mask) | bits,
+    bits
+}
+
+/// Ansible's `_symbolic_mode_to_octal` for one clause: each step, class by class.
+fn apply_clause(mut mode: u32, is_dir: bool, umask: u32, c: &Clause) -> u32 {
+    let (who, umask) = if c.who.is_empty() {
+        ("ugo", Some(umask))
+    } else {
+        (c.who.as_str(), None)
+    };
+    for (op, perms) in &c.ops {
+        for class in who.chars() {
+            let bits = class_bits(class, perms, mode, is_dir, umask);
+            let class_mask = match class {
+                'u' => 0o4700,
+                'g' => 0o2070,
+                _ => 0o1007,
+            };
+            mode = match op {
+                '+' => mode | bits,
+                '-' => mode & !bits,
+                _ => (mode & !class_mask) | bits,
+            };
+        }
     }
+    mode
 }
 
 /// Ansible's rendering of a mode in results and diffs: `'0%03o'`, e.g. `0644`, `01777`.
@@ -231,6 +252,13 @@ mod tests {
     #[test]
     fn symbolic_without_who_honours_umask() {
         assert_eq!(sym("+w", 0o444, false), 0o644);
+    }
+
+    #[test]
+    fn symbolic_clause_may_chain_operators() {
+        assert_eq!(sym("u+x-w", 0o644, false), 0o544);
+        assert_eq!(sym("u+x,g-r,o=", 0o644, false), 0o700);
+        assert_eq!(sym("g=rw", 0o754, false), 0o764);
     }
 
     #[test]

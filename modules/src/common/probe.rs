@@ -6,18 +6,20 @@
 //! The reply is line records (`S …`, `L …`, `C …`), with a file's raw bytes after a `D <len>`
 //! record, so content is binary-safe without base64.
 
-use super::{agent_call, run_sh, unexpected_reply};
+use super::{agent_call, next_line, run_sh, unexpected_reply};
 use kplay_engine::agent::{Checksum, ProbeSpec, Reply, Request};
 use kplay_engine::module::{ModuleContext, ModuleError};
 use kplay_engine::transport::sh_quote;
 
-/// Args of `kp`: path, follow (1/0), checksum command or `-`, content byte limit or `-1`, mime (1/0).
+/// Args of `kp`: path, follow (1/0), checksum command or `-`, content byte limit or `-1`, mime (1/0),
+/// real path (1/0: `readlink -f`, printed even for a missing path).
 /// The `kp` function itself (see [`PROBE_FN`]); a persistent remote shell defines it once per
 /// connection, so scripts sent there need not carry it.
 macro_rules! kp_fn {
     () => {
         r#"kp() {
   printf 'P\n'
+  if [ "$6" = 1 ]; then printf 'Q %s\n' "$(readlink -f -- "$1" 2>/dev/null)"; fi
   if [ "$2" = 1 ]; then kpo=-L; else kpo=; fi
   if kps=$(stat $kpo -c '%f %u %g %s %X %Y %Z %i %d %h %U %G' -- "$1" 2>/dev/null); then
     printf 'S %s\n' "$kps"
@@ -66,6 +68,8 @@ pub struct ProbeRequest {
     pub content_limit: Option<u64>,
     /// Ask `file --mime` (stat's `get_mime`).
     pub mime: bool,
+    /// Resolve every symlink in the path (`readlink -f`), even when it does not exist.
+    pub real_path: bool,
 }
 
 impl ProbeRequest {
@@ -77,6 +81,7 @@ impl ProbeRequest {
             checksum: Some("sha1sum"),
             content_limit: None,
             mime: false,
+            real_path: false,
         }
     }
     pub fn follow(mut self, yes: bool) -> Self {
@@ -95,16 +100,23 @@ impl ProbeRequest {
         self.mime = yes;
         self
     }
+    pub fn real_path(mut self, yes: bool) -> Self {
+        self.real_path = yes;
+        self
+    }
 
     /// The sh call of [`PROBE_FN`] for this request.
     pub fn shell_call(&self) -> String {
         format!(
-            "kp {} {} {} {} {}",
+            "kp {} {} {} {} {} {}",
             sh_quote(&self.path),
             u8::from(self.follow),
             self.checksum.unwrap_or("-"),
-            self.content_limit.map(|l| l as i64).unwrap_or(-1),
-            u8::from(self.mime)
+            self.content_limit
+                .map(|l| i64::try_from(l).unwrap_or(i64::MAX))
+                .unwrap_or(-1),
+            u8::from(self.mime),
+            u8::from(self.real_path)
         )
     }
 }
@@ -168,7 +180,7 @@ async fn probe_by_agent(
             follow: r.follow,
             checksum,
             content_limit: r.content_limit,
-            real_path: false,
+            real_path: r.real_path,
             mime: r.mime,
         });
     }
@@ -194,14 +206,7 @@ pub fn parse_reply(
     let mut cur: Option<PathStat> = None;
     let mut pos = 0;
     let bad = |what: &str, line: &str| ProbeError::Malformed(what.to_string(), line.to_string());
-    while pos < out.len() {
-        let end = out[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| pos + i)
-            .unwrap_or(out.len());
-        let line = String::from_utf8_lossy(&out[pos..end]).into_owned();
-        pos = end + 1;
+    while let Some(line) = next_line(out, &mut pos) {
         let (tag, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         let path_name = paths.get(stats.len()).copied().unwrap_or("?");
         match tag {
@@ -212,11 +217,12 @@ pub fn parse_reply(
                 let st = cur.as_mut().ok_or_else(|| bad(path_name, &line))?;
                 parse_stat_line(st, rest).ok_or_else(|| bad(path_name, &line))?;
             }
-            "L" | "R" | "A" | "C" | "M" => {
+            "L" | "R" | "Q" | "A" | "C" | "M" => {
                 let st = cur.as_mut().ok_or_else(|| bad(path_name, &line))?;
                 match tag {
                     "L" => st.link_target = Some(rest.to_string()),
                     "R" => st.link_source = Some(rest.to_string()),
+                    "Q" => st.real_path = Some(rest.to_string()).filter(|r| !r.is_empty()),
                     "A" => {
                         st.readable = rest.contains('r');
                         st.writeable = rest.contains('w');

@@ -5,10 +5,12 @@
 use super::args::Args;
 use kplay_engine::module::ModuleError;
 use kplay_engine::transport::sh_quote;
-use kplay_engine::value::{Map, Value};
 
 /// Exit code of a write script whose validation failed; stdout is `V <rc>\n` + the command's stdout.
 pub const RC_VALIDATE: i32 = 74;
+
+/// The message of a failed validation (copy/template; the editing modules add `rc` and stderr).
+pub const FAILED: &str = "failed to validate";
 
 /// The `validate` argument, checked by [`check`].
 pub fn from_args(a: &Args) -> Result<Option<String>, ModuleError> {
@@ -72,11 +74,7 @@ pub fn failure(stdout: &[u8], stderr: &str) -> ModuleError {
         .strip_prefix("V ")
         .and_then(|r| r.trim().parse().ok())
         .unwrap_or(1);
-    let mut m = Map::new();
-    m.insert("exit_status".into(), Value::from(rc));
-    m.insert("stdout".into(), Value::String(rest.to_string()));
-    m.insert("stderr".into(), Value::String(stderr.to_string()));
-    ModuleError::with_result("failed to validate", m)
+    super::fail_output(FAILED, ("exit_status", rc), rest, stderr)
 }
 
 #[cfg(test)]

@@ -43,6 +43,9 @@ pub struct WriteRequest<'a> {
     pub validate: Option<&'a str>,
     /// Copy the old file to Ansible's backup name first.
     pub backup: bool,
+    /// Name the backup after this path instead of `dest` (the task's path when `dest` is
+    /// the file a symlink resolves to).
+    pub backup_as: Option<&'a str>,
     /// Read the content from this file on the host instead of `data` (`remote_src`).
     pub from_remote: Option<&'a str>,
     /// The content is this controller file instead of `data`: read whole when small, else
@@ -120,6 +123,17 @@ fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
             ));
         }
     }
+    s.push_str(&install_shell(req, tmp));
+    s.push_str("kp \"$f\" 0 - -1 0\n");
+    s
+}
+
+/// sh lines that put the filled temp file `$t` (= `tmp`) in place of `$f` (= `req.dest`):
+/// owner and mode of a replaced file kept, `req`'s owner/group/mode, `validate`, backup,
+/// fsync, rename, fsync of the directory. Also used for a download already on the host.
+pub(crate) fn install_shell(req: &WriteRequest<'_>, tmp: &str) -> String {
+    let mut s = String::new();
+    let dir = sh_quote(&remote_dirname(req.dest));
     // Like Ansible's atomic_move: a replaced file keeps its mode and (if we may) its owner; a
     // new one gets `0666 & ~umask`. One `stat` reads both (every program started on the host
     // costs, see bench/RESULTS.md).
@@ -142,12 +156,15 @@ fn write_script(req: &WriteRequest<'_>, tmp: &str) -> String {
         s.push_str(&validate::shell(v, tmp));
     }
     if req.backup {
-        s.push_str(&backup_shell("$f"));
+        match req.backup_as {
+            Some(b) => s.push_str(&format!("b={}\n{}", sh_quote(b), backup_shell("$b"))),
+            None => s.push_str(&backup_shell("$f")),
+        }
     }
     // After the rename there is no temp file left to remove: drop the trap (it would start
     // an `rm` for nothing).
     s.push_str(&format!(
-        "sync -- \"$t\" 2>/dev/null\nmv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\ntrap - EXIT\nsync -- {dir} 2>/dev/null\nkp \"$f\" 0 - -1 0\n"
+        "sync -- \"$t\" 2>/dev/null\nmv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\ntrap - EXIT\nsync -- {dir} 2>/dev/null\n"
     ));
     s
 }
@@ -339,6 +356,18 @@ mod tests {
     use crate::testutil::{ctx, TestEnv};
     use std::os::unix::fs::PermissionsExt;
 
+    /// A temp dir with `f` holding `old` (when given): the dir, `f`'s path, as text, the env.
+    fn fixture(old: Option<&[u8]>) -> (tempfile::TempDir, std::path::PathBuf, String, TestEnv) {
+        let d = tempfile::tempdir().unwrap();
+        let destp = d.path().join("f");
+        if let Some(old) = old {
+            std::fs::write(&destp, old).unwrap();
+        }
+        let dest = destp.to_string_lossy().into_owned();
+        let env = TestEnv::new(d.path());
+        (d, destp, dest, env)
+    }
+
     fn leftovers(dir: &std::path::Path) -> Vec<String> {
         std::fs::read_dir(dir)
             .unwrap()
@@ -359,11 +388,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn temp_file_is_created_owner_only_before_any_content_and_moved_last() {
+        let req = WriteRequest {
+            dest: "/etc/ssl/k.pem",
+            data: b"key",
+            mode: Some(0o600),
+            owner: Some("root"),
+            backup: true,
+            ..Default::default()
+        };
+        let s = write_script(&req, "/etc/ssl/.kplay-tmp");
+        let at = |what: &str| s.find(what).unwrap_or_else(|| panic!("{what} in {s}"));
+        let create = at("( umask 077; set -C; : > \"$t\" )");
+        assert!(create < at("cat > \"$t\""), "{s}");
+        assert!(at("chown root /etc/ssl/.kplay-tmp") < at("chmod 600 \"$t\""));
+        assert!(at("chmod 600 \"$t\"") < at("mv -f --"));
+        assert!(at("cp -p --") < at("mv -f --"), "backup before the rename");
+    }
+
     crate::testutil::both_paths! {
     async fn write_creates_file_with_mode_and_reports_stat() {
-        let d = tempfile::tempdir().unwrap();
-        let dest = d.path().join("f").to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
+        let (d, _, dest, env) = fixture(None);
         let c = ctx(&env, false, false);
         let o = write_file(
             &c,
@@ -387,12 +433,8 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn write_keeps_existing_mode_and_makes_backup() {
-        let d = tempfile::tempdir().unwrap();
-        let destp = d.path().join("f");
-        std::fs::write(&destp, b"old").unwrap();
+        let (_d, destp, dest, env) = fixture(Some(b"old"));
         std::fs::set_permissions(&destp, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let dest = destp.to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
         let c = ctx(&env, false, false);
         let o = write_file(
             &c,
@@ -416,11 +458,7 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn failed_validation_leaves_destination_and_no_temp_file() {
-        let d = tempfile::tempdir().unwrap();
-        let destp = d.path().join("f");
-        std::fs::write(&destp, b"old").unwrap();
-        let dest = destp.to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
+        let (d, destp, dest, env) = fixture(Some(b"old"));
         let c = ctx(&env, false, false);
         let req = WriteRequest {
             dest: &dest,
@@ -438,9 +476,7 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn passing_validation_sees_the_new_content() {
-        let d = tempfile::tempdir().unwrap();
-        let dest = d.path().join("f").to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
+        let (_d, _, dest, env) = fixture(None);
         let c = ctx(&env, false, false);
         let req = WriteRequest {
             dest: &dest,
@@ -455,11 +491,7 @@ mod tests {
 
     crate::testutil::both_paths! {
     async fn set_attrs_changes_mode() {
-        let d = tempfile::tempdir().unwrap();
-        let destp = d.path().join("f");
-        std::fs::write(&destp, b"x").unwrap();
-        let dest = destp.to_string_lossy().into_owned();
-        let env = TestEnv::new(d.path());
+        let (_d, _, dest, env) = fixture(Some(b"x"));
         let c = ctx(&env, false, false);
         let st = set_attrs(
             &c,

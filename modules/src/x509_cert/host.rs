@@ -3,21 +3,14 @@
 //! by others, not even for the moment between creating and `chmod`. Content travels on stdin,
 //! never in a command line.
 
-use crate::common::attrs::{attr_failure, AttrChanges};
+use crate::common::attrs::AttrChanges;
 use crate::common::probe::{probe, PathKind, PathStat, Probe, ProbeRequest};
-use crate::common::write::{backup_shell, split_backup_line};
-use crate::common::{basename, join_remote, remote_dirname, run_sh};
-use kplay_engine::agent::fsops::temp_file_name;
+use crate::common::remote_dirname;
+use crate::common::write::{write_file, WriteRequest};
 use kplay_engine::module::{ModuleContext, ModuleError};
-use kplay_engine::transport::sh_quote;
 
 /// Largest key or certificate file read back (a PEM chain is a few KiB).
 const READ_LIMIT: u64 = 1 << 20;
-
-const RC_TEMP: i32 = 75;
-const RC_WRITE: i32 = 76;
-const RC_BACKUP: i32 = 77;
-const RC_RENAME: i32 = 78;
 
 /// One file as the probe found it.
 #[derive(Debug, Clone)]
@@ -80,27 +73,8 @@ pub async fn read_files(
     Ok((found, parents, host.umask))
 }
 
-/// The write script: temp file made under `umask 077` beside `dest`, content from stdin,
-/// attributes, optional backup, rename.
-pub fn write_script(dest: &str, attrs: &AttrChanges, backup: bool) -> String {
-    let tmp = join_remote(&remote_dirname(dest), &temp_file_name(&basename(dest)));
-    let mut s = format!(
-        "umask 077\nf={}; t={}\n( set -C; : > \"$t\" ) || exit {RC_TEMP}\ntrap 'rm -f \"$t\"' EXIT\ncat > \"$t\" || exit {RC_WRITE}\n",
-        sh_quote(dest),
-        sh_quote(&tmp)
-    );
-    s.push_str(&attrs.shell(&tmp, false));
-    if backup {
-        // backup_shell exits with write.rs's backup code, which is RC_BACKUP here too.
-        s.push_str(&backup_shell("$f"));
-    }
-    s.push_str(&format!(
-        "mv -f -- \"$t\" \"$f\" || exit {RC_RENAME}\ntrap - EXIT\n"
-    ));
-    s
-}
-
-/// Write `data` to `dest` atomically with `attrs`; returns the backup file's name when one was made.
+/// Write `data` to `dest` atomically with `attrs` (the one write: temp file owner-only from
+/// its creation); returns the backup file's name when one was made.
 pub async fn write_secret_safe(
     ctx: &ModuleContext<'_>,
     dest: &str,
@@ -108,42 +82,14 @@ pub async fn write_secret_safe(
     attrs: &AttrChanges,
     backup: bool,
 ) -> Result<Option<String>, ModuleError> {
-    let out = run_sh(ctx, write_script(dest, attrs, backup), Some(data.to_vec())).await?;
-    if out.rc != 0 {
-        let stderr = out.stderr_str();
-        return Err(ModuleError::new(match out.rc {
-            RC_TEMP => format!(
-                "could not create a temporary file beside {dest}: {}",
-                stderr.trim()
-            ),
-            RC_BACKUP => format!("Could not make backup of {dest}: {}", stderr.trim()),
-            RC_WRITE | RC_RENAME => format!("failed to write {dest}: {}", stderr.trim()),
-            rc => attr_failure(rc, &stderr)
-                .unwrap_or_else(|| format!("writing {dest} failed (rc={rc}): {}", stderr.trim())),
-        }));
-    }
-    Ok(split_backup_line(&out.stdout).0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_file_is_created_after_umask_077_and_before_any_content() {
-        let s = write_script(
-            "/etc/ssl/k.pem",
-            &AttrChanges {
-                mode: Some((0, 0o600)),
-                ..Default::default()
-            },
-            false,
-        );
-        let umask = s.find("umask 077").unwrap();
-        let create = s.find("set -C").unwrap();
-        let fill = s.find("cat > \"$t\"").unwrap();
-        assert!(umask < create && create < fill, "{s}");
-        assert!(s.contains("chmod 600"));
-        assert!(s.find("mv -f").unwrap() > s.find("chmod 600").unwrap());
-    }
+    let req = WriteRequest {
+        dest,
+        data,
+        mode: attrs.mode.map(|(_, m)| m),
+        owner: attrs.owner.as_ref().map(|(_, o)| o.as_str()),
+        group: attrs.group.as_ref().map(|(_, g)| g.as_str()),
+        backup,
+        ..Default::default()
+    };
+    Ok(write_file(ctx, &req).await?.backup_file)
 }

@@ -3,9 +3,9 @@
 //! framed so that any output (newlines, markers, empty) comes back intact; and the one change
 //! script run afterwards, whose failure becomes a module error with Ansible's keys.
 
-use crate::common::run_sh;
+use super::{next_line, run_sh};
 use kplay_engine::module::{ModuleContext, ModuleError};
-use kplay_engine::value::{Map, Value};
+
 use std::collections::HashMap;
 
 /// One read: a name to find it by and a sh snippet (run in a subshell, so `exit` is fine).
@@ -97,14 +97,7 @@ pub fn script(reads: &[Read]) -> String {
 pub fn parse(out: &[u8]) -> Result<Replies, FrameError> {
     let mut replies = Replies::default();
     let mut pos = 0;
-    while pos < out.len() {
-        let end = out[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| pos + i)
-            .unwrap_or(out.len());
-        let line = String::from_utf8_lossy(&out[pos..end]).into_owned();
-        pos = end + 1;
+    while let Some(line) = next_line(out, &mut pos) {
         if line.is_empty() {
             continue;
         }
@@ -143,21 +136,7 @@ pub async fn read_all(ctx: &ModuleContext<'_>, reads: &[Read]) -> Result<Replies
 
 /// A failed change command's result keys, as Ansible's `fail_json(rc=…, stdout=…, stderr=…)`.
 pub fn failure(msg: impl Into<String>, rc: i32, stdout: &str, stderr: &str) -> ModuleError {
-    let mut m = Map::new();
-    m.insert("rc".into(), Value::from(rc));
-    m.insert("stdout".into(), Value::String(stdout.to_string()));
-    m.insert("stderr".into(), Value::String(stderr.to_string()));
-    ModuleError::with_result(msg, m)
-}
-
-/// Ansible's `diff` with plain before/after strings (sysctl, hostname, mount, authorized_key).
-pub fn text_diff(before_header: &str, after_header: &str, before: &str, after: &str) -> Value {
-    let mut d = Map::new();
-    d.insert("before_header".into(), Value::String(before_header.into()));
-    d.insert("after_header".into(), Value::String(after_header.into()));
-    d.insert("before".into(), Value::String(before.into()));
-    d.insert("after".into(), Value::String(after.into()));
-    Value::Object(d)
+    super::fail_output(msg, ("rc", rc.into()), stdout, stderr)
 }
 
 #[cfg(test)]

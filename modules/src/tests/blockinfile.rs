@@ -1,7 +1,7 @@
 //! blockinfile behaviour, following the examples in Ansible's module documentation.
 
 use super::BlockinfileModule;
-use crate::edit::testkit::{changed, msg, Fixture};
+use crate::testutil::{changed, msg, Fixture};
 use serde_json::json;
 
 const M: BlockinfileModule = BlockinfileModule;

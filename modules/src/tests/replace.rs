@@ -1,7 +1,7 @@
 //! replace behaviour, following the examples in Ansible's module documentation.
 
 use super::ReplaceModule;
-use crate::edit::testkit::{changed, msg, Fixture};
+use crate::testutil::{changed, msg, Fixture};
 use serde_json::json;
 
 const M: ReplaceModule = ReplaceModule;
