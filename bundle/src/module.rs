@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::{Map, Value};
 
 use crate::oci::OciDir;
@@ -55,7 +55,7 @@ impl Module for RegistryPush {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         for k in args.keys() {
             if !["bundle", "registry", "ca_cert", "images", "plain_http"].contains(&k.as_str()) {
                 return Err(ModuleError::new(format!(
@@ -136,6 +136,8 @@ impl Module for RegistryPush {
         })
         .await
         .map_err(|e| ModuleError::new(format!("registry_push: {e}")))?;
-        result.map_err(|e| ModuleError::new(format!("registry_push: {e}")))
+        result
+            .map(ModuleResult::from)
+            .map_err(|e| ModuleError::new(format!("registry_push: {e}")))
     }
 }

@@ -85,23 +85,111 @@ impl From<crate::transport::TransportError> for ModuleError {
     }
 }
 
-/// Builder for a result dict in Ansible's shape.
-#[derive(Debug, Clone, Default)]
-pub struct ModuleResult(pub Map);
+/// A module's `diff`: what `--diff` prints and what `register` sees under `diff`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Diff {
+    /// No diff.
+    #[default]
+    None,
+    /// One `{before, after, before_header, after_header}` dict, as most Ansible modules return.
+    One(Map),
+    /// A list of them, as Ansible's action plugins (copy, template, file) return.
+    Many(Vec<Map>),
+}
+
+impl Diff {
+    pub fn is_none(&self) -> bool {
+        matches!(self, Diff::None)
+    }
+
+    /// Ansible's shape of it (`None` when there is no diff).
+    pub fn to_value(&self) -> Option<Value> {
+        match self {
+            Diff::None => None,
+            Diff::One(m) => Some(Value::Object(m.clone())),
+            Diff::Many(v) => Some(Value::Array(v.iter().cloned().map(Value::Object).collect())),
+        }
+    }
+
+    /// Read Ansible's shape back; anything else is not a diff (`Err` hands it back).
+    pub fn from_value(v: Value) -> Result<Diff, Value> {
+        match v {
+            Value::Object(m) => Ok(Diff::One(m)),
+            Value::Array(a) if a.iter().all(Value::is_object) => Ok(Diff::Many(
+                a.into_iter()
+                    .filter_map(|v| match v {
+                        Value::Object(m) => Some(m),
+                        _ => None,
+                    })
+                    .collect(),
+            )),
+            other => Err(other),
+        }
+    }
+}
+
+/// What a module reports: the keys the engine acts on are typed fields, everything else
+/// (`rc`, `stdout`, `path` …) is in `extra`. [`ModuleResult::into_map`] is the one place it
+/// becomes Ansible's result dictionary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModuleResult {
+    pub changed: bool,
+    /// The module ran but reports failure in its result (rather than as a [`ModuleError`]).
+    pub failed: bool,
+    /// The module decided not to act (`creates=` exists, nothing to probe …).
+    pub skipped: bool,
+    pub diff: Diff,
+    /// `ansible_facts`: set on the host once the task is done.
+    pub facts: Option<Map>,
+    pub warnings: Vec<String>,
+    /// The result is shown only with at least this many `-v` (`debug: verbosity: N`); below
+    /// it the task counts as skipped.
+    pub min_verbosity: u8,
+    /// Every other key of the result.
+    pub extra: Map,
+}
 
 impl ModuleResult {
     pub fn new(changed: bool) -> Self {
-        let mut m = Map::new();
-        m.insert("changed".into(), Value::Bool(changed));
-        ModuleResult(m)
+        ModuleResult {
+            changed,
+            ..Default::default()
+        }
     }
+
+    /// Builder form of [`ModuleResult::insert`].
     pub fn set(mut self, k: &str, v: impl Into<Value>) -> Self {
-        self.0.insert(k.to_string(), v.into());
+        self.insert(k, v);
         self
     }
+
+    /// Set one key of the result; the keys with a typed field (`changed`, `failed`,
+    /// `skipped`, `diff`, `ansible_facts`, `warnings`) go to it.
     pub fn insert(&mut self, k: &str, v: impl Into<Value>) {
-        self.0.insert(k.to_string(), v.into());
+        let v = v.into();
+        match (k, v) {
+            ("changed", v) => self.changed = crate::value::truthy(&v),
+            ("failed", v) => self.failed = crate::value::truthy(&v),
+            ("skipped", v) => self.skipped = crate::value::truthy(&v),
+            ("diff", v) => match Diff::from_value(v) {
+                Ok(d) => self.diff = d,
+                Err(v) => {
+                    self.extra.insert(k.into(), v);
+                }
+            },
+            ("ansible_facts", Value::Object(m)) => self.facts = Some(m),
+            ("warnings", Value::Array(a)) if a.iter().all(Value::is_string) => {
+                self.warnings = a
+                    .into_iter()
+                    .filter_map(|w| w.as_str().map(str::to_string))
+                    .collect()
+            }
+            (k, v) => {
+                self.extra.insert(k.into(), v);
+            }
+        }
     }
+
     /// A unified diff as Ansible's `diff` key: before/after with their headers.
     pub fn with_diff(
         mut self,
@@ -115,12 +203,45 @@ impl ModuleResult {
         d.insert("after_header".into(), Value::String(after_header.into()));
         d.insert("before".into(), Value::String(before.into()));
         d.insert("after".into(), Value::String(after.into()));
-        self.0
-            .insert("diff".into(), Value::Array(vec![Value::Object(d)]));
+        self.diff = Diff::Many(vec![d]);
         self
     }
+
+    /// Ansible's result dictionary: `changed` always, `failed`/`skipped` only when true,
+    /// `diff`, `ansible_facts`, `warnings` when there are any.
     pub fn into_map(self) -> Map {
-        self.0
+        let mut m = Map::new();
+        m.insert("changed".into(), Value::Bool(self.changed));
+        if self.failed {
+            m.insert("failed".into(), Value::Bool(true));
+        }
+        if self.skipped {
+            m.insert("skipped".into(), Value::Bool(true));
+        }
+        m.extend(self.extra);
+        if let Some(d) = self.diff.to_value() {
+            m.insert("diff".into(), d);
+        }
+        if let Some(f) = self.facts {
+            m.insert("ansible_facts".into(), Value::Object(f));
+        }
+        if !self.warnings.is_empty() {
+            let w = self.warnings.into_iter().map(Value::String).collect();
+            m.insert("warnings".into(), Value::Array(w));
+        }
+        m
+    }
+}
+
+/// Read a result dictionary (a module that builds its result as a map, or a job's stored
+/// result): the one-line port of such a module is `Ok(map.into())`.
+impl From<Map> for ModuleResult {
+    fn from(m: Map) -> Self {
+        let mut r = ModuleResult::default();
+        for (k, v) in m {
+            r.insert(&k, v);
+        }
+        r
     }
 }
 
@@ -159,7 +280,7 @@ pub trait Module: Send + Sync {
 
     /// Validate args and do the work. Args are already templated; booleans may still be strings
     /// (`"yes"`) and must go through [`crate::value::ansible_bool`].
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError>;
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError>;
 }
 
 /// All modules the binary knows, by every name they answer to.
@@ -204,5 +325,58 @@ impl ModuleRegistry {
             .collect();
         v.sort();
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: serde_json::Value) -> Map {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn typed_keys_are_lifted_out_of_a_result_map_and_put_back() {
+        let m = map(json!({
+            "changed": true, "rc": 0, "skipped": true,
+            "diff": {"before": "a", "after": "b"},
+            "ansible_facts": {"x": 1}, "warnings": ["careful"]
+        }));
+        let r = ModuleResult::from(m.clone());
+        assert!(r.changed && r.skipped && !r.failed);
+        assert_eq!(r.diff, Diff::One(map(json!({"before": "a", "after": "b"}))));
+        assert_eq!(r.facts, Some(map(json!({"x": 1}))));
+        assert_eq!(r.warnings, vec!["careful".to_string()]);
+        assert_eq!(r.extra, map(json!({"rc": 0})));
+        assert_eq!(r.into_map(), m);
+    }
+
+    #[test]
+    fn dictionary_has_changed_always_and_the_rest_only_when_set() {
+        assert_eq!(
+            ModuleResult::new(false).into_map(),
+            map(json!({"changed": false}))
+        );
+        let r = ModuleResult {
+            failed: true,
+            min_verbosity: 2,
+            ..ModuleResult::new(true)
+        }
+        .with_diff("h", "h", "a", "b");
+        let m = r.into_map();
+        assert_eq!(m["failed"], json!(true));
+        assert_eq!(m["diff"][0]["after"], json!("b"));
+        assert!(!m.contains_key("skipped") && !m.contains_key("min_verbosity"));
+    }
+
+    #[test]
+    fn odd_shapes_of_typed_keys_stay_as_they_were() {
+        let m =
+            map(json!({"changed": false, "diff": "text", "warnings": "one", "ansible_facts": 3}));
+        let r = ModuleResult::from(m.clone());
+        assert!(r.diff.is_none() && r.warnings.is_empty() && r.facts.is_none());
+        assert_eq!(r.into_map(), m);
     }
 }

@@ -9,9 +9,10 @@
 use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::common::upload;
+use crate::planned::{Plan, QueryPlanApply};
 use crate::wait_for_connection::seconds;
 use async_trait::async_trait;
-use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{FileKind, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 use std::cmp::Ordering;
@@ -81,6 +82,19 @@ pub static SPEC: Spec = Spec::new("apt", "Manages apt-packages", &[PARAMS])
     .mutually_exclusive(&[&["deb", "name"], &["deb", "upgrade"]]);
 
 const STATES: &[&str] = &["absent", "build-dep", "latest", "present", "fixed"];
+
+/// `state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageState {
+    Present,
+    Absent,
+    /// Installed at the candidate version.
+    Latest,
+    /// The build dependencies of the named packages (opaque: apt decides).
+    BuildDep,
+    /// `apt-get -f install` (opaque).
+    Fixed,
+}
 
 /// A requested package: `name`, `name=version` (version may end in `*`) or `name>=version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,7 +307,7 @@ pub fn parse_state(out: &str) -> AptState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AptArgs {
     pub packages: Vec<PkgSpec>,
-    pub state: String,
+    pub state: PackageState,
     pub update_cache: bool,
     pub cache_valid_time: u64,
     pub purge: bool,
@@ -315,9 +329,13 @@ pub struct AptArgs {
 impl AptArgs {
     pub fn parse(args: Map) -> Result<AptArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        let state = a
-            .choice("state", STATES)?
-            .unwrap_or_else(|| "present".into());
+        let state = match a.choice("state", STATES)?.as_deref() {
+            Some("absent") => PackageState::Absent,
+            Some("build-dep") => PackageState::BuildDep,
+            Some("latest") => PackageState::Latest,
+            Some("fixed") => PackageState::Fixed,
+            _ => PackageState::Present,
+        };
         let upgrade = match a.raw("upgrade") {
             None => None,
             Some(v) => match kplay_engine::value::ansible_bool(v) {
@@ -498,7 +516,7 @@ pub fn read_script(a: &AptArgs, refresh: bool, deb_path: Option<&str>) -> String
 
 /// What the run will do, decided from the read.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Plan {
+pub struct Decision {
     pub install: Vec<String>,
     pub remove: Vec<String>,
     /// Commands whose effect cannot be known beforehand (upgrade, build-dep …): changed is
@@ -508,13 +526,13 @@ pub struct Plan {
 }
 
 /// Decide installs/removals for the named packages from the dpkg/apt state.
-pub fn plan(a: &AptArgs, st: &AptState) -> Plan {
-    let mut p = Plan::default();
+pub fn decide(a: &AptArgs, st: &AptState) -> Decision {
+    let mut p = Decision::default();
     for spec in &a.packages {
         let entry = st.dpkg.get(spec.base_name());
         let installed = entry.filter(|e| e.installed());
-        match a.state.as_str() {
-            "absent" => {
+        match a.state {
+            PackageState::Absent => {
                 let present =
                     installed.is_some() || (a.purge && entry.is_some_and(|e| e.config_files()));
                 if present && spec.version == VersionReq::Any
@@ -523,13 +541,13 @@ pub fn plan(a: &AptArgs, st: &AptState) -> Plan {
                     p.remove.push(spec.name.clone());
                 }
             }
-            "present" | "latest" => {
+            PackageState::Present | PackageState::Latest => {
                 let candidate = st.candidates.get(spec.base_name()).cloned().flatten();
                 let needs = match installed {
                     None => true,
                     Some(e) if !spec.satisfied_by(&e.version) => true,
                     Some(e) => {
-                        a.state == "latest"
+                        a.state == PackageState::Latest
                             && spec.version == VersionReq::Any
                             && candidate.as_deref().is_some_and(|c| c != e.version)
                     }
@@ -545,12 +563,12 @@ pub fn plan(a: &AptArgs, st: &AptState) -> Plan {
             _ => {}
         }
     }
-    match a.state.as_str() {
-        "build-dep" if !a.packages.is_empty() => {
+    match a.state {
+        PackageState::BuildDep if !a.packages.is_empty() => {
             let names: Vec<String> = a.packages.iter().map(|s| s.name.clone()).collect();
             p.opaque.push(a.other_cmd("build-dep", &names));
         }
-        "fixed" => p
+        PackageState::Fixed => p
             .opaque
             .push(format!("{} -f install", a.other_cmd("", &[]).trim_end())),
         _ => {}
@@ -604,63 +622,114 @@ async fn upload_deb(
     upload::upload(ctx, &local, &name).await.map(Some)
 }
 
-impl AptModule {
-    async fn run_apt(&self, ctx: &ModuleContext<'_>, a: AptArgs) -> Result<Map, ModuleError> {
+/// What `query` found (and did: the cache refresh, the upload of a controller `.deb`).
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub state: AptState,
+    /// The cache was refreshed (or, in check mode, would be).
+    pub cache_updated: bool,
+    /// The `.deb` to install, as the host sees it.
+    pub deb_path: Option<String>,
+    /// A controller `.deb` uploaded for the read (removed by `finish`).
+    pub uploaded: Option<upload::Upload>,
+    /// Check mode only: `apt-get --simulate` of the opaque commands reports work.
+    pub simulated_change: bool,
+}
+
+/// What `apply` runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub cmds: Vec<String>,
+    /// Installs or removals: `changed` is known; otherwise apt-get's summary decides it.
+    pub known_change: bool,
+}
+
+#[async_trait]
+impl QueryPlanApply for AptModule {
+    type Args = AptArgs;
+    type Seen = Seen;
+    type Changes = Changes;
+
+    fn name(&self) -> &'static str {
+        "apt"
+    }
+
+    fn parse(&self, args: Map) -> Result<AptArgs, ModuleError> {
+        AptArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &AptArgs) -> Result<Seen, ModuleError> {
         let refresh = a.update_cache && !ctx.check_mode;
-        let mut deb_path = a.deb.clone();
-        let mut uploaded = None;
+        let mut seen = Seen {
+            deb_path: a.deb.clone(),
+            ..Default::default()
+        };
         if let Some(d) = &a.deb {
             if d.contains("://") {
                 return Err(ModuleError::new("deb URLs are not supported by kplay's apt; download the file with get_url first"));
             }
         }
-        let mut out = run_sh(ctx, read_script(&a, refresh, deb_path.as_deref()), None).await?;
-        let mut st = parse_state(&out.stdout_str());
-        if let (Some(d), None) = (&a.deb, &st.deb) {
+        let out = run_sh(ctx, read_script(a, refresh, seen.deb_path.as_deref()), None).await?;
+        seen.state = parse_state(&out.stdout_str());
+        if let (Some(d), None) = (&a.deb, &seen.state.deb) {
             // Not on the host: a controller file, sent to a temp path and read again.
-            uploaded = upload_deb(ctx, d).await?;
-            let Some(up) = &uploaded else {
+            let Some(up) = upload_deb(ctx, d).await? else {
                 return Err(ModuleError::new(format!(
                     "Unable to install package: {d} does not exist"
                 )));
             };
-            deb_path = Some(up.path.clone());
-            out = run_sh(ctx, read_script(&a, false, deb_path.as_deref()), None).await?;
-            let again = parse_state(&out.stdout_str());
-            st.deb = again.deb;
-            st.dpkg.extend(again.dpkg);
+            seen.deb_path = Some(up.path.clone());
+            seen.uploaded = Some(up);
+            let again = run_sh(ctx, read_script(a, false, seen.deb_path.as_deref()), None).await;
+            let again = match again {
+                Ok(out) => parse_state(&out.stdout_str()),
+                Err(e) => {
+                    self.finish(ctx, &seen).await;
+                    return Err(e);
+                }
+            };
+            seen.state.deb = again.deb;
+            seen.state.dpkg.extend(again.dpkg);
         }
-        let result = self.act(ctx, &a, &st, deb_path.as_deref()).await;
-        if let Some(up) = uploaded {
-            upload::remove(ctx, &up).await;
+        let st = &seen.state;
+        seen.cache_updated = st.update_rc == Some(0)
+            || (ctx.check_mode
+                && a.update_cache
+                && (a.cache_valid_time == 0
+                    || st.now - st.cache_mtime > a.cache_valid_time as i64));
+        let opaque = decide(a, st).opaque;
+        if ctx.check_mode && !opaque.is_empty() {
+            // Ask apt what it would do: --simulate changes nothing.
+            let sim: Vec<String> = opaque
+                .iter()
+                .map(|c| c.replacen("apt-get -y", "apt-get -y --simulate", 1))
+                .collect();
+            let out = run_sh(ctx, format!("{APT_ENV}{}", sim.join("\n")), None).await;
+            match out {
+                Ok(out) => seen.simulated_change = summary_changed(&out.stdout_str()),
+                Err(e) => {
+                    self.finish(ctx, &seen).await;
+                    return Err(e);
+                }
+            }
         }
-        result
+        Ok(seen)
     }
 
-    async fn act(
-        &self,
-        ctx: &ModuleContext<'_>,
-        a: &AptArgs,
-        st: &AptState,
-        deb_path: Option<&str>,
-    ) -> Result<Map, ModuleError> {
+    fn plan(a: &AptArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
+        let st = &seen.state;
         if let Some(rc) = st.update_rc.filter(|rc| *rc != 0) {
             return Err(ModuleError::new(format!(
                 "Failed to update apt cache: apt-get update exited with {rc}"
             )));
         }
-        let cache_updated = st.update_rc == Some(0)
-            || (ctx.check_mode
-                && a.update_cache
-                && (a.cache_valid_time == 0
-                    || st.now - st.cache_mtime > a.cache_valid_time as i64));
-        let mut plan = plan(a, st);
+        let mut plan = decide(a, st);
         if let Some(m) = plan.missing.first() {
             return Err(ModuleError::new(format!(
                 "No package matching '{m}' is available"
             )));
         }
-        if let (Some(path), Some(deb_in)) = (deb_path, a.deb.as_ref()) {
+        if let (Some(path), Some(deb_in)) = (seen.deb_path.as_deref(), a.deb.as_ref()) {
             let (name, version) = st.deb.clone().ok_or_else(|| {
                 ModuleError::new(format!(
                     "Unable to install package: {deb_in} is not a Debian package"
@@ -696,10 +765,13 @@ impl AptModule {
             cmds.push("apt-get clean".into());
         }
         let nothing_else = a.packages.is_empty() && a.deb.is_none() && plan.opaque.is_empty();
-        let mut r = ModuleResult::new(known_change || (nothing_else && cache_updated))
-            .set("cache_updated", cache_updated)
+        let changed = known_change
+            || (nothing_else && seen.cache_updated)
+            || (!plan.opaque.is_empty() && seen.simulated_change);
+        let mut r = ModuleResult::new(changed)
+            .set("cache_updated", seen.cache_updated)
             .set("cache_update_time", st.cache_mtime);
-        if ctx.diff && known_change {
+        if known_change {
             let mut prepared = String::new();
             if !plan.install.is_empty() {
                 prepared.push_str(&format!("Install: {}\n", plan.install.join(" ")));
@@ -712,25 +784,18 @@ impl AptModule {
             d.insert("prepared".into(), Value::String(prepared));
             r.insert("diff", Value::Object(d));
         }
-        if cmds.is_empty() {
-            return Ok(r.into_map());
-        }
-        if ctx.check_mode {
-            if !plan.opaque.is_empty() {
-                // Ask apt what it would do: --simulate changes nothing.
-                let sim: Vec<String> = plan
-                    .opaque
-                    .iter()
-                    .map(|c| c.replacen("apt-get -y", "apt-get -y --simulate", 1))
-                    .collect();
-                let out = run_sh(ctx, format!("{APT_ENV}{}", sim.join("\n")), None).await?;
-                if summary_changed(&out.stdout_str()) {
-                    r.insert("changed", true);
-                }
-            }
-            return Ok(r.into_map());
-        }
-        let script = format!("{APT_ENV}set -e\n{}\n", cmds.join("\n"));
+        let changes = (!cmds.is_empty()).then_some(Changes { cmds, known_change });
+        Ok(Plan { changes, result: r })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _a: &AptArgs,
+        c: Changes,
+        mut r: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        let script = format!("{APT_ENV}set -e\n{}\n", c.cmds.join("\n"));
         let out = run_sh(ctx, script, None).await?;
         let stdout = out.stdout_str();
         let stderr = out.stderr_str();
@@ -738,25 +803,19 @@ impl AptModule {
         r.insert("stderr", stderr.as_str());
         if out.rc != 0 {
             r.insert("rc", out.rc);
-            let msg = format!("'{}' failed: {}", cmds.join("; "), stderr.trim());
+            let msg = format!("'{}' failed: {}", c.cmds.join("; "), stderr.trim());
             return Err(ModuleError::with_result(msg, r.into_map()));
         }
-        if !known_change && summary_changed(&stdout) {
+        if !c.known_change && summary_changed(&stdout) {
             r.insert("changed", true);
         }
-        Ok(r.into_map())
-    }
-}
-
-#[async_trait]
-impl Module for AptModule {
-    fn name(&self) -> &'static str {
-        "apt"
+        Ok(r)
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = AptArgs::parse(args)?;
-        self.run_apt(ctx, a).await
+    async fn finish(&self, ctx: &ModuleContext<'_>, seen: &Seen) {
+        if let Some(up) = &seen.uploaded {
+            upload::remove(ctx, up).await;
+        }
     }
 }
 
@@ -820,34 +879,97 @@ mod tests {
     fn present_installs_only_missing_packages() {
         let a = parse(json!({"name": ["curl", "jq"]}));
         let st = state("Q\tcurl\tinstall ok installed\t1\nPOLICY\ncurl:\n  Candidate: 2\njq:\n  Candidate: 1.6\nEND\n");
-        let p = plan(&a, &st);
+        let p = decide(&a, &st);
         assert_eq!(p.install, vec!["jq"]);
         assert!(p.remove.is_empty());
+    }
+
+    fn seen(lines: &str) -> Seen {
+        Seen {
+            state: state(lines),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn plan_installs_missing_packages_with_a_prepared_diff() {
+        let a = parse(json!({"name": ["curl", "jq"], "state": "present"}));
+        assert_eq!(a.state, PackageState::Present);
+        let p = AptModule::plan(&a, &seen("Q\tcurl\tinstall ok installed\t1\nPOLICY\ncurl:\n  Candidate: 2\njq:\n  Candidate: 1.6\nEND\n")).unwrap();
+        let c = p.changes.unwrap();
+        assert!(
+            c.known_change && c.cmds.len() == 1 && c.cmds[0].ends_with(" jq"),
+            "{:?}",
+            c.cmds
+        );
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(r["diff"]["prepared"], json!("Install: jq\n"));
+        assert_eq!(r["cache_updated"], json!(false));
+    }
+
+    #[test]
+    fn plan_fails_for_unknown_packages_and_failed_cache_updates() {
+        let a = parse(json!({"name": "nope"}));
+        let e = AptModule::plan(&a, &seen("POLICY\nEND\n")).unwrap_err();
+        assert_eq!(e.msg, "No package matching 'nope' is available");
+        let e = AptModule::plan(&a, &seen("U 100\nT 5 5\n")).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "Failed to update apt cache: apt-get update exited with 100"
+        );
+    }
+
+    #[test]
+    fn plan_of_an_upgrade_is_changed_only_when_simulation_says_so() {
+        let a = parse(json!({"upgrade": "dist"}));
+        let mut s = seen("T 5 5\n");
+        let p = AptModule::plan(&a, &s).unwrap();
+        assert!(!p.result.changed);
+        let c = p.changes.unwrap();
+        assert!(
+            !c.known_change && c.cmds[0].contains("dist-upgrade"),
+            "{:?}",
+            c.cmds
+        );
+        s.simulated_change = true;
+        assert!(AptModule::plan(&a, &s).unwrap().result.changed);
+    }
+
+    #[test]
+    fn plan_of_a_cache_update_alone_is_changed_without_commands() {
+        let a = parse(json!({"update_cache": true}));
+        let s = Seen {
+            cache_updated: true,
+            ..seen("U 0\nT 5 5\n")
+        };
+        let p = AptModule::plan(&a, &s).unwrap();
+        assert!(p.changes.is_none() && p.result.changed);
     }
 
     #[test]
     fn latest_upgrades_when_candidate_differs() {
         let a = parse(json!({"name": "curl", "state": "latest"}));
         let st = state("Q\tcurl\tinstall ok installed\t1\nPOLICY\ncurl:\n  Candidate: 2\nEND\n");
-        assert_eq!(plan(&a, &st).install, vec!["curl"]);
+        assert_eq!(decide(&a, &st).install, vec!["curl"]);
         let same = state("Q\tcurl\tinstall ok installed\t2\nPOLICY\ncurl:\n  Candidate: 2\nEND\n");
-        assert!(plan(&a, &same).install.is_empty());
+        assert!(decide(&a, &same).install.is_empty());
     }
 
     #[test]
     fn absent_removes_installed_and_purges_config_files() {
         let a = parse(json!({"name": "vim,curl,jq", "state": "absent"}));
         let st = state("Q\tcurl\tinstall ok installed\t1\nQ\tvim\tdeinstall ok config-files\t1\n");
-        assert_eq!(plan(&a, &st).remove, vec!["curl"]);
+        assert_eq!(decide(&a, &st).remove, vec!["curl"]);
         let a = parse(json!({"name": "vim,curl", "state": "absent", "purge": true}));
-        assert_eq!(plan(&a, &st).remove, vec!["vim", "curl"]);
+        assert_eq!(decide(&a, &st).remove, vec!["vim", "curl"]);
     }
 
     #[test]
     fn unknown_package_is_reported_missing() {
         let a = parse(json!({"name": "nope"}));
         let st = state("POLICY\nEND\n");
-        assert_eq!(plan(&a, &st).missing, vec!["nope"]);
+        assert_eq!(decide(&a, &st).missing, vec!["nope"]);
     }
 
     #[test]
@@ -882,7 +1004,7 @@ mod tests {
     #[test]
     fn upgrade_dist_plans_dist_upgrade() {
         let a = parse(json!({"upgrade": "dist"}));
-        let p = plan(&a, &AptState::default());
+        let p = decide(&a, &AptState::default());
         assert!(p.opaque[0].ends_with(" dist-upgrade"));
         assert!(AptArgs::parse(args(json!({"upgrade": "sideways"}))).is_err());
     }

@@ -194,7 +194,7 @@ impl Module for AptRepositoryModule {
         "apt_repository"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let raw = a.required_str("repo")?;
         if raw.trim().starts_with("ppa:") {
@@ -290,7 +290,7 @@ impl Module for AptRepositoryModule {
         if ctx.diff && !diffs.is_empty() {
             res.insert("diff", Value::Array(diffs));
         }
-        Ok(res.into_map())
+        Ok(res)
     }
 }
 

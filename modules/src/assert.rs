@@ -3,7 +3,7 @@
 
 use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{to_display_string, Map, Value};
 
 const PARAMS: &[Param] = &[
@@ -17,6 +17,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("assert", "Asserts given expressions are true", &[PARAMS]);
 
 /// `ansible.builtin.assert`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Controller-side expressions only: nothing on a host to query or change.
 pub struct AssertModule;
 
 /// `that` as a list of expressions: a string is one condition.
@@ -63,7 +65,7 @@ impl Module for AssertModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let that = a
             .raw("that")
@@ -91,7 +93,7 @@ impl Module for AssertModule {
             "msg".into(),
             success_msg.unwrap_or_else(|| Value::String("All assertions passed".into())),
         );
-        Ok(m)
+        Ok(m.into())
     }
 }
 
@@ -117,7 +119,8 @@ mod tests {
                 args(json!({"that": ["yes_var", "true"]})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["msg"], json!("All assertions passed"));
         assert_eq!(r["changed"], json!(false));
     }
@@ -131,7 +134,8 @@ mod tests {
                 args(json!({"that": "yes_var", "success_msg": "yay"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["msg"], json!("yay"));
     }
 

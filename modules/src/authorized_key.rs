@@ -2,15 +2,18 @@
 //! `authorized_keys`, with Ansible's matching rules (a key is known by its base64 material; a
 //! known key whose type, options or comment differ is rewritten at the end of the file), its
 //! `exclusive` mode, and `manage_dir` (the directory 0700 and the file 0600, owned by the user).
-//! One round trip reads the user, the directory and the file; one more writes it atomically.
+//! `query` fetches a `key` URL and reads the user, the directory and the file in one round
+//! trip; `plan` computes the new file and its diff; `apply` fixes the directory and writes the
+//! file atomically.
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::diff::text_diff;
 use crate::common::reads::{read_all, Read};
 use crate::common::remote_dirname;
 use crate::common::write::{write_file, WriteRequest};
+use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -367,8 +370,67 @@ async fn fetch_keys(
     String::from_utf8(resp.body).map_err(|_| fail())
 }
 
+/// Checked arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizedKeyArgs {
+    pub user: String,
+    /// The key text, or the URL it is fetched from.
+    pub key: String,
+    pub path: Option<String>,
+    pub manage_dir: bool,
+    pub state: Presence,
+    pub key_options: Option<String>,
+    pub exclusive: bool,
+    pub validate_certs: bool,
+    pub comment: Option<String>,
+    pub follow: bool,
+}
+
+impl AuthorizedKeyArgs {
+    pub fn parse(args: Map) -> Result<AuthorizedKeyArgs, ModuleError> {
+        let a = SPEC.parse(args)?;
+        Ok(AuthorizedKeyArgs {
+            user: a.str("user")?.unwrap_or_default(),
+            key: a.str("key")?.unwrap_or_default(),
+            path: a.str("path")?,
+            manage_dir: a.flag("manage_dir"),
+            state: Presence::from_arg(&a, "state")?,
+            key_options: a.str("key_options")?,
+            exclusive: a.flag("exclusive"),
+            validate_certs: a.flag("validate_certs"),
+            comment: a.str("comment")?,
+            follow: a.flag("follow"),
+        })
+    }
+}
+
+/// What `query` found: the keys asked for (fetched when `key` is a URL) and the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub wanted: Vec<Key>,
+    pub file: Seen,
+}
+
+/// What `apply` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub keyfile: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Create the directory, or set its owner and mode 0700 (`manage_dir`).
+    pub fix_dir: bool,
+    /// The file's new content.
+    pub write: Option<String>,
+    /// The file does not exist yet: it is created 0600, owned by the user.
+    pub new_file: bool,
+}
+
 #[async_trait]
-impl Module for AuthorizedKeyModule {
+impl QueryPlanApply for AuthorizedKeyModule {
+    type Args = AuthorizedKeyArgs;
+    type Seen = Observed;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
         "authorized_key"
     }
@@ -377,73 +439,80 @@ impl Module for AuthorizedKeyModule {
         &["ansible.posix", "community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = SPEC.parse(args)?;
-        let user = a.str("user")?.unwrap_or_default();
-        let key = a.str("key")?.unwrap_or_default();
-        let path = a.str("path")?;
-        let manage_dir = a.flag("manage_dir");
-        let state = a
-            .choice("state", &["present", "absent"])?
-            .unwrap_or_else(|| "present".into());
-        let key_options = a.str("key_options")?;
-        let exclusive = a.flag("exclusive");
-        let validate_certs = a.flag("validate_certs");
-        let comment = a.str("comment")?;
-        let follow = a.flag("follow");
+    fn parse(&self, args: Map) -> Result<AuthorizedKeyArgs, ModuleError> {
+        AuthorizedKeyArgs::parse(args)
+    }
+
+    async fn query(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &AuthorizedKeyArgs,
+    ) -> Result<Observed, ModuleError> {
         // A URL (https://github.com/NAME.keys) is fetched from the host's point of view.
-        let key_text = if key.starts_with("http") {
-            fetch_keys(ctx, &key, validate_certs).await?
+        let key_text = if a.key.starts_with("http") {
+            fetch_keys(ctx, &a.key, a.validate_certs).await?
         } else {
-            key.clone()
+            a.key.clone()
         };
-        let wanted = requested_keys(&key_text, key_options.as_deref(), comment.as_deref())?;
-        let replies = read_all(ctx, &read_scripts(&user, path.as_deref(), follow)).await?;
-        let seen = parse_seen(&user, &replies.get("passwd"), &replies.get("file"))?;
-        let new_content = update(&seen.content, &wanted, state == "present", exclusive);
+        let wanted = requested_keys(&key_text, a.key_options.as_deref(), a.comment.as_deref())?;
+        let replies = read_all(ctx, &read_scripts(&a.user, a.path.as_deref(), a.follow)).await?;
+        let file = parse_seen(&a.user, &replies.get("passwd"), &replies.get("file"))?;
+        Ok(Observed { wanted, file })
+    }
+
+    fn plan(a: &AuthorizedKeyArgs, o: &Observed) -> Result<Plan<Changes>, ModuleError> {
+        let seen = &o.file;
+        let present = a.state == Presence::Present;
+        let new_content = update(&seen.content, &o.wanted, present, a.exclusive);
         let mut result = ModuleResult::new(new_content.is_some());
+        let opt = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
         for (k, v) in [
-            ("key", Value::String(key.clone())),
-            (
-                "key_options",
-                key_options.map(Value::String).unwrap_or(Value::Null),
-            ),
+            ("key", Value::String(a.key.clone())),
+            ("key_options", opt(&a.key_options)),
             ("keyfile", Value::String(seen.keyfile.clone())),
-            ("user", Value::String(user.clone())),
-            ("state", Value::String(state.clone())),
-            ("exclusive", Value::Bool(exclusive)),
-            ("manage_dir", Value::Bool(manage_dir)),
-            (
-                "path",
-                path.clone().map(Value::String).unwrap_or(Value::Null),
-            ),
-            (
-                "comment",
-                comment.clone().map(Value::String).unwrap_or(Value::Null),
-            ),
-            ("follow", Value::Bool(follow)),
-            ("validate_certs", Value::Bool(validate_certs)),
+            ("user", Value::String(a.user.clone())),
+            ("state", Value::String(a.state.as_str().into())),
+            ("exclusive", Value::Bool(a.exclusive)),
+            ("manage_dir", Value::Bool(a.manage_dir)),
+            ("path", opt(&a.path)),
+            ("comment", opt(&a.comment)),
+            ("follow", Value::Bool(a.follow)),
+            ("validate_certs", Value::Bool(a.validate_certs)),
         ] {
             result.insert(k, v);
         }
-        if ctx.diff {
-            let after = new_content.clone().unwrap_or_else(|| seen.content.clone());
-            result.insert(
-                "diff",
-                text_diff(&seen.keyfile, &seen.keyfile, &seen.content, &after),
-            );
-        }
-        if ctx.check_mode {
-            return Ok(result.into_map());
-        }
-        let owner = format!("{}:{}", seen.uid, seen.gid);
-        let dir = remote_dirname(&seen.keyfile);
+        let after = new_content.as_deref().unwrap_or(&seen.content);
+        result.insert(
+            "diff",
+            text_diff(&seen.keyfile, &seen.keyfile, &seen.content, after),
+        );
+        // Ansible sets the directory's owner and mode whenever it manages it, silently: that
+        // alone is a change to apply that does not make the task changed.
         let want_dir = format!("{} {} 700", seen.uid, seen.gid);
-        if manage_dir
+        let fix_dir = a.manage_dir
             && seen.dir_stat != want_dir
-            && (new_content.is_some() || !seen.dir_stat.is_empty())
-        {
-            // Ansible sets the directory's owner and mode whenever it manages it, silently.
+            && (new_content.is_some() || !seen.dir_stat.is_empty());
+        let changes = (fix_dir || new_content.is_some()).then(|| Changes {
+            keyfile: seen.keyfile.clone(),
+            uid: seen.uid,
+            gid: seen.gid,
+            fix_dir,
+            write: new_content,
+            new_file: seen.file_stat.is_none(),
+        });
+        Ok(Plan { changes, result })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _a: &AuthorizedKeyArgs,
+        c: Changes,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        let owner = format!("{}:{}", c.uid, c.gid);
+        if c.fix_dir {
+            let dir = remote_dirname(&c.keyfile);
             let d = sh_quote(&dir);
             let out = crate::common::run_sh(
                 ctx,
@@ -458,20 +527,19 @@ impl Module for AuthorizedKeyModule {
                 )));
             }
         }
-        let uid = seen.uid.to_string();
-        let gid = seen.gid.to_string();
+        let uid = c.uid.to_string();
+        let gid = c.gid.to_string();
         // Like Ansible: a new file is created 0600 and owned by the user; an existing one keeps
         // its mode and owner across the atomic replace.
-        let new_file = seen.file_stat.is_none();
-        let (own, grp, mode) = if new_file {
+        let (own, grp, mode) = if c.new_file {
             (Some(uid.as_str()), Some(gid.as_str()), Some(0o600))
         } else {
             (None, None, None)
         };
-        if let Some(c) = new_content {
+        if let Some(content) = c.write {
             let req = WriteRequest {
-                dest: &seen.keyfile,
-                data: c.as_bytes(),
+                dest: &c.keyfile,
+                data: content.as_bytes(),
                 mode,
                 owner: own,
                 group: grp,
@@ -480,14 +548,16 @@ impl Module for AuthorizedKeyModule {
             };
             write_file(ctx, &req).await?;
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::Planned;
     use crate::testutil::{args, ctx, TestEnv};
+    use kplay_engine::module::Module;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
 
@@ -562,6 +632,61 @@ mod tests {
         assert_eq!(update(&format!("{K2}\n"), &w, false, false), None);
     }
 
+    fn observed(content: &str, dir_stat: &str) -> Observed {
+        Observed {
+            wanted: requested_keys(K1, None, None).unwrap(),
+            file: Seen {
+                uid: 1000,
+                gid: 1001,
+                keyfile: "/home/u/.ssh/authorized_keys".into(),
+                dir_stat: dir_stat.into(),
+                file_stat: (!content.is_empty()).then(|| "1000 1001 600".into()),
+                content: content.into(),
+            },
+        }
+    }
+
+    fn aka(v: serde_json::Value) -> AuthorizedKeyArgs {
+        AuthorizedKeyArgs::parse(args(v)).unwrap()
+    }
+
+    #[test]
+    fn plan_creates_a_new_file_and_its_directory_with_a_diff() {
+        let p = AuthorizedKeyModule::plan(&aka(json!({"user": "u", "key": K1})), &observed("", ""))
+            .unwrap();
+        let c = p.changes.unwrap();
+        assert!(c.fix_dir && c.new_file && (c.uid, c.gid) == (1000, 1001));
+        assert_eq!(c.write, Some(format!("{K1}\n")));
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(r["diff"]["after"], json!(format!("{K1}\n")));
+        assert_eq!(r["keyfile"], json!("/home/u/.ssh/authorized_keys"));
+    }
+
+    #[test]
+    fn plan_fixes_a_wrong_directory_mode_without_reporting_a_change() {
+        let k = format!("{K1}\n");
+        let a = aka(json!({"user": "u", "key": K1}));
+        let p = AuthorizedKeyModule::plan(&a, &observed(&k, "1000 1001 755")).unwrap();
+        assert!(!p.result.changed);
+        let c = p.changes.unwrap();
+        assert!(c.fix_dir && c.write.is_none());
+        let fine = AuthorizedKeyModule::plan(&a, &observed(&k, "1000 1001 700")).unwrap();
+        assert!(fine.changes.is_none() && !fine.result.changed);
+        let unmanaged = aka(json!({"user": "u", "key": K1, "manage_dir": false}));
+        let p = AuthorizedKeyModule::plan(&unmanaged, &observed(&k, "1000 1001 755")).unwrap();
+        assert!(p.changes.is_none());
+    }
+
+    #[test]
+    fn plan_removes_an_absent_key() {
+        let a = aka(json!({"user": "u", "key": K1, "state": "absent"}));
+        let p = AuthorizedKeyModule::plan(&a, &observed(&format!("{K2}\n{K1}\n"), "1000 1001 700"))
+            .unwrap();
+        assert_eq!(p.changes.unwrap().write, Some(format!("{K2}\n")));
+        assert_eq!(p.result.into_map()["state"], json!("absent"));
+    }
+
     #[test]
     fn read_script_defaults_to_the_home_directory() {
         let r = read_scripts("bob", None, false);
@@ -582,16 +707,16 @@ mod tests {
             .unwrap();
         let me = String::from_utf8_lossy(&id.stdout).trim().to_string();
         let spec = json!({"user": me, "key": format!("{K1}\n{K2}"), "path": f.to_string_lossy()});
-        let r = AuthorizedKeyModule
+        let r = Planned(AuthorizedKeyModule)
             .run(&ctx(&env, true, true), args(spec.clone()))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(!sub.exists());
-        let r = AuthorizedKeyModule
+        let r = Planned(AuthorizedKeyModule)
             .run(&ctx(&env, false, false), args(spec.clone()))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(r["keyfile"], json!(f.to_string_lossy()));
         assert_eq!(
@@ -606,17 +731,17 @@ mod tests {
             std::fs::metadata(&sub).unwrap().permissions().mode() & 0o777,
             0o700
         );
-        let r = AuthorizedKeyModule
+        let r = Planned(AuthorizedKeyModule)
             .run(&ctx(&env, false, false), args(spec))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(false));
         let absent = json!({"user": me, "key": K1, "path": f.to_string_lossy(), "state": "absent"});
         assert_eq!(
-            AuthorizedKeyModule
+            Planned(AuthorizedKeyModule)
                 .run(&ctx(&env, false, false), args(absent))
                 .await
-                .unwrap()["changed"],
+                .unwrap().into_map()["changed"],
             json!(true)
         );
         assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("{K2}\n"));
@@ -644,10 +769,10 @@ mod tests {
         let f = d.path().join("ak");
         let env = TestEnv::new(d.path());
         let spec = json!({"user": "root", "key": format!("http://127.0.0.1:{port}/u.keys"), "path": f.to_string_lossy(), "manage_dir": false});
-        let r = AuthorizedKeyModule
+        let r = Planned(AuthorizedKeyModule)
             .run(&ctx(&env, false, false), args(spec))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(
             std::fs::read_to_string(&f).unwrap(),
@@ -661,7 +786,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
         let url = "http://127.0.0.1:9/kplay.keys";
-        let e = AuthorizedKeyModule
+        let e = Planned(AuthorizedKeyModule)
             .run(&ctx(&env, false, false), args(json!({"user": "root", "key": url, "path": d.path().join("ak").to_string_lossy()})))
             .await
             .unwrap_err();
@@ -673,7 +798,7 @@ mod tests {
     async fn unknown_user_fails() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
-        let e = AuthorizedKeyModule
+        let e = Planned(AuthorizedKeyModule)
             .run(
                 &ctx(&env, false, false),
                 args(json!({"user": "kplay-no-such-user-xyz", "key": K1})),

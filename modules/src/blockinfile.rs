@@ -211,7 +211,7 @@ impl Module for BlockinfileModule {
         "blockinfile"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
         let edit = BlockEdit::from_args(&a)?;
@@ -225,9 +225,7 @@ impl Module for BlockinfileModule {
                 return Err(fail_rc(format!("Path {path} does not exist !"), 257))
             }
             Found::Missing if !edit.present => {
-                return Ok(ModuleResult::new(false)
-                    .set("msg", format!("File {path} not present"))
-                    .into_map());
+                return Ok(ModuleResult::new(false).set("msg", format!("File {path} not present")));
             }
             Found::Missing => None,
             Found::File { content, .. } => Some(content.clone()),
@@ -252,7 +250,13 @@ impl Module for BlockinfileModule {
         if let Some(b) = done.backup_file {
             r.insert("backup_file", b);
         }
-        Ok(with_diff(ctx, r, &format!("{path} (content)"), &before, &after).into_map())
+        Ok(with_diff(
+            ctx,
+            r,
+            &format!("{path} (content)"),
+            &before,
+            &after,
+        ))
     }
 }
 

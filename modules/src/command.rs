@@ -9,7 +9,7 @@ use crate::cmdline::{
 };
 use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
@@ -157,7 +157,7 @@ fn skipped_by_test(spec: &CommandSpec, skip: Skip, check_mode: bool) -> Map {
 pub(crate) async fn run_spec(
     ctx: &ModuleContext<'_>,
     spec: CommandSpec,
-) -> Result<Map, ModuleError> {
+) -> Result<ModuleResult, ModuleError> {
     if ctx.check_mode && !spec.tests.any() {
         let mut m = not_run_result(false, "", &spec.cmd_value);
         m.insert(
@@ -167,7 +167,7 @@ pub(crate) async fn run_spec(
         m.insert("skipped".into(), Value::Bool(true));
         m.insert("stdout_lines".into(), Value::Array(vec![]));
         m.insert("stderr_lines".into(), Value::Array(vec![]));
-        return Ok(m);
+        return Ok(m.into());
     }
     let stdin = spec.stdin.as_ref().map(|s| {
         let mut data = s.clone().into_bytes();
@@ -190,14 +190,14 @@ pub(crate) async fn run_spec(
     let mut stderr = out.stderr_str();
     if out.rc == 0 {
         if let Some(skip) = spec.tests.skipped(&stdout) {
-            return Ok(skipped_by_test(&spec, skip, ctx.check_mode));
+            return Ok(skipped_by_test(&spec, skip, ctx.check_mode).into());
         }
     }
     if ctx.check_mode {
         // Tests passed: ansible-core 2.18 supports check mode once creates/removes is given and
         // reports the command as a change it would have made (not a skip); nothing ran.
         let m = not_run_result(true, "", &spec.cmd_value);
-        return Ok(finish(m, "Command would have run if not in check mode"));
+        return Ok(finish(m, "Command would have run if not in check mode").into());
     }
     if out.rc == 1 && stderr.contains(CHDIR_FAILED) {
         let why = stderr.replace(CHDIR_FAILED, "");
@@ -221,7 +221,7 @@ pub(crate) async fn run_spec(
             finish(m, "non-zero return code"),
         ));
     }
-    Ok(finish(m, ""))
+    Ok(finish(m, "").into())
 }
 
 /// The argument list of a `command` task: `argv`, or `cmd`/free form split with shell rules.
@@ -268,6 +268,8 @@ fn not_run(msg: &str) -> ModuleError {
 }
 
 /// `ansible.builtin.command`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Runs what it is told: there is no state to query or plan, only `creates`/`removes` guards.
 pub struct CommandModule;
 
 #[async_trait]
@@ -280,7 +282,7 @@ impl Module for CommandModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         if a.flag("_uses_shell") {
             return crate::shell::run_shell(ctx, &a).await;
@@ -324,7 +326,8 @@ mod tests {
                 args(json!({"_raw_params": "echo 'a  b' c"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(r["rc"], json!(0));
         assert_eq!(r["stdout"], json!("a  b c"));
@@ -343,7 +346,8 @@ mod tests {
                 args(json!({"cmd": "echo a | wc -l; true"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("a | wc -l; true"));
     }
 
@@ -356,7 +360,8 @@ mod tests {
                 args(json!({"argv": ["printf", "%s|", "x y", "*"]})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("x y|*|"));
     }
 
@@ -388,7 +393,8 @@ mod tests {
                 args(json!({"_raw_params": "false", "creates": creates})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(false));
         assert_eq!(r["rc"], json!(0));
         assert_eq!(
@@ -407,7 +413,8 @@ mod tests {
                 args(json!({"_raw_params": "false", "removes": gone})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(false));
         assert_eq!(
             r["msg"],
@@ -422,7 +429,7 @@ mod tests {
         let r = CommandModule
             .run(&ctx(&e, false, false), args(json!({"argv": ["touch", target.display().to_string()], "creates": target.display().to_string()})))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(target.exists());
     }
@@ -436,7 +443,8 @@ mod tests {
                 args(json!({"_raw_params": "pwd", "chdir": d.path().display().to_string()})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         let real = std::fs::canonicalize(d.path()).unwrap();
         assert_eq!(
             std::fs::canonicalize(r["stdout"].as_str().unwrap()).unwrap(),
@@ -465,7 +473,8 @@ mod tests {
                 args(json!({"_raw_params": "od -c", "stdin": "hi", "strip_empty_ends": false})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert!(
             r["stdout"].as_str().unwrap().contains("h   i  \\n"),
             "{}",
@@ -482,7 +491,8 @@ mod tests {
                 args(json!({"argv": ["printf", "a\n\n"], "strip_empty_ends": "no"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("a\n\n"));
     }
 
@@ -496,7 +506,8 @@ mod tests {
                 args(json!({"argv": ["touch", target.display().to_string()]})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert!(!target.exists());
         assert_eq!(r["skipped"], json!(true));
         assert_eq!(r["changed"], json!(false));
@@ -516,7 +527,8 @@ mod tests {
                 args(json!({"_raw_params": "false", "creates": c})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(
             r["msg"],
             json!(format!("Would not run command since '{c}' exists"))
@@ -539,7 +551,7 @@ mod tests {
         assert!(!target.exists());
         // ansible-core 2.18's exact result (register'd, minus the engine's `failed`).
         assert_eq!(
-            Value::Object(r),
+            Value::Object(r.into_map()),
             json!({"changed": true, "stdout": "", "stderr": "", "rc": 0, "cmd": ["touch", t],
                    "start": null, "end": null, "delta": null,
                    "msg": "Command would have run if not in check mode",
@@ -556,7 +568,8 @@ mod tests {
                 args(json!({"_raw_params": "false", "removes": d.path().display().to_string()})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(r.get("skipped").is_none());
     }
@@ -587,7 +600,8 @@ mod tests {
         let r = CommandModule
             .run(&c, args(json!({"_raw_params": "echo $KP_GREETING"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("hello"));
     }
 

@@ -7,7 +7,7 @@ use crate::common::install::{install_file, sha1_file, sha1_hex, Install, Source}
 use crate::common::mode::ModeSpec;
 use crate::common::{basename, join_remote, run_sh, validate};
 use async_trait::async_trait;
-use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{Diff, FileKind, Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -125,7 +125,7 @@ impl Module for CopyModule {
         "copy"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = CopyArgs::parse(args, ctx)?;
         match &a.source {
             CopySource::Local(path, name) if path.is_dir() => copy_tree(ctx, &a, path, name).await,
@@ -142,7 +142,7 @@ impl Module for CopyModule {
                     path.display().to_string(),
                 )
                 .await?;
-                Ok(r.set("src", path.display().to_string()).into_map())
+                Ok(r.set("src", path.display().to_string()))
             }
             CopySource::Content(data) => {
                 let r = copy_one(
@@ -155,7 +155,7 @@ impl Module for CopyModule {
                     a.dest.clone(),
                 )
                 .await?;
-                Ok(r.into_map())
+                Ok(r)
             }
             CopySource::Remote(src) => {
                 let r = copy_one(
@@ -168,7 +168,7 @@ impl Module for CopyModule {
                     src.clone(),
                 )
                 .await?;
-                Ok(r.set("src", src.as_str()).into_map())
+                Ok(r.set("src", src.as_str()))
             }
         }
     }
@@ -217,7 +217,7 @@ async fn copy_tree(
     a: &CopyArgs,
     root: &Path,
     name: &str,
-) -> Result<Map, ModuleError> {
+) -> Result<ModuleResult, ModuleError> {
     let base = if name.ends_with('/') {
         a.dest.clone()
     } else {
@@ -246,9 +246,9 @@ async fn copy_tree(
             local.display().to_string(),
         )
         .await?;
-        changed |= r.0.get("changed") == Some(&Value::Bool(true));
-        if let Some(Value::Array(d)) = r.0.get("diff") {
-            diffs.extend(d.iter().cloned());
+        changed |= r.changed;
+        if let Diff::Many(d) = r.diff {
+            diffs.extend(d.into_iter().map(Value::Object));
         }
     }
     let mut r = ModuleResult::new(changed)
@@ -257,7 +257,7 @@ async fn copy_tree(
     if !diffs.is_empty() {
         r.insert("diff", Value::Array(diffs));
     }
-    Ok(r.into_map())
+    Ok(r)
 }
 
 /// Collect remote directory and (local file, remote file) pairs under `dir`, sorted.

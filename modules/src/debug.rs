@@ -1,12 +1,12 @@
 //! `debug`: show a message or a variable. Runs on the controller only.
 //!
 //! `verbosity` is for the engine to act on (it hides the result below that `-v` level, as
-//! Ansible reports "Verbosity threshold not met."): the module passes it through as
-//! `_kplay_verbosity` and the engine removes that key before showing the result.
+//! Ansible reports "Verbosity threshold not met."): the module passes it through as the
+//! result's `min_verbosity`.
 
 use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
@@ -22,6 +22,8 @@ pub static SPEC: Spec = Spec::new("debug", "Print statements during execution", 
 pub const UNDEFINED_TEXT: &str = "VARIABLE IS NOT DEFINED!";
 
 /// `ansible.builtin.debug`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Controller-side output only: nothing on a host to query or change.
 pub struct DebugModule;
 
 #[async_trait]
@@ -34,7 +36,7 @@ impl Module for DebugModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         if a.has("msg") && a.has("var") {
             return Err(ModuleError::new("'msg' and 'var' are incompatible options"));
@@ -54,6 +56,7 @@ impl Module for DebugModule {
             m.insert("msg".into(), msg);
         }
         m.insert("changed".into(), Value::Bool(false));
+        let mut r = ModuleResult::from(m);
         if let Some(v) = a.raw("verbosity") {
             let level = match v {
                 Value::Number(n) => n.as_i64(),
@@ -61,9 +64,9 @@ impl Module for DebugModule {
                 _ => None,
             }
             .ok_or_else(|| ModuleError::new("argument 'verbosity' is not a valid integer"))?;
-            m.insert("_kplay_verbosity".into(), Value::from(level));
+            r.min_verbosity = u8::try_from(level.max(0)).unwrap_or(u8::MAX);
         }
-        Ok(m)
+        Ok(r)
     }
 }
 
@@ -85,7 +88,8 @@ mod tests {
         let r = DebugModule
             .run(&ctx(&e, false, false), args(json!({"var": "foo"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["foo"], json!([1, 2]));
         assert_eq!(r["changed"], json!(false));
     }
@@ -96,7 +100,8 @@ mod tests {
         let r = DebugModule
             .run(&ctx(&e, false, false), args(json!({"var": "nope"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["nope"], json!(UNDEFINED_TEXT));
     }
 
@@ -106,7 +111,8 @@ mod tests {
         let r = DebugModule
             .run(&ctx(&e, false, false), Map::new())
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["msg"], json!("Hello world!"));
     }
 
@@ -116,7 +122,8 @@ mod tests {
         let r = DebugModule
             .run(&ctx(&e, false, false), args(json!({"msg": [1, {"a": 2}]})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["msg"], json!([1, {"a": 2}]));
     }
 
@@ -143,6 +150,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(r["_kplay_verbosity"], json!(2));
+        assert_eq!(r.min_verbosity, 2);
+        assert!(!r.into_map().contains_key("min_verbosity"));
     }
 }

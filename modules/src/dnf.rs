@@ -5,6 +5,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
+use crate::planned::{Plan, Planned, QueryPlanApply};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
@@ -116,11 +117,20 @@ impl RpmTool {
 }
 
 /// Checked `dnf`/`yum` arguments.
+/// `state` (`installed`/`removed` folded into `Present`/`Absent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpmState {
+    Present,
+    Latest,
+    Absent,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpmArgs {
+    /// The module's name (`dnf`, `yum`) for messages.
+    pub module: &'static str,
     pub names: Vec<String>,
-    /// `present`, `latest` or `absent` (`installed`/`removed` folded in).
-    pub state: String,
+    pub state: RpmState,
     pub enablerepo: Vec<String>,
     pub disablerepo: Vec<String>,
     pub exclude: Vec<String>,
@@ -164,16 +174,16 @@ impl RpmArgs {
             "state",
             &["absent", "installed", "latest", "present", "removed"],
         )? {
-            Some(s) if s == "installed" => "present".to_string(),
-            Some(s) if s == "removed" => "absent".to_string(),
-            Some(s) => s,
+            Some(s) if s == "installed" || s == "present" => RpmState::Present,
+            Some(s) if s == "latest" => RpmState::Latest,
+            Some(_) => RpmState::Absent,
             // Ansible: no state with autoremove means absent, else present.
-            None if a.flag("autoremove") => "absent".into(),
-            None => "present".into(),
+            None if a.flag("autoremove") => RpmState::Absent,
+            None => RpmState::Present,
         };
         if names.is_empty()
             && !a.flag("update_cache")
-            && !(state == "absent" && a.flag("autoremove"))
+            && !(state == RpmState::Absent && a.flag("autoremove"))
         {
             return Err(ModuleError::new(
                 "one of the following is required: name, list, update_cache",
@@ -202,6 +212,7 @@ impl RpmArgs {
         };
         let lock_timeout = crate::wait_for_connection::seconds(&a, "lock_timeout", 30.0)? as u64;
         Ok(RpmArgs {
+            module,
             names,
             state,
             enablerepo: a.list("enablerepo"),
@@ -368,8 +379,8 @@ pub fn parse_read(out: &str) -> (Option<RpmTool>, Vec<String>) {
 /// `maybe` is true when the outcome can only be known by running it (latest, groups, files).
 pub fn transaction(a: &RpmArgs, tool: RpmTool, installed: &[String]) -> Option<(String, bool)> {
     let is_in = |n: &String| installed.contains(n);
-    match a.state.as_str() {
-        "absent" => {
+    match a.state {
+        RpmState::Absent => {
             let gone: Vec<String> = a
                 .names
                 .iter()
@@ -385,7 +396,7 @@ pub fn transaction(a: &RpmArgs, tool: RpmTool, installed: &[String]) -> Option<(
                 gone.iter().any(|n| opaque_spec(n)),
             ))
         }
-        "latest" => {
+        RpmState::Latest => {
             if a.names.iter().any(|n| n == "*") {
                 return Some((a.command(tool, "upgrade", &[]), true));
             }
@@ -415,85 +426,150 @@ pub fn transaction(a: &RpmArgs, tool: RpmTool, installed: &[String]) -> Option<(
     }
 }
 
-/// Run `dnf`/`yum` for `module`, preferring `preferred` when both exist on the host.
+/// `dnf` and `yum` (the same module under two names, preferring their own executable).
+pub struct RpmModule {
+    pub name: &'static str,
+    pub preferred: RpmTool,
+}
+
+/// `ansible.builtin.dnf` (also `dnf5`).
+pub const DNF: RpmModule = RpmModule {
+    name: "dnf",
+    preferred: RpmTool::Dnf,
+};
+
+/// `ansible.builtin.yum`.
+pub const YUM: RpmModule = RpmModule {
+    name: "yum",
+    preferred: RpmTool::Yum,
+};
+
+/// What `query` found: the tool the host has and the installed packages asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub tool: Option<RpmTool>,
+    pub installed: Vec<String>,
+}
+
+/// The transaction to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub cmd: String,
+    /// A latest/group/file transaction may do nothing: the package set before and after
+    /// decides `changed`.
+    pub maybe: bool,
+}
+
+/// Run the whole module as `module` preferring `preferred` (`package` on RPM hosts).
 pub async fn run_rpm(
     ctx: &ModuleContext<'_>,
     module: &'static str,
     preferred: RpmTool,
     args: Map,
-) -> Result<Map, ModuleError> {
-    let a = RpmArgs::parse(module, args)?;
-    let out = run_sh(ctx, read_script(&a, preferred), None).await?;
-    let (tool, installed) = parse_read(&out.stdout_str());
-    let tool = tool.ok_or_else(|| {
-        ModuleError::new(format!(
-            "{module}: neither dnf nor yum is installed on the host"
-        ))
-    })?;
-    let Some((cmd, maybe)) = transaction(&a, tool, &installed) else {
-        return Ok(ModuleResult::new(false)
-            .set("msg", "Nothing to do")
-            .set("results", Value::Array(vec![]))
-            .into_map());
-    };
-    if ctx.check_mode {
-        return Ok(ModuleResult::new(true)
-            .set("msg", format!("Check mode: would run {cmd}"))
-            .set("results", Value::Array(vec![]))
-            .into_map());
-    }
-    // The package set before and after tells whether a latest/group/file transaction did anything.
-    let script = format!(
-        "LC_ALL=C; export LC_ALL\nb=$(rpm -qa | sort | cksum)\n{cmd}\nrc=$?\na=$(rpm -qa | sort | cksum)\n[ \"$b\" = \"$a\" ] && echo __KPLAY_RPM_SAME__ >&2\nexit $rc\n"
-    );
-    let out = run_sh(ctx, script, None).await?;
-    let stderr = out.stderr_str();
-    let same = stderr.contains("__KPLAY_RPM_SAME__");
-    let stderr = stderr.replace("__KPLAY_RPM_SAME__\n", "");
-    let stdout = out.stdout_str();
-    let changed = if maybe { !same } else { true };
-    let r = ModuleResult::new(changed && out.rc == 0)
-        .set("rc", out.rc)
-        .set(
-            "msg",
-            if out.rc == 0 {
-                String::new()
-            } else {
-                stderr.trim().to_string()
-            },
-        )
-        .set(
-            "results",
-            Value::Array(
-                stdout
-                    .lines()
-                    .map(|l| Value::String(l.to_string()))
-                    .collect(),
-            ),
-        )
-        .set("stdout", stdout.as_str())
-        .set("stderr", stderr.as_str());
-    if out.rc != 0 {
-        let msg = format!("'{cmd}' failed: {}", stderr.trim());
-        return Err(ModuleError::with_result(msg, r.into_map()));
-    }
-    Ok(r.into_map())
+) -> Result<ModuleResult, ModuleError> {
+    Planned(RpmModule {
+        name: module,
+        preferred,
+    })
+    .run(ctx, args)
+    .await
 }
 
-pub struct DnfModule;
-
 #[async_trait]
-impl Module for DnfModule {
+impl QueryPlanApply for RpmModule {
+    type Args = RpmArgs;
+    type Seen = Seen;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
-        "dnf"
+        self.name
     }
 
     fn aliases(&self) -> &'static [&'static str] {
-        &["dnf5"]
+        if self.name == "dnf" {
+            &["dnf5"]
+        } else {
+            &[]
+        }
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        run_rpm(ctx, "dnf", RpmTool::Dnf, args).await
+    fn parse(&self, args: Map) -> Result<RpmArgs, ModuleError> {
+        RpmArgs::parse(self.name, args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &RpmArgs) -> Result<Seen, ModuleError> {
+        let out = run_sh(ctx, read_script(a, self.preferred), None).await?;
+        let (tool, installed) = parse_read(&out.stdout_str());
+        Ok(Seen { tool, installed })
+    }
+
+    fn plan(a: &RpmArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
+        let tool = seen.tool.ok_or_else(|| {
+            ModuleError::new(format!(
+                "{}: neither dnf nor yum is installed on the host",
+                a.module
+            ))
+        })?;
+        Ok(match transaction(a, tool, &seen.installed) {
+            None => Plan::nothing(
+                ModuleResult::new(false)
+                    .set("msg", "Nothing to do")
+                    .set("results", Value::Array(vec![])),
+            ),
+            // What check mode reports; `apply` reports the transaction's own output instead.
+            Some((cmd, maybe)) => {
+                let r = ModuleResult::new(true)
+                    .set("msg", format!("Check mode: would run {cmd}"))
+                    .set("results", Value::Array(vec![]));
+                Plan::change(Changes { cmd, maybe }, r)
+            }
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _a: &RpmArgs,
+        c: Changes,
+        _check_mode_result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        let cmd = c.cmd;
+        // The package set before and after tells whether a latest/group/file transaction did anything.
+        let script = format!(
+            "LC_ALL=C; export LC_ALL\nb=$(rpm -qa | sort | cksum)\n{cmd}\nrc=$?\na=$(rpm -qa | sort | cksum)\n[ \"$b\" = \"$a\" ] && echo __KPLAY_RPM_SAME__ >&2\nexit $rc\n"
+        );
+        let out = run_sh(ctx, script, None).await?;
+        let stderr = out.stderr_str();
+        let same = stderr.contains("__KPLAY_RPM_SAME__");
+        let stderr = stderr.replace("__KPLAY_RPM_SAME__\n", "");
+        let stdout = out.stdout_str();
+        let changed = if c.maybe { !same } else { true };
+        let r = ModuleResult::new(changed && out.rc == 0)
+            .set("rc", out.rc)
+            .set(
+                "msg",
+                if out.rc == 0 {
+                    String::new()
+                } else {
+                    stderr.trim().to_string()
+                },
+            )
+            .set(
+                "results",
+                Value::Array(
+                    stdout
+                        .lines()
+                        .map(|l| Value::String(l.to_string()))
+                        .collect(),
+                ),
+            )
+            .set("stdout", stdout.as_str())
+            .set("stderr", stderr.as_str());
+        if out.rc != 0 {
+            let msg = format!("'{cmd}' failed: {}", stderr.trim());
+            return Err(ModuleError::with_result(msg, r.into_map()));
+        }
+        Ok(r)
     }
 }
 
@@ -508,14 +584,44 @@ mod tests {
     }
 
     #[test]
+    fn plan_reports_nothing_to_do_or_the_transaction_check_mode_would_run() {
+        let a = parse(json!({"name": ["git", "jq"]}));
+        let seen = Seen {
+            tool: Some(RpmTool::Dnf),
+            installed: vec!["git".into()],
+        };
+        let p = RpmModule::plan(&a, &seen).unwrap();
+        let c = p.changes.unwrap();
+        assert!(c.cmd.ends_with("install jq") && !c.maybe, "{}", c.cmd);
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(r["msg"], json!(format!("Check mode: would run {}", c.cmd)));
+        let all = Seen {
+            installed: vec!["git".into(), "jq".into()],
+            ..seen
+        };
+        let p = RpmModule::plan(&a, &all).unwrap();
+        assert!(p.changes.is_none());
+        assert_eq!(p.result.into_map()["msg"], json!("Nothing to do"));
+        let none = Seen {
+            tool: None,
+            installed: vec![],
+        };
+        assert_eq!(
+            RpmModule::plan(&a, &none).unwrap_err().msg,
+            "dnf: neither dnf nor yum is installed on the host"
+        );
+    }
+
+    #[test]
     fn installed_and_removed_are_synonyms() {
         assert_eq!(
             parse(json!({"name": "x", "state": "installed"})).state,
-            "present"
+            RpmState::Present
         );
         assert_eq!(
             parse(json!({"name": "x", "state": "removed"})).state,
-            "absent"
+            RpmState::Absent
         );
     }
 

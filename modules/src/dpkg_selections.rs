@@ -1,12 +1,13 @@
 //! `dpkg_selections` (ansible.builtin.dpkg_selections): a package's dpkg selection state
 //! (`install`, `hold`, `deinstall`, `purge`), read with `dpkg --get-selections` and set with
-//! `dpkg --set-selections` only when it differs. Check mode reports without setting.
+//! `dpkg --set-selections` only when it differs (query → plan → apply).
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
+use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
@@ -40,35 +41,95 @@ pub fn current(out: &str, name: &str) -> String {
         .unwrap_or_else(|| "not present".into())
 }
 
+/// `selection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    Install,
+    Hold,
+    Deinstall,
+    Purge,
+}
+
+impl Selection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Selection::Install => "install",
+            Selection::Hold => "hold",
+            Selection::Deinstall => "deinstall",
+            Selection::Purge => "purge",
+        }
+    }
+}
+
+/// Checked arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectionArgs {
+    pub name: String,
+    pub selection: Selection,
+}
+
 #[async_trait]
-impl Module for DpkgSelectionsModule {
+impl QueryPlanApply for DpkgSelectionsModule {
+    type Args = SelectionArgs;
+    /// The current selection (`not present` when dpkg knows none).
+    type Seen = String;
+    /// Nothing to carry but the wish: `dpkg --set-selections`.
+    type Changes = ();
+
     fn name(&self) -> &'static str {
         "dpkg_selections"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    fn parse(&self, args: Map) -> Result<SelectionArgs, ModuleError> {
         let a = SPEC.parse(args)?;
         let name = a.required_str("name")?;
-        let selection = a.required_str("selection")?;
-        let q = sh_quote(&name);
+        let selection = match a.required_str("selection")?.as_str() {
+            "install" => Selection::Install,
+            "hold" => Selection::Hold,
+            "deinstall" => Selection::Deinstall,
+            _ => Selection::Purge,
+        };
+        Ok(SelectionArgs { name, selection })
+    }
+
+    async fn query(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &SelectionArgs,
+    ) -> Result<String, ModuleError> {
+        let q = sh_quote(&a.name);
         let r = read_all(
             ctx,
             &[Read::new("sel", format!("dpkg --get-selections {q}"))],
         )
         .await?;
-        let before = current(&r.get("sel").out, &name);
-        let changed = before != selection;
-        let result = ModuleResult::new(changed)
+        Ok(current(&r.get("sel").out, &a.name))
+    }
+
+    fn plan(a: &SelectionArgs, before: &String) -> Result<Plan<()>, ModuleError> {
+        let result = ModuleResult::new(false)
             .set("before", before.as_str())
-            .set("after", selection.as_str());
-        if !changed || ctx.check_mode {
-            return Ok(result.into_map());
-        }
+            .set("after", a.selection.as_str());
+        Ok(if before == a.selection.as_str() {
+            Plan::nothing(result)
+        } else {
+            Plan::change((), result)
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &SelectionArgs,
+        _: (),
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
         let out = run_sh(
             ctx,
             format!(
-                "printf '%s %s\\n' {q} {} | dpkg --set-selections",
-                sh_quote(&selection)
+                "printf '%s %s\\n' {} {} | dpkg --set-selections",
+                sh_quote(&a.name),
+                a.selection.as_str()
             ),
             None,
         )
@@ -77,13 +138,44 @@ impl Module for DpkgSelectionsModule {
             let (o, e) = (out.stdout_str(), out.stderr_str());
             return Err(failure(e.trim().to_string(), out.rc, &o, &e));
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::testutil::args;
+    use serde_json::json;
+
+    #[test]
+    fn plan_sets_only_a_different_selection() {
+        let m = DpkgSelectionsModule;
+        let a = m
+            .parse(args(json!({"name": "docker-ce", "selection": "hold"})))
+            .unwrap();
+        assert_eq!(a.selection, Selection::Hold);
+        let p = DpkgSelectionsModule::plan(&a, &"install".to_string()).unwrap();
+        assert!(p.changes.is_some());
+        let r = p.result.into_map();
+        assert_eq!(
+            (&r["changed"], &r["before"], &r["after"]),
+            (&json!(true), &json!("install"), &json!("hold"))
+        );
+        let same = DpkgSelectionsModule::plan(&a, &"hold".to_string()).unwrap();
+        assert!(same.changes.is_none() && !same.result.changed);
+        let e = m
+            .parse(args(json!({"name": "x", "selection": "keep"})))
+            .unwrap_err();
+        assert!(
+            e.msg.starts_with(
+                "value of selection must be one of: install, hold, deinstall, purge, got: keep"
+            ),
+            "{}",
+            e.msg
+        );
+    }
 
     #[test]
     fn selection_is_read_by_name_with_or_without_arch() {

@@ -2,7 +2,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{to_display_string, Map, Value};
 
 const PARAMS: &[Param] = &[p("msg", &[]).doc("The failure message.")];
@@ -11,6 +11,8 @@ const PARAMS: &[Param] = &[p("msg", &[]).doc("The failure message.")];
 pub static SPEC: Spec = Spec::new("fail", "Fail with custom message", &[PARAMS]);
 
 /// `ansible.builtin.fail`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Fails the task on the controller: nothing on a host to query or change.
 pub struct FailModule;
 
 #[async_trait]
@@ -23,7 +25,7 @@ impl Module for FailModule {
         true
     }
 
-    async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let msg = a
             .raw("msg")

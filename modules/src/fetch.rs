@@ -123,16 +123,17 @@ fn md5_hex(data: &[u8]) -> String {
 }
 
 /// The ignorable failures: the file is not there (or not a file) on the host.
-fn missing_result(a: &FetchArgs, msg: &str) -> Result<Map, ModuleError> {
-    let mut r = ModuleResult::new(false).set("file", a.src.as_str());
+fn missing_result(a: &FetchArgs, msg: &str) -> Result<ModuleResult, ModuleError> {
+    let r = ModuleResult::new(false).set("file", a.src.as_str());
     if a.fail_on_missing {
-        r.0.remove("changed");
-        return Err(ModuleError::with_result(msg, r.into_map()));
+        let mut m = r.into_map();
+        m.remove("changed");
+        return Err(ModuleError::with_result(msg, m));
     }
-    Ok(r.set("msg", format!("{msg}, not transferring, ignored"))
-        .into_map())
+    Ok(r.set("msg", format!("{msg}, not transferring, ignored")))
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Changes the controller, not the host: the plan would be about local files.
 pub struct FetchModule;
 
 #[async_trait]
@@ -141,7 +142,7 @@ impl Module for FetchModule {
         "fetch"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = FetchArgs::parse(args)?;
         let dest = local_dest(&a, ctx.host)?;
         let local = match std::fs::read(&dest) {
@@ -186,8 +187,7 @@ impl Module for FetchModule {
                 .set("md5sum", md5.map(Value::String).unwrap_or(Value::Null))
                 .set("file", a.src.as_str())
                 .set("dest", dest_s)
-                .set("checksum", remote_sum)
-                .into_map());
+                .set("checksum", remote_sum));
         }
         let data = out.stdout.get(nl + 1..).unwrap_or(&[]);
         let new_sum = sha1_hex(data);
@@ -216,8 +216,7 @@ impl Module for FetchModule {
             .set("dest", dest_s)
             .set("remote_md5sum", Value::Null)
             .set("checksum", new_sum)
-            .set("remote_checksum", remote_sum)
-            .into_map())
+            .set("remote_checksum", remote_sum))
     }
 }
 
@@ -305,7 +304,7 @@ mod tests {
         let r = FetchModule
             .run(&ctx(&env, false, false), args(a.clone()))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], true);
         let landed = normpath(&PathBuf::from(format!(
             "{}/localhost/{}",
@@ -319,7 +318,7 @@ mod tests {
         let r2 = FetchModule
             .run(&ctx(&env, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r2["changed"], false);
     }
     }
@@ -335,7 +334,7 @@ mod tests {
         let r = FetchModule
             .run(&ctx(&env, true, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], true);
         assert!(!dest.exists());
     }
@@ -357,7 +356,7 @@ mod tests {
         let r = FetchModule
             .run(&ctx(&env, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(
             r["msg"],
             "the remote file does not exist, not transferring, ignored"

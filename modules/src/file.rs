@@ -200,7 +200,7 @@ impl Module for FileModule {
         "file"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let mut a = FileArgs::parse(args)?;
         let mut seen = Probed::take(ctx, &a).await?;
         // Ansible puts a file/hard link given a directory `path` inside that directory.
@@ -306,11 +306,11 @@ impl Module for FileModule {
                 }
             }
             result.insert("state", "absent");
-            return Ok(result.into_map());
+            return Ok(result);
         }
         if !changed || ctx.check_mode {
-            add_path_info(&own, &followed, &mut result.0);
-            return Ok(result.into_map());
+            add_path_info(&own, &followed, &mut result.extra);
+            return Ok(result);
         }
         if let Some(req) = &plan.agent {
             match agent_call(ctx, req).await? {
@@ -326,9 +326,9 @@ impl Module for FileModule {
                         ProbeRequest::new(&a.path).follow(true).checksum(None),
                     ];
                     if let [own, followed] = probe(ctx, &reqs).await?.paths.as_slice() {
-                        add_path_info(own, followed, &mut result.0);
+                        add_path_info(own, followed, &mut result.extra);
                     }
-                    return Ok(result.into_map());
+                    return Ok(result);
                 }
             }
         }
@@ -347,9 +347,9 @@ impl Module for FileModule {
         let (_, stats) = parse_reply(&out.stdout, &[&a.path, &a.path])
             .map_err(|e| ModuleError::new(e.to_string()))?;
         if let [own, followed] = stats.as_slice() {
-            add_path_info(own, followed, &mut result.0);
+            add_path_info(own, followed, &mut result.extra);
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
@@ -854,7 +854,10 @@ mod tests {
             self.dir.path().join(rel).to_string_lossy().into_owned()
         }
         async fn run(&self, check: bool, diff: bool, a: Value) -> Result<Map, ModuleError> {
-            FileModule.run(&ctx(&self.env, check, diff), args(a)).await
+            FileModule
+                .run(&ctx(&self.env, check, diff), args(a))
+                .await
+                .map(ModuleResult::into_map)
         }
         fn mode(&self, rel: &str) -> u32 {
             std::fs::metadata(self.p(rel)).unwrap().permissions().mode() & 0o7777

@@ -39,6 +39,8 @@ pub static SPEC: Spec = Spec::new(
 );
 
 /// `ansible.builtin.find`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host: nothing to plan or change.
 pub struct FindModule;
 
 /// The compiled name patterns: globs anchored at both ends, regexes at the start.
@@ -225,7 +227,7 @@ impl Module for FindModule {
         "find"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let paths = a.list("paths");
         let use_regex = a.flag("use_regex");
@@ -356,7 +358,7 @@ impl Module for FindModule {
             let warnings: Vec<Value> = skipped.values().cloned().collect();
             res.insert("warnings", Value::Array(warnings));
         }
-        Ok(res.into_map())
+        Ok(res)
     }
 }
 

@@ -309,7 +309,11 @@ async fn expected_checksum(
 }
 
 /// Run `get_url` with an explicit way of reaching the server (tests force the tunnel).
-async fn run_get_url(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map, ModuleError> {
+async fn run_get_url(
+    ctx: &ModuleContext<'_>,
+    args: Map,
+    via: Via,
+) -> Result<ModuleResult, ModuleError> {
     let start = Instant::now();
     let a = GetUrlArgs::parse(args)?;
     let algo = a.checksum.as_ref().map(|c| c.algorithm().to_string());
@@ -370,7 +374,7 @@ async fn run_get_url(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map
                     set_attrs(ctx, &a.dest, &ch, false).await?;
                 }
             }
-            return Ok(r.into_map());
+            return Ok(r);
         }
     }
 
@@ -388,8 +392,7 @@ async fn run_get_url(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map
         return Ok(base(&dest_st)
             .set("changed", true)
             .set("status_code", resp.status)
-            .set("msg", "OK (check mode)")
-            .into_map());
+            .set("msg", "OK (check mode)"));
     }
 
     let tmp_dir = a.tmp_dest.clone().unwrap_or_else(|| {
@@ -511,11 +514,12 @@ async fn run_get_url(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map
     if let Some(b) = backup_file {
         r.insert("backup_file", b);
     }
-    path_info(&st, &mut r.0);
+    path_info(&st, &mut r.extra);
     r.insert("size", size);
-    Ok(r.into_map())
+    Ok(r)
 }
 
+/// Not query → plan → apply yet ([`crate::planned`]): the transfer streams to a temp file during the read, which plan would have to own.
 pub struct GetUrlModule;
 
 #[async_trait]
@@ -524,7 +528,7 @@ impl Module for GetUrlModule {
         "get_url"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         run_get_url(ctx, args, Via::Auto).await
     }
 }
@@ -562,7 +566,8 @@ mod tests {
         let a = json!({"url": format!("http://127.0.0.1:{port}/moved"), "dest": dest.to_str().unwrap(), "mode": "0640", "checksum": format!("sha256:{HELLO_SHA256}")});
         let r = run_get_url(&ctx(&env, false, false), args(a.clone()), via)
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], true);
         assert_eq!(r["status_code"], 200);
         assert_eq!(r["msg"], "OK (12 bytes)");
@@ -576,7 +581,8 @@ mod tests {
         );
         let r = run_get_url(&ctx(&env, false, false), args(a), via)
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], false);
         assert_eq!(r["msg"], "file already exists");
         let leftovers: Vec<_> = std::fs::read_dir(t.path())
@@ -611,7 +617,7 @@ mod tests {
         let a = json!({"url": format!("http://127.0.0.1:{port}/file.txt"), "dest": dest.to_str().unwrap(), "force": true});
         let r = run_get_url(&ctx(&env, false, false), args(a), Via::Tunnel)
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], false);
         assert_eq!(r["checksum_dest"], sha1_hex(b"hello world\n"));
         assert_eq!(seen.lock().unwrap().len(), 1);
@@ -648,7 +654,7 @@ mod tests {
         let a = json!({"url": format!("http://127.0.0.1:{port}/file.txt"), "dest": t.path().to_str().unwrap(), "checksum": format!("sha256:http://127.0.0.1:{port}/sums")});
         let r = run_get_url(&ctx(&env, false, false), args(a), Via::Tunnel)
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["dest"], t.path().join("file.txt").to_str().unwrap());
         let a = json!({"url": format!("http://127.0.0.1:{port}/dl"), "dest": t.path().to_str().unwrap()});
         run_get_url(&ctx(&env, false, false), args(a), Via::Tunnel)
@@ -667,7 +673,7 @@ mod tests {
         let a = json!({"url": format!("http://127.0.0.1:{port}/file.txt"), "dest": dest.to_str().unwrap()});
         let r = run_get_url(&ctx(&env, true, false), args(a), Via::Tunnel)
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], true);
         assert!(!dest.exists());
         assert!(seen.lock().unwrap()[0].starts_with("HEAD /file.txt"));

@@ -1,12 +1,13 @@
 //! `group` (ansible.builtin.group): a local group exists with a given GID, or does not exist.
-//! One round trip reads the group (`getent group`, or `/etc/group` with `local`); one more runs
-//! `groupadd`/`groupmod`/`groupdel` when something differs.
+//! `query`: one round trip reads the group (`getent group`, or `/etc/group` with `local`);
+//! `plan` picks `groupadd`/`groupmod`/`groupdel` when something differs; `apply` runs it.
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
+use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -43,7 +44,7 @@ pub struct GroupModule;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupArgs {
     pub name: String,
-    pub present: bool,
+    pub state: Presence,
     pub force: bool,
     pub gid: Option<u32>,
     pub system: bool,
@@ -58,7 +59,7 @@ impl GroupArgs {
         let a = SPEC.parse(args)?;
         let g = GroupArgs {
             name: a.str("name")?.unwrap_or_default(),
-            present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),
+            state: Presence::from_arg(&a, "state")?,
             force: a.flag("force"),
             gid: a.u32("gid")?,
             system: a.flag("system"),
@@ -141,40 +142,65 @@ pub fn delete_command(g: &GroupArgs) -> String {
     format!("{cmd}{f} {}", sh_quote(&g.name))
 }
 
+/// The group as `query` found it: `(name, gid, members)`, `None` when it does not exist.
+pub type Seen = Option<(String, u32, Vec<String>)>;
+
 #[async_trait]
-impl Module for GroupModule {
+impl QueryPlanApply for GroupModule {
+    type Args = GroupArgs;
+    type Seen = Seen;
+    /// The `groupadd`/`groupmod`/`groupdel` command.
+    type Changes = String;
+
     fn name(&self) -> &'static str {
         "group"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let g = GroupArgs::parse(args)?;
+    fn parse(&self, args: Map) -> Result<GroupArgs, ModuleError> {
+        GroupArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, g: &GroupArgs) -> Result<Seen, ModuleError> {
         let replies = read_all(ctx, &[Read::new("group", read_script(&g.name, g.local))]).await?;
         let r = replies.get("group");
-        let current = if r.ok() {
+        Ok(if r.ok() {
             parse_group_line(r.out.lines().next().unwrap_or(""))
         } else {
             None
-        };
-        let cmd = match (&current, g.present) {
-            (None, true) => Some(add_command(&g)),
-            (Some((_, gid, _)), true) => modify_command(&g, *gid),
-            (Some(_), false) => Some(delete_command(&g)),
+        })
+    }
+
+    fn plan(g: &GroupArgs, current: &Seen) -> Result<Plan<String>, ModuleError> {
+        let present = g.state == Presence::Present;
+        let cmd = match (current, present) {
+            (None, true) => Some(add_command(g)),
+            (Some((_, gid, _)), true) => modify_command(g, *gid),
+            (Some(_), false) => Some(delete_command(g)),
             (None, false) => None,
         };
-        let mut result = ModuleResult::new(cmd.is_some());
+        let mut result = ModuleResult::new(false);
         result.insert("name", g.name.as_str());
-        result.insert("state", if g.present { "present" } else { "absent" });
-        if g.present {
+        result.insert("state", g.state.as_str());
+        if present {
             result.insert("system", g.system);
             let gid = g.gid.or(current.as_ref().map(|c| c.1));
             if let Some(gid) = gid {
                 result.insert("gid", gid);
             }
         }
-        let Some(cmd) = cmd.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
-        };
+        Ok(match cmd {
+            Some(cmd) => Plan::change(cmd, result),
+            None => Plan::nothing(result),
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        g: &GroupArgs,
+        cmd: String,
+        mut result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
         // The group is read again afterwards for the GID the system picked.
         let after = format!(
             "{cmd} >&2 || exit $?\n{} || true\n",
@@ -188,21 +214,23 @@ impl Module for GroupModule {
                 .insert("name".into(), Value::String(g.name.clone()));
             return Err(err);
         }
-        if g.present {
+        if g.state == Presence::Present {
             if let Some((_, gid, _)) =
                 parse_group_line(out.stdout_str().lines().next().unwrap_or(""))
             {
                 result.insert("gid", gid);
             }
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::Planned;
     use crate::testutil::{args, ctx, TestEnv};
+    use kplay_engine::module::Module;
     use serde_json::json;
 
     fn ga(v: serde_json::Value) -> GroupArgs {
@@ -253,6 +281,37 @@ mod tests {
     }
 
     #[test]
+    fn plan_adds_a_missing_group_and_reports_the_asked_gid() {
+        let p = GroupModule::plan(&ga(json!({"name": "web", "gid": 900})), &None).unwrap();
+        assert_eq!(p.changes.as_deref(), Some("groupadd -g 900 web"));
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!((&r["gid"], &r["state"]), (&json!(900), &json!("present")));
+        assert_eq!(r["system"], json!(false));
+    }
+
+    #[test]
+    fn plan_keeps_an_existing_group_and_reports_its_gid() {
+        let seen = Some(("web".to_string(), 901, vec![]));
+        let p = GroupModule::plan(&ga(json!({"name": "web"})), &seen).unwrap();
+        assert!(p.changes.is_none() && !p.result.changed);
+        assert_eq!(p.result.into_map()["gid"], json!(901));
+        let p = GroupModule::plan(&ga(json!({"name": "web", "gid": 900})), &seen).unwrap();
+        assert_eq!(p.changes.as_deref(), Some("groupmod -g 900 web"));
+    }
+
+    #[test]
+    fn plan_deletes_only_an_existing_group() {
+        let g = ga(json!({"name": "web", "state": "absent", "force": true}));
+        let seen = Some(("web".to_string(), 901, vec![]));
+        let p = GroupModule::plan(&g, &seen).unwrap();
+        assert_eq!(p.changes.as_deref(), Some("groupdel -f web"));
+        let r = p.result.into_map();
+        assert!(r.get("gid").is_none() && r["state"] == json!("absent"));
+        assert!(GroupModule::plan(&g, &None).unwrap().changes.is_none());
+    }
+
+    #[test]
     fn group_line_parses_members() {
         assert_eq!(
             parse_group_line("wheel:x:10:a,b\n"),
@@ -283,10 +342,11 @@ mod tests {
         let run = |check: bool, v: serde_json::Value| {
             let env = &env;
             async move {
-                GroupModule
+                Planned(GroupModule)
                     .run(&ctx(env, check, false), args(v))
                     .await
                     .unwrap()
+                    .into_map()
             }
         };
         let present = json!({"name": name, "gid": 64901});

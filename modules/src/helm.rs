@@ -3,13 +3,15 @@
 //! kubernetes.core, the release is read first (`helm list`, `helm get values`) and upgraded
 //! only when it is missing, not `deployed`, on another chart version, or its user values
 //! differ; `update_repo_cache` runs `helm repo update` first and is not a change by itself.
-//! Values go to helm in an owner-only temp file removed on exit. Check mode only reads.
+//! Values go to helm in an owner-only temp file removed on exit. `query` reads, `plan` builds
+//! the one command, `apply` runs it.
 
 use crate::common::args::{p, Args, Param, Spec};
 use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
+use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -143,8 +145,83 @@ fn globals(a: &Args) -> Result<String, ModuleError> {
     Ok(g)
 }
 
+/// Checked arguments; the upgrade's many flags are read from `args` when the command is built.
+#[derive(Debug, Clone)]
+pub struct HelmArgs {
+    pub args: Args,
+    pub name: String,
+    pub namespace: String,
+    pub state: Presence,
+    pub chart_ref: Option<String>,
+    /// `release_values` (a mapping, or null).
+    pub values: Value,
+    /// `helm` (or `binary_path`) with `--kubeconfig`/`--kube-context`.
+    pub helm: String,
+}
+
+/// What `query` found: the release `(chart, status)` and its user values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub release: Option<(String, String)>,
+    pub values: Value,
+}
+
+/// `helm upgrade -i …` with the values in an owner-only temp file.
+fn upgrade_script(h: &HelmArgs, chart: &str, version: Option<&str>) -> String {
+    let a = &h.args;
+    let (helm, qn, qns) = (&h.helm, sh_quote(&h.name), sh_quote(&h.namespace));
+    let mut cmd = format!("{helm} upgrade -i {qn} {} -n {qns}", sh_quote(chart));
+    if let Some(v) = version {
+        cmd.push_str(&format!(" --version {}", sh_quote(v)));
+    }
+    if let Some(u) = a.str("chart_repo_url").ok().flatten() {
+        cmd.push_str(&format!(" --repo {}", sh_quote(&u)));
+    }
+    for (flag, opt) in [
+        ("create_namespace", " --create-namespace"),
+        ("wait", " --wait"),
+        ("atomic", " --atomic"),
+        ("force", " --force"),
+        ("skip_crds", " --skip-crds"),
+        ("disable_hook", " --no-hooks"),
+        ("reuse_values", " --reuse-values"),
+        ("dependency_update", " --dependency-update"),
+    ] {
+        if a.flag(flag) {
+            cmd.push_str(opt);
+        }
+    }
+    if a.flag("reset_values") && !a.flag("reuse_values") {
+        cmd.push_str(" --reset-values");
+    }
+    if let Some(t) = a
+        .str("wait_timeout")
+        .ok()
+        .flatten()
+        .or(a.str("timeout").ok().flatten())
+    {
+        cmd.push_str(&format!(" --timeout {}", sh_quote(&t)));
+    }
+    if let Some(hm) = a.int("history_max") {
+        cmd.push_str(&format!(" --history-max {hm}"));
+    }
+    for f in a.list("values_files") {
+        cmd.push_str(&format!(" -f {}", sh_quote(&f)));
+    }
+    // JSON is YAML: helm reads the values file as given.
+    format!(
+        "umask 077; t=$(mktemp) || exit 1; trap 'rm -f \"$t\"' EXIT; printf '%s' {} > \"$t\" && {cmd} -f \"$t\"",
+        sh_quote(&serde_json::to_string(&h.values).unwrap_or_else(|_| "{}".into()))
+    )
+}
+
 #[async_trait]
-impl Module for HelmModule {
+impl QueryPlanApply for HelmModule {
+    type Args = HelmArgs;
+    type Seen = Seen;
+    /// The sh that upgrades or uninstalls the release.
+    type Changes = String;
+
     fn name(&self) -> &'static str {
         "helm"
     }
@@ -153,19 +230,17 @@ impl Module for HelmModule {
         &["kubernetes.core"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    fn parse(&self, args: Map) -> Result<HelmArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        let name = a.required_str("release_name")?;
-        let ns = a.required_str("release_namespace")?;
-        let present = a.required_str("release_state")? == "present";
+        let state = Presence::from_arg(&a, "release_state")?;
         let chart_ref = a.str("chart_ref")?;
-        if present && chart_ref.is_none() {
+        if state == Presence::Present && chart_ref.is_none() {
             return Err(ModuleError::new(
                 "release_state is present but all of the following are missing: chart_ref",
             ));
         }
-        let want_values = a.raw("release_values").cloned().unwrap_or(Value::Null);
-        if !matches!(want_values, Value::Object(_) | Value::Null) {
+        let values = a.raw("release_values").cloned().unwrap_or(Value::Null);
+        if !matches!(values, Value::Object(_) | Value::Null) {
             return Err(ModuleError::new("release_values must be a mapping"));
         }
         let helm = format!(
@@ -173,8 +248,24 @@ impl Module for HelmModule {
             sh_quote(&a.str("binary_path")?.unwrap_or_else(|| "helm".into())),
             globals(&a)?
         );
-        let (qn, qns) = (sh_quote(&name), sh_quote(&ns));
-        if a.flag("update_repo_cache") && !ctx.check_mode {
+        // Read now so that a wrong type fails before the host is touched.
+        a.str("chart_version")?;
+        Ok(HelmArgs {
+            name: a.required_str("release_name")?,
+            namespace: a.required_str("release_namespace")?,
+            state,
+            chart_ref,
+            values,
+            helm,
+            args: a,
+        })
+    }
+
+    /// `update_repo_cache` runs `helm repo update` first (not in check mode), as
+    /// kubernetes.core does before it reads.
+    async fn query(&self, ctx: &ModuleContext<'_>, h: &HelmArgs) -> Result<Seen, ModuleError> {
+        let helm = &h.helm;
+        if h.args.flag("update_repo_cache") && !ctx.check_mode {
             let out = run_sh(ctx, format!("{helm} repo update"), None).await?;
             if out.rc != 0 {
                 let (o, e) = (out.stdout_str(), out.stderr_str());
@@ -186,6 +277,7 @@ impl Module for HelmModule {
                 ));
             }
         }
+        let (qn, qns) = (sh_quote(&h.name), sh_quote(&h.namespace));
         let r = read_all(
             ctx,
             &[
@@ -193,7 +285,7 @@ impl Module for HelmModule {
                     "list",
                     format!(
                         "{helm} list -n {qns} --all -o json --filter {}",
-                        sh_quote(&format!("^{}$", regex::escape(&name)))
+                        sh_quote(&format!("^{}$", regex::escape(&h.name)))
                     ),
                 )
                 .merged(),
@@ -208,64 +300,47 @@ impl Module for HelmModule {
                 list.out.trim()
             )));
         }
-        let current = release(&list.out, &name);
-        let have_values: Value =
-            serde_json::from_str(r.get("values").out.trim()).unwrap_or(Value::Null);
-        let script = if present {
-            let chart = chart_ref.clone().unwrap_or_default();
-            let version = a.str("chart_version")?;
-            needs_upgrade(current.as_ref(), &chart, version.as_deref(), &want_values, &have_values).then(|| {
-                let mut cmd = format!("{helm} upgrade -i {qn} {} -n {qns}", sh_quote(&chart));
-                if let Some(v) = &version {
-                    cmd.push_str(&format!(" --version {}", sh_quote(v)));
-                }
-                if let Some(u) = a.str("chart_repo_url").ok().flatten() {
-                    cmd.push_str(&format!(" --repo {}", sh_quote(&u)));
-                }
-                for (flag, opt) in [
-                    ("create_namespace", " --create-namespace"),
-                    ("wait", " --wait"),
-                    ("atomic", " --atomic"),
-                    ("force", " --force"),
-                    ("skip_crds", " --skip-crds"),
-                    ("disable_hook", " --no-hooks"),
-                    ("reuse_values", " --reuse-values"),
-                    ("dependency_update", " --dependency-update"),
-                ] {
-                    if a.flag(flag) {
-                        cmd.push_str(opt);
-                    }
-                }
-                if a.flag("reset_values") && !a.flag("reuse_values") {
-                    cmd.push_str(" --reset-values");
-                }
-                if let Some(t) = a.str("wait_timeout").ok().flatten().or(a.str("timeout").ok().flatten()) {
-                    cmd.push_str(&format!(" --timeout {}", sh_quote(&t)));
-                }
-                if let Some(h) = a.int("history_max") {
-                    cmd.push_str(&format!(" --history-max {h}"));
-                }
-                for f in a.list("values_files") {
-                    cmd.push_str(&format!(" -f {}", sh_quote(&f)));
-                }
-                // JSON is YAML: helm reads the values file as given.
+        Ok(Seen {
+            release: release(&list.out, &h.name),
+            values: serde_json::from_str(r.get("values").out.trim()).unwrap_or(Value::Null),
+        })
+    }
+
+    fn plan(h: &HelmArgs, seen: &Seen) -> Result<Plan<String>, ModuleError> {
+        let current = seen.release.as_ref();
+        let script = match h.state {
+            Presence::Present => {
+                let chart = h.chart_ref.clone().unwrap_or_default();
+                let version = h.args.str("chart_version")?;
+                needs_upgrade(current, &chart, version.as_deref(), &h.values, &seen.values)
+                    .then(|| upgrade_script(h, &chart, version.as_deref()))
+            }
+            Presence::Absent => current.is_some().then(|| {
                 format!(
-                    "umask 077; t=$(mktemp) || exit 1; trap 'rm -f \"$t\"' EXIT; printf '%s' {} > \"$t\" && {cmd} -f \"$t\"",
-                    sh_quote(&serde_json::to_string(&want_values).unwrap_or_else(|_| "{}".into()))
+                    "{} uninstall {} -n {}",
+                    h.helm,
+                    sh_quote(&h.name),
+                    sh_quote(&h.namespace)
                 )
-            })
-        } else {
-            current
-                .is_some()
-                .then(|| format!("{helm} uninstall {qn} -n {qns}"))
+            }),
         };
-        let mut result = ModuleResult::new(script.is_some());
-        if let Some((chart, status)) = &current {
-            result.insert("status", serde_json::json!({"name": name, "namespace": ns, "chart": chart, "status": status}));
+        let mut result = ModuleResult::new(false);
+        if let Some((chart, status)) = current {
+            result.insert("status", serde_json::json!({"name": h.name, "namespace": h.namespace, "chart": chart, "status": status}));
         }
-        let Some(script) = script.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
-        };
+        Ok(match script {
+            Some(s) => Plan::change(s, result),
+            None => Plan::nothing(result),
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _h: &HelmArgs,
+        script: String,
+        mut result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
         let out = run_sh(ctx, script, None).await?;
         if out.rc != 0 {
             let (o, e) = (out.stdout_str(), out.stderr_str());
@@ -277,7 +352,7 @@ impl Module for HelmModule {
             ));
         }
         result.insert("stdout", out.stdout_str());
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
@@ -285,6 +360,53 @@ impl Module for HelmModule {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn ha(v: serde_json::Value) -> HelmArgs {
+        HelmModule
+            .parse(v.as_object().cloned().unwrap_or_default())
+            .unwrap()
+    }
+
+    #[test]
+    fn plan_installs_a_missing_release_with_values_in_a_private_file() {
+        let h = ha(
+            json!({"name": "web", "namespace": "apps", "chart_ref": "repo/nginx",
+            "chart_version": "1.2.3", "release_values": {"replicas": 2}, "wait": true, "kubeconfig": "/k"}),
+        );
+        let seen = Seen {
+            release: None,
+            values: Value::Null,
+        };
+        let p = HelmModule::plan(&h, &seen).unwrap();
+        let sh = p.changes.unwrap();
+        assert!(sh.starts_with("umask 077; t=$(mktemp)"), "{sh}");
+        assert!(sh.contains("helm --kubeconfig /k upgrade -i web repo/nginx -n apps --version 1.2.3 --wait --reset-values -f \"$t\""), "{sh}");
+        assert!(sh.contains(r#"'{"replicas":2}'"#), "{sh}");
+        assert!(p.result.changed && !p.result.extra.contains_key("status"));
+    }
+
+    #[test]
+    fn plan_keeps_a_matching_release_and_uninstalls_for_absent() {
+        let seen = Seen {
+            release: Some(("nginx-1.2.3".into(), "deployed".into())),
+            values: json!({"replicas": 2}),
+        };
+        let h = ha(
+            json!({"name": "web", "namespace": "apps", "chart_ref": "repo/nginx",
+            "chart_version": "1.2.3", "release_values": {"replicas": 2}}),
+        );
+        let p = HelmModule::plan(&h, &seen).unwrap();
+        assert!(p.changes.is_none());
+        assert_eq!(p.result.into_map()["status"]["status"], json!("deployed"));
+        let gone = ha(json!({"name": "web", "namespace": "apps", "state": "absent"}));
+        let p = HelmModule::plan(&gone, &seen).unwrap();
+        assert_eq!(p.changes.as_deref(), Some("helm uninstall web -n apps"));
+        let none = Seen {
+            release: None,
+            values: Value::Null,
+        };
+        assert!(HelmModule::plan(&gone, &none).unwrap().changes.is_none());
+    }
 
     #[test]
     fn release_is_upgraded_only_when_it_differs() {

@@ -7,8 +7,9 @@
 use crate::common::args::{p, Param, Spec};
 use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
+use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
@@ -60,8 +61,31 @@ pub fn current_url(json: &str, name: &str) -> Option<String> {
     })
 }
 
+/// Checked arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoArgs {
+    pub name: String,
+    pub url: Option<String>,
+    pub state: Presence,
+    pub username: Option<String>,
+    /// Goes to helm on stdin, never into a command line or a result.
+    pub password: Option<String>,
+    pub pass_credentials: bool,
+    pub force_update: bool,
+    /// `helm` (or `binary_path`), sh-quoted.
+    pub helm: String,
+}
+
+/// The `helm repo add`/`remove` command line.
+pub type Changes = String;
+
 #[async_trait]
-impl Module for HelmRepositoryModule {
+impl QueryPlanApply for HelmRepositoryModule {
+    type Args = RepoArgs;
+    /// The URL helm has for the repository, `None` when it has none of that name.
+    type Seen = Option<String>;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
         "helm_repository"
     }
@@ -70,17 +94,33 @@ impl Module for HelmRepositoryModule {
         &["kubernetes.core"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    fn parse(&self, args: Map) -> Result<RepoArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        let name = a.required_str("repo_name")?;
-        let present = a.required_str("repo_state")? == "present";
+        let state = Presence::from_arg(&a, "repo_state")?;
         let url = a.str("repo_url")?;
-        if present && url.is_none() {
+        if state == Presence::Present && url.is_none() {
             return Err(ModuleError::new(
                 "state is present but all of the following are missing: repo_url",
             ));
         }
-        let helm = sh_quote(&a.str("binary_path")?.unwrap_or_else(|| "helm".into()));
+        Ok(RepoArgs {
+            name: a.required_str("repo_name")?,
+            url,
+            state,
+            username: a.str("repo_username")?,
+            password: a.str("repo_password")?,
+            pass_credentials: a.flag("pass_credentials"),
+            force_update: a.flag("force_update"),
+            helm: sh_quote(&a.str("binary_path")?.unwrap_or_else(|| "helm".into())),
+        })
+    }
+
+    async fn query(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &RepoArgs,
+    ) -> Result<Option<String>, ModuleError> {
+        let helm = &a.helm;
         let r = read_all(
             ctx,
             &[Read::new("list", format!("{helm} repo list -o json")).merged()],
@@ -88,33 +128,35 @@ impl Module for HelmRepositoryModule {
         .await?;
         let list = r.get("list");
         // helm exits 1 with "no repositories to show" when none are configured.
-        let current = if list.ok() {
-            current_url(&list.out, &name)
+        if list.ok() {
+            Ok(current_url(&list.out, &a.name))
         } else if list.out.contains("no repositories") {
-            None
+            Ok(None)
         } else {
-            return Err(ModuleError::new(format!(
+            Err(ModuleError::new(format!(
                 "{helm} repo list failed: {}",
                 list.out.trim()
-            )));
-        };
-        let q = sh_quote(&name);
-        let password = a.str("repo_password")?;
-        let script = match (present, &current) {
-            (true, Some(u)) if Some(u) == url.as_ref() && !a.flag("force_update") => None,
-            (true, cur) => {
+            )))
+        }
+    }
+
+    fn plan(a: &RepoArgs, current: &Option<String>) -> Result<Plan<String>, ModuleError> {
+        let (helm, q) = (&a.helm, sh_quote(&a.name));
+        let script = match (a.state, current) {
+            (Presence::Present, Some(u)) if Some(u) == a.url.as_ref() && !a.force_update => None,
+            (Presence::Present, cur) => {
                 let mut cmd = format!(
                     "{helm} repo add {q} {}",
-                    sh_quote(url.as_deref().unwrap_or_default())
+                    sh_quote(a.url.as_deref().unwrap_or_default())
                 );
-                if let Some(u) = a.str("repo_username")? {
-                    cmd.push_str(&format!(" --username {}", sh_quote(&u)));
+                if let Some(u) = &a.username {
+                    cmd.push_str(&format!(" --username {}", sh_quote(u)));
                 }
                 // On stdin, never in argv: a command line is readable by every user in `ps`.
-                if password.is_some() {
+                if a.password.is_some() {
                     cmd.push_str(" --password-stdin");
                 }
-                if a.flag("pass_credentials") {
+                if a.pass_credentials {
                     cmd.push_str(" --pass-credentials");
                 }
                 if cur.is_some() {
@@ -122,16 +164,27 @@ impl Module for HelmRepositoryModule {
                 }
                 Some(cmd)
             }
-            (false, Some(_)) => Some(format!("{helm} repo remove {q}")),
-            (false, None) => None,
+            (Presence::Absent, Some(_)) => Some(format!("{helm} repo remove {q}")),
+            (Presence::Absent, None) => None,
         };
-        let result = ModuleResult::new(script.is_some())
-            .set("repo_name", name.as_str())
-            .set("repo_url", url.clone().unwrap_or_default());
-        let Some(script) = script.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
-        };
-        let out = run_sh(ctx, script, password.map(|p| format!("{p}\n").into_bytes())).await?;
+        let result = ModuleResult::new(false)
+            .set("repo_name", a.name.as_str())
+            .set("repo_url", a.url.clone().unwrap_or_default());
+        Ok(match script {
+            Some(s) => Plan::change(s, result),
+            None => Plan::nothing(result),
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &RepoArgs,
+        script: String,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        let stdin = a.password.as_ref().map(|p| format!("{p}\n").into_bytes());
+        let out = run_sh(ctx, script, stdin).await?;
         if out.rc != 0 {
             let (o, e) = (out.stdout_str(), out.stderr_str());
             return Err(failure(
@@ -141,13 +194,48 @@ impl Module for HelmRepositoryModule {
                 &e,
             ));
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ra(v: serde_json::Value) -> RepoArgs {
+        HelmRepositoryModule
+            .parse(v.as_object().cloned().unwrap_or_default())
+            .unwrap()
+    }
+
+    #[test]
+    fn plan_adds_a_missing_or_moved_repository_with_the_password_on_stdin() {
+        let a = ra(
+            serde_json::json!({"name": "stable", "url": "https://c/s", "username": "u", "password": "s3cret"}),
+        );
+        let p = HelmRepositoryModule::plan(&a, &None).unwrap();
+        let cmd = p.changes.unwrap();
+        assert_eq!(
+            cmd,
+            "helm repo add stable https://c/s --username u --password-stdin"
+        );
+        assert!(!cmd.contains("s3cret") && !format!("{:?}", p.result).contains("s3cret"));
+        let moved = HelmRepositoryModule::plan(&a, &Some("https://old".into())).unwrap();
+        assert!(moved.changes.unwrap().ends_with(" --force-update"));
+        let same = HelmRepositoryModule::plan(&a, &Some("https://c/s".into())).unwrap();
+        assert!(same.changes.is_none() && !same.result.changed);
+    }
+
+    #[test]
+    fn plan_removes_only_a_known_repository() {
+        let a = ra(serde_json::json!({"name": "x", "state": "absent", "binary_path": "/opt/helm"}));
+        let p = HelmRepositoryModule::plan(&a, &Some("u".into())).unwrap();
+        assert_eq!(p.changes.as_deref(), Some("/opt/helm repo remove x"));
+        assert!(HelmRepositoryModule::plan(&a, &None)
+            .unwrap()
+            .changes
+            .is_none());
+    }
 
     #[test]
     fn repository_url_is_read_from_helm_json() {

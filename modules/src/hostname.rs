@@ -280,7 +280,7 @@ impl Module for HostnameModule {
         "hostname"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = HostnameArgs::parse(args)?;
         let s = seen(&a, &read_all(ctx, &reads()).await?);
         if s.strategy == Strategy::Systemd && a.name.len() > 64 {
@@ -336,7 +336,7 @@ impl Module for HostnameModule {
             fqdn = o.trim().to_string();
         }
         result.insert("ansible_facts", facts(&a.name, &fqdn));
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
@@ -471,7 +471,8 @@ mod tests {
                 args(json!({"name": cur})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"]["ansible_nodename"], json!(cur));
         let r2 = HostnameModule
             .run(
@@ -479,7 +480,8 @@ mod tests {
                 args(json!({"name": "kplay-never-applied"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r2["changed"], json!(true));
         assert_eq!(
             r2["diff"]["after"],

@@ -4,7 +4,7 @@
 
 use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError};
+use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -37,6 +37,8 @@ pub static SPEC: Spec = Spec::new(
 const DEFAULT_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
 /// `ansible.builtin.include_vars`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Reads controller files into variables: nothing on a host to change.
 pub struct IncludeVarsModule;
 
 /// How `dir` mode picks its files.
@@ -173,7 +175,7 @@ impl Module for IncludeVarsModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let file = a
             .str("file")?
@@ -227,7 +229,7 @@ impl Module for IncludeVarsModule {
         m.insert("ansible_included_var_files".into(), Value::Array(included));
         m.insert("ansible_facts".into(), Value::Object(facts));
         m.insert("changed".into(), Value::Bool(false));
-        Ok(m)
+        Ok(m.into())
     }
 }
 
@@ -261,7 +263,8 @@ mod tests {
                 args(json!({"_raw_params": "one.yml"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"], json!({"a": 1, "b": ["x"]}));
         assert_eq!(
             r["ansible_included_var_files"],
@@ -276,7 +279,8 @@ mod tests {
         let r = IncludeVarsModule
             .run(&ctx(&e, false, false), args(json!({"dir": "d"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(
             r["ansible_facts"],
             json!({"b": 2, "shared": "second", "c": 3, "z": 9})
@@ -293,7 +297,8 @@ mod tests {
                 args(json!({"dir": "d", "depth": 1})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert!(r["ansible_facts"].get("z").is_none());
     }
 
@@ -306,7 +311,8 @@ mod tests {
                 args(json!({"file": "one.yml", "name": "cfg"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"], json!({"cfg": {"a": 1, "b": ["x"]}}));
     }
 
@@ -319,7 +325,8 @@ mod tests {
                 args(json!({"dir": "d", "files_matching": "^[bc]", "ignore_files": ["c.json"]})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"], json!({"b": 2, "shared": "first"}));
     }
 
@@ -343,7 +350,8 @@ mod tests {
                 args(json!({"dir": "d", "ignore_unknown_extensions": true})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"]["c"], json!(3));
     }
 

@@ -9,7 +9,7 @@ use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::text::{commit, read, split_lines_lf, with_diff, Found, WriteOpts};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
@@ -313,7 +313,7 @@ impl Module for IniFileModule {
         &["community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
         let e = IniEdit::from_args(&a)?;
@@ -346,7 +346,13 @@ impl Module for IniFileModule {
             r.insert("backup_file", b);
         }
         let before = original.unwrap_or_default();
-        Ok(with_diff(ctx, r, &format!("{path} (content)"), &before, &done.text).into_map())
+        Ok(with_diff(
+            ctx,
+            r,
+            &format!("{path} (content)"),
+            &before,
+            &done.text,
+        ))
     }
 }
 

@@ -3,13 +3,14 @@
 //! Like Ansible, a rule's presence is asked with `-C` (so iptables itself normalises it) and it
 //! is appended (`-A`) or inserted (`-I`, optionally at `rule_num`) only when missing, deleted
 //! (`-D`) only when there; a flush always reports changed. The rule's arguments come in
-//! Ansible's order. Check mode asks but never changes.
+//! Ansible's order. `query` asks (`-L` or `-C`), `plan` picks the one command, `apply` runs it.
 
 use crate::common::args::{p, Args, Param, Spec};
 use crate::common::reads::{failure, read_all, Read};
 use crate::common::run_sh;
+use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
@@ -194,15 +195,64 @@ fn sh_words(words: &[String]) -> String {
         .join(" ")
 }
 
+/// What the task asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Want {
+    /// `flush`: empty the table or chain (always a change).
+    Flush,
+    /// `policy` of `chain`.
+    Policy(String),
+    /// One rule, present or absent; `insert` with its optional `rule_num`.
+    Rule {
+        rule: Vec<String>,
+        state: Presence,
+        insert: Option<Option<String>>,
+    },
+}
+
+/// Checked arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IptablesArgs {
+    /// `iptables`/`ip6tables`, `-w`, `-t TABLE`.
+    pub base: Vec<String>,
+    pub bin: &'static str,
+    pub table: String,
+    pub chain: Option<String>,
+    pub ip_version: String,
+    pub want: Want,
+}
+
+/// What `query` found: the chain's policy, or whether the rule is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Nothing to read (flush).
+    Nothing,
+    Policy(Option<String>),
+    RuleExists(bool),
+}
+
+fn words(base: &[String], more: &[&str], rest: &[String]) -> String {
+    let mut v = base.to_vec();
+    v.extend(more.iter().map(|s| s.to_string()));
+    v.extend(rest.iter().cloned());
+    sh_words(&v)
+}
+
 #[async_trait]
-impl Module for IptablesModule {
+impl QueryPlanApply for IptablesModule {
+    type Args = IptablesArgs;
+    type Seen = Seen;
+    /// The command that changes the table.
+    type Changes = String;
+
     fn name(&self) -> &'static str {
         "iptables"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    fn parse(&self, args: Map) -> Result<IptablesArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        let bin = if a.required_str("ip_version")? == "ipv6" {
+        let ip_version = a.required_str("ip_version")?;
+        let bin = if ip_version == "ipv6" {
             "ip6tables"
         } else {
             "iptables"
@@ -214,83 +264,131 @@ impl Module for IptablesModule {
             base.extend(["-w".into(), w]);
         }
         base.extend(["-t".into(), table.clone()]);
-        let result = |changed: bool| {
-            ModuleResult::new(changed)
-                .set("table", table.as_str())
-                .set("chain", chain.clone().unwrap_or_default())
-                .set(
-                    "ip_version",
-                    a.required_str("ip_version").unwrap_or_default(),
-                )
-                .set("flush", a.flag("flush"))
+        let want = if a.flag("flush") {
+            Want::Flush
+        } else if let Some(policy) = a.str("policy")? {
+            if chain.is_none() {
+                return Err(ModuleError::new(
+                    "parameters are required together: policy, chain",
+                ));
+            }
+            Want::Policy(policy)
+        } else {
+            if chain.is_none() {
+                return Err(ModuleError::new("a rule needs 'chain'"));
+            }
+            let insert = (a.required_str("action")? == "insert")
+                .then(|| a.str("rule_num"))
+                .transpose()?;
+            Want::Rule {
+                rule: rule_args(&a)?,
+                state: Presence::from_arg(&a, "state")?,
+                insert,
+            }
         };
-        let run = |cmd: String| async move {
-            let out = run_sh(ctx, cmd, None).await?;
-            if out.rc != 0 {
-                let (o, e) = (out.stdout_str(), out.stderr_str());
-                return Err(failure(e.trim().to_string(), out.rc, &o, &e));
+        Ok(IptablesArgs {
+            base,
+            bin,
+            table,
+            chain,
+            ip_version,
+            want,
+        })
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &IptablesArgs) -> Result<Seen, ModuleError> {
+        let chain = a.chain.clone().unwrap_or_default();
+        match &a.want {
+            Want::Flush => Ok(Seen::Nothing),
+            Want::Policy(_) => {
+                let list = words(&a.base, &["-L", &chain, "-n"], &[]);
+                let r = read_all(ctx, &[Read::new("list", list).merged()]).await?;
+                let l = r.get("list");
+                if !l.ok() {
+                    return Err(ModuleError::new(format!(
+                        "{} -L {chain} failed: {}",
+                        a.bin,
+                        l.out.trim()
+                    )));
+                }
+                Ok(Seen::Policy(current_policy(&l.out)))
             }
-            Ok(())
+            Want::Rule { rule, .. } => {
+                let check = words(&a.base, &["-C", &chain], rule);
+                let r = read_all(ctx, &[Read::new("check", check)]).await?;
+                Ok(Seen::RuleExists(r.get("check").ok()))
+            }
+        }
+    }
+
+    fn plan(a: &IptablesArgs, seen: &Seen) -> Result<Plan<String>, ModuleError> {
+        let chain = a.chain.clone().unwrap_or_default();
+        let result = ModuleResult::new(false)
+            .set("table", a.table.as_str())
+            .set("chain", chain.as_str())
+            .set("ip_version", a.ip_version.as_str())
+            .set("flush", a.want == Want::Flush);
+        let (cmd, result) = match (&a.want, seen) {
+            (Want::Flush, _) => {
+                let c: Vec<&str> = std::iter::once("-F").chain(a.chain.as_deref()).collect();
+                (Some(words(&a.base, &c, &[])), result)
+            }
+            (Want::Policy(p), Seen::Policy(cur)) => (
+                (cur.as_deref() != Some(p.as_str()))
+                    .then(|| words(&a.base, &["-P", &chain, p], &[])),
+                result.set("policy", p.as_str()),
+            ),
+            (
+                Want::Rule {
+                    rule,
+                    state,
+                    insert,
+                },
+                Seen::RuleExists(exists),
+            ) => {
+                let present = *state == Presence::Present;
+                let cmd = (*exists != present).then(|| {
+                    let mut verb = vec![];
+                    match insert {
+                        _ if !present => verb.extend(["-D", chain.as_str()]),
+                        Some(num) => {
+                            verb.extend(["-I", chain.as_str()]);
+                            verb.extend(num.as_deref());
+                        }
+                        None => verb.extend(["-A", chain.as_str()]),
+                    }
+                    words(&a.base, &verb, rule)
+                });
+                let r = result
+                    .set("rule", rule.join(" "))
+                    .set("state", state.as_str());
+                (cmd, r)
+            }
+            _ => {
+                return Err(ModuleError::new(
+                    "iptables: the read does not match the task",
+                ))
+            }
         };
-        if a.flag("flush") {
-            let mut cmd = base.clone();
-            cmd.push("-F".into());
-            cmd.extend(chain.clone());
-            if !ctx.check_mode {
-                run(sh_words(&cmd)).await?;
-            }
-            return Ok(result(true).into_map());
+        Ok(match cmd {
+            Some(c) => Plan::change(c, result),
+            None => Plan::nothing(result),
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _a: &IptablesArgs,
+        cmd: String,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        let out = run_sh(ctx, cmd, None).await?;
+        if out.rc != 0 {
+            let (o, e) = (out.stdout_str(), out.stderr_str());
+            return Err(failure(e.trim().to_string(), out.rc, &o, &e));
         }
-        if let Some(policy) = a.str("policy")? {
-            let chain = chain.clone().ok_or_else(|| {
-                ModuleError::new("parameters are required together: policy, chain")
-            })?;
-            let mut list = base.clone();
-            list.extend(["-L".into(), chain.clone(), "-n".into()]);
-            let r = read_all(ctx, &[Read::new("list", sh_words(&list)).merged()]).await?;
-            let l = r.get("list");
-            if !l.ok() {
-                return Err(ModuleError::new(format!(
-                    "{bin} -L {chain} failed: {}",
-                    l.out.trim()
-                )));
-            }
-            let changed = current_policy(&l.out).as_deref() != Some(policy.as_str());
-            if changed && !ctx.check_mode {
-                let mut cmd = base.clone();
-                cmd.extend(["-P".into(), chain.clone(), policy.clone()]);
-                run(sh_words(&cmd)).await?;
-            }
-            return Ok(result(changed).set("policy", policy.as_str()).into_map());
-        }
-        let chain = chain
-            .clone()
-            .ok_or_else(|| ModuleError::new("a rule needs 'chain'"))?;
-        let rule = rule_args(&a)?;
-        let mut check = base.clone();
-        check.extend(["-C".into(), chain.clone()]);
-        check.extend(rule.iter().cloned());
-        let r = read_all(ctx, &[Read::new("check", sh_words(&check))]).await?;
-        let exists = r.get("check").ok();
-        let present = a.required_str("state")? == "present";
-        let changed = exists != present;
-        if changed && !ctx.check_mode {
-            let mut cmd = base.clone();
-            if !present {
-                cmd.extend(["-D".into(), chain.clone()]);
-            } else if a.required_str("action")? == "insert" {
-                cmd.extend(["-I".into(), chain.clone()]);
-                cmd.extend(a.str("rule_num")?);
-            } else {
-                cmd.extend(["-A".into(), chain.clone()]);
-            }
-            cmd.extend(rule.iter().cloned());
-            run(sh_words(&cmd)).await?;
-        }
-        Ok(result(changed)
-            .set("rule", rule.join(" "))
-            .set("state", if present { "present" } else { "absent" })
-            .into_map())
+        Ok(result)
     }
 }
 
@@ -313,6 +411,76 @@ mod tests {
         assert_eq!(
             rule_args(&a).unwrap().join(" "),
             "-p tcp ! -s 10.0.0.0/8 -j ACCEPT --destination-port 6443 -m conntrack --ctstate NEW,ESTABLISHED -m comment --comment api"
+        );
+    }
+
+    fn ia(v: serde_json::Value) -> IptablesArgs {
+        IptablesModule
+            .parse(v.as_object().cloned().unwrap_or_default())
+            .unwrap()
+    }
+
+    #[test]
+    fn plan_appends_inserts_or_deletes_a_rule_only_when_needed() {
+        let a = ia(json!({"chain": "INPUT", "protocol": "tcp", "jump": "ACCEPT", "wait": "5"}));
+        let p = IptablesModule::plan(&a, &Seen::RuleExists(false)).unwrap();
+        assert_eq!(
+            p.changes.as_deref(),
+            Some("iptables -w 5 -t filter -A INPUT -p tcp -j ACCEPT")
+        );
+        let r = p.result.into_map();
+        assert_eq!(
+            (&r["changed"], &r["state"]),
+            (&json!(true), &json!("present"))
+        );
+        assert!(IptablesModule::plan(&a, &Seen::RuleExists(true))
+            .unwrap()
+            .changes
+            .is_none());
+        let ins = ia(
+            json!({"chain": "INPUT", "jump": "DROP", "action": "insert", "rule_num": "2", "ip_version": "ipv6"}),
+        );
+        assert_eq!(
+            IptablesModule::plan(&ins, &Seen::RuleExists(false))
+                .unwrap()
+                .changes
+                .as_deref(),
+            Some("ip6tables -t filter -I INPUT 2 -j DROP")
+        );
+        let del = ia(json!({"chain": "INPUT", "jump": "DROP", "state": "absent"}));
+        assert_eq!(
+            IptablesModule::plan(&del, &Seen::RuleExists(true))
+                .unwrap()
+                .changes
+                .as_deref(),
+            Some("iptables -t filter -D INPUT -j DROP")
+        );
+    }
+
+    #[test]
+    fn plan_sets_a_differing_policy_and_always_flushes() {
+        let a = ia(json!({"chain": "FORWARD", "policy": "ACCEPT"}));
+        let p = IptablesModule::plan(&a, &Seen::Policy(Some("DROP".into()))).unwrap();
+        assert_eq!(
+            p.changes.as_deref(),
+            Some("iptables -t filter -P FORWARD ACCEPT")
+        );
+        assert_eq!(p.result.into_map()["policy"], json!("ACCEPT"));
+        let same = IptablesModule::plan(&a, &Seen::Policy(Some("ACCEPT".into()))).unwrap();
+        assert!(same.changes.is_none());
+        let f = ia(json!({"flush": true, "table": "nat"}));
+        let p = IptablesModule::plan(&f, &Seen::Nothing).unwrap();
+        assert_eq!(p.changes.as_deref(), Some("iptables -t nat -F"));
+        assert_eq!(p.result.into_map()["flush"], json!(true));
+        let e = IptablesModule.parse(
+            json!({"policy": "DROP"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        assert_eq!(
+            e.unwrap_err().msg,
+            "parameters are required together: policy, chain"
         );
     }
 

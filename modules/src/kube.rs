@@ -45,6 +45,8 @@ const STATES: &[&str] = &[
 ];
 
 /// `kube`.
+///
+/// Not query → plan → apply ([`crate::planned`]): kubectl decides (`apply` reports what changed; check mode asks `kubectl diff`), so there is no plan of kplay's to show.
 pub struct KubeModule;
 
 /// Checked arguments.
@@ -288,7 +290,7 @@ impl Module for KubeModule {
         "kube"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let k = KubeArgs::parse(args)?;
         let result = |changed: bool, msg: String, stdout: &str| {
             ModuleResult::new(changed)
@@ -307,9 +309,7 @@ impl Module for KubeModule {
             "exists" => {
                 let (_, o, _) = kubectl(ctx, k.get_script(), &[0]).await?;
                 let exists = !o.trim().is_empty();
-                Ok(result(false, exists.to_string(), &o)
-                    .set("exists", exists)
-                    .into_map())
+                Ok(result(false, exists.to_string(), &o).set("exists", exists))
             }
             "present" | "latest" | "reloaded" if k.filenames.is_empty() => {
                 // No manifest: the named objects must exist.
@@ -320,7 +320,11 @@ impl Module for KubeModule {
                         k.target(false)
                     )));
                 }
-                Ok(result(false, format!("success: {}", lines(&o).join(" ")), &o).into_map())
+                Ok(result(
+                    false,
+                    format!("success: {}", lines(&o).join(" ")),
+                    &o,
+                ))
             }
             "present" => {
                 // Creates what is missing; objects that exist are left as they are.
@@ -337,16 +341,22 @@ impl Module for KubeModule {
                 )
                 .await?;
                 if listed >= lines(&wanted).len() && listed > 0 {
-                    return Ok(
-                        result(false, format!("success: {}", lines(&o).join(" ")), &o).into_map(),
-                    );
+                    return Ok(result(
+                        false,
+                        format!("success: {}", lines(&o).join(" ")),
+                        &o,
+                    ));
                 }
                 if ctx.check_mode {
-                    return Ok(result(true, "would create".into(), "").into_map());
+                    return Ok(result(true, "would create".into(), ""));
                 }
                 let (_, o, _) = kubectl(ctx, k.apply_script(), &[0]).await?;
                 let changed = apply_changed(&o);
-                Ok(result(changed, format!("success: {}", lines(&o).join(" ")), &o).into_map())
+                Ok(result(
+                    changed,
+                    format!("success: {}", lines(&o).join(" ")),
+                    &o,
+                ))
             }
             "latest" | "reloaded" => {
                 if ctx.check_mode || ctx.diff {
@@ -356,7 +366,7 @@ impl Module for KubeModule {
                         if ctx.diff && rc == 1 {
                             r.insert("diff", Value::Array(vec![diff_value(&d)]));
                         }
-                        return Ok(r.into_map());
+                        return Ok(r);
                     }
                     let (_, o, _) = kubectl(ctx, k.apply_script(), &[0]).await?;
                     let changed = apply_changed(&o);
@@ -364,41 +374,56 @@ impl Module for KubeModule {
                     if changed && rc == 1 {
                         r.insert("diff", Value::Array(vec![diff_value(&d)]));
                     }
-                    return Ok(r.into_map());
+                    return Ok(r);
                 }
                 let (_, o, _) = kubectl(ctx, k.apply_script(), &[0]).await?;
                 let changed = apply_changed(&o);
-                Ok(result(changed, format!("success: {}", lines(&o).join(" ")), &o).into_map())
+                Ok(result(
+                    changed,
+                    format!("success: {}", lines(&o).join(" ")),
+                    &o,
+                ))
             }
             "absent" => {
                 let (_, o, _) = kubectl(ctx, k.get_script(), &[0]).await?;
                 if o.trim().is_empty() {
-                    return Ok(result(false, "success: nothing to delete".into(), "").into_map());
+                    return Ok(result(false, "success: nothing to delete".into(), ""));
                 }
                 if ctx.check_mode {
-                    return Ok(
-                        result(true, format!("would delete {}", lines(&o).join(" ")), "")
-                            .into_map(),
-                    );
+                    return Ok(result(
+                        true,
+                        format!("would delete {}", lines(&o).join(" ")),
+                        "",
+                    ));
                 }
                 let (_, d, _) = kubectl(ctx, k.delete_script(), &[0]).await?;
                 let changed = lines(&d).iter().any(|l| l.contains("deleted"));
-                Ok(result(changed, format!("success: {}", lines(&d).join(" ")), &d).into_map())
+                Ok(result(
+                    changed,
+                    format!("success: {}", lines(&d).join(" ")),
+                    &d,
+                ))
             }
             _ => {
                 // stopped: scaled to 0 replicas.
                 let (_, o, _) = kubectl(ctx, k.replicas_script(), &[0]).await?;
                 let up = running(&o);
                 if up.is_empty() {
-                    return Ok(result(false, "success: nothing running".into(), "").into_map());
+                    return Ok(result(false, "success: nothing running".into(), ""));
                 }
                 if ctx.check_mode {
-                    return Ok(
-                        result(true, format!("would scale to 0: {}", up.join(" ")), "").into_map(),
-                    );
+                    return Ok(result(
+                        true,
+                        format!("would scale to 0: {}", up.join(" ")),
+                        "",
+                    ));
                 }
                 let (_, s, _) = kubectl(ctx, k.scale_script(), &[0]).await?;
-                Ok(result(true, format!("success: {}", lines(&s).join(" ")), &s).into_map())
+                Ok(result(
+                    true,
+                    format!("success: {}", lines(&s).join(" ")),
+                    &s,
+                ))
             }
         }
     }

@@ -4,9 +4,11 @@
 
 use common::args::Spec;
 use kplay_engine::module::{Module, ModuleRegistry};
+use planned::Planned;
 use std::sync::Arc;
 
 pub mod common;
+pub mod planned;
 #[cfg(test)]
 pub(crate) mod testutil;
 
@@ -117,36 +119,36 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             Arc::new(wait_for_connection::WaitForConnectionModule),
             &wait_for_connection::SPEC,
         ),
-        (Arc::new(apt::AptModule), &apt::SPEC),
-        (Arc::new(dnf::DnfModule), &dnf::SPEC),
-        (Arc::new(yum::YumModule), &dnf::YUM_SPEC),
+        (Arc::new(Planned(apt::AptModule)), &apt::SPEC),
+        (Arc::new(Planned(dnf::DNF)), &dnf::SPEC),
+        (Arc::new(Planned(dnf::YUM)), &dnf::YUM_SPEC),
         (Arc::new(package::PackageModule), &package::SPEC),
         (Arc::new(get_url::GetUrlModule), &get_url::SPEC),
         (Arc::new(uri::UriModule), &uri::SPEC),
         (Arc::new(wait_for::WaitForModule), &wait_for::SPEC),
         (Arc::new(unarchive::UnarchiveModule), &unarchive::SPEC),
-        (Arc::new(sysctl::SysctlModule), &sysctl::SPEC),
+        (Arc::new(Planned(sysctl::SysctlModule)), &sysctl::SPEC),
         (
-            Arc::new(authorized_key::AuthorizedKeyModule),
+            Arc::new(Planned(authorized_key::AuthorizedKeyModule)),
             &authorized_key::SPEC,
         ),
-        (Arc::new(mount::MountModule), &mount::SPEC),
-        (Arc::new(group::GroupModule), &group::SPEC),
-        (Arc::new(user::UserModule), &user::SPEC),
-        (Arc::new(systemd::SystemdModule), &systemd::SPEC),
-        (Arc::new(service::ServiceModule), &service::SPEC),
-        (Arc::new(modprobe::ModprobeModule), &modprobe::SPEC),
+        (Arc::new(Planned(mount::MountModule)), &mount::SPEC),
+        (Arc::new(Planned(group::GroupModule)), &group::SPEC),
+        (Arc::new(Planned(user::UserModule)), &user::SPEC),
+        (Arc::new(Planned(systemd::SystemdModule)), &systemd::SPEC),
+        (Arc::new(Planned(service::ServiceModule)), &service::SPEC),
+        (Arc::new(Planned(modprobe::ModprobeModule)), &modprobe::SPEC),
         (Arc::new(hostname::HostnameModule), &hostname::SPEC),
         (Arc::new(x509_cert::X509CertModule), &x509_cert::SPEC),
         (Arc::new(kube::KubeModule), &kube::SPEC),
         (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
         (Arc::new(find::FindModule), &find::SPEC),
-        (Arc::new(helm::HelmModule), &helm::SPEC),
+        (Arc::new(Planned(helm::HelmModule)), &helm::SPEC),
         (
-            Arc::new(helm_repository::HelmRepositoryModule),
+            Arc::new(Planned(helm_repository::HelmRepositoryModule)),
             &helm_repository::SPEC,
         ),
-        (Arc::new(iptables::IptablesModule), &iptables::SPEC),
+        (Arc::new(Planned(iptables::IptablesModule)), &iptables::SPEC),
         (
             Arc::new(yum_repository::YumRepositoryModule),
             &yum_repository::SPEC,
@@ -156,14 +158,14 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             &apt_repository::SPEC,
         ),
         (
-            Arc::new(dpkg_selections::DpkgSelectionsModule),
+            Arc::new(Planned(dpkg_selections::DpkgSelectionsModule)),
             &dpkg_selections::SPEC,
         ),
         (
             Arc::new(package_facts::PackageFactsModule),
             &package_facts::SPEC,
         ),
-        (Arc::new(timezone::TimezoneModule), &timezone::SPEC),
+        (Arc::new(Planned(timezone::TimezoneModule)), &timezone::SPEC),
         (
             Arc::new(service_facts::ServiceFactsModule),
             &service_facts::SPEC,

@@ -276,7 +276,7 @@ impl Module for LineinfileModule {
         "lineinfile"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
         let state = a.required_str("state")?;
@@ -312,9 +312,7 @@ impl Module for LineinfileModule {
                 return Err(fail_rc(format!("Destination {path} does not exist !"), 257))
             }
             Found::Missing if present.is_none() => {
-                return Ok(ModuleResult::new(false)
-                    .set("msg", "file not present")
-                    .into_map());
+                return Ok(ModuleResult::new(false).set("msg", "file not present"));
             }
             Found::Missing => String::new(),
             Found::File { content, .. } => content.clone(),
@@ -360,7 +358,13 @@ impl Module for LineinfileModule {
         if let Some(w) = warning {
             r.insert("warnings", Value::Array(vec![Value::String(w)]));
         }
-        Ok(with_diff(ctx, r, &format!("{path} (content)"), &original, &after).into_map())
+        Ok(with_diff(
+            ctx,
+            r,
+            &format!("{path} (content)"),
+            &original,
+            &after,
+        ))
     }
 }
 

@@ -7,8 +7,9 @@
 use crate::common::args::{p, Param, Spec};
 use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
+use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
@@ -25,14 +26,25 @@ pub static SPEC: Spec = Spec::new("modprobe", "Load or unload kernel modules", &
 /// `community.general.modprobe`.
 pub struct ModprobeModule;
 
+/// `persistent`: what to do with the boot-time configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Persistent {
+    /// Leave it alone.
+    #[default]
+    Disabled,
+    /// Load at boot (with `params`).
+    Present,
+    /// Remove every boot-time mention.
+    Absent,
+}
+
 /// Checked arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModprobeArgs {
     pub name: String,
-    pub present: bool,
+    pub state: Presence,
     pub params: String,
-    /// `disabled` (leave boot config alone), `present` or `absent`.
-    pub persistent: String,
+    pub persistent: Persistent,
 }
 
 impl ModprobeArgs {
@@ -47,13 +59,18 @@ impl ModprobeArgs {
         }
         let m = ModprobeArgs {
             name,
-            present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),
+            state: Presence::from_arg(&a, "state")?,
             params: a.str("params")?.unwrap_or_default(),
-            persistent: a
+            persistent: match a
                 .choice("persistent", &["disabled", "absent", "present"])?
-                .unwrap_or_else(|| "disabled".into()),
+                .as_deref()
+            {
+                Some("present") => Persistent::Present,
+                Some("absent") => Persistent::Absent,
+                _ => Persistent::Disabled,
+            },
         };
-        if m.persistent == "present" && !m.present {
+        if m.persistent == Persistent::Present && m.state == Presence::Absent {
             return Err(ModuleError::new(
                 "persistent=present requires state=present",
             ));
@@ -159,18 +176,19 @@ pub fn seen(r: &Replies) -> Seen {
 pub fn change_script(m: &ModprobeArgs, s: &Seen) -> Option<String> {
     let mut sh = Vec::new();
     let n = sh_quote(&m.name);
-    if m.present && !s.present {
+    let present = m.state == Presence::Present;
+    if present && !s.present {
         let params = if m.params.trim().is_empty() {
             String::new()
         } else {
             format!(" {}", m.params.trim())
         };
         sh.push(format!("modprobe {n}{params}"));
-    } else if !m.present && s.removable {
+    } else if !present && s.removable {
         sh.push(format!("modprobe -r {n}"));
     }
-    match m.persistent.as_str() {
-        "present" => {
+    match m.persistent {
+        Persistent::Present => {
             if !s.persistent_load {
                 sh.push(format!(
                     "mkdir -p /etc/modules-load.d && printf '%s\\n' {n} > {}",
@@ -186,7 +204,7 @@ pub fn change_script(m: &ModprobeArgs, s: &Seen) -> Option<String> {
                 ));
             }
         }
-        "absent" => {
+        Persistent::Absent => {
             if s.persistent_load {
                 sh.push(format!("for f in /etc/modules-load.d/*.conf /etc/modules; do [ -f \"$f\" ] && grep -qxF -- {n} \"$f\" && sed -i -E {} \"$f\"; done; true", sh_quote(&format!("/^{}$/d", ere_escape(&m.name)))));
             }
@@ -194,13 +212,18 @@ pub fn change_script(m: &ModprobeArgs, s: &Seen) -> Option<String> {
                 sh.push(format!("for f in /etc/modprobe.d/*.conf; do [ -f \"$f\" ] && sed -i -E {} \"$f\"; done; true", sh_quote(&format!("/^options {} /d", ere_escape(&m.name)))));
             }
         }
-        _ => {}
+        Persistent::Disabled => {}
     }
     (!sh.is_empty()).then(|| sh.join(" &&\n"))
 }
 
 #[async_trait]
-impl Module for ModprobeModule {
+impl QueryPlanApply for ModprobeModule {
+    type Args = ModprobeArgs;
+    type Seen = Seen;
+    /// The sh that makes the change.
+    type Changes = String;
+
     fn name(&self) -> &'static str {
         "modprobe"
     }
@@ -209,17 +232,32 @@ impl Module for ModprobeModule {
         &["community.general", "ansible.posix"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let m = ModprobeArgs::parse(args)?;
-        let s = seen(&read_all(ctx, &reads(&m)).await?);
-        let script = change_script(&m, &s);
-        let mut result = ModuleResult::new(script.is_some())
+    fn parse(&self, args: Map) -> Result<ModprobeArgs, ModuleError> {
+        ModprobeArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, m: &ModprobeArgs) -> Result<Seen, ModuleError> {
+        Ok(seen(&read_all(ctx, &reads(m)).await?))
+    }
+
+    fn plan(m: &ModprobeArgs, s: &Seen) -> Result<Plan<String>, ModuleError> {
+        let result = ModuleResult::new(false)
             .set("name", m.name.as_str())
             .set("params", m.params.as_str())
-            .set("state", if m.present { "present" } else { "absent" });
-        let Some(script) = script.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
-        };
+            .set("state", m.state.as_str());
+        Ok(match change_script(m, s) {
+            Some(script) => Plan::change(script, result),
+            None => Plan::nothing(result),
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        m: &ModprobeArgs,
+        script: String,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
         let out = run_sh(ctx, script, None).await?;
         if out.rc != 0 {
             let (o, e) = (out.stdout_str(), out.stderr_str());
@@ -227,15 +265,16 @@ impl Module for ModprobeModule {
             err.result.insert("name".into(), m.name.clone().into());
             return Err(err);
         }
-        result.insert("changed", true);
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::Planned;
     use crate::testutil::{args, ctx, TestEnv};
+    use kplay_engine::module::Module;
     use serde_json::json;
 
     fn ma(v: serde_json::Value) -> ModprobeArgs {
@@ -322,6 +361,51 @@ mod tests {
     }
 
     #[test]
+    fn plan_loads_a_missing_module_and_reports_its_arguments() {
+        let m = ma(json!({"name": "dummy", "params": "numdummies=2"}));
+        let p = ModprobeModule::plan(&m, &Seen::default()).unwrap();
+        assert_eq!(p.changes.as_deref(), Some("modprobe dummy numdummies=2"));
+        let r = p.result.into_map();
+        assert_eq!(
+            (&r["changed"], &r["name"], &r["params"], &r["state"]),
+            (
+                &json!(true),
+                &json!("dummy"),
+                &json!("numdummies=2"),
+                &json!("present")
+            )
+        );
+    }
+
+    #[test]
+    fn plan_leaves_a_builtin_module_alone_even_for_absent() {
+        let builtin = Seen {
+            present: true,
+            ..Default::default()
+        };
+        let m = ma(json!({"name": "overlay", "state": "absent"}));
+        let p = ModprobeModule::plan(&m, &builtin).unwrap();
+        assert!(p.changes.is_none() && !p.result.changed);
+        assert_eq!(p.result.into_map()["state"], json!("absent"));
+    }
+
+    #[test]
+    fn persistent_absent_needs_no_unload_to_clean_boot_files() {
+        let m = ma(json!({"name": "dummy", "state": "absent", "persistent": "absent"}));
+        assert_eq!(m.persistent, Persistent::Absent);
+        let s = Seen {
+            persistent_load: true,
+            ..Default::default()
+        };
+        let sh = ModprobeModule::plan(&m, &s).unwrap().changes.unwrap();
+        assert!(
+            sh.starts_with("for f in /etc/modules-load.d/*.conf"),
+            "{sh}"
+        );
+        assert!(!sh.contains("modprobe -r"));
+    }
+
+    #[test]
     fn kernel_name_uses_underscores() {
         assert_eq!(
             ma(json!({"name": "nf-conntrack"})).kernel_name(),
@@ -342,10 +426,11 @@ mod tests {
         };
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
-        let r = ModprobeModule
+        let r = Planned(ModprobeModule)
             .run(&ctx(&env, false, false), args(json!({"name": name})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(false));
     }
 
@@ -353,7 +438,7 @@ mod tests {
     async fn loading_a_missing_module_fails_with_modprobes_message() {
         let d = tempfile::tempdir().unwrap();
         let env = TestEnv::new(d.path());
-        let e = ModprobeModule
+        let e = Planned(ModprobeModule)
             .run(
                 &ctx(&env, false, false),
                 args(json!({"name": "kplay_no_such_module"})),
@@ -362,13 +447,14 @@ mod tests {
             .unwrap_err();
         assert!(!e.msg.is_empty());
         assert_ne!(e.result["rc"], json!(0));
-        let r = ModprobeModule
+        let r = Planned(ModprobeModule)
             .run(
                 &ctx(&env, true, false),
                 args(json!({"name": "kplay_no_such_module"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
     }
 }

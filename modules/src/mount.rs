@@ -8,8 +8,9 @@ use crate::common::args::{p, Param, RequiredIf, Spec};
 use crate::common::diff::text_diff;
 use crate::common::reads::{failure, read_all, Read};
 use crate::common::write::{write_file, WriteRequest};
+use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -73,6 +74,38 @@ const STATES: &[&str] = &[
 /// `ansible.posix.mount`.
 pub struct MountModule;
 
+/// `state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountState {
+    /// Unmounted, out of fstab, mount point removed.
+    Absent,
+    /// Out of fstab; the mount is left alone.
+    AbsentFromFstab,
+    /// In fstab and mounted (remounted when the entry changed).
+    Mounted,
+    /// In fstab only.
+    Present,
+    Unmounted,
+    /// Remounted every time.
+    Remounted,
+    /// Mounted without fstab.
+    Ephemeral,
+}
+
+impl MountState {
+    fn from_choice(s: &str) -> MountState {
+        match s {
+            "absent" => MountState::Absent,
+            "absent_from_fstab" => MountState::AbsentFromFstab,
+            "mounted" => MountState::Mounted,
+            "present" => MountState::Present,
+            "unmounted" => MountState::Unmounted,
+            "remounted" => MountState::Remounted,
+            _ => MountState::Ephemeral,
+        }
+    }
+}
+
 /// Checked arguments; `opts` already carries `noauto` when `boot` is false.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountArgs {
@@ -82,7 +115,7 @@ pub struct MountArgs {
     pub opts: String,
     pub dump: String,
     pub passno: String,
-    pub state: String,
+    pub state: MountState,
     pub fstab: String,
     pub boot: bool,
     pub backup: bool,
@@ -91,7 +124,7 @@ pub struct MountArgs {
 impl MountArgs {
     pub fn parse(args: Map) -> Result<MountArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        let state = a.choice("state", STATES)?.unwrap_or_default();
+        let state = MountState::from_choice(&a.choice("state", STATES)?.unwrap_or_default());
         let boot = a.flag("boot");
         let mut opts = a.str("opts")?.unwrap_or_else(|| "defaults".into());
         if !boot {
@@ -259,7 +292,7 @@ fn fstab_flag(a: &MountArgs) -> String {
 
 /// `mount` for state=mounted (from fstab) or ephemeral (everything on the command line).
 pub fn mount_command(a: &MountArgs) -> String {
-    if a.state == "ephemeral" {
+    if a.state == MountState::Ephemeral {
         format!(
             "mount -t {} -o {} {} {}",
             sh_quote(a.fstype.as_deref().unwrap_or("")),
@@ -274,7 +307,7 @@ pub fn mount_command(a: &MountArgs) -> String {
 
 /// A remount, falling back to unmount and mount as Ansible does.
 pub fn remount_command(a: &MountArgs) -> String {
-    let opts = if a.state == "ephemeral" {
+    let opts = if a.state == MountState::Ephemeral {
         format!("remount,{}", a.opts)
     } else {
         "remount".into()
@@ -294,28 +327,28 @@ pub fn umount_command(name: &str) -> String {
 }
 
 /// What the host looks like now.
-#[derive(Debug, Clone, Default)]
-struct Seen {
-    fstab: String,
-    mounted: bool,
-    dir_exists: bool,
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub fstab: String,
+    pub mounted: bool,
+    pub dir_exists: bool,
 }
 
-/// The planned changes.
+/// The changes the state table asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct Decision {
     pub new_fstab: Option<String>,
     /// sh to run after fstab is written, with the message prefix for its failure.
     pub command: Option<(String, &'static str)>,
     pub changed: bool,
 }
 
-fn plan(a: &MountArgs, fstab: &str, mounted: bool, dir_exists: bool) -> Plan {
-    let mut p = Plan::default();
-    match a.state.as_str() {
-        "absent" | "absent_from_fstab" => {
+fn decide(a: &MountArgs, fstab: &str, mounted: bool, dir_exists: bool) -> Decision {
+    let mut p = Decision::default();
+    match a.state {
+        MountState::Absent | MountState::AbsentFromFstab => {
             p.new_fstab = unset_entry(fstab, a);
-            if a.state == "absent" {
+            if a.state == MountState::Absent {
                 let mut sh = Vec::new();
                 if mounted {
                     sh.push(umount_command(&a.name));
@@ -332,10 +365,12 @@ fn plan(a: &MountArgs, fstab: &str, mounted: bool, dir_exists: bool) -> Plan {
                 p.changed = mounted;
             }
         }
-        "unmounted" if mounted => p.command = Some((umount_command(&a.name), "Error unmounting")),
-        "unmounted" => {}
-        "present" => p.new_fstab = set_entry(fstab, a),
-        "mounted" => {
+        MountState::Unmounted if mounted => {
+            p.command = Some((umount_command(&a.name), "Error unmounting"))
+        }
+        MountState::Unmounted => {}
+        MountState::Present => p.new_fstab = set_entry(fstab, a),
+        MountState::Mounted => {
             p.new_fstab = set_entry(fstab, a);
             let mkdir = if dir_exists {
                 String::new()
@@ -348,9 +383,9 @@ fn plan(a: &MountArgs, fstab: &str, mounted: bool, dir_exists: bool) -> Plan {
                 p.command = Some((format!("{mkdir}{}", remount_command(a)), "Error mounting"));
             }
         }
-        "remounted" => p.command = Some((remount_command(a), "Error remounting")),
-        _ => {
-            // ephemeral: mounted without fstab, remounted when already mounted.
+        MountState::Remounted => p.command = Some((remount_command(a), "Error remounting")),
+        MountState::Ephemeral => {
+            // Mounted without fstab, remounted when already mounted.
             let mkdir = if dir_exists {
                 String::new()
             } else {
@@ -384,8 +419,20 @@ fn result(a: &MountArgs, changed: bool) -> ModuleResult {
     r
 }
 
+/// What `apply` does: write fstab, then run the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub decision: Decision,
+    /// fstab as it was, put back when mounting the new entry fails.
+    pub old_fstab: String,
+}
+
 #[async_trait]
-impl Module for MountModule {
+impl QueryPlanApply for MountModule {
+    type Args = MountArgs;
+    type Seen = Seen;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
         "mount"
     }
@@ -394,8 +441,11 @@ impl Module for MountModule {
         &["ansible.posix", "community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = MountArgs::parse(args)?;
+    fn parse(&self, args: Map) -> Result<MountArgs, ModuleError> {
+        MountArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &MountArgs) -> Result<Seen, ModuleError> {
         let f = sh_quote(&a.fstab);
         let replies = read_all(
             ctx,
@@ -407,7 +457,7 @@ impl Module for MountModule {
         )
         .await?;
         let fr = replies.get("fstab");
-        let seen = Seen {
+        Ok(Seen {
             fstab: match fr.rc {
                 0 => fr.out,
                 3 => String::new(),
@@ -421,17 +471,30 @@ impl Module for MountModule {
             },
             mounted: is_mounted(&replies.get("mounts").out, &a.name),
             dir_exists: replies.get("dir").ok(),
-        };
-        let plan = plan(&a, &seen.fstab, seen.mounted, seen.dir_exists);
-        let mut r = result(&a, plan.changed);
-        if ctx.diff {
-            if let Some(new) = &plan.new_fstab {
-                r.insert("diff", text_diff(&a.fstab, &a.fstab, &seen.fstab, new));
-            }
+        })
+    }
+
+    fn plan(a: &MountArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
+        let d = decide(a, &seen.fstab, seen.mounted, seen.dir_exists);
+        let mut r = result(a, d.changed);
+        if let Some(new) = &d.new_fstab {
+            r.insert("diff", text_diff(&a.fstab, &a.fstab, &seen.fstab, new));
         }
-        if ctx.check_mode {
-            return Ok(r.into_map());
-        }
+        let changes = d.changed.then(|| Changes {
+            decision: d,
+            old_fstab: seen.fstab.clone(),
+        });
+        Ok(Plan { changes, result: r })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &MountArgs,
+        c: Changes,
+        mut r: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        let plan = c.decision;
         if let Some(new) = &plan.new_fstab {
             let req = WriteRequest {
                 dest: &a.fstab,
@@ -453,7 +516,7 @@ impl Module for MountModule {
                 if plan.new_fstab.is_some() && *what == "Error mounting" {
                     let req = WriteRequest {
                         dest: &a.fstab,
-                        data: seen.fstab.as_bytes(),
+                        data: c.old_fstab.as_bytes(),
                         ..Default::default()
                     };
                     let _ = write_file(ctx, &req).await;
@@ -466,14 +529,16 @@ impl Module for MountModule {
                 ));
             }
         }
-        Ok(r.into_map())
+        Ok(r)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::Planned;
     use crate::testutil::{args, ctx, TestEnv};
+    use kplay_engine::module::Module;
     use serde_json::json;
 
     fn ma(v: serde_json::Value) -> MountArgs {
@@ -555,19 +620,67 @@ mod tests {
         let a = ma(
             json!({"path": "/data", "state": "mounted", "src": "/dev/sdb1", "fstype": "xfs", "fstab": "/tmp/f"}),
         );
-        let p = plan(&a, "", false, false);
+        let p = decide(&a, "", false, false);
         assert_eq!(
             p.command.unwrap().0,
             "mkdir -p -- /data && mount -T /tmp/f /data"
         );
-        let p = plan(&a, "", true, true);
+        let p = decide(&a, "", true, true);
         assert!(p
             .command
             .unwrap()
             .0
             .starts_with("mount -o remount -T /tmp/f /data ||"));
-        let p = plan(&a, &a.fstab_line(), true, true);
-        assert_eq!(p, Plan::default());
+        let p = decide(&a, &a.fstab_line(), true, true);
+        assert_eq!(p, Decision::default());
+    }
+
+    fn seen(fstab: &str, mounted: bool) -> Seen {
+        Seen {
+            fstab: fstab.into(),
+            mounted,
+            dir_exists: true,
+        }
+    }
+
+    #[test]
+    fn plan_adds_the_entry_and_mounts_with_the_fstab_diff() {
+        let a = ma(
+            json!({"path": "/data", "state": "mounted", "src": "/dev/sdb1", "fstype": "xfs", "fstab": "/tmp/f"}),
+        );
+        assert_eq!(a.state, MountState::Mounted);
+        let p = MountModule::plan(&a, &seen("# keep\n", false)).unwrap();
+        let c = p.changes.unwrap();
+        assert_eq!(c.old_fstab, "# keep\n");
+        assert_eq!(
+            c.decision.command,
+            Some(("mount -T /tmp/f /data".to_string(), "Error mounting"))
+        );
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(
+            r["diff"]["after"],
+            json!("# keep\n/dev/sdb1 /data xfs defaults 0 0\n")
+        );
+        let done = MountModule::plan(&a, &seen(&a.fstab_line(), true)).unwrap();
+        assert!(done.changes.is_none() && !done.result.changed && done.result.diff.is_none());
+    }
+
+    #[test]
+    fn plan_absent_unmounts_and_removes_the_entry() {
+        let a = ma(json!({"path": "/data", "state": "absent", "fstab": "/tmp/f"}));
+        let p = MountModule::plan(&a, &seen("/dev/sdb1 /data xfs defaults 0 0\n", true)).unwrap();
+        let c = p.changes.unwrap();
+        assert_eq!(c.decision.new_fstab.as_deref(), Some(""));
+        let (cmd, what) = c.decision.command.unwrap();
+        assert!(
+            cmd.starts_with("umount") && cmd.contains("rmdir -- /data"),
+            "{cmd}"
+        );
+        assert_eq!(what, "Error unmounting");
+        let from_fstab = ma(json!({"path": "/data", "state": "absent_from_fstab"}));
+        let p = MountModule::plan(&from_fstab, &seen("", true)).unwrap();
+        assert!(p.changes.is_none());
     }
 
     #[test]
@@ -592,10 +705,11 @@ mod tests {
         let env = TestEnv::new(d.path());
         let mp = "/mnt/kplay-test-never-mounted";
         let present = json!({"path": mp, "src": "/dev/kplay-none", "fstype": "ext4", "state": "present", "fstab": f.to_string_lossy()});
-        let r = MountModule
+        let r = Planned(MountModule)
             .run(&ctx(&env, true, true), args(present.clone()))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(
             r["diff"]["after"],
@@ -604,10 +718,11 @@ mod tests {
             ))
         );
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "# static\n");
-        let r = MountModule
+        let r = Planned(MountModule)
             .run(&ctx(&env, false, false), args(present.clone()))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(
             (r["changed"].clone(), r["opts"].clone(), r["boot"].clone()),
             (json!(true), json!("defaults"), json!("yes"))
@@ -617,26 +732,29 @@ mod tests {
             format!("# static\n/dev/kplay-none {mp} ext4 defaults 0 0\n")
         );
         assert_eq!(
-            MountModule
+            Planned(MountModule)
                 .run(&ctx(&env, false, false), args(present))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(false)
         );
         let absent = json!({"path": mp, "state": "absent", "fstab": f.to_string_lossy()});
         assert_eq!(
-            MountModule
+            Planned(MountModule)
                 .run(&ctx(&env, false, false), args(absent.clone()))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(true)
         );
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "# static\n");
         assert_eq!(
-            MountModule
+            Planned(MountModule)
                 .run(&ctx(&env, false, false), args(absent))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(false)
         );
     }
@@ -671,15 +789,17 @@ mod tests {
                 .lines()
                 .any(|l| l.split(' ').nth(1) == Some(mp.as_str()))
         };
-        let r = MountModule
+        let r = Planned(MountModule)
             .run(&ctx(&env, true, false), args(spec("mounted", "size=1m")))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(!mounted() && !std::path::Path::new(&mp).exists());
-        let r = MountModule
+        let r = Planned(MountModule)
             .run(&ctx(&env, false, false), args(spec("mounted", "size=1m")))
-            .await;
+            .await
+            .map(ModuleResult::into_map);
         let Ok(r) = r else {
             // No permission to mount in this sandbox: nothing more to check.
             eprintln!("skipping: cannot mount here");
@@ -688,38 +808,43 @@ mod tests {
         assert_eq!(r["changed"], json!(true));
         assert!(mounted());
         assert_eq!(
-            MountModule
+            Planned(MountModule)
                 .run(&ctx(&env, false, false), args(spec("mounted", "size=1m")))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(false)
         );
-        let r = MountModule
+        let r = Planned(MountModule)
             .run(&ctx(&env, false, false), args(spec("mounted", "size=2m")))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(mounted());
-        let r = MountModule
+        let r = Planned(MountModule)
             .run(&ctx(&env, false, false), args(spec("unmounted", "size=2m")))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert!(!mounted());
         assert_eq!(
-            MountModule
+            Planned(MountModule)
                 .run(&ctx(&env, false, false), args(spec("unmounted", "size=2m")))
                 .await
-                .unwrap()["changed"],
+                .unwrap()
+                .into_map()["changed"],
             json!(false)
         );
-        let r = MountModule
+        let r = Planned(MountModule)
             .run(
                 &ctx(&env, false, false),
                 args(json!({"path": mp, "state": "absent", "fstab": f})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], json!(true));
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "");
         assert!(!std::path::Path::new(&mp).exists());

@@ -6,8 +6,9 @@ use crate::apt::AptModule;
 use crate::common::args::{p, Param, Spec};
 use crate::common::run_sh;
 use crate::dnf::{run_rpm, RpmTool};
+use crate::planned::Planned;
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 /// What the detection snippet looks for, in order (the first found wins).
@@ -56,7 +57,11 @@ impl Module for PackageModule {
         "package"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, mut args: Map) -> Result<Map, ModuleError> {
+    async fn run(
+        &self,
+        ctx: &ModuleContext<'_>,
+        mut args: Map,
+    ) -> Result<ModuleResult, ModuleError> {
         if !args.contains_key("name") {
             return Err(ModuleError::new("missing required arguments: name"));
         }
@@ -68,7 +73,7 @@ impl Module for PackageModule {
             }
         };
         match mgr.as_str() {
-            "apt" => AptModule.run(ctx, args).await,
+            "apt" => Planned(AptModule).run(ctx, args).await,
             "dnf" | "dnf5" => run_rpm(ctx, "dnf", RpmTool::Dnf, args).await,
             "yum" => run_rpm(ctx, "yum", RpmTool::Yum, args).await,
             "unknown" => Err(ModuleError::new(
@@ -143,7 +148,8 @@ mod tests {
                 args(json!({"name": "dpkg", "state": "present"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], false);
         let r = PackageModule
             .run(
@@ -151,7 +157,8 @@ mod tests {
                 args(json!({"name": "dpkg", "state": "absent"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], true);
         assert_eq!(r["diff"]["prepared"], "Remove: dpkg\n");
     }

@@ -26,6 +26,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("package_facts", "Package information as facts", &[PARAMS]);
 
 /// `ansible.builtin.package_facts`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host (facts): nothing to plan or change.
 pub struct PackageFactsModule;
 
 const DPKG: &str = "command -v dpkg-query >/dev/null && dpkg-query -W -f='${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\n'";
@@ -77,7 +79,7 @@ impl Module for PackageFactsModule {
         "package_facts"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let mut managers = a.list("manager");
         if managers.is_empty() || managers.iter().any(|m| m == "auto") {
@@ -116,7 +118,7 @@ impl Module for PackageFactsModule {
         facts.insert("packages".into(), Value::Object(packages));
         let mut res = ModuleResult::new(false).into_map();
         res.insert("ansible_facts".into(), Value::Object(facts));
-        Ok(res)
+        Ok(res.into())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
@@ -16,6 +16,8 @@ pub static SPEC: Spec = Spec::new(
 );
 
 /// `ansible.builtin.ping`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Checks the connection: nothing to plan or change.
 pub struct PingModule;
 
 #[async_trait]
@@ -24,7 +26,7 @@ impl Module for PingModule {
         "ping"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let data = a.str("data")?.unwrap_or_else(|| "pong".to_string());
         // Ansible's ping raises an exception for `crash`, to test error handling.
@@ -48,7 +50,7 @@ impl Module for PingModule {
         let mut m = Map::new();
         m.insert("ping".into(), Value::String(data));
         m.insert("changed".into(), Value::Bool(false));
-        Ok(m)
+        Ok(m.into())
     }
 }
 
@@ -64,7 +66,8 @@ mod tests {
         let r = PingModule
             .run(&ctx(&e, false, false), Map::new())
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ping"], json!("pong"));
         assert_eq!(r["changed"], json!(false));
     }
@@ -75,7 +78,8 @@ mod tests {
         let r = PingModule
             .run(&ctx(&e, false, false), args(json!({"data": "hi there"})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ping"], json!("hi there"));
     }
 

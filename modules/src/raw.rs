@@ -4,7 +4,7 @@
 use crate::cmdline::lines_value;
 use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::{sh_quote, ExecRequest};
 use kplay_engine::value::{Map, Value};
 
@@ -17,6 +17,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("raw", "Executes a low-down and dirty command", &[PARAMS]);
 
 /// `ansible.builtin.raw`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Runs what it is told, without kplay on the host: nothing to query or plan.
 pub struct RawModule;
 
 #[async_trait]
@@ -34,7 +36,7 @@ impl Module for RawModule {
         false
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let text = a.str("_raw_params")?.unwrap_or_default();
         if text.trim().is_empty() {
@@ -64,7 +66,7 @@ impl Module for RawModule {
             m.insert("msg".into(), Value::String("non-zero return code".into()));
             return Err(ModuleError::with_result("non-zero return code", m));
         }
-        Ok(m)
+        Ok(m.into())
     }
 }
 
@@ -84,7 +86,8 @@ mod tests {
                 args(json!({"_raw_params": "echo a | tr a b"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("b\n"));
         assert_eq!(r["stdout_lines"], json!(["b"]));
         assert_eq!(r["changed"], json!(true));

@@ -139,7 +139,7 @@ impl Module for ReplaceModule {
         "replace"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
         let edit = Replace::from_args(&a)?;
@@ -155,8 +155,7 @@ impl Module for ReplaceModule {
             Outcome::NoSection(m) => {
                 return Ok(ModuleResult::new(false)
                     .set("rc", Value::from(0))
-                    .set("msg", m)
-                    .into_map());
+                    .set("msg", m));
             }
             Outcome::Unchanged => (None, String::new()),
             Outcome::Replaced { text, count } => (Some(text), format!("{count} replacements made")),
@@ -171,7 +170,7 @@ impl Module for ReplaceModule {
             // Ansible's replace uses the bare path as both headers.
             r = r.with_diff(&path, &path, &contents, after);
         }
-        Ok(r.into_map())
+        Ok(r)
     }
 }
 

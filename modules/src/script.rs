@@ -122,6 +122,7 @@ fn skipped(msg: String) -> Map {
         .into_map()
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Runs a controller script on the host: its effect is unknowable before it runs.
 pub struct ScriptModule;
 
 #[async_trait]
@@ -134,13 +135,12 @@ impl Module for ScriptModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = ScriptArgs::parse(args, ctx)?;
         if ctx.check_mode && !a.tests.any() {
             return Ok(ModuleResult::new(false)
                 .set("skipped", true)
-                .set("msg", "This module does not support check mode.")
-                .into_map());
+                .set("msg", "This module does not support check mode."));
         }
         let body = if ctx.check_mode {
             None
@@ -153,10 +153,10 @@ impl Module for ScriptModule {
         let stdout = out.stdout_str();
         let first = stdout.lines().next().unwrap_or("");
         if let Some(skip) = a.tests.skipped(first).filter(|_| out.rc == 0) {
-            return Ok(skipped(a.tests.reason(skip).1));
+            return Ok(skipped(a.tests.reason(skip).1).into());
         }
         if ctx.check_mode {
-            return Ok(ModuleResult::new(true).into_map());
+            return Ok(ModuleResult::new(true));
         }
         match out.rc {
             RC_CHDIR => {
@@ -187,7 +187,7 @@ impl Module for ScriptModule {
                 r.into_map(),
             ));
         }
-        Ok(r.into_map())
+        Ok(r)
     }
 }
 
@@ -221,7 +221,8 @@ mod tests {
                 args(json!({"_raw_params": "s.sh 'a b' c", "chdir": dir})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], true);
         assert_eq!(r["rc"], 0);
         assert_eq!(r["stdout_lines"][0], format!("a b|c|{dir}"));
@@ -237,7 +238,8 @@ mod tests {
                 args(json!({"cmd": "s.sh", "executable": "/bin/sh"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], "via-sh\n");
     }
 
@@ -264,7 +266,8 @@ mod tests {
                 args(json!({"_raw_params": "s.sh", "creates": t.path().to_str().unwrap()})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], false);
         assert_eq!(
             r["msg"],
@@ -282,7 +285,8 @@ mod tests {
                 args(json!({"_raw_params": "s.sh", "removes": dir, "chdir": dir})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], true);
         assert!(!t.path().join("marker").exists());
     }

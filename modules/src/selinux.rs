@@ -93,7 +93,7 @@ impl Module for SelinuxModule {
         &["ansible.posix"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let state = a.required_str("state")?;
         let configfile = a.required_str("configfile")?;
@@ -188,7 +188,7 @@ impl Module for SelinuxModule {
             .set("state", state.as_str())
             .set("configfile", configfile.as_str())
             .set("reboot_required", reboot_required);
-        Ok(with_diff(ctx, r, &configfile, &original, &text).into_map())
+        Ok(with_diff(ctx, r, &configfile, &original, &text))
     }
 }
 

@@ -7,9 +7,10 @@
 use crate::common::args::{p, Param, Spec};
 use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
-use crate::systemd::{self, SystemdArgs};
+use crate::planned::{Plan, QueryPlanApply};
+use crate::systemd::{self, ServiceState, SystemdArgs};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -41,7 +42,7 @@ pub struct ServiceModule;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceArgs {
     pub name: String,
-    pub state: Option<String>,
+    pub state: Option<ServiceState>,
     pub enabled: Option<bool>,
     pub sleep: Option<u32>,
     pub pattern: Option<String>,
@@ -56,7 +57,7 @@ impl ServiceArgs {
         let a = SPEC.parse(args)?;
         let s = ServiceArgs {
             name: a.str("name")?.unwrap_or_default(),
-            state: a.choice("state", systemd::STATES)?,
+            state: ServiceState::from_arg(&a)?,
             enabled: if a.has("enabled") {
                 Some(a.flag("enabled"))
             } else {
@@ -75,7 +76,7 @@ impl ServiceArgs {
     pub fn as_systemd(&self) -> SystemdArgs {
         SystemdArgs {
             name: Some(self.name.clone()),
-            state: self.state.clone(),
+            state: self.state,
             enabled: self.enabled,
             scope: "system".into(),
             ..Default::default()
@@ -117,16 +118,38 @@ pub fn reads(a: &ServiceArgs, check_mode: bool) -> Vec<Read> {
     v
 }
 
-/// The SysV plan: commands in order and the result.
+/// What the SysV reads found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SysvSeen {
+    pub exists: bool,
+    pub running: bool,
+    pub enabled: bool,
+}
+
+impl SysvSeen {
+    pub fn from_replies(r: &Replies) -> SysvSeen {
+        SysvSeen {
+            exists: r.get("sysv_exists").ok(),
+            running: r.get("sysv_status").ok(),
+            enabled: r.get("sysv_enabled").ok(),
+        }
+    }
+}
+
+/// The SysV plan from the reads: commands in order and the result.
 pub fn sysv_plan(a: &ServiceArgs, r: &Replies) -> Result<(Vec<String>, Map), ModuleError> {
-    if !r.get("sysv_exists").ok() {
+    sysv_decide(a, &SysvSeen::from_replies(r))
+}
+
+/// The SysV plan: commands in order and the result.
+pub fn sysv_decide(a: &ServiceArgs, seen: &SysvSeen) -> Result<(Vec<String>, Map), ModuleError> {
+    if !seen.exists {
         return Err(ModuleError::new(format!(
             "Could not find the requested service {}: host",
             a.name
         )));
     }
-    let running = r.get("sysv_status").ok();
-    let enabled = r.get("sysv_enabled").ok();
+    let (running, enabled) = (seen.running, seen.enabled);
     let n = sh_quote(&a.name);
     let args = if a.arguments.is_empty() {
         String::new()
@@ -154,12 +177,12 @@ pub fn sysv_plan(a: &ServiceArgs, r: &Replies) -> Result<(Vec<String>, Map), Mod
             ));
         }
     }
-    if let Some(state) = &a.state {
-        result.insert("state".into(), Value::String(state.clone()));
-        match state.as_str() {
-            "started" if !running => cmds.push(script("start")),
-            "stopped" if running => cmds.push(script("stop")),
-            "restarted" => match (running, a.sleep) {
+    if let Some(state) = a.state {
+        result.insert("state".into(), Value::String(state.as_str().into()));
+        match state {
+            ServiceState::Started if !running => cmds.push(script("start")),
+            ServiceState::Stopped if running => cmds.push(script("stop")),
+            ServiceState::Restarted => match (running, a.sleep) {
                 (true, Some(s)) => cmds.push(format!(
                     "{{ {}; }} ; sleep {s}; {}",
                     script("stop"),
@@ -168,7 +191,7 @@ pub fn sysv_plan(a: &ServiceArgs, r: &Replies) -> Result<(Vec<String>, Map), Mod
                 (true, None) => cmds.push(script("restart")),
                 (false, _) => cmds.push(script("start")),
             },
-            "reloaded" => cmds.push(if running {
+            ServiceState::Reloaded => cmds.push(if running {
                 script("reload")
             } else {
                 script("start")
@@ -180,25 +203,82 @@ pub fn sysv_plan(a: &ServiceArgs, r: &Replies) -> Result<(Vec<String>, Map), Mod
     Ok((cmds, result))
 }
 
+/// What `query` found, by service manager.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    Systemd(systemd::Seen),
+    Sysv(SysvSeen),
+}
+
+/// What `apply` runs, by service manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changes {
+    Systemd(Vec<systemd::Action>),
+    /// Init-script commands, in order.
+    Sysv(Vec<String>),
+}
+
 #[async_trait]
-impl Module for ServiceModule {
+impl QueryPlanApply for ServiceModule {
+    type Args = ServiceArgs;
+    type Seen = Seen;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
         "service"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = ServiceArgs::parse(args)?;
-        let r = read_all(ctx, &reads(&a, ctx.check_mode)).await?;
+    fn parse(&self, args: Map) -> Result<ServiceArgs, ModuleError> {
+        ServiceArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &ServiceArgs) -> Result<Seen, ModuleError> {
+        let r = read_all(ctx, &reads(a, ctx.check_mode)).await?;
         let mgr = r.get("mgr").out.trim().to_string();
-        if a.use_ == "systemd" || (a.use_ == "auto" && mgr == "systemd") {
-            let sa = a.as_systemd();
-            let seen = systemd::seen(&sa, &r)?;
-            return systemd::apply(ctx, &sa, &seen).await;
+        Ok(
+            if a.use_ == "systemd" || (a.use_ == "auto" && mgr == "systemd") {
+                Seen::Systemd(systemd::seen(&a.as_systemd(), &r)?)
+            } else {
+                Seen::Sysv(SysvSeen::from_replies(&r))
+            },
+        )
+    }
+
+    fn plan(a: &ServiceArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
+        match seen {
+            Seen::Systemd(s) => {
+                let p = systemd::plan_actions(&a.as_systemd(), s)?;
+                Ok(Plan {
+                    changes: p.changes.map(Changes::Systemd),
+                    result: p.result,
+                })
+            }
+            Seen::Sysv(s) => {
+                let (cmds, result) = sysv_decide(a, s)?;
+                let result = ModuleResult::from(result);
+                Ok(if cmds.is_empty() {
+                    Plan::nothing(result)
+                } else {
+                    Plan::change(Changes::Sysv(cmds), result)
+                })
+            }
         }
-        let (cmds, result) = sysv_plan(&a, &r)?;
-        if cmds.is_empty() || ctx.check_mode {
-            return Ok(result);
-        }
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &ServiceArgs,
+        changes: Changes,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        let cmds = match changes {
+            Changes::Systemd(actions) => {
+                systemd::run_actions(ctx, &a.as_systemd(), &actions).await?;
+                return Ok(result);
+            }
+            Changes::Sysv(cmds) => cmds,
+        };
         let script: String = cmds
             .iter()
             .enumerate()
@@ -225,7 +305,9 @@ impl Module for ServiceModule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::Planned;
     use crate::testutil::args;
+    use kplay_engine::module::Module;
     use serde_json::json;
 
     fn sa(v: serde_json::Value) -> ServiceArgs {
@@ -263,7 +345,11 @@ mod tests {
         assert_eq!(a.arguments, "-v");
         let s = a.as_systemd();
         assert_eq!(
-            (s.name.as_deref(), s.state.as_deref(), s.enabled),
+            (
+                s.name.as_deref(),
+                s.state.map(ServiceState::as_str),
+                s.enabled
+            ),
             (Some("ssh"), Some("restarted"), Some(true))
         );
     }
@@ -319,7 +405,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let env = crate::testutil::TestEnv::new(d.path());
         let c = crate::testutil::ctx(&env, false, false);
-        let e = ServiceModule
+        let e = Planned(ServiceModule)
             .run(
                 &c,
                 args(json!({"name": "kplay-no-such-service", "state": "started"})),
@@ -330,6 +416,47 @@ mod tests {
             e.msg,
             "Could not find the requested service kplay-no-such-service: host"
         );
+    }
+
+    #[test]
+    fn plan_on_sysv_enables_then_starts() {
+        let a = sa(json!({"name": "ntp", "state": "started", "enabled": true}));
+        let seen = Seen::Sysv(SysvSeen {
+            exists: true,
+            ..Default::default()
+        });
+        let p = ServiceModule::plan(&a, &seen).unwrap();
+        let Some(Changes::Sysv(cmds)) = &p.changes else {
+            panic!("no sysv commands: {:?}", p.changes)
+        };
+        assert_eq!(cmds.len(), 2);
+        assert!(cmds[0].contains("update-rc.d ntp defaults") && cmds[1].contains(" start"));
+        assert_eq!(p.result.into_map()["state"], json!("started"));
+        let running = Seen::Sysv(SysvSeen {
+            exists: true,
+            running: true,
+            enabled: true,
+        });
+        assert!(ServiceModule::plan(&a, &running).unwrap().changes.is_none());
+    }
+
+    #[test]
+    fn plan_on_systemd_uses_systemds_rules() {
+        let a = sa(json!({"name": "ntp", "state": "restarted"}));
+        let mut status = Map::new();
+        status.insert("ActiveState".into(), json!("active"));
+        let seen = Seen::Systemd(systemd::Seen {
+            status,
+            found: true,
+            enabled: true,
+            masked: false,
+        });
+        let p = ServiceModule::plan(&a, &seen).unwrap();
+        assert_eq!(
+            p.changes,
+            Some(Changes::Systemd(vec![systemd::Action { verb: "restart" }]))
+        );
+        assert_eq!(p.result.into_map()["state"], json!("started"));
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub static SPEC: Spec = Spec::new(
 );
 
 /// `ansible.builtin.service_facts`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host (facts): nothing to plan or change.
 pub struct ServiceFactsModule;
 
 /// Ansible's `state` for a systemd sub-state.
@@ -82,7 +84,7 @@ impl Module for ServiceFactsModule {
         "service_facts"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         SPEC.parse(args)?;
         let r = read_all(
             ctx,
@@ -107,7 +109,7 @@ impl Module for ServiceFactsModule {
                 "msg".into(),
                 "Failed to find any services. This can be due to privileges or some other configuration issue.".into(),
             );
-            return Ok(r);
+            return Ok(r.into());
         }
         let mut facts = Map::new();
         facts.insert(
@@ -116,7 +118,7 @@ impl Module for ServiceFactsModule {
         );
         let mut r = ModuleResult::new(false).into_map();
         r.insert("ansible_facts".into(), Value::Object(facts));
-        Ok(r)
+        Ok(r.into())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 /// Python's keywords, which Ansible's `isidentifier` refuses as variable names.
@@ -37,6 +37,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("set_fact", "Set host variable(s) and fact(s)", &[PARAMS]);
 
 /// `ansible.builtin.set_fact`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Controller-side variables only: nothing on a host to query or change.
 pub struct SetFactModule;
 
 #[async_trait]
@@ -49,7 +51,7 @@ impl Module for SetFactModule {
         true
     }
 
-    async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let mut facts = Map::new();
         for (k, v) in args {
             match k.as_str() {
@@ -72,7 +74,7 @@ impl Module for SetFactModule {
         let mut m = Map::new();
         m.insert("ansible_facts".into(), Value::Object(facts));
         m.insert("changed".into(), Value::Bool(false));
-        Ok(m)
+        Ok(m.into())
     }
 }
 
@@ -107,7 +109,8 @@ mod tests {
                 args(json!({"x": 1, "y": {"a": [1]}, "cacheable": true})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["ansible_facts"], json!({"x": 1, "y": {"a": [1]}}));
         assert_eq!(r["changed"], json!(false));
     }
@@ -121,7 +124,8 @@ mod tests {
                 args(json!({"a": "yes", "b": "False", "c": "maybe"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(
             r["ansible_facts"],
             json!({"a": true, "b": false, "c": "maybe"})

@@ -5,7 +5,7 @@
 use crate::common::args::{p, Param, Spec};
 use crate::facts::{self, subset};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
@@ -23,6 +23,8 @@ const PARAMS: &[Param] = &[
 pub static SPEC: Spec = Spec::new("setup", "Gathers facts about remote hosts", &[PARAMS]);
 
 /// `ansible.builtin.setup`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host (facts): nothing to plan or change.
 pub struct SetupModule;
 
 #[async_trait]
@@ -36,7 +38,7 @@ impl Module for SetupModule {
         &["gather_facts"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let mut tokens = a.list("gather_subset");
         if tokens.is_empty() {
@@ -60,7 +62,7 @@ impl Module for SetupModule {
         m.insert("changed".into(), Value::Bool(false));
         // As ansible-core's setup: `-v` does not dump the facts (the callback honours this).
         m.insert("_ansible_verbose_override".into(), Value::Bool(true));
-        Ok(m)
+        Ok(m.into())
     }
 }
 
@@ -75,7 +77,8 @@ mod tests {
         let r = SetupModule
             .run(&ctx(&e, false, false), args(a))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         match r.get("ansible_facts") {
             Some(Value::Object(f)) => f.clone(),
             _ => panic!("no ansible_facts in {r:?}"),

@@ -5,7 +5,7 @@ use crate::command::{run_spec, CommandSpec, COMMAND_PARAMS};
 use crate::common::args::{Args, Spec};
 use crate::common::fail_rc;
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -17,7 +17,10 @@ pub static SPEC: Spec = Spec::new(
 );
 
 /// Run checked `command`-style args through a shell (shared with `command` given `_uses_shell`).
-pub(crate) async fn run_shell(ctx: &ModuleContext<'_>, a: &Args) -> Result<Map, ModuleError> {
+pub(crate) async fn run_shell(
+    ctx: &ModuleContext<'_>,
+    a: &Args,
+) -> Result<ModuleResult, ModuleError> {
     if a.has("argv") {
         return Err(ModuleError::new(
             "Unsupported parameters for (shell) module: argv.",
@@ -40,6 +43,8 @@ pub(crate) async fn run_shell(ctx: &ModuleContext<'_>, a: &Args) -> Result<Map, 
 }
 
 /// `ansible.builtin.shell`.
+///
+/// Not query → plan → apply ([`crate::planned`]): Runs what it is told: there is no state to query or plan, only `creates`/`removes` guards.
 pub struct ShellModule;
 
 #[async_trait]
@@ -52,7 +57,7 @@ impl Module for ShellModule {
         true
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         run_shell(ctx, &a).await
     }
@@ -79,7 +84,8 @@ mod tests {
                 args(json!({"_raw_params": "printf 'a\\nb\\n' | wc -l"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"].as_str().unwrap().trim(), "2");
         assert_eq!(r["cmd"], json!("printf 'a\\nb\\n' | wc -l"));
         assert_eq!(r["changed"], json!(true));
@@ -93,7 +99,8 @@ mod tests {
         let r = ShellModule
             .run(&c, args(json!({"cmd": "echo \"$KP_SHELL_VAR\""})))
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("v1"));
     }
 
@@ -121,7 +128,8 @@ mod tests {
                 args(json!({"_raw_params": "echo $0", "executable": "/bin/sh"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("/bin/sh"));
     }
 
@@ -134,7 +142,8 @@ mod tests {
                 args(json!({"_raw_params": "cat | tr a-z A-Z", "stdin": "foo"})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["stdout"], json!("FOO"));
     }
 
@@ -148,7 +157,8 @@ mod tests {
                 args(json!({"_raw_params": format!("touch {}", f.display())})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["skipped"], json!(true));
         assert!(!f.exists());
     }

@@ -40,6 +40,7 @@ fn failure(rc: i32, src: &str, stderr: &str) -> String {
     }
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Only reads a file from the host: nothing to plan or change.
 pub struct SlurpModule;
 
 #[async_trait]
@@ -48,7 +49,7 @@ impl Module for SlurpModule {
         "slurp"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let src = a.str("src")?.unwrap_or_default();
         let out = run_sh(ctx, read_script(&src), None).await?;
@@ -59,8 +60,7 @@ impl Module for SlurpModule {
         Ok(ModuleResult::new(false)
             .set("content", content)
             .set("encoding", "base64")
-            .set("source", src)
-            .into_map())
+            .set("source", src))
     }
 }
 
@@ -82,7 +82,7 @@ mod tests {
                 args(json!({"path": f.to_str().unwrap()})),
             )
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["content"], "YQBiCg==");
         assert_eq!(r["encoding"], "base64");
         assert_eq!(r["source"], f.to_str().unwrap());

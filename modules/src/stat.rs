@@ -66,6 +66,7 @@ impl StatArgs {
     }
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host: nothing to plan or change.
 pub struct StatModule;
 
 #[async_trait]
@@ -74,7 +75,7 @@ impl Module for StatModule {
         "stat"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = StatArgs::parse(args)?;
         let req = ProbeRequest::new(&a.path)
             .follow(a.follow)
@@ -86,9 +87,7 @@ impl Module for StatModule {
             .into_iter()
             .next()
             .unwrap_or_else(|| PathStat::absent(&a.path));
-        Ok(ModuleResult::new(false)
-            .set("stat", Value::Object(stat_dict(&a.path, &st, a.mime)))
-            .into_map())
+        Ok(ModuleResult::new(false).set("stat", Value::Object(stat_dict(&a.path, &st, a.mime))))
     }
 }
 
@@ -183,7 +182,10 @@ mod tests {
 
     async fn run(a: Value) -> Result<Map, ModuleError> {
         let env = TestEnv::new(std::path::Path::new("/"));
-        StatModule.run(&ctx(&env, false, false), args(a)).await
+        StatModule
+            .run(&ctx(&env, false, false), args(a))
+            .await
+            .map(ModuleResult::into_map)
     }
 
     crate::testutil::both_paths! {

@@ -1,14 +1,15 @@
 //! `sysctl` (ansible.posix.sysctl): keep a kernel parameter in a sysctl file and, with
-//! `sysctl_set`, in the running kernel. One round trip reads the running value and the file;
-//! one more (only when something differs) sets the value, writes the file atomically and
-//! reloads it.
+//! `sysctl_set`, in the running kernel. `query`: one round trip reads the running value and the
+//! file; `plan` decides with Ansible's table and computes the new file; `apply` (only when
+//! something differs) sets the value, writes the file atomically and reloads it.
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::diff::text_diff;
 use crate::common::reads::{failure, read_all, Read};
 use crate::common::write::{write_file, WriteRequest};
+use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
@@ -45,7 +46,7 @@ pub struct SysctlArgs {
     pub name: String,
     /// Normalised as Ansible does: booleans become `1`/`0`, surrounding blanks go.
     pub value: Option<String>,
-    pub present: bool,
+    pub state: Presence,
     pub ignoreerrors: bool,
     pub reload: bool,
     pub sysctl_file: String,
@@ -56,7 +57,7 @@ impl SysctlArgs {
     pub fn parse(args: Map) -> Result<SysctlArgs, ModuleError> {
         let a = SPEC.parse(args)?;
         let name = a.str("name")?.unwrap_or_default();
-        let present = a.choice("state", &["present", "absent"])?.as_deref() != Some("absent");
+        let state = Presence::from_arg(&a, "state")?;
         let value = a.str("value")?.map(|v| normalise_value(&v));
         if name.trim().is_empty() {
             return Err(ModuleError::new("name cannot be blank"));
@@ -75,7 +76,7 @@ impl SysctlArgs {
                 "value {v:?} contains control characters (only tabs may separate its words)"
             )));
         }
-        if present {
+        if state == Presence::Present {
             match &value {
                 None => return Err(ModuleError::new("value cannot be None")),
                 Some(v) if v.is_empty() => return Err(ModuleError::new("value cannot be blank")),
@@ -85,7 +86,7 @@ impl SysctlArgs {
         Ok(SysctlArgs {
             name: name.trim().to_string(),
             value,
-            present,
+            state,
             ignoreerrors: a.flag("ignoreerrors"),
             reload: a.flag("reload"),
             sysctl_file: a
@@ -165,9 +166,9 @@ pub fn fix_lines(content: &str, name: &str, value: Option<&str>) -> String {
     out
 }
 
-/// What to do on the host.
+/// What Ansible's decision table says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
+pub struct Decision {
     pub changed: bool,
     pub write_file: bool,
     pub set_proc: bool,
@@ -175,10 +176,11 @@ pub struct Plan {
 }
 
 /// Ansible's decision table (file first, then the running value when reloading or setting).
-pub fn plan(a: &SysctlArgs, file_val: Option<&str>, proc_val: Option<&str>) -> Plan {
-    let mut p = Plan::default();
+pub fn decide(a: &SysctlArgs, file_val: Option<&str>, proc_val: Option<&str>) -> Decision {
+    let mut p = Decision::default();
+    let present = a.state == Presence::Present;
     let want = a.value.as_deref().unwrap_or("");
-    match (file_val, a.present) {
+    match (file_val, present) {
         (None, true) | (Some(_), false) => {
             p.changed = true;
             p.write_file = true;
@@ -194,7 +196,7 @@ pub fn plan(a: &SysctlArgs, file_val: Option<&str>, proc_val: Option<&str>) -> P
             }
         }
     }
-    if a.sysctl_set && a.present {
+    if a.sysctl_set && present {
         match proc_val {
             None => p.changed = true,
             Some(v) if !values_equal(v, want) => {
@@ -219,8 +221,31 @@ pub fn reload_command(file: &str, ignoreerrors: bool) -> String {
     format!("sysctl {e}-p {}", sh_quote(file))
 }
 
+/// What `query` found: the running value (`None`: the kernel has no such key) and the file
+/// (empty when it does not exist).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Seen {
+    pub proc_val: Option<String>,
+    pub content: String,
+}
+
+/// What `apply` does, in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changes {
+    /// `sysctl -w name=value`.
+    pub set_proc: bool,
+    /// The file's new content.
+    pub write: Option<String>,
+    /// `sysctl -p FILE`.
+    pub reload: bool,
+}
+
 #[async_trait]
-impl Module for SysctlModule {
+impl QueryPlanApply for SysctlModule {
+    type Args = SysctlArgs;
+    type Seen = Seen;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
         "sysctl"
     }
@@ -229,8 +254,11 @@ impl Module for SysctlModule {
         &["ansible.posix", "community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = SysctlArgs::parse(args)?;
+    fn parse(&self, args: Map) -> Result<SysctlArgs, ModuleError> {
+        SysctlArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &SysctlArgs) -> Result<Seen, ModuleError> {
         let file_q = sh_quote(&a.sysctl_file);
         let replies = read_all(
             ctx,
@@ -245,7 +273,6 @@ impl Module for SysctlModule {
         )
         .await?;
         let proc = replies.get("proc");
-        let proc_val = proc.ok().then(|| proc.out.trim().to_string());
         let file = replies.get("file");
         let content = match file.rc {
             0 => file.out,
@@ -258,24 +285,48 @@ impl Module for SysctlModule {
                 )))
             }
         };
-        let file_val = file_value(&content, &a.name);
-        let plan = plan(&a, file_val.as_deref(), proc_val.as_deref());
-        let new_content = fix_lines(
-            &content,
-            &a.name,
-            if a.present { a.value.as_deref() } else { None },
-        );
-        let mut result = ModuleResult::new(plan.changed);
-        if ctx.diff && plan.write_file {
+        Ok(Seen {
+            proc_val: proc.ok().then(|| proc.out.trim().to_string()),
+            content,
+        })
+    }
+
+    fn plan(a: &SysctlArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
+        let file_val = file_value(&seen.content, &a.name);
+        let d = decide(a, file_val.as_deref(), seen.proc_val.as_deref());
+        let mut result = ModuleResult::new(false);
+        let write = d.write_file.then(|| {
+            let present = a.state == Presence::Present;
+            let new = fix_lines(
+                &seen.content,
+                &a.name,
+                a.value.as_deref().filter(|_| present),
+            );
             result.insert(
                 "diff",
-                text_diff(&a.sysctl_file, &a.sysctl_file, &content, &new_content),
+                text_diff(&a.sysctl_file, &a.sysctl_file, &seen.content, &new),
             );
+            new
+        });
+        if !d.changed {
+            return Ok(Plan::nothing(result));
         }
-        if ctx.check_mode {
-            return Ok(result.into_map());
-        }
-        if plan.set_proc {
+        let changes = Changes {
+            set_proc: d.set_proc,
+            write,
+            reload: d.reload,
+        };
+        Ok(Plan::change(changes, result))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &SysctlArgs,
+        c: Changes,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        if c.set_proc {
             let value = a.value.as_deref().unwrap_or("");
             let out = crate::common::run_sh(ctx, set_command(&a.name, value), None).await?;
             if out.rc != 0 {
@@ -288,18 +339,18 @@ impl Module for SysctlModule {
                 ));
             }
         }
-        if plan.write_file {
+        if let Some(new) = &c.write {
             write_file(
                 ctx,
                 &WriteRequest {
                     dest: &a.sysctl_file,
-                    data: new_content.as_bytes(),
+                    data: new.as_bytes(),
                     ..Default::default()
                 },
             )
             .await?;
         }
-        if plan.reload {
+        if c.reload {
             let out =
                 crate::common::run_sh(ctx, reload_command(&a.sysctl_file, a.ignoreerrors), None)
                     .await?;
@@ -313,7 +364,7 @@ impl Module for SysctlModule {
                 ));
             }
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
@@ -344,7 +395,9 @@ mod tests {
             assert!(SysctlArgs::parse(m).is_ok());
         }
     }
+    use crate::planned::Planned;
     use crate::testutil::{args, ctx, TestEnv};
+    use kplay_engine::module::Module;
     use serde_json::json;
 
     fn sa(v: serde_json::Value) -> SysctlArgs {
@@ -426,18 +479,66 @@ mod tests {
     #[test]
     fn plan_reloads_when_file_matches_but_kernel_differs() {
         let a = sa(json!({"name": "a", "value": 1}));
-        assert_eq!(plan(&a, Some("1"), Some("1")), Plan::default());
-        let p = plan(&a, Some("1"), Some("0"));
+        assert_eq!(decide(&a, Some("1"), Some("1")), Decision::default());
+        let p = decide(&a, Some("1"), Some("0"));
         assert!(p.changed && p.reload && !p.write_file);
         let no_reload = sa(json!({"name": "a", "value": 1, "reload": false}));
-        assert!(!plan(&no_reload, Some("1"), Some("0")).changed);
+        assert!(!decide(&no_reload, Some("1"), Some("0")).changed);
     }
 
     #[test]
     fn plan_sets_the_kernel_with_sysctl_set() {
         let a = sa(json!({"name": "a", "value": 1, "sysctl_set": true, "reload": false}));
-        let p = plan(&a, Some("1"), Some("0"));
+        let p = decide(&a, Some("1"), Some("0"));
         assert!(p.changed && p.set_proc && !p.reload);
+    }
+
+    fn seen(proc_val: Option<&str>, content: &str) -> Seen {
+        Seen {
+            proc_val: proc_val.map(str::to_string),
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn plan_writes_the_fixed_file_with_its_diff() {
+        let a = sa(json!({"name": "a.b", "value": "2", "sysctl_file": "/etc/s.conf"}));
+        let p = SysctlModule::plan(&a, &seen(Some("1"), "# c\na.b = 1\nx=1\n")).unwrap();
+        let c = p.changes.unwrap();
+        assert_eq!(c.write.as_deref(), Some("# c\na.b=2\nx=1\n"));
+        assert!(c.reload && !c.set_proc);
+        let d = p.result.into_map();
+        assert_eq!(d["changed"], json!(true));
+        assert_eq!(d["diff"]["before"], json!("# c\na.b = 1\nx=1\n"));
+        assert_eq!(d["diff"]["after"], json!("# c\na.b=2\nx=1\n"));
+        assert_eq!(d["diff"]["after_header"], json!("/etc/s.conf"));
+    }
+
+    #[test]
+    fn plan_is_empty_when_file_and_kernel_agree() {
+        let a = sa(json!({"name": "a.b", "value": "1 2", "sysctl_set": true}));
+        let p = SysctlModule::plan(&a, &seen(Some("1\t2"), "a.b = 1   2\n")).unwrap();
+        assert!(p.changes.is_none() && !p.result.changed && p.result.diff.is_none());
+    }
+
+    #[test]
+    fn plan_removes_an_absent_key_and_leaves_the_kernel() {
+        let a = sa(json!({"name": "a.b", "state": "absent", "reload": false}));
+        let p = SysctlModule::plan(&a, &seen(Some("1"), "a.b=1\nc=2\n")).unwrap();
+        let c = p.changes.unwrap();
+        assert_eq!(c.write.as_deref(), Some("c=2\n"));
+        assert!(!c.reload && !c.set_proc);
+        let gone = SysctlModule::plan(&a, &seen(Some("1"), "c=2\n")).unwrap();
+        assert!(gone.changes.is_none());
+    }
+
+    #[test]
+    fn plan_sets_the_kernel_without_touching_a_matching_file() {
+        let a = sa(json!({"name": "a.b", "value": 1, "sysctl_set": true, "reload": false}));
+        let p = SysctlModule::plan(&a, &seen(Some("0"), "a.b=1\n")).unwrap();
+        let c = p.changes.unwrap();
+        assert!(c.set_proc && c.write.is_none() && !c.reload);
+        assert!(p.result.diff.is_none());
     }
 
     #[test]
@@ -451,10 +552,11 @@ mod tests {
 
     async fn run(dir: &std::path::Path, check: bool, v: serde_json::Value) -> Map {
         let env = TestEnv::new(dir);
-        SysctlModule
+        Planned(SysctlModule)
             .run(&ctx(&env, check, true), args(v))
             .await
             .unwrap()
+            .into_map()
     }
 
     #[tokio::test]

@@ -1,15 +1,17 @@
 //! `systemd` / `systemd_service` (ansible.builtin.systemd_service): a unit's run state, boot
 //! enablement and mask, with `daemon_reload`/`daemon_reexec`, `scope` and `no_block`, deciding
 //! as Ansible does (`systemctl show` for state, `systemctl is-enabled` for enablement and mask,
-//! SysV scripts counted for enablement). One round trip (which also runs a requested
-//! daemon-reload) reads everything; one more runs the mask/enable/start commands that are needed.
-//! The `service` module reuses this for systemd hosts.
+//! SysV scripts counted for enablement). `query`: one round trip (which also runs a requested
+//! daemon-reload, as Ansible does before deciding, never in check mode) reads everything;
+//! `plan` picks the mask/enable/start commands that are needed; `apply` runs them. The
+//! `service` module reuses this for systemd hosts.
 
 use crate::common::args::{p, Args, Param, Spec};
 use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
+use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -49,6 +51,38 @@ pub static SPEC: Spec =
 
 pub const STATES: &[&str] = &["reloaded", "restarted", "started", "stopped"];
 
+/// `state` of `systemd` and `service`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceState {
+    Started,
+    Stopped,
+    /// Always acts: restart (start when stopped).
+    Restarted,
+    /// Always acts: reload (start when stopped).
+    Reloaded,
+}
+
+impl ServiceState {
+    /// `state` of the checked arguments (choices [`STATES`]).
+    pub fn from_arg(a: &Args) -> Result<Option<ServiceState>, ModuleError> {
+        Ok(a.choice("state", STATES)?.map(|s| match s.as_str() {
+            "started" => ServiceState::Started,
+            "stopped" => ServiceState::Stopped,
+            "restarted" => ServiceState::Restarted,
+            _ => ServiceState::Reloaded,
+        }))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Started => "started",
+            ServiceState::Stopped => "stopped",
+            ServiceState::Restarted => "restarted",
+            ServiceState::Reloaded => "reloaded",
+        }
+    }
+}
+
 /// `ansible.builtin.systemd_service` (also `systemd`).
 pub struct SystemdModule;
 
@@ -56,7 +90,7 @@ pub struct SystemdModule;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SystemdArgs {
     pub name: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<ServiceState>,
     pub enabled: Option<bool>,
     pub force: bool,
     pub masked: Option<bool>,
@@ -80,7 +114,7 @@ impl SystemdArgs {
         let a = SPEC.parse(args)?;
         let s = SystemdArgs {
             name: a.str("name")?,
-            state: a.choice("state", STATES)?,
+            state: ServiceState::from_arg(&a)?,
             enabled: opt_bool(&a, "enabled")?,
             force: a.flag("force"),
             masked: opt_bool(&a, "masked")?,
@@ -278,7 +312,7 @@ pub struct Action {
 
 /// The outcome of deciding.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Plan {
+pub struct Decision {
     pub actions: Vec<Action>,
     pub result: Map,
 }
@@ -288,8 +322,8 @@ fn not_found(unit: &str) -> ModuleError {
 }
 
 /// Ansible's order: mask, then enable, then state.
-pub fn plan(a: &SystemdArgs, s: &Seen) -> Result<Plan, ModuleError> {
-    let mut p = Plan::default();
+pub fn decide(a: &SystemdArgs, s: &Seen) -> Result<Decision, ModuleError> {
+    let mut p = Decision::default();
     let unit = a.name.clone().unwrap_or_default();
     p.result.insert(
         "name".into(),
@@ -319,7 +353,7 @@ pub fn plan(a: &SystemdArgs, s: &Seen) -> Result<Plan, ModuleError> {
             });
         }
     }
-    if let Some(state) = &a.state {
+    if let Some(state) = a.state {
         if !s.found {
             return Err(not_found(&unit));
         }
@@ -329,22 +363,25 @@ pub fn plan(a: &SystemdArgs, s: &Seen) -> Result<Plan, ModuleError> {
             return Err(ModuleError::with_result("Service is in unknown state", m));
         };
         let running = active == "active" || active == "activating";
-        let mut reported = state.clone();
-        let verb = match state.as_str() {
-            "started" => (!running).then_some("start"),
-            "stopped" => (running || active == "deactivating").then_some("stop"),
-            other => {
-                reported = "started".into();
+        let (reported, verb) = match state {
+            ServiceState::Started => (state, (!running).then_some("start")),
+            ServiceState::Stopped => (
+                state,
+                (running || active == "deactivating").then_some("stop"),
+            ),
+            other => (
+                ServiceState::Started,
                 Some(if !running {
                     "start"
-                } else if other == "restarted" {
+                } else if other == ServiceState::Restarted {
                     "restart"
                 } else {
                     "reload"
-                })
-            }
+                }),
+            ),
         };
-        p.result.insert("state".into(), Value::String(reported));
+        p.result
+            .insert("state".into(), Value::String(reported.as_str().into()));
         if let Some(v) = verb {
             p.actions.push(Action { verb: v });
         }
@@ -369,28 +406,32 @@ pub fn change_script(a: &SystemdArgs, actions: &[Action]) -> String {
     s
 }
 
-/// Run the whole module (also used by `service` on systemd hosts).
-pub async fn run_systemd(ctx: &ModuleContext<'_>, a: &SystemdArgs) -> Result<Map, ModuleError> {
-    let replies = read_all(ctx, &reads(a, ctx.check_mode)).await?;
-    let s = seen(a, &replies)?;
-    apply(ctx, a, &s).await
+/// The plan of `systemd` (and of `service` on a systemd host): the actions to run.
+pub fn plan_actions(a: &SystemdArgs, s: &Seen) -> Result<Plan<Vec<Action>>, ModuleError> {
+    let d = decide(a, s)?;
+    let result = ModuleResult::from(d.result);
+    Ok(if d.actions.is_empty() {
+        Plan::nothing(result)
+    } else {
+        Plan::change(d.actions, result)
+    })
 }
 
-/// Decide and (outside check mode) run the needed commands.
-pub async fn apply(ctx: &ModuleContext<'_>, a: &SystemdArgs, s: &Seen) -> Result<Map, ModuleError> {
-    let p = plan(a, s)?;
-    if p.actions.is_empty() || ctx.check_mode {
-        return Ok(p.result);
-    }
-    let out = run_sh(ctx, change_script(a, &p.actions), None).await?;
+/// Run the planned actions; a failure names the step that failed, as Ansible does.
+pub async fn run_actions(
+    ctx: &ModuleContext<'_>,
+    a: &SystemdArgs,
+    actions: &[Action],
+) -> Result<(), ModuleError> {
+    let out = run_sh(ctx, change_script(a, actions), None).await?;
     if out.rc != 0 {
         let (o, e) = (out.stdout_str(), out.stderr_str());
         let idx = usize::try_from(out.rc - 100)
             .ok()
-            .filter(|i| *i < p.actions.len());
+            .filter(|i| *i < actions.len());
         let msg = match idx {
             Some(i) => {
-                let verb = p.actions[i].verb;
+                let verb = actions[i].verb;
                 let detail = if verb == "mask"
                     || verb == "unmask"
                     || verb == "enable"
@@ -410,11 +451,15 @@ pub async fn apply(ctx: &ModuleContext<'_>, a: &SystemdArgs, s: &Seen) -> Result
         };
         return Err(failure(msg, out.rc, &o, &e));
     }
-    Ok(p.result)
+    Ok(())
 }
 
 #[async_trait]
-impl Module for SystemdModule {
+impl QueryPlanApply for SystemdModule {
+    type Args = SystemdArgs;
+    type Seen = Seen;
+    type Changes = Vec<Action>;
+
     fn name(&self) -> &'static str {
         "systemd"
     }
@@ -422,10 +467,28 @@ impl Module for SystemdModule {
         &["systemd_service"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = SystemdArgs::parse(args)?;
-        let r = run_systemd(ctx, &a).await?;
-        Ok(ModuleResult(r).into_map())
+    fn parse(&self, args: Map) -> Result<SystemdArgs, ModuleError> {
+        SystemdArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &SystemdArgs) -> Result<Seen, ModuleError> {
+        let replies = read_all(ctx, &reads(a, ctx.check_mode)).await?;
+        seen(a, &replies)
+    }
+
+    fn plan(a: &SystemdArgs, s: &Seen) -> Result<Plan<Vec<Action>>, ModuleError> {
+        plan_actions(a, s)
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &SystemdArgs,
+        actions: Vec<Action>,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        run_actions(ctx, a, &actions).await?;
+        Ok(result)
     }
 }
 
@@ -500,7 +563,7 @@ mod tests {
     fn started_and_enabled_running_unit_changes_nothing() {
         let a = sa(json!({"name": "nginx", "state": "started", "enabled": true}));
         let s = seen(&a, &replies(RUNNING, ("enabled\n", 0), false)).unwrap();
-        let p = plan(&a, &s).unwrap();
+        let p = decide(&a, &s).unwrap();
         assert!(p.actions.is_empty());
         assert_eq!(p.result["status"]["SubState"], "running");
         assert_eq!(p.result["state"], "started");
@@ -511,7 +574,7 @@ mod tests {
     fn stopped_unit_is_enabled_then_started_and_restart_reports_started() {
         let a = sa(json!({"name": "nginx", "state": "started", "enabled": true, "masked": false}));
         let s = seen(&a, &replies(STOPPED, ("disabled\n", 1), false)).unwrap();
-        let verbs: Vec<&str> = plan(&a, &s)
+        let verbs: Vec<&str> = decide(&a, &s)
             .unwrap()
             .actions
             .iter()
@@ -520,7 +583,7 @@ mod tests {
         assert_eq!(verbs, vec!["enable", "start"]);
         let r = sa(json!({"name": "nginx", "state": "restarted"}));
         let s = seen(&r, &replies(RUNNING, ("enabled\n", 0), false)).unwrap();
-        let p = plan(&r, &s).unwrap();
+        let p = decide(&r, &s).unwrap();
         assert_eq!(
             (p.actions[0].verb, p.result["state"].clone()),
             ("restart", json!("started"))
@@ -541,7 +604,7 @@ mod tests {
             ),
         )
         .unwrap();
-        assert!(s.masked && plan(&a, &s).unwrap().actions.is_empty());
+        assert!(s.masked && decide(&a, &s).unwrap().actions.is_empty());
     }
 
     #[test]
@@ -557,7 +620,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            plan(&a, &s).unwrap_err().msg,
+            decide(&a, &s).unwrap_err().msg,
             "Could not find the requested service nope: host"
         );
     }
@@ -571,6 +634,34 @@ mod tests {
             seen(&a, &r).unwrap_err().msg,
             "failure 1 during daemon-reload: boom"
         );
+    }
+
+    #[test]
+    fn plan_reports_the_status_and_changes_only_what_differs() {
+        let a = sa(json!({"name": "nginx", "state": "stopped", "enabled": true}));
+        assert_eq!(a.state, Some(ServiceState::Stopped));
+        let s = seen(&a, &replies(RUNNING, ("enabled\n", 0), false)).unwrap();
+        let p = SystemdModule::plan(&a, &s).unwrap();
+        let verbs: Vec<&str> = p.changes.iter().flatten().map(|x| x.verb).collect();
+        assert_eq!(verbs, vec!["stop"]);
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(r["status"]["SubState"], "running");
+        assert_eq!(
+            (&r["state"], &r["enabled"]),
+            (&json!("stopped"), &json!(true))
+        );
+        let stopped = seen(&a, &replies(STOPPED, ("enabled\n", 0), false)).unwrap();
+        let p = SystemdModule::plan(&a, &stopped).unwrap();
+        assert!(p.changes.is_none() && !p.result.changed);
+    }
+
+    #[test]
+    fn plan_of_daemon_reload_alone_changes_nothing() {
+        let a = sa(json!({"daemon_reload": true}));
+        let p = SystemdModule::plan(&a, &Seen::default()).unwrap();
+        assert!(p.changes.is_none());
+        assert_eq!(p.result.into_map()["name"], json!(null));
     }
 
     #[test]

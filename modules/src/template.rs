@@ -6,7 +6,7 @@ use crate::common::attrs::AttrSpec;
 use crate::common::install::{install_file, Install, Source};
 use crate::common::{basename, validate};
 use async_trait::async_trait;
-use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError};
+use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 use std::path::PathBuf;
 
@@ -120,7 +120,7 @@ impl Module for TemplateModule {
         "template"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = TemplateArgs::parse(args, ctx)?;
         let bytes = std::fs::read(&a.src).map_err(|e| {
             ModuleError::new(format!("Could not find or access '{}': {e}", a.src_name))
@@ -148,7 +148,7 @@ impl Module for TemplateModule {
             directory_mode: None,
         };
         let r = install_file(ctx, &inst).await?;
-        Ok(r.set("src", a.src.display().to_string()).into_map())
+        Ok(r.set("src", a.src.display().to_string()))
     }
 }
 

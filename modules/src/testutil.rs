@@ -157,7 +157,10 @@ impl HostFx {
 
     /// Run the module with `check`/`diff` as given.
     pub async fn run(&self, check: bool, diff: bool, a: Value) -> Result<Map, ModuleError> {
-        self.module.run(&ctx(&self.env, check, diff), args(a)).await
+        self.module
+            .run(&ctx(&self.env, check, diff), args(a))
+            .await
+            .map(kplay_engine::module::ModuleResult::into_map)
     }
 }
 
@@ -201,7 +204,10 @@ impl Fixture {
         let mut a = args(extra);
         a.entry("path")
             .or_insert_with(|| serde_json::Value::String(self.path_str()));
-        module.run(&ctx(&env, check, diff), a).await
+        module
+            .run(&ctx(&env, check, diff), a)
+            .await
+            .map(kplay_engine::module::ModuleResult::into_map)
     }
 
     /// Run and expect success.

@@ -2,15 +2,15 @@
 //! hardware clock keeps local time or UTC (`hwclock`). With systemd running, `timedatectl`
 //! reads and sets both; without it, the zone is `/etc/localtime` (a link into
 //! /usr/share/zoneinfo) plus Debian's `/etc/timezone`, as Ansible's non-systemd path does.
-//! One round trip reads; one more changes, skipped in check mode.
+//! `query`: one round trip reads; `plan` builds the sh for what differs; `apply` runs it.
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
-use crate::common::text::with_diff;
 use crate::common::write::{write_file, WriteRequest};
+use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
@@ -131,8 +131,50 @@ pub fn change_script(
     Ok((!sh.is_empty()).then(|| sh.join(" &&\n")))
 }
 
+/// `hwclock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hwclock {
+    Local,
+    Utc,
+}
+
+impl Hwclock {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hwclock::Local => "local",
+            Hwclock::Utc => "UTC",
+        }
+    }
+}
+
+/// Checked arguments (at least one is set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimezoneArgs {
+    pub name: Option<String>,
+    pub hwclock: Option<Hwclock>,
+}
+
+/// What `apply` does: run the sh, then write Debian's `/etc/timezone` atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub script: String,
+    pub etc_timezone: Option<String>,
+}
+
+/// What `query` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub current: Current,
+    /// `/usr/share/zoneinfo/NAME` exists (true when no name is asked for).
+    pub zone_exists: bool,
+}
+
 #[async_trait]
-impl Module for TimezoneModule {
+impl QueryPlanApply for TimezoneModule {
+    type Args = TimezoneArgs;
+    type Seen = Seen;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
         "timezone"
     }
@@ -141,10 +183,14 @@ impl Module for TimezoneModule {
         &["community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    fn parse(&self, args: Map) -> Result<TimezoneArgs, ModuleError> {
         let a = SPEC.parse(args)?;
         let name = a.str("name")?;
-        let hwclock = a.choice("hwclock", &["local", "UTC"])?;
+        let hwclock = match a.choice("hwclock", &["local", "UTC"])?.as_deref() {
+            Some("local") => Some(Hwclock::Local),
+            Some(_) => Some(Hwclock::Utc),
+            None => None,
+        };
         if name.is_none() && hwclock.is_none() {
             return Err(ModuleError::new(
                 "one of the following is required: name, hwclock",
@@ -155,15 +201,27 @@ impl Module for TimezoneModule {
                 "given timezone \"{n}\" is not available"
             )));
         }
-        let r = read_all(ctx, &reads(name.as_deref())).await?;
-        if name.is_some() && !r.get("exists").ok() {
+        Ok(TimezoneArgs { name, hwclock })
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &TimezoneArgs) -> Result<Seen, ModuleError> {
+        let r = read_all(ctx, &reads(a.name.as_deref())).await?;
+        Ok(Seen {
+            current: current(&r),
+            zone_exists: a.name.is_none() || r.get("exists").ok(),
+        })
+    }
+
+    fn plan(a: &TimezoneArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
+        if !seen.zone_exists {
             return Err(ModuleError::new(format!(
                 "given timezone \"{}\" is not available",
-                name.unwrap_or_default()
+                a.name.as_deref().unwrap_or_default()
             )));
         }
-        let cur = current(&r);
-        let script = change_script(&cur, name.as_deref(), hwclock.as_deref())?;
+        let cur = &seen.current;
+        let hwclock = a.hwclock.map(Hwclock::as_str);
+        let script = change_script(cur, a.name.as_deref(), hwclock)?;
         let before = format!(
             "name: {}\nhwclock: {}\n",
             cur.name,
@@ -171,25 +229,38 @@ impl Module for TimezoneModule {
         );
         let after = format!(
             "name: {}\nhwclock: {}\n",
-            name.clone().unwrap_or(cur.name.clone()),
-            hwclock.clone().or(cur.hwclock.clone()).unwrap_or_default()
+            a.name.as_deref().unwrap_or(&cur.name),
+            hwclock.or(cur.hwclock.as_deref()).unwrap_or_default()
         );
-        let result = with_diff(
-            ctx,
-            ModuleResult::new(script.is_some()),
-            "timezone",
-            &before,
-            &after,
-        );
-        let Some(script) = script.filter(|_| !ctx.check_mode) else {
-            return Ok(result.into_map());
-        };
-        let out = run_sh(ctx, script, None).await?;
+        let result = ModuleResult::new(false).with_diff("timezone", "timezone", &before, &after);
+        Ok(match script {
+            Some(script) => {
+                let etc_timezone = etc_timezone(cur, a.name.as_deref());
+                Plan::change(
+                    Changes {
+                        script,
+                        etc_timezone,
+                    },
+                    result,
+                )
+            }
+            None => Plan::nothing(result),
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _a: &TimezoneArgs,
+        c: Changes,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        let out = run_sh(ctx, c.script, None).await?;
         if out.rc != 0 {
             let (o, e) = (out.stdout_str(), out.stderr_str());
             return Err(failure(e.trim().to_string(), out.rc, &o, &e));
         }
-        if let Some(content) = etc_timezone(&cur, name.as_deref()) {
+        if let Some(content) = &c.etc_timezone {
             let req = WriteRequest {
                 dest: "/etc/timezone",
                 data: content.as_bytes(),
@@ -197,7 +268,7 @@ impl Module for TimezoneModule {
             };
             write_file(ctx, &req).await?;
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
@@ -226,6 +297,61 @@ mod tests {
             0,
         )]));
         assert!(!no.systemd && no.name == "Asia/Tokyo" && no.hwclock.is_none());
+    }
+
+    #[test]
+    fn plan_sets_the_zone_with_a_before_after_diff() {
+        let a = TimezoneModule
+            .parse(crate::testutil::args(
+                serde_json::json!({"name": "Asia/Tokyo", "hwclock": "UTC"}),
+            ))
+            .unwrap();
+        assert_eq!(a.hwclock, Some(Hwclock::Utc));
+        let seen = Seen {
+            current: Current {
+                systemd: true,
+                name: "Etc/UTC".into(),
+                hwclock: Some("UTC".into()),
+                etc_timezone: true,
+            },
+            zone_exists: true,
+        };
+        let p = TimezoneModule::plan(&a, &seen).unwrap();
+        assert_eq!(
+            p.changes,
+            Some(Changes {
+                script: "timedatectl set-timezone Asia/Tokyo".into(),
+                etc_timezone: None,
+            })
+        );
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], serde_json::json!(true));
+        assert_eq!(
+            r["diff"][0]["before"],
+            serde_json::json!("name: Etc/UTC\nhwclock: UTC\n")
+        );
+        assert_eq!(
+            r["diff"][0]["after"],
+            serde_json::json!("name: Asia/Tokyo\nhwclock: UTC\n")
+        );
+        let debian = Seen {
+            current: Current {
+                systemd: false,
+                ..seen.current.clone()
+            },
+            ..seen.clone()
+        };
+        let c = TimezoneModule::plan(&a, &debian).unwrap().changes.unwrap();
+        assert!(c.script.contains("/etc/localtime"), "{}", c.script);
+        assert_eq!(c.etc_timezone.as_deref(), Some("Asia/Tokyo\n"));
+        let missing = Seen {
+            zone_exists: false,
+            ..seen
+        };
+        assert_eq!(
+            TimezoneModule::plan(&a, &missing).unwrap_err().msg,
+            "given timezone \"Asia/Tokyo\" is not available"
+        );
     }
 
     #[test]

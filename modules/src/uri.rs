@@ -249,7 +249,11 @@ fn codes_repr(codes: &[i64]) -> String {
     )
 }
 
-async fn run_uri(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map, ModuleError> {
+async fn run_uri(
+    ctx: &ModuleContext<'_>,
+    args: Map,
+    via: Via,
+) -> Result<ModuleResult, ModuleError> {
     let start = Instant::now();
     let a = UriArgs::parse(args)?;
     if a.creates.is_some() || a.removes.is_some() {
@@ -266,23 +270,19 @@ async fn run_uri(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map, Mo
         let out = run_sh(ctx, s, None).await?;
         match out.stdout_str().trim() {
             "C" => {
-                return Ok(ModuleResult::new(false)
-                    .set(
-                        "stdout",
-                        format!("skipped, since '{}' exists", a.creates.unwrap_or_default()),
-                    )
-                    .into_map())
+                return Ok(ModuleResult::new(false).set(
+                    "stdout",
+                    format!("skipped, since '{}' exists", a.creates.unwrap_or_default()),
+                ))
             }
             "R" => {
-                return Ok(ModuleResult::new(false)
-                    .set(
-                        "stdout",
-                        format!(
-                            "skipped, since '{}' does not exist",
-                            a.removes.unwrap_or_default()
-                        ),
-                    )
-                    .into_map())
+                return Ok(ModuleResult::new(false).set(
+                    "stdout",
+                    format!(
+                        "skipped, since '{}' does not exist",
+                        a.removes.unwrap_or_default()
+                    ),
+                ))
             }
             _ => {}
         }
@@ -355,9 +355,10 @@ async fn run_uri(ctx: &ModuleContext<'_>, args: Map, via: Via) -> Result<Map, Mo
         r.insert("msg", msg.as_str());
         return Err(ModuleError::with_result(msg, r.into_map()));
     }
-    Ok(r.into_map())
+    Ok(r)
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Sends a request whose effect lies on another server: nothing on the host to query.
 pub struct UriModule;
 
 #[async_trait]
@@ -370,7 +371,7 @@ impl Module for UriModule {
         false
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         run_uri(ctx, args, Via::Auto).await
     }
 }
@@ -403,7 +404,8 @@ mod tests {
         let a = json!({"url": format!("http://127.0.0.1:{port}/api"), "method": "post", "body_format": "json", "body": {"a": 1}, "return_content": true, "headers": {"X-Token": "t"}});
         let r = run_uri(&ctx(&env, false, false), args(a), via)
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["status"], 200);
         assert_eq!(r["json"]["ok"], true);
         assert_eq!(r["content"], r#"{"ok": true}"#);
@@ -447,7 +449,7 @@ mod tests {
         assert_eq!(
             run_uri(&ctx(&env, false, false), args(a), Via::Tunnel)
                 .await
-                .unwrap()["status"],
+                .unwrap().into_map()["status"],
             201
         );
     }
@@ -485,12 +487,12 @@ mod tests {
             json!({"url": format!("http://127.0.0.1:{port}/api"), "dest": dest.to_str().unwrap()});
         let r = run_uri(&ctx(&env, false, false), args(a.clone()), Via::Tunnel)
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], true);
         assert_eq!(std::fs::read(&dest).unwrap(), br#"{"ok": true}"#);
         let r = run_uri(&ctx(&env, false, false), args(a), Via::Tunnel)
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["changed"], false);
     }
     }
@@ -502,7 +504,7 @@ mod tests {
         let a = json!({"url": "http://127.0.0.1:1/", "creates": t.path().to_str().unwrap()});
         let r = run_uri(&ctx(&env, false, false), args(a), Via::Tunnel)
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(
             r["stdout"],
             format!("skipped, since '{}' exists", t.path().display())

@@ -1,14 +1,16 @@
 //! `user` (ansible.builtin.user) for Linux: create, modify or remove a local account with
 //! `useradd`/`usermod`/`userdel`, comparing as Ansible does (groups by name without the primary
 //! group, `append`, password hashes compared literally and never logged, `expires` by date).
-//! One round trip reads the account, its shadow entry, its groups and every group the task names;
-//! one more runs the single command that is needed (and reads the account back).
+//! `query`: one round trip reads the account, its shadow entry, its groups and every group the
+//! task names; `plan` builds the single command that is needed; `apply` runs it (and reads the
+//! account back).
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
+use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -94,7 +96,7 @@ pub struct UserModule;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UserArgs {
     pub name: String,
-    pub present: bool,
+    pub state: Presence,
     pub uid: Option<u32>,
     pub non_unique: bool,
     pub group: Option<String>,
@@ -206,7 +208,7 @@ impl UserArgs {
         };
         Ok(UserArgs {
             name: a.str("name")?.unwrap_or_default(),
-            present: a.choice("state", &["present", "absent"])?.as_deref() != Some("absent"),
+            state: Presence::from_arg(&a, "state")?,
             uid: a.u32("uid")?,
             non_unique: a.flag("non_unique"),
             group: a.str("group")?,
@@ -296,7 +298,7 @@ pub fn parse_account(
 }
 
 /// Groups the read found, by the name or number the task used: `(name, gid)`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct KnownGroups(Vec<(String, String, u32)>);
 
 impl KnownGroups {
@@ -530,25 +532,60 @@ fn reads(a: &UserArgs) -> Vec<Read> {
             format!("getent group {}", sh_quote(g)),
         ));
     }
-    if let Some(k) = a.ssh_key.as_ref().filter(|_| a.present) {
+    if let Some(k) = a.ssh_key.as_ref().filter(|_| a.state == Presence::Present) {
         v.extend(k.reads(&a.name));
     }
     v
 }
 
+/// What the key reads found (Ansible's `ssh_fingerprint`, `ssh_key_file`, `ssh_public_key`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SshSeen {
+    pub fingerprint: String,
+    pub key_file: String,
+    pub public_key: String,
+}
+
+impl SshSeen {
+    fn from_replies(r: &Replies) -> SshSeen {
+        let fp = r.get("ssh_fp");
+        SshSeen {
+            fingerprint: if fp.ok() {
+                fp.out.trim().to_string()
+            } else {
+                String::new()
+            },
+            key_file: r.get("ssh_path").out,
+            public_key: r.get("ssh_pub").out.trim().to_string(),
+        }
+    }
+}
+
+/// What `query` found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Seen {
+    pub current: Option<Account>,
+    pub known: KnownGroups,
+    pub home_exists: bool,
+    /// The key `generate_ssh_key` names exists already.
+    pub ssh_exists: bool,
+    pub ssh: SshSeen,
+}
+
+/// What `apply` does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changes {
+    /// The sh: useradd/usermod/userdel, home directory, key generation.
+    pub script: String,
+    /// The result once applied (Ansible's check mode reports `changed` alone).
+    pub report: ModuleResult,
+}
+
 /// Ansible's `ssh_fingerprint`, `ssh_key_file` and `ssh_public_key` keys.
-fn insert_ssh(result: &mut ModuleResult, r: &Replies) {
-    let fp = r.get("ssh_fp");
-    result.insert(
-        "ssh_fingerprint",
-        if fp.ok() {
-            fp.out.trim().to_string()
-        } else {
-            String::new()
-        },
-    );
-    result.insert("ssh_key_file", r.get("ssh_path").out);
-    result.insert("ssh_public_key", r.get("ssh_pub").out.trim().to_string());
+fn insert_ssh(result: &mut ModuleResult, k: &SshSeen) {
+    result.insert("ssh_fingerprint", k.fingerprint.as_str());
+    result.insert("ssh_key_file", k.key_file.as_str());
+    result.insert("ssh_public_key", k.public_key.as_str());
 }
 
 fn account_from(r: &Replies, known: &KnownGroups) -> Option<Account> {
@@ -572,38 +609,56 @@ fn account_from(r: &Replies, known: &KnownGroups) -> Option<Account> {
 }
 
 #[async_trait]
-impl Module for UserModule {
+impl QueryPlanApply for UserModule {
+    type Args = UserArgs;
+    type Seen = Seen;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
         "user"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let a = UserArgs::parse(args)?;
-        let replies = read_all(ctx, &reads(&a)).await?;
-        let known = KnownGroups::from_replies(&a, &replies);
-        let current = account_from(&replies, &known);
+    fn parse(&self, args: Map) -> Result<UserArgs, ModuleError> {
+        UserArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &UserArgs) -> Result<Seen, ModuleError> {
+        let replies = read_all(ctx, &reads(a)).await?;
+        let known = KnownGroups::from_replies(a, &replies);
+        Ok(Seen {
+            current: account_from(&replies, &known),
+            known,
+            home_exists: replies.get("home").ok(),
+            ssh_exists: replies.get("ssh_exists").ok(),
+            ssh: SshSeen::from_replies(&replies),
+        })
+    }
+
+    fn plan(a: &UserArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
+        let present = a.state == Presence::Present;
+        let known = &seen.known;
         let mut result = ModuleResult::new(false);
         result.insert("name", a.name.as_str());
-        result.insert("state", if a.present { "present" } else { "absent" });
-        let cmd = match (&current, a.present) {
+        result.insert("state", a.state.as_str());
+        let cmd = match (&seen.current, present) {
             (Some(_), false) => {
                 result.insert("force", a.force);
                 result.insert("remove", a.remove);
-                Some(userdel_command(&a))
+                Some(userdel_command(a))
             }
             (None, false) => None,
             (None, true) => {
                 result.insert("system", a.system);
                 result.insert("create_home", a.create_home);
-                Some(useradd_command(&a, &known)?)
+                Some(useradd_command(a, known)?)
             }
             (Some(cur), true) => {
                 result.insert("append", a.append);
                 result.insert("move_home", a.move_home);
-                let mut cmd = usermod_command(&a, cur, &known)?;
+                let mut cmd = usermod_command(a, cur, known)?;
                 // A missing home directory is created when create_home is on.
                 let home = a.home.clone().unwrap_or_else(|| cur.home.clone());
-                if a.create_home && !replies.get("home").ok() && !home.is_empty() {
+                if a.create_home && !seen.home_exists && !home.is_empty() {
                     let h = sh_quote(&home);
                     let mk = format!("mkdir -p -- {h} && cp -rT /etc/skel {h} 2>/dev/null; chown -R {}:{} {h} && chmod 700 {h}", cur.uid, cur.gid);
                     cmd = Some(match cmd {
@@ -614,47 +669,61 @@ impl Module for UserModule {
                 cmd
             }
         };
-        if a.present && a.password.is_some() {
+        if present && a.password.is_some() {
             result.insert("password", HIDDEN_PASSWORD);
         }
-        if let Some(gs) = &a.groups {
-            if a.present {
-                result.insert("groups", gs.join(","));
-            }
+        if let Some(gs) = a.groups.as_ref().filter(|_| present) {
+            result.insert("groups", gs.join(","));
         }
         // A missing key is generated after the account exists.
         let keygen = a
             .ssh_key
             .as_ref()
-            .filter(|_| a.present && !replies.get("ssh_exists").ok())
+            .filter(|_| present && !seen.ssh_exists)
             .map(|k| k.keygen_script(&a.name));
         let cmd = match (cmd, keygen) {
             (Some(c), Some(k)) => Some(format!("{c} || exit $?\n{k}")),
             (c, k) => c.or(k),
         };
-        result.insert("changed", cmd.is_some());
-        let Some(cmd) = cmd else {
-            if let Some(cur) = &current {
-                insert_account(&mut result, cur, a.present);
+        let Some(script) = cmd else {
+            if let Some(cur) = &seen.current {
+                insert_account(&mut result, cur, present);
             }
-            if a.ssh_key.is_some() && a.present {
-                insert_ssh(&mut result, &replies);
+            if a.ssh_key.is_some() && present {
+                insert_ssh(&mut result, &seen.ssh);
             }
-            return Ok(result.into_map());
+            return Ok(Plan::nothing(result));
         };
-        if ctx.check_mode {
-            return Ok(ModuleResult::new(true).into_map());
-        }
+        let changes = Changes {
+            script,
+            report: ModuleResult {
+                changed: true,
+                ..result
+            },
+        };
+        Ok(Plan::change(changes, ModuleResult::new(true)))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &UserArgs,
+        c: Changes,
+        _check_mode_result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        let present = a.state == Presence::Present;
+        let mut result = c.report;
         // The change, then the account (and key) read back in the same round trip.
         let mut after = vec![Read::new(
             "passwd",
             format!("getent passwd {}", sh_quote(&a.name)),
         )];
-        if let Some(k) = a.ssh_key.as_ref().filter(|_| a.present) {
+        if let Some(k) = a.ssh_key.as_ref().filter(|_| present) {
             after.extend(k.reads(&a.name));
         }
         let script = format!(
-            "{{ {cmd}\n}} >&2 || exit $?\n{}",
+            "{{ {}\n}} >&2 || exit $?\n{}",
+            c.script,
             crate::common::reads::script(&after)
         );
         let out = run_sh(ctx, script, None).await?;
@@ -668,17 +737,17 @@ impl Module for UserModule {
         if !e.trim().is_empty() {
             result.insert("stderr", e.trim().to_string());
         }
-        if a.present {
+        if present {
             let back = crate::common::reads::parse(o.as_bytes())
                 .map_err(|e| ModuleError::new(e.to_string()))?;
             if let Some(acc) = parse_account(&back.get("passwd").out, None, "", None) {
                 insert_account(&mut result, &acc, true);
             }
             if a.ssh_key.is_some() {
-                insert_ssh(&mut result, &back);
+                insert_ssh(&mut result, &SshSeen::from_replies(&back));
             }
         }
-        Ok(result.into_map())
+        Ok(result)
     }
 }
 
@@ -697,7 +766,9 @@ fn insert_account(r: &mut ModuleResult, acc: &Account, present: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::Planned;
     use crate::testutil::{args, ctx, TestEnv};
+    use kplay_engine::module::Module;
     use serde_json::json;
 
     fn ua(v: serde_json::Value) -> UserArgs {
@@ -788,6 +859,65 @@ mod tests {
         assert_eq!(
             usermod_command(&a, &acc(), &known(&[("adm", "adm", 4)])).unwrap(),
             None
+        );
+    }
+
+    fn seen(current: Option<Account>) -> Seen {
+        Seen {
+            current,
+            known: known(&[("adm", "adm", 4)]),
+            home_exists: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn plan_reports_the_account_when_nothing_differs() {
+        let a = ua(json!({"name": "bob", "uid": 1001, "groups": ["adm"], "password": "!"}));
+        let p = UserModule::plan(&a, &seen(Some(acc()))).unwrap();
+        assert!(p.changes.is_none());
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], json!(false));
+        assert_eq!((&r["uid"], &r["home"]), (&json!(1001), &json!("/home/bob")));
+        assert_eq!(r["password"], json!(HIDDEN_PASSWORD));
+        assert_eq!(r["groups"], json!("adm"));
+    }
+
+    #[test]
+    fn plan_in_check_mode_reports_changed_alone_and_keeps_the_full_report_for_apply() {
+        let a = ua(json!({"name": "bob", "groups": ["adm"], "password": "secret-hash"}));
+        let p = UserModule::plan(&a, &seen(None)).unwrap();
+        assert_eq!(
+            p.result.clone().into_map(),
+            ModuleResult::new(true).into_map()
+        );
+        let c = p.changes.unwrap();
+        assert!(c.script.starts_with("useradd"), "{}", c.script);
+        let r = c.report.into_map();
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(r["password"], json!(HIDDEN_PASSWORD));
+        assert!(!format!("{r:?}").contains("secret-hash"));
+    }
+
+    #[test]
+    fn plan_removes_an_existing_user_and_creates_a_missing_home() {
+        let gone = ua(json!({"name": "bob", "state": "absent", "remove": true}));
+        let p = UserModule::plan(&gone, &seen(Some(acc()))).unwrap();
+        assert!(p.changes.unwrap().script.starts_with("userdel"));
+        assert!(UserModule::plan(&gone, &seen(None))
+            .unwrap()
+            .changes
+            .is_none());
+        let a = ua(json!({"name": "bob"}));
+        let no_home = Seen {
+            home_exists: false,
+            ..seen(Some(acc()))
+        };
+        let c = UserModule::plan(&a, &no_home).unwrap().changes.unwrap();
+        assert!(
+            c.script.starts_with("mkdir -p -- /home/bob"),
+            "{}",
+            c.script
         );
     }
 
@@ -896,10 +1026,11 @@ mod tests {
         let run = |check: bool, v: serde_json::Value| {
             let env = &env;
             async move {
-                UserModule
+                Planned(UserModule)
                     .run(&ctx(env, check, false), args(v))
                     .await
                     .unwrap()
+                    .into_map()
             }
         };
         let present = json!({"name": name, "home": home, "shell": "/bin/sh", "password": "$6$salt$notarealhash", "comment": "kplay test"});

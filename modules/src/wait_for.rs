@@ -366,6 +366,7 @@ fn result(w: &WaitArgs, start: Instant, groups: Option<(Vec<Value>, Map)>) -> Mo
     r
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Its effect is the wait itself (polling until a condition holds), not a state to reach.
 pub struct WaitForModule;
 
 #[async_trait]
@@ -374,12 +375,12 @@ impl Module for WaitForModule {
         "wait_for"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let w = WaitArgs::parse(args)?;
         let start = Instant::now();
         if w.target == Target::Nothing {
             tokio::time::sleep(Duration::from_secs_f64(w.delay + w.timeout)).await;
-            return Ok(result(&w, start, None).into_map());
+            return Ok(result(&w, start, None));
         }
         let on_host = match (&w.target, &w.regex) {
             (Target::Port(p), _) if w.state == "drained" => {
@@ -427,7 +428,7 @@ impl Module for WaitForModule {
             }
         };
         match reached {
-            Some(groups) => Ok(result(&w, start, groups).into_map()),
+            Some(groups) => Ok(result(&w, start, groups)),
             None => Err(ModuleError::with_result(
                 w.timeout_msg(),
                 result(&w, start, None).into_map(),
@@ -458,7 +459,8 @@ mod tests {
                 args(json!({"port": port, "timeout": 5})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["port"], port);
         assert_eq!(r["state"], "started");
         assert_eq!(r["changed"], false);
@@ -489,7 +491,8 @@ mod tests {
                 args(json!({"port": port, "state": "stopped", "timeout": 2})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["state"], "stopped");
     }
 
@@ -506,7 +509,7 @@ mod tests {
         let r = WaitForModule
             .run(&ctx(&e, false, false), args(json!({"port": port, "search_regex": "OpenSSH_(\\d+)\\.(?P<minor>\\d+)", "timeout": 5})))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["match_groups"], json!(["9", "2"]));
         assert_eq!(r["match_groupdict"], json!({"minor": "2"}));
     }
@@ -524,7 +527,7 @@ mod tests {
         let r = WaitForModule
             .run(&ctx(&e, false, false), args(json!({"path": f.to_str().unwrap(), "search_regex": "^status: (\\w+)$", "sleep": 0.1, "timeout": 5})))
             .await
-            .unwrap();
+            .unwrap().into_map();
         assert_eq!(r["match_groups"], json!(["done"]));
         let r = WaitForModule
             .run(
@@ -532,7 +535,8 @@ mod tests {
                 args(json!({"path": f.to_str().unwrap(), "timeout": 5})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["path"], f.to_str().unwrap());
     }
 
@@ -571,7 +575,8 @@ mod tests {
                 args(json!({"port": port, "state": "drained", "timeout": 2})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["state"], "drained");
     }
 

@@ -72,6 +72,7 @@ async fn ping(ctx: &ModuleContext<'_>, limit: Duration) -> Result<(), String> {
     }
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Its effect is the wait itself (polling until the host answers), not a state to reach.
 pub struct WaitForConnectionModule;
 
 #[async_trait]
@@ -80,10 +81,10 @@ impl Module for WaitForConnectionModule {
         "wait_for_connection"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let w = Waits::parse(args)?;
         if ctx.check_mode {
-            return Ok(ModuleResult::new(false).set("skipped", true).into_map());
+            return Ok(ModuleResult::new(false).set("skipped", true));
         }
         let start = Instant::now();
         tokio::time::sleep(Duration::from_secs_f64(w.delay)).await;
@@ -94,9 +95,7 @@ impl Module for WaitForConnectionModule {
                 Duration::from_secs_f64(w.connect_timeout).min(left.max(Duration::from_millis(1)));
             match ping(ctx, limit).await {
                 Ok(()) => {
-                    return Ok(ModuleResult::new(false)
-                        .set("elapsed", start.elapsed().as_secs())
-                        .into_map())
+                    return Ok(ModuleResult::new(false).set("elapsed", start.elapsed().as_secs()))
                 }
                 Err(e) if Instant::now() >= deadline => {
                     let r = ModuleResult::new(false).set("elapsed", start.elapsed().as_secs());
@@ -163,7 +162,8 @@ mod tests {
                 args(json!({"sleep": 0.01, "timeout": 5})),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["changed"], false);
         assert_eq!(t.calls.load(Ordering::SeqCst), 3);
         assert!(r["elapsed"].is_u64());
@@ -195,7 +195,8 @@ mod tests {
         let r = WaitForConnectionModule
             .run(&ctx(&env, true, false), Map::new())
             .await
-            .unwrap();
+            .unwrap()
+            .into_map();
         assert_eq!(r["skipped"], true);
     }
 

@@ -1,28 +1,11 @@
 //! `yum`: since ansible-core 2.17 `yum` is the `dnf` module under another name; kplay does the
 //! same, but runs the `yum` executable when the host has it (EL7 has no dnf).
 
-use crate::dnf::{run_rpm, RpmTool};
-use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError};
-use kplay_engine::value::Map;
-
-pub struct YumModule;
-
-#[async_trait]
-impl Module for YumModule {
-    fn name(&self) -> &'static str {
-        "yum"
-    }
-
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        run_rpm(ctx, "yum", RpmTool::Yum, args).await
-    }
-}
+//! The module itself is [`crate::dnf::YUM`]; these are its tests.
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::dnf::{read_script, transaction, RpmArgs};
+    use crate::dnf::{read_script, transaction, RpmArgs, RpmTool};
     use crate::testutil::args;
     use serde_json::json;
 

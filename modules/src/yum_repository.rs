@@ -221,7 +221,7 @@ impl Module for YumRepositoryModule {
         "yum_repository"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let name = a.required_str("name")?;
         let present = a.required_str("state")? == "present";
@@ -300,8 +300,7 @@ impl Module for YumRepositoryModule {
             &path,
             &original,
             if changed { after } else { &original },
-        )
-        .into_map())
+        ))
     }
 }
 

@@ -16,7 +16,7 @@
 use super::play::PlayRun;
 use super::task::TaskRun;
 use super::taskenv::ExecTaskEnv;
-use crate::module::{Module, ModuleContext, ModuleError};
+use crate::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use crate::output::Event;
 use crate::plan::Leaf;
 use crate::playbook::action::{short_name, Action, ModuleKind};
@@ -56,7 +56,7 @@ impl Module for AsyncStatus {
     fn controller_only(&self) -> bool {
         true
     }
-    async fn run(&self, _ctx: &ModuleContext<'_>, _args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, _ctx: &ModuleContext<'_>, _args: Map) -> Result<ModuleResult, ModuleError> {
         Err(ModuleError::new("async_status is answered by the engine"))
     }
 }
@@ -92,7 +92,7 @@ impl JobSpec {
 }
 
 /// What a job left: the module's result, or `None` when its time ran out.
-type JobOutcome = Option<Result<Map, ModuleError>>;
+type JobOutcome = Option<Result<ModuleResult, ModuleError>>;
 
 /// A job not started yet.
 type JobFut = std::pin::Pin<Box<dyn std::future::Future<Output = JobOutcome> + Send>>;
@@ -206,11 +206,11 @@ fn job_fields(m: &mut Map, jid: &str) {
 }
 
 /// A finished job's outcome as the task (or `async_status`) reports it.
-fn job_result(jid: &str, outcome: JobOutcome) -> Result<Map, ModuleError> {
+fn job_result(jid: &str, outcome: JobOutcome) -> Result<ModuleResult, ModuleError> {
     match outcome {
-        Some(Ok(mut m)) => {
-            job_fields(&mut m, jid);
-            Ok(m)
+        Some(Ok(mut r)) => {
+            job_fields(&mut r.extra, jid);
+            Ok(r)
         }
         Some(Err(mut e)) => {
             job_fields(&mut e.result, jid);
@@ -247,7 +247,7 @@ impl PlayRun {
         self: &Arc<Self>,
         call: &ModuleCall<'_>,
         args: Map,
-    ) -> Result<Map, ModuleError> {
+    ) -> Result<ModuleResult, ModuleError> {
         let ctx = &call.ctx;
         if call.module.name() == ASYNC_STATUS {
             return self.async_status(ctx.host, &args);
@@ -263,7 +263,7 @@ impl PlayRun {
         }
         let jid = job_id();
         if spec.poll == 0 {
-            return Ok(self.start_background_job(ctx.host, jid, job));
+            return Ok(self.start_background_job(ctx.host, jid, job).into());
         }
         self.poll_job(call, jid, job).await
     }
@@ -326,7 +326,7 @@ impl PlayRun {
         &self,
         call: &ModuleCall<'_>,
         job: JobFut,
-    ) -> Result<Map, ModuleError> {
+    ) -> Result<ModuleResult, ModuleError> {
         let secs = call.spec.timeout.unwrap_or(0);
         match tokio::spawn(job).await {
             Ok(Some(r)) => r,
@@ -378,7 +378,7 @@ impl PlayRun {
         call: &ModuleCall<'_>,
         jid: String,
         job: JobFut,
-    ) -> Result<Map, ModuleError> {
+    ) -> Result<ModuleResult, ModuleError> {
         let mut handle = tokio::spawn(job);
         let every = Duration::from_secs(call.spec.poll.max(1));
         let poll_event = |outcome: Option<bool>| {
@@ -402,7 +402,7 @@ impl PlayRun {
     }
 
     /// `async_status: jid=… [mode=status|cleanup]`.
-    pub(super) fn async_status(&self, host: &str, args: &Map) -> Result<Map, ModuleError> {
+    pub(super) fn async_status(&self, host: &str, args: &Map) -> Result<ModuleResult, ModuleError> {
         let Some(jid) = args.get("jid").map(to_display_string) else {
             return Err(ModuleError::new("missing required arguments: jid"));
         };
@@ -428,7 +428,7 @@ impl PlayRun {
                 m.insert("ansible_job_id".into(), Value::String(jid.clone()));
                 m.insert("erased".into(), Value::Bool(removed));
                 m.insert("changed".into(), Value::Bool(false));
-                Ok(m)
+                Ok(m.into())
             }
             "status" => {
                 let state = jobs.table.lock().ok().and_then(|t| {
@@ -448,7 +448,7 @@ impl PlayRun {
                         m.insert("started".into(), Value::from(1));
                         m.insert("finished".into(), Value::from(0));
                         m.insert("changed".into(), Value::Bool(false));
-                        Ok(m)
+                        Ok(m.into())
                     }
                 }
             }
@@ -459,9 +459,9 @@ impl PlayRun {
     }
 }
 
-fn failed(r: &Result<Map, ModuleError>) -> bool {
+fn failed(r: &Result<ModuleResult, ModuleError>) -> bool {
     match r {
-        Ok(m) => m.get("failed").is_some_and(crate::value::truthy),
+        Ok(r) => r.failed,
         Err(_) => true,
     }
 }

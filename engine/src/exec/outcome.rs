@@ -2,7 +2,7 @@
 //! flags the recap counts), and the pure mappings into it: a module's return, an engine
 //! action's, a skip, and a loop's items into the task's aggregate.
 
-use crate::module::ModuleError;
+use crate::module::{ModuleError, ModuleResult};
 use crate::output::Status;
 use crate::value::{truthy, Map, Value};
 
@@ -18,26 +18,21 @@ pub(super) struct Outcome {
     pub uncounted: bool,
 }
 
-/// The key a module sets for `debug: verbosity: N` (shown only with at least N `-v`).
-const MIN_VERBOSITY: &str = "_kplay_verbosity";
-
 impl Outcome {
     /// The one place a module's return becomes a task outcome (Ansible's result dictionary):
     /// `failed`/`skipped`/`changed` read from it, errors turned into `msg` plus `failed` or
     /// `unreachable`, and results below the run's verbosity (`debug: verbosity: N`) skipped.
-    pub fn from_module(called: Result<Map, ModuleError>, verbosity: u8) -> Outcome {
-        let mut m = match called {
-            Ok(m) => m,
+    pub fn from_module(called: Result<ModuleResult, ModuleError>, verbosity: u8) -> Outcome {
+        let r = match called {
+            Ok(r) => r,
             Err(e) => return Outcome::from_module_error(e),
         };
-        if let Some(v) = m.remove(MIN_VERBOSITY) {
-            if v.as_u64().unwrap_or(0) > u64::from(verbosity) {
-                return Outcome::skipped_because("skipped_reason", "Verbosity threshold not met.");
-            }
+        // `debug: verbosity: N` shows only with at least N `-v`.
+        if r.min_verbosity > verbosity {
+            return Outcome::skipped_because("skipped_reason", "Verbosity threshold not met.");
         }
-        let failed = m.get("failed").map(truthy).unwrap_or(false);
-        let skipped = m.get("skipped").map(truthy).unwrap_or(false);
-        let mut o = Outcome::ok(m);
+        let (failed, skipped) = (r.failed, r.skipped);
+        let mut o = Outcome::ok(r.into_map());
         o.failed = failed;
         o.skipped = skipped;
         o
@@ -225,14 +220,14 @@ mod tests {
 
     #[test]
     fn a_module_result_keeps_its_keys_and_flags() {
-        let o = Outcome::from_module(Ok(map(json!({"changed": true, "rc": 0}))), 0);
+        let o = Outcome::from_module(Ok(map(json!({"changed": true, "rc": 0})).into()), 0);
         assert!(o.changed && !o.failed && !o.skipped);
         assert_eq!(o.status(), Status::Changed);
         assert_eq!(o.result["rc"], json!(0));
-        let o = Outcome::from_module(Ok(map(json!({"failed": true, "msg": "x"}))), 0);
+        let o = Outcome::from_module(Ok(map(json!({"failed": true, "msg": "x"})).into()), 0);
         assert!(o.failed);
         assert_eq!(o.status(), Status::Failed);
-        let o = Outcome::from_module(Ok(map(json!({"skipped": true}))), 0);
+        let o = Outcome::from_module(Ok(map(json!({"skipped": true})).into()), 0);
         assert_eq!(o.status(), Status::Skipped);
     }
 
@@ -262,7 +257,8 @@ mod tests {
 
     #[test]
     fn debug_verbosity_above_the_run_is_skipped() {
-        let m = map(json!({"msg": "hi", "_kplay_verbosity": 2}));
+        let mut m: ModuleResult = map(json!({"msg": "hi"})).into();
+        m.min_verbosity = 2;
         let o = Outcome::from_module(Ok(m.clone()), 1);
         assert!(o.skipped);
         assert_eq!(

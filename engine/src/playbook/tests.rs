@@ -27,10 +27,10 @@ impl Module for Stand {
     fn free_form(&self) -> bool {
         self.free
     }
-    async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let mut r = ModuleResult::new(false);
         r.insert("args", Value::Object(args));
-        Ok(r.into_map())
+        Ok(r)
     }
 }
 

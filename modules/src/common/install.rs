@@ -167,7 +167,7 @@ pub async fn install_file(
         if let Some(c) = &st.checksum {
             r.insert("checksum", c.as_str());
         }
-        path_info(&st, &mut r.0);
+        path_info(&st, &mut r.extra);
         return Ok(r);
     }
 
@@ -250,7 +250,7 @@ pub async fn install_file(
     } else {
         set_attrs(ctx, &target, &attr_changes, false).await?
     };
-    path_info(&final_st, &mut result.0);
+    path_info(&final_st, &mut result.extra);
     if !diffs.is_empty() {
         result.insert("diff", Value::Array(diffs));
     }

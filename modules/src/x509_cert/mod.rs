@@ -26,6 +26,7 @@ use rcgen::KeyPair;
 pub use spec::SPEC;
 use spec::{CertSpec, Provider, TaskArgs};
 
+/// Not query → plan → apply ([`crate::planned`]): deciding makes the new key (randomness) and reads the clock, so the decision is not a pure function.
 pub struct X509CertModule;
 
 #[async_trait]
@@ -34,7 +35,7 @@ impl Module for X509CertModule {
         "x509_cert"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let t = TaskArgs::parse(&a)?;
         run(ctx, &t).await
@@ -59,7 +60,7 @@ fn err(e: crypto::CryptoError) -> ModuleError {
     ModuleError::new(e.to_string())
 }
 
-async fn run(ctx: &ModuleContext<'_>, t: &TaskArgs) -> Result<Map, ModuleError> {
+async fn run(ctx: &ModuleContext<'_>, t: &TaskArgs) -> Result<ModuleResult, ModuleError> {
     let mut files = vec![t.key_path.as_str(), t.path.as_str()];
     if let Provider::OwnCa { cert, key } = &t.provider {
         files.push(cert);
@@ -86,7 +87,7 @@ async fn run(ctx: &ModuleContext<'_>, t: &TaskArgs) -> Result<Map, ModuleError> 
                 let missing = if c.exists() { key } else { cert };
                 if ctx.check_mode {
                     // An earlier task of the same check run would have made the CA.
-                    return Ok(check_mode_without_ca(t, missing, ctx.diff));
+                    return Ok(check_mode_without_ca(t, missing, ctx.diff).into());
                 }
                 return Err(ModuleError::new(format!(
                     "the CA file {missing} does not exist (make the CA first: provider selfsigned, is_ca true)"
@@ -298,7 +299,7 @@ async fn run(ctx: &ModuleContext<'_>, t: &TaskArgs) -> Result<Map, ModuleError> 
         };
         r = r.with_diff(&t.path, &t.path, &before_text, &after);
     }
-    Ok(r.into_map())
+    Ok(r)
 }
 
 /// Attributes a newly written file gets: the requested mode (resolved from the `0600` the temp
