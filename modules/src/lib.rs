@@ -32,6 +32,7 @@ pub mod package_facts;
 pub mod replace;
 pub mod selinux;
 pub mod service_facts;
+pub mod synchronize;
 pub mod timezone;
 pub mod yum_repository;
 // (end editing modules)
@@ -170,6 +171,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             Arc::new(service_facts::ServiceFactsModule),
             &service_facts::SPEC,
         ),
+        (Arc::new(synchronize::SynchronizeModule), &synchronize::SPEC),
     ]
 }
 
