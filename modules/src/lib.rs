@@ -31,7 +31,11 @@ pub mod lineinfile;
 pub mod package_facts;
 pub mod replace;
 pub mod selinux;
+pub mod getent;
+pub mod redhat_subscription;
+pub mod rhsm_repository;
 pub mod service_facts;
+pub mod tempfile;
 pub mod synchronize;
 pub mod timezone;
 pub mod yum_repository;
@@ -172,6 +176,16 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
             &service_facts::SPEC,
         ),
         (Arc::new(synchronize::SynchronizeModule), &synchronize::SPEC),
+        (Arc::new(getent::GetentModule), &getent::SPEC),
+        (Arc::new(tempfile::TempfileModule), &tempfile::SPEC),
+        (
+            Arc::new(redhat_subscription::RedhatSubscriptionModule),
+            &redhat_subscription::SPEC,
+        ),
+        (
+            Arc::new(rhsm_repository::RhsmRepositoryModule),
+            &rhsm_repository::SPEC,
+        ),
     ]
 }
 
