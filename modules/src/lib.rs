@@ -34,6 +34,7 @@ pub mod selinux;
 pub mod getent;
 pub mod redhat_subscription;
 pub mod rhsm_repository;
+pub mod pip;
 pub mod service_facts;
 pub mod tempfile;
 pub mod synchronize;
@@ -177,6 +178,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         ),
         (Arc::new(synchronize::SynchronizeModule), &synchronize::SPEC),
         (Arc::new(getent::GetentModule), &getent::SPEC),
+        (Arc::new(pip::PipModule), &pip::SPEC),
         (Arc::new(tempfile::TempfileModule), &tempfile::SPEC),
         (
             Arc::new(redhat_subscription::RedhatSubscriptionModule),
