@@ -35,6 +35,7 @@ pub mod getent;
 pub mod redhat_subscription;
 pub mod rhsm_repository;
 pub mod pip;
+pub mod cron;
 pub mod service_facts;
 pub mod tempfile;
 pub mod synchronize;
@@ -179,6 +180,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(synchronize::SynchronizeModule), &synchronize::SPEC),
         (Arc::new(getent::GetentModule), &getent::SPEC),
         (Arc::new(pip::PipModule), &pip::SPEC),
+        (Arc::new(cron::CronModule), &cron::SPEC),
         (Arc::new(tempfile::TempfileModule), &tempfile::SPEC),
         (
             Arc::new(redhat_subscription::RedhatSubscriptionModule),
