@@ -36,6 +36,7 @@ pub mod redhat_subscription;
 pub mod rhsm_repository;
 pub mod pip;
 pub mod cron;
+pub mod assemble;
 pub mod service_facts;
 pub mod tempfile;
 pub mod synchronize;
@@ -181,6 +182,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(getent::GetentModule), &getent::SPEC),
         (Arc::new(pip::PipModule), &pip::SPEC),
         (Arc::new(cron::CronModule), &cron::SPEC),
+        (Arc::new(assemble::AssembleModule), &assemble::SPEC),
         (Arc::new(tempfile::TempfileModule), &tempfile::SPEC),
         (
             Arc::new(redhat_subscription::RedhatSubscriptionModule),
