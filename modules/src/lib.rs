@@ -37,6 +37,7 @@ pub mod rhsm_repository;
 pub mod pip;
 pub mod cron;
 pub mod assemble;
+pub mod deb822_repository;
 pub mod service_facts;
 pub mod tempfile;
 pub mod synchronize;
@@ -183,6 +184,10 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(pip::PipModule), &pip::SPEC),
         (Arc::new(cron::CronModule), &cron::SPEC),
         (Arc::new(assemble::AssembleModule), &assemble::SPEC),
+        (
+            Arc::new(deb822_repository::Deb822RepositoryModule::default()),
+            &deb822_repository::SPEC,
+        ),
         (Arc::new(tempfile::TempfileModule), &tempfile::SPEC),
         (
             Arc::new(redhat_subscription::RedhatSubscriptionModule),
