@@ -38,6 +38,7 @@ pub mod pip;
 pub mod cron;
 pub mod assemble;
 pub mod deb822_repository;
+pub mod git;
 pub mod service_facts;
 pub mod tempfile;
 pub mod synchronize;
@@ -184,6 +185,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(pip::PipModule), &pip::SPEC),
         (Arc::new(cron::CronModule), &cron::SPEC),
         (Arc::new(assemble::AssembleModule), &assemble::SPEC),
+        (Arc::new(git::GitModule), &git::SPEC),
         (
             Arc::new(deb822_repository::Deb822RepositoryModule::default()),
             &deb822_repository::SPEC,
