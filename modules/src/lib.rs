@@ -40,6 +40,7 @@ pub mod assemble;
 pub mod deb822_repository;
 pub mod git;
 pub mod known_hosts;
+pub mod archive;
 pub mod service_facts;
 pub mod tempfile;
 pub mod synchronize;
@@ -188,6 +189,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(assemble::AssembleModule), &assemble::SPEC),
         (Arc::new(git::GitModule), &git::SPEC),
         (Arc::new(known_hosts::KnownHostsModule), &known_hosts::SPEC),
+        (Arc::new(archive::ArchiveModule), &archive::SPEC),
         (
             Arc::new(deb822_repository::Deb822RepositoryModule::default()),
             &deb822_repository::SPEC,
