@@ -41,6 +41,8 @@ pub mod deb822_repository;
 pub mod git;
 pub mod known_hosts;
 pub mod archive;
+pub mod rpm_key;
+pub mod apt_key;
 pub mod service_facts;
 pub mod tempfile;
 pub mod synchronize;
@@ -190,6 +192,8 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(git::GitModule), &git::SPEC),
         (Arc::new(known_hosts::KnownHostsModule), &known_hosts::SPEC),
         (Arc::new(archive::ArchiveModule), &archive::SPEC),
+        (Arc::new(rpm_key::RpmKeyModule), &rpm_key::SPEC),
+        (Arc::new(apt_key::AptKeyModule::default()), &apt_key::SPEC),
         (
             Arc::new(deb822_repository::Deb822RepositoryModule::default()),
             &deb822_repository::SPEC,

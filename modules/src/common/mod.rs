@@ -6,6 +6,7 @@ pub mod attrs;
 pub mod diff;
 pub mod install;
 pub mod mode;
+pub mod pgp;
 pub mod probe;
 #[cfg(test)]
 pub(crate) mod snapshot;
