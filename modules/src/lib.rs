@@ -43,6 +43,7 @@ pub mod known_hosts;
 pub mod archive;
 pub mod rpm_key;
 pub mod apt_key;
+pub mod reboot;
 pub mod service_facts;
 pub mod tempfile;
 pub mod synchronize;
@@ -194,6 +195,7 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (Arc::new(archive::ArchiveModule), &archive::SPEC),
         (Arc::new(rpm_key::RpmKeyModule), &rpm_key::SPEC),
         (Arc::new(apt_key::AptKeyModule::default()), &apt_key::SPEC),
+        (Arc::new(reboot::RebootModule), &reboot::SPEC),
         (
             Arc::new(deb822_repository::Deb822RepositoryModule::default()),
             &deb822_repository::SPEC,
