@@ -16,14 +16,27 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("id", &[]).str().doc("Key id (short, long or full fingerprint)."),
+    p("id", &[])
+        .str()
+        .doc("Key id (short, long or full fingerprint)."),
     p("data", &[]).str().doc("The key itself (armoured)."),
     p("file", &[]).path().doc("A key file on the host."),
-    p("url", &[]).str().doc("A URL the host can reach (a local mirror offline)."),
-    p("keyring", &[]).path().doc("Keyring file to store the key in."),
-    p("keyserver", &[]).str().doc("Refused: keyserver lookups need the Internet."),
-    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the key should be trusted."),
-    p("validate_certs", &[]).flag(true).doc("Check the TLS certificate of `url`."),
+    p("url", &[])
+        .str()
+        .doc("A URL the host can reach (a local mirror offline)."),
+    p("keyring", &[])
+        .path()
+        .doc("Keyring file to store the key in."),
+    p("keyserver", &[])
+        .str()
+        .doc("Refused: keyserver lookups need the Internet."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the key should be trusted."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Check the TLS certificate of `url`."),
 ];
 
 /// `apt_key`'s declared arguments.
@@ -37,8 +50,15 @@ pub struct AptKeyModule {
 }
 
 /// Every trusted key file on the host: path → fingerprints (unreadable files are skipped).
-async fn trusted(ctx: &ModuleContext<'_>, root: &str, keyring: Option<&str>) -> Result<Vec<(String, Vec<String>)>, ModuleError> {
-    let mut files = format!("{r}/etc/apt/trusted.gpg {r}/etc/apt/trusted.gpg.d/*.gpg {r}/etc/apt/trusted.gpg.d/*.asc", r = sh_quote(root));
+async fn trusted(
+    ctx: &ModuleContext<'_>,
+    root: &str,
+    keyring: Option<&str>,
+) -> Result<Vec<(String, Vec<String>)>, ModuleError> {
+    let mut files = format!(
+        "{r}/etc/apt/trusted.gpg {r}/etc/apt/trusted.gpg.d/*.gpg {r}/etc/apt/trusted.gpg.d/*.asc",
+        r = sh_quote(root)
+    );
     if let Some(k) = keyring {
         files.push_str(&format!(" {}", sh_quote(k)));
     }
@@ -86,34 +106,59 @@ impl Module for AptKeyModule {
         };
         let id = match (a.str("id")?, fprs.first()) {
             (Some(i), Some(f)) if !id_matches(&i, f) => {
-                return Err(ModuleError::new(format!("key id {i} does not match the key's fingerprint {f}")))
+                return Err(ModuleError::new(format!(
+                    "key id {i} does not match the key's fingerprint {f}"
+                )))
             }
             (Some(i), _) => i.trim_start_matches("0x").to_uppercase(),
             (None, Some(f)) => f.clone(),
-            (None, None) => return Err(ModuleError::new("one of the following is required: id, data, file, url")),
+            (None, None) => {
+                return Err(ModuleError::new(
+                    "one of the following is required: id, data, file, url",
+                ))
+            }
         };
         let keyring = a.str("keyring")?;
         let have = trusted(ctx, &self.root, keyring.as_deref()).await?;
-        let holders: Vec<&(String, Vec<String>)> = have.iter().filter(|(_, f)| f.iter().any(|x| id_matches(&id, x))).collect();
+        let holders: Vec<&(String, Vec<String>)> = have
+            .iter()
+            .filter(|(_, f)| f.iter().any(|x| id_matches(&id, x)))
+            .collect();
         let short = id[id.len().saturating_sub(8)..].to_string();
         let mut r = ModuleResult::new(false)
             .set("id", id.clone())
             .set("key_id", id[id.len().saturating_sub(16)..].to_string())
             .set("short_id", short.clone())
-            .set("fp", fprs.first().cloned().map(Value::String).unwrap_or(Value::Null));
+            .set(
+                "fp",
+                fprs.first()
+                    .cloned()
+                    .map(Value::String)
+                    .unwrap_or(Value::Null),
+            );
         if present {
             if !holders.is_empty() {
                 return Ok(r.into_map());
             }
             let Some(data) = src else {
-                return Err(ModuleError::new(format!("key {id} is not trusted and no data, file or url was given to add it")));
+                return Err(ModuleError::new(format!(
+                    "key {id} is not trusted and no data, file or url was given to add it"
+                )));
             };
-            let dest = keyring.unwrap_or_else(|| format!("{}/etc/apt/trusted.gpg.d/kplay-{}.gpg", self.root, &fprs[0][fprs[0].len() - 16..]));
+            let dest = keyring.unwrap_or_else(|| {
+                format!(
+                    "{}/etc/apt/trusted.gpg.d/kplay-{}.gpg",
+                    self.root,
+                    &fprs[0][fprs[0].len() - 16..]
+                )
+            });
             r.insert("changed", true);
             r.insert("keyring", dest.clone());
             if !ctx.check_mode {
                 let bin = dearmor(&data).map_err(ModuleError::new)?;
-                ctx.transport.put(&bin, &dest, Some(0o644), ctx.become_.as_ref()).await?;
+                ctx.transport
+                    .put(&bin, &dest, Some(0o644), ctx.become_.as_ref())
+                    .await?;
             }
             return Ok(r.into_map());
         }
@@ -127,10 +172,16 @@ impl Module for AptKeyModule {
         }
         r.insert("changed", true);
         if !ctx.check_mode {
-            let files: String = holders.iter().map(|(f, _)| format!(" {}", sh_quote(f))).collect();
+            let files: String = holders
+                .iter()
+                .map(|(f, _)| format!(" {}", sh_quote(f)))
+                .collect();
             let out = run_sh(ctx, format!("rm -f --{files}"), None).await?;
             if out.rc != 0 {
-                return Err(ModuleError::new(format!("removing the key failed: {}", out.stderr_str().trim())));
+                return Err(ModuleError::new(format!(
+                    "removing the key failed: {}",
+                    out.stderr_str().trim()
+                )));
             }
         }
         Ok(r.into_map())

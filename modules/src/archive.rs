@@ -15,13 +15,27 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &[]).list().required().doc("Files or directories to pack (no globs)."),
-    p("dest", &[]).path().doc("The archive; default for a single path: that path plus the format's extension."),
-    p("format", &[]).choices(&["bz2", "gz", "tar", "xz", "zip"]).default_str("gz").doc("Compression / archive format."),
+    p("path", &[])
+        .list()
+        .required()
+        .doc("Files or directories to pack (no globs)."),
+    p("dest", &[])
+        .path()
+        .doc("The archive; default for a single path: that path plus the format's extension."),
+    p("format", &[])
+        .choices(&["bz2", "gz", "tar", "xz", "zip"])
+        .default_str("gz")
+        .doc("Compression / archive format."),
     p("exclude_path", &[]).list().doc("Paths to leave out."),
-    p("exclusion_patterns", &[]).list().doc("Glob patterns (tar's `--exclude`) of names to leave out."),
-    p("force_archive", &[]).flag(false).doc("Make an archive even for a single file."),
-    p("remove", &[]).flag(false).doc("Remove the sources after archiving."),
+    p("exclusion_patterns", &[])
+        .list()
+        .doc("Glob patterns (tar's `--exclude`) of names to leave out."),
+    p("force_archive", &[])
+        .flag(false)
+        .doc("Make an archive even for a single file."),
+    p("remove", &[])
+        .flag(false)
+        .doc("Remove the sources after archiving."),
 ];
 
 /// `archive`'s declared arguments.
@@ -41,7 +55,9 @@ pub fn arcroot(paths: &[String]) -> String {
             parent.split('/').collect()
         })
         .collect();
-    let Some(first) = dirs.first() else { return "/".into() };
+    let Some(first) = dirs.first() else {
+        return "/".into();
+    };
     let mut n = first.len();
     for d in &dirs[1..] {
         n = n.min(first.iter().zip(d).take_while(|(a, b)| a == b).count());
@@ -64,7 +80,12 @@ impl Module for ArchiveModule {
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
         let a = SPEC.parse(args)?;
-        let paths: Vec<String> = a.list("path").into_iter().map(|p| p.trim_end_matches('/').to_string()).filter(|p| !p.is_empty()).collect();
+        let paths: Vec<String> = a
+            .list("path")
+            .into_iter()
+            .map(|p| p.trim_end_matches('/').to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
         let fmt = a.required_str("format")?;
         let excludes = a.list("exclude_path");
         // Which paths exist (and are files) on the host.
@@ -73,7 +94,12 @@ impl Module for ArchiveModule {
             probe.push_str(&format!("if [ -d {q} ]; then printf 'd\\0'; elif [ -e {q} ]; then printf 'f\\0'; else printf 'm\\0'; fi\n", q = sh_quote(p)));
         }
         let out = run_sh(ctx, probe, None).await?;
-        let kinds: Vec<String> = out.stdout_str().split('\0').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let kinds: Vec<String> = out
+            .stdout_str()
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         let mut present = Vec::new();
         let mut missing = Vec::new();
         for (p, k) in paths.iter().zip(kinds.iter()) {
@@ -86,7 +112,11 @@ impl Module for ArchiveModule {
                 present.push((p.clone(), k.clone()));
             }
         }
-        let single_file = present.len() == 1 && paths.len() == 1 && present[0].1 == "f" && !a.flag("force_archive") && !matches!(fmt.as_str(), "zip" | "tar");
+        let single_file = present.len() == 1
+            && paths.len() == 1
+            && present[0].1 == "f"
+            && !a.flag("force_archive")
+            && !matches!(fmt.as_str(), "zip" | "tar");
         let ext = match (fmt.as_str(), single_file) {
             ("zip", _) => "zip",
             ("tar", _) => "tar",
@@ -100,12 +130,18 @@ impl Module for ArchiveModule {
         let dest = match a.str("dest")? {
             Some(d) => d,
             None if paths.len() == 1 => format!("{}.{ext}", paths[0]),
-            None => return Err(ModuleError::new("Error, must specify \"dest\" when archiving multiple files or trees")),
+            None => {
+                return Err(ModuleError::new(
+                    "Error, must specify \"dest\" when archiving multiple files or trees",
+                ))
+            }
         };
         if present.is_empty() {
             return Err(ModuleError::with_result(
                 format!("Error, no source paths were found: {}", paths.join(", ")),
-                ModuleResult::new(false).set("missing", Value::Array(missing)).into_map(),
+                ModuleResult::new(false)
+                    .set("missing", Value::Array(missing))
+                    .into_map(),
             ));
         }
         let root = arcroot(&present.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>());
@@ -118,10 +154,38 @@ impl Module for ArchiveModule {
             .set("dest", dest.clone())
             .set("arcroot", root.clone())
             .set("missing", Value::Array(missing.clone()))
-            .set("expanded_paths", Value::Array(present.iter().map(|(p, _)| Value::String(p.clone())).collect()))
-            .set("state", if single_file { "compress" } else if missing.is_empty() { "archive" } else { "incomplete" })
-            .set("archived", Value::Array(present.iter().map(|(p, _)| Value::String(p.clone())).collect()));
-        let srcs: String = present.iter().map(|(p, _)| format!(" {}", sh_quote(p))).collect();
+            .set(
+                "expanded_paths",
+                Value::Array(
+                    present
+                        .iter()
+                        .map(|(p, _)| Value::String(p.clone()))
+                        .collect(),
+                ),
+            )
+            .set(
+                "state",
+                if single_file {
+                    "compress"
+                } else if missing.is_empty() {
+                    "archive"
+                } else {
+                    "incomplete"
+                },
+            )
+            .set(
+                "archived",
+                Value::Array(
+                    present
+                        .iter()
+                        .map(|(p, _)| Value::String(p.clone()))
+                        .collect(),
+                ),
+            );
+        let srcs: String = present
+            .iter()
+            .map(|(p, _)| format!(" {}", sh_quote(p)))
+            .collect();
         if ctx.check_mode {
             let out = run_sh(ctx, format!("[ -e {dq} ] || {{ echo new; exit 0; }}; find{srcs} -newer {dq} 2>/dev/null | head -n 1"), None).await?;
             let changed = !out.stdout_str().trim().is_empty();
@@ -158,13 +222,23 @@ impl Module for ArchiveModule {
         let out = run_sh(ctx, script, None).await?;
         let (o, e) = (out.stdout_str(), out.stderr_str());
         if out.rc != 0 {
-            return Err(failure(format!("Error creating archive {dest}: {}", e.trim()), out.rc, &o, &e));
+            return Err(failure(
+                format!("Error creating archive {dest}: {}", e.trim()),
+                out.rc,
+                &o,
+                &e,
+            ));
         }
         let mut changed = o.trim() == "changed";
         if a.flag("remove") {
             let out = run_sh(ctx, format!("rm -rf --{srcs}"), None).await?;
             if out.rc != 0 {
-                return Err(failure(format!("Unable to remove source files: {}", out.stderr_str().trim()), out.rc, &out.stdout_str(), &out.stderr_str()));
+                return Err(failure(
+                    format!("Unable to remove source files: {}", out.stderr_str().trim()),
+                    out.rc,
+                    &out.stdout_str(),
+                    &out.stderr_str(),
+                ));
             }
             changed = true;
         }

@@ -16,15 +16,32 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("src", &[]).path().required().doc("Directory of fragments."),
+    p("src", &[])
+        .path()
+        .required()
+        .doc("Directory of fragments."),
     p("dest", &[]).path().required().doc("The file to build."),
-    p("remote_src", &[]).flag(true).doc("Fragments are on the host (true) or on the controller (false)."),
-    p("delimiter", &[]).str().doc("Text between fragments (escapes like `\\n` decoded; a newline always follows)."),
-    p("regexp", &[]).str().doc("Only fragments whose name matches (searched, Python `re`)."),
-    p("ignore_hidden", &[]).flag(false).doc("Skip fragments whose name starts with a dot."),
-    p("backup", &[]).flag(false).doc("Keep a timestamped copy of the old file."),
-    p("validate", &[]).str().doc("Command run on the new file (`%s`) before it replaces the old one."),
-    p("decrypt", &[]).flag(true).doc("Accepted (controller fragments are read as they are)."),
+    p("remote_src", &[])
+        .flag(true)
+        .doc("Fragments are on the host (true) or on the controller (false)."),
+    p("delimiter", &[])
+        .str()
+        .doc("Text between fragments (escapes like `\\n` decoded; a newline always follows)."),
+    p("regexp", &[])
+        .str()
+        .doc("Only fragments whose name matches (searched, Python `re`)."),
+    p("ignore_hidden", &[])
+        .flag(false)
+        .doc("Skip fragments whose name starts with a dot."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a timestamped copy of the old file."),
+    p("validate", &[])
+        .str()
+        .doc("Command run on the new file (`%s`) before it replaces the old one."),
+    p("decrypt", &[])
+        .flag(true)
+        .doc("Accepted (controller fragments are read as they are)."),
 ];
 
 /// `assemble`'s declared arguments.
@@ -98,15 +115,18 @@ impl Module for AssembleModule {
         let dest = a.required_str("dest")?;
         let opts = WriteOpts::from_args(&a)?;
         let re = match a.str("regexp")? {
-            Some(r) => Some(fancy_regex::Regex::new(&r).map_err(|e| {
-                ModuleError::new(format!("Invalid Regexp ({e}) in \"{r}\""))
-            })?),
+            Some(r) => Some(
+                fancy_regex::Regex::new(&r)
+                    .map_err(|e| ModuleError::new(format!("Invalid Regexp ({e}) in \"{r}\"")))?,
+            ),
             None => None,
         };
         let hidden_ok = !a.flag("ignore_hidden");
         let pick = |name: &str| {
             (hidden_ok || !name.starts_with('.'))
-                && re.as_ref().is_none_or(|r| r.is_match(name).unwrap_or(false))
+                && re
+                    .as_ref()
+                    .is_none_or(|r| r.is_match(name).unwrap_or(false))
         };
         let mut fragments: Vec<Vec<u8>> = Vec::new();
         if a.flag("remote_src") {
@@ -121,7 +141,10 @@ impl Module for AssembleModule {
                 return Err(ModuleError::new(out.stderr_str().trim().to_string()));
             }
             let text = out.stdout_str();
-            let mut names: Vec<&str> = text.split('\0').filter(|n| !n.is_empty() && pick(n)).collect();
+            let mut names: Vec<&str> = text
+                .split('\0')
+                .filter(|n| !n.is_empty() && pick(n))
+                .collect();
             names.sort_unstable();
             for n in names {
                 let path = format!("{}/{n}", src.trim_end_matches('/'));
@@ -146,7 +169,10 @@ impl Module for AssembleModule {
                 .collect();
             entries.sort();
             for (_, p) in entries {
-                fragments.push(std::fs::read(&p).map_err(|e| ModuleError::new(format!("reading {}: {e}", p.display())))?);
+                fragments.push(
+                    std::fs::read(&p)
+                        .map_err(|e| ModuleError::new(format!("reading {}: {e}", p.display())))?,
+                );
             }
         }
         let new = assemble(&fragments, a.str("delimiter")?.as_deref());
@@ -189,7 +215,10 @@ mod tests {
     fn fragments_join_with_newlines_and_delimiters_like_ansible() {
         let f = |s: &str| s.as_bytes().to_vec();
         assert_eq!(assemble(&[f("a"), f("b\n")], None), b"a\nb\n");
-        assert_eq!(assemble(&[f("a\n"), f("b\n")], Some("# --\\n")), b"a\n# --\n\nb\n");
+        assert_eq!(
+            assemble(&[f("a\n"), f("b\n")], Some("# --\\n")),
+            b"a\n# --\n\nb\n"
+        );
         assert_eq!(assemble(&[f("a\n"), f("b\n")], Some("##")), b"a\n##\nb\n");
     }
 

@@ -17,29 +17,51 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("name", &[]).str().required().doc("The repository's name (`X-Repolib-Name`), also the file's name."),
-    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the file should be there."),
-    p("types", &[]).list().doc("`deb` and/or `deb-src` (default `deb`)."),
+    p("name", &[])
+        .str()
+        .required()
+        .doc("The repository's name (`X-Repolib-Name`), also the file's name."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the file should be there."),
+    p("types", &[])
+        .list()
+        .doc("`deb` and/or `deb-src` (default `deb`)."),
     p("uris", &[]).list().doc("Repository URIs."),
-    p("suites", &[]).list().doc("Suites (or an exact path ending in `/`)."),
+    p("suites", &[])
+        .list()
+        .doc("Suites (or an exact path ending in `/`)."),
     p("components", &[]).list().doc("Components."),
-    p("signed_by", &[]).str().doc("Key: a path on the host, an ASCII-armoured key, or a URL to fetch."),
+    p("signed_by", &[])
+        .str()
+        .doc("Key: a path on the host, an ASCII-armoured key, or a URL to fetch."),
     p("architectures", &["arch"]).list().doc("Architectures."),
     p("enabled", &[]).bool().doc("`Enabled: yes|no`."),
     p("trusted", &[]).bool().doc("`Trusted: yes|no`."),
-    p("allow_downgrade_to_insecure", &[]).bool().doc("`Allow-Downgrade-To-Insecure`."),
+    p("allow_downgrade_to_insecure", &[])
+        .bool()
+        .doc("`Allow-Downgrade-To-Insecure`."),
     p("allow_insecure", &[]).bool().doc("`Allow-Insecure`."),
     p("allow_weak", &[]).bool().doc("`Allow-Weak`."),
     p("by_hash", &[]).bool().doc("`By-Hash`."),
     p("check_date", &[]).bool().doc("`Check-Date`."),
-    p("check_valid_until", &[]).bool().doc("`Check-Valid-Until`."),
-    p("date_max_future", &[]).int().doc("`Date-Max-Future` (seconds)."),
+    p("check_valid_until", &[])
+        .bool()
+        .doc("`Check-Valid-Until`."),
+    p("date_max_future", &[])
+        .int()
+        .doc("`Date-Max-Future` (seconds)."),
     p("inrelease_path", &[]).str().doc("`InRelease-Path`."),
     p("languages", &[]).list().doc("`Languages`."),
     p("pdiffs", &[]).bool().doc("`PDiffs`."),
     p("targets", &[]).list().doc("`Targets`."),
-    p("mode", &[]).default_str("0644").doc("Mode of the .sources file."),
-    p("install_python_debian", &[]).flag(false).doc("Accepted: kplay needs no python3-debian."),
+    p("mode", &[])
+        .default_str("0644")
+        .doc("Mode of the .sources file."),
+    p("install_python_debian", &[])
+        .flag(false)
+        .doc("Accepted: kplay needs no python3-debian."),
 ];
 
 /// `deb822_repository`'s declared arguments.
@@ -178,7 +200,10 @@ impl Module for Deb822RepositoryModule {
                 )
                 .await?;
                 if resp.status != 200 {
-                    return Err(ModuleError::new(format!("Failed to download key at {k}: HTTP {}", resp.status)));
+                    return Err(ModuleError::new(format!(
+                        "Failed to download key at {k}: HTTP {}",
+                        resp.status
+                    )));
                 }
                 let armored = resp.body.starts_with(b"-----BEGIN PGP");
                 let f = format!(
@@ -193,7 +218,11 @@ impl Module for Deb822RepositoryModule {
             Some(k) if k.trim_start().starts_with("-----BEGIN PGP") => Some(k.trim().to_string()),
             other => other,
         };
-        let text = if present { stanza(&a, signed_by.as_deref())? } else { String::new() };
+        let text = if present {
+            stanza(&a, signed_by.as_deref())?
+        } else {
+            String::new()
+        };
         let probed = probe(ctx, &dest).await?;
         let before = match &probed.kind {
             PathKind::File { content, .. } => Some(content.clone()),
@@ -208,29 +237,59 @@ impl Module for Deb822RepositoryModule {
                     changed = true;
                     if !ctx.check_mode {
                         let dir = crate::common::remote_dirname(f);
-                        crate::common::run_sh(ctx, format!("mkdir -p -m 0755 {}", kplay_engine::transport::sh_quote(&dir)), None).await?;
-                        ctx.transport.put(data, f, Some(0o644), ctx.become_.as_ref()).await?;
+                        crate::common::run_sh(
+                            ctx,
+                            format!(
+                                "mkdir -p -m 0755 {}",
+                                kplay_engine::transport::sh_quote(&dir)
+                            ),
+                            None,
+                        )
+                        .await?;
+                        ctx.transport
+                            .put(data, f, Some(0o644), ctx.become_.as_ref())
+                            .await?;
                     }
                 }
             }
             let mut opts = WriteOpts::from_args(&a)?;
             opts.backup = false;
             let differs = before.as_deref() != Some(text.as_str());
-            let w = commit(ctx, Commit { path: &dest, probe: &probed, new_content: differs.then_some(text.as_str()), opts: &opts }).await?;
+            let w = commit(
+                ctx,
+                Commit {
+                    path: &dest,
+                    probe: &probed,
+                    new_content: differs.then_some(text.as_str()),
+                    opts: &opts,
+                },
+            )
+            .await?;
             changed |= differs || w.attrs_changed;
         } else if before.is_some() {
             changed = true;
             if !ctx.check_mode {
-                let out = crate::common::run_sh(ctx, format!("rm -f -- {}", kplay_engine::transport::sh_quote(&dest)), None).await?;
+                let out = crate::common::run_sh(
+                    ctx,
+                    format!("rm -f -- {}", kplay_engine::transport::sh_quote(&dest)),
+                    None,
+                )
+                .await?;
                 if out.rc != 0 {
-                    return Err(ModuleError::new(format!("removing {dest} failed: {}", out.stderr_str().trim())));
+                    return Err(ModuleError::new(format!(
+                        "removing {dest} failed: {}",
+                        out.stderr_str().trim()
+                    )));
                 }
             }
         }
         let r = ModuleResult::new(changed)
             .set("dest", dest.clone())
             .set("repo", text.clone())
-            .set("key_filename", key_file.map(Value::String).unwrap_or(Value::Null));
+            .set(
+                "key_filename",
+                key_file.map(Value::String).unwrap_or(Value::Null),
+            );
         Ok(with_diff(ctx, r, &dest, before.as_deref().unwrap_or(""), &text).into_map())
     }
 }
@@ -247,13 +306,19 @@ mod tests {
         let a = SPEC
             .parse(args(json!({"name": "kube", "types": ["deb"], "uris": "http://mirror/k8s", "suites": ["/"], "enabled": true, "architectures": ["amd64", "arm64"]})))
             .expect("args");
-        let key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF\n-----END PGP PUBLIC KEY BLOCK-----";
+        let key =
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF\n-----END PGP PUBLIC KEY BLOCK-----";
         assert_eq!(
             stanza(&a, Some(key)).expect("stanza"),
             "Architectures: amd64 arm64\nEnabled: yes\nX-Repolib-Name: kube\nSigned-By: -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n mQINBF\n -----END PGP PUBLIC KEY BLOCK-----\nSuites: /\nTypes: deb\nURIs: http://mirror/k8s\n"
         );
-        let e = SPEC.parse(args(json!({"name": "x", "types": ["deb"]}))).unwrap_err();
-        assert_eq!(e.msg, "state is present but all of the following are missing: uris, suites");
+        let e = SPEC
+            .parse(args(json!({"name": "x", "types": ["deb"]})))
+            .unwrap_err();
+        assert_eq!(
+            e.msg,
+            "state is present but all of the following are missing: uris, suites"
+        );
     }
 
     crate::testutil::both_paths! {

@@ -13,19 +13,26 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("database", &[]).str().required().doc("The database to read (`passwd`, `group`, `hosts`, `services`, `shadow` …)."),
-    p("key", &[]).str().doc("Only this entry; empty or not given: the whole database."),
-    p("service", &[]).str().doc("Override the name service (`getent -s`)."),
-    p("split", &[]).str().doc("Field separator; default `:` for passwd/shadow/group/gshadow, else white space."),
-    p("fail_key", &[]).flag(true).doc("Fail when `key` is not found (else return an empty result)."),
+    p("database", &[])
+        .str()
+        .required()
+        .doc("The database to read (`passwd`, `group`, `hosts`, `services`, `shadow` …)."),
+    p("key", &[])
+        .str()
+        .doc("Only this entry; empty or not given: the whole database."),
+    p("service", &[])
+        .str()
+        .doc("Override the name service (`getent -s`)."),
+    p("split", &[])
+        .str()
+        .doc("Field separator; default `:` for passwd/shadow/group/gshadow, else white space."),
+    p("fail_key", &[])
+        .flag(true)
+        .doc("Fail when `key` is not found (else return an empty result)."),
 ];
 
 /// `getent`'s declared arguments.
-pub static SPEC: Spec = Spec::new(
-    "getent",
-    "A wrapper to the unix getent utility",
-    &[PARAMS],
-);
+pub static SPEC: Spec = Spec::new("getent", "A wrapper to the unix getent utility", &[PARAMS]);
 
 const COLON: &[&str] = &["passwd", "shadow", "group", "gshadow"];
 
@@ -38,7 +45,10 @@ pub fn parse(out: &str, database: &str, split: Option<&str>) -> Map {
     for line in out.lines() {
         let rec: Vec<Value> = match sep {
             Some(s) => line.split(s).map(|f| Value::String(f.into())).collect(),
-            None => line.split_whitespace().map(|f| Value::String(f.into())).collect(),
+            None => line
+                .split_whitespace()
+                .map(|f| Value::String(f.into()))
+                .collect(),
         };
         let Some(Value::String(first)) = rec.first().cloned() else {
             continue;
@@ -102,7 +112,10 @@ impl Module for GetentModule {
         );
         let mut r = ModuleResult::new(false).set("ansible_facts", Value::Object(facts));
         if out.rc == 2 {
-            r.insert("msg", "One or more supplied key could not be found in the database.");
+            r.insert(
+                "msg",
+                "One or more supplied key could not be found in the database.",
+            );
         }
         Ok(r.into_map())
     }
@@ -117,9 +130,19 @@ mod tests {
     #[test]
     fn records_split_on_colon_or_white_space_and_repeated_keys_collect() {
         let m = parse("root:x:0:0:root:/root:/bin/bash\n", "passwd", None);
-        assert_eq!(m["root"], json!(["x", "0", "0", "root", "/root", "/bin/bash"]));
-        let m = parse("::1 localhost ip6-localhost\n::1 h2\n::1 h3\n", "hosts", None);
-        assert_eq!(m["::1"], json!([["localhost", "ip6-localhost"], ["h2"], ["h3"]]));
+        assert_eq!(
+            m["root"],
+            json!(["x", "0", "0", "root", "/root", "/bin/bash"])
+        );
+        let m = parse(
+            "::1 localhost ip6-localhost\n::1 h2\n::1 h3\n",
+            "hosts",
+            None,
+        );
+        assert_eq!(
+            m["::1"],
+            json!([["localhost", "ip6-localhost"], ["h2"], ["h3"]])
+        );
         let m = parse("a-b-c\n", "x", Some("-"));
         assert_eq!(m["a"], json!(["b", "c"]));
     }

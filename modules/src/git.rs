@@ -14,27 +14,64 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("repo", &["name"]).str().required().doc("Repository: a path, `file://` URL, bundle file or URL the host can reach."),
-    p("dest", &[]).path().doc("Where the working copy lives (required unless clone=false)."),
-    p("version", &[]).str().default_str("HEAD").doc("Branch, tag, commit, or HEAD (the remote's default branch)."),
-    p("remote", &[]).str().default_str("origin").doc("Name of the remote."),
-    p("force", &[]).flag(false).doc("Discard local modifications."),
-    p("depth", &[]).int().doc("Shallow clone with this many commits."),
-    p("clone", &[]).flag(true).doc("Clone when `dest` has no repository."),
-    p("update", &[]).flag(true).doc("Fetch and check out `version` when the repository exists."),
+    p("repo", &["name"])
+        .str()
+        .required()
+        .doc("Repository: a path, `file://` URL, bundle file or URL the host can reach."),
+    p("dest", &[])
+        .path()
+        .doc("Where the working copy lives (required unless clone=false)."),
+    p("version", &[])
+        .str()
+        .default_str("HEAD")
+        .doc("Branch, tag, commit, or HEAD (the remote's default branch)."),
+    p("remote", &[])
+        .str()
+        .default_str("origin")
+        .doc("Name of the remote."),
+    p("force", &[])
+        .flag(false)
+        .doc("Discard local modifications."),
+    p("depth", &[])
+        .int()
+        .doc("Shallow clone with this many commits."),
+    p("clone", &[])
+        .flag(true)
+        .doc("Clone when `dest` has no repository."),
+    p("update", &[])
+        .flag(true)
+        .doc("Fetch and check out `version` when the repository exists."),
     p("bare", &[]).flag(false).doc("A bare repository."),
-    p("single_branch", &[]).flag(false).doc("Clone only the history of `version`."),
-    p("recursive", &[]).flag(true).doc("Also clone and update submodules."),
+    p("single_branch", &[])
+        .flag(false)
+        .doc("Clone only the history of `version`."),
+    p("recursive", &[])
+        .flag(true)
+        .doc("Also clone and update submodules."),
     p("refspec", &[]).str().doc("Extra refspec to fetch."),
-    p("umask", &[]).str().doc("Umask for the git commands (octal)."),
+    p("umask", &[])
+        .str()
+        .doc("Umask for the git commands (octal)."),
     p("executable", &[]).path().doc("The git to run."),
-    p("accept_hostkey", &[]).flag(false).doc("Accepted (SSH remotes only)."),
-    p("accept_newhostkey", &[]).flag(false).doc("Accepted (SSH remotes only)."),
-    p("key_file", &[]).path().doc("SSH key for an SSH remote (`GIT_SSH_COMMAND`)."),
-    p("ssh_opts", &[]).str().doc("Extra ssh options for an SSH remote."),
-    p("reference", &[]).str().doc("Reference repository (`--reference`)."),
+    p("accept_hostkey", &[])
+        .flag(false)
+        .doc("Accepted (SSH remotes only)."),
+    p("accept_newhostkey", &[])
+        .flag(false)
+        .doc("Accepted (SSH remotes only)."),
+    p("key_file", &[])
+        .path()
+        .doc("SSH key for an SSH remote (`GIT_SSH_COMMAND`)."),
+    p("ssh_opts", &[])
+        .str()
+        .doc("Extra ssh options for an SSH remote."),
+    p("reference", &[])
+        .str()
+        .doc("Reference repository (`--reference`)."),
     p("track_submodules", &[]).flag(false).doc("Accepted."),
-    p("verify_commit", &[]).flag(false).doc("Not supported: refused when true."),
+    p("verify_commit", &[])
+        .flag(false)
+        .doc("Not supported: refused when true."),
 ];
 
 /// `git`'s declared arguments.
@@ -51,7 +88,11 @@ pub fn resolve_remote(ls_remote: &str, version: &str) -> Option<String> {
         .lines()
         .filter_map(|l| l.split_once('\t'))
         .collect();
-    let find = |name: &str| refs.iter().find(|(_, r)| *r == name).map(|(s, _)| s.to_string());
+    let find = |name: &str| {
+        refs.iter()
+            .find(|(_, r)| *r == name)
+            .map(|(s, _)| s.to_string())
+    };
     if version == "HEAD" {
         return find("HEAD");
     }
@@ -75,7 +116,9 @@ impl Module for GitModule {
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
         let a = SPEC.parse(args)?;
         if a.flag("verify_commit") {
-            return Err(ModuleError::new("git: verify_commit is not supported by kplay"));
+            return Err(ModuleError::new(
+                "git: verify_commit is not supported by kplay",
+            ));
         }
         let repo = a.required_str("repo")?;
         let version = a.required_str("version")?;
@@ -85,7 +128,11 @@ impl Module for GitModule {
         let dest = match a.str("dest")? {
             Some(d) => d,
             None if !clone => String::new(),
-            None => return Err(ModuleError::new("the destination directory must be specified unless clone=no")),
+            None => {
+                return Err(ModuleError::new(
+                    "the destination directory must be specified unless clone=no",
+                ))
+            }
         };
         let git = a.str("executable")?.unwrap_or_else(|| "git".into());
         let mut pre = format!(
@@ -97,7 +144,13 @@ impl Module for GitModule {
         }
         if let Some(k) = a.str("key_file")? {
             let opts = a.str("ssh_opts")?.unwrap_or_default();
-            pre.push_str(&format!("export GIT_SSH_COMMAND={}\n", sh_quote(&format!("ssh -i {} -o IdentitiesOnly=yes {opts}", sh_quote(&k)))));
+            pre.push_str(&format!(
+                "export GIT_SSH_COMMAND={}\n",
+                sh_quote(&format!(
+                    "ssh -i {} -o IdentitiesOnly=yes {opts}",
+                    sh_quote(&k)
+                ))
+            ));
         }
         let g = sh_quote(&git);
         let d = sh_quote(&dest);
@@ -113,20 +166,35 @@ impl Module for GitModule {
                 Ok::<String, ModuleError>(out.stdout_str().trim().to_string())
             }
         };
-        let gitdir = if bare { dest.clone() } else { format!("{dest}/.git") };
+        let gitdir = if bare {
+            dest.clone()
+        } else {
+            format!("{dest}/.git")
+        };
         let exists = !dest.is_empty()
-            && run(format!("if [ -e {} ]; then echo y; fi", sh_quote(&format!("{gitdir}/HEAD")))).await? == "y";
+            && run(format!(
+                "if [ -e {} ]; then echo y; fi",
+                sh_quote(&format!("{gitdir}/HEAD"))
+            ))
+            .await?
+                == "y";
         let mut r = ModuleResult::new(false);
         if !exists {
             if !clone {
                 let ls = run(format!("{g} ls-remote {rq}")).await?;
                 let after = resolve_remote(&ls, &version);
-                return Ok(r.set("before", Value::Null).set("after", after.map(Value::String).unwrap_or(Value::Null)).into_map());
+                return Ok(r
+                    .set("before", Value::Null)
+                    .set("after", after.map(Value::String).unwrap_or(Value::Null))
+                    .into_map());
             }
             if ctx.check_mode {
                 let ls = run(format!("{g} ls-remote {rq}")).await?;
                 let after = resolve_remote(&ls, &version);
-                return Ok(ModuleResult::new(true).set("before", Value::Null).set("after", after.map(Value::String).unwrap_or(Value::Null)).into_map());
+                return Ok(ModuleResult::new(true)
+                    .set("before", Value::Null)
+                    .set("after", after.map(Value::String).unwrap_or(Value::Null))
+                    .into_map());
             }
             let mut c = format!("{g} clone --origin {remq}");
             if bare {
@@ -154,7 +222,10 @@ impl Module for GitModule {
             }
             script.push_str(&format!("cd {d} && {g} rev-parse HEAD"));
             let after = run(script).await?;
-            return Ok(ModuleResult::new(true).set("before", Value::Null).set("after", after).into_map());
+            return Ok(ModuleResult::new(true)
+                .set("before", Value::Null)
+                .set("after", after)
+                .into_map());
         }
         let cd = format!("cd {d} || exit 1\n");
         let before = run(format!("{cd}{g} rev-parse HEAD")).await?;
@@ -171,24 +242,34 @@ impl Module for GitModule {
         if !bare {
             let dirty = run(format!("{cd}{g} status --porcelain --untracked-files=no")).await?;
             if !dirty.is_empty() && !a.flag("force") {
-                return Err(ModuleError::new(format!("Local modifications exist in the destination: {dest} (force=no).")));
+                return Err(ModuleError::new(format!(
+                    "Local modifications exist in the destination: {dest} (force=no)."
+                )));
             }
         }
         if !a.flag("update") {
-            return Ok(r.set("after", before).set("changed", url_changed).into_map());
+            return Ok(r
+                .set("after", before)
+                .set("changed", url_changed)
+                .into_map());
         }
         if ctx.check_mode {
             let ls = run(format!("{g} ls-remote {rq}")).await?;
             let after = resolve_remote(&ls, &version).unwrap_or_else(|| before.clone());
             let moved = !before.starts_with(&after) && !after.starts_with(&before);
-            return Ok(r.set("after", after).set("changed", moved || url_changed).into_map());
+            return Ok(r
+                .set("after", after)
+                .set("changed", moved || url_changed)
+                .into_map());
         }
         let mut fetch = format!("{cd}{g} fetch --tags --force {remq} >&2");
         if let Some(rs) = a.str("refspec")? {
             fetch.push_str(&format!(" && {g} fetch {remq} {} >&2", sh_quote(&rs)));
         }
         if !bare {
-            fetch.push_str(&format!(" && {g} fetch {remq} '+refs/heads/*:refs/remotes/'{remq}'/*' >&2"));
+            fetch.push_str(&format!(
+                " && {g} fetch {remq} '+refs/heads/*:refs/remotes/'{remq}'/*' >&2"
+            ));
         }
         run(fetch).await?;
         let target = if bare {
@@ -202,10 +283,17 @@ impl Module for GitModule {
             run(format!("{cd}{g} rev-parse --verify -q \"{rev}^{{commit}}\" || {{ echo \"Failed to find version {version} in the repository\" >&2; exit 1; }}", version = version.replace(['"', '$', '`', '\\'], ""))).await?
         };
         if bare || target == before {
-            return Ok(r.set("after", before).set("changed", url_changed).into_map());
+            return Ok(r
+                .set("after", before)
+                .set("changed", url_changed)
+                .into_map());
         }
         let is_branch = version != "HEAD"
-            && run(format!("{cd}{g} rev-parse -q --verify {remq}/{vq} >/dev/null && echo y || true")).await? == "y";
+            && run(format!(
+                "{cd}{g} rev-parse -q --verify {remq}/{vq} >/dev/null && echo y || true"
+            ))
+            .await?
+                == "y";
         let mut co = if is_branch {
             format!("{cd}{g} checkout --force -B {vq} {} >&2", sh_quote(&target))
         } else if version == "HEAD" {
@@ -214,7 +302,9 @@ impl Module for GitModule {
             format!("{cd}{g} checkout --force {} >&2", sh_quote(&target))
         };
         if a.flag("recursive") {
-            co.push_str(&format!("\nif [ -f .gitmodules ]; then {g} submodule update --init --recursive >&2; fi"));
+            co.push_str(&format!(
+                "\nif [ -f .gitmodules ]; then {g} submodule update --init --recursive >&2; fi"
+            ));
         }
         run(co).await?;
         let after = run(format!("{cd}{g} rev-parse HEAD")).await?;
@@ -233,12 +323,25 @@ mod tests {
 
     fn git(dir: &Path, a: &[&str]) -> String {
         let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "commit.gpgsign=false",
+            ])
             .args(a)
             .current_dir(dir)
             .output()
             .expect("git");
-        assert!(out.status.success(), "git {a:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {a:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -255,7 +358,10 @@ mod tests {
         assert_eq!(resolve_remote(ls, "HEAD").as_deref(), Some("aaa"));
         assert_eq!(resolve_remote(ls, "main").as_deref(), Some("aaa"));
         assert_eq!(resolve_remote(ls, "v1").as_deref(), Some("ccc"));
-        assert_eq!(resolve_remote(ls, "deadbeef12").as_deref(), Some("deadbeef12"));
+        assert_eq!(
+            resolve_remote(ls, "deadbeef12").as_deref(),
+            Some("deadbeef12")
+        );
         assert_eq!(resolve_remote(ls, "nope"), None);
     }
 

@@ -19,11 +19,24 @@ use kplay_engine::value::Map;
 use sha1::{Digest, Sha1};
 
 const PARAMS: &[Param] = &[
-    p("name", &["host"]).str().required().doc("The host (as written in the file: `host` or `[host]:port`)."),
-    p("key", &[]).str().doc("The key line (`HOST KEYTYPE BASE64`); required for present."),
-    p("path", &[]).path().default_str("~/.ssh/known_hosts").doc("The known_hosts file."),
-    p("hash_host", &[]).flag(false).doc("Write the host name hashed."),
-    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the key should be there."),
+    p("name", &["host"])
+        .str()
+        .required()
+        .doc("The host (as written in the file: `host` or `[host]:port`)."),
+    p("key", &[])
+        .str()
+        .doc("The key line (`HOST KEYTYPE BASE64`); required for present."),
+    p("path", &[])
+        .path()
+        .default_str("~/.ssh/known_hosts")
+        .doc("The known_hosts file."),
+    p("hash_host", &[])
+        .flag(false)
+        .doc("Write the host name hashed."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the key should be there."),
 ];
 
 /// `known_hosts`' declared arguments.
@@ -44,16 +57,26 @@ fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
         k[..key.len()].copy_from_slice(key);
     }
     let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
-    let inner = Sha1::new().chain_update(pad(0x36)).chain_update(msg).finalize();
-    let outer = Sha1::new().chain_update(pad(0x5c)).chain_update(inner).finalize();
+    let inner = Sha1::new()
+        .chain_update(pad(0x36))
+        .chain_update(msg)
+        .finalize();
+    let outer = Sha1::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
     outer.into()
 }
 
 /// Whether one host pattern of a known_hosts line (plain or hashed) names `host`.
 fn names_host(pattern: &str, host: &str) -> bool {
     if let Some(rest) = pattern.strip_prefix("|1|") {
-        let Some((salt, mac)) = rest.split_once('|') else { return false };
-        let (Ok(salt), Ok(mac)) = (B64.decode(salt), B64.decode(mac)) else { return false };
+        let Some((salt, mac)) = rest.split_once('|') else {
+            return false;
+        };
+        let (Ok(salt), Ok(mac)) = (B64.decode(salt), B64.decode(mac)) else {
+            return false;
+        };
         return hmac_sha1(&salt, host.as_bytes()).as_slice() == mac.as_slice();
     }
     pattern == host
@@ -82,7 +105,12 @@ fn line_names(line: &str, host: &str) -> Option<(String, String)> {
 }
 
 /// The new file text: `key` = (type, material, line to write) for present, type filter for absent.
-pub fn edit(text: &str, host: &str, present: Option<(&str, &str, &str)>, absent_type: Option<&str>) -> String {
+pub fn edit(
+    text: &str,
+    host: &str,
+    present: Option<(&str, &str, &str)>,
+    absent_type: Option<&str>,
+) -> String {
     let mut out = String::new();
     let mut have = false;
     for line in text.split_inclusive('\n') {
@@ -124,22 +152,34 @@ impl Module for KnownHostsModule {
         let hash = a.flag("hash_host");
         let mut path = a.required_str("path")?;
         if let Some(rest) = path.strip_prefix("~/") {
-            let home = run_sh(ctx, "printf %s \"$HOME\"".into(), None).await?.stdout_str();
+            let home = run_sh(ctx, "printf %s \"$HOME\"".into(), None)
+                .await?
+                .stdout_str();
             path = format!("{}/{rest}", home.trim_end_matches('/'));
         }
         // The key line, checked against the name.
         let parsed = match &key {
             Some(k) => {
-                let (hosts, kt, km) = fields(k).ok_or_else(|| ModuleError::new(format!("Invalid key specified: {k}")))?;
+                let (hosts, kt, km) = fields(k)
+                    .ok_or_else(|| ModuleError::new(format!("Invalid key specified: {k}")))?;
                 if km.is_empty() {
                     return Err(ModuleError::new(format!("Invalid key specified: {k}")));
                 }
-                if !hosts.split(',').any(|h| names_host(&h.to_lowercase(), &name)) {
-                    return Err(ModuleError::new("Host parameter does not match hashed host field in supplied key"));
+                if !hosts
+                    .split(',')
+                    .any(|h| names_host(&h.to_lowercase(), &name))
+                {
+                    return Err(ModuleError::new(
+                        "Host parameter does not match hashed host field in supplied key",
+                    ));
                 }
                 Some((kt.to_string(), km.to_string()))
             }
-            None if present => return Err(ModuleError::new("state is present but all of the following are missing: key")),
+            None if present => {
+                return Err(ModuleError::new(
+                    "state is present but all of the following are missing: key",
+                ))
+            }
             None => None,
         };
         let probed = probe(ctx, &path).await?;
@@ -152,8 +192,13 @@ impl Module for KnownHostsModule {
             Some((kt, km)) => {
                 let host_field = if hash {
                     let mut salt = [0u8; 20];
-                    getrandom::fill(&mut salt).map_err(|e| ModuleError::new(format!("no randomness: {e}")))?;
-                    format!("|1|{}|{}", B64.encode(salt), B64.encode(hmac_sha1(&salt, name.as_bytes())))
+                    getrandom::fill(&mut salt)
+                        .map_err(|e| ModuleError::new(format!("no randomness: {e}")))?;
+                    format!(
+                        "|1|{}|{}",
+                        B64.encode(salt),
+                        B64.encode(hmac_sha1(&salt, name.as_bytes()))
+                    )
                 } else {
                     name.clone()
                 };
@@ -162,21 +207,46 @@ impl Module for KnownHostsModule {
             None => String::new(),
         };
         let after = if present {
-            let (kt, km) = parsed.as_ref().map(|(a, b)| (a.as_str(), b.as_str())).unwrap_or(("", ""));
+            let (kt, km) = parsed
+                .as_ref()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .unwrap_or(("", ""));
             edit(&before, &name, Some((kt, km, &new_line)), None)
         } else {
-            edit(&before, &name, None, parsed.as_ref().map(|(t, _)| t.as_str()))
+            edit(
+                &before,
+                &name,
+                None,
+                parsed.as_ref().map(|(t, _)| t.as_str()),
+            )
         };
         let changed = after != before;
         if changed && !ctx.check_mode && !probed.exists() {
             let dir = crate::common::remote_dirname(&path);
-            let out = run_sh(ctx, format!("[ -d {q} ] || mkdir -m 0700 -p {q}", q = sh_quote(&dir)), None).await?;
+            let out = run_sh(
+                ctx,
+                format!("[ -d {q} ] || mkdir -m 0700 -p {q}", q = sh_quote(&dir)),
+                None,
+            )
+            .await?;
             if out.rc != 0 {
-                return Err(ModuleError::new(format!("creating {dir} failed: {}", out.stderr_str().trim())));
+                return Err(ModuleError::new(format!(
+                    "creating {dir} failed: {}",
+                    out.stderr_str().trim()
+                )));
             }
         }
         let opts = WriteOpts::default();
-        commit(ctx, Commit { path: &path, probe: &probed, new_content: changed.then_some(after.as_str()), opts: &opts }).await?;
+        commit(
+            ctx,
+            Commit {
+                path: &path,
+                probe: &probed,
+                new_content: changed.then_some(after.as_str()),
+                opts: &opts,
+            },
+        )
+        .await?;
         let r = ModuleResult::new(changed)
             .set("name", name.clone())
             .set("path", path.clone())
@@ -199,9 +269,16 @@ mod tests {
     #[test]
     fn hashed_names_match_with_hmac_sha1() {
         // The RFC 2202 test case 2 for HMAC-SHA1.
-        assert_eq!(hex::encode(hmac_sha1(b"Jefe", b"what do ya want for nothing?")), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        assert_eq!(
+            hex::encode(hmac_sha1(b"Jefe", b"what do ya want for nothing?")),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
         let salt = [7u8; 20];
-        let line = format!("|1|{}|{} ssh-ed25519 {K1}\n", B64.encode(salt), B64.encode(hmac_sha1(&salt, b"node1")));
+        let line = format!(
+            "|1|{}|{} ssh-ed25519 {K1}\n",
+            B64.encode(salt),
+            B64.encode(hmac_sha1(&salt, b"node1"))
+        );
         assert!(line_names(&line, "node1").is_some());
         assert!(line_names(&line, "node2").is_none());
         assert!(line_names(&format!("a,[node1]:2222 ssh-rsa {K1}"), "[node1]:2222").is_some());

@@ -16,20 +16,48 @@ use kplay_engine::value::{Map, Value};
 use std::collections::BTreeMap;
 
 const PARAMS: &[Param] = &[
-    p("name", &[]).list().doc("Package names, each optionally with a version specifier (`foo>=1.2`)."),
-    p("version", &[]).str().doc("Version for a single `name` (`==VERSION`)."),
-    p("requirements", &[]).str().doc("A requirements file on the host."),
-    p("virtualenv", &[]).path().doc("Install into this virtualenv (made with `virtualenv_command` when missing)."),
-    p("virtualenv_command", &[]).str().default_str("virtualenv").doc("Command that makes the virtualenv (`python3 -m venv` works offline)."),
-    p("virtualenv_python", &[]).str().doc("Python for the new virtualenv (`-p`)."),
-    p("virtualenv_site_packages", &[]).flag(false).doc("Let the virtualenv see the global site-packages."),
-    p("state", &[]).choices(&["absent", "forcereinstall", "latest", "present"]).default_str("present").doc("What should be true of the packages."),
-    p("extra_args", &[]).str().doc("Extra arguments for pip (`--no-index --find-links /srv/wheels`)."),
-    p("editable", &[]).flag(false).doc("Install in editable mode (`-e`)."),
+    p("name", &[])
+        .list()
+        .doc("Package names, each optionally with a version specifier (`foo>=1.2`)."),
+    p("version", &[])
+        .str()
+        .doc("Version for a single `name` (`==VERSION`)."),
+    p("requirements", &[])
+        .str()
+        .doc("A requirements file on the host."),
+    p("virtualenv", &[])
+        .path()
+        .doc("Install into this virtualenv (made with `virtualenv_command` when missing)."),
+    p("virtualenv_command", &[])
+        .str()
+        .default_str("virtualenv")
+        .doc("Command that makes the virtualenv (`python3 -m venv` works offline)."),
+    p("virtualenv_python", &[])
+        .str()
+        .doc("Python for the new virtualenv (`-p`)."),
+    p("virtualenv_site_packages", &[])
+        .flag(false)
+        .doc("Let the virtualenv see the global site-packages."),
+    p("state", &[])
+        .choices(&["absent", "forcereinstall", "latest", "present"])
+        .default_str("present")
+        .doc("What should be true of the packages."),
+    p("extra_args", &[])
+        .str()
+        .doc("Extra arguments for pip (`--no-index --find-links /srv/wheels`)."),
+    p("editable", &[])
+        .flag(false)
+        .doc("Install in editable mode (`-e`)."),
     p("chdir", &[]).path().doc("Run pip in this directory."),
-    p("executable", &[]).path().doc("The pip to use (not with virtualenv)."),
-    p("umask", &[]).str().doc("Octal umask for the installation."),
-    p("break_system_packages", &[]).flag(false).doc("Pass `--break-system-packages` (PEP 668 distributions)."),
+    p("executable", &[])
+        .path()
+        .doc("The pip to use (not with virtualenv)."),
+    p("umask", &[])
+        .str()
+        .doc("Octal umask for the installation."),
+    p("break_system_packages", &[])
+        .flag(false)
+        .doc("Pass `--break-system-packages` (PEP 668 distributions)."),
 ];
 
 /// `pip`'s declared arguments.
@@ -73,7 +101,10 @@ fn split_spec(s: &str) -> (String, Option<(String, String)>) {
             let op_len = rest.chars().take_while(|c| "=<>!~".contains(*c)).count();
             let (op, v) = rest.split_at(op_len);
             let n = n.split('[').next().unwrap_or(n);
-            (n.trim().to_string(), Some((op.to_string(), v.trim().to_string())))
+            (
+                n.trim().to_string(),
+                Some((op.to_string(), v.trim().to_string())),
+            )
         }
         None => (s.split('[').next().unwrap_or(s).to_string(), None),
     }
@@ -102,7 +133,9 @@ fn satisfied(have: &str, want: &Option<(String, String)>) -> bool {
     let Some((op, v)) = want else { return true };
     let o = cmp_versions(have, v);
     match op.as_str() {
-        "==" | "===" => have == v || (v.ends_with(".*") && have.starts_with(v.trim_end_matches('*'))),
+        "==" | "===" => {
+            have == v || (v.ends_with(".*") && have.starts_with(v.trim_end_matches('*')))
+        }
         "!=" => o != Equal,
         ">=" => o != Less,
         "<=" => o != Greater,
@@ -127,7 +160,9 @@ impl Module for PipModule {
         let mut names = a.list("name");
         if let Some(v) = a.str("version")? {
             if names.len() != 1 {
-                return Err(ModuleError::new("version is incompatible with state=latest and with more than one name"));
+                return Err(ModuleError::new(
+                    "version is incompatible with state=latest and with more than one name",
+                ));
             }
             if split_spec(&names[0]).1.is_some() {
                 return Err(ModuleError::new("The 'version' argument conflicts with any version specifier provided along with a package name. Please keep the version specifier, but remove the 'version' argument."));
@@ -177,26 +212,62 @@ impl Module for PipModule {
         let (o, e) = (out.stdout_str(), out.stderr_str());
         match out.rc {
             0 => {}
-            4 => return Err(failure("Unable to find any of pip3, pip to use.  pip needs to be installed.", out.rc, &o, &e)),
-            _ => return Err(failure(format!("pip could not list the installed packages: {}", e.trim()), out.rc, &o, &e)),
+            4 => {
+                return Err(failure(
+                    "Unable to find any of pip3, pip to use.  pip needs to be installed.",
+                    out.rc,
+                    &o,
+                    &e,
+                ))
+            }
+            _ => {
+                return Err(failure(
+                    format!("pip could not list the installed packages: {}", e.trim()),
+                    out.rc,
+                    &o,
+                    &e,
+                ))
+            }
         }
         let before = installed(&o);
-        let wanted: Vec<(String, Option<(String, String)>)> = names.iter().map(|n| split_spec(n)).collect();
+        let wanted: Vec<(String, Option<(String, String)>)> =
+            names.iter().map(|n| split_spec(n)).collect();
         let mut result = ModuleResult::new(false)
-            .set("name", Value::Array(names.iter().cloned().map(Value::String).collect()))
+            .set(
+                "name",
+                Value::Array(names.iter().cloned().map(Value::String).collect()),
+            )
             .set("state", state.as_str())
-            .set("requirements", requirements.clone().map(Value::String).unwrap_or(Value::Null))
-            .set("version", a.str("version")?.map(Value::String).unwrap_or(Value::Null))
-            .set("virtualenv", venv.clone().map(Value::String).unwrap_or(Value::Null));
+            .set(
+                "requirements",
+                requirements
+                    .clone()
+                    .map(Value::String)
+                    .unwrap_or(Value::Null),
+            )
+            .set(
+                "version",
+                a.str("version")?.map(Value::String).unwrap_or(Value::Null),
+            )
+            .set(
+                "virtualenv",
+                venv.clone().map(Value::String).unwrap_or(Value::Null),
+            );
         // Decide whether pip must run at all.
         let (verb, needed) = match state.as_str() {
             "absent" => (
                 "uninstall -y",
-                wanted.iter().any(|(n, _)| before.contains_key(&normalize(n))),
+                wanted
+                    .iter()
+                    .any(|(n, _)| before.contains_key(&normalize(n))),
             ),
             "present" if requirements.is_none() => (
                 "install",
-                wanted.iter().any(|(n, v)| !before.get(&normalize(n)).is_some_and(|have| satisfied(have, v))),
+                wanted.iter().any(|(n, v)| {
+                    !before
+                        .get(&normalize(n))
+                        .is_some_and(|have| satisfied(have, v))
+                }),
             ),
             "latest" => ("install -U", true),
             "forcereinstall" => ("install -U --force-reinstall", true),
@@ -250,11 +321,17 @@ mod tests {
     #[test]
     fn specs_names_and_versions_compare_like_pip() {
         assert_eq!(normalize("Foo_Bar.baz"), "foo-bar-baz");
-        assert_eq!(split_spec("requests[socks]>=2.0"), ("requests".into(), Some((">=".into(), "2.0".into()))));
+        assert_eq!(
+            split_spec("requests[socks]>=2.0"),
+            ("requests".into(), Some((">=".into(), "2.0".into())))
+        );
         assert!(satisfied("2.10.0", &Some((">=".into(), "2.9".into()))));
         assert!(!satisfied("2.10.0", &Some(("==".into(), "2.9".into()))));
         assert!(satisfied("1.4.2", &Some(("==".into(), "1.4.*".into()))));
-        assert_eq!(installed("A_b==1.0\nc==2\n").get("a-b").map(String::as_str), Some("1.0"));
+        assert_eq!(
+            installed("A_b==1.0\nc==2\n").get("a-b").map(String::as_str),
+            Some("1.0")
+        );
     }
 
     crate::testutil::both_paths! {

@@ -15,15 +15,30 @@ use kplay_engine::value::Map;
 use std::time::{Duration, Instant};
 
 const PARAMS: &[Param] = &[
-    p("msg", &[]).str().default_str("Reboot initiated by Ansible").doc("Message shown to logged-in users."),
-    p("pre_reboot_delay", &[]).doc("Seconds before the reboot (passed to shutdown in whole minutes, rounded down)."),
+    p("msg", &[])
+        .str()
+        .default_str("Reboot initiated by Ansible")
+        .doc("Message shown to logged-in users."),
+    p("pre_reboot_delay", &[])
+        .doc("Seconds before the reboot (passed to shutdown in whole minutes, rounded down)."),
     p("post_reboot_delay", &[]).doc("Seconds to wait after the reboot command before checking."),
-    p("reboot_timeout", &[]).doc("Seconds to wait for the host to come back and pass test_command (600)."),
+    p("reboot_timeout", &[])
+        .doc("Seconds to wait for the host to come back and pass test_command (600)."),
     p("connect_timeout", &[]).doc("Seconds one reconnection attempt may take."),
-    p("test_command", &[]).str().default_str("whoami").doc("Command that must succeed once the host is back."),
-    p("boot_time_command", &[]).str().default_str("cat /proc/sys/kernel/random/boot_id").doc("Command whose output changes on every boot."),
-    p("reboot_command", &[]).str().doc("Command that reboots (default: shutdown -r +MINUTES MSG, found in search_paths)."),
-    p("search_paths", &[]).list().doc("Where to look for shutdown."),
+    p("test_command", &[])
+        .str()
+        .default_str("whoami")
+        .doc("Command that must succeed once the host is back."),
+    p("boot_time_command", &[])
+        .str()
+        .default_str("cat /proc/sys/kernel/random/boot_id")
+        .doc("Command whose output changes on every boot."),
+    p("reboot_command", &[])
+        .str()
+        .doc("Command that reboots (default: shutdown -r +MINUTES MSG, found in search_paths)."),
+    p("search_paths", &[])
+        .list()
+        .doc("Where to look for shutdown."),
 ];
 
 /// `reboot`'s declared arguments.
@@ -54,7 +69,9 @@ fn reboot_script(a: &crate::common::args::Args, pre_delay: f64) -> Result<String
             ));
         }
     };
-    Ok(format!("(sleep 1; exec {cmd}) </dev/null >/dev/null 2>&1 &\n"))
+    Ok(format!(
+        "(sleep 1; exec {cmd}) </dev/null >/dev/null 2>&1 &\n"
+    ))
 }
 
 #[async_trait]
@@ -73,7 +90,10 @@ impl Module for RebootModule {
         let test_cmd = a.required_str("test_command")?;
         let script = reboot_script(&a, pre)?;
         if ctx.check_mode {
-            return Ok(ModuleResult::new(true).set("elapsed", 0).set("rebooted", true).into_map());
+            return Ok(ModuleResult::new(true)
+                .set("elapsed", 0)
+                .set("rebooted", true)
+                .into_map());
         }
         if !ctx.transport.can_reconnect() {
             return Err(ModuleError::new(format!(
@@ -98,7 +118,10 @@ impl Module for RebootModule {
         let start = Instant::now();
         let out = run(script).await?;
         if out.rc != 0 {
-            return Err(ModuleError::new(format!("Reboot command failed. Error was: {}", out.stderr_str().trim())));
+            return Err(ModuleError::new(format!(
+                "Reboot command failed. Error was: {}",
+                out.stderr_str().trim()
+            )));
         }
         tokio::time::sleep(Duration::from_secs_f64(post)).await;
         let deadline = Instant::now() + Duration::from_secs_f64(pre.max(0.0) + timeout);
@@ -107,13 +130,22 @@ impl Module for RebootModule {
         loop {
             if Instant::now() >= deadline {
                 return Err(ModuleError::with_result(
-                    format!("Timed out waiting for the host to come back (timeout={timeout}): {last}"),
-                    ModuleResult::new(false).set("rebooted", true).set("elapsed", start.elapsed().as_secs()).into_map(),
+                    format!(
+                        "Timed out waiting for the host to come back (timeout={timeout}): {last}"
+                    ),
+                    ModuleResult::new(false)
+                        .set("rebooted", true)
+                        .set("elapsed", start.elapsed().as_secs())
+                        .into_map(),
                 ));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(10));
-            let back = tokio::time::timeout(Duration::from_secs_f64(connect_timeout), ctx.transport.reconnect()).await;
+            let back = tokio::time::timeout(
+                Duration::from_secs_f64(connect_timeout),
+                ctx.transport.reconnect(),
+            )
+            .await;
             match back {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -126,7 +158,10 @@ impl Module for RebootModule {
                 }
             }
             match run(boot_cmd.clone()).await {
-                Ok(o) if o.rc == 0 && !o.stdout_str().trim().is_empty() && o.stdout_str().trim() != before => {}
+                Ok(o)
+                    if o.rc == 0
+                        && !o.stdout_str().trim().is_empty()
+                        && o.stdout_str().trim() != before => {}
                 Ok(_) => {
                     last = "the boot id has not changed yet".into();
                     continue;
@@ -167,7 +202,10 @@ mod tests {
 
     impl FakeHost {
         fn new(comes_back: bool) -> Self {
-            FakeHost { state: Mutex::new((1, 0, vec![])), comes_back }
+            FakeHost {
+                state: Mutex::new((1, 0, vec![])),
+                comes_back,
+            }
         }
     }
 
@@ -203,7 +241,11 @@ mod tests {
             } else {
                 b"root\n".to_vec()
             };
-            Ok(ExecOutput { rc: 0, stdout, stderr: vec![] })
+            Ok(ExecOutput {
+                rc: 0,
+                stdout,
+                stderr: vec![],
+            })
         }
     }
 
@@ -218,13 +260,27 @@ mod tests {
         let env = TestEnv::new(std::path::Path::new("/"));
         let host = FakeHost::new(true);
         let r = RebootModule
-            .run(&fake_ctx(&env, &host), args(json!({"reboot_timeout": 60, "msg": "kernel update", "pre_reboot_delay": 130})))
+            .run(
+                &fake_ctx(&env, &host),
+                args(
+                    json!({"reboot_timeout": 60, "msg": "kernel update", "pre_reboot_delay": 130}),
+                ),
+            )
             .await
             .expect("reboot");
-        assert_eq!((r["changed"].clone(), r["rebooted"].clone()), (json!(true), json!(true)));
+        assert_eq!(
+            (r["changed"].clone(), r["rebooted"].clone()),
+            (json!(true), json!(true))
+        );
         let cmds = host.state.lock().expect("lock").2.clone();
-        assert!(cmds.iter().any(|c| c.contains("-r +2 'kernel update'")), "{cmds:?}");
-        assert!(cmds.last().is_some_and(|c| c.contains("whoami")), "{cmds:?}");
+        assert!(
+            cmds.iter().any(|c| c.contains("-r +2 'kernel update'")),
+            "{cmds:?}"
+        );
+        assert!(
+            cmds.last().is_some_and(|c| c.contains("whoami")),
+            "{cmds:?}"
+        );
     }
 
     #[tokio::test]
@@ -235,7 +291,12 @@ mod tests {
             .run(&fake_ctx(&env, &host), args(json!({"reboot_timeout": 3})))
             .await
             .unwrap_err();
-        assert!(e.msg.starts_with("Timed out waiting for the host to come back (timeout=3)"), "{}", e.msg);
+        assert!(
+            e.msg
+                .starts_with("Timed out waiting for the host to come back (timeout=3)"),
+            "{}",
+            e.msg
+        );
         assert!(e.msg.contains("connection refused"), "{}", e.msg);
     }
 

@@ -9,9 +9,17 @@ use kplay_engine::module::{Module, ModuleContext, ModuleError};
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("name", &[]).list().required().doc("Repository IDs (globs allowed)."),
-    p("state", &[]).choices(&["absent", "disabled", "enabled", "present"]).default_str("enabled").doc("Whether the repositories should be enabled."),
-    p("purge", &[]).flag(false).doc("Disable every repository not named."),
+    p("name", &[])
+        .list()
+        .required()
+        .doc("Repository IDs (globs allowed)."),
+    p("state", &[])
+        .choices(&["absent", "disabled", "enabled", "present"])
+        .default_str("enabled")
+        .doc("Whether the repositories should be enabled."),
+    p("purge", &[])
+        .flag(false)
+        .doc("Disable every repository not named."),
 ];
 
 /// `rhsm_repository`'s declared arguments.

@@ -14,10 +14,20 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("key", &[]).str().required().doc("URL, file on the host, armoured key text, or (absent) a key id."),
-    p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the key should be imported."),
-    p("fingerprint", &[]).list().doc("Fingerprint(s) the key must have."),
-    p("validate_certs", &[]).flag(true).doc("Check the TLS certificate of a key URL."),
+    p("key", &[])
+        .str()
+        .required()
+        .doc("URL, file on the host, armoured key text, or (absent) a key id."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the key should be imported."),
+    p("fingerprint", &[])
+        .list()
+        .doc("Fingerprint(s) the key must have."),
+    p("validate_certs", &[])
+        .flag(true)
+        .doc("Check the TLS certificate of a key URL."),
 ];
 
 /// `rpm_key`'s declared arguments.
@@ -51,13 +61,22 @@ impl Module for RpmKeyModule {
         let present = a.required_str("state")? == "present";
         let (data, keyid) = if is_keyid(&key) {
             if present {
-                return Err(ModuleError::new(format!("key {key} is a key id: give a URL, a file or the key itself to import it")));
+                return Err(ModuleError::new(format!(
+                    "key {key} is a key id: give a URL, a file or the key itself to import it"
+                )));
             }
-            (None, rpm_keyid(key.trim_start_matches("0x").trim_start_matches("0X")))
+            (
+                None,
+                rpm_keyid(key.trim_start_matches("0x").trim_start_matches("0X")),
+            )
         } else {
             let data = key_bytes(ctx, &key, a.flag("validate_certs")).await?;
             let fprs = fingerprints(&data).map_err(|e| ModuleError::new(format!("{key}: {e}")))?;
-            let want: Vec<String> = a.list("fingerprint").iter().map(|f| f.replace(' ', "").to_uppercase()).collect();
+            let want: Vec<String> = a
+                .list("fingerprint")
+                .iter()
+                .map(|f| f.replace(' ', "").to_uppercase())
+                .collect();
             for w in &want {
                 if !fprs.contains(w) {
                     return Err(ModuleError::new(format!(
@@ -77,14 +96,31 @@ impl Module for RpmKeyModule {
         }
         let installed = o.trim() == "yes";
         let changed = installed != present;
-        let r = ModuleResult::new(changed).set("keyid", keyid.clone()).set("state", if present { "present" } else { "absent" });
+        let r = ModuleResult::new(changed)
+            .set("keyid", keyid.clone())
+            .set("state", if present { "present" } else { "absent" });
         if !changed || ctx.check_mode {
             return Ok(r.into_map());
         }
         let out = if present {
             let tmp = format!("/tmp/.kplay-rpm-key-{keyid}-{}.asc", std::process::id());
-            ctx.transport.put(data.as_deref().unwrap_or_default(), &tmp, Some(0o600), ctx.become_.as_ref()).await?;
-            run_sh(ctx, format!("rpm --import {t}; rc=$?; rm -f {t}; exit $rc", t = sh_quote(&tmp)), None).await?
+            ctx.transport
+                .put(
+                    data.as_deref().unwrap_or_default(),
+                    &tmp,
+                    Some(0o600),
+                    ctx.become_.as_ref(),
+                )
+                .await?;
+            run_sh(
+                ctx,
+                format!(
+                    "rpm --import {t}; rc=$?; rm -f {t}; exit $rc",
+                    t = sh_quote(&tmp)
+                ),
+                None,
+            )
+            .await?
         } else {
             run_sh(ctx, format!("rpm --erase --allmatches {q}"), None).await?
         };
@@ -106,7 +142,10 @@ mod tests {
 
     #[test]
     fn key_ids_follow_rpms_naming() {
-        assert_eq!(rpm_keyid("01D02F76052A5B8DC7D9DBCF519653B98EAFD170"), "8eafd170");
+        assert_eq!(
+            rpm_keyid("01D02F76052A5B8DC7D9DBCF519653B98EAFD170"),
+            "8eafd170"
+        );
         assert!(is_keyid("0x8EAFD170") && !is_keyid("/etc/pki/key"));
     }
 

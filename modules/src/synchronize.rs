@@ -123,9 +123,8 @@ impl Side<'_> {
                 )))
             }
         }
-        parse_listing(&out.stdout).map_err(|e| {
-            ModuleError::new(format!("listing {top} on the {}: {e}", self.name))
-        })
+        parse_listing(&out.stdout)
+            .map_err(|e| ModuleError::new(format!("listing {top} on the {}: {e}", self.name)))
     }
 
     async fn is_dir(&self, path: &str) -> Result<bool, ModuleError> {
@@ -188,7 +187,10 @@ fn parse_listing(raw: &[u8]) -> Result<Tree, String> {
         if f.len() != 8 {
             return Err(format!("unreadable listing record {rec:?}"));
         }
-        let num = |s: &str| s.parse::<u64>().map_err(|_| format!("bad number {s:?} in {rec:?}"));
+        let num = |s: &str| {
+            s.parse::<u64>()
+                .map_err(|_| format!("bad number {s:?} in {rec:?}"))
+        };
         let mtime = f[2].split('.').next().unwrap_or("0");
         entries.insert(
             f[6].to_string(),
@@ -226,9 +228,28 @@ struct Opts {
 
 /// rsync options that only change rsync's own output or transfer tactics: kplay accepts them.
 const HARMLESS_OPTS: &[&str] = &[
-    "-v", "--verbose", "-q", "--quiet", "--no-motd", "--progress", "--stats", "-h",
-    "--human-readable", "--partial", "--inplace", "--delay-updates", "-z", "--compress",
-    "-W", "--whole-file", "-S", "--sparse", "-P", "--itemize-changes", "-i", "--numeric-ids",
+    "-v",
+    "--verbose",
+    "-q",
+    "--quiet",
+    "--no-motd",
+    "--progress",
+    "--stats",
+    "-h",
+    "--human-readable",
+    "--partial",
+    "--inplace",
+    "--delay-updates",
+    "-z",
+    "--compress",
+    "-W",
+    "--whole-file",
+    "-S",
+    "--sparse",
+    "-P",
+    "--itemize-changes",
+    "-i",
+    "--numeric-ids",
 ];
 
 impl Opts {
@@ -359,7 +380,8 @@ fn plan(
             'd' => {
                 if !exists {
                     pl.mkdirs.push(rel.clone());
-                    pl.items.push(format!("c{}+++++++++ {}", 'd', dir_name(&name)));
+                    pl.items
+                        .push(format!("c{}+++++++++ {}", 'd', dir_name(&name)));
                     pl.meta.push((rel.clone(), e.clone()));
                     continue;
                 }
@@ -430,7 +452,11 @@ fn plan(
             let d = &dst_entries[g];
             pl.items.push(format!(
                 "*deleting   {}",
-                if d.kind == 'd' { format!("{g}/") } else { g.clone() }
+                if d.kind == 'd' {
+                    format!("{g}/")
+                } else {
+                    g.clone()
+                }
             ));
             pl.removes.push(g.clone());
         }
@@ -581,14 +607,21 @@ impl Module for SynchronizeModule {
         if !pull && !src.starts_with('/') {
             // A relative source is looked up like `copy`'s (role files/, then the playbook).
             let slash = src.ends_with('/');
-            if let Some(found) = ctx.env.find_file(FileKind::Files, src.trim_end_matches('/')) {
+            if let Some(found) = ctx
+                .env
+                .find_file(FileKind::Files, src.trim_end_matches('/'))
+            {
                 src = found.to_string_lossy().into_owned();
                 if slash {
                     src.push('/');
                 }
             }
         }
-        let (from, to) = if pull { (&host, &controller) } else { (&controller, &host) };
+        let (from, to) = if pull {
+            (&host, &controller)
+        } else {
+            (&controller, &host)
+        };
         let s_tree = from.list(&src, o.copy_links).await?;
         let top = s_tree.top().cloned().ok_or_else(|| {
             ModuleError::new(format!(
@@ -630,7 +663,8 @@ impl Module for SynchronizeModule {
                 .iter()
                 .filter(|(r, e)| {
                     e.kind == 'f'
-                        && d.get(r.as_str()).is_some_and(|x| x.kind == 'f' && x.size == e.size)
+                        && d.get(r.as_str())
+                            .is_some_and(|x| x.kind == 'f' && x.size == e.size)
                 })
                 .map(|(r, _)| r)
                 .collect();
@@ -722,9 +756,17 @@ async fn apply(
     );
     run_checked(to, s, "preparing").await?;
     for rel in &pl.files {
-        let from_path = if top.kind == 'd' { join(src, rel) } else { src.to_string() };
+        let from_path = if top.kind == 'd' {
+            join(src, rel)
+        } else {
+            src.to_string()
+        };
         let to_path = join(target, rel);
-        let e = &pl.meta.iter().find(|(r, _)| r == rel).map(|(_, e)| e.clone());
+        let e = &pl
+            .meta
+            .iter()
+            .find(|(r, _)| r == rel)
+            .map(|(_, e)| e.clone());
         let mode = e.as_ref().filter(|_| o.perms).map(|e| e.mode & 0o7777);
         if pull {
             let data = from
@@ -734,9 +776,13 @@ async fn apply(
                 .ok_or_else(|| ModuleError::new(format!("{from_path} vanished on the host")))?;
             to.t.put(&data, &to_path, mode, to.become_.as_ref()).await?;
         } else {
-            to.t
-                .put_file(std::path::Path::new(&from_path), &to_path, mode, to.become_.as_ref())
-                .await?;
+            to.t.put_file(
+                std::path::Path::new(&from_path),
+                &to_path,
+                mode,
+                to.become_.as_ref(),
+            )
+            .await?;
         }
     }
     let last = Plan {
@@ -788,7 +834,11 @@ mod tests {
     fn lines(r: &Map) -> Vec<String> {
         r["stdout_lines"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -808,7 +858,14 @@ mod tests {
             .expect("parse");
         let mut dst = parse_listing(b"0\0d\t4096\t100.0\t755\t0\t0\t\t\0f\t4\t90.0\t600\t0\t0\tx\t\0y\t0\t1.0\t644\t0\t0\tz\t\0")
             .expect("parse");
-        let o = Opts::from_args(&SPEC.parse(crate::testutil::args(json!({"src": "a", "dest": "b", "delete": true}))).expect("args")).expect("opts");
+        let o = Opts::from_args(
+            &SPEC
+                .parse(crate::testutil::args(
+                    json!({"src": "a", "dest": "b", "delete": true}),
+                ))
+                .expect("args"),
+        )
+        .expect("opts");
         let pl = plan(&src, &dst, &o, '<', "t", &|_| false);
         assert_eq!(pl.items, vec!["<f.stp..... x", "*deleting   z"]);
         dst.entries.clear();
@@ -819,11 +876,17 @@ mod tests {
     #[test]
     fn unsupported_rsync_opts_are_refused_by_name() {
         let o = |v: serde_json::Value| {
-            SPEC.parse(crate::testutil::args(json!({"src": "a", "dest": "b", "rsync_opts": v})))
-                .and_then(|a| Opts::from_args(&a))
+            SPEC.parse(crate::testutil::args(
+                json!({"src": "a", "dest": "b", "rsync_opts": v}),
+            ))
+            .and_then(|a| Opts::from_args(&a))
         };
         let e = o(json!(["--bwlimit=10"])).unwrap_err();
-        assert!(e.msg.contains("\"--bwlimit=10\" is not supported"), "{}", e.msg);
+        assert!(
+            e.msg.contains("\"--bwlimit=10\" is not supported"),
+            "{}",
+            e.msg
+        );
         assert!(o(json!(["--exclude=*.log", "--no-motd", "--exclude", "tmp"])).is_ok());
     }
 

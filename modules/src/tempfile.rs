@@ -12,10 +12,21 @@ use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("state", &[]).choices(&["directory", "file"]).default_str("file").doc("Create a file or a directory."),
-    p("path", &[]).path().doc("Where to create it; default the host's temporary directory."),
-    p("prefix", &[]).str().default_str("ansible.").doc("Start of the name."),
-    p("suffix", &[]).str().default_str("").doc("End of the name."),
+    p("state", &[])
+        .choices(&["directory", "file"])
+        .default_str("file")
+        .doc("Create a file or a directory."),
+    p("path", &[])
+        .path()
+        .doc("Where to create it; default the host's temporary directory."),
+    p("prefix", &[])
+        .str()
+        .default_str("ansible.")
+        .doc("Start of the name."),
+    p("suffix", &[])
+        .str()
+        .default_str("")
+        .doc("End of the name."),
 ];
 
 /// `tempfile`'s declared arguments.
@@ -58,7 +69,16 @@ impl Module for TempfileModule {
         let out = run_sh(ctx, script, None).await?;
         let (o, e) = (out.stdout_str(), out.stderr_str());
         if out.rc != 0 {
-            return Err(failure(format!("creating the temporary {} failed: {}", if dir { "directory" } else { "file" }, e.trim()), out.rc, &o, &e));
+            return Err(failure(
+                format!(
+                    "creating the temporary {} failed: {}",
+                    if dir { "directory" } else { "file" },
+                    e.trim()
+                ),
+                out.rc,
+                &o,
+                &e,
+            ));
         }
         Ok(ModuleResult::new(true)
             .set("path", o.trim_end_matches('\n'))

@@ -68,7 +68,11 @@ pub fn fingerprints(data: &[u8]) -> Result<Vec<String>, String> {
                 }
                 255 => {
                     let s = bin.get(i + 2..i + 6).ok_or("truncated packet")?;
-                    (tag, u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize, 6)
+                    (
+                        tag,
+                        u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize,
+                        6,
+                    )
                 }
                 _ => return Err("not an OpenPGP key: partial body length in a key".into()),
             }
@@ -82,7 +86,11 @@ pub fn fingerprints(data: &[u8]) -> Result<Vec<String>, String> {
                 }
                 2 => {
                     let s = bin.get(i + 1..i + 5).ok_or("truncated packet")?;
-                    (tag, u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize, 5)
+                    (
+                        tag,
+                        u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize,
+                        5,
+                    )
                 }
                 _ => return Err("not an OpenPGP key: indeterminate packet length".into()),
             }
@@ -107,7 +115,12 @@ pub fn fingerprints(data: &[u8]) -> Result<Vec<String>, String> {
 
 /// Whether a user-given key id (short, long or full, `0x` allowed) names `fpr`.
 pub fn id_matches(id: &str, fpr: &str) -> bool {
-    let id = id.trim().trim_start_matches("0x").trim_start_matches("0X").replace(' ', "").to_uppercase();
+    let id = id
+        .trim()
+        .trim_start_matches("0x")
+        .trim_start_matches("0X")
+        .replace(' ', "")
+        .to_uppercase();
     id.len() >= 8 && fpr.ends_with(&id)
 }
 
@@ -141,7 +154,10 @@ pub async fn key_bytes(
         )
         .await?;
         if resp.status != 200 {
-            return Err(ModuleError::new(format!("failed to fetch key at {src}: HTTP {}", resp.status)));
+            return Err(ModuleError::new(format!(
+                "failed to fetch key at {src}: HTTP {}",
+                resp.status
+            )));
         }
         return Ok(resp.body);
     }

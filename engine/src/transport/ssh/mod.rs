@@ -330,9 +330,13 @@ impl Transport for SshTransport {
     /// A new connection with the same target (keys, jumps, proxy); the old one is closed.
     /// The shell and agents start again on first use: after a reboot the host has neither.
     async fn reconnect(&self) -> Result<(), TransportError> {
-        let conn = connect_with_retries(&self.target).await.map_err(|e| match e {
-            ConnectError::Transient(m) | ConnectError::Fatal(m) => TransportError::Unreachable(m),
-        })?;
+        let conn = connect_with_retries(&self.target)
+            .await
+            .map_err(|e| match e {
+                ConnectError::Transient(m) | ConnectError::Fatal(m) => {
+                    TransportError::Unreachable(m)
+                }
+            })?;
         let fresh = Arc::new(Live::new(conn));
         let old = match self.live.write() {
             Ok(mut l) => std::mem::replace(&mut *l, fresh),
