@@ -35,6 +35,7 @@ pub mod helm_repository;
 pub mod ini_file;
 pub mod iptables;
 pub mod known_hosts;
+pub mod library_module;
 pub mod lineinfile;
 pub mod package_facts;
 pub mod pip;
