@@ -37,10 +37,18 @@ fn base_registry() -> ModuleRegistry {
 
 /// The registry plus the custom modules of the playbooks' `library/` directories, their roles'
 /// `library/` directories and `ANSIBLE_LIBRARY`; a kplay module of the same name wins.
-pub(crate) fn registry_with_library(playbooks: &[PathBuf], roles_path: &[PathBuf]) -> Arc<ModuleRegistry> {
+pub(crate) fn registry_with_library(
+    playbooks: &[PathBuf],
+    roles_path: &[PathBuf],
+) -> Arc<ModuleRegistry> {
     let mut reg = base_registry();
     let mut dirs: Vec<PathBuf> = std::env::var("ANSIBLE_LIBRARY")
-        .map(|v| v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+        .map(|v| {
+            v.split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
         .unwrap_or_default();
     let mut role_dirs: Vec<PathBuf> = roles_path.to_vec();
     for p in playbooks {
@@ -50,7 +58,9 @@ pub(crate) fn registry_with_library(playbooks: &[PathBuf], roles_path: &[PathBuf
     }
     for r in role_dirs {
         if let Ok(rd) = std::fs::read_dir(&r) {
-            let mut roles: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path().join("library"))).collect();
+            let mut roles: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path().join("library")))
+                .collect();
             roles.sort();
             dirs.extend(roles);
         }

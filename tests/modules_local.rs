@@ -483,7 +483,11 @@ fn ini_file_sets_options_once_and_check_mode_writes_nothing() {
 
 #[test]
 fn library_modules_run_with_ansibles_protocol_and_native_modules_win() {
-    if std::process::Command::new("python3").arg("-V").output().is_err() {
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIP: no python3");
         return;
     }
@@ -504,7 +508,11 @@ fn library_modules_run_with_ansibles_protocol_and_native_modules_win() {
         "roles/r/library/word.sh",
         "#!/bin/sh\n. \"$1\"\nprintf '{\"changed\": false, \"got\": \"%s\"}' \"$word\"\n",
     );
-    write(t.path(), "roles/r/tasks/main.yml", "- word: {word: from-role}\n  register: w\n");
+    write(
+        t.path(),
+        "roles/r/tasks/main.yml",
+        "- word: {word: from-role}\n  register: w\n",
+    );
     let pb = r#"
 - hosts: all
   gather_facts: false

@@ -66,15 +66,30 @@ impl LibraryModule {
 pub fn scan(dirs: &[PathBuf]) -> Vec<LibraryModule> {
     let mut out: Vec<LibraryModule> = Vec::new();
     for d in dirs {
-        let Ok(rd) = std::fs::read_dir(d) else { continue };
-        let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+        let Ok(rd) = std::fs::read_dir(d) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
         files.sort();
         for f in files {
-            let Some(file) = f.file_name().and_then(|n| n.to_str()) else { continue };
-            if file.starts_with('.') || file.starts_with("__") || file.ends_with(".pyc") || file.ends_with(".md") || file.ends_with(".txt") {
+            let Some(file) = f.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if file.starts_with('.')
+                || file.starts_with("__")
+                || file.ends_with(".pyc")
+                || file.ends_with(".md")
+                || file.ends_with(".txt")
+            {
                 continue;
             }
-            let name = file.strip_suffix(".py").or_else(|| file.strip_suffix(".sh")).unwrap_or(file);
+            let name = file
+                .strip_suffix(".py")
+                .or_else(|| file.strip_suffix(".sh"))
+                .unwrap_or(file);
             if !out.iter().any(|m| m.name == name) {
                 out.push(LibraryModule::new(name, &f));
             }
@@ -114,7 +129,9 @@ impl Module for LibraryModule {
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<Map, ModuleError> {
-        let bytes = std::fs::read(&self.path).map_err(|e| ModuleError::new(format!("reading module {}: {e}", self.path.display())))?;
+        let bytes = std::fs::read(&self.path).map_err(|e| {
+            ModuleError::new(format!("reading module {}: {e}", self.path.display()))
+        })?;
         let style = style_of(&bytes);
         if style == Style::AnsibleModule {
             return Err(ModuleError::new(format!(
@@ -127,23 +144,49 @@ impl Module for LibraryModule {
         let mut full = args.clone();
         full.insert("_ansible_check_mode".into(), Value::Bool(ctx.check_mode));
         full.insert("_ansible_diff".into(), Value::Bool(ctx.diff));
-        full.insert("_ansible_module_name".into(), Value::String(self.name.to_string()));
+        full.insert(
+            "_ansible_module_name".into(),
+            Value::String(self.name.to_string()),
+        );
         let arg_text = match style {
             Style::OldStyle => old_style_args(&args),
             _ => Value::Object(full).to_string(),
         };
         // The interpreter: Python modules get the host's Python; other scripts their #! line.
-        let first = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).lines().next().unwrap_or_default().to_string();
-        let python = style != Style::Binary && (first.contains("python") || !first.starts_with("#!"));
+        let first = String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let python =
+            style != Style::Binary && (first.contains("python") || !first.starts_with("#!"));
         let run_with = if style == Style::Binary || !python {
             String::new()
         } else {
-            let set = ctx.env.eval_expr("ansible_python_interpreter").ok().and_then(|v| v.as_str().map(str::to_string));
-            let candidates = set.map(|p| vec![p]).unwrap_or_else(|| self.interpreters.clone());
-            let tries: String = candidates.iter().map(|c| format!("elif command -v {q} >/dev/null 2>&1; then PY={q}\n", q = sh_quote(c))).collect();
+            let set = ctx
+                .env
+                .eval_expr("ansible_python_interpreter")
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            let candidates = set
+                .map(|p| vec![p])
+                .unwrap_or_else(|| self.interpreters.clone());
+            let tries: String = candidates
+                .iter()
+                .map(|c| {
+                    format!(
+                        "elif command -v {q} >/dev/null 2>&1; then PY={q}\n",
+                        q = sh_quote(c)
+                    )
+                })
+                .collect();
             format!("if false; then :\n{tries}else echo 'kplay-no-python' >&2; exit 97; fi\n")
         };
-        let invoke = if run_with.is_empty() { "\"$d/m\" \"$d/args\"".to_string() } else { "\"$PY\" \"$d/m\" \"$d/args\"".to_string() };
+        let invoke = if run_with.is_empty() {
+            "\"$d/m\" \"$d/args\"".to_string()
+        } else {
+            "\"$PY\" \"$d/m\" \"$d/args\"".to_string()
+        };
         let script = format!(
             "{run_with}d=$(mktemp -d \"${{TMPDIR:-/tmp}}/.kplay-module.XXXXXX\") || exit 98\n\
              trap 'rm -rf \"$d\"' EXIT\n\
@@ -153,7 +196,9 @@ impl Module for LibraryModule {
         );
         let mut stdin = bytes.clone();
         stdin.extend_from_slice(arg_text.as_bytes());
-        let mut req = ExecRequest::sh(script).with_stdin(stdin).with_become(ctx.become_.clone());
+        let mut req = ExecRequest::sh(script)
+            .with_stdin(stdin)
+            .with_become(ctx.become_.clone());
         req.env = ctx.environment.clone();
         let out = ctx.transport.exec(req).await?;
         let (o, e) = (out.stdout_str(), out.stderr_str());
@@ -175,8 +220,16 @@ impl Module for LibraryModule {
             ));
         };
         result.entry("changed").or_insert(Value::Bool(false));
-        if result.get("failed").and_then(Value::as_bool).unwrap_or(false) {
-            let msg = result.get("msg").and_then(Value::as_str).unwrap_or("module failed").to_string();
+        if result
+            .get("failed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            let msg = result
+                .get("msg")
+                .and_then(Value::as_str)
+                .unwrap_or("module failed")
+                .to_string();
             return Err(ModuleError::with_result(msg, result));
         }
         Ok(result)
@@ -192,7 +245,8 @@ mod tests {
     const WANT_JSON: &str = "#!/usr/bin/python\n# WANT_JSON\nimport json, sys\na = json.load(open(sys.argv[1]))\n\
         if a.get('fail'):\n    print(json.dumps({'failed': True, 'msg': 'asked to fail'}))\n    sys.exit(1)\n\
         print(json.dumps({'changed': not a['_ansible_check_mode'], 'greeting': 'hello ' + a['name']}))\n";
-    const OLD_SH: &str = "#!/bin/sh\n. \"$1\"\nprintf '{\"changed\": false, \"got\": \"%s\"}' \"$word\"\n";
+    const OLD_SH: &str =
+        "#!/bin/sh\n. \"$1\"\nprintf '{\"changed\": false, \"got\": \"%s\"}' \"$word\"\n";
     const UTILS: &str = "#!/usr/bin/python\nfrom ansible.module_utils.basic import AnsibleModule\n";
 
     fn lib(files: &[(&str, &str)]) -> (tempfile::TempDir, Vec<LibraryModule>) {
@@ -211,7 +265,11 @@ mod tests {
         assert_eq!(style_of(OLD_SH.as_bytes()), Style::OldStyle);
         assert_eq!(style_of(UTILS.as_bytes()), Style::AnsibleModule);
         assert_eq!(style_of(b"\x7fELF\x02"), Style::Binary);
-        let (_d, m) = lib(&[("greet.py", WANT_JSON), ("word.sh", OLD_SH), ("README.md", "x")]);
+        let (_d, m) = lib(&[
+            ("greet.py", WANT_JSON),
+            ("word.sh", OLD_SH),
+            ("README.md", "x"),
+        ]);
         let names: Vec<&str> = m.iter().map(|m| m.name()).collect();
         assert_eq!(names, ["greet", "word"]);
     }
