@@ -191,29 +191,6 @@ fn run(
             }
             out
         }
-        // Names of the variables in scope that a term (a Python regex, searched) matches.
-        "varnames" | "ansible.builtin.varnames" => {
-            let ctx = state.lookup(CTX_KEY).unwrap_or(MjValue::from(()));
-            let names: Vec<String> = match ctx.try_iter() {
-                Ok(it) => it.map(|n| python_str(&n)).collect(),
-                Err(_) => vec![],
-            };
-            let mut out = Vec::new();
-            for t in &flat {
-                let pat = python_str(t);
-                let re = fancy_regex::Regex::new(&pat).map_err(|e| {
-                    op_err(format!(
-                        "Unable to use \"{pat}\" as a search parameter: {e}"
-                    ))
-                })?;
-                for n in &names {
-                    if re.is_match(n).unwrap_or(false) {
-                        out.push(MjValue::from(n.clone()));
-                    }
-                }
-            }
-            out
-        }
         "pipe" | "ansible.builtin.pipe" => {
             let mut out = Vec::new();
             for t in &flat {

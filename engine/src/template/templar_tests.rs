@@ -667,12 +667,6 @@ fn file_and_template_lookups_search_the_search_path() -> Result<(), Box<dyn std:
 }
 
 #[test]
-fn varnames_lookup_lists_matching_variable_names() {
-    assert_eq!(r("{{ query('varnames', '^na') }}"), json!(["name"]));
-    assert_eq!(r("{{ query('varnames', '^zz_nothing') }}"), json!([]));
-}
-
-#[test]
 fn vars_lookup_reads_variables_by_name() {
     assert_eq!(r("{{ lookup('vars', 'na' ~ 'me') }}"), json!("web"));
     assert_eq!(
