@@ -24,10 +24,52 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) fn registry() -> Arc<ModuleRegistry> {
+    Arc::new(base_registry())
+}
+
+fn base_registry() -> ModuleRegistry {
     kplay_engine::transport::persistent::set_preludes(kplay_modules::shell_preludes());
     let mut reg = ModuleRegistry::new();
     kplay_modules::register_all(&mut reg);
     reg.register(Arc::new(kplay_bundle::module::RegistryPush));
+    reg
+}
+
+/// The registry plus the custom modules of the playbooks' `library/` directories, their roles'
+/// `library/` directories and `ANSIBLE_LIBRARY`; a kplay module of the same name wins.
+pub(crate) fn registry_with_library(
+    playbooks: &[PathBuf],
+    roles_path: &[PathBuf],
+) -> Arc<ModuleRegistry> {
+    let mut reg = base_registry();
+    let mut dirs: Vec<PathBuf> = std::env::var("ANSIBLE_LIBRARY")
+        .map(|v| {
+            v.split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut role_dirs: Vec<PathBuf> = roles_path.to_vec();
+    for p in playbooks {
+        let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+        dirs.push(base.join("library"));
+        role_dirs.push(base.join("roles"));
+    }
+    for r in role_dirs {
+        if let Ok(rd) = std::fs::read_dir(&r) {
+            let mut roles: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path().join("library")))
+                .collect();
+            roles.sort();
+            dirs.extend(roles);
+        }
+    }
+    for m in kplay_modules::library_module::scan(&dirs) {
+        if !reg.contains(kplay_engine::module::Module::name(&m)) {
+            reg.register(Arc::new(m));
+        }
+    }
     Arc::new(reg)
 }
 
@@ -375,11 +417,11 @@ pub fn run(args: RunArgs) -> u8 {
     opts.start_at_task = args.start_at_task.clone();
     opts.force_handlers = args.force_handlers;
     opts.step = args.step;
-    let registry = registry();
     let paths = match crate::embedded::resolve_run(&args.playbooks, &mut opts.roles_path) {
         Ok(p) => p,
         Err(e) => return load_error(e),
     };
+    let registry = registry_with_library(&paths, &opts.roles_path);
     for p in &paths {
         if !p.is_file() {
             return load_error(format!("the playbook: {} could not be found", p.display()));
@@ -449,11 +491,11 @@ pub fn plan(args: PlanArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return load_error(e),
     };
-    let registry = registry();
     let paths = match crate::embedded::resolve_run(&args.playbooks, &mut opts.roles_path) {
         Ok(p) => p,
         Err(e) => return load_error(e),
     };
+    let registry = registry_with_library(&paths, &opts.roles_path);
     let playbooks = match load_playbooks(&paths, &registry, &opts.roles_path, &opts.extra_vars) {
         Ok(p) => p,
         Err(e) => return load_error(e),

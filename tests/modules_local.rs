@@ -480,3 +480,55 @@ fn ini_file_sets_options_once_and_check_mode_writes_nothing() {
     );
     assert_eq!(mode_of(&t.path().join("new/extra.ini")), 0o640);
 }
+
+#[test]
+fn library_modules_run_with_ansibles_protocol_and_native_modules_win() {
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: no python3");
+        return;
+    }
+    let t = tempdir();
+    write(
+        t.path(),
+        "library/greet.py",
+        "#!/usr/bin/python\n# WANT_JSON\nimport json, sys\na = json.load(open(sys.argv[1]))\nprint(json.dumps({'changed': False, 'greeting': 'hello ' + a['name']}))\n",
+    );
+    // A library module named like a kplay module never runs: kplay's copy does.
+    write(
+        t.path(),
+        "library/copy.py",
+        "#!/usr/bin/python\n# WANT_JSON\nprint('{\"failed\": true, \"msg\": \"library copy ran\"}')\n",
+    );
+    write(
+        t.path(),
+        "roles/r/library/word.sh",
+        "#!/bin/sh\n. \"$1\"\nprintf '{\"changed\": false, \"got\": \"%s\"}' \"$word\"\n",
+    );
+    write(
+        t.path(),
+        "roles/r/tasks/main.yml",
+        "- word: {word: from-role}\n  register: w\n",
+    );
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  roles: [r]
+  tasks:
+    - greet: {name: kplay}
+      register: g
+    - copy: {content: "x\n", dest: "{{ dir }}/out.txt"}
+    - assert:
+        that:
+          - g.greeting == 'hello kplay'
+          - w.got == 'from-role'
+"#;
+    let run = run_local(t.path(), pb, &[]);
+    run.assert_exit(0);
+    assert_eq!(read(&t.path().join("out.txt")), "x\n");
+    let syntax = run_local(t.path(), pb, &["--syntax-check"]);
+    syntax.assert_exit(0);
+}

@@ -20,19 +20,35 @@ pub mod template;
 // (end file modules)
 
 // --- editing modules (lineinfile, blockinfile, replace) ---
+pub mod apt_key;
 pub mod apt_repository;
+pub mod archive;
+pub mod assemble;
 pub mod blockinfile;
+pub mod cron;
+pub mod deb822_repository;
 pub mod dpkg_selections;
 pub mod find;
+pub mod getent;
+pub mod git;
 pub mod helm;
 pub mod helm_repository;
 pub mod ini_file;
 pub mod iptables;
+pub mod known_hosts;
+pub mod library_module;
 pub mod lineinfile;
 pub mod package_facts;
+pub mod pip;
+pub mod reboot;
+pub mod redhat_subscription;
 pub mod replace;
+pub mod rhsm_repository;
+pub mod rpm_key;
 pub mod selinux;
 pub mod service_facts;
+pub mod synchronize;
+pub mod tempfile;
 pub mod timezone;
 pub mod yum_repository;
 // (end editing modules)
@@ -169,6 +185,30 @@ pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
         (
             Arc::new(service_facts::ServiceFactsModule),
             &service_facts::SPEC,
+        ),
+        (Arc::new(synchronize::SynchronizeModule), &synchronize::SPEC),
+        (Arc::new(getent::GetentModule), &getent::SPEC),
+        (Arc::new(pip::PipModule), &pip::SPEC),
+        (Arc::new(cron::CronModule), &cron::SPEC),
+        (Arc::new(assemble::AssembleModule), &assemble::SPEC),
+        (Arc::new(git::GitModule), &git::SPEC),
+        (Arc::new(known_hosts::KnownHostsModule), &known_hosts::SPEC),
+        (Arc::new(archive::ArchiveModule), &archive::SPEC),
+        (Arc::new(rpm_key::RpmKeyModule), &rpm_key::SPEC),
+        (Arc::new(apt_key::AptKeyModule::default()), &apt_key::SPEC),
+        (Arc::new(reboot::RebootModule), &reboot::SPEC),
+        (
+            Arc::new(deb822_repository::Deb822RepositoryModule::default()),
+            &deb822_repository::SPEC,
+        ),
+        (Arc::new(tempfile::TempfileModule), &tempfile::SPEC),
+        (
+            Arc::new(redhat_subscription::RedhatSubscriptionModule),
+            &redhat_subscription::SPEC,
+        ),
+        (
+            Arc::new(rhsm_repository::RhsmRepositoryModule),
+            &rhsm_repository::SPEC,
         ),
     ]
 }

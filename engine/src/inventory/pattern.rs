@@ -133,6 +133,9 @@ fn match_term(inv: &Inventory, term: &str) -> Result<Vec<String>, PatternError> 
     let hosts = enumerate(inv, expr)?;
     match sub {
         None => Ok(hosts),
+        // An empty group stays empty whatever the subscript (ansible-core: no error, the play
+        // matches no host).
+        Some(_) if hosts.is_empty() => Ok(hosts),
         Some(sub) => apply_subscript(&hosts, sub)
             .ok_or_else(|| perr(format!("No hosts matched the subscripted pattern '{term}'"))),
     }
@@ -384,6 +387,15 @@ mod tests {
     #[test]
     fn subscript_out_of_range_is_an_error() {
         assert!(inv().select("web[7]").unwrap_err().msg.contains("web[7]"));
+    }
+
+    #[test]
+    fn subscript_of_an_empty_group_matches_nothing_without_error() {
+        let mut i = inv();
+        super::super::ini::parse(&mut i, "[bastion]\n", "t2").unwrap();
+        i.reconcile();
+        assert!(i.select("bastion[0]").unwrap().is_empty());
+        assert!(sel("nope[0]").is_empty());
     }
 
     #[test]

@@ -364,6 +364,33 @@ fn load_optional(dir: &Path, name: &str) -> Result<Option<Node>, LoadError> {
 }
 
 fn load_vars_map(dir: &Path, name: &str) -> Result<Map, LoadError> {
+    // `defaults/main/` (or `vars/main/`) as a directory: every YAML/JSON file in it, in name
+    // order, later files' top-level keys winning (kubespray keeps its defaults this way).
+    let as_dir = dir.join(name);
+    if as_dir.is_dir() {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&as_dir)
+            .map_err(|e| LoadError::Other(format!("reading {}: {e}", as_dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && matches!(
+                        p.extension().and_then(|x| x.to_str()),
+                        Some("yml" | "yaml" | "json")
+                    )
+            })
+            .collect();
+        files.sort();
+        let mut merged = Map::new();
+        for f in files {
+            let stem = f
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            merged.extend(load_vars_map(&as_dir, &stem)?);
+        }
+        return Ok(merged);
+    }
     match load_optional(dir, name)? {
         None => Ok(Map::new()),
         Some(n) => match n.to_value() {

@@ -343,6 +343,19 @@ fn role_defaults_vars_and_params_are_loaded() {
 }
 
 #[test]
+fn role_defaults_main_may_be_a_directory_of_files() {
+    let (_d, pb) = load_ok(&[
+        ("site.yml", "- hosts: all\n  roles: [k]\n"),
+        ("roles/k/defaults/main/a.yml", "x: 1\ny: from_a\n"),
+        ("roles/k/defaults/main/b.yml", "y: from_b\n"),
+        ("roles/k/tasks/main.yml", "- debug: msg=hi\n"),
+    ]);
+    let r = &first_play(&pb).role_instances[0];
+    assert_eq!(r.defaults.get("x"), Some(&json!(1)));
+    assert_eq!(r.defaults.get("y"), Some(&json!("from_b")));
+}
+
+#[test]
 fn role_tasks_know_their_role_and_handlers_join_the_play() {
     let (_d, pb) = load_ok(&with_web("- hosts: all\n  roles: [web]\n"));
     let play = first_play(&pb);

@@ -14,6 +14,8 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("combine", combine);
     env.add_filter("dict2items", dict2items);
     env.add_filter("items2dict", items2dict);
+    env.add_filter("dict", pairs2dict);
+    env.add_filter("community.general.dict", pairs2dict);
     env.add_filter("union", |s: &State, a: &MjValue, b: &MjValue| {
         set_op(s, a, b, SetOp::Union)
     });
@@ -297,6 +299,30 @@ fn items2dict(state: &State, v: &MjValue, kwargs: Kwargs) -> Result<MjValue, Err
             )));
         }
         out.insert(k, val);
+    }
+    Ok(MjValue::from(out))
+}
+
+/// community.general's `dict`: a list of `[key, value]` pairs (Python's `dict(pairs)`).
+fn pairs2dict(state: &State, v: &MjValue) -> Result<MjValue, Error> {
+    let mut out = indexmap::IndexMap::new();
+    for item in state.undefined_behavior().try_iter_value(v)? {
+        let pair: Vec<MjValue> = state
+            .undefined_behavior()
+            .try_iter_value(&item)?
+            .into_iter()
+            .collect();
+        match pair.as_slice() {
+            [k, val] => {
+                out.insert(k.clone(), val.clone());
+            }
+            _ => {
+                return Err(op_err(format!(
+                    "dictionary update sequence element has length {}; 2 is required",
+                    pair.len()
+                )))
+            }
+        }
     }
     Ok(MjValue::from(out))
 }

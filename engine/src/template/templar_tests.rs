@@ -408,6 +408,15 @@ fn dict2items_and_items2dict() {
 }
 
 #[test]
+fn community_general_dict_makes_a_dict_of_pairs() {
+    assert_eq!(
+        r("{{ ['ID=debian', 'VERSION_ID=12'] | map('split', '=') | community.general.dict }}"),
+        json!({"ID": "debian", "VERSION_ID": "12"})
+    );
+    assert_eq!(r("{{ [['a', 1]] | dict }}"), json!({"a": 1}));
+}
+
+#[test]
 fn set_filters_keep_order_and_dedupe() {
     assert_eq!(r("{{ [1, 2, 2, 3] | difference([2]) }}"), json!([1, 3]));
     assert_eq!(r("{{ [1, 2, 3] | intersect([3, 1]) }}"), json!([1, 3]));

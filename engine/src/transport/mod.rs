@@ -353,6 +353,21 @@ pub trait Transport: Send + Sync {
     /// Close the connection at the end of the run.
     async fn close(&self) {}
 
+    /// Whether [`Transport::reconnect`] can open a new connection (modules that break the
+    /// connection on purpose, such as `reboot`, ask before they do).
+    fn can_reconnect(&self) -> bool {
+        false
+    }
+
+    /// Drop the connection and open a new one to the same host, for every holder of this
+    /// transport (the host rebooted). Transports with nothing to renew keep the default.
+    async fn reconnect(&self) -> Result<(), TransportError> {
+        Err(TransportError::Failed(format!(
+            "re-establishing {} is not supported",
+            self.describe()
+        )))
+    }
+
     /// Stop every command this connection has running on the host (the run was interrupted,
     /// or a task ran out of time): their processes get TERM, then KILL. Transports that start
     /// no processes keep the default.

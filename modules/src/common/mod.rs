@@ -17,6 +17,7 @@ pub mod attrs;
 pub mod diff;
 pub mod install;
 pub mod mode;
+pub mod pgp;
 pub mod probe;
 pub mod pyre;
 pub mod reads;

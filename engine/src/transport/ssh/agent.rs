@@ -84,7 +84,8 @@ impl SshTransport {
     /// The agent's path on the host, copying it there when missing (once per connection,
     /// shared by the plain and the become agent).
     pub(super) async fn agent_path(&self) -> AgentFile {
-        self.agent_file
+        self.live()
+            .agent_file
             .get_or_init(|| self.locate_agent())
             .await
             .clone()
@@ -161,13 +162,17 @@ impl SshTransport {
 
     /// Start the agent (as `become_` when given) on a channel held for the run, reporting
     /// the outcome once.
-    pub(super) async fn start_agent(&self, become_: Option<&Become>) -> Option<AgentClient> {
+    pub(super) async fn start_agent(
+        &self,
+        live: &super::Live,
+        become_: Option<&Become>,
+    ) -> Option<AgentClient> {
         let who = if become_.is_some() {
             "kplay_agent (become root)"
         } else {
             "kplay_agent"
         };
-        match self.try_start_agent(become_).await {
+        match self.try_start_agent(live, become_).await {
             Ok((client, how)) => {
                 self.report_agent(&format!("{who}: active ({how})"));
                 Some(client)
@@ -181,6 +186,7 @@ impl SshTransport {
 
     async fn try_start_agent(
         &self,
+        live: &super::Live,
         become_: Option<&Become>,
     ) -> Result<(AgentClient, String), String> {
         if !self.agent_enabled {
@@ -198,8 +204,8 @@ impl SshTransport {
             cmd = become_command(&cmd, b);
         }
         let started = async {
-            let permit = self.channels.clone().acquire_owned().await.ok()?;
-            let channel = self.handle.channel_open_session().await.ok()?;
+            let permit = live.channels.clone().acquire_owned().await.ok()?;
+            let channel = live.handle.channel_open_session().await.ok()?;
             channel.exec(true, cmd.into_bytes()).await.ok()?;
             let (r, w) = tokio::io::split(channel.into_stream());
             let client = AgentClient::start(Box::new(r), Box::new(w)).await.ok()?;

@@ -39,9 +39,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// below it leaves room for whatever else shares the connection.
 const MAX_CHANNELS: usize = 8;
 
-/// A live, authenticated SSH connection to one host.
-pub struct SshTransport {
-    label: String,
+/// One established connection and everything that lives on it (the persistent shell, the
+/// agents): replaced whole when the transport reconnects (after the host rebooted).
+struct Live {
     handle: Handle<ClientHandler>,
     /// Kept open: the target's connection runs inside the last one's channel.
     jumps: Vec<Handle<ClientHandler>>,
@@ -54,12 +54,52 @@ pub struct SshTransport {
     /// kplay's agent on the host: its path there, and the processes serving the connecting
     /// user and root (started on first use; None: the host stays on the sh path).
     agent_file: tokio::sync::OnceCell<agent::AgentFile>,
+    agent_plain: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
+    agent_root: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
+}
+
+impl Live {
+    fn new(conn: connect::Connection) -> Live {
+        Live {
+            handle: conn.handle,
+            jumps: conn.jumps,
+            proxy: std::sync::Mutex::new(conn.proxy),
+            channels: Arc::new(Semaphore::new(MAX_CHANNELS)),
+            shell: tokio::sync::OnceCell::new(),
+            agent_file: tokio::sync::OnceCell::new(),
+            agent_plain: tokio::sync::OnceCell::new(),
+            agent_root: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Disconnect (best effort) and stop a proxy command.
+    async fn close(&self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        for j in self.jumps.iter().rev() {
+            let _ = j
+                .disconnect(russh::Disconnect::ByApplication, "", "en")
+                .await;
+        }
+        let proxy = self.proxy.lock().ok().and_then(|mut p| p.take());
+        if let Some(mut p) = proxy {
+            let _ = p.child.start_kill();
+        }
+    }
+}
+
+/// An authenticated SSH connection to one host, renewable with [`Transport::reconnect`].
+pub struct SshTransport {
+    label: String,
+    /// How to connect again.
+    target: SshTarget,
+    live: std::sync::RwLock<Arc<Live>>,
     /// `kplay_agent` for this host.
     agent_enabled: bool,
     /// Told `kplay_agent: active|fallback (…)` when an agent starts or cannot.
     agent_report: std::sync::OnceLock<AgentReport>,
-    agent_plain: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
-    agent_root: tokio::sync::OnceCell<Option<crate::agent::client::AgentClient>>,
 }
 
 impl SshTransport {
@@ -71,26 +111,28 @@ impl SshTransport {
         })?;
         Ok(SshTransport {
             label: format!("ssh {}", target.label()),
-            handle: conn.handle,
-            jumps: conn.jumps,
-            proxy: std::sync::Mutex::new(conn.proxy),
-            channels: Arc::new(Semaphore::new(MAX_CHANNELS)),
-            shell: tokio::sync::OnceCell::new(),
-            agent_file: tokio::sync::OnceCell::new(),
             agent_enabled: target.agent,
+            target,
+            live: std::sync::RwLock::new(Arc::new(Live::new(conn))),
             agent_report: std::sync::OnceLock::new(),
-            agent_plain: tokio::sync::OnceCell::new(),
-            agent_root: tokio::sync::OnceCell::new(),
         })
     }
 
+    /// The current connection.
+    fn live(&self) -> Arc<Live> {
+        match self.live.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// Start the persistent shell on its own channel (held for the whole run).
-    async fn start_shell(&self) -> Option<PersistentShell> {
+    async fn start_shell(live: &Live) -> Option<PersistentShell> {
         if std::env::var_os("KPLAY_NO_PERSISTENT_SHELL").is_some() {
             return None;
         }
-        let permit = self.channels.clone().acquire_owned().await.ok()?;
-        let channel = self.handle.channel_open_session().await.ok()?;
+        let permit = live.channels.clone().acquire_owned().await.ok()?;
+        let channel = live.handle.channel_open_session().await.ok()?;
         channel
             .exec(
                 true,
@@ -122,7 +164,8 @@ impl SshTransport {
         if stdin.len() > MAX_STDIN {
             return Ok(None);
         }
-        let Some(shell) = self.shell.get_or_init(|| self.start_shell()).await else {
+        let live = self.live();
+        let Some(shell) = live.shell.get_or_init(|| Self::start_shell(&live)).await else {
             return Ok(None);
         };
         let cmd = match &req.become_ {
@@ -149,10 +192,11 @@ impl SshTransport {
     }
 
     async fn run(&self, req: &ExecRequest, stdin: Stdin<'_>) -> Result<ExecOutput, TransportError> {
-        let _permit = self.channels.acquire().await.map_err(|_| {
+        let live = self.live();
+        let _permit = live.channels.acquire().await.map_err(|_| {
             TransportError::Unreachable(format!("{}: connection closed", self.label))
         })?;
-        session::run(&self.handle, &self.label, req, stdin).await
+        session::run(&live.handle, &self.label, req, stdin).await
     }
 
     async fn put_stream(
@@ -226,12 +270,13 @@ impl Transport for SshTransport {
         req: &crate::agent::Request,
         become_: Option<&Become>,
     ) -> Result<Option<crate::agent::Reply>, TransportError> {
+        let live = self.live();
         let cell = match become_ {
-            None => &self.agent_plain,
-            Some(b) if agent::agent_can_become(b) => &self.agent_root,
+            None => &live.agent_plain,
+            Some(b) if agent::agent_can_become(b) => &live.agent_root,
             Some(_) => return Ok(None),
         };
-        match cell.get_or_init(|| self.start_agent(become_)).await {
+        match cell.get_or_init(|| self.start_agent(&live, become_)).await {
             Some(client) if !client.is_broken() => client.call(req).await,
             _ => Ok(None),
         }
@@ -245,10 +290,11 @@ impl Transport for SshTransport {
         host: &str,
         port: u16,
     ) -> Result<Box<dyn AsyncReadWrite>, TransportError> {
-        let permit = self.channels.clone().acquire_owned().await.map_err(|_| {
+        let live = self.live();
+        let permit = live.channels.clone().acquire_owned().await.map_err(|_| {
             TransportError::Unreachable(format!("{}: connection closed", self.label))
         })?;
-        let channel = self
+        let channel = live
             .handle
             .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
             .await
@@ -268,24 +314,36 @@ impl Transport for SshTransport {
     /// commands to stop.
     async fn interrupt(&self) {
         let req = ExecRequest::sh(crate::transport::kill::kill_connection_commands());
-        let stop = session::run(&self.handle, &self.label, &req, Stdin::None);
+        let live = self.live();
+        let stop = session::run(&live.handle, &self.label, &req, Stdin::None);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(15), stop).await;
     }
 
     async fn close(&self) {
-        let _ = self
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
-        for j in self.jumps.iter().rev() {
-            let _ = j
-                .disconnect(russh::Disconnect::ByApplication, "", "en")
-                .await;
-        }
-        let proxy = self.proxy.lock().ok().and_then(|mut p| p.take());
-        if let Some(mut p) = proxy {
-            let _ = p.child.start_kill();
-        }
+        self.live().close().await;
+    }
+
+    fn can_reconnect(&self) -> bool {
+        true
+    }
+
+    /// A new connection with the same target (keys, jumps, proxy); the old one is closed.
+    /// The shell and agents start again on first use: after a reboot the host has neither.
+    async fn reconnect(&self) -> Result<(), TransportError> {
+        let conn = connect_with_retries(&self.target)
+            .await
+            .map_err(|e| match e {
+                ConnectError::Transient(m) | ConnectError::Fatal(m) => {
+                    TransportError::Unreachable(m)
+                }
+            })?;
+        let fresh = Arc::new(Live::new(conn));
+        let old = match self.live.write() {
+            Ok(mut l) => std::mem::replace(&mut *l, fresh),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), fresh),
+        };
+        old.close().await;
+        Ok(())
     }
 }
 

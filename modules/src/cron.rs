@@ -1,0 +1,388 @@
+//! `cron` (ansible.builtin.cron): one named entry of a user's crontab or of a file in
+//! /etc/cron.d, managed with Ansible's markers (`#Ansible: NAME` above the job line) so Ansible
+//! and kplay can take turns on the same crontab; `env: true` manages a `NAME=value` line
+//! instead (placed with `insertafter`/`insertbefore`, default at the top). The crontab is read
+//! once, edited in memory and written once (`crontab -u USER -`, or an atomic write of the
+//! cron.d file, removed when its last entry goes); check mode and diff as Ansible's.
+
+use crate::common::args::{p, Args, Param, Spec};
+use crate::common::reads::failure;
+use crate::common::run_sh;
+use async_trait::async_trait;
+use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::transport::sh_quote;
+use kplay_engine::value::{Map, Value};
+
+const PARAMS: &[Param] = &[
+    p("name", &[]).str().required().doc(
+        "The entry's description (its `#Ansible:` marker), or the variable's name with `env`.",
+    ),
+    p("job", &[])
+        .str()
+        .doc("The command (or, with `env`, the value)."),
+    p("state", &[])
+        .choices(&["absent", "present"])
+        .default_str("present")
+        .doc("Whether the entry should be there."),
+    p("user", &[]).str().doc(
+        "Whose crontab (default: the connecting user); with `cron_file`, the user the job runs as.",
+    ),
+    p("cron_file", &[])
+        .path()
+        .doc("A file in /etc/cron.d (relative names go there) instead of a user's crontab."),
+    p("minute", &[]).str().default_str("*").doc("Minute field."),
+    p("hour", &[]).str().default_str("*").doc("Hour field."),
+    p("day", &["dom"])
+        .str()
+        .default_str("*")
+        .doc("Day-of-month field."),
+    p("month", &[]).str().default_str("*").doc("Month field."),
+    p("weekday", &["dow"])
+        .str()
+        .default_str("*")
+        .doc("Day-of-week field."),
+    p("special_time", &[])
+        .choices(&[
+            "annually", "daily", "hourly", "monthly", "reboot", "weekly", "yearly",
+        ])
+        .doc("`@reboot`, `@daily` … instead of the five fields."),
+    p("disabled", &[])
+        .flag(false)
+        .doc("Keep the job commented out."),
+    p("env", &[])
+        .flag(false)
+        .doc("Manage an environment variable line instead of a job."),
+    p("insertafter", &[])
+        .str()
+        .doc("With env: put a new variable after this one."),
+    p("insertbefore", &[])
+        .str()
+        .doc("With env: put a new variable before this one."),
+    p("backup", &[])
+        .flag(false)
+        .doc("Keep a copy of the crontab before changing it (`backup_file`)."),
+];
+
+/// `cron`'s declared arguments.
+pub static SPEC: Spec = Spec::new("cron", "Manage cron.d and crontab entries", &[PARAMS])
+    .mutually_exclusive(&[&["insertafter", "insertbefore"]]);
+
+const MARKER: &str = "#Ansible: ";
+
+/// What the task asks for.
+#[derive(Debug, Clone)]
+pub struct Want {
+    pub name: String,
+    pub present: bool,
+    pub env: bool,
+    /// The job (or env) line to have.
+    pub line: String,
+    pub insertafter: Option<String>,
+    pub insertbefore: Option<String>,
+}
+
+impl Want {
+    pub fn from_args(a: &Args, file_user: Option<&str>) -> Result<Want, ModuleError> {
+        let name = a.required_str("name")?;
+        let present = a.required_str("state")? == "present";
+        let env = a.flag("env");
+        let job = a.str("job")?;
+        if present && job.is_none() {
+            return Err(ModuleError::new(if env {
+                "You must specify 'job' to install a new cron variable"
+            } else {
+                "You must specify 'job' to install a new cron job or variable"
+            }));
+        }
+        let job = job.unwrap_or_default();
+        let line = if env {
+            format!("{name}={job}")
+        } else {
+            let when = match a.str("special_time")? {
+                Some(s) => format!("@{s}"),
+                None => ["minute", "hour", "day", "month", "weekday"]
+                    .iter()
+                    .map(|k| a.str(k).map(|v| v.unwrap_or_else(|| "*".into())))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(" "),
+            };
+            let prefix = if a.flag("disabled") { "#" } else { "" };
+            match file_user {
+                Some(u) => format!("{prefix}{when} {u} {job}"),
+                None => format!("{prefix}{when} {job}"),
+            }
+        };
+        Ok(Want {
+            name,
+            present,
+            env,
+            line,
+            insertafter: a.str("insertafter")?,
+            insertbefore: a.str("insertbefore")?,
+        })
+    }
+}
+
+/// A crontab's lines without the header `crontab -l` adds on some systems.
+fn lines_of(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| {
+            !(l.starts_with("# DO NOT EDIT THIS FILE")
+                || l.starts_with("# (")
+                    && (l.contains(" installed on ") || l.contains("Cron version")))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Apply `w` to the crontab text: the new text (each line newline-terminated).
+pub fn edit(text: &str, w: &Want) -> String {
+    let mut lines = lines_of(text);
+    if w.env {
+        let is_var = |l: &str, n: &str| l.starts_with(&format!("{n}="));
+        let at = lines.iter().position(|l| is_var(l, &w.name));
+        match (at, w.present) {
+            (Some(i), true) => lines[i] = w.line.clone(),
+            (Some(i), false) => {
+                lines.remove(i);
+            }
+            (None, true) => {
+                let pos = if let Some(a) = &w.insertafter {
+                    lines.iter().position(|l| is_var(l, a)).map(|i| i + 1)
+                } else if let Some(b) = &w.insertbefore {
+                    lines.iter().position(|l| is_var(l, b))
+                } else {
+                    Some(0)
+                };
+                lines.insert(pos.unwrap_or(0).min(lines.len()), w.line.clone());
+            }
+            (None, false) => {}
+        }
+    } else {
+        let marker = format!("{MARKER}{}", w.name);
+        let at = lines.iter().position(|l| *l == marker);
+        match (at, w.present) {
+            (Some(i), true) => {
+                if i + 1 < lines.len() {
+                    lines[i + 1] = w.line.clone();
+                } else {
+                    lines.push(w.line.clone());
+                }
+            }
+            (Some(i), false) => {
+                let end = (i + 2).min(lines.len());
+                lines.drain(i..end);
+            }
+            (None, true) => {
+                lines.push(marker);
+                lines.push(w.line.clone());
+            }
+            (None, false) => {}
+        }
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// The names of the managed jobs and the variables in a crontab (`jobs`, `envs`).
+fn names(text: &str) -> (Vec<Value>, Vec<Value>) {
+    let lines = lines_of(text);
+    let jobs = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(MARKER))
+        .map(|n| Value::String(n.to_string()))
+        .collect();
+    let envs = lines
+        .iter()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (n, _) = l.split_once('=')?;
+            (!n.is_empty() && !n.contains(' ')).then(|| Value::String(n.to_string()))
+        })
+        .collect();
+    (jobs, envs)
+}
+
+pub struct CronModule;
+
+#[async_trait]
+impl Module for CronModule {
+    fn name(&self) -> &'static str {
+        "cron"
+    }
+
+    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+        let a = SPEC.parse(args)?;
+        let user = a.str("user")?;
+        let cron_file = a.str("cron_file")?.map(|f| {
+            if f.starts_with('/') {
+                f
+            } else {
+                format!("/etc/cron.d/{f}")
+            }
+        });
+        if cron_file.is_some() && user.is_none() && !a.flag("env") {
+            return Err(ModuleError::new(
+                "To use cron_file=... parameter you must specify user=... as well",
+            ));
+        }
+        let w = Want::from_args(&a, cron_file.as_ref().and(user.as_deref()))?;
+        let u = user
+            .as_deref()
+            .map(|u| format!(" -u {}", sh_quote(u)))
+            .unwrap_or_default();
+        // Read: the file (missing = empty), or `crontab -l` ("no crontab" = empty).
+        let read = match &cron_file {
+            Some(f) => format!("if [ -e {q} ]; then cat {q}; fi", q = sh_quote(f)),
+            None => format!(
+                "command -v crontab >/dev/null || {{ echo 'Failed to find crontab on the host' >&2; exit 127; }}\n\
+                 out=$(crontab{u} -l 2>&1); rc=$?\n\
+                 if [ $rc -ne 0 ]; then case \"$out\" in *'no crontab'*) exit 0;; esac; printf '%s\\n' \"$out\" >&2; exit $rc; fi\n\
+                 printf '%s\\n' \"$out\""
+            ),
+        };
+        let out = run_sh(ctx, read, None).await?;
+        let (o, e) = (out.stdout_str(), out.stderr_str());
+        if out.rc != 0 {
+            return Err(failure(e.trim().to_string(), out.rc, &o, &e));
+        }
+        let before: String = lines_of(&o).iter().map(|l| format!("{l}\n")).collect();
+        let after = edit(&o, &w);
+        let changed = after != before;
+        let (jobs, envs) = names(&after);
+        let mut r = ModuleResult::new(changed)
+            .set("jobs", Value::Array(jobs))
+            .set("envs", Value::Array(envs));
+        if let Some(f) = &cron_file {
+            r.insert("cron_file", f.clone());
+        }
+        if ctx.diff && changed {
+            r = r.with_diff(
+                cron_file.as_deref().unwrap_or("crontab"),
+                cron_file.as_deref().unwrap_or("crontab"),
+                &before,
+                &after,
+            );
+        }
+        if !changed || ctx.check_mode {
+            return Ok(r);
+        }
+        if a.flag("backup") {
+            let b = format!("/tmp/crontab.kplay.{}", std::process::id());
+            ctx.transport
+                .put(before.as_bytes(), &b, Some(0o600), ctx.become_.as_ref())
+                .await?;
+            r.insert("backup_file", b);
+        }
+        match &cron_file {
+            Some(f) if after.trim().is_empty() => {
+                let out = run_sh(ctx, format!("rm -f -- {}", sh_quote(f)), None).await?;
+                if out.rc != 0 {
+                    return Err(failure(
+                        format!("removing {f} failed"),
+                        out.rc,
+                        &out.stdout_str(),
+                        &out.stderr_str(),
+                    ));
+                }
+            }
+            Some(f) => {
+                let mode = if before.is_empty() { Some(0o644) } else { None };
+                ctx.transport
+                    .put(after.as_bytes(), f, mode, ctx.become_.as_ref())
+                    .await?;
+            }
+            None => {
+                let out = run_sh(ctx, format!("crontab{u} -"), Some(after.into_bytes())).await?;
+                if out.rc != 0 {
+                    let (o, e) = (out.stdout_str(), out.stderr_str());
+                    return Err(failure(
+                        format!("Unable to write crontab: {}", e.trim()),
+                        out.rc,
+                        &o,
+                        &e,
+                    ));
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{args, ctx, TestEnv};
+    use serde_json::json;
+
+    fn want(v: serde_json::Value, file_user: Option<&str>) -> Want {
+        Want::from_args(&SPEC.parse(args(v)).expect("args"), file_user).expect("want")
+    }
+
+    #[test]
+    fn jobs_get_ansibles_marker_and_are_replaced_in_place() {
+        let w = want(
+            json!({"name": "backup", "job": "/bin/b", "minute": "5", "hour": "2"}),
+            None,
+        );
+        let t = edit("MAILTO=x\n", &w);
+        assert_eq!(t, "MAILTO=x\n#Ansible: backup\n5 2 * * * /bin/b\n");
+        assert_eq!(edit(&t, &w), t, "idempotent");
+        let w2 = want(
+            json!({"name": "backup", "job": "/bin/b", "special_time": "reboot", "disabled": true}),
+            Some("root"),
+        );
+        assert_eq!(
+            edit(&t, &w2),
+            "MAILTO=x\n#Ansible: backup\n#@reboot root /bin/b\n"
+        );
+        let gone = want(json!({"name": "backup", "state": "absent"}), None);
+        assert_eq!(edit(&t, &gone), "MAILTO=x\n");
+    }
+
+    #[test]
+    fn env_lines_go_first_or_where_told() {
+        let w = want(json!({"name": "PATH", "job": "/bin", "env": true}), None);
+        assert_eq!(
+            edit("#Ansible: a\n* * * * * x\n", &w),
+            "PATH=/bin\n#Ansible: a\n* * * * * x\n"
+        );
+        let w = want(
+            json!({"name": "B", "job": "2", "env": true, "insertafter": "A"}),
+            None,
+        );
+        assert_eq!(edit("A=1\nC=3\n", &w), "A=1\nB=2\nC=3\n");
+        let w = want(json!({"name": "A", "env": true, "state": "absent"}), None);
+        assert_eq!(edit("A=1\nC=3\n", &w), "C=3\n");
+    }
+
+    #[test]
+    fn crontab_l_header_is_not_part_of_the_entries() {
+        let w = want(json!({"name": "a", "job": "x"}), None);
+        let t = "# DO NOT EDIT THIS FILE - edit the master and reinstall.\n# (/tmp/crontab.X installed on Mon)\n# (Cron version -- $Id$)\n";
+        assert_eq!(edit(t, &w), "#Ansible: a\n* * * * * x\n");
+    }
+
+    crate::testutil::both_paths! {
+    async fn cron_file_is_written_once_checked_and_removed_when_empty() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let env = TestEnv::new(d.path());
+        let f = d.path().join("kplay-job").to_string_lossy().into_owned();
+        let job = json!({"name": "sync", "job": "/usr/bin/true", "minute": "*/5", "user": "root", "cron_file": f});
+        let r = CronModule.run(&ctx(&env, true, true), args(job.clone())).await.map(|r| r.into_map()).expect("cron");
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(r["diff"][0]["after"], json!("#Ansible: sync\n*/5 * * * * root /usr/bin/true\n"));
+        assert!(!std::path::Path::new(&f).exists(), "check mode wrote");
+        let r = CronModule.run(&ctx(&env, false, false), args(job.clone())).await.map(|r| r.into_map()).expect("cron");
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(r["jobs"], json!(["sync"]));
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), "#Ansible: sync\n*/5 * * * * root /usr/bin/true\n");
+        let r = CronModule.run(&ctx(&env, false, false), args(job)).await.map(|r| r.into_map()).expect("cron");
+        assert_eq!(r["changed"], json!(false));
+        let r = CronModule.run(&ctx(&env, false, false), args(json!({"name": "sync", "state": "absent", "user": "root", "cron_file": f}))).await.map(|r| r.into_map()).expect("cron");
+        assert_eq!(r["changed"], json!(true));
+        assert!(!std::path::Path::new(&f).exists(), "empty cron file removed");
+        let e = CronModule.run(&ctx(&env, false, false), args(json!({"name": "x", "job": "y", "cron_file": f}))).await.map(|r| r.into_map()).unwrap_err();
+        assert_eq!(e.msg, "To use cron_file=... parameter you must specify user=... as well");
+    }
+    }
+}
