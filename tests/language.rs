@@ -1197,3 +1197,34 @@ fn set_stats_aggregates_and_shows_custom_stats_when_asked() {
     quiet.assert_exit(0);
     assert!(!quiet.stdout.contains("CUSTOM STATS"), "{}", quiet.dump());
 }
+
+/// `run_once` as a template of play-level variables (kubespray's `"{{ download_run_once }}"`):
+/// rendered by the plan, in the play and inside an included file alike.
+#[test]
+fn templated_run_once_follows_its_variable() {
+    let t = tempdir();
+    write(
+        t.path(),
+        "inc.yml",
+        "- shell: echo inc {{ inventory_hostname }} >> {{ dir }}/log\n  run_once: \"{{ once }}\"\n",
+    );
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: echo play {{ inventory_hostname }} >> {{ dir }}/log
+      run_once: "{{ once }}"
+    - include_tasks: inc.yml
+"#;
+    for (once, lines) in [("true", 2), ("false", 6)] {
+        let _ = std::fs::remove_file(t.path().join("log"));
+        let r = run_hosts(
+            t.path(),
+            &["a", "b", "c"],
+            pb,
+            &["-e", &format!("once={once}")],
+        );
+        r.assert_exit(0);
+        assert_eq!(log(t.path()).len(), lines, "once={once}\n{}", r.dump());
+    }
+}

@@ -29,11 +29,32 @@ const PARAMS: &[Param] = &[
     p("runlevel", &[]).doc("Accepted; systemd has no runlevels."),
     p("arguments", &["args"]).doc("Accepted; systemd units take no extra arguments."),
     p("use", &[]).doc("The service manager; kplay's targets use `systemd` (`auto` picks it)."),
+    // What Ansible's service action hands on to systemd on a systemd host.
+    p("daemon_reload", &["daemon-reload"])
+        .flag(false)
+        .doc("systemd hosts: `systemctl daemon-reload` first (ignored elsewhere)."),
+    p("daemon_reexec", &["daemon-reexec"])
+        .flag(false)
+        .doc("systemd hosts: `systemctl daemon-reexec` first (ignored elsewhere)."),
+    p("masked", &[])
+        .flag(false)
+        .doc("systemd hosts: whether the unit is masked (ignored elsewhere)."),
+    p("scope", &[])
+        .choices(&["system", "user", "global"])
+        .doc("systemd hosts: the unit's scope (ignored elsewhere)."),
+    p("no_block", &[])
+        .flag(false)
+        .doc("systemd hosts: do not wait for the job to finish (ignored elsewhere)."),
 ];
 
 /// `service`'s declared arguments.
-pub static SPEC: Spec =
-    Spec::new("service", "Manage services", &[PARAMS]).required_one_of(&[&["state", "enabled"]]);
+pub static SPEC: Spec = Spec::new("service", "Manage services", &[PARAMS]).required_one_of(&[&[
+    "state",
+    "enabled",
+    "masked",
+    "daemon_reload",
+    "daemon_reexec",
+]]);
 
 /// `ansible.builtin.service`.
 pub struct ServiceModule;
@@ -50,6 +71,18 @@ pub struct ServiceArgs {
     pub arguments: String,
     /// `auto`, `systemd`, or anything else meaning "not systemd" (sysvinit, openrc, service).
     pub use_: String,
+    /// Handed on to systemd on a systemd host.
+    pub systemd_only: SystemdOnly,
+}
+
+/// The arguments only systemd understands, ignored by the other service managers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SystemdOnly {
+    pub daemon_reload: bool,
+    pub daemon_reexec: bool,
+    pub masked: Option<bool>,
+    pub scope: Option<String>,
+    pub no_block: bool,
 }
 
 impl ServiceArgs {
@@ -68,17 +101,33 @@ impl ServiceArgs {
             runlevel: a.str("runlevel")?.unwrap_or_else(|| "default".into()),
             arguments: a.str("arguments")?.unwrap_or_default(),
             use_: a.str("use")?.unwrap_or_else(|| "auto".into()),
+            systemd_only: SystemdOnly {
+                daemon_reload: a.flag("daemon_reload"),
+                daemon_reexec: a.flag("daemon_reexec"),
+                masked: if a.has("masked") {
+                    Some(a.flag("masked"))
+                } else {
+                    None
+                },
+                scope: a.str("scope")?,
+                no_block: a.flag("no_block"),
+            },
         };
         Ok(s)
     }
 
     /// The systemd arguments for a systemd host.
     pub fn as_systemd(&self) -> SystemdArgs {
+        let o = &self.systemd_only;
         SystemdArgs {
             name: Some(self.name.clone()),
             state: self.state,
             enabled: self.enabled,
-            scope: "system".into(),
+            masked: o.masked,
+            daemon_reload: o.daemon_reload,
+            daemon_reexec: o.daemon_reexec,
+            scope: o.scope.clone().unwrap_or_else(|| "system".into()),
+            no_block: o.no_block,
             ..Default::default()
         }
     }
@@ -310,6 +359,21 @@ mod tests {
     use kplay_engine::module::Module;
     use serde_json::json;
 
+    #[test]
+    fn systemd_only_arguments_are_handed_to_systemd() {
+        let a = ServiceArgs::parse(args(json!({"name": "containerd", "daemon_reload": true, "state": "stopped", "masked": false})))
+            .unwrap_or_else(|e| panic!("{}", e.msg));
+        let s = a.as_systemd();
+        assert!(s.daemon_reload);
+        assert_eq!(s.masked, Some(false));
+        assert_eq!(s.scope, "system");
+        let alone = ServiceArgs::parse(args(json!({"name": "x", "daemon_reload": true})));
+        assert!(
+            alone.is_ok(),
+            "daemon_reload alone is enough, as for systemd"
+        );
+    }
+
     fn sa(v: serde_json::Value) -> ServiceArgs {
         ServiceArgs::parse(args(v)).unwrap()
     }
@@ -323,13 +387,14 @@ mod tests {
         r
     }
 
+    /// On a systemd host ansible-core hands `service` to systemd, whose rule this is.
     #[test]
     fn state_or_enabled_is_required() {
         assert_eq!(
             ServiceArgs::parse(args(json!({"name": "x"})))
                 .unwrap_err()
                 .msg,
-            "one of the following is required: state, enabled"
+            "one of the following is required: state, enabled, masked, daemon_reload, daemon_reexec"
         );
         assert_eq!(
             ServiceArgs::parse(args(json!({"state": "started"})))

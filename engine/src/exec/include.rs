@@ -67,11 +67,14 @@ impl PlayRun {
             runner.vars.set_play(layers);
         }
         let new_inc = include_ctx(t, &args);
+        // Plan keywords of the included tasks (`run_once: "{{ x }}"`) see the including host.
+        let ctx = t.scope.ctx();
         let leaves = plan::flatten_items(
             &inc.items,
             inheritance(t.leaf, &args),
             &runner.opts.tags,
             t.leaf.section,
+            Some((&runner.templar, &ctx)),
         );
         runner.out.emit(&Event::Included {
             file: inc.label,
@@ -171,6 +174,7 @@ impl PlayRun {
             },
             &plan::TagFilter::default(),
             plan::PlaySection::Handlers,
+            None,
         );
         if let Ok(mut extra) = self.extra_handlers.lock() {
             let known: std::collections::HashSet<String> = extra

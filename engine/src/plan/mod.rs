@@ -213,6 +213,19 @@ impl Flattener<'_> {
             .ok()
     }
 
+    /// A boolean plan keyword (`run_once`), rendered when it is a template of play-level
+    /// variables. One that reads facts cannot be known before hosts run: it counts as false
+    /// (every host runs the task, as without the keyword).
+    fn plan_bool(&self, v: &Value) -> Option<bool> {
+        match v {
+            Value::String(s) if Templar::is_template(s) => self
+                .keywords_with
+                .and_then(|(t, ctx)| t.render_value(v, ctx).ok())
+                .and_then(|r| ansible_bool(&r)),
+            v => ansible_bool(v),
+        }
+    }
+
     fn task(&mut self, t: &Arc<Task>, inh: &Inh, section: PlaySection) {
         let mut tags = inh.tags.clone();
         tags.extend(t.tags.iter().cloned());
@@ -235,7 +248,7 @@ impl Flattener<'_> {
         let run_once = keywords
             .run_once
             .as_ref()
-            .and_then(ansible_bool)
+            .and_then(|v| self.plan_bool(v))
             .unwrap_or(false)
             || t.kind == Action::Pause;
         // A templated `any_errors_fatal` cannot be known before hosts run: the barrier is
@@ -282,12 +295,13 @@ pub fn flatten_items(
     inherit: IncludeInheritance,
     filter: &TagFilter,
     section: PlaySection,
+    keywords_with: Option<(&Templar, &minijinja::value::Value)>,
 ) -> Vec<Leaf> {
     let mut f = Flattener {
         leaves: vec![],
         filter,
         apply_tags: true,
-        keywords_with: None,
+        keywords_with,
     };
     let inh = Inh {
         blocks: inherit.blocks,

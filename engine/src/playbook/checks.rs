@@ -111,15 +111,17 @@ fn module_defaults(node: &Node) -> Result<(), LoadError> {
 fn common(node: &Node) -> Result<(), LoadError> {
     debugger(node)?;
     module_defaults(node)?;
-    literal_bool(node, "run_once")?;
-    // `any_errors_fatal` may be a template (kubespray: `"{{ any_errors_fatal | default(true) }}"`):
-    // the plan then places its barrier after every task it covers, and each host's failure
-    // renders the keyword with that host's variables to decide whether the run stops there.
-    if !node
-        .get("any_errors_fatal")
-        .is_some_and(|v| matches!(&v.kind, NodeKind::Str(s) if Templar::is_template(s)))
-    {
-        literal_bool(node, "any_errors_fatal")?;
+    // `run_once` and `any_errors_fatal` may be templates (kubespray: `"{{ download_run_once }}"`,
+    // `"{{ any_errors_fatal | default(true) }}"`). The plan renders `run_once` with play-level
+    // variables; for `any_errors_fatal` it places its barrier after every task it covers, and
+    // each host's failure renders the keyword with that host's variables.
+    for key in ["run_once", "any_errors_fatal"] {
+        let templated = node
+            .get(key)
+            .is_some_and(|v| matches!(&v.kind, NodeKind::Str(s) if Templar::is_template(s)));
+        if !templated {
+            literal_bool(node, key)?;
+        }
     }
     seconds(node, "timeout")?;
     if let Some(t) = node.get("throttle") {
