@@ -1228,3 +1228,29 @@ fn templated_run_once_follows_its_variable() {
         assert_eq!(log(t.path()).len(), lines, "once={once}\n{}", r.dump());
     }
 }
+
+/// ansible-core's `first_found` skips a candidate whose name does not render (an undefined
+/// key), and tries the next one.
+#[test]
+fn with_first_found_skips_candidates_that_do_not_render() {
+    let t = tempdir();
+    write(t.path(), "vars/debian.yml", "picked: debian\n");
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    osr: {ID: debian}
+  tasks:
+    - include_vars: "{{ item }}"
+      with_first_found:
+        - files:
+            - "{{ osr['ID'] }}-{{ osr['VARIANT_ID'] }}.yml"
+            - "{{ osr['ID'] }}.yml"
+          paths: [vars/]
+          skip: true
+    - shell: echo {{ picked }} > {{ dir }}/log
+"#;
+    let r = run_hosts(t.path(), &["a"], pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["debian"], "{}", r.dump());
+}

@@ -76,17 +76,45 @@ impl LoopControl {
     }
 }
 
+/// `with_first_found`'s terms rendered one name at a time, names that fail to render left out.
+fn first_found_candidates(
+    templar: &crate::template::Templar,
+    v: &Value,
+    ctx: &minijinja::value::Value,
+) -> Value {
+    match v {
+        Value::String(_) => templar.render_value(v, ctx).unwrap_or(Value::Null),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| first_found_candidates(templar, i, ctx))
+                .filter(|i| !i.is_null())
+                .collect(),
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), first_found_candidates(templar, x, ctx)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 impl PlayRun {
     /// The loop's items, or the outcome that ends the task before any item runs.
     fn loop_items(&self, t: &TaskRun<'_>) -> Result<Vec<Value>, Outcome> {
         let Some(spec) = &t.leaf.task.loop_ else {
             return Ok(Vec::new());
         };
-        let rendered = match self
-            .runner
-            .templar
-            .render_value(&spec.value, &t.scope.ctx())
-        {
+        let ctx = t.scope.ctx();
+        let templar = &self.runner.templar;
+        let rendered = match spec.kind.as_str() {
+            // ansible-core's first_found skips a candidate whose name cannot be rendered
+            // (kubespray: `{{ os_release_dict['VARIANT_ID'] }}-….yml` on Debian).
+            "first_found" => Ok(first_found_candidates(templar, &spec.value, &ctx)),
+            _ => templar.render_value(&spec.value, &ctx),
+        };
+        let rendered = match rendered {
             Ok(v) => v,
             Err(e) => {
                 // A `when` that is false for the whole task (not using the loop var) skips it
