@@ -9,93 +9,134 @@ use std::sync::Arc;
 
 pub mod common;
 pub mod planned;
+
+// Modules grouped by kind; re-exported so `crate::copy` and `kplay_modules::copy` keep working.
+/// Files on the host: content, attributes, edits, archives, trees.
+pub mod files {
+    pub mod archive;
+    pub mod assemble;
+    pub mod blockinfile;
+    pub mod copy;
+    pub mod fetch;
+    pub mod file;
+    pub mod find;
+    pub mod ini_file;
+    pub mod lineinfile;
+    pub mod replace;
+    pub mod slurp;
+    pub mod stat;
+    pub mod synchronize;
+    pub mod tempfile;
+    pub mod template;
+    pub mod unarchive;
+}
+pub use files::{
+    archive, assemble, blockinfile, copy, fetch, file, find, ini_file, lineinfile, replace, slurp,
+    stat, synchronize, tempfile, template, unarchive,
+};
+/// Packages and their sources: apt, dnf/yum, pip, keys, repositories.
+pub mod packages {
+    pub mod apt;
+    pub mod apt_key;
+    pub mod apt_repository;
+    pub mod deb822_repository;
+    pub mod dnf;
+    pub mod dpkg_selections;
+    pub mod package;
+    pub mod package_facts;
+    pub mod pip;
+    pub mod redhat_subscription;
+    pub mod rhsm_repository;
+    pub mod rpm_key;
+    pub mod yum;
+    pub mod yum_repository;
+}
+pub use packages::{
+    apt, apt_key, apt_repository, deb822_repository, dnf, dpkg_selections, package, package_facts,
+    pip, redhat_subscription, rhsm_repository, rpm_key, yum, yum_repository,
+};
+/// Service managers: systemd and SysV init.
+pub mod services {
+    pub mod service;
+    pub mod service_facts;
+    pub mod systemd;
+}
+pub use services::{service, service_facts, systemd};
+/// System configuration: users, groups, kernel settings, mounts, time, keys, facts.
+pub mod system {
+    pub mod authorized_key;
+    pub mod cron;
+    pub mod facts;
+    pub mod getent;
+    pub mod group;
+    pub mod hostname;
+    pub mod iptables;
+    pub mod known_hosts;
+    pub mod modprobe;
+    pub mod mount;
+    pub mod reboot;
+    pub mod selinux;
+    pub mod setup;
+    pub mod sysctl;
+    pub mod timezone;
+    pub mod user;
+    pub mod x509_cert;
+}
+pub use system::{
+    authorized_key, cron, facts, getent, group, hostname, iptables, known_hosts, modprobe, mount,
+    reboot, selinux, setup, sysctl, timezone, user, x509_cert,
+};
+/// Commands: command, shell, raw, script, and modules from a playbook's library/.
+pub mod commands {
+    pub(crate) mod cmdline;
+    pub mod command;
+    pub mod library_module;
+    pub mod raw;
+    pub mod script;
+    pub mod shell;
+}
+pub(crate) use commands::cmdline;
+pub use commands::{command, library_module, raw, script, shell};
+/// Network: HTTP from the target, waits, git, Kubernetes and Helm.
+pub mod net {
+    pub mod get_url;
+    pub mod git;
+    pub mod helm;
+    pub mod helm_repository;
+    pub mod kube;
+    pub(crate) mod target_http;
+    pub mod uri;
+    pub mod wait_for;
+    pub mod wait_for_connection;
+}
+pub(crate) use net::target_http;
+pub use net::{get_url, git, helm, helm_repository, kube, uri, wait_for, wait_for_connection};
+/// Control flow and variables: debug, assert, fail, set_fact, include_vars, ping.
+pub mod control {
+    pub mod assert;
+    pub mod debug;
+    pub mod fail;
+    pub mod include_vars;
+    pub mod ping;
+    pub mod set_fact;
+}
+pub use control::{assert, debug, fail, include_vars, ping, set_fact};
 #[cfg(test)]
 pub(crate) mod testutil;
 
 // --- file modules (copy, template, file, stat) ---
-pub mod copy;
-pub mod file;
-pub mod stat;
-pub mod template;
 // (end file modules)
 
 // --- editing modules (lineinfile, blockinfile, replace) ---
-pub mod apt_key;
-pub mod apt_repository;
-pub mod archive;
-pub mod assemble;
-pub mod blockinfile;
-pub mod cron;
-pub mod deb822_repository;
-pub mod dpkg_selections;
-pub mod find;
-pub mod getent;
-pub mod git;
-pub mod helm;
-pub mod helm_repository;
-pub mod ini_file;
-pub mod iptables;
-pub mod known_hosts;
-pub mod library_module;
-pub mod lineinfile;
-pub mod package_facts;
-pub mod pip;
-pub mod reboot;
-pub mod redhat_subscription;
-pub mod replace;
-pub mod rhsm_repository;
-pub mod rpm_key;
-pub mod selinux;
-pub mod service_facts;
-pub mod synchronize;
-pub mod tempfile;
-pub mod timezone;
-pub mod yum_repository;
 // (end editing modules)
 
 // --- command and controller modules (command, shell, raw, debug, set_fact, assert, fail, include_vars, ping, setup) ---
-pub mod assert;
-pub(crate) mod cmdline;
-pub mod command;
-pub mod debug;
-pub mod facts;
-pub mod fail;
-pub mod include_vars;
-pub mod ping;
-pub mod raw;
-pub mod set_fact;
-pub mod setup;
-pub mod shell;
 // (end command and controller modules)
 
 // --- system modules B ---
-pub mod apt;
-pub mod dnf;
-pub mod fetch;
-pub mod get_url;
-pub mod package;
-pub mod script;
-pub mod slurp;
-pub(crate) mod target_http;
-pub mod unarchive;
-pub mod uri;
-pub mod wait_for;
-pub mod wait_for_connection;
-pub mod yum;
 // (end system modules B)
 
 // --- system modules A ---
-pub mod authorized_key;
-pub mod group;
-pub mod hostname;
-pub mod kube;
-pub mod modprobe;
-pub mod mount;
-pub mod service;
-pub mod sysctl;
-pub mod systemd;
-pub mod user;
-pub mod x509_cert;
 // (end system modules A)
 
 /// Shell function definitions that module scripts start with and that a persistent remote

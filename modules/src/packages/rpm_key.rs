@@ -138,7 +138,7 @@ mod tests {
     use crate::testutil::{args, ctx, TestEnv};
     use serde_json::json;
 
-    const KEY: &str = include_str!("common/testkey.asc");
+    const KEY: &str = include_str!("../common/testkey.asc");
 
     #[test]
     fn key_ids_follow_rpms_naming() {

@@ -194,7 +194,7 @@ mod tests {
     use crate::testutil::{args, ctx, TestEnv};
     use serde_json::json;
 
-    const KEY: &str = include_str!("common/testkey.asc");
+    const KEY: &str = include_str!("../common/testkey.asc");
 
     crate::testutil::both_paths! {
     async fn trusts_a_key_once_and_removes_it_by_id() {
