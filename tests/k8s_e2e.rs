@@ -111,6 +111,29 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
         "--lab put the sixth host in its inventory"
     );
 
+    // scripts/demo.sh's last command: kubectl get nodes through kplay adhoc.
+    let shown = common::kplay(
+        &root(),
+        &[
+            "adhoc",
+            "kube_control_plane[0]",
+            "-i",
+            &inv.to_string_lossy(),
+            "-m",
+            "command",
+            "-a",
+            "kubectl get nodes -o wide",
+        ],
+    );
+    assert_eq!(shown.code, Some(0), "{}", shown.dump());
+    eprintln!("{}", shown.stdout);
+    assert_eq!(
+        shown.stdout.lines().filter(|l| l.contains(" Ready ")).count(),
+        4,
+        "{}",
+        shown.dump()
+    );
+
     // Every node Ready, every kube-system pod Running.
     let nodes = lab.ssh_ok(1, "kubectl get nodes --no-headers");
     assert_eq!(nodes.lines().count(), 4, "{nodes}");
@@ -221,6 +244,138 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
         0,
         "{}",
         again.dump()
+    );
+
+    // Business apps (tag apps): a manifest from apps/ beside the inventory is applied and runs;
+    // a chart is skipped (no helm in the lab bundle); a rerun changes nothing.
+    let apps = inv.with_file_name("apps");
+    std::fs::create_dir_all(apps.join("hello-chart")).expect("apps dir");
+    std::fs::write(
+        apps.join("hello-chart/Chart.yaml"),
+        "apiVersion: v2\nname: hello-chart\nversion: 0.1.0\n",
+    )
+    .expect("chart");
+    std::fs::write(
+        apps.join("hello.yml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: kplay-app}\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: hello, namespace: kplay-app}\n\
+         spec:\n  replicas: 1\n  selector: {matchLabels: {app: hello}}\n  template:\n    \
+         metadata: {labels: {app: hello}}\n    spec:\n      containers:\n        - name: web\n          \
+         image: registry.kplay.local:5000/kplay/smoke:1.35.0\n",
+    )
+    .expect("app manifest");
+    let app_run = phase("05 --tags apps (one manifest, one chart)", || {
+        lab.play(&pb("05-cluster-apps.yml"), &inv, &["--tags", "apps"])
+    });
+    assert_eq!(app_run.code, Some(0), "{}", app_run.dump());
+    assert!(
+        app_run
+            .stdout
+            .contains("hello-chart: skipped: helm not in the bundle"),
+        "{}",
+        app_run.dump()
+    );
+    lab.ssh_ok(
+        1,
+        "kubectl -n kplay-app rollout status deploy/hello --timeout=90s",
+    );
+    let app_again = lab.play(&pb("05-cluster-apps.yml"), &inv, &["--tags", "apps"]);
+    assert_eq!(app_again.code, Some(0), "{}", app_again.dump());
+    assert_eq!(total_changed(&app_again), 0, "{}", app_again.dump());
+    lab.ssh_ok(1, "kubectl delete namespace kplay-app --wait=false");
+
+    // The manifests kplay has for images this bundle lacks (metrics-server, ingress-nginx,
+    // local-path provisioner, CoreDNS; calico, flannel, cilium) pass a server dry run.
+    let dry = phase("server dry run of the add-on and network manifests", || {
+        lab.play(
+            &root().join("tests/deploy_lab/dry-run-manifests.yml"),
+            &inv,
+            &[],
+        )
+    });
+    assert_eq!(dry.code, Some(0), "{}", dry.dump());
+    for m in [
+        "coredns", "metrics-server", "ingress-nginx", "local-path-provisioner",
+        "network-calico-crds", "network-calico", "network-flannel", "network-cilium",
+    ] {
+        assert!(
+            dry.stdout.contains(&format!("\"{m}.yml.j2: rc=0 ")),
+            "{m}\n{}",
+            dry.dump()
+        );
+    }
+
+    // Certificates: the expiry report (every kubeadm and etcd certificate, ~365 days left), a
+    // threshold above that fails, and a renewal that leaves the cluster answering.
+    let report = phase("certs-check", || lab.play(&pb("certs-check.yml"), &inv, &[]));
+    assert_eq!(report.code, Some(0), "{}", report.dump());
+    assert_eq!(total_changed(&report), 0, "{}", report.dump());
+    let days_left = |run: &common::Run, cert: &str| -> Vec<i64> {
+        run.stdout
+            .lines()
+            .filter(|l| l.contains(&format!("): {cert}\"")) || l.trim_end().ends_with(&format!("): {cert}")))
+            .filter_map(|l| {
+                l.trim()
+                    .trim_start_matches('"')
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    };
+    let apiserver = days_left(&report, "/etc/kubernetes/pki/apiserver.crt");
+    assert_eq!(apiserver.len(), 3, "one per control plane\n{}", report.dump());
+    assert!(
+        apiserver.iter().all(|d| (364..=365).contains(d)),
+        "{apiserver:?}\n{}",
+        report.dump()
+    );
+    assert!(
+        report.stdout.contains("/etc/ssl/etcd/ssl/")
+            && report.stdout.contains("/etc/kubernetes/admin.conf"),
+        "{}",
+        report.dump()
+    );
+    let short = lab.play(
+        &pb("certs-check.yml"),
+        &inv,
+        &["-e", "certs_check_fail_days=400"],
+    );
+    assert_eq!(short.code, Some(2), "{}", short.dump());
+    assert!(
+        short.stdout.contains("fewer than 400") && short.stdout.contains("certs-renew.yml"),
+        "{}",
+        short.dump()
+    );
+    // kubeadm gives renewed certificates the CA's notBefore: the serial and notAfter change.
+    let cert = "openssl x509 -noout -serial -enddate -in /etc/kubernetes/pki/apiserver.crt";
+    let before = lab.ssh_ok(1, cert);
+    std::thread::sleep(Duration::from_secs(1));
+    let renew = phase("certs-renew (3 control plane nodes, one at a time)", || {
+        lab.play(&pb("certs-renew.yml"), &inv, &[])
+    });
+    assert_eq!(renew.code, Some(0), "{}", renew.dump());
+    let after = lab.ssh_ok(1, cert);
+    let field = |s: &str, k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    assert_ne!(field(&before, "serial="), field(&after, "serial="), "{before}\n{after}");
+    assert_ne!(field(&before, "notAfter="), field(&after, "notAfter="), "{before}\n{after}");
+    let served = lab.ssh_ok(
+        1,
+        &format!("echo | openssl s_client -connect {vip}:8443 2>/dev/null | openssl x509 -noout -serial"),
+    );
+    assert!(
+        CP.iter().any(|&n| lab.ssh_ok(n, cert).lines().next() == Some(served.trim())),
+        "the VIP serves no renewed certificate: {served}"
+    );
+    assert!(
+        until_ok(&lab, 1, "kubectl get nodes", Duration::from_secs(30)).is_some(),
+        "kubectl fails after the renewal"
     );
 
     // HA: the VIP holder loses its apiserver and keepalived.
