@@ -318,7 +318,7 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
                 l.trim()
                     .trim_start_matches('"')
                     .split_whitespace()
-                    .next()?
+                    .nth(1)?
                     .parse()
                     .ok()
             })
