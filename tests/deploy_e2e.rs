@@ -352,7 +352,9 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
 
     // Killed during 02, the next deploy resumes at 02.
     let mut child = Command::new(kplay_bin())
-        .args(["deploy", "--lab", LAB, "-e", HEARTBEAT, "--from", "02", "--to", "02"])
+        .args([
+            "deploy", "--lab", LAB, "-e", HEARTBEAT, "--from", "02", "--to", "02",
+        ])
         .current_dir(root())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())

@@ -128,7 +128,11 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     assert_eq!(shown.code, Some(0), "{}", shown.dump());
     eprintln!("{}", shown.stdout);
     assert_eq!(
-        shown.stdout.lines().filter(|l| l.contains(" Ready ")).count(),
+        shown
+            .stdout
+            .lines()
+            .filter(|l| l.contains(" Ready "))
+            .count(),
         4,
         "{}",
         shown.dump()
@@ -227,23 +231,34 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     });
     assert_eq!(check.code, Some(0), "{}", check.dump());
     assert_eq!(total_changed(&check), 0, "{}", check.dump());
-    // 03 and 04 again change nothing. (05 is left out here: its cluster check creates and
-    // removes its Deployment on every run, changed by design; its add-ons rerun is above.)
-    let again = phase("kplay deploy --lab --only 03,04 (no change)", || {
-        deploy_lab(&["--only", "03,04"])
+    // A second deploy skips every finished step. --force runs them all again and changes
+    // nothing in bootstrap-node and 00-04 on any host; 05 reports changes by design: its cluster
+    // check creates its Deployment, Service and pods and removes them again (its add-ons alone
+    // rerun with changed=0 above).
+    let skipped = phase("second kplay deploy --lab (every step skipped)", || {
+        deploy_lab(&[])
     });
-    assert_eq!(again.code, Some(0), "{}", again.dump());
-    assert_eq!(
-        changed_of(&again, "03-cluster-kubernetes"),
-        0,
-        "{}",
-        again.dump()
+    assert_eq!(skipped.code, Some(0), "{}", skipped.dump());
+    for s in STEPS {
+        assert_eq!(
+            summary_word(&skipped, s),
+            "skipped",
+            "{s}\n{}",
+            skipped.dump()
+        );
+    }
+    let forced = phase(
+        "kplay deploy --lab --force (changed=0 but the check)",
+        || deploy_lab(&["--force"]),
     );
-    assert_eq!(
-        changed_of(&again, "04-cluster-network"),
-        0,
-        "{}",
-        again.dump()
+    assert_eq!(forced.code, Some(0), "{}", forced.dump());
+    for s in &STEPS[..STEPS.len() - 1] {
+        assert_eq!(changed_of(&forced, s), 0, "{s}\n{}", forced.dump());
+        eprintln!("[phase]   {}", summary_line(&forced, s).trim());
+    }
+    eprintln!(
+        "[phase]   {}",
+        summary_line(&forced, "05-cluster-apps").trim()
     );
 
     // Business apps (tag apps): a manifest from apps/ beside the inventory is applied and runs;
@@ -295,8 +310,14 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
     });
     assert_eq!(dry.code, Some(0), "{}", dry.dump());
     for m in [
-        "coredns", "metrics-server", "ingress-nginx", "local-path-provisioner",
-        "network-calico-crds", "network-calico", "network-flannel", "network-cilium",
+        "coredns",
+        "metrics-server",
+        "ingress-nginx",
+        "local-path-provisioner",
+        "network-calico-crds",
+        "network-calico",
+        "network-flannel",
+        "network-cilium",
     ] {
         assert!(
             dry.stdout.contains(&format!("\"{m}.yml.j2: rc=0 ")),
@@ -307,13 +328,17 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
 
     // Certificates: the expiry report (every kubeadm and etcd certificate, ~365 days left), a
     // threshold above that fails, and a renewal that leaves the cluster answering.
-    let report = phase("certs-check", || lab.play(&pb("certs-check.yml"), &inv, &[]));
+    let report = phase("certs-check", || {
+        lab.play(&pb("certs-check.yml"), &inv, &[])
+    });
     assert_eq!(report.code, Some(0), "{}", report.dump());
     assert_eq!(total_changed(&report), 0, "{}", report.dump());
     let days_left = |run: &common::Run, cert: &str| -> Vec<i64> {
         run.stdout
             .lines()
-            .filter(|l| l.contains(&format!("): {cert}\"")) || l.trim_end().ends_with(&format!("): {cert}")))
+            .filter(|l| {
+                l.contains(&format!("): {cert}\"")) || l.trim_end().ends_with(&format!("): {cert}"))
+            })
             .filter_map(|l| {
                 l.trim()
                     .trim_start_matches('"')
@@ -325,7 +350,12 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
             .collect()
     };
     let apiserver = days_left(&report, "/etc/kubernetes/pki/apiserver.crt");
-    assert_eq!(apiserver.len(), 3, "one per control plane\n{}", report.dump());
+    assert_eq!(
+        apiserver.len(),
+        3,
+        "one per control plane\n{}",
+        report.dump()
+    );
     assert!(
         apiserver.iter().all(|d| (364..=365).contains(d)),
         "{apiserver:?}\n{}",
@@ -363,14 +393,25 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
             .map(str::to_string)
             .unwrap_or_default()
     };
-    assert_ne!(field(&before, "serial="), field(&after, "serial="), "{before}\n{after}");
-    assert_ne!(field(&before, "notAfter="), field(&after, "notAfter="), "{before}\n{after}");
+    assert_ne!(
+        field(&before, "serial="),
+        field(&after, "serial="),
+        "{before}\n{after}"
+    );
+    assert_ne!(
+        field(&before, "notAfter="),
+        field(&after, "notAfter="),
+        "{before}\n{after}"
+    );
     let served = lab.ssh_ok(
         1,
-        &format!("echo | openssl s_client -connect {vip}:8443 2>/dev/null | openssl x509 -noout -serial"),
+        &format!(
+            "echo | openssl s_client -connect {vip}:8443 2>/dev/null | openssl x509 -noout -serial"
+        ),
     );
     assert!(
-        CP.iter().any(|&n| lab.ssh_ok(n, cert).lines().next() == Some(served.trim())),
+        CP.iter()
+            .any(|&n| lab.ssh_ok(n, cert).lines().next() == Some(served.trim())),
         "the VIP serves no renewed certificate: {served}"
     );
     assert!(
@@ -468,11 +509,7 @@ fn deploy_an_ha_kubernetes_cluster_check_it_fail_over_and_reset() {
 
     // Reset leaves nothing of Kubernetes.
     let reset = phase("reset", || {
-        common::kplay_timeout(
-            &root(),
-            &["reset", "--lab", LAB, "--yes"],
-            DEPLOY_TIMEOUT,
-        )
+        common::kplay_timeout(&root(), &["reset", "--lab", LAB, "--yes"], DEPLOY_TIMEOUT)
     });
     reset.assert_no_panic();
     assert_eq!(reset.code, Some(0), "{}", reset.dump());

@@ -40,6 +40,14 @@ pub struct DeployLab {
 
 impl Drop for DeployLab {
     fn drop(&mut self) {
+        // KPLAY_KEEP_FAILED_LAB=1 keeps a failed test's lab up to look at (take it down with
+        // `kplay lab down --name NAME`).
+        if std::thread::panicking()
+            && std::env::var("KPLAY_KEEP_FAILED_LAB").is_ok_and(|v| v == "1")
+        {
+            eprintln!("lab {} kept (KPLAY_KEEP_FAILED_LAB=1)", self.name);
+            return;
+        }
         let out = Command::new(kplay_bin())
             .args(["lab", "down", "--name", &self.name])
             .stdin(Stdio::null())
