@@ -3,9 +3,9 @@
 //! builder under /var/cache/kplay), `kplay deploy` runs with their summary parsed, and plain
 //! OpenSSH to the hosts for checking what the deploy left there.
 //!
-//! Used by tests/deploy_lab.rs (the bootstrap node) and tests/deploy_e2e.rs (issue [7] on 4 hosts,
-//! through `kplay deploy --lab`, its lab then adopted with `DeployLab::adopt`);
-//! a further deploy test (steps 03-05 when they land) takes the same pieces:
+//! Used by tests/deploy_lab.rs (the bootstrap node), tests/deploy_e2e.rs (issue [7] on 5 hosts,
+//! through `kplay deploy --lab --to 02`, its lab then adopted with `DeployLab::adopt`) and
+//! tests/k8s_e2e.rs (issue [8], `kplay deploy --lab` in a lab brought up here); the pieces:
 //! `DeployLab::up(name, n)`, `lab.inventory(dir, &[("bootstrap", &[0]), ("etcd", &[1, 2, 3]), …])`,
 //! `lab.bundle()`, `lab.deploy(&inv, &bundle, &[…])` with `summary_line`/`changed_of`, then
 //! checks over `lab.ssh_ok`.
