@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The main job, end to end on one machine: build kplay, bring up 3 air-gapped Debian lab hosts
-# with systemd, run the embedded preflight playbook (step 00 of the offline install) against
-# them twice (the second run must change nothing), and take the lab down again.
+# The main job, end to end on one machine: build kplay, then `kplay deploy --lab demo` brings up
+# 5 air-gapped Debian lab hosts with systemd (a bootstrap node, 3 control plane/etcd nodes behind
+# a keepalived VIP, 1 worker), builds the offline bundle once (Kubernetes from Debian's own source
+# package; cached under /var/cache/kplay), deploys steps 00-05 from it, and shows
+# `kubectl get nodes` of the HA cluster. The lab is taken down at the end (KPLAY_DEMO_KEEP=1
+# keeps it; `kplay lab down --name demo` removes it later).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -11,17 +14,9 @@ fi
 sh tests/install-deps.sh
 cargo build --release
 K=./target/release/kplay
-trap '$K lab down --name demo >/dev/null 2>&1 || true' EXIT
-inv=$($K lab up --hosts 3 --name demo | tail -n 1)
-echo "lab inventory: $inv"
-# Map the lab hosts into the cluster groups the playbooks use.
-cluster=$(mktemp -d)/hosts.ini
-{
-    sed -n '/^\[lab\]/,/^$/p' "$inv" | sed 's/^\[lab\]/[kube_control_plane]/'
-    echo "[etcd:children]"; echo "kube_control_plane"; echo
-    echo "[kube_node:children]"; echo "kube_control_plane"; echo
-    echo "[k8s_cluster:children]"; echo "kube_control_plane"; echo "kube_node"; echo
-    sed -n '/^\[all:vars\]/,$p' "$inv"
-} > "$cluster"
-$K run playbooks/00-preflight.yml -i "$cluster"
-$K run playbooks/00-preflight.yml -i "$cluster"
+if [ "${KPLAY_DEMO_KEEP:-0}" != 1 ]; then
+    trap '$K lab down --name demo >/dev/null 2>&1 || true' EXIT
+fi
+$K deploy --lab demo
+inv=/var/lib/kplay/lab/demo/deploy/hosts.ini
+$K adhoc 'kube_control_plane[0]' -i "$inv" -m command -a 'kubectl get nodes -o wide'

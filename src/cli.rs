@@ -304,6 +304,10 @@ pub struct DeployArgs {
     /// Start at STEP (number or name) and run every later step, finished or not.
     #[arg(long = "from", value_name = "STEP", conflicts_with = "only")]
     pub from: Option<String>,
+    /// Stop after STEP (number or name): later steps are left alone (e.g. `--to 02`: the HA
+    /// base without Kubernetes).
+    #[arg(long = "to", value_name = "STEP", conflicts_with = "only")]
+    pub to: Option<String>,
     /// Run only these steps (numbers or names), finished or not.
     #[arg(long = "only", value_name = "STEP", num_args = 1.., value_delimiter = ',')]
     pub only: Vec<String>,
@@ -384,7 +388,8 @@ pub enum BundleCommand {
         /// Download the Debian package lists again even when fresh.
         #[arg(long = "refresh")]
         refresh: bool,
-        /// Build Kubernetes (binaries and control-plane images) from this source.
+        /// Build Kubernetes (binaries and control-plane images) from this source (default:
+        /// debian-source whenever offline_images lists images of build type kubernetes).
         #[arg(long = "kubernetes-from", value_name = "SOURCE", value_parser = ["debian-source"])]
         kubernetes_from: Option<String>,
     },

@@ -236,6 +236,9 @@ fn selection(args: &DeployArgs) -> Result<Selection, DeployError> {
     if let Some(f) = &args.from {
         selection.from = Some(kplay_deploy::steps::parse(f)?);
     }
+    if let Some(t) = &args.to {
+        selection.to = Some(kplay_deploy::steps::parse(t)?);
+    }
     Ok(selection)
 }
 

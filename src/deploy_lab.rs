@@ -1,7 +1,8 @@
 //! `kplay deploy --lab [NAME]` (and `kplay reset --lab [NAME]`): the embedded default, no inventory.
 //! Brings up the lab NAME on this machine (or reuses it when it is up with the right hosts): host 1
 //! is the bootstrap node, hosts 2-4 the control plane and etcd members behind a keepalived VIP on
-//! the lab subnet's `.250`. Builds the bundle once per set of inputs into
+//! the lab subnet's `.250`, host 5 a Kubernetes worker (a lab brought up with more hosts is
+//! reused: the hosts after the fifth stay out of the deploy, spare for `10-scale-nodes.yml`). Builds the bundle once per set of inputs into
 //! `/var/cache/kplay/lab-bundle/<hash>` (reused after that), writes an ordinary inventory for the
 //! lab (`<lab dir>/deploy/hosts.ini` with `group_vars/kplay_lab.yml` beside it, so `-i` with it is
 //! the same deploy, and its state goes away with the lab), deploys, and prints how to reach it.
@@ -10,8 +11,10 @@ use kplay_lab::LabInfo;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Bootstrap node + 3 control-plane/etcd hosts.
-pub const LAB_HOSTS: usize = 4;
+/// Bootstrap node + 3 control-plane/etcd hosts + 1 worker.
+pub const LAB_HOSTS: usize = 5;
+/// Hosts 2-4 (after the bootstrap node) are the control plane and etcd.
+const CONTROL_PLANE: usize = 3;
 /// The VIP's last octet in the lab's /24 (hosts take .2 upwards, .254 is the lab's unused address).
 pub const VIP_HOST: u8 = 250;
 pub const VIP_PORT: u16 = 8443;
@@ -30,8 +33,8 @@ pub struct LabTarget {
     pub vip: String,
 }
 
-/// The deploy's inventory for the lab: host 1 the bootstrap node, the others control plane,
-/// etcd and nodes; connection settings as `kplay lab up` wrote them.
+/// The deploy's inventory for the lab: host 1 the bootstrap node, hosts 2-4 control plane and
+/// etcd, the rest workers; connection settings as `kplay lab up` wrote them.
 pub fn inventory_text(info: &LabInfo) -> String {
     let mut s = format!(
         "# kplay deploy --lab {}: this lab's hosts in the deploy's groups (kplay writes this file\n\
@@ -46,11 +49,15 @@ pub fn inventory_text(info: &LabInfo) -> String {
         s.push_str(&format!("{first}\n"));
     }
     s.push_str("\n[kube_control_plane]\n");
-    for (name, _) in info.hosts.iter().skip(1) {
+    for (name, _) in info.hosts.iter().skip(1).take(CONTROL_PLANE) {
+        s.push_str(&format!("{name}\n"));
+    }
+    s.push_str("\n[kube_node]\n");
+    for (name, _) in info.hosts.iter().skip(1 + CONTROL_PLANE) {
         s.push_str(&format!("{name}\n"));
     }
     s.push_str(
-        "\n[etcd:children]\nkube_control_plane\n\n[kube_node:children]\nkube_control_plane\n\n\
+        "\n[etcd:children]\nkube_control_plane\n\n\
          [k8s_cluster:children]\nkube_control_plane\nkube_node\n\n",
     );
     // Every host in one group whose group_vars carry the lab's settings: an inventory's
@@ -110,15 +117,22 @@ fn write_inventory(info: &LabInfo) -> Result<LabTarget, String> {
     })
 }
 
-/// The lab when it is up as `--lab` needs it.
+/// The lab when it is up as `--lab` needs it: its first [`LAB_HOSTS`] hosts (more may be up).
 pub fn existing(name: &str) -> Result<Option<LabTarget>, String> {
-    match kplay_lab::reusable(name, LAB_HOSTS).map_err(|e| e.to_string())? {
-        Some(info) => write_inventory(&info).map(Some),
+    let hosts = match kplay_lab::recorded(name).map_err(|e| e.to_string())? {
+        Some((n, true)) if n >= LAB_HOSTS => n,
+        _ => return Ok(None),
+    };
+    match kplay_lab::reusable(name, hosts).map_err(|e| e.to_string())? {
+        Some(mut info) => {
+            info.hosts.truncate(LAB_HOSTS);
+            write_inventory(&info).map(Some)
+        }
         None => Ok(None),
     }
 }
 
-/// The lab, reused when it is up with its 4 hosts, else brought up afresh (which also starts its
+/// The lab, reused when it is up with its 5 hosts (or more), else brought up afresh (which also starts its
 /// deploy state over: it lives in the lab's directory).
 pub fn up(name: &str) -> Result<LabTarget, String> {
     if let Some(t) = existing(name)? {
@@ -129,20 +143,23 @@ pub fn up(name: &str) -> Result<LabTarget, String> {
         return Ok(t);
     }
     // A lab of this name made for something else is not replaced behind its owner's back.
+    let mut hosts = LAB_HOSTS;
     match kplay_lab::recorded(name).map_err(|e| e.to_string())? {
-        Some((n, true)) if n == LAB_HOSTS => {
-            eprintln!("lab {name:?}: a host does not answer; bringing the lab up again")
+        Some((n, true)) if n >= LAB_HOSTS => {
+            eprintln!("lab {name:?}: a host does not answer; bringing the lab up again");
+            hosts = n;
         }
         Some((n, systemd)) => {
             return Err(format!(
-                "lab {name:?} exists with {n} {} hosts, not the {LAB_HOSTS} systemd hosts a deploy                  needs: take it down (kplay lab down --name {name}) or pick another name (--lab NAME)",
+                "lab {name:?} exists with {n} {} hosts, not the {LAB_HOSTS} (or more) systemd hosts a \
+                 deploy needs: take it down (kplay lab down --name {name}) or pick another name (--lab NAME)",
                 if systemd { "systemd" } else { "--init none" }
             ))
         }
         None => {}
     }
     let opts = kplay_lab::UpOptions {
-        hosts: LAB_HOSTS,
+        hosts,
         name: name.to_string(),
         ..Default::default()
     };
@@ -251,19 +268,14 @@ pub fn bundle(content: Option<&Path>) -> Result<PathBuf, String> {
         inventory: Vec::new(),
         extra_vars: Vec::new(),
     };
-    // Kubernetes images listed in group_vars are built from Debian's source, as README says.
-    let needs_kubernetes = kplay_bundle::vars::load(&vars)
-        .map_err(|e| e.to_string())?
-        .images
-        .iter()
-        .any(|i| i.build_type() == "kubernetes");
     let opts = kplay_bundle::build::BuildOptions {
         output: dir.clone(),
         vars,
         cache: PathBuf::from(BUILD_CACHE),
         signing_key: PathBuf::from(kplay_bundle::sign::DEFAULT_KEY_PATH),
         refresh: false,
-        kubernetes_from: needs_kubernetes.then(|| "debian-source".to_string()),
+        // Kubernetes images listed in group_vars are built from Debian's source (the default).
+        kubernetes_from: None,
     };
     eprintln!("bundle: building {} (once for these inputs)", dir.display());
     let t = std::time::Instant::now();
@@ -293,7 +305,7 @@ pub fn describe(name: &str, content: Option<&Path>) -> Result<String, String> {
             t.inventory.display()
         )),
         None => s.push_str(&format!(
-            "lab {name:?}: not up; kplay deploy --lab {name} brings up {LAB_HOSTS} hosts (1 bootstrap, 3 control plane/etcd)\n"
+            "lab {name:?}: not up; kplay deploy --lab {name} brings up {LAB_HOSTS} hosts (1 bootstrap, 3 control plane/etcd, 1 worker)\n"
         )),
     }
     let key = bundle_key(&crate::bundle_cmd::playbook_dir(content)?)?;
@@ -323,24 +335,27 @@ pub fn reach(t: &LabTarget) -> String {
     let (boot, boot_ip) = t.info.hosts.first().cloned().unwrap_or_default();
     let (_, cp_ip) = t.info.hosts.get(1).cloned().unwrap_or_default();
     let inv = t.inventory.display();
+    let list = |hosts: &mut dyn Iterator<Item = &(String, String)>| {
+        hosts
+            .map(|(n, ip)| format!("{n} ({ip})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!(
-        "\nlab {name:?} deployed: bootstrap node {boot} ({boot_ip}), control plane and etcd {}\n\
+        "\nlab {name:?} deployed: bootstrap node {boot} ({boot_ip}), control plane and etcd {}, worker {}\n\
          \x20 inventory  {inv}\n\
          \x20 ssh        {}\n\
          \x20 VIP        {}:{VIP_PORT} (keepalived + haproxy on the control plane)\n\
+         \x20 kubectl    {} kubectl get nodes\n\
          \x20 etcd       {} etcdctl.sh endpoint health --cluster\n\
-         \x20 run        kplay run -i {inv} playbooks/02-cluster-etcd.yml --check --diff\n\
+         \x20 run        kplay run -i {inv} playbooks/03-cluster-kubernetes.yml --check --diff\n\
          \x20 again      kplay deploy --lab {name}   (skips finished steps)\n\
          \x20 remove     kplay reset --lab {name} --yes; kplay lab down --name {name}\n",
-        t.info
-            .hosts
-            .iter()
-            .skip(1)
-            .map(|(n, ip)| format!("{n} ({ip})"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        list(&mut t.info.hosts.iter().skip(1).take(CONTROL_PLANE)),
+        list(&mut t.info.hosts.iter().skip(1 + CONTROL_PLANE)),
         ssh(&cp_ip),
         t.vip,
+        ssh(&cp_ip),
         ssh(&cp_ip),
     )
 }
@@ -359,7 +374,7 @@ mod tests {
     fn info() -> LabInfo {
         LabInfo {
             name: "kplay".into(),
-            hosts: (1..=4)
+            hosts: (1..=5)
                 .map(|i| (format!("kplay-{i}"), format!("10.1.2.{}", i + 1)))
                 .collect(),
             inventory: "/l/inventory.ini".into(),
@@ -371,17 +386,19 @@ mod tests {
     }
 
     #[test]
-    fn the_lab_inventory_has_one_bootstrap_node_and_three_etcd_members() {
+    fn the_lab_inventory_has_one_bootstrap_node_three_etcd_members_and_a_worker() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("hosts.ini");
         std::fs::write(&p, inventory_text(&info())).unwrap();
         let inv = kplay_engine::inventory::Inventory::load(&[p.display().to_string()]).unwrap();
         let groups = inv.groups_map();
         assert_eq!(groups["bootstrap"], ["kplay-1"]);
-        for g in ["kube_control_plane", "etcd", "kube_node", "k8s_cluster"] {
+        for g in ["kube_control_plane", "etcd"] {
             assert_eq!(groups[g], ["kplay-2", "kplay-3", "kplay-4"], "{g}");
         }
-        assert_eq!(groups[LAB_GROUP].len(), 4);
+        assert_eq!(groups["kube_node"], ["kplay-5"]);
+        assert_eq!(groups["k8s_cluster"].len(), 4);
+        assert_eq!(groups[LAB_GROUP].len(), 5);
         kplay_deploy::checks::etcd_members(&inv).unwrap();
         assert_eq!(
             kplay_deploy::checks::bootstrap_node(&inv).unwrap(),
@@ -417,6 +434,8 @@ mod tests {
             "ssh -i /l/id_ed25519 -o UserKnownHostsFile=/l/known_hosts root@10.1.2.3",
             "10.1.2.250:8443",
             "etcdctl.sh endpoint health --cluster",
+            "root@10.1.2.3 kubectl get nodes",
+            "worker kplay-5 (10.1.2.6)",
             "kplay reset --lab kplay --yes",
         ] {
             assert!(r.contains(want), "{want}\n{r}");

@@ -695,7 +695,7 @@ fn deploy_lab_lists_what_it_would_do_and_refuses_bad_options_first() {
     let listed = kplay(dir.path(), &["deploy", "--lab", name, "--list"]);
     listed.assert_exit(0);
     for want in [
-        format!("lab \"{name}\": not up; kplay deploy --lab {name} brings up 4 hosts"),
+        format!("lab \"{name}\": not up; kplay deploy --lab {name} brings up 5 hosts"),
         "bundle: /var/cache/kplay/lab-bundle/".to_string(),
     ] {
         assert!(listed.stderr.contains(&want), "{want}\n{}", listed.dump());

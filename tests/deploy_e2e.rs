@@ -1,6 +1,7 @@
-//! Issue [7] end to end with `kplay deploy --lab`, in one 4-host lab (1 bootstrap, 3
-//! control-plane/etcd; air-gapped Debian 12 with systemd) that the deploy brings up itself, with
-//! the bundle it builds once (or reuses from /var/cache/kplay/lab-bundle):
+//! Issue [7] end to end with `kplay deploy --lab --to 02` (the HA base: Kubernetes, steps 03-05,
+//! is tests/k8s_e2e.rs' part), in one 5-host lab (1 bootstrap, 3 control-plane/etcd, 1 worker;
+//! air-gapped Debian 12 with systemd) that the deploy brings up itself, with the bundle it builds
+//! once (or reuses from /var/cache/kplay/lab-bundle):
 //!
 //! - bad input is refused before any host changes, each saying what to fix: a missing bundle, a
 //!   VIP already in use, a duplicate hostname (both by 00-preflight, which runs before the
@@ -41,9 +42,9 @@ fn lab_dir() -> PathBuf {
     Path::new("/var/lib/kplay/lab").join(LAB)
 }
 
-/// `kplay deploy --lab LAB extra…` from the repository root.
+/// `kplay deploy --lab LAB --to 02 extra…` from the repository root.
 fn deploy_lab(extra: &[&str]) -> common::Run {
-    let mut args = vec!["deploy", "--lab", LAB];
+    let mut args = vec!["deploy", "--lab", LAB, "--to", "02"];
     args.extend_from_slice(extra);
     let run = common::kplay_timeout(&root(), &args, DEPLOY_TIMEOUT);
     run.assert_no_panic();
@@ -147,10 +148,10 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
         "{}",
         no_bundle.dump()
     );
-    assert_eq!(lab.hosts.len(), 4);
+    assert_eq!(lab.hosts.len(), 5);
 
     // Each lab host is its own machine: machine-id and (where the machine has DMI) product_uuid.
-    let ids: Vec<String> = (0..4)
+    let ids: Vec<String> = (0..5)
         .map(|n| {
             lab.ssh_ok(
                 n,
@@ -231,7 +232,7 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
     assert!(!touched, "a refused deploy changed the bootstrap node");
 
     // The deploy, and how to reach what it made.
-    let first = timed(&mut times, "deploy (4 hosts, steps 00-02)", || {
+    let first = timed(&mut times, "deploy (5 hosts, steps 00-02)", || {
         deploy_lab(&[])
     });
     assert_eq!(first.code, Some(0), "{}", first.dump());
@@ -351,7 +352,9 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
 
     // Killed during 02, the next deploy resumes at 02.
     let mut child = Command::new(kplay_bin())
-        .args(["deploy", "--lab", LAB, "-e", HEARTBEAT, "--from", "02"])
+        .args([
+            "deploy", "--lab", LAB, "-e", HEARTBEAT, "--from", "02", "--to", "02",
+        ])
         .current_dir(root())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -407,7 +410,7 @@ fn deploy_an_ha_base_into_the_lab_resume_and_reset() {
     });
     assert_eq!(reset.code, Some(0), "{}", reset.dump());
     assert!(!state.exists());
-    for n in 1..4 {
+    for n in 1..5 {
         let (_, active) = lab.ssh(n, "systemctl is-active etcd haproxy keepalived containerd");
         assert!(active.lines().all(|l| l.trim() != "active"), "{active}");
         let (_, left) = lab.ssh(

@@ -38,8 +38,6 @@ pub enum BuildError {
     Oci(#[from] OciError),
     #[error("offline_images.{image}: build.type {kind:?} is unknown (known: debs, kubernetes)")]
     UnknownBuild { image: String, kind: String },
-    #[error("offline_images.{image} is built by `--kubernetes-from debian-source`; add the flag")]
-    NeedsKubernetes { image: String },
     #[error("{0}")]
     Kubernetes(String),
     #[error("{action} {path}: {source}")]
@@ -92,9 +90,13 @@ pub struct BuildOptions {
     pub signing_key: PathBuf,
     /// Download the package lists again even when fresh.
     pub refresh: bool,
-    /// `--kubernetes-from SOURCE` (the k8s branch's builder).
+    /// `--kubernetes-from SOURCE`. None: `debian-source` when offline_images lists images of
+    /// build type `kubernetes` (the only way kplay makes them), else no Kubernetes.
     pub kubernetes_from: Option<String>,
 }
+
+/// Where Kubernetes comes from when offline_images lists its images and no source is named.
+pub const DEFAULT_KUBERNETES_FROM: &str = "debian-source";
 
 /// One finished phase.
 #[derive(Debug, Clone)]
@@ -145,13 +147,7 @@ pub fn build(
     let v: BundleVars = vars::load(&opts.vars)?;
     for img in &v.images {
         match img.build_type() {
-            "debs" => {}
-            "kubernetes" if opts.kubernetes_from.is_some() => {}
-            "kubernetes" => {
-                return Err(BuildError::NeedsKubernetes {
-                    image: img.name.clone(),
-                })
-            }
+            "debs" | "kubernetes" => {}
             other => {
                 return Err(BuildError::UnknownBuild {
                     image: img.name.clone(),
@@ -302,7 +298,13 @@ pub fn build(
             build: format!("debs: {}", images::packages_of(spec)?.join(" ")),
         });
     }
-    if let Some(source) = &opts.kubernetes_from {
+    let kubernetes_from = opts.kubernetes_from.clone().or_else(|| {
+        v.images
+            .iter()
+            .any(|i| i.build_type() == "kubernetes")
+            .then(|| DEFAULT_KUBERNETES_FROM.to_string())
+    });
+    if let Some(source) = &kubernetes_from {
         let specs: Vec<&vars::ImageSpec> = v
             .images
             .iter()

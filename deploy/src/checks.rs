@@ -35,9 +35,9 @@ pub fn etcd_members(inv: &Inventory) -> Result<(), DeployError> {
 }
 
 /// Why 03-05 are left out when the bundle has no Kubernetes.
-pub const NO_KUBERNETES: &str = "the bundle carries no Kubernetes images (build it with \
-     `kplay bundle build --kubernetes-from debian-source` and the Kubernetes images in \
-     offline_images, see docs/kubernetes-in-the-lab.md)";
+pub const NO_KUBERNETES: &str = "the bundle carries no Kubernetes images (list them in \
+     offline_images as group_vars/all/offline.yml does and build it again: `kplay bundle build` \
+     makes them with --kubernetes-from debian-source, see docs/kubernetes-in-the-lab.md)";
 
 /// Whether the bundle in `dir` carries Kubernetes (images made by its Kubernetes build). An
 /// unreadable manifest counts as "yes": the steps then run and say what is missing themselves.

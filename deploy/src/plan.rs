@@ -4,6 +4,7 @@
 //! - by default a step runs unless it finished before with the same inputs;
 //! - `--from STEP` runs STEP and every later step, finished or not (earlier ones are left alone);
 //! - `--only STEP…` runs exactly those steps, finished or not;
+//! - `--to STEP` leaves every step after STEP alone (the others follow the default or `--from`);
 //! - `--force` runs every selected step;
 //! - a step whose playbook does not exist is "not available yet" (never run, never faked); hook
 //!   stages after one wait, since the cluster they hook into is not there.
@@ -28,6 +29,8 @@ pub struct StepInfo {
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
     pub from: Option<usize>,
+    /// `--to STEP`: the last step this deploy considers.
+    pub to: Option<usize>,
     pub only: Vec<usize>,
     pub force: bool,
 }
@@ -99,19 +102,19 @@ pub fn decide(
             .iter()
             .position(|s| s.step.name == crate::steps::ALL[i].name)
     };
-    for &i in sel.only.iter().chain(sel.from.iter()) {
+    for &i in sel.only.iter().chain(sel.from.iter()).chain(sel.to.iter()) {
         let step = crate::steps::ALL[i];
         match index_of(i).map(|p| &steps[p]) {
             Some(info) if info.available => {}
             _ if step.is_hook() => {
                 return Err(DeployError::Refused(format!(
-                    "--from/--only {}: there are no playbooks in hooks/{}/",
+                    "--from/--only/--to {}: there are no playbooks in hooks/{}/",
                     step.name, step.name
                 )))
             }
             _ => {
                 return Err(DeployError::Refused(format!(
-                    "--from/--only {}: this step is not available yet in this kplay (no playbooks/{} on disk or embedded)",
+                    "--from/--only/--to {}: this step is not available yet in this kplay (no playbooks/{} on disk or embedded)",
                     step.name,
                     playbook_of(&step)
                 )))
@@ -119,6 +122,7 @@ pub fn decide(
         }
     }
     let from_pos = sel.from.and_then(index_of);
+    let to_pos = sel.to.and_then(index_of);
     let only_pos: Vec<usize> = sel.only.iter().filter_map(|&i| index_of(i)).collect();
     let mut out = Vec::with_capacity(steps.len());
     let mut first_unavailable: Option<&'static str> = None;
@@ -136,6 +140,7 @@ pub fn decide(
         } else if let (true, Some(on)) = (info.step.is_hook(), first_unavailable) {
             Decision::Waiting(on)
         } else if from_pos.is_some_and(|f| pos < f)
+            || to_pos.is_some_and(|t| pos > t)
             || (!only_pos.is_empty() && !only_pos.contains(&pos))
         {
             Decision::Skip(SkipReason::NotSelected)
@@ -299,6 +304,31 @@ mod tests {
         );
         assert_eq!(d[0], Decision::Skip(SkipReason::NotSelected));
         assert_eq!(d[1], Decision::Skip(SkipReason::NotSelected));
+    }
+
+    #[test]
+    fn to_leaves_every_later_step_alone_and_skips_finished_ones() {
+        let steps = infos(&TODAY, &[]);
+        let mut st = fresh();
+        finished(&mut st, "00-preflight", "h-00-preflight");
+        let sel = Selection {
+            to: Some(parse("01").unwrap()),
+            ..Default::default()
+        };
+        let d = decide(&steps, &st, &sel).unwrap();
+        assert_eq!(
+            names(&steps, &d, Decision::runs),
+            ["bootstrap-node", "01-cluster-bootstrap-os"]
+        );
+        assert!(matches!(d[0], Decision::Skip(SkipReason::Finished(_))));
+        assert_eq!(d[3], Decision::Skip(SkipReason::NotSelected));
+        let sel = Selection {
+            from: Some(parse("bootstrap").unwrap()),
+            to: Some(parse("bootstrap").unwrap()),
+            ..Default::default()
+        };
+        let d = decide(&steps, &st, &sel).unwrap();
+        assert_eq!(names(&steps, &d, Decision::runs), ["bootstrap-node"]);
     }
 
     #[test]

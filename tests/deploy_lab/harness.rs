@@ -3,9 +3,9 @@
 //! builder under /var/cache/kplay), `kplay deploy` runs with their summary parsed, and plain
 //! OpenSSH to the hosts for checking what the deploy left there.
 //!
-//! Used by tests/deploy_lab.rs (the bootstrap node) and tests/deploy_e2e.rs (issue [7] on 4 hosts,
-//! through `kplay deploy --lab`, its lab then adopted with `DeployLab::adopt`);
-//! a further deploy test (steps 03-05 when they land) takes the same pieces:
+//! Used by tests/deploy_lab.rs (the bootstrap node), tests/deploy_e2e.rs (issue [7] on 5 hosts,
+//! through `kplay deploy --lab --to 02`, its lab then adopted with `DeployLab::adopt`) and
+//! tests/k8s_e2e.rs (issue [8], `kplay deploy --lab` in a lab brought up here); the pieces:
 //! `DeployLab::up(name, n)`, `lab.inventory(dir, &[("bootstrap", &[0]), ("etcd", &[1, 2, 3]), …])`,
 //! `lab.bundle()`, `lab.deploy(&inv, &bundle, &[…])` with `summary_line`/`changed_of`, then
 //! checks over `lab.ssh_ok`.
@@ -40,6 +40,14 @@ pub struct DeployLab {
 
 impl Drop for DeployLab {
     fn drop(&mut self) {
+        // KPLAY_KEEP_FAILED_LAB=1 keeps a failed test's lab up to look at (take it down with
+        // `kplay lab down --name NAME`).
+        if std::thread::panicking()
+            && std::env::var("KPLAY_KEEP_FAILED_LAB").is_ok_and(|v| v == "1")
+        {
+            eprintln!("lab {} kept (KPLAY_KEEP_FAILED_LAB=1)", self.name);
+            return;
+        }
         let out = Command::new(kplay_bin())
             .args(["lab", "down", "--name", &self.name])
             .stdin(Stdio::null())
