@@ -11,7 +11,6 @@ use crate::common::args::{p, Args, Param, Spec};
 use crate::common::text::with_diff;
 use crate::common::text::{commit, WriteOpts};
 use crate::common::text::{read as probe, Found};
-use crate::target_http::{request, HttpRequest, Redirects, Sink, Via};
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -183,35 +182,14 @@ impl Module for Deb822RepositoryModule {
         let mut key_data: Option<Vec<u8>> = None;
         let signed_by = match a.str("signed_by")? {
             Some(k) if k.starts_with("http://") || k.starts_with("https://") => {
-                let resp = request(
-                    ctx,
-                    &HttpRequest {
-                        url: k.clone(),
-                        method: "GET".into(),
-                        headers: vec![],
-                        body: None,
-                        timeout: std::time::Duration::from_secs(30),
-                        validate_certs: true,
-                        auth: None,
-                        redirects: Redirects::Safe,
-                    },
-                    &Sink::Return,
-                    Via::Auto,
-                )
-                .await?;
-                if resp.status != 200 {
-                    return Err(ModuleError::new(format!(
-                        "Failed to download key at {k}: HTTP {}",
-                        resp.status
-                    )));
-                }
-                let armored = resp.body.starts_with(b"-----BEGIN PGP");
+                let body = crate::common::pgp::key_bytes(ctx, &k, true).await?;
+                let armored = body.starts_with(b"-----BEGIN PGP");
                 let f = format!(
                     "{}/etc/apt/keyrings/{s}.{}",
                     self.root,
                     if armored { "asc" } else { "gpg" }
                 );
-                key_data = Some(resp.body);
+                key_data = Some(body);
                 key_file = Some(f.clone());
                 Some(f)
             }
