@@ -12,7 +12,6 @@ use minijinja::{Environment, Error};
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter("password_hash", password_hash);
-    env.add_filter("ansible.builtin.password_hash", password_hash);
     env.add_filter("vault", vault);
     env.add_filter("unvault", unvault);
 }

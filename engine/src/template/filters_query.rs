@@ -11,7 +11,6 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("json_query", json_query);
     env.add_filter("community.general.json_query", json_query);
     env.add_filter("type_debug", type_debug);
-    env.add_filter("ansible.builtin.type_debug", type_debug);
 }
 
 /// `data | json_query('expr')`.

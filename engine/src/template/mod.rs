@@ -23,6 +23,7 @@ mod filters_text;
 mod filters_time;
 mod filters_units;
 mod filters_url;
+mod fqcn;
 mod globals;
 mod jinja_tests;
 mod jinja_tests_more;
@@ -113,7 +114,14 @@ impl Templar {
         let src = native::strip_one_newline(s);
         let result = match native::single_expression(src) {
             Some(expr) if self.env.compile_expression(expr).is_ok() => {
-                native::single_node_result(expr, &self.eval_scoped(expr, &scope)?)
+                match self.eval_lenient(expr, &scope)? {
+                    // `{{ x if c }}` with `c` false: the string render prints nothing (and
+                    // still refuses a variable that is really undefined).
+                    v if v.is_undefined() => {
+                        native::string_result(self.render_scoped(src, &scope)?)
+                    }
+                    v => native::single_node_result(expr, &v),
+                }
             }
             _ => native::string_result(self.render_scoped(src, &scope)?),
         };
@@ -212,13 +220,18 @@ impl Templar {
 
     /// Evaluates an expression against an already wrapped scope, with the undefined retry.
     fn eval_scoped(&self, expr: &str, scope: &MjValue) -> Result<MjValue, TemplateError> {
-        let run =
-            |env: &Environment<'static>| env.compile_expression(expr).and_then(|e| e.eval(scope));
-        let v = self.with_retry(expr, scope, run)?;
+        let v = self.eval_lenient(expr, scope)?;
         if v.is_undefined() {
             return Err(undefined_result(expr, scope));
         }
         Ok(v)
+    }
+
+    /// [`Self::eval_scoped`] that leaves an undefined result to the caller.
+    fn eval_lenient(&self, expr: &str, scope: &MjValue) -> Result<MjValue, TemplateError> {
+        let run =
+            |env: &Environment<'static>| env.compile_expression(expr).and_then(|e| e.eval(scope));
+        self.with_retry(expr, scope, run)
     }
 
     /// Renders a whole template against an already wrapped scope, with the undefined retry.
@@ -304,6 +317,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     jinja_tests::register(&mut env);
     jinja_tests_more::register(&mut env);
     globals::register(&mut env);
+    fqcn::register(&mut env);
     lookups::register(&mut env);
     env
 }

@@ -838,3 +838,12 @@ fn filter_results_are_capped_with_a_template_error() {
     assert_eq!(e("range(5) | permutations(2) | list | length"), json!(20));
     assert_eq!(e("'ab' | center(6)"), json!("  ab  "));
 }
+
+/// A whole value that is `{{ x if c }}` with `c` false renders as "" (kubespray's
+/// `_access_ips` list); a variable that does not exist is still an error.
+#[test]
+fn if_without_else_is_empty_as_a_whole_value() {
+    assert_eq!(r("{{ n if nothing }}"), json!(""));
+    let e = err("{{ no_such_var if n > 1 }}");
+    assert!(e.to_string().contains("no_such_var"), "{e}");
+}

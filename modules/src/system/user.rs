@@ -579,6 +579,9 @@ pub struct Changes {
     pub script: String,
     /// The result once applied (Ansible's check mode reports `changed` alone).
     pub report: ModuleResult,
+    /// Why the change cannot be made (a missing group for a new account): Ansible's check
+    /// mode reports the new account as a change without looking; the real run fails.
+    pub refused: Option<String>,
 }
 
 /// Ansible's `ssh_fingerprint`, `ssh_key_file` and `ssh_public_key` keys.
@@ -637,6 +640,7 @@ impl QueryPlanApply for UserModule {
     fn plan(a: &UserArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
         let present = a.state == Presence::Present;
         let known = &seen.known;
+        let mut refused = None;
         let mut result = ModuleResult::new(false);
         result.insert("name", a.name.as_str());
         result.insert("state", a.state.as_str());
@@ -650,7 +654,13 @@ impl QueryPlanApply for UserModule {
             (None, true) => {
                 result.insert("system", a.system);
                 result.insert("create_home", a.create_home);
-                Some(useradd_command(a, known)?)
+                match useradd_command(a, known) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        refused = Some(e.msg);
+                        Some(String::from("false"))
+                    }
+                }
             }
             (Some(cur), true) => {
                 result.insert("append", a.append);
@@ -695,6 +705,7 @@ impl QueryPlanApply for UserModule {
             return Ok(Plan::nothing(result));
         };
         let changes = Changes {
+            refused,
             script,
             report: ModuleResult {
                 changed: true,
@@ -711,6 +722,9 @@ impl QueryPlanApply for UserModule {
         c: Changes,
         _check_mode_result: ModuleResult,
     ) -> Result<ModuleResult, ModuleError> {
+        if let Some(msg) = c.refused {
+            return Err(ModuleError::new(msg));
+        }
         let present = a.state == Presence::Present;
         let mut result = c.report;
         // The change, then the account (and key) read back in the same round trip.
@@ -849,6 +863,10 @@ mod tests {
             useradd_command(&a, &known(&[])).unwrap_err().msg,
             "Group nope does not exist"
         );
+        // Planned as a change (check mode reports it, as Ansible's does); applying refuses.
+        let p = UserModule::plan(&a, &seen(None)).unwrap();
+        let c = p.changes.expect("a new account is a change");
+        assert_eq!(c.refused.as_deref(), Some("Group nope does not exist"));
     }
 
     #[test]
