@@ -1254,3 +1254,37 @@ fn with_first_found_skips_candidates_that_do_not_render() {
     r.assert_exit(0);
     assert_eq!(log(t.path()), ["debian"], "{}", r.dump());
 }
+
+/// ansible-core: a role sees its dependencies' defaults (its own override them), also when it
+/// is included with `tasks_from` (kubespray's `network_plugin/calico` and `calico_defaults`).
+#[test]
+fn a_role_sees_the_defaults_of_its_dependencies() {
+    let t = tempdir();
+    write(
+        t.path(),
+        "roles/base/defaults/main.yml",
+        "pool: from-base\nshared: base\n",
+    );
+    write(
+        t.path(),
+        "roles/app/meta/main.yml",
+        "dependencies:\n  - role: base\n",
+    );
+    write(t.path(), "roles/app/defaults/main.yml", "shared: app\n");
+    write(
+        t.path(),
+        "roles/app/tasks/check.yml",
+        "- shell: echo {{ pool }} {{ shared }} >> {{ dir }}/log\n",
+    );
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - include_role:
+        name: app
+        tasks_from: check
+"#;
+    let r = run_hosts(t.path(), &["a"], pb, &[]);
+    r.assert_exit(0);
+    assert_eq!(log(t.path()), ["from-base app"], "{}", r.dump());
+}

@@ -248,6 +248,7 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
         self.seen.push(key);
         let mut tasks = Vec::new();
         let mut handlers = Vec::new();
+        let first_dep = self.instances.len();
         if let Some(deps) = meta
             .as_ref()
             .and_then(|m| m.get("dependencies"))
@@ -271,14 +272,22 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
             self.dep_basedirs.pop();
             result?;
         }
-        let defaults = load_vars_map(
+        // As ansible-core's `get_default_vars`/`get_vars`: the dependencies' defaults and vars
+        // come first, the role's own override them, so a role sees what its dependencies
+        // define (kubespray's `network_plugin/calico` reads `calico_defaults`' defaults).
+        let (mut defaults, mut vars) = (Map::new(), Map::new());
+        for dep in &self.instances[first_dep..] {
+            defaults.extend(dep.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+            vars.extend(dep.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        defaults.extend(load_vars_map(
             &path.join("defaults"),
             files.defaults_from.as_deref().unwrap_or("main"),
-        )?;
-        let vars = load_vars_map(
+        )?);
+        vars.extend(load_vars_map(
             &path.join("vars"),
             files.vars_from.as_deref().unwrap_or("main"),
-        )?;
+        )?);
         let instance = Arc::new(RoleInstance {
             name: name.to_string(),
             path: path.clone(),
