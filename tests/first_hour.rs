@@ -329,7 +329,7 @@ fn item5_unsupported_features_are_refused_at_load_time() {
         (format!("- hosts: all\n  tasks:\n{touch}    - meta: refresh_inventory\n"), 4, "refresh_inventory is not supported"),
         (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      poll: 5\n"), 5, "'poll' without 'async'"),
         (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      throttle: many\n"), 5, "'throttle' must be a whole number"),
-        (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      run_once: \"{{{{ x }}}}\"\n"), 5, "'run_once' must be a literal boolean"),
+        (format!("- hosts: all\n  tasks:\n{touch}    - command: echo\n      run_once: sometimes\n"), 5, "'run_once' must be a literal boolean"),
         (format!("- hosts: all\n  module_defaults:\n    group/aws: {{}}\n  tasks:\n{touch}"), 3, "action groups are not supported"),
         (format!("- hosts: all\n  tasks:\n{touch}    - pause: seconds=1 minutes=1\n"), 4, "mutually exclusive"),
         (format!("- hosts: all\n  tasks:\n{touch}    - pause: delay=1\n"), 4, "Unsupported parameters for (pause) module: delay"),
