@@ -1,11 +1,13 @@
 //! `ansible.builtin.NAME` for every filter and test ansible-core ships
 //! (`selectattr('value', 'ansible.builtin.all')` in kubespray): each forwards to the short
-//! name, so one implementation answers to both.
+//! name, so one implementation answers to both. The name lists are ansible-core 2.18's
+//! (`ansible-doc -t filter|test -l`); README's compatibility table is checked against them.
 
 use minijinja::value::{Rest, Value as MjValue};
 use minijinja::{Environment, Error, State};
 
-const FILTERS: &[&str] = &[
+/// ansible-core 2.18's builtin filters.
+pub const FILTERS: &[&str] = &[
     "b64decode",
     "b64encode",
     "basename",
@@ -78,7 +80,8 @@ const FILTERS: &[&str] = &[
     "zip_longest",
 ];
 
-const TESTS: &[&str] = &[
+/// ansible-core 2.18's builtin tests.
+pub const TESTS: &[&str] = &[
     "abs",
     "all",
     "any",

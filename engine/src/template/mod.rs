@@ -23,7 +23,7 @@ mod filters_text;
 mod filters_time;
 mod filters_units;
 mod filters_url;
-mod fqcn;
+pub mod fqcn;
 mod globals;
 mod jinja_tests;
 mod jinja_tests_more;
