@@ -7,7 +7,10 @@ set -eu
 SUITE=${1:-bullseye}
 root=/var/cache/kplay/chroot/debian-$SUITE-minbase
 if [ ! -x "$root/bin/sh" ]; then
-    mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null | grep -v security | head -n1)
+    # Comment lines are skipped: Debian's images note the snapshot a source was pinned from there,
+    # and snapshot.debian.org is not reachable from these machines.
+    mirror=$(grep -rhvE '^[[:space:]]*#' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null |
+        grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1)
     mirror=${mirror:-http://deb.debian.org/debian}
     t0=$(date +%s)
     tmp="$root.partial.$$"
