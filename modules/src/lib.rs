@@ -1,6 +1,7 @@
-//! kplay's modules, one file each. `register_all` puts them into the engine's registry.
+//! kplay's modules, one file (or folder) each. `register_all` puts them into the engine's registry.
 //!
 //! Every module is idempotent, honours check mode and produces a diff where Ansible's does.
+//! Adding a module is one file plus one line in the table below.
 
 use common::args::Spec;
 use kplay_engine::module::{Module, ModuleRegistry};
@@ -10,248 +11,138 @@ use std::sync::Arc;
 pub mod common;
 pub mod planned;
 
-// Modules grouped by kind; re-exported so `crate::copy` and `kplay_modules::copy` keep working.
-/// Files on the host: content, attributes, edits, archives, trees.
-pub mod files {
-    pub mod archive;
-    pub mod assemble;
-    pub mod blockinfile;
-    pub mod copy;
-    pub mod fetch;
-    pub mod file;
-    pub mod find;
-    pub mod ini_file;
-    pub mod lineinfile;
-    pub mod replace;
-    pub mod slurp;
-    pub mod stat;
-    pub mod synchronize;
-    pub mod tempfile;
-    pub mod template;
-    pub mod unarchive;
+/// The module table: one line per module, grouped by kind (each group is a folder of
+/// `modules/src/`). `name => constructor` declares `group::name`, re-exports it at the crate
+/// root (so `crate::copy` works) and registers the constructor with `name::SPEC`; `name [PATH]`
+/// names another spec. After `;`, files of the group that are not modules.
+macro_rules! module_table {
+    ($(
+        $(#[$doc:meta])*
+        $group:ident {
+            $( $m:ident $([$spec:path])? => $ctor:expr, )*
+            $( ; $( $pv:vis mod $plain:ident, )* )?
+        }
+    )*) => {
+        $(
+            $(#[$doc])*
+            pub mod $group {
+                $( pub mod $m; )*
+                $( $( $pv mod $plain; )* )?
+            }
+            $( pub use $group::$m; )*
+            $( $( $pv use $group::$plain; )* )?
+        )*
+
+        /// Every module with its declared arguments, in table order.
+        pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
+            vec![ $( $( (Arc::new($ctor) as Arc<dyn Module>, module_table!(@spec $m $($spec)?)), )* )* ]
+        }
+    };
+    (@spec $m:ident) => { &$m::SPEC };
+    (@spec $m:ident $spec:path) => { &$spec };
 }
-pub use files::{
-    archive, assemble, blockinfile, copy, fetch, file, find, ini_file, lineinfile, replace, slurp,
-    stat, synchronize, tempfile, template, unarchive,
-};
-/// Packages and their sources: apt, dnf/yum, pip, keys, repositories.
-pub mod packages {
-    pub mod apt;
-    pub mod apt_key;
-    pub mod apt_repository;
-    pub mod deb822_repository;
-    pub mod dnf;
-    pub mod dpkg_selections;
-    pub mod package;
-    pub mod package_facts;
-    pub mod pip;
-    pub mod redhat_subscription;
-    pub mod rhsm_repository;
-    pub mod rpm_key;
-    pub mod yum;
-    pub mod yum_repository;
+
+module_table! {
+    /// Files on the host: content, attributes, edits, archives, trees.
+    files {
+        archive => archive::ArchiveModule,
+        assemble => assemble::AssembleModule,
+        blockinfile => blockinfile::BlockinfileModule,
+        copy => copy::CopyModule,
+        fetch => fetch::FetchModule,
+        file => file::FileModule,
+        find => find::FindModule,
+        ini_file => ini_file::IniFileModule,
+        lineinfile => lineinfile::LineinfileModule,
+        replace => replace::ReplaceModule,
+        slurp => slurp::SlurpModule,
+        stat => stat::StatModule,
+        synchronize => synchronize::SynchronizeModule,
+        tempfile => tempfile::TempfileModule,
+        template => template::TemplateModule,
+        unarchive => unarchive::UnarchiveModule,
+    }
+    /// Packages and their sources: apt, dnf/yum, pip, keys, repositories.
+    packages {
+        apt => Planned(apt::AptModule),
+        apt_key => apt_key::AptKeyModule::default(),
+        apt_repository => apt_repository::AptRepositoryModule,
+        deb822_repository => deb822_repository::Deb822RepositoryModule::default(),
+        dnf => Planned(dnf::DNF),
+        dpkg_selections => Planned(dpkg_selections::DpkgSelectionsModule),
+        package => package::PackageModule,
+        package_facts => package_facts::PackageFactsModule,
+        pip => pip::PipModule,
+        redhat_subscription => redhat_subscription::RedhatSubscriptionModule,
+        rhsm_repository => rhsm_repository::RhsmRepositoryModule,
+        rpm_key => rpm_key::RpmKeyModule,
+        yum [dnf::YUM_SPEC] => Planned(dnf::YUM),
+        yum_repository => yum_repository::YumRepositoryModule,
+    }
+    /// Service managers: systemd and SysV init.
+    services {
+        service => Planned(service::ServiceModule),
+        service_facts => service_facts::ServiceFactsModule,
+        systemd => Planned(systemd::SystemdModule),
+    }
+    /// System configuration: users, groups, kernel settings, mounts, time, keys, facts.
+    system {
+        authorized_key => Planned(authorized_key::AuthorizedKeyModule),
+        cron => cron::CronModule,
+        getent => getent::GetentModule,
+        group => Planned(group::GroupModule),
+        hostname => hostname::HostnameModule,
+        iptables => Planned(iptables::IptablesModule),
+        known_hosts => known_hosts::KnownHostsModule,
+        modprobe => Planned(modprobe::ModprobeModule),
+        mount => Planned(mount::MountModule),
+        reboot => reboot::RebootModule,
+        selinux => selinux::SelinuxModule,
+        setup => setup::SetupModule,
+        sysctl => Planned(sysctl::SysctlModule),
+        timezone => Planned(timezone::TimezoneModule),
+        user => Planned(user::UserModule),
+        x509_cert => x509_cert::X509CertModule,
+        ; pub mod facts,
+    }
+    /// Commands: command, shell, raw, script, and modules from a playbook's library/.
+    commands {
+        command => command::CommandModule,
+        raw => raw::RawModule,
+        script => script::ScriptModule,
+        shell => shell::ShellModule,
+        ; pub(crate) mod cmdline, pub mod library_module,
+    }
+    /// Network: HTTP from the target, waits, git, Kubernetes and Helm.
+    net {
+        get_url => get_url::GetUrlModule,
+        git => git::GitModule,
+        helm => Planned(helm::HelmModule),
+        helm_repository => Planned(helm_repository::HelmRepositoryModule),
+        kube => kube::KubeModule,
+        uri => uri::UriModule,
+        wait_for => wait_for::WaitForModule,
+        wait_for_connection => wait_for_connection::WaitForConnectionModule,
+        ; pub(crate) mod target_http,
+    }
+    /// Control flow and variables: debug, assert, fail, set_fact, include_vars, ping.
+    control {
+        assert => assert::AssertModule,
+        debug => debug::DebugModule,
+        fail => fail::FailModule,
+        include_vars => include_vars::IncludeVarsModule,
+        ping => ping::PingModule,
+        set_fact => set_fact::SetFactModule,
+    }
 }
-pub use packages::{
-    apt, apt_key, apt_repository, deb822_repository, dnf, dpkg_selections, package, package_facts,
-    pip, redhat_subscription, rhsm_repository, rpm_key, yum, yum_repository,
-};
-/// Service managers: systemd and SysV init.
-pub mod services {
-    pub mod service;
-    pub mod service_facts;
-    pub mod systemd;
-}
-pub use services::{service, service_facts, systemd};
-/// System configuration: users, groups, kernel settings, mounts, time, keys, facts.
-pub mod system {
-    pub mod authorized_key;
-    pub mod cron;
-    pub mod facts;
-    pub mod getent;
-    pub mod group;
-    pub mod hostname;
-    pub mod iptables;
-    pub mod known_hosts;
-    pub mod modprobe;
-    pub mod mount;
-    pub mod reboot;
-    pub mod selinux;
-    pub mod setup;
-    pub mod sysctl;
-    pub mod timezone;
-    pub mod user;
-    pub mod x509_cert;
-}
-pub use system::{
-    authorized_key, cron, facts, getent, group, hostname, iptables, known_hosts, modprobe, mount,
-    reboot, selinux, setup, sysctl, timezone, user, x509_cert,
-};
-/// Commands: command, shell, raw, script, and modules from a playbook's library/.
-pub mod commands {
-    pub(crate) mod cmdline;
-    pub mod command;
-    pub mod library_module;
-    pub mod raw;
-    pub mod script;
-    pub mod shell;
-}
-pub(crate) use commands::cmdline;
-pub use commands::{command, library_module, raw, script, shell};
-/// Network: HTTP from the target, waits, git, Kubernetes and Helm.
-pub mod net {
-    pub mod get_url;
-    pub mod git;
-    pub mod helm;
-    pub mod helm_repository;
-    pub mod kube;
-    pub(crate) mod target_http;
-    pub mod uri;
-    pub mod wait_for;
-    pub mod wait_for_connection;
-}
-pub(crate) use net::target_http;
-pub use net::{get_url, git, helm, helm_repository, kube, uri, wait_for, wait_for_connection};
-/// Control flow and variables: debug, assert, fail, set_fact, include_vars, ping.
-pub mod control {
-    pub mod assert;
-    pub mod debug;
-    pub mod fail;
-    pub mod include_vars;
-    pub mod ping;
-    pub mod set_fact;
-}
-pub use control::{assert, debug, fail, include_vars, ping, set_fact};
+
 #[cfg(test)]
 pub(crate) mod testutil;
-
-// --- file modules (copy, template, file, stat) ---
-// (end file modules)
-
-// --- editing modules (lineinfile, blockinfile, replace) ---
-// (end editing modules)
-
-// --- command and controller modules (command, shell, raw, debug, set_fact, assert, fail, include_vars, ping, setup) ---
-// (end command and controller modules)
-
-// --- system modules B ---
-// (end system modules B)
-
-// --- system modules A ---
-// (end system modules A)
 
 /// Shell function definitions that module scripts start with and that a persistent remote
 /// shell may define once per connection (see `kplay_engine::transport::persistent`).
 pub fn shell_preludes() -> Vec<&'static str> {
     vec![common::probe::PROBE_KP]
-}
-
-/// Every module with its declared arguments: adding a module is one line here.
-pub fn modules() -> Vec<(Arc<dyn Module>, &'static Spec)> {
-    vec![
-        (Arc::new(copy::CopyModule), &copy::SPEC),
-        (Arc::new(stat::StatModule), &stat::SPEC),
-        (Arc::new(template::TemplateModule), &template::SPEC),
-        (Arc::new(file::FileModule), &file::SPEC),
-        (Arc::new(lineinfile::LineinfileModule), &lineinfile::SPEC),
-        (Arc::new(blockinfile::BlockinfileModule), &blockinfile::SPEC),
-        (Arc::new(replace::ReplaceModule), &replace::SPEC),
-        (Arc::new(ini_file::IniFileModule), &ini_file::SPEC),
-        (Arc::new(command::CommandModule), &command::SPEC),
-        (Arc::new(shell::ShellModule), &shell::SPEC),
-        (Arc::new(raw::RawModule), &raw::SPEC),
-        (Arc::new(debug::DebugModule), &debug::SPEC),
-        (Arc::new(set_fact::SetFactModule), &set_fact::SPEC),
-        (Arc::new(assert::AssertModule), &assert::SPEC),
-        (Arc::new(fail::FailModule), &fail::SPEC),
-        (
-            Arc::new(include_vars::IncludeVarsModule),
-            &include_vars::SPEC,
-        ),
-        (Arc::new(ping::PingModule), &ping::SPEC),
-        (Arc::new(setup::SetupModule), &setup::SPEC),
-        (Arc::new(slurp::SlurpModule), &slurp::SPEC),
-        (Arc::new(fetch::FetchModule), &fetch::SPEC),
-        (Arc::new(script::ScriptModule), &script::SPEC),
-        (
-            Arc::new(wait_for_connection::WaitForConnectionModule),
-            &wait_for_connection::SPEC,
-        ),
-        (Arc::new(Planned(apt::AptModule)), &apt::SPEC),
-        (Arc::new(Planned(dnf::DNF)), &dnf::SPEC),
-        (Arc::new(Planned(dnf::YUM)), &dnf::YUM_SPEC),
-        (Arc::new(package::PackageModule), &package::SPEC),
-        (Arc::new(get_url::GetUrlModule), &get_url::SPEC),
-        (Arc::new(uri::UriModule), &uri::SPEC),
-        (Arc::new(wait_for::WaitForModule), &wait_for::SPEC),
-        (Arc::new(unarchive::UnarchiveModule), &unarchive::SPEC),
-        (Arc::new(Planned(sysctl::SysctlModule)), &sysctl::SPEC),
-        (
-            Arc::new(Planned(authorized_key::AuthorizedKeyModule)),
-            &authorized_key::SPEC,
-        ),
-        (Arc::new(Planned(mount::MountModule)), &mount::SPEC),
-        (Arc::new(Planned(group::GroupModule)), &group::SPEC),
-        (Arc::new(Planned(user::UserModule)), &user::SPEC),
-        (Arc::new(Planned(systemd::SystemdModule)), &systemd::SPEC),
-        (Arc::new(Planned(service::ServiceModule)), &service::SPEC),
-        (Arc::new(Planned(modprobe::ModprobeModule)), &modprobe::SPEC),
-        (Arc::new(hostname::HostnameModule), &hostname::SPEC),
-        (Arc::new(x509_cert::X509CertModule), &x509_cert::SPEC),
-        (Arc::new(kube::KubeModule), &kube::SPEC),
-        (Arc::new(selinux::SelinuxModule), &selinux::SPEC),
-        (Arc::new(find::FindModule), &find::SPEC),
-        (Arc::new(Planned(helm::HelmModule)), &helm::SPEC),
-        (
-            Arc::new(Planned(helm_repository::HelmRepositoryModule)),
-            &helm_repository::SPEC,
-        ),
-        (Arc::new(Planned(iptables::IptablesModule)), &iptables::SPEC),
-        (
-            Arc::new(yum_repository::YumRepositoryModule),
-            &yum_repository::SPEC,
-        ),
-        (
-            Arc::new(apt_repository::AptRepositoryModule),
-            &apt_repository::SPEC,
-        ),
-        (
-            Arc::new(Planned(dpkg_selections::DpkgSelectionsModule)),
-            &dpkg_selections::SPEC,
-        ),
-        (
-            Arc::new(package_facts::PackageFactsModule),
-            &package_facts::SPEC,
-        ),
-        (Arc::new(Planned(timezone::TimezoneModule)), &timezone::SPEC),
-        (
-            Arc::new(service_facts::ServiceFactsModule),
-            &service_facts::SPEC,
-        ),
-        (Arc::new(synchronize::SynchronizeModule), &synchronize::SPEC),
-        (Arc::new(getent::GetentModule), &getent::SPEC),
-        (Arc::new(pip::PipModule), &pip::SPEC),
-        (Arc::new(cron::CronModule), &cron::SPEC),
-        (Arc::new(assemble::AssembleModule), &assemble::SPEC),
-        (Arc::new(git::GitModule), &git::SPEC),
-        (Arc::new(known_hosts::KnownHostsModule), &known_hosts::SPEC),
-        (Arc::new(archive::ArchiveModule), &archive::SPEC),
-        (Arc::new(rpm_key::RpmKeyModule), &rpm_key::SPEC),
-        (Arc::new(apt_key::AptKeyModule::default()), &apt_key::SPEC),
-        (Arc::new(reboot::RebootModule), &reboot::SPEC),
-        (
-            Arc::new(deb822_repository::Deb822RepositoryModule::default()),
-            &deb822_repository::SPEC,
-        ),
-        (Arc::new(tempfile::TempfileModule), &tempfile::SPEC),
-        (
-            Arc::new(redhat_subscription::RedhatSubscriptionModule),
-            &redhat_subscription::SPEC,
-        ),
-        (
-            Arc::new(rhsm_repository::RhsmRepositoryModule),
-            &rhsm_repository::SPEC,
-        ),
-    ]
 }
 
 /// Register every module this crate provides.
@@ -331,6 +222,20 @@ mod tests {
             }
         }
         assert!(undocumented.is_empty(), "no description: {undocumented:?}");
+    }
+
+    #[test]
+    fn no_two_modules_answer_to_the_same_name() {
+        let mut seen = std::collections::HashMap::new();
+        for (m, _) in modules() {
+            let mut names = vec![m.name()];
+            names.extend(m.aliases());
+            for n in names {
+                if let Some(other) = seen.insert(n, m.name()) {
+                    panic!("{n} names both {other} and {}", m.name());
+                }
+            }
+        }
     }
 
     #[test]
