@@ -6,7 +6,7 @@
 //! when it is asked, start sending real stdin only once the command runs as the new user, and
 //! tell a wrong password apart from a failing command instead of hanging on a second prompt.
 
-use super::{sh_quote, Become};
+use super::{sh_quote, Become, ExecOutput};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Wrap `cmd` for sudo/su. The password, if any, goes first on stdin, never on the command line.
@@ -140,6 +140,17 @@ pub enum BecomeEvent {
     Refused(String),
 }
 
+/// What a transport's reading side asks of its writing side (stdin) of a become-wrapped command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BecomeCtl {
+    /// Write the password and a newline.
+    Password,
+    /// Escalation worked: start writing the command's own stdin.
+    Start,
+    /// Escalation failed: close stdin.
+    Abort,
+}
+
 /// Watches a become-wrapped command's output until the marker shows that escalation worked.
 /// Output before the marker is sudo/su talk (prompts, lectures) and is not part of the
 /// command's result; output after it is passed through untouched.
@@ -234,6 +245,37 @@ impl BecomeWatch {
             );
         }
         (Vec::new(), None)
+    }
+
+    /// Feed a chunk and file its bytes into `out` (the command's own output) and a refusal into
+    /// `refused` (the first one wins); returns what the writing side must do next. Both
+    /// transports (local processes and SSH channels) route become output through this one place.
+    pub fn route(
+        &mut self,
+        is_stderr: bool,
+        data: &[u8],
+        out: &mut ExecOutput,
+        refused: &mut Option<String>,
+    ) -> Option<BecomeCtl> {
+        let (own, event) = self.feed(is_stderr, data);
+        if is_stderr {
+            out.stderr.extend_from_slice(&own);
+        } else {
+            out.stdout.extend_from_slice(&own);
+        }
+        match event? {
+            BecomeEvent::SendPassword => Some(BecomeCtl::Password),
+            BecomeEvent::Ready => {
+                let mut pending = self.take_pending_stdout();
+                pending.extend_from_slice(&out.stdout);
+                out.stdout = pending;
+                Some(BecomeCtl::Start)
+            }
+            BecomeEvent::Refused(m) => {
+                refused.get_or_insert(m);
+                Some(BecomeCtl::Abort)
+            }
+        }
     }
 
     /// Stdout collected before the marker (the command's own, minus a su prompt): the

@@ -6,19 +6,12 @@
 //! timestamp). The task's environment is exported inside the escalated script, because sudo
 //! resets the environment it was started with.
 
-use super::become_cmd::{become_script, nonce, BecomeEvent, BecomeWatch};
+use super::become_cmd::{become_script, nonce, BecomeCtl, BecomeWatch};
 use super::local::Input;
 use super::{script_with_env, Become, ExecOutput, ExecRequest, TransportError};
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
-
-/// What the output side asks of the input side.
-enum Ctl {
-    Password,
-    Start,
-    Abort,
-}
 
 /// Run `req` through `b` as a child process of kplay.
 pub(super) async fn exec(
@@ -49,7 +42,7 @@ pub(super) async fn exec(
         ));
     };
     let password = b.password.clone();
-    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Ctl>();
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<BecomeCtl>();
     let (done_tx, done_rx) = oneshot::channel::<()>();
 
     let reader = async move {
@@ -71,27 +64,8 @@ pub(super) async fn exec(
                 continue;
             }
             let data = if is_err { &ebuf[..n] } else { &obuf[..n] };
-            let (own, event) = watch.feed(is_err, data);
-            if is_err {
-                result.stderr.extend_from_slice(&own);
-            } else {
-                result.stdout.extend_from_slice(&own);
-            }
-            match event {
-                Some(BecomeEvent::SendPassword) => {
-                    let _ = ctl_tx.send(Ctl::Password);
-                }
-                Some(BecomeEvent::Ready) => {
-                    let mut pending = watch.take_pending_stdout();
-                    pending.extend_from_slice(&result.stdout);
-                    result.stdout = pending;
-                    let _ = ctl_tx.send(Ctl::Start);
-                }
-                Some(BecomeEvent::Refused(m)) => {
-                    refused.get_or_insert(m);
-                    let _ = ctl_tx.send(Ctl::Abort);
-                }
-                None => {}
+            if let Some(c) = watch.route(is_err, data, &mut result, &mut refused) {
+                let _ = ctl_tx.send(c);
             }
         }
         let _ = done_tx.send(());
@@ -105,7 +79,7 @@ pub(super) async fn exec(
         let work = async {
             while let Some(ctl) = ctl_rx.recv().await {
                 match ctl {
-                    Ctl::Password => {
+                    BecomeCtl::Password => {
                         let line = format!("{}\n", password.as_deref().unwrap_or(""));
                         if sin.write_all(line.as_bytes()).await.is_err() {
                             return;
@@ -114,7 +88,7 @@ pub(super) async fn exec(
                     }
                     // A command that does not read its stdin closes the pipe early: not an
                     // error, its exit status tells.
-                    Ctl::Start => {
+                    BecomeCtl::Start => {
                         match &input {
                             Input::Bytes(Some(data)) => {
                                 let _ = sin.write_all(data).await;
@@ -128,7 +102,7 @@ pub(super) async fn exec(
                         }
                         return;
                     }
-                    Ctl::Abort => return,
+                    BecomeCtl::Abort => return,
                 }
             }
         };

@@ -3,7 +3,7 @@
 //! collected apart, the exit status or signal turned into an rc.
 
 use super::handler::ClientHandler;
-use crate::transport::become_cmd::{become_script, nonce, BecomeEvent, BecomeWatch};
+use crate::transport::become_cmd::{become_script, nonce, BecomeCtl, BecomeWatch};
 use crate::transport::{script_with_env, sh_quote, ExecOutput, ExecRequest, TransportError};
 use russh::client::Handle;
 use russh::{ChannelMsg, Sig};
@@ -71,13 +71,6 @@ fn signal_number(sig: &Sig) -> i32 {
     }
 }
 
-/// Messages from the reading side to the writing side of the channel.
-enum Ctl {
-    Password,
-    Start,
-    Abort,
-}
-
 /// Run `req` on a new session channel of `handle`.
 pub async fn run(
     handle: &Handle<ClientHandler>,
@@ -96,10 +89,10 @@ pub async fn run(
         .map_err(|e| lost_or_failed(handle, label, format!("cannot start the command: {e}")))?;
     let (mut rd, wr) = channel.split();
 
-    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Ctl>();
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<BecomeCtl>();
     let (done_tx, done_rx) = oneshot::channel::<()>();
     if watch.is_none() {
-        let _ = ctl_tx.send(Ctl::Start);
+        let _ = ctl_tx.send(BecomeCtl::Start);
     }
 
     let reader = async move {
@@ -137,29 +130,8 @@ pub async fn run(
                 }
                 continue;
             };
-            let (own, event) = w.feed(is_err, &data);
-            if is_err {
-                out.stderr.extend_from_slice(&own)
-            } else {
-                out.stdout.extend_from_slice(&own)
-            }
-            match event {
-                Some(BecomeEvent::SendPassword) => {
-                    let _ = ctl_tx.send(Ctl::Password);
-                }
-                Some(BecomeEvent::Ready) => {
-                    let mut pending = w.take_pending_stdout();
-                    pending.extend_from_slice(&out.stdout);
-                    out.stdout = pending;
-                    let _ = ctl_tx.send(Ctl::Start);
-                }
-                Some(BecomeEvent::Refused(m)) => {
-                    if refused.is_none() {
-                        refused = Some(m);
-                    }
-                    let _ = ctl_tx.send(Ctl::Abort);
-                }
-                None => {}
+            if let Some(c) = w.route(is_err, &data, &mut out, &mut refused) {
+                let _ = ctl_tx.send(c);
             }
         }
         let _ = done_tx.send(());
@@ -175,13 +147,13 @@ pub async fn run(
         let work = async {
             while let Some(ctl) = ctl_rx.recv().await {
                 match ctl {
-                    Ctl::Password => {
+                    BecomeCtl::Password => {
                         let line = format!("{}\n", password.as_deref().unwrap_or(""));
                         if wr.data(line.as_bytes()).await.is_err() {
                             return None;
                         }
                     }
-                    Ctl::Start => {
+                    BecomeCtl::Start => {
                         // A command that does not read its stdin may exit before we finish
                         // writing: that is not an error, its exit status tells.
                         match stdin {
@@ -202,7 +174,7 @@ pub async fn run(
                         let _ = wr.eof().await;
                         return None;
                     }
-                    Ctl::Abort => {
+                    BecomeCtl::Abort => {
                         let _ = wr.eof().await;
                         return None;
                     }
