@@ -188,6 +188,7 @@ const ENGINE_ACTIONS: &[&str] = &[
     "pause",
     "async_status",
     "set_stats",
+    "validate_argument_spec",
 ];
 
 /// The table's rows: (kind, [supported, partial, not planned]).

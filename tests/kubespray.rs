@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const PLAYBOOKS: &[&str] = &[
@@ -24,22 +23,9 @@ const PLAYBOOKS: &[&str] = &[
 /// The playbooks kplay loads completely today: all six.
 const PASSING: &[&str] = PLAYBOOKS;
 
-fn kubespray_tree() -> Option<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> = std::env::var_os("KPLAY_KUBESPRAY")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    candidates.push(manifest.join("../shared/corpus/kubespray"));
-    candidates.push(manifest.join("../../shared/corpus/kubespray"));
-    candidates
-        .into_iter()
-        .find(|p| p.join("cluster.yml").is_file())
-}
-
 #[test]
 fn kubespray_playbooks_pass_syntax_check_in_place() {
-    let Some(tree) = kubespray_tree() else {
+    let Some(tree) = common::kubespray_tree() else {
         eprintln!(
             "SKIP: no kubespray tree (set KPLAY_KUBESPRAY or put it at ../shared/corpus/kubespray)"
         );

@@ -83,6 +83,9 @@ fn lab_e2e() {
     s.run("10 unarchive", || modules::unarchive(&lab));
     s.run("10 fetch", || modules::fetch(&lab));
     s.run("10 slurp", || modules::slurp(&lab));
+    s.run("[6] synchronize between hosts with delegate_to", || {
+        modules::synchronize(&lab)
+    });
     s.run("10 script", || modules::script(&lab));
     s.run("10 wait_for", || modules::wait_for(&lab));
     s.run("10 wait_for_connection", || {

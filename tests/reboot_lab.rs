@@ -12,17 +12,6 @@ use std::process::{Command, Stdio};
 
 const LAB: &str = "compat6m-reboot";
 
-struct Down;
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = Command::new(common::kplay_bin())
-            .args(["lab", "down", "--name", LAB])
-            .stdin(Stdio::null())
-            .output();
-    }
-}
-
 #[test]
 fn reboot_reconnects_and_later_tasks_use_the_new_connection() {
     if !root_or_skip("reboot_lab") {
@@ -34,7 +23,7 @@ fn reboot_reconnects_and_later_tasks_use_the_new_connection() {
         .stdin(Stdio::null())
         .output()
         .expect("kplay lab up");
-    let _down = Down;
+    let _down = common::LabDown(LAB);
     let text = String::from_utf8_lossy(&up.stdout).into_owned();
     assert!(
         up.status.success(),

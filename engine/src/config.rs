@@ -102,6 +102,7 @@ impl Config {
         let mut cfg = Config::load_from(path.as_deref(), &env)?;
         warnings.append(&mut cfg.warnings);
         cfg.warnings = warnings;
+        crate::template::lookup_config::set_settings(&cfg);
         Ok(cfg)
     }
 
@@ -704,8 +705,8 @@ mod tests {
         assert_eq!(cfg.callbacks, ["timer"]);
     }
 
-    /// kubespray ignores `.ini` files and `artifacts` in inventory directories; the default
-    /// list does not.
+    /// kubespray ignores `.ini` files and `artifacts` in inventory directories; ansible-core
+    /// 2.18's default list skips `.ini` too, but not `.yml`.
     #[test]
     fn inventory_ignore_settings_are_honoured() {
         let (dir, cfg) = load_text(
@@ -725,7 +726,12 @@ mod tests {
             assert_eq!(rules.ignores(name), ignored, "{name}");
         }
         let default = Config::default().inventory_ignore().unwrap();
-        assert!(default.ignores("notes.md") && !default.ignores("hosts.ini"));
+        assert!(default.ignores("notes.md") && default.ignores("hosts.ini"));
+        assert!(!default.ignores("hosts.yml") && !default.ignores("hosts"));
+        // Setting the key replaces the default list (hosts.ini read again).
+        let (_d, only_md) = load_text("[defaults]\ninventory_ignore_extensions = .md\n");
+        let only_md = only_md.unwrap().inventory_ignore().unwrap();
+        assert!(only_md.ignores("notes.md") && !only_md.ignores("hosts.ini"));
         // The directory loader uses them.
         let inv_dir = dir.path().join("inventory");
         std::fs::create_dir(&inv_dir).unwrap();

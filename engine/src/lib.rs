@@ -4,6 +4,7 @@
 //! types; errors carry the [`span::Span`] of the YAML node they came from.
 
 pub mod agent;
+pub mod argspec;
 pub mod config;
 pub mod config_keys;
 pub mod error;

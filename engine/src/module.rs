@@ -43,6 +43,23 @@ pub struct ModuleContext<'a> {
     /// Task/play `environment:` for commands the module runs.
     pub environment: Vec<(String, String)>,
     pub env: &'a dyn TaskEnv,
+    /// Set when the task has `delegate_to` and the module asked for it
+    /// ([`Module::wants_delegation_target`]): `transport` above then reaches the delegate,
+    /// and this the inventory host the task is for.
+    pub delegation: Option<Delegation<'a>>,
+}
+
+/// The inventory host of a delegated task, for a module that works between two hosts
+/// (ansible.posix.synchronize: rsync from the delegate to the inventory host).
+#[derive(Clone)]
+pub struct Delegation<'a> {
+    /// The delegate's name (`delegate_to`, rendered).
+    pub delegate: String,
+    /// The connection to the inventory host (`host` of the context); the delegate's own
+    /// when the task is delegated to its own host.
+    pub target: &'a dyn Transport,
+    /// Privilege escalation on the inventory host.
+    pub become_: Option<Become>,
 }
 
 /// A module's failure: the task fails with `msg`; `result` carries extra keys (rc, stdout …).
@@ -280,6 +297,11 @@ pub trait Module: Send + Sync {
 
     /// Validate args and do the work. Args are already templated; booleans may still be strings
     /// (`"yes"`) and must go through [`crate::value::ansible_bool`].
+    /// Whether a delegated task should also get a connection to its inventory host
+    /// ([`ModuleContext::delegation`]); most modules only ever talk to one host.
+    fn wants_delegation_target(&self) -> bool {
+        false
+    }
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError>;
 }
 

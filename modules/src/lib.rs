@@ -45,39 +45,40 @@ macro_rules! module_table {
 module_table! {
     /// Files on the host: content, attributes, edits, archives, trees.
     files {
-        archive => archive::ArchiveModule,
-        assemble => assemble::AssembleModule,
-        blockinfile => blockinfile::BlockinfileModule,
-        copy => copy::CopyModule,
+        archive => Planned(archive::ArchiveModule),
+        assemble => Planned(assemble::AssembleModule),
+        blockinfile => Planned(blockinfile::BlockinfileModule),
+        copy => Planned(copy::CopyModule),
         fetch => fetch::FetchModule,
-        file => file::FileModule,
+        file => Planned(file::FileModule),
         find => find::FindModule,
-        ini_file => ini_file::IniFileModule,
-        lineinfile => lineinfile::LineinfileModule,
-        replace => replace::ReplaceModule,
+        ini_file => Planned(ini_file::IniFileModule),
+        lineinfile => Planned(lineinfile::LineinfileModule),
+        replace => Planned(replace::ReplaceModule),
         slurp => slurp::SlurpModule,
         stat => stat::StatModule,
         synchronize => synchronize::SynchronizeModule,
         tempfile => tempfile::TempfileModule,
-        template => template::TemplateModule,
-        unarchive => unarchive::UnarchiveModule,
+        template => Planned(template::TemplateModule),
+        unarchive => Planned(unarchive::UnarchiveModule),
     }
     /// Packages and their sources: apt, dnf/yum, pip, keys, repositories.
     packages {
         apt => Planned(apt::AptModule),
-        apt_key => apt_key::AptKeyModule::default(),
-        apt_repository => apt_repository::AptRepositoryModule,
-        deb822_repository => deb822_repository::Deb822RepositoryModule::default(),
+        apt_key => Planned(apt_key::AptKeyModule::default()),
+        apt_repository => Planned(apt_repository::AptRepositoryModule::default()),
+        deb822_repository => Planned(deb822_repository::Deb822RepositoryModule::default()),
         dnf => Planned(dnf::DNF),
         dpkg_selections => Planned(dpkg_selections::DpkgSelectionsModule),
         package => package::PackageModule,
         package_facts => package_facts::PackageFactsModule,
-        pip => pip::PipModule,
-        redhat_subscription => redhat_subscription::RedhatSubscriptionModule,
-        rhsm_repository => rhsm_repository::RhsmRepositoryModule,
-        rpm_key => rpm_key::RpmKeyModule,
+        pip => Planned(pip::PipModule),
+        redhat_subscription => offline_refused::OfflineRefused::rhsm(&redhat_subscription::SPEC),
+        rhsm_repository => offline_refused::OfflineRefused::rhsm(&rhsm_repository::SPEC),
+        rpm_key => Planned(rpm_key::RpmKeyModule),
         yum [dnf::YUM_SPEC] => Planned(dnf::YUM),
-        yum_repository => yum_repository::YumRepositoryModule,
+        yum_repository => Planned(yum_repository::YumRepositoryModule),
+        ; pub mod offline_refused, pub mod repo_files,
     }
     /// Service managers: systemd and SysV init.
     services {
@@ -88,21 +89,21 @@ module_table! {
     /// System configuration: users, groups, kernel settings, mounts, time, keys, facts.
     system {
         authorized_key => Planned(authorized_key::AuthorizedKeyModule),
-        cron => cron::CronModule,
+        cron => Planned(cron::CronModule),
         getent => getent::GetentModule,
         group => Planned(group::GroupModule),
-        hostname => hostname::HostnameModule,
+        hostname => Planned(hostname::HostnameModule),
         iptables => Planned(iptables::IptablesModule),
-        known_hosts => known_hosts::KnownHostsModule,
+        known_hosts => Planned(known_hosts::KnownHostsModule),
         modprobe => Planned(modprobe::ModprobeModule),
         mount => Planned(mount::MountModule),
         reboot => reboot::RebootModule,
-        selinux => selinux::SelinuxModule,
+        selinux => Planned(selinux::SelinuxModule),
         setup => setup::SetupModule,
         sysctl => Planned(sysctl::SysctlModule),
         timezone => Planned(timezone::TimezoneModule),
         user => Planned(user::UserModule),
-        x509_cert => x509_cert::X509CertModule,
+        x509_cert => Planned(x509_cert::X509CertModule),
         ; pub mod facts,
     }
     /// Commands: command, shell, raw, script, and modules from a playbook's library/.
@@ -115,8 +116,8 @@ module_table! {
     }
     /// Network: HTTP from the target, waits, git, Kubernetes and Helm.
     net {
-        get_url => get_url::GetUrlModule,
-        git => git::GitModule,
+        get_url => Planned(get_url::GetUrlModule),
+        git => Planned(git::GitModule),
         helm => Planned(helm::HelmModule),
         helm_repository => Planned(helm_repository::HelmRepositoryModule),
         kube => kube::KubeModule,

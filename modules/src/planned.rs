@@ -7,8 +7,8 @@
 //! construction, and `plan` is unit-tested without a host.
 //!
 //! Modules that are not "reach a state" (command, shell, raw, script: they run what they are
-//! told; debug, assert, set_fact, fail: controller-side expressions; get_url, uri, wait_for:
-//! their effect is the transfer or the wait itself) implement [`Module`] directly and say why.
+//! told; debug, assert, set_fact, fail: controller-side expressions; uri, wait_for: their
+//! effect is the request or the wait itself) implement [`Module`] directly and say why.
 
 use crate::common::args::Args;
 use async_trait::async_trait;
@@ -96,6 +96,12 @@ pub trait QueryPlanApply: Send + Sync + 'static {
         &[]
     }
 
+    /// See [`Module::supports_check_mode`]: false for the few ansible-core skips in check
+    /// mode (`assemble`).
+    fn supports_check_mode(&self) -> bool {
+        true
+    }
+
     /// Check the task's arguments (through the module's `SPEC`).
     fn parse(&self, args: Map) -> Result<Self::Args, ModuleError>;
 
@@ -138,6 +144,9 @@ impl<M: QueryPlanApply> Module for Planned<M> {
     }
     fn collections(&self) -> &'static [&'static str] {
         self.0.collections()
+    }
+    fn supports_check_mode(&self) -> bool {
+        self.0.supports_check_mode()
     }
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {

@@ -116,6 +116,7 @@ pub fn ctx<'a>(env: &'a TestEnv, check: bool, diff: bool) -> ModuleContext<'a> {
         become_: None,
         environment: vec![],
         env,
+        delegation: None,
     }
 }
 

@@ -435,3 +435,30 @@ pub fn lab_lock() -> LabLock {
     }
     LabLock(file)
 }
+
+/// Takes the named lab down however the test ends (`let _down = LabDown("name");`).
+pub struct LabDown(pub &'static str);
+
+impl Drop for LabDown {
+    fn drop(&mut self) {
+        let _ = Command::new(kplay_bin())
+            .args(["lab", "down", "--name", self.0])
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+/// kubespray's unmodified tree, read in place: `$KPLAY_KUBESPRAY`, else
+/// `../shared/corpus/kubespray` beside the workspace or beside its worktree directory.
+pub fn kubespray_tree() -> Option<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut candidates: Vec<PathBuf> = std::env::var_os("KPLAY_KUBESPRAY")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.push(manifest.join("../shared/corpus/kubespray"));
+    candidates.push(manifest.join("../../shared/corpus/kubespray"));
+    candidates
+        .into_iter()
+        .find(|p| p.join("cluster.yml").is_file())
+}

@@ -212,6 +212,22 @@ pub fn fetch(lab: &Lab) {
     });
 }
 
+/// `synchronize` with `delegate_to` between real hosts: host 1's tree lands on every host
+/// (mode and content), every host's hostname on host 1; the rerun changes nothing.
+pub fn synchronize(lab: &Lab) {
+    let vars = json!({"src_host": lab.name(1)});
+    lab.twice("synchronize.yml", vars, &all_hosts(lab), true);
+    lab.each_host(|n, name, ip| {
+        let got = lab.ssh_ok(
+            ip,
+            "cat /srv/kplay-sync/dst/a.txt /srv/kplay-sync/dst/sub/b.txt; stat -c %a /srv/kplay-sync/dst/sub/b.txt",
+        );
+        assert_eq!(got, "alpha\nbeta\n640", "{name} (host {n})");
+        let pulled = lab.ssh_ok(lab.ip(1), &format!("cat /srv/kplay-sync/pulled/{name}"));
+        assert_eq!(pulled, lab.ssh_ok(ip, "cat /etc/hostname"), "{name}");
+    });
+}
+
 pub fn slurp(lab: &Lab) {
     lab.twice("slurp.yml", json!({}), &all_hosts(lab), false);
 }

@@ -181,6 +181,7 @@ async fn run_job(
         become_: owned.become_.clone(),
         environment: owned.environment.clone(),
         env: &owned.env,
+        delegation: None,
     };
     let work = module.run(&ctx, args);
     tokio::pin!(work);

@@ -7,7 +7,7 @@ use super::outcome::Outcome;
 use super::play::PlayRun;
 use super::retry::{self, Next, RetryPolicy};
 use super::task::{kw_bool, TaskRun};
-use crate::module::ModuleContext;
+use crate::module::{Delegation, Module, ModuleContext};
 use crate::output::Event;
 use crate::value::{to_display_string, Map, Value};
 use std::sync::Arc;
@@ -40,15 +40,26 @@ impl PlayRun {
             Err(msg) => return Outcome::unreachable(msg),
         };
         let transport = self.traced(t, &conn);
+        let target = match self.delegation_target(t, module.as_ref(), &conn).await {
+            Ok(target) => target,
+            Err(msg) => return Outcome::unreachable(msg),
+        };
+        let become_ = self.become_for(leaf, &t.scope);
+        let delegation = target.as_ref().map(|(delegate, tr)| Delegation {
+            delegate: delegate.clone(),
+            target: tr.as_ref(),
+            become_: become_.clone(),
+        });
         let env = self.task_env(t);
         let ctx = ModuleContext {
             host: &t.host,
             transport: transport.as_ref(),
             check_mode: check,
             diff,
-            become_: self.become_for(leaf, &t.scope),
+            become_,
             environment: self.environment_for(leaf, &t.scope),
             env: &env,
+            delegation,
         };
         let call = ModuleCall {
             module: &module,
@@ -58,6 +69,29 @@ impl PlayRun {
             task: t,
         };
         self.run_attempts(&call, args).await
+    }
+
+    /// For a delegated task of a module that works between two hosts: the delegate's name
+    /// and the connection to the inventory host (the same one when delegated to itself).
+    async fn delegation_target(
+        &self,
+        t: &TaskRun<'_>,
+        module: &dyn Module,
+        conn: &super::call::Conn,
+    ) -> Result<Option<(String, Arc<dyn crate::transport::Transport>)>, String> {
+        if !module.wants_delegation_target() {
+            return Ok(None);
+        }
+        let Some(delegate) = self.delegate_of(t.leaf, &t.scope) else {
+            return Ok(None);
+        };
+        if conn.host == t.host {
+            return Ok(Some((delegate, self.traced(t, conn))));
+        }
+        let target = self
+            .connect_to(t.leaf, &t.host, None, &t.scope, module)
+            .await?;
+        Ok(Some((delegate, self.traced(t, &target))))
     }
 
     /// The connection's transport, traced at `-vvv` (quietly under `no_log`).

@@ -244,24 +244,32 @@ fn play_layers(
     }
 }
 
-/// Which variables read other hosts' variables (their users need a barrier).
 /// Whether the batch gathers facts: the play's `gather_facts` (or the `gathering` default);
-/// under `gathering = smart`, hosts with known facts are not gathered again. The plan gathers for
-/// the whole batch or not at all, so a batch mixing both gathers every host (facts refreshed).
+/// under `gathering = smart`, only when some host's facts are unknown. The plan's gathering task
+/// then passes over the hosts whose facts are known ([`smart_skips`]).
 fn gathers(runner: &Runner, play: &Play, hosts: &[String]) -> bool {
     let gather = match play.gather_facts.as_ref() {
         Some(v) => ansible_bool(v).unwrap_or(true),
         None => !runner.opts.gathering_explicit,
     };
     if gather && runner.opts.gathering_smart {
-        return !hosts.iter().all(|h| {
-            let f = runner.vars.host_state(h).facts;
-            f.contains_key("module_setup") || f.contains_key(super::fact_cache::GATHERED)
-        });
+        return !hosts.iter().all(|h| smart_skips(runner, h));
     }
     gather
 }
 
+/// Under `gathering = smart`, whether `host` is not gathered: its facts are known (gathered
+/// earlier in this run, or from the fact cache). ansible-core's play iterator gives such a host
+/// no setup task at all (no result, no skip), while the batch's other hosts gather.
+pub(super) fn smart_skips(runner: &Runner, host: &str) -> bool {
+    if !runner.opts.gathering_smart {
+        return false;
+    }
+    let f = runner.vars.host_state(host).facts;
+    f.contains_key("module_setup") || f.contains_key(super::fact_cache::GATHERED)
+}
+
+/// Which variables read other hosts' variables (their users need a barrier).
 fn hostvars_tainted(runner: &Runner, play: &Play, hosts: &[String]) -> HashSet<String> {
     let inv_maps: Vec<Arc<Map>> = hosts
         .iter()

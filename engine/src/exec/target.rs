@@ -24,9 +24,26 @@ impl PlayRun {
         scope: &Arc<Scope>,
         module: &dyn Module,
     ) -> Result<Conn, String> {
+        let delegate = self.delegate_of(leaf, scope).filter(|d| d != host);
+        self.connect_to(leaf, host, delegate, scope, module).await
+    }
+
+    /// The task's rendered `delegate_to`, if any (also when it names the host itself).
+    pub(super) fn delegate_of(&self, leaf: &Leaf, scope: &Arc<Scope>) -> Option<String> {
+        kw_string(&leaf.keywords.delegate_to, scope, &self.runner.templar).filter(|d| !d.is_empty())
+    }
+
+    /// The connection to `delegate` (another host than `host`), else to `host`.
+    pub(super) async fn connect_to(
+        &self,
+        leaf: &Leaf,
+        host: &str,
+        delegate: Option<String>,
+        scope: &Arc<Scope>,
+        module: &dyn Module,
+    ) -> Result<Conn, String> {
         let runner = &self.runner;
         let templar = &runner.templar;
-        let delegate = kw_string(&leaf.keywords.delegate_to, scope, templar).filter(|d| d != host);
         let conn_host = delegate.clone().unwrap_or_else(|| host.to_string());
         if module.controller_only() {
             return Ok(Conn {

@@ -170,6 +170,15 @@ impl PlayRun {
 
     /// Whether host `h` still runs tasks here (not failed out of the block, the play not ended).
     fn may_run(&self, h: usize, leaf: &Leaf) -> bool {
+        if leaf.section == crate::plan::PlaySection::Facts
+            && self
+                .plan
+                .hosts
+                .get(h)
+                .is_some_and(|host| super::play::smart_skips(&self.runner, host))
+        {
+            return false;
+        }
         {
             let Ok(mut hr) = self.hosts[h].lock() else {
                 return false;
@@ -231,6 +240,7 @@ impl PlayRun {
             Action::AddHost => Outcome::from_engine(self.add_host(&args)),
             Action::GroupBy => Outcome::from_engine(self.group_by(&t.host, &args)),
             Action::SetStats => Outcome::from_engine(self.set_stats(&t.host, &args)),
+            Action::ValidateArgSpec => validate_arg_spec(t, &args),
             Action::Pause => Outcome::from_engine(self.pause(t.leaf, &args).await),
             Action::ImportTasks | Action::ImportRole | Action::ImportPlaybook => {
                 Outcome::failed(format!("'{}' is resolved when loading", t.leaf.task.action))
@@ -251,5 +261,17 @@ impl PlayRun {
                 .insert(super::args::DATA_FACTS.into(), Value::from(data));
         }
         o
+    }
+}
+
+/// `validate_argument_spec`: the spec's options read from the task's variables.
+fn validate_arg_spec(t: &TaskRun<'_>, args: &Map) -> Outcome {
+    match crate::argspec::action::run(args, |name| t.scope.get_json(name)) {
+        Ok(result) => Outcome::ok(result),
+        Err((msg, result)) => {
+            let mut o = Outcome::failed(msg);
+            o.result.extend(result);
+            o
+        }
     }
 }

@@ -91,9 +91,12 @@ impl Default for IgnoreRules {
     }
 }
 
-/// ansible-core's INVENTORY_IGNORE_EXTS default (BLACKLIST_EXTS plus .orig, .cfg, .retry).
-pub const DEFAULT_IGNORE_EXTENSIONS: [&str; 12] = [
-    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
+/// ansible-core 2.18's INVENTORY_IGNORE_EXTS default, `REJECT_EXTS + ('.orig', '.ini', '.cfg',
+/// '.retry')` (`ansible-config list`): an `.ini` file inside an inventory directory is skipped
+/// (name the file itself with `-i` to read it).
+pub const DEFAULT_IGNORE_EXTENSIONS: [&str; 13] = [
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".ini", ".cfg",
+    ".retry",
 ];
 
 impl IgnoreRules {
@@ -642,8 +645,9 @@ mod tests {
         write_tree(
             dir.path(),
             &[
-                ("b.ini", "[web]\nw2\n"),
+                ("b", "[web]\nw2\n"),
                 ("a.yml", "web:\n  hosts:\n    w1:\n"),
+                ("skipped.ini", "[web]\nnot-loaded\n"),
                 ("notes.md", "this is not inventory [\n"),
                 ("old.retry", "x\n"),
                 ("hosts~", "junk [\n"),

@@ -396,33 +396,19 @@ fn facts_task(play: &Play) -> Task {
         timeout: play.gather_timeout.clone(),
         ..Default::default()
     };
-    Task {
-        name: Some("Gathering Facts".into()),
-        span: play.span.clone(),
-        action: "setup".into(),
-        kind: Action::Module(ModuleKind::Plain),
+    let ctx = crate::playbook::TaskContext {
+        role: None,
+        base_dir: play.base_dir.clone(),
+    };
+    Task::implicit(
+        "Gathering Facts",
+        play.span.clone(),
+        "setup",
+        Action::Module(ModuleKind::Plain),
         args,
-        when: vec![],
-        tags: ["always".to_string()].into_iter().collect(),
-        vars: Arc::new(Map::new()),
-        register: None,
-        loop_: None,
-        loop_control: None,
-        notify: vec![],
-        listen: vec![],
-        changed_when: vec![],
-        failed_when: vec![],
-        until: vec![],
-        retries: None,
-        delay: None,
-        async_: None,
-        poll: None,
         keywords,
-        ctx: crate::playbook::TaskContext {
-            role: None,
-            base_dir: play.base_dir.clone(),
-        },
-    }
+        ctx,
+    )
 }
 
 /// Build the DAG for one play.

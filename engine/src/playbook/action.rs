@@ -20,6 +20,9 @@ pub enum Action {
     /// Runs once for the whole batch, like `run_once`.
     Pause,
     SetStats,
+    /// `validate_argument_spec` (also a role's implicit first task): checked by the engine,
+    /// which has the task's variables.
+    ValidateArgSpec,
 }
 
 /// Modules whose results the engine treats specially.
@@ -51,6 +54,7 @@ impl Action {
             "group_by" => Action::GroupBy,
             "pause" => Action::Pause,
             "set_stats" => Action::SetStats,
+            "validate_argument_spec" => Action::ValidateArgSpec,
             "set_fact" => Action::Module(SetFact),
             "include_vars" => Action::Module(IncludeVars),
             "debug" | "assert" => Action::Module(Report),
@@ -118,7 +122,14 @@ mod tests {
 
     #[test]
     fn engine_actions_need_no_module() {
-        for a in ["pause", "set_stats", "add_host", "group_by", "async_status"] {
+        for a in [
+            "pause",
+            "set_stats",
+            "add_host",
+            "group_by",
+            "async_status",
+            "validate_argument_spec",
+        ] {
             assert!(Action::resolve(a).is_engine(), "{a}");
         }
         for a in ["copy", "set_fact", "debug", "include_vars"] {

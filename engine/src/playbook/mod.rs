@@ -139,6 +139,45 @@ pub struct Task {
     pub ctx: TaskContext,
 }
 
+impl Task {
+    /// A task kplay adds itself (fact gathering, a role's argument validation): tagged
+    /// `always` like ansible-core's implicit tasks, with no conditions, loop or handlers.
+    pub fn implicit(
+        name: &str,
+        span: Span,
+        action: &str,
+        kind: action::Action,
+        args: Map,
+        keywords: Inherited,
+        ctx: TaskContext,
+    ) -> Task {
+        Task {
+            name: Some(name.to_string()),
+            span,
+            action: action.to_string(),
+            kind,
+            args,
+            when: vec![],
+            tags: ["always".to_string()].into_iter().collect(),
+            vars: Arc::new(Map::new()),
+            register: None,
+            loop_: None,
+            loop_control: None,
+            notify: vec![],
+            listen: vec![],
+            changed_when: vec![],
+            failed_when: vec![],
+            until: vec![],
+            retries: None,
+            delay: None,
+            async_: None,
+            poll: None,
+            keywords,
+            ctx,
+        }
+    }
+}
+
 /// `loop:` or `with_<lookup>:`.
 #[derive(Clone, Debug)]
 pub struct LoopSpec {

@@ -12,6 +12,7 @@ use crate::yaml::{Node, NodeKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[derive(Default)]
 pub struct LoadedRole {
     pub tasks: Vec<TaskItem>,
     pub handlers: Vec<TaskItem>,
@@ -24,6 +25,8 @@ pub struct RoleFiles {
     pub vars_from: Option<String>,
     pub defaults_from: Option<String>,
     pub handlers_from: Option<String>,
+    /// `rolespec_validate: false`: no implicit argument validation task.
+    pub no_validate: bool,
 }
 
 pub struct RoleLoader<'a, 'b> {
@@ -36,6 +39,9 @@ pub struct RoleLoader<'a, 'b> {
     /// While a role's `dependencies` load: the directory holding that role, where Ansible
     /// also looks for them (kubespray: `policy_controller/calico` beside `policy_controller`).
     dep_basedirs: Vec<PathBuf>,
+    /// The role params of the `roles:` entry being loaded (what its argument spec checks
+    /// besides variables); taken by [`RoleLoader::load_role`].
+    provided: Option<Map>,
 }
 
 const ROLE_ENTRY_KEYS: &[&str] = super::keywords::ROLE_ENTRY_KEYWORDS;
@@ -50,6 +56,7 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
             instances: vec![],
             depth: 0,
             dep_basedirs: vec![],
+            provided: None,
         }
     }
 
@@ -144,7 +151,8 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
         };
         let name = static_render(&name, &span, self.lctx, &self.static_vars)?;
         let mut all_params = (*vars).clone();
-        all_params.extend(params);
+        all_params.extend(params.clone());
+        self.provided = Some(params);
         let loaded = self.load_role(&name, all_params, &span, &RoleFiles::default(), false)?;
         let wrapper = Block {
             id: self.lctx.block_id(),
@@ -213,6 +221,7 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
         files: &RoleFiles,
         force_dup: bool,
     ) -> Result<LoadedRole, LoadError> {
+        let provided = self.provided.take().unwrap_or_default();
         self.depth += 1;
         if self.depth > 32 {
             return Err(LoadError::at(
@@ -227,54 +236,103 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
             )
         })?;
         let meta = load_optional(&path.join("meta"), "main")?;
+        if !self.first_use(&path, meta.as_ref(), &params, files, force_dup) {
+            self.depth -= 1;
+            return Ok(LoadedRole::default());
+        }
+        let first_dep = self.instances.len();
+        let mut loaded = self.load_dependencies(&path, meta.as_ref())?;
+        let instance = self.role_instance(name, &path, params, files, first_dep)?;
+        let ctx = TaskContext {
+            role: Some(instance),
+            base_dir: path.clone(),
+        };
+        let tasks_file = files.tasks_from.as_deref().unwrap_or("main");
+        if !files.no_validate {
+            let specs = crate::argspec::role::role_specs(&path, meta.as_ref())?;
+            let check =
+                crate::argspec::role::validation_task(&specs, tasks_file, &ctx, &provided, span);
+            loaded
+                .tasks
+                .extend(check.map(|t| TaskItem::Task(Arc::new(t))));
+        }
+        let own = self.role_task_files(name, files, &ctx, span)?;
+        loaded.tasks.extend(own.tasks);
+        loaded.handlers.extend(own.handlers);
+        self.depth -= 1;
+        Ok(loaded)
+    }
+
+    /// False when this role was already loaded with the same parameters and files and does not
+    /// allow duplicates (`allow_duplicates` in its meta, or `force_dup`): ansible-core runs it once.
+    fn first_use(
+        &mut self,
+        path: &Path,
+        meta: Option<&Node>,
+        params: &Map,
+        files: &RoleFiles,
+        force_dup: bool,
+    ) -> bool {
         let allow_dup = force_dup
             || meta
-                .as_ref()
                 .and_then(|m| m.get("allow_duplicates"))
                 .map(|n| crate::value::ansible_bool(&n.to_value()).unwrap_or(false))
                 .unwrap_or(false);
         let key = (
-            path.clone(),
-            serde_json::to_string(&params).unwrap_or_default(),
+            path.to_path_buf(),
+            serde_json::to_string(params).unwrap_or_default(),
             format!("{files:?}"),
         );
         if !allow_dup && self.seen.contains(&key) {
-            self.depth -= 1;
-            return Ok(LoadedRole {
-                tasks: vec![],
-                handlers: vec![],
-            });
+            return false;
         }
         self.seen.push(key);
-        let mut tasks = Vec::new();
-        let mut handlers = Vec::new();
-        let first_dep = self.instances.len();
-        if let Some(deps) = meta
-            .as_ref()
+        true
+    }
+
+    /// The roles of meta's `dependencies`, loaded in order before the role itself.
+    fn load_dependencies(
+        &mut self,
+        path: &Path,
+        meta: Option<&Node>,
+    ) -> Result<LoadedRole, LoadError> {
+        let mut loaded = LoadedRole::default();
+        let Some(deps) = meta
             .and_then(|m| m.get("dependencies"))
             .and_then(Node::as_seq)
-        {
-            self.dep_basedirs
-                .push(path.parent().map(Path::to_path_buf).unwrap_or_default());
-            let mut result = Ok(());
-            for dep in deps {
-                match self.load_entry(dep) {
-                    Ok(loaded) => {
-                        tasks.extend(loaded.tasks);
-                        handlers.extend(loaded.handlers);
-                    }
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
+        else {
+            return Ok(loaded);
+        };
+        self.dep_basedirs
+            .push(path.parent().map(Path::to_path_buf).unwrap_or_default());
+        let mut result = Ok(());
+        for dep in deps {
+            match self.load_entry(dep) {
+                Ok(l) => {
+                    loaded.tasks.extend(l.tasks);
+                    loaded.handlers.extend(l.handlers);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
                 }
             }
-            self.dep_basedirs.pop();
-            result?;
         }
-        // As ansible-core's `get_default_vars`/`get_vars`: the dependencies' defaults and vars
-        // come first, the role's own override them, so a role sees what its dependencies
-        // define (kubespray's `network_plugin/calico` reads `calico_defaults`' defaults).
+        self.dep_basedirs.pop();
+        result.map(|()| loaded)
+    }
+
+    /// The role's instance: its defaults and vars over those of the dependencies loaded since
+    /// `first_dep`, as ansible-core's `get_default_vars`/`get_vars` (a role sees what its
+    /// dependencies define: kubespray's `network_plugin/calico` reads `calico_defaults`' defaults).
+    fn role_instance(
+        &mut self,
+        name: &str,
+        path: &Path,
+        params: Map,
+        files: &RoleFiles,
+        first_dep: usize,
+    ) -> Result<Arc<RoleInstance>, LoadError> {
         let (mut defaults, mut vars) = (Map::new(), Map::new());
         for dep in &self.instances[first_dep..] {
             defaults.extend(dep.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -290,24 +348,29 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
         )?);
         let instance = Arc::new(RoleInstance {
             name: name.to_string(),
-            path: path.clone(),
+            path: path.to_path_buf(),
             defaults: Arc::new(defaults),
             vars: Arc::new(vars),
             params: Arc::new(params),
         });
         self.instances.push(instance.clone());
-        let ctx = TaskContext {
-            role: Some(instance),
-            base_dir: path.clone(),
-        };
+        Ok(instance)
+    }
+
+    /// The role's own `tasks/` and `handlers/` files (`tasks_from`, `handlers_from`); a named
+    /// tasks file that does not exist is an error, a missing `main` is an empty role.
+    fn role_task_files(
+        &mut self,
+        name: &str,
+        files: &RoleFiles,
+        ctx: &TaskContext,
+        span: &Span,
+    ) -> Result<LoadedRole, LoadError> {
+        let path = &ctx.base_dir;
+        let mut loaded = LoadedRole::default();
         let tasks_file = files.tasks_from.as_deref().unwrap_or("main");
         if let Some(doc) = load_optional(&path.join("tasks"), tasks_file)? {
-            tasks.extend(parse_task_list(
-                Some(&doc),
-                &ctx,
-                self.lctx,
-                &self.static_vars,
-            )?);
+            loaded.tasks = parse_task_list(Some(&doc), ctx, self.lctx, &self.static_vars)?;
         } else if files.tasks_from.is_some() {
             return Err(LoadError::at(
                 span,
@@ -317,19 +380,11 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
                 ),
             ));
         }
-        if let Some(doc) = load_optional(
-            &path.join("handlers"),
-            files.handlers_from.as_deref().unwrap_or("main"),
-        )? {
-            handlers.extend(parse_task_list(
-                Some(&doc),
-                &ctx,
-                self.lctx,
-                &self.static_vars,
-            )?);
+        let handlers_file = files.handlers_from.as_deref().unwrap_or("main");
+        if let Some(doc) = load_optional(&path.join("handlers"), handlers_file)? {
+            loaded.handlers = parse_task_list(Some(&doc), ctx, self.lctx, &self.static_vars)?;
         }
-        self.depth -= 1;
-        Ok(LoadedRole { tasks, handlers })
+        Ok(loaded)
     }
 
     fn search_list(&self) -> String {
@@ -347,6 +402,10 @@ pub fn role_files(args: &Map) -> RoleFiles {
         vars_from: s("vars_from"),
         defaults_from: s("defaults_from"),
         handlers_from: s("handlers_from"),
+        no_validate: args
+            .get("rolespec_validate")
+            .and_then(crate::value::ansible_bool)
+            == Some(false),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Lookups that read the run or the controller rather than shape lists: `varnames`,
-//! `inventory_hostnames`, `password`, `random_choice`, `csvfile`, `ini`.
+//! `inventory_hostnames`, `password`, `random_choice`, `csvfile`, `ini`, `config`, `url`.
 
 use super::native::python_str;
 use super::op_err;
@@ -34,6 +34,8 @@ pub fn run(
             .iter()
             .map(|t| ini(state, t, kwargs))
             .collect::<Result<_, _>>()?,
+        "config" => super::lookup_config::run(terms, kwargs)?,
+        "url" => super::lookup_url::run(&strs, kwargs)?,
         _ => return Ok(None),
     }))
 }

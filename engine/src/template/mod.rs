@@ -29,6 +29,8 @@ mod jinja_tests;
 mod jinja_tests_more;
 mod limits;
 pub mod literal;
+pub mod lookup_config;
+mod lookup_url;
 mod lookups;
 mod lookups_more;
 mod native;

@@ -8,6 +8,8 @@
 //! - write: [`write::write_file`] (temp file owner-only from its creation, owner/group/mode,
 //!   `validate`, backup, atomic rename), and for an edited text file [`text::commit`] on top of it
 //!   (Ansible's `write_changes` + `check_file_attrs`, check-mode verdict included);
+//! - a module that edits one text file is only its argument spec and a pure edit:
+//!   [`text_edit::TextEditor`] gives it query → plan → apply on top of `read` and `commit`;
 //! - set attributes: [`write::set_attrs`], from the [`attrs::AttrSpec`] / [`mode::ModeSpec`] a
 //!   task asks for;
 //! - several sh reads framed in one round trip for the system modules: [`reads::read_all`].
@@ -25,6 +27,7 @@ pub mod reads;
 pub(crate) mod snapshot;
 pub mod spec;
 pub mod text;
+pub mod text_edit;
 pub mod upload;
 pub mod validate;
 pub mod write;

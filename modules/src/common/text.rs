@@ -7,7 +7,7 @@
 //! path behave alike by construction.
 
 use super::args::Args;
-use super::attrs::AttrSpec;
+use super::attrs::{AttrChanges, AttrSpec};
 use super::probe::{probe, HostInfo, PathKind, PathStat, ProbeRequest};
 use super::validate;
 use super::write::{set_attrs, write_file, WriteRequest};
@@ -157,18 +157,9 @@ pub fn attrs_message(msg: &str, changed: bool) -> String {
     }
 }
 
-/// Back up, write `new_content` (when it differs from the current one; validated), and enforce
-/// attributes on `file` as read; in check mode only compute the verdict. `path` is the task's
-/// (messages, backup name).
-pub async fn commit(
-    ctx: &ModuleContext<'_>,
-    path: &str,
-    f: &TextFile,
-    new_content: Option<&str>,
-    opts: &WriteOpts,
-) -> Result<Committed, ModuleError> {
-    let exists = f.exists();
-    // The attributes before the edit: the file's own, or what a new file gets.
+/// The attribute changes `opts` asks of `f` (as read; a missing file is compared with what a
+/// new one gets) and the mode it is to have. Pure: plans and [`commit`] share it.
+pub fn attr_changes(f: &TextFile, opts: &WriteOpts) -> (AttrChanges, Option<u32>) {
     let before = match f.stat() {
         Some(st) => st.clone(),
         None => PathStat::new_by(&f.real_path, PathKind::File, &f.host),
@@ -183,6 +174,21 @@ pub async fn commit(
         // chown may clear set-id bits: a requested mode is applied again after it.
         changes.mode = changes.mode.or(desired_mode.map(|m| (before.mode, m)));
     }
+    (changes, desired_mode)
+}
+
+/// Back up, write `new_content` (when it differs from the current one; validated), and enforce
+/// attributes on `file` as read; in check mode only compute the verdict. `path` is the task's
+/// (messages, backup name).
+pub async fn commit(
+    ctx: &ModuleContext<'_>,
+    path: &str,
+    f: &TextFile,
+    new_content: Option<&str>,
+    opts: &WriteOpts,
+) -> Result<Committed, ModuleError> {
+    let exists = f.exists();
+    let (changes, desired_mode) = attr_changes(f, opts);
     let attrs_changed = !changes.is_empty();
     if ctx.check_mode {
         // Ansible leaves attributes alone for a file that check mode did not create.
@@ -222,7 +228,7 @@ pub async fn commit(
 
 /// The editing modules' wording of a failed `validate` (Ansible's `write_changes`:
 /// `failed to validate: rc:N error:…`), where copy/template say only `failed to validate`.
-fn edit_wording(e: ModuleError) -> ModuleError {
+pub(crate) fn edit_wording(e: ModuleError) -> ModuleError {
     if e.msg != validate::FAILED {
         return e;
     }

@@ -2,16 +2,18 @@
 //! name order, as Ansible assembles them (a newline added after a fragment that lacks one, the
 //! `delimiter` between fragments, escapes such as `\n` decoded, always followed by a newline;
 //! `regexp` and `ignore_hidden` pick fragments). Fragments are on the host (`remote_src`, the
-//! default) or on the controller; the result is written like the editing modules write
-//! (backup, `validate`, mode/owner/group, check mode, diff) and only when it differs.
+//! default) or on the controller. `query` reads and joins them and probes `dest`; `plan` and
+//! `apply` are the shared install pipeline's (backup, `validate`, mode/owner/group, diff),
+//! writing only when the result differs.
 
 use crate::common::args::{p, Param, Spec, FILE_COMMON};
-use crate::common::install::sha1_hex;
-use crate::common::text::with_diff;
-use crate::common::text::{commit, WriteOpts};
-use crate::common::text::{read as probe, Found};
+use crate::common::attrs::AttrSpec;
+use crate::common::install::{self, Install, Queried, Source, SourceSeen, Step};
+use crate::common::text::edit_wording;
+use crate::common::validate;
+use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{FileKind, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::Map;
 
@@ -101,118 +103,191 @@ pub fn assemble(fragments: &[Vec<u8>], delimiter: Option<&str>) -> Vec<u8> {
     out
 }
 
+/// Checked `assemble` arguments.
+#[derive(Debug, Clone)]
+pub struct AssembleArgs {
+    pub src: String,
+    pub dest: String,
+    /// Fragments are on the host (true) or on the controller.
+    pub remote_src: bool,
+    pub delimiter: Option<String>,
+    pub regexp: Option<fancy_regex::Regex>,
+    pub ignore_hidden: bool,
+    pub backup: bool,
+    pub validate: Option<String>,
+    pub attrs: AttrSpec,
+}
+
+impl AssembleArgs {
+    /// Whether the fragment called `name` is used.
+    fn picks(&self, name: &str) -> bool {
+        (!self.ignore_hidden || !name.starts_with('.'))
+            && self
+                .regexp
+                .as_ref()
+                .is_none_or(|r| r.is_match(name).unwrap_or(false))
+    }
+}
+
+/// What `query` found: the assembled file, probed at `dest`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssembleSeen {
+    pub file: Queried,
+}
+
 pub struct AssembleModule;
 
 #[async_trait]
-impl Module for AssembleModule {
+impl QueryPlanApply for AssembleModule {
+    type Args = AssembleArgs;
+    type Seen = AssembleSeen;
+    type Changes = Step;
+
     fn name(&self) -> &'static str {
         "assemble"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+    /// ansible-core's action skips it in check mode ("does not support check mode").
+    fn supports_check_mode(&self) -> bool {
+        false
+    }
+
+    fn parse(&self, args: Map) -> Result<AssembleArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        let src = a.required_str("src")?;
-        let dest = a.required_str("dest")?;
-        let opts = WriteOpts::from_args(&a)?;
-        let re = match a.str("regexp")? {
+        let regexp = match a.str("regexp")? {
             Some(r) => Some(
                 fancy_regex::Regex::new(&r)
                     .map_err(|e| ModuleError::new(format!("Invalid Regexp ({e}) in \"{r}\"")))?,
             ),
             None => None,
         };
-        let hidden_ok = !a.flag("ignore_hidden");
-        let pick = |name: &str| {
-            (hidden_ok || !name.starts_with('.'))
-                && re
-                    .as_ref()
-                    .is_none_or(|r| r.is_match(name).unwrap_or(false))
-        };
-        let mut fragments: Vec<Vec<u8>> = Vec::new();
-        if a.flag("remote_src") {
-            let q = sh_quote(&src);
-            let out = crate::common::run_sh(
-                ctx,
-                format!("if [ ! -d {q} ]; then printf 'Source (%s) is not a directory\\n' {q} >&2; exit 3; fi\ncd {q} && for f in * .[!.]* ..?*; do [ -f \"$f\" ] && printf '%s\\0' \"$f\"; done; exit 0"),
-                None,
-            )
-            .await?;
-            if out.rc != 0 {
-                return Err(ModuleError::new(out.stderr_str().trim().to_string()));
-            }
-            let text = out.stdout_str();
-            let mut names: Vec<&str> = text
-                .split('\0')
-                .filter(|n| !n.is_empty() && pick(n))
-                .collect();
-            names.sort_unstable();
-            for n in names {
-                let path = format!("{}/{n}", src.trim_end_matches('/'));
-                let data = ctx
-                    .transport
-                    .fetch(&path, ctx.become_.as_ref())
-                    .await?
-                    .ok_or_else(|| ModuleError::new(format!("fragment {path} vanished")))?;
-                fragments.push(data);
-            }
-        } else {
-            let dir = ctx
-                .env
-                .find_file(FileKind::Files, &src)
-                .filter(|p| p.is_dir())
-                .ok_or_else(|| ModuleError::new(format!("Source ({src}) is not a directory")))?;
-            let mut entries: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(&dir)
-                .map_err(|e| ModuleError::new(format!("reading {}: {e}", dir.display())))?
-                .filter_map(|e| e.ok())
-                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-                .filter(|(n, p)| p.is_file() && pick(n))
-                .collect();
-            entries.sort();
-            for (_, p) in entries {
-                fragments.push(
-                    std::fs::read(&p)
-                        .map_err(|e| ModuleError::new(format!("reading {}: {e}", p.display())))?,
-                );
-            }
-        }
-        let new = assemble(&fragments, a.str("delimiter")?.as_deref());
-        let new_text = String::from_utf8_lossy(&new).into_owned();
-        let probed = probe(ctx, &dest).await?;
-        let original = match &probed.found {
-            Found::Directory => return Err(ModuleError::new(format!("{dest} is a directory"))),
-            Found::Missing => None,
-            Found::File { content, .. } => Some(content.clone()),
-        };
-        let differs = original.as_deref() != Some(new_text.as_str());
-        let w = commit(
-            ctx,
-            &dest,
-            &probed,
-            differs.then_some(new_text.as_str()),
-            &opts,
-        )
-        .await?;
-        let mut r = ModuleResult::new(differs || w.attrs_changed)
-            .set("dest", dest.clone())
-            .set("checksum", sha1_hex(&new))
-            .set("size", new.len() as u64);
-        if let Some(b) = w.backup_file {
-            r.insert("backup_file", b);
-        }
-        Ok(with_diff(
-            ctx,
-            r,
-            &dest,
-            original.as_deref().unwrap_or(""),
-            &new_text,
-        ))
+        Ok(AssembleArgs {
+            src: a.required_str("src")?,
+            dest: a.required_str("dest")?,
+            remote_src: a.flag("remote_src"),
+            delimiter: a.str("delimiter")?,
+            regexp,
+            ignore_hidden: a.flag("ignore_hidden"),
+            backup: a.flag("backup"),
+            validate: validate::from_args(&a)?,
+            attrs: AttrSpec::from_args(&a, false)?,
+        })
     }
+
+    /// Read the fragments (host or controller), assemble them, probe `dest`.
+    async fn query(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &AssembleArgs,
+    ) -> Result<AssembleSeen, ModuleError> {
+        let fragments = match a.remote_src {
+            true => host_fragments(ctx, a).await?,
+            false => controller_fragments(ctx, a)?,
+        };
+        let new = assemble(&fragments, a.delimiter.as_deref());
+        let inst = Install {
+            attrs: a.attrs.clone(),
+            backup: a.backup,
+            validate: a.validate.clone(),
+            // The file a link points to is rewritten; the link stays.
+            follow: true,
+            ..Install::new(a.dest.as_str(), Source::Data(new))
+        };
+        let file = install::query(ctx, vec![inst])
+            .await?
+            .pop()
+            .ok_or_else(|| ModuleError::new("the host reported nothing about dest"))?;
+        Ok(AssembleSeen { file })
+    }
+
+    fn plan(a: &AssembleArgs, seen: &AssembleSeen) -> Result<Plan<Step>, ModuleError> {
+        let mut p = install::plan(&seen.file)?;
+        p.result.insert("src", a.src.as_str());
+        p.result.insert("msg", "OK");
+        if let SourceSeen::Controller { md5, .. } = &seen.file.seen.source {
+            p.result.insert("md5sum", md5.as_str());
+        }
+        Ok(p)
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _: &AssembleArgs,
+        step: Step,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        install::apply(ctx, step, result)
+            .await
+            .map_err(edit_wording)
+    }
+}
+
+/// The fragments in `a.src` on the host, picked and in name order.
+async fn host_fragments(
+    ctx: &ModuleContext<'_>,
+    a: &AssembleArgs,
+) -> Result<Vec<Vec<u8>>, ModuleError> {
+    let q = sh_quote(&a.src);
+    let out = crate::common::run_sh(
+        ctx,
+        format!("if [ ! -d {q} ]; then printf 'Source (%s) is not a directory\\n' {q} >&2; exit 3; fi\ncd {q} && for f in * .[!.]* ..?*; do [ -f \"$f\" ] && printf '%s\\0' \"$f\"; done; exit 0"),
+        None,
+    )
+    .await?;
+    if out.rc != 0 {
+        return Err(ModuleError::new(out.stderr_str().trim().to_string()));
+    }
+    let text = out.stdout_str();
+    let mut names: Vec<&str> = text
+        .split('\0')
+        .filter(|n| !n.is_empty() && a.picks(n))
+        .collect();
+    names.sort_unstable();
+    let mut fragments = Vec::with_capacity(names.len());
+    for n in names {
+        let path = format!("{}/{n}", a.src.trim_end_matches('/'));
+        let data = ctx
+            .transport
+            .fetch(&path, ctx.become_.as_ref())
+            .await?
+            .ok_or_else(|| ModuleError::new(format!("fragment {path} vanished")))?;
+        fragments.push(data);
+    }
+    Ok(fragments)
+}
+
+/// The fragments in `a.src` on the controller (`files/`), picked and in name order.
+fn controller_fragments(
+    ctx: &ModuleContext<'_>,
+    a: &AssembleArgs,
+) -> Result<Vec<Vec<u8>>, ModuleError> {
+    let dir = ctx
+        .env
+        .find_file(FileKind::Files, &a.src)
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| ModuleError::new(format!("Source ({}) is not a directory", a.src)))?;
+    let mut entries: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(&dir)
+        .map_err(|e| ModuleError::new(format!("reading {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(n, p)| p.is_file() && a.picks(n))
+        .collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|(_, p)| {
+            std::fs::read(&p).map_err(|e| ModuleError::new(format!("reading {}: {e}", p.display())))
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::Planned;
     use crate::testutil::{args, ctx, TestEnv};
+    use kplay_engine::module::Module;
     use serde_json::json;
 
     #[test]
@@ -238,18 +313,19 @@ mod tests {
         let env = TestEnv::new(d.path());
         let dest = d.path().join("out.conf").to_string_lossy().into_owned();
         let a = json!({"src": frag.to_string_lossy(), "dest": dest, "ignore_hidden": true, "regexp": "^[0-9]+-[a-z]$", "mode": "0640"});
-        let r = AssembleModule.run(&ctx(&env, true, true), args(a.clone())).await.map(|r| r.into_map()).expect("check");
+        assert!(!Planned(AssembleModule).supports_check_mode(), "ansible-core skips it in check mode");
+        let r = Planned(AssembleModule).run(&ctx(&env, true, true), args(a.clone())).await.map(|r| r.into_map()).expect("check");
         assert_eq!(r["changed"], json!(true));
         assert_eq!(r["diff"][0]["after"], json!("a\nb\n"));
         assert!(!std::path::Path::new(&dest).exists());
-        let r = AssembleModule.run(&ctx(&env, false, false), args(a.clone())).await.map(|r| r.into_map()).expect("run");
+        let r = Planned(AssembleModule).run(&ctx(&env, false, false), args(a.clone())).await.map(|r| r.into_map()).expect("run");
         assert_eq!(r["changed"], json!(true));
         assert_eq!(std::fs::read_to_string(&dest).expect("read"), "a\nb\n");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&dest).expect("stat").permissions().mode() & 0o777, 0o640);
-        let r = AssembleModule.run(&ctx(&env, false, false), args(a)).await.map(|r| r.into_map()).expect("again");
+        let r = Planned(AssembleModule).run(&ctx(&env, false, false), args(a)).await.map(|r| r.into_map()).expect("again");
         assert_eq!(r["changed"], json!(false));
-        let e = AssembleModule.run(&ctx(&env, false, false), args(json!({"src": d.path().join("none").to_string_lossy(), "dest": dest}))).await.map(|r| r.into_map()).unwrap_err();
+        let e = Planned(AssembleModule).run(&ctx(&env, false, false), args(json!({"src": d.path().join("none").to_string_lossy(), "dest": dest}))).await.map(|r| r.into_map()).unwrap_err();
         assert!(e.msg.contains("is not a directory"), "{}", e.msg);
     }
 
@@ -260,7 +336,7 @@ mod tests {
         std::fs::write(d.path().join("frags/2"), "two\n").expect("w");
         let env = TestEnv::new(d.path());
         let dest = d.path().join("all").to_string_lossy().into_owned();
-        let r = AssembleModule.run(&ctx(&env, false, false), args(json!({"src": "frags", "dest": dest, "remote_src": false, "delimiter": "---"}))).await.map(|r| r.into_map()).expect("run");
+        let r = Planned(AssembleModule).run(&ctx(&env, false, false), args(json!({"src": "frags", "dest": dest, "remote_src": false, "delimiter": "---"}))).await.map(|r| r.into_map()).expect("run");
         assert_eq!(r["changed"], json!(true));
         assert_eq!(std::fs::read_to_string(&dest).expect("read"), "one\n---\ntwo\n");
     }

@@ -1,13 +1,14 @@
 //! `blockinfile`: keep a block of lines between two marker lines, Ansible's placement rules
 //! (`insertafter`/`insertbefore` regex, EOF, BOF, `(?m)` patterns matched against the whole
-//! file) and its `prepend_newline`/`append_newline` options.
+//! file) and its `prepend_newline`/`append_newline` options. The edit is pure; reading and the
+//! one atomic write are the editors' shared pipeline (`common/text_edit.rs`).
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::PyRegex;
-use crate::common::text::{commit, read, split_lines_universal, with_diff, Found, WriteOpts};
-use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use crate::common::text::{split_lines_universal, Found, TextFile, WriteOpts};
+use crate::common::text_edit::{content_diff, EditArgs, Edited, TextChange, TextEditor};
+use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
@@ -62,6 +63,7 @@ pub static SPEC: Spec = Spec::new(
 )
 .mutually_exclusive(&[&["insertbefore", "insertafter"]]);
 
+/// `ansible.builtin.blockinfile`; registered as `Planned(BlockinfileModule)`.
 pub struct BlockinfileModule;
 
 /// Where a block without markers in the file goes.
@@ -73,7 +75,7 @@ enum Placement {
 }
 
 /// Checked arguments that shape the new content.
-struct BlockEdit {
+pub struct BlockEdit {
     present: bool,
     marker_begin_line: String,
     marker_end_line: String,
@@ -205,61 +207,68 @@ impl BlockEdit {
     }
 }
 
-#[async_trait]
-impl Module for BlockinfileModule {
+/// `blockinfile`'s checked arguments: the block edit and `create`.
+pub struct BlockArgs {
+    edit: BlockEdit,
+    create: bool,
+}
+
+impl TextEditor for BlockinfileModule {
+    type Edit = BlockArgs;
+
     fn name(&self) -> &'static str {
         "blockinfile"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+    fn parse(&self, args: Map) -> Result<EditArgs<BlockArgs>, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
         let edit = BlockEdit::from_args(&a)?;
-        let opts = WriteOpts::from_args(&a)?;
-        let create = a.flag("create");
+        Ok(EditArgs {
+            path,
+            opts: WriteOpts::from_args(&a)?,
+            edit: BlockArgs {
+                edit,
+                create: a.flag("create"),
+            },
+        })
+    }
 
-        let probed = read(ctx, &path).await?;
-        let original = match &probed.found {
+    fn edit(b: &BlockArgs, path: &str, file: &TextFile) -> Result<Edited, ModuleError> {
+        let original = match &file.found {
             Found::Directory => return Err(fail_rc(format!("Path {path} is a directory !"), 256)),
-            Found::Missing if !create => {
+            Found::Missing if !b.create => {
                 return Err(fail_rc(format!("Path {path} does not exist !"), 257))
             }
-            Found::Missing if !edit.present => {
-                return Ok(ModuleResult::new(false).set("msg", format!("File {path} not present")));
+            Found::Missing if !b.edit.present => {
+                let r = ModuleResult::new(false).set("msg", format!("File {path} not present"));
+                return Ok(Edited::Stop(r));
             }
             Found::Missing => None,
-            Found::File { content, .. } => Some(content.clone()),
+            Found::File { content, .. } => Some(content.as_str()),
         };
-        let before = original.clone().unwrap_or_default();
-        let (after, has_block) = edit.apply(&before)?;
-        let (msg, changed) = match &original {
-            Some(o) if *o == after => ("", false),
-            None => ("File created", true),
-            Some(_) if !has_block => ("Block removed", true),
-            Some(_) => ("Block inserted", true),
+        let before = original.unwrap_or_default();
+        let (after, has_block) = b.edit.apply(before)?;
+        let msg = match original {
+            Some(o) if o == after => "",
+            None => "File created",
+            Some(_) if !has_block => "Block removed",
+            Some(_) => "Block inserted",
         };
-        let done = commit(
-            ctx,
-            &path,
-            &probed,
-            changed.then_some(after.as_str()),
-            &opts,
-        )
-        .await?;
-        let mut r = done.result(changed, msg);
-        if let Some(b) = done.backup_file {
-            r.insert("backup_file", b);
-        }
-        Ok(with_diff(
-            ctx,
-            r,
-            &format!("{path} (content)"),
-            &before,
-            &after,
-        ))
+        let changed = original != Some(after.as_str());
+        let result = content_diff(ModuleResult::new(false), path, before, &after);
+        Ok(Edited::Text(TextChange {
+            after: changed.then_some(after),
+            msg: msg.to_string(),
+            result,
+        }))
     }
 }
 
 #[cfg(test)]
 #[path = "tests/blockinfile.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/blockinfile_plan.rs"]
+mod plan_tests;

@@ -2,14 +2,14 @@
 //! or remove it or the whole section, with the module's rules: options before the first
 //! section when no section is given, a commented-out `# option = x` reused in place, several
 //! `values` for a repeated option, new options placed after the section's last real line.
-//! The file is read once, edited in memory and written back once (check mode, diff, backup,
-//! mode/owner/group through the editing modules' shared probe and commit).
+//! The edit is the pure [`edit`]; reading, check mode, diff, backup and the one atomic write
+//! with mode/owner/group are the editors' shared pipeline (`common/text_edit.rs`).
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::common::text::{commit, read, split_lines_lf, with_diff, Found, WriteOpts};
-use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use crate::common::text::{split_lines_lf, Found, TextFile, WriteOpts};
+use crate::common::text_edit::{self, content_diff, EditArgs, TextChange, TextEditor};
+use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
@@ -143,168 +143,234 @@ pub struct Edited {
     pub msg: &'static str,
 }
 
-/// Apply `e` to the file's text (`None`: the file does not exist). Pure: what the module
-/// writes, and what check mode reports, is exactly this.
-pub fn edit(original: Option<&str>, e: &IniEdit) -> Edited {
+/// What an edit has done so far: whether the text changed, and ini_file's message.
+struct Verdict {
+    changed: bool,
+    msg: &'static str,
+}
+
+impl Verdict {
+    fn set(&mut self, msg: &'static str) {
+        self.changed = true;
+        self.msg = msg;
+    }
+}
+
+/// The file's lines as Python reads them (BOM dropped, universal newlines), at least one, the
+/// last terminated; true when that termination was added (a change of its own).
+fn normalised_lines(original: Option<&str>) -> (Vec<String>, bool) {
     let text = original.unwrap_or("").trim_start_matches('\u{feff}');
-    // Python reads the file with universal newlines: `\r\n` and `\r` become `\n`.
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let mut lines = split_lines_lf(&text);
-    let mut changed = false;
     if lines.is_empty() {
         lines.push("\n".to_string());
     }
+    let mut added = false;
     if let Some(last) = lines.last_mut() {
         if !last.ends_with('\n') {
             last.push('\n');
-            changed = true;
+            added = true;
         }
     }
+    (lines, added)
+}
+
+/// The lines `[start, end)` of the section whose header line starts with `header`; the
+/// caller has put a `[` sentinel last, so a found section always ends.
+fn find_section(lines: &[String], header: &str) -> Option<(usize, usize)> {
+    let mut start = None;
+    for (i, line) in lines.iter().enumerate() {
+        if let (Some(s), true) = (start, line.starts_with('[')) {
+            return Some((s, i));
+        }
+        if line.starts_with(header) {
+            start = Some(i);
+        }
+    }
+    None
+}
+
+/// Apply `e` to the file's text (`None`: the file does not exist). Pure: what the module
+/// writes, and what check mode reports, is exactly this.
+pub fn edit(original: Option<&str>, e: &IniEdit) -> Edited {
+    let (mut lines, terminated) = normalised_lines(original);
     let section = e.section.clone().unwrap_or_else(|| TOP.to_string());
     let header = format!("[{section}]");
     lines.insert(0, format!("[{TOP}]"));
     lines.push("[".to_string());
-
-    let (mut within, mut start, mut end) = (false, 0, 0);
-    for (i, line) in lines.iter().enumerate() {
-        if within && line.starts_with('[') {
-            end = i;
-            break;
-        }
-        if line.starts_with(&header) {
-            within = true;
-            start = i;
-        }
-    }
+    let span = find_section(&lines, &header);
+    let (start, end) = span.unwrap_or((0, 0));
     let after = lines.split_off(end);
     let mut sect = lines.split_off(start);
-    let before = lines;
-    let mut msg = "OK";
+    let mut out = lines;
+    let mut v = Verdict {
+        changed: terminated,
+        msg: "OK",
+    };
     let mut values = e.values.clone();
-    let mut no_value_present = false;
-
-    if e.present {
-        if let Some(option) = e.option.as_deref() {
-            let mut touched = vec![false; sect.len()];
-            let update = |sect: &mut Vec<String>, i: usize, new: String, msg: &mut &'static str| {
-                let differs = match (e.ignore_spaces, match_option(option, &sect[i], true)) {
-                    (true, Some(old)) if !old.commented => {
-                        match_option(option, &new, true).is_none_or(|n| n.value != old.value)
-                    }
-                    _ => sect[i] != new,
-                };
-                if differs {
-                    sect[i] = new;
-                    *msg = "option changed";
-                }
-                differs
-            };
-            for i in 0..sect.len() {
-                let Some(m) = match_option(option, &sect[i], e.modify_inactive) else {
-                    continue;
-                };
-                if let Some(pos) = values.iter().position(|v| *v == m.value) {
-                    let new = if m.value.is_empty() && e.allow_no_value {
-                        no_value_present = true;
-                        format!("{option}\n")
-                    } else {
-                        e.assignment(option, &m.value)
-                    };
-                    changed |= update(&mut sect, i, new, &mut msg);
-                    touched[i] = true;
-                    values.remove(pos);
-                } else if values.is_empty() && e.allow_no_value {
-                    changed |= update(&mut sect, i, format!("{option}\n"), &mut msg);
-                    touched[i] = true;
-                    no_value_present = true;
-                    break;
-                }
-            }
-            if e.exclusive && !e.allow_no_value {
-                for i in 0..sect.len() {
-                    if values.is_empty() {
-                        break;
-                    }
-                    if !touched[i] && match_option(option, &sect[i], e.modify_inactive).is_some() {
-                        let new = e.assignment(option, &values.remove(0));
-                        changed |= update(&mut sect, i, new, &mut msg);
-                        touched[i] = true;
-                    }
-                }
-                // Every other occurrence goes (never the header line, index 0).
-                for i in (1..sect.len()).rev() {
-                    if !touched[i] && match_option(option, &sect[i], e.modify_inactive).is_some() {
-                        sect.remove(i);
-                        changed = true;
-                        msg = "option changed";
-                    }
-                }
+    match (e.present, e.option.as_deref()) {
+        (true, _) => present_in_section(e, &mut sect, &mut values, &mut v),
+        (false, Some(option)) => {
+            let before_len = sect.len();
+            sect.retain(|l| match match_option(option, l, false) {
+                Some(m) => !(e.exclusive || e.values.contains(&m.value)),
+                None => true,
+            });
+            if sect.len() != before_len {
+                v.set("option changed");
             }
         }
-        if let Some(at) = (1..=sect.len())
-            .rev()
-            .find(|&i| !blank_or_comment(&sect[i - 1]))
-        {
-            if let Some(option) = e.option.as_deref() {
-                if !values.is_empty() {
-                    for v in values.iter().rev() {
-                        sect.insert(at, e.assignment(option, v));
-                    }
-                    msg = "option added";
-                    changed = true;
-                } else if e.allow_no_value && !no_value_present {
-                    sect.insert(at, format!("{option}\n"));
-                    msg = "option added";
-                    changed = true;
-                }
-            }
+        (false, None) if !sect.is_empty() => {
+            sect.clear();
+            v.set("section removed");
         }
-    } else if let Some(option) = e.option.as_deref() {
-        let before_len = sect.len();
-        sect.retain(|l| match match_option(option, l, false) {
-            Some(m) => !(e.exclusive || e.values.contains(&m.value)),
-            None => true,
-        });
-        if sect.len() != before_len {
-            changed = true;
-            msg = "option changed";
-        }
-    } else if !sect.is_empty() {
-        sect.clear();
-        msg = "section removed";
-        changed = true;
+        (false, None) => {}
     }
-
-    let mut out: Vec<String> = before;
     out.extend(sect);
     out.extend(after);
     out.remove(0);
     out.pop();
-    if !within && e.present {
-        out.push(format!("{header}\n"));
-        msg = "section and option added";
-        match e.option.as_deref() {
-            Some(option) if !values.is_empty() => {
-                for v in &values {
-                    out.push(e.assignment(option, v));
-                }
-            }
-            Some(option) if e.allow_no_value => out.push(format!("{option}\n")),
-            _ => msg = "only section added",
-        }
-        changed = true;
+    if span.is_none() && e.present {
+        add_section(e, &header, &values, &mut out, &mut v);
     }
     Edited {
         text: out.concat(),
-        changed,
-        msg,
+        changed: v.changed,
+        msg: v.msg,
     }
 }
 
+/// state=present within the section's lines (header first): existing lines updated, then
+/// the values still missing added after the section's last real line.
+fn present_in_section(
+    e: &IniEdit,
+    sect: &mut Vec<String>,
+    values: &mut Vec<String>,
+    v: &mut Verdict,
+) {
+    let mut no_value_present = false;
+    if let Some(option) = e.option.as_deref() {
+        no_value_present = update_existing(e, option, sect, values, v);
+    }
+    let (Some(option), Some(at)) = (
+        e.option.as_deref(),
+        (1..=sect.len())
+            .rev()
+            .find(|&i| !blank_or_comment(&sect[i - 1])),
+    ) else {
+        return;
+    };
+    if !values.is_empty() {
+        for val in values.iter().rev() {
+            sect.insert(at, e.assignment(option, val));
+        }
+        v.set("option added");
+    } else if e.allow_no_value && !no_value_present {
+        sect.insert(at, format!("{option}\n"));
+        v.set("option added");
+    }
+}
+
+/// The section's lines setting `option` rewritten to the wanted values (taken out of
+/// `values`); with `exclusive`, the others reused or dropped. True when a bare `option` line
+/// (allow_no_value) is there.
+fn update_existing(
+    e: &IniEdit,
+    option: &str,
+    sect: &mut Vec<String>,
+    values: &mut Vec<String>,
+    v: &mut Verdict,
+) -> bool {
+    let mut no_value_present = false;
+    let mut touched = vec![false; sect.len()];
+    let update = |sect: &mut Vec<String>, i: usize, new: String, v: &mut Verdict| {
+        let differs = match (e.ignore_spaces, match_option(option, &sect[i], true)) {
+            (true, Some(old)) if !old.commented => {
+                match_option(option, &new, true).is_none_or(|n| n.value != old.value)
+            }
+            _ => sect[i] != new,
+        };
+        if differs {
+            sect[i] = new;
+            v.set("option changed");
+        }
+    };
+    for i in 0..sect.len() {
+        let Some(m) = match_option(option, &sect[i], e.modify_inactive) else {
+            continue;
+        };
+        if let Some(pos) = values.iter().position(|x| *x == m.value) {
+            let new = if m.value.is_empty() && e.allow_no_value {
+                no_value_present = true;
+                format!("{option}\n")
+            } else {
+                e.assignment(option, &m.value)
+            };
+            update(sect, i, new, v);
+            touched[i] = true;
+            values.remove(pos);
+        } else if values.is_empty() && e.allow_no_value {
+            update(sect, i, format!("{option}\n"), v);
+            touched[i] = true;
+            no_value_present = true;
+            break;
+        }
+    }
+    if e.exclusive && !e.allow_no_value {
+        for i in 0..sect.len() {
+            if values.is_empty() {
+                break;
+            }
+            if !touched[i] && match_option(option, &sect[i], e.modify_inactive).is_some() {
+                let new = e.assignment(option, &values.remove(0));
+                update(sect, i, new, v);
+                touched[i] = true;
+            }
+        }
+        // Every other occurrence goes (never the header line, index 0).
+        for i in (1..sect.len()).rev() {
+            if !touched[i] && match_option(option, &sect[i], e.modify_inactive).is_some() {
+                sect.remove(i);
+                v.set("option changed");
+            }
+        }
+    }
+    no_value_present
+}
+
+/// A section not in the file: appended with its option (or alone).
+fn add_section(
+    e: &IniEdit,
+    header: &str,
+    values: &[String],
+    out: &mut Vec<String>,
+    v: &mut Verdict,
+) {
+    out.push(format!("{header}\n"));
+    v.set("section and option added");
+    match e.option.as_deref() {
+        Some(option) if !values.is_empty() => {
+            for val in values {
+                out.push(e.assignment(option, val));
+            }
+        }
+        Some(option) if e.allow_no_value => out.push(format!("{option}\n")),
+        _ => v.msg = "only section added",
+    }
+}
+
+/// `community.general.ini_file`; registered as `Planned(IniFileModule)`.
 pub struct IniFileModule;
 
-#[async_trait]
-impl Module for IniFileModule {
+/// `ini_file`'s checked arguments: the edit and `create`.
+pub struct IniArgs {
+    edit: IniEdit,
+    create: bool,
+}
+
+impl TextEditor for IniFileModule {
+    type Edit = IniArgs;
+
     fn name(&self) -> &'static str {
         "ini_file"
     }
@@ -313,54 +379,50 @@ impl Module for IniFileModule {
         &["community.general"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+    fn parse(&self, args: Map) -> Result<EditArgs<IniArgs>, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
-        let e = IniEdit::from_args(&a)?;
-        let opts = WriteOpts::from_args(&a)?;
+        let edit = IniEdit::from_args(&a)?;
+        Ok(EditArgs {
+            path,
+            opts: WriteOpts::from_args(&a)?,
+            edit: IniArgs {
+                edit,
+                create: a.flag("create"),
+            },
+        })
+    }
 
-        let probed = read(ctx, &path).await?;
-        let original = match &probed.found {
+    fn edit(i: &IniArgs, path: &str, file: &TextFile) -> Result<text_edit::Edited, ModuleError> {
+        let original = match &file.found {
             Found::Directory => {
                 return Err(fail_rc(format!("Destination {path} is a directory !"), 256))
             }
-            Found::Missing if !a.flag("create") => {
+            Found::Missing if !i.create => {
                 return Err(fail_rc(format!("Destination {path} does not exist!"), 257))
             }
             Found::Missing => None,
-            Found::File { content, .. } => Some(content.clone()),
+            Found::File { content, .. } => Some(content.as_str()),
         };
-        let done = edit(original.as_deref(), &e);
-        let done_write = commit(
-            ctx,
-            &path,
-            &probed,
-            done.changed.then_some(done.text.as_str()),
-            &opts,
-        )
-        .await?;
-        let mut r = done_write
-            .result(done.changed, done.msg)
-            .set("path", path.clone());
-        if let Some(b) = done_write.backup_file {
-            r.insert("backup_file", b);
-        }
-        let before = original.unwrap_or_default();
-        Ok(with_diff(
-            ctx,
-            r,
-            &format!("{path} (content)"),
-            &before,
-            &done.text,
-        ))
+        let done = edit(original, &i.edit);
+        let result = ModuleResult::new(false).set("path", path);
+        let result = content_diff(result, path, original.unwrap_or_default(), &done.text);
+        Ok(text_edit::Edited::Text(TextChange {
+            after: done.changed.then_some(done.text),
+            msg: done.msg.to_string(),
+            result,
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::Planned;
     use crate::testutil::{changed, msg, Fixture};
     use serde_json::json;
+
+    const M: Planned<IniFileModule> = Planned(IniFileModule);
 
     fn ini(v: serde_json::Value) -> IniEdit {
         let m = v.as_object().cloned().unwrap_or_default();
@@ -542,13 +604,13 @@ mod tests {
     async fn module_writes_once_and_is_idempotent() {
         let f = Fixture::new(Some("[a]\nx = 1\n"));
         let args = json!({"section": "a", "option": "x", "value": "2", "mode": "0600"});
-        let r = f.ok(&IniFileModule, args.clone()).await;
+        let r = f.ok(&M, args.clone()).await;
         assert!(changed(&r), "{r:?}");
         assert_eq!(f.content().as_deref(), Some("[a]\nx = 2\n"));
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&f.path).expect("stat").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let r = f.ok(&IniFileModule, args).await;
+        let r = f.ok(&M, args).await;
         assert!(!changed(&r), "{r:?}");
         assert_eq!(msg(&r), "OK");
     }
@@ -556,7 +618,7 @@ mod tests {
     async fn check_mode_reports_the_diff_and_writes_nothing() {
         let f = Fixture::new(Some("[a]\nx = 1\n"));
         let r = f
-            .run(&IniFileModule, json!({"section": "a", "option": "x", "value": "2"}), true, true)
+            .run(&M, json!({"section": "a", "option": "x", "value": "2"}), true, true)
             .await
             .expect("run");
         assert!(changed(&r));
@@ -569,14 +631,18 @@ mod tests {
     async fn missing_file_is_created_unless_create_is_false() {
         let f = Fixture::new(None);
         let e = f
-            .run(&IniFileModule, json!({"section": "s", "option": "o", "value": "v", "create": false}), false, false)
+            .run(&M, json!({"section": "s", "option": "o", "value": "v", "create": false}), false, false)
             .await
             .unwrap_err();
         assert_eq!(e.msg, format!("Destination {} does not exist!", f.path_str()));
         assert!(f.content().is_none());
-        let r = f.ok(&IniFileModule, json!({"section": "s", "option": "o", "value": "v"})).await;
+        let r = f.ok(&M, json!({"section": "s", "option": "o", "value": "v"})).await;
         assert!(changed(&r));
         assert_eq!(f.content().as_deref(), Some("\n[s]\no = v\n"));
     }
     }
 }
+
+#[cfg(test)]
+#[path = "tests/ini_file_plan.rs"]
+mod plan_tests;

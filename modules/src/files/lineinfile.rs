@@ -1,13 +1,14 @@
 //! `lineinfile`: make sure one line is present in (or absent from) a text file, Ansible's rules
 //! for `regexp`/`search_string`, `insertafter`/`insertbefore`, `firstmatch` and `backrefs`.
-//! The file is read once, edited in memory and written back atomically once.
+//! The file is read once, edited in memory by the pure [`TextEditor::edit`] below and written
+//! back atomically once by the editors' shared pipeline (`common/text_edit.rs`).
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::{PyRegex, Template};
-use crate::common::text::{commit, read, split_lines_lf, strip_eol, with_diff, Found, WriteOpts};
-use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use crate::common::text::{split_lines_lf, strip_eol, Found, TextFile, WriteOpts};
+use crate::common::text_edit::{content_diff, EditArgs, Edited, TextChange, TextEditor};
+use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
@@ -37,6 +38,7 @@ pub static SPEC: Spec = Spec::new(
     &["backrefs", "search_string"],
 ]);
 
+/// `ansible.builtin.lineinfile`; registered as `Planned(LineinfileModule)`.
 pub struct LineinfileModule;
 
 /// How the line is looked for.
@@ -118,12 +120,15 @@ impl Present {
         })
     }
 
-    /// Ansible's `present()`: the line (or regexp/search_string match) is replaced in place;
-    /// otherwise the line goes after/before the anchor, at BOF, or at EOF.
-    fn apply(&self, mut lines: Vec<String>) -> Result<Edit, ModuleError> {
+    /// Ansible's scan: the last (or, with `firstmatch`, first) line the finder matches; when
+    /// none, the last line equal to `line` and where the anchor puts a new one. Returns
+    /// (found line, whether the finder matched, insertion point).
+    fn locate(
+        &self,
+        lines: &[String],
+    ) -> Result<(Option<usize>, bool, Option<usize>), ModuleError> {
         let err = |e: crate::common::pyre::PyReError| ModuleError::new(e.to_string());
         let mut found: Option<usize> = None;
-        let mut matched = false;
         for (i, cur) in lines.iter().enumerate() {
             let hit = match &self.finder {
                 Finder::Regexp(re) => re.is_match(cur).map_err(err)?,
@@ -132,32 +137,38 @@ impl Present {
             };
             if hit {
                 found = Some(i);
-                matched = true;
                 if self.firstmatch {
                     break;
                 }
             }
         }
+        if found.is_some() {
+            return Ok((found, true, None));
+        }
         let mut insert_at: Option<usize> = None;
-        if !matched {
-            for (i, cur) in lines.iter().enumerate() {
-                if self.line == strip_eol(cur) {
-                    found = Some(i);
-                } else if let Some(re) = &self.anchor_re {
-                    if re.is_match(cur).map_err(err)? {
-                        insert_at = Some(if self.anchor == Anchor::After {
-                            i + 1
-                        } else {
-                            i
-                        });
-                        if self.firstmatch {
-                            break;
-                        }
+        for (i, cur) in lines.iter().enumerate() {
+            if self.line == strip_eol(cur) {
+                found = Some(i);
+            } else if let Some(re) = &self.anchor_re {
+                if re.is_match(cur).map_err(err)? {
+                    insert_at = Some(if self.anchor == Anchor::After {
+                        i + 1
+                    } else {
+                        i
+                    });
+                    if self.firstmatch {
+                        break;
                     }
                 }
             }
         }
-        let new_line = format!("{}\n", self.line);
+        Ok((found, false, insert_at))
+    }
+
+    /// Ansible's `present()`: the line (or regexp/search_string match) is replaced in place;
+    /// otherwise the line goes after/before the anchor, at BOF, or at EOF.
+    fn apply(&self, mut lines: Vec<String>) -> Result<Edit, ModuleError> {
+        let (found, matched, insert_at) = self.locate(&lines)?;
         let done = |lines: Vec<String>, msg: &str, changed: bool| {
             Ok(Edit {
                 lines,
@@ -165,10 +176,12 @@ impl Present {
                 changed,
             })
         };
-
         if let Some(i) = found {
             let mut replacement = match (&self.backrefs, &self.finder, matched) {
-                (Some(t), Finder::Regexp(re), true) => match re.search(&lines[i]).map_err(err)? {
+                (Some(t), Finder::Regexp(re), true) => match re
+                    .search(&lines[i])
+                    .map_err(|e| ModuleError::new(e.to_string()))?
+                {
                     Some(caps) => t.expand(&caps),
                     None => self.line.clone(),
                 },
@@ -187,6 +200,7 @@ impl Present {
             // Without a match there is nothing to fill the backreferences with: do nothing.
             return done(lines, "", false);
         }
+        let new_line = format!("{}\n", self.line);
         match (&self.anchor, insert_at) {
             (Anchor::Bof, _) => {
                 lines.insert(0, new_line);
@@ -270,25 +284,26 @@ fn empty_pattern_warning(a: &Args) -> Result<Option<String>, ModuleError> {
     Ok(None)
 }
 
-#[async_trait]
-impl Module for LineinfileModule {
-    fn name(&self) -> &'static str {
-        "lineinfile"
-    }
+/// What the task asks of the file's lines.
+enum Action {
+    Present(Present),
+    /// Lines to drop: those the finder matches, or (without one) those equal to the line.
+    Absent(Finder, Option<String>),
+}
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
-        let a = SPEC.parse(args)?;
-        let path = a.required_str("path")?;
-        let state = a.required_str("state")?;
-        let opts = WriteOpts::from_args(&a)?;
-        let create = a.flag("create");
-        let warning = empty_pattern_warning(&a)?;
-        let present = if state == "present" {
-            Some(Present::from_args(&a)?)
+/// `lineinfile`'s checked arguments.
+pub struct LineEdit {
+    action: Action,
+    create: bool,
+    warning: Option<String>,
+}
+
+impl LineEdit {
+    fn from_args(a: &Args) -> Result<LineEdit, ModuleError> {
+        let warning = empty_pattern_warning(a)?;
+        let action = if a.required_str("state")? == "present" {
+            Action::Present(Present::from_args(a)?)
         } else {
-            None
-        };
-        let absent_finder = if present.is_none() {
             let line = a.str("line")?;
             let finder = match (a.str("regexp")?, a.str("search_string")?) {
                 (Some(r), _) => Finder::Regexp(compile(&r)?),
@@ -300,74 +315,88 @@ impl Module for LineinfileModule {
                     ))
                 }
             };
-            Some((finder, line))
-        } else {
-            None
+            Action::Absent(finder, line)
         };
+        Ok(LineEdit {
+            action,
+            create: a.flag("create"),
+            warning,
+        })
+    }
 
-        let probed = read(ctx, &path).await?;
-        let original = match &probed.found {
+    /// The result every exit carries: the warning (Ansible gives it before anything else).
+    fn base_result(&self) -> ModuleResult {
+        let mut r = ModuleResult::new(false);
+        if let Some(w) = &self.warning {
+            r.warnings.push(w.clone());
+        }
+        r
+    }
+}
+
+impl TextEditor for LineinfileModule {
+    type Edit = LineEdit;
+    const BACKUP_KEY: &'static str = "backup";
+
+    fn name(&self) -> &'static str {
+        "lineinfile"
+    }
+
+    fn parse(&self, args: Map) -> Result<EditArgs<LineEdit>, ModuleError> {
+        let a = SPEC.parse(args)?;
+        Ok(EditArgs {
+            path: a.required_str("path")?,
+            opts: WriteOpts::from_args(&a)?,
+            edit: LineEdit::from_args(&a)?,
+        })
+    }
+
+    fn edit(e: &LineEdit, path: &str, file: &TextFile) -> Result<Edited, ModuleError> {
+        let present = matches!(e.action, Action::Present(_));
+        let original = match &file.found {
             Found::Directory => return Err(fail_rc(format!("Path {path} is a directory !"), 256)),
-            Found::Missing if present.is_some() && !create => {
+            Found::Missing if present && !e.create => {
                 return Err(fail_rc(format!("Destination {path} does not exist !"), 257))
             }
-            Found::Missing if present.is_none() => {
-                return Ok(ModuleResult::new(false).set("msg", "file not present"));
+            Found::Missing if !present => {
+                return Ok(Edited::Stop(e.base_result().set("msg", "file not present")));
             }
-            Found::Missing => String::new(),
-            Found::File { content, .. } => content.clone(),
+            Found::Missing => "",
+            Found::File { content, .. } => content.as_str(),
         };
-        let lines = split_lines_lf(&original);
-
-        let (new_lines, msg, changed, found) = match (&present, &absent_finder) {
-            (Some(p), _) => {
-                let e = p.apply(lines)?;
-                (e.lines, e.msg, e.changed, None)
+        let lines = split_lines_lf(original);
+        // Every exit past this point reports `backup`, empty unless one was made.
+        let mut result = e.base_result().set("backup", "");
+        let (new_lines, msg, changed) = match &e.action {
+            Action::Present(p) => {
+                let done = p.apply(lines)?;
+                (done.lines, done.msg, done.changed)
             }
-            (None, Some((finder, line))) => {
+            Action::Absent(finder, line) => {
                 let (kept, n) = remove_lines(lines, finder, line.as_deref())?;
+                result.insert("found", Value::from(n));
                 let msg = if n > 0 {
                     format!("{n} line(s) removed")
                 } else {
                     String::new()
                 };
-                (kept, msg, n > 0, Some(n))
-            }
-            (None, None) => {
-                return Err(ModuleError::new(
-                    "one of line, search_string, or regexp is required with state=absent",
-                ))
+                (kept, msg, n > 0)
             }
         };
         let after = new_lines.concat();
-        let done = commit(
-            ctx,
-            &path,
-            &probed,
-            changed.then_some(after.as_str()),
-            &opts,
-        )
-        .await?;
-
-        let mut r = done
-            .result(changed, &msg)
-            .set("backup", done.backup_file.unwrap_or_default());
-        if let Some(n) = found {
-            r.insert("found", Value::from(n));
-        }
-        if let Some(w) = warning {
-            r.insert("warnings", Value::Array(vec![Value::String(w)]));
-        }
-        Ok(with_diff(
-            ctx,
-            r,
-            &format!("{path} (content)"),
-            &original,
-            &after,
-        ))
+        let result = content_diff(result, path, original, &after);
+        Ok(Edited::Text(TextChange {
+            after: changed.then_some(after),
+            msg,
+            result,
+        }))
     }
 }
 
 #[cfg(test)]
 #[path = "tests/lineinfile.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/lineinfile_plan.rs"]
+mod plan_tests;

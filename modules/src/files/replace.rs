@@ -1,12 +1,13 @@
 //! `replace`: Python `re.subn` with `re.MULTILINE` over a whole file, optionally limited to the
-//! section between `after` and `before` (matched with `re.DOTALL`).
+//! section between `after` and `before` (matched with `re.DOTALL`). The substitution is pure;
+//! reading and the one atomic write are the editors' shared pipeline (`common/text_edit.rs`).
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::{PyRegex, Template};
-use crate::common::text::{commit, read, Found, WriteOpts};
-use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use crate::common::text::{Found, TextFile, WriteOpts};
+use crate::common::text_edit::{EditArgs, Edited, TextChange, TextEditor};
+use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
@@ -45,6 +46,7 @@ pub static SPEC: Spec = Spec::new(
     &[PARAMS, FILE_COMMON],
 );
 
+/// `ansible.builtin.replace`; registered as `Planned(ReplaceModule)`.
 pub struct ReplaceModule;
 
 /// The section `after`/`before` select, as a Python pattern (Ansible builds the same one).
@@ -73,7 +75,7 @@ enum Outcome {
 }
 
 /// Checked arguments.
-struct Replace {
+pub struct Replace {
     re: PyRegex,
     template: Template,
     section: Option<(PyRegex, String)>,
@@ -133,47 +135,53 @@ impl Replace {
     }
 }
 
-#[async_trait]
-impl Module for ReplaceModule {
+impl TextEditor for ReplaceModule {
+    type Edit = Replace;
+
     fn name(&self) -> &'static str {
         "replace"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
+    fn parse(&self, args: Map) -> Result<EditArgs<Replace>, ModuleError> {
         let a = SPEC.parse(args)?;
         let path = a.required_str("path")?;
         let edit = Replace::from_args(&a)?;
-        let opts = WriteOpts::from_args(&a)?;
+        Ok(EditArgs {
+            path,
+            opts: WriteOpts::from_args(&a)?,
+            edit,
+        })
+    }
 
-        let probed = read(ctx, &path).await?;
-        let contents = match &probed.found {
+    fn edit(e: &Replace, path: &str, file: &TextFile) -> Result<Edited, ModuleError> {
+        let contents = match &file.found {
             Found::Directory => return Err(fail_rc(format!("Path {path} is a directory !"), 256)),
             Found::Missing => return Err(fail_rc(format!("Path {path} does not exist !"), 257)),
-            Found::File { content, .. } => content.clone(),
+            Found::File { content, .. } => content.as_str(),
         };
-        let (new_text, msg) = match edit.apply(&contents)? {
-            Outcome::NoSection(m) => {
-                return Ok(ModuleResult::new(false)
-                    .set("rc", Value::from(0))
-                    .set("msg", m));
-            }
-            Outcome::Unchanged => (None, String::new()),
-            Outcome::Replaced { text, count } => (Some(text), format!("{count} replacements made")),
-        };
-        let changed = new_text.is_some();
-        let done = commit(ctx, &path, &probed, new_text.as_deref(), &opts).await?;
-        let mut r = done.result(changed, &msg).set("rc", Value::from(0));
-        if let Some(b) = done.backup_file {
-            r.insert("backup_file", b);
-        }
-        if let (true, Some(after)) = (ctx.diff, &new_text) {
-            // Ansible's replace uses the bare path as both headers.
-            r = r.with_diff(&path, &path, &contents, after);
-        }
-        Ok(r)
+        let result = ModuleResult::new(false).set("rc", Value::from(0));
+        Ok(match e.apply(contents)? {
+            Outcome::NoSection(m) => Edited::Stop(result.set("msg", m)),
+            Outcome::Unchanged => Edited::Text(TextChange {
+                after: None,
+                msg: String::new(),
+                result,
+            }),
+            Outcome::Replaced { text, count } => Edited::Text(TextChange {
+                // Ansible's replace uses the bare path as both headers, and shows a diff
+                // only when something was replaced.
+                result: result.with_diff(path, path, contents, &text),
+                after: Some(text),
+                msg: format!("{count} replacements made"),
+            }),
+        })
     }
 }
 
 #[cfg(test)]
 #[path = "tests/replace.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/replace_plan.rs"]
+mod plan_tests;

@@ -7,7 +7,8 @@
 //! `find -printf`), files travel through the transport's atomic put/fetch, and every other
 //! change on the receiving side (directories, links, deletions, modes, times) is one script.
 //! The result carries rsync's itemized change lines (`stdout_lines`) and, with `--diff`, the
-//! same text as `prepared`.
+//! same text as `prepared`. With `delegate_to`, as ansible-core's: `push` sends delegate →
+//! inventory host, `pull` inventory host → delegate (both on the host when delegated to it).
 
 use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
@@ -573,6 +574,8 @@ fn apply_script(top: &str, pl: &Plan, o: &Opts, root: bool) -> String {
     s
 }
 
+/// Not query → plan → apply ([`crate::planned`]): it spans two hosts (the sending and the
+/// receiving side), so it lists both trees and plans the receiving script itself (`plan`).
 pub struct SynchronizeModule;
 
 #[async_trait]
@@ -585,6 +588,11 @@ impl Module for SynchronizeModule {
         &["ansible.posix"]
     }
 
+    /// Delegated, the transfer runs between the delegate and the inventory host.
+    fn wants_delegation_target(&self) -> bool {
+        true
+    }
+
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let a = SPEC.parse(args)?;
         let o = Opts::from_args(&a)?;
@@ -592,19 +600,8 @@ impl Module for SynchronizeModule {
         let mut src = a.required_str("src")?;
         let dest = a.required_str("dest")?;
         let local = LocalTransport::new();
-        let controller = Side {
-            t: &local,
-            become_: None,
-            env: vec![],
-            name: "controller",
-        };
-        let host = Side {
-            t: ctx.transport,
-            become_: ctx.become_.clone(),
-            env: ctx.environment.clone(),
-            name: "host",
-        };
-        if !pull && !src.starts_with('/') {
+        let (controller, host) = sides(ctx, &local);
+        if !pull && !src.starts_with('/') && controller.name == "controller" {
             // A relative source is looked up like `copy`'s (role files/, then the playbook).
             let slash = src.ends_with('/');
             if let Some(found) = ctx
@@ -695,6 +692,46 @@ impl Module for SynchronizeModule {
         }
         Ok(r)
     }
+}
+
+/// The two ends: the controller and the host; for a delegated task, as ansible-core's
+/// synchronize, the delegate (where rsync would run) and the inventory host, which is the
+/// same machine when the task is delegated to its own host.
+fn sides<'a>(ctx: &'a ModuleContext<'a>, local: &'a LocalTransport) -> (Side<'a>, Side<'a>) {
+    let host = |t: &'a dyn Transport, become_: Option<Become>| Side {
+        t,
+        become_,
+        env: ctx.environment.clone(),
+        name: "host",
+    };
+    match &ctx.delegation {
+        Some(d) if !is_local_name(&d.delegate) => {
+            let own = d.delegate == ctx.host;
+            let near = Side {
+                t: ctx.transport,
+                become_: if own { d.become_.clone() } else { None },
+                env: ctx.environment.clone(),
+                name: "delegate",
+            };
+            (near, host(d.target, d.become_.clone()))
+        }
+        Some(d) => (controller(local), host(d.target, d.become_.clone())),
+        None => (controller(local), host(ctx.transport, ctx.become_.clone())),
+    }
+}
+
+fn controller(local: &LocalTransport) -> Side<'_> {
+    Side {
+        t: local,
+        become_: None,
+        env: vec![],
+        name: "controller",
+    }
+}
+
+/// Names ansible-core's synchronize treats as the controller itself.
+fn is_local_name(name: &str) -> bool {
+    matches!(name, "localhost" | "127.0.0.1" | "::1")
 }
 
 /// The rsync command line Ansible would have run, for the `cmd` key (information only).
@@ -890,6 +927,25 @@ mod tests {
         assert!(o(json!(["--exclude=*.log", "--no-motd", "--exclude", "tmp"])).is_ok());
     }
 
+    /// A delegated run: `transport` reaches the delegate, `target` the inventory host.
+    async fn delegated(
+        env: &TestEnv,
+        delegate: &str,
+        a: serde_json::Value,
+    ) -> Result<Map, ModuleError> {
+        let mut c = ctx(env, false, false);
+        c.host = "web1";
+        c.delegation = Some(kplay_engine::module::Delegation {
+            delegate: delegate.into(),
+            target: &crate::testutil::LOCAL_SH,
+            become_: None,
+        });
+        SynchronizeModule
+            .run(&c, crate::testutil::args(a))
+            .await
+            .map(|r| r.into_map())
+    }
+
     crate::testutil::both_paths! {
     async fn push_copies_a_tree_keeps_modes_and_times_and_is_idempotent() {
         let (d, env) = tree();
@@ -978,6 +1034,32 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.msg.contains("does not exist on the controller"), "{}", e.msg);
+    }
+
+    async fn delegated_push_and_pull_run_between_the_delegate_and_the_host() {
+        let (d, env) = tree();
+        let (src, dest) = (d.path().join("src"), d.path().join("on-host"));
+        let r = delegated(&env, "web2", json!({"src": format!("{}/", src.display()), "dest": dest}))
+            .await
+            .expect("push");
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(std::fs::read_to_string(dest.join("sub/b.txt")).expect("read"), "beta\n");
+        let back = d.path().join("on-delegate");
+        delegated(&env, "web2", json!({"src": dest.join("a.txt"), "dest": back, "mode": "pull"}))
+            .await
+            .expect("pull");
+        assert_eq!(std::fs::read_to_string(&back).expect("read"), "alpha\n");
+        // A relative source is the delegate's, not looked up among the controller's files.
+        let e = delegated(&env, "web2", json!({"src": "kplay-no-such-dir", "dest": "/tmp/x"}))
+            .await
+            .unwrap_err();
+        assert!(e.msg.contains("does not exist on the delegate"), "{}", e.msg);
+        // Delegated to its own host: both paths are the host's.
+        let own = d.path().join("own");
+        delegated(&env, "web1", json!({"src": src.join("a.txt"), "dest": own}))
+            .await
+            .expect("own");
+        assert_eq!(std::fs::read_to_string(&own).expect("read"), "alpha\n");
     }
     }
 }

@@ -2,6 +2,9 @@
 //! its creator may use (0600 / 0700, as `mktemp` makes them), named `PREFIX` + random +
 //! `SUFFIX` in `path` (default: the host's `$TMPDIR`, else /tmp). Always `changed`; like
 //! Ansible's it does not run under `--check` (the engine skips it).
+//!
+//! Not query→plan→apply: its effect IS the action, a new randomly named file each run; there
+//! is no state on the host to compare with.
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::reads::failure;
@@ -80,9 +83,8 @@ impl Module for TempfileModule {
                 &e,
             ));
         }
-        Ok(ModuleResult::new(true)
-            .set("path", o.trim_end_matches('\n'))
-            .set("state", if dir { "directory" } else { "file" }))
+        // Ansible's result is `changed` and `path`, nothing more.
+        Ok(ModuleResult::new(true).set("path", o.trim_end_matches('\n')))
     }
 }
 
@@ -103,6 +105,7 @@ mod tests {
             .await.map(|r| r.into_map())
             .expect("tempfile");
         assert_eq!(r["changed"], json!(true));
+        assert!(!r.contains_key("state"), "Ansible returns only changed and path");
         let p = std::path::PathBuf::from(r["path"].as_str().expect("path"));
         let name = p.file_name().expect("name").to_string_lossy().into_owned();
         assert!(name.starts_with("kp.") && name.ends_with(".conf") && name.len() == 3 + 8 + 5, "{name}");

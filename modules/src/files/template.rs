@@ -1,12 +1,14 @@
 //! `template`: render a controller-side Jinja file with the host's variables and install the
-//! result at `dest` exactly as `copy` would (same probe, comparison, write, diff).
+//! result at `dest` exactly as `copy` would: `query` renders on the controller and probes the
+//! host; `plan` and `apply` are the shared install pipeline's.
 
 use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::AttrSpec;
-use crate::common::install::{install_file, Install, Source};
+use crate::common::install::{self, Install, Queried, Source, Step};
 use crate::common::{basename, validate};
+use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{FileKind, ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 use std::path::PathBuf;
 
@@ -67,23 +69,41 @@ pub static SPEC: Spec = Spec::new(
 );
 
 /// Checked `template` arguments.
-#[derive(Debug, Clone)]
-struct TemplateArgs {
-    src: PathBuf,
-    src_name: String,
-    dest: String,
-    attrs: AttrSpec,
-    backup: bool,
-    force: bool,
-    follow: bool,
-    validate: Option<String>,
-    newline: String,
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateArgs {
+    pub src: String,
+    pub dest: String,
+    /// `mode: preserve` is resolved against the template file in `query`.
+    pub attrs: AttrSpec,
+    pub backup: bool,
+    pub force: bool,
+    pub follow: bool,
+    pub validate: Option<String>,
+    pub newline: String,
 }
 
-impl TemplateArgs {
-    fn parse(args: Map, ctx: &ModuleContext<'_>) -> Result<TemplateArgs, ModuleError> {
+/// What `query` found: the template file and the file to install (rendered text, probed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateSeen {
+    pub src: PathBuf,
+    pub file: Queried,
+}
+
+pub struct TemplateModule;
+
+#[async_trait]
+impl QueryPlanApply for TemplateModule {
+    type Args = TemplateArgs;
+    type Seen = TemplateSeen;
+    /// The file's step and the template's path (the result's `src`).
+    type Changes = (Step, String);
+
+    fn name(&self) -> &'static str {
+        "template"
+    }
+
+    fn parse(&self, args: Map) -> Result<TemplateArgs, ModuleError> {
         let a = SPEC.parse(args)?;
-        let src_name = a.str("src")?.unwrap_or_default();
         let newline = a
             .choice(
                 "newline_sequence",
@@ -91,64 +111,80 @@ impl TemplateArgs {
             )?
             .unwrap_or_else(|| "\n".into());
         let newline = newline.replace("\\n", "\n").replace("\\r", "\r");
-        let validate = validate::from_args(&a)?;
-        let src = ctx
-            .env
-            .find_file(FileKind::Templates, &src_name)
-            .ok_or_else(|| ModuleError::new(format!("Could not find or access '{src_name}'")))?;
-        let mut attrs = AttrSpec::from_args(&a, true)?;
-        attrs.resolve_preserve(&src)?;
         Ok(TemplateArgs {
-            src,
-            src_name,
+            src: a.str("src")?.unwrap_or_default(),
             dest: a.str("dest")?.unwrap_or_default(),
-            attrs,
+            validate: validate::from_args(&a)?,
+            attrs: AttrSpec::from_args(&a, true)?,
             backup: a.flag("backup"),
             force: a.flag("force"),
             follow: a.flag("follow"),
-            validate,
             newline,
         })
     }
-}
 
-pub struct TemplateModule;
-
-#[async_trait]
-impl Module for TemplateModule {
-    fn name(&self) -> &'static str {
-        "template"
-    }
-
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
-        let a = TemplateArgs::parse(args, ctx)?;
-        let bytes = std::fs::read(&a.src).map_err(|e| {
-            ModuleError::new(format!("Could not find or access '{}': {e}", a.src_name))
-        })?;
+    /// Find and render the template on the controller, then probe `dest`.
+    async fn query(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &TemplateArgs,
+    ) -> Result<TemplateSeen, ModuleError> {
+        let src = ctx
+            .env
+            .find_file(FileKind::Templates, &a.src)
+            .ok_or_else(|| ModuleError::new(format!("Could not find or access '{}'", a.src)))?;
+        let bytes = std::fs::read(&src)
+            .map_err(|e| ModuleError::new(format!("Could not find or access '{}': {e}", a.src)))?;
         let text = String::from_utf8(bytes).map_err(|_| {
-            ModuleError::new(format!("template {} is not valid UTF-8", a.src.display()))
+            ModuleError::new(format!("template {} is not valid UTF-8", src.display()))
         })?;
         let mut rendered = ctx
             .env
-            .render_template_text(&text, &a.src)
+            .render_template_text(&text, &src)
             .map_err(ModuleError::new)?;
         if a.newline != "\n" {
             rendered = rendered.replace('\n', &a.newline);
         }
+        let mut attrs = a.attrs.clone();
+        attrs.resolve_preserve(&src)?;
         let inst = Install {
-            dest: &a.dest,
-            source: Source::Data(rendered.as_bytes()),
-            basename: Some(basename(&a.src_name)),
-            attrs: a.attrs.clone(),
+            basename: Some(basename(&a.src)),
+            attrs,
             force: a.force,
             backup: a.backup,
-            validate: a.validate.as_deref(),
+            validate: a.validate.clone(),
             follow: a.follow,
-            after_header: a.src.display().to_string(),
-            directory_mode: None,
+            after_header: src.display().to_string(),
+            ..Install::new(a.dest.as_str(), Source::Data(rendered.into_bytes()))
         };
-        let r = install_file(ctx, &inst).await?;
-        Ok(r.set("src", a.src.display().to_string()))
+        let file = install::query(ctx, vec![inst])
+            .await?
+            .pop()
+            .ok_or_else(|| ModuleError::new("the host reported nothing about dest"))?;
+        Ok(TemplateSeen { src, file })
+    }
+
+    fn plan(_: &TemplateArgs, seen: &TemplateSeen) -> Result<Plan<(Step, String)>, ModuleError> {
+        let p = install::plan(&seen.file)?;
+        let src = seen.src.display().to_string();
+        let mut result = p.result;
+        if result.extra.contains_key("dest") {
+            result.insert("src", src.as_str());
+        }
+        Ok(Plan {
+            changes: p.changes.map(|s| (s, src)),
+            result,
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _: &TemplateArgs,
+        (step, src): (Step, String),
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        Ok(install::apply(ctx, step, result).await?.set("src", src))
     }
 }
 
@@ -161,7 +197,7 @@ mod tests {
 
     /// `tpl/app.conf.j2` with `tpl` as its text, rendered with `port: 8080`.
     fn fx(tpl: &str) -> HostFx {
-        let mut fx = HostFx::new(&TemplateModule, "tpl");
+        let mut fx = HostFx::new(&crate::planned::Planned(TemplateModule), "tpl");
         std::fs::write(fx.dir.path().join("tpl/app.conf.j2"), tpl).unwrap();
         fx.env.vars.insert("port".into(), json!(8080));
         fx

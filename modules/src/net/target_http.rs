@@ -512,6 +512,25 @@ async fn exchange(
     Ok((status, headers))
 }
 
+/// kplay's own client speaks plain HTTP only. For https (or ftp) it still connects from the host
+/// first, so a server the host cannot reach (an air-gapped host) fails as the request itself
+/// does on such a host (ansible-core's `Request failed: <urlopen error …>`); only a reachable
+/// server meets the limitation.
+async fn unsupported_scheme(ctx: &ModuleContext<'_>, u: &UrlParts, url: &str) -> HttpError {
+    let limitation = || {
+        HttpError::Host(format!(
+            "{url}: the host has no curl, and kplay's own client reaches it only for http:// URLs"
+        ))
+    };
+    if u.port == 0 {
+        return limitation();
+    }
+    match ctx.transport.open_tcp(&u.host, u.port).await {
+        Err(e) => HttpError::Request(e.to_string()),
+        Ok(_connected) => limitation(),
+    }
+}
+
 async fn tunnel_request(
     ctx: &ModuleContext<'_>,
     req: &HttpRequest,
@@ -525,9 +544,7 @@ async fn tunnel_request(
         for _ in 0..=50 {
             let u = parse_url(&url)?;
             if u.scheme != "http" {
-                return Err(HttpError::Host(format!(
-                    "{url}: the host has no curl, and kplay's own client reaches it only for http:// URLs"
-                )));
+                return Err(unsupported_scheme(ctx, &u, &url).await);
             }
             let mut local = match sink {
                 Sink::Return => LocalSink::Memory(Vec::new()),

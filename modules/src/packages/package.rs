@@ -1,6 +1,9 @@
 //! `package`: the generic OS package manager module. It picks the manager (`use`, else the
 //! `ansible_pkg_mgr` fact, else what the host has) and hands all other arguments to that
 //! manager's module, whose own argument checks then apply, as Ansible does.
+//!
+//! Not query→plan→apply itself: it only picks the manager, then runs that manager's
+//! `Planned` module (apt, dnf, yum), so their query, plan and check mode are reused as they are.
 
 use crate::apt::AptModule;
 use crate::common::args::{p, Param, Spec};

@@ -1,12 +1,10 @@
 //! `redhat_subscription` (community.general): registering a host with Red Hat Subscription
 //! Management needs Red Hat's servers on the Internet, which an air-gapped kplay install never
 //! has. The module is known (playbooks load, arguments are checked) and fails with a clear
-//! "not supported offline" message instead of an unknown-action error.
+//! "not supported offline" message instead of an unknown-action error. Only its arguments live
+//! here; the module is [`crate::packages::offline_refused::OfflineRefused`] over this `SPEC`.
 
 use crate::common::args::{p, Param, Spec};
-use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
-use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
     p("state", &[])
@@ -62,54 +60,3 @@ pub static SPEC: Spec = Spec::new(
     "Manage registration and subscriptions to RHSM (refused: needs the Internet)",
     &[PARAMS],
 );
-
-/// The failure both subscription-manager modules give.
-pub fn offline_refusal(module: &str) -> ModuleError {
-    ModuleError::new(format!(
-        "{module}: Red Hat Subscription Management is not supported offline: it needs Red Hat's \
-         servers, which an air-gapped kplay install cannot reach. Serve the packages from a local \
-         repository instead (kplay's bundle, or yum_repository pointing at a mirror)."
-    ))
-}
-
-pub struct RedhatSubscriptionModule;
-
-#[async_trait]
-impl Module for RedhatSubscriptionModule {
-    fn name(&self) -> &'static str {
-        "redhat_subscription"
-    }
-
-    fn collections(&self) -> &'static [&'static str] {
-        &["community.general"]
-    }
-
-    async fn run(&self, _ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
-        SPEC.parse(args)?;
-        Err(offline_refusal("redhat_subscription"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testutil::{args, ctx, TestEnv};
-    use serde_json::json;
-
-    crate::testutil::both_paths! {
-    async fn refuses_clearly_after_checking_arguments() {
-        let env = TestEnv::new(std::path::Path::new("/"));
-        let e = RedhatSubscriptionModule
-            .run(&ctx(&env, false, false), args(json!({"username": "u", "password": "p", "auto_attach": true})))
-            .await.map(|r| r.into_map())
-            .unwrap_err();
-        assert!(e.msg.contains("not supported offline"), "{}", e.msg);
-        assert!(!e.msg.contains("p,") && !e.msg.contains("\"p\""));
-        let e = RedhatSubscriptionModule
-            .run(&ctx(&env, false, false), args(json!({"nope": 1})))
-            .await.map(|r| r.into_map())
-            .unwrap_err();
-        assert!(e.msg.starts_with("Unsupported parameters for (redhat_subscription) module: nope"), "{}", e.msg);
-    }
-    }
-}

@@ -71,6 +71,7 @@ pub fn parse(out: &str, database: &str, split: Option<&str>) -> Map {
     res
 }
 
+/// Not query → plan → apply ([`crate::planned`]): Only reads the host (a database as facts): nothing to plan or change.
 pub struct GetentModule;
 
 #[async_trait]

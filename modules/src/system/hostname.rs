@@ -9,8 +9,9 @@ use crate::common::args::{p, Param, Spec};
 use crate::common::reads::{failure, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::common::write::{write_file, WriteRequest};
+use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::transport::sh_quote;
 use kplay_engine::value::{Map, Value};
 
@@ -29,7 +30,7 @@ const USES: &[&str] = &[
     "redhat", "sles", "solaris", "systemd",
 ];
 
-/// `ansible.builtin.hostname`.
+/// `ansible.builtin.hostname`; registered as `Planned(HostnameModule)`.
 pub struct HostnameModule;
 
 /// How the permanent name is kept.
@@ -274,76 +275,120 @@ pub fn facts(name: &str, fqdn: &str) -> Value {
     Value::Object(f)
 }
 
+/// hostnamectl's limit, checked as Ansible does: only when the name is about to be set (so
+/// check mode reports the change rather than failing).
+pub fn check_length(a: &HostnameArgs, s: &Seen) -> Result<(), ModuleError> {
+    if s.strategy == Strategy::Systemd && a.name.len() > 64 {
+        return Err(ModuleError::new(
+            "name cannot be longer than 64 characters on systemd servers, try a shorter name",
+        ));
+    }
+    Ok(())
+}
+
+/// What apply does: the strategy's file (when it keeps the name and differs), then the
+/// commands that set what differs and print the new fully qualified name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub file: Option<(&'static str, String)>,
+    pub script: String,
+    /// What query saw (the length check needs the strategy).
+    pub seen: Seen,
+}
+
+/// Ansible's decision: change what differs; the diff names the running name when that is the
+/// one that differs, else the permanent one; facts from the name (the fqdn as the host has
+/// it now — apply reads the new one).
+pub fn plan(a: &HostnameArgs, s: &Seen) -> Result<Plan<Changes>, ModuleError> {
+    let result = ModuleResult::new(false)
+        .set("name", a.name.as_str())
+        .set("ansible_facts", facts(&a.name, &s.fqdn));
+    let Some(script) = change_script(&a.name, s) else {
+        return Ok(Plan::nothing(result));
+    };
+    let before = if a.name != s.current {
+        &s.current
+    } else {
+        &s.permanent
+    };
+    let mut d = Map::new();
+    d.insert(
+        "before".into(),
+        Value::String(format!("hostname = {before}\n")),
+    );
+    d.insert(
+        "after".into(),
+        Value::String(format!("hostname = {}\n", a.name)),
+    );
+    let changes = Changes {
+        file: file_change(&a.name, s),
+        script,
+        seen: s.clone(),
+    };
+    Ok(Plan::change(changes, result.set("diff", Value::Object(d))))
+}
+
 #[async_trait]
-impl Module for HostnameModule {
+impl QueryPlanApply for HostnameModule {
+    type Args = HostnameArgs;
+    type Seen = Seen;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
         "hostname"
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
-        let a = HostnameArgs::parse(args)?;
-        let s = seen(&a, &read_all(ctx, &reads()).await?);
-        if s.strategy == Strategy::Systemd && a.name.len() > 64 {
-            return Err(ModuleError::new(
-                "name cannot be longer than 64 characters on systemd servers, try a shorter name",
-            ));
+    fn parse(&self, args: Map) -> Result<HostnameArgs, ModuleError> {
+        HostnameArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &HostnameArgs) -> Result<Seen, ModuleError> {
+        Ok(seen(a, &read_all(ctx, &reads()).await?))
+    }
+
+    fn plan(a: &HostnameArgs, s: &Seen) -> Result<Plan<Changes>, ModuleError> {
+        plan(a, s)
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        a: &HostnameArgs,
+        c: Changes,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        check_length(a, &c.seen)?;
+        if let Some((file, content)) = c.file {
+            // The one atomic write of the common facade: never a half-written name.
+            let req = WriteRequest {
+                dest: file,
+                data: content.as_bytes(),
+                mode: Some(0o644),
+                ..Default::default()
+            };
+            write_file(ctx, &req).await?;
         }
-        let script = change_script(&a.name, &s);
-        let before = if a.name != s.current {
-            &s.current
-        } else {
-            &s.permanent
-        };
-        let mut result = ModuleResult::new(script.is_some()).set("name", a.name.as_str());
-        if script.is_some() {
-            let mut d = Map::new();
-            d.insert(
-                "before".into(),
-                Value::String(format!("hostname = {before}\n")),
+        let out = run_sh(ctx, c.script, None).await?;
+        let (o, e) = (out.stdout_str(), out.stderr_str());
+        if out.rc != 0 {
+            let msg = format!(
+                "Command failed rc={}, out={}, err={}",
+                out.rc,
+                o.trim(),
+                e.trim()
             );
-            d.insert(
-                "after".into(),
-                Value::String(format!("hostname = {}\n", a.name)),
-            );
-            result.insert("diff", Value::Object(d));
+            return Err(failure(msg, out.rc, &o, &e));
         }
-        let mut fqdn = s.fqdn.clone();
-        if let Some(script) = script.filter(|_| !ctx.check_mode) {
-            if let Some((file, content)) = file_change(&a.name, &s) {
-                // The one atomic write: never a half-written name.
-                let req = WriteRequest {
-                    dest: file,
-                    data: content.as_bytes(),
-                    mode: Some(0o644),
-                    ..Default::default()
-                };
-                write_file(ctx, &req).await?;
-            }
-            let out = run_sh(ctx, script, None).await?;
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            if out.rc != 0 {
-                return Err(failure(
-                    format!(
-                        "Failed to set hostname (rc={}): {}",
-                        out.rc,
-                        format!("{o}{e}").trim()
-                    ),
-                    out.rc,
-                    &o,
-                    &e,
-                ));
-            }
-            fqdn = o.trim().to_string();
-        }
-        result.insert("ansible_facts", facts(&a.name, &fqdn));
-        Ok(result)
+        Ok(result.set("ansible_facts", facts(&a.name, o.trim())))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::Planned;
     use crate::testutil::args;
+    use kplay_engine::module::Module;
     use serde_json::json;
 
     fn seen_with(strategy: Strategy, current: &str, permanent: &str, file: &str) -> Seen {
@@ -354,6 +399,59 @@ mod tests {
             file_content: file.into(),
             fqdn: current.into(),
         }
+    }
+
+    fn hn(name: &str) -> HostnameArgs {
+        HostnameArgs::parse(args(json!({ "name": name }))).expect("args")
+    }
+
+    #[test]
+    fn plan_is_nothing_when_both_names_match() {
+        let s = seen_with(Strategy::File, "web1", "web1", "web1\n");
+        let p = plan(&hn("web1"), &s).expect("plan");
+        assert!(p.changes.is_none() && !p.result.changed && p.result.diff.is_none());
+        assert_eq!(p.result.extra["name"], "web1");
+        assert_eq!(
+            p.result
+                .facts
+                .as_ref()
+                .map(|f| f["ansible_nodename"].clone()),
+            Some(json!("web1"))
+        );
+    }
+
+    #[test]
+    fn plan_writes_the_file_and_diffs_the_name_that_differs() {
+        let s = seen_with(Strategy::File, "old", "old", "old\n");
+        let p = plan(&hn("new"), &s).expect("plan");
+        let c = p.changes.expect("changes");
+        assert_eq!(c.file, Some(("/etc/hostname", "new\n".to_string())));
+        assert!(c.script.starts_with("hostname new"), "{}", c.script);
+        let d = p.result.diff.to_value().expect("diff");
+        assert_eq!(d["before"], "hostname = old\n");
+        assert_eq!(d["after"], "hostname = new\n");
+        // Only the permanent name differs: the diff names it.
+        let s = seen_with(Strategy::Systemd, "new", "perm", "");
+        let p = plan(&hn("new"), &s).expect("plan");
+        assert_eq!(
+            p.result.diff.to_value().expect("diff")["before"],
+            "hostname = perm\n"
+        );
+        assert_eq!(p.changes.expect("changes").file, None);
+    }
+
+    #[test]
+    fn long_names_are_refused_on_systemd_only_when_applied() {
+        let long = "a".repeat(65);
+        let s = seen_with(Strategy::Systemd, "x", "x", "");
+        // Check mode reports the change, as Ansible's does.
+        assert!(plan(&hn(&long), &s).expect("plan").result.changed);
+        assert!(check_length(&hn(&long), &s)
+            .unwrap_err()
+            .msg
+            .contains("64 characters"));
+        let s = seen_with(Strategy::File, "x", "x", "");
+        assert!(check_length(&hn(&long), &s).is_ok());
     }
 
     #[test]
@@ -465,7 +563,7 @@ mod tests {
         if cur.is_empty() {
             return;
         }
-        let r = HostnameModule
+        let r = Planned(HostnameModule)
             .run(
                 &crate::testutil::ctx(&env, true, true),
                 args(json!({"name": cur})),
@@ -474,7 +572,7 @@ mod tests {
             .unwrap()
             .into_map();
         assert_eq!(r["ansible_facts"]["ansible_nodename"], json!(cur));
-        let r2 = HostnameModule
+        let r2 = Planned(HostnameModule)
             .run(
                 &crate::testutil::ctx(&env, true, true),
                 args(json!({"name": "kplay-never-applied"})),

@@ -44,6 +44,7 @@ const PARAMS: &[Param] = &[
 /// `reboot`'s declared arguments.
 pub static SPEC: Spec = Spec::new("reboot", "Reboot a machine", &[PARAMS]);
 
+/// Not query → plan → apply ([`crate::planned`]): its effect is the reboot and the wait for the host to come back, every run.
 pub struct RebootModule;
 
 /// The detached reboot: it must answer before the host goes down.

@@ -1,15 +1,20 @@
 //! `selinux` (ansible.posix.selinux): the SELinux mode and policy, both in the boot
 //! configuration (`SELINUX=` / `SELINUXTYPE=` in /etc/selinux/config) and, where the kernel
 //! allows it, at run time (`setenforce`). Turning SELinux on or off entirely needs a reboot,
-//! reported as `reboot_required` as Ansible does. One round trip reads the runtime mode; the
-//! configuration file goes through the editing modules' probe and atomic commit.
+//! reported as `reboot_required` as Ansible does. `query` reads the configuration file and the
+//! runtime mode, `plan` computes the new file, the `setenforce` and the messages, `apply`
+//! runs `setenforce` and writes the file through the shared rendered-file pipeline
+//! ([`crate::packages::repo_files`]).
 
 use crate::common::args::{p, Param, Spec};
+use crate::common::attrs::AttrSpec;
 use crate::common::reads::{failure, read_all, Read};
-use crate::common::text::{commit, read, with_diff, Found, WriteOpts};
+use crate::common::text::{TextFile, WriteOpts};
 use crate::common::{fail_rc, run_sh};
+use crate::packages::repo_files::{plan_file, query_file, FileEdit};
+use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
-use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
+use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
@@ -83,8 +88,53 @@ fn runtime_plan(runtime: &str, want: &str) -> (Option<&'static str>, bool) {
     }
 }
 
+/// Checked arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelinuxArgs {
+    /// `enforcing`, `permissive` or `disabled`.
+    pub state: String,
+    pub policy: Option<String>,
+    pub configfile: String,
+}
+
+impl SelinuxArgs {
+    pub fn parse(args: Map) -> Result<SelinuxArgs, ModuleError> {
+        let a = SPEC.parse(args)?;
+        if a.flag("update_kernel_param") {
+            return Err(ModuleError::new(
+                "update_kernel_param=true is not supported by kplay (it needs grubby); set the kernel argument with the `cmdline` module",
+            ));
+        }
+        Ok(SelinuxArgs {
+            state: a.required_str("state")?,
+            policy: a.str("policy")?,
+            configfile: a.required_str("configfile")?,
+        })
+    }
+}
+
+/// What `query` found: the configuration file and the running mode.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub file: TextFile,
+    /// `enforcing`, `permissive` or `disabled`.
+    pub runtime: String,
+}
+
+/// What `apply` does, in this order.
+#[derive(Debug, Clone)]
+pub struct Changes {
+    /// `setenforce 1|0`.
+    pub setenforce: Option<&'static str>,
+    pub file: Option<FileEdit>,
+}
+
 #[async_trait]
-impl Module for SelinuxModule {
+impl QueryPlanApply for SelinuxModule {
+    type Args = SelinuxArgs;
+    type Seen = Seen;
+    type Changes = Changes;
+
     fn name(&self) -> &'static str {
         "selinux"
     }
@@ -93,38 +143,12 @@ impl Module for SelinuxModule {
         &["ansible.posix"]
     }
 
-    async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
-        let a = SPEC.parse(args)?;
-        let state = a.required_str("state")?;
-        let configfile = a.required_str("configfile")?;
-        if a.flag("update_kernel_param") {
-            return Err(ModuleError::new(
-                "update_kernel_param=true is not supported by kplay (it needs grubby); set the kernel argument with the `cmdline` module",
-            ));
-        }
-        let probed = read(ctx, &configfile).await?;
-        let original = match &probed.found {
-            Found::File { content, .. } => content.clone(),
-            _ => {
-                let mut e = fail_rc(format!("Unable to find file {configfile}"), 1);
-                e.result.insert(
-                    "details".into(),
-                    "Please install SELinux-policy package, if this package is not installed previously.".into(),
-                );
-                return Err(e);
-            }
-        };
-        let policy = match a.str("policy")? {
-            Some(p) => p,
-            None if state == "disabled" => {
-                config_value(&original, "SELINUXTYPE").unwrap_or_default()
-            }
-            None => {
-                return Err(ModuleError::new(
-                    "Policy is required if state is not 'disabled'",
-                ))
-            }
-        };
+    fn parse(&self, args: Map) -> Result<SelinuxArgs, ModuleError> {
+        SelinuxArgs::parse(args)
+    }
+
+    async fn query(&self, ctx: &ModuleContext<'_>, a: &SelinuxArgs) -> Result<Seen, ModuleError> {
+        let file = query_file(ctx, &a.configfile).await?;
         let replies = read_all(
             ctx,
             &[Read::new(
@@ -134,61 +158,94 @@ impl Module for SelinuxModule {
         )
         .await?;
         let enforce = replies.get("enforce");
-        let runtime = runtime_mode(&enforce.out, enforce.ok());
+        Ok(Seen {
+            file,
+            runtime: runtime_mode(&enforce.out, enforce.ok()),
+        })
+    }
 
+    fn plan(a: &SelinuxArgs, seen: &Seen) -> Result<Plan<Changes>, ModuleError> {
+        let Some(original) = seen.file.content() else {
+            let mut e = fail_rc(format!("Unable to find file {}", a.configfile), 1);
+            e.result.insert(
+                "details".into(),
+                "Please install SELinux-policy package, if this package is not installed previously.".into(),
+            );
+            return Err(e);
+        };
+        let state = a.state.as_str();
+        let policy = match &a.policy {
+            Some(p) => p.clone(),
+            None if state == "disabled" => {
+                config_value(original, "SELINUXTYPE").unwrap_or_default()
+            }
+            None => {
+                return Err(ModuleError::new(
+                    "Policy is required if state is not 'disabled'",
+                ))
+            }
+        };
         let mut msgs = Vec::new();
-        let mut text = original.clone();
-        if config_value(&text, "SELINUXTYPE").as_deref() != Some(policy.as_str())
-            && !policy.is_empty()
+        let mut text = original.to_string();
+        if !policy.is_empty()
+            && config_value(&text, "SELINUXTYPE").as_deref() != Some(policy.as_str())
         {
             text = set_config(&text, "SELINUXTYPE", &policy);
             msgs.push(format!("Config SELinux policy changed to '{policy}'"));
         }
-        if config_value(&text, "SELINUX").as_deref() != Some(state.as_str()) {
-            text = set_config(&text, "SELINUX", &state);
+        if config_value(&text, "SELINUX").as_deref() != Some(state) {
+            text = set_config(&text, "SELINUX", state);
             msgs.push(format!("Config SELinux state changed to '{state}'"));
         }
-        let (setenforce, reboot_required) = runtime_plan(&runtime, &state);
+        let (setenforce, reboot_required) = runtime_plan(&seen.runtime, state);
         if let Some(v) = setenforce {
+            let to = if v == "1" { "enforcing" } else { "permissive" };
             msgs.push(format!(
-                "Running SELinux state changed from '{runtime}' to '{}'",
-                if v == "1" { "enforcing" } else { "permissive" }
+                "Running SELinux state changed from '{}' to '{to}'",
+                seen.runtime
             ));
         }
         if reboot_required {
             msgs.push("Reboot required for the SELinux state change to take effect".into());
         }
-        let file_changed = text != original;
-        let changed = file_changed || setenforce.is_some();
-        if !ctx.check_mode {
-            if let Some(v) = setenforce {
-                let out = run_sh(ctx, format!("setenforce {v}"), None).await?;
-                if out.rc != 0 {
-                    let (o, e) = (out.stdout_str(), out.stderr_str());
-                    return Err(failure(
-                        format!("setenforce {v} failed: {}", e.trim()),
-                        out.rc,
-                        &o,
-                        &e,
-                    ));
-                }
-            }
-        }
-        commit(
-            ctx,
-            &configfile,
-            &probed,
-            file_changed.then_some(text.as_str()),
-            &WriteOpts::default(),
-        )
-        .await?;
-        let r = ModuleResult::new(changed)
+        let fp = plan_file(&seen.file, Some(&text), &AttrSpec::default());
+        let result = ModuleResult::new(false)
             .set("msg", msgs.join(", "))
             .set("policy", policy.as_str())
-            .set("state", state.as_str())
-            .set("configfile", configfile.as_str())
-            .set("reboot_required", reboot_required);
-        Ok(with_diff(ctx, r, &configfile, &original, &text))
+            .set("state", state)
+            .set("configfile", a.configfile.as_str())
+            .set("reboot_required", reboot_required)
+            .with_diff(&a.configfile, &a.configfile, original, &text);
+        let file = fp.change.map(|c| c.on(&a.configfile, &seen.file));
+        if file.is_none() && setenforce.is_none() {
+            return Ok(Plan::nothing(result));
+        }
+        Ok(Plan::change(Changes { setenforce, file }, result))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        _: &SelinuxArgs,
+        c: Changes,
+        result: ModuleResult,
+    ) -> Result<ModuleResult, ModuleError> {
+        if let Some(v) = c.setenforce {
+            let out = run_sh(ctx, format!("setenforce {v}"), None).await?;
+            if out.rc != 0 {
+                let (o, e) = (out.stdout_str(), out.stderr_str());
+                return Err(failure(
+                    format!("setenforce {v} failed: {}", e.trim()),
+                    out.rc,
+                    &o,
+                    &e,
+                ));
+            }
+        }
+        if let Some(edit) = &c.file {
+            edit.apply(ctx, &WriteOpts::default()).await?;
+        }
+        Ok(result)
     }
 }
 
@@ -217,5 +274,95 @@ mod tests {
         assert_eq!(runtime_plan("disabled", "permissive"), (None, true));
         assert_eq!(runtime_mode("1\n", true), "enforcing");
         assert_eq!(runtime_mode("", false), "disabled");
+    }
+
+    use crate::packages::repo_files::{seen_file, FileChange};
+    use crate::testutil::args;
+    use serde_json::json;
+
+    const CONF: &str = "SELINUX=enforcing\nSELINUXTYPE=targeted\n";
+
+    fn plan(
+        v: serde_json::Value,
+        conf: Option<&str>,
+        runtime: &str,
+    ) -> Result<Plan<Changes>, ModuleError> {
+        let a = SelinuxArgs::parse(args(v)).expect("args");
+        let seen = Seen {
+            file: seen_file("/etc/selinux/config", conf, 0o644),
+            runtime: runtime.into(),
+        };
+        SelinuxModule::plan(&a, &seen)
+    }
+
+    #[test]
+    fn plan_is_empty_when_file_and_kernel_agree() {
+        let p = plan(
+            json!({"state": "enforcing", "policy": "targeted"}),
+            Some(CONF),
+            "enforcing",
+        )
+        .expect("plan");
+        assert!(p.changes.is_none() && !p.result.changed);
+        assert_eq!(p.result.into_map()["reboot_required"], json!(false));
+    }
+
+    #[test]
+    fn plan_to_permissive_writes_the_file_and_runs_setenforce() {
+        let p = plan(
+            json!({"state": "permissive", "policy": "targeted"}),
+            Some(CONF),
+            "enforcing",
+        )
+        .expect("plan");
+        let c = p.changes.expect("changes");
+        assert_eq!(c.setenforce, Some("0"));
+        assert_eq!(
+            c.file.map(|f| f.change),
+            Some(FileChange::Write(
+                "SELINUX=permissive\nSELINUXTYPE=targeted\n".into()
+            ))
+        );
+        let r = p.result.into_map();
+        assert_eq!(r["changed"], json!(true));
+        assert_eq!(
+            r["msg"],
+            json!("Config SELinux state changed to 'permissive', Running SELinux state changed from 'enforcing' to 'permissive'")
+        );
+        assert_eq!(
+            r["diff"][0]["after"],
+            json!("SELINUX=permissive\nSELINUXTYPE=targeted\n")
+        );
+    }
+
+    #[test]
+    fn plan_to_disabled_needs_a_reboot_and_keeps_the_policy() {
+        let p = plan(json!({"state": "disabled"}), Some(CONF), "permissive").expect("plan");
+        let r = p.result.clone().into_map();
+        assert_eq!(
+            (r["reboot_required"].clone(), r["policy"].clone()),
+            (json!(true), json!("targeted"))
+        );
+        let c = p.changes.expect("changes");
+        assert!(c.setenforce.is_none() && c.file.is_some());
+    }
+
+    #[test]
+    fn plan_fails_like_ansible_without_file_or_policy() {
+        let e = plan(
+            json!({"state": "enforcing", "policy": "targeted"}),
+            None,
+            "enforcing",
+        )
+        .expect_err("no file");
+        assert_eq!(e.msg, "Unable to find file /etc/selinux/config");
+        assert!(e.result.contains_key("details"));
+        let e =
+            plan(json!({"state": "enforcing"}), Some(CONF), "enforcing").expect_err("no policy");
+        assert_eq!(e.msg, "Policy is required if state is not 'disabled'");
+        assert!(SelinuxArgs::parse(args(
+            json!({"state": "enforcing", "update_kernel_param": true})
+        ))
+        .is_err());
     }
 }

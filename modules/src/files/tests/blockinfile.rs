@@ -1,10 +1,11 @@
 //! blockinfile behaviour, following the examples in Ansible's module documentation.
 
 use super::BlockinfileModule;
+use crate::planned::Planned;
 use crate::testutil::{changed, msg, Fixture};
 use serde_json::json;
 
-const M: BlockinfileModule = BlockinfileModule;
+const M: Planned<BlockinfileModule> = Planned(BlockinfileModule);
 
 crate::testutil::both_paths! {
 async fn block_is_appended_with_default_markers() {

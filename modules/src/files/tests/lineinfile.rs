@@ -1,10 +1,11 @@
 //! lineinfile behaviour, following the examples in Ansible's module documentation.
 
 use super::LineinfileModule;
+use crate::planned::Planned;
 use crate::testutil::{changed, msg, Fixture};
 use serde_json::json;
 
-const M: LineinfileModule = LineinfileModule;
+const M: Planned<LineinfileModule> = Planned(LineinfileModule);
 
 crate::testutil::both_paths! {
 async fn regexp_replaces_matching_line() {

@@ -1,10 +1,11 @@
 //! replace behaviour, following the examples in Ansible's module documentation.
 
 use super::ReplaceModule;
+use crate::planned::Planned;
 use crate::testutil::{changed, msg, Fixture};
 use serde_json::json;
 
-const M: ReplaceModule = ReplaceModule;
+const M: Planned<ReplaceModule> = Planned(ReplaceModule);
 
 const HOSTS: &str = "127.0.0.1 localhost\n10.0.0.1 old.host.name\n10.0.0.2 other\n";
 

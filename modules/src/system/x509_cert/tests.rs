@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use x509_parser::extensions::GeneralName;
 
 fn fx() -> HostFx {
-    HostFx::new(&X509CertModule, "files")
+    HostFx::new(&crate::planned::Planned(X509CertModule), "files")
 }
 
 fn mode(p: &str) -> u32 {
