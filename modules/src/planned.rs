@@ -73,6 +73,15 @@ impl<C> Plan<C> {
             },
         }
     }
+
+    /// [`Plan::change`] when there are `changes`, else [`Plan::nothing`]: for a plan that
+    /// computes its optional changes and its result apart.
+    pub fn maybe(changes: Option<C>, result: ModuleResult) -> Self {
+        match changes {
+            Some(c) => Plan::change(c, result),
+            None => Plan::nothing(result),
+        }
+    }
 }
 
 /// A module in query → plan → apply shape. Register it as `Planned(TheModule)`.
@@ -225,6 +234,15 @@ mod tests {
         async fn finish(&self, _: &ModuleContext<'_>, _: &usize) {
             self.1.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn maybe_changes_only_with_changes_and_sets_changed_to_match() {
+        let p = Plan::maybe(Some(3), ModuleResult::new(false).set("k", 1));
+        assert_eq!(p.changes, Some(3));
+        assert!(p.result.changed && p.result.extra["k"] == 1);
+        let p = Plan::<u8>::maybe(None, ModuleResult::new(true));
+        assert!(p.changes.is_none() && !p.result.changed);
     }
 
     fn args(n: u64) -> Map {

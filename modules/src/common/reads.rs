@@ -5,6 +5,7 @@
 
 use super::{next_line, run_sh};
 use kplay_engine::module::{ModuleContext, ModuleError};
+use kplay_engine::transport::ExecOutput;
 
 use std::collections::HashMap;
 
@@ -139,9 +140,44 @@ pub fn failure(msg: impl Into<String>, rc: i32, stdout: &str, stderr: &str) -> M
     super::fail_output(msg, ("rc", rc.into()), stdout, stderr)
 }
 
+/// `Ok` when a change command exited 0; else its [`failure`], the message made by `msg` from
+/// its stdout and stderr. One place turns a command's status into the task's error, so every
+/// module reports `rc`, `stdout` and `stderr` alike.
+pub fn ensure_ok(
+    out: &ExecOutput,
+    msg: impl FnOnce(&str, &str) -> String,
+) -> Result<(), ModuleError> {
+    if out.rc == 0 {
+        return Ok(());
+    }
+    let (o, e) = (out.stdout_str(), out.stderr_str());
+    Err(failure(msg(&o, &e), out.rc, &o, &e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn out(rc: i32, stdout: &str, stderr: &str) -> ExecOutput {
+        ExecOutput {
+            rc,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn ensure_ok_passes_status_zero_and_fails_others_with_the_output() {
+        assert!(ensure_ok(&out(0, "o", "e"), |_, _| unreachable!()).is_ok());
+        let err = ensure_ok(&out(2, "so\n", " se \n"), |o, e| {
+            format!("x: {}{}", o.trim(), e.trim())
+        })
+        .unwrap_err();
+        assert_eq!(err.msg, "x: sose");
+        assert_eq!(err.result["rc"], serde_json::json!(2));
+        assert_eq!(err.result["stdout"], serde_json::json!("so\n"));
+        assert_eq!(err.result["stderr"], serde_json::json!(" se \n"));
+    }
     use crate::testutil::{ctx, TestEnv};
 
     #[test]

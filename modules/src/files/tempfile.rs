@@ -7,7 +7,7 @@
 //! is no state on the host to compare with.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::reads::failure;
+use crate::common::reads::ensure_ok;
 use crate::common::run_sh;
 use async_trait::async_trait;
 use kplay_engine::module::{Module, ModuleContext, ModuleError, ModuleResult};
@@ -70,21 +70,15 @@ impl Module for TempfileModule {
             sh_quote(&format!("{prefix}XXXXXXXX"))
         );
         let out = run_sh(ctx, script, None).await?;
-        let (o, e) = (out.stdout_str(), out.stderr_str());
-        if out.rc != 0 {
-            return Err(failure(
-                format!(
-                    "creating the temporary {} failed: {}",
-                    if dir { "directory" } else { "file" },
-                    e.trim()
-                ),
-                out.rc,
-                &o,
-                &e,
-            ));
-        }
+        ensure_ok(&out, |_, e| {
+            format!(
+                "creating the temporary {} failed: {}",
+                if dir { "directory" } else { "file" },
+                e.trim()
+            )
+        })?;
         // Ansible's result is `changed` and `path`, nothing more.
-        Ok(ModuleResult::new(true).set("path", o.trim_end_matches('\n')))
+        Ok(ModuleResult::new(true).set("path", out.stdout_str().trim_end_matches('\n')))
     }
 }
 

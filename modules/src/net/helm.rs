@@ -7,7 +7,7 @@
 //! the one command, `apply` runs it.
 
 use crate::common::args::{p, Args, Param, Spec};
-use crate::common::reads::{failure, read_all, Read};
+use crate::common::reads::{ensure_ok, read_all, Read};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
@@ -267,15 +267,7 @@ impl QueryPlanApply for HelmModule {
         let helm = &h.helm;
         if h.args.flag("update_repo_cache") && !ctx.check_mode {
             let out = run_sh(ctx, format!("{helm} repo update"), None).await?;
-            if out.rc != 0 {
-                let (o, e) = (out.stdout_str(), out.stderr_str());
-                return Err(failure(
-                    format!("helm repo update failed: {}", e.trim()),
-                    out.rc,
-                    &o,
-                    &e,
-                ));
-            }
+            ensure_ok(&out, |_, e| format!("helm repo update failed: {}", e.trim()))?;
         }
         let (qn, qns) = (sh_quote(&h.name), sh_quote(&h.namespace));
         let r = read_all(
@@ -328,10 +320,7 @@ impl QueryPlanApply for HelmModule {
         if let Some((chart, status)) = current {
             result.insert("status", serde_json::json!({"name": h.name, "namespace": h.namespace, "chart": chart, "status": status}));
         }
-        Ok(match script {
-            Some(s) => Plan::change(s, result),
-            None => Plan::nothing(result),
-        })
+        Ok(Plan::maybe(script, result))
     }
 
     async fn apply(
@@ -342,15 +331,7 @@ impl QueryPlanApply for HelmModule {
         mut result: ModuleResult,
     ) -> Result<ModuleResult, ModuleError> {
         let out = run_sh(ctx, script, None).await?;
-        if out.rc != 0 {
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            return Err(failure(
-                format!("Failure when executing Helm command: {}", e.trim()),
-                out.rc,
-                &o,
-                &e,
-            ));
-        }
+        ensure_ok(&out, |_, e| format!("Failure when executing Helm command: {}", e.trim()))?;
         result.insert("stdout", out.stdout_str());
         Ok(result)
     }

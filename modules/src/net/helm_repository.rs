@@ -5,7 +5,7 @@
 //! helm on stdin-free flags and are never put in the result. Check mode only reads.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::reads::{failure, read_all, Read};
+use crate::common::reads::{ensure_ok, read_all, Read};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
@@ -170,10 +170,7 @@ impl QueryPlanApply for HelmRepositoryModule {
         let result = ModuleResult::new(false)
             .set("repo_name", a.name.as_str())
             .set("repo_url", a.url.clone().unwrap_or_default());
-        Ok(match script {
-            Some(s) => Plan::change(s, result),
-            None => Plan::nothing(result),
-        })
+        Ok(Plan::maybe(script, result))
     }
 
     async fn apply(
@@ -185,15 +182,7 @@ impl QueryPlanApply for HelmRepositoryModule {
     ) -> Result<ModuleResult, ModuleError> {
         let stdin = a.password.as_ref().map(|p| format!("{p}\n").into_bytes());
         let out = run_sh(ctx, script, stdin).await?;
-        if out.rc != 0 {
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            return Err(failure(
-                format!("helm repo failed: {}", e.trim()),
-                out.rc,
-                &o,
-                &e,
-            ));
-        }
+        ensure_ok(&out, |_, e| format!("helm repo failed: {}", e.trim()))?;
         Ok(result)
     }
 }

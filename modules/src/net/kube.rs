@@ -292,19 +292,7 @@ impl Module for KubeModule {
 
     async fn run(&self, ctx: &ModuleContext<'_>, args: Map) -> Result<ModuleResult, ModuleError> {
         let k = KubeArgs::parse(args)?;
-        let result = |changed: bool, msg: String, stdout: &str| {
-            ModuleResult::new(changed)
-                .set("msg", msg)
-                .set("state", k.state.as_str())
-                .set("stdout", stdout)
-                .set(
-                    "stdout_lines",
-                    lines(stdout)
-                        .into_iter()
-                        .map(Value::String)
-                        .collect::<Vec<_>>(),
-                )
-        };
+        let result = |changed: bool, msg: String, stdout: &str| report(&k, changed, msg, stdout);
         match k.state.as_str() {
             "exists" => {
                 let (_, o, _) = kubectl(ctx, k.get_script(), &[0]).await?;
@@ -320,11 +308,7 @@ impl Module for KubeModule {
                         k.target(false)
                     )));
                 }
-                Ok(result(
-                    false,
-                    format!("success: {}", lines(&o).join(" ")),
-                    &o,
-                ))
+                Ok(success(&k, false, &o))
             }
             "present" => {
                 // Creates what is missing; objects that exist are left as they are.
@@ -341,22 +325,12 @@ impl Module for KubeModule {
                 )
                 .await?;
                 if listed >= lines(&wanted).len() && listed > 0 {
-                    return Ok(result(
-                        false,
-                        format!("success: {}", lines(&o).join(" ")),
-                        &o,
-                    ));
+                    return Ok(success(&k, false, &o));
                 }
                 if ctx.check_mode {
                     return Ok(result(true, "would create".into(), ""));
                 }
-                let (_, o, _) = kubectl(ctx, k.apply_script(), &[0]).await?;
-                let changed = apply_changed(&o);
-                Ok(result(
-                    changed,
-                    format!("success: {}", lines(&o).join(" ")),
-                    &o,
-                ))
+                apply(ctx, &k).await
             }
             "latest" | "reloaded" => {
                 if ctx.check_mode || ctx.diff {
@@ -368,21 +342,13 @@ impl Module for KubeModule {
                         }
                         return Ok(r);
                     }
-                    let (_, o, _) = kubectl(ctx, k.apply_script(), &[0]).await?;
-                    let changed = apply_changed(&o);
-                    let mut r = result(changed, format!("success: {}", lines(&o).join(" ")), &o);
-                    if changed && rc == 1 {
+                    let mut r = apply(ctx, &k).await?;
+                    if r.changed && rc == 1 {
                         r.insert("diff", Value::Array(vec![diff_value(&d)]));
                     }
                     return Ok(r);
                 }
-                let (_, o, _) = kubectl(ctx, k.apply_script(), &[0]).await?;
-                let changed = apply_changed(&o);
-                Ok(result(
-                    changed,
-                    format!("success: {}", lines(&o).join(" ")),
-                    &o,
-                ))
+                apply(ctx, &k).await
             }
             "absent" => {
                 let (_, o, _) = kubectl(ctx, k.get_script(), &[0]).await?;
@@ -398,11 +364,7 @@ impl Module for KubeModule {
                 }
                 let (_, d, _) = kubectl(ctx, k.delete_script(), &[0]).await?;
                 let changed = lines(&d).iter().any(|l| l.contains("deleted"));
-                Ok(result(
-                    changed,
-                    format!("success: {}", lines(&d).join(" ")),
-                    &d,
-                ))
+                Ok(success(&k, changed, &d))
             }
             _ => {
                 // stopped: scaled to 0 replicas.
@@ -419,14 +381,36 @@ impl Module for KubeModule {
                     ));
                 }
                 let (_, s, _) = kubectl(ctx, k.scale_script(), &[0]).await?;
-                Ok(result(
-                    true,
-                    format!("success: {}", lines(&s).join(" ")),
-                    &s,
-                ))
+                Ok(success(&k, true, &s))
             }
         }
     }
+}
+
+/// The task's result: `msg`, `state`, and kubectl's `stdout` with its lines.
+fn report(k: &KubeArgs, changed: bool, msg: String, stdout: &str) -> ModuleResult {
+    ModuleResult::new(changed)
+        .set("msg", msg)
+        .set("state", k.state.as_str())
+        .set("stdout", stdout)
+        .set(
+            "stdout_lines",
+            lines(stdout)
+                .into_iter()
+                .map(Value::String)
+                .collect::<Vec<_>>(),
+        )
+}
+
+/// The result of a kubectl command that did its work: `success:` and the objects it printed.
+fn success(k: &KubeArgs, changed: bool, stdout: &str) -> ModuleResult {
+    report(k, changed, format!("success: {}", lines(stdout).join(" ")), stdout)
+}
+
+/// `kubectl apply` the manifests; changed when its output names an object it changed.
+async fn apply(ctx: &ModuleContext<'_>, k: &KubeArgs) -> Result<ModuleResult, ModuleError> {
+    let (_, o, _) = kubectl(ctx, k.apply_script(), &[0]).await?;
+    Ok(success(k, apply_changed(&o), &o))
 }
 
 /// `kubectl diff`'s unified diff as the task's diff (shown as is).

@@ -3,7 +3,7 @@
 //! `dpkg --set-selections` only when it differs (query → plan → apply).
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::reads::{failure, read_all, Read};
+use crate::common::reads::{ensure_ok, read_all, Read};
 use crate::common::run_sh;
 use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
@@ -134,10 +134,7 @@ impl QueryPlanApply for DpkgSelectionsModule {
             None,
         )
         .await?;
-        if out.rc != 0 {
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            return Err(failure(e.trim().to_string(), out.rc, &o, &e));
-        }
+        ensure_ok(&out, |_, e| e.trim().to_string())?;
         Ok(result)
     }
 }

@@ -5,7 +5,7 @@
 //! common's atomic commit, so the three modules share one way to read, decide and write.
 
 use crate::common::attrs::AttrSpec;
-use crate::common::reads::failure;
+use crate::common::reads::ensure_ok;
 use crate::common::run_sh;
 use crate::common::text::{commit, read, Found, TextFile, WriteOpts};
 use kplay_engine::module::{ModuleContext, ModuleError};
@@ -106,10 +106,7 @@ impl FileEdit {
 /// `rm -f` one file; its stderr is the failure message.
 pub async fn remove_file(ctx: &ModuleContext<'_>, path: &str) -> Result<(), ModuleError> {
     let out = run_sh(ctx, format!("rm -f -- {}", sh_quote(path)), None).await?;
-    if out.rc != 0 {
-        let (o, e) = (out.stdout_str(), out.stderr_str());
-        return Err(failure(e.trim().to_string(), out.rc, &o, &e));
-    }
+    ensure_ok(&out, |_, e| e.trim().to_string())?;
     Ok(())
 }
 

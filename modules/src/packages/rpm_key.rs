@@ -8,7 +8,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::pgp::{fingerprints, key_bytes};
-use crate::common::reads::failure;
+use crate::common::reads::ensure_ok;
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
@@ -139,15 +139,12 @@ impl QueryPlanApply for RpmKeyModule {
         };
         let q = sh_quote(&format!("gpg-pubkey-{keyid}"));
         let probe = run_sh(ctx, format!("command -v rpm >/dev/null 2>&1 || {{ echo 'rpm_key needs rpm on the host' >&2; exit 127; }}\nrpm -q {q} >/dev/null 2>&1 && echo yes || echo no"), None).await?;
-        let (o, e) = (probe.stdout_str(), probe.stderr_str());
-        if probe.rc != 0 {
-            return Err(failure(e.trim().to_string(), probe.rc, &o, &e));
-        }
+        ensure_ok(&probe, |_, e| e.trim().to_string())?;
         Ok(Seen {
             data,
             fingerprints,
             keyid,
-            installed: o.trim() == "yes",
+            installed: probe.stdout_str().trim() == "yes",
         })
     }
 
@@ -200,10 +197,7 @@ impl QueryPlanApply for RpmKeyModule {
             }
             Changes::Erase => run_sh(ctx, format!("rpm --erase --allmatches {q}"), None).await?,
         };
-        if out.rc != 0 {
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            return Err(failure(e.trim().to_string(), out.rc, &o, &e));
-        }
+        ensure_ok(&out, |_, e| e.trim().to_string())?;
         Ok(r)
     }
 }

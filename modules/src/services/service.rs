@@ -5,7 +5,7 @@
 //! manager and reads everything either path needs; one more makes the changes.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::reads::{failure, read_all, Read, Replies};
+use crate::common::reads::{ensure_ok, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::planned::{Plan, QueryPlanApply};
 use crate::systemd::{self, ServiceState, SystemdArgs};
@@ -334,19 +334,13 @@ impl QueryPlanApply for ServiceModule {
             .map(|(i, c)| format!("{c} || exit {}\n", 100 + i))
             .collect();
         let out = run_sh(ctx, script, None).await?;
-        if out.rc != 0 {
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            return Err(failure(
-                format!(
-                    "Unable to change the state of service {}: {}",
-                    a.name,
-                    format!("{o}{e}").trim()
-                ),
-                out.rc,
-                &o,
-                &e,
-            ));
-        }
+        ensure_ok(&out, |o, e| {
+            format!(
+                "Unable to change the state of service {}: {}",
+                a.name,
+                format!("{o}{e}").trim()
+            )
+        })?;
         Ok(result)
     }
 }

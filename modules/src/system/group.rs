@@ -188,10 +188,7 @@ impl QueryPlanApply for GroupModule {
                 result.insert("gid", gid);
             }
         }
-        Ok(match cmd {
-            Some(cmd) => Plan::change(cmd, result),
-            None => Plan::nothing(result),
-        })
+        Ok(Plan::maybe(cmd, result))
     }
 
     async fn apply(

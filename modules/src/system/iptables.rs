@@ -6,7 +6,7 @@
 //! Ansible's order. `query` asks (`-L` or `-C`), `plan` picks the one command, `apply` runs it.
 
 use crate::common::args::{p, Args, Param, Spec};
-use crate::common::reads::{failure, read_all, Read};
+use crate::common::reads::{ensure_ok, read_all, Read};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
@@ -370,10 +370,7 @@ impl QueryPlanApply for IptablesModule {
                 ))
             }
         };
-        Ok(match cmd {
-            Some(c) => Plan::change(c, result),
-            None => Plan::nothing(result),
-        })
+        Ok(Plan::maybe(cmd, result))
     }
 
     async fn apply(
@@ -384,10 +381,7 @@ impl QueryPlanApply for IptablesModule {
         result: ModuleResult,
     ) -> Result<ModuleResult, ModuleError> {
         let out = run_sh(ctx, cmd, None).await?;
-        if out.rc != 0 {
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            return Err(failure(e.trim().to_string(), out.rc, &o, &e));
-        }
+        ensure_ok(&out, |_, e| e.trim().to_string())?;
         Ok(result)
     }
 }

@@ -245,10 +245,7 @@ impl QueryPlanApply for ModprobeModule {
             .set("name", m.name.as_str())
             .set("params", m.params.as_str())
             .set("state", m.state.as_str());
-        Ok(match change_script(m, s) {
-            Some(script) => Plan::change(script, result),
-            None => Plan::nothing(result),
-        })
+        Ok(Plan::maybe(change_script(m, s), result))
     }
 
     async fn apply(

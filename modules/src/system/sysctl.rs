@@ -5,7 +5,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::diff::text_diff;
-use crate::common::reads::{failure, read_all, Read};
+use crate::common::reads::{ensure_ok, read_all, Read};
 use crate::common::write::{write_file, WriteRequest};
 use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
@@ -329,15 +329,9 @@ impl QueryPlanApply for SysctlModule {
         if c.set_proc {
             let value = a.value.as_deref().unwrap_or("");
             let out = crate::common::run_sh(ctx, set_command(&a.name, value), None).await?;
-            if out.rc != 0 {
-                let (o, e) = (out.stdout_str(), out.stderr_str());
-                return Err(failure(
-                    format!("setting {} failed: {}", a.name, format!("{o}{e}").trim()),
-                    out.rc,
-                    &o,
-                    &e,
-                ));
-            }
+            ensure_ok(&out, |o, e| {
+                format!("setting {} failed: {}", a.name, format!("{o}{e}").trim())
+            })?;
         }
         if let Some(new) = &c.write {
             write_file(
@@ -354,14 +348,10 @@ impl QueryPlanApply for SysctlModule {
             let out =
                 crate::common::run_sh(ctx, reload_command(&a.sysctl_file, a.ignoreerrors), None)
                     .await?;
-            if out.rc != 0 && !a.ignoreerrors {
-                let (o, e) = (out.stdout_str(), out.stderr_str());
-                return Err(failure(
-                    format!("Failed to reload sysctl: {}", format!("{o}{e}").trim()),
-                    out.rc,
-                    &o,
-                    &e,
-                ));
+            if !a.ignoreerrors {
+                ensure_ok(&out, |o, e| {
+                    format!("Failed to reload sysctl: {}", format!("{o}{e}").trim())
+                })?;
             }
         }
         Ok(result)

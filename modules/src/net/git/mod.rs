@@ -15,7 +15,7 @@ mod plan;
 mod tests;
 
 use crate::common::args::{p, Args, Param, Spec};
-use crate::common::reads::failure;
+use crate::common::reads::ensure_ok;
 use crate::common::run_sh;
 use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
@@ -194,10 +194,7 @@ async fn run_git(
     script: &str,
 ) -> Result<String, ModuleError> {
     let out = run_sh(ctx, format!("{}{script}", a.prelude), None).await?;
-    if out.rc != 0 {
-        let (o, e) = (out.stdout_str(), out.stderr_str());
-        return Err(failure(e.trim().to_string(), out.rc, &o, &e));
-    }
+    ensure_ok(&out, |_, e| e.trim().to_string())?;
     Ok(out.stdout_str().trim().to_string())
 }
 

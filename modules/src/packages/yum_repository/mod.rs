@@ -351,10 +351,10 @@ impl QueryPlanApply for YumRepositoryModule {
             .set("repo", a.name.as_str())
             .set("state", a.state.as_str())
             .set("diff", text_diff(&a.dest, &a.dest, &before, &after));
-        Ok(match change {
-            Some(change) => Plan::change(change.on(&a.dest, &seen.file), result),
-            None => Plan::nothing(result),
-        })
+        Ok(Plan::maybe(
+            change.map(|c| c.on(&a.dest, &seen.file)),
+            result,
+        ))
     }
 
     async fn apply(

@@ -221,10 +221,14 @@ fn cert_key_usage(c: &X509Certificate<'_>) -> BTreeSet<KeyUsage> {
         (ku.key_cert_sign(), KeyUsage::KeyCertSign),
         (ku.crl_sign(), KeyUsage::CrlSign),
     ];
+    flagged(pairs)
+}
+
+/// The usages whose flag the certificate sets.
+fn flagged<T: Ord>(pairs: impl IntoIterator<Item = (bool, T)>) -> BTreeSet<T> {
     pairs
         .into_iter()
-        .filter(|(on, _)| *on)
-        .map(|p| p.1)
+        .filter_map(|(on, u)| on.then_some(u))
         .collect()
 }
 
@@ -233,26 +237,14 @@ fn cert_eku(c: &X509Certificate<'_>) -> BTreeSet<Eku> {
         return BTreeSet::new();
     };
     let e = e.value;
-    let mut out = BTreeSet::new();
-    if e.server_auth {
-        out.insert(Eku::ServerAuth);
-    }
-    if e.client_auth {
-        out.insert(Eku::ClientAuth);
-    }
-    if e.code_signing {
-        out.insert(Eku::CodeSigning);
-    }
-    if e.email_protection {
-        out.insert(Eku::EmailProtection);
-    }
-    if e.time_stamping {
-        out.insert(Eku::TimeStamping);
-    }
-    if e.ocsp_signing {
-        out.insert(Eku::OcspSigning);
-    }
-    out
+    flagged([
+        (e.server_auth, Eku::ServerAuth),
+        (e.client_auth, Eku::ClientAuth),
+        (e.code_signing, Eku::CodeSigning),
+        (e.email_protection, Eku::EmailProtection),
+        (e.time_stamping, Eku::TimeStamping),
+        (e.ocsp_signing, Eku::OcspSigning),
+    ])
 }
 
 fn name_values<'a>(
@@ -364,5 +356,16 @@ impl Eku {
             Eku::TimeStamping => ExtendedKeyUsagePurpose::TimeStamping,
             Eku::OcspSigning => ExtendedKeyUsagePurpose::OcspSigning,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flagged_keeps_the_usages_whose_flag_is_set() {
+        let got = flagged([(true, Eku::ClientAuth), (false, Eku::ServerAuth), (true, Eku::CodeSigning)]);
+        assert_eq!(got, BTreeSet::from([Eku::ClientAuth, Eku::CodeSigning]));
     }
 }

@@ -136,6 +136,15 @@ impl San {
     }
 }
 
+/// A usage name as the usage tables match it: letters and digits only, lower case, so
+/// `Digital Signature`, `digitalSignature` and `digital_signature` are one name.
+fn usage_key(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
 /// Key usages (RFC 5280 4.2.1.3), in the names openssl and community.crypto use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum KeyUsage {
@@ -150,12 +159,7 @@ pub enum KeyUsage {
 
 impl KeyUsage {
     fn parse(s: &str) -> Option<KeyUsage> {
-        let k: String = s
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        Some(match k.as_str() {
+        Some(match usage_key(s).as_str() {
             "digitalsignature" => KeyUsage::DigitalSignature,
             "nonrepudiation" | "contentcommitment" => KeyUsage::ContentCommitment,
             "keyencipherment" => KeyUsage::KeyEncipherment,
@@ -181,12 +185,7 @@ pub enum Eku {
 
 impl Eku {
     fn parse(s: &str) -> Option<Eku> {
-        let k: String = s
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        Some(match k.as_str() {
+        Some(match usage_key(s).as_str() {
             "server" | "serverauth" | "tlswebserverauthentication" => Eku::ServerAuth,
             "client" | "clientauth" | "tlswebclientauthentication" => Eku::ClientAuth,
             "codesigning" => Eku::CodeSigning,
@@ -362,6 +361,15 @@ fn own_ca(a: &Args) -> Result<Provider, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_names_match_whatever_their_case_and_separators() {
+        assert_eq!(usage_key("Digital Signature"), "digitalsignature");
+        assert_eq!(usage_key("TLS_Web-Server.Authentication"), "tlswebserverauthentication");
+        assert_eq!(KeyUsage::parse("key_Cert Sign"), Some(KeyUsage::KeyCertSign));
+        assert_eq!(Eku::parse("OCSP-signing"), Some(Eku::OcspSigning));
+        assert_eq!(Eku::parse("server auth x"), None);
+    }
 
     #[test]
     fn sans_parse_prefixed_and_bare() {
