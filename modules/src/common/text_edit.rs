@@ -9,6 +9,7 @@
 //! - apply: [`commit`], the one atomic write (backup, `validate`, `mode`/`owner`/`group`), or
 //!   only the attributes when the text is as asked.
 
+use super::args::{Args, Spec};
 use super::text::{attr_changes, attrs_message, commit, read, TextFile, WriteOpts};
 use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
@@ -22,6 +23,25 @@ pub struct EditArgs<E> {
     pub path: String,
     pub opts: WriteOpts,
     pub edit: E,
+}
+
+impl<E> EditArgs<E> {
+    /// Check `args` against `spec`: `path` first, then the module's own arguments (`edit`),
+    /// then how the file is written, so a bad argument is reported in that order.
+    pub fn parse(
+        spec: &'static Spec,
+        args: Map,
+        edit: impl FnOnce(&Args) -> Result<E, ModuleError>,
+    ) -> Result<Self, ModuleError> {
+        let a = spec.parse(args)?;
+        let path = a.required_str("path")?;
+        let edit = edit(&a)?;
+        Ok(EditArgs {
+            path,
+            opts: WriteOpts::from_args(&a)?,
+            edit,
+        })
+    }
 }
 
 /// What an editor makes of the file as read.
@@ -219,6 +239,32 @@ mod tests {
                 _ => Edited::Stop(ModuleResult::new(false).set("msg", "nothing")),
             })
         }
+    }
+
+    #[test]
+    fn edit_args_check_path_then_the_edit_then_the_write_options() {
+        const VPARAMS: &[Param] = &[
+            p("path", &[]).path().required(),
+            p("validate", &[]).str(),
+            p("suffix", &[]).str(),
+        ];
+        static VSPEC: Spec = Spec::new("v", "test editor", &[VPARAMS, FILE_COMMON]);
+        let parse = |v: serde_json::Value, fail: bool| {
+            EditArgs::parse(&VSPEC, crate::testutil::args(v), |a| match fail {
+                true => Err(ModuleError::new("bad edit")),
+                false => Ok(a.str("suffix")?.unwrap_or_default()),
+            })
+        };
+        let ok = parse(json!({"path": "/f", "suffix": "x", "backup": true}), false).unwrap();
+        assert_eq!((ok.path.as_str(), ok.edit.as_str()), ("/f", "x"));
+        assert!(ok.opts.backup);
+        let bad = json!({"path": "/f", "validate": "true"});
+        assert_eq!(parse(bad.clone(), true).unwrap_err().msg, "bad edit");
+        assert_eq!(
+            parse(bad, false).unwrap_err().msg,
+            "validate must contain %s: true"
+        );
+        assert!(parse(json!({}), true).unwrap_err().msg.contains("path"));
     }
 
     fn args(v: serde_json::Value) -> EditArgs<String> {

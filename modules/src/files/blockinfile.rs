@@ -6,7 +6,7 @@
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::PyRegex;
-use crate::common::text::{split_lines_universal, Found, TextFile, WriteOpts};
+use crate::common::text::{split_lines_universal, Found, TextFile};
 use crate::common::text_edit::{content_diff, EditArgs, Edited, TextChange, TextEditor};
 use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::Map;
@@ -221,16 +221,11 @@ impl TextEditor for BlockinfileModule {
     }
 
     fn parse(&self, args: Map) -> Result<EditArgs<BlockArgs>, ModuleError> {
-        let a = SPEC.parse(args)?;
-        let path = a.required_str("path")?;
-        let edit = BlockEdit::from_args(&a)?;
-        Ok(EditArgs {
-            path,
-            opts: WriteOpts::from_args(&a)?,
-            edit: BlockArgs {
-                edit,
+        EditArgs::parse(&SPEC, args, |a| {
+            Ok(BlockArgs {
+                edit: BlockEdit::from_args(a)?,
                 create: a.flag("create"),
-            },
+            })
         })
     }
 

@@ -7,7 +7,7 @@
 
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
-use crate::common::text::{split_lines_lf, Found, TextFile, WriteOpts};
+use crate::common::text::{split_lines_lf, Found, TextFile};
 use crate::common::text_edit::{self, content_diff, EditArgs, TextChange, TextEditor};
 use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::Map;
@@ -380,16 +380,11 @@ impl TextEditor for IniFileModule {
     }
 
     fn parse(&self, args: Map) -> Result<EditArgs<IniArgs>, ModuleError> {
-        let a = SPEC.parse(args)?;
-        let path = a.required_str("path")?;
-        let edit = IniEdit::from_args(&a)?;
-        Ok(EditArgs {
-            path,
-            opts: WriteOpts::from_args(&a)?,
-            edit: IniArgs {
-                edit,
+        EditArgs::parse(&SPEC, args, |a| {
+            Ok(IniArgs {
+                edit: IniEdit::from_args(a)?,
                 create: a.flag("create"),
-            },
+            })
         })
     }
 

@@ -5,7 +5,7 @@
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::{PyRegex, Template};
-use crate::common::text::{Found, TextFile, WriteOpts};
+use crate::common::text::{Found, TextFile};
 use crate::common::text_edit::{EditArgs, Edited, TextChange, TextEditor};
 use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
@@ -143,14 +143,7 @@ impl TextEditor for ReplaceModule {
     }
 
     fn parse(&self, args: Map) -> Result<EditArgs<Replace>, ModuleError> {
-        let a = SPEC.parse(args)?;
-        let path = a.required_str("path")?;
-        let edit = Replace::from_args(&a)?;
-        Ok(EditArgs {
-            path,
-            opts: WriteOpts::from_args(&a)?,
-            edit,
-        })
+        EditArgs::parse(&SPEC, args, Replace::from_args)
     }
 
     fn edit(e: &Replace, path: &str, file: &TextFile) -> Result<Edited, ModuleError> {

@@ -5,6 +5,20 @@ sec() { printf '\n@@KPLAY_FACTS@@ %s\n' "$1"; }
 kv() { printf '%s=%s\n' "$1" "$2"; }
 catf() { [ -r "$1" ] && cat "$1" 2>/dev/null; }
 has() { command -v "$1" >/dev/null 2>&1; }
+# attrs TAG DIR NAME FILE...: each readable DIR/FILE's first line, as `TAG NAME FILE line`.
+attrs() {
+  t=$1 a=$2 an=$3; shift 3
+  for f in "$@"; do
+    [ -r "$a/$f" ] && { IFS= read -r v < "$a/$f"; } 2>/dev/null && printf '%s\t%s\t%s\t%s\n' "$t" "$an" "$f" "$v"
+  done
+}
+# holders DIR NAME: the device-mapper devices built on DIR, as `holder NAME dm-N dm-name`.
+holders() {
+  for h in "$1"/holders/dm-*; do
+    [ -e "$h" ] || continue; v=; [ -r "$h/dm/name" ] && { IFS= read -r v < "$h/dm/name"; } 2>/dev/null
+    printf 'holder\t%s\t%s\t%s\n' "$2" "${h##*/}" "$v"
+  done
+}
 
 if [ "${KP_MIN:-1}" = 1 ]; then
 sec uname
@@ -118,26 +132,16 @@ for d in /sys/block/*; do
   if [ -L "$d" ]; then v=1; else v=0; for e in "$d"/*device*; do [ -e "$e" ] && v=2; done; fi
   lp=; [ -n "$LSPCI" ] && lp=$(readlink "$d")
   printf 'dev\t%s\t%s\t%s\n' "$n" "$v" "$lp"
-  for f in device/vendor device/model device/sas_address device/sas_device_handle device/serial removable \
+  attrs f "$d" "$n" device/vendor device/model device/sas_address device/sas_device_handle device/serial removable \
     queue/discard_max_hw_bytes queue/discard_granularity queue/rotational queue/scheduler queue/logical_block_size \
-    queue/hw_sector_size size; do
-    [ -r "$d/$f" ] && { IFS= read -r v < "$d/$f"; } 2>/dev/null && printf 'f\t%s\t%s\t%s\n' "$n" "$f" "$v"
-  done
-  for h in "$d"/holders/dm-*; do
-    [ -e "$h" ] || continue; v=; [ -r "$h/dm/name" ] && { IFS= read -r v < "$h/dm/name"; } 2>/dev/null
-    printf 'holder\t%s\t%s\t%s\n' "$n" "${h##*/}" "$v"
-  done
+    queue/hw_sector_size size
+  holders "$d" "$n"
   for p in "$d/$n"*; do
     [ -d "$p" ] || continue
     pn=${p##*/}
     printf 'part\t%s\t%s\n' "$n" "$pn"
-    for f in start size queue/logical_block_size queue/hw_sector_size; do
-      [ -r "$p/$f" ] && { IFS= read -r v < "$p/$f"; } 2>/dev/null && printf 'pf\t%s\t%s\t%s\n' "$pn" "$f" "$v"
-    done
-    for h in "$p"/holders/dm-*; do
-      [ -e "$h" ] || continue; v=; [ -r "$h/dm/name" ] && { IFS= read -r v < "$h/dm/name"; } 2>/dev/null
-      printf 'holder\t%s\t%s\t%s\n' "$pn" "${h##*/}" "$v"
-    done
+    attrs pf "$p" "$pn" start size queue/logical_block_size queue/hw_sector_size
+    holders "$p" "$pn"
   done
 done
 for s in /sys/block/*/slaves/*; do [ -e "$s" ] && printf 'slave\t%s\n' "$s"; done
