@@ -247,6 +247,7 @@ mod tests {
             p("path", &[]).path().required(),
             p("validate", &[]).str(),
             p("suffix", &[]).str(),
+            p("backup", &[]).bool(),
         ];
         static VSPEC: Spec = Spec::new("v", "test editor", &[VPARAMS, FILE_COMMON]);
         let parse = |v: serde_json::Value, fail: bool| {
