@@ -9,12 +9,28 @@
 //! - apply: [`commit`], the one atomic write (backup, `validate`, `mode`/`owner`/`group`), or
 //!   only the attributes when the text is as asked.
 
-use super::args::{Args, Spec};
+use super::args::{p, Args, Param, Spec};
 use super::text::{attr_changes, attrs_message, commit, read, TextFile, WriteOpts};
 use crate::planned::{Plan, QueryPlanApply};
 use async_trait::async_trait;
 use kplay_engine::module::{ModuleContext, ModuleError, ModuleResult};
 use kplay_engine::value::Map;
+
+/// `path` as lineinfile, blockinfile and replace declare it (Ansible's aliases included).
+pub const EDITED_PATH: Param = p("path", &["dest", "destfile", "name"])
+    .path()
+    .required()
+    .doc("The file to modify.");
+
+/// `backup` of the text editors: the copy is of the file as it was before the edit.
+pub const BACKUP_ORIGINAL: Param = p("backup", &[])
+    .flag(false)
+    .doc("Keep a timestamped copy of the original file.");
+
+/// `validate` of the text editors, checked by [`crate::common::validate`].
+pub const VALIDATE_EDITED: Param = p("validate", &[])
+    .str()
+    .doc("Command run on the new file (`%s`) before it replaces the original.");
 
 /// A text editor's checked arguments: the file, how it is written, and the module's own.
 #[derive(Debug, Clone)]

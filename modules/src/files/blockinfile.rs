@@ -7,15 +7,12 @@ use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::PyRegex;
 use crate::common::text::{split_lines_universal, Found, TextFile};
-use crate::common::text_edit::{content_diff, EditArgs, Edited, TextChange, TextEditor};
+use crate::common::text_edit::{BACKUP_ORIGINAL, EDITED_PATH, EditArgs, Edited, TextChange, TextEditor, VALIDATE_EDITED, content_diff};
 use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "destfile", "name"])
-        .path()
-        .required()
-        .doc("The file to modify."),
+    EDITED_PATH,
     p("state", &[])
         .choices(&["absent", "present"])
         .default_str("present")
@@ -35,12 +32,8 @@ const PARAMS: &[Param] = &[
     p("create", &[])
         .flag(false)
         .doc("Create the file when it does not exist."),
-    p("backup", &[])
-        .flag(false)
-        .doc("Keep a timestamped copy of the original file."),
-    p("validate", &[])
-        .str()
-        .doc("Command run on the new file (`%s`) before it replaces the original."),
+    BACKUP_ORIGINAL,
+    VALIDATE_EDITED,
     p("marker_begin", &[])
         .default_str("BEGIN")
         .doc("Replaces `{mark}` in the opening marker."),

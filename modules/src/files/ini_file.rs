@@ -8,7 +8,7 @@
 use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::text::{split_lines_lf, Found, TextFile};
-use crate::common::text_edit::{self, content_diff, EditArgs, TextChange, TextEditor};
+use crate::common::text_edit::{BACKUP_ORIGINAL, EditArgs, TextChange, TextEditor, content_diff, self};
 use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::Map;
 
@@ -20,7 +20,7 @@ const PARAMS: &[Param] = &[
     p("values", &[]).list().doc("Several values for an option that may repeat (`exclusive` decides what happens to others)."),
     p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the option (or section) should be there."),
     p("exclusive", &[]).flag(true).doc("With `values`: remove the option's other values (present) or every occurrence (absent)."),
-    p("backup", &[]).flag(false).doc("Keep a timestamped copy of the original file."),
+    BACKUP_ORIGINAL,
     p("no_extra_spaces", &[]).flag(false).doc("Write `option=value` instead of `option = value`."),
     p("ignore_spaces", &[]).flag(false).doc("Leave a line alone when only the spacing around `=` differs."),
     p("allow_no_value", &[]).flag(false).doc("Allow an option without a value (a bare `option` line)."),

@@ -7,12 +7,12 @@ use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::{PyRegex, Template};
 use crate::common::text::{split_lines_lf, strip_eol, Found, TextFile, WriteOpts};
-use crate::common::text_edit::{content_diff, EditArgs, Edited, TextChange, TextEditor};
+use crate::common::text_edit::{BACKUP_ORIGINAL, EDITED_PATH, EditArgs, Edited, TextChange, TextEditor, VALIDATE_EDITED, content_diff};
 use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "destfile", "name"]).path().required().doc("The file to modify."),
+    EDITED_PATH,
     p("state", &[]).choices(&["absent", "present"]).default_str("present").doc("Whether the line should be there or not."),
     p("regexp", &["regex"]).str().doc("Python regular expression looked for in every line; the last match is replaced or removed."),
     p("search_string", &[]).str().doc("Literal string looked for in every line (instead of `regexp`)."),
@@ -21,9 +21,9 @@ const PARAMS: &[Param] = &[
     p("insertbefore", &[]).str().doc("`BOF` or a regexp: a new line goes before the last line matching it."),
     p("backrefs", &[]).flag(false).doc("Expand `regexp`'s backreferences in `line`; leave the file alone when nothing matches."),
     p("create", &[]).flag(false).doc("Create the file when it does not exist."),
-    p("backup", &[]).flag(false).doc("Keep a timestamped copy of the original file."),
+    BACKUP_ORIGINAL,
     p("firstmatch", &[]).flag(false).doc("Use the first line matching `insertafter`/`insertbefore` instead of the last."),
-    p("validate", &[]).str().doc("Command run on the new file (`%s`) before it replaces the original."),
+    VALIDATE_EDITED,
 ];
 
 /// `lineinfile`'s declared arguments.

@@ -6,15 +6,12 @@ use crate::common::args::{p, Args, Param, Spec, FILE_COMMON};
 use crate::common::fail_rc;
 use crate::common::pyre::{PyRegex, Template};
 use crate::common::text::{Found, TextFile};
-use crate::common::text_edit::{EditArgs, Edited, TextChange, TextEditor};
+use crate::common::text_edit::{BACKUP_ORIGINAL, EDITED_PATH, EditArgs, Edited, TextChange, TextEditor, VALIDATE_EDITED};
 use kplay_engine::module::{ModuleError, ModuleResult};
 use kplay_engine::value::{Map, Value};
 
 const PARAMS: &[Param] = &[
-    p("path", &["dest", "destfile", "name"])
-        .path()
-        .required()
-        .doc("The file to modify."),
+    EDITED_PATH,
     p("regexp", &[])
         .str()
         .required()
@@ -28,12 +25,8 @@ const PARAMS: &[Param] = &[
     p("before", &[])
         .str()
         .doc("Only replace before the first match of this expression."),
-    p("backup", &[])
-        .flag(false)
-        .doc("Keep a timestamped copy of the original file."),
-    p("validate", &[])
-        .str()
-        .doc("Command run on the new file (`%s`) before it replaces the original."),
+    BACKUP_ORIGINAL,
+    VALIDATE_EDITED,
     p("encoding", &[])
         .str()
         .doc("Accepted; files are read as UTF-8."),

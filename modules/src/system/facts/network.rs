@@ -228,32 +228,32 @@ fn add_link_keys(d: &mut Map, iface: Option<&Map>) {
 }
 
 fn default_v4(sec: &Sections, ifaces: &[(String, Map)], v4: &[AddrLine]) -> Map {
-    let mut d = Map::new();
-    let Some((via, dev, src)) = route_words(sec.text("route4")) else {
-        return d;
-    };
-    if let Some(g) = via {
-        d.insert("gateway".into(), g.into());
-    }
-    d.insert("interface".into(), dev.clone().into());
-    d.insert("address".into(), src.clone().into());
-    if let Some(a) = v4.iter().find(|a| a.device == dev && a.address == src) {
+    default_route(sec.text("route4"), ifaces, v4, |a, d| {
         for (k, v) in ipv4_entry(a) {
             d.insert(k, v);
         }
         d.insert("alias".into(), a.label.clone().into());
-    }
-    add_link_keys(
-        &mut d,
-        ifaces.iter().find(|(n, _)| *n == dev).map(|(_, m)| m),
-    );
-    d.sort_keys();
-    d
+    })
 }
 
 fn default_v6(sec: &Sections, ifaces: &[(String, Map)], v6: &[AddrLine]) -> Map {
+    default_route(sec.text("route6"), ifaces, v6, |a, d| {
+        d.insert("prefix".into(), a.prefix.clone().into());
+        d.insert("scope".into(), a.scope.clone().into());
+    })
+}
+
+/// `default_ipv4`/`default_ipv6`: the default route's gateway, interface and source address,
+/// the keys `addr_keys` adds for that address when the interface has it, and the interface's
+/// link keys; empty without a default route.
+fn default_route(
+    route: &str,
+    ifaces: &[(String, Map)],
+    addrs: &[AddrLine],
+    addr_keys: impl Fn(&AddrLine, &mut Map),
+) -> Map {
     let mut d = Map::new();
-    let Some((via, dev, src)) = route_words(sec.text("route6")) else {
+    let Some((via, dev, src)) = route_words(route) else {
         return d;
     };
     if let Some(g) = via {
@@ -261,9 +261,8 @@ fn default_v6(sec: &Sections, ifaces: &[(String, Map)], v6: &[AddrLine]) -> Map 
     }
     d.insert("interface".into(), dev.clone().into());
     d.insert("address".into(), src.clone().into());
-    if let Some(a) = v6.iter().find(|a| a.device == dev && a.address == src) {
-        d.insert("prefix".into(), a.prefix.clone().into());
-        d.insert("scope".into(), a.scope.clone().into());
+    if let Some(a) = addrs.iter().find(|a| a.device == dev && a.address == src) {
+        addr_keys(a, &mut d);
     }
     add_link_keys(
         &mut d,

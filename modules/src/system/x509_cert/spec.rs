@@ -234,6 +234,23 @@ pub struct TaskArgs {
     pub return_content: bool,
 }
 
+/// The list argument `name`, each item through `parse`, in order, without repeats: the first
+/// item that does not parse is the error.
+fn parsed_list<T: PartialEq>(
+    a: &Args,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, ModuleError>,
+) -> Result<Vec<T>, ModuleError> {
+    let mut out = Vec::new();
+    for s in a.list(name) {
+        let item = parse(&s)?;
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
 fn mode(a: &Args, name: &str, default: u32) -> Result<ModeSpec, ModuleError> {
     match a.raw(name) {
         None => Ok(ModeSpec::Octal(default)),
@@ -282,29 +299,16 @@ impl TaskArgs {
                 ));
             }
         }
-        let mut sans = Vec::new();
-        for s in a.list("subject_alt_name") {
-            let san = San::parse(&s).map_err(ModuleError::new)?;
-            if !sans.contains(&san) {
-                sans.push(san);
-            }
-        }
-        let mut key_usage = Vec::new();
-        for s in a.list("key_usage") {
-            let u = KeyUsage::parse(&s)
-                .ok_or_else(|| ModuleError::new(format!("unknown key_usage {s:?}")))?;
-            if !key_usage.contains(&u) {
-                key_usage.push(u);
-            }
-        }
-        let mut extended_key_usage = Vec::new();
-        for s in a.list("extended_key_usage") {
-            let u = Eku::parse(&s)
-                .ok_or_else(|| ModuleError::new(format!("unknown extended_key_usage {s:?}")))?;
-            if !extended_key_usage.contains(&u) {
-                extended_key_usage.push(u);
-            }
-        }
+        let sans = parsed_list(a, "subject_alt_name", |s| {
+            San::parse(s).map_err(ModuleError::new)
+        })?;
+        let mut key_usage = parsed_list(a, "key_usage", |s| {
+            KeyUsage::parse(s).ok_or_else(|| ModuleError::new(format!("unknown key_usage {s:?}")))
+        })?;
+        let extended_key_usage = parsed_list(a, "extended_key_usage", |s| {
+            Eku::parse(s)
+                .ok_or_else(|| ModuleError::new(format!("unknown extended_key_usage {s:?}")))
+        })?;
         let is_ca = a.flag("is_ca");
         if is_ca && key_usage.is_empty() {
             key_usage = vec![
@@ -361,6 +365,25 @@ fn own_ca(a: &Args) -> Result<Provider, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsed_lists_keep_the_first_of_each_item_and_fail_on_a_bad_one() {
+        let a = SPEC
+            .parse(crate::testutil::args(serde_json::json!({
+                "path": "/c", "privatekey_path": "/k",
+                "key_usage": ["keyCertSign", "digitalSignature", "Key Cert Sign"],
+                "extended_key_usage": ["serverAuth", "nope"]
+            })))
+            .unwrap();
+        let ku = parsed_list(&a, "key_usage", |s| {
+            KeyUsage::parse(s).ok_or_else(|| ModuleError::new(format!("bad {s}")))
+        });
+        assert_eq!(ku.unwrap(), [KeyUsage::KeyCertSign, KeyUsage::DigitalSignature]);
+        let eku = parsed_list(&a, "extended_key_usage", |s| {
+            Eku::parse(s).ok_or_else(|| ModuleError::new(format!("bad {s}")))
+        });
+        assert_eq!(eku.unwrap_err().msg, "bad nope");
+    }
 
     #[test]
     fn usage_names_match_whatever_their_case_and_separators() {
