@@ -154,6 +154,19 @@ pub fn ensure_ok(
     Err(failure(msg(&o, &e), out.rc, &o, &e))
 }
 
+/// `Ok` when a host step exited 0; else a plain error, the message made by `msg` from its
+/// trimmed stderr. For steps whose failure Ansible reports without `rc`/`stdout`/`stderr`
+/// (see [`ensure_ok`] for those that carry them).
+pub fn ensure_status(
+    out: &ExecOutput,
+    msg: impl FnOnce(&str) -> String,
+) -> Result<(), ModuleError> {
+    if out.rc == 0 {
+        return Ok(());
+    }
+    Err(ModuleError::new(msg(out.stderr_str().trim())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +190,15 @@ mod tests {
         assert_eq!(err.result["rc"], serde_json::json!(2));
         assert_eq!(err.result["stdout"], serde_json::json!("so\n"));
         assert_eq!(err.result["stderr"], serde_json::json!(" se \n"));
+    }
+
+    #[test]
+    fn ensure_status_fails_with_the_trimmed_stderr_and_no_result_keys() {
+        assert!(ensure_status(&out(0, "", "e"), |_| unreachable!()).is_ok());
+        let err =
+            ensure_status(&out(1, "o", " boom \n"), |e| format!("step failed: {e}")).unwrap_err();
+        assert_eq!(err.msg, "step failed: boom");
+        assert!(err.result.is_empty());
     }
     use crate::testutil::{ctx, TestEnv};
 

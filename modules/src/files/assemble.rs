@@ -6,6 +6,7 @@
 //! `apply` are the shared install pipeline's (backup, `validate`, mode/owner/group, diff),
 //! writing only when the result differs.
 
+use crate::common::reads::ensure_status;
 use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::attrs::AttrSpec;
 use crate::common::install::{self, Install, Queried, Source, SourceSeen, Step};
@@ -235,9 +236,7 @@ async fn host_fragments(
         None,
     )
     .await?;
-    if out.rc != 0 {
-        return Err(ModuleError::new(out.stderr_str().trim().to_string()));
-    }
+    ensure_status(&out, str::to_string)?;
     let text = out.stdout_str();
     let mut names: Vec<&str> = text
         .split('\0')

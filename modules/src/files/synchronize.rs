@@ -10,6 +10,7 @@
 //! same text as `prepared`. With `delegate_to`, as ansible-core's: `push` sends delegate →
 //! inventory host, `pull` inventory host → delegate (both on the host when delegated to it).
 
+use crate::common::reads::ensure_status;
 use crate::common::args::{p, Args, Param, Spec};
 use async_trait::async_trait;
 use kplay_engine::module::{FileKind, Module, ModuleContext, ModuleError, ModuleResult};
@@ -149,13 +150,7 @@ impl Side<'_> {
             ));
         }
         let out = self.sh(script).await?;
-        if out.rc != 0 {
-            return Err(ModuleError::new(format!(
-                "hashing files under {top} on the {} failed: {}",
-                self.name,
-                out.stderr_str().trim()
-            )));
-        }
+        ensure_status(&out, |e| format!("hashing files under {top} on the {} failed: {e}", self.name))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let hs: Vec<&str> = text.split('\0').filter(|s| !s.is_empty()).collect();
         if hs.len() != paths.len() {
@@ -831,13 +826,7 @@ async fn apply(
 
 async fn run_checked(side: &Side<'_>, script: String, what: &str) -> Result<(), ModuleError> {
     let out = side.sh(script).await?;
-    if out.rc != 0 {
-        return Err(ModuleError::new(format!(
-            "synchronize: {what} the {} failed: {}",
-            side.name,
-            out.stderr_str().trim()
-        )));
-    }
+    ensure_status(&out, |e| format!("synchronize: {what} the {} failed: {e}", side.name))?;
     Ok(())
 }
 

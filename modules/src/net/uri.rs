@@ -3,6 +3,7 @@
 //! unless `dest` is given, so it reports `changed: false` and, like Ansible, does not run in
 //! check mode.
 
+use crate::common::reads::ensure_status;
 use crate::cmdline::{exists_test, EXISTS_FN};
 use crate::common::args::{p, Param, Spec, FILE_COMMON};
 use crate::common::run_sh;
@@ -328,12 +329,7 @@ async fn run_uri(
             None,
         )
         .await?;
-        if out.rc != 0 {
-            return Err(ModuleError::new(format!(
-                "failed to write {dest}: {}",
-                out.stderr_str().trim()
-            )));
-        }
+        ensure_status(&out, |e| format!("failed to write {dest}: {e}"))?;
         let changed = out
             .stdout_str()
             .lines()

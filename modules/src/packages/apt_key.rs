@@ -7,6 +7,7 @@
 //! refused). `keyserver` needs the Internet and is refused offline. `query` reads the key and
 //! the trusted key files, `plan` fingerprints and decides, `apply` stores or deletes files.
 
+use crate::common::reads::ensure_status;
 use crate::common::args::{p, Param, Spec};
 use crate::common::pgp::{dearmor, fingerprints, id_matches, key_bytes};
 use crate::common::run_sh;
@@ -239,12 +240,7 @@ impl QueryPlanApply for AptKeyModule {
             Changes::Remove(files) => {
                 let files: String = files.iter().map(|f| format!(" {}", sh_quote(f))).collect();
                 let out = run_sh(ctx, format!("rm -f --{files}"), None).await?;
-                if out.rc != 0 {
-                    return Err(ModuleError::new(format!(
-                        "removing the key failed: {}",
-                        out.stderr_str().trim()
-                    )));
-                }
+                ensure_status(&out, |e| format!("removing the key failed: {e}"))?;
             }
         }
         Ok(r)

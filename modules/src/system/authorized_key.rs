@@ -8,7 +8,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::diff::text_diff;
-use crate::common::reads::{read_all, Read};
+use crate::common::reads::{Read, ensure_status, read_all};
 use crate::common::remote_dirname;
 use crate::common::write::{write_file, WriteRequest};
 use crate::planned::{Plan, Presence, QueryPlanApply};
@@ -520,12 +520,7 @@ impl QueryPlanApply for AuthorizedKeyModule {
                 None,
             )
             .await?;
-            if out.rc != 0 {
-                return Err(ModuleError::new(format!(
-                    "Failed to prepare {dir}: {}",
-                    out.stderr_str().trim()
-                )));
-            }
+            ensure_status(&out, |e| format!("Failed to prepare {dir}: {e}"))?;
         }
         let uid = c.uid.to_string();
         let gid = c.gid.to_string();

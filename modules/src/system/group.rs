@@ -3,7 +3,7 @@
 //! `plan` picks `groupadd`/`groupmod`/`groupdel` when something differs; `apply` runs it.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::reads::{failure, read_all, Read};
+use crate::common::reads::{ensure_ok, read_all, Read};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
@@ -204,13 +204,11 @@ impl QueryPlanApply for GroupModule {
             read_script(&g.name, g.local)
         );
         let out = run_sh(ctx, after, None).await?;
-        if out.rc != 0 {
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            let mut err = failure(e.trim().to_string(), out.rc, &o, &e);
+        ensure_ok(&out, |_, e| e.trim().to_string()).map_err(|mut err| {
             err.result
                 .insert("name".into(), Value::String(g.name.clone()));
-            return Err(err);
-        }
+            err
+        })?;
         if g.state == Presence::Present {
             if let Some((_, gid, _)) =
                 parse_group_line(out.stdout_str().lines().next().unwrap_or(""))

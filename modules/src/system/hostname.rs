@@ -6,7 +6,7 @@
 //! what differs. Returns `ansible_facts` and Ansible's `hostname = …` diff.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::reads::{failure, read_all, Read, Replies};
+use crate::common::reads::{ensure_ok, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::common::write::{write_file, WriteRequest};
 use crate::planned::{Plan, QueryPlanApply};
@@ -369,17 +369,15 @@ impl QueryPlanApply for HostnameModule {
             write_file(ctx, &req).await?;
         }
         let out = run_sh(ctx, c.script, None).await?;
-        let (o, e) = (out.stdout_str(), out.stderr_str());
-        if out.rc != 0 {
-            let msg = format!(
+        ensure_ok(&out, |o, e| {
+            format!(
                 "Command failed rc={}, out={}, err={}",
                 out.rc,
                 o.trim(),
                 e.trim()
-            );
-            return Err(failure(msg, out.rc, &o, &e));
-        }
-        Ok(result.set("ansible_facts", facts(&a.name, o.trim())))
+            )
+        })?;
+        Ok(result.set("ansible_facts", facts(&a.name, out.stdout_str().trim())))
     }
 }
 

@@ -7,6 +7,7 @@
 //! diff), `apply` writes it once through the editing modules' commit; a missing `~/.ssh` is
 //! made 0700.
 
+use crate::common::reads::ensure_status;
 use crate::common::args::{p, Param, Spec};
 use crate::common::attrs::path_info;
 use crate::common::probe::{probe as probe_paths, PathStat, ProbeRequest};
@@ -334,12 +335,7 @@ impl QueryPlanApply for KnownHostsModule {
         if let Some(dir) = &c.mkdir {
             let q = sh_quote(dir);
             let out = run_sh(ctx, format!("[ -d {q} ] || mkdir -m 0700 -p {q}"), None).await?;
-            if out.rc != 0 {
-                return Err(ModuleError::new(format!(
-                    "creating {dir} failed: {}",
-                    out.stderr_str().trim()
-                )));
-            }
+            ensure_status(&out, |e| format!("creating {dir} failed: {e}"))?;
         }
         commit(
             ctx,

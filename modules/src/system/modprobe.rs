@@ -5,7 +5,7 @@
 //! loaded and are already there. One round trip reads all of that; one more changes it.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::reads::{failure, read_all, Read, Replies};
+use crate::common::reads::{ensure_ok, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::planned::{Plan, Presence, QueryPlanApply};
 use async_trait::async_trait;
@@ -256,12 +256,10 @@ impl QueryPlanApply for ModprobeModule {
         result: ModuleResult,
     ) -> Result<ModuleResult, ModuleError> {
         let out = run_sh(ctx, script, None).await?;
-        if out.rc != 0 {
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            let mut err = failure(e.trim().to_string(), out.rc, &o, &e);
+        ensure_ok(&out, |_, e| e.trim().to_string()).map_err(|mut err| {
             err.result.insert("name".into(), m.name.clone().into());
-            return Err(err);
-        }
+            err
+        })?;
         Ok(result)
     }
 }

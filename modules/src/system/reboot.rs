@@ -6,6 +6,7 @@
 //! reboot without doing it, as Ansible does. Over a connection kplay cannot re-establish (a
 //! `local` one would reboot the controller) it refuses before touching anything.
 
+use crate::common::reads::ensure_status;
 use crate::common::args::{p, Param, Spec};
 use crate::wait_for_connection::seconds;
 use async_trait::async_trait;
@@ -107,22 +108,11 @@ impl Module for RebootModule {
             ctx.transport.exec(req).await
         };
         let before = run(boot_cmd.clone()).await?;
-        if before.rc != 0 {
-            return Err(ModuleError::new(format!(
-                "reboot: the boot time command failed ({}): {}",
-                before.rc,
-                before.stderr_str().trim()
-            )));
-        }
+        ensure_status(&before, |e| format!("reboot: the boot time command failed ({}): {e}", before.rc))?;
         let before = before.stdout_str().trim().to_string();
         let start = Instant::now();
         let out = run(script).await?;
-        if out.rc != 0 {
-            return Err(ModuleError::new(format!(
-                "Reboot command failed. Error was: {}",
-                out.stderr_str().trim()
-            )));
-        }
+        ensure_status(&out, |e| format!("Reboot command failed. Error was: {e}"))?;
         tokio::time::sleep(Duration::from_secs_f64(post)).await;
         let deadline = Instant::now() + Duration::from_secs_f64(pre.max(0.0) + timeout);
         let mut pause = Duration::from_secs(1);

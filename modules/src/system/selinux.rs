@@ -8,7 +8,7 @@
 
 use crate::common::args::{p, Param, Spec};
 use crate::common::attrs::AttrSpec;
-use crate::common::reads::{failure, read_all, Read};
+use crate::common::reads::{ensure_ok, read_all, Read};
 use crate::common::text::{TextFile, WriteOpts};
 use crate::common::{fail_rc, run_sh};
 use crate::packages::repo_files::{plan_file, query_file, FileEdit};
@@ -232,15 +232,7 @@ impl QueryPlanApply for SelinuxModule {
     ) -> Result<ModuleResult, ModuleError> {
         if let Some(v) = c.setenforce {
             let out = run_sh(ctx, format!("setenforce {v}"), None).await?;
-            if out.rc != 0 {
-                let (o, e) = (out.stdout_str(), out.stderr_str());
-                return Err(failure(
-                    format!("setenforce {v} failed: {}", e.trim()),
-                    out.rc,
-                    &o,
-                    &e,
-                ));
-            }
+            ensure_ok(&out, |_, e| format!("setenforce {v} failed: {}", e.trim()))?;
         }
         if let Some(edit) = &c.file {
             edit.apply(ctx, &WriteOpts::default()).await?;

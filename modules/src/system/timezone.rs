@@ -5,7 +5,7 @@
 //! `query`: one round trip reads; `plan` builds the sh for what differs; `apply` runs it.
 
 use crate::common::args::{p, Param, Spec};
-use crate::common::reads::{failure, read_all, Read, Replies};
+use crate::common::reads::{ensure_ok, read_all, Read, Replies};
 use crate::common::run_sh;
 use crate::common::write::{write_file, WriteRequest};
 use crate::planned::{Plan, QueryPlanApply};
@@ -256,10 +256,7 @@ impl QueryPlanApply for TimezoneModule {
         result: ModuleResult,
     ) -> Result<ModuleResult, ModuleError> {
         let out = run_sh(ctx, c.script, None).await?;
-        if out.rc != 0 {
-            let (o, e) = (out.stdout_str(), out.stderr_str());
-            return Err(failure(e.trim().to_string(), out.rc, &o, &e));
-        }
+        ensure_ok(&out, |_, e| e.trim().to_string())?;
         if let Some(content) = &c.etc_timezone {
             let req = WriteRequest {
                 dest: "/etc/timezone",

@@ -2,6 +2,7 @@
 //! directory itself. `query` walks it and probes the remote directories and files (two round
 //! trips in all); `apply` creates the missing directories, then writes each changed file.
 
+use crate::common::reads::ensure_status;
 use super::{check_written, CopyArgs};
 use crate::common::install::{self, Queried, Source, Step};
 use crate::common::probe::{probe, PathKind, ProbeRequest};
@@ -175,11 +176,6 @@ async fn make_dirs(
         ));
     }
     let out = run_sh(ctx, script, None).await?;
-    if out.rc != 0 {
-        return Err(ModuleError::new(format!(
-            "could not create directories: {}",
-            out.stderr_str().trim()
-        )));
-    }
+    ensure_status(&out, |e| format!("could not create directories: {e}"))?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! What `file` reads from the host before planning: the path itself and followed, a link's
 //! `src`, the umask, and for `recurse` the attributes found below the directory.
 
+use crate::common::reads::ensure_status;
 use super::args::{FileArgs, Stamp, State};
 use super::tree::{listing_script, parse_listing, TreeEntry};
 use crate::common::probe::{probe, PathKind, PathStat, ProbeRequest};
@@ -50,9 +51,7 @@ pub async fn query(ctx: &ModuleContext<'_>, a: &FileArgs) -> Result<Seen, Module
     if a.recurse {
         if let Some(root) = tree_root(a, &seen) {
             let out = run_sh(ctx, listing_script(&root), None).await?;
-            if out.rc != 0 {
-                return Err(ModuleError::new(out.stderr_str().trim().to_string()));
-            }
+            ensure_status(&out, str::to_string)?;
             seen.tree = Some(parse_listing(&out.stdout_str())?);
             seen.tree_root = root;
         }
@@ -69,12 +68,7 @@ async fn epoch(ctx: &ModuleContext<'_>, stamp: &Stamp) -> Result<Option<f64>, Mo
         .map_err(|e| ModuleError::new(format!("bad timestamp {t}: {e}")))?;
     let script = format!("date -d '{}' +%s\n", when.format("%Y-%m-%d %H:%M:%S"));
     let out = run_sh(ctx, script, None).await?;
-    if out.rc != 0 {
-        return Err(ModuleError::new(format!(
-            "Error while obtaining timestamp for time {t}: {}",
-            out.stderr_str().trim()
-        )));
-    }
+    ensure_status(&out, |e| format!("Error while obtaining timestamp for time {t}: {e}"))?;
     Ok(out.stdout_str().trim().parse::<f64>().ok())
 }
 

@@ -1,6 +1,7 @@
 //! `get_url`'s host side: the query (stat, checksum file, check mode's HEAD) and the
 //! download with its finishing snippet.
 
+use crate::common::reads::ensure_status;
 use super::decide::{final_dest, ok_msg, Decision, Head};
 use super::{checksum_from_file, decide, download_name, Checksum, Download, GetUrlArgs, Seen};
 use crate::common::attrs::{attr_failure, path_info};
@@ -351,12 +352,7 @@ async fn install(
     if let Some(m) = attr_failure(out.rc, &out.stderr_str()) {
         return Err(ModuleError::new(m));
     }
-    if out.rc != 0 {
-        return Err(ModuleError::new(format!(
-            "failed to put {final_dest} in place: {}",
-            out.stderr_str().trim()
-        )));
-    }
+    ensure_status(&out, |e| format!("failed to put {final_dest} in place: {e}"))?;
     Ok(report(
         &stdout,
         &out.stdout,

@@ -11,7 +11,7 @@ pub mod crontab;
 mod tests;
 
 use crate::common::args::{p, Args, Param, Spec};
-use crate::common::reads::failure;
+use crate::common::reads::{ensure_ok, failure};
 use crate::common::run_sh;
 use crate::common::write::{write_file, WriteRequest};
 use crate::planned::{Plan, QueryPlanApply};
@@ -367,15 +367,7 @@ impl QueryPlanApply for CronModule {
         match (&c, &a.cron_file) {
             (Changes::RemoveFile { .. }, Some(f)) => {
                 let out = run_sh(ctx, format!("rm -f -- {}", sh_quote(f)), None).await?;
-                if out.rc != 0 {
-                    let (o, e) = (out.stdout_str(), out.stderr_str());
-                    return Err(failure(
-                        format!("removing {f} failed: {}", e.trim()),
-                        out.rc,
-                        &o,
-                        &e,
-                    ));
-                }
+                ensure_ok(&out, |_, e| format!("removing {f} failed: {}", e.trim()))?;
             }
             (Changes::Write { text, new_file, .. }, Some(f)) => {
                 let req = WriteRequest {
@@ -389,10 +381,7 @@ impl QueryPlanApply for CronModule {
             (Changes::Write { text, .. }, None) => {
                 let sh = format!("{NEED_CRONTAB}crontab {} -", a.user_opt());
                 let out = run_sh(ctx, sh, Some(text.clone().into_bytes())).await?;
-                if out.rc != 0 {
-                    let (o, e) = (out.stdout_str(), out.stderr_str());
-                    return Err(failure(e.trim().to_string(), out.rc, &o, &e));
-                }
+                ensure_ok(&out, |_, e| e.trim().to_string())?;
             }
             (Changes::RemoveFile { .. }, None) => {}
         }
