@@ -428,12 +428,7 @@ impl AptArgs {
         if self.autoremove {
             c.push_str(" --auto-remove");
         }
-        c.push_str(" install");
-        for w in words {
-            c.push(' ');
-            c.push_str(&sh_quote(w));
-        }
-        c
+        apt_verb(c, "install", words)
     }
 
     /// `apt-get remove` (or `--purge`) for `names`.
@@ -445,12 +440,7 @@ impl AptArgs {
         if self.autoremove {
             c.push_str(" --auto-remove");
         }
-        c.push_str(" remove");
-        for n in names {
-            c.push(' ');
-            c.push_str(&sh_quote(n));
-        }
-        c
+        apt_verb(c, "remove", names)
     }
 
     /// `apt-get build-dep`, `apt-get -f install`, `upgrade`/`dist-upgrade`, `autoremove`.
@@ -459,14 +449,19 @@ impl AptArgs {
         if verb == "autoremove" && self.purge {
             c.push_str(" --purge");
         }
-        c.push(' ');
-        c.push_str(verb);
-        for n in names {
-            c.push(' ');
-            c.push_str(&sh_quote(n));
-        }
-        c
+        apt_verb(c, verb, names)
     }
+}
+
+/// `options` (`apt-get` and its options), then `verb` and `words` quoted for sh.
+fn apt_verb(mut options: String, verb: &str, words: &[String]) -> String {
+    options.push(' ');
+    options.push_str(verb);
+    for w in words {
+        options.push(' ');
+        options.push_str(&sh_quote(w));
+    }
+    options
 }
 
 /// sh that exports the environment every apt call needs.
@@ -824,6 +819,13 @@ mod tests {
     use super::*;
     use crate::testutil::args;
     use serde_json::json;
+
+    #[test]
+    fn apt_verb_quotes_each_word_after_the_verb() {
+        let words = ["a b".to_string(), "c".to_string()];
+        assert_eq!(apt_verb("apt-get -y".into(), "install", &words), "apt-get -y install 'a b' c");
+        assert_eq!(apt_verb("apt-get".into(), "autoremove", &[]), "apt-get autoremove");
+    }
 
     fn parse(v: serde_json::Value) -> AptArgs {
         AptArgs::parse(args(v)).unwrap()

@@ -61,23 +61,25 @@ pub async fn gather(
     Ok(build(&sec, subsets))
 }
 
+/// The string fact `key` of `facts` (empty when missing or not a string), which later
+/// subsets key on.
+fn text_of(facts: &Map, key: &str) -> String {
+    facts
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
 /// Turn the script's sections into facts (separate from [`gather`] so it is testable offline).
 pub fn build(sec: &Sections, subsets: &Subsets) -> Map {
     let mut bare = Map::new();
     if subsets.min {
         let plat = platform::platform(sec);
-        let system = plat
-            .get("system")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let system = text_of(&plat, "system");
         bare.extend(plat);
         let dist = distribution::collect(sec, &system);
-        let family = dist
-            .get("os_family")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let family = text_of(&dist, "os_family");
         bare.extend(dist);
         bare.extend(platform::user(sec));
         bare.extend(platform::misc(sec));
