@@ -1,92 +1,85 @@
 //! Ansible's keyword lists: anything else on a task is its action (module), and anything else on
 //! a play or block is an error naming the key.
 
-pub const TASK_KEYWORDS: &[&str] = &[
-    "action",
+/// The keywords every play, block, task and `roles:` entry takes (Ansible's `Base` attributes
+/// with `tags` and `collections`): kept once so the four lists cannot drift apart.
+pub const BASE_KEYWORDS: &[&str] = &[
     "any_errors_fatal",
-    "args",
-    "async",
     "become",
     "become_exe",
     "become_flags",
     "become_method",
     "become_user",
-    "changed_when",
     "check_mode",
     "collections",
     "connection",
     "debugger",
+    "diff",
+    "environment",
+    "ignore_errors",
+    "ignore_unreachable",
+    "module_defaults",
+    "name",
+    "no_log",
+    "port",
+    "remote_user",
+    "run_once",
+    "tags",
+    "throttle",
+    "timeout",
+    "vars",
+];
+
+/// One object's keywords: [`BASE_KEYWORDS`] plus its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Keywords(&'static [&'static str]);
+
+impl Keywords {
+    /// True when `key` is a keyword of this object.
+    pub fn contains(&self, key: &str) -> bool {
+        BASE_KEYWORDS.contains(&key) || self.0.contains(&key)
+    }
+}
+
+/// Keywords of a task (and a handler: `listen`).
+pub const TASK_KEYWORDS: Keywords = Keywords(&[
+    "action",
+    "args",
+    "async",
+    "changed_when",
     "delay",
     "delegate_facts",
     "delegate_to",
-    "diff",
-    "environment",
     "failed_when",
-    "ignore_errors",
-    "ignore_unreachable",
     "local_action",
     "loop",
     "loop_control",
-    "module_defaults",
-    "name",
-    "no_log",
     "notify",
     "poll",
-    "port",
     "register",
-    "remote_user",
     "retries",
-    "run_once",
-    "tags",
-    "throttle",
-    "timeout",
     "until",
-    "vars",
     "when",
     "listen",
-];
+]);
 
-pub const BLOCK_KEYWORDS: &[&str] = &[
+/// Keywords of a block.
+pub const BLOCK_KEYWORDS: Keywords = Keywords(&[
     "block",
     "rescue",
     "always",
-    "name",
-    "any_errors_fatal",
-    "become",
-    "become_exe",
-    "become_flags",
-    "become_method",
-    "become_user",
-    "check_mode",
-    "collections",
-    "connection",
-    "debugger",
     "delegate_facts",
     "delegate_to",
-    "diff",
-    "environment",
-    "ignore_errors",
-    "ignore_unreachable",
-    "module_defaults",
-    "no_log",
-    "port",
-    "remote_user",
-    "run_once",
-    "tags",
-    "throttle",
-    "timeout",
-    "vars",
     "when",
     "notify",
-];
+]);
 
-pub const PLAY_KEYWORDS: &[&str] = &[
+/// Keywords of a play.
+pub const PLAY_KEYWORDS: Keywords = Keywords(&[
     "hosts",
-    "name",
     "gather_facts",
     "gather_subset",
     "gather_timeout",
-    "vars",
     "vars_files",
     "vars_prompt",
     "pre_tasks",
@@ -94,64 +87,14 @@ pub const PLAY_KEYWORDS: &[&str] = &[
     "tasks",
     "post_tasks",
     "handlers",
-    "become",
-    "become_exe",
-    "become_flags",
-    "become_method",
-    "become_user",
-    "check_mode",
-    "collections",
-    "connection",
-    "debugger",
-    "diff",
-    "environment",
     "fact_path",
     "force_handlers",
-    "ignore_errors",
-    "ignore_unreachable",
     "max_fail_percentage",
-    "module_defaults",
-    "no_log",
     "order",
-    "port",
-    "remote_user",
-    "run_once",
     "serial",
     "strategy",
-    "tags",
-    "throttle",
-    "timeout",
-    "any_errors_fatal",
-];
+]);
 
 /// Keywords allowed on a `roles:` entry besides the role name and its params.
-pub const ROLE_ENTRY_KEYWORDS: &[&str] = &[
-    "role",
-    "name",
-    "when",
-    "tags",
-    "vars",
-    "become",
-    "become_user",
-    "become_method",
-    "become_flags",
-    "become_exe",
-    "connection",
-    "remote_user",
-    "check_mode",
-    "diff",
-    "environment",
-    "ignore_errors",
-    "ignore_unreachable",
-    "no_log",
-    "any_errors_fatal",
-    "run_once",
-    "delegate_to",
-    "delegate_facts",
-    "module_defaults",
-    "collections",
-    "debugger",
-    "port",
-    "throttle",
-    "timeout",
-];
+pub const ROLE_ENTRY_KEYWORDS: Keywords =
+    Keywords(&["role", "when", "delegate_to", "delegate_facts"]);

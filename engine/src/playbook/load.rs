@@ -1,7 +1,7 @@
 //! YAML nodes → the typed playbook model. Every error names file:line and the offending key.
 
 use super::action::Action;
-use super::keywords::{BLOCK_KEYWORDS, PLAY_KEYWORDS, TASK_KEYWORDS};
+use super::keywords::{Keywords, BLOCK_KEYWORDS, PLAY_KEYWORDS, TASK_KEYWORDS};
 use super::role;
 use super::{Block, Inherited, LoopSpec, Play, Playbook, Task, TaskContext, TaskItem};
 use crate::error::LoadError;
@@ -286,10 +286,10 @@ pub(crate) fn static_render(
     }
 }
 
-fn check_keys(node: &Node, allowed: &[&str], what: &str) -> Result<(), LoadError> {
+fn check_keys(node: &Node, allowed: Keywords, what: &str) -> Result<(), LoadError> {
     for (k, _) in node.as_map().unwrap_or(&[]) {
         let key = k.key_string();
-        if !allowed.contains(&key.as_str()) {
+        if !allowed.contains(&key) {
             return Err(LoadError::at(
                 &k.span,
                 format!("'{key}' is not a valid attribute for a {what}"),
@@ -624,7 +624,7 @@ fn find_action(node: &Node, lctx: &LoadContext) -> Result<(String, Map, Span, bo
     let mut found: Vec<(&Node, &Node)> = Vec::new();
     for (k, v) in node.as_map().unwrap_or(&[]) {
         let key = k.key_string();
-        if TASK_KEYWORDS.contains(&key.as_str()) && key != "action" && key != "local_action" {
+        if TASK_KEYWORDS.contains(&key) && key != "action" && key != "local_action" {
             continue;
         }
         if key.starts_with("with_") {

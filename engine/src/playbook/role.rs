@@ -44,7 +44,7 @@ pub struct RoleLoader<'a, 'b> {
     provided: Option<Map>,
 }
 
-const ROLE_ENTRY_KEYS: &[&str] = super::keywords::ROLE_ENTRY_KEYWORDS;
+const ROLE_ENTRY_KEYS: super::keywords::Keywords = super::keywords::ROLE_ENTRY_KEYWORDS;
 
 impl<'a, 'b> RoleLoader<'a, 'b> {
     pub fn new(lctx: &'b LoadContext<'a>, base_dir: &Path, static_vars: &Map) -> Self {
@@ -127,7 +127,7 @@ impl<'a, 'b> RoleLoader<'a, 'b> {
                 let mut params = Map::new();
                 for (k, v) in pairs {
                     let key = k.key_string();
-                    if !ROLE_ENTRY_KEYS.contains(&key.as_str()) {
+                    if !ROLE_ENTRY_KEYS.contains(&key) {
                         params.insert(key, v.to_value());
                     }
                 }

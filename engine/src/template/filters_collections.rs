@@ -253,9 +253,9 @@ fn merge_lists(a: &mut Vec<Value>, b: Vec<Value>, lm: ListMerge) {
     }
 }
 
-/// Ansible's `dict2items(key_name='key', value_name='value')`.
-fn dict2items(v: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
-    defined(v)?;
+/// The `key_name` and `value_name` arguments of `dict2items` and `items2dict` (defaults `key`
+/// and `value`); no other keyword argument is accepted.
+fn key_value_names(kwargs: &Kwargs) -> Result<(String, String), Error> {
     let key_name = kwargs
         .get::<Option<String>>("key_name")?
         .unwrap_or_else(|| "key".into());
@@ -263,6 +263,13 @@ fn dict2items(v: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
         .get::<Option<String>>("value_name")?
         .unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
+    Ok((key_name, value_name))
+}
+
+/// Ansible's `dict2items(key_name='key', value_name='value')`.
+fn dict2items(v: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
+    defined(v)?;
+    let (key_name, value_name) = key_value_names(&kwargs)?;
     if v.kind() != ValueKind::Map {
         return Err(op_err(format!(
             "dict2items requires a dictionary, got {} instead.",
@@ -282,13 +289,7 @@ fn dict2items(v: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
 
 /// Ansible's `items2dict(key_name='key', value_name='value')`.
 fn items2dict(state: &State, v: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
-    let key_name = kwargs
-        .get::<Option<String>>("key_name")?
-        .unwrap_or_else(|| "key".into());
-    let value_name = kwargs
-        .get::<Option<String>>("value_name")?
-        .unwrap_or_else(|| "value".into());
-    kwargs.assert_all_used()?;
+    let (key_name, value_name) = key_value_names(&kwargs)?;
     let mut out = indexmap::IndexMap::new();
     for item in state.undefined_behavior().try_iter_value(v)? {
         let k = item.get_attr(&key_name).unwrap_or(MjValue::UNDEFINED);

@@ -260,6 +260,20 @@ fn e_path(e: &std::io::Error) -> String {
     e.to_string()
 }
 
+/// The local transport with only `exec` of its own, so `put` and `fetch` take the trait's
+/// script-based defaults: under become the file operations must run as the become user.
+struct Plain<'a>(&'a LocalTransport);
+
+#[async_trait]
+impl Transport for Plain<'_> {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
+        self.0.exec(req).await
+    }
+}
+
 async fn put_via_exec(
     t: &LocalTransport,
     data: &[u8],
@@ -267,16 +281,6 @@ async fn put_via_exec(
     mode: Option<u32>,
     b: Option<&Become>,
 ) -> Result<(), TransportError> {
-    struct Plain<'a>(&'a LocalTransport);
-    #[async_trait]
-    impl Transport for Plain<'_> {
-        fn describe(&self) -> String {
-            self.0.describe()
-        }
-        async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
-            self.0.exec(req).await
-        }
-    }
     Plain(t).put(data, dest, mode, b).await
 }
 
@@ -285,16 +289,6 @@ async fn fetch_via_exec(
     path: &str,
     b: Option<&Become>,
 ) -> Result<Option<Vec<u8>>, TransportError> {
-    struct Plain<'a>(&'a LocalTransport);
-    #[async_trait]
-    impl Transport for Plain<'_> {
-        fn describe(&self) -> String {
-            self.0.describe()
-        }
-        async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
-            self.0.exec(req).await
-        }
-    }
     Plain(t).fetch(path, b).await
 }
 

@@ -152,14 +152,15 @@ impl Scope {
         let run = &self.run;
         let play = &self.play;
         let host = self.host.as_str();
-        let active = || {
+        // `ansible_play_hosts` and `ansible_play_batch` leave out the hosts failed in this play.
+        let active = |hosts: &[String]| {
             let failed = run
                 .failed_in_play
                 .read()
                 .map(|f| f.clone())
                 .unwrap_or_default();
             Value::from(
-                play.play_hosts
+                hosts
                     .iter()
                     .filter(|h| !failed.contains(*h))
                     .cloned()
@@ -185,22 +186,9 @@ impl Scope {
             ),
             "omit" => Value::String(OMIT.to_string()),
             "playbook_dir" => Value::String(run.playbook_dir.display().to_string()),
-            "ansible_play_hosts" | "play_hosts" => active(),
+            "ansible_play_hosts" | "play_hosts" => active(&play.play_hosts),
             "ansible_play_hosts_all" => Value::from(play.play_hosts.clone()),
-            "ansible_play_batch" => {
-                let failed = run
-                    .failed_in_play
-                    .read()
-                    .map(|f| f.clone())
-                    .unwrap_or_default();
-                Value::from(
-                    play.batch_hosts
-                        .iter()
-                        .filter(|h| !failed.contains(*h))
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                )
-            }
+            "ansible_play_batch" => active(&play.batch_hosts),
             "ansible_verbosity" => Value::from(run.info.verbosity),
             "ansible_run_tags" => Value::from(if run.info.run_tags.is_empty() {
                 vec!["all".to_string()]
