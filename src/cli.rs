@@ -209,19 +209,10 @@ pub struct TargetArgs {
     pub content: Option<std::path::PathBuf>,
 }
 
-/// Connection, privilege and run options shared with `kplay run` (`-c` is taken by --config
-/// here, so the connection type is `--connection` only).
+/// How hosts are logged in to and privileges raised: the same options for `kplay deploy` and
+/// `kplay run`/`adhoc`/`plan`.
 #[derive(Args, Debug, Clone, Default)]
-pub struct ConnArgs {
-    /// Extra variables: k=v pairs, YAML/JSON, or @file (repeatable).
-    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
-    pub extra_vars: Vec<String>,
-    /// Number of hosts worked on at once.
-    #[arg(short = 'f', long = "forks")]
-    pub forks: Option<usize>,
-    /// Connection type (local, ssh).
-    #[arg(long = "connection")]
-    pub connection: Option<String>,
+pub struct AccessArgs {
     /// Remote user.
     #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
@@ -246,6 +237,23 @@ pub struct ConnArgs {
     /// Ask for the privilege escalation password.
     #[arg(short = 'K', long = "ask-become-pass")]
     pub ask_become_pass: bool,
+}
+
+/// Connection, privilege and run options shared with `kplay run` (`-c` is taken by --config
+/// here, so the connection type is `--connection` only).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConnArgs {
+    /// Extra variables: k=v pairs, YAML/JSON, or @file (repeatable).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Number of hosts worked on at once.
+    #[arg(short = 'f', long = "forks")]
+    pub forks: Option<usize>,
+    /// Connection type (local, ssh).
+    #[arg(long = "connection")]
+    pub connection: Option<String>,
+    #[command(flatten)]
+    pub access: AccessArgs,
     /// Don't make changes; report what would change (nothing is recorded as finished).
     #[arg(short = 'C', long = "check")]
     pub check: bool,
@@ -268,14 +276,7 @@ impl ConnArgs {
             limit: None,
             forks: self.forks,
             connection: self.connection.clone(),
-            user: self.user.clone(),
-            private_key: self.private_key.clone(),
-            strict_host_keys: self.strict_host_keys,
-            ask_pass: self.ask_pass,
-            become_: self.become_,
-            become_method: self.become_method.clone(),
-            become_user: self.become_user.clone(),
-            ask_become_pass: self.ask_become_pass,
+            access: self.access.clone(),
             check: self.check,
             diff: self.diff,
             verbose: self.verbose,
@@ -481,30 +482,8 @@ pub struct CommonArgs {
     /// Connection type (local, ssh).
     #[arg(short = 'c', long = "connection")]
     pub connection: Option<String>,
-    /// Remote user.
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-    /// SSH private key file.
-    #[arg(long = "private-key", visible_alias = "key-file")]
-    pub private_key: Option<String>,
-    /// Refuse hosts whose SSH key is not yet known (no trust on first use).
-    #[arg(long = "strict-host-keys")]
-    pub strict_host_keys: bool,
-    /// Ask for the SSH password.
-    #[arg(short = 'k', long = "ask-pass")]
-    pub ask_pass: bool,
-    /// Run operations with become.
-    #[arg(short = 'b', long = "become")]
-    pub become_: bool,
-    /// Privilege escalation method.
-    #[arg(long = "become-method")]
-    pub become_method: Option<String>,
-    /// Run operations as this user.
-    #[arg(long = "become-user")]
-    pub become_user: Option<String>,
-    /// Ask for the privilege escalation password.
-    #[arg(short = 'K', long = "ask-become-pass")]
-    pub ask_become_pass: bool,
+    #[command(flatten)]
+    pub access: AccessArgs,
     /// Don't make changes; report what would change.
     #[arg(short = 'C', long = "check")]
     pub check: bool,
