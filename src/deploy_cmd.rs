@@ -104,26 +104,28 @@ fn inventory_target(t: &TargetArgs, inventory: Vec<String>) -> Result<Target, De
     Ok(out)
 }
 
-/// The engine half: modules, run options (config settings under `-e`), content resolution.
+/// The engine half: modules, run options (config settings under `-e`), content resolution;
+/// with the configuration it was made from (the output options read it too).
 fn engine(
     conn: &ConnArgs,
     t: &TargetArgs,
     target: &Target,
-    cfg: &kplay_engine::config::Config,
-) -> Result<kplay_deploy::Engine, u8> {
+) -> Result<(kplay_engine::config::Config, kplay_deploy::Engine), u8> {
+    let cfg = load_config()?;
     let common = conn.to_common(target.inventory.clone());
-    let mut opts = options(&common, cfg, &[], &[]).map_err(|e| fail(e, EXIT_REFUSED))?;
+    let mut opts = options(&common, &cfg, &[], &[]).map_err(|e| fail(e, EXIT_REFUSED))?;
     let mut vars = target.config_vars.clone();
     vars.extend(std::mem::take(&mut opts.extra_vars));
     opts.extra_vars = vars;
     let resolve =
         resolver(t.content.as_deref(), &mut opts.roles_path).map_err(|e| fail(e, EXIT_REFUSED))?;
-    Ok(kplay_deploy::Engine {
+    let engine = kplay_deploy::Engine {
         registry: registry(),
         options: opts,
         resolve,
         kplay_binary: std::env::current_exe().ok(),
-    })
+    };
+    Ok((cfg, engine))
 }
 
 pub fn deploy(args: DeployArgs) -> u8 {
@@ -177,12 +179,8 @@ pub fn deploy(args: DeployArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return deploy_error(e),
     };
-    let cfg = match load_config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let eng = match engine(&args.conn, &args.target, &tgt, &cfg) {
-        Ok(e) => e,
+    let (cfg, eng) = match engine(&args.conn, &args.target, &tgt) {
+        Ok(v) => v,
         Err(code) => return code,
     };
     let mut layout = tgt.layout.clone();
@@ -299,12 +297,8 @@ pub fn reset(args: ResetArgs) -> u8 {
             return 1;
         }
     }
-    let cfg = match load_config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let eng = match engine(&args.conn, &args.target, &tgt, &cfg) {
-        Ok(e) => e,
+    let (cfg, eng) = match engine(&args.conn, &args.target, &tgt) {
+        Ok(v) => v,
         Err(code) => return code,
     };
     let out = Arc::new(ConsoleOutput::new(output_options(

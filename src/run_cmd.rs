@@ -145,7 +145,11 @@ pub(crate) fn options(
         roles_path: cfg.roles_path.clone(),
         connection: ConnectionDefaults {
             connection: common.connection.clone(),
-            remote_user: common.access.user.clone().or_else(|| cfg.remote_user.clone()),
+            remote_user: common
+                .access
+                .user
+                .clone()
+                .or_else(|| cfg.remote_user.clone()),
             private_key_file: common
                 .access
                 .private_key
@@ -194,6 +198,18 @@ fn load_inventory(sources: &[String], cfg: &Config) -> Result<Inventory, String>
     }
     let ignore = cfg.inventory_ignore()?;
     Inventory::load_with(&srcs, ignore).map_err(|e| e.to_string())
+}
+
+/// The configuration and the run options made from it and the flags: what `run`, `plan` and
+/// `adhoc` start from. The error is the exit code, its message already printed.
+fn config_and_options(
+    common: &CommonArgs,
+    tags: &[String],
+    skip_tags: &[String],
+) -> Result<(Config, RunOptions), u8> {
+    let cfg = load_config()?;
+    let opts = options(common, &cfg, tags, skip_tags).map_err(load_error)?;
+    Ok((cfg, opts))
 }
 
 pub(crate) fn load_config() -> Result<Config, u8> {
@@ -409,13 +425,9 @@ fn check_start_at(playbooks: &[Playbook], start: Option<&str>) -> Result<(), u8>
 
 pub fn run(args: RunArgs) -> u8 {
     let started = std::time::Instant::now();
-    let cfg = match load_config() {
-        Ok(c) => c,
+    let (cfg, mut opts) = match config_and_options(&args.common, &args.tags, &args.skip_tags) {
+        Ok(v) => v,
         Err(code) => return code,
-    };
-    let mut opts = match options(&args.common, &cfg, &args.tags, &args.skip_tags) {
-        Ok(o) => o,
-        Err(e) => return load_error(e),
     };
     opts.start_at_task = args.start_at_task.clone();
     opts.force_handlers = args.force_handlers;
@@ -486,13 +498,9 @@ pub fn run(args: RunArgs) -> u8 {
 }
 
 pub fn plan(args: PlanArgs) -> u8 {
-    let cfg = match load_config() {
-        Ok(c) => c,
+    let (cfg, mut opts) = match config_and_options(&args.common, &args.tags, &args.skip_tags) {
+        Ok(v) => v,
         Err(code) => return code,
-    };
-    let mut opts = match options(&args.common, &cfg, &args.tags, &args.skip_tags) {
-        Ok(o) => o,
-        Err(e) => return load_error(e),
     };
     let paths = match crate::embedded::resolve_run(&args.playbooks, &mut opts.roles_path) {
         Ok(p) => p,
@@ -594,13 +602,9 @@ pub fn inventory(args: InventoryArgs) -> u8 {
 }
 
 pub fn adhoc(args: AdhocArgs) -> u8 {
-    let cfg = match load_config() {
-        Ok(c) => c,
+    let (cfg, opts) = match config_and_options(&args.common, &[], &[]) {
+        Ok(v) => v,
         Err(code) => return code,
-    };
-    let opts = match options(&args.common, &cfg, &[], &[]) {
-        Ok(o) => o,
-        Err(e) => return load_error(e),
     };
     let registry = registry();
     let inventory = match load_inventory(&args.common.inventory, &cfg) {
