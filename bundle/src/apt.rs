@@ -17,13 +17,8 @@ use sha2::{Digest, Sha256};
 /// Errors from preparing apt or fetching packages.
 #[derive(Debug, thiserror::Error)]
 pub enum AptError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::IoFailure),
     #[error("cannot run {program}: {source} (the bundle is built with the machine's apt; install apt and dpkg)")]
     Spawn {
         program: String,
@@ -58,12 +53,7 @@ pub enum AptError {
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> AptError {
-    let path = path.to_path_buf();
-    move |source| AptError::Io {
-        action,
-        path,
-        source,
-    }
+    crate::io_error(action, path)
 }
 
 /// One downloaded package.

@@ -40,13 +40,8 @@ pub enum BuildError {
     UnknownBuild { image: String, kind: String },
     #[error("{0}")]
     Kubernetes(String),
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::IoFailure),
 }
 
 /// Where `--kubernetes-from` writes and caches (see [`kubernetes`]).
@@ -134,14 +129,7 @@ pub fn build(
             summary,
         });
     };
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Io {
-            action,
-            path,
-            source,
-        }
-    };
+    let io = |action: &'static str, path: &Path| crate::io_error::<BuildError>(action, path);
 
     let p = phase("variables", progress);
     let v: BundleVars = vars::load(&opts.vars)?;

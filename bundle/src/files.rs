@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
@@ -16,13 +16,8 @@ use crate::vars::FileSpec;
 /// Errors fetching a file.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::IoFailure),
     #[error("offline_files.{name}: downloading {url}: {message}")]
     Download {
         name: String,
@@ -39,12 +34,7 @@ pub enum FileError {
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FileError {
-    let path = path.to_path_buf();
-    move |source| FileError::Io {
-        action,
-        path,
-        source,
-    }
+    crate::io_error(action, path)
 }
 
 /// One file as placed in the bundle.

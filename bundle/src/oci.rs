@@ -57,13 +57,8 @@ pub const DEFAULT_MTIME: u64 = 946_684_800;
 /// Errors from writing or reading an image layout.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::IoFailure),
     #[error("layer path {path:?}: {reason}")]
     BadPath { path: String, reason: &'static str },
     #[error("{path}: not an OCI image layout ({reason})")]
@@ -91,12 +86,7 @@ pub enum OciError {
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OciError {
-    let path = path.to_path_buf();
-    move |source| OciError::Io {
-        action,
-        path,
-        source,
-    }
+    crate::io_error(action, path)
 }
 
 /// A content digest, always sha256 (`sha256:<64 lowercase hex>`).
@@ -355,11 +345,11 @@ impl Layer {
     pub fn file(&mut self, path: &str, source: &Path, mode: u32) -> Result<&mut Layer, OciError> {
         let meta = fs::metadata(source).map_err(io_err("reading", source))?;
         if !meta.is_file() {
-            return Err(OciError::Io {
+            return Err(OciError::Io(crate::IoFailure {
                 action: "adding to a layer",
                 path: source.to_path_buf(),
                 source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            });
+            }));
         }
         self.insert(path, EntryKind::File(source.to_path_buf()), mode)?;
         Ok(self)
@@ -390,11 +380,11 @@ impl Layer {
         let base = normalise(path)?;
         let meta = fs::symlink_metadata(source).map_err(io_err("reading", source))?;
         if !meta.is_dir() {
-            return Err(OciError::Io {
+            return Err(OciError::Io(crate::IoFailure {
                 action: "adding to a layer",
                 path: source.to_path_buf(),
                 source: io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
-            });
+            }));
         }
         if !base.is_empty() {
             self.dir(&base, meta.permissions().mode() & 0o7777)?;
@@ -438,14 +428,14 @@ impl Layer {
             } else if ft.is_file() {
                 self.insert(&dest, EntryKind::File(source.clone()), mode)?;
             } else {
-                return Err(OciError::Io {
+                return Err(OciError::Io(crate::IoFailure {
                     action: "adding to a layer",
                     path: source,
                     source: io::Error::new(
                         io::ErrorKind::InvalidInput,
                         "only files, directories and symlinks go into a layer",
                     ),
-                });
+                }));
             }
         }
         Ok(())
@@ -563,10 +553,12 @@ impl Layer {
         tar.follow_symlinks(false);
         let tar_err = |path: &str| {
             let path = PathBuf::from(path);
-            move |source| OciError::Io {
-                action: "writing the layer entry",
-                path,
-                source,
+            move |source| {
+                OciError::Io(crate::IoFailure {
+                    action: "writing the layer entry",
+                    path,
+                    source,
+                })
             }
         };
         for (path, e) in &self.entries {
@@ -597,12 +589,13 @@ impl Layer {
                         inner: f.take(size),
                         left: size,
                     };
-                    tar.append_data(&mut h, path, &mut reader)
-                        .map_err(|e| OciError::Io {
+                    tar.append_data(&mut h, path, &mut reader).map_err(|e| {
+                        OciError::Io(crate::IoFailure {
                             action: "adding to a layer (did it change while read?)",
                             path: source.clone(),
                             source: e,
-                        })?;
+                        })
+                    })?;
                 }
                 EntryKind::Symlink(target) => {
                     h.set_entry_type(tar::EntryType::Symlink);
@@ -612,10 +605,12 @@ impl Layer {
                 }
             }
         }
-        let w = |source| OciError::Io {
-            action: "writing",
-            path: PathBuf::from("layer"),
-            source,
+        let w = |source| {
+            OciError::Io(crate::IoFailure {
+                action: "writing",
+                path: PathBuf::from("layer"),
+                source,
+            })
         };
         let diff = tar.into_inner().map_err(w)?;
         let diff_id = Digest::from_hasher(diff.hasher);
@@ -929,19 +924,23 @@ impl OciDir {
                 .tempfile_in(&blobs)
                 .map_err(io_err("creating a temp file in", &blobs))?;
             let (digest, size, diff_id, out) = layer.write_to(BufWriter::new(tmp))?;
-            let tmp = out.into_inner().map_err(|e| OciError::Io {
-                action: "writing",
-                path: blobs.clone(),
-                source: e.into_error(),
+            let tmp = out.into_inner().map_err(|e| {
+                OciError::Io(crate::IoFailure {
+                    action: "writing",
+                    path: blobs.clone(),
+                    source: e.into_error(),
+                })
             })?;
             let path = self.blob_path(&digest);
             if !path.is_file() {
                 tmp.as_file().sync_all().map_err(io_err("syncing", &path))?;
                 set_blob_mode(tmp.path())?;
-                tmp.persist(&path).map_err(|e| OciError::Io {
-                    action: "renaming into place",
-                    path: path.clone(),
-                    source: e.error,
+                tmp.persist(&path).map_err(|e| {
+                    OciError::Io(crate::IoFailure {
+                        action: "renaming into place",
+                        path: path.clone(),
+                        source: e.error,
+                    })
                 })?;
             }
             layers.push(Descriptor {
@@ -1120,19 +1119,19 @@ impl OciDir {
                 });
             }
         }
-        let tmp = tar
-            .into_inner()
-            .map_err(werr)?
-            .into_inner()
-            .map_err(|e| OciError::Io {
+        let tmp = tar.into_inner().map_err(werr)?.into_inner().map_err(|e| {
+            OciError::Io(crate::IoFailure {
                 action: "writing",
                 path: out.to_path_buf(),
                 source: e.into_error(),
-            })?;
-        tmp.persist(out).map_err(|e| OciError::Io {
-            action: "renaming into place",
-            path: out.to_path_buf(),
-            source: e.error,
+            })
+        })?;
+        tmp.persist(out).map_err(|e| {
+            OciError::Io(crate::IoFailure {
+                action: "renaming into place",
+                path: out.to_path_buf(),
+                source: e.error,
+            })
         })?;
         Ok(())
     }
@@ -1176,10 +1175,12 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), OciError> {
         .map_err(io_err("creating a temp file in", dir))?;
     tmp.write_all(data).map_err(io_err("writing", path))?;
     set_blob_mode(tmp.path())?;
-    tmp.persist(path).map_err(|e| OciError::Io {
-        action: "renaming into place",
-        path: path.to_path_buf(),
-        source: e.error,
+    tmp.persist(path).map_err(|e| {
+        OciError::Io(crate::IoFailure {
+            action: "renaming into place",
+            path: path.to_path_buf(),
+            source: e.error,
+        })
     })?;
     Ok(())
 }

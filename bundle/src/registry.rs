@@ -45,13 +45,8 @@ pub enum RegistryError {
     },
     #[error("{0}")]
     Oci(#[from] OciError),
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::IoFailure),
 }
 
 /// `registry.kplay.local:5000/kplay/smoke:1.35.0` split into its parts.
@@ -301,28 +296,32 @@ impl Registry {
             s => return Err(self.err("POST", &url, Self::explain(s, &mut resp))),
         }
         let mut location = self.location("POST", &url, &resp)?;
-        let mut file = fs::File::open(path).map_err(|source| RegistryError::Io {
-            action: "reading",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let size = file
-            .metadata()
-            .map_err(|source| RegistryError::Io {
+        let mut file = fs::File::open(path).map_err(|source| {
+            RegistryError::Io(crate::IoFailure {
                 action: "reading",
                 path: path.to_path_buf(),
                 source,
+            })
+        })?;
+        let size = file
+            .metadata()
+            .map_err(|source| {
+                RegistryError::Io(crate::IoFailure {
+                    action: "reading",
+                    path: path.to_path_buf(),
+                    source,
+                })
             })?
             .len();
         let read_chunk = |file: &mut fs::File, n: u64| -> Result<Vec<u8>, RegistryError> {
             let mut buf = Vec::with_capacity(n as usize);
-            file.take(n)
-                .read_to_end(&mut buf)
-                .map_err(|source| RegistryError::Io {
+            file.take(n).read_to_end(&mut buf).map_err(|source| {
+                RegistryError::Io(crate::IoFailure {
                     action: "reading",
                     path: path.to_path_buf(),
                     source,
-                })?;
+                })
+            })?;
             Ok(buf)
         };
         let mut final_body = Vec::new();
@@ -534,10 +533,12 @@ impl Registry {
             path: path.clone(),
             source,
         })?;
-        crate::repo::write_atomic(&path, &json).map_err(|e| RegistryError::Io {
-            action: "writing",
-            path: path.clone(),
-            source: std::io::Error::other(e.to_string()),
+        crate::repo::write_atomic(&path, &json).map_err(|e| {
+            RegistryError::Io(crate::IoFailure {
+                action: "writing",
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
         })?;
         Ok(digest)
     }

@@ -23,13 +23,8 @@ use crate::sign::{ArchiveKey, SignError, KEYRING_NAME};
 /// Errors from writing the repository.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::IoFailure),
     #[error("{path}: not a Debian package ({message})")]
     BadDeb { path: PathBuf, message: String },
     #[error(transparent)]
@@ -37,12 +32,7 @@ pub enum RepoError {
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RepoError {
-    let path = path.to_path_buf();
-    move |source| RepoError::Io {
-        action,
-        path,
-        source,
-    }
+    crate::io_error(action, path)
 }
 
 /// What the repository holds, for the manifest.

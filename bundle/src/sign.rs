@@ -23,13 +23,8 @@ use pgp::types::{KeyDetails, Password};
 /// Errors from loading, creating or using the archive key.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::IoFailure),
     #[error("{path}: not an OpenPGP secret key: {message}")]
     BadKey { path: PathBuf, message: String },
     #[error("OpenPGP: {0}")]
@@ -64,11 +59,11 @@ impl ArchiveKey {
                 key.save(path)?;
                 Ok(key)
             }
-            Err(source) => Err(SignError::Io {
+            Err(source) => Err(SignError::Io(crate::IoFailure {
                 action: "reading",
                 path: path.to_path_buf(),
                 source,
-            }),
+            })),
         }
     }
 
@@ -93,10 +88,12 @@ impl ArchiveKey {
     }
 
     fn save(&self, path: &Path) -> Result<(), SignError> {
-        let io = |action, source| SignError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
+        let io = |action, source| {
+            SignError::Io(crate::IoFailure {
+                action,
+                path: path.to_path_buf(),
+                source,
+            })
         };
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;

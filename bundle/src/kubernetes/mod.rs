@@ -48,13 +48,8 @@ pub const DEFAULT_CACHE: &str = "/var/cache/kplay/kubernetes";
 /// Errors of the Kubernetes build; each names what failed and how to fix it where there is a fix.
 #[derive(Debug, thiserror::Error)]
 pub enum KubernetesError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::IoFailure),
     #[error("`{tool}` was not found; install it with `apt-get install {package}`")]
     MissingTool {
         tool: &'static str,
@@ -84,11 +79,11 @@ pub enum KubernetesError {
 
 impl KubernetesError {
     fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        KubernetesError::Io {
+        KubernetesError::Io(crate::IoFailure {
             action,
             path: path.into(),
             source,
-        }
+        })
     }
 }
 
