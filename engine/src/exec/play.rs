@@ -214,18 +214,10 @@ fn play_layers(
     prompted: &Map,
 ) -> PlayLayers {
     let roles = || play.role_instances.iter().rev();
-    let check = play
-        .keywords
-        .check_mode
-        .as_ref()
-        .and_then(ansible_bool)
-        .unwrap_or(runner.opts.check);
-    let diff = play
-        .keywords
-        .diff
-        .as_ref()
-        .and_then(ansible_bool)
-        .unwrap_or(runner.opts.diff);
+    // The play's `check_mode:` and `diff:` when they are booleans, else the command line's.
+    let flag = |v: &Option<Value>, cli: bool| v.as_ref().and_then(ansible_bool).unwrap_or(cli);
+    let check = flag(&play.keywords.check_mode, runner.opts.check);
+    let diff = flag(&play.keywords.diff, runner.opts.diff);
     PlayLayers {
         name: play.name.clone(),
         role_defaults: roles().map(|r| r.defaults.clone()).collect(),

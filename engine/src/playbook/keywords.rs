@@ -98,3 +98,29 @@ pub const PLAY_KEYWORDS: Keywords = Keywords(&[
 /// Keywords allowed on a `roles:` entry besides the role name and its params.
 pub const ROLE_ENTRY_KEYWORDS: Keywords =
     Keywords(&["role", "when", "delegate_to", "delegate_facts"]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_keywords_belong_to_every_object_and_own_ones_to_theirs_only() {
+        for kw in [
+            TASK_KEYWORDS,
+            BLOCK_KEYWORDS,
+            PLAY_KEYWORDS,
+            ROLE_ENTRY_KEYWORDS,
+        ] {
+            assert!(kw.contains("become_user"));
+            assert!(kw.contains("tags"));
+            assert!(!kw.contains("not_a_keyword"));
+        }
+        assert!(TASK_KEYWORDS.contains("register"));
+        assert!(!PLAY_KEYWORDS.contains("register"));
+        assert!(PLAY_KEYWORDS.contains("hosts"));
+        assert!(!TASK_KEYWORDS.contains("hosts"));
+        assert!(BLOCK_KEYWORDS.contains("rescue"));
+        assert!(ROLE_ENTRY_KEYWORDS.contains("role"));
+        assert!(!ROLE_ENTRY_KEYWORDS.contains("notify"));
+    }
+}

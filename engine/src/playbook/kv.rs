@@ -101,6 +101,24 @@ fn is_key(k: &str) -> bool {
             .all(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | '\\'))
 }
 
+/// What Python's one-letter string escapes (`\n`, `\t`, `\r`, `\\`, `\'`, `\"`, `\a`, `\b`,
+/// `\f`, `\v`) stand for, `e` being the character after the backslash; `None` for any other.
+pub(crate) fn single_char_escape(e: char) -> Option<char> {
+    Some(match e {
+        'n' => '\n',
+        't' => '\t',
+        'r' => '\r',
+        '\\' => '\\',
+        '\'' => '\'',
+        '"' => '"',
+        'a' => '\u{7}',
+        'b' => '\u{8}',
+        'f' => '\u{c}',
+        'v' => '\u{b}',
+        _ => return None,
+    })
+}
+
 /// Python's `unicode_escape` decoding of `\n`, `\t`, `\\`, `\'`, `\"`, `\uXXXX`, `\xXX`,
 /// which Ansible applies to every `k=v` token.
 fn decode_escapes(s: &str) -> String {
@@ -114,48 +132,17 @@ fn decode_escapes(s: &str) -> String {
             out.push(c);
             continue;
         }
-        match chars.peek().copied() {
-            Some('n') => {
-                chars.next();
-                out.push('\n');
-            }
-            Some('t') => {
-                chars.next();
-                out.push('\t');
-            }
-            Some('r') => {
-                chars.next();
-                out.push('\r');
-            }
-            Some('\\') => {
-                chars.next();
-                out.push('\\');
-            }
-            Some('\'') => {
-                chars.next();
-                out.push('\'');
-            }
-            Some('"') => {
-                chars.next();
-                out.push('"');
-            }
-            Some('a') => {
-                chars.next();
-                out.push('\u{7}');
-            }
-            Some('b') => {
-                chars.next();
-                out.push('\u{8}');
-            }
-            Some('f') => {
-                chars.next();
-                out.push('\u{c}');
-            }
-            Some('v') => {
-                chars.next();
-                out.push('\u{b}');
-            }
-            Some(k @ ('x' | 'u' | 'U')) => {
+        let Some(e) = chars.peek().copied() else {
+            out.push('\\');
+            continue;
+        };
+        if let Some(ch) = single_char_escape(e) {
+            chars.next();
+            out.push(ch);
+            continue;
+        }
+        match e {
+            k @ ('x' | 'u' | 'U') => {
                 let n = match k {
                     'x' => 2,
                     'u' => 4,
@@ -253,6 +240,20 @@ mod tests {
         let m = parse_kv(r#"content="a\nb" x=c\td"#, false).unwrap();
         assert_eq!(m["content"], "a\nb");
         assert_eq!(m["x"], "c\td");
+    }
+
+    #[test]
+    fn single_char_escapes_are_pythons() {
+        let decoded: String = "ntr\\'\"abfv"
+            .chars()
+            .map(|e| single_char_escape(e).unwrap())
+            .collect();
+        assert_eq!(decoded, "\n\t\r\\'\"\u{7}\u{8}\u{c}\u{b}");
+        assert_eq!(single_char_escape('x'), None);
+        assert_eq!(single_char_escape('q'), None);
+        let m = parse_kv(r"a=\q\x41\v b=end\\", false).unwrap();
+        assert_eq!(m["a"], "\\qA\u{b}");
+        assert_eq!(m["b"], "end\\");
     }
 
     #[test]

@@ -86,17 +86,11 @@ fn translate_replacement(repl: &str) -> String {
                         out.push_str("\\g");
                     }
                 }
-                Some('n') => {
+                // Only these three of Python's escapes are decoded here; the others keep their
+                // backslash.
+                Some(e @ ('n' | 't' | '\\')) => {
                     chars.next();
-                    out.push('\n');
-                }
-                Some('t') => {
-                    chars.next();
-                    out.push('\t');
-                }
-                Some('\\') => {
-                    chars.next();
-                    out.push('\\');
+                    out.push(crate::playbook::kv::single_char_escape(e).unwrap_or(e));
                 }
                 _ => out.push('\\'),
             },
