@@ -151,6 +151,46 @@ pub enum BecomeCtl {
     Abort,
 }
 
+/// How the writing side's part of a become exchange ended ([`answer_prompts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Handshake {
+    /// Escalation worked: the command's own stdin may be written now.
+    Start,
+    /// Escalation failed.
+    Abort,
+    /// The reading side is gone, or the command's input closed, before either.
+    Closed,
+}
+
+/// The command's input, where a become password is typed.
+pub(crate) trait PasswordSink {
+    /// Writes `line`; false when the input is closed.
+    fn send_line(&mut self, line: &[u8]) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// The writing side of a become exchange, the same for every transport: answers each password
+/// prompt the reading side reports (with an empty line when there is no password) until it says
+/// the command runs as the new user or escalation failed.
+pub(crate) async fn answer_prompts(
+    ctl_rx: &mut tokio::sync::mpsc::UnboundedReceiver<BecomeCtl>,
+    password: Option<&str>,
+    sink: &mut impl PasswordSink,
+) -> Handshake {
+    while let Some(ctl) = ctl_rx.recv().await {
+        match ctl {
+            BecomeCtl::Password => {
+                let line = format!("{}\n", password.unwrap_or(""));
+                if !sink.send_line(line.as_bytes()).await {
+                    return Handshake::Closed;
+                }
+            }
+            BecomeCtl::Start => return Handshake::Start,
+            BecomeCtl::Abort => return Handshake::Abort,
+        }
+    }
+    Handshake::Closed
+}
+
 /// Watches a become-wrapped command's output until the marker shows that escalation worked.
 /// Output before the marker is sudo/su talk (prompts, lectures) and is not part of the
 /// command's result; output after it is passed through untouched.
@@ -355,6 +395,59 @@ fn count(hay: &[u8], needle: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Collects what is typed; refuses every write once `open` is false.
+    struct Typed {
+        text: Vec<u8>,
+        open: bool,
+    }
+
+    impl PasswordSink for Typed {
+        async fn send_line(&mut self, line: &[u8]) -> bool {
+            self.text.extend_from_slice(line);
+            self.open
+        }
+    }
+
+    #[tokio::test]
+    async fn answer_prompts_types_the_password_at_each_prompt_until_the_verdict() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for c in [BecomeCtl::Password, BecomeCtl::Password, BecomeCtl::Start] {
+            tx.send(c).unwrap();
+        }
+        let mut sink = Typed {
+            text: vec![],
+            open: true,
+        };
+        let end = answer_prompts(&mut rx, Some("pw"), &mut sink).await;
+        assert_eq!(
+            (end, sink.text.as_slice()),
+            (Handshake::Start, &b"pw\npw\n"[..])
+        );
+
+        tx.send(BecomeCtl::Password).unwrap();
+        tx.send(BecomeCtl::Abort).unwrap();
+        let end = answer_prompts(&mut rx, None, &mut sink).await;
+        assert_eq!(
+            (end, sink.text.as_slice()),
+            (Handshake::Abort, &b"pw\npw\n\n"[..])
+        );
+
+        tx.send(BecomeCtl::Password).unwrap();
+        tx.send(BecomeCtl::Start).unwrap();
+        sink.open = false;
+        let end = answer_prompts(&mut rx, Some("pw"), &mut sink).await;
+        assert_eq!(end, Handshake::Closed, "a closed input ends the exchange");
+
+        drop(tx);
+        rx.recv().await;
+        let end = answer_prompts(&mut rx, Some("pw"), &mut sink).await;
+        assert_eq!(
+            end,
+            Handshake::Closed,
+            "so does a reading side that is gone"
+        );
+    }
 
     fn sudo(pw: Option<&str>) -> Become {
         Become {

@@ -6,12 +6,24 @@
 //! timestamp). The task's environment is exported inside the escalated script, because sudo
 //! resets the environment it was started with.
 
-use super::become_cmd::{become_script, nonce, BecomeCtl, BecomeWatch};
+use super::become_cmd::{
+    answer_prompts, become_script, nonce, BecomeCtl, BecomeWatch, Handshake, PasswordSink,
+};
 use super::local::Input;
 use super::{script_with_env, Become, ExecOutput, ExecRequest, TransportError};
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
+
+impl PasswordSink for tokio::process::ChildStdin {
+    async fn send_line(&mut self, line: &[u8]) -> bool {
+        if self.write_all(line).await.is_err() {
+            return false;
+        }
+        let _ = self.flush().await;
+        true
+    }
+}
 
 /// Run `req` through `b` as a child process of kplay.
 pub(super) async fn exec(
@@ -77,32 +89,21 @@ pub(super) async fn exec(
 
     let writer = async move {
         let work = async {
-            while let Some(ctl) = ctl_rx.recv().await {
-                match ctl {
-                    BecomeCtl::Password => {
-                        let line = format!("{}\n", password.as_deref().unwrap_or(""));
-                        if sin.write_all(line.as_bytes()).await.is_err() {
-                            return;
-                        }
-                        let _ = sin.flush().await;
+            if answer_prompts(&mut ctl_rx, password.as_deref(), &mut sin).await != Handshake::Start
+            {
+                return;
+            }
+            // A command that does not read its stdin closes the pipe early: not an error, its
+            // exit status tells.
+            match &input {
+                Input::Bytes(Some(data)) => {
+                    let _ = sin.write_all(data).await;
+                }
+                Input::Bytes(None) => {}
+                Input::File(p) => {
+                    if let Ok(mut f) = tokio::fs::File::open(p).await {
+                        let _ = tokio::io::copy(&mut f, &mut sin).await;
                     }
-                    // A command that does not read its stdin closes the pipe early: not an
-                    // error, its exit status tells.
-                    BecomeCtl::Start => {
-                        match &input {
-                            Input::Bytes(Some(data)) => {
-                                let _ = sin.write_all(data).await;
-                            }
-                            Input::Bytes(None) => {}
-                            Input::File(p) => {
-                                if let Ok(mut f) = tokio::fs::File::open(p).await {
-                                    let _ = tokio::io::copy(&mut f, &mut sin).await;
-                                }
-                            }
-                        }
-                        return;
-                    }
-                    BecomeCtl::Abort => return,
                 }
             }
         };

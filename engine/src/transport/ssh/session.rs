@@ -3,7 +3,9 @@
 //! collected apart, the exit status or signal turned into an rc.
 
 use super::handler::ClientHandler;
-use crate::transport::become_cmd::{become_script, nonce, BecomeCtl, BecomeWatch};
+use crate::transport::become_cmd::{
+    answer_prompts, become_script, nonce, BecomeCtl, BecomeWatch, Handshake, PasswordSink,
+};
 use crate::transport::{script_with_env, sh_quote, ExecOutput, ExecRequest, TransportError};
 use russh::client::Handle;
 use russh::{ChannelMsg, Sig};
@@ -72,6 +74,12 @@ fn signal_number(sig: &Sig) -> i32 {
 }
 
 /// Run `req` on a new session channel of `handle`.
+impl PasswordSink for russh::ChannelWriteHalf<russh::client::Msg> {
+    async fn send_line(&mut self, line: &[u8]) -> bool {
+        self.data(line).await.is_ok()
+    }
+}
+
 pub async fn run(
     handle: &Handle<ClientHandler>,
     label: &str,
@@ -87,7 +95,7 @@ pub async fn run(
         .exec(true, line.into_bytes())
         .await
         .map_err(|e| lost_or_failed(handle, label, format!("cannot start the command: {e}")))?;
-    let (mut rd, wr) = channel.split();
+    let (mut rd, mut wr) = channel.split();
 
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<BecomeCtl>();
     let (done_tx, done_rx) = oneshot::channel::<()>();
@@ -145,41 +153,32 @@ pub async fn run(
 
     let writer = async move {
         let work = async {
-            while let Some(ctl) = ctl_rx.recv().await {
-                match ctl {
-                    BecomeCtl::Password => {
-                        let line = format!("{}\n", password.as_deref().unwrap_or(""));
-                        if wr.data(line.as_bytes()).await.is_err() {
-                            return None;
-                        }
-                    }
-                    BecomeCtl::Start => {
-                        // A command that does not read its stdin may exit before we finish
-                        // writing: that is not an error, its exit status tells.
-                        match stdin {
-                            Stdin::None => {}
-                            Stdin::Bytes(b) => {
-                                let _ = wr.data(b).await;
-                            }
-                            Stdin::Reader(r) => {
-                                if let Err(e) = stream(r, &wr).await {
-                                    // Never an end-of-input after a failed read: the command
-                                    // would take the part that arrived for the whole. Close
-                                    // the channel instead; the caller reports the error.
-                                    let _ = wr.close().await;
-                                    return Some(e);
-                                }
-                            }
-                        }
-                        let _ = wr.eof().await;
-                        return None;
-                    }
-                    BecomeCtl::Abort => {
-                        let _ = wr.eof().await;
-                        return None;
+            match answer_prompts(&mut ctl_rx, password.as_deref(), &mut wr).await {
+                Handshake::Start => {}
+                Handshake::Abort => {
+                    let _ = wr.eof().await;
+                    return None;
+                }
+                Handshake::Closed => return None,
+            }
+            // A command that does not read its stdin may exit before we finish writing: that
+            // is not an error, its exit status tells.
+            match stdin {
+                Stdin::None => {}
+                Stdin::Bytes(b) => {
+                    let _ = wr.data(b).await;
+                }
+                Stdin::Reader(r) => {
+                    if let Err(e) = stream(r, &wr).await {
+                        // Never an end-of-input after a failed read: the command would take
+                        // the part that arrived for the whole. Close the channel instead; the
+                        // caller reports the error.
+                        let _ = wr.close().await;
+                        return Some(e);
                     }
                 }
             }
+            let _ = wr.eof().await;
             None
         };
         tokio::select! {
