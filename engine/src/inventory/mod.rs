@@ -230,20 +230,7 @@ impl Inventory {
 
     /// Every inventory file in a directory, sorted by name, recursing into subdirectories.
     fn load_dir(&mut self, dir: &Path) -> Result<(), LoadError> {
-        let shown = dir.display().to_string();
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            LoadError::at(
-                &Span::file_only(shown.as_str()),
-                format!("cannot read inventory directory: {e}"),
-            )
-        })?;
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for path in paths {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+        for (path, name) in sorted_dir(dir, "inventory")? {
             if self.ignore.ignores(&name) {
                 continue;
             }
@@ -589,6 +576,30 @@ impl Inventory {
     pub(crate) fn vars_cache(&self) -> &VarsCache {
         &self.vars_cache
     }
+}
+
+/// The entries of `dir` (a `what` directory, for the error) with their file names, sorted by
+/// path: inventory and vars directories are read in this order, as Ansible does.
+fn sorted_dir(dir: &Path, what: &str) -> Result<Vec<(PathBuf, String)>, LoadError> {
+    let shown = dir.display().to_string();
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        LoadError::at(
+            &Span::file_only(shown.as_str()),
+            format!("cannot read {what} directory: {e}"),
+        )
+    })?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    Ok(paths
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (p, name)
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@
 
 use super::Inventory;
 use crate::error::LoadError;
-use crate::span::Span;
 use crate::value::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -119,21 +118,8 @@ fn entity_vars(inv: &Inventory, dir: &Path, subdir: &str, name: &str) -> Result<
 /// Files of a vars directory, sorted, recursing into extension-less subdirectories, skipping
 /// hidden files, `~` backups and files whose extension is not a vars extension.
 fn dir_vars_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let shown = dir.display().to_string();
-    let rd = std::fs::read_dir(dir).map_err(|e| {
-        LoadError::at(
-            &Span::file_only(shown.as_str()),
-            format!("cannot read vars directory: {e}"),
-        )
-    })?;
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
     let mut out = Vec::new();
-    for p in entries {
-        let fname = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for (p, fname) in super::sorted_dir(dir, "vars")? {
         if fname.starts_with('.') || fname.ends_with('~') {
             continue;
         }

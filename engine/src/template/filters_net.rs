@@ -221,6 +221,9 @@ fn query_one(raw: &MjValue, query: &MjValue) -> Result<MjValue, Error> {
             return Ok(if inside { s_out() } else { MjValue::from(()) });
         }
     }
+    if let Some(passes) = kind_test(&n, &q) {
+        return Ok(if passes { s_out() } else { no() });
+    }
     let single = n.size() == 1;
     let point_to_point = n.size() == 2;
     let v = match q.as_str() {
@@ -268,66 +271,6 @@ fn query_one(raw: &MjValue, query: &MjValue) -> Result<MjValue, Error> {
         "version" => MjValue::from(if n.v4() { 4 } else { 6 }),
         "bool" => MjValue::from(true),
         "int" => MjValue::from(format!("{}/{}", n.int(), n.prefix)),
-        "ipv4" | "4" => {
-            if n.v4() {
-                s_out()
-            } else {
-                no()
-            }
-        }
-        "ipv6" | "6" => {
-            if n.v4() {
-                no()
-            } else {
-                s_out()
-            }
-        }
-        "private" => {
-            if n.is_private() {
-                s_out()
-            } else {
-                no()
-            }
-        }
-        "public" => {
-            if n.is_private() {
-                no()
-            } else {
-                s_out()
-            }
-        }
-        "loopback" => {
-            if n.ip.is_loopback() {
-                s_out()
-            } else {
-                no()
-            }
-        }
-        "multicast" => {
-            if n.ip.is_multicast() {
-                s_out()
-            } else {
-                no()
-            }
-        }
-        "unicast" => {
-            if n.ip.is_multicast() {
-                no()
-            } else {
-                s_out()
-            }
-        }
-        "link-local" => {
-            let ll = match n.ip {
-                IpAddr::V4(a) => a.is_link_local(),
-                IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
-            };
-            if ll {
-                s_out()
-            } else {
-                no()
-            }
-        }
         "wrap" | "ipwrap" => MjValue::from(wrap(&s)),
         "revdns" => MjValue::from(revdns(&n.ip)),
         "first_usable" => usable(&n).map_or_else(no, |(f, _)| MjValue::from(n.addr(f).to_string())),
@@ -346,6 +289,25 @@ fn query_one(raw: &MjValue, query: &MjValue) -> Result<MjValue, Error> {
         other => return Err(op_err(format!("Unknown ipaddr filter query: {other}"))),
     };
     Ok(v)
+}
+
+/// The queries that ask what kind of address the value is (the value passes or becomes
+/// false): `Some(passes)`, `None` for any other query.
+fn kind_test(n: &Net, q: &str) -> Option<bool> {
+    Some(match q {
+        "ipv4" | "4" => n.v4(),
+        "ipv6" | "6" => !n.v4(),
+        "private" => n.is_private(),
+        "public" => !n.is_private(),
+        "loopback" => n.ip.is_loopback(),
+        "multicast" => n.ip.is_multicast(),
+        "unicast" => !n.ip.is_multicast(),
+        "link-local" => match n.ip {
+            IpAddr::V4(a) => a.is_link_local(),
+            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+        },
+        _ => return None,
+    })
 }
 
 /// First and last usable addresses (IPv4 networks lose their network and broadcast
