@@ -215,17 +215,12 @@ fn blame(chain: &(String, Vec<Seg>), scope: &MjValue) -> Option<Cause> {
     None
 }
 
-/// Python's type name as Jinja2 shows it in "has no attribute" messages.
-fn type_name(v: &MjValue) -> &'static str {
-    match v.kind() {
-        ValueKind::Map => "dict object",
-        ValueKind::Seq | ValueKind::Iterable => "list object",
-        ValueKind::String => "str object",
-        ValueKind::Bool => "bool object",
-        ValueKind::Number if v.is_integer() => "int object",
-        ValueKind::Number => "float object",
-        ValueKind::None => "NoneType object",
-        _ => "object",
+/// Python's type name as Jinja2 shows it in "has no attribute" messages: `dict object`, `str
+/// object`... (an undefined value or anything unnamed is just `object`).
+fn type_name(v: &MjValue) -> String {
+    match (v.kind(), super::filters_collections::py_type(v)) {
+        (ValueKind::Undefined, _) | (_, "object") => "object".to_string(),
+        (_, name) => format!("{name} object"),
     }
 }
 
@@ -425,6 +420,36 @@ fn skip_string(b: &[u8], start: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_names_read_as_jinja2_shows_them() {
+        let names: Vec<String> = [
+            MjValue::from_serialize(serde_json::json!({"a": 1})),
+            MjValue::from(vec![1]),
+            MjValue::from("s"),
+            MjValue::from(true),
+            MjValue::from(1),
+            MjValue::from(1.5),
+            MjValue::from(()),
+            MjValue::UNDEFINED,
+        ]
+        .iter()
+        .map(type_name)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "dict object",
+                "list object",
+                "str object",
+                "bool object",
+                "int object",
+                "float object",
+                "NoneType object",
+                "object"
+            ]
+        );
+    }
 
     fn names(src: &str) -> Vec<String> {
         chains(src)
