@@ -209,22 +209,48 @@ fn strftime(fmt: &MjValue, second: Option<MjValue>, kwargs: Kwargs) -> Result<Mj
     };
     let whole = secs.map(|s| s.trunc() as i64);
     if utc {
-        let dt = match whole {
-            Some(s) => Utc
-                .timestamp_opt(s, 0)
-                .single()
-                .ok_or_else(|| op_err("epoch value out of range"))?,
-            None => Utc::now(),
-        };
-        py_strftime(&fmt, &dt).map(MjValue::from)
+        strftime_at(Utc, whole, &fmt)
     } else {
-        let dt = match whole {
-            Some(s) => Local
-                .timestamp_opt(s, 0)
-                .single()
-                .ok_or_else(|| op_err("epoch value out of range"))?,
-            None => Local::now(),
-        };
-        py_strftime(&fmt, &dt).map(MjValue::from)
+        strftime_at(Local, whole, &fmt)
+    }
+}
+
+/// `fmt` applied to the Unix time `secs` (now when `None`) as seen in the time zone `tz`.
+fn strftime_at<Tz: TimeZone>(tz: Tz, secs: Option<i64>, fmt: &str) -> Result<MjValue, Error>
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let dt = match secs {
+        Some(s) => tz
+            .timestamp_opt(s, 0)
+            .single()
+            .ok_or_else(|| op_err("epoch value out of range"))?,
+        None => Utc::now().with_timezone(&tz),
+    };
+    py_strftime(fmt, &dt).map(MjValue::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strftime_formats_an_epoch_in_utc_or_local_time() {
+        let mut env = Environment::new();
+        register(&mut env);
+        let render = |src: &str| env.render_str(src, ()).unwrap_or_else(|e| e.to_string());
+        assert_eq!(
+            render("{{ '%Y-%m-%d %H:%M:%S' | strftime(86399, utc=True) }}"),
+            "1970-01-01 23:59:59"
+        );
+        let local = Local
+            .timestamp_opt(86399, 0)
+            .single()
+            .map(|d| d.format("%d %H").to_string());
+        assert_eq!(
+            Some(render("{{ '%d %H' | strftime(second=86399) }}")),
+            local
+        );
+        assert!(render("{{ '%Y' | strftime(1e20, utc=True) }}").contains("out of range"));
     }
 }
