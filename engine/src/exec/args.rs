@@ -49,6 +49,12 @@ fn merge_expression(mut args: Map, action: &str) -> Result<Map, String> {
     }
 }
 
+/// The value of the first of `names` (an argument and its aliases, in order of precedence)
+/// that `args` has.
+pub(super) fn first_arg<'a>(args: &'a Map, names: &[&str]) -> Option<&'a Value> {
+    names.iter().find_map(|n| args.get(*n))
+}
+
 /// The task's arguments over the `module_defaults` that apply to its action (innermost layer
 /// wins, the task's own arguments win over all).
 pub(super) fn with_module_defaults(leaf: &Leaf) -> Map {

@@ -129,10 +129,8 @@ impl PlayRun {
         lctx: &LoadContext,
     ) -> Result<Included, String> {
         use crate::playbook::load;
-        let Some(file) = args
-            .get("_raw_params")
-            .or_else(|| args.get("file"))
-            .map(to_display_string)
+        let Some(file) =
+            super::args::first_arg(args, &["_raw_params", "file"]).map(to_display_string)
         else {
             return Err("include_tasks needs a file name".into());
         };

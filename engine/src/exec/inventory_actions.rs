@@ -1,23 +1,16 @@
 //! `add_host` and `group_by`: actions the engine carries out on the run's inventory.
 
+use super::args::first_arg;
 use super::play::PlayRun;
 use crate::value::{to_display_string, Map, Value};
 
 impl PlayRun {
     pub(super) fn add_host(&self, args: &Map) -> Result<Map, String> {
-        let Some(name) = args
-            .get("name")
-            .or_else(|| args.get("hostname"))
-            .or_else(|| args.get("host"))
-            .map(to_display_string)
+        let Some(name) = first_arg(args, &["name", "hostname", "host"]).map(to_display_string)
         else {
             return Err("add_host needs 'name'".into());
         };
-        let groups: Vec<String> = match args
-            .get("groups")
-            .or_else(|| args.get("group"))
-            .or_else(|| args.get("groupname"))
-        {
+        let groups: Vec<String> = match first_arg(args, &["groups", "group", "groupname"]) {
             Some(Value::Array(a)) => a.iter().map(to_display_string).collect(),
             Some(v) => to_display_string(v)
                 .split(',')
@@ -53,11 +46,7 @@ impl PlayRun {
     }
 
     pub(super) fn group_by(&self, host: &str, args: &Map) -> Result<Map, String> {
-        let Some(key) = args
-            .get("key")
-            .or_else(|| args.get("_raw_params"))
-            .map(to_display_string)
-        else {
+        let Some(key) = first_arg(args, &["key", "_raw_params"]).map(to_display_string) else {
             return Err("group_by needs 'key'".into());
         };
         let key = key.trim().replace(['-', ' ', '.'], "_");

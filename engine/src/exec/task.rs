@@ -38,27 +38,30 @@ pub(super) struct TaskRun<'a> {
 
 pub(super) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A keyword's value rendered in the task's scope; `None` when unset or it does not render.
+fn kw_rendered(
+    v: &Option<Value>,
+    scope: &Arc<Scope>,
+    templar: &crate::template::Templar,
+) -> Option<Value> {
+    templar.render_value(v.as_ref()?, &scope.ctx()).ok()
+}
+
 pub(super) fn kw_bool(
     v: &Option<Value>,
     scope: &Arc<Scope>,
     templar: &crate::template::Templar,
 ) -> Option<bool> {
-    let v = v.as_ref()?;
-    let rendered = templar.render_value(v, &scope.ctx()).ok()?;
-    ansible_bool(&rendered)
+    ansible_bool(&kw_rendered(v, scope, templar)?)
 }
 
+/// A keyword's rendered value as text; `None` when unset, unrenderable or empty.
 pub(super) fn kw_string(
     v: &Option<Value>,
     scope: &Arc<Scope>,
     templar: &crate::template::Templar,
 ) -> Option<String> {
-    let v = v.as_ref()?;
-    templar
-        .render_value(v, &scope.ctx())
-        .ok()
-        .map(|x| to_display_string(&x))
-        .filter(|s| !s.is_empty())
+    Some(to_display_string(&kw_rendered(v, scope, templar)?)).filter(|s| !s.is_empty())
 }
 
 impl PlayRun {
