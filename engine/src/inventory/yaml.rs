@@ -139,19 +139,7 @@ fn add_hosts(inv: &mut Inventory, group: &str, key: &Node, vars: &Node) -> Resul
     let (pattern, port) = range::split_port(&entry);
     let names = range::expand(&pattern)
         .map_err(|e| LoadError::at(&key.span, format!("{e} in host '{entry}'")))?;
-    let var_pairs: &[(Node, Node)] = match &vars.kind {
-        NodeKind::Map(p) => p,
-        NodeKind::Null => &[],
-        _ => {
-            return Err(LoadError::at(
-                &vars.span,
-                format!(
-                    "variables of host '{entry}' must be a mapping, got a {}",
-                    vars.type_name()
-                ),
-            ))
-        }
-    };
+    let var_pairs = vars_pairs(vars, format_args!("variables of host '{entry}'"))?;
     for name in names {
         inv.add_host_to_group(&name, group);
         if let Some(p) = port {
@@ -192,17 +180,8 @@ fn populate_list_shape(inv: &mut Inventory, pairs: &[(Node, Node)]) -> Result<()
             inv.add_host_to_group(&h, &name);
             listed.push(h);
         }
-        if let Some(vars) = vars.filter(|n| !n.is_null()) {
-            let Some(vp) = vars.as_map() else {
-                return Err(LoadError::at(
-                    &vars.span,
-                    format!(
-                        "vars of group '{name}' must be a mapping, got a {}",
-                        vars.type_name()
-                    ),
-                ));
-            };
-            for (vk, vv) in vp {
+        if let Some(vars) = vars {
+            for (vk, vv) in vars_pairs(vars, format_args!("vars of group '{name}'"))? {
                 inv.set_group_var(&name, &vk.key_string(), vv.to_value());
             }
         }
@@ -221,24 +200,27 @@ fn populate_list_shape(inv: &mut Inventory, pairs: &[(Node, Node)]) -> Result<()
             if !listed.contains(&host) {
                 continue;
             }
-            let Some(vp) = vars.as_map() else {
-                if vars.is_null() {
-                    continue;
-                }
-                return Err(LoadError::at(
-                    &vars.span,
-                    format!(
-                        "hostvars of '{host}' must be a mapping, got a {}",
-                        vars.type_name()
-                    ),
-                ));
-            };
-            for (vk, vv) in vp {
+            for (vk, vv) in vars_pairs(vars, format_args!("hostvars of '{host}'"))? {
                 inv.set_host_var(&host, &vk.key_string(), vv.to_value());
             }
         }
     }
     Ok(())
+}
+
+/// The pairs of a mapping of variables, none for null; `what` names it in the error.
+fn vars_pairs<'a>(
+    vars: &'a Node,
+    what: std::fmt::Arguments<'_>,
+) -> Result<&'a [(Node, Node)], LoadError> {
+    match &vars.kind {
+        NodeKind::Map(p) => Ok(p),
+        NodeKind::Null => Ok(&[]),
+        _ => Err(LoadError::at(
+            &vars.span,
+            format!("{what} must be a mapping, got a {}", vars.type_name()),
+        )),
+    }
 }
 
 /// A list of names (`hosts: [..]`, `children: [..]`); null means none.
