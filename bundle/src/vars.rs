@@ -191,31 +191,11 @@ pub fn load(src: &VarsSource) -> Result<BundleVars, VarsError> {
     };
 
     let files = match get(&marked, "offline_files")? {
-        Value::Object(m) => m
-            .into_iter()
-            .map(|(name, v)| file_spec(&name, v))
-            .collect::<Result<Vec<_>, _>>()?,
         Value::Null => Vec::new(),
-        other => {
-            return Err(invalid(
-                "offline_files",
-                format!("must be a mapping, got {other}"),
-            ))
-        }
+        v => named_specs("offline_files", v, file_spec)?,
     };
 
-    let images = match get(&real, "offline_images")? {
-        Value::Object(m) => m
-            .into_iter()
-            .map(|(name, v)| image_spec(&name, v))
-            .collect::<Result<Vec<_>, _>>()?,
-        other => {
-            return Err(invalid(
-                "offline_images",
-                format!("must be a mapping, got {other}"),
-            ))
-        }
-    };
+    let images = named_specs("offline_images", get(&real, "offline_images")?, image_spec)?;
 
     let sources = match get(&real, "offline_debian_sources")? {
         Value::Array(items) => items
@@ -295,6 +275,18 @@ fn is_package_name(p: &str) -> bool {
             .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && p.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+}
+
+/// Each entry of the mapping `key` (NAME: spec) read by `spec`, in the mapping's order.
+fn named_specs<T>(
+    key: &str,
+    v: Value,
+    spec: fn(&str, Value) -> Result<T, VarsError>,
+) -> Result<Vec<T>, VarsError> {
+    match v {
+        Value::Object(m) => m.into_iter().map(|(name, v)| spec(&name, v)).collect(),
+        other => Err(invalid(key, format!("must be a mapping, got {other}"))),
+    }
 }
 
 fn file_spec(name: &str, v: Value) -> Result<FileSpec, VarsError> {
