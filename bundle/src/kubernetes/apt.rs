@@ -204,21 +204,28 @@ impl Apt {
 
     /// The `.dsc` file name (`NAME_VERSION.dsc`) apt would fetch for source package `name`.
     pub fn source_dsc(&self, name: &str) -> Result<String, KubernetesError> {
-        let mut c = self.command("apt-get");
-        c.args(["-q", "source", "--print-uris", name]);
-        let out = run(c, &format!("apt-get source --print-uris {name}"))?;
-        uris_field(&out, ".dsc").ok_or_else(|| KubernetesError::NotInApt {
-            what: format!("source package {name}"),
-        })
+        self.printed_file("source", name, ".dsc", "source package")
     }
 
     /// The `.deb` file name apt would fetch for binary package `name`.
     pub fn deb_name(&self, name: &str) -> Result<String, KubernetesError> {
+        self.printed_file("download", name, ".deb", "package")
+    }
+
+    /// The `*EXT` file name `apt-get VERB --print-uris NAME` lists (nothing is fetched);
+    /// `kind` names the package in the error when apt does not know it.
+    fn printed_file(
+        &self,
+        verb: &str,
+        name: &str,
+        ext: &str,
+        kind: &str,
+    ) -> Result<String, KubernetesError> {
         let mut c = self.command("apt-get");
-        c.args(["-q", "download", "--print-uris", name]);
-        let out = run(c, &format!("apt-get download --print-uris {name}"))?;
-        uris_field(&out, ".deb").ok_or_else(|| KubernetesError::NotInApt {
-            what: format!("package {name}"),
+        c.args(["-q", verb, "--print-uris", name]);
+        let out = run(c, &format!("apt-get {verb} --print-uris {name}"))?;
+        uris_field(&out, ext).ok_or_else(|| KubernetesError::NotInApt {
+            what: format!("{kind} {name}"),
         })
     }
 
