@@ -122,12 +122,13 @@ pub(crate) fn options(
         extra.extend(kplay_engine::vars::extra::parse_extra_vars(e).map_err(|e| e.to_string())?);
     }
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    let password = if common.access.ask_pass {
+    let access = &common.access;
+    let password = if access.ask_pass {
         read_secret("SSH password: ")
     } else {
         None
     };
-    let become_password = if common.access.ask_become_pass {
+    let become_password = if access.ask_become_pass {
         read_secret("BECOME password: ")
     } else {
         None
@@ -145,34 +146,27 @@ pub(crate) fn options(
         roles_path: cfg.roles_path.clone(),
         connection: ConnectionDefaults {
             connection: common.connection.clone(),
-            remote_user: common
-                .access
-                .user
-                .clone()
-                .or_else(|| cfg.remote_user.clone()),
-            private_key_file: common
-                .access
+            remote_user: access.user.clone().or_else(|| cfg.remote_user.clone()),
+            private_key_file: access
                 .private_key
                 .clone()
                 .or_else(|| cfg.private_key_file.clone()),
             password,
-            strict_host_keys: common.access.strict_host_keys,
+            strict_host_keys: access.strict_host_keys,
             host_key_checking: cfg.host_key_checking,
             known_hosts: PathBuf::from(home).join(".kplay").join("known_hosts"),
             timeout: Duration::from_secs(cfg.timeout.unwrap_or(10)),
         },
-        become_: if common.access.become_ {
+        become_: if access.become_ {
             Some(true)
         } else {
             cfg.become_
         },
-        become_user: common
-            .access
+        become_user: access
             .become_user
             .clone()
             .or_else(|| cfg.become_user.clone()),
-        become_method: common
-            .access
+        become_method: access
             .become_method
             .clone()
             .or_else(|| cfg.become_method.clone()),

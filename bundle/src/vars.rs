@@ -289,14 +289,20 @@ fn named_specs<T>(
     }
 }
 
+/// The mapping of one entry `var`; `wants` says which keys it needs, for the error.
+fn spec_mapping(var: &str, v: Value, wants: &str) -> Result<Map, VarsError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        v => Err(invalid(
+            var,
+            format!("must be a mapping with {wants}, got {v}"),
+        )),
+    }
+}
+
 fn file_spec(name: &str, v: Value) -> Result<FileSpec, VarsError> {
     let var = format!("offline_files.{name}");
-    let Value::Object(m) = v else {
-        return Err(invalid(
-            var,
-            format!("must be a mapping with url and sha256, got {v}"),
-        ));
-    };
+    let m = spec_mapping(&var, v, "url and sha256")?;
     let text = |key: &str| m.get(key).and_then(Value::as_str).map(str::to_string);
     let url = text("url").ok_or_else(|| invalid(&var, "has no `url`"))?;
     let Some(rest) = url.strip_prefix(FILES_REPO_MARKER) else {
@@ -348,12 +354,7 @@ fn file_spec(name: &str, v: Value) -> Result<FileSpec, VarsError> {
 
 fn image_spec(name: &str, v: Value) -> Result<ImageSpec, VarsError> {
     let var = format!("offline_images.{name}");
-    let Value::Object(m) = v else {
-        return Err(invalid(
-            var,
-            format!("must be a mapping with repo, tag and build, got {v}"),
-        ));
-    };
+    let m = spec_mapping(&var, v, "repo, tag and build")?;
     let repo = m
         .get("repo")
         .and_then(Value::as_str)
