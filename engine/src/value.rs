@@ -54,6 +54,31 @@ pub fn to_display_string(v: &Value) -> String {
     }
 }
 
+/// Python's `bytes.splitlines()`: `\n`, `\r` and `\r\n` end lines; no trailing empty line
+/// (`str.splitlines()` too, on text without its rarer separators such as `\x0c`). Ansible
+/// splits `stdout_lines` and the url lookup's lines so.
+pub fn split_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => out.push(std::mem::take(&mut line)),
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push(std::mem::take(&mut line));
+            }
+            c => line.push(c),
+        }
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

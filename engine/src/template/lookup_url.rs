@@ -8,7 +8,7 @@
 use super::native::python_str;
 use super::op_err;
 use super::to_json_value;
-use crate::value::{ansible_bool, Value};
+use crate::value::{ansible_bool, split_lines, Value};
 use base64::Engine as _;
 use minijinja::value::{Kwargs, Value as MjValue};
 use minijinja::Error;
@@ -94,29 +94,6 @@ fn agent(o: &Options) -> ureq::Agent {
         cfg = cfg.proxy(None);
     }
     cfg.build().into()
-}
-
-/// Python's `bytes.splitlines()`: `\n`, `\r` and `\r\n` end lines; no trailing empty line.
-fn split_lines(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut line = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\n' => out.push(std::mem::take(&mut line)),
-            '\r' => {
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                out.push(std::mem::take(&mut line));
-            }
-            c => line.push(c),
-        }
-    }
-    if !line.is_empty() {
-        out.push(line);
-    }
-    out
 }
 
 fn basic(user: &str, pass: &str) -> String {

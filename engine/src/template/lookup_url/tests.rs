@@ -1,7 +1,7 @@
 //! The `url` lookup against a small HTTP server on the loopback interface.
 
-use super::split_lines;
 use crate::template::Templar;
+use crate::value::split_lines;
 use minijinja::Value as MjValue;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
