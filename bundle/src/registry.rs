@@ -296,32 +296,17 @@ impl Registry {
             s => return Err(self.err("POST", &url, Self::explain(s, &mut resp))),
         }
         let mut location = self.location("POST", &url, &resp)?;
-        let mut file = fs::File::open(path).map_err(|source| {
-            RegistryError::Io(crate::IoFailure {
-                action: "reading",
-                path: path.to_path_buf(),
-                source,
-            })
-        })?;
+        let mut file =
+            fs::File::open(path).map_err(crate::io_error::<RegistryError>("reading", path))?;
         let size = file
             .metadata()
-            .map_err(|source| {
-                RegistryError::Io(crate::IoFailure {
-                    action: "reading",
-                    path: path.to_path_buf(),
-                    source,
-                })
-            })?
+            .map_err(crate::io_error::<RegistryError>("reading", path))?
             .len();
         let read_chunk = |file: &mut fs::File, n: u64| -> Result<Vec<u8>, RegistryError> {
             let mut buf = Vec::with_capacity(n as usize);
-            file.take(n).read_to_end(&mut buf).map_err(|source| {
-                RegistryError::Io(crate::IoFailure {
-                    action: "reading",
-                    path: path.to_path_buf(),
-                    source,
-                })
-            })?;
+            file.take(n)
+                .read_to_end(&mut buf)
+                .map_err(crate::io_error::<RegistryError>("reading", path))?;
             Ok(buf)
         };
         let mut final_body = Vec::new();
