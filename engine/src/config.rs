@@ -114,12 +114,8 @@ impl Config {
         let mut cfg = Config::default();
         if let Some(path) = path {
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                LoadError::at(
-                    &Span::file_only(shown.as_str()),
-                    format!("cannot read config file: {e}"),
-                )
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| LoadError::in_file(path, format!("cannot read config file: {e}")))?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             for entry in parse_ini(&text, &shown)? {
                 cfg.apply_file_entry(&entry, &shown, &base, env)?;

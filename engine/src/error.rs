@@ -19,4 +19,9 @@ impl LoadError {
             msg: msg.into(),
         }
     }
+
+    /// An error about the file (or directory) `path` as a whole: no line to point at.
+    pub fn in_file(path: &std::path::Path, msg: impl Into<String>) -> Self {
+        Self::at(&Span::file_only(path.display().to_string()), msg)
+    }
 }

@@ -581,13 +581,8 @@ impl Inventory {
 /// The entries of `dir` (a `what` directory, for the error) with their file names, sorted by
 /// path: inventory and vars directories are read in this order, as Ansible does.
 fn sorted_dir(dir: &Path, what: &str) -> Result<Vec<(PathBuf, String)>, LoadError> {
-    let shown = dir.display().to_string();
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        LoadError::at(
-            &Span::file_only(shown.as_str()),
-            format!("cannot read {what} directory: {e}"),
-        )
-    })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| LoadError::in_file(dir, format!("cannot read {what} directory: {e}")))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     Ok(paths
