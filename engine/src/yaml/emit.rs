@@ -362,16 +362,28 @@ fn looks_like_timestamp(s: &str) -> bool {
     b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5].is_ascii_digit()
 }
 
+/// The escapes JSON strings and YAML double-quoted scalars spell alike (each format has more:
+/// JSON's `\b` and `\f`, YAML's `\0`, and each its own for other control characters).
+pub(crate) fn short_escape(c: char) -> Option<&'static str> {
+    Some(match c {
+        '"' => "\\\"",
+        '\\' => "\\\\",
+        '\n' => "\\n",
+        '\r' => "\\r",
+        '\t' => "\\t",
+        _ => return None,
+    })
+}
+
 fn double_quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
+        if let Some(e) = short_escape(c) {
+            out.push_str(e);
+            continue;
+        }
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
             c if c.is_control() => {
                 let _ = write!(out, "\\u{:04X}", c as u32);
@@ -387,6 +399,26 @@ fn double_quoted(s: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn short_escapes_are_the_five_both_formats_share() {
+        let got: Vec<_> = ['"', '\\', '\n', '\r', '\t', '\u{8}', '\0', 'a']
+            .into_iter()
+            .map(short_escape)
+            .collect();
+        let want = [
+            Some("\\\""),
+            Some("\\\\"),
+            Some("\\n"),
+            Some("\\r"),
+            Some("\\t"),
+            None,
+            None,
+            None,
+        ];
+        assert_eq!(got, want);
+        assert_eq!(double_quoted("a\"\u{8}\0\n"), "\"a\\\"\\u0008\\0\\n\"");
+    }
 
     #[test]
     fn nested_layout_matches_pyyaml_with_indent_4() {

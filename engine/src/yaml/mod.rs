@@ -10,6 +10,7 @@ mod scalar;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use emit::short_escape;
 pub use emit::{to_nice_yaml, to_yaml};
 pub use loader::{Loaded, MAX_COPIED_NODES, MAX_DEPTH};
 
