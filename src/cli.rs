@@ -508,8 +508,10 @@ pub enum OutputFormat {
     Json,
 }
 
+/// The playbooks and the options of a run, as `kplay run` and `kplay plan` both take them (the
+/// help texts are `run`'s; `plan` words its own).
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub struct PlaybookArgs {
     /// Playbook files.
     #[arg(required = true, value_name = "PLAYBOOK")]
     pub playbooks: Vec<String>,
@@ -521,6 +523,12 @@ pub struct RunArgs {
     /// Only run plays and tasks whose tags do not match these values.
     #[arg(long = "skip-tags", value_delimiter = ',')]
     pub skip_tags: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub playbook: PlaybookArgs,
     /// Outline the hosts each play would run on.
     #[arg(long = "list-hosts")]
     pub list_hosts: bool,
@@ -545,18 +553,14 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("playbooks", |a| a.help("Playbook files to plan (nothing runs on any host)")),
+    mut_arg("tags", |a| a.help("Only plan plays and tasks tagged with these values")),
+    mut_arg("skip_tags", |a| a.help("Only plan plays and tasks whose tags do not match these values"))
+)]
 pub struct PlanArgs {
-    /// Playbook files to plan (nothing runs on any host).
-    #[arg(required = true, value_name = "PLAYBOOK")]
-    pub playbooks: Vec<String>,
     #[command(flatten)]
-    pub common: CommonArgs,
-    /// Only plan plays and tasks tagged with these values.
-    #[arg(short = 't', long = "tags", value_delimiter = ',')]
-    pub tags: Vec<String>,
-    /// Only plan plays and tasks whose tags do not match these values.
-    #[arg(long = "skip-tags", value_delimiter = ',')]
-    pub skip_tags: Vec<String>,
+    pub playbook: PlaybookArgs,
     /// Write the DAG as Graphviz DOT.
     #[arg(long = "dot")]
     pub dot: bool,

@@ -419,14 +419,18 @@ fn check_start_at(playbooks: &[Playbook], start: Option<&str>) -> Result<(), u8>
 
 pub fn run(args: RunArgs) -> u8 {
     let started = std::time::Instant::now();
-    let (cfg, mut opts) = match config_and_options(&args.common, &args.tags, &args.skip_tags) {
+    let (cfg, mut opts) = match config_and_options(
+        &args.playbook.common,
+        &args.playbook.tags,
+        &args.playbook.skip_tags,
+    ) {
         Ok(v) => v,
         Err(code) => return code,
     };
     opts.start_at_task = args.start_at_task.clone();
     opts.force_handlers = args.force_handlers;
     opts.step = args.step;
-    let paths = match crate::embedded::resolve_run(&args.playbooks, &mut opts.roles_path) {
+    let paths = match crate::embedded::resolve_run(&args.playbook.playbooks, &mut opts.roles_path) {
         Ok(p) => p,
         Err(e) => return load_error(e),
     };
@@ -446,7 +450,7 @@ pub fn run(args: RunArgs) -> u8 {
     if let Err(code) = check_start_at(&playbooks, opts.start_at_task.as_deref()) {
         return code;
     }
-    let inventory = match load_inventory(&args.common.inventory, &cfg) {
+    let inventory = match load_inventory(&args.playbook.common.inventory, &cfg) {
         Ok(i) => i,
         Err(e) => return load_error(e),
     };
@@ -462,7 +466,7 @@ pub fn run(args: RunArgs) -> u8 {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let playbook_dir = std::fs::canonicalize(&playbook_dir).unwrap_or(playbook_dir);
-    let out = output_for(&args.common, &cfg);
+    let out = output_for(&args.playbook.common, &cfg);
     // The runtime must outlive the runner: connections close inside it when dropped.
     let rt = runtime();
     let _rt_guard = rt.enter();
@@ -475,8 +479,8 @@ pub fn run(args: RunArgs) -> u8 {
         }
         return 0;
     }
-    let timer =
-        cfg.callbacks.iter().any(|c| c == "timer") && args.common.output == OutputFormat::Text;
+    let timer = cfg.callbacks.iter().any(|c| c == "timer")
+        && args.playbook.common.output == OutputFormat::Text;
     drive(&rt, &runner, true, async {
         for pb in &playbooks {
             if let Err(e) = runner.run_playbook(pb).await {
@@ -492,11 +496,15 @@ pub fn run(args: RunArgs) -> u8 {
 }
 
 pub fn plan(args: PlanArgs) -> u8 {
-    let (cfg, mut opts) = match config_and_options(&args.common, &args.tags, &args.skip_tags) {
+    let (cfg, mut opts) = match config_and_options(
+        &args.playbook.common,
+        &args.playbook.tags,
+        &args.playbook.skip_tags,
+    ) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let paths = match crate::embedded::resolve_run(&args.playbooks, &mut opts.roles_path) {
+    let paths = match crate::embedded::resolve_run(&args.playbook.playbooks, &mut opts.roles_path) {
         Ok(p) => p,
         Err(e) => return load_error(e),
     };
@@ -505,7 +513,7 @@ pub fn plan(args: PlanArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return load_error(e),
     };
-    let inventory = match load_inventory(&args.common.inventory, &cfg) {
+    let inventory = match load_inventory(&args.playbook.common.inventory, &cfg) {
         Ok(i) => i,
         Err(e) => return load_error(e),
     };
@@ -523,7 +531,7 @@ pub fn plan(args: PlanArgs) -> u8 {
         registry,
         inventory,
         &playbook_dir,
-        output_for(&args.common, &cfg),
+        output_for(&args.playbook.common, &cfg),
     );
     let mut plans = Vec::new();
     for pb in &playbooks {
