@@ -1,6 +1,8 @@
 //! `kplay run | plan | inventory | adhoc`: turn command-line options into engine calls.
 
-use crate::cli::{AdhocArgs, CommonArgs, InventoryArgs, OutputFormat, PlanArgs, RunArgs};
+use crate::cli::{
+    AdhocArgs, CommonArgs, InventoryArgs, OutputFormat, PlanArgs, PlaybookArgs, RunArgs,
+};
 use kplay_engine::config::Config;
 use kplay_engine::exec::connection::ConnectionDefaults;
 use kplay_engine::exec::interrupt::{self, StopReason};
@@ -204,6 +206,15 @@ fn config_and_options(
     let cfg = load_config()?;
     let opts = options(common, &cfg, tags, skip_tags).map_err(load_error)?;
     Ok((cfg, opts))
+}
+
+/// What `run` and `plan` start from: the configuration, the run options, and the playbook
+/// files (embedded content resolved, its roles path added to the options').
+fn playbook_setup(pb: &PlaybookArgs) -> Result<(Config, RunOptions, Vec<PathBuf>), u8> {
+    let (cfg, mut opts) = config_and_options(&pb.common, &pb.tags, &pb.skip_tags)?;
+    let paths =
+        crate::embedded::resolve_run(&pb.playbooks, &mut opts.roles_path).map_err(load_error)?;
+    Ok((cfg, opts, paths))
 }
 
 pub(crate) fn load_config() -> Result<Config, u8> {
@@ -419,21 +430,13 @@ fn check_start_at(playbooks: &[Playbook], start: Option<&str>) -> Result<(), u8>
 
 pub fn run(args: RunArgs) -> u8 {
     let started = std::time::Instant::now();
-    let (cfg, mut opts) = match config_and_options(
-        &args.playbook.common,
-        &args.playbook.tags,
-        &args.playbook.skip_tags,
-    ) {
+    let (cfg, mut opts, paths) = match playbook_setup(&args.playbook) {
         Ok(v) => v,
         Err(code) => return code,
     };
     opts.start_at_task = args.start_at_task.clone();
     opts.force_handlers = args.force_handlers;
     opts.step = args.step;
-    let paths = match crate::embedded::resolve_run(&args.playbook.playbooks, &mut opts.roles_path) {
-        Ok(p) => p,
-        Err(e) => return load_error(e),
-    };
     let registry = registry_with_library(&paths, &opts.roles_path);
     for p in &paths {
         if !p.is_file() {
@@ -496,17 +499,9 @@ pub fn run(args: RunArgs) -> u8 {
 }
 
 pub fn plan(args: PlanArgs) -> u8 {
-    let (cfg, mut opts) = match config_and_options(
-        &args.playbook.common,
-        &args.playbook.tags,
-        &args.playbook.skip_tags,
-    ) {
+    let (cfg, opts, paths) = match playbook_setup(&args.playbook) {
         Ok(v) => v,
         Err(code) => return code,
-    };
-    let paths = match crate::embedded::resolve_run(&args.playbook.playbooks, &mut opts.roles_path) {
-        Ok(p) => p,
-        Err(e) => return load_error(e),
     };
     let registry = registry_with_library(&paths, &opts.roles_path);
     let playbooks = match load_playbooks(&paths, &registry, &opts.roles_path, &opts.extra_vars) {
