@@ -131,28 +131,8 @@ pub fn format_timestamp(t: &chrono::DateTime<chrono::Local>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
-/// Python's `str.splitlines()` (on `\n`, `\r\n`, `\r`), which makes `stdout_lines`.
-pub fn split_lines(s: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\n' => lines.push(std::mem::take(&mut cur)),
-            '\r' => {
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                lines.push(std::mem::take(&mut cur));
-            }
-            other => cur.push(other),
-        }
-    }
-    if !cur.is_empty() {
-        lines.push(cur);
-    }
-    lines
-}
+/// Python's `splitlines()`, which makes `stdout_lines` (one definition, the engine's).
+pub use kplay_engine::value::split_lines;
 
 /// `stdout_lines`/`stderr_lines`: [`split_lines`] as a JSON list.
 pub fn lines_value(s: &str) -> Value {
