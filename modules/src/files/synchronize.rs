@@ -671,7 +671,7 @@ impl Module for SynchronizeModule {
         let pl = plan(&s_tree, &d_tree, &o, arrow, &base, &|r| differs.contains(r));
         let changed = !pl.items.is_empty();
         if changed && !ctx.check_mode {
-            apply(&pl, &o, &src, &top, &target, from, to, pull, root).await?;
+            apply(&pl, &o, &src, &top, &target, from, to, root).await?;
         }
         let text: String = pl.items.iter().map(|i| format!("{i}\n")).collect();
         let mut r = ModuleResult::new(changed)
@@ -715,12 +715,15 @@ fn sides<'a>(ctx: &'a ModuleContext<'a>, local: &'a LocalTransport) -> (Side<'a>
     }
 }
 
+/// The name of the controller's side: its files are read in place.
+const CONTROLLER: &str = "controller";
+
 fn controller(local: &LocalTransport) -> Side<'_> {
     Side {
         t: local,
         become_: None,
         env: vec![],
-        name: "controller",
+        name: CONTROLLER,
     }
 }
 
@@ -770,7 +773,6 @@ async fn apply(
     target: &str,
     from: &Side<'_>,
     to: &Side<'_>,
-    pull: bool,
     root: bool,
 ) -> Result<(), ModuleError> {
     let first = Plan {
@@ -799,14 +801,8 @@ async fn apply(
             .find(|(r, _)| r == rel)
             .map(|(_, e)| e.clone());
         let mode = e.as_ref().filter(|_| o.perms).map(|e| e.mode & 0o7777);
-        if pull {
-            let data = from
-                .t
-                .fetch(&from_path, from.become_.as_ref())
-                .await?
-                .ok_or_else(|| ModuleError::new(format!("{from_path} vanished on the host")))?;
-            to.t.put(&data, &to_path, mode, to.become_.as_ref()).await?;
-        } else {
+        if from.name == CONTROLLER {
+            // Streamed from the controller's file.
             to.t.put_file(
                 std::path::Path::new(&from_path),
                 &to_path,
@@ -814,6 +810,16 @@ async fn apply(
                 to.become_.as_ref(),
             )
             .await?;
+        } else {
+            // From a host (a pull, or a push from the delegate): through the controller.
+            let data = from
+                .t
+                .fetch(&from_path, from.become_.as_ref())
+                .await?
+                .ok_or_else(|| {
+                    ModuleError::new(format!("{from_path} vanished on the {}", from.name))
+                })?;
+            to.t.put(&data, &to_path, mode, to.become_.as_ref()).await?;
         }
     }
     let last = Plan {
