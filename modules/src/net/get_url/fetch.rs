@@ -119,19 +119,6 @@ pub async fn query(ctx: &ModuleContext<'_>, a: &GetUrlArgs) -> Result<Seen, Modu
     let dest_sha1 = paths.next().and_then(|s| s.checksum);
     let parent_is_dir = paths.next().is_some_and(|p| p.kind == PathKind::Directory);
     let expected = expected_checksum(ctx, a).await?;
-    if dest.kind != PathKind::Directory && !parent_is_dir {
-        // ansible-core asks the server before it looks at dest's directory, so on an
-        // air-gapped host an unreachable URL is reported (naming it), not the directory; a
-        // server that answers leaves the missing directory to `plan`.
-        let start = Instant::now();
-        let req = the_request(a, "HEAD", false, None);
-        let resp = request(ctx, &req, &Sink::Return, a.via)
-            .await
-            .map_err(|e| no_answer(a, e, start))?;
-        if resp.status != 200 {
-            return Err(http_error(a, resp.status, start));
-        }
-    }
     let mut seen = Seen {
         dest,
         dest_sha1,
@@ -141,6 +128,20 @@ pub async fn query(ctx: &ModuleContext<'_>, a: &GetUrlArgs) -> Result<Seen, Modu
         expected,
         head: None,
     };
+    if seen.dest.kind != PathKind::Directory && !parent_is_dir {
+        // ansible-core asks the server before it looks at dest's directory, so on an
+        // air-gapped host an unreachable URL is reported (naming it), not the directory; a
+        // server that answers leaves the missing directory to `plan` (one request only).
+        let start = Instant::now();
+        let req = the_request(a, "HEAD", false, None);
+        let resp = request(ctx, &req, &Sink::Return, a.via)
+            .await
+            .map_err(|e| no_answer(a, e, start))?;
+        if resp.status != 200 {
+            return Err(http_error(a, resp.status, start));
+        }
+        return Ok(seen);
+    }
     if ctx.check_mode {
         if let Decision::Download {
             force,

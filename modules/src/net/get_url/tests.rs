@@ -238,6 +238,14 @@ async fn reachable_server_then_missing_directory_fails_on_the_directory() {
     );
     assert!(seen.lock().unwrap()[0].starts_with("HEAD /file.txt"));
     assert!(!t.path().join("missing").exists());
+    // In check mode too, and with one request, not a second HEAD for the check's result.
+    let before = seen.lock().unwrap().len();
+    let a = json!({"url": format!("http://127.0.0.1:{port}/file.txt"), "dest": dest.to_str().unwrap()});
+    let e = run_get_url(&ctx(&env, true, false), args(a), Via::Tunnel)
+        .await
+        .unwrap_err();
+    assert!(e.msg.starts_with("Destination "), "{}", e.msg);
+    assert_eq!(seen.lock().unwrap().len(), before + 1);
 }
 }
 
