@@ -43,7 +43,7 @@ fn shuffle(
 const N: usize = 624;
 
 /// Python's `random.Random` core (MT19937).
-struct PyRandom {
+pub(super) struct PyRandom {
     mt: [u32; N],
     index: usize,
 }
@@ -87,7 +87,7 @@ impl PyRandom {
     }
 
     /// `random.Random(seed)` for an integer (its absolute value) or a string.
-    fn seeded(seed: &MjValue) -> Result<PyRandom, Error> {
+    pub(super) fn seeded(seed: &MjValue) -> Result<PyRandom, Error> {
         let bytes: Vec<u8> = if seed.kind() == ValueKind::Number && seed.is_integer() {
             let n = i128::try_from(seed.clone()).map_err(|e| op_err(e.to_string()))?;
             n.unsigned_abs().to_be_bytes().to_vec()
@@ -154,7 +154,7 @@ impl PyRandom {
 }
 
 /// A number below `n` from the seeded generator, or from the OS without a seed.
-fn below(rng: &mut Option<PyRandom>, n: u64) -> Result<u64, Error> {
+pub(super) fn below(rng: &mut Option<PyRandom>, n: u64) -> Result<u64, Error> {
     match rng {
         Some(r) => Ok(r.below(n)),
         None => {

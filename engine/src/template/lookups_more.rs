@@ -1,6 +1,7 @@
 //! Lookups that read the run or the controller rather than shape lists: `varnames`,
 //! `inventory_hostnames`, `password`, `random_choice`, `csvfile`, `ini`, `config`, `url`.
 
+use super::filters_random::{below, PyRandom};
 use super::native::python_str;
 use super::op_err;
 use super::undefined::CTX_KEY;
@@ -81,22 +82,8 @@ fn random_choice(terms: &[MjValue]) -> Result<Vec<MjValue>, Error> {
     if terms.is_empty() {
         return Ok(Vec::new());
     }
-    let pick = random_below(terms.len())?;
+    let pick = below(&mut None, terms.len() as u64)? as usize;
     Ok(vec![terms[pick].clone()])
-}
-
-/// A uniformly chosen index below `n` from the system's random source.
-fn random_below(n: usize) -> Result<usize, Error> {
-    let bound = u32::try_from(n).map_err(|_| op_err("too many choices"))?;
-    let zone = u32::MAX - u32::MAX % bound;
-    loop {
-        let mut b = [0u8; 4];
-        crate::vault::cipher::random_bytes(&mut b).map_err(|e| op_err(format!("random: {e}")))?;
-        let v = u32::from_le_bytes(b);
-        if v < zone {
-            return Ok((v % bound) as usize);
-        }
-    }
 }
 
 /// `key=value` words after the first (free-form) word of a term, plus the call's keywords.
@@ -120,10 +107,22 @@ fn term_params(
         if let Some(v) = kwargs.get::<Option<MjValue>>(k)? {
             params
                 .entry(k.to_string())
-                .or_insert_with(|| python_str(&v));
+                .or_insert_with(|| param_text(&v));
         }
     }
     Ok((first.join(" "), params))
+}
+
+/// A keyword's value in the term's `key=value` form: a list (`chars=['digits', ',']`) as its
+/// items joined by commas, a comma inside an item doubled.
+fn param_text(v: &MjValue) -> String {
+    match v.try_iter() {
+        Ok(items) if v.kind() == minijinja::value::ValueKind::Seq => items
+            .map(|i| python_str(&i).replace(',', ",,"))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => python_str(v),
+    }
 }
 
 const PASSWORD_KEYS: &[&str] = &["length", "encrypt", "chars", "ident", "seed"];
@@ -134,11 +133,12 @@ const PASSWORD_KEYS: &[&str] = &["length", "encrypt", "chars", "ident", "seed"];
 /// stored line carries `salt=` and the lookup returns the hash.
 fn password(term: &str, kwargs: &Kwargs) -> Result<String, Error> {
     let (path, params) = term_params(term, kwargs, PASSWORD_KEYS)?;
-    if params.contains_key("seed") {
-        return Err(op_err(
-            "password lookup: seed is not supported by kplay (passwords come from the system's random source)",
-        ));
-    }
+    // `seed` (a string, as ansible-core's option type): Python's `random.Random(seed)`, so the
+    // same seed gives ansible-core's password; without one, the system's random source.
+    let mut rng = params
+        .get("seed")
+        .map(|s| PyRandom::seeded(&MjValue::from(s.as_str())))
+        .transpose()?;
     let length: usize = match params.get("length") {
         Some(l) => l.parse().map_err(|_| {
             op_err(format!(
@@ -169,7 +169,7 @@ fn password(term: &str, kwargs: &Kwargs) -> Result<String, Error> {
                 None => (line.to_string(), None),
             }
         }
-        None => (generate(length, &chars)?, None),
+        None => (generate(length, &chars, &mut rng)?, None),
     };
     if encrypt.is_some() && salt.is_none() {
         let alphabet: Vec<char> =
@@ -177,7 +177,11 @@ fn password(term: &str, kwargs: &Kwargs) -> Result<String, Error> {
                 .chars()
                 .collect();
         let bcrypt = matches!(encrypt.as_deref(), Some("bcrypt" | "blowfish"));
-        salt = Some(generate(if bcrypt { 22 } else { 16 }, &alphabet)?);
+        salt = Some(generate(
+            if bcrypt { 22 } else { 16 },
+            &alphabet,
+            &mut None,
+        )?);
     }
     let content = match &salt {
         Some(s) => format!("{pw} salt={s}\n"),
@@ -193,7 +197,8 @@ fn password(term: &str, kwargs: &Kwargs) -> Result<String, Error> {
 }
 
 /// `chars`: comma-separated names of Python's `string` constants or literal characters (`,,`
-/// is a comma); default ascii_letters, digits and `.,:-_`.
+/// is a comma); default ascii_letters, digits and `.,:-_`. As ansible-core's, the parts are
+/// joined as given (a repeated character weighs more) and quotes are dropped.
 fn password_chars(spec: Option<&str>) -> Vec<char> {
     const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
     const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -229,16 +234,16 @@ fn password_chars(spec: Option<&str>) -> Vec<char> {
             other => out.push_str(other),
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    out.chars().filter(|c| seen.insert(*c)).collect()
+    out.chars().filter(|c| !matches!(c, '"' | '\'')).collect()
 }
 
-fn generate(length: usize, chars: &[char]) -> Result<String, Error> {
+/// `length` picks from `chars` (Python's `choice`), seeded or from the system.
+fn generate(length: usize, chars: &[char], rng: &mut Option<PyRandom>) -> Result<String, Error> {
     if chars.is_empty() {
         return Err(op_err("password lookup: chars is empty"));
     }
     (0..length)
-        .map(|_| random_below(chars.len()).map(|i| chars[i]))
+        .map(|_| below(rng, chars.len() as u64).map(|i| chars[i as usize]))
         .collect()
 }
 
@@ -436,5 +441,25 @@ mod tests {
         let again =
             password(&format!("{} encrypt=sha512_crypt", path.display()), &kw).unwrap_or_default();
         assert_eq!(hashed, again, "the stored salt gives the same hash");
+    }
+
+    #[test]
+    fn a_seed_gives_ansible_cores_password() {
+        // ansible-core 2.18: lookup('password', '/dev/null seed=web1') and
+        // lookup('password', '/dev/null', seed='db', length=12, chars=['digits','punctuation']).
+        let none = Kwargs::from_iter(std::iter::empty::<(&str, MjValue)>());
+        assert_eq!(
+            password("/dev/null seed=web1", &none).unwrap_or_default(),
+            "PHReYru8meWgwuf2LQh8"
+        );
+        let kw = Kwargs::from_iter([
+            ("seed", MjValue::from("db")),
+            ("length", MjValue::from(12)),
+            ("chars", MjValue::from_serialize(["digits", "punctuation"])),
+        ]);
+        assert_eq!(
+            password("/dev/null", &kw).unwrap_or_default(),
+            "-#233`)~%1.["
+        );
     }
 }
